@@ -1,0 +1,9 @@
+/** Every test: unit, store integration and e2e. Stores that need servers start them in globalSetup. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.spec.ts'],
+  transform: { '^.+\\.ts$': ['@swc/jest'] },
+  moduleNameMapper: { '^nestjs-cache-memoize$': '<rootDir>/lib/index.ts' },
+  testTimeout: 30000,
+};

@@ -1,0 +1,180 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { CACHE_MEMOIZE_METADATA } from './constants';
+import { CACHE_MEMOIZE_MODULE_OPTIONS } from './cache-memoize.module-definition';
+import type { CacheMemoizeModuleOptions, CacheMemoizeOptions } from './cache-memoize.options';
+import { parseDuration } from './core/duration';
+import type { CacheEvent } from './core/events';
+import { keyBase, namespaceSegments, namespaceTagKey, validateSegment } from './core/keys';
+import { MemoizedMethod, type ResultShape } from './core/memoized-method';
+import { Memoizer } from './core/memoizer';
+import { InvalidOptionError, NamespaceConflictError, UnknownMethodError, UnknownStoreError } from './errors';
+import type { CacheStore } from './stores/cache-store.interface';
+import { memoryStore } from './stores/memory.store';
+
+type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
+const ERROR_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * Owns the stores (one Memoizer each), the module defaults and the registry of memoized
+ * methods. Everything the decorators, the explorer and InvalidationService share lives here.
+ */
+@Injectable()
+export class CacheMemoizeEngine implements OnApplicationShutdown {
+  readonly prefix: string;
+  readonly ttlMs: number;
+  readonly enabled: boolean;
+  readonly defaultStore: string;
+  private readonly logger = new Logger('CacheMemoize');
+  private readonly memoizers = new Map<string, Memoizer>();
+  private readonly methods = new Map<Function, Map<string, MemoizedMethod>>();
+  private readonly namespaces = new Map<string, string>();
+  private readonly lastErrorLog = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(@Inject(CACHE_MEMOIZE_MODULE_OPTIONS) private readonly options: CacheMemoizeModuleOptions) {
+    const where = 'CacheMemoizeModule.forRoot()';
+    this.prefix = validateSegment(options.prefix ?? 'cm', 'prefix', where, 64);
+    this.ttlMs = parseDuration(options.ttl ?? '5m', `${where} option ttl`);
+    this.enabled = options.enabled !== false;
+    const timeoutMs = parseDuration(options.operationTimeout ?? '1s', `${where} option operationTimeout`);
+    const stores: Record<string, CacheStore> = options.stores ?? { default: memoryStore() };
+    const names = Object.keys(stores);
+    if (names.length === 0) throw new InvalidOptionError(`${where}: stores must name at least one store.`);
+    this.defaultStore = options.defaultStore ?? (names.length === 1 ? names[0] : 'default');
+    if (!(this.defaultStore in stores)) {
+      throw new UnknownStoreError(
+        `${where}: defaultStore '${this.defaultStore}' is not one of the stores (${names.join(', ')}). Set defaultStore to one of them.`,
+      );
+    }
+    for (const name of names) {
+      const store = stores[name];
+      if (store === null || typeof store !== 'object' || typeof store.getMany !== 'function') {
+        throw new InvalidOptionError(`${where}: stores.${name} is not a store; use memoryStore(), redisStore() or memcachedStore().`);
+      }
+      this.memoizers.set(
+        name,
+        new Memoizer(store, {
+          name,
+          serializer: options.serializer,
+          operationTimeoutMs: timeoutMs,
+          listener: (event) => this.onEvent(event),
+        }),
+      );
+    }
+  }
+
+  memoizer(name: string = this.defaultStore, where = 'CacheMemoize'): Memoizer {
+    const memoizer = this.memoizers.get(name);
+    if (memoizer === undefined) {
+      throw new UnknownStoreError(
+        `${where}: store '${name}' is not configured. Known stores: ${[...this.memoizers.keys()].join(', ')}. ` +
+          `Add it to CacheMemoizeModule.forRoot({ stores }) or fix the store option.`,
+      );
+    }
+    return memoizer;
+  }
+
+  memoizersFor(store?: string): Memoizer[] {
+    return store === undefined ? [...this.memoizers.values()] : [this.memoizer(store, 'InvalidationService')];
+  }
+
+  /** The resolved method of a class, from the registry or, for classes not instantiated, from metadata. */
+  method(cls: Function, methodName: string): MemoizedMethod {
+    const known = this.methods.get(cls)?.get(methodName);
+    if (known !== undefined) return known;
+    const fn = (cls.prototype as Record<string, unknown> | undefined)?.[methodName];
+    const options = typeof fn === 'function' ? readOptions(fn) : undefined;
+    if (options === undefined) {
+      throw new UnknownMethodError(
+        `${cls.name}.${methodName} is not memoized: decorate it with @CacheMemoize() or check the class and method name.`,
+      );
+    }
+    return this.register(cls, methodName, options);
+  }
+
+  /** Resolves and validates a decorated method; fails with errors that name it. */
+  register(cls: Function, methodName: string, methodOptions: AnyOptions): MemoizedMethod {
+    const known = this.methods.get(cls)?.get(methodName);
+    if (known !== undefined) return known;
+    const owner = `${cls.name}.${methodName}`;
+    const classOptions = (Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) ?? {}) as AnyOptions;
+    const opts: AnyOptions = { ...classOptions, ...methodOptions };
+    const where = `@CacheMemoize on ${owner}`;
+    const namespace = validateSegment(opts.namespace ?? owner, 'namespace', where, 100);
+    const version = validateSegment(opts.version ?? 0, 'version', where, 32);
+    const ttlMs = opts.ttl === undefined ? this.ttlMs : parseDuration(opts.ttl, `${where}: option ttl`);
+    for (const name of ['key', 'skip', 'cacheIf', 'resultTags'] as const) {
+      if (opts[name] !== undefined && typeof opts[name] !== 'function') {
+        throw new InvalidOptionError(`${where}: option ${name} must be a function, got ${typeof opts[name]}.`);
+      }
+    }
+    if (opts.tags !== undefined && typeof opts.tags !== 'function' && !Array.isArray(opts.tags)) {
+      throw new InvalidOptionError(`${where}: option tags must be an array of strings or a function returning one.`);
+    }
+    const memoizer = this.memoizer(opts.store ?? this.defaultStore, `${where}: option store`);
+    const claimed = this.namespaces.get(namespace);
+    if (claimed !== undefined && claimed !== owner) {
+      throw new NamespaceConflictError(
+        `${where}: namespace '${namespace}' is already used by ${claimed}; their entries would overwrite each other. ` +
+          `Give one of them a distinct namespace option.`,
+      );
+    }
+    this.namespaces.set(namespace, owner);
+    const method = new MemoizedMethod({
+      owner,
+      namespace,
+      prefix: this.prefix,
+      keyBase: keyBase(this.prefix, namespace, version),
+      ttlMs,
+      memoizer,
+      namespaceTagKeys: namespaceSegments(namespace).map((ns) => namespaceTagKey(this.prefix, ns)),
+      options: opts,
+      shapeHint: shapeHint(cls, methodName),
+      warn: (message) => this.logger.warn(message),
+    });
+    let byName = this.methods.get(cls);
+    if (byName === undefined) this.methods.set(cls, (byName = new Map()));
+    byName.set(methodName, method);
+    return method;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(
+      [...this.memoizers.values()].map((m) =>
+        m.store.disconnect().catch((error: unknown) => this.logger.warn(`closing store '${m.name}' failed: ${String(error)}`)),
+      ),
+    );
+  }
+
+  private onEvent(event: CacheEvent): void {
+    this.options.onEvent?.(event);
+    if (event.type === 'error') this.logError(event);
+  }
+
+  /** Store errors are logged once per store and operation per minute, with a count, not per call. */
+  private logError(event: Extract<CacheEvent, { type: 'error' }>): void {
+    const id = `${event.store}:${event.operation}`;
+    const now = Date.now();
+    const last = this.lastErrorLog.get(id);
+    if (last !== undefined && now - last.at < ERROR_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    const suppressed = last?.suppressed ? ` (${last.suppressed} similar errors since the last report)` : '';
+    this.lastErrorLog.set(id, { at: now, suppressed: 0 });
+    const reason = event.error instanceof Error ? event.error.message : String(event.error);
+    const who = event.owner ? ` for ${event.owner}` : '';
+    this.logger.warn(`store '${event.store}' ${event.operation} failed${who} (key ${event.key}): ${reason}${suppressed}`);
+  }
+}
+
+export function readOptions(fn: Function): AnyOptions | undefined {
+  return Reflect.getMetadata(CACHE_MEMOIZE_METADATA, fn) as AnyOptions | undefined;
+}
+
+function shapeHint(cls: Function, methodName: string): ResultShape | undefined {
+  const type: unknown = Reflect.getMetadata('design:returntype', cls.prototype as object, methodName);
+  if (type === Promise) return 'promise';
+  if (typeof type === 'function' && type.name === 'Observable') return 'observable';
+  return undefined;
+}
+

@@ -1,0 +1,69 @@
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
+import { MEMOIZED_WRAPPER } from './constants';
+import { CacheMemoizeEngine, readOptions } from './cache-memoize.engine';
+import type { MethodImpl } from './core/memoized-method';
+
+/**
+ * Wraps `@CacheMemoize` provider methods at bootstrap (the `@nestjs/schedule` explorer pattern).
+ * The wrapper replaces the method on the singleton instance, so every caller that goes through
+ * Nest's DI gets the memoized method; the prototype stays untouched.
+ */
+@Injectable()
+export class CacheMemoizeExplorer implements OnModuleInit {
+  private readonly logger = new Logger('CacheMemoize');
+  private readonly warnedScoped = new Set<Function>();
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly engine: CacheMemoizeEngine,
+  ) {}
+
+  onModuleInit(): void {
+    if (!this.engine.enabled) {
+      this.logger.log('disabled (enabled: false): memoized methods run uncached');
+      return;
+    }
+    for (const wrapper of this.discovery.getProviders()) this.explore(wrapper);
+  }
+
+  private explore(wrapper: InstanceWrapper): void {
+    const instance: unknown = wrapper.instance;
+    if (instance === null || typeof instance !== 'object') return;
+    const proto = Object.getPrototypeOf(instance) as object | null;
+    if (proto === null || proto === Object.prototype) return;
+    const cls = (instance as { constructor: Function }).constructor;
+    const decorated = this.scanner
+      .getAllMethodNames(proto)
+      .filter((name) => typeof (instance as Record<string, unknown>)[name] === 'function')
+      .filter((name) => readOptions((instance as Record<string, Function>)[name]) !== undefined);
+    if (decorated.length === 0) return;
+    if (!wrapper.isDependencyTreeStatic()) {
+      if (!this.warnedScoped.has(cls)) {
+        this.warnedScoped.add(cls);
+        this.logger.warn(
+          `${cls.name} is request- or transient-scoped: @CacheMemoize on ${decorated.join(', ')} is ignored and ` +
+            `the methods run uncached. Move the memoized methods to a singleton provider.`,
+        );
+      }
+      return;
+    }
+    for (const name of decorated) this.wrapMethod(instance as Record<string, unknown>, cls, name);
+  }
+
+  private wrapMethod(instance: Record<string, unknown>, cls: Function, name: string): void {
+    const original = instance[name] as MethodImpl & { [MEMOIZED_WRAPPER]?: true };
+    if (original[MEMOIZED_WRAPPER]) return; // the same instance listed twice (aliases)
+    const method = this.engine.register(cls, name, readOptions(original)!);
+    const wrapped = method.wrap(original) as MethodImpl & { [MEMOIZED_WRAPPER]?: true };
+    // Keep the original's metadata visible on the wrapper for anything that reflects on it.
+    for (const key of Reflect.getMetadataKeys(original)) {
+      Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapped);
+    }
+    Object.defineProperty(wrapped, 'name', { value: original.name });
+    Object.defineProperty(wrapped, MEMOIZED_WRAPPER, { value: true });
+    Object.defineProperty(instance, name, { value: wrapped, configurable: true, writable: true, enumerable: false });
+  }
+}

@@ -1,0 +1,49 @@
+import type { Duration } from './core/duration';
+import type { CacheStore } from './stores/cache-store.interface';
+import type { Serializer } from './serialization/serializer.interface';
+import type { CacheEventListener } from './core/events';
+
+/** Options of `CacheMemoizeModule.forRoot()` / `forRootAsync()`. */
+export interface CacheMemoizeModuleOptions {
+  /** Named stores. Omitted: `{ default: memoryStore() }`. */
+  stores?: Record<string, CacheStore>;
+  /** Store used when a decorator names none. Default: 'default', or the only store given. */
+  defaultStore?: string;
+  /** Default time to live: milliseconds, or '30s', '5m', '1h', '1d'. Default '5m'. */
+  ttl?: Duration;
+  /** Prepended to every key, to isolate apps sharing one server. Default 'cm'. */
+  prefix?: string;
+  /** false: nothing is wrapped, every call goes straight to the method. Default true. */
+  enabled?: boolean;
+  /** Codec for shared stores (the memory store keeps objects). Default: V8 structured clone. */
+  serializer?: Serializer;
+  /** Upper bound on one store operation before it counts as a miss. Default '1s'. */
+  operationTimeout?: Duration;
+  /** Receives hit/miss/set/invalidate/error events. */
+  onEvent?: CacheEventListener;
+}
+
+/**
+ * Options of `@CacheMemoize()`. `A` is the decorated method's parameter list: annotate the
+ * callbacks' parameters (`key: (id: number) => id`) and the compiler checks them against it.
+ */
+export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R = unknown> {
+  /** Time to live: milliseconds or '30s', '5m', '1h', '1d'. Default: the module's ttl. */
+  ttl?: Duration;
+  /** Value to key on instead of the arguments (e.g. `(user) => user.id`). */
+  key?: (...args: A) => unknown;
+  /** Default `ClassName.methodName`. Segments separated by '.' can be invalidated together. */
+  namespace?: string;
+  /** Tags of the entry, known from the arguments: `(id: number) => [\`user:${id}\`]`, or fixed. */
+  tags?: readonly string[] | ((...args: A) => readonly string[]);
+  /** Tags known only from the result (dependency keys): `(user) => [\`org:${user.orgId}\`]`. */
+  resultTags?: (result: Awaited<R>, ...args: A) => readonly string[];
+  /** Name of the store to use (a key of the module's `stores`). */
+  store?: string;
+  /** Bypass the cache for this call when it returns true. */
+  skip?: (...args: A) => boolean;
+  /** Cache the result only when it returns true. */
+  cacheIf?: (result: Awaited<R>) => boolean;
+  /** Bump to drop every entry written under an older version. Default 0. */
+  version?: string | number;
+}

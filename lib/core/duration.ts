@@ -1,0 +1,44 @@
+import { InvalidOptionError } from '../errors';
+
+/** A duration: a number of milliseconds, or a string such as '500ms', '30s', '5m', '1h', '1d'. */
+export type Duration = number | `${number}${DurationUnit}` | `${number} ${DurationUnit}`;
+export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd';
+
+const UNIT_MS: Record<DurationUnit, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/;
+
+/**
+ * Parses a duration to whole milliseconds. `where` names the option and its owner so the
+ * error tells the user exactly what to fix (e.g. `ttl of UserService.getUser`).
+ */
+export function parseDuration(value: unknown, where: string, opts: { allowZero?: boolean } = {}): number {
+  let ms: number;
+  if (typeof value === 'number') {
+    ms = value;
+  } else if (typeof value === 'string') {
+    const m = PATTERN.exec(value);
+    if (!m) {
+      throw new InvalidOptionError(
+        `${where}: cannot parse duration ${JSON.stringify(value)}. Use milliseconds (e.g. 30000) or a string like '500ms', '30s', '5m', '1h', '1d'.`,
+      );
+    }
+    ms = Number(m[1]) * UNIT_MS[m[2] as DurationUnit];
+  } else {
+    throw new InvalidOptionError(
+      `${where}: expected a duration (milliseconds or a string like '30s'), got ${describe(value)}.`,
+    );
+  }
+  if (!Number.isFinite(ms) || ms < 0 || (ms === 0 && !opts.allowZero)) {
+    throw new InvalidOptionError(
+      `${where}: duration must be a finite number of milliseconds ${opts.allowZero ? '>= 0' : '> 0'}, got ${String(value)}.`,
+    );
+  }
+  return Math.ceil(ms);
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'null prototype'})`;
+  return `${typeof value} ${String(value)}`;
+}

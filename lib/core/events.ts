@@ -1,0 +1,7 @@
+/** What the memoizer reports. Listeners run synchronously and must be cheap; their errors are swallowed. */
+export type CacheEvent =
+  | { type: 'hit' | 'miss' | 'set'; key: string; store: string; owner?: string }
+  | { type: 'invalidate'; store: string; keys?: readonly string[]; tags?: readonly string[]; prefix?: string }
+  | { type: 'error'; store: string; key: string; owner?: string; operation: string; error: unknown };
+
+export type CacheEventListener = (event: CacheEvent) => void;

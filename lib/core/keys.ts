@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { InvalidOptionError } from '../errors';
+
+/** Longest key kept readable; longer ones hash their argument part (memcached allows 250 bytes). */
+export const MAX_READABLE_KEY_LENGTH = 200;
+const SAFE_SEGMENT = /^[\x21-\x39\x3b-\x7e]+$/; // printable ASCII, no space, no ':'
+const SAFE_KEY = /^[\x21-\x7e]*$/;
+
+export function hashKeyPart(text: string): string {
+  return '#' + createHash('sha256').update(text).digest('base64url');
+}
+
+/**
+ * `prefix:namespace:version:args`. The argument part is hashed when it is long or holds bytes
+ * that some stores reject (whitespace, control, non-ASCII); '#' cannot start a readable encoding,
+ * so hashed and readable keys never meet.
+ */
+export function composeKey(base: string, encodedArgs: string): string {
+  const key = base + encodedArgs;
+  if (key.length <= MAX_READABLE_KEY_LENGTH && SAFE_KEY.test(encodedArgs)) return key;
+  return base + hashKeyPart(encodedArgs);
+}
+
+/** `prefix:namespace:version:` — computed once per decorated method. */
+export function keyBase(prefix: string, namespace: string, version: string): string {
+  return `${prefix}:${namespace}:${version}:`;
+}
+
+/** Where tag invalidation timestamps live: '~' cannot start a namespace. */
+export function tagKey(prefix: string, tag: string): string {
+  const safe = tag.length <= 120 && SAFE_KEY.test(tag) ? tag : hashKeyPart(tag);
+  return `${prefix}:~tag:${safe}`;
+}
+
+/** Namespace invalidation uses the tag scheme: an entry carries one tag per namespace segment. */
+export function namespaceTagKey(prefix: string, namespace: string): string {
+  return `${prefix}:~ns:${namespace}`;
+}
+
+/** 'UserService.getUser' -> ['UserService', 'UserService.getUser']. */
+export function namespaceSegments(namespace: string): string[] {
+  const parts = namespace.split('.');
+  const out: string[] = [];
+  for (let i = 1; i <= parts.length; i++) out.push(parts.slice(0, i).join('.'));
+  return out;
+}
+
+export function validateSegment(value: unknown, option: string, where: string, maxLength: number): string {
+  const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
+  if (typeof text !== 'string' || text.length === 0 || text.length > maxLength || !SAFE_SEGMENT.test(text)) {
+    throw new InvalidOptionError(
+      `${where}: ${option} must be 1-${maxLength} printable ASCII characters without spaces or ':', got ${JSON.stringify(value)}.`,
+    );
+  }
+  if (option === 'namespace' && text.startsWith('~')) {
+    throw new InvalidOptionError(`${where}: namespace must not start with '~' (reserved for tags), got ${JSON.stringify(text)}.`);
+  }
+  return text;
+}

@@ -1,0 +1,160 @@
+import { defer, from, isObservable, lastValueFrom, mergeMap, toArray, type Observable } from 'rxjs';
+import { InvalidOptionError } from '../errors';
+import type { CacheMemoizeOptions } from '../cache-memoize.options';
+import { encodeArgs, encodeValue } from './key-encoder';
+import { composeKey, tagKey } from './keys';
+import type { MemoizePolicy, Memoizer } from './memoizer';
+
+/** How a method returns: decided from `design:returntype` when emitted, else from its first result. */
+export type ResultShape = 'promise' | 'observable' | 'sync';
+
+type AnyArgs = readonly unknown[];
+type Callbacks = CacheMemoizeOptions<AnyArgs, unknown>;
+export type MethodImpl = (this: unknown, ...args: unknown[]) => unknown;
+
+export interface MemoizedMethodConfig {
+  /** 'ClassName.methodName', used in every message. */
+  owner: string;
+  namespace: string;
+  prefix: string;
+  /** `prefix:namespace:version:` */
+  keyBase: string;
+  ttlMs: number;
+  memoizer: Memoizer;
+  /** Tag keys of the namespace segments, carried by every entry. */
+  namespaceTagKeys: readonly string[];
+  options: Callbacks;
+  shapeHint?: ResultShape;
+  warn: (message: string) => void;
+}
+
+/**
+ * One decorated method, resolved against the module's options: builds keys and policies and
+ * produces the wrapper installed on the provider instance.
+ */
+export class MemoizedMethod {
+  readonly owner: string;
+  readonly namespace: string;
+  readonly memoizer: Memoizer;
+  readonly ttlMs: number;
+  private shape: ResultShape | undefined;
+  private warnedSyncRemote = false;
+  private readonly staticPolicy: MemoizePolicy | undefined;
+
+  constructor(private readonly config: MemoizedMethodConfig) {
+    this.owner = config.owner;
+    this.namespace = config.namespace;
+    this.memoizer = config.memoizer;
+    this.ttlMs = config.ttlMs;
+    this.shape = config.shapeHint;
+    const { tags, resultTags } = config.options;
+    // Methods whose tags do not depend on the arguments share one policy object (hot path).
+    if (typeof tags !== 'function' && resultTags === undefined) {
+      this.staticPolicy = this.makePolicy(tags === undefined ? [] : this.tagKeysOf(tags), []);
+    }
+    config.memoizer.registerLifetime(config.ttlMs);
+  }
+
+  keyFor(args: AnyArgs): string {
+    const { key } = this.config.options;
+    const encoded = key === undefined ? encodeArgs(args, this.owner) : encodeValue(key(...args), this.owner);
+    return composeKey(this.config.keyBase, encoded);
+  }
+
+  policyFor(args: AnyArgs): MemoizePolicy {
+    if (this.staticPolicy !== undefined) return this.staticPolicy;
+    const { tags } = this.config.options;
+    const argTags = tags === undefined ? [] : typeof tags === 'function' ? tags(...args) : tags;
+    return this.makePolicy(this.tagKeysOf(argTags), args);
+  }
+
+  /** The function installed in place of the original method. */
+  wrap(original: MethodImpl): MethodImpl {
+    const self = this;
+    return function memoized(this: unknown, ...args: unknown[]): unknown {
+      return self.call(this, original, args);
+    };
+  }
+
+  call(thisArg: unknown, original: MethodImpl, args: unknown[]): unknown {
+    const { skip } = this.config.options;
+    if (skip !== undefined && skip(...args)) return original.apply(thisArg, args);
+    const key = this.keyFor(args);
+    const policy = this.policyFor(args);
+    const invoke = (): unknown => original.apply(thisArg, args);
+    switch (this.shape) {
+      case 'promise':
+        return this.memoizer.getOrSet(key, invoke, policy);
+      case 'observable':
+        return this.observable(key, invoke as () => Observable<unknown>, policy);
+      case 'sync':
+        return this.sync(key, invoke, policy);
+      default:
+        return this.firstCall(key, invoke, policy);
+    }
+  }
+
+  private firstCall(key: string, invoke: () => unknown, policy: MemoizePolicy): unknown {
+    const result = invoke();
+    if (isObservable(result)) {
+      this.shape = 'observable';
+      return this.observable(key, () => result, policy);
+    }
+    if (isThenable(result)) {
+      this.shape = 'promise';
+      result.then(undefined, () => undefined); // the caller sees the rejection via getOrSet
+      return this.memoizer.getOrSet(key, () => result, policy);
+    }
+    this.shape = 'sync';
+    return this.sync(key, () => result, policy);
+  }
+
+  private sync(key: string, invoke: () => unknown, policy: MemoizePolicy): unknown {
+    if (this.memoizer.isLocal) return this.memoizer.getOrSetSync(key, invoke, policy);
+    if (!this.warnedSyncRemote) {
+      this.warnedSyncRemote = true;
+      this.config.warn(
+        `${this.owner} returns synchronously but its store '${this.memoizer.name}' is asynchronous: ` +
+          `it runs uncached. Make the method async (return a Promise) or use an in-process store.`,
+      );
+    }
+    return invoke();
+  }
+
+  /** Observables are cached as the array of their emissions and replayed whole on a hit. */
+  private observable(key: string, invoke: () => Observable<unknown>, policy: MemoizePolicy): Observable<unknown> {
+    return defer(() =>
+      from(this.memoizer.getOrSet(key, () => lastValueFrom(invoke().pipe(toArray())), policy)),
+    ).pipe(mergeMap((values) => from(values as unknown[])));
+  }
+
+  private makePolicy(argTagKeys: readonly string[], args: AnyArgs): MemoizePolicy {
+    const { cacheIf, resultTags } = this.config.options;
+    const policy: MemoizePolicy = {
+      ttlMs: this.config.ttlMs,
+      tagKeys: argTagKeys.length > 0 ? [...this.config.namespaceTagKeys, ...argTagKeys] : this.config.namespaceTagKeys,
+      owner: this.owner,
+    };
+    if (cacheIf !== undefined) policy.cacheIf = (value) => cacheIf(value);
+    if (resultTags !== undefined) {
+      policy.resultTagKeys = (value) => this.tagKeysOf(resultTags(value, ...args));
+    }
+    return policy;
+  }
+
+  private tagKeysOf(tags: unknown): string[] {
+    if (!Array.isArray(tags)) {
+      throw new InvalidOptionError(`${this.owner}: tags must be an array of strings, got ${typeof tags}.`);
+    }
+    return tags.map((tag) => {
+      if (typeof tag !== 'string' || tag.length === 0) {
+        throw new InvalidOptionError(`${this.owner}: every tag must be a non-empty string, got ${JSON.stringify(tag)}.`);
+      }
+      return tagKey(this.config.prefix, tag);
+    });
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}

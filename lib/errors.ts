@@ -1,0 +1,72 @@
+/** Stable error codes: match on `error.code`, never on message text. */
+export const CacheMemoizeErrorCode = {
+  /** A module or decorator option is invalid (bad ttl, unknown store, bad prefix...). */
+  InvalidOption: 'CACHE_MEMOIZE_INVALID_OPTION',
+  /** Arguments could not be turned into a key (cycle, function, symbol...). */
+  UnkeyableArgument: 'CACHE_MEMOIZE_UNKEYABLE_ARGUMENT',
+  /** Two different classes would write under the same namespace. */
+  NamespaceConflict: 'CACHE_MEMOIZE_NAMESPACE_CONFLICT',
+  /** invalidateMethod() named a class/method that is not memoized. */
+  UnknownMethod: 'CACHE_MEMOIZE_UNKNOWN_METHOD',
+  /** A named store does not exist. */
+  UnknownStore: 'CACHE_MEMOIZE_UNKNOWN_STORE',
+  /** A value could not be encoded by the serializer. */
+  Serialization: 'CACHE_MEMOIZE_SERIALIZATION',
+  /** A store operation failed or timed out (reported through hooks; never thrown to callers). */
+  StoreFailure: 'CACHE_MEMOIZE_STORE_FAILURE',
+} as const;
+
+export type CacheMemoizeErrorCode = (typeof CacheMemoizeErrorCode)[keyof typeof CacheMemoizeErrorCode];
+
+export class CacheMemoizeError extends Error {
+  constructor(
+    readonly code: CacheMemoizeErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidOptionError extends CacheMemoizeError {
+  constructor(message: string) {
+    super(CacheMemoizeErrorCode.InvalidOption, message);
+  }
+}
+
+export class UnkeyableArgumentError extends CacheMemoizeError {
+  constructor(message: string) {
+    super(CacheMemoizeErrorCode.UnkeyableArgument, message);
+  }
+}
+
+export class NamespaceConflictError extends CacheMemoizeError {
+  constructor(message: string) {
+    super(CacheMemoizeErrorCode.NamespaceConflict, message);
+  }
+}
+
+export class UnknownMethodError extends CacheMemoizeError {
+  constructor(message: string) {
+    super(CacheMemoizeErrorCode.UnknownMethod, message);
+  }
+}
+
+export class UnknownStoreError extends CacheMemoizeError {
+  constructor(message: string) {
+    super(CacheMemoizeErrorCode.UnknownStore, message);
+  }
+}
+
+export class SerializationError extends CacheMemoizeError {
+  constructor(message: string, cause?: unknown) {
+    super(CacheMemoizeErrorCode.Serialization, message, { cause });
+  }
+}
+
+export class StoreFailureError extends CacheMemoizeError {
+  constructor(message: string, cause?: unknown) {
+    super(CacheMemoizeErrorCode.StoreFailure, message, { cause });
+  }
+}

@@ -1,0 +1,7 @@
+/** Turns envelopes into the bytes a store keeps. Decoding must never execute code or set prototypes. */
+export interface Serializer {
+  readonly name: string;
+  encode(value: unknown): Uint8Array;
+  /** May throw on bytes it does not recognise: the memoizer treats that as a miss. */
+  decode(bytes: Uint8Array): unknown;
+}

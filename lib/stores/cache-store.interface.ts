@@ -1,0 +1,42 @@
+/**
+ * The store contract (dogpile's api.py, keyv's adapter shape): dumb byte storage. Freshness,
+ * tags and locking are decided by the memoizer from the envelope, not by the store's native TTL,
+ * so every store behaves alike. `ttlMs` is the physical lifetime (ttl + grace): the store may
+ * drop the entry after it, and may round it up (memcached works in seconds).
+ */
+export interface CacheStore {
+  /** 'memory' | 'redis' | 'memcached' | 'tiered' | a custom name; used in logs and errors. */
+  readonly kind: string;
+  get(key: string): Promise<Uint8Array | undefined>;
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<void>;
+  /** Sets only if absent; resolves true when this call stored the value. */
+  add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean>;
+  delete(key: string): Promise<boolean>;
+  deleteMany(keys: readonly string[]): Promise<number>;
+  /** Removes every key that starts with `prefix` (never a whole-server flush). */
+  clear(prefix: string): Promise<void>;
+  /** Closes connections the store opened itself; never a client the user passed in. */
+  disconnect(): Promise<void>;
+}
+
+/**
+ * Optional capability of in-process stores: synchronous access to stored objects without
+ * serialization. The memoizer uses it for its fast path (and to keep sync methods sync).
+ */
+export interface LocalCacheStore extends CacheStore {
+  readonly local: true;
+  /** The stored object, or undefined when absent or expired. Marks the entry recently used. */
+  peek(key: string): unknown;
+  put(key: string, value: unknown, ttlMs: number): void;
+  remove(key: string): boolean;
+  /** Tag/namespace invalidation timestamps: never evicted by the LRU while they can matter. */
+  readTagTime(tagKey: string): number | undefined;
+  writeTagTime(tagKey: string, time: number, ttlMs: number): void;
+  /** Greatest timestamp ever written by writeTagTime: an entry created after it needs no tag check. */
+  readonly lastTagTime: number;
+}
+
+export function isLocalStore(store: CacheStore): store is LocalCacheStore {
+  return (store as Partial<LocalCacheStore>).local === true;
+}
