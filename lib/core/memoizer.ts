@@ -45,6 +45,8 @@ export function preciseNow(): number {
 
 interface Flight<T> {
   promise: Promise<T>;
+  /** Tag keys known when it started: an invalidation of any of them detaches the flight. */
+  tagKeys: readonly string[];
   /** Set when the key is invalidated while computing: the result must not be stored. */
   cancelled: boolean;
 }
@@ -158,8 +160,15 @@ export class Memoizer {
 
   /** Bentocache-style: write `now` under each tag key; entries created at or before it are stale. */
   async invalidateTagKeys(tagKeys: readonly string[]): Promise<void> {
-    // Callers starting after this resolves must not join a computation that started before it.
-    this.inflight.clear();
+    // Callers starting after this resolves must not join a computation that started before it,
+    // and such a computation must not overwrite a newer entry with a value already stale.
+    const invalidated = new Set(tagKeys);
+    for (const [key, flight] of this.inflight) {
+      if (flight.tagKeys.some((t) => invalidated.has(t))) {
+        flight.cancelled = true;
+        this.inflight.delete(key);
+      }
+    }
     const time = this.now();
     if (this.local !== undefined) {
       for (const t of tagKeys) this.local.writeTagTime(t, time, this.tagTtlMs);
@@ -173,7 +182,12 @@ export class Memoizer {
   }
 
   async clear(prefix: string): Promise<void> {
-    this.inflight.clear();
+    for (const [key, flight] of this.inflight) {
+      if (key.startsWith(prefix)) {
+        flight.cancelled = true;
+        this.inflight.delete(key);
+      }
+    }
     await this.guard('clear', prefix, () => this.store.clear(prefix), undefined, true);
     this.emit({ type: 'invalidate', prefix, store: this.name });
   }
@@ -184,7 +198,7 @@ export class Memoizer {
     this.emit({ type: 'miss', key, store: this.name, owner: policy.owner });
     const createdAt = this.now();
     const run = (async () => factory())();
-    const flight: Flight<T> = { promise: run, cancelled: false };
+    const flight: Flight<T> = { promise: run, tagKeys: policy.tagKeys, cancelled: false };
     this.inflight.set(key, flight as Flight<unknown>);
     // The caller gets the value as soon as it exists; the write settles in the background while
     // the flight stays registered, so nobody recomputes in between. Failures are not cached.

@@ -13,14 +13,14 @@ interface Slot {
   value: unknown;
   expiresAt: number;
   size: number;
-  /** Second-chance bit: set on read, so the eviction sweep keeps recently used entries. */
-  used: boolean;
+  /** Insertion/promotion sequence number: how far from the young end of the Map the entry is. */
+  seq: number;
 }
 
 /**
- * In-process store bounded by entries and bytes. Eviction is CLOCK (second chance) over the
- * Map's insertion order: a hit only flips a bit instead of re-inserting the key, which keeps
- * the hit path cheap while evicting in least-recently-used order for the common patterns.
+ * In-process store bounded by entries and bytes, evicting least recently used first. The Map's
+ * insertion order is the recency list; a hit moves an entry to the young end only when it has
+ * drifted into the older half, so hot keys cost a lookup, not a delete + re-insert, per hit.
  *
  * The memoizer keeps envelopes here as objects (no serialization): a hit returns the cached
  * instance itself, like any in-process memoizer. The byte API (`get/set`) stores Uint8Arrays.
@@ -33,6 +33,7 @@ export class MemoryStore implements LocalCacheStore {
   private readonly slots = new Map<string, Slot>();
   private readonly tagTimes = new Map<string, { time: number; expiresAt: number }>();
   private bytes = 0;
+  private seq = 0;
   private _lastTagTime = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -59,7 +60,11 @@ export class MemoryStore implements LocalCacheStore {
       this.drop(key, slot);
       return undefined;
     }
-    slot.used = true;
+    if (this.seq - slot.seq > this.maxEntries >>> 1) {
+      this.slots.delete(key);
+      this.slots.set(key, slot);
+      slot.seq = ++this.seq;
+    }
     return slot.value;
   }
 
@@ -68,7 +73,7 @@ export class MemoryStore implements LocalCacheStore {
     const previous = this.slots.get(key);
     if (previous !== undefined) this.drop(key, previous);
     if (size > this.maxBytes) return; // larger than the whole store: not cacheable here
-    this.slots.set(key, { value, expiresAt: Date.now() + ttlMs, size, used: false });
+    this.slots.set(key, { value, expiresAt: Date.now() + ttlMs, size, seq: ++this.seq });
     this.bytes += size;
     if (this.slots.size > this.maxEntries || this.bytes > this.maxBytes) this.evict();
   }
@@ -149,21 +154,6 @@ export class MemoryStore implements LocalCacheStore {
   }
 
   private evict(): void {
-    const now = Date.now();
-    // Bounded sweep: each used entry gets one second chance, so this ends within 2 passes.
-    let budget = this.slots.size * 2 + 1;
-    for (const [key, slot] of this.slots) {
-      if (this.slots.size <= this.maxEntries && this.bytes <= this.maxBytes) return;
-      if (budget-- <= 0) break;
-      if (slot.used && slot.expiresAt > now) {
-        slot.used = false;
-        this.slots.delete(key);
-        this.slots.set(key, slot); // moves to the young end; the for-of visits it again later
-        continue;
-      }
-      this.drop(key, slot);
-    }
-    // Safety net if every entry was used within the sweep: drop oldest regardless.
     for (const [key, slot] of this.slots) {
       if (this.slots.size <= this.maxEntries && this.bytes <= this.maxBytes) return;
       this.drop(key, slot);

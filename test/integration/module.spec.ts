@@ -90,3 +90,234 @@ describe('CacheMemoizeModule with @CacheMemoize on providers', () => {
     await app.close();
   });
 });
+
+@Injectable()
+class BaseRepo {
+  runs = 0;
+  @CacheMemoize({ ttl: 60_000 })
+  async find(id: number): Promise<string> {
+    this.runs++;
+    return `${this.constructor.name}:${id}:${this.runs}`;
+  }
+}
+@Injectable()
+class ProductRepo extends BaseRepo {
+  @CacheMemoize({ key: (filter: { q: string; page: number }) => filter.q })
+  async search(filter: { q: string; page: number }): Promise<string> {
+    this.runs++;
+    return `${filter.q}@${filter.page}#${this.runs}`;
+  }
+  @CacheMemoize({ skip: (id: number) => id < 0 })
+  async maybe(id: number): Promise<number> {
+    this.runs++;
+    return this.runs;
+  }
+  @CacheMemoize()
+  async anything(arg: unknown): Promise<number> {
+    this.runs++;
+    return this.runs;
+  }
+}
+@Injectable()
+class OrderRepo extends BaseRepo {}
+
+describe('providers, inheritance and invalidation', () => {
+  it('memoizes inherited methods per concrete class and several methods per class', async () => {
+    const app = await boot([ProductRepo, OrderRepo]);
+    const products = app.get(ProductRepo);
+    const orders = app.get(OrderRepo);
+    expect(await products.find(1)).toBe('ProductRepo:1:1');
+    expect(await products.find(1)).toBe('ProductRepo:1:1');
+    expect(await orders.find(1)).toBe('OrderRepo:1:1');
+    expect(await orders.find(1)).toBe('OrderRepo:1:1');
+    expect(await products.search({ q: 'tea', page: 1 })).toBe('tea@1#2');
+    expect(await products.search({ q: 'tea', page: 2 })).toBe('tea@1#2'); // keyed on q only
+    expect(await products.maybe(-1)).toBe(3);
+    expect(await products.maybe(-1)).toBe(4); // skipped
+    expect(await products.maybe(1)).toBe(5);
+    expect(await products.maybe(1)).toBe(5);
+    await app.close();
+  });
+
+  it('invalidates by method + args, key, namespace and clear()', async () => {
+    const app = await boot([ProductRepo, OrderRepo]);
+    const products = app.get(ProductRepo);
+    const orders = app.get(OrderRepo);
+    const inv = app.get(InvalidationService);
+    await products.find(1);
+    await products.find(2);
+    await orders.find(1);
+    expect(inv.keyOf(ProductRepo, 'find', [1])).toBe('cm:ProductRepo.find:0:1');
+
+    await inv.invalidateMethod(ProductRepo, 'find', [1]);
+    expect(await products.find(1)).toBe('ProductRepo:1:3');
+    expect(await products.find(2)).toBe('ProductRepo:2:2');
+
+    await inv.invalidateKeys([inv.keyOf(ProductRepo, 'find', [2])]);
+    expect(await products.find(2)).toBe('ProductRepo:2:4');
+
+    await inv.invalidateNamespace('ProductRepo');
+    expect(await products.find(1)).toBe('ProductRepo:1:5');
+    expect(await orders.find(1)).toBe('OrderRepo:1:1');
+
+    await inv.clear();
+    expect(await orders.find(1)).toBe('OrderRepo:1:2');
+    await app.close();
+  });
+
+  it('rejects unkeyable arguments with an error naming the method', async () => {
+    const app = await boot([ProductRepo]);
+    const products = app.get(ProductRepo);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.me = cyclic;
+    expect(() => products.anything(cyclic)).toThrow(
+      expect.objectContaining({ code: CacheMemoizeErrorCode.UnkeyableArgument, message: expect.stringContaining('ProductRepo.anything') }),
+    );
+    expect(() => products.anything(() => 1)).toThrow(/argument #0 is a function/);
+    await app.close();
+  });
+
+  it('invalidateMethod names unknown methods', async () => {
+    const app = await boot([ProductRepo]);
+    const inv = app.get(InvalidationService);
+    // @ts-expect-error 'nope' is not a method of ProductRepo
+    await expect(inv.invalidateMethod(ProductRepo, 'nope', [])).rejects.toThrow(/ProductRepo.nope is not memoized/);
+    await app.close();
+  });
+});
+
+describe('module options', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  @Injectable()
+  class BadTtl {
+    @CacheMemoize({ ttl: '5 minutes' as never })
+    async m(): Promise<number> {
+      return 1;
+    }
+  }
+  @Injectable()
+  class BadStore {
+    @CacheMemoize({ store: 'redis' })
+    async m(): Promise<number> {
+      return 1;
+    }
+  }
+  @Injectable()
+  class NegativeTtl {
+    @CacheMemoize({ ttl: -5 })
+    async m(): Promise<number> {
+      return 1;
+    }
+  }
+  @Injectable()
+  class ClashA {
+    @CacheMemoize({ namespace: 'shared' })
+    async m(): Promise<number> {
+      return 1;
+    }
+  }
+  @Injectable()
+  class ClashB {
+    @CacheMemoize({ namespace: 'shared' })
+    async m(): Promise<number> {
+      return 2;
+    }
+  }
+
+  it.each([
+    ['an unparsable ttl', [BadTtl], /@CacheMemoize on BadTtl\.m: option ttl: cannot parse duration "5 minutes"/],
+    ['a negative ttl', [NegativeTtl], /NegativeTtl\.m: option ttl: duration must be/],
+    ['an unknown store', [BadStore], /BadStore\.m: option store: store 'redis' is not configured/],
+    ['a namespace clash', [ClashA, ClashB], /namespace 'shared' is already used by ClashA\.m/],
+  ])('fails at bootstrap on %s', async (_n, providers, message) => {
+    await expect(boot(providers)).rejects.toThrow(message);
+  });
+
+  it('fails at bootstrap on bad module options', async () => {
+    await expect(boot([], { ttl: 'soon' as never })).rejects.toThrow(/forRoot\(\) option ttl/);
+    await expect(boot([], { defaultStore: 'nope' })).rejects.toThrow(/defaultStore 'nope' is not one of the stores/);
+    await expect(boot([], { prefix: 'has space' })).rejects.toThrow(/prefix must be/);
+  });
+
+  it('enabled: false leaves every method uncached', async () => {
+    const app = await boot([UserService], { enabled: false });
+    const svc = app.get(UserService);
+    await svc.getUser(1);
+    await svc.getUser(1);
+    expect(svc.calls).toBe(2);
+    await app.close();
+  });
+
+  it('uses the module ttl, prefix and named stores', async () => {
+    const shared = memoryStore();
+    const app = await boot([ProductRepo], {
+      stores: { default: memoryStore(), shared },
+      prefix: 'shop',
+      ttl: '10s',
+    });
+    const inv = app.get(InvalidationService);
+    expect(inv.keyOf(ProductRepo, 'find', [7])).toBe('shop:ProductRepo.find:0:7');
+    await app.get(ProductRepo).find(7);
+    expect(shared.size).toBe(0);
+    await app.close();
+  });
+
+  it('warns once for request-scoped providers and leaves them working uncached', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    @Injectable({ scope: Scope.REQUEST })
+    class Scoped {
+      runs = 0;
+      @CacheMemoize()
+      async m(): Promise<number> {
+        return ++this.runs;
+      }
+    }
+    const app = await boot([Scoped]);
+    const scoped = await app.resolve(Scoped);
+    expect(await scoped.m()).toBe(1);
+    expect(await scoped.m()).toBe(2);
+    const messages = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('Scoped'));
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatch(/Scoped is request- or transient-scoped: @CacheMemoize on m is ignored/);
+    await app.close();
+  });
+
+  it('supports forRootAsync with useFactory, useClass and useExisting', async () => {
+    @Injectable()
+    class Config {
+      createCacheMemoizeOptions(): CacheMemoizeModuleOptions {
+        return { prefix: 'async', ttl: 1000 };
+      }
+    }
+    @Module({ providers: [Config], exports: [Config] })
+    class ConfigModule {}
+
+    const variants = [
+      CacheMemoizeModule.forRootAsync({ imports: [ConfigModule], inject: [Config], useFactory: (c: Config) => c.createCacheMemoizeOptions() }),
+      CacheMemoizeModule.forRootAsync({ useClass: Config }),
+      CacheMemoizeModule.forRootAsync({ imports: [ConfigModule], useExisting: Config }),
+    ];
+    for (const imported of variants) {
+      const app = await Test.createTestingModule({ imports: [imported], providers: [ProductRepo] }).compile();
+      await app.init();
+      expect(app.get(InvalidationService).keyOf(ProductRepo, 'find', [1])).toBe('async:ProductRepo.find:0:1');
+      expect(app.get(CacheMemoizeEngine).ttlMs).toBe(1000);
+      const repo = app.get(ProductRepo);
+      expect(await repo.find(1)).toBe(await repo.find(1));
+      await app.close();
+    }
+  });
+
+  it('is global by default so feature modules get memoized providers', async () => {
+    @Module({ providers: [UserService], exports: [UserService] })
+    class FeatureModule {}
+    const app = await Test.createTestingModule({ imports: [CacheMemoizeModule.forRoot({}), FeatureModule] }).compile();
+    await app.init();
+    const svc = app.get(UserService);
+    await svc.getUser(5);
+    await svc.getUser(5);
+    expect(svc.calls).toBe(1);
+    await app.close();
+  });
+});

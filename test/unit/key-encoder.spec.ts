@@ -1,0 +1,140 @@
+import { encodeArgs, encodeValue } from '../../lib/core/key-encoder';
+import { composeKey, keyBase, MAX_READABLE_KEY_LENGTH, namespaceSegments, tagKey, validateSegment } from '../../lib/core/keys';
+import { CacheMemoizeErrorCode, UnkeyableArgumentError } from '../../lib/errors';
+
+const enc = (...args: unknown[]) => encodeArgs(args, 'Svc.m');
+
+describe('encodeArgs: distinct argument lists never share a key', () => {
+  const distinct: Array<[string, unknown[], unknown[]]> = [
+    ['separators inside strings', ['a:b', 'c'], ['a', 'b:c']],
+    ['commas inside strings', ['a,b'], ['a', 'b']],
+    ['number vs string', [1], ['1']],
+    ['null vs undefined', [null], [undefined]],
+    ['undefined vs no argument', [undefined], []],
+    ['Date vs its ISO string', [new Date(0)], [new Date(0).toISOString()]],
+    ['array vs joined string', [['x', 'y']], ['x,y']],
+    ['nested array vs flat args', [['a', 'b']], ['a', 'b']],
+    ['true vs "true"', [true], ['true']],
+    ['0 vs -0', [0], [-0]],
+    ['NaN vs "NaN"', [NaN], ['NaN']],
+    ['bigint vs number', [1n], [1]],
+    ['Map vs object', [new Map([['a', 1]])], [{ a: 1 }]],
+    ['Set vs array', [new Set([1])], [[1]]],
+    ['Buffer vs string', [Buffer.from('hi')], ['hi']],
+    ['Buffer vs Uint8Array', [Buffer.from('hi')], [new Uint8Array(Buffer.from('hi'))]],
+    ['{a: undefined} vs {}', [{ a: undefined }], [{}]],
+    ['object vs its JSON', [{ a: 1 }], ['{"a":1}']],
+    ['class instance vs plain object', [new (class Point { x = 1 })()], [{ x: 1 }]],
+    ['quotes in strings', ['a"', 'b'], ['a', '"b']],
+    ['empty string vs none', [''], []],
+    ['invalid date vs NaN', [new Date(NaN)], [NaN]],
+  ];
+  it.each(distinct)('%s', (_name, a, b) => {
+    expect(enc(...a)).not.toBe(enc(...b));
+  });
+
+  it('object key order does not matter', () => {
+    expect(enc({ a: 1, b: 2 })).toBe(enc({ b: 2, a: 1 }));
+    expect(enc({ x: { a: 1, b: [1, { d: 1, c: 2 }] } })).toBe(enc({ x: { b: [1, { c: 2, d: 1 }], a: 1 } }));
+    expect(enc(new Map([['a', 1], ['b', 2]]))).toBe(enc(new Map([['b', 2], ['a', 1]])));
+    expect(enc(new Set([1, 2]))).toBe(enc(new Set([2, 1])));
+  });
+
+  it('is readable for simple arguments', () => {
+    expect(enc(42)).toBe('42');
+    expect(enc('abc')).toBe('"abc"');
+    expect(enc(1, 'x', null, undefined, true)).toBe('1,"x",null,undefined,true');
+    expect(enc(new Date(0))).toBe('Date(1970-01-01T00:00:00.000Z)');
+    expect(enc({ b: 1, a: [1n] })).toBe('{"a":[1n],"b":1}');
+  });
+
+  it('uses cacheKey() and toJSON() of class instances', () => {
+    class User {
+      constructor(readonly id: number, readonly loadedAt = Math.random()) {}
+      cacheKey() {
+        return this.id;
+      }
+    }
+    expect(enc(new User(1))).toBe(enc(new User(1)));
+    expect(enc(new User(1))).not.toBe(enc(new User(2)));
+    class Money {
+      constructor(private readonly cents: number) {}
+      toJSON() {
+        return `${this.cents}c`;
+      }
+    }
+    expect(enc(new Money(5))).toBe('Money("5c")');
+  });
+
+  it.each([
+    ['a function', [() => 1], 'argument #0 is a function'],
+    ['a symbol', [Symbol('s')], 'argument #0 is a symbol'],
+    ['a nested function', [1, { cb: () => 1 }], 'argument #1.cb is a function'],
+    ['a promise', [Promise.resolve(1)], 'is a Promise'],
+    ['an opaque instance', [new (class Conn {})()], 'Conn instance with no enumerable properties'],
+  ])('rejects %s with a clear error naming the method', (_n, args, message) => {
+    let error: unknown;
+    try {
+      enc(...args);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(UnkeyableArgumentError);
+    expect((error as UnkeyableArgumentError).code).toBe(CacheMemoizeErrorCode.UnkeyableArgument);
+    expect((error as Error).message).toContain('Svc.m');
+    expect((error as Error).message).toContain(message);
+    expect((error as Error).message).toContain('key:');
+  });
+
+  it('rejects cycles but accepts shared references', () => {
+    const shared = { a: 1 };
+    expect(enc([shared, shared])).toBe('[{"a":1},{"a":1}]');
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    expect(() => enc(cyclic)).toThrow(/argument #0.self contains a circular reference/);
+  });
+
+  it('encodes the key option value with the same rules', () => {
+    expect(encodeValue({ b: 1, a: 2 }, 'Svc.m')).toBe('{"a":2,"b":1}');
+  });
+});
+
+describe('composeKey', () => {
+  const base = keyBase('app', 'UserService.getUser', '0');
+
+  it('is prefix:namespace:version:args', () => {
+    expect(composeKey(base, enc(1))).toBe('app:UserService.getUser:0:1');
+  });
+
+  it('hashes long argument parts and ones with whitespace, control or non-ASCII bytes', () => {
+    const long = composeKey(base, enc('x'.repeat(500)));
+    expect(long.length).toBeLessThanOrEqual(MAX_READABLE_KEY_LENGTH);
+    expect(long).toMatch(/^app:UserService\.getUser:0:#[A-Za-z0-9_-]{43}$/);
+    for (const s of ['a b', 'é', '\u00a0']) {
+      expect(composeKey(base, enc(s))).toMatch(/:#[A-Za-z0-9_-]{43}$/);
+    }
+    // Control bytes are escaped by the string quoting, so the key stays readable but safe.
+    for (const s of ['tab\there', 'new\nline', '\u0000']) {
+      expect(composeKey(base, enc(s))).toMatch(/^[\x21-\x7e]+$/);
+    }
+    expect(composeKey(base, enc('tab\there'))).not.toBe(composeKey(base, enc('tab\\there')));
+    expect(composeKey(base, enc('a b'))).not.toBe(composeKey(base, enc('a  b')));
+  });
+
+  it('tag keys are safe and separate from entry keys', () => {
+    expect(tagKey('app', 'user:1')).toBe('app:~tag:user:1');
+    expect(tagKey('app', 'has space')).toMatch(/^app:~tag:#/);
+  });
+
+  it('splits namespaces into invalidatable segments', () => {
+    expect(namespaceSegments('UserService.getUser')).toEqual(['UserService', 'UserService.getUser']);
+    expect(namespaceSegments('users')).toEqual(['users']);
+  });
+
+  it('validates prefix, namespace and version', () => {
+    expect(() => validateSegment('a b', 'prefix', 'forRoot()', 64)).toThrow(/forRoot\(\): prefix must be/);
+    expect(() => validateSegment('a:b', 'namespace', 'X.y', 100)).toThrow(/without spaces or ':'/);
+    expect(() => validateSegment('~x', 'namespace', 'X.y', 100)).toThrow(/must not start with '~'/);
+    expect(validateSegment(2, 'version', 'X.y', 32)).toBe('2');
+  });
+});
