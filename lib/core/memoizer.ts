@@ -89,8 +89,9 @@ export class Memoizer {
 
   async getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>): Promise<T> {
     if (this.local !== undefined) {
-      const env = this.local.peek(key) as Envelope<T> | undefined;
-      if (env !== undefined && this.isFreshLocal(env, this.local)) {
+      const now = this.expiryNow();
+      const env = this.local.peek(key, now) as Envelope<T> | undefined;
+      if (env !== undefined && env.e > now && this.isTagFresh(env, this.local)) {
         this.emitHit(key, policy);
         return env.v;
       }
@@ -264,8 +265,10 @@ export class Memoizer {
   }
 
   private isFreshLocal(env: Envelope, local: LocalCacheStore): boolean {
-    const now = this.now();
-    if (env.e <= now) return false;
+    return env.e > this.expiryNow() && this.isTagFresh(env, local);
+  }
+
+  private isTagFresh(env: Envelope, local: LocalCacheStore): boolean {
     // Fast path: no tag was written after this entry started, so none can invalidate it.
     if (env.c > local.lastTagTime) return true;
     for (const t of env.t) {
@@ -281,7 +284,7 @@ export class Memoizer {
     const raw = await this.guard('getMany', key, () => this.store.getMany(keys), undefined);
     if (raw === undefined || raw[0] === undefined) return undefined;
     const env = this.decode(key, raw[0]);
-    if (env === undefined || env.e <= this.now()) return undefined;
+    if (env === undefined || env.e <= this.expiryNow()) return undefined;
     const times = new Map<string, number | undefined>();
     policy.tagKeys.forEach((t, i) => times.set(t, this.decodeTime(raw[i + 1])));
     const unknown = env.t.filter((t) => !times.has(t));
@@ -317,6 +320,11 @@ export class Memoizer {
     } catch {
       return Number.POSITIVE_INFINITY;
     }
+  }
+
+  /** Expiry needs no sub-millisecond precision; Date.now() is the cheaper clock. */
+  private expiryNow(): number {
+    return this.now === preciseNow ? Date.now() : this.now();
   }
 
   private cancelFlight(key: string): void {

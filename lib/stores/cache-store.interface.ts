@@ -27,7 +27,7 @@ export interface CacheStore {
 export interface LocalCacheStore extends CacheStore {
   readonly local: true;
   /** The stored object, or undefined when absent or expired. Marks the entry recently used. */
-  peek(key: string): unknown;
+  peek(key: string, now?: number): unknown;
   put(key: string, value: unknown, ttlMs: number): void;
   remove(key: string): boolean;
   /** Tag/namespace invalidation timestamps: never evicted by the LRU while they can matter. */

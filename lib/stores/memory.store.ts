@@ -53,10 +53,10 @@ export class MemoryStore implements LocalCacheStore {
     return this._lastTagTime;
   }
 
-  peek(key: string): unknown {
+  peek(key: string, now: number = Date.now()): unknown {
     const slot = this.slots.get(key);
     if (slot === undefined) return undefined;
-    if (slot.expiresAt <= Date.now()) {
+    if (slot.expiresAt <= now) {
       this.drop(key, slot);
       return undefined;
     }

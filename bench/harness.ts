@@ -1,0 +1,56 @@
+/**
+ * A tiny benchmark harness: each case runs for a fixed time per round, cases interleave
+ * (A B C A B C ...) so machine noise hits all of them alike, and the median round is reported.
+ * Absolute numbers mean little on a shared machine; the ratios are the result.
+ */
+export interface BenchCase {
+  name: string;
+  /** One operation; awaited. */
+  run: (i: number) => unknown;
+}
+
+export interface BenchResult {
+  name: string;
+  opsPerSec: number;
+}
+
+export async function bench(cases: BenchCase[], opts: { rounds?: number; roundMs?: number; warmupMs?: number } = {}): Promise<BenchResult[]> {
+  const rounds = opts.rounds ?? 7;
+  const roundMs = opts.roundMs ?? 300;
+  for (const c of cases) await runFor(c, opts.warmupMs ?? 300);
+  const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const c of cases) samples.get(c.name)!.push(await runFor(c, roundMs));
+  }
+  return cases.map((c) => ({ name: c.name, opsPerSec: median(samples.get(c.name)!) }));
+}
+
+async function runFor(c: BenchCase, ms: number): Promise<number> {
+  const start = performance.now();
+  const end = start + ms;
+  let ops = 0;
+  // Check the clock every 256 ops so timing does not dominate.
+  while (true) {
+    for (let i = 0; i < 256; i++) {
+      const r = c.run(ops++);
+      if (r !== undefined && typeof (r as Promise<unknown>).then === 'function') await r;
+    }
+    if (performance.now() >= end) break;
+  }
+  return (ops * 1000) / (performance.now() - start);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+export function printTable(title: string, results: BenchResult[], baselines: Record<string, string>): void {
+  console.log(`\n${title}`);
+  const byName = new Map(results.map((r) => [r.name, r]));
+  for (const r of results) console.log(`  ${r.name.padEnd(44)} ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(12)} ops/s`);
+  for (const [label, pair] of Object.entries(baselines)) {
+    const [a, b] = pair.split(' / ');
+    console.log(`  ratio ${label.padEnd(38)} ${(byName.get(a)!.opsPerSec / byName.get(b)!.opsPerSec).toFixed(2)}x`);
+  }
+}

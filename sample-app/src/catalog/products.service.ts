@@ -1,0 +1,41 @@
+import { Injectable } from '@nestjs/common';
+import { CacheMemoize, InvalidationService } from 'nestjs-cache-memoize';
+import type { Product } from './product';
+import { ProductsRepository } from './products.repository';
+
+@Injectable()
+export class ProductsService {
+  constructor(
+    private readonly repo: ProductsRepository,
+    private readonly invalidation: InvalidationService,
+  ) {}
+
+  /** Cached per id; tagged so an update of this product busts it. `null` (not found) is cached too. */
+  @CacheMemoize({ ttl: '5m', tags: (id: number) => [`product:${id}`] })
+  async getProduct(id: number): Promise<Product | null> {
+    return this.repo.findById(id);
+  }
+
+  /** Cached per category; tagged with every product it contains (known from the result). */
+  @CacheMemoize({
+    ttl: '1m',
+    tags: (category: string) => [`category:${category}`],
+    resultTags: (products: Product[]) => products.map((p) => `product:${p.id}`),
+  })
+  async listByCategory(category: string): Promise<Product[]> {
+    return this.repo.findByCategory(category);
+  }
+
+  /** Sync methods stay sync on the memory store. */
+  @CacheMemoize({ ttl: '1h' })
+  priceWithTax(price: number, ratePercent: number): number {
+    return Math.round(price * (100 + ratePercent)) / 100;
+  }
+
+  async updateProduct(id: number, patch: Partial<Pick<Product, 'name' | 'price'>>): Promise<Product | null> {
+    const updated = await this.repo.update(id, patch);
+    // Busts getProduct(id) and every category list that contained the product.
+    if (updated) await this.invalidation.invalidateTags([`product:${id}`]);
+    return updated;
+  }
+}

@@ -1,0 +1,23 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module';
+
+async function bootstrap(): Promise<void> {
+  const app = await NestFactory.create(AppModule);
+  app.enableShutdownHooks();
+  const port = Number(process.env.PORT ?? 3000);
+  await app.listen(port, '127.0.0.1');
+  const url = `http://127.0.0.1:${port}`;
+  new Logger('Sample').log(
+    [
+      `catalogue listening on ${url} (store: memory)`,
+      `  curl ${url}/products/1            # first call: MISS (~150 ms), then HIT`,
+      `  curl ${url}/products?category=tea`,
+      `  curl -X PATCH -H 'content-type: application/json' -d '{"price":10}' ${url}/products/1   # busts tag product:1`,
+      `  curl ${url}/stats                 # hits, misses and repository queries`,
+    ].join('\n'),
+  );
+}
+
+void bootstrap();

@@ -1,0 +1,63 @@
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import request from 'supertest';
+import { AppModule } from '../../sample-app/src/app.module';
+import { ProductsRepository } from '../../sample-app/src/catalog/products.repository';
+
+describe('sample app over HTTP (memory store)', () => {
+  let app: INestApplication;
+  let repo: ProductsRepository;
+
+  beforeAll(async () => {
+    ProductsRepository.latencyMs = 20;
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    repo = app.get(ProductsRepository);
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('serves the second request for a product from the cache', async () => {
+    const before = repo.queries;
+    const first = await request(app.getHttpServer()).get('/products/3').expect(200);
+    const second = await request(app.getHttpServer()).get('/products/3').expect(200);
+    expect(second.body).toEqual(first.body);
+    expect(first.body).toMatchObject({ id: 3, name: 'Espresso beans', priceWithTax: 18 });
+    expect(repo.queries - before).toBe(1);
+  });
+
+  it('runs the repository once for 50 concurrent cold requests', async () => {
+    const before = repo.queries;
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () => request(app.getHttpServer()).get('/products?category=coffee')),
+    );
+    expect(responses.every((r) => r.status === 200 && r.body[0]?.id === 3)).toBe(true);
+    expect(repo.queries - before).toBe(1);
+  });
+
+  it('busts the product and the lists containing it on update (tag invalidation)', async () => {
+    await request(app.getHttpServer()).get('/products/2').expect(200);
+    await request(app.getHttpServer()).get('/products?category=tea').expect(200);
+    const before = repo.queries;
+    await request(app.getHttpServer()).patch('/products/2').send({ price: 7 }).expect(200);
+    const product = await request(app.getHttpServer()).get('/products/2').expect(200);
+    const list = await request(app.getHttpServer()).get('/products?category=tea').expect(200);
+    expect(product.body.price).toBe(7);
+    expect(list.body.find((p: { id: number }) => p.id === 2).price).toBe(7);
+    expect(repo.queries - before).toBe(3); // update + refetch product + refetch list
+    const stats = await request(app.getHttpServer()).get('/stats').expect(200);
+    expect(stats.body.cache.hit).toBeGreaterThan(0);
+    expect(stats.body.cache.invalidate).toBeGreaterThan(0);
+  });
+
+  it('caches not-found results without caching the 404 exception', async () => {
+    const before = repo.queries;
+    await request(app.getHttpServer()).get('/products/999').expect(404);
+    await request(app.getHttpServer()).get('/products/999').expect(404);
+    expect(repo.queries - before).toBe(1); // null is a cached value
+  });
+});
