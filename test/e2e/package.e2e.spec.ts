@@ -1,0 +1,50 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/**
+ * Packs the library and installs the tarball into fresh Nest 11 (CommonJS) and Nest 12 (ESM)
+ * apps, which compile against its typings with strict tsc and run. Needs the npm registry.
+ */
+const root = resolve(__dirname, '../..');
+const run = (cmd: string, args: string[], cwd: string) =>
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
+
+describe('packed tarball in a separate Nest app', () => {
+  let work: string;
+  let tarball: string;
+
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'ncm-pack-'));
+    run('npm', ['pack', '--pack-destination', work], root);
+    tarball = join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!);
+  }, 180_000);
+
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it.each([
+    ['Nest 11, CommonJS', '^11.0.0', 'commonjs', 'commonjs', 'node'],
+    ['Nest 12, ESM', '^12.0.0', 'module', 'nodenext', 'nodenext'],
+  ])('%s: installs, type-checks and runs', (_name, nest, type, module, resolution) => {
+    const app = join(work, `app-${type}`);
+    run('mkdir', ['-p', join(app, 'src')], work);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: `consumer-${type}`, private: true, type }));
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022', module, moduleResolution: resolution, strict: true, experimentalDecorators: true,
+          emitDecoratorMetadata: true, skipLibCheck: false, types: ['node'], rootDir: 'src', outDir: 'out',
+        },
+        include: ['src'],
+      }),
+    );
+    copyFileSync(join(root, 'test/package/consumer-app.ts.txt'), join(app, 'src/main.ts'));
+    run('npm', ['install', '--no-audit', '--no-fund', tarball, `@nestjs/common@${nest}`, `@nestjs/core@${nest}`,
+      'reflect-metadata', 'rxjs', 'typescript@5.9', '@types/node@20'], app);
+    run(join(app, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], app);
+    const out = JSON.parse(run('node', ['out/main.js'], app).trim().split('\n').pop()!);
+    expect(out).toEqual({ calls: [1, 1, 2, 3], key: 'smoke:UserService.getUser:0:1' });
+  }, 300_000);
+});
