@@ -6,5 +6,4 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest'] },
   moduleNameMapper: { '^nestjs-cache-memoize$': '<rootDir>/lib/index.ts' },
   testTimeout: 30000,
-  reporters: ['default', '<rootDir>/test/summary-reporter.js'],
 };
