@@ -4,7 +4,7 @@ import { CACHE_MEMOIZE_MODULE_OPTIONS } from './cache-memoize.module-definition'
 import type { CacheMemoizeModuleOptions, CacheMemoizeOptions } from './cache-memoize.options';
 import { parseDuration } from './core/duration';
 import type { CacheEvent } from './core/events';
-import { keyBase, namespaceSegments, namespaceTagKey, validateSegment } from './core/keys';
+import { allTagKey, keyBase, namespaceSegments, namespaceTagKey, validateSegment } from './core/keys';
 import { MemoizedMethod, type ResultShape } from './core/memoized-method';
 import { Memoizer } from './core/memoizer';
 import { InvalidOptionError, NamespaceConflictError, UnknownMethodError, UnknownStoreError } from './errors';
@@ -54,6 +54,7 @@ export class CacheMemoizeEngine implements OnApplicationShutdown {
         name,
         new Memoizer(store, {
           name,
+          prefix: this.prefix,
           serializer: options.serializer,
           operationTimeoutMs: timeoutMs,
           listener: (event) => this.onEvent(event),
@@ -126,7 +127,7 @@ export class CacheMemoizeEngine implements OnApplicationShutdown {
       keyBase: keyBase(this.prefix, namespace, version),
       ttlMs,
       memoizer,
-      namespaceTagKeys: namespaceSegments(namespace).map((ns) => namespaceTagKey(this.prefix, ns)),
+      namespaceTagKeys: [allTagKey(this.prefix), ...namespaceSegments(namespace).map((ns) => namespaceTagKey(this.prefix, ns))],
       options: opts,
       shapeHint: shapeHint(cls, methodName),
       warn: (message) => this.logger.warn(message),
@@ -147,10 +148,26 @@ export class CacheMemoizeEngine implements OnApplicationShutdown {
 
   private onEvent(event: CacheEvent): void {
     this.options.onEvent?.(event);
-    if (event.type === 'error') this.logError(event);
+    if (event.type === 'circuit') this.logCircuit(event);
+    else if (event.type === 'error' && this.memoizers.get(event.store)?.breaker.state === 'closed') this.logError(event);
   }
 
-  /** Store errors are logged once per store and operation per minute, with a count, not per call. */
+  /** An outage is reported twice: when the store is given up on, and when it answers again. */
+  private logCircuit(event: Extract<CacheEvent, { type: 'circuit' }>): void {
+    if (event.state === 'open') {
+      const reason = event.error instanceof Error ? event.error.message : String(event.error);
+      this.logger.error(
+        `store '${event.store}' is failing (${event.failures} consecutive errors, last: ${reason}); ` +
+          `memoized calls run uncached until it answers again.`,
+      );
+    } else {
+      this.logger.log(
+        `store '${event.store}' answers again after ${Math.round(event.downForMs)} ms; ${event.skipped} store calls were skipped meanwhile.`,
+      );
+    }
+  }
+
+  /** Other errors are logged once per store and operation per minute, with a count, not per call. */
   private logError(event: Extract<CacheEvent, { type: 'error' }>): void {
     const id = `${event.store}:${event.operation}`;
     const now = Date.now();

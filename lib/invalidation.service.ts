@@ -1,6 +1,6 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
-import { namespaceTagKey, tagKey, validateSegment } from './core/keys';
+import { allTagKey, namespaceTagKey, tagKey, validateSegment } from './core/keys';
 import type { Memoizer } from './core/memoizer';
 
 /** Names of T's methods. */
@@ -64,7 +64,8 @@ export class InvalidationService {
 
   /** Removes every entry of this app (its prefix) from one store or all. */
   async clear(options: StoreSelector = {}): Promise<void> {
-    await this.each(options, (m) => m.clear(`${this.engine.prefix}:`));
+    const prefix = this.engine.prefix;
+    await this.each(options, (m) => m.clear(`${prefix}:`, allTagKey(prefix)));
   }
 
   private async each(options: StoreSelector, run: (m: Memoizer) => Promise<void>): Promise<void> {

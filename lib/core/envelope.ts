@@ -13,8 +13,8 @@ export interface Envelope<T = unknown> {
   s: number;
   /** Tag keys (namespace segments + declared tags) whose timestamps can invalidate this entry. */
   t: readonly string[];
-  /** Shape of the original result ('p' promise, 'o' observable, 's' sync), for the wrappers. */
-  m?: string;
+  /** Invalidation epoch of the shared store when the computation started (see Memoizer). */
+  p?: string;
   /** Optional validation token (etag). */
   g?: string;
 }
@@ -29,7 +29,7 @@ export function isEnvelope(value: unknown): value is Envelope {
     typeof e.s === 'number' &&
     Array.isArray(e.t) &&
     e.t.every((t) => typeof t === 'string') &&
-    (e.m === undefined || typeof e.m === 'string') &&
+    (e.p === undefined || typeof e.p === 'string') &&
     (e.g === undefined || typeof e.g === 'string')
   );
 }

@@ -2,6 +2,8 @@
 export type CacheEvent =
   | { type: 'hit' | 'miss' | 'set'; key: string; store: string; owner?: string }
   | { type: 'invalidate'; store: string; keys?: readonly string[]; tags?: readonly string[]; prefix?: string }
-  | { type: 'error'; store: string; key: string; owner?: string; operation: string; error: unknown };
+  | { type: 'error'; store: string; key: string; owner?: string; operation: string; error: unknown }
+  | { type: 'circuit'; state: 'open'; store: string; error: unknown; failures: number }
+  | { type: 'circuit'; state: 'closed'; store: string; skipped: number; downForMs: number };
 
 export type CacheEventListener = (event: CacheEvent) => void;

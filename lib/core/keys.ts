@@ -37,6 +37,11 @@ export function namespaceTagKey(prefix: string, namespace: string): string {
   return `${prefix}:~ns:${namespace}`;
 }
 
+/** Carried by every entry of an app: writing it (clear()) makes all of them stale at once. */
+export function allTagKey(prefix: string): string {
+  return `${prefix}:~all`;
+}
+
 /** 'UserService.getUser' -> ['UserService', 'UserService.getUser']. */
 export function namespaceSegments(namespace: string): string[] {
   const parts = namespace.split('.');

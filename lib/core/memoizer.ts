@@ -1,9 +1,12 @@
+import { randomInt } from 'node:crypto';
 import type { CacheStore, LocalCacheStore } from '../stores/cache-store.interface';
 import { isLocalStore } from '../stores/cache-store.interface';
 import type { Serializer } from '../serialization/serializer.interface';
 import { v8Serializer } from '../serialization/v8.serializer';
+import { StoreFailureError } from '../errors';
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker';
 import { type Envelope, isEnvelope } from './envelope';
-import type { CacheEventListener } from './events';
+import type { CacheEvent, CacheEventListener } from './events';
 
 /** How one call is cached; built once per decorated method (plus per-call tags). */
 export interface MemoizePolicy<T = unknown> {
@@ -17,8 +20,6 @@ export interface MemoizePolicy<T = unknown> {
   resultTagKeys?: (value: T) => readonly string[];
   /** Store the result only when this returns true. */
   cacheIf?: (value: T) => boolean;
-  /** Opaque shape marker kept in the envelope (see Envelope.m). */
-  shape?: string;
   /** Identifies the caller in events and logs (e.g. 'UserService.getUser'). */
   owner?: string;
 }
@@ -26,11 +27,14 @@ export interface MemoizePolicy<T = unknown> {
 export interface MemoizerOptions {
   /** Name used in events and logs. */
   name?: string;
+  /** Key prefix of the app: the invalidation epoch lives under it. Default 'cm'. */
+  prefix?: string;
   serializer?: Serializer;
   /** Upper bound on one store operation, ms: a slow store costs a call no more than this. */
   operationTimeoutMs?: number;
   /** Minimum lifetime of tag timestamps; raised to the longest entry lifetime seen. */
   tagTtlMs?: number;
+  circuitBreaker?: CircuitBreakerOptions;
   listener?: CacheEventListener;
   now?: () => number;
 }
@@ -51,21 +55,38 @@ interface Flight<T> {
   cancelled: boolean;
 }
 
+interface RemoteRead<T> {
+  env: Envelope<T> | undefined;
+  /** Invalidation epoch seen by this read, stored with a value computed after it. */
+  epoch: string | undefined;
+}
+
+const NO_READ: RemoteRead<never> = { env: undefined, epoch: undefined };
+const encodeAscii = (text: string): Uint8Array => Buffer.from(text, 'latin1');
+const decodeAscii = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+
 /**
  * The engine (dogpile's region): read envelope, decide freshness from it and from tag
  * timestamps, otherwise compute once per key per process and store. Framework-free.
  * A store failure is a miss: the factory's result is always returned.
+ *
+ * Shared stores keep an invalidation epoch (a random token replaced by every invalidation)
+ * beside the entries: a hit reads the entry and the epoch in one round trip, and only when the
+ * epoch moved since the entry was computed does it read the entry's tag timestamps.
  */
 export class Memoizer {
   readonly name: string;
   readonly store: CacheStore;
+  readonly breaker: CircuitBreaker;
   private readonly local: LocalCacheStore | undefined;
   private readonly serializer: Serializer;
   private readonly timeoutMs: number;
   private readonly listener: CacheEventListener | undefined;
   private readonly now: () => number;
+  private readonly epochKey: string;
   private tagTtlMs: number;
   private readonly inflight = new Map<string, Flight<unknown>>();
+  private epochSeeded = false;
 
   constructor(store: CacheStore, options: MemoizerOptions = {}) {
     this.store = store;
@@ -76,6 +97,19 @@ export class Memoizer {
     this.tagTtlMs = options.tagTtlMs ?? 86_400_000;
     this.listener = options.listener;
     this.now = options.now ?? preciseNow;
+    this.epochKey = `${options.prefix ?? 'cm'}:~epoch`;
+    this.breaker = new CircuitBreaker({
+      now: this.now,
+      ...options.circuitBreaker,
+      onOpen: (error, failures) => {
+        this.emit({ type: 'circuit', state: 'open', store: this.name, error, failures });
+        options.circuitBreaker?.onOpen?.(error, failures);
+      },
+      onClose: (skipped, downForMs) => {
+        this.emit({ type: 'circuit', state: 'closed', store: this.name, skipped, downForMs });
+        options.circuitBreaker?.onClose?.(skipped, downForMs);
+      },
+    });
   }
 
   get isLocal(): boolean {
@@ -95,14 +129,16 @@ export class Memoizer {
         this.emitHit(key, policy);
         return env.v;
       }
-    } else {
-      const env = await this.readRemote<T>(key, policy);
-      if (env !== undefined) {
-        this.emitHit(key, policy);
-        return env.v;
-      }
+      return this.compute(key, factory, policy, undefined);
     }
-    return this.compute(key, factory, policy);
+    const existing = this.inflight.get(key) as Flight<T> | undefined;
+    if (existing !== undefined) return existing.promise;
+    const read = await this.readRemote<T>(key);
+    if (read.env !== undefined) {
+      this.emitHit(key, policy);
+      return read.env.v;
+    }
+    return this.compute(key, factory, policy, read.epoch);
   }
 
   /**
@@ -123,39 +159,29 @@ export class Memoizer {
     return value;
   }
 
-  /**
-   * Returns the cached envelope if it is fresh, without computing (method handles' `peek`).
-   * For local stores this is synchronous under the hood.
-   */
-  async peek<T>(key: string, tagKeys: readonly string[] = []): Promise<Envelope<T> | undefined> {
+  /** The fresh cached envelope, if any, without computing. */
+  async peek<T>(key: string): Promise<Envelope<T> | undefined> {
     if (this.local !== undefined) {
       const env = this.local.peek(key) as Envelope<T> | undefined;
       return env !== undefined && this.isFreshLocal(env, this.local) ? env : undefined;
     }
-    return this.readRemote<T>(key, { ttlMs: 0, tagKeys });
-  }
-
-  /** Synchronous peek for local stores (used by sync wrappers and the shape detection). */
-  peekLocal<T>(key: string): Envelope<T> | undefined {
-    const local = this.requireLocal('peekLocal');
-    const env = local.peek(key) as Envelope<T> | undefined;
-    return env !== undefined && this.isFreshLocal(env, local) ? env : undefined;
+    return (await this.readRemote<T>(key)).env;
   }
 
   /** Computes and stores unconditionally (refresh). */
   async refresh<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>): Promise<T> {
     this.cancelFlight(key);
-    return this.compute(key, factory, policy);
+    const epoch = this.local === undefined ? await this.readEpoch() : undefined;
+    return this.compute(key, factory, policy, epoch);
   }
 
   async deleteKeys(keys: readonly string[]): Promise<void> {
     for (const key of keys) this.cancelFlight(key);
     if (this.local !== undefined) {
       for (const key of keys) this.local.remove(key);
-      this.emit({ type: 'invalidate', keys, store: this.name });
-      return;
+    } else if (keys.length > 0) {
+      await this.guard('deleteMany', keys[0], () => this.store.deleteMany(keys), 0, true);
     }
-    await this.guard('deleteMany', keys[0] ?? '', () => this.store.deleteMany(keys), 0, true);
     this.emit({ type: 'invalidate', keys, store: this.name });
   }
 
@@ -174,15 +200,22 @@ export class Memoizer {
     if (this.local !== undefined) {
       for (const t of tagKeys) this.local.writeTagTime(t, time, this.tagTtlMs);
     } else {
-      const bytes = this.serializer.encode(time);
+      const bytes = encodeAscii(String(time));
       await Promise.all(
         tagKeys.map((t) => this.guard('set', t, () => this.store.set(t, bytes, this.tagTtlMs), undefined, true)),
       );
+      // The epoch moves only after every timestamp is written: a reader that sees the new
+      // epoch finds the timestamps.
+      await this.guard('set', this.epochKey, () => this.store.set(this.epochKey, encodeAscii(newEpoch()), this.tagTtlMs * 2), undefined, true);
     }
     this.emit({ type: 'invalidate', tags: tagKeys, store: this.name });
   }
 
-  async clear(prefix: string): Promise<void> {
+  /**
+   * Makes every entry under `prefix` stale (through `allTagKey`, which every entry carries), then
+   * lets the store remove what it can (SCAN + UNLINK, generation bump, map sweep).
+   */
+  async clear(prefix: string, allTagKey: string): Promise<void> {
     for (const [key, flight] of this.inflight) {
       if (key.startsWith(prefix)) {
         flight.cancelled = true;
@@ -190,10 +223,11 @@ export class Memoizer {
       }
     }
     await this.guard('clear', prefix, () => this.store.clear(prefix), undefined, true);
+    await this.invalidateTagKeys([allTagKey]);
     this.emit({ type: 'invalidate', prefix, store: this.name });
   }
 
-  private compute<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>): Promise<T> {
+  private compute<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, epoch: string | undefined): Promise<T> {
     const existing = this.inflight.get(key) as Flight<T> | undefined;
     if (existing !== undefined) return existing.promise;
     this.emit({ type: 'miss', key, store: this.name, owner: policy.owner });
@@ -204,7 +238,7 @@ export class Memoizer {
     // The caller gets the value as soon as it exists; the write settles in the background while
     // the flight stays registered, so nobody recomputes in between. Failures are not cached.
     run
-      .then((value) => (flight.cancelled ? undefined : this.write(key, value, createdAt, policy)))
+      .then((value) => (flight.cancelled ? undefined : this.write(key, value, createdAt, policy, epoch)))
       .catch(() => undefined)
       .finally(() => {
         if (this.inflight.get(key) === flight) this.inflight.delete(key);
@@ -212,20 +246,14 @@ export class Memoizer {
     return run;
   }
 
-  private async write<T>(key: string, value: T, createdAt: number, policy: MemoizePolicy<T>): Promise<void> {
+  private async write<T>(key: string, value: T, createdAt: number, policy: MemoizePolicy<T>, epoch: string | undefined): Promise<void> {
     if (this.local !== undefined) {
       this.writeLocal(this.local, key, value, createdAt, policy);
       return;
     }
-    let env: Envelope<T> | undefined;
-    try {
-      env = this.envelope(value, createdAt, policy);
-    } catch (error) {
-      // A throwing cacheIf/tags callback costs the cache write, never the caller's result.
-      this.emit({ type: 'error', key, store: this.name, owner: policy.owner, operation: 'policy', error });
-      return;
-    }
+    const env = this.envelope(key, value, createdAt, policy);
     if (env === undefined) return;
+    if (epoch !== undefined) env.p = epoch;
     let bytes: Uint8Array;
     try {
       bytes = this.serializer.encode(env);
@@ -234,34 +262,31 @@ export class Memoizer {
       this.emit({ type: 'error', key, store: this.name, owner: policy.owner, operation: 'encode', error });
       return;
     }
-    const stored = env;
-    await this.guard('set', key, () => this.store.set(key, bytes, stored.s - createdAt), undefined);
-    this.emit({ type: 'set', key, store: this.name, owner: policy.owner });
+    if (await this.guard('set', key, () => this.store.set(key, bytes, env.s - createdAt).then(() => true), false)) {
+      this.emit({ type: 'set', key, store: this.name, owner: policy.owner });
+    }
   }
 
   private writeLocal<T>(local: LocalCacheStore, key: string, value: T, createdAt: number, policy: MemoizePolicy<T>): void {
-    let env: Envelope<T> | undefined;
-    try {
-      env = this.envelope(value, createdAt, policy);
-    } catch (error) {
-      this.emit({ type: 'error', key, store: this.name, owner: policy.owner, operation: 'policy', error });
-      return;
-    }
+    const env = this.envelope(key, value, createdAt, policy);
     if (env === undefined) return;
     local.put(key, env, env.s - createdAt);
     this.emit({ type: 'set', key, store: this.name, owner: policy.owner });
   }
 
-  private envelope<T>(value: T, createdAt: number, policy: MemoizePolicy<T>): Envelope<T> | undefined {
-    if (policy.cacheIf !== undefined && !policy.cacheIf(value)) return undefined;
-    const grace = policy.graceMs ?? 0;
-    const lifetime = policy.ttlMs + grace;
-    this.registerLifetime(lifetime);
-    const extra = policy.resultTagKeys?.(value);
-    const tags = extra && extra.length > 0 ? [...new Set([...policy.tagKeys, ...extra])] : policy.tagKeys;
-    const env: Envelope<T> = { v: value, c: createdAt, e: createdAt + policy.ttlMs, s: createdAt + lifetime, t: tags };
-    if (policy.shape !== undefined) env.m = policy.shape;
-    return env;
+  /** Builds the envelope; a throwing cacheIf/resultTags costs the cache write, never the result. */
+  private envelope<T>(key: string, value: T, createdAt: number, policy: MemoizePolicy<T>): Envelope<T> | undefined {
+    try {
+      if (policy.cacheIf !== undefined && !policy.cacheIf(value)) return undefined;
+      const lifetime = policy.ttlMs + (policy.graceMs ?? 0);
+      this.registerLifetime(lifetime);
+      const extra = policy.resultTagKeys?.(value);
+      const tags = extra && extra.length > 0 ? [...new Set([...policy.tagKeys, ...extra])] : policy.tagKeys;
+      return { v: value, c: createdAt, e: createdAt + policy.ttlMs, s: createdAt + lifetime, t: tags };
+    } catch (error) {
+      this.emit({ type: 'error', key, store: this.name, owner: policy.owner, operation: 'policy', error });
+      return undefined;
+    }
   }
 
   private isFreshLocal(env: Envelope, local: LocalCacheStore): boolean {
@@ -278,48 +303,46 @@ export class Memoizer {
     return true;
   }
 
-  private async readRemote<T>(key: string, policy: MemoizePolicy<T>): Promise<Envelope<T> | undefined> {
-    // One round trip for the entry and the tags known from the arguments.
-    const keys = policy.tagKeys.length > 0 ? [key, ...policy.tagKeys] : [key];
-    const raw = await this.guard('getMany', key, () => this.store.getMany(keys), undefined);
-    if (raw === undefined || raw[0] === undefined) return undefined;
-    const env = this.decode(key, raw[0]);
-    if (env === undefined || env.e <= this.expiryNow()) return undefined;
-    const times = new Map<string, number | undefined>();
-    policy.tagKeys.forEach((t, i) => times.set(t, this.decodeTime(raw[i + 1])));
-    const unknown = env.t.filter((t) => !times.has(t));
-    if (unknown.length > 0) {
-      const more = await this.guard('getMany', key, () => this.store.getMany(unknown), undefined);
-      if (more === undefined) return undefined; // cannot prove freshness: treat as a miss
-      unknown.forEach((t, i) => times.set(t, this.decodeTime(more[i])));
+  private async readRemote<T>(key: string): Promise<RemoteRead<T>> {
+    await this.seedEpoch();
+    const raw = await this.guard('getMany', key, () => this.store.getMany([key, this.epochKey]), undefined);
+    if (raw === undefined) return NO_READ;
+    const epoch = raw[1] === undefined ? undefined : decodeAscii(raw[1]);
+    const env = raw[0] === undefined ? undefined : this.decode<T>(key, raw[0]);
+    if (env === undefined || env.e <= this.expiryNow()) return { env: undefined, epoch };
+    // Nothing was invalidated since this entry was computed: no tag can have made it stale.
+    if (epoch !== undefined && env.p === epoch) return { env, epoch };
+    if (env.t.length > 0) {
+      const times = await this.guard('getMany', key, () => this.store.getMany(env.t), undefined);
+      if (times === undefined) return { env: undefined, epoch }; // cannot prove freshness: a miss
+      for (const bytes of times) {
+        if (bytes !== undefined && decodeTime(bytes) >= env.c) return { env: undefined, epoch };
+      }
     }
-    for (const t of env.t) {
-      const time = times.get(t);
-      if (time !== undefined && time >= env.c) return undefined;
-    }
-    return env as Envelope<T>;
+    return { env, epoch };
   }
 
-  private decode(key: string, bytes: Uint8Array): Envelope | undefined {
+  private async readEpoch(): Promise<string | undefined> {
+    const raw = await this.guard('get', this.epochKey, () => this.store.get(this.epochKey), undefined);
+    return raw === undefined ? undefined : decodeAscii(raw);
+  }
+
+  /** Makes sure the epoch exists, so entries can carry it (an absent epoch forces tag reads). */
+  private async seedEpoch(): Promise<void> {
+    if (this.epochSeeded) return;
+    const seeded = await this.guard('add', this.epochKey, () => this.store.add(this.epochKey, encodeAscii(newEpoch()), this.tagTtlMs * 2).then(() => true), false);
+    if (seeded) this.epochSeeded = true;
+  }
+
+  private decode<T>(key: string, bytes: Uint8Array): Envelope<T> | undefined {
     try {
       const value = this.serializer.decode(bytes);
-      if (isEnvelope(value)) return value;
+      if (isEnvelope(value)) return value as Envelope<T>;
     } catch {
       // fall through: garbage is a miss, and the next write overwrites it
     }
-    this.emit({ type: 'error', key, store: this.name, operation: 'decode', error: new Error('unreadable entry') });
+    this.emit({ type: 'error', key, store: this.name, operation: 'decode', error: new Error('unreadable entry: not written by this library') });
     return undefined;
-  }
-
-  private decodeTime(bytes: Uint8Array | undefined): number | undefined {
-    if (bytes === undefined) return undefined;
-    try {
-      const time = this.serializer.decode(bytes);
-      // An unreadable tag timestamp must not resurrect entries: treat it as "invalidated now".
-      return typeof time === 'number' ? time : Number.POSITIVE_INFINITY;
-    } catch {
-      return Number.POSITIVE_INFINITY;
-    }
   }
 
   /** Expiry needs no sub-millisecond precision; Date.now() is the cheaper clock. */
@@ -343,23 +366,30 @@ export class Memoizer {
   }
 
   /**
-   * Runs a store operation with a time bound. On failure: reports, and returns `fallback`
-   * (reads become misses, writes are dropped), unless `rethrow` (invalidations must not
-   * pretend to have succeeded).
+   * Runs a store operation through the circuit breaker with a time bound. On failure: reports,
+   * and returns `fallback` (reads become misses, writes are dropped), unless `rethrow`
+   * (invalidations must not pretend to have succeeded).
    */
   private async guard<R>(operation: string, key: string, run: () => Promise<R>, fallback: R, rethrow = false): Promise<R> {
+    if (!this.breaker.allow()) {
+      if (rethrow) throw new StoreFailureError(`store '${this.name}' is unavailable (circuit open): ${operation} ${key} was not applied.`);
+      return fallback;
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
-      return await Promise.race([
+      const result = await Promise.race([
         run(),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`${operation} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
           timer.unref?.();
         }),
       ]);
+      this.breaker.success();
+      return result;
     } catch (error) {
+      this.breaker.failure(error);
       this.emit({ type: 'error', key, store: this.name, operation, error });
-      if (rethrow) throw error;
+      if (rethrow) throw new StoreFailureError(`store '${this.name}' ${operation} failed for ${key}: ${errorMessage(error)}`, error);
       return fallback;
     } finally {
       if (timer !== undefined) clearTimeout(timer);
@@ -367,10 +397,10 @@ export class Memoizer {
   }
 
   private emitHit(key: string, policy: { owner?: string }): void {
-    if (this.listener !== undefined) this.listener({ type: 'hit', key, store: this.name, owner: policy.owner });
+    if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
   }
 
-  private emit(event: Parameters<CacheEventListener>[0]): void {
+  private emit(event: CacheEvent): void {
     if (this.listener !== undefined) {
       try {
         this.listener(event);
@@ -379,4 +409,18 @@ export class Memoizer {
       }
     }
   }
+}
+
+function newEpoch(): string {
+  return `${Date.now().toString(36)}.${randomInt(2 ** 47).toString(36)}`;
+}
+
+/** An unreadable tag timestamp must not resurrect entries: it counts as "invalidated now". */
+function decodeTime(bytes: Uint8Array): number {
+  const time = Number(decodeAscii(bytes));
+  return Number.isFinite(time) ? time : Number.POSITIVE_INFINITY;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

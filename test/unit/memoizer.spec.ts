@@ -189,7 +189,8 @@ describe('Memoizer on a failing store', () => {
     await tick();
     expect(await m.getOrSet('k', async () => ++runs, policy())).toBe(2);
     expect(events.filter((e) => e.type === 'error').length).toBeGreaterThan(0);
-    await expect(m.invalidateTagKeys(['t'])).rejects.toThrow('store down');
+    // An invalidation that could not be written must not pretend it was.
+    await expect(m.invalidateTagKeys(['t'])).rejects.toMatchObject({ code: 'CACHE_MEMOIZE_STORE_FAILURE' });
   });
 
   it('bounds a hanging store by the operation timeout', async () => {
@@ -208,6 +209,35 @@ describe('Memoizer on a failing store', () => {
     expect(await m.getOrSet('k', async () => 'fresh', policy())).toBe('fresh');
     await tick();
     expect(await m.getOrSet('k', async () => 'other', policy())).toBe('fresh');
+  });
+});
+
+describe('Memoizer circuit breaker', () => {
+  it('stops calling a failing store, reports the outage once, and probes until it recovers', async () => {
+    let now = 1_000_000;
+    const store = new MapByteStore();
+    let calls = 0;
+    const getMany = store.getMany.bind(store);
+    store.getMany = (keys) => (calls++, getMany(keys));
+    store.failing = true;
+    const events: CacheEvent[] = [];
+    const m = new Memoizer(store, { now: () => now, circuitBreaker: { failureThreshold: 3, cooldownMs: 1000 }, listener: (e) => events.push(e) });
+    for (let i = 0; i < 20; i++) expect(await m.getOrSet(`k${i}`, async () => i, policy())).toBe(i);
+    await tick();
+    expect(m.breaker.state).toBe('open');
+    const callsWhileOpen = calls;
+    for (let i = 0; i < 20; i++) await m.getOrSet(`x${i}`, async () => i, policy());
+    expect(calls).toBe(callsWhileOpen); // not called at all while open
+    expect(events.filter((e) => e.type === 'circuit')).toHaveLength(1);
+
+    store.failing = false;
+    now += 1_001;
+    expect(await m.getOrSet('k', async () => 'v', policy())).toBe('v');
+    expect(m.breaker.state).toBe('closed');
+    const circuit = events.filter((e) => e.type === 'circuit');
+    expect(circuit.map((e) => (e as { state: string }).state)).toEqual(['open', 'closed']);
+    await tick();
+    expect(await m.getOrSet('k', async () => 'other', policy())).toBe('v');
   });
 });
 

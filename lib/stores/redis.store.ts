@@ -1,0 +1,197 @@
+import { parseDuration, type Duration } from '../core/duration';
+import { InvalidOptionError } from '../errors';
+import type { CacheStore } from './cache-store.interface';
+import { optionalRequire } from './optional-require';
+import type { RedisClientLike, RedisClusterNode, RedisCommandsLike, RedisConnectionOptions } from './redis.types';
+
+interface RedisCommon {
+  /** Bound on every command; a down or slow Redis costs a call at most this. Default 500 ms. */
+  commandTimeout?: Duration;
+  /** Bound on connecting. Default 2 s. */
+  connectTimeout?: Duration;
+  /** Extra ioredis options (password, username, tls, db, ...), passed through. */
+  redisOptions?: RedisConnectionOptions;
+}
+
+export type RedisStoreOptions =
+  | ({ url: string } & RedisCommon)
+  | { client: RedisClientLike }
+  | ({ cluster: RedisClusterNode[]; clusterOptions?: RedisConnectionOptions } & RedisCommon)
+  | ({ sentinels: Array<{ host: string; port: number }>; name: string } & RedisCommon);
+
+const SCAN_COUNT = 1_000;
+
+/**
+ * Redis on ioredis: single node, Sentinel or Cluster. Clients it creates use auto-pipelining,
+ * a bounded command timeout and no offline queue, so an outage fails fast instead of queueing;
+ * they reconnect on their own. A client passed in is used as is and never closed here.
+ */
+export class RedisStore implements CacheStore {
+  readonly kind = 'redis';
+  readonly client: RedisClientLike;
+  readonly description: string;
+  private readonly owned: boolean;
+  private readonly cluster: boolean;
+
+  constructor(options: RedisStoreOptions) {
+    if ('client' in options) {
+      this.client = options.client;
+      this.owned = false;
+      this.description = 'a client passed in';
+    } else {
+      this.client = createClient(options);
+      this.owned = true;
+      this.description = describe(options);
+      // Connection errors surface as failed commands (misses); keep ioredis from printing each.
+      this.client.on('error', () => undefined);
+    }
+    this.cluster = (this.client as { isCluster?: boolean }).isCluster === true;
+  }
+
+  /** Resolves true once connected, false after `timeoutMs` (the app boots either way). */
+  async ready(timeoutMs: number): Promise<boolean> {
+    if (this.client.status === 'ready') return true;
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref?.();
+      this.client.once('ready', onReady);
+    });
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return (await this.client.getBuffer(key)) ?? undefined;
+  }
+
+  async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    if (keys.length === 0) return [];
+    if (keys.length === 1) return [await this.get(keys[0])];
+    // MGET needs one slot; on a cluster, single GETs are auto-pipelined per node instead.
+    if (this.cluster) return Promise.all(keys.map((k) => this.get(k)));
+    const values = await this.client.mgetBuffer(...keys);
+    return values.map((v) => v ?? undefined);
+  }
+
+  async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    await this.client.set(key, toBuffer(value), 'PX', ttl(ttlMs));
+  }
+
+  async add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
+    return (await this.client.set(key, toBuffer(value), 'PX', ttl(ttlMs), 'NX')) === 'OK';
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return (await this.client.unlink(key)) > 0;
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    if (!this.cluster) return this.client.unlink(...keys);
+    const counts = await Promise.all(keys.map((k) => this.client.unlink(k)));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** SCAN + UNLINK on every master (never FLUSHDB): entries of other apps are untouched. */
+  async clear(prefix: string): Promise<void> {
+    const nodes: RedisCommandsLike[] = this.cluster && this.client.nodes ? this.client.nodes('master') : [this.client];
+    const match = `${escapeGlob(prefix)}*`;
+    await Promise.all(
+      nodes.map(async (node) => {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+          cursor = next;
+          // Per key on a cluster: keys of one node can still span slots, and UNLINK must not.
+          if (keys.length > 0) {
+            if (this.cluster) await Promise.all(keys.map((k) => node.unlink(k)));
+            else await node.unlink(...keys);
+          }
+        } while (cursor !== '0');
+      }),
+    );
+  }
+
+  /** Deletes `key` only if it still holds `value` (lock release). Atomic via a Lua script. */
+  async compareAndDelete(key: string, value: Uint8Array): Promise<boolean> {
+    const script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+    return (await this.client.eval(script, 1, key, toBuffer(value))) === 1;
+  }
+
+  async disconnect(): Promise<void> {
+    if (!this.owned) return;
+    try {
+      await Promise.race([this.client.quit(), new Promise((r) => setTimeout(r, 1_000).unref?.())]);
+    } catch {
+      // already closed or unreachable
+    }
+    this.client.disconnect();
+  }
+}
+
+export function redisStore(options: RedisStoreOptions): RedisStore {
+  return new RedisStore(options);
+}
+
+interface IoredisModule {
+  Redis: new (...args: unknown[]) => RedisClientLike;
+  Cluster: new (...args: unknown[]) => RedisClientLike;
+}
+
+function createClient(options: Exclude<RedisStoreOptions, { client: unknown }>): RedisClientLike {
+  const ioredis = optionalRequire<IoredisModule>('ioredis', 'redisStore()');
+  const commandTimeout = parseDuration(options.commandTimeout ?? 500, 'redisStore(): commandTimeout');
+  const connectTimeout = parseDuration(options.connectTimeout ?? 2_000, 'redisStore(): connectTimeout');
+  const failFast = {
+    enableAutoPipelining: true,
+    commandTimeout,
+    connectTimeout,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    // Reconnect quickly after an outage: caching resumes within about a second.
+    retryStrategy: (times: number) => Math.min(50 * 2 ** times, 1_000),
+  };
+  if ('cluster' in options) {
+    if (!Array.isArray(options.cluster) || options.cluster.length === 0) {
+      throw new InvalidOptionError('redisStore(): cluster must list at least one startup node, e.g. [{ host, port }].');
+    }
+    const { enableAutoPipelining, enableOfflineQueue, retryStrategy, ...perNode } = failFast;
+    void retryStrategy;
+    return new ioredis.Cluster(options.cluster, {
+      enableAutoPipelining,
+      enableOfflineQueue,
+      clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** times, 1_000),
+      ...options.clusterOptions,
+      redisOptions: { ...perNode, ...options.redisOptions, ...(options.clusterOptions?.redisOptions as object | undefined) },
+    });
+  }
+  if ('sentinels' in options) {
+    return new ioredis.Redis({ ...failFast, sentinels: options.sentinels, name: options.name, ...options.redisOptions });
+  }
+  if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+    throw new InvalidOptionError(`redisStore(): url must look like redis://host:6379 (or rediss:// for TLS), got ${JSON.stringify(options.url)}.`);
+  }
+  return new ioredis.Redis(options.url, { ...failFast, ...options.redisOptions });
+}
+
+function describe(options: Exclude<RedisStoreOptions, { client: unknown }>): string {
+  if ('cluster' in options) return `cluster ${options.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',')}`;
+  if ('sentinels' in options) return `sentinel master '${options.name}'`;
+  return options.url.replace(/\/\/[^@/]*@/, '//***@'); // never log credentials
+}
+
+function ttl(ttlMs: number): number {
+  return Math.max(1, Math.ceil(ttlMs));
+}
+
+function toBuffer(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,188 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Real redis-server and memcached processes on loopback for the tests: no mocks. Missing
+ * binaries are installed from Debian's packages when running as root; otherwise the error names
+ * the packages to install.
+ */
+const BINARIES = { 'redis-server': 'redis-server', 'redis-cli': 'redis-tools', memcached: 'memcached' } as const;
+
+export function ensureServerBinaries(): void {
+  const missing = Object.keys(BINARIES).filter((bin) => !which(bin));
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map((b) => BINARIES[b as keyof typeof BINARIES]))];
+  if (process.getuid?.() !== 0) {
+    throw new Error(`Tests need ${missing.join(', ')}: install the Debian packages ${packages.join(' ')} (apt-get install ${packages.join(' ')}).`);
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'inherit', env });
+  // The package starts system services on the default ports; the tests use their own processes.
+  for (const svc of ['redis-server', 'memcached']) {
+    try {
+      execFileSync('service', [svc, 'stop'], { stdio: 'ignore' });
+    } catch {
+      // no service manager here: nothing was started
+    }
+  }
+  const still = Object.keys(BINARIES).filter((bin) => !which(bin));
+  if (still.length > 0) throw new Error(`Installing ${packages.join(' ')} did not provide ${still.join(', ')}.`);
+}
+
+function which(bin: string): boolean {
+  return ['/usr/bin', '/usr/local/bin', '/usr/sbin', '/bin'].some((dir) => existsSync(join(dir, bin)));
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = new Socket();
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => (s.destroy(), resolve(false)));
+      s.connect(port, '127.0.0.1');
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+}
+
+abstract class ServerProcess {
+  protected child: ChildProcess | undefined;
+  constructor(readonly port: number) {}
+
+  protected abstract command(): [string, string[]];
+
+  async start(): Promise<this> {
+    const [cmd, args] = this.command();
+    this.child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child.on('error', () => undefined);
+    await waitForPort(this.port);
+    return this;
+  }
+
+  /** SIGKILL: the server vanishes as in a crash. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    });
+    this.child = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+}
+
+export class RedisServer extends ServerProcess {
+  readonly dir = mkdtempSync(join(tmpdir(), 'ncm-redis-'));
+  constructor(port: number, private readonly extra: string[] = []) {
+    super(port);
+  }
+
+  static async launch(extra: string[] = []): Promise<RedisServer> {
+    return new RedisServer(await freePort(), extra).start();
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  protected command(): [string, string[]] {
+    return [
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no', ...this.extra],
+    ];
+  }
+
+  cli(...args: string[]): string {
+    return execFileSync('redis-cli', ['-p', String(this.port), ...args], { encoding: 'utf8' }).trim();
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export class MemcachedServer extends ServerProcess {
+  constructor(port: number, private readonly extra: string[] = []) {
+    super(port);
+  }
+
+  static async launch(extra: string[] = []): Promise<MemcachedServer> {
+    return new MemcachedServer(await freePort(), extra).start();
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  protected command(): [string, string[]] {
+    const user = process.getuid?.() === 0 ? ['-u', 'root'] : [];
+    return ['memcached', ['-p', String(this.port), '-l', '127.0.0.1', '-U', '0', '-m', '64', ...user, ...this.extra]];
+  }
+}
+
+/** A Redis Cluster of `masters` nodes and no replicas, built with `redis-cli --cluster create`. */
+export class RedisCluster {
+  constructor(readonly nodes: RedisServer[]) {}
+
+  static async launch(masters = 3): Promise<RedisCluster> {
+    const nodes: RedisServer[] = [];
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort();
+      nodes.push(
+        await new RedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000']).start(),
+      );
+    }
+    execFileSync(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { stdio: 'ignore' },
+    );
+    const deadline = Date.now() + 15_000;
+    while (!nodes.every((n) => n.cli('cluster', 'info').includes('cluster_state:ok'))) {
+      if (Date.now() > deadline) throw new Error('Redis Cluster did not reach cluster_state:ok');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return new RedisCluster(nodes);
+  }
+
+  get startupNodes(): Array<{ host: string; port: number }> {
+    return this.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+  }
+}
