@@ -15,7 +15,7 @@ export interface CacheMemoizeModuleOptions {
   prefix?: string;
   /** false: nothing is wrapped, every call goes straight to the method. Default true. */
   enabled?: boolean;
-  /** Codec for shared stores (the memory store keeps objects). Default: V8 structured clone. */
+  /** Codec for shared stores (the memory store keeps objects). Default: taggedJsonSerializer. */
   serializer?: Serializer;
   /** Upper bound on one store operation before it counts as a miss. Default '1s'. */
   operationTimeout?: Duration;

@@ -9,13 +9,18 @@ export { InvalidationService, type MethodArgs, type MethodName, type StoreSelect
 export { Memoizer, type MemoizePolicy, type MemoizerOptions } from './core/memoizer';
 export type { Envelope } from './core/envelope';
 export type { CacheEvent, CacheEventListener } from './core/events';
+export { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './core/circuit-breaker';
 export { parseDuration, type Duration, type DurationUnit } from './core/duration';
 export { encodeArgs } from './core/key-encoder';
 
 export type { CacheStore, LocalCacheStore } from './stores/cache-store.interface';
 export { MemoryStore, memoryStore, type MemoryStoreOptions } from './stores/memory.store';
+export { RedisStore, redisStore, type RedisStoreOptions } from './stores/redis.store';
+export type { RedisClientLike, RedisClusterNode, RedisCommandsLike, RedisConnectionOptions } from './stores/redis.types';
+export { MemcachedStore, memcachedStore, type MemcachedClientLike, type MemcachedStoreOptions } from './stores/memcached.store';
 
 export type { Serializer } from './serialization/serializer.interface';
 export { v8Serializer } from './serialization/v8.serializer';
+export { taggedJsonSerializer } from './serialization/tagged-json.serializer';
 
 export * from './errors';

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { CacheStore, LocalCacheStore } from '../stores/cache-store.interface';
 import { isLocalStore } from '../stores/cache-store.interface';
 import type { Serializer } from '../serialization/serializer.interface';
-import { v8Serializer } from '../serialization/v8.serializer';
+import { taggedJsonSerializer } from '../serialization/tagged-json.serializer';
 import { StoreFailureError } from '../errors';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker';
 import { type Envelope, isEnvelope } from './envelope';
@@ -92,7 +92,7 @@ export class Memoizer {
     this.store = store;
     this.local = isLocalStore(store) ? store : undefined;
     this.name = options.name ?? store.kind;
-    this.serializer = options.serializer ?? v8Serializer;
+    this.serializer = options.serializer ?? taggedJsonSerializer;
     this.timeoutMs = options.operationTimeoutMs ?? 1_000;
     this.tagTtlMs = options.tagTtlMs ?? 86_400_000;
     this.listener = options.listener;

@@ -18,6 +18,10 @@ export interface CacheStore {
   clear(prefix: string): Promise<void>;
   /** Closes connections the store opened itself; never a client the user passed in. */
   disconnect(): Promise<void>;
+  /** Optional: resolves true once connected, false after `timeoutMs` (never rejects). */
+  ready?(timeoutMs: number): Promise<boolean>;
+  /** Optional: what it is connected to, for the startup log (never credentials). */
+  readonly description?: string;
 }
 
 /**

@@ -123,13 +123,18 @@ export class RedisStore implements CacheStore {
   }
 
   async disconnect(): Promise<void> {
-    if (!this.owned) return;
+    if (!this.owned || this.client.status === 'end') return;
+    const ended = new Promise<void>((resolve) => {
+      this.client.once('end', () => resolve());
+      setTimeout(resolve, 1_000).unref?.();
+    });
     try {
-      await Promise.race([this.client.quit(), new Promise((r) => setTimeout(r, 1_000).unref?.())]);
+      await Promise.race([this.client.quit(), ended]);
     } catch {
       // already closed or unreachable
     }
-    this.client.disconnect();
+    if (this.client.status !== 'end') this.client.disconnect();
+    await ended;
   }
 }
 
