@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { CACHE_MEMOIZE_METADATA } from './constants';
 import { CACHE_MEMOIZE_MODULE_OPTIONS } from './cache-memoize.module-definition';
 import type { CacheMemoizeModuleOptions, CacheMemoizeOptions } from './cache-memoize.options';
@@ -19,11 +19,12 @@ const ERROR_LOG_INTERVAL_MS = 60_000;
  * methods. Everything the decorators, the explorer and InvalidationService share lives here.
  */
 @Injectable()
-export class CacheMemoizeEngine implements OnApplicationShutdown {
+export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
   readonly prefix: string;
   readonly ttlMs: number;
   readonly enabled: boolean;
   readonly defaultStore: string;
+  private readonly connectTimeoutMs: number;
   private readonly logger = new Logger('CacheMemoize');
   private readonly memoizers = new Map<string, Memoizer>();
   private readonly methods = new Map<Function, Map<string, MemoizedMethod>>();
@@ -36,6 +37,7 @@ export class CacheMemoizeEngine implements OnApplicationShutdown {
     this.ttlMs = parseDuration(options.ttl ?? '5m', `${where} option ttl`);
     this.enabled = options.enabled !== false;
     const timeoutMs = parseDuration(options.operationTimeout ?? '1s', `${where} option operationTimeout`);
+    this.connectTimeoutMs = parseDuration(options.connectTimeout ?? '2s', `${where} option connectTimeout`, { allowZero: true });
     const stores: Record<string, CacheStore> = options.stores ?? { default: memoryStore() };
     const names = Object.keys(stores);
     if (names.length === 0) throw new InvalidOptionError(`${where}: stores must name at least one store.`);
@@ -136,6 +138,25 @@ export class CacheMemoizeEngine implements OnApplicationShutdown {
     if (byName === undefined) this.methods.set(cls, (byName = new Map()));
     byName.set(methodName, method);
     return method;
+  }
+
+  /**
+   * Waits (bounded) for shared stores to connect and says what each store is, so a
+   * misconfigured Redis is visible at boot. A store that is down does not stop the app.
+   */
+  async onModuleInit(): Promise<void> {
+    await Promise.all(
+      [...this.memoizers.values()].map(async (m) => {
+        const what = `${m.store.kind}${m.store.description ? ` ${m.store.description}` : ''}`;
+        if (m.store.ready === undefined) {
+          this.logger.log(`store '${m.name}': ${what}`);
+          return;
+        }
+        const ok = await m.store.ready(this.connectTimeoutMs);
+        if (ok) this.logger.log(`store '${m.name}': ${what}, connected`);
+        else this.logger.warn(`store '${m.name}': ${what} is not reachable yet; memoized calls run uncached until it is.`);
+      }),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -19,6 +19,8 @@ export interface CacheMemoizeModuleOptions {
   serializer?: Serializer;
   /** Upper bound on one store operation before it counts as a miss. Default '1s'. */
   operationTimeout?: Duration;
+  /** How long bootstrap waits for shared stores to connect (the app starts either way). Default '2s'. */
+  connectTimeout?: Duration;
   /** Receives hit/miss/set/invalidate/error events. */
   onEvent?: CacheEventListener;
 }

@@ -5,7 +5,7 @@ export interface CircuitBreakerOptions {
   failureThreshold?: number;
   /** First pause before probing again, ms; doubles while probes fail. Default 1,000. */
   cooldownMs?: number;
-  /** Longest pause between probes, ms. Default 10,000. */
+  /** Longest pause between probes, ms. Default 5,000. */
   maxCooldownMs?: number;
   now?: () => number;
   onOpen?: (error: unknown, failures: number) => void;
@@ -32,7 +32,7 @@ export class CircuitBreaker {
   constructor(private readonly options: CircuitBreakerOptions = {}) {
     this.threshold = options.failureThreshold ?? 3;
     this.baseCooldown = this.cooldown = options.cooldownMs ?? 1_000;
-    this.maxCooldown = options.maxCooldownMs ?? 10_000;
+    this.maxCooldown = options.maxCooldownMs ?? 5_000;
     this.now = options.now ?? Date.now;
   }
 

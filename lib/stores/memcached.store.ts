@@ -71,7 +71,7 @@ export class MemcachedStore implements CacheStore {
         conntimeout: (timeoutMs * 2) / 1000,
         retries: 1,
         failover: true,
-        failoverTime: 5,
+        failoverTime: 2,
         keepAlive: true,
         // memjs logs every failure to the console; outages are reported by the circuit breaker.
         logger: { log: () => undefined },

@@ -30,6 +30,7 @@ export class MemoryStore implements LocalCacheStore {
   readonly local = true as const;
   readonly maxEntries: number;
   readonly maxBytes: number;
+  readonly description: string;
   private readonly slots = new Map<string, Slot>();
   private readonly tagTimes = new Map<string, { time: number; expiresAt: number }>();
   private bytes = 0;
@@ -39,6 +40,7 @@ export class MemoryStore implements LocalCacheStore {
   constructor(options: MemoryStoreOptions = {}) {
     this.maxEntries = positiveInt(options.maxEntries ?? 10_000, 'maxEntries');
     this.maxBytes = positiveInt(options.maxBytes ?? 64 * 1024 * 1024, 'maxBytes');
+    this.description = `in-process, up to ${this.maxEntries} entries / ${Math.round(this.maxBytes / 1024 / 1024)} MiB`;
   }
 
   get size(): number {

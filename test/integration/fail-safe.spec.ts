@@ -1,0 +1,133 @@
+import 'reflect-metadata';
+import { Injectable, Logger } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { CacheMemoize, CacheMemoizeModule, memcachedStore, redisStore, type CacheStore } from '../../lib';
+import { freePort, MemcachedServer, RedisServer } from '../support/servers';
+
+/**
+ * The cache is an accelerator, never a new way to fail: real servers are killed, frozen and
+ * restarted under a running app. "Does not hang" is checked against a generous deadline.
+ */
+@Injectable()
+class SlowService {
+  runs = 0;
+  @CacheMemoize({ ttl: '1m' })
+  async compute(id: number): Promise<string> {
+    this.runs++;
+    await new Promise((r) => setTimeout(r, 20));
+    return `value-${id}`;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function bootWith(store: CacheStore): Promise<TestingModule> {
+  const app = await Test.createTestingModule({
+    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix: `fs${Date.now()}`, connectTimeout: '1s' })],
+    providers: [SlowService],
+  }).compile();
+  await app.init();
+  return app;
+}
+
+/** Resolves with the call's result, or rejects if it took longer than `ms` (a hang). */
+async function within<T>(ms: number, call: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hung for ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([call, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Calls until two calls in a row are hits (the run counter stops moving), or gives up. */
+async function untilCached(svc: SlowService, id: number, giveUpMs = 15_000): Promise<boolean> {
+  const end = Date.now() + giveUpMs;
+  while (Date.now() < end) {
+    await svc.compute(id);
+    await sleep(30);
+    const before = svc.runs;
+    await svc.compute(id);
+    await svc.compute(id);
+    if (svc.runs === before) return true;
+    await sleep(200);
+  }
+  return false;
+}
+
+describe.each([
+  ['redis', async () => RedisServer.launch(), (s: RedisServer | MemcachedServer) => redisStore({ url: (s as RedisServer).url })],
+  ['memcached', async () => MemcachedServer.launch(), (s: RedisServer | MemcachedServer) => memcachedStore({ servers: (s as MemcachedServer).address })],
+] as const)('fail-safe on %s', (_name, launch, makeStore) => {
+  let errors: jest.SpyInstance;
+  beforeEach(() => {
+    errors = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('keeps answering while the server is killed, reports the outage once, and caches again after restart', async () => {
+    const server = await launch();
+    const app = await bootWith(makeStore(server));
+    const svc = app.get(SlowService);
+    try {
+      expect(await untilCached(svc, 1)).toBe(true);
+
+      await server.kill();
+      const runsBefore = svc.runs;
+      for (let i = 0; i < 30; i++) {
+        expect(await within(3_000, svc.compute(1000 + i))).toBe(`value-${1000 + i}`);
+      }
+      expect(svc.runs - runsBefore).toBe(30); // every call got the method's own result
+      const outageReports = errors.mock.calls.filter((c) => String(c[0]).includes('is failing'));
+      expect(outageReports).toHaveLength(1);
+
+      await server.start();
+      expect(await untilCached(svc, 2)).toBe(true);
+    } finally {
+      await app.close();
+      await server.stop();
+    }
+  });
+
+  it('boots while the server is down, then starts caching once it is up', async () => {
+    const port = await freePort();
+    const server = _name === 'redis' ? new RedisServer(port) : new MemcachedServer(port);
+    const app = await within(10_000, bootWith(makeStore(server)));
+    const svc = app.get(SlowService);
+    try {
+      expect(await within(3_000, svc.compute(7))).toBe('value-7');
+      expect(await within(3_000, svc.compute(7))).toBe('value-7');
+      await server.start();
+      expect(await untilCached(svc, 8)).toBe(true);
+    } finally {
+      await app.close();
+      await server.stop();
+    }
+  });
+});
+
+describe('fail-safe on a frozen redis (SIGSTOP: connected but silent)', () => {
+  it('bounds each call by the command timeout, then stops asking', async () => {
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const server = await RedisServer.launch();
+    const app = await bootWith(redisStore({ url: server.url, commandTimeout: 300 }));
+    const svc = app.get(SlowService);
+    try {
+      expect(await untilCached(svc, 1)).toBe(true);
+      process.kill(server.pid!, 'SIGSTOP');
+      const started = Date.now();
+      for (let i = 0; i < 10; i++) expect(await within(3_000, svc.compute(100 + i))).toBe(`value-${100 + i}`);
+      // 10 calls on a frozen server: a few pay the timeout, then the circuit opens; no hang.
+      expect(Date.now() - started).toBeLessThan(10 * 3_000);
+      process.kill(server.pid!, 'SIGCONT');
+      expect(await untilCached(svc, 3)).toBe(true);
+    } finally {
+      await app.close();
+      await server.stop();
+      jest.restoreAllMocks();
+    }
+  });
+});
