@@ -14,15 +14,38 @@ export interface BenchResult {
   opsPerSec: number;
 }
 
-export async function bench(cases: BenchCase[], opts: { rounds?: number; roundMs?: number; warmupMs?: number } = {}): Promise<BenchResult[]> {
+export interface BenchOptions {
+  rounds?: number;
+  roundMs?: number;
+  warmupMs?: number;
+  /** Callers running at once (each awaits its previous call). Default 1. */
+  concurrency?: number;
+}
+
+export async function bench(cases: BenchCase[], opts: BenchOptions = {}): Promise<BenchResult[]> {
   const rounds = opts.rounds ?? 7;
   const roundMs = opts.roundMs ?? 300;
-  for (const c of cases) await runFor(c, opts.warmupMs ?? 300);
+  const concurrency = opts.concurrency ?? 1;
+  const once = (c: BenchCase, ms: number) => (concurrency === 1 ? runFor(c, ms) : runConcurrent(c, ms, concurrency));
+  for (const c of cases) await once(c, opts.warmupMs ?? 300);
   const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const c of cases) samples.get(c.name)!.push(await runFor(c, roundMs));
+    for (const c of cases) samples.get(c.name)!.push(await once(c, roundMs));
   }
   return cases.map((c) => ({ name: c.name, opsPerSec: median(samples.get(c.name)!) }));
+}
+
+async function runConcurrent(c: BenchCase, ms: number, concurrency: number): Promise<number> {
+  const start = performance.now();
+  const end = start + ms;
+  let ops = 0;
+  const worker = async () => {
+    while (performance.now() < end) {
+      await c.run(ops++);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return (ops * 1000) / (performance.now() - start);
 }
 
 async function runFor(c: BenchCase, ms: number): Promise<number> {

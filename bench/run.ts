@@ -1,13 +1,21 @@
 // Runs every benchmark, or the ones named: `npm run bench -- memory`.
+import { codecBench } from './codec.bench';
 import { memoryHitBench } from './memory-hit.bench';
+import { memcachedHitBench, redisHitBench } from './shared-hit.bench';
 
-const suites: Record<string, () => Promise<void>> = { memory: memoryHitBench };
+const suites: Record<string, () => Promise<void>> = {
+  memory: memoryHitBench,
+  codec: codecBench,
+  redis: redisHitBench,
+  memcached: memcachedHitBench,
+};
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
   for (const [name, run] of Object.entries(suites)) {
     if (wanted.length === 0 || wanted.includes(name)) await run();
   }
+  process.exit(0);
 }
 
 void main();

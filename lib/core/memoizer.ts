@@ -5,7 +5,8 @@ import type { Serializer } from '../serialization/serializer.interface';
 import { taggedJsonSerializer } from '../serialization/tagged-json.serializer';
 import { StoreFailureError } from '../errors';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker';
-import { type Envelope, isEnvelope } from './envelope';
+import type { Envelope } from './envelope';
+import { decodeEnvelope, encodeEnvelope, type EncodedEnvelope } from './envelope-codec';
 import type { CacheEvent, CacheEventListener } from './events';
 
 /** How one call is cached; built once per decorated method (plus per-call tags). */
@@ -56,7 +57,7 @@ interface Flight<T> {
 }
 
 interface RemoteRead<T> {
-  env: Envelope<T> | undefined;
+  env: { v: T } | undefined;
   /** Invalidation epoch seen by this read, stored with a value computed after it. */
   epoch: string | undefined;
 }
@@ -87,6 +88,7 @@ export class Memoizer {
   private tagTtlMs: number;
   private readonly inflight = new Map<string, Flight<unknown>>();
   private epochSeeded = false;
+  private epochBatch: Promise<string | undefined> | undefined;
 
   constructor(store: CacheStore, options: MemoizerOptions = {}) {
     this.store = store;
@@ -159,8 +161,8 @@ export class Memoizer {
     return value;
   }
 
-  /** The fresh cached envelope, if any, without computing. */
-  async peek<T>(key: string): Promise<Envelope<T> | undefined> {
+  /** The fresh cached value, if any, without computing. */
+  async peek<T>(key: string): Promise<{ v: T } | undefined> {
     if (this.local !== undefined) {
       const env = this.local.peek(key) as Envelope<T> | undefined;
       return env !== undefined && this.isFreshLocal(env, this.local) ? env : undefined;
@@ -256,7 +258,7 @@ export class Memoizer {
     if (epoch !== undefined) env.p = epoch;
     let bytes: Uint8Array;
     try {
-      bytes = this.serializer.encode(env);
+      bytes = encodeEnvelope(env, this.serializer);
     } catch (error) {
       // Unserializable results are returned, not cached.
       this.emit({ type: 'error', key, store: this.name, owner: policy.owner, operation: 'encode', error });
@@ -304,22 +306,53 @@ export class Memoizer {
   }
 
   private async readRemote<T>(key: string): Promise<RemoteRead<T>> {
-    await this.seedEpoch();
-    const raw = await this.guard('getMany', key, () => this.store.getMany([key, this.epochKey]), undefined);
-    if (raw === undefined) return NO_READ;
-    const epoch = raw[1] === undefined ? undefined : decodeAscii(raw[1]);
-    const env = raw[0] === undefined ? undefined : this.decode<T>(key, raw[0]);
-    if (env === undefined || env.e <= this.expiryNow()) return { env: undefined, epoch };
-    // Nothing was invalidated since this entry was computed: no tag can have made it stale.
-    if (epoch !== undefined && env.p === epoch) return { env, epoch };
-    if (env.t.length > 0) {
-      const times = await this.guard('getMany', key, () => this.store.getMany(env.t), undefined);
+    if (!this.epochSeeded) await this.seedEpoch();
+    const [entry, epoch] = await Promise.all([this.guard('get', key, () => this.store.get(key), null), this.sharedEpoch()]);
+    if (entry === null) return NO_READ;
+    if (entry === undefined) return { env: undefined, epoch };
+    let env: EncodedEnvelope;
+    let tags: readonly string[] = [];
+    try {
+      env = decodeEnvelope(entry, this.serializer);
+      if (env.e <= this.expiryNow()) return { env: undefined, epoch };
+      // Unless nothing was invalidated since this entry was computed, check its tags.
+      if (epoch === undefined || env.p !== epoch) tags = env.tags();
+    } catch (error) {
+      return this.unreadable(key, error, epoch);
+    }
+    if (tags.length > 0) {
+      const times = await this.guard('getMany', key, () => this.store.getMany(tags), undefined);
       if (times === undefined) return { env: undefined, epoch }; // cannot prove freshness: a miss
       for (const bytes of times) {
         if (bytes !== undefined && decodeTime(bytes) >= env.c) return { env: undefined, epoch };
       }
     }
-    return { env, epoch };
+    try {
+      return { env: { v: env.value() as T }, epoch };
+    } catch (error) {
+      return this.unreadable(key, error, epoch);
+    }
+  }
+
+  /** Garbage under a key is a miss, and the next write overwrites it. */
+  private unreadable(key: string, error: unknown, epoch: string | undefined): RemoteRead<never> {
+    this.emit({ type: 'error', key, store: this.name, operation: 'decode', error });
+    return { env: undefined, epoch };
+  }
+
+  /**
+   * One epoch read serves every call that starts before it is issued (at the end of the current
+   * microtask queue), so a burst of hits costs about one read each, not two. Each joiner started
+   * before the read was sent, so it still sees any invalidation that resolved before it started.
+   */
+  private sharedEpoch(): Promise<string | undefined> {
+    if (this.epochBatch !== undefined) return this.epochBatch;
+    const batch = new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
+      this.epochBatch = undefined;
+      return this.readEpoch();
+    });
+    this.epochBatch = batch;
+    return batch;
   }
 
   private async readEpoch(): Promise<string | undefined> {
@@ -332,17 +365,6 @@ export class Memoizer {
     if (this.epochSeeded) return;
     const seeded = await this.guard('add', this.epochKey, () => this.store.add(this.epochKey, encodeAscii(newEpoch()), this.tagTtlMs * 2).then(() => true), false);
     if (seeded) this.epochSeeded = true;
-  }
-
-  private decode<T>(key: string, bytes: Uint8Array): Envelope<T> | undefined {
-    try {
-      const value = this.serializer.decode(bytes);
-      if (isEnvelope(value)) return value as Envelope<T>;
-    } catch {
-      // fall through: garbage is a miss, and the next write overwrites it
-    }
-    this.emit({ type: 'error', key, store: this.name, operation: 'decode', error: new Error('unreadable entry: not written by this library') });
-    return undefined;
   }
 
   /** Expiry needs no sub-millisecond precision; Date.now() is the cheaper clock. */
@@ -375,6 +397,16 @@ export class Memoizer {
       if (rethrow) throw new StoreFailureError(`store '${this.name}' is unavailable (circuit open): ${operation} ${key} was not applied.`);
       return fallback;
     }
+    if (this.store.boundsOwnOperations === true) {
+      // The store's client enforces its own command timeout: no per-operation timer needed.
+      try {
+        const result = await run();
+        this.breaker.success();
+        return result;
+      } catch (error) {
+        return this.failed(operation, key, error, fallback, rethrow);
+      }
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await Promise.race([
@@ -387,13 +419,17 @@ export class Memoizer {
       this.breaker.success();
       return result;
     } catch (error) {
-      this.breaker.failure(error);
-      this.emit({ type: 'error', key, store: this.name, operation, error });
-      if (rethrow) throw new StoreFailureError(`store '${this.name}' ${operation} failed for ${key}: ${errorMessage(error)}`, error);
-      return fallback;
+      return this.failed(operation, key, error, fallback, rethrow);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
+  }
+
+  private failed<R>(operation: string, key: string, error: unknown, fallback: R, rethrow: boolean): R {
+    this.breaker.failure(error);
+    this.emit({ type: 'error', key, store: this.name, operation, error });
+    if (rethrow) throw new StoreFailureError(`store '${this.name}' ${operation} failed for ${key}: ${errorMessage(error)}`, error);
+    return fallback;
   }
 
   private emitHit(key: string, policy: { owner?: string }): void {

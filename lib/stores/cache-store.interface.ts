@@ -20,6 +20,11 @@ export interface CacheStore {
   disconnect(): Promise<void>;
   /** Optional: resolves true once connected, false after `timeoutMs` (never rejects). */
   ready?(timeoutMs: number): Promise<boolean>;
+  /**
+   * True when every operation is bounded by the store's own client timeout (so the memoizer
+   * needs no timer of its own per operation).
+   */
+  readonly boundsOwnOperations?: boolean;
   /** Optional: what it is connected to, for the startup log (never credentials). */
   readonly description?: string;
 }

@@ -46,6 +46,7 @@ export class MemcachedStore implements CacheStore {
   readonly kind = 'memcached';
   readonly client: MemcachedClientLike;
   readonly description: string;
+  readonly boundsOwnOperations: boolean;
   private readonly owned: boolean;
   private readonly maxValueBytes: number;
   private readonly refreshMs: number;
@@ -60,6 +61,7 @@ export class MemcachedStore implements CacheStore {
     if ('client' in options) {
       this.client = options.client;
       this.owned = false;
+      this.boundsOwnOperations = false;
       this.description = 'a client passed in';
     } else {
       if (typeof options.servers !== 'string' || options.servers.trim() === '') {
@@ -78,12 +80,13 @@ export class MemcachedStore implements CacheStore {
         ...options.memjsOptions,
       });
       this.owned = true;
+      this.boundsOwnOperations = true; // memjs' timeout bounds every operation
       this.description = options.servers.replace(/[^,@]*@/g, '***@');
     }
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    const { value } = await this.client.get(await this.physical(key));
+    const { value } = await this.client.get(this.physicalNow(key) ?? (await this.physical(key)));
     return value ?? undefined;
   }
 
@@ -136,15 +139,18 @@ export class MemcachedStore implements CacheStore {
     }
   }
 
+  /** The physical key without waiting, when the generation of its prefix is known and fresh. */
+  private physicalNow(key: string): string | undefined {
+    const root = rootOf(key);
+    const known = this.generations.get(root);
+    if (known === undefined || Date.now() - known.fetchedAt > this.refreshMs) return undefined;
+    return physicalKey(root, known.value, key);
+  }
+
   /** `root` + generation + rest, hashed when too long or holding unsafe bytes. */
   private async physical(key: string): Promise<string> {
     const root = rootOf(key);
-    const gen = await this.generation(root);
-    const rest = key.slice(root.length);
-    const plain = `${root}${gen}|${rest}`;
-    if (plain.length <= MAX_KEY && SAFE.test(plain)) return plain;
-    const safeRoot = root.length <= 64 && SAFE.test(root) ? root : '';
-    return `${safeRoot}${gen}|#${createHash('sha256').update(safeRoot ? rest : key).digest('base64url')}`;
+    return physicalKey(root, await this.generation(root), key);
   }
 
   private async generation(root: string): Promise<string> {
@@ -190,6 +196,14 @@ export class MemcachedStore implements CacheStore {
 
 export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
   return new MemcachedStore(options);
+}
+
+function physicalKey(root: string, gen: string, key: string): string {
+  const rest = key.slice(root.length);
+  const plain = `${root}${gen}|${rest}`;
+  if (plain.length <= MAX_KEY && SAFE.test(plain)) return plain;
+  const safeRoot = root.length <= 64 && SAFE.test(root) ? root : '';
+  return `${safeRoot}${gen}|#${createHash('sha256').update(safeRoot ? rest : key).digest('base64url')}`;
 }
 
 /** The part of a key up to and including its first ':' ('' when it has none). */

@@ -30,6 +30,7 @@ export class RedisStore implements CacheStore {
   readonly kind = 'redis';
   readonly client: RedisClientLike;
   readonly description: string;
+  readonly boundsOwnOperations: boolean;
   private readonly owned: boolean;
   private readonly cluster: boolean;
 
@@ -46,6 +47,8 @@ export class RedisStore implements CacheStore {
       this.client.on('error', () => undefined);
     }
     this.cluster = (this.client as { isCluster?: boolean }).isCluster === true;
+    // Clients created here have commandTimeout and no offline queue; a client passed in may not.
+    this.boundsOwnOperations = this.owned;
   }
 
   /** Resolves true once connected, false after `timeoutMs` (the app boots either way). */

@@ -1,7 +1,8 @@
 import { Controller, Get, Module } from '@nestjs/common';
-import { CacheMemoizeModule, memoryStore } from 'nestjs-cache-memoize';
+import { CacheMemoizeModule } from 'nestjs-cache-memoize';
 import { CatalogModule } from './catalog/catalog.module';
 import { ProductsRepository } from './catalog/products.repository';
+import { cacheOptions } from './cache-config';
 import { CacheStats } from './cache-stats';
 
 @Controller()
@@ -16,12 +17,8 @@ class StatsController {
 
 @Module({
   imports: [
-    CacheMemoizeModule.forRoot({
-      stores: { default: memoryStore({ maxEntries: 1_000 }) },
-      ttl: '5m',
-      prefix: 'catalog',
-      onEvent: (event) => CacheStats.record(event),
-    }),
+    // Options are read when the app boots (forRootAsync), so CACHE_STORE picks the store.
+    CacheMemoizeModule.forRootAsync({ useFactory: () => cacheOptions() }),
     CatalogModule,
   ],
   controllers: [StatsController],

@@ -11,7 +11,7 @@ async function bootstrap(): Promise<void> {
   const url = `http://127.0.0.1:${port}`;
   new Logger('Sample').log(
     [
-      `catalogue listening on ${url} (store: memory)`,
+      `catalogue listening on ${url} (store: ${process.env.CACHE_STORE ?? 'memory'})`,
       `  curl ${url}/products/1            # first call: MISS (~150 ms), then HIT`,
       `  curl ${url}/products?category=tea`,
       `  curl -X PATCH -H 'content-type: application/json' -d '{"price":10}' ${url}/products/1   # busts tag product:1`,

@@ -4,13 +4,22 @@ import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { AppModule } from '../../sample-app/src/app.module';
 import { ProductsRepository } from '../../sample-app/src/catalog/products.repository';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
-describe('sample app over HTTP (memory store)', () => {
+const servers = sharedServers();
+
+describe.each([
+  ['memory', {}],
+  ['redis', { CACHE_STORE: 'redis', REDIS_URL: servers.redis }],
+  ['memcached', { CACHE_STORE: 'memcached', MEMCACHED_SERVERS: servers.memcached.join(',') }],
+])('sample app over HTTP (CACHE_STORE=%s)', (name, env) => {
   let app: INestApplication;
   let repo: ProductsRepository;
+  const saved = { ...process.env };
 
   beforeAll(async () => {
     ProductsRepository.latencyMs = 20;
+    Object.assign(process.env, env, { CACHE_PREFIX: uniquePrefix(name) });
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
     app = moduleRef.createNestApplication({ logger: false });
     await app.listen(0, '127.0.0.1');
@@ -19,6 +28,7 @@ describe('sample app over HTTP (memory store)', () => {
 
   afterAll(async () => {
     await app.close();
+    process.env = saved;
   });
 
   it('serves the second request for a product from the cache', async () => {

@@ -26,8 +26,8 @@ export class ProductsService {
     return this.repo.findByCategory(category);
   }
 
-  /** Sync methods stay sync on the memory store. */
-  @CacheMemoize({ ttl: '1h' })
+  /** Sync methods stay sync on an in-process store (the 'local' one, whatever CACHE_STORE is). */
+  @CacheMemoize({ ttl: '1h', store: 'local' })
   priceWithTax(price: number, ratePercent: number): number {
     return Math.round(price * (100 + ratePercent)) / 100;
   }

@@ -1,0 +1,70 @@
+import type { Serializer } from '../serialization/serializer.interface';
+import type { Envelope } from './envelope';
+
+/**
+ * Byte layout of an envelope in a shared store. The metadata sits in a fixed binary header so a
+ * hit can decide freshness (expiry, epoch) without parsing the tag list, and the value is decoded
+ * by the serializer only once the entry is known to be fresh.
+ *
+ *   'C' 'M' 1 | f64 c | f64 e | f64 s | u8 epochLength | epoch | u32 tagsLength | tags (JSON) | value
+ */
+const MAGIC = [0x43, 0x4d, 0x01];
+const FIXED = 3 + 8 * 3 + 1;
+
+export interface EncodedEnvelope {
+  c: number;
+  e: number;
+  s: number;
+  p: string | undefined;
+  tags(): readonly string[];
+  value(): unknown;
+}
+
+export function encodeEnvelope(env: Envelope, serializer: Serializer): Buffer {
+  const epoch = Buffer.from(env.p ?? '', 'latin1');
+  const tags = Buffer.from(env.t.length === 0 ? '' : JSON.stringify(env.t), 'utf8');
+  const value = serializer.encode(env.v);
+  const out = Buffer.allocUnsafe(FIXED + epoch.length + 4 + tags.length + value.byteLength);
+  out[0] = MAGIC[0];
+  out[1] = MAGIC[1];
+  out[2] = MAGIC[2];
+  out.writeDoubleLE(env.c, 3);
+  out.writeDoubleLE(env.e, 11);
+  out.writeDoubleLE(env.s, 19);
+  out[27] = epoch.length;
+  epoch.copy(out, FIXED);
+  let at = FIXED + epoch.length;
+  out.writeUInt32LE(tags.length, at);
+  at += 4;
+  tags.copy(out, at);
+  at += tags.length;
+  out.set(value, at);
+  return out;
+}
+
+/** Reads the header; the tag list and the value are decoded on demand. Throws on foreign bytes. */
+export function decodeEnvelope(bytes: Uint8Array, serializer: Serializer): EncodedEnvelope {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < FIXED + 4 || buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1] || buf[2] !== MAGIC[2]) {
+    throw new Error('not an envelope written by nestjs-cache-memoize');
+  }
+  const epochLength = buf[27];
+  const tagsAt = FIXED + epochLength + 4;
+  if (tagsAt > buf.length) throw new Error('truncated envelope');
+  const tagsLength = buf.readUInt32LE(FIXED + epochLength);
+  const valueAt = tagsAt + tagsLength;
+  if (valueAt > buf.length) throw new Error('truncated envelope');
+  return {
+    c: buf.readDoubleLE(3),
+    e: buf.readDoubleLE(11),
+    s: buf.readDoubleLE(19),
+    p: epochLength === 0 ? undefined : buf.toString('latin1', FIXED, FIXED + epochLength),
+    tags() {
+      if (tagsLength === 0) return [];
+      const tags: unknown = JSON.parse(buf.toString('utf8', tagsAt, valueAt));
+      if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new Error('corrupt tag list');
+      return tags as string[];
+    },
+    value: () => serializer.decode(buf.subarray(valueAt)),
+  };
+}
