@@ -1,5 +1,6 @@
 import Redis, { Cluster } from 'ioredis';
 import { memcachedStore, memoryStore, redisStore } from '../../lib';
+import { RedisSentinel, RedisServer } from '../support/servers';
 import { sharedServers } from '../support/shared-servers';
 import { storeConformance } from '../support/store-conformance';
 
@@ -40,5 +41,41 @@ describe('client ownership', () => {
     expect((await store.getMany(keys)).every((v) => v !== undefined)).toBe(true);
     expect(await store.deleteMany(keys)).toBe(50);
     cluster.disconnect();
+  });
+});
+
+describe('redis connection options', () => {
+  const roundTrip = async (store: ReturnType<typeof redisStore>) => {
+    expect(await store.ready(5_000)).toBe(true);
+    await store.set('opt:k', new Uint8Array([7]), 10_000);
+    const value = await store.get('opt:k');
+    await store.disconnect();
+    return value && [...value];
+  };
+
+  it('passes AUTH through the url and through redisOptions (password, ACL user)', async () => {
+    const server = await RedisServer.launch(['--requirepass', 's3cret']);
+    try {
+      expect(await roundTrip(redisStore({ url: `redis://:s3cret@127.0.0.1:${server.port}` }))).toEqual([7]);
+      expect(await roundTrip(redisStore({ url: server.url, redisOptions: { username: 'default', password: 's3cret' } }))).toEqual([7]);
+      const denied = redisStore({ url: server.url, connectTimeout: 500 });
+      expect(await denied.ready(1_000)).toBe(false);
+      await expect(denied.get('opt:k')).rejects.toThrow();
+      await denied.disconnect();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('finds the master through Sentinel', async () => {
+    const master = await RedisServer.launch();
+    const sentinel = await RedisSentinel.launch(master.port);
+    try {
+      expect(await roundTrip(redisStore({ sentinels: [{ host: '127.0.0.1', port: sentinel.port }], name: 'mymaster' }))).toEqual([7]);
+      expect(master.cli('get', 'opt:k')).not.toBe('');
+    } finally {
+      await sentinel.stop();
+      await master.stop();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +150,29 @@ export class MemcachedServer extends ServerProcess {
   protected command(): [string, string[]] {
     const user = process.getuid?.() === 0 ? ['-u', 'root'] : [];
     return ['memcached', ['-p', String(this.port), '-l', '127.0.0.1', '-U', '0', '-m', '64', ...user, ...this.extra]];
+  }
+}
+
+/** A Redis Sentinel watching one master under the name `name`. */
+export class RedisSentinel extends ServerProcess {
+  readonly dir = mkdtempSync(join(tmpdir(), 'ncm-sentinel-'));
+  constructor(port: number, private readonly masterPort: number, readonly name = 'mymaster') {
+    super(port);
+  }
+
+  static async launch(masterPort: number, name = 'mymaster'): Promise<RedisSentinel> {
+    return new RedisSentinel(await freePort(), masterPort, name).start();
+  }
+
+  protected command(): [string, string[]] {
+    const conf = join(this.dir, 'sentinel.conf');
+    writeFileSync(conf, `port ${this.port}\nbind 127.0.0.1\nsentinel monitor ${this.name} 127.0.0.1 ${this.masterPort} 1\n`);
+    return ['redis-server', [conf, '--sentinel']];
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
