@@ -4,10 +4,11 @@ import { CACHE_MEMOIZE_MODULE_OPTIONS } from './cache-memoize.module-definition'
 import type { CacheMemoizeModuleOptions, CacheMemoizeOptions } from './cache-memoize.options';
 import { parseDuration } from './core/duration';
 import type { CacheEvent } from './core/events';
-import { allTagKey, keyBase, namespaceSegments, namespaceTagKey, validateSegment } from './core/keys';
+import { allTagKey, keyBase, namespaceSegments, namespaceTagKey, tagKey, validateSegment } from './core/keys';
 import { MemoizedMethod, type ResultShape } from './core/memoized-method';
 import { Memoizer } from './core/memoizer';
 import { InvalidOptionError, NamespaceConflictError, UnknownMethodError, UnknownStoreError } from './errors';
+import { setFallbackEvictor, type CacheEvictOptions, type Evictor } from './decorators/cache-evict.decorator';
 import type { CacheStore } from './stores/cache-store.interface';
 import { memoryStore } from './stores/memory.store';
 
@@ -19,7 +20,7 @@ const ERROR_LOG_INTERVAL_MS = 60_000;
  * methods. Everything the decorators, the explorer and InvalidationService share lives here.
  */
 @Injectable()
-export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
+export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, Evictor {
   readonly prefix: string;
   readonly ttlMs: number;
   readonly enabled: boolean;
@@ -59,6 +60,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
           prefix: this.prefix,
           serializer: options.serializer,
           operationTimeoutMs: timeoutMs,
+          clockTolerance: options.clockTolerance,
           listener: (event) => this.onEvent(event),
         }),
       );
@@ -145,6 +147,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
    * misconfigured Redis is visible at boot. A store that is down does not stop the app.
    */
   async onModuleInit(): Promise<void> {
+    setFallbackEvictor(this);
     await Promise.all(
       [...this.memoizers.values()].map(async (m) => {
         const what = `${m.store.kind}${m.store.description ? ` ${m.store.description}` : ''}`;
@@ -159,7 +162,37 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
     );
   }
 
+  /**
+   * Runs a `@CacheEvict`: the method already succeeded (or has yet to run), so a store failure
+   * here is logged and reported, never thrown into the caller's request.
+   */
+  async evict(spec: CacheEvictOptions<readonly unknown[], unknown>, args: readonly unknown[], result: unknown, owner: string): Promise<void> {
+    try {
+      const list = (source: CacheEvictOptions<readonly unknown[]>['tags']): readonly string[] =>
+        source === undefined ? [] : typeof source === 'function' ? source(...args) : source;
+      const tags = [...list(spec.tags), ...(spec.resultTags && !spec.before ? spec.resultTags(result, ...args) : [])];
+      const tagKeys = [
+        ...tags.map((t) => tagKey(this.prefix, t)),
+        ...list(spec.namespaces).map((ns) => namespaceTagKey(this.prefix, ns)),
+      ];
+      const keys = list(spec.keys);
+      const memoizers = this.memoizersFor(spec.store);
+      await Promise.all([
+        ...(tagKeys.length > 0 ? memoizers.map((m) => m.invalidateTagKeys(tagKeys)) : []),
+        ...(keys.length > 0 ? memoizers.map((m) => m.deleteKeys(keys)) : []),
+        ...(spec.methods ?? []).map((call) => {
+          const method = this.method(call.cls, call.method);
+          return method.memoizer.deleteKeys([method.keyFor(call.args(...args))]);
+        }),
+      ]);
+    } catch (error) {
+      this.logger.error(`@CacheEvict on ${owner} could not bust the cache: ${error instanceof Error ? error.message : String(error)}`);
+      this.options.onEvent?.({ type: 'error', store: spec.store ?? '*', key: owner, owner, operation: 'evict', error });
+    }
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    setFallbackEvictor(undefined);
     await Promise.all(
       [...this.memoizers.values()].map((m) =>
         m.store.disconnect().catch((error: unknown) => this.logger.warn(`closing store '${m.name}' failed: ${String(error)}`)),

@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
-import { MEMOIZED_WRAPPER } from './constants';
+import { CACHE_EVICT_METADATA, ENGINE_REF, MEMOIZED_WRAPPER } from './constants';
 import { CacheMemoizeEngine, readOptions } from './cache-memoize.engine';
 import type { MethodImpl } from './core/memoized-method';
 
@@ -27,6 +27,22 @@ export class CacheMemoizeExplorer implements OnModuleInit {
       return;
     }
     for (const wrapper of this.discovery.getProviders()) this.explore(wrapper);
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) this.linkEvictions(wrapper);
+  }
+
+  /** `@CacheEvict` methods find this app's engine through their instance. */
+  private linkEvictions(wrapper: InstanceWrapper): void {
+    const instance: unknown = wrapper.instance;
+    if (instance === null || typeof instance !== 'object') return;
+    const proto = Object.getPrototypeOf(instance) as object | null;
+    if (proto === null || proto === Object.prototype) return;
+    const evicts = this.scanner
+      .getAllMethodNames(proto)
+      .some((name) => {
+        const fn = (instance as Record<string, unknown>)[name];
+        return typeof fn === 'function' && Reflect.getMetadata(CACHE_EVICT_METADATA, fn) !== undefined;
+      });
+    if (evicts) Object.defineProperty(instance, ENGINE_REF, { value: this.engine, configurable: true });
   }
 
   private explore(wrapper: InstanceWrapper): void {

@@ -21,6 +21,8 @@ export interface CacheMemoizeModuleOptions {
   operationTimeout?: Duration;
   /** How long bootstrap waits for shared stores to connect (the app starts either way). Default '2s'. */
   connectTimeout?: Duration;
+  /** Clock skew tolerated between app hosts sharing a store, ms (see README). Default 50. */
+  clockTolerance?: number;
   /** Receives hit/miss/set/invalidate/error events. */
   onEvent?: CacheEventListener;
 }
@@ -39,7 +41,7 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
   /** Tags of the entry, known from the arguments: `(id: number) => [\`user:${id}\`]`, or fixed. */
   tags?: readonly string[] | ((...args: A) => readonly string[]);
   /** Tags known only from the result (dependency keys): `(user) => [\`org:${user.orgId}\`]`. */
-  resultTags?: (result: Awaited<R>, ...args: A) => readonly string[];
+  resultTags?: (result: Awaited<R>, ...args: ArgsOnly<A>) => readonly string[];
   /** Name of the store to use (a key of the module's `stores`). */
   store?: string;
   /** Bypass the cache for this call when it returns true. */
@@ -49,3 +51,6 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
   /** Bump to drop every entry written under an older version. Default 0. */
   version?: string | number;
 }
+
+/** `A`, without letting a callback that declares fewer parameters narrow what `A` is inferred as. */
+export type ArgsOnly<A extends readonly unknown[]> = [A] extends [never] ? never[] : A;

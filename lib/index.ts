@@ -4,6 +4,8 @@ export { CACHE_MEMOIZE_MODULE_OPTIONS } from './cache-memoize.module-definition'
 export type { CacheMemoizeModuleOptions, CacheMemoizeOptions } from './cache-memoize.options';
 export { CacheMemoizeEngine } from './cache-memoize.engine';
 export { CacheMemoize, type CacheMemoizeDecorator } from './decorators/cache-memoize.decorator';
+export { CacheEvict, InvalidateTags, evictCall, type CacheEvictOptions, type EvictCall } from './decorators/cache-evict.decorator';
+export { cacheHandle, type MethodHandle } from './core/method-handle';
 export { InvalidationService, type MethodArgs, type MethodName, type StoreSelector } from './invalidation.service';
 
 export { Memoizer, type MemoizePolicy, type MemoizerOptions } from './core/memoizer';

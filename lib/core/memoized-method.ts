@@ -68,12 +68,31 @@ export class MemoizedMethod {
     return this.makePolicy(this.tagKeysOf(argTags), args);
   }
 
-  /** The function installed in place of the original method. */
+  /** The function installed in place of the original method; it carries its handle. */
   wrap(original: MethodImpl): MethodImpl {
     const self = this;
-    return function memoized(this: unknown, ...args: unknown[]): unknown {
+    const wrapped = function memoized(this: unknown, ...args: unknown[]): unknown {
       return self.call(this, original, args);
     };
+    Object.defineProperty(wrapped, MEMOIZED_METHOD, { value: { method: this, original } satisfies WrapperInfo });
+    return wrapped;
+  }
+
+  /** Recomputes and stores the value for these arguments, whatever is cached. */
+  async refresh(thisArg: unknown, original: MethodImpl, args: unknown[]): Promise<unknown> {
+    const key = this.keyFor(args);
+    const policy = this.policyFor(args);
+    return this.memoizer.refresh(key, () => settle(original.apply(thisArg, args)), policy);
+  }
+
+  /** The cached value for these arguments if it is fresh, without computing (`undefined` otherwise). */
+  async peek(args: unknown[]): Promise<{ value: unknown } | undefined> {
+    const hit = await this.memoizer.peek(this.keyFor(args));
+    return hit === undefined ? undefined : { value: hit.v };
+  }
+
+  async invalidate(args: unknown[]): Promise<void> {
+    await this.memoizer.deleteKeys([this.keyFor(args)]);
   }
 
   call(thisArg: unknown, original: MethodImpl, args: unknown[]): unknown {
@@ -153,6 +172,18 @@ export class MemoizedMethod {
       return tagKey(this.config.prefix, tag);
     });
   }
+}
+
+/** Symbol under which a wrapper keeps its MemoizedMethod and the original function. */
+export const MEMOIZED_METHOD = Symbol('CACHE_MEMOIZE:METHOD');
+export interface WrapperInfo {
+  method: MemoizedMethod;
+  original: MethodImpl;
+}
+
+/** A method result as a plain awaited value (an Observable becomes the array of its emissions). */
+async function settle(result: unknown): Promise<unknown> {
+  return isObservable(result) ? lastValueFrom(result.pipe(toArray())) : result;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -38,6 +38,14 @@ export interface MemoizerOptions {
   circuitBreaker?: CircuitBreakerOptions;
   listener?: CacheEventListener;
   now?: () => number;
+  /**
+   * Clock skew allowed between hosts sharing the store, ms: a tag invalidated at T makes stale
+   * every entry created before T + tolerance. Default 50. Stores that can tell their own time
+   * (Redis TIME) also correct this host's clock to theirs.
+   */
+  clockTolerance?: number;
+  /** Use the store's clock when it offers one (default true). */
+  syncClock?: boolean;
 }
 
 /**
@@ -89,6 +97,11 @@ export class Memoizer {
   private readonly inflight = new Map<string, Flight<unknown>>();
   private epochSeeded = false;
   private epochBatch: Promise<string | undefined> | undefined;
+  private readonly tolerance: number;
+  private readonly syncClock: boolean;
+  /** Store clock minus local clock, ms (0 until measured, or for stores without a clock). */
+  private clockOffset = 0;
+  private clockSyncedAt = Number.NEGATIVE_INFINITY;
 
   constructor(store: CacheStore, options: MemoizerOptions = {}) {
     this.store = store;
@@ -100,6 +113,8 @@ export class Memoizer {
     this.listener = options.listener;
     this.now = options.now ?? preciseNow;
     this.epochKey = `${options.prefix ?? 'cm'}:~epoch`;
+    this.tolerance = options.clockTolerance ?? 50;
+    this.syncClock = options.syncClock ?? true;
     this.breaker = new CircuitBreaker({
       now: this.now,
       ...options.circuitBreaker,
@@ -198,7 +213,8 @@ export class Memoizer {
         this.inflight.delete(key);
       }
     }
-    const time = this.now();
+    if (this.local === undefined) await this.maybeSyncClock();
+    const time = this.clock();
     if (this.local !== undefined) {
       for (const t of tagKeys) this.local.writeTagTime(t, time, this.tagTtlMs);
     } else {
@@ -233,7 +249,7 @@ export class Memoizer {
     const existing = this.inflight.get(key) as Flight<T> | undefined;
     if (existing !== undefined) return existing.promise;
     this.emit({ type: 'miss', key, store: this.name, owner: policy.owner });
-    const createdAt = this.now();
+    const createdAt = this.clock();
     const run = (async () => factory())();
     const flight: Flight<T> = { promise: run, tagKeys: policy.tagKeys, cancelled: false };
     this.inflight.set(key, flight as Flight<unknown>);
@@ -307,6 +323,7 @@ export class Memoizer {
 
   private async readRemote<T>(key: string): Promise<RemoteRead<T>> {
     if (!this.epochSeeded) await this.seedEpoch();
+    else if (this.now() - this.clockSyncedAt >= 60_000) void this.maybeSyncClock();
     const [entry, epoch] = await Promise.all([this.guard('get', key, () => this.store.get(key), null), this.sharedEpoch()]);
     if (entry === null) return NO_READ;
     if (entry === undefined) return { env: undefined, epoch };
@@ -324,7 +341,7 @@ export class Memoizer {
       const times = await this.guard('getMany', key, () => this.store.getMany(tags), undefined);
       if (times === undefined) return { env: undefined, epoch }; // cannot prove freshness: a miss
       for (const bytes of times) {
-        if (bytes !== undefined && decodeTime(bytes) >= env.c) return { env: undefined, epoch };
+        if (bytes !== undefined && decodeTime(bytes) + this.tolerance >= env.c) return { env: undefined, epoch };
       }
     }
     try {
@@ -360,8 +377,25 @@ export class Memoizer {
     return raw === undefined ? undefined : decodeAscii(raw);
   }
 
+  /** Local time corrected to the shared store's clock (for entries and tags of shared stores). */
+  private clock(): number {
+    return this.now() + this.clockOffset;
+  }
+
+  /** Measures the store's clock against ours (NTP-style midpoint), at most once a minute. */
+  private async maybeSyncClock(): Promise<void> {
+    const time = this.store.time?.bind(this.store);
+    if (!this.syncClock || time === undefined || this.now() - this.clockSyncedAt < 60_000) return;
+    this.clockSyncedAt = this.now();
+    const before = this.now();
+    const storeTime = await this.guard('time', '', () => time(), undefined);
+    const after = this.now();
+    if (storeTime !== undefined) this.clockOffset = storeTime - (before + after) / 2;
+  }
+
   /** Makes sure the epoch exists, so entries can carry it (an absent epoch forces tag reads). */
   private async seedEpoch(): Promise<void> {
+    await this.maybeSyncClock();
     if (this.epochSeeded) return;
     const seeded = await this.guard('add', this.epochKey, () => this.store.add(this.epochKey, encodeAscii(newEpoch()), this.tagTtlMs * 2).then(() => true), false);
     if (seeded) this.epochSeeded = true;

@@ -8,7 +8,8 @@ import type { CacheMemoizeOptions } from '../cache-memoize.options';
  */
 export interface CacheMemoizeDecorator<A extends readonly unknown[]> {
   (target: Function): void;
-  <F extends (...args: A) => unknown>(
+  // The callbacks may declare a prefix of the method's parameters (e.g. only the id).
+  <F extends (...args: [...A, ...never[]]) => unknown>(
     target: object,
     propertyKey: string | symbol,
     descriptor: TypedPropertyDescriptor<F>,

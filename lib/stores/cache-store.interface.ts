@@ -18,6 +18,8 @@ export interface CacheStore {
   clear(prefix: string): Promise<void>;
   /** Closes connections the store opened itself; never a client the user passed in. */
   disconnect(): Promise<void>;
+  /** Optional: the store's own clock, epoch ms (so hosts with skewed clocks agree on tag times). */
+  time?(): Promise<number>;
   /** Optional: resolves true once connected, false after `timeoutMs` (never rejects). */
   ready?(timeoutMs: number): Promise<boolean>;
   /**

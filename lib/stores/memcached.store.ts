@@ -200,6 +200,9 @@ export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
 
 function physicalKey(root: string, gen: string, key: string): string {
   const rest = key.slice(root.length);
+  // Bookkeeping keys ('app:~tag:...', 'app:~epoch') outlive a clear(): other instances must still
+  // see them before they pick up the new generation.
+  if (rest.startsWith('~')) gen = '';
   const plain = `${root}${gen}|${rest}`;
   if (plain.length <= MAX_KEY && SAFE.test(plain)) return plain;
   const safeRoot = root.length <= 64 && SAFE.test(root) ? root : '';

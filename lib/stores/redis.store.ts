@@ -119,6 +119,12 @@ export class RedisStore implements CacheStore {
     );
   }
 
+  /** Redis' clock (TIME), epoch ms with microseconds. */
+  async time(): Promise<number> {
+    const [seconds, micros] = (await this.client.time()) as [string | number, string | number];
+    return Number(seconds) * 1000 + Number(micros) / 1000;
+  }
+
   /** Deletes `key` only if it still holds `value` (lock release). Atomic via a Lua script. */
   async compareAndDelete(key: string, value: Uint8Array): Promise<boolean> {
     const script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";

@@ -11,6 +11,7 @@ export interface RedisCommandsLike {
   scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
   eval(script: string, numKeys: number, ...args: Array<string | Buffer>): Promise<unknown>;
   publish(channel: string, message: string): Promise<number>;
+  time(): Promise<[string, string] | unknown[]>;
 }
 
 export interface RedisClientLike extends RedisCommandsLike {

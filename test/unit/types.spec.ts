@@ -31,3 +31,18 @@ describe('types', () => {
     expect(typeof Typed.prototype.ok).toBe('function');
   });
 });
+
+// Callbacks may declare only the leading parameters; result-only callbacks do not constrain args.
+class Prefix {
+  @CacheMemoize({ tags: (id: number) => [`u:${id}`], resultTags: (r: { org: number }) => [`org:${r.org}`] })
+  async two(id: number, verbose: boolean): Promise<{ org: number }> {
+    return { org: id + Number(verbose) };
+  }
+
+  // @ts-expect-error the first parameter is a string, not a number
+  @CacheMemoize({ tags: (id: number) => [`u:${id}`] })
+  async wrongPrefix(id: string, verbose: boolean): Promise<string> {
+    return id + verbose;
+  }
+}
+void Prefix;
