@@ -1,5 +1,6 @@
 // Runs every benchmark, or the ones named: `npm run bench -- memory`.
 import { codecBench } from './codec.bench';
+import { invalidateBench } from './invalidate.bench';
 import { memoryHitBench } from './memory-hit.bench';
 import { memcachedHitBench, redisHitBench } from './shared-hit.bench';
 
@@ -8,6 +9,7 @@ const suites: Record<string, () => Promise<void>> = {
   codec: codecBench,
   redis: redisHitBench,
   memcached: memcachedHitBench,
+  invalidate: invalidateBench,
 };
 
 async function main(): Promise<void> {
