@@ -5,7 +5,7 @@ import type { CacheMemoizeModuleOptions, CacheMemoizeOptions } from './cache-mem
 import { parseDuration } from './core/duration';
 import type { CacheEvent } from './core/events';
 import { allTagKey, keyBase, namespaceSegments, namespaceTagKey, tagKey, validateSegment } from './core/keys';
-import { MemoizedMethod, type ResultShape } from './core/memoized-method';
+import { MemoizedMethod, type BasePolicy, type ResultShape } from './core/memoized-method';
 import { Memoizer } from './core/memoizer';
 import { InvalidOptionError, NamespaceConflictError, UnknownMethodError, UnknownStoreError } from './errors';
 import { setFallbackEvictor, type CacheEvictOptions, type Evictor } from './decorators/cache-evict.decorator';
@@ -107,7 +107,8 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
     const namespace = validateSegment(opts.namespace ?? owner, 'namespace', where, 100);
     const version = validateSegment(opts.version ?? 0, 'version', where, 32);
     const ttlMs = opts.ttl === undefined ? this.ttlMs : parseDuration(opts.ttl, `${where}: option ttl`);
-    for (const name of ['key', 'skip', 'cacheIf', 'resultTags'] as const) {
+    const base = basePolicy(opts, where);
+    for (const name of ['key', 'skip', 'cacheIf', 'resultTags', 'etag'] as const) {
       if (opts[name] !== undefined && typeof opts[name] !== 'function') {
         throw new InvalidOptionError(`${where}: option ${name} must be a function, got ${typeof opts[name]}.`);
       }
@@ -133,6 +134,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
       memoizer,
       namespaceTagKeys: [allTagKey(this.prefix), ...namespaceSegments(namespace).map((ns) => namespaceTagKey(this.prefix, ns))],
       options: opts,
+      base,
       shapeHint: shapeHint(cls, methodName),
       warn: (message) => this.logger.warn(message),
     });
@@ -240,6 +242,31 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
 
 export function readOptions(fn: Function): AnyOptions | undefined {
   return Reflect.getMetadata(CACHE_MEMOIZE_METADATA, fn) as AnyOptions | undefined;
+}
+
+/** grace, lock, timeout, refreshAhead and storeResult, parsed and checked once at bootstrap. */
+function basePolicy(opts: AnyOptions, where: string): BasePolicy {
+  const base: BasePolicy = {};
+  if (opts.grace !== undefined) base.graceMs = parseDuration(opts.grace, `${where}: option grace`, { allowZero: true });
+  if (opts.lock !== undefined && opts.lock !== false) {
+    const lock = opts.lock === true ? {} : opts.lock;
+    if (typeof lock !== 'object' || lock === null) throw new InvalidOptionError(`${where}: option lock must be true or { timeout, ttl }.`);
+    const waitMs = parseDuration(lock.timeout ?? '5s', `${where}: option lock.timeout`);
+    base.lock = { waitMs, ttlMs: parseDuration(lock.ttl ?? Math.max(waitMs * 2, 10_000), `${where}: option lock.ttl`) };
+  }
+  if (opts.timeout !== undefined) {
+    if (opts.timeout.soft !== undefined) base.softTimeoutMs = parseDuration(opts.timeout.soft, `${where}: option timeout.soft`);
+    if (opts.timeout.hard !== undefined) base.hardTimeoutMs = parseDuration(opts.timeout.hard, `${where}: option timeout.hard`);
+    if (base.softTimeoutMs !== undefined && opts.grace === undefined) {
+      throw new InvalidOptionError(`${where}: timeout.soft serves the stale value, so it needs grace (e.g. grace: '1m').`);
+    }
+  }
+  if (opts.refreshAhead !== undefined) base.refreshAheadMs = parseDuration(opts.refreshAhead, `${where}: option refreshAhead`);
+  if (opts.storeResult !== undefined) {
+    if (typeof opts.storeResult !== 'boolean') throw new InvalidOptionError(`${where}: option storeResult must be a boolean.`);
+    base.storeResult = opts.storeResult;
+  }
+  return base;
 }
 
 function shapeHint(cls: Function, methodName: string): ResultShape | undefined {

@@ -50,6 +50,24 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
   cacheIf?: (result: Awaited<R>) => boolean;
   /** Bump to drop every entry written under an older version. Default 0. */
   version?: string | number;
+  /**
+   * Stale-while-revalidate: after `ttl`, for this long, callers get the stale value at once while
+   * one call refreshes it in the background (a failing refresh keeps stale served, with back-off).
+   */
+  grace?: Duration;
+  /** Single-flight across processes through the store (Redis, memcached). `true` = defaults. */
+  lock?: boolean | { timeout?: Duration; ttl?: Duration };
+  /**
+   * `soft`: with a stale value at hand (grace), wait at most this long for the refresh.
+   * `hard`: reject with CacheMemoizeTimeoutError after this long; the method goes on and is stored.
+   */
+  timeout?: { soft?: Duration; hard?: Duration };
+  /** Recompute a hit in the background when less than this much of its ttl is left. */
+  refreshAhead?: Duration;
+  /** false: remember only that the call ran (at most once per ttl); hits return undefined. */
+  storeResult?: boolean;
+  /** Validation token from the arguments: an entry written under another token is stale. */
+  etag?: (...args: A) => string | number;
 }
 
 /** `A`, without letting a callback that declares fewer parameters narrow what `A` is inferred as. */

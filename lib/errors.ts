@@ -12,8 +12,10 @@ export const CacheMemoizeErrorCode = {
   UnknownStore: 'CACHE_MEMOIZE_UNKNOWN_STORE',
   /** A value could not be encoded by the serializer. */
   Serialization: 'CACHE_MEMOIZE_SERIALIZATION',
-  /** A store operation failed or timed out (reported through hooks; never thrown to callers). */
+  /** A store operation failed, so an invalidation could not be applied. */
   StoreFailure: 'CACHE_MEMOIZE_STORE_FAILURE',
+  /** A memoized method exceeded its hard timeout. */
+  Timeout: 'CACHE_MEMOIZE_TIMEOUT',
 } as const;
 
 export type CacheMemoizeErrorCode = (typeof CacheMemoizeErrorCode)[keyof typeof CacheMemoizeErrorCode];
@@ -68,5 +70,11 @@ export class SerializationError extends CacheMemoizeError {
 export class StoreFailureError extends CacheMemoizeError {
   constructor(message: string, cause?: unknown) {
     super(CacheMemoizeErrorCode.StoreFailure, message, { cause });
+  }
+}
+
+export class CacheMemoizeTimeoutError extends CacheMemoizeError {
+  constructor(message: string) {
+    super(CacheMemoizeErrorCode.Timeout, message);
   }
 }

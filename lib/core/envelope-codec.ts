@@ -6,9 +6,9 @@ import type { Envelope } from './envelope';
  * hit can decide freshness (expiry, epoch) without parsing the tag list, and the value is decoded
  * by the serializer only once the entry is known to be fresh.
  *
- *   'C' 'M' 1 | f64 c | f64 e | f64 s | u8 epochLength | epoch | u32 tagsLength | tags (JSON) | value
+ *   'C' 'M' 2 | f64 c | f64 e | f64 s | u8 epochLength | epoch | u8 etagLength | etag | u32 tagsLength | tags (JSON) | value
  */
-const MAGIC = [0x43, 0x4d, 0x01];
+const MAGIC = [0x43, 0x4d, 0x02];
 const FIXED = 3 + 8 * 3 + 1;
 
 export interface EncodedEnvelope {
@@ -16,15 +16,18 @@ export interface EncodedEnvelope {
   e: number;
   s: number;
   p: string | undefined;
+  g: string | undefined;
   tags(): readonly string[];
   value(): unknown;
 }
 
 export function encodeEnvelope(env: Envelope, serializer: Serializer): Buffer {
   const epoch = Buffer.from(env.p ?? '', 'latin1');
+  const etag = Buffer.from(env.g ?? '', 'utf8');
+  if (epoch.length > 255 || etag.length > 255) throw new Error('epoch or etag longer than 255 bytes');
   const tags = Buffer.from(env.t.length === 0 ? '' : JSON.stringify(env.t), 'utf8');
   const value = serializer.encode(env.v);
-  const out = Buffer.allocUnsafe(FIXED + epoch.length + 4 + tags.length + value.byteLength);
+  const out = Buffer.allocUnsafe(FIXED + epoch.length + 1 + etag.length + 4 + tags.length + value.byteLength);
   out[0] = MAGIC[0];
   out[1] = MAGIC[1];
   out[2] = MAGIC[2];
@@ -34,6 +37,9 @@ export function encodeEnvelope(env: Envelope, serializer: Serializer): Buffer {
   out[27] = epoch.length;
   epoch.copy(out, FIXED);
   let at = FIXED + epoch.length;
+  out[at++] = etag.length;
+  etag.copy(out, at);
+  at += etag.length;
   out.writeUInt32LE(tags.length, at);
   at += 4;
   tags.copy(out, at);
@@ -49,9 +55,12 @@ export function decodeEnvelope(bytes: Uint8Array, serializer: Serializer): Encod
     throw new Error('not an envelope written by nestjs-cache-memoize');
   }
   const epochLength = buf[27];
-  const tagsAt = FIXED + epochLength + 4;
+  const etagAt = FIXED + epochLength + 1;
+  if (etagAt > buf.length) throw new Error('truncated envelope');
+  const etagLength = buf[etagAt - 1];
+  const tagsAt = etagAt + etagLength + 4;
   if (tagsAt > buf.length) throw new Error('truncated envelope');
-  const tagsLength = buf.readUInt32LE(FIXED + epochLength);
+  const tagsLength = buf.readUInt32LE(tagsAt - 4);
   const valueAt = tagsAt + tagsLength;
   if (valueAt > buf.length) throw new Error('truncated envelope');
   return {
@@ -59,6 +68,7 @@ export function decodeEnvelope(bytes: Uint8Array, serializer: Serializer): Encod
     e: buf.readDoubleLE(11),
     s: buf.readDoubleLE(19),
     p: epochLength === 0 ? undefined : buf.toString('latin1', FIXED, FIXED + epochLength),
+    g: etagLength === 0 ? undefined : buf.toString('utf8', etagAt, etagAt + etagLength),
     tags() {
       if (tagsLength === 0) return [];
       const tags: unknown = JSON.parse(buf.toString('utf8', tagsAt, valueAt));

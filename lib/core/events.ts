@@ -1,6 +1,7 @@
 /** What the memoizer reports. Listeners run synchronously and must be cheap; their errors are swallowed. */
 export type CacheEvent =
-  | { type: 'hit' | 'miss' | 'set'; key: string; store: string; owner?: string }
+  | { type: 'hit' | 'miss' | 'set' | 'stale'; key: string; store: string; owner?: string }
+  | { type: 'lock'; key: string; store: string; owner?: string; outcome: 'acquired' | 'waited' | 'timeout' }
   | { type: 'invalidate'; store: string; keys?: readonly string[]; tags?: readonly string[]; prefix?: string }
   | { type: 'error'; store: string; key: string; owner?: string; operation: string; error: unknown }
   | { type: 'circuit'; state: 'open'; store: string; error: unknown; failures: number }

@@ -4,6 +4,10 @@ import type { CacheMemoizeOptions } from '../cache-memoize.options';
 import { encodeArgs, encodeValue } from './key-encoder';
 import { composeKey, tagKey } from './keys';
 import type { MemoizePolicy, Memoizer } from './memoizer';
+import { currentCacheMode } from './cache-context';
+
+/** Policy fields fixed per method (parsed from the decorator at bootstrap). */
+export type BasePolicy = Pick<MemoizePolicy, 'graceMs' | 'lock' | 'softTimeoutMs' | 'hardTimeoutMs' | 'refreshAheadMs' | 'storeResult'>;
 
 /** How a method returns: decided from `design:returntype` when emitted, else from its first result. */
 export type ResultShape = 'promise' | 'observable' | 'sync';
@@ -24,6 +28,7 @@ export interface MemoizedMethodConfig {
   /** Tag keys of the namespace segments, carried by every entry. */
   namespaceTagKeys: readonly string[];
   options: Callbacks;
+  base: BasePolicy;
   shapeHint?: ResultShape;
   warn: (message: string) => void;
 }
@@ -47,12 +52,12 @@ export class MemoizedMethod {
     this.memoizer = config.memoizer;
     this.ttlMs = config.ttlMs;
     this.shape = config.shapeHint;
-    const { tags, resultTags } = config.options;
+    const { tags, resultTags, etag } = config.options;
     // Methods whose tags do not depend on the arguments share one policy object (hot path).
-    if (typeof tags !== 'function' && resultTags === undefined) {
+    if (typeof tags !== 'function' && resultTags === undefined && etag === undefined) {
       this.staticPolicy = this.makePolicy(tags === undefined ? [] : this.tagKeysOf(tags), []);
     }
-    config.memoizer.registerLifetime(config.ttlMs);
+    config.memoizer.registerLifetime(config.ttlMs + (config.base.graceMs ?? 0));
   }
 
   keyFor(args: AnyArgs): string {
@@ -78,6 +83,20 @@ export class MemoizedMethod {
     return wrapped;
   }
 
+  /** withCacheMode(): 'bypass' calls the method as is; 'refresh' recomputes and stores. */
+  private callInMode(mode: 'refresh' | 'bypass', thisArg: unknown, original: MethodImpl, args: unknown[]): unknown {
+    if (mode === 'bypass') return original.apply(thisArg, args);
+    if (this.shape === 'sync' && this.memoizer.isLocal) {
+      const key = this.keyFor(args);
+      this.memoizer.deleteKeys([key]).catch(() => undefined); // local: applied synchronously
+      return this.memoizer.getOrSetSync(key, () => original.apply(thisArg, args), this.policyFor(args));
+    }
+    if (this.shape === 'observable') {
+      return defer(() => from(this.refresh(thisArg, original, args))).pipe(mergeMap((values) => from(values as unknown[])));
+    }
+    return this.refresh(thisArg, original, args);
+  }
+
   /** Recomputes and stores the value for these arguments, whatever is cached. */
   async refresh(thisArg: unknown, original: MethodImpl, args: unknown[]): Promise<unknown> {
     const key = this.keyFor(args);
@@ -87,7 +106,7 @@ export class MemoizedMethod {
 
   /** The cached value for these arguments if it is fresh, without computing (`undefined` otherwise). */
   async peek(args: unknown[]): Promise<{ value: unknown } | undefined> {
-    const hit = await this.memoizer.peek(this.keyFor(args));
+    const hit = await this.memoizer.peek(this.keyFor(args), this.policyFor(args));
     return hit === undefined ? undefined : { value: hit.v };
   }
 
@@ -98,6 +117,8 @@ export class MemoizedMethod {
   call(thisArg: unknown, original: MethodImpl, args: unknown[]): unknown {
     const { skip } = this.config.options;
     if (skip !== undefined && skip(...args)) return original.apply(thisArg, args);
+    const mode = currentCacheMode();
+    if (mode !== undefined) return this.callInMode(mode, thisArg, original, args);
     const key = this.keyFor(args);
     const policy = this.policyFor(args);
     const invoke = (): unknown => original.apply(thisArg, args);
@@ -148,13 +169,15 @@ export class MemoizedMethod {
   }
 
   private makePolicy(argTagKeys: readonly string[], args: AnyArgs): MemoizePolicy {
-    const { cacheIf, resultTags } = this.config.options;
+    const { cacheIf, resultTags, etag } = this.config.options;
     const policy: MemoizePolicy = {
+      ...this.config.base,
       ttlMs: this.config.ttlMs,
       tagKeys: argTagKeys.length > 0 ? [...this.config.namespaceTagKeys, ...argTagKeys] : this.config.namespaceTagKeys,
       owner: this.owner,
     };
     if (cacheIf !== undefined) policy.cacheIf = (value) => cacheIf(value);
+    if (etag !== undefined) policy.etag = String(etag(...args));
     if (resultTags !== undefined) {
       policy.resultTagKeys = (value) => this.tagKeysOf(resultTags(value, ...args));
     }

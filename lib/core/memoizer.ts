@@ -1,19 +1,21 @@
-import { randomInt } from 'node:crypto';
 import type { CacheStore, LocalCacheStore } from '../stores/cache-store.interface';
 import { isLocalStore } from '../stores/cache-store.interface';
 import type { Serializer } from '../serialization/serializer.interface';
 import { taggedJsonSerializer } from '../serialization/tagged-json.serializer';
-import { StoreFailureError } from '../errors';
+import { CacheMemoizeTimeoutError } from '../errors';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker';
+import { DistributedLock, type LockPolicy } from './distributed-lock';
 import type { Envelope } from './envelope';
 import { decodeEnvelope, encodeEnvelope, type EncodedEnvelope } from './envelope-codec';
 import type { CacheEvent, CacheEventListener } from './events';
+import { decodeAscii, encodeAscii, SharedState } from './shared-state';
+import { StoreGuard } from './store-guard';
 
-/** How one call is cached; built once per decorated method (plus per-call tags). */
+/** How one call is cached; built once per decorated method (plus per-call tags and etag). */
 export interface MemoizePolicy<T = unknown> {
   /** Fresh lifetime, ms. */
   ttlMs: number;
-  /** Extra time a stale value may be served while it is refreshed, ms (0 = none). */
+  /** After ttl, how long a stale value may still be served while one caller refreshes it, ms. */
   graceMs?: number;
   /** Tag keys known before the call: namespace segments plus tags derived from the arguments. */
   tagKeys: readonly string[];
@@ -23,6 +25,18 @@ export interface MemoizePolicy<T = unknown> {
   cacheIf?: (value: T) => boolean;
   /** Identifies the caller in events and logs (e.g. 'UserService.getUser'). */
   owner?: string;
+  /** Single-flight across processes through the store (shared stores only). */
+  lock?: LockPolicy;
+  /** With a stale value at hand, wait at most this long for the refresh before serving stale, ms. */
+  softTimeoutMs?: number;
+  /** Reject with CacheMemoizeTimeoutError after this long (the computation goes on and is stored), ms. */
+  hardTimeoutMs?: number;
+  /** Refresh in the background when a hit finds less than this much fresh time left, ms. */
+  refreshAheadMs?: number;
+  /** Validation token of this call: an entry written under another token is stale. */
+  etag?: string;
+  /** false: keep only a marker (the method runs at most once per ttl; hits return undefined). */
+  storeResult?: boolean;
 }
 
 export interface MemoizerOptions {
@@ -64,24 +78,18 @@ interface Flight<T> {
   cancelled: boolean;
 }
 
-interface RemoteRead<T> {
-  env: { v: T } | undefined;
-  /** Invalidation epoch seen by this read, stored with a value computed after it. */
-  epoch: string | undefined;
-}
+type Lookup<T> =
+  | { state: 'fresh' | 'stale'; value: T; expiresAt: number; epoch: string | undefined }
+  | { state: 'miss'; epoch: string | undefined };
 
-const NO_READ: RemoteRead<never> = { env: undefined, epoch: undefined };
-const encodeAscii = (text: string): Uint8Array => Buffer.from(text, 'latin1');
-const decodeAscii = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+const MISS: Lookup<never> = { state: 'miss', epoch: undefined };
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref?.());
 
 /**
- * The engine (dogpile's region): read envelope, decide freshness from it and from tag
- * timestamps, otherwise compute once per key per process and store. Framework-free.
- * A store failure is a miss: the factory's result is always returned.
- *
- * Shared stores keep an invalidation epoch (a random token replaced by every invalidation)
- * beside the entries: a hit reads the entry and the epoch in one round trip, and only when the
- * epoch moved since the entry was computed does it read the entry's tag timestamps.
+ * The engine (dogpile's region): look the key up, decide freshness from the envelope and the tag
+ * timestamps, otherwise compute once per key per process (and, with `lock`, once across
+ * processes) and store. Serves stale values within grace while one caller refreshes. A store
+ * failure is a miss: the factory's result is always returned. Framework-free.
  */
 export class Memoizer {
   readonly name: string;
@@ -89,32 +97,26 @@ export class Memoizer {
   readonly breaker: CircuitBreaker;
   private readonly local: LocalCacheStore | undefined;
   private readonly serializer: Serializer;
-  private readonly timeoutMs: number;
   private readonly listener: CacheEventListener | undefined;
   private readonly now: () => number;
-  private readonly epochKey: string;
+  private readonly guard: StoreGuard;
+  private readonly shared: SharedState;
+  private readonly lock: DistributedLock;
+  private readonly tolerance: number;
   private tagTtlMs: number;
   private readonly inflight = new Map<string, Flight<unknown>>();
-  private epochSeeded = false;
-  private epochBatch: Promise<string | undefined> | undefined;
-  private readonly tolerance: number;
-  private readonly syncClock: boolean;
-  /** Store clock minus local clock, ms (0 until measured, or for stores without a clock). */
-  private clockOffset = 0;
-  private clockSyncedAt = Number.NEGATIVE_INFINITY;
+  /** Keys whose background refresh failed: no retry before `until` (grace keeps serving stale). */
+  private readonly backoff = new Map<string, { until: number; delayMs: number }>();
 
   constructor(store: CacheStore, options: MemoizerOptions = {}) {
     this.store = store;
     this.local = isLocalStore(store) ? store : undefined;
     this.name = options.name ?? store.kind;
     this.serializer = options.serializer ?? taggedJsonSerializer;
-    this.timeoutMs = options.operationTimeoutMs ?? 1_000;
     this.tagTtlMs = options.tagTtlMs ?? 86_400_000;
     this.listener = options.listener;
     this.now = options.now ?? preciseNow;
-    this.epochKey = `${options.prefix ?? 'cm'}:~epoch`;
     this.tolerance = options.clockTolerance ?? 50;
-    this.syncClock = options.syncClock ?? true;
     this.breaker = new CircuitBreaker({
       now: this.now,
       ...options.circuitBreaker,
@@ -127,6 +129,10 @@ export class Memoizer {
         options.circuitBreaker?.onClose?.(skipped, downForMs);
       },
     });
+    this.guard = new StoreGuard(store, this.name, options.operationTimeoutMs ?? 1_000, this.breaker, (e) => this.emit(e));
+    const epochKey = `${options.prefix ?? 'cm'}:~epoch`;
+    this.shared = new SharedState(store, this.guard, epochKey, this.now, options.syncClock ?? true, () => this.tagTtlMs * 2);
+    this.lock = new DistributedLock(store, this.guard);
   }
 
   get isLocal(): boolean {
@@ -139,35 +145,56 @@ export class Memoizer {
   }
 
   async getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>): Promise<T> {
+    let lookup: Lookup<T>;
     if (this.local !== undefined) {
+      // Hot path: one Map lookup and a few comparisons for a fresh in-process hit.
       const now = this.expiryNow();
       const env = this.local.peek(key, now) as Envelope<T> | undefined;
-      if (env !== undefined && env.e > now && this.isTagFresh(env, this.local)) {
-        this.emitHit(key, policy);
+      if (env !== undefined && env.e > now && this.isTagFresh(env, this.local) && env.g === policy.etag) {
+        if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
+        if (policy.refreshAheadMs !== undefined && env.e - now < policy.refreshAheadMs) this.refreshInBackground(key, factory, policy, undefined);
         return env.v;
       }
-      return this.compute(key, factory, policy, undefined);
+      lookup = this.lookupLocal(env, policy, now);
+    } else {
+      const existing = this.inflight.get(key) as Flight<T> | undefined;
+      if (existing !== undefined) return this.withHardTimeout(existing.promise, policy, key);
+      lookup = await this.lookupRemote<T>(key, policy);
     }
-    const existing = this.inflight.get(key) as Flight<T> | undefined;
-    if (existing !== undefined) return existing.promise;
-    const read = await this.readRemote<T>(key);
-    if (read.env !== undefined) {
-      this.emitHit(key, policy);
-      return read.env.v;
-    }
-    return this.compute(key, factory, policy, read.epoch);
+    return this.resolve(key, factory, policy, lookup);
   }
 
   /**
-   * Synchronous variant for local stores, so a sync method stays sync. No single-flight is
-   * needed: nothing can interleave with a synchronous computation.
+   * Synchronous variant for local stores, so a sync method stays sync. Grace serves the stale
+   * value and recomputes right after (in a microtask). No single-flight is needed.
    */
   getOrSetSync<T>(key: string, factory: () => T, policy: MemoizePolicy<T>): T {
-    const local = this.requireLocal('getOrSetSync');
-    const env = local.peek(key) as Envelope<T> | undefined;
-    if (env !== undefined && this.isFreshLocal(env, local)) {
-      this.emitHit(key, policy);
-      return env.v;
+    const local = this.requireLocal();
+    const now = this.expiryNow();
+    const lookup = this.lookupLocal(local.peek(key, now) as Envelope<T> | undefined, policy, now);
+    if (lookup.state === 'fresh') {
+      this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
+      return lookup.value;
+    }
+    if (lookup.state === 'stale') {
+      this.emit({ type: 'stale', key, store: this.name, owner: policy.owner });
+      if (!this.inflight.has(key) && !this.backingOff(key)) {
+        const flight: Flight<T> = { promise: Promise.resolve(lookup.value), tagKeys: policy.tagKeys, cancelled: false };
+        this.inflight.set(key, flight as Flight<unknown>);
+        queueMicrotask(() => {
+          const createdAt = this.now();
+          try {
+            const value = factory();
+            if (!flight.cancelled) this.writeLocal(local, key, value, createdAt, policy);
+            this.backoff.delete(key);
+          } catch {
+            this.failedRefresh(key);
+          } finally {
+            if (this.inflight.get(key) === flight) this.inflight.delete(key);
+          }
+        });
+      }
+      return lookup.value;
     }
     this.emit({ type: 'miss', key, store: this.name, owner: policy.owner });
     const createdAt = this.now();
@@ -177,18 +204,23 @@ export class Memoizer {
   }
 
   /** The fresh cached value, if any, without computing. */
-  async peek<T>(key: string): Promise<{ v: T } | undefined> {
-    if (this.local !== undefined) {
-      const env = this.local.peek(key) as Envelope<T> | undefined;
-      return env !== undefined && this.isFreshLocal(env, this.local) ? env : undefined;
-    }
-    return (await this.readRemote<T>(key)).env;
+  async peek<T>(key: string, policy: Pick<MemoizePolicy, 'etag'> = {}): Promise<{ v: T } | undefined> {
+    const full = { ttlMs: 0, tagKeys: [], ...policy };
+    const lookup =
+      this.local !== undefined
+        ? this.lookupLocal(this.local.peek(key) as Envelope<T> | undefined, full, this.expiryNow())
+        : await this.lookupRemote<T>(key, full);
+    return lookup.state === 'fresh' ? { v: lookup.value } : undefined;
   }
 
   /** Computes and stores unconditionally (refresh). */
   async refresh<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>): Promise<T> {
     this.cancelFlight(key);
-    const epoch = this.local === undefined ? await this.readEpoch() : undefined;
+    let epoch: string | undefined;
+    if (this.local === undefined) {
+      await this.shared.prepare();
+      epoch = await this.shared.readEpoch();
+    }
     return this.compute(key, factory, policy, epoch);
   }
 
@@ -197,7 +229,7 @@ export class Memoizer {
     if (this.local !== undefined) {
       for (const key of keys) this.local.remove(key);
     } else if (keys.length > 0) {
-      await this.guard('deleteMany', keys[0], () => this.store.deleteMany(keys), 0, true);
+      await this.guard.run('deleteMany', keys[0], () => this.store.deleteMany(keys), 0, true);
     }
     this.emit({ type: 'invalidate', keys, store: this.name });
   }
@@ -213,18 +245,14 @@ export class Memoizer {
         this.inflight.delete(key);
       }
     }
-    if (this.local === undefined) await this.maybeSyncClock();
-    const time = this.clock();
     if (this.local !== undefined) {
+      const time = this.now();
       for (const t of tagKeys) this.local.writeTagTime(t, time, this.tagTtlMs);
     } else {
-      const bytes = encodeAscii(String(time));
-      await Promise.all(
-        tagKeys.map((t) => this.guard('set', t, () => this.store.set(t, bytes, this.tagTtlMs), undefined, true)),
-      );
-      // The epoch moves only after every timestamp is written: a reader that sees the new
-      // epoch finds the timestamps.
-      await this.guard('set', this.epochKey, () => this.store.set(this.epochKey, encodeAscii(newEpoch()), this.tagTtlMs * 2), undefined, true);
+      await this.shared.syncClockNow();
+      const bytes = encodeAscii(String(this.shared.clock()));
+      await Promise.all(tagKeys.map((t) => this.guard.run('set', t, () => this.store.set(t, bytes, this.tagTtlMs), undefined, true)));
+      await this.shared.bumpEpoch();
     }
     this.emit({ type: 'invalidate', tags: tagKeys, store: this.name });
   }
@@ -240,28 +268,130 @@ export class Memoizer {
         this.inflight.delete(key);
       }
     }
-    await this.guard('clear', prefix, () => this.store.clear(prefix), undefined, true);
+    await this.guard.run('clear', prefix, () => this.store.clear(prefix), undefined, true);
     await this.invalidateTagKeys([allTagKey]);
     this.emit({ type: 'invalidate', prefix, store: this.name });
+  }
+
+  /** Acts on a lookup that was not a plain fresh hit. */
+  private resolve<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, lookup: Lookup<T>): Promise<T> {
+    if (lookup.state === 'fresh') {
+      this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
+      if (policy.refreshAheadMs !== undefined && lookup.expiresAt - this.expiryNow() < policy.refreshAheadMs) {
+        this.refreshInBackground(key, factory, policy, lookup.epoch);
+      }
+      return Promise.resolve(lookup.value);
+    }
+    if (lookup.state === 'stale') {
+      this.emit({ type: 'stale', key, store: this.name, owner: policy.owner });
+      const refreshing = this.refreshInBackground(key, factory, policy, lookup.epoch);
+      const soft = policy.softTimeoutMs ?? 0;
+      if (refreshing === undefined || soft <= 0) return Promise.resolve(lookup.value);
+      // Wait a little for the fresh value; past the soft timeout (or on failure) serve stale.
+      return Promise.race([refreshing.catch(() => lookup.value), sleep(soft).then(() => lookup.value)]);
+    }
+    return this.withHardTimeout(this.compute(key, factory, policy, lookup.epoch), policy, key);
+  }
+
+  /** Starts one refresh for the key unless one runs or a failed one is backing off. */
+  private refreshInBackground<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, epoch: string | undefined): Promise<T> | undefined {
+    const existing = this.inflight.get(key) as Flight<T> | undefined;
+    if (existing !== undefined) return existing.promise;
+    if (this.backingOff(key)) return undefined;
+    const run = this.compute(key, factory, policy, epoch);
+    run.then(
+      () => this.backoff.delete(key),
+      () => this.failedRefresh(key),
+    );
+    return run;
+  }
+
+  private backingOff(key: string): boolean {
+    const b = this.backoff.get(key);
+    return b !== undefined && this.expiryNow() < b.until;
+  }
+
+  private failedRefresh(key: string): void {
+    const delayMs = Math.min((this.backoff.get(key)?.delayMs ?? 500) * 2, 30_000);
+    if (this.backoff.size > 10_000) this.backoff.clear(); // bounded: forgetting only retries sooner
+    this.backoff.set(key, { until: this.expiryNow() + delayMs, delayMs });
   }
 
   private compute<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, epoch: string | undefined): Promise<T> {
     const existing = this.inflight.get(key) as Flight<T> | undefined;
     if (existing !== undefined) return existing.promise;
     this.emit({ type: 'miss', key, store: this.name, owner: policy.owner });
-    const createdAt = this.clock();
-    const run = (async () => factory())();
-    const flight: Flight<T> = { promise: run, tagKeys: policy.tagKeys, cancelled: false };
+    const flight: Flight<T> = { promise: undefined as unknown as Promise<T>, tagKeys: policy.tagKeys, cancelled: false };
+    if (policy.lock !== undefined && this.local === undefined) {
+      flight.promise = this.computeLocked(key, factory, policy, epoch, policy.lock, flight);
+      flight.promise.then(
+        () => this.settle(key, flight),
+        () => this.settle(key, flight),
+      );
+    } else {
+      const createdAt = this.local === undefined ? this.shared.clock() : this.now();
+      flight.promise = (async () => factory())();
+      // The caller gets the value as soon as it exists; the write settles in the background
+      // while the flight stays registered, so nobody recomputes in between.
+      flight.promise
+        .then((value) => (flight.cancelled ? undefined : this.write(key, value, createdAt, policy, epoch)))
+        .catch(() => undefined) // failures are not cached; the caller sees them
+        .finally(() => this.settle(key, flight));
+    }
     this.inflight.set(key, flight as Flight<unknown>);
-    // The caller gets the value as soon as it exists; the write settles in the background while
-    // the flight stays registered, so nobody recomputes in between. Failures are not cached.
-    run
-      .then((value) => (flight.cancelled ? undefined : this.write(key, value, createdAt, policy, epoch)))
-      .catch(() => undefined)
-      .finally(() => {
-        if (this.inflight.get(key) === flight) this.inflight.delete(key);
-      });
-    return run;
+    return flight.promise;
+  }
+
+  /**
+   * One computation across processes: the lock holder computes and writes before releasing;
+   * the others poll the store for its value, take over if the lock expires (holder died), and
+   * after `waitMs` compute themselves rather than wait longer.
+   */
+  private async computeLocked<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, epoch: string | undefined, lock: LockPolicy, flight: Flight<T>): Promise<T> {
+    const lockKey = `${key}:~lock`;
+    const deadline = this.expiryNow() + lock.waitMs;
+    let delay = 5;
+    let waited = false;
+    for (;;) {
+      const attempt = await this.lock.acquire(lockKey, lock.ttlMs);
+      if (attempt.state !== 'busy' || this.expiryNow() >= deadline) {
+        const outcome = attempt.state === 'busy' ? 'timeout' : waited ? 'waited' : 'acquired';
+        this.emit({ type: 'lock', key, store: this.name, owner: policy.owner, outcome });
+        const createdAt = this.shared.clock();
+        try {
+          const value = await factory();
+          if (!flight.cancelled) await this.write(key, value, createdAt, policy, epoch);
+          return value;
+        } finally {
+          if (attempt.state === 'held') await this.lock.release(lockKey, attempt.token);
+        }
+      }
+      waited = true;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+      const lookup = await this.lookupRemote<T>(key, policy);
+      if (lookup.state === 'fresh') {
+        this.emit({ type: 'lock', key, store: this.name, owner: policy.owner, outcome: 'waited' });
+        return lookup.value;
+      }
+      epoch = lookup.epoch;
+    }
+  }
+
+  private settle(key: string, flight: Flight<unknown>): void {
+    if (this.inflight.get(key) === flight) this.inflight.delete(key);
+  }
+
+  private withHardTimeout<T>(promise: Promise<T>, policy: MemoizePolicy<T>, key: string): Promise<T> {
+    const hard = policy.hardTimeoutMs;
+    if (hard === undefined) return promise;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new CacheMemoizeTimeoutError(`${policy.owner ?? key} did not finish within its hard timeout of ${hard} ms; it goes on in the background and its result will be cached.`));
+      }, hard);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 
   private async write<T>(key: string, value: T, createdAt: number, policy: MemoizePolicy<T>, epoch: string | undefined): Promise<void> {
@@ -280,7 +410,7 @@ export class Memoizer {
       this.emit({ type: 'error', key, store: this.name, owner: policy.owner, operation: 'encode', error });
       return;
     }
-    if (await this.guard('set', key, () => this.store.set(key, bytes, env.s - createdAt).then(() => true), false)) {
+    if (await this.guard.run('set', key, () => this.store.set(key, bytes, env.s - createdAt).then(() => true), false)) {
       this.emit({ type: 'set', key, store: this.name, owner: policy.owner });
     }
   }
@@ -288,7 +418,8 @@ export class Memoizer {
   private writeLocal<T>(local: LocalCacheStore, key: string, value: T, createdAt: number, policy: MemoizePolicy<T>): void {
     const env = this.envelope(key, value, createdAt, policy);
     if (env === undefined) return;
-    local.put(key, env, env.s - createdAt);
+    const now = this.expiryNow();
+    local.put(key, env, env.s - now, now);
     this.emit({ type: 'set', key, store: this.name, owner: policy.owner });
   }
 
@@ -300,15 +431,21 @@ export class Memoizer {
       this.registerLifetime(lifetime);
       const extra = policy.resultTagKeys?.(value);
       const tags = extra && extra.length > 0 ? [...new Set([...policy.tagKeys, ...extra])] : policy.tagKeys;
-      return { v: value, c: createdAt, e: createdAt + policy.ttlMs, s: createdAt + lifetime, t: tags };
+      const stored = (policy.storeResult === false ? undefined : value) as T;
+      const env: Envelope<T> = { v: stored, c: createdAt, e: createdAt + policy.ttlMs, s: createdAt + lifetime, t: tags };
+      if (policy.etag !== undefined) env.g = policy.etag;
+      return env;
     } catch (error) {
       this.emit({ type: 'error', key, store: this.name, owner: policy.owner, operation: 'policy', error });
       return undefined;
     }
   }
 
-  private isFreshLocal(env: Envelope, local: LocalCacheStore): boolean {
-    return env.e > this.expiryNow() && this.isTagFresh(env, local);
+  private lookupLocal<T>(env: Envelope<T> | undefined, policy: Pick<MemoizePolicy, 'etag'>, now: number): Lookup<T> {
+    if (env === undefined || env.g !== policy.etag || !this.isTagFresh(env, this.local!)) return MISS;
+    if (env.e > now) return { state: 'fresh', value: env.v, expiresAt: env.e, epoch: undefined };
+    if (env.s > now) return { state: 'stale', value: env.v, expiresAt: env.e, epoch: undefined };
+    return MISS;
   }
 
   private isTagFresh(env: Envelope, local: LocalCacheStore): boolean {
@@ -321,84 +458,45 @@ export class Memoizer {
     return true;
   }
 
-  private async readRemote<T>(key: string): Promise<RemoteRead<T>> {
-    if (!this.epochSeeded) await this.seedEpoch();
-    else if (this.now() - this.clockSyncedAt >= 60_000) void this.maybeSyncClock();
-    const [entry, epoch] = await Promise.all([this.guard('get', key, () => this.store.get(key), null), this.sharedEpoch()]);
-    if (entry === null) return NO_READ;
-    if (entry === undefined) return { env: undefined, epoch };
+  /**
+   * Entry and epoch in one round trip (the epoch read is shared by concurrent calls). Tag
+   * timestamps are read only when the epoch moved since the entry was written.
+   */
+  private async lookupRemote<T>(key: string, policy: Pick<MemoizePolicy, 'etag'>): Promise<Lookup<T>> {
+    await this.shared.prepare();
+    const [entry, epoch] = await Promise.all([this.guard.run('get', key, () => this.store.get(key), null), this.shared.epoch()]);
+    if (entry === null) return MISS;
+    if (entry === undefined) return { state: 'miss', epoch };
     let env: EncodedEnvelope;
     let tags: readonly string[] = [];
+    const now = this.expiryNow();
     try {
       env = decodeEnvelope(entry, this.serializer);
-      if (env.e <= this.expiryNow()) return { env: undefined, epoch };
-      // Unless nothing was invalidated since this entry was computed, check its tags.
+      if (env.s <= now || env.g !== policy.etag) return { state: 'miss', epoch };
       if (epoch === undefined || env.p !== epoch) tags = env.tags();
     } catch (error) {
       return this.unreadable(key, error, epoch);
     }
     if (tags.length > 0) {
-      const times = await this.guard('getMany', key, () => this.store.getMany(tags), undefined);
-      if (times === undefined) return { env: undefined, epoch }; // cannot prove freshness: a miss
+      const times = await this.guard.run('getMany', key, () => this.store.getMany(tags), undefined);
+      if (times === undefined) return { state: 'miss', epoch }; // cannot prove freshness
       for (const bytes of times) {
-        if (bytes !== undefined && decodeTime(bytes) + this.tolerance >= env.c) return { env: undefined, epoch };
+        if (bytes !== undefined && decodeTime(bytes) + this.tolerance >= env.c) return { state: 'miss', epoch };
       }
     }
+    let value: T;
     try {
-      return { env: { v: env.value() as T }, epoch };
+      value = env.value() as T;
     } catch (error) {
       return this.unreadable(key, error, epoch);
     }
+    return { state: env.e > now ? 'fresh' : 'stale', value, expiresAt: env.e, epoch };
   }
 
   /** Garbage under a key is a miss, and the next write overwrites it. */
-  private unreadable(key: string, error: unknown, epoch: string | undefined): RemoteRead<never> {
+  private unreadable(key: string, error: unknown, epoch: string | undefined): Lookup<never> {
     this.emit({ type: 'error', key, store: this.name, operation: 'decode', error });
-    return { env: undefined, epoch };
-  }
-
-  /**
-   * One epoch read serves every call that starts before it is issued (at the end of the current
-   * microtask queue), so a burst of hits costs about one read each, not two. Each joiner started
-   * before the read was sent, so it still sees any invalidation that resolved before it started.
-   */
-  private sharedEpoch(): Promise<string | undefined> {
-    if (this.epochBatch !== undefined) return this.epochBatch;
-    const batch = new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
-      this.epochBatch = undefined;
-      return this.readEpoch();
-    });
-    this.epochBatch = batch;
-    return batch;
-  }
-
-  private async readEpoch(): Promise<string | undefined> {
-    const raw = await this.guard('get', this.epochKey, () => this.store.get(this.epochKey), undefined);
-    return raw === undefined ? undefined : decodeAscii(raw);
-  }
-
-  /** Local time corrected to the shared store's clock (for entries and tags of shared stores). */
-  private clock(): number {
-    return this.now() + this.clockOffset;
-  }
-
-  /** Measures the store's clock against ours (NTP-style midpoint), at most once a minute. */
-  private async maybeSyncClock(): Promise<void> {
-    const time = this.store.time?.bind(this.store);
-    if (!this.syncClock || time === undefined || this.now() - this.clockSyncedAt < 60_000) return;
-    this.clockSyncedAt = this.now();
-    const before = this.now();
-    const storeTime = await this.guard('time', '', () => time(), undefined);
-    const after = this.now();
-    if (storeTime !== undefined) this.clockOffset = storeTime - (before + after) / 2;
-  }
-
-  /** Makes sure the epoch exists, so entries can carry it (an absent epoch forces tag reads). */
-  private async seedEpoch(): Promise<void> {
-    await this.maybeSyncClock();
-    if (this.epochSeeded) return;
-    const seeded = await this.guard('add', this.epochKey, () => this.store.add(this.epochKey, encodeAscii(newEpoch()), this.tagTtlMs * 2).then(() => true), false);
-    if (seeded) this.epochSeeded = true;
+    return { state: 'miss', epoch };
   }
 
   /** Expiry needs no sub-millisecond precision; Date.now() is the cheaper clock. */
@@ -414,83 +512,23 @@ export class Memoizer {
     }
   }
 
-  private requireLocal(method: string): LocalCacheStore {
-    if (this.local === undefined) {
-      throw new Error(`Memoizer.${method}() needs an in-process store; store '${this.name}' is ${this.store.kind}.`);
-    }
+  private requireLocal(): LocalCacheStore {
+    if (this.local === undefined) throw new Error(`store '${this.name}' (${this.store.kind}) cannot answer synchronously.`);
     return this.local;
   }
 
-  /**
-   * Runs a store operation through the circuit breaker with a time bound. On failure: reports,
-   * and returns `fallback` (reads become misses, writes are dropped), unless `rethrow`
-   * (invalidations must not pretend to have succeeded).
-   */
-  private async guard<R>(operation: string, key: string, run: () => Promise<R>, fallback: R, rethrow = false): Promise<R> {
-    if (!this.breaker.allow()) {
-      if (rethrow) throw new StoreFailureError(`store '${this.name}' is unavailable (circuit open): ${operation} ${key} was not applied.`);
-      return fallback;
-    }
-    if (this.store.boundsOwnOperations === true) {
-      // The store's client enforces its own command timeout: no per-operation timer needed.
-      try {
-        const result = await run();
-        this.breaker.success();
-        return result;
-      } catch (error) {
-        return this.failed(operation, key, error, fallback, rethrow);
-      }
-    }
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const result = await Promise.race([
-        run(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`${operation} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-          timer.unref?.();
-        }),
-      ]);
-      this.breaker.success();
-      return result;
-    } catch (error) {
-      return this.failed(operation, key, error, fallback, rethrow);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
-  }
-
-  private failed<R>(operation: string, key: string, error: unknown, fallback: R, rethrow: boolean): R {
-    this.breaker.failure(error);
-    this.emit({ type: 'error', key, store: this.name, operation, error });
-    if (rethrow) throw new StoreFailureError(`store '${this.name}' ${operation} failed for ${key}: ${errorMessage(error)}`, error);
-    return fallback;
-  }
-
-  private emitHit(key: string, policy: { owner?: string }): void {
-    if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
-  }
-
   private emit(event: CacheEvent): void {
-    if (this.listener !== undefined) {
-      try {
-        this.listener(event);
-      } catch {
-        // a listener must never break a call
-      }
+    if (this.listener === undefined) return;
+    try {
+      this.listener(event);
+    } catch {
+      // a listener must never break a call
     }
   }
-}
-
-function newEpoch(): string {
-  return `${Date.now().toString(36)}.${randomInt(2 ** 47).toString(36)}`;
 }
 
 /** An unreadable tag timestamp must not resurrect entries: it counts as "invalidated now". */
 function decodeTime(bytes: Uint8Array): number {
   const time = Number(decodeAscii(bytes));
   return Number.isFinite(time) ? time : Number.POSITIVE_INFINITY;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

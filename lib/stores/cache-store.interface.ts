@@ -18,6 +18,8 @@ export interface CacheStore {
   clear(prefix: string): Promise<void>;
   /** Closes connections the store opened itself; never a client the user passed in. */
   disconnect(): Promise<void>;
+  /** Optional: deletes `key` only if it holds exactly `value`, atomically (lock release). */
+  compareAndDelete?(key: string, value: Uint8Array): Promise<boolean>;
   /** Optional: the store's own clock, epoch ms (so hosts with skewed clocks agree on tag times). */
   time?(): Promise<number>;
   /** Optional: resolves true once connected, false after `timeoutMs` (never rejects). */
@@ -39,7 +41,8 @@ export interface LocalCacheStore extends CacheStore {
   readonly local: true;
   /** The stored object, or undefined when absent or expired. Marks the entry recently used. */
   peek(key: string, now?: number): unknown;
-  put(key: string, value: unknown, ttlMs: number): void;
+  /** `now`: the clock the caller uses for peek(), so both agree on expiry. */
+  put(key: string, value: unknown, ttlMs: number, now?: number): void;
   remove(key: string): boolean;
   /** Tag/namespace invalidation timestamps: never evicted by the LRU while they can matter. */
   readTagTime(tagKey: string): number | undefined;

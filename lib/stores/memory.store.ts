@@ -70,12 +70,12 @@ export class MemoryStore implements LocalCacheStore {
     return slot.value;
   }
 
-  put(key: string, value: unknown, ttlMs: number): void {
+  put(key: string, value: unknown, ttlMs: number, now: number = Date.now()): void {
     const size = value instanceof Uint8Array ? value.byteLength + 48 : estimateSize(value);
     const previous = this.slots.get(key);
     if (previous !== undefined) this.drop(key, previous);
     if (size > this.maxBytes) return; // larger than the whole store: not cacheable here
-    this.slots.set(key, { value, expiresAt: Date.now() + ttlMs, size, seq: ++this.seq });
+    this.slots.set(key, { value, expiresAt: now + ttlMs, size, seq: ++this.seq });
     this.bytes += size;
     if (this.slots.size > this.maxEntries || this.bytes > this.maxBytes) this.evict();
   }

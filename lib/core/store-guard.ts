@@ -1,0 +1,61 @@
+import { StoreFailureError } from '../errors';
+import type { CacheStore } from '../stores/cache-store.interface';
+import type { CircuitBreaker } from './circuit-breaker';
+import type { CacheEvent } from './events';
+
+/**
+ * Every store operation goes through here: the circuit breaker decides whether to try at all, a
+ * timer bounds it (unless the store's client bounds its own commands), and a failure becomes the
+ * caller's fallback (reads: a miss, writes: dropped) or, for invalidations, a StoreFailureError.
+ */
+export class StoreGuard {
+  constructor(
+    private readonly store: CacheStore,
+    private readonly name: string,
+    private readonly timeoutMs: number,
+    readonly breaker: CircuitBreaker,
+    private readonly emit: (event: CacheEvent) => void,
+  ) {}
+
+  async run<R>(operation: string, key: string, op: () => Promise<R>, fallback: R, rethrow = false): Promise<R> {
+    if (!this.breaker.allow()) {
+      if (rethrow) throw new StoreFailureError(`store '${this.name}' is unavailable (circuit open): ${operation} ${key} was not applied.`);
+      return fallback;
+    }
+    if (this.store.boundsOwnOperations === true) {
+      try {
+        const result = await op();
+        this.breaker.success();
+        return result;
+      } catch (error) {
+        return this.failed(operation, key, error, fallback, rethrow);
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([
+        op(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${operation} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+          timer.unref?.();
+        }),
+      ]);
+      this.breaker.success();
+      return result;
+    } catch (error) {
+      return this.failed(operation, key, error, fallback, rethrow);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  private failed<R>(operation: string, key: string, error: unknown, fallback: R, rethrow: boolean): R {
+    this.breaker.failure(error);
+    this.emit({ type: 'error', key, store: this.name, operation, error });
+    if (rethrow) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StoreFailureError(`store '${this.name}' ${operation} failed for ${key}: ${reason}`, error);
+    }
+    return fallback;
+  }
+}

@@ -1,0 +1,46 @@
+// A separate app instance for the cross-process lock test: boots Nest with a shared store,
+// waits for the common start time, fires N concurrent calls on one cold key, prints its runs.
+import 'reflect-metadata';
+import { Injectable, Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Module } from '@nestjs/common';
+import { CacheMemoize, CacheMemoizeModule, memcachedStore, redisStore } from '../../lib';
+
+const [kind, address, prefix, startAt, calls] = process.argv.slice(2);
+
+@Injectable()
+class Report {
+  runs = 0;
+  @CacheMemoize({ ttl: '1m', lock: { timeout: '10s' } })
+  async build(id: string): Promise<string> {
+    this.runs++;
+    await new Promise((r) => setTimeout(r, 300));
+    return `report-${id}-by-${process.pid}`;
+  }
+}
+
+@Module({
+  imports: [
+    CacheMemoizeModule.forRoot({
+      stores: { default: kind === 'redis' ? redisStore({ url: address }) : memcachedStore({ servers: address }) },
+      prefix,
+    }),
+  ],
+  providers: [Report],
+})
+class WorkerModule {}
+
+async function main(): Promise<void> {
+  Logger.overrideLogger(false);
+  const app = await NestFactory.createApplicationContext(WorkerModule, { logger: false });
+  const report = app.get(Report);
+  await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
+  const values = await Promise.all(Array.from({ length: Number(calls) }, () => report.build('cold')));
+  process.stdout.write(JSON.stringify({ runs: report.runs, values: [...new Set(values)] }) + '\n');
+  await app.close();
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
