@@ -1,6 +1,7 @@
 // Runs every benchmark, or the ones named: `npm run bench -- memory`.
 import { codecBench } from './codec.bench';
 import { invalidateBench } from './invalidate.bench';
+import { stampedeBench } from './stampede.bench';
 import { memoryHitBench } from './memory-hit.bench';
 import { memcachedHitBench, redisHitBench } from './shared-hit.bench';
 
@@ -10,6 +11,7 @@ const suites: Record<string, () => Promise<void>> = {
   redis: redisHitBench,
   memcached: memcachedHitBench,
   invalidate: invalidateBench,
+  stampede: stampedeBench,
 };
 
 async function main(): Promise<void> {

@@ -5,7 +5,7 @@ import { taggedJsonSerializer } from '../serialization/tagged-json.serializer';
 import { CacheMemoizeTimeoutError } from '../errors';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker';
 import { DistributedLock, type LockPolicy } from './distributed-lock';
-import type { Envelope } from './envelope';
+import { isEnvelope, type Envelope } from './envelope';
 import { decodeEnvelope, encodeEnvelope, type EncodedEnvelope } from './envelope-codec';
 import type { CacheEvent, CacheEventListener } from './events';
 import { decodeAscii, encodeAscii, SharedState } from './shared-state';
@@ -105,6 +105,8 @@ export class Memoizer {
   private readonly tolerance: number;
   private tagTtlMs: number;
   private readonly inflight = new Map<string, Flight<unknown>>();
+  /** Remote lookups under way: concurrent callers of one key share one read (and its outcome). */
+  private readonly reads = new Map<string, { promise: Promise<unknown>; etag: string | undefined }>();
   /** Keys whose background refresh failed: no retry before `until` (grace keeps serving stale). */
   private readonly backoff = new Map<string, { until: number; delayMs: number }>();
 
@@ -144,8 +146,8 @@ export class Memoizer {
     if (ms > this.tagTtlMs) this.tagTtlMs = ms;
   }
 
-  async getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>): Promise<T> {
-    let lookup: Lookup<T>;
+  // Not `async`: returning a promise from an async function costs extra ticks on every hit.
+  getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>): Promise<T> {
     if (this.local !== undefined) {
       // Hot path: one Map lookup and a few comparisons for a fresh in-process hit.
       const now = this.expiryNow();
@@ -153,15 +155,31 @@ export class Memoizer {
       if (env !== undefined && env.e > now && this.isTagFresh(env, this.local) && env.g === policy.etag) {
         if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
         if (policy.refreshAheadMs !== undefined && env.e - now < policy.refreshAheadMs) this.refreshInBackground(key, factory, policy, undefined);
-        return env.v;
+        return Promise.resolve(env.v);
       }
-      lookup = this.lookupLocal(env, policy, now);
-    } else {
-      const existing = this.inflight.get(key) as Flight<T> | undefined;
-      if (existing !== undefined) return this.withHardTimeout(existing.promise, policy, key);
-      lookup = await this.lookupRemote<T>(key, policy);
+      return this.withHardTimeout(this.resolve(key, factory, policy, this.lookupLocal(env, policy, now)), policy, key);
     }
-    return this.resolve(key, factory, policy, lookup);
+    const existing = this.inflight.get(key) as Flight<T> | undefined;
+    if (existing !== undefined) return this.withHardTimeout(existing.promise, policy, key);
+    const read = this.reads.get(key);
+    if (read !== undefined && read.etag === policy.etag) return this.withHardTimeout(read.promise as Promise<T>, policy, key);
+    const entry: { promise: Promise<unknown>; etag: string | undefined } = { promise: undefined as never, etag: policy.etag };
+    this.reads.set(key, entry);
+    entry.promise = this.readShared(key, factory, policy, entry);
+    return this.withHardTimeout(entry.promise as Promise<T>, policy, key);
+  }
+
+  private async readShared<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, entry: object): Promise<T> {
+    try {
+      const found = await this.lookupRemote<T>(key, policy);
+      if (found.state === 'fresh' && policy.refreshAheadMs === undefined) {
+        if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
+        return found.value;
+      }
+      return await this.resolve(key, factory, policy, found);
+    } finally {
+      if (this.reads.get(key) === entry) this.reads.delete(key);
+    }
   }
 
   /**
@@ -216,6 +234,7 @@ export class Memoizer {
   /** Computes and stores unconditionally (refresh). */
   async refresh<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>): Promise<T> {
     this.cancelFlight(key);
+    this.reads.delete(key);
     let epoch: string | undefined;
     if (this.local === undefined) {
       await this.shared.prepare();
@@ -225,7 +244,10 @@ export class Memoizer {
   }
 
   async deleteKeys(keys: readonly string[]): Promise<void> {
-    for (const key of keys) this.cancelFlight(key);
+    for (const key of keys) {
+      this.cancelFlight(key);
+      this.reads.delete(key);
+    }
     if (this.local !== undefined) {
       for (const key of keys) this.local.remove(key);
     } else if (keys.length > 0) {
@@ -239,6 +261,7 @@ export class Memoizer {
     // Callers starting after this resolves must not join a computation that started before it,
     // and such a computation must not overwrite a newer entry with a value already stale.
     const invalidated = new Set(tagKeys);
+    this.reads.clear(); // reads under way may predate this invalidation: later callers start anew
     for (const [key, flight] of this.inflight) {
       if (flight.tagKeys.some((t) => invalidated.has(t))) {
         flight.cancelled = true;
@@ -262,6 +285,7 @@ export class Memoizer {
    * lets the store remove what it can (SCAN + UNLINK, generation bump, map sweep).
    */
   async clear(prefix: string, allTagKey: string): Promise<void> {
+    this.reads.clear();
     for (const [key, flight] of this.inflight) {
       if (key.startsWith(prefix)) {
         flight.cancelled = true;
@@ -290,7 +314,7 @@ export class Memoizer {
       // Wait a little for the fresh value; past the soft timeout (or on failure) serve stale.
       return Promise.race([refreshing.catch(() => lookup.value), sleep(soft).then(() => lookup.value)]);
     }
-    return this.withHardTimeout(this.compute(key, factory, policy, lookup.epoch), policy, key);
+    return this.compute(key, factory, policy, lookup.epoch);
   }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */
@@ -331,12 +355,18 @@ export class Memoizer {
     } else {
       const createdAt = this.local === undefined ? this.shared.clock() : this.now();
       flight.promise = (async () => factory())();
-      // The caller gets the value as soon as it exists; the write settles in the background
-      // while the flight stays registered, so nobody recomputes in between.
-      flight.promise
-        .then((value) => (flight.cancelled ? undefined : this.write(key, value, createdAt, policy, epoch)))
-        .catch(() => undefined) // failures are not cached; the caller sees them
-        .finally(() => this.settle(key, flight));
+      // A failure leaves the registry before any caller's handler runs, so a retry right after
+      // the rejection starts afresh. A value is returned at once while the write settles in the
+      // background with the flight still registered, so nobody recomputes in between.
+      flight.promise.then(
+        (value) => {
+          const written = flight.cancelled ? undefined : this.write(key, value, createdAt, policy, epoch);
+          void Promise.resolve(written)
+            .catch(() => undefined)
+            .finally(() => this.settle(key, flight));
+        },
+        () => this.settle(key, flight),
+      );
     }
     this.inflight.set(key, flight as Flight<unknown>);
     return flight.promise;
@@ -442,7 +472,8 @@ export class Memoizer {
   }
 
   private lookupLocal<T>(env: Envelope<T> | undefined, policy: Pick<MemoizePolicy, 'etag'>, now: number): Lookup<T> {
-    if (env === undefined || env.g !== policy.etag || !this.isTagFresh(env, this.local!)) return MISS;
+    // (Anything else under the key, e.g. bytes written through the store's own API, is a miss.)
+    if (env === undefined || !isEnvelope(env) || env.g !== policy.etag || !this.isTagFresh(env, this.local!)) return MISS;
     if (env.e > now) return { state: 'fresh', value: env.v, expiresAt: env.e, epoch: undefined };
     if (env.s > now) return { state: 'stale', value: env.v, expiresAt: env.e, epoch: undefined };
     return MISS;
@@ -463,7 +494,8 @@ export class Memoizer {
    * timestamps are read only when the epoch moved since the entry was written.
    */
   private async lookupRemote<T>(key: string, policy: Pick<MemoizePolicy, 'etag'>): Promise<Lookup<T>> {
-    await this.shared.prepare();
+    const preparing = this.shared.prepare();
+    if (preparing !== undefined) await preparing;
     const [entry, epoch] = await Promise.all([this.guard.run('get', key, () => this.store.get(key), null), this.shared.epoch()]);
     if (entry === null) return MISS;
     if (entry === undefined) return { state: 'miss', epoch };

@@ -35,15 +35,20 @@ export class SharedState {
     return this.now() + this.clockOffset;
   }
 
-  /** Call before reading: seeds the epoch once and keeps the clock offset fresh. */
-  async prepare(): Promise<void> {
-    if (!this.epochSeeded) {
-      await this.syncClockNow();
-      const token = encodeAscii(newToken());
-      this.epochSeeded = await this.guard.run('add', this.epochKey, () => this.store.add(this.epochKey, token, this.epochTtlMs()).then(() => true), false);
-    } else if (this.now() - this.clockSyncedAt >= 60_000) {
-      void this.syncClockNow();
-    }
+  /**
+   * Call before reading: seeds the epoch once and keeps the clock offset fresh. Returns a promise
+   * only when there is something to wait for, so the hot path does not pay for an await.
+   */
+  prepare(): Promise<void> | undefined {
+    if (!this.epochSeeded) return this.seed();
+    if (this.now() - this.clockSyncedAt >= 60_000) void this.syncClockNow();
+    return undefined;
+  }
+
+  private async seed(): Promise<void> {
+    await this.syncClockNow();
+    const token = encodeAscii(newToken());
+    this.epochSeeded = await this.guard.run('add', this.epochKey, () => this.store.add(this.epochKey, token, this.epochTtlMs()).then(() => true), false);
   }
 
   /**
