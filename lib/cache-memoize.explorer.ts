@@ -54,7 +54,9 @@ export class CacheMemoizeExplorer implements OnModuleInit {
     const decorated = this.scanner
       .getAllMethodNames(proto)
       .filter((name) => typeof (instance as Record<string, unknown>)[name] === 'function')
-      .filter((name) => readOptions((instance as Record<string, Function>)[name]) !== undefined);
+      .filter((name) => readOptions((instance as Record<string, Function>)[name]) !== undefined)
+      // GraphQL resolver fields are providers too, but their interceptor caches them.
+      .filter((name) => Reflect.getMetadata('graphql:resolver_type', (instance as Record<string, Function>)[name]) === undefined);
     if (decorated.length === 0) return;
     if (!wrapper.isDependencyTreeStatic()) {
       if (!this.warnedScoped.has(cls)) {

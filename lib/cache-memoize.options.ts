@@ -2,6 +2,7 @@ import type { Duration } from './core/duration';
 import type { CacheStore } from './stores/cache-store.interface';
 import type { Serializer } from './serialization/serializer.interface';
 import type { CacheEventListener } from './core/events';
+import type { CacheRequest } from './interceptors/cache-request';
 
 /** Options of `CacheMemoizeModule.forRoot()` / `forRootAsync()`. */
 export interface CacheMemoizeModuleOptions {
@@ -68,6 +69,20 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
   storeResult?: boolean;
   /** Validation token from the arguments: an entry written under another token is stale. */
   etag?: (...args: A) => string | number;
+
+  // Handlers (controllers, microservices, resolvers): the interceptor keys on the request.
+  /**
+   * Vary the cached response by these request headers (`['accept-language']`), or by a value
+   * taken from the request (`(req) => req.user?.id`). Declaring it also allows caching requests
+   * that carry Authorization or Cookie: each user/header value gets its own entry.
+   */
+  vary?: readonly string[] | ((request: CacheRequest) => unknown);
+  /** Share one response between requests carrying Authorization or Cookie (public data only). */
+  public?: boolean;
+  /** Tags of a handler's response, from the request: `(req) => [\`user:${req.params.id}\`]`. */
+  requestTags?: (request: CacheRequest) => readonly string[];
+  /** HTTP methods whose responses may be cached. Default ['GET', 'HEAD']. */
+  httpMethods?: readonly string[];
 }
 
 /** `A`, without letting a callback that declares fewer parameters narrow what `A` is inferred as. */

@@ -6,6 +6,8 @@ export { CacheMemoizeEngine } from './cache-memoize.engine';
 export { CacheMemoize, type CacheMemoizeDecorator } from './decorators/cache-memoize.decorator';
 export { CacheEvict, InvalidateTags, evictCall, type CacheEvictOptions, type EvictCall } from './decorators/cache-evict.decorator';
 export { cacheHandle, type MethodHandle } from './core/method-handle';
+export { CacheMemoizeInterceptor } from './interceptors/cache-memoize.interceptor';
+export type { CacheRequest } from './interceptors/cache-request';
 export { withCacheMode, currentCacheMode, type CacheMode } from './core/cache-context';
 export { InvalidationService, type MethodArgs, type MethodName, type StoreSelector } from './invalidation.service';
 

@@ -106,8 +106,8 @@ class Encoder {
     if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet) {
       throw this.fail(path, `is a ${ctorName(value)}, which has no stable value`);
     }
-    const proto = Object.getPrototypeOf(value);
-    const plain = proto === Object.prototype || proto === null;
+    const proto = Object.getPrototypeOf(value) as object | null;
+    const plain = proto === null || proto === Object.prototype || isForeignObjectPrototype(proto);
     if (!plain) {
       const toJSON = (value as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === 'function') {
@@ -135,6 +135,11 @@ class Encoder {
         `or give the object a cacheKey() method.`,
     );
   }
+}
+
+/** Object.prototype of another realm (vm contexts, test sandboxes): still a plain object. */
+function isForeignObjectPrototype(proto: object): boolean {
+  return Object.getPrototypeOf(proto) === null && (proto as { constructor?: { name?: string } }).constructor?.name === 'Object';
 }
 
 function ctorName(value: object): string {

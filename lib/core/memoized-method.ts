@@ -66,6 +66,11 @@ export class MemoizedMethod {
     return composeKey(this.config.keyBase, encoded);
   }
 
+  /** Key for an explicit value (the interceptor's request description). */
+  keyForValue(value: unknown): string {
+    return composeKey(this.config.keyBase, encodeValue(value, this.owner, 'request'));
+  }
+
   policyFor(args: AnyArgs): MemoizePolicy {
     if (this.staticPolicy !== undefined) return this.staticPolicy;
     const { tags } = this.config.options;

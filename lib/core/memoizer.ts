@@ -37,6 +37,8 @@ export interface MemoizePolicy<T = unknown> {
   etag?: string;
   /** false: keep only a marker (the method runs at most once per ttl; hits return undefined). */
   storeResult?: boolean;
+  /** Told how this call was answered (the interceptor's X-Cache header). */
+  report?: (state: 'fresh' | 'stale' | 'miss') => void;
 }
 
 export interface MemoizerOptions {
@@ -78,7 +80,7 @@ interface Flight<T> {
   cancelled: boolean;
 }
 
-type Lookup<T> =
+export type Lookup<T> =
   | { state: 'fresh' | 'stale'; value: T; expiresAt: number; epoch: string | undefined }
   | { state: 'miss'; epoch: string | undefined };
 
@@ -155,6 +157,7 @@ export class Memoizer {
       if (env !== undefined && env.e > now && this.isTagFresh(env, this.local) && env.g === policy.etag) {
         if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
         if (policy.refreshAheadMs !== undefined && env.e - now < policy.refreshAheadMs) this.refreshInBackground(key, factory, policy, undefined);
+        policy.report?.('fresh');
         return Promise.resolve(env.v);
       }
       return this.withHardTimeout(this.resolve(key, factory, policy, this.lookupLocal(env, policy, now)), policy, key);
@@ -174,6 +177,7 @@ export class Memoizer {
       const found = await this.lookupRemote<T>(key, policy);
       if (found.state === 'fresh' && policy.refreshAheadMs === undefined) {
         if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
+        policy.report?.('fresh');
         return found.value;
       }
       return await this.resolve(key, factory, policy, found);
@@ -299,6 +303,7 @@ export class Memoizer {
 
   /** Acts on a lookup that was not a plain fresh hit. */
   private resolve<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, lookup: Lookup<T>): Promise<T> {
+    policy.report?.(lookup.state);
     if (lookup.state === 'fresh') {
       this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
       if (policy.refreshAheadMs !== undefined && lookup.expiresAt - this.expiryNow() < policy.refreshAheadMs) {

@@ -1,4 +1,5 @@
-import { SetMetadata } from '@nestjs/common';
+import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
+import { CacheMemoizeInterceptor } from '../interceptors/cache-memoize.interceptor';
 import { CACHE_MEMOIZE_METADATA } from '../constants';
 import type { CacheMemoizeOptions } from '../cache-memoize.options';
 
@@ -17,12 +18,18 @@ export interface CacheMemoizeDecorator<A extends readonly unknown[]> {
 }
 
 /**
- * Memoizes a provider method (wrapped at bootstrap), keyed by its arguments. On a class, sets
- * defaults for the decorated methods of that class. Only records metadata: nothing runs here.
+ * On a provider method: memoizes it (wrapped at bootstrap), keyed by its arguments.
+ * On a controller/resolver handler or class: applies CacheMemoizeInterceptor, which caches the
+ * response keyed by the request. On a provider class: defaults for its decorated methods.
+ * Only records metadata: nothing runs here.
  */
 export function CacheMemoize<A extends readonly unknown[] = never, R = unknown>(
   options: CacheMemoizeOptions<A, R> = {},
 ): CacheMemoizeDecorator<A> {
-  const decorator = SetMetadata(CACHE_MEMOIZE_METADATA, Object.freeze({ ...options }));
+  const decorator = applyDecorators(
+    SetMetadata(CACHE_MEMOIZE_METADATA, Object.freeze({ ...options })),
+    // Interceptor metadata is ignored on providers; on controllers and resolvers it caches responses.
+    UseInterceptors(CacheMemoizeInterceptor),
+  );
   return decorator as unknown as CacheMemoizeDecorator<A>;
 }

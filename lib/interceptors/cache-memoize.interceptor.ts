@@ -1,0 +1,190 @@
+import {
+  type CallHandler,
+  type ExecutionContext,
+  Injectable,
+  Logger,
+  type NestInterceptor,
+  Optional,
+  StreamableFile,
+} from '@nestjs/common';
+import { HttpAdapterHost, Reflector } from '@nestjs/core';
+import { createHash } from 'node:crypto';
+import { from, lastValueFrom, type Observable, toArray } from 'rxjs';
+import { CACHE_MEMOIZE_METADATA } from '../constants';
+import { CacheMemoizeEngine } from '../cache-memoize.engine';
+import type { CacheMemoizeOptions } from '../cache-memoize.options';
+import type { Lookup } from '../core/memoizer';
+import { tagKey } from '../core/keys';
+import type { CacheRequest } from './cache-request';
+import { describeRequest, httpTrackValue, isUncacheableHttpResponse, type HttpResponseLike } from './http-cache';
+
+type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
+const HANDLED = Symbol('CACHE_MEMOIZE:HANDLED');
+
+/** A cached handler response: every emission, so Observable handlers replay whole. */
+interface CachedResponse {
+  values: unknown[];
+}
+/** The handler ran but its response must not be shared (stream, error status, Set-Cookie...). */
+interface Uncacheable {
+  uncacheable: unknown[];
+}
+
+/**
+ * Caches controller, microservice and resolver responses. Applied by `@CacheMemoize()` on a
+ * handler or controller, by `@UseInterceptors(CacheMemoizeInterceptor)`, or globally with
+ * APP_INTERCEPTOR (then every GET/HEAD route is cached with the module's defaults).
+ *
+ * Keys: `ControllerName.handler` + route params + query (keys sorted) + declared vary (HTTP);
+ * pattern + payload (RPC); Type.field + args (GraphQL). Requests with Authorization or Cookie are
+ * never shared between users unless the route declares `vary` or `public`.
+ */
+@Injectable()
+export class CacheMemoizeInterceptor implements NestInterceptor {
+  protected readonly logger = new Logger('CacheMemoize');
+
+  constructor(
+    protected readonly engine: CacheMemoizeEngine,
+    protected readonly reflector: Reflector,
+    @Optional() protected readonly adapterHost?: HttpAdapterHost,
+  ) {}
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    if (!this.engine.enabled) return next.handle();
+    const request = describeRequest(context);
+    if (request === undefined || this.alreadyHandled(request)) return next.handle();
+    const options: AnyOptions =
+      this.reflector.getAllAndOverride<AnyOptions | undefined>(CACHE_MEMOIZE_METADATA, [context.getHandler(), context.getClass()]) ?? {};
+    let key: string;
+    let method: ReturnType<CacheMemoizeEngine['register']>;
+    try {
+      const track = this.trackBy(context, request, options);
+      if (track === undefined) {
+        this.setHeader(context, request, 'X-Cache', 'BYPASS');
+        return next.handle();
+      }
+      method = this.engine.register(context.getClass(), context.getHandler().name, options);
+      key = method.keyForValue(track);
+    } catch (error) {
+      // A request the cache cannot key is served uncached, never failed.
+      this.warnOnce(context, error);
+      this.setHeader(context, request, 'X-Cache', 'BYPASS');
+      return next.handle();
+    }
+    let outcome: Lookup<unknown>['state'] | 'joined' = 'joined';
+    let ran = false;
+    const base = method.policyFor([request]);
+    const requestTags = options.requestTags?.(request) ?? [];
+    const policy = {
+      ...base,
+      tagKeys: requestTags.length > 0 ? [...base.tagKeys, ...requestTags.map((t) => tagKey(this.engine.prefix, t))] : base.tagKeys,
+      cacheIf: (r: unknown) => !('uncacheable' in (r as object)),
+      report: (state: Lookup<unknown>['state']) => (outcome = state),
+    };
+    const result = (await method.memoizer.getOrSet<CachedResponse | Uncacheable>(
+      key,
+      async () => {
+        ran = true;
+        const values = await lastValueFrom(next.handle().pipe(toArray()));
+        return this.isCacheable(context, request, values) ? { values } : { uncacheable: values };
+      },
+      policy,
+    )) as CachedResponse | Uncacheable;
+    if ('uncacheable' in result) {
+      // Only the caller whose handler produced it may use it (a stream can be read once).
+      if (ran) return from(result.uncacheable);
+      return next.handle();
+    }
+    const state = outcome as string; // assigned by the report callback
+    const label = ran ? 'MISS' : state === 'stale' ? 'STALE' : state === 'fresh' ? 'HIT' : 'MISS';
+    this.setHeader(context, request, 'X-Cache', label);
+    return from(result.values);
+  }
+
+  /**
+   * The value the key is built from, or undefined to leave this request uncached. Override to
+   * key differently (e.g. add a tenant id); call `super.trackBy` to keep the safety rules.
+   */
+  protected trackBy(context: ExecutionContext, request: CacheRequest, options: AnyOptions): unknown {
+    if (options.skip !== undefined && (options.skip as (r: CacheRequest) => boolean)(request)) return undefined;
+    const vary = this.varyValue(request, options);
+    if (request.transport === 'http') {
+      if (this.handlesResponseItself(context)) return undefined;
+      return httpTrackValue(request, options, vary);
+    }
+    if (request.transport === 'rpc') return { pattern: request.pattern, data: request.data, vary };
+    // GraphQL: mutations are never cached; anonymous sharing follows the HTTP rule.
+    const field = String(request.pattern);
+    if (field.startsWith('Mutation.') || field.startsWith('Subscription.')) return undefined;
+    const h = request.headers;
+    if ((h.authorization !== undefined || h.cookie !== undefined) && vary === undefined && options.public !== true) return undefined;
+    return { field, args: request.data, vary };
+  }
+
+  /** Whether a response may be stored and shared. */
+  protected isCacheable(context: ExecutionContext, request: CacheRequest, values: unknown[]): boolean {
+    const last = values[values.length - 1];
+    if (last instanceof StreamableFile || isStream(last)) return false;
+    if (request.transport !== 'http') return true;
+    return !isUncacheableHttpResponse(this.reflector, context, context.switchToHttp().getResponse<HttpResponseLike>());
+  }
+
+  private varyValue(request: CacheRequest, options: AnyOptions): unknown {
+    const vary = options.vary;
+    if (vary === undefined) return undefined;
+    if (typeof vary === 'function') return { by: vary(request) };
+    const headers: Record<string, string | null> = {};
+    for (const name of vary) {
+      const value = request.headers[name.toLowerCase()];
+      headers[name.toLowerCase()] = value === undefined ? null : hashHeader(Array.isArray(value) ? value.join(',') : value);
+    }
+    return { headers };
+  }
+
+  /** `@Res()` / `@Next()` without passthrough: the handler writes the response; nothing to cache. */
+  private handlesResponseItself(context: ExecutionContext): boolean {
+    const args = Reflect.getMetadata('__routeArguments__', context.getClass(), context.getHandler().name) as Record<string, unknown> | undefined;
+    if (args === undefined) return false;
+    const usesResponse = Object.keys(args).some((k) => k.startsWith('1:') || k.startsWith('2:'));
+    if (!usesResponse) return false;
+    return Reflect.getMetadata('__responsePassthrough__', context.getClass(), context.getHandler().name) !== true;
+  }
+
+  private readonly warned = new Set<Function>();
+  private warnOnce(context: ExecutionContext, error: unknown): void {
+    const handler = context.getHandler();
+    if (this.warned.has(handler)) return;
+    this.warned.add(handler);
+    this.logger.warn(`${context.getClass().name}.${handler.name} is served uncached: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
+  private alreadyHandled(request: CacheRequest): boolean {
+    // Bound globally and on the route: the outer instance does the work, the inner passes through.
+    const carrier = request.raw as { [HANDLED]?: true } | null;
+    if (carrier === null || typeof carrier !== 'object') return false;
+    if (carrier[HANDLED]) return true;
+    carrier[HANDLED] = true;
+    return false;
+  }
+
+  private setHeader(context: ExecutionContext, request: CacheRequest, name: string, value: string): void {
+    if (request.transport !== 'http') return;
+    const response = context.switchToHttp().getResponse<HttpResponseLike>();
+    const adapter = this.adapterHost?.httpAdapter;
+    try {
+      if (adapter !== undefined) adapter.setHeader(response, name, value);
+      else response.setHeader?.(name, value);
+    } catch {
+      // headers already sent (e.g. a streaming handler): nothing to add
+    }
+  }
+}
+
+function hashHeader(value: string): string {
+  // Header values (tokens, cookies) never appear in keys in clear text.
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+}
+
+function isStream(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as { pipe?: unknown }).pipe === 'function';
+}

@@ -1,0 +1,272 @@
+import 'reflect-metadata';
+import { Readable } from 'node:stream';
+import {
+  type CanActivate,
+  Controller,
+  type ExecutionContext,
+  Get,
+  Header,
+  HttpCode,
+  Injectable,
+  type INestApplication,
+  Module,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  Res,
+  StreamableFile,
+  UseGuards,
+} from '@nestjs/common';
+import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { of, type Observable } from 'rxjs';
+import request from 'supertest';
+import { CacheMemoize, CacheMemoizeInterceptor, CacheMemoizeModule, InvalidationService, type CacheRequest } from '../../lib';
+
+const runs: Record<string, number> = {};
+const count = (name: string) => (runs[name] = (runs[name] ?? 0) + 1);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sets req.user from `Authorization: Bearer <name>`, as a Passport guard would. */
+@Injectable()
+class FakeAuthGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<{ headers: Record<string, string>; user?: { name: string } }>();
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Bearer ')) req.user = { name: auth.slice(7) };
+    return true;
+  }
+}
+
+@Controller()
+class ShopController {
+  @Get('items/:id')
+  @CacheMemoize({ ttl: '1m', requestTags: (r: CacheRequest) => [`item:${String(r.params.id)}`] })
+  item(@Param('id') id: string, @Query() query: Record<string, string>) {
+    return { id, query, run: count(`item${id}`) };
+  }
+
+  @Get('me')
+  @UseGuards(FakeAuthGuard)
+  @CacheMemoize({ vary: (r: CacheRequest) => (r.user as { name?: string } | undefined)?.name })
+  me() {
+    return { run: count('me') };
+  }
+
+  @Get('me-undeclared')
+  @UseGuards(FakeAuthGuard)
+  @CacheMemoize()
+  meUndeclared() {
+    return { run: count('meUndeclared') };
+  }
+
+  @Get('public')
+  @CacheMemoize({ public: true })
+  publicInfo() {
+    return { run: count('public') };
+  }
+
+  @Get('lang')
+  @CacheMemoize({ vary: ['accept-language'] })
+  lang() {
+    return { run: count('lang') };
+  }
+
+  @Get('accepted')
+  @HttpCode(202)
+  @Header('X-Custom', 'yes')
+  @CacheMemoize()
+  accepted() {
+    return { run: count('accepted') };
+  }
+
+  @Get('missing')
+  @CacheMemoize()
+  missing() {
+    count('missing');
+    throw new NotFoundException('nope');
+  }
+
+  @Get('raw')
+  @CacheMemoize()
+  raw(@Res() res: { send?: (b: string) => void; status?: (n: number) => { send: (b: string) => void } }) {
+    const body = JSON.stringify({ run: count('raw') });
+    if (res.send) res.send(body);
+    else (res as unknown as { send: (b: string) => void }).send(body);
+  }
+
+  @Get('file')
+  @CacheMemoize()
+  file() {
+    count('file');
+    return new StreamableFile(Readable.from([Buffer.from('file-body')]));
+  }
+
+  @Get('cookie')
+  @CacheMemoize()
+  cookie(@Res({ passthrough: true }) res: { setHeader?: (n: string, v: string) => void; header?: (n: string, v: string) => void }) {
+    if (res.header) res.header('Set-Cookie', 'session=1');
+    else res.setHeader!('Set-Cookie', 'session=1');
+    return { run: count('cookie') };
+  }
+
+  @Get('private')
+  @Header('Cache-Control', 'private, max-age=60')
+  @CacheMemoize()
+  privateData() {
+    return { run: count('private') };
+  }
+
+  @Get('slow')
+  @CacheMemoize()
+  async slow() {
+    count('slow');
+    await sleep(20);
+    return { ok: true };
+  }
+
+  @Get('stream')
+  @CacheMemoize()
+  stream(): Observable<{ n: number; run: number }> {
+    const run = count('stream');
+    return of({ n: 1, run }, { n: 2, run });
+  }
+
+  @Post('items')
+  @CacheMemoize()
+  create() {
+    return { run: count('create') };
+  }
+}
+
+@Controller('plain')
+class PlainController {
+  @Get()
+  plain() {
+    return { run: count('plain') };
+  }
+}
+
+@Module({
+  imports: [CacheMemoizeModule.forRoot({})],
+  controllers: [ShopController, PlainController],
+  providers: [{ provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor }],
+})
+class ShopModule {}
+
+describe.each([
+  ['express', () => new ExpressAdapter()],
+  ['fastify', () => new FastifyAdapter()],
+])('CacheMemoizeInterceptor over %s', (_name, adapter) => {
+  let app: INestApplication;
+  let http: ReturnType<typeof request>;
+  beforeAll(async () => {
+    for (const k of Object.keys(runs)) delete runs[k];
+    app = await NestFactory.create(ShopModule, adapter(), { logger: process.env.E2E_LOG ? ['error'] : false });
+    await app.listen(0, '127.0.0.1');
+    http = request(app.getHttpServer());
+  });
+  afterAll(() => app.close());
+
+  it('caches a GET by route params and normalized query; X-Cache tells MISS then HIT', async () => {
+    const first = await http.get('/items/1?b=2&a=1').expect(200);
+    expect(first.headers['x-cache']).toBe('MISS');
+    const second = await http.get('/items/1?a=1&b=2').expect(200);
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(second.body).toEqual(first.body);
+    await http.get('/items/2?a=1&b=2').expect(200);
+    await http.get('/items/1?a=9').expect(200);
+    expect(runs.item1).toBe(2);
+    expect(runs.item2).toBe(1);
+  });
+
+  it('HEAD is answered from the GET entry; POST is never cached', async () => {
+    await http.get('/items/7').expect(200);
+    const head = await http.head('/items/7').expect(200);
+    expect(head.headers['x-cache']).toBe('HIT');
+    await http.post('/items').expect(201);
+    await http.post('/items').expect(201);
+    expect(runs.create).toBe(2);
+  });
+
+  it('Alice and Bob never see each other\'s /me; without declared vary, credentials bypass the cache', async () => {
+    const alice1 = await http.get('/me').set('Authorization', 'Bearer alice').expect(200);
+    const bob1 = await http.get('/me').set('Authorization', 'Bearer bob').expect(200);
+    const alice2 = await http.get('/me').set('Authorization', 'Bearer alice').expect(200);
+    const bob2 = await http.get('/me').set('Authorization', 'Bearer bob').expect(200);
+    expect(alice2.body).toEqual(alice1.body);
+    expect(bob2.body).toEqual(bob1.body);
+    expect(alice1.body).not.toEqual(bob1.body);
+    expect(runs.me).toBe(2);
+
+    const a = await http.get('/me-undeclared').set('Authorization', 'Bearer alice').expect(200);
+    const b = await http.get('/me-undeclared').set('Cookie', 'sid=bob').expect(200);
+    expect(a.headers['x-cache']).toBe('BYPASS');
+    expect(b.body.run).toBe(2);
+    await http.get('/me-undeclared').expect(200);
+    await http.get('/me-undeclared').expect(200);
+    expect(runs.meUndeclared).toBe(3); // anonymous requests share one entry
+
+    await http.get('/public').set('Authorization', 'Bearer alice').expect(200);
+    const pub = await http.get('/public').set('Authorization', 'Bearer bob').expect(200);
+    expect(pub.headers['x-cache']).toBe('HIT');
+  });
+
+  it('varies by declared headers', async () => {
+    await http.get('/lang').set('Accept-Language', 'fr').expect(200);
+    await http.get('/lang').set('Accept-Language', 'de').expect(200);
+    await http.get('/lang').set('Accept-Language', 'fr').expect(200);
+    expect(runs.lang).toBe(2);
+  });
+
+  it('keeps @HttpCode and @Header on a hit', async () => {
+    await http.get('/accepted').expect(202);
+    const hit = await http.get('/accepted').expect(202);
+    expect(hit.headers['x-custom']).toBe('yes');
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(runs.accepted).toBe(1);
+  });
+
+  it('never caches exceptions, @Res() handlers, files, Set-Cookie or private responses', async () => {
+    await http.get('/missing').expect(404);
+    await http.get('/missing').expect(404);
+    expect(runs.missing).toBe(2);
+    for (const path of ['/raw', '/file', '/cookie', '/private']) {
+      await http.get(path).expect(200);
+      await http.get(path).expect(200);
+    }
+    expect([runs.raw, runs.file, runs.cookie, runs.private]).toEqual([2, 2, 2, 2]);
+    const file = await http.get('/file').expect(200);
+    expect(Buffer.from(file.body ?? file.text).toString()).toContain('file-body');
+  });
+
+  it('runs the handler once for 200 concurrent cold requests', async () => {
+    const responses = await Promise.all(Array.from({ length: 200 }, () => http.get('/slow')));
+    expect(responses.every((r) => r.status === 200 && r.body.ok === true)).toBe(true);
+    expect(runs.slow).toBe(1);
+  });
+
+  it('replays Observable handlers whole', async () => {
+    const first = await http.get('/stream').expect(200);
+    const second = await http.get('/stream').expect(200);
+    expect(second.body).toEqual(first.body);
+    expect(runs.stream).toBe(1);
+  });
+
+  it('bound globally, caches undecorated GET routes once (no double caching with the route binding)', async () => {
+    await http.get('/plain').expect(200);
+    const hit = await http.get('/plain').expect(200);
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(runs.plain).toBe(1);
+  });
+
+  it('busts handler responses by request tags', async () => {
+    await http.get('/items/42').expect(200);
+    await app.get(InvalidationService).invalidateTags(['item:42']);
+    const after = await http.get('/items/42').expect(200);
+    expect(after.headers['x-cache']).toBe('MISS');
+    expect(runs.item42).toBe(2);
+  });
+});
