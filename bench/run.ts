@@ -1,5 +1,6 @@
 // Runs every benchmark, or the ones named: `npm run bench -- memory`.
 import { codecBench } from './codec.bench';
+import { httpBench } from './http.bench';
 import { invalidateBench } from './invalidate.bench';
 import { stampedeBench } from './stampede.bench';
 import { memoryHitBench } from './memory-hit.bench';
@@ -12,6 +13,7 @@ const suites: Record<string, () => Promise<void>> = {
   memcached: memcachedHitBench,
   invalidate: invalidateBench,
   stampede: stampedeBench,
+  http: httpBench,
 };
 
 async function main(): Promise<void> {

@@ -66,6 +66,11 @@ export class MemoizedMethod {
     return composeKey(this.config.keyBase, encoded);
   }
 
+  /** Key for an argument part already encoded canonically (the interceptor's HTTP fast path). */
+  keyForEncoded(encoded: string): string {
+    return composeKey(this.config.keyBase, encoded);
+  }
+
   /** Key for an explicit value (the interceptor's request description). */
   keyForValue(value: unknown): string {
     return composeKey(this.config.keyBase, encodeValue(value, this.owner, 'request'));

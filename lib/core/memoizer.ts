@@ -143,6 +143,11 @@ export class Memoizer {
     return this.local !== undefined;
   }
 
+  /** Whether a computation for the key is under way in this process. */
+  isComputing(key: string): boolean {
+    return this.inflight.has(key);
+  }
+
   /** Keeps tag timestamps alive at least as long as any entry they may invalidate. */
   registerLifetime(ms: number): void {
     if (ms > this.tagTtlMs) this.tagTtlMs = ms;

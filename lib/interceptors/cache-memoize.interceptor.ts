@@ -13,13 +13,20 @@ import { from, lastValueFrom, type Observable, toArray } from 'rxjs';
 import { CACHE_MEMOIZE_METADATA } from '../constants';
 import { CacheMemoizeEngine } from '../cache-memoize.engine';
 import type { CacheMemoizeOptions } from '../cache-memoize.options';
-import type { Lookup } from '../core/memoizer';
+import type { MemoizePolicy } from '../core/memoizer';
 import { tagKey } from '../core/keys';
 import type { CacheRequest } from './cache-request';
 import { describeRequest, httpTrackValue, isUncacheableHttpResponse, type HttpResponseLike } from './http-cache';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
-const HANDLED = Symbol('CACHE_MEMOIZE:HANDLED');
+interface HandlerInfo {
+  options: AnyOptions;
+  method: ReturnType<CacheMemoizeEngine['register']>;
+  ownsResponse: boolean;
+  policy: MemoizePolicy;
+  reportsStale: boolean;
+}
+const handled = new WeakSet<object>();
 
 /** A cached handler response: every emission, so Observable handlers replay whole. */
 interface CachedResponse {
@@ -53,34 +60,38 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (!this.engine.enabled) return next.handle();
     const request = describeRequest(context);
     if (request === undefined || this.alreadyHandled(request)) return next.handle();
-    const options: AnyOptions =
-      this.reflector.getAllAndOverride<AnyOptions | undefined>(CACHE_MEMOIZE_METADATA, [context.getHandler(), context.getClass()]) ?? {};
     let key: string;
     let method: ReturnType<CacheMemoizeEngine['register']>;
+    let options: AnyOptions;
     try {
+      const handler = this.handlerInfo(context);
+      options = handler.options;
       const track = this.trackBy(context, request, options);
       if (track === undefined) {
         this.setHeader(context, request, 'X-Cache', 'BYPASS');
         return next.handle();
       }
-      method = this.engine.register(context.getClass(), context.getHandler().name, options);
-      key = method.keyForValue(track);
+      method = handler.method;
+      key = typeof track === 'string' ? method.keyForEncoded(track) : method.keyForValue(track);
     } catch (error) {
       // A request the cache cannot key is served uncached, never failed.
       this.warnOnce(context, error);
       this.setHeader(context, request, 'X-Cache', 'BYPASS');
       return next.handle();
     }
-    let outcome: Lookup<unknown>['state'] | 'joined' = 'joined';
+    const handler = this.handlerInfo(context);
+    const requestTags = options.requestTags?.(request);
+    // Per-request policy only when something differs per request (tags, or stale reporting).
+    let outcome: string | undefined;
+    let policy = handler.policy;
+    if ((requestTags !== undefined && requestTags.length > 0) || handler.reportsStale) {
+      policy = { ...policy, report: (state: string) => (outcome = state) };
+      if (requestTags !== undefined && requestTags.length > 0) {
+        policy.tagKeys = [...policy.tagKeys, ...requestTags.map((t) => tagKey(this.engine.prefix, t))];
+      }
+    }
+    const joined = method.memoizer.isComputing(key);
     let ran = false;
-    const base = method.policyFor([request]);
-    const requestTags = options.requestTags?.(request) ?? [];
-    const policy = {
-      ...base,
-      tagKeys: requestTags.length > 0 ? [...base.tagKeys, ...requestTags.map((t) => tagKey(this.engine.prefix, t))] : base.tagKeys,
-      cacheIf: (r: unknown) => !('uncacheable' in (r as object)),
-      report: (state: Lookup<unknown>['state']) => (outcome = state),
-    };
     const result = (await method.memoizer.getOrSet<CachedResponse | Uncacheable>(
       key,
       async () => {
@@ -88,17 +99,39 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         const values = await lastValueFrom(next.handle().pipe(toArray()));
         return this.isCacheable(context, request, values) ? { values } : { uncacheable: values };
       },
-      policy,
+      policy as MemoizePolicy<CachedResponse | Uncacheable>,
     )) as CachedResponse | Uncacheable;
     if ('uncacheable' in result) {
       // Only the caller whose handler produced it may use it (a stream can be read once).
       if (ran) return from(result.uncacheable);
       return next.handle();
     }
-    const state = outcome as string; // assigned by the report callback
-    const label = ran ? 'MISS' : state === 'stale' ? 'STALE' : state === 'fresh' ? 'HIT' : 'MISS';
+    const state = outcome as string | undefined; // set by the report callback, when asked for
+    const label = ran || joined ? 'MISS' : state === 'stale' ? 'STALE' : state === 'miss' ? 'MISS' : 'HIT';
     this.setHeader(context, request, 'X-Cache', label);
     return from(result.values);
+  }
+
+  /** Per-handler facts, resolved once (metadata reads are not free on every request). */
+  private readonly handlers = new WeakMap<Function, HandlerInfo>();
+  private handlerInfo(context: ExecutionContext) {
+    const handler = context.getHandler();
+    let info = this.handlers.get(handler);
+    if (info === undefined) {
+      const options =
+        this.reflector.getAllAndOverride<AnyOptions | undefined>(CACHE_MEMOIZE_METADATA, [handler, context.getClass()]) ?? {};
+      const method = this.engine.register(context.getClass(), handler.name, options);
+      const base = method.policyFor([]);
+      info = {
+        options,
+        method,
+        ownsResponse: context.getType() === 'http' && this.handlesResponseItself(context),
+        policy: { ...base, cacheIf: (r: unknown) => !('uncacheable' in (r as object)) },
+        reportsStale: (base.graceMs ?? 0) > 0,
+      };
+      this.handlers.set(handler, info);
+    }
+    return info;
   }
 
   /**
@@ -109,7 +142,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (options.skip !== undefined && (options.skip as (r: CacheRequest) => boolean)(request)) return undefined;
     const vary = this.varyValue(request, options);
     if (request.transport === 'http') {
-      if (this.handlesResponseItself(context)) return undefined;
+      if (this.handlerInfo(context).ownsResponse) return undefined;
       return httpTrackValue(request, options, vary);
     }
     if (request.transport === 'rpc') return { pattern: request.pattern, data: request.data, vary };
@@ -160,10 +193,11 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
 
   private alreadyHandled(request: CacheRequest): boolean {
     // Bound globally and on the route: the outer instance does the work, the inner passes through.
-    const carrier = request.raw as { [HANDLED]?: true } | null;
+    // (A WeakSet rather than a property: adding keys to framework request objects slows them.)
+    const carrier = request.raw;
     if (carrier === null || typeof carrier !== 'object') return false;
-    if (carrier[HANDLED]) return true;
-    carrier[HANDLED] = true;
+    if (handled.has(carrier)) return true;
+    handled.add(carrier);
     return false;
   }
 

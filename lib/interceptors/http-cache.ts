@@ -2,6 +2,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
 import type { CacheMemoizeOptions } from '../cache-memoize.options';
 import type { CacheRequest } from './cache-request';
+import { encodeValue } from '../core/key-encoder';
 
 export interface HttpRequestLike {
   method?: string;
@@ -82,7 +83,33 @@ export function httpTrackValue(request: CacheRequest, options: CacheMemoizeOptio
   if (!allowed.includes(method)) return undefined;
   const h = request.headers;
   if ((h.authorization !== undefined || h.cookie !== undefined) && vary === undefined && options.public !== true) return undefined;
-  return { params: request.params, query: request.query, vary };
+  return httpKeyPart(request.params, request.query, vary);
+}
+
+/**
+ * Canonical `params|query|vary` for the common shapes (string values), without the general
+ * encoder: keys sorted, values JSON-quoted, so distinct requests never share a key. Anything
+ * else falls back to the general encoder's spelling through an object.
+ */
+export function httpKeyPart(params: Readonly<Record<string, unknown>>, query: Readonly<Record<string, unknown>>, vary: unknown): unknown {
+  const p = flat(params);
+  const q = flat(query);
+  if (p === undefined || q === undefined) return { params, query, vary };
+  return vary === undefined ? `${p}|${q}` : `${p}|${q}|${encodeValue(vary, 'the vary option', 'vary')}`;
+}
+
+/** `{"a":"1","b":["x","y"]}` with sorted keys, or undefined if a value is not a string or string list. */
+function flat(record: Readonly<Record<string, unknown>>): string | undefined {
+  const keys = Object.keys(record);
+  if (keys.length === 0) return '{}';
+  keys.sort();
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const value = record[keys[i]];
+    if (typeof value !== 'string' && !(Array.isArray(value) && value.every((x) => typeof x === 'string'))) return undefined;
+    out += `${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:${JSON.stringify(value)}`;
+  }
+  return out + '}';
 }
 
 /** Error statuses, Set-Cookie and private/no-store responses are never shared. */

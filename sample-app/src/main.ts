@@ -12,7 +12,8 @@ async function bootstrap(): Promise<void> {
   new Logger('Sample').log(
     [
       `catalogue listening on ${url} (store: ${process.env.CACHE_STORE ?? 'memory'})`,
-      `  curl ${url}/products/1            # first call: MISS (~150 ms), then HIT`,
+      `  curl -i ${url}/products/1         # first call: X-Cache: MISS (~150 ms), then HIT`,
+      `  curl -i -H 'Authorization: Bearer alice' ${url}/products/me/recommendations   # per-user entry`,
       `  curl ${url}/products?category=tea`,
       `  curl -X PATCH -H 'content-type: application/json' -d '{"price":10}' ${url}/products/1   # busts tag product:1`,
       `  curl ${url}/stats                 # hits, misses and repository queries`,

@@ -64,6 +64,17 @@ describe.each([
     expect(stats.body.cache.invalidate).toBeGreaterThan(0);
   });
 
+  it('caches HTTP responses with X-Cache, per user where the route varies by user', async () => {
+    const first = await request(app.getHttpServer()).get('/products/4').expect(200);
+    const second = await request(app.getHttpServer()).get('/products/4').expect(200);
+    expect([first.headers['x-cache'], second.headers['x-cache']]).toEqual(['MISS', 'HIT']);
+    const alice = await request(app.getHttpServer()).get('/products/me/recommendations').set('Authorization', 'Bearer alice');
+    const bob = await request(app.getHttpServer()).get('/products/me/recommendations').set('Authorization', 'Bearer bob');
+    const alice2 = await request(app.getHttpServer()).get('/products/me/recommendations').set('Authorization', 'Bearer alice');
+    expect([alice.headers['x-cache'], bob.headers['x-cache'], alice2.headers['x-cache']]).toEqual(['MISS', 'MISS', 'HIT']);
+    expect(alice2.body.at).toBe(alice.body.at);
+  });
+
   it('caches not-found results without caching the 404 exception', async () => {
     const before = repo.queries;
     await request(app.getHttpServer()).get('/products/999').expect(404);
