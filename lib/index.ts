@@ -22,6 +22,7 @@ export type { CacheStore, LocalCacheStore } from './stores/cache-store.interface
 export { MemoryStore, memoryStore, type MemoryStoreOptions } from './stores/memory.store';
 export { RedisStore, redisStore, type RedisStoreOptions } from './stores/redis.store';
 export type { RedisClientLike, RedisClusterNode, RedisCommandsLike, RedisConnectionOptions } from './stores/redis.types';
+export { TieredStore, tieredStore, type TieredStoreOptions } from './stores/tiered.store';
 export { MemcachedStore, memcachedStore, type MemcachedClientLike, type MemcachedStoreOptions } from './stores/memcached.store';
 
 export type { Serializer } from './serialization/serializer.interface';

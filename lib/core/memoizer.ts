@@ -1,5 +1,7 @@
 import type { CacheStore, LocalCacheStore } from '../stores/cache-store.interface';
 import { isLocalStore } from '../stores/cache-store.interface';
+import type { MemoryStore } from '../stores/memory.store';
+import { isTieredStore, type TieredStore } from '../stores/tiered.store';
 import type { Serializer } from '../serialization/serializer.interface';
 import { taggedJsonSerializer } from '../serialization/tagged-json.serializer';
 import { CacheMemoizeTimeoutError } from '../errors';
@@ -98,6 +100,12 @@ export class Memoizer {
   readonly store: CacheStore;
   readonly breaker: CircuitBreaker;
   private readonly local: LocalCacheStore | undefined;
+  /** The shared store the remote path talks to (L2 of a tiered store). */
+  private readonly remote: CacheStore;
+  /** Tiered store: its in-process L1, read first and kept coherent by the bus. */
+  private readonly tier: TieredStore | undefined;
+  private readonly l1: MemoryStore | undefined;
+  private readonly busChannel: string;
   private readonly serializer: Serializer;
   private readonly listener: CacheEventListener | undefined;
   private readonly now: () => number;
@@ -115,6 +123,9 @@ export class Memoizer {
   constructor(store: CacheStore, options: MemoizerOptions = {}) {
     this.store = store;
     this.local = isLocalStore(store) ? store : undefined;
+    this.tier = isTieredStore(store) ? store : undefined;
+    this.l1 = this.tier?.l1;
+    this.remote = this.tier?.l2 ?? store;
     this.name = options.name ?? store.kind;
     this.serializer = options.serializer ?? taggedJsonSerializer;
     this.tagTtlMs = options.tagTtlMs ?? 86_400_000;
@@ -133,10 +144,21 @@ export class Memoizer {
         options.circuitBreaker?.onClose?.(skipped, downForMs);
       },
     });
-    this.guard = new StoreGuard(store, this.name, options.operationTimeoutMs ?? 1_000, this.breaker, (e) => this.emit(e));
+    this.guard = new StoreGuard(this.remote, this.name, options.operationTimeoutMs ?? 1_000, this.breaker, (e) => this.emit(e));
     const epochKey = `${options.prefix ?? 'cm'}:~epoch`;
-    this.shared = new SharedState(store, this.guard, epochKey, this.now, options.syncClock ?? true, () => this.tagTtlMs * 2);
-    this.lock = new DistributedLock(store, this.guard);
+    this.shared = new SharedState(this.remote, this.guard, epochKey, this.now, options.syncClock ?? true, () => this.tagTtlMs * 2);
+    this.lock = new DistributedLock(this.remote, this.guard);
+    this.busChannel = `${options.prefix ?? 'cm'}:~bus`;
+    this.tier?.listen(this.busChannel, (message) => {
+      // Another instance wrote or invalidated: drop what our L1 may hold of it.
+      const l1 = this.l1!;
+      for (const key of message.keys ?? []) l1.remove(key);
+      if (message.tags !== undefined) {
+        const time = this.shared.clock();
+        for (const t of message.tags) l1.writeTagTime(t, time, this.tagTtlMs);
+      }
+      if (message.clear !== undefined) void l1.clear(message.clear);
+    });
   }
 
   get isLocal(): boolean {
@@ -166,6 +188,16 @@ export class Memoizer {
         return Promise.resolve(env.v);
       }
       return this.withHardTimeout(this.resolve(key, factory, policy, this.lookupLocal(env, policy, now)), policy, key);
+    }
+    if (this.l1 !== undefined) {
+      const now = this.expiryNow();
+      const env = this.l1.peek(key, now) as Envelope<T> | undefined;
+      if (env !== undefined && env.e > now && this.isTagFresh(env, this.l1) && env.g === policy.etag) {
+        if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
+        if (policy.refreshAheadMs !== undefined && env.e - now < policy.refreshAheadMs) this.refreshInBackground(key, factory, policy, undefined);
+        policy.report?.('fresh');
+        return Promise.resolve(env.v);
+      }
     }
     const existing = this.inflight.get(key) as Flight<T> | undefined;
     if (existing !== undefined) return this.withHardTimeout(existing.promise, policy, key);
@@ -233,6 +265,11 @@ export class Memoizer {
   /** The fresh cached value, if any, without computing. */
   async peek<T>(key: string, policy: Pick<MemoizePolicy, 'etag'> = {}): Promise<{ v: T } | undefined> {
     const full = { ttlMs: 0, tagKeys: [], ...policy };
+    if (this.l1 !== undefined) {
+      const now = this.expiryNow();
+      const env = this.l1.peek(key, now) as Envelope<T> | undefined;
+      if (env !== undefined && isEnvelope(env) && env.e > now && this.isTagFresh(env, this.l1) && env.g === full.etag) return { v: env.v };
+    }
     const lookup =
       this.local !== undefined
         ? this.lookupLocal(this.local.peek(key) as Envelope<T> | undefined, full, this.expiryNow())
@@ -260,7 +297,9 @@ export class Memoizer {
     if (this.local !== undefined) {
       for (const key of keys) this.local.remove(key);
     } else if (keys.length > 0) {
-      await this.guard.run('deleteMany', keys[0], () => this.store.deleteMany(keys), 0, true);
+      for (const key of keys) this.l1?.remove(key);
+      await this.guard.run('deleteMany', keys[0], () => this.remote.deleteMany(keys), 0, true);
+      await this.publish({ keys });
     }
     this.emit({ type: 'invalidate', keys, store: this.name });
   }
@@ -283,8 +322,13 @@ export class Memoizer {
     } else {
       await this.shared.syncClockNow();
       const bytes = encodeAscii(String(this.shared.clock()));
-      await Promise.all(tagKeys.map((t) => this.guard.run('set', t, () => this.store.set(t, bytes, this.tagTtlMs), undefined, true)));
+      await Promise.all(tagKeys.map((t) => this.guard.run('set', t, () => this.remote.set(t, bytes, this.tagTtlMs), undefined, true)));
       await this.shared.bumpEpoch();
+      if (this.l1 !== undefined) {
+        const time = this.shared.clock();
+        for (const t of tagKeys) this.l1.writeTagTime(t, time, this.tagTtlMs);
+        await this.publish({ tags: tagKeys });
+      }
     }
     this.emit({ type: 'invalidate', tags: tagKeys, store: this.name });
   }
@@ -301,7 +345,11 @@ export class Memoizer {
         this.inflight.delete(key);
       }
     }
-    await this.guard.run('clear', prefix, () => this.store.clear(prefix), undefined, true);
+    await this.guard.run('clear', prefix, () => this.remote.clear(prefix), undefined, true);
+    if (this.l1 !== undefined) {
+      await this.l1.clear(prefix);
+      await this.publish({ clear: prefix });
+    }
     await this.invalidateTagKeys([allTagKey]);
     this.emit({ type: 'invalidate', prefix, store: this.name });
   }
@@ -450,8 +498,12 @@ export class Memoizer {
       this.emit({ type: 'error', key, store: this.name, owner: policy.owner, operation: 'encode', error });
       return;
     }
-    if (await this.guard.run('set', key, () => this.store.set(key, bytes, env.s - createdAt).then(() => true), false)) {
+    if (await this.guard.run('set', key, () => this.remote.set(key, bytes, env.s - createdAt).then(() => true), false)) {
       this.emit({ type: 'set', key, store: this.name, owner: policy.owner });
+      if (this.l1 !== undefined) {
+        this.fillL1(key, env);
+        await this.publish({ keys: [key] }); // other instances drop their older copy
+      }
     }
   }
 
@@ -506,7 +558,7 @@ export class Memoizer {
   private async lookupRemote<T>(key: string, policy: Pick<MemoizePolicy, 'etag'>): Promise<Lookup<T>> {
     const preparing = this.shared.prepare();
     if (preparing !== undefined) await preparing;
-    const [entry, epoch] = await Promise.all([this.guard.run('get', key, () => this.store.get(key), null), this.shared.epoch()]);
+    const [entry, epoch] = await Promise.all([this.guard.run('get', key, () => this.remote.get(key), null), this.shared.epoch()]);
     if (entry === null) return MISS;
     if (entry === undefined) return { state: 'miss', epoch };
     let env: EncodedEnvelope;
@@ -520,7 +572,7 @@ export class Memoizer {
       return this.unreadable(key, error, epoch);
     }
     if (tags.length > 0) {
-      const times = await this.guard.run('getMany', key, () => this.store.getMany(tags), undefined);
+      const times = await this.guard.run('getMany', key, () => this.remote.getMany(tags), undefined);
       if (times === undefined) return { state: 'miss', epoch }; // cannot prove freshness
       for (const bytes of times) {
         if (bytes !== undefined && decodeTime(bytes) + this.tolerance >= env.c) return { state: 'miss', epoch };
@@ -532,7 +584,26 @@ export class Memoizer {
     } catch (error) {
       return this.unreadable(key, error, epoch);
     }
+    if (this.l1 !== undefined) {
+      try {
+        this.fillL1(key, { v: value, c: env.c, e: env.e, s: env.s, t: env.tags(), ...(env.g === undefined ? {} : { g: env.g }) });
+      } catch {
+        // a corrupt tag list only costs the L1 copy
+      }
+    }
     return { state: env.e > now ? 'fresh' : 'stale', value, expiresAt: env.e, epoch };
+  }
+
+  private fillL1(key: string, env: Envelope): void {
+    const now = this.expiryNow();
+    if (env.s <= now) return;
+    this.l1!.put(key, env, this.tier!.l1Lifetime(env.s - now), now);
+  }
+
+  /** Bus messages are best effort: a failed publish is covered by L1's bounded lifetime. */
+  private async publish(message: { keys?: readonly string[]; tags?: readonly string[]; clear?: string }): Promise<void> {
+    if (this.tier === undefined) return;
+    await this.guard.run('publish', this.busChannel, () => this.tier!.publish(this.busChannel, message), undefined);
   }
 
   /** Garbage under a key is a miss, and the next write overwrites it. */

@@ -144,6 +144,13 @@ export class MemoryStore implements LocalCacheStore {
     for (const key of this.tagTimes.keys()) if (key.startsWith(prefix)) this.tagTimes.delete(key);
   }
 
+  /** Drops every entry and tag time (the tiered store's L1 after a bus outage). */
+  clearAll(): void {
+    this.slots.clear();
+    this.bytes = 0;
+    // Tag times stay: they only ever make entries stale.
+  }
+
   async disconnect(): Promise<void> {
     this.slots.clear();
     this.tagTimes.clear();

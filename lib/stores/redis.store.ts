@@ -3,6 +3,7 @@ import { InvalidOptionError } from '../errors';
 import type { CacheStore } from './cache-store.interface';
 import { optionalRequire } from './optional-require';
 import type { RedisClientLike, RedisClusterNode, RedisCommandsLike, RedisConnectionOptions } from './redis.types';
+import { RedisBus } from './redis-bus';
 
 interface RedisCommon {
   /** Bound on every command; a down or slow Redis costs a call at most this. Default 500 ms. */
@@ -117,6 +118,15 @@ export class RedisStore implements CacheStore {
         } while (cursor !== '0');
       }),
     );
+  }
+
+  /** A pub/sub bus on a duplicate of this store's connection (same options, its own socket). */
+  createBus(): RedisBus {
+    const client = this.client as RedisClientLike & { duplicate?: () => RedisClientLike };
+    if (typeof client.duplicate !== 'function') {
+      throw new InvalidOptionError('redisStore: the client passed in cannot duplicate() its connection for the invalidation bus.');
+    }
+    return new RedisBus(this.client, () => client.duplicate!());
   }
 
   /** Redis' clock (TIME), epoch ms with microseconds. */
