@@ -3,6 +3,7 @@ import { codecBench } from './codec.bench';
 import { httpBench } from './http.bench';
 import { invalidateBench } from './invalidate.bench';
 import { stampedeBench } from './stampede.bench';
+import { tieredBench } from './tiered.bench';
 import { memoryHitBench } from './memory-hit.bench';
 import { memcachedHitBench, redisHitBench } from './shared-hit.bench';
 
@@ -14,6 +15,7 @@ const suites: Record<string, () => Promise<void>> = {
   invalidate: invalidateBench,
   stampede: stampedeBench,
   http: httpBench,
+  tiered: tieredBench,
 };
 
 async function main(): Promise<void> {
