@@ -26,6 +26,12 @@ export async function memoryHitBench(): Promise<void> {
   }).compile();
   await moduleRef.init();
   const users = moduleRef.get(UserService);
+  const noStatsRef = await Test.createTestingModule({
+    imports: [CacheMemoizeModule.forRoot({ stores: { default: memoryStore({ maxEntries: 10_000 }) }, stats: false })],
+    providers: [UserService],
+  }).compile();
+  await noStatsRef.init();
+  const usersNoStats = noStatsRef.get(UserService);
 
   // Floor: the least any memoizer can do — a Map lookup by JSON.stringify(args), awaited like ours.
   const floor = new Map<string, unknown>();
@@ -41,6 +47,7 @@ export async function memoryHitBench(): Promise<void> {
 
   for (let i = 0; i < HOT_KEYS; i++) {
     await users.getUser(i);
+    await usersNoStats.getUser(i);
     await floorGet(i);
     await cmGet(i);
   }
@@ -48,13 +55,16 @@ export async function memoryHitBench(): Promise<void> {
   const results = await bench([
     { name: 'floor: Map.get(JSON.stringify(args))', run: (i) => floorGet(i % HOT_KEYS) },
     { name: '@CacheMemoize hit (memory store)', run: (i) => users.getUser(i % HOT_KEYS) },
+    { name: '@CacheMemoize hit, stats: false', run: (i) => usersNoStats.getUser(i % HOT_KEYS) },
     { name: 'cache-manager 7 wrap() hit (memory)', run: (i) => cmGet(i % HOT_KEYS) },
   ]);
   printTable(`memory hit, ${HOT_KEYS} hot keys, sequential awaits`, results, {
     'ours / cache-manager wrap (target >= 1.5)': '@CacheMemoize hit (memory store) / cache-manager 7 wrap() hit (memory)',
     'ours / floor (target >= 0.5)': '@CacheMemoize hit (memory store) / floor: Map.get(JSON.stringify(args))',
+    'stats on / stats off (cost of stats: keep >= 0.95)': '@CacheMemoize hit (memory store) / @CacheMemoize hit, stats: false',
   });
   await moduleRef.close();
+  await noStatsRef.close();
 }
 
 if (require.main === module) void memoryHitBench();

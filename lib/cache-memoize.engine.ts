@@ -1,7 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { CACHE_MEMOIZE_METADATA } from './constants';
 import { CACHE_MEMOIZE_MODULE_OPTIONS } from './cache-memoize.module-definition';
-import type { CacheMemoizeModuleOptions, CacheMemoizeOptions } from './cache-memoize.options';
+import type { CacheHookInfo, CacheHooks, CacheMemoizeModuleOptions, CacheMemoizeOptions } from './cache-memoize.options';
+import { CacheEventStream } from './core/event-stream';
+import { StatsCollector, type CacheStats } from './core/stats';
+import { openTelemetry, type Telemetry } from './core/telemetry';
 import { parseDuration } from './core/duration';
 import type { CacheEvent } from './core/events';
 import { allTagKey, keyBase, namespaceSegments, namespaceTagKey, tagKey, validateSegment } from './core/keys';
@@ -31,6 +34,12 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
   private readonly methods = new Map<Function, Map<string, MemoizedMethod>>();
   private readonly namespaces = new Map<string, string>();
   private readonly lastErrorLog = new Map<string, { at: number; suppressed: number }>();
+  private readonly byOwner = new Map<string, MemoizedMethod>();
+  private readonly collector = new StatsCollector();
+  private readonly telemetry: Telemetry | undefined;
+  /** The event stream: `engine.events.subscribe((event) => ...)`. */
+  readonly events = new CacheEventStream();
+  readonly exposeKeyHeader: boolean;
 
   constructor(@Inject(CACHE_MEMOIZE_MODULE_OPTIONS) private readonly options: CacheMemoizeModuleOptions) {
     const where = 'CacheMemoizeModule.forRoot()';
@@ -39,6 +48,9 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
     this.enabled = options.enabled !== false;
     const timeoutMs = parseDuration(options.operationTimeout ?? '1s', `${where} option operationTimeout`);
     this.connectTimeoutMs = parseDuration(options.connectTimeout ?? '2s', `${where} option connectTimeout`, { allowZero: true });
+    this.exposeKeyHeader = options.exposeKeyHeader === true;
+    if (options.onEvent !== undefined) this.events.subscribe(options.onEvent);
+    this.telemetry = options.openTelemetry === false ? undefined : openTelemetry(() => this.stats());
     const stores: Record<string, CacheStore> = options.stores ?? { default: memoryStore() };
     const names = Object.keys(stores);
     if (names.length === 0) throw new InvalidOptionError(`${where}: stores must name at least one store.`);
@@ -61,6 +73,9 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
           serializer: options.serializer,
           operationTimeoutMs: timeoutMs,
           clockTolerance: options.clockTolerance,
+          stats: options.stats === false ? undefined : this.collector,
+          hotEvents: () => this.events.active,
+          traceCompute: this.telemetry?.traceCompute,
           listener: (event) => this.onEvent(event),
         }),
       );
@@ -76,6 +91,10 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
       );
     }
     return memoizer;
+  }
+
+  storeNames(): string[] {
+    return [...this.memoizers.keys()];
   }
 
   memoizersFor(store?: string): Memoizer[] {
@@ -135,12 +154,16 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
       namespaceTagKeys: [allTagKey(this.prefix), ...namespaceSegments(namespace).map((ns) => namespaceTagKey(this.prefix, ns))],
       options: opts,
       base,
+      hooks: mergeHooks(this.options.hooks, opts),
+      counters: this.options.stats === false ? undefined : this.collector.forOwner(owner),
+      onHookError: (hook, error) => this.logger.error(`${hook} hook of ${owner} threw: ${error instanceof Error ? error.message : String(error)}`),
       shapeHint: shapeHint(cls, methodName),
       warn: (message) => this.logger.warn(message),
     });
     let byName = this.methods.get(cls);
     if (byName === undefined) this.methods.set(cls, (byName = new Map()));
     byName.set(methodName, method);
+    this.byOwner.set(owner, method);
     return method;
   }
 
@@ -195,6 +218,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
 
   async onApplicationShutdown(): Promise<void> {
     setFallbackEvictor(undefined);
+    this.telemetry?.close();
     await Promise.all(
       [...this.memoizers.values()].map((m) =>
         m.store.disconnect().catch((error: unknown) => this.logger.warn(`closing store '${m.name}' failed: ${String(error)}`)),
@@ -202,8 +226,17 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
     );
   }
 
+  /** Hits, misses, stale serves and errors, per namespace (method) and per store, since boot. */
+  stats(): CacheStats {
+    return this.collector.snapshot();
+  }
+
   private onEvent(event: CacheEvent): void {
-    this.options.onEvent?.(event);
+    this.events.publish(event);
+    if (event.type === 'error' && event.owner !== undefined) {
+      const method = this.byOwner.get(event.owner);
+      method?.fireHook('onError', { key: event.key, args: undefined, error: event.error });
+    }
     if (event.type === 'circuit') this.logCircuit(event);
     else if (event.type === 'error' && this.memoizers.get(event.store)?.breaker.state === 'closed') this.logError(event);
   }
@@ -243,6 +276,21 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
 export function readOptions(fn: Function): AnyOptions | undefined {
   return Reflect.getMetadata(CACHE_MEMOIZE_METADATA, fn) as AnyOptions | undefined;
 }
+
+/** The decorator's hooks win over the module's, one by one. */
+function mergeHooks(module: CacheHooks | undefined, method: CacheHooks): CacheHooks | undefined {
+  const merged: CacheHooks = {};
+  for (const name of ['onHit', 'onMiss', 'onStale', 'onError'] as const) {
+    const hook = method[name] ?? module?.[name];
+    if (hook !== undefined) {
+      if (typeof hook !== 'function') throw new InvalidOptionError(`option ${name} must be a function.`);
+      merged[name] = hook;
+    }
+  }
+  return Object.keys(merged).length > 0 ? merged : undefined;
+}
+
+export type { CacheHookInfo };
 
 /** grace, lock, timeout, refreshAhead and storeResult, parsed and checked once at bootstrap. */
 function basePolicy(opts: AnyOptions, where: string): BasePolicy {

@@ -4,6 +4,7 @@ import { CacheMemoizeConfigurableModule } from './cache-memoize.module-definitio
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 import { CacheMemoizeExplorer } from './cache-memoize.explorer';
 import { InvalidationService } from './invalidation.service';
+import { CacheMemoizeHealthIndicator } from './observability/health.indicator';
 
 /**
  * `CacheMemoizeModule.forRoot(options)` or `.forRootAsync({ imports, inject, useFactory |
@@ -11,7 +12,7 @@ import { InvalidationService } from './invalidation.service';
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [CacheMemoizeEngine, CacheMemoizeExplorer, InvalidationService],
-  exports: [CacheMemoizeEngine, InvalidationService],
+  providers: [CacheMemoizeEngine, CacheMemoizeExplorer, InvalidationService, CacheMemoizeHealthIndicator],
+  exports: [CacheMemoizeEngine, InvalidationService, CacheMemoizeHealthIndicator],
 })
 export class CacheMemoizeModule extends CacheMemoizeConfigurableModule {}

@@ -4,6 +4,24 @@ import type { Serializer } from './serialization/serializer.interface';
 import type { CacheEventListener } from './core/events';
 import type { CacheRequest } from './interceptors/cache-request';
 
+/** What a hook is told: the key, which method, its arguments (unknown for store errors), the store. */
+export interface CacheHookInfo {
+  key: string;
+  /** 'ClassName.methodName'. */
+  method: string;
+  args: readonly unknown[] | undefined;
+  store: string;
+  error?: unknown;
+}
+
+/** Per decorator or per module (the decorator's hook wins). A hook that throws is logged, never breaks the call. */
+export interface CacheHooks {
+  onHit?: (info: CacheHookInfo) => void;
+  onMiss?: (info: CacheHookInfo) => void;
+  onStale?: (info: CacheHookInfo) => void;
+  onError?: (info: CacheHookInfo) => void;
+}
+
 /** Options of `CacheMemoizeModule.forRoot()` / `forRootAsync()`. */
 export interface CacheMemoizeModuleOptions {
   /** Named stores. Omitted: `{ default: memoryStore() }`. */
@@ -26,13 +44,21 @@ export interface CacheMemoizeModuleOptions {
   clockTolerance?: number;
   /** Receives hit/miss/set/invalidate/error events. */
   onEvent?: CacheEventListener;
+  /** Keep per-method and per-store counters for stats() and metrics. Default true (cheap). */
+  stats?: boolean;
+  /** Module-wide hooks; a decorator's own hooks win. */
+  hooks?: CacheHooks;
+  /** Development aid: responses carry `X-Cache-Key` with the key the interceptor used. */
+  exposeKeyHeader?: boolean;
+  /** OpenTelemetry spans around computations and metrics, when `@opentelemetry/api` is installed. Default true. */
+  openTelemetry?: boolean;
 }
 
 /**
  * Options of `@CacheMemoize()`. `A` is the decorated method's parameter list: annotate the
  * callbacks' parameters (`key: (id: number) => id`) and the compiler checks them against it.
  */
-export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R = unknown> {
+export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R = unknown> extends CacheHooks {
   /** Time to live: milliseconds or '30s', '5m', '1h', '1d'. Default: the module's ttl. */
   ttl?: Duration;
   /** Value to key on instead of the arguments (e.g. `(user) => user.id`). */

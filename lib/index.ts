@@ -1,7 +1,12 @@
 // The public API. Nothing else is supported for import.
 export { CacheMemoizeModule } from './cache-memoize.module';
 export { CACHE_MEMOIZE_MODULE_OPTIONS } from './cache-memoize.module-definition';
-export type { CacheMemoizeModuleOptions, CacheMemoizeOptions } from './cache-memoize.options';
+export type { CacheHookInfo, CacheHooks, CacheMemoizeModuleOptions, CacheMemoizeOptions } from './cache-memoize.options';
+export { registerPrometheusMetrics, type PrometheusOptions } from './observability/prometheus';
+export { CacheMemoizeHealthIndicator, type CacheHealthResult } from './observability/health.indicator';
+export type { CacheStats, CacheCounters } from './core/stats';
+export type { CacheEventStream } from './core/event-stream';
+export type { MethodExplanation } from './core/memoized-method';
 export { CacheMemoizeEngine } from './cache-memoize.engine';
 export { CacheMemoize, type CacheMemoizeDecorator } from './decorators/cache-memoize.decorator';
 export { CacheEvict, InvalidateTags, evictCall, type CacheEvictOptions, type EvictCall } from './decorators/cache-evict.decorator';

@@ -2,6 +2,7 @@
 export type CacheEvent =
   | { type: 'hit' | 'miss' | 'set' | 'stale'; key: string; store: string; owner?: string }
   | { type: 'lock'; key: string; store: string; owner?: string; outcome: 'acquired' | 'waited' | 'timeout' }
+  | { type: 'computed'; key: string; store: string; owner?: string; durationMs: number; ok: boolean }
   | { type: 'invalidate'; store: string; keys?: readonly string[]; tags?: readonly string[]; prefix?: string }
   | { type: 'error'; store: string; key: string; owner?: string; operation: string; error: unknown }
   | { type: 'circuit'; state: 'open'; store: string; error: unknown; failures: number }

@@ -5,6 +5,8 @@ import { encodeArgs, encodeValue } from './key-encoder';
 import { composeKey, tagKey } from './keys';
 import type { MemoizePolicy, Memoizer } from './memoizer';
 import { currentCacheMode } from './cache-context';
+import type { CacheHookInfo, CacheHooks } from '../cache-memoize.options';
+import type { Counters } from './stats';
 
 /** Policy fields fixed per method (parsed from the decorator at bootstrap). */
 export type BasePolicy = Pick<MemoizePolicy, 'graceMs' | 'lock' | 'softTimeoutMs' | 'hardTimeoutMs' | 'refreshAheadMs' | 'storeResult'>;
@@ -29,6 +31,9 @@ export interface MemoizedMethodConfig {
   namespaceTagKeys: readonly string[];
   options: Callbacks;
   base: BasePolicy;
+  hooks?: CacheHooks;
+  counters?: Counters;
+  onHookError?: (hook: string, error: unknown) => void;
   shapeHint?: ResultShape;
   warn: (message: string) => void;
 }
@@ -93,6 +98,24 @@ export class MemoizedMethod {
     return wrapped;
   }
 
+  /** Calls a hook; a hook that throws is reported, never thrown into the call. */
+  fireHook(name: keyof CacheHooks, info: Omit<CacheHookInfo, 'method' | 'store'>): void {
+    const hook = this.config.hooks?.[name];
+    if (hook === undefined) return;
+    try {
+      hook({ ...info, method: this.owner, store: this.memoizer.name });
+    } catch (error) {
+      this.config.onHookError?.(name, error);
+    }
+  }
+
+  private withHooks(policy: MemoizePolicy, key: string, args: readonly unknown[]): MemoizePolicy {
+    return {
+      ...policy,
+      report: (state) => this.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', { key, args }),
+    };
+  }
+
   /** withCacheMode(): 'bypass' calls the method as is; 'refresh' recomputes and stores. */
   private callInMode(mode: 'refresh' | 'bypass', thisArg: unknown, original: MethodImpl, args: unknown[]): unknown {
     if (mode === 'bypass') return original.apply(thisArg, args);
@@ -120,6 +143,13 @@ export class MemoizedMethod {
     return hit === undefined ? undefined : { value: hit.v };
   }
 
+  /** The key, the store and what a call with these arguments would find (without computing). */
+  async explain(args: unknown[]): Promise<MethodExplanation> {
+    const key = this.keyFor(args);
+    const found = await this.memoizer.explain(key, this.policyFor(args));
+    return { method: this.owner, key, store: this.memoizer.name, namespace: this.namespace, ...found };
+  }
+
   async invalidate(args: unknown[]): Promise<void> {
     await this.memoizer.deleteKeys([this.keyFor(args)]);
   }
@@ -130,7 +160,8 @@ export class MemoizedMethod {
     const mode = currentCacheMode();
     if (mode !== undefined) return this.callInMode(mode, thisArg, original, args);
     const key = this.keyFor(args);
-    const policy = this.policyFor(args);
+    let policy = this.policyFor(args);
+    if (this.config.hooks !== undefined) policy = this.withHooks(policy, key, args);
     const invoke = (): unknown => original.apply(thisArg, args);
     switch (this.shape) {
       case 'promise':
@@ -183,6 +214,7 @@ export class MemoizedMethod {
     const policy: MemoizePolicy = {
       ...this.config.base,
       ttlMs: this.config.ttlMs,
+      counters: this.config.counters,
       tagKeys: argTagKeys.length > 0 ? [...this.config.namespaceTagKeys, ...argTagKeys] : this.config.namespaceTagKeys,
       owner: this.owner,
     };
@@ -205,6 +237,18 @@ export class MemoizedMethod {
       return tagKey(this.config.prefix, tag);
     });
   }
+}
+
+export interface MethodExplanation {
+  method: string;
+  key: string;
+  store: string;
+  namespace: string;
+  /** fresh: a call would hit; stale: served within grace while refreshing; miss: it would compute. */
+  state: 'fresh' | 'stale' | 'miss';
+  expiresAt?: number;
+  /** Where the entry was found: the store, or a tiered store's L1. */
+  source?: 'l1' | 'store';
 }
 
 /** Symbol under which a wrapper keeps its MemoizedMethod and the original function. */

@@ -12,6 +12,7 @@ import { decodeEnvelope, encodeEnvelope, type EncodedEnvelope } from './envelope
 import type { CacheEvent, CacheEventListener } from './events';
 import { decodeAscii, encodeAscii, SharedState } from './shared-state';
 import { StoreGuard } from './store-guard';
+import type { Counters, StatsCollector } from './stats';
 
 /** How one call is cached; built once per decorated method (plus per-call tags and etag). */
 export interface MemoizePolicy<T = unknown> {
@@ -39,6 +40,8 @@ export interface MemoizePolicy<T = unknown> {
   etag?: string;
   /** false: keep only a marker (the method runs at most once per ttl; hits return undefined). */
   storeResult?: boolean;
+  /** This method's counters (hits, misses, stale, errors), incremented in place. */
+  counters?: Counters;
   /** Told how this call was answered (the interceptor's X-Cache header). */
   report?: (state: 'fresh' | 'stale' | 'miss') => void;
 }
@@ -64,6 +67,12 @@ export interface MemoizerOptions {
   clockTolerance?: number;
   /** Use the store's clock when it offers one (default true). */
   syncClock?: boolean;
+  /** Counters kept for stats() and metrics. */
+  stats?: StatsCollector;
+  /** Emit hit events to the listener (off unless someone listens: a hit then allocates nothing). */
+  hotEvents?: () => boolean;
+  /** Wraps each computation (e.g. in a tracing span). */
+  traceCompute?: <T>(key: string, owner: string | undefined, run: () => Promise<T>) => Promise<T>;
 }
 
 /**
@@ -113,6 +122,10 @@ export class Memoizer {
   private readonly shared: SharedState;
   private readonly lock: DistributedLock;
   private readonly tolerance: number;
+  private readonly stats: StatsCollector | undefined;
+  private readonly storeCounters: Counters | undefined;
+  private readonly hotEvents: () => boolean;
+  private readonly traceCompute: MemoizerOptions['traceCompute'];
   private tagTtlMs: number;
   private readonly inflight = new Map<string, Flight<unknown>>();
   /** Remote lookups under way: concurrent callers of one key share one read (and its outcome). */
@@ -132,6 +145,10 @@ export class Memoizer {
     this.listener = options.listener;
     this.now = options.now ?? preciseNow;
     this.tolerance = options.clockTolerance ?? 50;
+    this.stats = options.stats;
+    this.storeCounters = options.stats?.forStore(this.name);
+    this.hotEvents = options.hotEvents ?? (() => true);
+    this.traceCompute = options.traceCompute;
     this.breaker = new CircuitBreaker({
       now: this.now,
       ...options.circuitBreaker,
@@ -182,9 +199,8 @@ export class Memoizer {
       const now = this.expiryNow();
       const env = this.local.peek(key, now) as Envelope<T> | undefined;
       if (env !== undefined && env.e > now && this.isTagFresh(env, this.local) && env.g === policy.etag) {
-        if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
+        this.onHit(key, policy);
         if (policy.refreshAheadMs !== undefined && env.e - now < policy.refreshAheadMs) this.refreshInBackground(key, factory, policy, undefined);
-        policy.report?.('fresh');
         return Promise.resolve(env.v);
       }
       return this.withHardTimeout(this.resolve(key, factory, policy, this.lookupLocal(env, policy, now)), policy, key);
@@ -193,9 +209,8 @@ export class Memoizer {
       const now = this.expiryNow();
       const env = this.l1.peek(key, now) as Envelope<T> | undefined;
       if (env !== undefined && env.e > now && this.isTagFresh(env, this.l1) && env.g === policy.etag) {
-        if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
+        this.onHit(key, policy);
         if (policy.refreshAheadMs !== undefined && env.e - now < policy.refreshAheadMs) this.refreshInBackground(key, factory, policy, undefined);
-        policy.report?.('fresh');
         return Promise.resolve(env.v);
       }
     }
@@ -213,8 +228,7 @@ export class Memoizer {
     try {
       const found = await this.lookupRemote<T>(key, policy);
       if (found.state === 'fresh' && policy.refreshAheadMs === undefined) {
-        if (this.listener !== undefined) this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
-        policy.report?.('fresh');
+        this.onHit(key, policy);
         return found.value;
       }
       return await this.resolve(key, factory, policy, found);
@@ -232,10 +246,12 @@ export class Memoizer {
     const now = this.expiryNow();
     const lookup = this.lookupLocal(local.peek(key, now) as Envelope<T> | undefined, policy, now);
     if (lookup.state === 'fresh') {
-      this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
+      this.onHit(key, policy);
       return lookup.value;
     }
+    policy.report?.(lookup.state);
     if (lookup.state === 'stale') {
+      this.count(policy, 2);
       this.emit({ type: 'stale', key, store: this.name, owner: policy.owner });
       if (!this.inflight.has(key) && !this.backingOff(key)) {
         const flight: Flight<T> = { promise: Promise.resolve(lookup.value), tagKeys: policy.tagKeys, cancelled: false };
@@ -255,6 +271,7 @@ export class Memoizer {
       }
       return lookup.value;
     }
+    this.count(policy, 1);
     this.emit({ type: 'miss', key, store: this.name, owner: policy.owner });
     const createdAt = this.now();
     const value = factory();
@@ -275,6 +292,22 @@ export class Memoizer {
         ? this.lookupLocal(this.local.peek(key) as Envelope<T> | undefined, full, this.expiryNow())
         : await this.lookupRemote<T>(key, full);
     return lookup.state === 'fresh' ? { v: lookup.value } : undefined;
+  }
+
+  /** What a call with this key would find, without computing (debugging: method handles' explain). */
+  async explain(key: string, policy: Pick<MemoizePolicy, 'etag'> = {}): Promise<{ state: 'fresh' | 'stale' | 'miss'; expiresAt?: number; source?: 'l1' | 'store' }> {
+    const full = { ttlMs: 0, tagKeys: [], ...policy };
+    const now = this.expiryNow();
+    const near = this.local ?? this.l1;
+    if (near !== undefined) {
+      const env = near.peek(key, now) as Envelope | undefined;
+      const found = this.lookupLocalIn(near, env, full, now);
+      if (found.state !== 'miss' || this.local !== undefined) {
+        return found.state === 'miss' ? { state: 'miss' } : { state: found.state, expiresAt: found.expiresAt, source: this.local ? 'store' : 'l1' };
+      }
+    }
+    const found = await this.lookupRemote(key, full);
+    return found.state === 'miss' ? { state: 'miss' } : { state: found.state, expiresAt: found.expiresAt, source: 'store' };
   }
 
   /** Computes and stores unconditionally (refresh). */
@@ -356,15 +389,16 @@ export class Memoizer {
 
   /** Acts on a lookup that was not a plain fresh hit. */
   private resolve<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, lookup: Lookup<T>): Promise<T> {
-    policy.report?.(lookup.state);
     if (lookup.state === 'fresh') {
-      this.emit({ type: 'hit', key, store: this.name, owner: policy.owner });
+      this.onHit(key, policy);
       if (policy.refreshAheadMs !== undefined && lookup.expiresAt - this.expiryNow() < policy.refreshAheadMs) {
         this.refreshInBackground(key, factory, policy, lookup.epoch);
       }
       return Promise.resolve(lookup.value);
     }
+    policy.report?.(lookup.state);
     if (lookup.state === 'stale') {
+      this.count(policy, 2);
       this.emit({ type: 'stale', key, store: this.name, owner: policy.owner });
       const refreshing = this.refreshInBackground(key, factory, policy, lookup.epoch);
       const soft = policy.softTimeoutMs ?? 0;
@@ -402,7 +436,24 @@ export class Memoizer {
   private compute<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, epoch: string | undefined): Promise<T> {
     const existing = this.inflight.get(key) as Flight<T> | undefined;
     if (existing !== undefined) return existing.promise;
+    this.count(policy, 1);
     this.emit({ type: 'miss', key, store: this.name, owner: policy.owner });
+    {
+      // Misses only (never on the hit path): time the computation for metrics, and trace it.
+      const inner = factory;
+      const trace = this.traceCompute;
+      factory = async () => {
+        const started = performance.now();
+        let ok = false;
+        try {
+          const value = trace === undefined ? await inner() : await trace(key, policy.owner, async () => inner());
+          ok = true;
+          return value;
+        } finally {
+          this.emit({ type: 'computed', key, store: this.name, owner: policy.owner, durationMs: performance.now() - started, ok });
+        }
+      };
+    }
     const flight: Flight<T> = { promise: undefined as unknown as Promise<T>, tagKeys: policy.tagKeys, cancelled: false };
     if (policy.lock !== undefined && this.local === undefined) {
       flight.promise = this.computeLocked(key, factory, policy, epoch, policy.lock, flight);
@@ -534,8 +585,12 @@ export class Memoizer {
   }
 
   private lookupLocal<T>(env: Envelope<T> | undefined, policy: Pick<MemoizePolicy, 'etag'>, now: number): Lookup<T> {
+    return this.lookupLocalIn(this.local!, env, policy, now);
+  }
+
+  private lookupLocalIn<T>(local: LocalCacheStore, env: Envelope<T> | undefined, policy: Pick<MemoizePolicy, 'etag'>, now: number): Lookup<T> {
     // (Anything else under the key, e.g. bytes written through the store's own API, is a miss.)
-    if (env === undefined || !isEnvelope(env) || env.g !== policy.etag || !this.isTagFresh(env, this.local!)) return MISS;
+    if (env === undefined || !isEnvelope(env) || env.g !== policy.etag || !this.isTagFresh(env, local)) return MISS;
     if (env.e > now) return { state: 'fresh', value: env.v, expiresAt: env.e, epoch: undefined };
     if (env.s > now) return { state: 'stale', value: env.v, expiresAt: env.e, epoch: undefined };
     return MISS;
@@ -630,7 +685,20 @@ export class Memoizer {
     return this.local;
   }
 
+  private count(policy: Pick<MemoizePolicy, 'owner' | 'counters'>, index: 0 | 1 | 2 | 3): void {
+    if (this.storeCounters === undefined) return;
+    this.storeCounters[index]++;
+    (policy.counters ?? this.stats!.forOwner(policy.owner))[index]++;
+  }
+
+  private onHit(key: string, policy: Pick<MemoizePolicy, 'owner' | 'report' | 'counters'>): void {
+    this.count(policy, 0);
+    policy.report?.('fresh');
+    if (this.listener !== undefined && this.hotEvents()) this.listener({ type: 'hit', key, store: this.name, owner: policy.owner });
+  }
+
   private emit(event: CacheEvent): void {
+    if (event.type === 'error') this.count({ owner: event.owner }, 3);
     if (this.listener === undefined) return;
     try {
       this.listener(event);

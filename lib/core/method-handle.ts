@@ -1,5 +1,5 @@
 import { UnknownMethodError } from '../errors';
-import { MEMOIZED_METHOD, type WrapperInfo } from './memoized-method';
+import { MEMOIZED_METHOD, type MethodExplanation, type WrapperInfo } from './memoized-method';
 
 type Fn = (...args: never[]) => unknown;
 type MethodKeys<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof T] & string;
@@ -21,6 +21,8 @@ export interface MethodHandle<A extends readonly unknown[], R> {
   peek(...args: A): Promise<{ value: Awaited<R> } | undefined>;
   /** Calls the method itself, bypassing the cache. */
   original(...args: A): R;
+  /** The key and store a call would use, and whether it would hit (never computes). */
+  explain(...args: A): Promise<MethodExplanation>;
 }
 
 export function cacheHandle<T extends object, K extends MethodKeys<T>>(
@@ -44,5 +46,6 @@ export function cacheHandle<T extends object, K extends MethodKeys<T>>(
     refresh: (...args: A) => m.refresh(instance, original, args) as Promise<Awaited<R>>,
     peek: (...args: A) => m.peek(args) as Promise<{ value: Awaited<R> } | undefined>,
     original: (...args: A) => original.apply(instance, args) as R,
+    explain: (...args: A) => m.explain(args),
   };
 }

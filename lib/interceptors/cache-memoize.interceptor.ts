@@ -109,6 +109,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     const state = outcome as string | undefined; // set by the report callback, when asked for
     const label = ran || joined ? 'MISS' : state === 'stale' ? 'STALE' : state === 'miss' ? 'MISS' : 'HIT';
     this.setHeader(context, request, 'X-Cache', label);
+    if (this.engine.exposeKeyHeader) this.setHeader(context, request, 'X-Cache-Key', key);
     return from(result.values);
   }
 
