@@ -549,7 +549,7 @@ export class Memoizer {
       this.emit({ type: 'error', key, store: this.name, owner: policy.owner, operation: 'encode', error });
       return;
     }
-    if (await this.guard.run('set', key, () => this.remote.set(key, bytes, env.s - createdAt).then(() => true), false)) {
+    if (await this.guard.run('set', key, () => this.remote.set(key, bytes, env.s - createdAt).then(() => true), false, false, policy.owner)) {
       this.emit({ type: 'set', key, store: this.name, owner: policy.owner });
       if (this.l1 !== undefined) {
         this.fillL1(key, env);
@@ -610,10 +610,10 @@ export class Memoizer {
    * Entry and epoch in one round trip (the epoch read is shared by concurrent calls). Tag
    * timestamps are read only when the epoch moved since the entry was written.
    */
-  private async lookupRemote<T>(key: string, policy: Pick<MemoizePolicy, 'etag'>): Promise<Lookup<T>> {
+  private async lookupRemote<T>(key: string, policy: Pick<MemoizePolicy, 'etag' | 'owner'>): Promise<Lookup<T>> {
     const preparing = this.shared.prepare();
     if (preparing !== undefined) await preparing;
-    const [entry, epoch] = await Promise.all([this.guard.run('get', key, () => this.remote.get(key), null), this.shared.epoch()]);
+    const [entry, epoch] = await Promise.all([this.guard.run('get', key, () => this.remote.get(key), null, false, policy.owner), this.shared.epoch()]);
     if (entry === null) return MISS;
     if (entry === undefined) return { state: 'miss', epoch };
     let env: EncodedEnvelope;

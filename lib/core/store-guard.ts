@@ -17,7 +17,7 @@ export class StoreGuard {
     private readonly emit: (event: CacheEvent) => void,
   ) {}
 
-  async run<R>(operation: string, key: string, op: () => Promise<R>, fallback: R, rethrow = false): Promise<R> {
+  async run<R>(operation: string, key: string, op: () => Promise<R>, fallback: R, rethrow = false, owner?: string): Promise<R> {
     if (!this.breaker.allow()) {
       if (rethrow) throw new StoreFailureError(`store '${this.name}' is unavailable (circuit open): ${operation} ${key} was not applied.`);
       return fallback;
@@ -28,7 +28,7 @@ export class StoreGuard {
         this.breaker.success();
         return result;
       } catch (error) {
-        return this.failed(operation, key, error, fallback, rethrow);
+        return this.failed(operation, key, error, fallback, rethrow, owner);
       }
     }
     let timer: NodeJS.Timeout | undefined;
@@ -43,15 +43,15 @@ export class StoreGuard {
       this.breaker.success();
       return result;
     } catch (error) {
-      return this.failed(operation, key, error, fallback, rethrow);
+      return this.failed(operation, key, error, fallback, rethrow, owner);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
   }
 
-  private failed<R>(operation: string, key: string, error: unknown, fallback: R, rethrow: boolean): R {
+  private failed<R>(operation: string, key: string, error: unknown, fallback: R, rethrow: boolean, owner?: string): R {
     this.breaker.failure(error);
-    this.emit({ type: 'error', key, store: this.name, operation, error });
+    this.emit({ type: 'error', key, store: this.name, operation, error, owner });
     if (rethrow) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new StoreFailureError(`store '${this.name}' ${operation} failed for ${key}: ${reason}`, error);
