@@ -1,4 +1,6 @@
 import { Controller, Get, Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { OpsController } from './ops.controller';
 import { CacheMemoizeModule } from 'nestjs-cache-memoize';
 import { CatalogModule } from './catalog/catalog.module';
 import { ProductsRepository } from './catalog/products.repository';
@@ -20,7 +22,8 @@ class StatsController {
     // Options are read when the app boots (forRootAsync), so CACHE_STORE picks the store.
     CacheMemoizeModule.forRootAsync({ useFactory: () => cacheOptions() }),
     CatalogModule,
+    TerminusModule,
   ],
-  controllers: [StatsController],
+  controllers: [StatsController, OpsController],
 })
 export class AppModule {}

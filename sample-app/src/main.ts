@@ -17,6 +17,8 @@ async function bootstrap(): Promise<void> {
       `  curl ${url}/products?category=tea`,
       `  curl -X PATCH -H 'content-type: application/json' -d '{"price":10}' ${url}/products/1   # busts tag product:1`,
       `  curl ${url}/stats                 # hits, misses and repository queries`,
+      `  curl ${url}/metrics               # Prometheus`,
+      `  curl ${url}/health                # terminus: one entry per cache store`,
     ].join('\n'),
   );
 }

@@ -75,6 +75,18 @@ describe.each([
     expect(alice2.body.at).toBe(alice.body.at);
   });
 
+  it('exposes /metrics and /health', async () => {
+    await request(app.getHttpServer()).get('/products/1').expect(200);
+    await request(app.getHttpServer()).get('/products/1').expect(200);
+    const metrics = await request(app.getHttpServer()).get('/metrics').expect(200);
+    expect(metrics.text).toMatch(/cache_memoize_requests_total\{namespace="ProductsController.get",result="hit"\} [1-9]/);
+    expect(metrics.text).toMatch(/cache_memoize_compute_duration_seconds_bucket/);
+    const health = await request(app.getHttpServer()).get('/health').expect(200);
+    expect(health.body.status).toBe('ok');
+    expect(health.body.info['cache:default']).toMatchObject({ status: 'up', kind: name });
+    expect(health.body.info['cache:local']).toMatchObject({ status: 'up', kind: 'memory' });
+  });
+
   it('caches not-found results without caching the 404 exception', async () => {
     const before = repo.queries;
     await request(app.getHttpServer()).get('/products/999').expect(404);
