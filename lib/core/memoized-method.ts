@@ -98,6 +98,10 @@ export class MemoizedMethod {
     return wrapped;
   }
 
+  get hasHooks(): boolean {
+    return this.config.hooks !== undefined;
+  }
+
   /** Calls a hook; a hook that throws is reported, never thrown into the call. */
   fireHook(name: keyof CacheHooks, info: Omit<CacheHookInfo, 'method' | 'store'>): void {
     const hook = this.config.hooks?.[name];

@@ -89,6 +89,8 @@ interface Flight<T> {
   tagKeys: readonly string[];
   /** Set when the key is invalidated while computing: the result must not be stored. */
   cancelled: boolean;
+  /** The value exists (its write may still be under way). */
+  resolved?: boolean;
 }
 
 export type Lookup<T> =
@@ -182,9 +184,10 @@ export class Memoizer {
     return this.local !== undefined;
   }
 
-  /** Whether a computation for the key is under way in this process. */
+  /** Whether a computation for the key is under way in this process (its value not yet known). */
   isComputing(key: string): boolean {
-    return this.inflight.has(key);
+    const flight = this.inflight.get(key);
+    return flight !== undefined && flight.resolved !== true;
   }
 
   /** Keeps tag timestamps alive at least as long as any entry they may invalidate. */
@@ -194,25 +197,18 @@ export class Memoizer {
 
   // Not `async`: returning a promise from an async function costs extra ticks on every hit.
   getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>): Promise<T> {
-    if (this.local !== undefined) {
-      // Hot path: one Map lookup and a few comparisons for a fresh in-process hit.
+    const near = this.local ?? this.l1;
+    if (near !== undefined) {
+      // Hot path: one Map lookup and a few comparisons for a fresh in-process hit (memory store,
+      // or a tiered store's L1).
       const now = this.expiryNow();
-      const env = this.local.peek(key, now) as Envelope<T> | undefined;
-      if (env !== undefined && env.e > now && this.isTagFresh(env, this.local) && env.g === policy.etag) {
+      const env = near.peek(key, now) as Envelope<T> | undefined;
+      if (env !== undefined && env.e > now && this.isTagFresh(env, near) && env.g === policy.etag) {
         this.onHit(key, policy);
         if (policy.refreshAheadMs !== undefined && env.e - now < policy.refreshAheadMs) this.refreshInBackground(key, factory, policy, undefined);
         return Promise.resolve(env.v);
       }
-      return this.withHardTimeout(this.resolve(key, factory, policy, this.lookupLocal(env, policy, now)), policy, key);
-    }
-    if (this.l1 !== undefined) {
-      const now = this.expiryNow();
-      const env = this.l1.peek(key, now) as Envelope<T> | undefined;
-      if (env !== undefined && env.e > now && this.isTagFresh(env, this.l1) && env.g === policy.etag) {
-        this.onHit(key, policy);
-        if (policy.refreshAheadMs !== undefined && env.e - now < policy.refreshAheadMs) this.refreshInBackground(key, factory, policy, undefined);
-        return Promise.resolve(env.v);
-      }
+      if (this.local !== undefined) return this.withHardTimeout(this.resolve(key, factory, policy, this.lookupLocal(env, policy, now)), policy, key);
     }
     const existing = this.inflight.get(key) as Flight<T> | undefined;
     if (existing !== undefined) return this.withHardTimeout(existing.promise, policy, key);
@@ -469,6 +465,7 @@ export class Memoizer {
       // background with the flight still registered, so nobody recomputes in between.
       flight.promise.then(
         (value) => {
+          flight.resolved = true;
           const written = flight.cancelled ? undefined : this.write(key, value, createdAt, policy, epoch);
           void Promise.resolve(written)
             .catch(() => undefined)

@@ -25,6 +25,7 @@ interface HandlerInfo {
   ownsResponse: boolean;
   policy: MemoizePolicy;
   reportsStale: boolean;
+  hooked: boolean;
 }
 const handled = new WeakSet<object>();
 
@@ -84,8 +85,14 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     // Per-request policy only when something differs per request (tags, or stale reporting).
     let outcome: string | undefined;
     let policy = handler.policy;
-    if ((requestTags !== undefined && requestTags.length > 0) || handler.reportsStale) {
-      policy = { ...policy, report: (state: string) => (outcome = state) };
+    if ((requestTags !== undefined && requestTags.length > 0) || handler.reportsStale || handler.hooked) {
+      policy = {
+        ...policy,
+        report: (state: string) => {
+          outcome = state;
+          if (handler.hooked) method.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', { key, args: [request] });
+        },
+      };
       if (requestTags !== undefined && requestTags.length > 0) {
         policy.tagKeys = [...policy.tagKeys, ...requestTags.map((t) => tagKey(this.engine.prefix, t))];
       }
@@ -129,6 +136,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         ownsResponse: context.getType() === 'http' && this.handlesResponseItself(context),
         policy: { ...base, cacheIf: (r: unknown) => !('uncacheable' in (r as object)) },
         reportsStale: (base.graceMs ?? 0) > 0,
+        hooked: method.hasHooks,
       };
       this.handlers.set(handler, info);
     }

@@ -164,6 +164,8 @@ describe('observability, on a real Redis', () => {
     await http.init();
     const res = await request(http.getHttpServer()).get('/quote').expect(200);
     expect(res.headers['x-cache-key']).toMatch(/:PriceController\.quote:0:/);
+    // Module hooks apply to handlers too, with the request as the argument.
+    expect(calls.some(([n, i]) => n === 'module.onMiss' && i.method === 'PriceController.quote')).toBe(true);
     // (not closed: it shares the module's providers, and closing would shut the stores down)
   });
 
