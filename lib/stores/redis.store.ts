@@ -68,8 +68,8 @@ export class RedisStore implements CacheStore {
     });
   }
 
-  async get(key: string): Promise<Uint8Array | undefined> {
-    return (await this.client.getBuffer(key)) ?? undefined;
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.client.getBuffer(key).then(orUndefined);
   }
 
   async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -206,6 +206,10 @@ function describe(options: Exclude<RedisStoreOptions, { client: unknown }>): str
   if ('cluster' in options) return `cluster ${options.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',')}`;
   if ('sentinels' in options) return `sentinel master '${options.name}'`;
   return options.url.replace(/\/\/[^@/]*@/, '//***@'); // never log credentials
+}
+
+function orUndefined<T>(value: T | null): T | undefined {
+  return value ?? undefined;
 }
 
 function ttl(ttlMs: number): number {
