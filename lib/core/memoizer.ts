@@ -220,17 +220,26 @@ export class Memoizer {
     return this.withHardTimeout(entry.promise as Promise<T>, policy, key);
   }
 
-  private async readShared<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, entry: object): Promise<T> {
-    try {
-      const found = await this.lookupRemote<T>(key, policy);
-      if (found.state === 'fresh' && policy.refreshAheadMs === undefined) {
-        this.onHit(key, policy);
-        return found.value;
-      }
-      return await this.resolve(key, factory, policy, found);
-    } finally {
+  private readShared<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, entry: object): Promise<T> {
+    const done = () => {
       if (this.reads.get(key) === entry) this.reads.delete(key);
-    }
+    };
+    return this.lookupRemote<T>(key, policy).then(
+      (found) => {
+        if (found.state === 'fresh' && policy.refreshAheadMs === undefined) {
+          done();
+          this.onHit(key, policy);
+          return found.value;
+        }
+        const resolved = this.resolve(key, factory, policy, found);
+        resolved.then(done, done);
+        return resolved;
+      },
+      (error: unknown) => {
+        done();
+        throw error;
+      },
+    );
   }
 
   /**
@@ -610,7 +619,11 @@ export class Memoizer {
   private async lookupRemote<T>(key: string, policy: Pick<MemoizePolicy, 'etag' | 'owner'>): Promise<Lookup<T>> {
     const preparing = this.shared.prepare();
     if (preparing !== undefined) await preparing;
-    const [entry, epoch] = await Promise.all([this.guard.run('get', key, () => this.remote.get(key), null, false, policy.owner), this.shared.epoch()]);
+    // Both reads are issued before either is awaited (one round trip); no Promise.all allocation.
+    const entryRead = this.guard.run('get', key, () => this.remote.get(key), null, false, policy.owner);
+    const epochRead = this.shared.epoch();
+    const entry = await entryRead;
+    const epoch = await epochRead;
     if (entry === null) return MISS;
     if (entry === undefined) return { state: 'miss', epoch };
     let env: EncodedEnvelope;
