@@ -166,10 +166,11 @@ export const taggedJsonSerializer: Serializer = {
     return Buffer.from((encoder.tagged ? 'T' : 'J') + JSON.stringify(tree), 'utf8');
   },
   decode(bytes) {
-    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-    const kind = text.charCodeAt(0);
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const kind = buf[0];
     if (kind !== 74 /* J */ && kind !== 84 /* T */) throw new SerializationError('not a tagged-json payload');
-    const tree: unknown = JSON.parse(text.slice(1));
+    // Decode from offset 1 directly: no sliced string for JSON.parse to flatten.
+    const tree: unknown = JSON.parse(buf.toString('utf8', 1));
     return kind === 84 ? revive(tree) : tree;
   },
 };
