@@ -1,5 +1,6 @@
 import type { Serializer } from '../serialization/serializer.interface';
 import type { Envelope } from './envelope';
+import { asBuffer } from '../serialization/bytes';
 
 /**
  * Byte layout of an envelope in a shared store. The metadata sits in a fixed binary header so a
@@ -50,7 +51,7 @@ export function encodeEnvelope(env: Envelope, serializer: Serializer): Buffer {
 
 /** Reads the header; the tag list and the value are decoded on demand. Throws on foreign bytes. */
 export function decodeEnvelope(bytes: Uint8Array, serializer: Serializer): EncodedEnvelope {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   if (buf.length < FIXED + 4 || buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1] || buf[2] !== MAGIC[2]) {
     throw new Error('not an envelope written by nestjs-cache-memoize');
   }

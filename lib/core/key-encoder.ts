@@ -1,4 +1,5 @@
 import { UnkeyableArgumentError } from '../errors';
+import { asBuffer } from '../serialization/bytes';
 
 /**
  * Canonical, injective encoding of argument lists. Every type gets a distinct spelling
@@ -83,7 +84,7 @@ class Encoder {
       return Number.isNaN(t) ? 'Date(Invalid)' : `Date(${value.toISOString()})`;
     }
     if (ArrayBuffer.isView(value)) {
-      const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      const bytes = asBuffer(value);
       return `${ctorName(value)}(${bytes.toString('base64')})`;
     }
     if (value instanceof ArrayBuffer) return `ArrayBuffer(${Buffer.from(value).toString('base64')})`;

@@ -1,10 +1,10 @@
 import { randomInt } from 'node:crypto';
 import type { CacheStore } from '../stores/cache-store.interface';
 import type { StoreGuard } from './store-guard';
+import { asBuffer } from '../serialization/bytes';
 
 export const encodeAscii = (text: string): Uint8Array => Buffer.from(text, 'latin1');
-export const decodeAscii = (bytes: Uint8Array): string =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+export const decodeAscii = (bytes: Uint8Array): string => asBuffer(bytes).toString('latin1');
 
 export function newToken(): string {
   return `${Date.now().toString(36)}.${randomInt(2 ** 47).toString(36)}`;

@@ -1,5 +1,6 @@
 import { SerializationError } from '../errors';
 import type { Serializer } from './serializer.interface';
+import { asBuffer } from './bytes';
 
 /**
  * The default codec: JSON, with the values JSON loses spelled as tagged objects
@@ -71,7 +72,7 @@ class Encoder {
       return this.tag('S', members);
     }
     if (ArrayBuffer.isView(value)) {
-      const base64 = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+      const base64 = asBuffer(value).toString('base64');
       if (Buffer.isBuffer(value)) return this.tag('B', base64);
       if (value instanceof Uint8Array) return this.tag('U', base64);
       const name = value.constructor.name;
@@ -166,7 +167,7 @@ export const taggedJsonSerializer: Serializer = {
     return Buffer.from((encoder.tagged ? 'T' : 'J') + JSON.stringify(tree), 'utf8');
   },
   decode(bytes) {
-    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const buf = asBuffer(bytes);
     const kind = buf[0];
     if (kind !== 74 /* J */ && kind !== 84 /* T */) throw new SerializationError('not a tagged-json payload');
     // Decode from offset 1 directly: no sliced string for JSON.parse to flatten.

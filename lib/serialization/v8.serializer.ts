@@ -1,5 +1,6 @@
 import { deserialize, serialize } from 'node:v8';
 import type { Serializer } from './serializer.interface';
+import { asBuffer } from './bytes';
 
 /**
  * V8's structured-clone format: Date, Map, Set, BigInt, undefined, -0, Buffer (kept distinct
@@ -10,5 +11,5 @@ import type { Serializer } from './serializer.interface';
 export const v8Serializer: Serializer = {
   name: 'v8',
   encode: (value) => serialize(value),
-  decode: (bytes) => deserialize(bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+  decode: (bytes) => deserialize(asBuffer(bytes)),
 };

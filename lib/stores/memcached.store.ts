@@ -4,6 +4,7 @@ import { parseDuration, type Duration } from '../core/duration';
 import { InvalidOptionError } from '../errors';
 import type { CacheStore } from './cache-store.interface';
 import { optionalRequire } from './optional-require';
+import { asBuffer } from '../serialization/bytes';
 
 /** The slice of a memjs client the store uses (declared here so memjs types are not required). */
 export interface MemcachedClientLike {
@@ -97,13 +98,13 @@ export class MemcachedStore implements CacheStore {
 
   async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
     if (this.tooLarge(key, value)) return;
-    const ok = await this.client.set(await this.physical(key), toBuffer(value), { expires: expires(ttlMs) });
+    const ok = await this.client.set(await this.physical(key), asBuffer(value), { expires: expires(ttlMs) });
     if (!ok) throw new Error(`memcached refused SET of ${key}`);
   }
 
   async add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
     if (this.tooLarge(key, value)) return false;
-    return (await this.client.add(await this.physical(key), toBuffer(value), { expires: expires(ttlMs) })) === true;
+    return (await this.client.add(await this.physical(key), asBuffer(value), { expires: expires(ttlMs) })) === true;
   }
 
   async delete(key: string): Promise<boolean> {
@@ -228,8 +229,4 @@ function newGeneration(): string {
 function expires(ttlMs: number): number {
   const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
   return seconds > THIRTY_DAYS_S ? Math.ceil(Date.now() / 1000) + seconds : seconds;
-}
-
-function toBuffer(value: Uint8Array): Buffer {
-  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }

@@ -4,6 +4,7 @@ import type { CacheStore } from './cache-store.interface';
 import { optionalRequire } from './optional-require';
 import type { RedisClientLike, RedisClusterNode, RedisCommandsLike, RedisConnectionOptions } from './redis.types';
 import { RedisBus } from './redis-bus';
+import { asBuffer } from '../serialization/bytes';
 
 interface RedisCommon {
   /** Bound on every command; a down or slow Redis costs a call at most this. Default 500 ms. */
@@ -82,11 +83,11 @@ export class RedisStore implements CacheStore {
   }
 
   async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
-    await this.client.set(key, toBuffer(value), 'PX', ttl(ttlMs));
+    await this.client.set(key, asBuffer(value), 'PX', ttl(ttlMs));
   }
 
   async add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
-    return (await this.client.set(key, toBuffer(value), 'PX', ttl(ttlMs), 'NX')) === 'OK';
+    return (await this.client.set(key, asBuffer(value), 'PX', ttl(ttlMs), 'NX')) === 'OK';
   }
 
   async delete(key: string): Promise<boolean> {
@@ -138,7 +139,7 @@ export class RedisStore implements CacheStore {
   /** Deletes `key` only if it still holds `value` (lock release). Atomic via a Lua script. */
   async compareAndDelete(key: string, value: Uint8Array): Promise<boolean> {
     const script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-    return (await this.client.eval(script, 1, key, toBuffer(value))) === 1;
+    return (await this.client.eval(script, 1, key, asBuffer(value))) === 1;
   }
 
   async disconnect(): Promise<void> {
@@ -214,10 +215,6 @@ function orUndefined<T>(value: T | null): T | undefined {
 
 function ttl(ttlMs: number): number {
   return Math.max(1, Math.ceil(ttlMs));
-}
-
-function toBuffer(value: Uint8Array): Buffer {
-  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 
 function escapeGlob(text: string): string {
