@@ -18,6 +18,7 @@ export interface EncodedEnvelope {
   s: number;
   p: string | undefined;
   g: string | undefined;
+  /** The tag list, parsed on first use. */
   tags(): readonly string[];
   value(): unknown;
 }
@@ -64,6 +65,7 @@ export function decodeEnvelope(bytes: Uint8Array, serializer: Serializer): Encod
   const tagsLength = buf.readUInt32LE(tagsAt - 4);
   const valueAt = tagsAt + tagsLength;
   if (valueAt > buf.length) throw new Error('truncated envelope');
+  let parsedTags: readonly string[] | undefined;
   return {
     c: buf.readDoubleLE(3),
     e: buf.readDoubleLE(11),
@@ -71,10 +73,12 @@ export function decodeEnvelope(bytes: Uint8Array, serializer: Serializer): Encod
     p: epochLength === 0 ? undefined : buf.toString('latin1', FIXED, FIXED + epochLength),
     g: etagLength === 0 ? undefined : buf.toString('utf8', etagAt, etagAt + etagLength),
     tags() {
-      if (tagsLength === 0) return [];
+      // Parsed once: the freshness check and the L1 fill may both need the list.
+      if (parsedTags !== undefined) return parsedTags;
+      if (tagsLength === 0) return (parsedTags = []);
       const tags: unknown = JSON.parse(buf.toString('utf8', tagsAt, valueAt));
       if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new Error('corrupt tag list');
-      return tags as string[];
+      return (parsedTags = tags as string[]);
     },
     value: () => serializer.decode(buf.subarray(valueAt)),
   };

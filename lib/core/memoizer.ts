@@ -286,33 +286,27 @@ export class Memoizer {
 
   /** The fresh cached value, if any, without computing. */
   async peek<T>(key: string, policy: Pick<MemoizePolicy, 'etag'> = {}): Promise<{ v: T } | undefined> {
-    const full = { ttlMs: 0, tagKeys: [], ...policy };
-    if (this.l1 !== undefined) {
-      const now = this.expiryNow();
-      const env = this.l1.peek(key, now) as Envelope<T> | undefined;
-      if (env !== undefined && isEnvelope(env) && env.e > now && this.isTagFresh(env, this.l1) && env.g === full.etag) return { v: env.v };
-    }
-    const lookup =
-      this.local !== undefined
-        ? this.lookupLocal(this.local.peek(key) as Envelope<T> | undefined, full, this.expiryNow())
-        : await this.lookupRemote<T>(key, full);
+    const { lookup } = await this.inspect<T>(key, policy);
     return lookup.state === 'fresh' ? { v: lookup.value } : undefined;
   }
 
   /** What a call with this key would find, without computing (debugging: method handles' explain). */
   async explain(key: string, policy: Pick<MemoizePolicy, 'etag'> = {}): Promise<{ state: 'fresh' | 'stale' | 'miss'; expiresAt?: number; source?: 'l1' | 'store' }> {
-    const full = { ttlMs: 0, tagKeys: [], ...policy };
-    const now = this.expiryNow();
+    const { lookup, source } = await this.inspect(key, policy);
+    return lookup.state === 'miss' ? { state: 'miss' } : { state: lookup.state, expiresAt: lookup.expiresAt, source };
+  }
+
+  /** Looks a key up as a call would (in-process store or L1 first, then the shared store), never computing. */
+  private async inspect<T>(key: string, policy: Pick<MemoizePolicy, 'etag'>): Promise<{ lookup: Lookup<T>; source: 'l1' | 'store' }> {
     const near = this.local ?? this.l1;
     if (near !== undefined) {
-      const env = near.peek(key, now) as Envelope | undefined;
-      const found = this.lookupLocalIn(near, env, full, now);
-      if (found.state !== 'miss' || this.local !== undefined) {
-        return found.state === 'miss' ? { state: 'miss' } : { state: found.state, expiresAt: found.expiresAt, source: this.local ? 'store' : 'l1' };
-      }
+      const now = this.expiryNow();
+      const lookup = this.lookupLocalIn(near, near.peek(key, now) as Envelope<T> | undefined, policy, now);
+      if (this.local !== undefined) return { lookup, source: 'store' };
+      // As in getOrSet: only a fresh L1 entry answers; anything else goes to the shared store.
+      if (lookup.state === 'fresh') return { lookup, source: 'l1' };
     }
-    const found = await this.lookupRemote(key, full);
-    return found.state === 'miss' ? { state: 'miss' } : { state: found.state, expiresAt: found.expiresAt, source: 'store' };
+    return { lookup: await this.lookupRemote<T>(key, policy), source: 'store' };
   }
 
   /** Computes and stores unconditionally (refresh). */
@@ -348,12 +342,7 @@ export class Memoizer {
     // and such a computation must not overwrite a newer entry with a value already stale.
     const invalidated = new Set(tagKeys);
     this.reads.clear(); // reads under way may predate this invalidation: later callers start anew
-    for (const [key, flight] of this.inflight) {
-      if (flight.tagKeys.some((t) => invalidated.has(t))) {
-        flight.cancelled = true;
-        this.inflight.delete(key);
-      }
-    }
+    this.cancelFlights((_key, flight) => flight.tagKeys.some((t) => invalidated.has(t)));
     if (this.local !== undefined) {
       const time = this.now();
       for (const t of tagKeys) this.local.writeTagTime(t, time, this.tagTtlMs);
@@ -377,12 +366,7 @@ export class Memoizer {
    */
   async clear(prefix: string, allTagKey: string): Promise<void> {
     this.reads.clear();
-    for (const [key, flight] of this.inflight) {
-      if (key.startsWith(prefix)) {
-        flight.cancelled = true;
-        this.inflight.delete(key);
-      }
-    }
+    this.cancelFlights((key) => key.startsWith(prefix));
     await this.guard.run('clear', prefix, () => this.remote.clear(prefix), undefined, true);
     if (this.l1 !== undefined) {
       await this.l1.clear(prefix);
@@ -684,10 +668,17 @@ export class Memoizer {
 
   private cancelFlight(key: string): void {
     const flight = this.inflight.get(key);
-    if (flight !== undefined) {
-      flight.cancelled = true;
-      this.inflight.delete(key);
-    }
+    if (flight !== undefined) this.detach(key, flight);
+  }
+
+  /** Detaches the computations that match: nobody joins them, and their results are not stored. */
+  private cancelFlights(match: (key: string, flight: Flight<unknown>) => boolean): void {
+    for (const [key, flight] of this.inflight) if (match(key, flight)) this.detach(key, flight);
+  }
+
+  private detach(key: string, flight: Flight<unknown>): void {
+    flight.cancelled = true;
+    this.inflight.delete(key);
   }
 
   private requireLocal(): LocalCacheStore {
