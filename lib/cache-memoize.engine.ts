@@ -7,7 +7,7 @@ import { StatsCollector, type CacheStats } from './core/stats';
 import { openTelemetry, type Telemetry } from './core/telemetry';
 import { parseDuration } from './core/duration';
 import type { CacheEvent } from './core/events';
-import { allTagKey, keyBase, namespaceSegments, namespaceTagKey, tagKey, validateSegment } from './core/keys';
+import { allTagKey, keyBase, namespaceSegments, namespaceTagKey, tagKeysFor, validateSegment } from './core/keys';
 import { MemoizedMethod, type BasePolicy, type ResultShape } from './core/memoized-method';
 import { Memoizer } from './core/memoizer';
 import { InvalidOptionError, NamespaceConflictError, UnknownMethodError, UnknownStoreError } from './errors';
@@ -197,7 +197,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
         source === undefined ? [] : typeof source === 'function' ? source(...args) : source;
       const tags = [...list(spec.tags), ...(spec.resultTags && !spec.before ? spec.resultTags(result, ...args) : [])];
       const tagKeys = [
-        ...tags.map((t) => tagKey(this.prefix, t)),
+        ...tagKeysFor(this.prefix, tags, `@CacheEvict on ${owner}`),
         ...list(spec.namespaces).map((ns) => namespaceTagKey(this.prefix, ns)),
       ];
       const keys = list(spec.keys);

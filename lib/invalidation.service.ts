@@ -1,6 +1,6 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
-import { allTagKey, namespaceTagKey, tagKey, validateSegment } from './core/keys';
+import { allTagKey, namespaceTagKey, tagKeysFor, validateSegment } from './core/keys';
 import type { Memoizer } from './core/memoizer';
 
 /** Names of T's methods. */
@@ -27,12 +27,7 @@ export class InvalidationService {
 
   /** Entries created at or before this call that carry any of the tags become stale. O(1) per tag. */
   async invalidateTags(tags: readonly string[], options: StoreSelector = {}): Promise<void> {
-    const keys = tags.map((tag) => {
-      if (typeof tag !== 'string' || tag.length === 0) {
-        throw new TypeError(`InvalidationService.invalidateTags: tags must be non-empty strings, got ${JSON.stringify(tag)}.`);
-      }
-      return tagKey(this.engine.prefix, tag);
-    });
+    const keys = tagKeysFor(this.engine.prefix, tags, 'InvalidationService.invalidateTags', (message) => new TypeError(message));
     await this.each(options, (m) => m.invalidateTagKeys(keys));
   }
 

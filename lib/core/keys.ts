@@ -32,6 +32,25 @@ export function tagKey(prefix: string, tag: string): string {
   return `${prefix}:~tag:${safe}`;
 }
 
+/**
+ * Tag keys for a list of tags, checked: an array of non-empty strings. `where` names the caller in
+ * the error; `makeError` picks the error class.
+ */
+export function tagKeysFor(
+  prefix: string,
+  tags: unknown,
+  where: string,
+  makeError: (message: string) => Error = (message) => new InvalidOptionError(message),
+): string[] {
+  if (!Array.isArray(tags)) throw makeError(`${where}: tags must be an array of strings, got ${typeof tags}.`);
+  return tags.map((tag: unknown) => {
+    if (typeof tag !== 'string' || tag.length === 0) {
+      throw makeError(`${where}: every tag must be a non-empty string, got ${JSON.stringify(tag)}.`);
+    }
+    return tagKey(prefix, tag);
+  });
+}
+
 /** Namespace invalidation uses the tag scheme: an entry carries one tag per namespace segment. */
 export function namespaceTagKey(prefix: string, namespace: string): string {
   return `${prefix}:~ns:${namespace}`;

@@ -1,8 +1,7 @@
 import { defer, from, isObservable, lastValueFrom, mergeMap, toArray, type Observable } from 'rxjs';
-import { InvalidOptionError } from '../errors';
 import type { CacheMemoizeOptions } from '../cache-memoize.options';
 import { encodeArgs, encodeValue } from './key-encoder';
-import { composeKey, tagKey } from './keys';
+import { composeKey, tagKeysFor } from './keys';
 import type { MemoizePolicy, Memoizer } from './memoizer';
 import { currentCacheMode } from './cache-context';
 import type { CacheHookInfo, CacheHooks } from '../cache-memoize.options';
@@ -231,15 +230,7 @@ export class MemoizedMethod {
   }
 
   private tagKeysOf(tags: unknown): string[] {
-    if (!Array.isArray(tags)) {
-      throw new InvalidOptionError(`${this.owner}: tags must be an array of strings, got ${typeof tags}.`);
-    }
-    return tags.map((tag) => {
-      if (typeof tag !== 'string' || tag.length === 0) {
-        throw new InvalidOptionError(`${this.owner}: every tag must be a non-empty string, got ${JSON.stringify(tag)}.`);
-      }
-      return tagKey(this.config.prefix, tag);
-    });
+    return tagKeysFor(this.config.prefix, tags, this.owner);
   }
 }
 

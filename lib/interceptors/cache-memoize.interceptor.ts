@@ -14,7 +14,7 @@ import { CACHE_MEMOIZE_METADATA } from '../constants';
 import { CacheMemoizeEngine } from '../cache-memoize.engine';
 import type { CacheMemoizeOptions } from '../cache-memoize.options';
 import type { MemoizePolicy } from '../core/memoizer';
-import { tagKey } from '../core/keys';
+import { tagKeysFor } from '../core/keys';
 import type { CacheRequest } from './cache-request';
 import { describeRequest, httpTrackValue, isUncacheableHttpResponse, type HttpResponseLike } from './http-cache';
 
@@ -61,31 +61,30 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (!this.engine.enabled) return next.handle();
     const request = describeRequest(context);
     if (request === undefined || this.alreadyHandled(request)) return next.handle();
+    let handler: HandlerInfo;
     let key: string;
-    let method: ReturnType<CacheMemoizeEngine['register']>;
-    let options: AnyOptions;
+    let requestTagKeys: string[] = [];
     try {
-      const handler = this.handlerInfo(context);
-      options = handler.options;
-      const track = this.trackBy(context, request, options);
+      handler = this.handlerInfo(context);
+      const track = this.trackBy(context, request, handler.options);
       if (track === undefined) {
         this.setHeader(context, request, 'X-Cache', 'BYPASS');
         return next.handle();
       }
-      method = handler.method;
-      key = typeof track === 'string' ? method.keyForEncoded(track) : method.keyForValue(track);
+      key = typeof track === 'string' ? handler.method.keyForEncoded(track) : handler.method.keyForValue(track);
+      const requestTags = handler.options.requestTags?.(request);
+      if (requestTags !== undefined) requestTagKeys = tagKeysFor(this.engine.prefix, requestTags, `requestTags of ${handler.method.owner}`);
     } catch (error) {
-      // A request the cache cannot key is served uncached, never failed.
+      // A request the cache cannot key (or tag) is served uncached, never failed.
       this.warnOnce(context, error);
       this.setHeader(context, request, 'X-Cache', 'BYPASS');
       return next.handle();
     }
-    const handler = this.handlerInfo(context);
-    const requestTags = options.requestTags?.(request);
+    const method = handler.method;
     // Per-request policy only when something differs per request (tags, or stale reporting).
     let outcome: string | undefined;
     let policy = handler.policy;
-    if ((requestTags !== undefined && requestTags.length > 0) || handler.reportsStale || handler.hooked) {
+    if (requestTagKeys.length > 0 || handler.reportsStale || handler.hooked) {
       policy = {
         ...policy,
         report: (state: string) => {
@@ -93,9 +92,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
           if (handler.hooked) method.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', { key, args: [request] });
         },
       };
-      if (requestTags !== undefined && requestTags.length > 0) {
-        policy.tagKeys = [...policy.tagKeys, ...requestTags.map((t) => tagKey(this.engine.prefix, t))];
-      }
+      if (requestTagKeys.length > 0) policy.tagKeys = [...policy.tagKeys, ...requestTagKeys];
     }
     const joined = method.memoizer.isComputing(key);
     let ran = false;

@@ -134,6 +134,12 @@ class ShopController {
     return of({ n: 1, run }, { n: 2, run });
   }
 
+  @Get('bad-tags')
+  @CacheMemoize({ requestTags: () => [42 as unknown as string] })
+  badTags() {
+    return { run: count('badTags') };
+  }
+
   @Post('items')
   @CacheMemoize()
   create() {
@@ -260,6 +266,13 @@ describe.each([
     const hit = await http.get('/plain').expect(200);
     expect(hit.headers['x-cache']).toBe('HIT');
     expect(runs.plain).toBe(1);
+  });
+
+  it('serves a request whose tags are not strings uncached instead of failing it', async () => {
+    const res = await http.get('/bad-tags').expect(200);
+    expect(res.headers['x-cache']).toBe('BYPASS');
+    await http.get('/bad-tags').expect(200);
+    expect(runs.badTags).toBe(2);
   });
 
   it('busts handler responses by request tags', async () => {
