@@ -4,6 +4,7 @@ import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { CACHE_EVICT_METADATA, ENGINE_REF, MEMOIZED_WRAPPER } from './constants';
 import { CacheMemoizeEngine, readOptions } from './cache-memoize.engine';
 import type { MethodImpl } from './core/memoized-method';
+import { inheritIdentity } from './core/wrapper';
 
 /**
  * Wraps `@CacheMemoize` provider methods at bootstrap (the `@nestjs/schedule` explorer pattern).
@@ -76,11 +77,7 @@ export class CacheMemoizeExplorer implements OnModuleInit {
     if (original[MEMOIZED_WRAPPER]) return; // the same instance listed twice (aliases)
     const method = this.engine.register(cls, name, readOptions(original)!);
     const wrapped = method.wrap(original) as MethodImpl & { [MEMOIZED_WRAPPER]?: true };
-    // Keep the original's metadata visible on the wrapper for anything that reflects on it.
-    for (const key of Reflect.getMetadataKeys(original)) {
-      Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapped);
-    }
-    Object.defineProperty(wrapped, 'name', { value: original.name });
+    inheritIdentity(original, wrapped);
     Object.defineProperty(wrapped, MEMOIZED_WRAPPER, { value: true });
     Object.defineProperty(instance, name, { value: wrapped, configurable: true, writable: true, enumerable: false });
   }

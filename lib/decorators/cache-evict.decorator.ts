@@ -3,6 +3,7 @@ import { isObservable, type Observable, tap } from 'rxjs';
 import { CACHE_EVICT_METADATA, ENGINE_REF } from '../constants';
 import type { MethodArgs, MethodName } from '../invalidation.service';
 import type { ArgsOnly } from '../cache-memoize.options';
+import { inheritIdentity } from '../core/wrapper';
 
 type Source<A extends readonly unknown[]> = readonly string[] | ((...args: A) => readonly string[]);
 
@@ -83,9 +84,8 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
       void evict(this, args, result); // sync method: in-process stores apply it before returning
       return result;
     };
-    for (const key of Reflect.getMetadataKeys(original)) Reflect.defineMetadata(key, Reflect.getMetadata(key, original), wrapped);
+    inheritIdentity(original, wrapped);
     Reflect.defineMetadata(CACHE_EVICT_METADATA, spec, wrapped);
-    Object.defineProperty(wrapped, 'name', { value: original.name });
     descriptor.value = wrapped as unknown as F;
   };
 }
