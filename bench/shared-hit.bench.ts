@@ -1,54 +1,50 @@
-import 'reflect-metadata';
-import { Injectable, Logger } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import Redis from 'ioredis';
-import { CacheMemoize, CacheMemoizeModule, memcachedStore, redisStore, type CacheStore } from 'nestjs-cache-memoize';
+import { memcachedStore, redisStore, type CacheStore } from 'nestjs-cache-memoize';
 import { MemcachedServer, RedisServer } from '../test/support/servers';
+import { appWith, user } from './fixtures';
 import { bench, printTable } from './harness';
 
 const KEYS = 1_000;
 const CONCURRENCY = 100;
-const user = (id: number) => ({ id, name: `user ${id}`, email: `u${id}@example.com`, roles: ['reader', 'writer'], createdAt: new Date(1_700_000_000_000) });
 
-@Injectable()
-class UserService {
-  @CacheMemoize({ ttl: '1h' })
-  async getUser(id: number): Promise<ReturnType<typeof user>> {
-    return user(id);
-  }
+interface RawClient {
+  name: string;
+  set(key: string, json: string): Promise<unknown>;
+  read(key: string): Promise<unknown>;
+  close(): void;
 }
 
-async function appWith(store: CacheStore) {
-  Logger.overrideLogger(false);
-  const moduleRef = await Test.createTestingModule({
-    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix: 'bench' })],
-    providers: [UserService],
-  }).compile();
-  await moduleRef.init();
-  const users = moduleRef.get(UserService);
-  for (let i = 0; i < KEYS; i++) await users.getUser(i);
-  await new Promise((r) => setTimeout(r, 200)); // let background writes land
-  return { moduleRef, users };
+/** A decorated method hit on `store` against the raw client reading the same JSON, in one run. */
+async function sharedHitCase(title: string, ours: string, raw: RawClient, store: CacheStore): Promise<void> {
+  for (let i = 0; i < KEYS; i++) await raw.set(`raw:${i}`, JSON.stringify(user(i)));
+  const { moduleRef, users } = await appWith(store, KEYS, 'bench');
+  const results = await bench(
+    [
+      { name: raw.name, run: (i) => raw.read(`raw:${i % KEYS}`) },
+      { name: ours, run: (i) => users.getUser(i % KEYS) },
+    ],
+    { concurrency: CONCURRENCY },
+  );
+  printTable(`${title}, ${KEYS} keys, ${CONCURRENCY} concurrent callers`, results, { 'ours / raw (target >= 0.85)': `${ours} / ${raw.name}` });
+  await moduleRef.close();
+  raw.close();
 }
 
 export async function redisHitBench(): Promise<void> {
   const server = await RedisServer.launch();
   try {
-    const raw = new Redis(server.url, { enableAutoPipelining: true });
-    for (let i = 0; i < KEYS; i++) await raw.set(`raw:${i}`, JSON.stringify(user(i)));
-    const { moduleRef, users } = await appWith(redisStore({ url: server.url }));
-    const results = await bench(
-      [
-        { name: 'raw ioredis GET + JSON.parse (auto-pipelined)', run: async (i) => JSON.parse((await raw.get(`raw:${i % KEYS}`))!) },
-        { name: '@CacheMemoize hit (redis store)', run: (i) => users.getUser(i % KEYS) },
-      ],
-      { concurrency: CONCURRENCY },
+    const client = new Redis(server.url, { enableAutoPipelining: true });
+    await sharedHitCase(
+      'redis hit',
+      '@CacheMemoize hit (redis store)',
+      {
+        name: 'raw ioredis GET + JSON.parse (auto-pipelined)',
+        set: (k, json) => client.set(k, json),
+        read: async (k) => JSON.parse((await client.get(k))!),
+        close: () => client.disconnect(),
+      },
+      redisStore({ url: server.url }),
     );
-    printTable(`redis hit, ${KEYS} keys, ${CONCURRENCY} concurrent callers`, results, {
-      'ours / raw (target >= 0.85)': '@CacheMemoize hit (redis store) / raw ioredis GET + JSON.parse (auto-pipelined)',
-    });
-    await moduleRef.close();
-    raw.disconnect();
   } finally {
     await server.stop();
   }
@@ -59,21 +55,18 @@ export async function memcachedHitBench(): Promise<void> {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const memjs = require('memjs') as typeof import('memjs');
-    const raw = memjs.Client.create(server.address, { logger: { log: () => undefined } });
-    for (let i = 0; i < KEYS; i++) await raw.set(`raw:${i}`, JSON.stringify(user(i)), {});
-    const { moduleRef, users } = await appWith(memcachedStore({ servers: server.address }));
-    const results = await bench(
-      [
-        { name: 'raw memjs get + JSON.parse', run: async (i) => JSON.parse((await raw.get(`raw:${i % KEYS}`)).value!.toString()) },
-        { name: '@CacheMemoize hit (memcached store)', run: (i) => users.getUser(i % KEYS) },
-      ],
-      { concurrency: CONCURRENCY },
+    const client = memjs.Client.create(server.address, { logger: { log: () => undefined } });
+    await sharedHitCase(
+      'memcached hit',
+      '@CacheMemoize hit (memcached store)',
+      {
+        name: 'raw memjs get + JSON.parse',
+        set: (k, json) => client.set(k, json, {}),
+        read: async (k) => JSON.parse((await client.get(k)).value!.toString()),
+        close: () => client.close(),
+      },
+      memcachedStore({ servers: server.address }),
     );
-    printTable(`memcached hit, ${KEYS} keys, ${CONCURRENCY} concurrent callers`, results, {
-      'ours / raw (target >= 0.85)': '@CacheMemoize hit (memcached store) / raw memjs get + JSON.parse',
-    });
-    await moduleRef.close();
-    raw.close();
   } finally {
     await server.stop();
   }

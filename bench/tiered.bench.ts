@@ -1,34 +1,11 @@
-import 'reflect-metadata';
-import { Injectable, Logger } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import { Logger } from '@nestjs/common';
 import Redis from 'ioredis';
-import { CacheMemoize, CacheMemoizeModule, memoryStore, redisStore, tieredStore, type CacheStore } from 'nestjs-cache-memoize';
+import { memoryStore, redisStore, tieredStore } from 'nestjs-cache-memoize';
 import { RedisServer } from '../test/support/servers';
+import { appWith, user } from './fixtures';
 import { bench, printTable } from './harness';
 
 const KEYS = 1_000;
-const user = (id: number) => ({ id, name: `user ${id}`, roles: ['reader'] });
-
-@Injectable()
-class UserService {
-  @CacheMemoize({ ttl: '1h' })
-  async getUser(id: number): Promise<ReturnType<typeof user>> {
-    return user(id);
-  }
-}
-
-async function appWith(store: CacheStore) {
-  const moduleRef = await Test.createTestingModule({
-    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix: `tb${Math.random().toString(36).slice(2, 6)}` })],
-    providers: [UserService],
-  }).compile();
-  await moduleRef.init();
-  const users = moduleRef.get(UserService);
-  for (let i = 0; i < KEYS; i++) await users.getUser(i);
-  await new Promise((r) => setTimeout(r, 200));
-  for (let i = 0; i < KEYS; i++) await users.getUser(i); // tiered: fills L1 from L2
-  return { moduleRef, users };
-}
 
 /** Tiered L1 hits against raw ioredis GET and against a plain memory store, in one run. */
 export async function tieredBench(): Promise<void> {
@@ -37,8 +14,8 @@ export async function tieredBench(): Promise<void> {
   try {
     const raw = new Redis(server.url, { enableAutoPipelining: true });
     for (let i = 0; i < KEYS; i++) await raw.set(`raw:${i}`, JSON.stringify(user(i)));
-    const tiered = await appWith(tieredStore(memoryStore(), redisStore({ url: server.url })));
-    const memory = await appWith(memoryStore());
+    const tiered = await appWith(tieredStore(memoryStore(), redisStore({ url: server.url })), KEYS);
+    const memory = await appWith(memoryStore(), KEYS);
     const results = await bench([
       { name: 'raw ioredis GET + JSON.parse', run: async (i) => JSON.parse((await raw.get(`raw:${i % KEYS}`))!) },
       { name: '@CacheMemoize hit, tiered (L1)', run: (i) => tiered.users.getUser(i % KEYS) },
