@@ -12,17 +12,6 @@ import { asBuffer } from '../serialization/bytes';
 const MAGIC = [0x43, 0x4d, 0x02];
 const FIXED = 3 + 8 * 3 + 1;
 
-export interface EncodedEnvelope {
-  c: number;
-  e: number;
-  s: number;
-  p: string | undefined;
-  g: string | undefined;
-  /** The tag list, parsed on first use. */
-  tags(): readonly string[];
-  value(): unknown;
-}
-
 export function encodeEnvelope(env: Envelope, serializer: Serializer): Buffer {
   const epoch = Buffer.from(env.p ?? '', 'latin1');
   const etag = Buffer.from(env.g ?? '', 'utf8');
@@ -50,36 +39,60 @@ export function encodeEnvelope(env: Envelope, serializer: Serializer): Buffer {
   return out;
 }
 
-/** Reads the header; the tag list and the value are decoded on demand. Throws on foreign bytes. */
-export function decodeEnvelope(bytes: Uint8Array, serializer: Serializer): EncodedEnvelope {
+/**
+ * An envelope read from bytes: the header fields at once, the tag list and the value on demand.
+ * A class rather than an object of closures: one is built per remote hit.
+ */
+export class EnvelopeView {
+  readonly c: number;
+  readonly e: number;
+  readonly s: number;
+  /** Invalidation epoch the entry was written under ('' when none). */
+  readonly p: string;
+  readonly g: string | undefined;
+  private parsedTags: readonly string[] | undefined;
+
+  /** Throws on foreign or truncated bytes. */
+  constructor(
+    private readonly buf: Buffer,
+    private readonly tagsAt: number,
+    private readonly valueAt: number,
+  ) {
+    this.c = buf.readDoubleLE(3);
+    this.e = buf.readDoubleLE(11);
+    this.s = buf.readDoubleLE(19);
+    const epochLength = buf[27];
+    this.p = epochLength === 0 ? '' : buf.toString('latin1', FIXED, FIXED + epochLength);
+    const etagAt = FIXED + epochLength + 1;
+    const etagLength = buf[etagAt - 1];
+    this.g = etagLength === 0 ? undefined : buf.toString('utf8', etagAt, etagAt + etagLength);
+  }
+
+  /** The tag list, parsed once (the freshness check and the L1 fill may both need it). */
+  tags(): readonly string[] {
+    if (this.parsedTags !== undefined) return this.parsedTags;
+    if (this.valueAt === this.tagsAt) return (this.parsedTags = []);
+    const tags: unknown = JSON.parse(this.buf.toString('utf8', this.tagsAt, this.valueAt));
+    if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new Error('corrupt tag list');
+    return (this.parsedTags = tags as string[]);
+  }
+
+  value(serializer: Serializer): unknown {
+    return serializer.decodeFrom !== undefined ? serializer.decodeFrom(this.buf, this.valueAt) : serializer.decode(this.buf.subarray(this.valueAt));
+  }
+}
+
+/** Checks the layout and reads the header. Throws on foreign or truncated bytes. */
+export function decodeEnvelope(bytes: Uint8Array): EnvelopeView {
   const buf = asBuffer(bytes);
   if (buf.length < FIXED + 4 || buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1] || buf[2] !== MAGIC[2]) {
     throw new Error('not an envelope written by nestjs-cache-memoize');
   }
-  const epochLength = buf[27];
-  const etagAt = FIXED + epochLength + 1;
+  const etagAt = FIXED + buf[27] + 1;
   if (etagAt > buf.length) throw new Error('truncated envelope');
-  const etagLength = buf[etagAt - 1];
-  const tagsAt = etagAt + etagLength + 4;
+  const tagsAt = etagAt + buf[etagAt - 1] + 4;
   if (tagsAt > buf.length) throw new Error('truncated envelope');
-  const tagsLength = buf.readUInt32LE(tagsAt - 4);
-  const valueAt = tagsAt + tagsLength;
+  const valueAt = tagsAt + buf.readUInt32LE(tagsAt - 4);
   if (valueAt > buf.length) throw new Error('truncated envelope');
-  let parsedTags: readonly string[] | undefined;
-  return {
-    c: buf.readDoubleLE(3),
-    e: buf.readDoubleLE(11),
-    s: buf.readDoubleLE(19),
-    p: epochLength === 0 ? undefined : buf.toString('latin1', FIXED, FIXED + epochLength),
-    g: etagLength === 0 ? undefined : buf.toString('utf8', etagAt, etagAt + etagLength),
-    tags() {
-      // Parsed once: the freshness check and the L1 fill may both need the list.
-      if (parsedTags !== undefined) return parsedTags;
-      if (tagsLength === 0) return (parsedTags = []);
-      const tags: unknown = JSON.parse(buf.toString('utf8', tagsAt, valueAt));
-      if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new Error('corrupt tag list');
-      return (parsedTags = tags as string[]);
-    },
-    value: () => serializer.decode(buf.subarray(valueAt)),
-  };
+  return new EnvelopeView(buf, tagsAt, valueAt);
 }

@@ -8,7 +8,8 @@ import { CacheMemoizeTimeoutError } from '../errors';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker';
 import { DistributedLock, type LockPolicy } from './distributed-lock';
 import { isEnvelope, type Envelope } from './envelope';
-import { decodeEnvelope, encodeEnvelope, type EncodedEnvelope } from './envelope-codec';
+import { decodeEnvelope, encodeEnvelope, type EnvelopeView } from './envelope-codec';
+import { PendingRead, ReadBatcher } from './read-batch';
 import type { CacheEvent, CacheEventListener } from './events';
 import { decodeAscii, encodeAscii, SharedState } from './shared-state';
 import { StoreGuard } from './store-guard';
@@ -98,6 +99,8 @@ export type Lookup<T> =
   | { state: 'miss'; epoch: string | undefined };
 
 const MISS: Lookup<never> = { state: 'miss', epoch: undefined };
+/** Most reads one multi-key read carries (a larger burst is sent as several). */
+const MAX_READ_BATCH = 256;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref?.());
 
 /**
@@ -131,7 +134,9 @@ export class Memoizer {
   private tagTtlMs: number;
   private readonly inflight = new Map<string, Flight<unknown>>();
   /** Remote lookups under way: concurrent callers of one key share one read (and its outcome). */
-  private readonly reads = new Map<string, { promise: Promise<unknown>; etag: string | undefined }>();
+  private readonly reads = new Map<string, PendingRead>();
+  /** Remote lookups of one microtask share one multi-key read (with the epoch). */
+  private readonly batcher = new ReadBatcher<PendingRead>(MAX_READ_BATCH, (batch) => this.sendReads(batch));
   /** Keys whose background refresh failed: no retry before `until` (grace keeps serving stale). */
   private readonly backoff = new Map<string, { until: number; delayMs: number }>();
 
@@ -213,33 +218,11 @@ export class Memoizer {
     const existing = this.inflight.get(key) as Flight<T> | undefined;
     if (existing !== undefined) return this.withHardTimeout(existing.promise, policy, key);
     const read = this.reads.get(key);
-    if (read !== undefined && read.etag === policy.etag) return this.withHardTimeout(read.promise as Promise<T>, policy, key);
-    const entry: { promise: Promise<unknown>; etag: string | undefined } = { promise: undefined as never, etag: policy.etag };
-    this.reads.set(key, entry);
-    entry.promise = this.readShared(key, factory, policy, entry);
-    return this.withHardTimeout(entry.promise as Promise<T>, policy, key);
-  }
-
-  private readShared<T>(key: string, factory: () => Promise<T> | T, policy: MemoizePolicy<T>, entry: object): Promise<T> {
-    const done = () => {
-      if (this.reads.get(key) === entry) this.reads.delete(key);
-    };
-    return this.lookupRemote<T>(key, policy).then(
-      (found) => {
-        if (found.state === 'fresh' && policy.refreshAheadMs === undefined) {
-          done();
-          this.onHit(key, policy);
-          return found.value;
-        }
-        const resolved = this.resolve(key, factory, policy, found);
-        resolved.then(done, done);
-        return resolved;
-      },
-      (error: unknown) => {
-        done();
-        throw error;
-      },
-    );
+    if (read !== undefined && read.policy.etag === policy.etag) return this.withHardTimeout(read.promise as Promise<T>, policy, key);
+    const pending = new PendingRead(key, policy as MemoizePolicy<never>, factory);
+    this.reads.set(key, pending);
+    this.batcher.add(pending);
+    return this.withHardTimeout(pending.promise as Promise<T>, policy, key);
   }
 
   /**
@@ -596,40 +579,112 @@ export class Memoizer {
     return true;
   }
 
-  /**
-   * Entry and epoch in one round trip (the epoch read is shared by concurrent calls). Tag
-   * timestamps are read only when the epoch moved since the entry was written.
-   */
-  private async lookupRemote<T>(key: string, policy: Pick<MemoizePolicy, 'etag' | 'owner'>): Promise<Lookup<T>> {
+  /** Looks the key up in the shared store (joining the current batch), without computing. */
+  private lookupRemote<T>(key: string, policy: Pick<MemoizePolicy, 'etag' | 'owner'>): Promise<Lookup<T>> {
+    const pending = new PendingRead(key, policy as MemoizePolicy<never>, undefined);
+    this.batcher.add(pending);
+    return pending.promise as Promise<Lookup<T>>;
+  }
+
+  /** One multi-key read for the batch: the epoch first, then every entry (one round trip). */
+  private sendReads(batch: PendingRead[]): void {
     const preparing = this.shared.prepare();
-    if (preparing !== undefined) await preparing;
-    // Both reads are issued before either is awaited (one round trip); no Promise.all allocation.
-    const entryRead = this.guard.run('get', key, () => this.remote.get(key), null, false, policy.owner);
-    const epochRead = this.shared.epoch();
-    const entry = await entryRead;
-    const epoch = await epochRead;
-    if (entry === null) return MISS;
-    if (entry === undefined) return { state: 'miss', epoch };
-    let env: EncodedEnvelope;
-    let tags: readonly string[] = [];
+    if (preparing !== undefined) {
+      void preparing.then(() => this.fetchBatch(batch));
+      return;
+    }
+    this.fetchBatch(batch);
+  }
+
+  private fetchBatch(batch: PendingRead[]): void {
+    const keys = new Array<string>(batch.length + 1);
+    keys[0] = this.shared.epochKey;
+    for (let i = 0; i < batch.length; i++) keys[i + 1] = batch[i].key;
+    const first = batch[0];
+    this.guard
+      .run('getMany', first.key, () => this.remote.getMany(keys), undefined, false, first.policy.owner)
+      .then(
+        (values) => this.settleBatch(batch, values),
+        (error: unknown) => {
+          for (const read of batch) this.failRead(read, error);
+        },
+      );
+  }
+
+  private settleBatch(batch: PendingRead[], values: Array<Uint8Array | undefined> | undefined): void {
+    const epochBytes = values?.[0];
+    const epoch = epochBytes === undefined ? undefined : decodeAscii(epochBytes);
+    for (let i = 0; i < batch.length; i++) {
+      const read = batch[i];
+      try {
+        // A failed read (store down) is a miss that proves nothing: no epoch to write under.
+        const found = values === undefined ? MISS : this.readEntry<unknown>(read.key, read.policy, values[i + 1], epoch);
+        if (found instanceof Promise) found.then((lookup) => this.settleRead(read, lookup), (error: unknown) => this.failRead(read, error));
+        else this.settleRead(read, found);
+      } catch (error) {
+        this.failRead(read, error);
+      }
+    }
+  }
+
+  /** Hands a read its outcome: a fresh hit's value at once, anything else through resolve(). */
+  private settleRead(read: PendingRead, lookup: Lookup<unknown>): void {
+    const { key, policy, factory } = read;
+    if (factory === undefined) return read.resolve(lookup);
+    if (lookup.state === 'fresh' && policy.refreshAheadMs === undefined) {
+      this.dropRead(read);
+      this.onHit(key, policy);
+      return read.resolve(lookup.value);
+    }
+    const resolved = this.resolve(key, factory, policy as MemoizePolicy<unknown>, lookup);
+    const done = () => this.dropRead(read);
+    resolved.then(done, done);
+    read.resolve(resolved);
+  }
+
+  private failRead(read: PendingRead, error: unknown): void {
+    this.dropRead(read);
+    read.reject(error);
+  }
+
+  private dropRead(read: PendingRead): void {
+    if (this.reads.get(read.key) === read) this.reads.delete(read.key);
+  }
+
+  /**
+   * Decides an entry read with the epoch. Tag timestamps are read (asynchronously) only when the
+   * epoch moved since the entry was written.
+   */
+  private readEntry<T>(key: string, policy: Pick<MemoizePolicy, 'etag'>, bytes: Uint8Array | undefined, epoch: string | undefined): Lookup<T> | Promise<Lookup<T>> {
+    if (bytes === undefined) return { state: 'miss', epoch };
     const now = this.expiryNow();
+    let env: EnvelopeView;
     try {
-      env = decodeEnvelope(entry, this.serializer);
+      env = decodeEnvelope(bytes);
       if (env.s <= now || env.g !== policy.etag) return { state: 'miss', epoch };
-      if (epoch === undefined || env.p !== epoch) tags = env.tags();
+      if (epoch === undefined || env.p !== epoch) {
+        const tags = env.tags();
+        if (tags.length > 0) return this.checkTags<T>(key, env, tags, epoch, now);
+      }
     } catch (error) {
       return this.unreadable(key, error, epoch);
     }
-    if (tags.length > 0) {
-      const times = await this.guard.run('getMany', key, () => this.remote.getMany(tags), undefined);
-      if (times === undefined) return { state: 'miss', epoch }; // cannot prove freshness
-      for (const bytes of times) {
-        if (bytes !== undefined && decodeTime(bytes) + this.tolerance >= env.c) return { state: 'miss', epoch };
-      }
+    return this.entryValue<T>(key, env, epoch, now);
+  }
+
+  private async checkTags<T>(key: string, env: EnvelopeView, tags: readonly string[], epoch: string | undefined, now: number): Promise<Lookup<T>> {
+    const times = await this.guard.run('getMany', key, () => this.remote.getMany(tags), undefined);
+    if (times === undefined) return { state: 'miss', epoch }; // cannot prove freshness
+    for (const bytes of times) {
+      if (bytes !== undefined && decodeTime(bytes) + this.tolerance >= env.c) return { state: 'miss', epoch };
     }
+    return this.entryValue<T>(key, env, epoch, now);
+  }
+
+  private entryValue<T>(key: string, env: EnvelopeView, epoch: string | undefined, now: number): Lookup<T> {
     let value: T;
     try {
-      value = env.value() as T;
+      value = env.value(this.serializer) as T;
     } catch (error) {
       return this.unreadable(key, error, epoch);
     }

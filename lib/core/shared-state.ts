@@ -19,12 +19,12 @@ export class SharedState {
   private clockOffset = 0;
   private clockSyncedAt = Number.NEGATIVE_INFINITY;
   private epochSeeded = false;
-  private epochBatch: Promise<string | undefined> | undefined;
 
   constructor(
     private readonly store: CacheStore,
     private readonly guard: StoreGuard,
-    private readonly epochKey: string,
+    /** Where the epoch lives; lookups read it together with their entries. */
+    readonly epochKey: string,
     private readonly now: () => number,
     private readonly syncClock: boolean,
     private readonly epochTtlMs: () => number,
@@ -49,21 +49,6 @@ export class SharedState {
     await this.syncClockNow();
     const token = encodeAscii(newToken());
     this.epochSeeded = await this.guard.run('add', this.epochKey, () => this.store.add(this.epochKey, token, this.epochTtlMs()).then(() => true), false);
-  }
-
-  /**
-   * One epoch read serves every call that starts before it is issued (at the end of the current
-   * microtask queue): a burst of hits costs about one read each, not two. Each joiner started
-   * before the read was sent, so it still sees any invalidation that resolved before it started.
-   */
-  epoch(): Promise<string | undefined> {
-    if (this.epochBatch !== undefined) return this.epochBatch;
-    const batch = new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
-      this.epochBatch = undefined;
-      return this.readEpoch();
-    });
-    this.epochBatch = batch;
-    return batch;
   }
 
   async readEpoch(): Promise<string | undefined> {

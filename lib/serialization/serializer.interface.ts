@@ -4,4 +4,9 @@ export interface Serializer {
   encode(value: unknown): Uint8Array;
   /** May throw on bytes it does not recognise: the memoizer treats that as a miss. */
   decode(bytes: Uint8Array): unknown;
+  /**
+   * Optional: decodes the bytes of `buffer` from `offset` on, without a sliced copy or view
+   * (the value sits after the envelope header). Must agree with `decode`.
+   */
+  decodeFrom?(buffer: Buffer, offset: number): unknown;
 }

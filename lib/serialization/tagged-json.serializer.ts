@@ -167,11 +167,15 @@ export const taggedJsonSerializer: Serializer = {
     return Buffer.from((encoder.tagged ? 'T' : 'J') + JSON.stringify(tree), 'utf8');
   },
   decode(bytes) {
-    const buf = asBuffer(bytes);
-    const kind = buf[0];
-    if (kind !== 74 /* J */ && kind !== 84 /* T */) throw new SerializationError('not a tagged-json payload');
-    // Decode from offset 1 directly: no sliced string for JSON.parse to flatten.
-    const tree: unknown = JSON.parse(buf.toString('utf8', 1));
-    return kind === 84 ? revive(tree) : tree;
+    return decodeFrom(asBuffer(bytes), 0);
   },
+  decodeFrom,
 };
+
+function decodeFrom(buf: Buffer, offset: number): unknown {
+  const kind = buf[offset];
+  if (kind !== 74 /* J */ && kind !== 84 /* T */) throw new SerializationError('not a tagged-json payload');
+  // Decode from past the marker directly: no sliced string for JSON.parse to flatten.
+  const tree: unknown = JSON.parse(buf.toString('utf8', offset + 1));
+  return kind === 84 ? revive(tree) : tree;
+}

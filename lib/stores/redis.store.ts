@@ -73,13 +73,11 @@ export class RedisStore implements CacheStore {
     return this.client.getBuffer(key).then(orUndefined);
   }
 
-  async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
-    if (keys.length === 0) return [];
-    if (keys.length === 1) return [await this.get(keys[0])];
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    if (keys.length === 0) return Promise.resolve([]);
     // MGET needs one slot; on a cluster, single GETs are auto-pipelined per node instead.
     if (this.cluster) return Promise.all(keys.map((k) => this.get(k)));
-    const values = await this.client.mgetBuffer(...keys);
-    return values.map((v) => v ?? undefined);
+    return this.client.mgetBuffer(...keys).then(nullsToUndefined);
   }
 
   async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
@@ -211,6 +209,11 @@ function describe(options: Exclude<RedisStoreOptions, { client: unknown }>): str
 
 function orUndefined<T>(value: T | null): T | undefined {
   return value ?? undefined;
+}
+
+function nullsToUndefined<T>(values: Array<T | null>): Array<T | undefined> {
+  for (let i = 0; i < values.length; i++) if (values[i] === null) values[i] = undefined as T;
+  return values as Array<T | undefined>;
 }
 
 function ttl(ttlMs: number): number {

@@ -1,5 +1,6 @@
 import Redis, { Cluster } from 'ioredis';
-import { memcachedStore, memoryStore, redisStore } from '../../lib';
+import { memcachedStore, memoryStore, redisStore, type MemcachedClientLike } from '../../lib';
+import { Memoizer } from '../../lib/core/memoizer';
 import { RedisSentinel, RedisServer } from '../support/servers';
 import { sharedServers } from '../support/shared-servers';
 import { storeConformance } from '../support/store-conformance';
@@ -16,6 +17,42 @@ storeConformance('redis, single node (client passed in)', {
 storeConformance('redis cluster, 3 masters', { make: () => redisStore({ cluster: servers.cluster }), ttlGranularityMs: 100 });
 storeConformance('memcached, one server', { make: () => memcachedStore({ servers: servers.memcached[0] }), ttlGranularityMs: 1000 });
 storeConformance('memcached, two servers', { make: () => memcachedStore({ servers: servers.memcached.join(',') }), ttlGranularityMs: 1000 });
+// A client passed in with its own value serializer: the store goes through memjs' get(key, cb).
+storeConformance('memcached, memjs client with a value serializer', {
+  make: () => memcachedStore({ client: memjsClient(servers.memcached[0], { serializer: xorSerializer }) }),
+  close: (store) => (store as ReturnType<typeof memcachedStore>).client.close(),
+  ttlGranularityMs: 1000,
+});
+// A client offering only promises (a wrapper, a different library adapted to the interface).
+storeConformance('memcached, promise-only client', {
+  make: () => memcachedStore({ client: promiseOnly(memjsClient(servers.memcached[0])) }),
+  close: (store) => (store as ReturnType<typeof memcachedStore>).client.close(),
+  ttlGranularityMs: 1000,
+});
+
+function memjsClient(servers: string, options: object = {}): MemcachedClientLike {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const memjs = require('memjs') as { Client: { create(servers: string, options: object): MemcachedClientLike } };
+  return memjs.Client.create(servers, { logger: { log: () => undefined }, ...options });
+}
+
+/** Stores every byte XORed with 0x5a: what reaches the server differs from what the store wrote. */
+const xorSerializer = {
+  serialize: (opcode: number, value: Buffer | string, extras: Buffer) => ({ value: xor(Buffer.from(value)), extras }),
+  deserialize: (opcode: number, value: Buffer | null, extras: Buffer) => ({ value: value && xor(value), extras }),
+};
+const xor = (bytes: Buffer) => Buffer.from(bytes.map((b) => b ^ 0x5a));
+
+function promiseOnly(client: MemcachedClientLike): MemcachedClientLike {
+  return {
+    get: (key) => client.get(key),
+    set: (key, value, options) => client.set(key, value, options),
+    add: (key, value, options) => client.add(key, value, options),
+    delete: (key) => client.delete(key),
+    quit: () => client.quit(),
+    close: () => client.close(),
+  };
+}
 
 describe('client ownership', () => {
   it('never closes a Redis client passed in, closes its own', async () => {
@@ -77,5 +114,90 @@ describe('redis connection options', () => {
       await sentinel.stop();
       await master.stop();
     }
+  });
+});
+
+describe('memcached requests', () => {
+  type Socket = { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+  const stores: Array<ReturnType<typeof memcachedStore>> = [];
+  afterAll(() => Promise.all(stores.map((s) => s.disconnect())));
+  const internals = (store: ReturnType<typeof memcachedStore>) => store.client as unknown as { seq: number; servers: Array<{ _socket?: Socket }> };
+
+  it('sends a batch of gets in one write per server', async () => {
+    const store = memcachedStore({ servers: servers.memcached[0] });
+    stores.push(store);
+    const keys = Array.from({ length: 40 }, (_, i) => `batch${process.pid}:k${i}`);
+    await Promise.all(keys.map((k, i) => store.set(k, Buffer.from(`v${i}`), 10_000)));
+    const socket = internals(store).servers[0]._socket!;
+    const calls = { write: 0, writev: 0 };
+    const { _write, _writev } = socket;
+    socket._write = (...a) => (calls.write++, _write.apply(socket, a));
+    socket._writev = (...a) => (calls.writev++, _writev.apply(socket, a));
+    const values = await store.getMany(keys);
+    expect(values.map((v) => Buffer.from(v!).toString())).toEqual(keys.map((_, i) => `v${i}`));
+    expect(calls).toEqual({ write: 0, writev: 1 });
+  });
+
+  it('keeps working past 2^31 requests on one client (memjs alone fails there)', async () => {
+    const store = memcachedStore({ servers: servers.memcached[0] });
+    stores.push(store);
+    const key = `seq${process.pid}:k`;
+    await store.set(key, Buffer.from('v'), 10_000);
+    internals(store).seq = 2 ** 31 - 3;
+    for (let i = 0; i < 6; i++) {
+      await store.set(`${key}${i}`, Buffer.from(`v${i}`), 10_000);
+      expect(Buffer.from((await store.get(`${key}${i}`))!).toString()).toBe(`v${i}`);
+      expect((await store.getMany([key, `${key}${i}`])).map((v) => Buffer.from(v!).toString())).toEqual(['v', `v${i}`]);
+    }
+    expect(internals(store).seq).toBeGreaterThan(2 ** 31);
+    internals(store).seq = 2 ** 32 - 2; // and past 2^32, back to 0
+    for (let i = 0; i < 4; i++) expect(Buffer.from((await store.get(key))!).toString()).toBe('v');
+    expect(internals(store).seq).toBeLessThan(10);
+  });
+});
+
+describe('batched lookups on redis', () => {
+  let server: RedisServer;
+  let client: Redis;
+  const stores: Array<ReturnType<typeof redisStore>> = [];
+  beforeAll(async () => {
+    server = await RedisServer.launch();
+    client = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.disconnect()));
+    client.disconnect();
+    await server.stop();
+  });
+  const commands = async () => {
+    const stats = await client.info('commandstats');
+    const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    return { get: calls('get'), mget: calls('mget') };
+  };
+
+  it('answers concurrent hits with one MGET that carries the invalidation epoch', async () => {
+    const store = redisStore({ url: server.url });
+    stores.push(store);
+    expect(await store.ready(5_000)).toBe(true);
+    const m = new Memoizer(store, { prefix: 'bl' });
+    const policy = { ttlMs: 60_000, tagKeys: ['bl:~tag:all'] };
+    let runs = 0;
+    const keys = Array.from({ length: 100 }, (_, i) => `bl:k:${i}`);
+    await Promise.all(keys.map((k, i) => m.getOrSet(k, async () => (runs++, { i }), policy)));
+    await new Promise((r) => setTimeout(r, 100)); // writes land
+    expect(runs).toBe(100);
+    await client.config('RESETSTAT');
+    const values = await Promise.all(keys.map((k) => m.getOrSet(k, async () => (runs++, { i: -1 }), policy)));
+    expect(values).toEqual(keys.map((_, i) => ({ i })));
+    expect(runs).toBe(100);
+    expect(await commands()).toEqual({ get: 0, mget: 1 });
+
+    // A lookup never joins a batch already sent: it starts the next one.
+    await client.config('RESETSTAT');
+    const first = m.getOrSet(keys[0], async () => null, policy);
+    await null;
+    const second = m.getOrSet(keys[1], async () => null, policy);
+    expect([await first, await second]).toEqual([{ i: 0 }, { i: 1 }]);
+    expect(await commands()).toEqual({ get: 0, mget: 2 });
   });
 });

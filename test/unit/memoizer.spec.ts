@@ -212,6 +212,63 @@ describe('Memoizer on a failing store', () => {
   });
 });
 
+describe('Memoizer batched lookups', () => {
+  const recording = () => {
+    const store = new MapByteStore();
+    const reads: string[][] = [];
+    const getMany = store.getMany.bind(store);
+    store.getMany = (keys) => (reads.push([...keys]), getMany(keys));
+    return { store, reads };
+  };
+
+  it('reads the lookups of one burst with one multi-key read, the epoch first, at most 256 per read', async () => {
+    const { store, reads } = recording();
+    const m = new Memoizer(store, { prefix: 'app' });
+    const keys = Array.from({ length: 600 }, (_, i) => `app:k${i}`);
+    await Promise.all(keys.map((k, i) => m.getOrSet(k, async () => i, policy())));
+    await tick();
+    reads.length = 0;
+    let runs = 0;
+    const values = await Promise.all(keys.map((k) => m.getOrSet(k, async () => ++runs, policy())));
+    expect(values).toEqual(keys.map((_, i) => i));
+    expect(runs).toBe(0);
+    expect(reads.map((r) => r.length)).toEqual([257, 257, 89]);
+    expect(reads.every((r) => r[0] === 'app:~epoch')).toBe(true);
+    expect(reads.flatMap((r) => r.slice(1))).toEqual(keys);
+  });
+
+  it('lets concurrent callers of one key share its read, and sends a new batch for lookups after one was sent', async () => {
+    const { store, reads } = recording();
+    const m = new Memoizer(store, { prefix: 'app' });
+    await Promise.all([m.getOrSet('app:a', async () => 'a', policy()), m.getOrSet('app:b', async () => 'b', policy())]);
+    await tick();
+    reads.length = 0;
+    const same = await Promise.all([m.getOrSet('app:a', async () => 'x', policy()), m.getOrSet('app:a', async () => 'x', policy())]);
+    expect(same).toEqual(['a', 'a']);
+    expect(reads).toEqual([['app:~epoch', 'app:a']]);
+    reads.length = 0;
+    const first = m.getOrSet('app:a', async () => 'x', policy());
+    await null; // the batch of `first` is sent in the microtask queued before this continuation
+    const second = m.getOrSet('app:b', async () => 'x', policy());
+    expect([await first, await second]).toEqual(['a', 'b']);
+    expect(reads).toEqual([['app:~epoch', 'app:a'], ['app:~epoch', 'app:b']]);
+  });
+
+  it('answers every caller of a failed batch read by computing, with one error event for the read', async () => {
+    const { store } = recording();
+    const events: CacheEvent[] = [];
+    const m = new Memoizer(store, { listener: (e) => events.push(e) });
+    await m.getOrSet('seed', async () => 0, policy()); // the epoch is seeded before the store fails
+    store.failing = true;
+    events.length = 0;
+    let runs = 0;
+    const values = await Promise.all(Array.from({ length: 10 }, (_, i) => m.getOrSet(`k${i}`, async () => (runs++, i), policy())));
+    expect(values).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(runs).toBe(10);
+    expect(events.filter((e) => e.type === 'error' && e.operation === 'getMany')).toHaveLength(1);
+  });
+});
+
 describe('Memoizer circuit breaker', () => {
   it('stops calling a failing store, reports the outage once, and probes until it recovers', async () => {
     let now = 1_000_000;
