@@ -8,10 +8,10 @@ import { CacheMemoizeTimeoutError } from '../errors';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker';
 import { DistributedLock, type LockPolicy } from './distributed-lock';
 import { isEnvelope, type Envelope } from './envelope';
-import { decodeEnvelope, encodeEnvelope, type EnvelopeView } from './envelope-codec';
-import { PendingRead, ReadBatcher } from './read-batch';
+import { encodeEnvelope } from './envelope-codec';
+import { MISS, PendingRead, RemoteLookup } from './remote-lookup';
 import type { CacheEvent, CacheEventListener } from './events';
-import { decodeAscii, encodeAscii, SharedState } from './shared-state';
+import { encodeAscii, SharedState } from './shared-state';
 import { StoreGuard } from './store-guard';
 import type { Counters, StatsCollector } from './stats';
 
@@ -98,9 +98,6 @@ export type Lookup<T> =
   | { state: 'fresh' | 'stale'; value: T; expiresAt: number; epoch: string | undefined }
   | { state: 'miss'; epoch: string | undefined };
 
-const MISS: Lookup<never> = { state: 'miss', epoch: undefined };
-/** Most reads one multi-key read carries (a larger burst is sent as several). */
-const MAX_READ_BATCH = 256;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref?.());
 
 /**
@@ -135,8 +132,8 @@ export class Memoizer {
   private readonly inflight = new Map<string, Flight<unknown>>();
   /** Remote lookups under way: concurrent callers of one key share one read (and its outcome). */
   private readonly reads = new Map<string, PendingRead>();
-  /** Remote lookups of one microtask share one multi-key read (with the epoch). */
-  private readonly batcher = new ReadBatcher<PendingRead>(MAX_READ_BATCH, (batch) => this.sendReads(batch));
+  /** Lookups in the shared store, batched per microtask. */
+  private readonly remoteLookup: RemoteLookup;
   /** Keys whose background refresh failed: no retry before `until` (grace keeps serving stale). */
   private readonly backoff = new Map<string, { until: number; delayMs: number }>();
 
@@ -172,6 +169,18 @@ export class Memoizer {
     const epochKey = `${options.prefix ?? 'cm'}:~epoch`;
     this.shared = new SharedState(this.remote, this.guard, epochKey, this.now, options.syncClock ?? true, () => this.tagTtlMs * 2);
     this.lock = new DistributedLock(this.remote, this.guard);
+    this.remoteLookup = new RemoteLookup({
+      remote: this.remote,
+      guard: this.guard,
+      shared: this.shared,
+      serializer: this.serializer,
+      tolerance: this.tolerance,
+      expiryNow: () => this.expiryNow(),
+      unreadable: (key, error, epoch) => this.unreadable(key, error, epoch),
+      fillL1: this.l1 === undefined ? undefined : (key, env) => this.fillL1(key, env),
+      settle: (read, lookup) => this.settleRead(read, lookup),
+      fail: (read, error) => this.failRead(read, error),
+    });
     this.busChannel = `${options.prefix ?? 'cm'}:~bus`;
     this.tier?.listen(this.busChannel, (message) => {
       // Another instance wrote or invalidated: drop what our L1 may hold of it.
@@ -221,7 +230,7 @@ export class Memoizer {
     if (read !== undefined && read.policy.etag === policy.etag) return this.withHardTimeout(read.promise as Promise<T>, policy, key);
     const pending = new PendingRead(key, policy as MemoizePolicy<never>, factory);
     this.reads.set(key, pending);
-    this.batcher.add(pending);
+    this.remoteLookup.add(pending);
     return this.withHardTimeout(pending.promise as Promise<T>, policy, key);
   }
 
@@ -582,49 +591,8 @@ export class Memoizer {
   /** Looks the key up in the shared store (joining the current batch), without computing. */
   private lookupRemote<T>(key: string, policy: Pick<MemoizePolicy, 'etag' | 'owner'>): Promise<Lookup<T>> {
     const pending = new PendingRead(key, policy as MemoizePolicy<never>, undefined);
-    this.batcher.add(pending);
+    this.remoteLookup.add(pending);
     return pending.promise as Promise<Lookup<T>>;
-  }
-
-  /** One multi-key read for the batch: the epoch first, then every entry (one round trip). */
-  private sendReads(batch: PendingRead[]): void {
-    const preparing = this.shared.prepare();
-    if (preparing !== undefined) {
-      void preparing.then(() => this.fetchBatch(batch));
-      return;
-    }
-    this.fetchBatch(batch);
-  }
-
-  private fetchBatch(batch: PendingRead[]): void {
-    const keys = new Array<string>(batch.length + 1);
-    keys[0] = this.shared.epochKey;
-    for (let i = 0; i < batch.length; i++) keys[i + 1] = batch[i].key;
-    const first = batch[0];
-    this.guard
-      .run('getMany', first.key, () => this.remote.getMany(keys), undefined, false, first.policy.owner)
-      .then(
-        (values) => this.settleBatch(batch, values),
-        (error: unknown) => {
-          for (const read of batch) this.failRead(read, error);
-        },
-      );
-  }
-
-  private settleBatch(batch: PendingRead[], values: Array<Uint8Array | undefined> | undefined): void {
-    const epochBytes = values?.[0];
-    const epoch = epochBytes === undefined ? undefined : decodeAscii(epochBytes);
-    for (let i = 0; i < batch.length; i++) {
-      const read = batch[i];
-      try {
-        // A failed read (store down) is a miss that proves nothing: no epoch to write under.
-        const found = values === undefined ? MISS : this.readEntry<unknown>(read.key, read.policy, values[i + 1], epoch);
-        if (found instanceof Promise) found.then((lookup) => this.settleRead(read, lookup), (error: unknown) => this.failRead(read, error));
-        else this.settleRead(read, found);
-      } catch (error) {
-        this.failRead(read, error);
-      }
-    }
   }
 
   /** Hands a read its outcome: a fresh hit's value at once, anything else through resolve(). */
@@ -649,53 +617,6 @@ export class Memoizer {
 
   private dropRead(read: PendingRead): void {
     if (this.reads.get(read.key) === read) this.reads.delete(read.key);
-  }
-
-  /**
-   * Decides an entry read with the epoch. Tag timestamps are read (asynchronously) only when the
-   * epoch moved since the entry was written.
-   */
-  private readEntry<T>(key: string, policy: Pick<MemoizePolicy, 'etag'>, bytes: Uint8Array | undefined, epoch: string | undefined): Lookup<T> | Promise<Lookup<T>> {
-    if (bytes === undefined) return { state: 'miss', epoch };
-    const now = this.expiryNow();
-    let env: EnvelopeView;
-    try {
-      env = decodeEnvelope(bytes);
-      if (env.s <= now || env.g !== policy.etag) return { state: 'miss', epoch };
-      if (epoch === undefined || env.p !== epoch) {
-        const tags = env.tags();
-        if (tags.length > 0) return this.checkTags<T>(key, env, tags, epoch, now);
-      }
-    } catch (error) {
-      return this.unreadable(key, error, epoch);
-    }
-    return this.entryValue<T>(key, env, epoch, now);
-  }
-
-  private async checkTags<T>(key: string, env: EnvelopeView, tags: readonly string[], epoch: string | undefined, now: number): Promise<Lookup<T>> {
-    const times = await this.guard.run('getMany', key, () => this.remote.getMany(tags), undefined);
-    if (times === undefined) return { state: 'miss', epoch }; // cannot prove freshness
-    for (const bytes of times) {
-      if (bytes !== undefined && decodeTime(bytes) + this.tolerance >= env.c) return { state: 'miss', epoch };
-    }
-    return this.entryValue<T>(key, env, epoch, now);
-  }
-
-  private entryValue<T>(key: string, env: EnvelopeView, epoch: string | undefined, now: number): Lookup<T> {
-    let value: T;
-    try {
-      value = env.value(this.serializer) as T;
-    } catch (error) {
-      return this.unreadable(key, error, epoch);
-    }
-    if (this.l1 !== undefined) {
-      try {
-        this.fillL1(key, { v: value, c: env.c, e: env.e, s: env.s, t: env.tags(), ...(env.g === undefined ? {} : { g: env.g }) });
-      } catch {
-        // a corrupt tag list only costs the L1 copy
-      }
-    }
-    return { state: env.e > now ? 'fresh' : 'stale', value, expiresAt: env.e, epoch };
   }
 
   private fillL1(key: string, env: Envelope): void {
@@ -762,10 +683,4 @@ export class Memoizer {
       // a listener must never break a call
     }
   }
-}
-
-/** An unreadable tag timestamp must not resurrect entries: it counts as "invalidated now". */
-function decodeTime(bytes: Uint8Array): number {
-  const time = Number(decodeAscii(bytes));
-  return Number.isFinite(time) ? time : Number.POSITIVE_INFINITY;
 }
