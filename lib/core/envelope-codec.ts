@@ -52,20 +52,20 @@ export class EnvelopeView {
   readonly g: string | undefined;
   private parsedTags: readonly string[] | undefined;
 
-  /** Throws on foreign or truncated bytes. */
+  /** Offsets as checked by decodeEnvelope(). */
   constructor(
     private readonly buf: Buffer,
+    etagAt: number,
     private readonly tagsAt: number,
     private readonly valueAt: number,
   ) {
     this.c = buf.readDoubleLE(3);
     this.e = buf.readDoubleLE(11);
     this.s = buf.readDoubleLE(19);
-    const epochLength = buf[27];
-    this.p = epochLength === 0 ? '' : buf.toString('latin1', FIXED, FIXED + epochLength);
-    const etagAt = FIXED + epochLength + 1;
-    const etagLength = buf[etagAt - 1];
-    this.g = etagLength === 0 ? undefined : buf.toString('utf8', etagAt, etagAt + etagLength);
+    const epochEnd = etagAt - 1;
+    this.p = epochEnd === FIXED ? '' : buf.toString('latin1', FIXED, epochEnd);
+    const etagEnd = tagsAt - 4;
+    this.g = etagEnd === etagAt ? undefined : buf.toString('utf8', etagAt, etagEnd);
   }
 
   /** The tag list, parsed once (the freshness check and the L1 fill may both need it). */
@@ -94,5 +94,5 @@ export function decodeEnvelope(bytes: Uint8Array): EnvelopeView {
   if (tagsAt > buf.length) throw new Error('truncated envelope');
   const valueAt = tagsAt + buf.readUInt32LE(tagsAt - 4);
   if (valueAt > buf.length) throw new Error('truncated envelope');
-  return new EnvelopeView(buf, tagsAt, valueAt);
+  return new EnvelopeView(buf, etagAt, tagsAt, valueAt);
 }

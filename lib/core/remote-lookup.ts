@@ -90,11 +90,12 @@ export class RemoteLookup {
   private settleBatch(batch: PendingRead[], values: Array<Uint8Array | undefined> | undefined): void {
     const epochBytes = values?.[0];
     const epoch = epochBytes === undefined ? undefined : decodeAscii(epochBytes);
+    const now = this.ctx.expiryNow(); // one clock read judges the whole batch
     for (let i = 0; i < batch.length; i++) {
       const read = batch[i];
       try {
         // A failed read (store down) is a miss that proves nothing: no epoch to write under.
-        const found = values === undefined ? MISS : this.decide(read.key, read.policy, values[i + 1], epoch);
+        const found = values === undefined ? MISS : this.decide(read.key, read.policy, values[i + 1], epoch, now);
         if (found instanceof Promise) found.then((lookup) => this.ctx.settle(read, lookup), (error: unknown) => this.ctx.fail(read, error));
         else this.ctx.settle(read, found);
       } catch (error) {
@@ -104,9 +105,8 @@ export class RemoteLookup {
   }
 
   /** Decides an entry read with the epoch (asynchronously only when tag timestamps must be read). */
-  private decide(key: string, policy: Pick<MemoizePolicy, 'etag'>, bytes: Uint8Array | undefined, epoch: string | undefined): Lookup<unknown> | Promise<Lookup<unknown>> {
+  private decide(key: string, policy: Pick<MemoizePolicy, 'etag'>, bytes: Uint8Array | undefined, epoch: string | undefined, now: number): Lookup<unknown> | Promise<Lookup<unknown>> {
     if (bytes === undefined) return { state: 'miss', epoch };
-    const now = this.ctx.expiryNow();
     let env: EnvelopeView;
     try {
       env = decodeEnvelope(bytes);

@@ -56,8 +56,8 @@ export class MemcachedStore implements CacheStore {
   private readonly generations = new Map<string, Generation>();
   private readonly logger = new Logger('CacheMemoize');
   private warnedTooLarge = false;
-  /** The cheapest GET the client offers (see fetcherFor), or undefined: its promise form only. */
-  private readonly fetch: Fetch | undefined;
+  /** The cheapest GET the client offers (see fetcherFor). */
+  private readonly fetch: Fetch;
 
   constructor(options: MemcachedStoreOptions) {
     const timeoutMs = parseDuration(options.timeout ?? 500, 'memcachedStore(): timeout');
@@ -94,9 +94,7 @@ export class MemcachedStore implements CacheStore {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     const physical = this.physicalNow(key) ?? (await this.physical(key));
-    const fetch = this.fetch;
-    if (fetch === undefined) return (await this.client.get(physical)).value ?? undefined;
-    return new Promise((resolve, reject) => fetch(physical, (error, value) => (error ? reject(error) : resolve(value ?? undefined))));
+    return new Promise((resolve, reject) => this.fetch(physical, (error, value) => (error ? reject(error) : resolve(value ?? undefined))));
   }
 
   getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -107,7 +105,6 @@ export class MemcachedStore implements CacheStore {
       physical[i] = known;
     }
     const fetch = this.fetch;
-    if (fetch === undefined) return Promise.all(physical.map((k) => this.client.get(k).then((r) => r.value ?? undefined)));
     // memjs has no multi-get; its requests share one connection per server and are pipelined.
     return new Promise((resolve, reject) => {
       const values = new Array<Uint8Array | undefined>(keys.length);

@@ -33,7 +33,7 @@ interface MemjsResponse {
  * keeps its server choice, failover and timeouts. Otherwise its callback get(key, cb) is used,
  * or, for a client offering neither, its promise get().
  */
-export function fetcherFor(client: MemcachedClientLike): Fetch | undefined {
+export function fetcherFor(client: MemcachedClientLike): Fetch {
   const memjs = client as unknown as Partial<MemjsInternals>;
   if (typeof memjs.perform === 'function' && typeof memjs.incrSeq === 'function' && typeof memjs.seq === 'number' && memjs.options?.serializer == null) {
     const internals = memjs as MemjsInternals;
@@ -53,7 +53,12 @@ export function fetcherFor(client: MemcachedClientLike): Fetch | undefined {
   }
   const get = client.get as unknown as (this: MemcachedClientLike, key: string, callback: (error: Error | null, value: Buffer | null) => void) => void;
   if (get.length >= 2) return (key, done) => get.call(client, key, done);
-  return undefined;
+  return (key, done) => {
+    client.get(key).then(
+      (result) => done(null, result.value),
+      (error: Error) => done(error, null),
+    );
+  };
 }
 
 /**
@@ -98,7 +103,7 @@ function getRequest(key: string, opaque: number): Buffer {
  * servers (`client.servers[i]._socket`): if that shape is absent, nothing is corked.
  */
 export function corkSockets(client: MemcachedClientLike): readonly Corkable[] {
-const servers = (client as { servers?: unknown }).servers;
+  const servers = (client as { servers?: unknown }).servers;
   if (!Array.isArray(servers)) return NO_SOCKETS;
   const corked: Corkable[] = [];
   for (const server of servers as Array<{ connected?: boolean; _socket?: Partial<Corkable> } | undefined>) {
