@@ -10,12 +10,19 @@ import type { CacheEvent } from './core/events';
 import { allTagKey, keyBase, namespaceSegments, namespaceTagKey, tagKeysFor, validateSegment } from './core/keys';
 import { MemoizedMethod, type BasePolicy, type ResultShape } from './core/memoized-method';
 import { Memoizer } from './core/memoizer';
-import { InvalidOptionError, NamespaceConflictError, UnknownMethodError, UnknownStoreError } from './errors';
+import { InvalidOptionError, NamespaceConflictError, UncacheableValueError, UnknownMethodError, UnknownStoreError } from './errors';
+import { createTaggedJsonSerializer } from './serialization/tagged-json.serializer';
 import { setFallbackEvictor, type CacheEvictOptions, type Evictor } from './decorators/cache-evict.decorator';
 import type { CacheStore } from './stores/cache-store.interface';
 import { memoryStore } from './stores/memory.store';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
+interface NamespaceClaim {
+  cls: Function;
+  owner: string;
+  kind: 'provider' | 'handler';
+  module?: string;
+}
 const ERROR_LOG_INTERVAL_MS = 60_000;
 
 /**
@@ -32,7 +39,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
   private readonly logger = new Logger('CacheMemoize');
   private readonly memoizers = new Map<string, Memoizer>();
   private readonly methods = new Map<Function, Map<string, MemoizedMethod>>();
-  private readonly namespaces = new Map<string, string>();
+  private readonly namespaces = new Map<string, NamespaceClaim[]>();
   private readonly lastErrorLog = new Map<string, { at: number; suppressed: number }>();
   private readonly byOwner = new Map<string, MemoizedMethod>();
   private readonly collector = new StatsCollector();
@@ -40,6 +47,10 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
   /** The event stream: `engine.events.subscribe((event) => ...)`. */
   readonly events = new CacheEventStream();
   readonly exposeKeyHeader: boolean;
+  /** Lower-case names of the headers that make a request private (credentials). */
+  readonly privateHeaders: readonly string[];
+  readonly varyByHost: boolean;
+  private readonly warnedUncacheable = new Set<string>();
 
   constructor(@Inject(CACHE_MEMOIZE_MODULE_OPTIONS) private readonly options: CacheMemoizeModuleOptions) {
     const where = 'CacheMemoizeModule.forRoot()';
@@ -60,6 +71,15 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
         `${where}: defaultStore '${this.defaultStore}' is not one of the stores (${names.join(', ')}). Set defaultStore to one of them.`,
       );
     }
+    if (options.classes !== undefined && options.serializer !== undefined) {
+      throw new InvalidOptionError(
+        `${where}: classes configures the default codec, but a serializer is given too. Build yours with ` +
+          `createTaggedJsonSerializer({ classes }) or drop one of the two options.`,
+      );
+    }
+    const serializer = options.serializer ?? createTaggedJsonSerializer({ classes: options.classes });
+    this.privateHeaders = privateHeaderSet(options.privateHeaders, where);
+    this.varyByHost = options.varyByHost !== false;
     for (const name of names) {
       const store = stores[name];
       if (store === null || typeof store !== 'object' || typeof store.getMany !== 'function') {
@@ -70,7 +90,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
         new Memoizer(store, {
           name,
           prefix: this.prefix,
-          serializer: options.serializer,
+          serializer,
           operationTimeoutMs: timeoutMs,
           clockTolerance: options.clockTolerance,
           stats: options.stats === false ? undefined : this.collector,
@@ -115,8 +135,12 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
     return this.register(cls, methodName, options);
   }
 
-  /** Resolves and validates a decorated method; fails with errors that name it. */
-  register(cls: Function, methodName: string, methodOptions: AnyOptions): MemoizedMethod {
+  /**
+   * Resolves and validates a decorated method; fails with errors that name it. `kind: 'handler'`
+   * for controller and resolver handlers, whose keys also carry the route (so two handler classes
+   * of one name may share a namespace); `module` names the provider's module in conflict errors.
+   */
+  register(cls: Function, methodName: string, methodOptions: AnyOptions, meta: { kind?: 'provider' | 'handler'; module?: string } = {}): MemoizedMethod {
     const known = this.methods.get(cls)?.get(methodName);
     if (known !== undefined) return known;
     const owner = `${cls.name}.${methodName}`;
@@ -136,14 +160,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
       throw new InvalidOptionError(`${where}: option tags must be an array of strings or a function returning one.`);
     }
     const memoizer = this.memoizer(opts.store ?? this.defaultStore, `${where}: option store`);
-    const claimed = this.namespaces.get(namespace);
-    if (claimed !== undefined && claimed !== owner) {
-      throw new NamespaceConflictError(
-        `${where}: namespace '${namespace}' is already used by ${claimed}; their entries would overwrite each other. ` +
-          `Give one of them a distinct namespace option.`,
-      );
-    }
-    this.namespaces.set(namespace, owner);
+    this.claimNamespace(namespace, { cls, owner, kind: meta.kind ?? 'provider', module: meta.module }, where);
     const method = new MemoizedMethod({
       owner,
       namespace,
@@ -165,6 +182,26 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
     byName.set(methodName, method);
     this.byOwner.set(owner, method);
     return method;
+  }
+
+  /**
+   * A namespace belongs to one class: two distinct provider classes (even of the same name, in
+   * different modules) would read and overwrite each other's entries. Handler classes may share
+   * one, since their keys carry the route.
+   */
+  private claimNamespace(namespace: string, claim: NamespaceClaim, where: string): void {
+    const claims = this.namespaces.get(namespace) ?? [];
+    const same = (c: NamespaceClaim) => c.cls === claim.cls && c.owner === claim.owner;
+    const other = claims.find((c) => !same(c) && !(c.kind === 'handler' && claim.kind === 'handler' && c.cls !== claim.cls));
+    if (other !== undefined) {
+      const describe = (c: NamespaceClaim) => `${c.owner} (class ${c.cls.name}${c.module ? ` in ${c.module}` : ''})`;
+      throw new NamespaceConflictError(
+        `${where}: namespace '${namespace}' is already used by ${describe(other)}; ${describe(claim)} is ${other.cls === claim.cls ? 'another method' : 'a different class'}, ` +
+          `so their entries would overwrite each other. Give one of them a distinct namespace option, ` +
+          `e.g. @CacheMemoize({ namespace: '${claim.module ? `${claim.module}.` : ''}${claim.owner}' }).`,
+      );
+    }
+    if (!claims.some(same)) this.namespaces.set(namespace, [...claims, claim]);
   }
 
   /**
@@ -233,12 +270,23 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown, 
 
   private onEvent(event: CacheEvent): void {
     this.events.publish(event);
+    if (event.type === 'uncacheable') this.warnUncacheable(event);
     if (event.type === 'error' && event.owner !== undefined) {
       const method = this.byOwner.get(event.owner);
       method?.fireHook('onError', { key: event.key, args: undefined, error: event.error });
     }
     if (event.type === 'circuit') this.logCircuit(event);
     else if (event.type === 'error' && this.memoizers.get(event.store)?.breaker.state === 'closed') this.logError(event);
+  }
+
+  /** Once per method and class: the value was returned, but no shared store will ever keep it. */
+  private warnUncacheable(event: Extract<CacheEvent, { type: 'uncacheable' }>): void {
+    const what = event.error instanceof UncacheableValueError ? event.error.className : event.error instanceof Error ? event.error.message : String(event.error);
+    const id = `${event.owner ?? event.key}|${what}`;
+    if (this.warnedUncacheable.has(id)) return;
+    if (this.warnedUncacheable.size < 1_000) this.warnedUncacheable.add(id);
+    const reason = event.error instanceof Error ? event.error.message : String(event.error);
+    this.logger.warn(`${event.owner ?? event.key}: not stored in store '${event.store}': ${reason}`);
   }
 
   /** An outage is reported twice: when the store is given up on, and when it answers again. */
@@ -315,6 +363,15 @@ function basePolicy(opts: AnyOptions, where: string): BasePolicy {
     base.storeResult = opts.storeResult;
   }
   return base;
+}
+
+/** Headers that always identify a user, plus the configured ones (lower-case, deduplicated). */
+const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key'];
+function privateHeaderSet(extra: readonly string[] | undefined, where: string): readonly string[] {
+  if (extra !== undefined && (!Array.isArray(extra) || extra.some((h) => typeof h !== 'string' || h.trim() === ''))) {
+    throw new InvalidOptionError(`${where}: privateHeaders must be an array of header names, e.g. ['x-session-token'].`);
+  }
+  return [...new Set([...CREDENTIAL_HEADERS, ...(extra ?? []).map((h) => h.trim().toLowerCase())])];
 }
 
 function shapeHint(cls: Function, methodName: string): ResultShape | undefined {

@@ -1,6 +1,7 @@
 import type { Duration } from './core/duration';
 import type { CacheStore } from './stores/cache-store.interface';
 import type { Serializer } from './serialization/serializer.interface';
+import type { ClassRegistryInput } from './serialization/class-registry';
 import type { CacheEventListener } from './core/events';
 import type { CacheRequest } from './interceptors/cache-request';
 
@@ -34,8 +35,23 @@ export interface CacheMemoizeModuleOptions {
   prefix?: string;
   /** false: nothing is wrapped, every call goes straight to the method. Default true. */
   enabled?: boolean;
-  /** Codec for shared stores (the memory store keeps objects). Default: taggedJsonSerializer. */
+  /** Codec for shared stores (the memory store keeps objects). Default: the tagged-JSON codec. */
   serializer?: Serializer;
+  /**
+   * Classes whose instances shared stores may keep: they come back with their prototype (methods,
+   * class-transformer metadata), without running their constructor. An instance of any other class
+   * is returned but not stored in a shared store (warned once per class and method). An array uses
+   * each class's name; a record gives stable names (`{ 'billing.Money': Money }`).
+   */
+  classes?: ClassRegistryInput;
+  /**
+   * Request headers that identify a user, beside Authorization, Proxy-Authorization, Cookie and
+   * X-Api-Key (always included): a request carrying one is never shared between users unless the
+   * route varies by it or is public.
+   */
+  privateHeaders?: readonly string[];
+  /** Key HTTP responses by the request's host name (the adapter's, honouring trust proxy). Default true. */
+  varyByHost?: boolean;
   /** Upper bound on one store operation before it counts as a miss. Default '1s'. */
   operationTimeout?: Duration;
   /** How long bootstrap waits for shared stores to connect (the app starts either way). Default '2s'. */

@@ -16,6 +16,8 @@ export const CacheMemoizeErrorCode = {
   StoreFailure: 'CACHE_MEMOIZE_STORE_FAILURE',
   /** A memoized method exceeded its hard timeout. */
   Timeout: 'CACHE_MEMOIZE_TIMEOUT',
+  /** A result cannot be stored without changing shape (an unregistered class instance): returned, not cached. */
+  UncacheableValue: 'CACHE_MEMOIZE_UNCACHEABLE_VALUE',
 } as const;
 
 export type CacheMemoizeErrorCode = (typeof CacheMemoizeErrorCode)[keyof typeof CacheMemoizeErrorCode];
@@ -76,5 +78,21 @@ export class StoreFailureError extends CacheMemoizeError {
 export class CacheMemoizeTimeoutError extends CacheMemoizeError {
   constructor(message: string) {
     super(CacheMemoizeErrorCode.Timeout, message);
+  }
+}
+
+/**
+ * A value that would not come back as it went in (an instance of a class the codec does not know).
+ * Never thrown to callers of memoized methods: the value is returned and not stored.
+ */
+export class UncacheableValueError extends CacheMemoizeError {
+  constructor(
+    message: string,
+    /** Name of the offending class. */
+    readonly className: string,
+    /** Where it sits in the value, e.g. `result.items[2].price`. */
+    readonly path: string,
+  ) {
+    super(CacheMemoizeErrorCode.UncacheableValue, message);
   }
 }

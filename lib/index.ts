@@ -31,7 +31,7 @@ export { TieredStore, tieredStore, type TieredStoreOptions } from './stores/tier
 export { MemcachedStore, memcachedStore, type MemcachedClientLike, type MemcachedStoreOptions } from './stores/memcached.store';
 
 export type { Serializer } from './serialization/serializer.interface';
-export { v8Serializer } from './serialization/v8.serializer';
-export { taggedJsonSerializer } from './serialization/tagged-json.serializer';
+export { taggedJsonSerializer, createTaggedJsonSerializer, type TaggedJsonOptions } from './serialization/tagged-json.serializer';
+export type { CacheableClass, ClassRegistryInput } from './serialization/class-registry';
 
 export * from './errors';

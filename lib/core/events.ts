@@ -5,6 +5,8 @@ export type CacheEvent =
   | { type: 'computed'; key: string; store: string; owner?: string; durationMs: number; ok: boolean }
   | { type: 'invalidate'; store: string; keys?: readonly string[]; tags?: readonly string[]; prefix?: string }
   | { type: 'error'; store: string; key: string; owner?: string; operation: string; error: unknown }
+  /** A result was returned but not stored: it would not come back as it went in (e.g. an unregistered class). */
+  | { type: 'uncacheable'; store: string; key: string; owner?: string; error: unknown }
   | { type: 'circuit'; state: 'open'; store: string; error: unknown; failures: number }
   | { type: 'circuit'; state: 'closed'; store: string; skipped: number; downForMs: number };
 

@@ -527,8 +527,8 @@ export class Memoizer {
     try {
       bytes = encodeEnvelope(env, this.serializer);
     } catch (error) {
-      // Unserializable results are returned, not cached.
-      this.emit({ type: 'error', key, store: this.name, owner: policy.owner, operation: 'encode', error });
+      // A value that would not come back as it went in is returned, not cached.
+      this.emit({ type: 'uncacheable', key, store: this.name, owner: policy.owner, error });
       return;
     }
     if (await this.guard.run('set', key, () => this.remote.set(key, bytes, env.s - createdAt).then(() => true), false, false, policy.owner)) {
@@ -662,7 +662,7 @@ export class Memoizer {
     return this.local;
   }
 
-  private count(policy: Pick<MemoizePolicy, 'owner' | 'counters'>, index: 0 | 1 | 2 | 3): void {
+  private count(policy: Pick<MemoizePolicy, 'owner' | 'counters'>, index: 0 | 1 | 2 | 3 | 4): void {
     if (this.storeCounters === undefined) return;
     this.storeCounters[index]++;
     (policy.counters ?? this.stats!.forOwner(policy.owner))[index]++;
@@ -676,6 +676,7 @@ export class Memoizer {
 
   private emit(event: CacheEvent): void {
     if (event.type === 'error') this.count({ owner: event.owner }, 3);
+    else if (event.type === 'uncacheable') this.count({ owner: event.owner }, 4);
     if (this.listener === undefined) return;
     try {
       this.listener(event);

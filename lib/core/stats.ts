@@ -4,6 +4,8 @@ export interface CacheCounters {
   misses: number;
   stale: number;
   errors: number;
+  /** Results returned but not stored because they would not come back as they went in. */
+  uncacheable: number;
   /** hits / (hits + misses + stale), 0 when nothing was read. */
   hitRatio: number;
 }
@@ -14,8 +16,8 @@ export interface CacheStats {
   total: CacheCounters;
 }
 
-/** [hits, misses, stale, errors] */
-export type Counters = [number, number, number, number];
+/** [hits, misses, stale, errors, uncacheable] */
+export type Counters = [number, number, number, number, number];
 
 /**
  * Always-on counters. Each memoized method's policy carries its own counter array, so a hit
@@ -29,22 +31,22 @@ export class StatsCollector {
   forOwner(owner: string | undefined): Counters {
     const o = owner ?? '(direct)';
     let a = this.byOwner.get(o);
-    if (a === undefined) this.byOwner.set(o, (a = [0, 0, 0, 0]));
+    if (a === undefined) this.byOwner.set(o, (a = [0, 0, 0, 0, 0]));
     return a;
   }
 
   forStore(store: string): Counters {
     let b = this.byStore.get(store);
-    if (b === undefined) this.byStore.set(store, (b = [0, 0, 0, 0]));
+    if (b === undefined) this.byStore.set(store, (b = [0, 0, 0, 0, 0]));
     return b;
   }
 
   snapshot(): CacheStats {
-    const total: Counters = [0, 0, 0, 0];
+    const total: Counters = [0, 0, 0, 0, 0];
     const byNamespace: Record<string, CacheCounters> = {};
     for (const [k, v] of this.byOwner) {
       byNamespace[k] = counters(v);
-      for (let i = 0; i < 4; i++) total[i] += v[i];
+      for (let i = 0; i < 5; i++) total[i] += v[i];
     }
     const byStore: Record<string, CacheCounters> = {};
     for (const [k, v] of this.byStore) byStore[k] = counters(v);
@@ -56,7 +58,7 @@ export class StatsCollector {
   }
 }
 
-function counters([hits, misses, stale, errors]: Counters): CacheCounters {
+function counters([hits, misses, stale, errors, uncacheable]: Counters): CacheCounters {
   const reads = hits + misses + stale;
-  return { hits, misses, stale, errors, hitRatio: reads === 0 ? 0 : hits / reads };
+  return { hits, misses, stale, errors, uncacheable, hitRatio: reads === 0 ? 0 : hits / reads };
 }

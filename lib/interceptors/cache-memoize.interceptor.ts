@@ -8,7 +8,6 @@ import {
   StreamableFile,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import { createHash } from 'node:crypto';
 import { from, lastValueFrom, type Observable, toArray } from 'rxjs';
 import { CACHE_MEMOIZE_METADATA } from '../constants';
 import { CacheMemoizeEngine } from '../cache-memoize.engine';
@@ -16,7 +15,10 @@ import type { CacheMemoizeOptions } from '../cache-memoize.options';
 import type { MemoizePolicy } from '../core/memoizer';
 import { tagKeysFor } from '../core/keys';
 import type { CacheRequest } from './cache-request';
-import { describeRequest, httpTrackValue, isUncacheableHttpResponse, type HttpResponseLike } from './http-cache';
+import { describeRequest, type HostReader } from './describe-request';
+import { parentIdentity, selectionKey, type GraphqlInfoLike } from './graphql-key';
+import { cacheableMethod, httpKeyPart, identify, mayCache, varyValue } from './request-key';
+import { capturedMeta, isUncacheableHttpResponse, snapshotResponse, type HttpResponseLike, type ResponseMeta, type ResponseSnapshot } from './response-rules';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
 interface HandlerInfo {
@@ -26,11 +28,14 @@ interface HandlerInfo {
   policy: MemoizePolicy;
   reportsStale: boolean;
   hooked: boolean;
+  /** The handler's declared API version (`@Version`), encoded: same-named handlers of two versions never share. */
+  version: string;
 }
 const handled = new WeakSet<object>();
+const VERSION_METADATA = '__version__';
 
-/** A cached handler response: every emission, so Observable handlers replay whole. */
-interface CachedResponse {
+/** A cached handler response: every emission (Observable handlers replay whole), plus the status and headers the handler set. */
+interface CachedResponse extends ResponseMeta {
   values: unknown[];
 }
 /** The handler ran but its response must not be shared (stream, error status, Set-Cookie...). */
@@ -43,9 +48,9 @@ interface Uncacheable {
  * handler or controller, by `@UseInterceptors(CacheMemoizeInterceptor)`, or globally with
  * APP_INTERCEPTOR (then every GET/HEAD route is cached with the module's defaults).
  *
- * Keys: `ControllerName.handler` + route params + query (keys sorted) + declared vary (HTTP);
- * pattern + payload (RPC); Type.field + args (GraphQL). Requests with Authorization or Cookie are
- * never shared between users unless the route declares `vary` or `public`.
+ * Keys: handler + host + route pattern + version + params + query (keys sorted) + declared vary
+ * (HTTP); pattern + payload (RPC); Type.field + parent + args + selection set (GraphQL). A request
+ * that identifies a user is never shared unless the route varies by that identity or is public.
  */
 @Injectable()
 export class CacheMemoizeInterceptor implements NestInterceptor {
@@ -59,7 +64,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (!this.engine.enabled) return next.handle();
-    const request = describeRequest(context);
+    const request = describeRequest(context, this.adapterHost?.httpAdapter as HostReader | undefined);
     if (request === undefined || this.alreadyHandled(request)) return next.handle();
     let handler: HandlerInfo;
     let key: string;
@@ -94,6 +99,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       };
       if (requestTagKeys.length > 0) policy.tagKeys = [...policy.tagKeys, ...requestTagKeys];
     }
+    const response = request.transport === 'http' ? context.switchToHttp().getResponse<HttpResponseLike>() : undefined;
+    const before = response === undefined ? undefined : snapshotResponse(response);
     const joined = method.memoizer.isComputing(key);
     let ran = false;
     const result = (await method.memoizer.getOrSet<CachedResponse | Uncacheable>(
@@ -101,7 +108,9 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       async () => {
         ran = true;
         const values = await lastValueFrom(next.handle().pipe(toArray()));
-        return this.isCacheable(context, request, values) ? { values } : { uncacheable: values };
+        if (!this.isCacheable(context, request, values, before)) return { uncacheable: values };
+        const meta = response === undefined || before === undefined ? undefined : capturedMeta(response, before);
+        return meta === undefined ? { values } : { values, ...meta };
       },
       policy as MemoizePolicy<CachedResponse | Uncacheable>,
     )) as CachedResponse | Uncacheable;
@@ -110,6 +119,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       if (ran) return from(result.uncacheable);
       return next.handle();
     }
+    // The handler's runtime status and headers, on hits and on calls that joined another's run.
+    if (!ran && response !== undefined) this.replay(response, result);
     const state = outcome as string | undefined; // set by the report callback, when asked for
     const label = ran || joined ? 'MISS' : state === 'stale' ? 'STALE' : state === 'miss' ? 'MISS' : 'HIT';
     this.setHeader(context, request, 'X-Cache', label);
@@ -119,13 +130,13 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
 
   /** Per-handler facts, resolved once (metadata reads are not free on every request). */
   private readonly handlers = new WeakMap<Function, HandlerInfo>();
-  private handlerInfo(context: ExecutionContext) {
+  private handlerInfo(context: ExecutionContext): HandlerInfo {
     const handler = context.getHandler();
     let info = this.handlers.get(handler);
     if (info === undefined) {
-      const options =
-        this.reflector.getAllAndOverride<AnyOptions | undefined>(CACHE_MEMOIZE_METADATA, [handler, context.getClass()]) ?? {};
-      const method = this.engine.register(context.getClass(), handler.name, options);
+      const cls = context.getClass();
+      const options = this.reflector.getAllAndOverride<AnyOptions | undefined>(CACHE_MEMOIZE_METADATA, [handler, cls]) ?? {};
+      const method = this.engine.register(cls, handler.name, options, { kind: 'handler' });
       const base = method.policyFor([]);
       info = {
         options,
@@ -134,6 +145,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         policy: { ...base, cacheIf: (r: unknown) => !('uncacheable' in (r as object)) },
         reportsStale: (base.graceMs ?? 0) > 0,
         hooked: method.hasHooks,
+        version: encodeVersion(this.reflector.getAllAndOverride<unknown>(VERSION_METADATA, [handler, cls])),
       };
       this.handlers.set(handler, info);
     }
@@ -146,38 +158,50 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
    */
   protected trackBy(context: ExecutionContext, request: CacheRequest, options: AnyOptions): unknown {
     if (options.skip !== undefined && (options.skip as (r: CacheRequest) => boolean)(request)) return undefined;
-    const vary = this.varyValue(request, options);
+    if (!mayCache(identify(request, this.engine.privateHeaders), options)) return undefined;
+    const vary = varyValue(request, options);
     if (request.transport === 'http') {
-      if (this.handlerInfo(context).ownsResponse) return undefined;
-      return httpTrackValue(request, options, vary);
+      if (!cacheableMethod(request, options)) return undefined;
+      const info = this.handlerInfo(context);
+      if (info.ownsResponse) return undefined;
+      return httpKeyPart(request, this.engine.varyByHost ? request.host : undefined, info.version, vary);
     }
     if (request.transport === 'rpc') return { pattern: request.pattern, data: request.data, vary };
-    // GraphQL: mutations are never cached; anonymous sharing follows the HTTP rule.
+    // GraphQL: mutations are never cached. A field resolver's answer depends on its parent, and a
+    // resolver that reads `info` may load only the selected subfields: both are in the key.
     const field = String(request.pattern);
     if (field.startsWith('Mutation.') || field.startsWith('Subscription.')) return undefined;
-    const h = request.headers;
-    if ((h.authorization !== undefined || h.cookie !== undefined) && vary === undefined && options.public !== true) return undefined;
-    return { field, args: request.data, vary };
+    const info = context.getArgs<[unknown, unknown, unknown, GraphqlInfoLike | undefined]>()[3];
+    const parent = request.parent === undefined ? undefined : parentIdentity(request.parent);
+    return { field, parent, args: request.data, selection: selectionKey(info), vary };
   }
 
   /** Whether a response may be stored and shared. */
-  protected isCacheable(context: ExecutionContext, request: CacheRequest, values: unknown[]): boolean {
+  protected isCacheable(context: ExecutionContext, request: CacheRequest, values: unknown[], before?: ResponseSnapshot): boolean {
     const last = values[values.length - 1];
     if (last instanceof StreamableFile || isStream(last)) return false;
     if (request.transport !== 'http') return true;
-    return !isUncacheableHttpResponse(this.reflector, context, context.switchToHttp().getResponse<HttpResponseLike>());
+    const options = this.handlerInfo(context).options;
+    const declaredVary = Array.isArray(options.vary) ? (options.vary as readonly string[]) : undefined;
+    return !isUncacheableHttpResponse(this.reflector, context, context.switchToHttp().getResponse<HttpResponseLike>(), before, declaredVary);
   }
 
-  private varyValue(request: CacheRequest, options: AnyOptions): unknown {
-    const vary = options.vary;
-    if (vary === undefined) return undefined;
-    if (typeof vary === 'function') return { by: vary(request) };
-    const headers: Record<string, string | null> = {};
-    for (const name of vary) {
-      const value = request.headers[name.toLowerCase()];
-      headers[name.toLowerCase()] = value === undefined ? null : hashHeader(Array.isArray(value) ? value.join(',') : value);
+  /** Sets what the handler set on the response that produced the entry. */
+  private replay(response: HttpResponseLike, meta: ResponseMeta): void {
+    const adapter = this.adapterHost?.httpAdapter;
+    try {
+      if (meta.status !== undefined) {
+        if (adapter !== undefined) adapter.status(response, meta.status);
+        else (response as { statusCode?: number }).statusCode = meta.status;
+      }
+      for (const [name, value] of Object.entries(meta.headers ?? {})) {
+        const text = value as string; // adapters take arrays too (several Link headers)
+        if (adapter !== undefined) adapter.setHeader(response, name, text);
+        else response.setHeader?.(name, text);
+      }
+    } catch {
+      // headers already sent: nothing to add
     }
-    return { headers };
   }
 
   /** `@Res()` / `@Next()` without passthrough: the handler writes the response; nothing to cache. */
@@ -200,7 +224,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   private alreadyHandled(request: CacheRequest): boolean {
     // Bound globally and on the route: the outer instance does the work, the inner passes through.
     // (A WeakSet rather than a property: adding keys to framework request objects slows them.)
-    const carrier = request.raw;
+    // GraphQL resolves many fields per request: the carrier there is the field's own args.
+    const carrier = request.transport === 'graphql' ? request.context.getArgs()[3] : request.raw;
     if (carrier === null || typeof carrier !== 'object') return false;
     if (handled.has(carrier)) return true;
     handled.add(carrier);
@@ -220,9 +245,11 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   }
 }
 
-function hashHeader(value: string): string {
-  // Header values (tokens, cookies) never appear in keys in clear text.
-  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+function encodeVersion(version: unknown): string {
+  if (version === undefined) return '-';
+  if (typeof version === 'symbol') return 'neutral';
+  if (Array.isArray(version)) return JSON.stringify(version.map((v) => (typeof v === 'symbol' ? 'neutral' : String(v))).sort());
+  return JSON.stringify(String(version));
 }
 
 function isStream(value: unknown): boolean {

@@ -1,21 +1,27 @@
 import type { ExecutionContext } from '@nestjs/common';
 
-/** What the interceptor knows of a request; given to `vary` and `requestTags`. */
+/** What the interceptor knows of a request; given to `vary`, `skip` and `requestTags`. */
 export interface CacheRequest {
   transport: 'http' | 'rpc' | 'graphql';
   /** HTTP: route parameters as received (strings). */
   params: Readonly<Record<string, unknown>>;
   /** HTTP: parsed query string. */
   query: Readonly<Record<string, unknown>>;
-  /** HTTP: request headers (lower-case names). */
+  /** HTTP and GraphQL: request headers (lower-case names); RPC: transport metadata where it has any. */
   headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** HTTP/GraphQL: `request.user`, as set by an auth guard (Passport), if any. */
+  /** HTTP: the host name as the adapter reports it (X-Forwarded-Host only when the app trusts proxies). */
+  host?: string;
+  /** HTTP: the matched route pattern, e.g. '/v1/users/:id'. */
+  route?: string;
+  /** `request.user`, as set by an auth guard (Passport) before the interceptor runs, if any. */
   user?: unknown;
   /** RPC: the message pattern; GraphQL: 'Type.field'. */
   pattern?: unknown;
   /** RPC: the payload; GraphQL: the field arguments. */
   data?: unknown;
-  /** The underlying request (Express, Fastify) or GraphQL context. */
+  /** GraphQL: the parent object of a field resolver (undefined for root fields). */
+  parent?: unknown;
+  /** The underlying request (Express, Fastify), RPC context or GraphQL context. */
   raw: unknown;
   context: ExecutionContext;
 }

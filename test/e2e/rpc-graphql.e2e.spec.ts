@@ -1,9 +1,12 @@
 import 'reflect-metadata';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import { Controller, type INestApplication, type INestMicroservice, Module } from '@nestjs/common';
+import { join } from 'node:path';
+import { Controller, type INestApplication, type INestMicroservice, Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Args, Field, GraphQLModule, Int, Mutation, ObjectType, Query, Resolver } from '@nestjs/graphql';
-import { ClientProxy, ClientProxyFactory, MessagePattern, Payload, Transport } from '@nestjs/microservices';
+import { Args, Field, GraphQLModule, Info, Int, Mutation, ObjectType, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { ClientProxy, ClientProxyFactory, GrpcMethod, MessagePattern, Payload, Transport } from '@nestjs/microservices';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { firstValueFrom, lastValueFrom, of, toArray, type Observable } from 'rxjs';
 import request from 'supertest';
 import { CacheMemoize, CacheMemoizeModule } from '../../lib';
@@ -124,5 +127,179 @@ describe('CacheMemoizeInterceptor on GraphQL resolvers (Apollo)', () => {
     await gql('{ book(id: 1) { run } }', { authorization: 'Bearer alice' });
     await gql('{ book(id: 1) { run } }', { authorization: 'Bearer bob' });
     expect(runs.book1).toBe(3);
+  });
+});
+
+@ObjectType()
+class Post {
+  @Field(() => Int) id!: number;
+  @Field() title!: string;
+  @Field(() => Int) run!: number;
+}
+
+@ObjectType()
+class Profile {
+  @Field({ nullable: true }) bio?: string;
+  @Field({ nullable: true }) avatar?: string;
+}
+
+@ObjectType()
+class Author {
+  @Field(() => Int) id!: number;
+  @Field() name!: string;
+  @Field(() => [Post]) posts!: Post[];
+  @Field(() => Profile) profile!: Profile;
+}
+
+interface FieldNodeLike {
+  selectionSet?: { selections: Array<{ name?: { value: string } }> };
+}
+
+@Resolver(() => Author)
+class AuthorResolver {
+  @Query(() => Author)
+  author(@Args('id', { type: () => Int }) id: number): Omit<Author, 'posts' | 'profile'> {
+    return { id, name: `author ${id}` };
+  }
+
+  @ResolveField(() => [Post])
+  @CacheMemoize({ ttl: '1m' })
+  posts(@Parent() author: Author): Post[] {
+    const run = count(`posts${author.id}`);
+    return [{ id: author.id * 10, title: `post of ${author.name}`, run }];
+  }
+
+  /** Loads only the requested subfields, as resolvers that read `info` do. */
+  @ResolveField(() => Profile)
+  @CacheMemoize({ ttl: '1m' })
+  profile(@Parent() author: Author, @Info() info: { fieldNodes: FieldNodeLike[] }): Profile {
+    count(`profile${author.id}`);
+    const wanted = new Set(info.fieldNodes[0].selectionSet?.selections.map((s) => s.name?.value));
+    return {
+      ...(wanted.has('bio') ? { bio: `bio of ${author.id}` } : {}),
+      ...(wanted.has('avatar') ? { avatar: `avatar of ${author.id}` } : {}),
+    };
+  }
+}
+
+describe('GraphQL field resolvers (fieldResolverEnhancers: interceptors)', () => {
+  @Module({
+    imports: [
+      CacheMemoizeModule.forRoot({}),
+      GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true, fieldResolverEnhancers: ['interceptors'] }),
+    ],
+    providers: [AuthorResolver],
+  })
+  class FieldsModule {}
+
+  let app: INestApplication;
+  beforeAll(async () => {
+    app = await NestFactory.create(FieldsModule, { logger: ['error'], abortOnError: false });
+    await app.listen(0, '127.0.0.1');
+  });
+  afterAll(() => app.close());
+  const gql = (query: string, variables?: object) =>
+    request(app.getHttpServer()).post('/graphql').send({ query, variables }).expect(200);
+
+  it('keys a field resolver by its parent: user 2 never gets user 1\'s posts', async () => {
+    const one = await gql('{ author(id: 1) { posts { title } } }');
+    const two = await gql('{ author(id: 2) { posts { title } } }');
+    expect(one.body.data.author.posts[0].title).toBe('post of author 1');
+    expect(two.body.data.author.posts[0].title).toBe('post of author 2');
+    await gql('{ author(id: 1) { posts { title } } }');
+    expect([runs.posts1, runs.posts2]).toEqual([1, 1]);
+  });
+
+  it('keys by the selection set: a narrower cached object never answers a wider selection', async () => {
+    const narrow = await gql('{ author(id: 3) { profile { bio } } }');
+    expect(narrow.body.data.author.profile).toEqual({ bio: 'bio of 3' });
+    const wide = await gql('query Q($id: Int!) { author(id: $id) { profile { bio avatar } } }', { id: 3 });
+    expect(wide.body.data.author.profile).toEqual({ bio: 'bio of 3', avatar: 'avatar of 3' });
+    const again = await gql('{ author(id: 3) { profile { avatar bio } } }');
+    expect(again.body.data.author.profile).toEqual({ bio: 'bio of 3', avatar: 'avatar of 3' });
+    expect(runs.profile3).toBe(2); // the same fields in another order: one entry
+  });
+
+  it('several cached fields in one request are each cached', async () => {
+    await gql('{ a: author(id: 5) { posts { title } } b: author(id: 6) { posts { title } } }');
+    await gql('{ a: author(id: 5) { posts { title } } b: author(id: 6) { posts { title } } }');
+    expect([runs.posts5, runs.posts6]).toEqual([1, 1]);
+  });
+});
+
+describe('GraphQL field resolvers without the interceptors enhancer', () => {
+  it('warn at bootstrap, naming the resolver and the fix', async () => {
+    const warnings: string[] = [];
+    const spy = jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
+    @Module({
+      imports: [CacheMemoizeModule.forRoot({}), GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true })],
+      providers: [AuthorResolver],
+    })
+    class PlainFieldsModule {}
+    const app = await NestFactory.create(PlainFieldsModule, { logger: false });
+    await app.init();
+    await app.close();
+    spy.mockRestore();
+    const posts = warnings.filter((w) => w.includes('AuthorResolver.posts'));
+    expect(posts).toHaveLength(1);
+    expect(posts[0]).toContain("fieldResolverEnhancers: ['interceptors']");
+  });
+});
+
+@Controller()
+class HeroesController {
+  @GrpcMethod('HeroService', 'FindOne')
+  @CacheMemoize({ ttl: '1m' })
+  findOne(data: { id: number }, metadata: grpc.Metadata) {
+    const caller = String(metadata.get('authorization')[0] ?? 'anonymous');
+    return { id: data.id, name: `hero ${data.id}`, caller, run: count(`hero${data.id}`) };
+  }
+
+  @GrpcMethod('HeroService', 'FindPublic')
+  @CacheMemoize({ ttl: '1m', public: true })
+  findPublic(data: { id: number }) {
+    return { id: data.id, name: `hero ${data.id}`, caller: 'public', run: count(`public${data.id}`) };
+  }
+}
+
+describe('CacheMemoizeInterceptor on gRPC: credentials in metadata are private', () => {
+  @Module({ imports: [CacheMemoizeModule.forRoot({})], controllers: [HeroesController] })
+  class GrpcModule {}
+  const protoPath = join(__dirname, '../support/fixtures/heroes.proto');
+  let service: INestMicroservice;
+  let client: grpc.Client & Record<string, Function>;
+  beforeAll(async () => {
+    const port = await freePort();
+    service = await NestFactory.createMicroservice(GrpcModule, {
+      transport: Transport.GRPC,
+      options: { package: 'heroes', protoPath, url: `127.0.0.1:${port}` },
+      logger: false,
+    });
+    await service.listen();
+    const definition = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath)) as unknown as {
+      heroes: { HeroService: new (url: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function> };
+    };
+    client = new definition.heroes.HeroService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  });
+  afterAll(async () => {
+    client.close();
+    await service.close();
+  });
+  const call = (method: string, id: number, auth?: string) =>
+    new Promise<{ caller: string; run: number }>((resolve, reject) => {
+      const metadata = new grpc.Metadata();
+      if (auth !== undefined) metadata.set('authorization', auth);
+      client[method]({ id }, metadata, (error: Error | null, value: { caller: string; run: number }) => (error ? reject(error) : resolve(value)));
+    });
+
+  it('anonymous calls share an entry; calls carrying authorization are never shared unless public', async () => {
+    expect((await call('FindOne', 1)).run).toBe(1);
+    expect((await call('FindOne', 1)).run).toBe(1);
+    const alice = await call('FindOne', 1, 'Bearer alice');
+    const bob = await call('FindOne', 1, 'Bearer bob');
+    expect([alice.caller, bob.caller]).toEqual(['Bearer alice', 'Bearer bob']);
+    expect(runs.hero1).toBe(3);
+    await call('FindPublic', 2, 'Bearer alice');
+    expect((await call('FindPublic', 2, 'Bearer bob')).run).toBe(1);
   });
 });

@@ -1,0 +1,41 @@
+import { parse, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode } from 'graphql';
+import { parentIdentity, selectionKey, type GraphqlInfoLike } from '../../lib/interceptors/graphql-key';
+
+/** The `info` a resolver of the first root field would get for this document and these variables. */
+function infoFor(source: string, variableValues: Record<string, unknown> = {}): GraphqlInfoLike {
+  const doc = parse(source);
+  const op = doc.definitions.find((d) => d.kind === 'OperationDefinition') as OperationDefinitionNode;
+  const fragments: Record<string, FragmentDefinitionNode> = {};
+  for (const d of doc.definitions) if (d.kind === 'FragmentDefinition') fragments[d.name.value] = d;
+  const field = op.selectionSet.selections[0] as FieldNode;
+  return { fieldNodes: [field], fragments, variableValues } as unknown as GraphqlInfoLike;
+}
+
+describe('GraphQL selection keys', () => {
+  const key = (source: string, vars?: Record<string, unknown>) => selectionKey(infoFor(source, vars));
+
+  it('ignores field order and aliases-free formatting, but not the fields themselves', () => {
+    expect(key('{ user { id name } }')).toBe(key('{ user {\n name\n id } }'));
+    expect(key('{ user { id } }')).not.toBe(key('{ user { id name } }'));
+    expect(key('{ user { posts { id } } }')).not.toBe(key('{ user { posts { id title } } }'));
+  });
+
+  it('resolves variables in nested arguments: different values are different selections', () => {
+    const q = 'query Q($n: Int) { user { posts(first: $n) { id } } }';
+    expect(key(q, { n: 5 })).not.toBe(key(q, { n: 50 }));
+    expect(key(q, { n: 5 })).toBe(key('{ user { posts(first: 5) { id } } }'));
+  });
+
+  it('expands fragments and keeps directives (an @include(if: false) field is not selected)', () => {
+    expect(key('fragment F on User { id } { user { ...F } }')).toContain('id');
+    const withDirective = 'query Q($x: Boolean!) { user { id secret @include(if: $x) } }';
+    expect(key(withDirective, { x: true })).not.toBe(key(withDirective, { x: false }));
+  });
+
+  it('identifies parents by cacheKey(), then id, then a hash of their data', () => {
+    expect(parentIdentity({ id: 1, name: 'a' })).toBe(parentIdentity({ id: 1, name: 'b' }));
+    expect(parentIdentity({ id: 1 })).not.toBe(parentIdentity({ id: '1' }));
+    expect(parentIdentity({ cacheKey: () => 'k', id: 1 })).toBe(parentIdentity({ cacheKey: () => 'k', id: 2 }));
+    expect(parentIdentity({ name: 'a' })).not.toBe(parentIdentity({ name: 'b' }));
+  });
+});
