@@ -2,7 +2,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureServerBinaries, MemcachedServer, RedisCluster, RedisServer } from './servers';
 
-export const SERVERS_FILE = join(__dirname, '../../.tmp/servers.json');
+/** Per Jest run (runs may overlap on one machine); workers inherit the variable from this process. */
+export function serversFile(): string {
+  return process.env.NCM_SERVERS_FILE ?? join(__dirname, '../../.tmp/servers.json');
+}
 
 export interface SharedServers {
   redis: string;
@@ -22,5 +25,6 @@ export default async function globalSetup(): Promise<void> {
   (globalThis as { __servers?: unknown }).__servers = { redis, cluster, mc1, mc2 };
   const shared: SharedServers = { redis: redis.url, cluster: cluster.startupNodes, memcached: [mc1.address, mc2.address] };
   mkdirSync(join(__dirname, '../../.tmp'), { recursive: true });
-  writeFileSync(SERVERS_FILE, JSON.stringify(shared));
+  process.env.NCM_SERVERS_FILE = join(__dirname, `../../.tmp/servers-${process.pid}.json`);
+  writeFileSync(serversFile(), JSON.stringify(shared));
 }

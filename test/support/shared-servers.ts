@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { SERVERS_FILE, type SharedServers } from './global-setup';
+import { serversFile, type SharedServers } from './global-setup';
 
 /** Addresses of the servers started by globalSetup. */
 export function sharedServers(): SharedServers {
-  return JSON.parse(readFileSync(SERVERS_FILE, 'utf8')) as SharedServers;
+  return JSON.parse(readFileSync(serversFile(), 'utf8')) as SharedServers;
 }
 
 let seq = 0;
