@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { Memoizer } from '../lib/core/memoizer';
+import { Memoizer } from '../lib/engine/memoizer';
+import { testPolicy } from '../test/support/policy';
 import { memoryStore, redisStore, type CacheStore } from 'nestjs-cache-memoize';
 import { RedisServer } from '../test/support/servers';
 
@@ -17,7 +18,7 @@ export async function invalidateBench(): Promise<void> {
         await store.ready?.(5_000);
         const prefix = `inv${n}`;
         const m = new Memoizer(store, { prefix });
-        const policy = { ttlMs: 3_600_000, tagKeys: [`${prefix}:~tag:t`] };
+        const policy = testPolicy({ ttlMs: 3_600_000, deps: [`${prefix}:~tag:t`] });
         for (let i = 0; i < n; i += 1_000) {
           await Promise.all(Array.from({ length: 1_000 }, (_, j) => m.getOrSet(`${prefix}:k${i + j}`, async () => i + j, policy)));
         }
@@ -25,7 +26,7 @@ export async function invalidateBench(): Promise<void> {
         const times: number[] = [];
         for (let r = 0; r < 21; r++) {
           const t = performance.now();
-          await m.invalidateTagKeys([`${prefix}:~tag:t`]);
+          await m.invalidateDeps([`${prefix}:~tag:t`]);
           times.push(performance.now() - t);
         }
         times.sort((a, b) => a - b);

@@ -16,6 +16,8 @@ export const CacheMemoizeErrorCode = {
   StoreFailure: 'CACHE_MEMOIZE_STORE_FAILURE',
   /** A memoized method exceeded its hard timeout. */
   Timeout: 'CACHE_MEMOIZE_TIMEOUT',
+  /** A method decorated with @CacheEvict completed but the cache could not be invalidated. */
+  InvalidationFailed: 'CACHE_MEMOIZE_INVALIDATION_FAILED',
   /** A result cannot be stored without changing shape (an unregistered class instance): returned, not cached. */
   UncacheableValue: 'CACHE_MEMOIZE_UNCACHEABLE_VALUE',
 } as const;
@@ -70,8 +72,14 @@ export class SerializationError extends CacheMemoizeError {
 }
 
 export class StoreFailureError extends CacheMemoizeError {
-  constructor(message: string, cause?: unknown) {
+  /** The store's name in the module's `stores`. */
+  readonly store: string | undefined;
+  /** What could not be done: 'invalidate', 'set', 'deleteMany', 'clear', 'publish'... */
+  readonly operation: string | undefined;
+  constructor(message: string, cause?: unknown, fields: { store?: string; operation?: string } = {}) {
     super(CacheMemoizeErrorCode.StoreFailure, message, { cause });
+    this.store = fields.store;
+    this.operation = fields.operation;
   }
 }
 
@@ -94,5 +102,25 @@ export class UncacheableValueError extends CacheMemoizeError {
     readonly path: string,
   ) {
     super(CacheMemoizeErrorCode.UncacheableValue, message);
+  }
+}
+
+/**
+ * `@CacheEvict` / `@InvalidateTags`: the method's own work completed (its result is `result`),
+ * but the cache could not be invalidated (`cause` says why). Other instances may serve the old
+ * values until this instance's background retry succeeds; this one serves none of them.
+ */
+export class InvalidationFailedError extends CacheMemoizeError {
+  constructor(
+    message: string,
+    /** 'ClassName.method' of the decorated method. */
+    readonly owner: string,
+    /** Whether the method ran (false with `before: true`: busting comes first and failed). */
+    readonly completed: boolean,
+    /** What the method returned (undefined when it did not run). */
+    readonly result: unknown,
+    cause: unknown,
+  ) {
+    super(CacheMemoizeErrorCode.InvalidationFailed, message, { cause });
   }
 }

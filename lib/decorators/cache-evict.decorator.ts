@@ -1,9 +1,9 @@
 import type { Type } from '@nestjs/common';
-import { isObservable, type Observable, tap } from 'rxjs';
+import { concatWith, defer, from, ignoreElements, isObservable, type Observable, tap } from 'rxjs';
 import { CACHE_EVICT_METADATA, ENGINE_REF } from '../constants';
-import type { MethodArgs, MethodName } from '../invalidation.service';
-import type { ArgsOnly } from '../cache-memoize.options';
-import { inheritIdentity } from '../core/wrapper';
+import type { MethodArgs, MethodName } from '../types/method-types';
+import type { ArgsOnly } from '../types/options';
+import { inheritIdentity } from '../method/wrapper';
 
 type Source<A extends readonly unknown[]> = readonly string[] | ((...args: A) => readonly string[]);
 
@@ -34,11 +34,17 @@ export interface CacheEvictOptions<A extends readonly unknown[] = never, R = unk
   store?: string;
   /** Bust before running the method instead of after it succeeded. Default false. */
   before?: boolean;
+  /**
+   * When the cache cannot be invalidated: 'throw' (default) rejects the call with an
+   * InvalidationFailedError carrying the method's result; 'log' only logs and reports it.
+   */
+  onFailure?: 'throw' | 'log';
 }
 
 /** The part of the engine the decorator needs; resolved through the instance at call time. */
 export interface Evictor {
-  evict(options: CacheEvictOptions<readonly unknown[], unknown>, args: readonly unknown[], result: unknown, owner: string): Promise<void>;
+  /** Rejects (InvalidationFailedError) when the cache could not be invalidated and `onFailure` is 'throw'. */
+  evict(options: CacheEvictOptions<readonly unknown[], unknown>, args: readonly unknown[], result: unknown, owner: string, completed: boolean): Promise<void>;
 }
 
 type EvictTarget = { [ENGINE_REF]?: Evictor; constructor: Function };
@@ -59,29 +65,33 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
     const original = descriptor.value as unknown as (this: EvictTarget, ...args: unknown[]) => unknown;
     const owner = `${target.constructor.name}.${String(propertyKey)}`;
     const spec = options as CacheEvictOptions<readonly unknown[], unknown>;
-    const evict = (self: EvictTarget, args: unknown[], result: unknown) => {
+    const evict = (self: EvictTarget, args: unknown[], result: unknown, completed: boolean) => {
       const evictor = self[ENGINE_REF] ?? fallbackEvictor;
-      return evictor ? evictor.evict(spec, args, result, owner) : Promise.resolve();
+      return evictor ? evictor.evict(spec, args, result, owner, completed) : Promise.resolve();
     };
     const wrapped = function (this: EvictTarget, ...args: unknown[]): unknown {
       if (spec.before) {
-        const busted = evict(this, args, undefined);
-        return isSync(original) ? (void busted, original.apply(this, args)) : busted.then(() => original.apply(this, args));
+        const busted = evict(this, args, undefined, false);
+        if (!isSync(original)) return busted.then(() => original.apply(this, args));
+        busted.catch(() => undefined); // sync: in-process stores apply it at once; others only log
+        return original.apply(this, args);
       }
       const result = original.apply(this, args);
       if (isObservable(result)) {
         let last: unknown;
+        // The bust runs after the last emission and before completion: its failure reaches the subscriber.
         return (result as Observable<unknown>).pipe(
-          tap({ next: (v) => (last = v), complete: () => void evict(this, args, last) }),
+          tap((v) => (last = v)),
+          concatWith(defer(() => from(evict(this, args, last, true))).pipe(ignoreElements())),
         );
       }
       if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
         return (result as Promise<unknown>).then(async (value) => {
-          await evict(this, args, value);
+          await evict(this, args, value, true);
           return value;
         });
       }
-      void evict(this, args, result); // sync method: in-process stores apply it before returning
+      evict(this, args, result, true).catch(() => undefined); // sync: in-process stores apply it at once; others only log
       return result;
     };
     inheritIdentity(original, wrapped);

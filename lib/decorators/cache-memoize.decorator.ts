@@ -1,7 +1,7 @@
 import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
-import { CacheMemoizeInterceptor } from '../interceptors/cache-memoize.interceptor';
+import { CacheMemoizeInterceptor } from '../interceptor/cache-memoize.interceptor';
 import { CACHE_MEMOIZE_METADATA } from '../constants';
-import type { CacheMemoizeOptions } from '../cache-memoize.options';
+import type { CacheMemoizeOptions } from '../types/options';
 
 /**
  * The decorator's type: on a method, the method's parameters must fit the parameter types the

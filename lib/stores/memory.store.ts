@@ -1,6 +1,6 @@
 import { InvalidOptionError } from '../errors';
-import { estimateSize } from '../core/size';
-import type { LocalCacheStore } from './cache-store.interface';
+import { estimateSize } from '../util/size';
+import type { LocalCacheStore } from '../types/store';
 
 export interface MemoryStoreOptions {
   /** Most entries kept; the least recently used go first. Default 10,000. */
@@ -22,8 +22,8 @@ interface Slot {
  * insertion order is the recency list; a hit moves an entry to the young end only when it has
  * drifted into the older half, so hot keys cost a lookup, not a delete + re-insert, per hit.
  *
- * The memoizer keeps envelopes here as objects (no serialization): a hit returns the cached
- * instance itself, like any in-process memoizer. The byte API (`get/set`) stores Uint8Arrays.
+ * The engine keeps entries here as objects (no serialization): a hit returns the cached instance
+ * itself, like any in-process memoizer. The byte API (`get/set`) stores Uint8Arrays.
  */
 export class MemoryStore implements LocalCacheStore {
   readonly kind = 'memory';
@@ -32,10 +32,8 @@ export class MemoryStore implements LocalCacheStore {
   readonly maxBytes: number;
   readonly description: string;
   private readonly slots = new Map<string, Slot>();
-  private readonly tagTimes = new Map<string, { time: number; expiresAt: number }>();
   private bytes = 0;
   private seq = 0;
-  private _lastTagTime = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.maxEntries = positiveInt(options.maxEntries ?? 10_000, 'maxEntries');
@@ -49,10 +47,6 @@ export class MemoryStore implements LocalCacheStore {
 
   get byteSize(): number {
     return this.bytes;
-  }
-
-  get lastTagTime(): number {
-    return this._lastTagTime;
   }
 
   peek(key: string, now: number = Date.now()): unknown {
@@ -85,26 +79,6 @@ export class MemoryStore implements LocalCacheStore {
     if (slot === undefined) return false;
     this.drop(key, slot);
     return true;
-  }
-
-  readTagTime(tagKey: string): number | undefined {
-    const tag = this.tagTimes.get(tagKey);
-    if (tag === undefined) return undefined;
-    if (tag.expiresAt <= Date.now()) {
-      this.tagTimes.delete(tagKey);
-      return undefined;
-    }
-    return tag.time;
-  }
-
-  writeTagTime(tagKey: string, time: number, ttlMs: number): void {
-    const current = this.tagTimes.get(tagKey);
-    // Timestamps only move forward: a late writer with an older clock cannot un-invalidate.
-    const next = Math.max(time, current?.time ?? 0);
-    this.tagTimes.delete(tagKey);
-    this.tagTimes.set(tagKey, { time: next, expiresAt: Date.now() + ttlMs });
-    if (next > this._lastTagTime) this._lastTagTime = next;
-    this.pruneTags();
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -141,20 +115,16 @@ export class MemoryStore implements LocalCacheStore {
 
   async clear(prefix: string): Promise<void> {
     for (const [key, slot] of this.slots) if (key.startsWith(prefix)) this.drop(key, slot);
-    for (const key of this.tagTimes.keys()) if (key.startsWith(prefix)) this.tagTimes.delete(key);
   }
 
-  /** Drops every entry and tag time (the tiered store's L1 after a bus outage). */
+  /** Drops every entry (a tiered store's L1 after its bus may have missed messages). */
   clearAll(): void {
     this.slots.clear();
     this.bytes = 0;
-    // Tag times stay: they only ever make entries stale.
   }
 
   async disconnect(): Promise<void> {
-    this.slots.clear();
-    this.tagTimes.clear();
-    this.bytes = 0;
+    this.clearAll();
   }
 
   private drop(key: string, slot: Slot): void {
@@ -166,24 +136,6 @@ export class MemoryStore implements LocalCacheStore {
     for (const [key, slot] of this.slots) {
       if (this.slots.size <= this.maxEntries && this.bytes <= this.maxBytes) return;
       this.drop(key, slot);
-    }
-  }
-
-  private pruneTags(): void {
-    // Tag timestamps outlive entries by design; only forget ones past their own lifetime, and
-    // bound the map so a flood of distinct tags cannot grow memory without limit.
-    if (this.tagTimes.size <= this.maxEntries) return;
-    const now = Date.now();
-    for (const [key, tag] of this.tagTimes) {
-      if (tag.expiresAt <= now) this.tagTimes.delete(key);
-    }
-    // Still too many: forgetting the oldest timestamp is safe only if we also forget the entries
-    // it could invalidate, so drop all entries created before it (conservative, never stale).
-    while (this.tagTimes.size > this.maxEntries * 2) {
-      const first = this.tagTimes.keys().next().value as string;
-      this.tagTimes.delete(first);
-      this.slots.clear();
-      this.bytes = 0;
     }
   }
 }

@@ -1,39 +1,40 @@
-import { randomUUID } from 'node:crypto';
-import { parseDuration, type Duration } from '../core/duration';
+import { parseDuration, type Duration } from '../util/duration';
 import { InvalidOptionError } from '../errors';
-import type { CacheStore } from './cache-store.interface';
+import type { BusTransport } from '../types/bus';
+import type { CacheStore } from '../types/store';
 import { MemoryStore } from './memory.store';
-import { RedisBus, type BusMessage } from './redis-bus';
-import { RedisStore } from './redis.store';
-
-/** Channel of the byte API (direct store use); the memoizer uses one per app prefix. */
-const BYTES_CHANNEL = 'nestjs-cache-memoize:~bus';
+import { RedisStore } from './redis/redis.store';
 
 export interface TieredStoreOptions {
-  /** Longest an entry lives in L1 while the bus is healthy. Default '1m' (and never past its own ttl). */
+  /** Longest an entry lives in L1 (and never past its own ttl). Default '1m'. */
   l1Ttl?: Duration;
-  /** Longest an entry lives in L1 while the bus is down or not yet subscribed. Default '1s'. */
-  l1TtlWithoutBus?: Duration;
-  /** Keep L1 coherent across instances through Redis pub/sub. Default: on when L2 is Redis. */
+  /**
+   * Keep L1 coherent across instances through Redis pub/sub. Default: on when L2 is Redis. Without
+   * a bus (memcached) every L1 hit is confirmed by reading the L2 epoch (still no decoding).
+   */
   bus?: boolean;
+  /**
+   * How long an instance may serve L1 hits after it last heard its own bus ping. An invalidation
+   * waits at most about this long for other instances to acknowledge it. Default '1s'.
+   */
+  lease?: Duration;
+  /** @deprecated no longer used: without a healthy bus, L1 hits are confirmed against L2 instead. */
+  l1TtlWithoutBus?: Duration;
 }
 
 /**
- * Memory (L1) over a shared store (L2). The memoizer reads L1 first (objects, no decoding),
- * then L2, and fills L1 on an L2 hit; writes and invalidations go to L2 and are published on the
- * bus, and every other instance drops its L1 copies on receipt.
- *
- * Consistency: while the bus is up, another instance stops serving an invalidated entry as soon
- * as the message arrives (milliseconds on a LAN); while it is down, L1 entries live at most
- * `l1TtlWithoutBus`, and L1 is dropped whole when the bus reconnects.
+ * Memory (L1) over a shared store (L2), for memory-speed hits with fleet-wide sharing. The store
+ * holds the parts; the engine's two-tier topology reads L1 first, fills it from L2, and keeps it
+ * coherent through the bus. Used directly as a byte store, it is its L2.
  */
 export class TieredStore implements CacheStore {
   readonly kind = 'tiered';
   readonly description: string;
-  readonly instanceId = randomUUID();
   readonly l1TtlMs: number;
-  readonly l1TtlWithoutBusMs: number;
-  readonly bus: RedisBus | undefined;
+  readonly leaseMs: number;
+  readonly bus: BusTransport | undefined;
+  /** L2's, when it has one. */
+  readonly compareAndDelete?: (key: string, value: Uint8Array) => Promise<boolean>;
 
   constructor(
     readonly l1: MemoryStore,
@@ -45,98 +46,59 @@ export class TieredStore implements CacheStore {
       throw new InvalidOptionError('tieredStore(l1, l2): l2 must be a shared store (redisStore() or memcachedStore()).');
     }
     this.l1TtlMs = parseDuration(options.l1Ttl ?? '1m', 'tieredStore(): l1Ttl');
-    this.l1TtlWithoutBusMs = parseDuration(options.l1TtlWithoutBus ?? '1s', 'tieredStore(): l1TtlWithoutBus');
+    this.leaseMs = parseDuration(options.lease ?? '1s', 'tieredStore(): lease');
     const wantBus = options.bus ?? l2 instanceof RedisStore;
     if (wantBus && !(l2 instanceof RedisStore)) {
       throw new InvalidOptionError('tieredStore(): bus: true needs a redisStore() as l2 (pub/sub); memcached has none.');
     }
     this.bus = wantBus ? (l2 as RedisStore).createBus() : undefined;
-    // Direct byte-API users (no memoizer) still get coherent L1s.
-    this.bus?.start(BYTES_CHANNEL, (m) => {
-      if (m.from === this.instanceId) return;
-      for (const key of m.keys ?? []) this.l1.remove(key);
-      if (m.clear !== undefined) void this.l1.clear(m.clear);
-    }, () => this.l1.clearAll());
+    if (l2.compareAndDelete !== undefined) this.compareAndDelete = l2.compareAndDelete.bind(l2);
     this.description = `memory over ${l2.kind}${l2.description ? ` ${l2.description}` : ''}${this.bus ? ', with invalidation bus' : ', no bus'}`;
   }
 
-  /** How long an entry may live in L1 right now. */
-  l1Lifetime(remainingMs: number): number {
-    const cap = this.bus?.healthy ? this.l1TtlMs : this.l1TtlWithoutBusMs;
-    return Math.max(1, Math.min(remainingMs, cap));
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.l2.get(key);
   }
 
-  /** Starts listening for other instances' invalidations (called by the memoizer, which knows the prefix). */
-  listen(channel: string, onMessage: (message: BusMessage) => void): void {
-    this.bus?.start(channel, (m) => m.from !== this.instanceId && onMessage(m), () => this.l1.clearAll());
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    return this.l2.getMany(keys);
   }
 
-  publish(channel: string, message: Omit<BusMessage, 'from'>): Promise<void> {
-    return this.bus === undefined ? Promise.resolve() : this.bus.publish(channel, { ...message, from: this.instanceId });
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    return this.l2.set(key, value, ttlMs);
   }
 
-  // The byte contract (used directly, e.g. by the conformance suite): L1 in front of L2.
-  async get(key: string): Promise<Uint8Array | undefined> {
-    const near = await this.l1.get(key);
-    if (near !== undefined) return near;
-    const far = await this.l2.get(key);
-    if (far !== undefined) this.l1.put(key, far, this.l1Lifetime(this.l1TtlMs));
-    return far;
+  add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
+    return this.l2.add(key, value, ttlMs);
   }
 
-  async getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
-    return Promise.all(keys.map((k) => this.get(k)));
-  }
-
-  async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
-    await this.l2.set(key, value, ttlMs);
-    this.l1.put(key, value, this.l1Lifetime(ttlMs));
-    await this.publish(BYTES_CHANNEL, { keys: [key] });
-  }
-
-  async add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
-    const added = await this.l2.add(key, value, ttlMs);
-    if (added) this.l1.remove(key);
-    return added;
-  }
-
-  async delete(key: string): Promise<boolean> {
+  delete(key: string): Promise<boolean> {
     this.l1.remove(key);
-    const deleted = await this.l2.delete(key);
-    await this.publish(BYTES_CHANNEL, { keys: [key] });
-    return deleted;
+    return this.l2.delete(key);
   }
 
-  async deleteMany(keys: readonly string[]): Promise<number> {
+  deleteMany(keys: readonly string[]): Promise<number> {
     for (const key of keys) this.l1.remove(key);
-    const n = await this.l2.deleteMany(keys);
-    await this.publish(BYTES_CHANNEL, { keys });
-    return n;
+    return this.l2.deleteMany(keys);
   }
 
   async clear(prefix: string): Promise<void> {
     await this.l1.clear(prefix);
     await this.l2.clear(prefix);
-    await this.publish(BYTES_CHANNEL, { clear: prefix });
   }
 
-  async ready(timeoutMs: number): Promise<boolean> {
-    return this.l2.ready === undefined ? true : this.l2.ready(timeoutMs);
+  ready(timeoutMs: number): Promise<boolean> {
+    return this.l2.ready === undefined ? Promise.resolve(true) : this.l2.ready(timeoutMs);
   }
 
-  async time(): Promise<number> {
-    if (this.l2.time === undefined) throw new Error('L2 has no clock');
-    return this.l2.time();
+  touch(keys: readonly string[], ttlMs: number): Promise<void> {
+    return this.l2.touch === undefined ? Promise.resolve() : this.l2.touch(keys, ttlMs);
   }
 
   get boundsOwnOperations(): boolean | undefined {
     return this.l2.boundsOwnOperations;
   }
 
-  async compareAndDelete(key: string, value: Uint8Array): Promise<boolean> {
-    if (this.l2.compareAndDelete === undefined) throw new Error('L2 has no compare-and-delete');
-    return this.l2.compareAndDelete(key, value);
-  }
 
   async disconnect(): Promise<void> {
     await this.bus?.close();
@@ -147,8 +109,4 @@ export class TieredStore implements CacheStore {
 
 export function tieredStore(l1: MemoryStore, l2: CacheStore, options?: TieredStoreOptions): TieredStore {
   return new TieredStore(l1, l2, options);
-}
-
-export function isTieredStore(store: CacheStore): store is TieredStore {
-  return store instanceof TieredStore;
 }

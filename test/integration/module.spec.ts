@@ -5,10 +5,10 @@ import { Observable, firstValueFrom, lastValueFrom, of, toArray } from 'rxjs';
 import {
   CacheMemoize,
   CacheMemoizeEngine,
-  CacheMemoizeErrorCode,
   CacheMemoizeModule,
   InvalidationService,
   memoryStore,
+  type CacheEvent,
   type CacheMemoizeModuleOptions,
 } from 'nestjs-cache-memoize';
 
@@ -165,15 +165,27 @@ describe('providers, inheritance and invalidation', () => {
     await app.close();
   });
 
-  it('rejects unkeyable arguments with an error naming the method', async () => {
+  it('runs calls it cannot key uncached (never failing them), warning once with the method, the argument and the fix', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await boot([ProductRepo]);
     const products = app.get(ProductRepo);
+    const events: CacheEvent[] = [];
+    app.get(CacheMemoizeEngine).events.subscribe((e) => events.push(e));
     const cyclic: Record<string, unknown> = {};
     cyclic.me = cyclic;
-    expect(() => products.anything(cyclic)).toThrow(
-      expect.objectContaining({ code: CacheMemoizeErrorCode.UnkeyableArgument, message: expect.stringContaining('ProductRepo.anything') }),
-    );
-    expect(() => products.anything(() => 1)).toThrow(/argument #0 is a function/);
+    const deep: Record<string, unknown> = {};
+    let at = deep;
+    for (let i = 0; i < 5_000; i++) at = (at.d = {}) as Record<string, unknown>;
+    const first = await products.anything(cyclic);
+    const second = await products.anything(cyclic);
+    expect(second).toBe(first + 1); // ran twice: nothing cached, nothing thrown
+    await expect(products.anything(() => 1)).resolves.toEqual(expect.any(Number));
+    await expect(products.anything(deep)).resolves.toEqual(expect.any(Number));
+    const lines = warn.mock.calls.map((c) => String(c[0])).filter((l) => l.includes('ProductRepo.anything runs uncached'));
+    expect(lines.some((l) => l.includes('circular reference') && l.includes('key: (...args)'))).toBe(true);
+    expect(lines.filter((l) => l.includes('circular reference'))).toHaveLength(1); // once, not per call
+    expect(events.filter((e) => e.type === 'error' && e.operation === 'key').length).toBeGreaterThanOrEqual(3);
+    warn.mockRestore();
     await app.close();
   });
 
@@ -302,7 +314,7 @@ describe('module options', () => {
       const app = await Test.createTestingModule({ imports: [imported], providers: [ProductRepo] }).compile();
       await app.init();
       expect(app.get(InvalidationService).keyOf(ProductRepo, 'find', [1])).toBe('async:ProductRepo.find:0:1');
-      expect(app.get(CacheMemoizeEngine).ttlMs).toBe(1000);
+      expect(app.get(CacheMemoizeEngine).options.ttlMs).toBe(1000);
       const repo = app.get(ProductRepo);
       expect(await repo.find(1)).toBe(await repo.find(1));
       await app.close();

@@ -15,7 +15,9 @@ import {
   withCacheMode,
   type CacheStore,
 } from '../../lib';
-import { Memoizer, type MemoizePolicy } from '../../lib/core/memoizer';
+import { Memoizer } from '../../lib/engine/memoizer';
+import type { CachePolicy } from '../../lib/types/policy';
+import { testPolicy } from '../support/policy';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 const servers = sharedServers();
@@ -72,7 +74,7 @@ describe('lock holder dies', () => {
     // A holder that crashed: its lock stays until its ttl (300 ms).
     await store.add(`${key}:~lock`, Buffer.from('dead-holder'), 300);
     let runs = 0;
-    const policy: MemoizePolicy = { ttlMs: 60_000, tagKeys: [], lock: { waitMs: 5_000, ttlMs: 2_000 } };
+    const policy: CachePolicy = testPolicy({ ttlMs: 60_000, deps: [], lock: { waitMs: 5_000, ttlMs: 2_000 } });
     const values = await Promise.all(Array.from({ length: 20 }, () => m.getOrSet(key, async () => ++runs, policy)));
     expect(runs).toBe(1);
     expect(new Set(values)).toEqual(new Set([1]));
@@ -85,7 +87,7 @@ describe.each([
   ['redis', () => redisStore({ url: servers.redis })],
 ])('freshness policies on %s', (name, makeStore) => {
   let now = 0;
-  const base = (extra: Partial<MemoizePolicy> = {}): MemoizePolicy => ({ ttlMs: 1_000, tagKeys: [], ...extra });
+  const base = (extra: Partial<CachePolicy> = {}): CachePolicy => testPolicy({ ttlMs: 1_000, deps: [], ...extra });
   let m: Memoizer;
   let prefix: string;
   beforeEach(async () => {
@@ -93,9 +95,12 @@ describe.each([
     prefix = uniquePrefix(name);
     const store: CacheStore = makeStore();
     await store.ready?.(5_000);
-    m = new Memoizer(store, { prefix, now: () => now, syncClock: false });
+    m = new Memoizer(store, { prefix, now: () => now });
   });
-  afterEach(() => m.store.disconnect());
+  afterEach(async () => {
+    await m.close();
+    await m.store.disconnect();
+  });
 
   it('grace: serves stale at once while exactly one refresh runs', async () => {
     let runs = 0;
@@ -110,6 +115,7 @@ describe.each([
     now += 1_500; // expired, within grace
     const served = await Promise.all(Array.from({ length: 50 }, () => m.getOrSet(`${prefix}:k`, slow, p)));
     expect(served.every((v) => v === 'v1')).toBe(true);
+    await sleep(20); // the refresh reads its versions before it runs
     expect(runs).toBe(2);
     await sleep(200);
     expect(await m.getOrSet(`${prefix}:k`, slow, p)).toBe('v2');
@@ -189,10 +195,10 @@ describe.each([
   it('etag: a changed token makes the entry stale', async () => {
     let runs = 0;
     const f = async () => ++runs;
-    expect(await m.getOrSet(`${prefix}:k`, f, base({ etag: 'a' }))).toBe(1);
+    expect(await m.getOrSet(`${prefix}:k`, f, base(), { etag: 'a' })).toBe(1);
     await sleep(30);
-    expect(await m.getOrSet(`${prefix}:k`, f, base({ etag: 'a' }))).toBe(1);
-    expect(await m.getOrSet(`${prefix}:k`, f, base({ etag: 'b' }))).toBe(2);
+    expect(await m.getOrSet(`${prefix}:k`, f, base(), { etag: 'a' })).toBe(1);
+    expect(await m.getOrSet(`${prefix}:k`, f, base(), { etag: 'b' })).toBe(2);
   });
 
   it('storeResult: false runs at most once per ttl and keeps only a marker', async () => {
@@ -294,7 +300,7 @@ describe('memcached lock release without compare-and-delete support in memjs', (
     const store = memcachedStore({ servers: servers.memcached[0] });
     const m = new Memoizer(store, { prefix: uniquePrefix('mcl') });
     const key = `${uniquePrefix('mcl')}:k`;
-    expect(await m.getOrSet(key, async () => 'v', { ttlMs: 60_000, tagKeys: [], lock: { waitMs: 1000, ttlMs: 60_000 } })).toBe('v');
+    expect(await m.getOrSet(key, async () => 'v', testPolicy({ ttlMs: 60_000, deps: [], lock: { waitMs: 1000, ttlMs: 60_000 } }))).toBe('v');
     expect(await store.get(`${key}:~lock`)).toBeUndefined();
     await store.disconnect();
   });

@@ -1,9 +1,10 @@
 import Redis, { Cluster } from 'ioredis';
 import { memcachedStore, memoryStore, redisStore, type MemcachedClientLike } from '../../lib';
-import { Memoizer } from '../../lib/core/memoizer';
+import { Memoizer } from '../../lib/engine/memoizer';
+import { testPolicy } from '../support/policy';
 import { RedisSentinel, RedisServer } from '../support/servers';
 import { sharedServers } from '../support/shared-servers';
-import { storeConformance } from '../support/store-conformance';
+import { storeConformance } from '../../lib/testing';
 
 const servers = sharedServers();
 
@@ -180,7 +181,7 @@ describe('batched lookups on redis', () => {
     stores.push(store);
     expect(await store.ready(5_000)).toBe(true);
     const m = new Memoizer(store, { prefix: 'bl' });
-    const policy = { ttlMs: 60_000, tagKeys: ['bl:~tag:all'] };
+    const policy = testPolicy({ ttlMs: 60_000, deps: ['bl:~tag:all'] });
     let runs = 0;
     const keys = Array.from({ length: 100 }, (_, i) => `bl:k:${i}`);
     await Promise.all(keys.map((k, i) => m.getOrSet(k, async () => (runs++, { i }), policy)));

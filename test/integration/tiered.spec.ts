@@ -1,7 +1,7 @@
-import { memoryStore, redisStore, tieredStore } from '../../lib';
+import { memcachedStore, memoryStore, redisStore, tieredStore } from '../../lib';
 import { RedisServer } from '../support/servers';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
-import { storeConformance } from '../support/store-conformance';
+import { storeConformance } from '../../lib/testing';
 import { WorkerProcess } from '../support/worker-process';
 
 const servers = sharedServers();
@@ -10,7 +10,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 storeConformance('tiered: memory over redis, with bus', {
   make: () => tieredStore(memoryStore(), redisStore({ url: servers.redis })),
   ttlGranularityMs: 100,
-  eventualAcrossInstances: true,
+});
+storeConformance('tiered: memory over memcached, no bus', {
+  make: () => tieredStore(memoryStore(), memcachedStore({ servers: servers.memcached[0] })),
+  ttlGranularityMs: 1000,
 });
 
 type Profile = { id: number; by: number; run: number };

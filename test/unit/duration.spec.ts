@@ -1,4 +1,4 @@
-import { parseDuration } from '../../lib/core/duration';
+import { parseDuration } from '../../lib/util/duration';
 import { InvalidOptionError } from '../../lib/errors';
 
 describe('parseDuration', () => {

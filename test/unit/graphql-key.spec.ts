@@ -1,5 +1,5 @@
 import { parse, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode } from 'graphql';
-import { parentIdentity, selectionKey, type GraphqlInfoLike } from '../../lib/interceptors/graphql-key';
+import { parentIdentity, selectionKey, type GraphqlInfoLike } from '../../lib/interceptor/graphql-key';
 
 /** The `info` a resolver of the first root field would get for this document and these variables. */
 function infoFor(source: string, variableValues: Record<string, unknown> = {}): GraphqlInfoLike {

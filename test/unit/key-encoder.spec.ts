@@ -1,5 +1,5 @@
-import { encodeArgs, encodeValue } from '../../lib/core/key-encoder';
-import { composeKey, keyBase, MAX_READABLE_KEY_LENGTH, namespaceSegments, tagKey, validateSegment } from '../../lib/core/keys';
+import { encodeArgs, encodeValue } from '../../lib/keys/key-encoder';
+import { composeKey, keyBase, MAX_READABLE_KEY_LENGTH, namespaceSegments, tagKey, validateSegment } from '../../lib/keys/keys';
 import { CacheMemoizeErrorCode, UnkeyableArgumentError } from '../../lib/errors';
 
 const enc = (...args: unknown[]) => encodeArgs(args, 'Svc.m');

@@ -1,9 +1,8 @@
-import { Memoizer, type MemoizePolicy } from '../../lib/core/memoizer';
+import { Memoizer } from '../../lib/engine/memoizer';
 import { memoryStore } from '../../lib/stores/memory.store';
-import type { CacheEvent } from '../../lib/core/events';
-import type { CacheStore } from '../../lib/stores/cache-store.interface';
-
-const policy = (extra: Partial<MemoizePolicy> = {}): MemoizePolicy => ({ ttlMs: 60_000, tagKeys: [], ...extra });
+import type { CacheEvent } from '../../lib/types/events';
+import type { CacheStore } from '../../lib/types/store';
+import { testPolicy as policy } from '../support/policy';
 const tick = () => new Promise((r) => setImmediate(r));
 
 /** A byte store kept in a Map: exercises the remote (serializing) path of the memoizer. */
@@ -106,21 +105,22 @@ describe.each([
     expect(await m.getOrSet('k', f, policy({ ttlMs: 1000 }))).toBe(2);
   });
 
-  it('invalidates by tag timestamps, including tags known only from the result', async () => {
+  it('invalidates by tag versions, including tags known only from the result', async () => {
     const m = new Memoizer(makeStore());
     let runs = 0;
-    const p = policy({ tagKeys: ['t:a'], resultTagKeys: (v: unknown) => [`t:org${(v as { org: number }).org}`] });
+    const p = policy({ deps: ['t:a'] });
+    const scope = { resultDeps: (v: unknown) => [`t:org${(v as { org: number }).org}`] };
     const f = async () => ({ org: 7, n: ++runs });
-    await m.getOrSet('k', f, p);
+    await m.getOrSet('k', f, p, scope);
     await tick();
-    expect((await m.getOrSet('k', f, p)).n).toBe(1);
-    await m.invalidateTagKeys(['t:other']);
-    expect((await m.getOrSet('k', f, p)).n).toBe(1);
-    await m.invalidateTagKeys(['t:a']);
-    expect((await m.getOrSet('k', f, p)).n).toBe(2);
+    expect((await m.getOrSet('k', f, p, scope)).n).toBe(1);
+    await m.invalidateDeps(['t:other']);
+    expect((await m.getOrSet('k', f, p, scope)).n).toBe(1);
+    await m.invalidateDeps(['t:a']);
+    expect((await m.getOrSet('k', f, p, scope)).n).toBe(2);
     await tick();
-    await m.invalidateTagKeys(['t:org7']);
-    expect((await m.getOrSet('k', f, p)).n).toBe(3);
+    await m.invalidateDeps(['t:org7']);
+    expect((await m.getOrSet('k', f, p, scope)).n).toBe(3);
   });
 
   it('never stores a value whose computation overlapped an invalidation', async () => {
@@ -132,11 +132,11 @@ describe.each([
         const value = `v${++runs}`;
         release = () => resolve(value);
       });
-    const p = policy({ tagKeys: ['t'] });
+    const p = policy({ deps: ['t'] });
     const first = m.getOrSet('k', slow, p);
     await tick();
     const releaseFirst = release;
-    await m.invalidateTagKeys(['t']);
+    await m.invalidateDeps(['t']);
     // A call that starts after the invalidation does not join the old computation.
     const second = m.getOrSet('k', slow, p);
     await tick();
@@ -151,7 +151,7 @@ describe.each([
     let releaseKey!: () => void;
     const third = m.getOrSet('k2', () => new Promise<string>((r) => (releaseKey = () => r('old'))), p);
     await tick();
-    await m.deleteKeys(['k2']);
+    await m.invalidateKeys(['k2']);
     releaseKey();
     expect(await third).toBe('old');
     await tick();
@@ -190,7 +190,7 @@ describe('Memoizer on a failing store', () => {
     expect(await m.getOrSet('k', async () => ++runs, policy())).toBe(2);
     expect(events.filter((e) => e.type === 'error').length).toBeGreaterThan(0);
     // An invalidation that could not be written must not pretend it was.
-    await expect(m.invalidateTagKeys(['t'])).rejects.toMatchObject({ code: 'CACHE_MEMOIZE_STORE_FAILURE' });
+    await expect(m.invalidateDeps(['t'])).rejects.toMatchObject({ code: 'CACHE_MEMOIZE_STORE_FAILURE' });
   });
 
   it('bounds a hanging store by the operation timeout', async () => {

@@ -67,16 +67,6 @@ describe('memoryStore', () => {
     expect(await store.getMany(['p:x', 'p:y', 'q:z'])).toEqual([undefined, undefined, bytes('z')]);
   });
 
-  it('keeps tag timestamps apart from the LRU and only moves them forward', () => {
-    const store = memoryStore({ maxEntries: 2 });
-    store.writeTagTime('t', 100, 60_000);
-    for (let i = 0; i < 10; i++) store.put(`k${i}`, i, 60_000);
-    expect(store.readTagTime('t')).toBe(100);
-    store.writeTagTime('t', 50, 60_000);
-    expect(store.readTagTime('t')).toBe(100);
-    expect(store.lastTagTime).toBe(100);
-  });
-
   it('rejects bad bounds', () => {
     expect(() => memoryStore({ maxEntries: 0 })).toThrow(InvalidOptionError);
     expect(() => memoryStore({ maxBytes: -1 })).toThrow(/maxBytes must be a positive integer/);

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { createTaggedJsonSerializer, MAX_DEPTH, taggedJsonSerializer as codec } from '../../lib/serialization/tagged-json.serializer';
+import { createTaggedJsonSerializer, MAX_DEPTH, taggedJsonSerializer as codec } from '../../lib/codec/tagged-json';
 import { InvalidOptionError, SerializationError, UncacheableValueError } from '../../lib/errors';
 
 const roundTrip = (v: unknown) => codec.decode(codec.encode(v));

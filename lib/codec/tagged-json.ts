@@ -1,0 +1,267 @@
+import { SerializationError, UncacheableValueError } from '../errors';
+import type { Serializer } from '../types/serializer';
+import { asBuffer } from '../util/bytes';
+import { ClassRegistry, type ClassRegistryInput } from './class-registry';
+
+/**
+ * The default codec: JSON, with the values JSON loses spelled as tagged objects
+ * (`{"$t":"D","v":0}` for a Date, ...): Date, Map, Set, BigInt, undefined, NaN/±Infinity/-0,
+ * RegExp, Buffer (distinct from Uint8Array) and the other typed arrays round-trip exactly, in
+ * every store. Instances of registered classes come back with their prototype (own fields defined
+ * on `Object.create(prototype)`: no constructor, setter or other code runs); an instance of any
+ * other class is refused (UncacheableValueError), because it would come back as a plain object.
+ * Decoding is JSON.parse plus a walk that rebuilds tagged values with this realm's constructors:
+ * nothing outside the registry gets a prototype, `__proto__` stays an ordinary own key.
+ * Payloads without any tagged value skip the walk (first byte 'J' instead of 'T').
+ */
+const TAG = '$t';
+/** Deeper values are refused: the walk and JSON.parse must never exhaust the stack. */
+export const MAX_DEPTH = 512;
+type Tagged = { [TAG]: string; v?: unknown; c?: string };
+
+const TYPED_ARRAYS: Record<string, new (buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView> = {
+  Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array,
+  BigInt64Array, BigUint64Array,
+};
+
+export interface TaggedJsonOptions {
+  /** Classes revived with their prototype (module option `classes`). */
+  classes?: ClassRegistryInput;
+}
+
+class Encoder {
+  tagged = false;
+  private readonly ancestors = new Set<object>();
+  /** Keys from the root to the value being encoded, for error messages. */
+  private readonly path: Array<string | number> = [];
+
+  constructor(private readonly registry: ClassRegistry) {}
+
+  walk(value: unknown): unknown {
+    switch (typeof value) {
+      case 'string':
+      case 'boolean':
+        return value;
+      case 'number':
+        if (Number.isFinite(value) && !Object.is(value, -0)) return value;
+        return this.tag('f', Object.is(value, -0) ? '-0' : String(value));
+      case 'undefined':
+        return this.tag('u');
+      case 'bigint':
+        return this.tag('n', value.toString());
+      case 'object':
+        return value === null ? null : this.object(value);
+      default:
+        throw new SerializationError(`cannot serialize a ${typeof value} at ${this.where()}; results must be data (functions and symbols are not)`);
+    }
+  }
+
+  private object(value: object): unknown {
+    if (this.ancestors.has(value)) throw new SerializationError(`cannot serialize a circular structure (at ${this.where()})`);
+    if (this.ancestors.size >= MAX_DEPTH) throw new SerializationError(`value nested deeper than ${MAX_DEPTH} levels (at ${this.where()})`);
+    this.ancestors.add(value);
+    try {
+      return this.objectBody(value);
+    } finally {
+      this.ancestors.delete(value);
+    }
+  }
+
+  private objectBody(value: object): unknown {
+    const proto = Object.getPrototypeOf(value) as object | null;
+    if (Array.isArray(value) && (proto === Array.prototype || Array.isArray(proto))) {
+      const out = new Array<unknown>(value.length);
+      for (let i = 0; i < value.length; i++) {
+        this.path.push(i);
+        out[i] = this.walk(value[i]);
+        this.path.pop();
+      }
+      return out;
+    }
+    if (proto === null || proto === Object.prototype || isForeignObjectPrototype(proto)) return this.fields(value, undefined);
+    if (proto === Date.prototype) {
+      const t = (value as Date).getTime();
+      return this.tag('D', Number.isNaN(t) ? null : t);
+    }
+    if (proto === Map.prototype) {
+      const entries: unknown[] = [];
+      for (const [k, v] of value as Map<unknown, unknown>) entries.push([this.walk(k), this.walk(v)]);
+      return this.tag('M', entries);
+    }
+    if (proto === Set.prototype) {
+      const members: unknown[] = [];
+      for (const v of value as Set<unknown>) members.push(this.walk(v));
+      return this.tag('S', members);
+    }
+    if (proto === RegExp.prototype) return this.tag('R', [(value as RegExp).source, (value as RegExp).flags]);
+    if (ArrayBuffer.isView(value) && (Buffer.isBuffer(value) || proto === Uint8Array.prototype || (value.constructor.name in TYPED_ARRAYS && proto === TYPED_ARRAYS[value.constructor.name].prototype))) {
+      const base64 = asBuffer(value).toString('base64');
+      if (Buffer.isBuffer(value)) return this.tag('B', base64);
+      if (value instanceof Uint8Array) return this.tag('U', base64);
+      return { ...this.tag('A', base64), c: value.constructor.name };
+    }
+    const name = this.registry.nameOf(proto);
+    if (name !== undefined) return this.fields(value, name);
+    throw this.unregistered(value);
+  }
+
+  /** A plain object's own enumerable fields, or a registered class instance's (tagged 'C'). */
+  private fields(value: object, className: string | undefined): unknown {
+    const out: Record<string, unknown> = {};
+    let escaped = false;
+    for (const k of Object.keys(value)) {
+      if (k === TAG) escaped = true;
+      this.path.push(k);
+      const v = this.walk((value as Record<string, unknown>)[k]);
+      this.path.pop();
+      if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else out[k] = v;
+    }
+    if (className !== undefined) return { ...this.tag('C', escaped ? Object.entries(out) : out), c: className };
+    // An object that has a "$t" key of its own is stored as entries so it cannot pose as a tag.
+    return escaped ? this.tag('O', Object.entries(out)) : out;
+  }
+
+  private unregistered(value: object): UncacheableValueError {
+    const ctor = (value as { constructor?: { name?: unknown } }).constructor;
+    const className = typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : 'an anonymous class';
+    const where = this.where();
+    return new UncacheableValueError(
+      `${where} is an instance of ${className}, which the codec does not know: it would come back as a plain object ` +
+        `without its prototype (methods, class-transformer metadata). Register it with CacheMemoizeModule.forRoot({ classes: [${className}] }) ` +
+        `or return plain data.`,
+      className,
+      where,
+    );
+  }
+
+  private where(): string {
+    let out = 'result';
+    for (const k of this.path) out += typeof k === 'number' ? `[${k}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
+    return out;
+  }
+
+  private tag(type: string, v?: unknown): Tagged {
+    this.tagged = true;
+    return v === undefined ? { [TAG]: type } : { [TAG]: type, v };
+  }
+}
+
+class Reviver {
+  constructor(private readonly registry: ClassRegistry) {}
+
+  revive(value: unknown): unknown {
+    if (typeof value !== 'object' || value === null) return value;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const item = value[i];
+        if (typeof item === 'object' && item !== null) value[i] = this.revive(item);
+      }
+      return value;
+    }
+    const record = value as Record<string, unknown>;
+    if (Object.prototype.hasOwnProperty.call(record, TAG)) return this.untag(record as Tagged);
+    return this.reviveFields(record);
+  }
+
+  private reviveFields<T extends Record<string, unknown>>(record: T): T {
+    for (const k of Object.keys(record)) {
+      const item = record[k];
+      if (typeof item !== 'object' || item === null) continue;
+      const revived = this.revive(item);
+      if (revived === item) continue;
+      define(record, k, revived);
+    }
+    return record;
+  }
+
+  private untag(t: Tagged): unknown {
+    const v = t.v;
+    switch (t[TAG]) {
+      case 'u':
+        return undefined;
+      case 'f':
+        return v === '-0' ? -0 : Number(v);
+      case 'n':
+        return BigInt(v as string);
+      case 'D':
+        return new Date(v === null ? Number.NaN : (v as number));
+      case 'M':
+        return new Map((v as Array<[unknown, unknown]>).map(([k, val]) => [this.revive(k), this.revive(val)]));
+      case 'S':
+        return new Set((v as unknown[]).map((m) => this.revive(m)));
+      case 'R': {
+        const [source, flags] = v as [string, string];
+        return new RegExp(source, flags);
+      }
+      case 'B':
+        return Buffer.from(v as string, 'base64');
+      case 'U':
+        return new Uint8Array(Buffer.from(v as string, 'base64'));
+      case 'A': {
+        const Ctor = TYPED_ARRAYS[t.c as string];
+        if (Ctor === undefined) throw new SerializationError(`unknown typed array ${String(t.c)}`);
+        const bytes = Buffer.from(v as string, 'base64');
+        const copy = new Uint8Array(bytes).buffer; // aligned, owned copy
+        return new Ctor(copy, 0, copy.byteLength / (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
+      }
+      case 'O':
+        return this.fromEntries(Object.create(Object.prototype) as object, v);
+      case 'C': {
+        const proto = typeof t.c === 'string' ? this.registry.prototypeOf(t.c) : undefined;
+        // Another build may have registered classes this one does not: a miss, then a recomputation.
+        if (proto === undefined) throw new SerializationError(`class ${JSON.stringify(t.c)} is not registered with this codec`);
+        const out = Object.create(proto) as object;
+        if (Array.isArray(v)) return this.fromEntries(out, v);
+        if (typeof v !== 'object' || v === null) throw new SerializationError('corrupt class instance');
+        for (const k of Object.keys(v)) define(out, k, this.revive((v as Record<string, unknown>)[k]));
+        return out;
+      }
+      default:
+        throw new SerializationError(`unknown tag ${JSON.stringify(t[TAG])}`);
+    }
+  }
+
+  private fromEntries(out: object, entries: unknown): object {
+    if (!Array.isArray(entries)) throw new SerializationError('corrupt entries');
+    for (const [k, val] of entries as Array<[string, unknown]>) define(out, String(k), this.revive(val));
+    return out;
+  }
+}
+
+/** Own data property: never a setter of the prototype, never `__proto__` as a prototype. */
+function define(target: object, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Object.prototype of another realm (vm contexts, test sandboxes): still a plain object. */
+function isForeignObjectPrototype(proto: object): boolean {
+  return Object.getPrototypeOf(proto) === null && (proto as { constructor?: { name?: string } }).constructor?.name === 'Object';
+}
+
+/** The tagged-JSON codec with a class registry (the module builds one from its `classes` option). */
+export function createTaggedJsonSerializer(options: TaggedJsonOptions = {}): Serializer & { readonly classes: ClassRegistry } {
+  const registry = new ClassRegistry(options.classes ?? [], 'classes');
+  const reviver = new Reviver(registry);
+  const decodeFrom = (buf: Buffer, offset: number): unknown => {
+    const kind = buf[offset];
+    if (kind !== 74 /* J */ && kind !== 84 /* T */) throw new SerializationError('not a tagged-json payload');
+    // Decode from past the marker directly: no sliced string for JSON.parse to flatten.
+    const tree: unknown = JSON.parse(buf.toString('utf8', offset + 1));
+    return kind === 84 ? reviver.revive(tree) : tree;
+  };
+  return {
+    name: 'tagged-json',
+    classes: registry,
+    encode(value) {
+      const encoder = new Encoder(registry);
+      const tree = encoder.walk(value);
+      return Buffer.from((encoder.tagged ? 'T' : 'J') + JSON.stringify(tree), 'utf8');
+    },
+    decode: (bytes) => decodeFrom(asBuffer(bytes), 0),
+    decodeFrom,
+  };
+}
+
+/** The default codec without registered classes (class instances are not stored). */
+export const taggedJsonSerializer: Serializer = createTaggedJsonSerializer();

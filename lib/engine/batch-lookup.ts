@@ -1,0 +1,172 @@
+import { decodeEnvelope, type EnvelopeView } from '../codec/envelope';
+import type { Serializer } from '../types/serializer';
+import { asBuffer } from '../util/bytes';
+import type { EngineContext } from './context';
+import { ReadBatcher } from './read-batcher';
+import type { RemoteVersions } from './versions';
+
+/** Most lookups one multi-key read carries (a larger burst is sent as several). */
+const MAX_READ_BATCH = 256;
+
+/** What a lookup found in the shared store. */
+export type Found =
+  /** stamp: the in-process logical time before the read was sent (a two-tier L1 fill records it). */
+  | { state: 'fresh' | 'stale'; value: unknown; view: EnvelopeView; epoch: string | undefined; stamp: number }
+  /** reachable false: the store did not answer within the call's budget; nothing can be joined or stored. */
+  | { state: 'miss'; epoch: string | undefined; reachable: boolean };
+
+const UNREACHABLE: Found = { state: 'miss', epoch: undefined, reachable: false };
+
+class Pending {
+  constructor(
+    readonly key: string,
+    readonly etag: string | undefined,
+    /** The method asking (store errors name it, and its onError hook fires). */
+    readonly owner: string | undefined,
+    readonly then: (found: Found) => unknown,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+}
+
+type Decided = Found | { state: 'check'; view: EnvelopeView; deps: string[]; tokens: string[] };
+
+/**
+ * Lookups in a shared store, batched: the lookups that start before the end of the current
+ * microtask queue travel as one multi-key read whose first key is the epoch (one MGET on Redis).
+ * An entry written under the current epoch is decided from its header alone; the others read
+ * their dependencies' tokens (one more batched read). A lookup only joins a batch that has not been
+ * sent, so it sees every invalidation that completed before it started. Store time per lookup is
+ * bounded by the operation timeout in total; past it the caller runs uncached.
+ */
+export class BatchLookup {
+  private readonly batcher = new ReadBatcher<Pending>(MAX_READ_BATCH, (batch) => this.send(batch));
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly versions: RemoteVersions,
+    private readonly serializer: Serializer,
+    /** Dependencies whose invalidation failed here: entries carrying one are misses until it succeeds. */
+    private readonly pendingDeps: ReadonlySet<string>,
+    private readonly stamp: () => number = () => 0,
+  ) {}
+
+  /** Looks `key` up; the promise settles with `then(found)`. */
+  lookup<R>(key: string, etag: string | undefined, then: (found: Found) => R | Promise<R>, owner?: string): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.batcher.add(new Pending(key, etag, owner, then, resolve as (value: unknown) => void, reject));
+    });
+  }
+
+  private send(batch: Pending[]): void {
+    const started = performance.now(); // the store-time budget is measured, never taken from a wall clock
+    const stamp = this.stamp();
+    const { ctx, versions } = this;
+    const unique = new Map<string, number>();
+    const keys: string[] = [versions.epochKey];
+    for (const p of batch) {
+      if (!unique.has(p.key)) {
+        unique.set(p.key, keys.length);
+        keys.push(p.key);
+      }
+    }
+    ctx.guard.run('getMany', batch[0].key, () => ctx.store.getMany(keys), undefined, false, batch[0].owner).then(
+      (values) => {
+        if (values === undefined) return this.settleAll(batch, () => UNREACHABLE);
+        void this.decideAll(batch, unique, values, started, stamp);
+      },
+      () => this.settleAll(batch, () => UNREACHABLE),
+    );
+  }
+
+  private async decideAll(batch: Pending[], unique: Map<string, number>, values: Array<Uint8Array | undefined>, started: number, stamp: number): Promise<void> {
+    const epochBytes = values[0];
+    const epoch = epochBytes === undefined ? undefined : asBuffer(epochBytes).toString('latin1');
+    if (epoch === undefined) this.versions.seedEpoch();
+    const now = this.ctx.now(); // one clock read judges the whole batch
+    const decided = new Map<string, Decided>();
+    const checks: Array<[string, Extract<Decided, { state: 'check' }>]> = [];
+    for (const [key, index] of unique) {
+      const d = this.decide(key, values[index], epoch, now, stamp);
+      decided.set(key, d);
+      if (d.state === 'check') checks.push([key, d]);
+    }
+    if (checks.length > 0) await this.check(checks, decided, epoch, started, stamp);
+    this.settleAll(batch, (p) => {
+      const d = decided.get(p.key)!;
+      if (d.state === 'check') return UNREACHABLE; // (not reached: check() decides every one)
+      if (d.state !== 'miss' && d.view.etag !== p.etag) return { state: 'miss', epoch, reachable: true };
+      return d;
+    });
+  }
+
+  /** From the header alone when the entry was written under the current epoch. */
+  private decide(key: string, bytes: Uint8Array | undefined, epoch: string | undefined, now: number, stamp: number): Decided {
+    if (bytes === undefined) return { state: 'miss', epoch, reachable: true };
+    try {
+      const view = decodeEnvelope(bytes);
+      if (view.staleUntil <= now) return { state: 'miss', epoch, reachable: true };
+      if (epoch === undefined || view.epoch !== epoch || this.pendingDeps.size > 0) {
+        const { deps, tokens } = view.dependencies(this.ctx.prefix);
+        if (this.pendingDeps.size > 0 && deps.some((d) => this.pendingDeps.has(d))) return { state: 'miss', epoch, reachable: true };
+        if (epoch === undefined || view.epoch !== epoch) return { state: 'check', view, deps, tokens };
+      }
+      return this.found(key, view, epoch, now, stamp);
+    } catch (error) {
+      return this.unreadable(key, error, epoch);
+    }
+  }
+
+  /** Entries written under another epoch: fresh only while every dependency still has its token. */
+  private async check(checks: Array<[string, Extract<Decided, { state: 'check' }>]>, decided: Map<string, Decided>, epoch: string | undefined, started: number, stamp: number): Promise<void> {
+    const results = await withDeadline(
+      Promise.all(checks.map(([, c]) => this.versions.unchanged(c.deps, c.tokens))),
+      this.ctx.operationTimeoutMs - (performance.now() - started),
+    );
+    const now = this.ctx.now();
+    checks.forEach(([key, c], i) => {
+      const ok = results?.[i];
+      if (ok === undefined) decided.set(key, UNREACHABLE);
+      else decided.set(key, ok ? this.found(key, c.view, epoch, now, stamp) : { state: 'miss', epoch, reachable: true });
+    });
+  }
+
+  private found(key: string, view: EnvelopeView, epoch: string | undefined, now: number, stamp: number): Found {
+    let value: unknown;
+    try {
+      value = view.value(this.serializer);
+    } catch (error) {
+      return this.unreadable(key, error, epoch);
+    }
+    return { state: view.freshUntil > now ? 'fresh' : 'stale', value, view, epoch, stamp };
+  }
+
+  /** Garbage under a key (another app, another version, a corrupt write): a miss, overwritten by the next write. */
+  private unreadable(key: string, error: unknown, epoch: string | undefined): Found {
+    this.ctx.emit({ type: 'error', key, store: this.ctx.name, operation: 'decode', error });
+    return { state: 'miss', epoch, reachable: true };
+  }
+
+  private settleAll(batch: Pending[], found: (p: Pending) => Found): void {
+    for (const p of batch) {
+      try {
+        p.resolve(p.then(found(p)));
+      } catch (error) {
+        p.reject(error);
+      }
+    }
+  }
+}
+
+/** The promise's value, or undefined once `ms` has passed. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  if (ms <= 0) return Promise.resolve(undefined);
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+      timer.unref?.();
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

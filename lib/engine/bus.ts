@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import { StoreFailureError } from '../errors';
+import type { BusTransport } from '../types/bus';
+
+/** An invalidation announced to other instances (dependency keys, entry keys, a cleared prefix). */
+export interface BusChange {
+  deps: readonly string[];
+  keys: readonly string[];
+  prefix?: string;
+}
+
+interface Message {
+  t: 'inv' | 'drop' | 'ping' | 'ack';
+  from: string;
+  id?: string;
+  deps?: readonly string[];
+  keys?: readonly string[];
+  prefix?: string;
+}
+
+export interface BusHandlers {
+  /** Another instance invalidated: drop what this one holds of it (before acknowledging). */
+  invalidate(change: BusChange): void;
+  /** Another instance stored newer values for these keys. */
+  drop(keys: readonly string[]): void;
+  /** Messages may have been missed (the subscription was lost): drop everything. */
+  resync(): void;
+}
+
+/**
+ * Keeps in-process copies (L1) coherent across instances without trusting any clock:
+ *
+ * - an invalidation is published and waits for every subscriber's acknowledgement, sent once it
+ *   has applied it (PUBLISH tells how many received it);
+ * - an instance serves L1 hits only under a lease: it pings itself through the bus, and for
+ *   `leaseMs` after a ping it sent came back it knows it has applied every message published
+ *   before that ping (one connection delivers them in order).
+ *
+ * An invalidation whose acknowledgements do not all arrive (an instance frozen or cut off) resolves
+ * after `leaseMs` plus a margin: by then the silent instance's lease has run out and it confirms
+ * L1 hits against L2 until it hears its own ping again, after every message published before it.
+ */
+export class BusProtocol {
+  readonly instanceId = randomBytes(8).toString('base64url');
+  private readonly ackChannel: string;
+  private leaseUntil = 0;
+  private up = false;
+  private wasDown = false;
+  private pings = new Map<string, number>();
+  private seq = 0;
+  private readonly waiting = new Map<string, { acks: number; expected: number | undefined; done: () => void }>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly handlers = new Set<BusHandlers>();
+
+  constructor(
+    private readonly transport: BusTransport,
+    private readonly channel: string,
+    private readonly leaseMs: number,
+  ) {
+    this.ackChannel = `${channel}:${this.instanceId}`;
+    this.start();
+  }
+
+  /** Several engines on one tiered store share its bus; each attaches what it holds. Returns detach. */
+  attach(handlers: BusHandlers): () => void {
+    this.handlers.add(handlers);
+    return () => {
+      this.handlers.delete(handlers);
+      if (this.handlers.size === 0) void this.close();
+    };
+  }
+
+  get closed(): boolean {
+    return this.timer === undefined;
+  }
+
+  private start(): void {
+    this.transport.subscribe([this.channel, this.ackChannel], (channel, text) => this.receive(channel, text), (up) => this.state(up));
+    this.timer = setInterval(() => this.ping(), Math.max(10, Math.floor(this.leaseMs / 4)));
+    this.timer.unref?.();
+  }
+
+  /** May L1 be served without asking L2? */
+  leased(): boolean {
+    return this.up && performance.now() < this.leaseUntil;
+  }
+
+  /** Publishes an invalidation and waits (bounded) until every instance has applied it. */
+  async announce(change: BusChange): Promise<void> {
+    const id = `${this.instanceId}.${this.seq++}`;
+    const message: Message = { t: 'inv', from: this.instanceId, id, deps: change.deps, keys: change.keys, prefix: change.prefix };
+    let done!: () => void;
+    const acked = new Promise<void>((resolve) => (done = resolve));
+    this.waiting.set(id, { acks: 0, expected: undefined, done });
+    let receivers: number;
+    try {
+      receivers = await this.transport.publish(this.channel, JSON.stringify(message));
+    } catch (error) {
+      this.waiting.delete(id);
+      throw new StoreFailureError(`the invalidation bus could not publish: ${error instanceof Error ? error.message : String(error)}`, error, { operation: 'publish' });
+    }
+    const wait = this.waiting.get(id);
+    if (wait === undefined) return;
+    wait.expected = receivers;
+    if (wait.acks >= receivers) return this.finish(id); // acknowledgements can arrive before PUBLISH's reply
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      acked,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.leaseMs + 250);
+        timer.unref?.();
+      }),
+    ]);
+    clearTimeout(timer);
+    this.waiting.delete(id);
+  }
+
+  /** Tells other instances to drop their copies of keys this one just rewrote (best effort). */
+  async dropped(keys: readonly string[]): Promise<void> {
+    await this.transport.publish(this.channel, JSON.stringify({ t: 'drop', from: this.instanceId, keys } satisfies Message));
+  }
+
+  async close(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    this.up = false;
+    for (const [, w] of this.waiting) w.done();
+    this.waiting.clear();
+  }
+
+  private ping(): void {
+    if (!this.up) return;
+    const id = String(this.seq++);
+    this.pings.set(id, performance.now());
+    if (this.pings.size > 64) this.pings = new Map([...this.pings].slice(-8)); // lost pings
+    this.transport.publish(this.channel, JSON.stringify({ t: 'ping', from: this.instanceId, id } satisfies Message)).catch(() => undefined);
+  }
+
+  private state(up: boolean): void {
+    if (!up) {
+      if (this.up) this.wasDown = true;
+      this.up = false;
+      this.leaseUntil = 0;
+      return;
+    }
+    // Messages published while the subscription was lost never arrive: forget everything first.
+    if (this.wasDown) for (const h of this.handlers) h.resync();
+    this.wasDown = false;
+    this.up = true;
+    this.ping();
+  }
+
+  private receive(channel: string, text: string): void {
+    let message: Message;
+    try {
+      message = JSON.parse(text) as Message;
+      if (typeof message !== 'object' || message === null || typeof message.from !== 'string') return;
+    } catch {
+      return; // not ours
+    }
+    if (channel === this.ackChannel) {
+      if (message.t === 'ack' && message.id !== undefined) this.countAck(message.id);
+      return;
+    }
+    if (message.t === 'ping') {
+      if (message.from !== this.instanceId || message.id === undefined) return;
+      const sentAt = this.pings.get(message.id);
+      if (sentAt === undefined) return;
+      this.pings.delete(message.id);
+      this.leaseUntil = Math.max(this.leaseUntil, sentAt + this.leaseMs);
+    } else if (message.t === 'inv') {
+      if (message.from !== this.instanceId) for (const h of this.handlers) h.invalidate({ deps: message.deps ?? [], keys: message.keys ?? [], prefix: message.prefix });
+      // Everyone acknowledges, the sender included: PUBLISH counted every subscriber.
+      const ack: Message = { t: 'ack', from: this.instanceId, id: message.id };
+      this.transport.publish(`${this.channel}:${message.from}`, JSON.stringify(ack)).catch(() => undefined);
+    } else if (message.t === 'drop' && message.from !== this.instanceId) {
+      for (const h of this.handlers) h.drop(message.keys ?? []);
+    }
+  }
+
+  private countAck(id: string): void {
+    const wait = this.waiting.get(id);
+    if (wait === undefined) return;
+    wait.acks++;
+    if (wait.expected !== undefined && wait.acks >= wait.expected) this.finish(id);
+  }
+
+  private finish(id: string): void {
+    const wait = this.waiting.get(id);
+    this.waiting.delete(id);
+    wait?.done();
+  }
+}

@@ -1,0 +1,43 @@
+import { CacheMemoizeTimeoutError } from '../errors';
+import type { CachePolicy } from '../types/policy';
+import type { EngineContext } from './context';
+
+/**
+ * Runs a computation behind a miss: traced when tracing is on, timed for metrics (`computed`
+ * events). Misses only: hits never come here.
+ */
+export function runFactory<T>(ctx: EngineContext, key: string, policy: CachePolicy, factory: () => Promise<T> | T): Promise<T> {
+  const started = performance.now();
+  let run: Promise<T>;
+  try {
+    const trace = ctx.traceCompute;
+    run = trace === undefined ? Promise.resolve(factory()) : trace(key, policy.owner, async () => factory());
+  } catch (error) {
+    run = Promise.reject(error);
+  }
+  return run.then(
+    (value) => {
+      ctx.emit({ type: 'computed', key, store: ctx.name, owner: policy.owner, durationMs: performance.now() - started, ok: true });
+      return value;
+    },
+    (error: unknown) => {
+      ctx.emit({ type: 'computed', key, store: ctx.name, owner: policy.owner, durationMs: performance.now() - started, ok: false });
+      throw error;
+    },
+  );
+}
+
+/** Rejects the caller after the hard timeout; the computation goes on and is stored. */
+export function withHardTimeout<T>(promise: Promise<T>, policy: CachePolicy, key: string): Promise<T> {
+  const hard = policy.hardTimeoutMs;
+  if (hard === undefined) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new CacheMemoizeTimeoutError(`${policy.owner || key} did not finish within its hard timeout of ${hard} ms; it goes on in the background and its result will be cached.`));
+    }, hard);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, ms).unref?.());

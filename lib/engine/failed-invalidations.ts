@@ -1,0 +1,73 @@
+import { StoreFailureError } from '../errors';
+import type { EngineContext } from './context';
+
+/**
+ * Invalidations that could not be written. The call that asked for one rejects; from then on this
+ * instance treats the dependencies as invalidated (entries carrying them are misses and nothing
+ * computed on them is stored) and retries in the background until the store takes it.
+ */
+export class FailedInvalidations {
+  /** Dependencies whose invalidation is not yet durable. */
+  readonly deps = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private delayMs = 500;
+  private stopped = false;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly write: (deps: readonly string[]) => Promise<void>,
+  ) {}
+
+  affects(deps: readonly string[]): boolean {
+    if (this.deps.size === 0) return false;
+    return deps.some((d) => this.deps.has(d));
+  }
+
+  async attempt(deps: readonly string[], run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (error) {
+      for (const d of deps) this.deps.add(d);
+      this.schedule();
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StoreFailureError(
+        `store '${this.ctx.name}' could not record an invalidation (${describe(deps)}): ${reason}. This instance serves none of ` +
+          `the affected entries and retries in the background; other instances sharing the store may serve them until it succeeds.`,
+        error,
+        { store: this.ctx.name, operation: 'invalidate' },
+      );
+    }
+    for (const d of deps) this.deps.delete(d);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined || this.stopped) return;
+    this.delayMs = Math.min(this.delayMs * 2, 30_000);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const deps = [...this.deps];
+      if (deps.length === 0) return;
+      this.ctx.background.track(
+        this.write(deps).then(
+          () => {
+            for (const d of deps) this.deps.delete(d);
+            this.delayMs = 500;
+          },
+          () => this.schedule(),
+        ),
+      );
+    }, this.delayMs);
+    this.timer.unref?.();
+  }
+}
+
+function describe(deps: readonly string[]): string {
+  const shown = deps.slice(0, 3).join(', ');
+  return deps.length > 3 ? `${shown} and ${deps.length - 3} more` : shown;
+}

@@ -1,0 +1,73 @@
+/** What a remote computation read before it ran: the epoch and each dependency's version token. */
+export interface Snapshot {
+  readonly epoch: string | undefined;
+  readonly deps: readonly string[];
+  readonly tokens: readonly string[];
+}
+
+/** One computation under way for a key in this process. */
+export class Flight<T = unknown> {
+  promise!: Promise<T>;
+  /** Detached by an invalidation (or a newer computation): nobody joins it, its result is not stored. */
+  cancelled = false;
+  /** The value exists (its write may still be under way). */
+  resolved = false;
+  /** Remote: what it read before running (undefined until read, or when the store could not answer). */
+  snapshot: Promise<Snapshot | undefined> | undefined;
+  /** In-process logical time when it started (a two-tier L1 copy of its value records it). */
+  stamp = 0;
+
+  constructor(
+    readonly key: string,
+    /** Dependency keys known when it started: an invalidation of any of them detaches it. */
+    readonly deps: readonly string[],
+    /** Remote: the epoch its lookup read (a caller that read the same epoch may join). */
+    readonly epoch: string | undefined,
+  ) {}
+}
+
+/** The computations under way in this process, by key (single-flight). */
+export class Flights {
+  private readonly byKey = new Map<string, Flight>();
+
+  get<T>(key: string): Flight<T> | undefined {
+    return this.byKey.get(key) as Flight<T> | undefined;
+  }
+
+  /** Registers `flight`, detaching the one it replaces. */
+  start(flight: Flight): void {
+    const previous = this.byKey.get(flight.key);
+    if (previous !== undefined) previous.cancelled = true;
+    this.byKey.set(flight.key, flight);
+  }
+
+  /** Removes the flight once done (unless a newer one replaced it). */
+  settle(flight: Flight): void {
+    if (this.byKey.get(flight.key) === flight) this.byKey.delete(flight.key);
+  }
+
+  /** Whether a computation for the key is under way (its value not yet known). */
+  isComputing(key: string): boolean {
+    const flight = this.byKey.get(key);
+    return flight !== undefined && !flight.resolved;
+  }
+
+  detachKeys(keys: readonly string[]): void {
+    for (const key of keys) {
+      const flight = this.byKey.get(key);
+      if (flight !== undefined) this.detach(flight);
+    }
+  }
+
+  /** Detaches every flight that depends on one of `deps` (or whose key starts with `prefix`). */
+  detachWhere(deps: ReadonlySet<string>, prefix?: string): void {
+    for (const flight of this.byKey.values()) {
+      if ((prefix !== undefined && flight.key.startsWith(prefix)) || flight.deps.some((d) => deps.has(d))) this.detach(flight);
+    }
+  }
+
+  private detach(flight: Flight): void {
+    flight.cancelled = true;
+    this.byKey.delete(flight.key);
+  }
+}

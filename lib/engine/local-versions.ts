@@ -1,0 +1,67 @@
+/** One dependency (tag, namespace, the app's clear key) in this process: when it was last invalidated. */
+export class TagState {
+  /** Logical time of the last invalidation (0: never). */
+  at = 0;
+}
+
+/**
+ * Versions for in-process entries (the memory store, a tiered store's L1), on a logical clock.
+ * A computation records the clock when it starts and holds its dependencies' states; an entry is
+ * stale once any of them was invalidated later. States are held by the entries and computations
+ * that depend on them and kept in a map of weak references, so the map holds no state nothing
+ * needs: any number of distinct tags can be invalidated without bounds to enforce or entries to
+ * drop, and entries whose tags were never invalidated keep hitting.
+ */
+export class LocalVersions {
+  /** Logical time: advances by one per invalidation. */
+  private clock = 1;
+  /** Time of the latest invalidation: an entry that started at or after it needs no check. */
+  lastInvalidation = 0;
+  private readonly states = new Map<string, WeakRef<TagState>>();
+  private readonly forget = new FinalizationRegistry<string>((dep) => {
+    if (this.states.get(dep)?.deref() === undefined) this.states.delete(dep);
+  });
+  /** Each method's fixed dependencies, resolved once (held by the method's policy, not per entry). */
+  private readonly fixed = new WeakMap<readonly string[], readonly TagState[]>();
+
+  now(): number {
+    return this.clock;
+  }
+
+  /** States of a computation's dependencies: the method's fixed ones, plus per-call ones if any. */
+  resolve(fixed: readonly string[], extra: readonly string[] | undefined): readonly TagState[] {
+    let base = this.fixed.get(fixed);
+    if (base === undefined) this.fixed.set(fixed, (base = fixed.map((d) => this.state(d))));
+    if (extra === undefined || extra.length === 0) return base;
+    const all = base.slice();
+    for (const d of extra) all.push(this.state(d));
+    return all;
+  }
+
+  /** Fresh unless one of `deps` was invalidated after `at`. */
+  fresh(at: number, deps: readonly TagState[]): boolean {
+    if (at >= this.lastInvalidation) return true;
+    for (let i = 0; i < deps.length; i++) if (deps[i].at > at) return false;
+    return true;
+  }
+
+  /** Invalidates `deps`: every entry and computation that started earlier and depends on one is stale. */
+  invalidate(deps: Iterable<string>): void {
+    const at = ++this.clock;
+    this.lastInvalidation = at;
+    for (const d of deps) {
+      const state = this.states.get(d)?.deref();
+      // No state: nothing in this process depends on it (a later computation starts after `at`).
+      if (state !== undefined) state.at = at;
+    }
+  }
+
+  private state(dep: string): TagState {
+    const known = this.states.get(dep)?.deref();
+    if (known !== undefined) return known;
+    const state = new TagState();
+    this.states.set(dep, new WeakRef(state));
+    this.forget.register(state, dep);
+    return state;
+  }
+}

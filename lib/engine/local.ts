@@ -1,0 +1,254 @@
+import type { CachePolicy, CallScope, Inspection } from '../types/policy';
+import type { LocalCacheStore } from '../types/store';
+import type { EngineContext } from './context';
+import { runFactory, sleep, withHardTimeout } from './factory-runner';
+import { Flight, Flights } from './flights';
+import { LocalVersions, type TagState } from './local-versions';
+import type { Topology } from './topology';
+
+type Factory<T> = () => Promise<T> | T;
+
+/** An entry kept as an object in an in-process store (no serialization: a hit is a Map lookup). */
+export class LocalEntry<T = unknown> {
+  constructor(
+    readonly value: T,
+    /** Logical time the computation started (see LocalVersions). */
+    readonly at: number,
+    readonly freshUntil: number,
+    readonly staleUntil: number,
+    readonly deps: readonly TagState[],
+    readonly etag: string | undefined,
+    readonly createdAt: number,
+  ) {}
+}
+
+/** A computation with the in-process states it depends on and the logical time it started. */
+class LocalFlight<T> extends Flight<T> {
+  constructor(
+    key: string,
+    deps: readonly string[],
+    readonly states: readonly TagState[],
+    readonly at: number,
+  ) {
+    super(key, deps, undefined);
+  }
+}
+
+/** Versions of each in-process store, shared by every engine using that store object. */
+const versionsOf = new WeakMap<LocalCacheStore, LocalVersions>();
+export function localVersions(store: LocalCacheStore): LocalVersions {
+  let v = versionsOf.get(store);
+  if (v === undefined) versionsOf.set(store, (v = new LocalVersions()));
+  return v;
+}
+
+/**
+ * The memory store: everything happens in this process, so invalidations apply synchronously —
+ * they detach computations under way (whose results are then not stored) and move the versions
+ * entries are checked against. Grace serves the stale value at once while one refresh runs.
+ */
+export class LocalTopology implements Topology {
+  readonly local = true;
+  readonly versions: LocalVersions;
+  private readonly flights = new Flights();
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly store: LocalCacheStore,
+  ) {
+    this.versions = localVersions(store);
+  }
+
+  registerLifetime(): void {
+    // in-process versions need no lifetime
+  }
+
+  isComputing(key: string): boolean {
+    return this.flights.isComputing(key);
+  }
+
+  // Not `async`: returning a promise from an async function costs extra ticks on every hit.
+  getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    const now = this.ctx.now();
+    const entry = this.store.peek(key, now);
+    if (entry instanceof LocalEntry && entry.freshUntil > now && entry.etag === scope?.etag && this.versions.fresh(entry.at, entry.deps)) {
+      if (policy.refreshAheadMs !== undefined && entry.freshUntil - now < policy.refreshAheadMs) {
+        if (scope?.refreshInline === true && this.flights.get(key) === undefined) return this.inline(key, factory, policy, scope);
+        void this.refreshInBackground(key, factory, policy, scope);
+      }
+      this.ctx.hit(key, policy, scope);
+      return Promise.resolve(entry.value as T);
+    }
+    return withHardTimeout(this.slow(key, factory, policy, scope, entry, now), policy, key);
+  }
+
+  /** A refresh this caller runs and waits for (handlers). */
+  private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope): Promise<T> {
+    this.ctx.miss(key, policy, scope);
+    return withHardTimeout(this.compute(key, factory, policy, scope), policy, key);
+  }
+
+  private slow<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, entry: unknown, now: number): Promise<T> {
+    if (this.servableStale(entry, scope, now)) {
+      if (scope?.refreshInline === true && this.flights.get(key) === undefined && !this.ctx.revalidation.backingOff(key, now)) {
+        return this.inline(key, factory, policy, scope);
+      }
+      this.ctx.stale(key, policy, scope);
+      const stale = entry.value as T;
+      const refreshing = this.refreshInBackground(key, factory, policy, scope);
+      const soft = policy.softTimeoutMs ?? 0;
+      if (refreshing === undefined || soft <= 0) return Promise.resolve(stale);
+      return Promise.race([refreshing.catch(() => stale), sleep(soft).then(() => stale)]);
+    }
+    this.ctx.miss(key, policy, scope);
+    // Invalidations detach computations synchronously: any flight still registered is current.
+    const flight = this.flights.get<T>(key);
+    if (flight !== undefined) return flight.promise;
+    return this.compute(key, factory, policy, scope);
+  }
+
+  /**
+   * Synchronous variant, so a sync method stays sync. Grace serves the stale value and recomputes
+   * right after (in a microtask). No single-flight is needed.
+   */
+  getOrSetSync<T>(key: string, factory: () => T, policy: CachePolicy, scope?: CallScope): T {
+    const now = this.ctx.now();
+    const entry = this.store.peek(key, now);
+    if (entry instanceof LocalEntry && entry.freshUntil > now && entry.etag === scope?.etag && this.versions.fresh(entry.at, entry.deps)) {
+      this.ctx.hit(key, policy, scope);
+      return entry.value as T;
+    }
+    if (this.servableStale(entry, scope, now)) {
+      this.ctx.stale(key, policy, scope);
+      if (this.flights.get(key) === undefined && !this.ctx.revalidation.backingOff(key, now)) {
+        const flight = this.begin<T>(key, policy, scope);
+        flight.promise = Promise.resolve(entry.value as T);
+        queueMicrotask(() => {
+          try {
+            this.store1(flight, factory(), policy, scope);
+            this.ctx.revalidation.succeeded(key);
+          } catch {
+            this.ctx.revalidation.failed(key, this.ctx.now());
+          } finally {
+            this.flights.settle(flight);
+          }
+        });
+      }
+      return entry.value as T;
+    }
+    this.ctx.miss(key, policy, scope);
+    const flight = this.begin<T>(key, policy, scope);
+    try {
+      const value = factory();
+      this.store1(flight, value, policy, scope);
+      return value;
+    } finally {
+      this.flights.settle(flight);
+    }
+  }
+
+  async refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    return this.compute(key, factory, policy, scope);
+  }
+
+  async inspect(key: string, scope?: CallScope): Promise<Inspection> {
+    const now = this.ctx.now();
+    const entry = this.store.peek(key, now);
+    if (!(entry instanceof LocalEntry) || entry.etag !== scope?.etag || !this.versions.fresh(entry.at, entry.deps)) return { state: 'miss' };
+    if (entry.freshUntil > now) return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
+    if (entry.staleUntil > now) return { state: 'stale', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
+    return { state: 'miss' };
+  }
+
+  async invalidateKeys(keys: readonly string[]): Promise<void> {
+    this.flights.detachKeys(keys);
+    for (const key of keys) this.store.remove(key);
+    this.ctx.emit({ type: 'invalidate', keys, store: this.ctx.name });
+  }
+
+  async invalidateDeps(deps: readonly string[]): Promise<void> {
+    this.flights.detachWhere(new Set(deps));
+    this.versions.invalidate(deps);
+    this.ctx.emit({ type: 'invalidate', tags: deps, store: this.ctx.name });
+  }
+
+  async clear(prefix: string, allDep: string): Promise<void> {
+    this.flights.detachWhere(new Set([allDep]), prefix);
+    this.versions.invalidate([allDep]);
+    await this.store.clear(prefix);
+    this.ctx.emit({ type: 'invalidate', prefix, store: this.ctx.name });
+  }
+
+  close(): void {
+    // nothing runs in the background of its own
+  }
+
+  private servableStale(entry: unknown, scope: CallScope | undefined, now: number): entry is LocalEntry {
+    return entry instanceof LocalEntry && entry.staleUntil > now && entry.etag === scope?.etag && this.versions.fresh(entry.at, entry.deps);
+  }
+
+  /** Starts one refresh for the key unless one runs or a failed one is backing off. */
+  private refreshInBackground<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): Promise<T> | undefined {
+    const existing = this.flights.get<T>(key);
+    if (existing !== undefined) return existing.promise;
+    const { revalidation } = this.ctx;
+    if (revalidation.backingOff(key, this.ctx.now())) return undefined;
+    const run = this.compute(key, factory, policy, scope);
+    run.then(
+      () => revalidation.succeeded(key),
+      () => revalidation.failed(key, this.ctx.now()),
+    );
+    return run;
+  }
+
+  private compute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): Promise<T> {
+    const flight = this.begin<T>(key, policy, scope);
+    flight.promise = runFactory(this.ctx, key, policy, factory).then(
+      (value) => {
+        flight.resolved = true;
+        this.store1(flight, value, policy, scope);
+        this.flights.settle(flight);
+        return value;
+      },
+      (error: unknown) => {
+        this.flights.settle(flight);
+        throw error;
+      },
+    );
+    return flight.promise;
+  }
+
+  /** Registers a computation with what it depends on and when it started. */
+  private begin<T>(key: string, policy: CachePolicy, scope: CallScope | undefined): LocalFlight<T> {
+    const extra = scope?.deps;
+    const deps = extra === undefined || extra.length === 0 ? policy.deps : [...policy.deps, ...extra];
+    const flight = new LocalFlight<T>(key, deps, this.versions.resolve(policy.deps, extra), this.versions.now());
+    this.flights.start(flight);
+    return flight;
+  }
+
+  /** Stores a computed value unless its computation was overtaken; nothing here can fail the call. */
+  private store1<T>(flight: LocalFlight<T>, value: T, policy: CachePolicy, scope: CallScope | undefined): void {
+    if (flight.cancelled) return;
+    const { ctx } = this;
+    try {
+      if (policy.cacheIf !== undefined && !policy.cacheIf(value)) return;
+      let states = flight.states;
+      const at = flight.at;
+      const extra = scope?.resultDeps?.(value);
+      if (extra !== undefined && extra.length > 0) {
+        const added = this.versions.resolve([], extra);
+        // A result tag invalidated while this computed: the value may predate it.
+        if (!this.versions.fresh(at, added)) return;
+        states = [...states, ...added];
+      }
+      const now = this.ctx.now();
+      const lifetime = policy.ttlMs + policy.graceMs;
+      const stored = policy.storeResult ? value : undefined;
+      this.store.put(flight.key, new LocalEntry(stored, at, now + policy.ttlMs, now + lifetime, states, scope?.etag, now), lifetime, now);
+      ctx.emit({ type: 'set', key: flight.key, store: ctx.name, owner: policy.owner });
+    } catch (error) {
+      ctx.emit({ type: 'error', key: flight.key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
+    }
+  }
+}

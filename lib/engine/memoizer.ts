@@ -1,0 +1,100 @@
+import { taggedJsonSerializer } from '../codec/tagged-json';
+import type { CachePolicy, CallScope, Inspection } from '../types/policy';
+import type { CacheStore, LocalCacheStore } from '../types/store';
+import { TieredStore } from '../stores/tiered.store';
+import { EngineContext, type EngineOptions } from './context';
+import { LocalTopology } from './local';
+import { RemoteTopology } from './remote';
+import type { Topology } from './topology';
+import { TwoTierTopology } from './two-tier';
+
+export type { EngineOptions } from './context';
+
+export function isLocalStore(store: CacheStore): store is LocalCacheStore {
+  return (store as Partial<LocalCacheStore>).local === true;
+}
+
+/**
+ * The engine of one store (dogpile's region): it picks how the store is used once — in-process,
+ * shared, or memory over shared — and every call, invalidation and inspection goes to that
+ * topology. Framework-free: it knows keys, policies and stores, not Nest.
+ */
+export class Memoizer {
+  readonly name: string;
+  readonly ctx: EngineContext;
+  private readonly topology: Topology;
+  private readonly sync: LocalTopology | undefined;
+
+  constructor(
+    readonly store: CacheStore,
+    options: EngineOptions = {},
+  ) {
+    const serializer = options.serializer ?? taggedJsonSerializer;
+    if (store instanceof TieredStore) {
+      this.ctx = new EngineContext(store.l2, { ...options, name: options.name ?? store.kind });
+      this.topology = new TwoTierTopology(this.ctx, store, serializer);
+    } else {
+      this.ctx = new EngineContext(store, options);
+      if (isLocalStore(store)) this.topology = this.sync = new LocalTopology(this.ctx, store);
+      else this.topology = new RemoteTopology(this.ctx, serializer);
+    }
+    this.name = this.ctx.name;
+  }
+
+  get breaker(): EngineContext['breaker'] {
+    return this.ctx.breaker;
+  }
+
+  /** Answers synchronously (sync methods stay sync on it). */
+  get isLocal(): boolean {
+    return this.sync !== undefined;
+  }
+
+  isComputing(key: string): boolean {
+    return this.topology.isComputing(key);
+  }
+
+  /** Version records (shared stores) outlive entries of this lifetime. */
+  registerLifetime(ms: number): void {
+    this.topology.registerLifetime(ms);
+  }
+
+  getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    return this.topology.getOrSet(key, factory, policy, scope);
+  }
+
+  getOrSetSync<T>(key: string, factory: () => T, policy: CachePolicy, scope?: CallScope): T {
+    if (this.sync === undefined) throw new Error(`store '${this.name}' (${this.store.kind}) cannot answer synchronously.`);
+    return this.sync.getOrSetSync(key, factory, policy, scope);
+  }
+
+  /** Recomputes and stores whatever is cached; resolves once stored. */
+  refresh<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    return this.topology.refresh(key, factory, policy, scope);
+  }
+
+  /** What a call would find, without computing. */
+  inspect(key: string, scope?: CallScope): Promise<Inspection> {
+    return this.topology.inspect(key, scope);
+  }
+
+  invalidateKeys(keys: readonly string[]): Promise<void> {
+    return this.topology.invalidateKeys(keys);
+  }
+
+  /** Tags and namespaces (as dependency keys). */
+  invalidateDeps(deps: readonly string[]): Promise<void> {
+    return this.topology.invalidateDeps(deps);
+  }
+
+  clear(prefix: string, allDep: string): Promise<void> {
+    return this.topology.clear(prefix, allDep);
+  }
+
+  /** Waits (bounded) for writes and refreshes under way, then stops background work. */
+  async close(timeoutMs: number = this.ctx.operationTimeoutMs): Promise<void> {
+    this.ctx.closing = true;
+    await this.ctx.background.drain(timeoutMs);
+    this.topology.close();
+  }
+}

@@ -1,0 +1,323 @@
+import { encodeEnvelope, type EnvelopeMeta } from '../codec/envelope';
+import type { CachePolicy, CallScope, Inspection } from '../types/policy';
+import type { Serializer } from '../types/serializer';
+import { BatchLookup, type Found } from './batch-lookup';
+import type { EngineContext } from './context';
+import { runFactory, sleep, withHardTimeout } from './factory-runner';
+import { Flight, Flights, type Snapshot } from './flights';
+import { DistributedLock } from './distributed-lock';
+import { FailedInvalidations } from './failed-invalidations';
+import type { Topology } from './topology';
+import { RemoteVersions } from './versions';
+
+type Factory<T> = () => Promise<T> | T;
+
+/** What a two-tier topology learns from the remote path, to keep its in-process copies. */
+export interface RemoteObserver {
+  /** A lookup found a servable entry (fill L1). */
+  found?(key: string, found: Extract<Found, { value: unknown }>): void;
+  /** This process stored an entry computed from logical time `stamp` on (fill L1, tell other instances to drop their copy). */
+  stored?(key: string, value: unknown, meta: EnvelopeMeta, stamp: number): Promise<void>;
+  /** Before an invalidation is written: drop what this process holds of it. */
+  invalidating?(change: { deps: readonly string[]; keys: readonly string[]; prefix?: string }): void;
+  /** After it is durable: announce it to other instances (rejects when it cannot). */
+  announce?(change: { deps: readonly string[]; keys: readonly string[]; prefix?: string }): Promise<void>;
+}
+
+/**
+ * A shared store (Redis, memcached, a tiered store's L2): batched lookups decided by versions,
+ * computations that record what they read before running, and joins that are checked — a caller
+ * joins a computation under way only if no invalidation of its dependencies happened since it
+ * started, as far as the store can tell at the caller's start.
+ */
+export class RemoteTopology implements Topology {
+  readonly local = false;
+  readonly versions: RemoteVersions;
+  private readonly lookups: BatchLookup;
+  private readonly flights = new Flights();
+  private readonly lock: DistributedLock;
+  private readonly failed: FailedInvalidations;
+  observer: RemoteObserver = {};
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly serializer: Serializer,
+    /** In-process logical time (two-tier): stamps lookups and computations for L1 copies. */
+    private readonly stamp: () => number = () => 0,
+  ) {
+    this.versions = new RemoteVersions(ctx);
+    this.failed = new FailedInvalidations(ctx, (deps) => this.versions.invalidate(deps));
+    this.lookups = new BatchLookup(ctx, this.versions, serializer, this.failed.deps, stamp);
+    this.lock = new DistributedLock(ctx);
+  }
+
+  registerLifetime(ms: number): void {
+    this.versions.registerLifetime(ms);
+  }
+
+  isComputing(key: string): boolean {
+    return this.flights.isComputing(key);
+  }
+
+  getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    const answer = this.lookups.lookup(key, scope?.etag, (found) => this.answer(key, factory, policy, scope, found), policy.owner);
+    return withHardTimeout(answer, policy, key);
+  }
+
+  /** Acts on what the lookup found. A fresh hit returns its value synchronously (no extra tick). */
+  private answer<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, found: Found): T | Promise<T> {
+    const { ctx } = this;
+    if (found.state === 'miss') {
+      ctx.miss(key, policy, scope);
+      // The store did not answer in time: run uncached (nothing known to join, nothing safe to store).
+      if (!found.reachable) return runFactory(ctx, key, policy, factory);
+      return this.joinOrCompute(key, factory, policy, scope, found.epoch);
+    }
+    this.observer.found?.(key, found);
+    if (found.state === 'fresh') {
+      if (policy.refreshAheadMs !== undefined && found.view.freshUntil - this.ctx.now() < policy.refreshAheadMs) {
+        if (scope?.refreshInline === true && this.flights.get(key) === undefined) return this.inline(key, factory, policy, scope, found.epoch);
+        void this.refreshInBackground(key, factory, policy, scope, found.epoch);
+      }
+      ctx.hit(key, policy, scope);
+      return found.value as T;
+    }
+    if (scope?.refreshInline === true && this.flights.get(key) === undefined && !ctx.revalidation.backingOff(key, this.ctx.now())) {
+      return this.inline(key, factory, policy, scope, found.epoch);
+    }
+    ctx.stale(key, policy, scope);
+    const refreshing = this.refreshInBackground(key, factory, policy, scope, found.epoch);
+    const soft = policy.softTimeoutMs ?? 0;
+    const stale = found.value as T;
+    if (refreshing === undefined || soft <= 0) return stale;
+    // Wait a little for the fresh value; past the soft timeout (or on failure) serve stale.
+    return Promise.race([refreshing.catch(() => stale), sleep(soft).then(() => stale)]);
+  }
+
+  /** A refresh this caller runs and waits for (handlers). */
+  private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope, epoch: string | undefined): Promise<T> {
+    this.ctx.miss(key, policy, scope);
+    return this.compute(key, factory, policy, scope, epoch);
+  }
+
+  /** Joins the computation under way if no invalidation overtook it since, else starts one. */
+  private joinOrCompute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined): Promise<T> {
+    const flight = this.flights.get<T>(key);
+    if (flight === undefined || flight.cancelled) return this.compute(key, factory, policy, scope, epoch);
+    if (epoch !== undefined && flight.epoch === epoch) return flight.promise;
+    return this.joinChecked(flight, key, factory, policy, scope, epoch);
+  }
+
+  private async joinChecked<T>(flight: Flight<T>, key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined): Promise<T> {
+    const snapshot = await flight.snapshot;
+    if (snapshot !== undefined && !flight.cancelled && (await this.versions.unchanged(snapshot.deps, snapshot.tokens)) === true && !flight.cancelled) {
+      return flight.promise;
+    }
+    const current = this.flights.get<T>(key);
+    if (current !== undefined && current !== flight && !current.cancelled && epoch !== undefined && current.epoch === epoch) return current.promise;
+    return this.compute(key, factory, policy, scope, epoch);
+  }
+
+  /** Recomputes and stores whatever is cached; resolves once the value is stored. */
+  async refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    const epoch = (await this.versions.read([this.versions.epochKey]))?.[0];
+    return this.compute(key, factory, policy, scope, epoch, true);
+  }
+
+  async inspect(key: string, scope?: CallScope): Promise<Inspection> {
+    const found = await this.lookups.lookup(key, scope?.etag, (f) => f);
+    if (found.state === 'miss') return { state: 'miss' };
+    return { state: found.state, value: found.value, expiresAt: found.view.freshUntil, source: 'store' };
+  }
+
+  /** Starts one refresh for the key unless one runs or a failed one is backing off. */
+  private refreshInBackground<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined): Promise<T> | undefined {
+    const existing = this.flights.get<T>(key);
+    if (existing !== undefined && !existing.cancelled) return existing.promise;
+    const { revalidation, background } = this.ctx;
+    if (revalidation.backingOff(key, this.ctx.now())) return undefined;
+    const run = this.compute(key, factory, policy, scope, epoch);
+    run.then(
+      () => revalidation.succeeded(key),
+      () => revalidation.failed(key, this.ctx.now()),
+    );
+    background.track(run);
+    return run;
+  }
+
+  /**
+   * One computation: snapshot (the versions it depends on, read before it runs), the factory,
+   * then the write in the background, the flight staying registered until it lands so nobody
+   * recomputes in between. `awaitWrite`: resolve only once stored (refresh()).
+   */
+  private compute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined, awaitWrite = false): Promise<T> {
+    const extra = scope?.deps;
+    const bucket = this.versions.bucketOf(key);
+    const deps = extra === undefined || extra.length === 0 ? [...policy.deps, bucket] : [...policy.deps, ...extra, bucket];
+    const flight = new Flight<T>(key, deps, epoch);
+    flight.stamp = this.stamp();
+    this.flights.start(flight);
+    const startedAt = this.ctx.now();
+    if (policy.lock !== undefined) {
+      flight.promise = this.computeLocked(flight, factory, policy, scope, startedAt);
+    } else {
+      flight.snapshot = this.versions.snapshot(deps);
+      flight.promise = flight.snapshot.then((snapshot) => this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite));
+    }
+    flight.promise.then(undefined, () => this.flights.settle(flight));
+    return flight.promise;
+  }
+
+  private async run<T>(flight: Flight<T>, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, snapshot: Snapshot | undefined, startedAt: number, awaitWrite: boolean): Promise<T> {
+    const value = await runFactory(this.ctx, flight.key, policy, factory);
+    flight.resolved = true;
+    if (snapshot === undefined || flight.cancelled) {
+      this.flights.settle(flight);
+      return value;
+    }
+    const written = this.ctx.background.track(this.write(flight, value, snapshot, policy, scope, startedAt));
+    void written.finally(() => this.flights.settle(flight));
+    if (awaitWrite) await written;
+    return value;
+  }
+
+  /**
+   * Across processes: the lock holder computes and writes before releasing; the others poll the
+   * store for its value, take over if the lock expires (holder died), and after `waitMs` compute
+   * themselves rather than wait longer.
+   */
+  private async computeLocked<T>(flight: Flight<T>, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, startedAt: number): Promise<T> {
+    const lock = policy.lock!;
+    const key = flight.key;
+    const lockKey = `${key}:~lock`;
+    const deadline = this.ctx.now() + lock.waitMs;
+    let snapshotDone!: (snapshot: Snapshot | undefined) => void;
+    flight.snapshot = new Promise((resolve) => (snapshotDone = resolve));
+    let delay = 5;
+    let waited = false;
+    for (;;) {
+      const attempt = await this.lock.acquire(lockKey, lock.ttlMs);
+      if (attempt.state !== 'busy' || this.ctx.now() >= deadline) {
+        try {
+          // Acquired after waiting: the holder before may have stored the value just before releasing.
+          if (waited && attempt.state === 'held') {
+            const found = await this.lookups.lookup(key, scope?.etag, (f) => f, policy.owner);
+            if (found.state === 'fresh') return this.fromHolder(flight, found, policy, snapshotDone);
+          }
+          const outcome = attempt.state === 'busy' ? 'timeout' : waited ? 'waited' : 'acquired';
+          this.ctx.emit({ type: 'lock', key, store: this.ctx.name, owner: policy.owner, outcome });
+          const snapshot = await this.versions.snapshot(flight.deps);
+          snapshotDone(snapshot);
+          return await this.run(flight, factory, policy, scope, snapshot, startedAt, true);
+        } finally {
+          if (attempt.state === 'held') await this.lock.release(lockKey, attempt.token);
+        }
+      }
+      waited = true;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+      const found = await this.lookups.lookup(key, scope?.etag, (f) => f, policy.owner);
+      if (found.state === 'fresh') return this.fromHolder(flight, found, policy, snapshotDone);
+    }
+  }
+
+  /** Another process's computation answered: joiners here compare against what it was computed from. */
+  private fromHolder<T>(flight: Flight<T>, found: Extract<Found, { value: unknown }>, policy: CachePolicy, snapshotDone: (s: Snapshot | undefined) => void): T {
+    this.ctx.emit({ type: 'lock', key: flight.key, store: this.ctx.name, owner: policy.owner, outcome: 'waited' });
+    let recorded: Snapshot | undefined;
+    try {
+      const { deps, tokens } = found.view.dependencies(this.ctx.prefix);
+      recorded = { epoch: found.view.epoch, deps, tokens };
+    } catch {
+      recorded = undefined;
+    }
+    snapshotDone(recorded);
+    flight.resolved = true;
+    this.flights.settle(flight);
+    return found.value as T;
+  }
+
+  /** Stores the value with what the computation read; a throwing cacheIf/resultTags costs the write, never the value. */
+  private async write<T>(flight: Flight<T>, value: T, snapshot: Snapshot, policy: CachePolicy, scope: CallScope | undefined, startedAt: number): Promise<void> {
+    const { ctx } = this;
+    const key = flight.key;
+    try {
+      if (policy.cacheIf !== undefined && !policy.cacheIf(value)) return;
+      const extra = scope?.resultDeps?.(value);
+      let recorded: Snapshot | undefined = snapshot;
+      if (extra !== undefined && extra.length > 0) recorded = await this.versions.extend(snapshot, extra);
+      // Overtaken by an invalidation (here, or of a result tag meanwhile), or one failed here: not stored.
+      if (recorded === undefined || flight.cancelled || this.failed.affects(recorded.deps)) return;
+      const lifetime = policy.ttlMs + policy.graceMs;
+      const meta: EnvelopeMeta = {
+        createdAt: startedAt,
+        freshUntil: startedAt + policy.ttlMs,
+        staleUntil: startedAt + lifetime,
+        epoch: recorded.epoch ?? '',
+        etag: scope?.etag,
+        deps: recorded.deps,
+        tokens: recorded.tokens,
+      };
+      const stored = policy.storeResult ? value : undefined;
+      let bytes: Buffer;
+      try {
+        bytes = encodeEnvelope(meta, stored, this.serializer, ctx.prefix);
+      } catch (error) {
+        ctx.emit({ type: 'uncacheable', key, store: ctx.name, owner: policy.owner, error });
+        return;
+      }
+      const ok = await ctx.guard.run('set', key, () => ctx.store.set(key, bytes, lifetime).then(() => true), false, false, policy.owner);
+      if (!ok) return;
+      ctx.emit({ type: 'set', key, store: ctx.name, owner: policy.owner });
+      await this.observer.stored?.(key, stored, meta, flight.stamp);
+    } catch (error) {
+      ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
+    }
+  }
+
+  /** Background refresh after reading the current epoch (an L1 hit near expiry knows none). */
+  refreshSoon<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): void {
+    if (this.flights.get(key) !== undefined) return;
+    void this.versions.read([this.versions.epochKey]).then((tokens) => this.refreshInBackground(key, factory, policy, scope, tokens?.[0]));
+  }
+
+  /** Another instance invalidated: computations here that depend on it are not stored. */
+  detach(change: { deps: readonly string[]; keys: readonly string[]; prefix?: string }): void {
+    this.flights.detachKeys(change.keys);
+    this.flights.detachWhere(new Set(change.deps), change.prefix);
+  }
+
+  async invalidateDeps(deps: readonly string[]): Promise<void> {
+    this.flights.detachWhere(new Set(deps));
+    this.observer.invalidating?.({ deps, keys: [] });
+    await this.failed.attempt(deps, () => this.versions.invalidate(deps));
+    await this.observer.announce?.({ deps, keys: [] });
+    this.ctx.emit({ type: 'invalidate', tags: deps, store: this.ctx.name });
+  }
+
+  async invalidateKeys(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const buckets = [...new Set(keys.map((k) => this.versions.bucketOf(k)))];
+    this.flights.detachKeys(keys);
+    this.flights.detachWhere(new Set(buckets));
+    this.observer.invalidating?.({ deps: buckets, keys });
+    await this.failed.attempt(buckets, () => this.versions.invalidate(buckets));
+    const { guard, store } = this.ctx;
+    await guard.run('deleteMany', keys[0], () => store.deleteMany(keys), 0, true);
+    await this.observer.announce?.({ deps: buckets, keys });
+    this.ctx.emit({ type: 'invalidate', keys, store: this.ctx.name });
+  }
+
+  async clear(prefix: string, allDep: string): Promise<void> {
+    this.flights.detachWhere(new Set([allDep]), prefix);
+    this.observer.invalidating?.({ deps: [allDep], keys: [], prefix });
+    await this.failed.attempt([allDep], () => this.versions.invalidate([allDep]));
+    await this.ctx.guard.run('clear', prefix, () => this.ctx.store.clear(prefix), undefined, true);
+    await this.observer.announce?.({ deps: [allDep], keys: [], prefix });
+    this.ctx.emit({ type: 'invalidate', prefix, store: this.ctx.name });
+  }
+
+  close(): void {
+    this.failed.stop();
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Back-off for background refreshes that failed: within grace the stale value keeps being
+ * served, and the key is not retried before its back-off ends (1 s, doubling up to 30 s).
+ */
+export class Revalidation {
+  private readonly backoff = new Map<string, { until: number; delayMs: number }>();
+
+  backingOff(key: string, now: number): boolean {
+    const b = this.backoff.get(key);
+    return b !== undefined && now < b.until;
+  }
+
+  failed(key: string, now: number): void {
+    const delayMs = Math.min((this.backoff.get(key)?.delayMs ?? 500) * 2, 30_000);
+    if (this.backoff.size > 10_000) this.backoff.clear(); // bounded: forgetting only retries sooner
+    this.backoff.set(key, { until: now + delayMs, delayMs });
+  }
+
+  succeeded(key: string): void {
+    if (this.backoff.size > 0) this.backoff.delete(key);
+  }
+}

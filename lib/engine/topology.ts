@@ -1,0 +1,24 @@
+import type { CachePolicy, CallScope, Inspection } from '../types/policy';
+
+/**
+ * How one store is used, picked once per store (local, remote, two-tier): the engine never asks
+ * on a call which kind of store it talks to.
+ */
+export interface Topology {
+  /** Answers synchronously (an in-process store): sync methods can stay sync. */
+  readonly local: boolean;
+  getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T>;
+  /** Recomputes and stores whatever is cached; resolves once the value is stored. */
+  refresh<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T>;
+  inspect(key: string, scope?: CallScope): Promise<Inspection>;
+  /** Entries of these keys (and computations under way for them) are invalidated. */
+  invalidateKeys(keys: readonly string[]): Promise<void>;
+  /** Entries depending on these tags/namespaces (and computations under way) are invalidated. */
+  invalidateDeps(deps: readonly string[]): Promise<void>;
+  /** Everything under `prefix`: `allDep` is the dependency every entry of the app carries. */
+  clear(prefix: string, allDep: string): Promise<void>;
+  isComputing(key: string): boolean;
+  /** Version records must outlive entries of this lifetime. */
+  registerLifetime(ms: number): void;
+  close(): void;
+}

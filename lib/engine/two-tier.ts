@@ -1,0 +1,191 @@
+import type { EnvelopeMeta } from '../codec/envelope';
+import type { CachePolicy, CallScope, Inspection } from '../types/policy';
+import type { Serializer } from '../types/serializer';
+import type { LocalCacheStore } from '../types/store';
+import type { Found } from './batch-lookup';
+import { BusProtocol, type BusChange } from './bus';
+import type { EngineContext } from './context';
+import { LocalEntry, localVersions } from './local';
+import type { LocalVersions } from './local-versions';
+import { RemoteTopology } from './remote';
+import type { Topology } from './topology';
+
+type Factory<T> = () => Promise<T> | T;
+
+/** What a two-tier topology needs of a tiered store. */
+export interface TierParts {
+  l1: LocalCacheStore & { clear(prefix: string): Promise<void>; clearAll(): void };
+  l1TtlMs: number;
+  leaseMs: number;
+  bus: import('../types/bus').BusTransport | undefined;
+}
+
+/** One bus protocol per tiered store and channel, shared by every engine on that store in this process. */
+const buses = new WeakMap<object, Map<string, BusProtocol>>();
+function busFor(tier: TierParts, channel: string): BusProtocol | undefined {
+  if (tier.bus === undefined) return undefined;
+  let byChannel = buses.get(tier);
+  if (byChannel === undefined) buses.set(tier, (byChannel = new Map()));
+  let bus = byChannel.get(channel);
+  if (bus === undefined || bus.closed) byChannel.set(channel, (bus = new BusProtocol(tier.bus, channel, tier.leaseMs)));
+  return bus;
+}
+
+/** An L1 copy of an L2 entry: the epoch it was written under confirms it when no lease holds. */
+export class L1Entry<T = unknown> extends LocalEntry<T> {
+  constructor(
+    value: T,
+    at: number,
+    freshUntil: number,
+    staleUntil: number,
+    deps: LocalEntry['deps'],
+    etag: string | undefined,
+    createdAt: number,
+    readonly epoch: string,
+  ) {
+    super(value, at, freshUntil, staleUntil, deps, etag, createdAt);
+  }
+}
+
+/**
+ * Memory (L1) over a shared store (L2). An L1 hit is served from memory while this instance holds
+ * its bus lease (it has applied every invalidation published before its last ping), and otherwise
+ * confirmed by one batched read of the L2 epoch (no decoding). Everything else is the remote path,
+ * whose lookups and writes fill L1. Invalidations apply to L1 here first, then to L2, then are
+ * announced and acknowledged by every instance before they resolve.
+ */
+export class TwoTierTopology implements Topology {
+  readonly local = false;
+  private readonly remote: RemoteTopology;
+  private readonly versions: LocalVersions;
+  private readonly bus: BusProtocol | undefined;
+  private readonly detach: () => void = () => undefined;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly tier: TierParts,
+    serializer: Serializer,
+  ) {
+    this.versions = localVersions(tier.l1);
+    this.remote = new RemoteTopology(ctx, serializer, () => this.versions.now());
+    this.remote.observer = {
+      found: (key, found) => this.fill(key, found),
+      stored: (key, value, meta, stamp) => this.stored(key, value, meta, stamp),
+      invalidating: (change) => this.applyHere(change),
+      announce: (change) => this.bus?.announce(change) ?? Promise.resolve(),
+    };
+    this.bus = busFor(tier, `${ctx.prefix}:~bus`);
+    if (this.bus !== undefined) {
+      this.detach = this.bus.attach({
+        invalidate: (change) => {
+          this.remote.detach(change);
+          this.applyHere(change);
+        },
+        drop: (keys) => {
+          for (const key of keys) tier.l1.remove(key);
+        },
+        resync: () => tier.l1.clearAll(),
+      });
+    }
+  }
+
+  registerLifetime(ms: number): void {
+    this.remote.registerLifetime(ms);
+  }
+
+  isComputing(key: string): boolean {
+    return this.remote.isComputing(key);
+  }
+
+  getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    const now = this.ctx.now();
+    const entry = this.tier.l1.peek(key, now);
+    if (entry instanceof L1Entry && entry.freshUntil > now && entry.etag === scope?.etag && this.versions.fresh(entry.at, entry.deps)) {
+      if (this.bus?.leased() === true) return this.hit(entry as L1Entry<T>, key, factory, policy, scope, now);
+      return this.confirm(entry as L1Entry<T>, key, factory, policy, scope);
+    }
+    return this.remote.getOrSet(key, factory, policy, scope);
+  }
+
+  private hit<T>(entry: L1Entry<T>, key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, now: number): Promise<T> {
+    if (policy.refreshAheadMs !== undefined && entry.freshUntil - now < policy.refreshAheadMs) {
+      // Near expiry: the remote path decides (and, for handlers, refreshes inline).
+      if (scope?.refreshInline === true) return this.remote.getOrSet(key, factory, policy, scope);
+      this.remote.refreshSoon(key, factory, policy, scope);
+    }
+    this.ctx.hit(key, policy, scope);
+    return Promise.resolve(entry.value);
+  }
+
+  /** Without a lease: the L1 copy is served if L2's epoch is still the one it was written under. */
+  private confirm<T>(entry: L1Entry<T>, key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): Promise<T> {
+    return this.remote.versions.read([this.remote.versions.epochKey]).then((tokens) => {
+      const epoch = tokens?.[0];
+      if (epoch !== undefined && epoch === entry.epoch) return this.hit(entry, key, factory, policy, scope, this.ctx.now());
+      return this.remote.getOrSet(key, factory, policy, scope);
+    });
+  }
+
+  refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    return this.remote.refresh(key, factory, policy, scope);
+  }
+
+  async inspect(key: string, scope?: CallScope): Promise<Inspection> {
+    const now = this.ctx.now();
+    const entry = this.tier.l1.peek(key, now);
+    if (this.bus?.leased() === true && entry instanceof L1Entry && entry.freshUntil > now && entry.etag === scope?.etag && this.versions.fresh(entry.at, entry.deps)) {
+      return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'l1' };
+    }
+    return this.remote.inspect(key, scope);
+  }
+
+  invalidateKeys(keys: readonly string[]): Promise<void> {
+    return this.remote.invalidateKeys(keys);
+  }
+
+  invalidateDeps(deps: readonly string[]): Promise<void> {
+    return this.remote.invalidateDeps(deps);
+  }
+
+  clear(prefix: string, allDep: string): Promise<void> {
+    return this.remote.clear(prefix, allDep);
+  }
+
+  close(): void {
+    this.detach();
+    this.remote.close();
+  }
+
+  /** Drops what this instance holds of an invalidation (its own, or one announced on the bus). */
+  private applyHere(change: BusChange): void {
+    this.versions.invalidate(change.deps);
+    for (const key of change.keys) this.tier.l1.remove(key);
+    if (change.prefix !== undefined) void this.tier.l1.clear(change.prefix);
+  }
+
+  /** An L2 entry read by a lookup that started at logical time `found.stamp`. */
+  private fill(key: string, found: Extract<Found, { value: unknown }>): void {
+    try {
+      const { view } = found;
+      this.put(key, found.value, view.dependencies(this.ctx.prefix).deps, found.stamp, view.freshUntil, view.staleUntil, view.etag, view.createdAt, view.epoch);
+    } catch {
+      // a corrupt dependency list only costs the L1 copy
+    }
+  }
+
+  /** Written here: keep a copy, and have other instances drop their older one. */
+  private async stored(key: string, value: unknown, meta: EnvelopeMeta, stamp: number): Promise<void> {
+    this.put(key, value, meta.deps, stamp, meta.freshUntil, meta.staleUntil, meta.etag, meta.createdAt, meta.epoch);
+    if (this.bus !== undefined) await this.ctx.guard.run('publish', key, () => this.bus!.dropped([key]), undefined);
+  }
+
+  private put(key: string, value: unknown, deps: readonly string[], at: number, freshUntil: number, staleUntil: number, etag: string | undefined, createdAt: number, epoch: string): void {
+    const states = this.versions.resolve([], deps);
+    // Invalidated here since the read (or computation) started: the copy may predate it.
+    if (!this.versions.fresh(at, states)) return;
+    const now = this.ctx.now();
+    const ttl = Math.min(staleUntil - now, this.tier.l1TtlMs);
+    if (ttl <= 0) return;
+    this.tier.l1.put(key, new L1Entry(value, at, freshUntil, staleUntil, states, etag, createdAt, epoch), ttl, now);
+  }
+}

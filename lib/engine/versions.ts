@@ -1,0 +1,164 @@
+import { asBuffer } from '../util/bytes';
+import type { EngineContext } from './context';
+import type { Snapshot } from './flights';
+import { ReadBatcher } from './read-batcher';
+
+/** Keys share version records by hash bucket: one record per bucket, not one per entry. */
+export const KEY_BUCKETS = 65_536;
+const DAY_MS = 86_400_000;
+const encode = (text: string): Buffer => Buffer.from(text, 'latin1');
+const decode = (bytes: Uint8Array | undefined): string | undefined => (bytes === undefined ? undefined : asBuffer(bytes).toString('latin1'));
+
+interface TokenRead {
+  keys: readonly string[];
+  resolve(tokens: Array<string | undefined> | undefined): void;
+}
+
+/**
+ * Versions, not clocks, in a shared store. Every dependency — a tag, a namespace segment, the
+ * app's clear key, and each entry key's bucket (keys as implicit tags) — has a version token; an
+ * invalidation writes new tokens, then replaces the epoch token. A computation reads the tokens of
+ * its dependencies before it runs and its entry records them with the epoch it read; an entry is
+ * fresh while the epoch is unchanged, or, once it moved, while every recorded token is still the
+ * current one. A missing record counts as changed, so an evicted or expired record costs a
+ * recomputation, never a stale hit; a late write of a computation that an invalidation overtook
+ * carries old tokens and is never served. No host clock takes part.
+ */
+export class RemoteVersions {
+  readonly epochKey: string;
+  private readonly root: string;
+  /** Lifetime of version records: they must outlive the entries that record them (else: a recomputation). */
+  private recordTtlMs = 7 * DAY_MS;
+  private readonly reads = new ReadBatcher<TokenRead>(64, (batch) => this.sendReads(batch));
+  private seeding: Promise<void> | undefined;
+
+  constructor(private readonly ctx: EngineContext) {
+    this.root = `${ctx.prefix}:`;
+    this.epochKey = `${ctx.prefix}:~epoch`;
+  }
+
+  /** Records live at least twice as long as the longest entry lifetime seen. */
+  registerLifetime(ms: number): void {
+    if (ms * 2 > this.recordTtlMs) this.recordTtlMs = ms * 2;
+  }
+
+  /** The implicit tag of an entry key: its bucket's version record. */
+  bucketOf(key: string): string {
+    // FNV-1a: cheap, and stable across processes (the bucket must be the same everywhere).
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) {
+      h ^= key.charCodeAt(i);
+      h = Math.imul(h, 0x01000193);
+    }
+    return `${this.root}~kb:${(h >>> 0) % KEY_BUCKETS}`;
+  }
+
+  /** Current tokens of `deps` (undefined where a record is missing); undefined when the store failed. */
+  read(deps: readonly string[]): Promise<Array<string | undefined> | undefined> {
+    if (deps.length === 0) return Promise.resolve([]);
+    return new Promise((resolve) => this.reads.add({ keys: deps, resolve }));
+  }
+
+  /**
+   * What a computation records before it runs: the epoch and the tokens of its dependencies, read
+   * together, creating the records that are missing (the entry is then stale for anyone who read
+   * the old one, and fresh for this computation). Undefined when the store cannot answer: the
+   * value is then not stored.
+   */
+  async snapshot(deps: readonly string[]): Promise<Snapshot | undefined> {
+    const keys = [this.epochKey, ...deps];
+    const tokens = await this.read(keys);
+    if (tokens === undefined) return undefined;
+    const complete = await this.createMissing(keys, tokens);
+    if (complete === undefined) return undefined;
+    this.touch(keys);
+    return { epoch: complete[0], deps, tokens: complete.slice(1) };
+  }
+
+  /**
+   * At write time, for dependencies known only from the result: their tokens, provided no
+   * invalidation happened since `snapshot` was taken (the epoch is unchanged before and after they
+   * are read); otherwise undefined and the value is not stored (it may predate one of them).
+   */
+  async extend(snapshot: Snapshot, extra: readonly string[]): Promise<Snapshot | undefined> {
+    const added = extra.filter((d) => !snapshot.deps.includes(d));
+    if (added.length === 0) return snapshot;
+    if (snapshot.epoch === undefined) return undefined;
+    const before = await this.read([this.epochKey, ...added]);
+    if (before === undefined || before[0] !== snapshot.epoch) return undefined;
+    const tokens = await this.createMissing(added, before.slice(1));
+    if (tokens === undefined) return undefined;
+    if (tokens.some((t, i) => t !== before[i + 1])) {
+      const after = await this.read([this.epochKey]);
+      if (after === undefined || after[0] !== snapshot.epoch) return undefined;
+    }
+    return { epoch: snapshot.epoch, deps: [...snapshot.deps, ...added], tokens: [...snapshot.tokens, ...tokens] };
+  }
+
+  /** Fresh when every recorded token is still current (one batched read). Undefined: the store failed. */
+  async unchanged(deps: readonly string[], tokens: readonly string[]): Promise<boolean | undefined> {
+    const now = await this.read(deps);
+    if (now === undefined) return undefined;
+    for (let i = 0; i < deps.length; i++) if (now[i] === undefined || now[i] !== tokens[i]) return false;
+    return true;
+  }
+
+  /**
+   * Writes new tokens for `deps`, then a new epoch: a reader that sees the new epoch finds them.
+   * Rejects (StoreFailureError) when any write fails: the invalidation did not happen everywhere.
+   */
+  async invalidate(deps: readonly string[]): Promise<void> {
+    const { guard, store } = this.ctx;
+    const ttl = this.recordTtlMs;
+    await Promise.all(deps.map((d) => guard.run('set', d, () => store.set(d, encode(this.ctx.token()), ttl), undefined, true)));
+    await guard.run('set', this.epochKey, () => store.set(this.epochKey, encode(this.ctx.token()), ttl), undefined, true);
+  }
+
+  /** A missing epoch counts as moved; the first reader to see it missing puts one back. */
+  seedEpoch(): void {
+    if (this.seeding !== undefined) return;
+    const { guard, store } = this.ctx;
+    this.seeding = guard
+      .run('add', this.epochKey, () => store.add(this.epochKey, encode(this.ctx.token()), this.recordTtlMs), false)
+      .then(() => undefined)
+      .finally(() => {
+        this.seeding = undefined;
+      });
+  }
+
+  /** Keeps records in use alive (stores that can); never awaited by a call. */
+  private touch(deps: readonly string[]): void {
+    const touch = this.ctx.store.touch?.bind(this.ctx.store);
+    if (touch === undefined) return;
+    this.ctx.background.track(this.ctx.guard.run('touch', deps[0], () => touch(deps, this.recordTtlMs), undefined));
+  }
+
+  /** Creates the missing records (add), then reads what is there: ours, or a concurrent writer's. */
+  private async createMissing(deps: readonly string[], tokens: ReadonlyArray<string | undefined>): Promise<string[] | undefined> {
+    const missing: number[] = [];
+    for (let i = 0; i < tokens.length; i++) if (tokens[i] === undefined) missing.push(i);
+    if (missing.length === 0) return tokens as string[];
+    const { guard, store } = this.ctx;
+    const keys = missing.map((i) => deps[i]);
+    await Promise.all(keys.map((d) => guard.run('add', d, () => store.add(d, encode(this.ctx.token()), this.recordTtlMs), false)));
+    const again = await this.read(keys);
+    if (again === undefined || again.some((t) => t === undefined)) return undefined;
+    const out = tokens.slice() as string[];
+    missing.forEach((index, j) => (out[index] = again[j] as string));
+    return out;
+  }
+
+  private sendReads(batch: TokenRead[]): void {
+    const unique = new Map<string, number>();
+    for (const read of batch) for (const k of read.keys) if (!unique.has(k)) unique.set(k, unique.size);
+    const keys = [...unique.keys()];
+    this.ctx.guard.run('getMany', keys[0], () => this.ctx.store.getMany(keys), undefined).then(
+      (values) => {
+        for (const read of batch) read.resolve(values === undefined ? undefined : read.keys.map((k) => decode(values[unique.get(k)!])));
+      },
+      () => {
+        for (const read of batch) read.resolve(undefined);
+      },
+    );
+  }
+}

@@ -1,0 +1,140 @@
+import type { ExecutionContext } from '@nestjs/common';
+import type { CacheRequest } from '../types/request';
+
+export interface HttpRequestLike {
+  method?: string;
+  params?: Record<string, unknown>;
+  query?: Record<string, unknown>;
+  headers?: Record<string, string | string[] | undefined>;
+  user?: unknown;
+  hostname?: string;
+  /** Express: the matched route. */
+  route?: { path?: unknown };
+  /** Fastify: the matched route. */
+  routeOptions?: { url?: unknown };
+  routerPath?: unknown;
+}
+
+/** The adapter's own reading of the host (Express' and Fastify's honour their trust-proxy setting). */
+export interface HostReader {
+  getRequestHostname?(request: unknown): string | undefined;
+}
+
+const PATTERN_METADATA = 'microservices:pattern';
+type GqlArgs = [unknown, unknown, { req?: HttpRequestLike } | undefined, { parentType?: { name?: string }; fieldName?: string } | undefined];
+
+/** What the interceptor knows of the request, per transport; undefined for WebSockets. */
+export function describeRequest(context: ExecutionContext, adapter: HostReader | undefined): CacheRequest | undefined {
+  const type = context.getType<string>();
+  if (type === 'http') {
+    const req = context.switchToHttp().getRequest<HttpRequestLike>();
+    return {
+      transport: 'http',
+      // Copies: frameworks hand out null-prototype or foreign-realm objects here.
+      params: { ...req.params },
+      query: { ...req.query },
+      headers: req.headers ?? {},
+      host: hostOf(req, adapter),
+      route: routeOf(req),
+      user: req.user,
+      raw: req,
+      context,
+    };
+  }
+  if (type === 'rpc') {
+    const rpc = context.switchToRpc();
+    const patterns = Reflect.getMetadata(PATTERN_METADATA, context.getHandler()) as unknown[] | undefined;
+    const raw = rpc.getContext<unknown>();
+    return {
+      transport: 'rpc',
+      params: {},
+      query: {},
+      headers: rpcHeaders(raw),
+      pattern: patterns?.length === 1 ? patterns[0] : patterns,
+      data: rpc.getData(),
+      raw,
+      context,
+    };
+  }
+  if (type === 'graphql') {
+    // [root, args, context, info] — read positionally so @nestjs/graphql stays optional.
+    const [root, args, gqlContext, info] = context.getArgs<GqlArgs>();
+    const req = gqlContext?.req;
+    const parentType = info?.parentType?.name ?? '?';
+    return {
+      transport: 'graphql',
+      params: {},
+      query: {},
+      headers: req?.headers ?? {},
+      host: req === undefined ? undefined : hostOf(req, adapter),
+      route: req === undefined ? undefined : routeOf(req),
+      user: req?.user,
+      pattern: `${parentType}.${info?.fieldName ?? '?'}`,
+      data: args,
+      parent: ROOT_TYPES.has(parentType) ? undefined : root,
+      raw: gqlContext ?? null,
+      context,
+    };
+  }
+  return undefined;
+}
+
+const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
+
+function hostOf(req: HttpRequestLike, adapter: HostReader | undefined): string | undefined {
+  try {
+    // As the app reads it: never normalized, so the key and the handler always see the same host.
+    const host = adapter?.getRequestHostname?.(req) ?? req.hostname;
+    return typeof host === 'string' ? host : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The route pattern that matched (Express: req.route.path; Fastify: routeOptions.url). */
+function routeOf(req: HttpRequestLike): string | undefined {
+  const candidates = [req.route?.path, req.routeOptions?.url, req.routerPath];
+  for (const c of candidates) if (typeof c === 'string') return c;
+  return undefined;
+}
+
+/**
+ * Credentials travel in transport metadata: gRPC Metadata, NATS headers, RabbitMQ and Kafka
+ * message headers. Collected into one lower-case record so the private rule reads one shape.
+ */
+function rpcHeaders(raw: unknown): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  if (raw === null || typeof raw !== 'object') return out;
+  const add = (name: string, value: unknown) => {
+    if (value === undefined || value === null) return;
+    const text = Array.isArray(value) ? value.map(String) : Buffer.isBuffer(value) ? value.toString() : String(value);
+    out[name.toLowerCase()] = text;
+  };
+  const fromRecord = (record: unknown) => {
+    if (record === null || typeof record !== 'object') return;
+    if (typeof (record as { keys?: unknown }).keys === 'function' && typeof (record as { get?: unknown }).get === 'function') {
+      // NATS MsgHdrs and Map-like headers.
+      const like = record as { keys(): Iterable<string>; get(k: string): unknown };
+      for (const k of like.keys()) add(k, like.get(k));
+      return;
+    }
+    for (const [k, v] of Object.entries(record as Record<string, unknown>)) add(k, v);
+  };
+  try {
+    const ctx = raw as {
+      getMap?: () => Record<string, unknown>;
+      getHeaders?: () => unknown;
+      getMessage?: () => { properties?: { headers?: unknown }; headers?: unknown } | undefined;
+    };
+    if (typeof ctx.getMap === 'function') fromRecord(ctx.getMap()); // gRPC Metadata
+    if (typeof ctx.getHeaders === 'function') fromRecord(ctx.getHeaders()); // NATS
+    if (typeof ctx.getMessage === 'function') {
+      const message = ctx.getMessage();
+      fromRecord(message?.properties?.headers); // RabbitMQ
+      fromRecord(message?.headers); // Kafka
+    }
+  } catch {
+    // an unfamiliar context: no metadata
+  }
+  return out;
+}

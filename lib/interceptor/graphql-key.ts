@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { encodeValue } from '../keys/key-encoder';
+
+/*
+ * A GraphQL field's response depends on more than its arguments: a field resolver's on its parent,
+ * and a resolver that reads `info` to load only the requested subfields on the selection set.
+ * Both go into the key, so a narrower selection or another parent never serves a wider one.
+ * Read structurally from `info`, so graphql-js is only needed for variables in nested arguments.
+ */
+
+interface AstNode {
+  kind: string;
+  name?: { value: string };
+  arguments?: readonly AstArgument[];
+  directives?: readonly AstDirective[];
+  selectionSet?: { selections: readonly AstNode[] };
+  typeCondition?: { name: { value: string } };
+}
+interface AstArgument {
+  name: { value: string };
+  value: unknown;
+}
+interface AstDirective {
+  name: { value: string };
+  arguments?: readonly AstArgument[];
+}
+export interface GraphqlInfoLike {
+  fieldNodes?: readonly AstNode[];
+  fragments?: Record<string, AstNode>;
+  variableValues?: Record<string, unknown>;
+}
+
+type ValueFromAst = (node: unknown, variables?: Record<string, unknown> | null) => unknown;
+let valueFromAst: ValueFromAst | null | undefined;
+
+function loadValueFromAst(): ValueFromAst | null {
+  if (valueFromAst === undefined) {
+    try {
+      valueFromAst = (require('graphql') as { valueFromASTUntyped: ValueFromAst }).valueFromASTUntyped;
+    } catch {
+      valueFromAst = null;
+    }
+  }
+  return valueFromAst;
+}
+
+/** Canonical text of the field's selection set: fields sorted, fragments expanded, arguments resolved. */
+export function selectionKey(info: GraphqlInfoLike | undefined): string {
+  const nodes = info?.fieldNodes;
+  if (nodes === undefined || nodes.length === 0) return '';
+  const fields = new Map<string, string>();
+  const seenFragments = new Set<string>();
+  for (const node of nodes) collect(node.selectionSet?.selections ?? [], info, fields, seenFragments, '');
+  return [...fields.values()].sort().join(',');
+}
+
+function collect(selections: readonly AstNode[], info: GraphqlInfoLike | undefined, out: Map<string, string>, seen: Set<string>, on: string): void {
+  for (const sel of selections) {
+    if (sel.kind === 'Field') {
+      const name = sel.name?.value ?? '?';
+      const args = sel.arguments?.length ? `(${sel.arguments.map((a) => `${a.name.value}:${argumentText(a, info)}`).sort().join(',')})` : '';
+      const dirs = directivesText(sel.directives, info);
+      const sub = sel.selectionSet ? `{${selectionKey({ ...info, fieldNodes: [sel] })}}` : '';
+      const text = `${on}${name}${args}${dirs}${sub}`;
+      out.set(text, text);
+    } else if (sel.kind === 'InlineFragment') {
+      const type = sel.typeCondition?.name.value;
+      collect(sel.selectionSet?.selections ?? [], info, out, seen, `${on}${type ? `...on ${type}` : ''}${directivesText(sel.directives, info)} `);
+    } else if (sel.kind === 'FragmentSpread') {
+      const name = sel.name?.value ?? '';
+      const fragment = info?.fragments?.[name];
+      if (fragment === undefined || seen.has(name)) continue;
+      seen.add(name);
+      const type = fragment.typeCondition?.name.value;
+      collect(fragment.selectionSet?.selections ?? [], info, out, seen, `${on}${type ? `...on ${type}` : ''}${directivesText(sel.directives, info)} `);
+      seen.delete(name);
+    }
+  }
+}
+
+function directivesText(directives: readonly AstDirective[] | undefined, info: GraphqlInfoLike | undefined): string {
+  if (!directives?.length) return '';
+  return directives.map((d) => `@${d.name.value}(${(d.arguments ?? []).map((a) => `${a.name.value}:${argumentText(a, info)}`).join(',')})`).join('');
+}
+
+function argumentText(arg: AstArgument, info: GraphqlInfoLike | undefined): string {
+  const resolve = loadValueFromAst();
+  // Variables are resolved, so `posts(first: $n)` with n=5 and n=50 are different selections.
+  const value = resolve === null ? arg.value : resolve(arg.value, info?.variableValues ?? {});
+  return encodeValue(stripLocations(value), 'a GraphQL selection', 'selection');
+}
+
+/** AST nodes carry source locations; only the value matters. */
+function stripLocations(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripLocations);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (k !== 'loc') out[k] = stripLocations(v);
+  return out;
+}
+
+/**
+ * Identity of a field resolver's parent: its `cacheKey()`, else its `id`, else a hash of its
+ * canonical encoding. Two parents with the same identity get the same entry.
+ */
+export function parentIdentity(parent: unknown): string {
+  if (parent === null || typeof parent !== 'object') return encodeValue(parent, 'a GraphQL parent', 'parent');
+  const custom = (parent as { cacheKey?: unknown }).cacheKey;
+  if (typeof custom === 'function') return `key:${encodeValue(custom.call(parent), 'a GraphQL parent', 'parent.cacheKey()')}`;
+  const id = (parent as { id?: unknown }).id;
+  if (typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint') return `id:${encodeValue(id, 'a GraphQL parent', 'parent.id')}`;
+  const encoded = encodeValue(parent, 'a GraphQL parent', 'parent');
+  return `#${createHash('sha256').update(encoded).digest('base64url')}`;
+}

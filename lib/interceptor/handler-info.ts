@@ -1,0 +1,99 @@
+import type { ExecutionContext } from '@nestjs/common';
+import { CACHE_MEMOIZE_METADATA } from '../constants';
+import type { MethodRegistry } from '../method/method-registry';
+import type { ResolvedMethod } from '../method/resolved-method';
+import type { CacheMemoizeOptions } from '../types/options';
+import type { CachePolicy } from '../types/policy';
+
+type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
+
+/** Nest's metadata keys (read directly: this layer does not import @nestjs/core). */
+const VERSION_METADATA = '__version__';
+const HOST_METADATA = 'host';
+const HEADERS_METADATA = '__headers__';
+const ROUTE_ARGS_METADATA = '__routeArguments__';
+const PASSTHROUGH_METADATA = '__responsePassthrough__';
+const HANDLER_TYPE_METADATA = 'microservices:handler_type';
+const EVENT_HANDLER = 2;
+
+/** What the interceptor needs of a handler, resolved once per handler (metadata reads are not free per request). */
+export interface HandlerInfo {
+  options: AnyOptions;
+  method: ResolvedMethod;
+  /** Carries `@CacheMemoize` (on itself or its class); otherwise only a global binding reaches it. */
+  decorated: boolean;
+  /** `@Res()` / `@Next()` without passthrough: the handler writes the response itself. */
+  ownsResponse: boolean;
+  /** A microservice event handler (`@EventPattern`): never cached, every event must run. */
+  isEvent: boolean;
+  policy: CachePolicy;
+  reportsStale: boolean;
+  hooked: boolean;
+  /** `@Version`, encoded. */
+  version: string;
+  /** The controller's declared `host` option, encoded (host-routed controllers never share). */
+  declaredHost: string;
+  /** Request headers the response varies by: the `vary` option's, plus a static `@Header('Vary', ...)`. */
+  varyHeaders: readonly string[] | undefined;
+}
+
+export function handlerMetadata<T>(key: string, context: ExecutionContext): T | undefined {
+  const fromHandler = Reflect.getMetadata(key, context.getHandler()) as T | undefined;
+  return fromHandler !== undefined ? fromHandler : (Reflect.getMetadata(key, context.getClass()) as T | undefined);
+}
+
+export function resolveHandler(context: ExecutionContext, registry: MethodRegistry): HandlerInfo {
+  const handler = context.getHandler();
+  const cls = context.getClass();
+  const own = handlerMetadata<AnyOptions>(CACHE_MEMOIZE_METADATA, context);
+  const options = own ?? {};
+  const method = registry.register(cls, handler.name, options, { kind: 'handler' });
+  // What the interceptor stores is the response ({ values, status, headers }): an uncacheable
+  // marker is never stored, and a cacheIf sees the handler's value.
+  const userCacheIf = method.policy.cacheIf;
+  const policy: CachePolicy = Object.freeze({
+    ...method.policy,
+    cacheIf: (entry: unknown) => {
+      if (typeof entry !== 'object' || entry === null || 'uncacheable' in entry) return false;
+      if (userCacheIf === undefined) return true;
+      const values = (entry as { values: unknown[] }).values;
+      return userCacheIf(values.length === 1 ? values[0] : values);
+    },
+  });
+  const staticVary = ((Reflect.getMetadata(HEADERS_METADATA, handler) as Array<{ name: string; value: string }> | undefined) ?? [])
+    .filter((h) => h.name.toLowerCase() === 'vary')
+    .flatMap((h) => h.value.split(',').map((v) => v.trim().toLowerCase()))
+    .filter((v) => v !== '' && v !== '*');
+  const declaredVary = Array.isArray(options.vary) ? (options.vary as readonly string[]).map((h) => h.toLowerCase()) : [];
+  const varyHeaders = [...new Set([...declaredVary, ...staticVary])];
+  return {
+    options,
+    method,
+    decorated: own !== undefined,
+    ownsResponse: context.getType() === 'http' && handlesResponseItself(cls, handler),
+    isEvent: Reflect.getMetadata(HANDLER_TYPE_METADATA, handler) === EVENT_HANDLER,
+    policy,
+    reportsStale: policy.graceMs > 0,
+    hooked: method.hasHooks,
+    version: encodeVersion(handlerMetadata(VERSION_METADATA, context)),
+    declaredHost: encodeVersion(Reflect.getMetadata(HOST_METADATA, cls)),
+    varyHeaders: varyHeaders.length > 0 ? varyHeaders : undefined,
+  };
+}
+
+/** `@Res()` / `@Next()` without passthrough: the handler writes the response; nothing to cache. */
+function handlesResponseItself(cls: Function, handler: Function): boolean {
+  const args = Reflect.getMetadata(ROUTE_ARGS_METADATA, cls, handler.name) as Record<string, unknown> | undefined;
+  if (args === undefined) return false;
+  const usesResponse = Object.keys(args).some((k) => k.startsWith('1:') || k.startsWith('2:'));
+  if (!usesResponse) return false;
+  return Reflect.getMetadata(PASSTHROUGH_METADATA, cls, handler.name) !== true;
+}
+
+/** A version or host declaration (string, list, RegExp, VERSION_NEUTRAL), as key text. */
+function encodeVersion(value: unknown): string {
+  if (value === undefined) return '-';
+  const one = (v: unknown) => (typeof v === 'symbol' ? 'neutral' : v instanceof RegExp ? `/${v.source}/${v.flags}` : String(v));
+  if (Array.isArray(value)) return JSON.stringify(value.map(one).sort());
+  return JSON.stringify(one(value));
+}

@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { encodeValue } from '../keys/key-encoder';
+import type { CacheMemoizeOptions } from '../types/options';
+import type { CacheRequest } from '../types/request';
+import type { HttpRequestLike } from './describe-request';
+
+type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
+
+/** Who a request is, as far as sharing goes: the credential headers it carries, and whether a guard set a user. */
+export interface RequestIdentity {
+  credentials: readonly string[];
+  user: boolean;
+}
+
+export function identify(request: CacheRequest, privateHeaders: readonly string[]): RequestIdentity {
+  const credentials: string[] = [];
+  for (const name of privateHeaders) {
+    const value = request.headers[name];
+    if (value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0)) credentials.push(name);
+  }
+  return { credentials, user: request.user !== undefined && request.user !== null };
+}
+
+/**
+ * The private-by-default rule, the same for every transport: an identified request (credentials,
+ * or a user set by a guard) may share an entry only when the route declares a vary function
+ * (taken as the identity), declares vary headers that cover every credential it carries, or is
+ * public. Anything else is served uncached.
+ */
+export function mayCache(identity: RequestIdentity, options: AnyOptions, varyHeaders: readonly string[] | undefined): boolean {
+  if (identity.credentials.length === 0 && !identity.user) return true;
+  if (options.public === true || typeof options.vary === 'function') return true;
+  if (varyHeaders === undefined || identity.credentials.length === 0) return false;
+  return identity.credentials.every((c) => varyHeaders.includes(c));
+}
+
+/** Undefined: no vary; null: an identified request whose vary function found no identity (not cached). */
+export function varyValue(request: CacheRequest, options: AnyOptions, varyHeaders: readonly string[] | undefined, identified: boolean): unknown {
+  const vary = options.vary;
+  if (typeof vary === 'function') {
+    const by = vary(request);
+    // `(req) => req.user.id` on a user object without `id`: one entry for every user. Not cached.
+    if (identified && options.public !== true && (by === undefined || by === null || by === '')) return null;
+    return { by };
+  }
+  if (varyHeaders === undefined) return undefined;
+  const headers: Record<string, string | null> = {};
+  for (const name of varyHeaders) {
+    const value = request.headers[name.toLowerCase()];
+    headers[name.toLowerCase()] = value === undefined ? null : hashHeader(Array.isArray(value) ? value.join(',') : value);
+  }
+  return { headers };
+}
+
+/** Header values (tokens, cookies) never appear in keys in clear text. */
+function hashHeader(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+}
+
+/** The HTTP method may be cached (GET and HEAD unless `httpMethods` says otherwise). */
+export function cacheableMethod(request: CacheRequest, options: AnyOptions): boolean {
+  const method = ((request.raw as HttpRequestLike).method ?? 'GET').toUpperCase();
+  const allowed = options.httpMethods ?? ['GET', 'HEAD'];
+  return allowed.some((m: string) => m.toUpperCase() === method);
+}
+
+/**
+ * Canonical HTTP key part: host, route pattern, handler version, params, query (keys sorted),
+ * vary. Each part is JSON-quoted or canonically encoded, so distinct requests never share a key.
+ * Common shapes (string values) take a fast path; anything else goes through the general encoder.
+ */
+export function httpKeyPart(request: CacheRequest, host: string | undefined, handler: { version: string; declaredHost: string }, vary: unknown): string {
+  const p = flat(request.params);
+  const q = flat(request.query);
+  const head = `${host === undefined ? '-' : JSON.stringify(host)}|${request.route === undefined ? '-' : JSON.stringify(request.route)}|${handler.version}|${handler.declaredHost}`;
+  // A method with a body (POST with httpMethods) answers for that body too.
+  const method = ((request.raw as HttpRequestLike).method ?? 'GET').toUpperCase();
+  const body = method === 'GET' || method === 'HEAD' ? '' : `|${encodeValue((request.raw as { body?: unknown }).body, 'the request', 'body')}`;
+  if (p === undefined || q === undefined) {
+    return `${head}|${encodeValue({ params: request.params, query: request.query, vary }, 'the request', 'request')}${body}`;
+  }
+  return (vary === undefined ? `${head}|${p}|${q}` : `${head}|${p}|${q}|${encodeValue(vary, 'the vary option', 'vary')}`) + body;
+}
+
+/** `{"a":"1","b":["x","y"]}` with sorted keys, or undefined if a value is not a string or string list. */
+function flat(record: Readonly<Record<string, unknown>>): string | undefined {
+  const keys = Object.keys(record);
+  if (keys.length === 0) return '{}';
+  keys.sort();
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const value = record[keys[i]];
+    if (typeof value !== 'string' && !(Array.isArray(value) && value.every((x) => typeof x === 'string'))) return undefined;
+    out += `${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:${JSON.stringify(value)}`;
+  }
+  return out + '}';
+}

@@ -1,0 +1,143 @@
+import type { ExecutionContext } from '@nestjs/common';
+import type { HttpAdapterLike } from '../types/request';
+
+/** Express response or Fastify reply: both have these. */
+export interface HttpResponseLike {
+  statusCode?: number;
+  headersSent?: boolean;
+  /** Fastify: the Node response under the reply. */
+  raw?: { once(event: string, listener: () => void): unknown; writableFinished?: boolean; headersSent?: boolean };
+  once?(event: string, listener: () => void): unknown;
+  writableFinished?: boolean;
+  getHeader?(name: string): unknown;
+  getHeaders?(): Record<string, unknown>;
+  setHeader?(name: string, value: string): unknown;
+}
+
+/** Status and headers the handler set while it ran, replayed on every hit. */
+export interface ResponseMeta {
+  status?: number;
+  headers?: Record<string, string | string[]>;
+}
+
+/** What the response looked like before the handler ran: only later changes belong to the entry. */
+export interface ResponseSnapshot {
+  status: number | undefined;
+  headers: Record<string, unknown>;
+}
+
+const HTTP_CODE_METADATA = '__httpCode__';
+const HEADERS_METADATA = '__headers__';
+/** Never replayed: per-connection, per-response or the cache's own. */
+const NOT_REPLAYED = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'set-cookie', 'x-cache', 'x-cache-key', 'age']);
+/** Statuses whose body is a full, reusable answer: 2xx except 206 (partial), and redirects. 304 never. */
+const CACHEABLE_STATUS = (code: number) => (code >= 200 && code < 300 && code !== 206) || [300, 301, 302, 303, 307, 308].includes(code);
+
+export function snapshotResponse(res: HttpResponseLike): ResponseSnapshot {
+  return { status: res.statusCode, headers: { ...readHeaders(res) } };
+}
+
+/** The status and headers the handler (or an interceptor inside this one) set, as a diff. */
+export function capturedMeta(res: HttpResponseLike, before: ResponseSnapshot): ResponseMeta | undefined {
+  const meta: ResponseMeta = {};
+  if (res.statusCode !== undefined && res.statusCode !== before.status) meta.status = res.statusCode;
+  const now = readHeaders(res);
+  for (const name of Object.keys(now)) {
+    if (NOT_REPLAYED.has(name)) continue;
+    const value = now[name];
+    if (value === undefined || sameHeader(value, before.headers[name])) continue;
+    (meta.headers ??= {})[name] = Array.isArray(value) ? value.map(String) : String(value);
+  }
+  return meta.status === undefined && meta.headers === undefined ? undefined : meta;
+}
+
+/** Sets what the handler set on the response that produced the entry. */
+export function replayMeta(adapter: HttpAdapterLike | undefined, response: HttpResponseLike, meta: ResponseMeta): void {
+  try {
+    if (meta.status !== undefined) {
+      if (adapter !== undefined) adapter.status(response, meta.status);
+      else response.statusCode = meta.status;
+    }
+    for (const [name, value] of Object.entries(meta.headers ?? {})) {
+      const text = value as string; // adapters take arrays too (several Link headers)
+      if (adapter !== undefined) adapter.setHeader(response, name, text);
+      else response.setHeader?.(name, text);
+    }
+  } catch {
+    // headers already sent: nothing to add
+  }
+}
+
+/**
+ * Responses that must not be shared: error and partial statuses, Set-Cookie, private/no-store,
+ * headers already sent (a streaming handler), and a runtime Vary naming request headers the key
+ * does not include.
+ */
+export function isUncacheableHttpResponse(context: ExecutionContext, res: HttpResponseLike, before: ResponseSnapshot | undefined, keyedVary: readonly string[] | undefined): boolean {
+  const handler = context.getHandler();
+  const code = Reflect.getMetadata(HTTP_CODE_METADATA, handler) as number | undefined;
+  if (code !== undefined && !CACHEABLE_STATUS(code)) return true;
+  if (res.statusCode !== undefined && !CACHEABLE_STATUS(res.statusCode)) return true;
+  if (res.headersSent === true || res.raw?.headersSent === true) return true;
+  if (res.getHeader?.('set-cookie') !== undefined) return true;
+  const declared = (Reflect.getMetadata(HEADERS_METADATA, handler) as Array<{ name: string; value: string }> | undefined) ?? [];
+  if (declared.some((h) => h.name.toLowerCase() === 'set-cookie')) return true;
+  const cacheControl = [String(res.getHeader?.('cache-control') ?? ''), ...declared.filter((h) => h.name.toLowerCase() === 'cache-control').map((h) => h.value)];
+  if (cacheControl.some((v) => /\b(private|no-store)\b/i.test(v))) return true;
+  return varyAddsUnkeyed(res.getHeader?.('vary'), before?.headers.vary, keyedVary);
+}
+
+/**
+ * Cookies and headers some middleware writes only as the response goes out (express-session,
+ * @fastify/cookie's onSend): the entry is confirmed once the response has finished, so a
+ * Set-Cookie written that late still keeps it out of the cache. False when it did not finish in
+ * time, was aborted, or carried Set-Cookie after all.
+ */
+export function finishedWithoutCookie(res: HttpResponseLike, timeoutMs: number): Promise<boolean> {
+  const node = res.raw ?? res;
+  const check = () => res.getHeader?.('set-cookie') === undefined;
+  if (node.writableFinished === true) return Promise.resolve(check());
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (finished: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(finished && check());
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    timer.unref?.();
+    node.once?.('finish', () => done(true));
+    node.once?.('close', () => done(node.writableFinished === true));
+  });
+}
+
+/** A Vary the handler added at runtime that names headers the key does not include. */
+function varyAddsUnkeyed(now: unknown, before: unknown, keyed: readonly string[] | undefined): boolean {
+  if (now === undefined || sameHeader(now, before)) return false;
+  const earlier = new Set(varyNames(before));
+  const inKey = new Set(keyed ?? []);
+  return varyNames(now).some((name) => !earlier.has(name) && (name === '*' || !inKey.has(name)));
+}
+
+function varyNames(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  const text = Array.isArray(value) ? value.join(',') : String(value);
+  return text
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '');
+}
+
+function readHeaders(res: HttpResponseLike): Record<string, unknown> {
+  try {
+    return res.getHeaders?.() ?? {};
+  } catch {
+    return {};
+  }
+}
+
+function sameHeader(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => String(x) === String(b[i]));
+  return a === b || (a !== undefined && b !== undefined && !Array.isArray(a) && !Array.isArray(b) && String(a) === String(b));
+}

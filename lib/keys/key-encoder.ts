@@ -1,0 +1,149 @@
+import { UnkeyableArgumentError } from '../errors';
+import { asBuffer } from '../util/bytes';
+
+/**
+ * Canonical, injective encoding of argument lists. Every type gets a distinct spelling
+ * (`1` vs `"1"`, `null` vs `undefined`, `Date(...)` vs its ISO string, `["x","y"]` vs `"x,y"`),
+ * strings are JSON-quoted so separators inside them cannot shift boundaries, and object keys,
+ * Map entries and Set members are sorted so insertion order does not split keys.
+ */
+export function encodeArgs(args: readonly unknown[], owner: string): string {
+  // Fast path for the most common shapes: one primitive id.
+  if (args.length === 1) {
+    const a = args[0];
+    if (typeof a === 'string') return JSON.stringify(a);
+    if (typeof a === 'number' && Number.isFinite(a) && !Object.is(a, -0)) return String(a);
+  }
+  const encoder = new Encoder(owner);
+  let out = '';
+  for (let i = 0; i < args.length; i++) {
+    if (i > 0) out += ',';
+    out += encoder.encode(args[i], `argument #${i}`);
+  }
+  return out;
+}
+
+/** Encodes one value (used for the `key` option's result). */
+export function encodeValue(value: unknown, owner: string, path = 'key'): string {
+  return new Encoder(owner).encode(value, path);
+}
+
+class Encoder {
+  private readonly ancestors = new Set<object>();
+  constructor(private readonly owner: string) {}
+
+  encode(value: unknown, path: string): string {
+    switch (typeof value) {
+      case 'string':
+        return JSON.stringify(value);
+      case 'number':
+        if (Object.is(value, -0)) return '-0';
+        return String(value); // NaN, Infinity, -Infinity spell themselves
+      case 'bigint':
+        return `${value}n`;
+      case 'boolean':
+        return value ? 'true' : 'false';
+      case 'undefined':
+        return 'undefined';
+      case 'object':
+        return value === null ? 'null' : this.encodeObject(value, path);
+      case 'function':
+        throw this.fail(path, `is a function (${value.name || 'anonymous'})`);
+      case 'symbol':
+        throw this.fail(path, `is a symbol (${String(value)})`);
+      default:
+        throw this.fail(path, `has unsupported type ${typeof value}`);
+    }
+  }
+
+  private encodeObject(value: object, path: string): string {
+    if (this.ancestors.has(value)) throw this.fail(path, 'contains a circular reference');
+    this.ancestors.add(value);
+    try {
+      return this.encodeObjectBody(value, path);
+    } finally {
+      this.ancestors.delete(value);
+    }
+  }
+
+  private encodeObjectBody(value: object, path: string): string {
+    const custom = (value as { cacheKey?: unknown }).cacheKey;
+    if (typeof custom === 'function') {
+      return `${ctorName(value)}#(${this.encode(custom.call(value), `${path}.cacheKey()`)})`;
+    }
+    if (Array.isArray(value)) {
+      let out = '[';
+      for (let i = 0; i < value.length; i++) {
+        if (i > 0) out += ',';
+        out += this.encode(value[i], `${path}[${i}]`);
+      }
+      return out + ']';
+    }
+    if (value instanceof Date) {
+      const t = value.getTime();
+      return Number.isNaN(t) ? 'Date(Invalid)' : `Date(${value.toISOString()})`;
+    }
+    if (ArrayBuffer.isView(value)) {
+      const bytes = asBuffer(value);
+      return `${ctorName(value)}(${bytes.toString('base64')})`;
+    }
+    if (value instanceof ArrayBuffer) return `ArrayBuffer(${Buffer.from(value).toString('base64')})`;
+    if (value instanceof Map) {
+      const entries: string[] = [];
+      let i = 0;
+      for (const [k, v] of value) {
+        entries.push(`${this.encode(k, `${path}<key ${i}>`)}=>${this.encode(v, `${path}<value ${i}>`)}`);
+        i++;
+      }
+      return `Map{${entries.sort().join(',')}}`;
+    }
+    if (value instanceof Set) {
+      const members: string[] = [];
+      let i = 0;
+      for (const v of value) members.push(this.encode(v, `${path}<member ${i++}>`));
+      return `Set[${members.sort().join(',')}]`;
+    }
+    if (value instanceof RegExp) return `RegExp(${JSON.stringify(value.source)},${value.flags})`;
+    if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet) {
+      throw this.fail(path, `is a ${ctorName(value)}, which has no stable value`);
+    }
+    const proto = Object.getPrototypeOf(value) as object | null;
+    const plain = proto === null || proto === Object.prototype || isForeignObjectPrototype(proto);
+    if (!plain) {
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') {
+        return `${ctorName(value)}(${this.encode(toJSON.call(value), `${path}.toJSON()`)})`;
+      }
+    }
+    const keys = Object.keys(value).sort();
+    if (!plain && keys.length === 0) {
+      // An instance with no visible state would key every instance alike: refuse, never collide.
+      throw this.fail(path, `is a ${ctorName(value)} instance with no enumerable properties`);
+    }
+    let out = plain ? '{' : `${ctorName(value)}{`;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      if (i > 0) out += ',';
+      out += `${JSON.stringify(k)}:${this.encode((value as Record<string, unknown>)[k], `${path}.${k}`)}`;
+    }
+    return out + '}';
+  }
+
+  private fail(path: string, problem: string): UnkeyableArgumentError {
+    return new UnkeyableArgumentError(
+      `Cannot build a cache key for ${this.owner}: ${path} ${problem}. ` +
+        `Tell the decorator how to key it with @CacheMemoize({ key: (...args) => ... }), ` +
+        `or give the object a cacheKey() method.`,
+    );
+  }
+}
+
+/** Object.prototype of another realm (vm contexts, test sandboxes): still a plain object. */
+function isForeignObjectPrototype(proto: object): boolean {
+  return Object.getPrototypeOf(proto) === null && (proto as { constructor?: { name?: string } }).constructor?.name === 'Object';
+}
+
+function ctorName(value: object): string {
+  const ctor = (value as { constructor?: { name?: unknown } }).constructor;
+  return typeof ctor?.name === 'string' && ctor.name ? ctor.name : 'Object';
+}

@@ -1,0 +1,101 @@
+import { InvalidOptionError } from '../errors';
+import { allTagKey, keyBase, namespaceSegments, namespaceTagKey, tagKeysFor, validateSegment } from '../keys/keys';
+import type { CacheHooks, CacheMemoizeOptions } from '../types/options';
+import type { CachePolicy, LockPolicy } from '../types/policy';
+import type { Counters } from '../types/stats';
+import { parseDuration } from '../util/duration';
+import type { MethodCallbacks } from './resolved-method';
+
+export type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
+
+/** What the decorator's options resolve to, checked: every error names the method, the option and the fix. */
+export interface ParsedOptions {
+  namespace: string;
+  keyBase: string;
+  policy: CachePolicy;
+  callbacks: MethodCallbacks;
+  hooks: CacheHooks | undefined;
+  store: string | undefined;
+}
+
+export interface ParseContext {
+  owner: string;
+  prefix: string;
+  ttlMs: number;
+  moduleHooks?: CacheHooks;
+  counters?: Counters;
+}
+
+/** Parses and freezes a method's options, once, at bootstrap (or at the first request of a handler). */
+export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedOptions {
+  const where = `@CacheMemoize on ${ctx.owner}`;
+  const namespace = validateSegment(opts.namespace ?? ctx.owner, 'namespace', where, 100);
+  const version = validateSegment(opts.version ?? 0, 'version', where, 32);
+  const ttlMs = opts.ttl === undefined ? ctx.ttlMs : parseDuration(opts.ttl, `${where}: option ttl`);
+  for (const name of ['key', 'skip', 'cacheIf', 'resultTags', 'etag', 'instanceKey'] as const) {
+    if (opts[name] !== undefined && typeof opts[name] !== 'function') {
+      throw new InvalidOptionError(`${where}: option ${name} must be a function, got ${typeof opts[name]}.`);
+    }
+  }
+  if (opts.tags !== undefined && typeof opts.tags !== 'function' && !Array.isArray(opts.tags)) {
+    throw new InvalidOptionError(`${where}: option tags must be an array of strings or a function returning one.`);
+  }
+  if (opts.store !== undefined && typeof opts.store !== 'string') throw new InvalidOptionError(`${where}: option store must be a store name.`);
+  const fixedTags = Array.isArray(opts.tags) ? tagKeysFor(ctx.prefix, opts.tags, where) : [];
+  const deps = Object.freeze([allTagKey(ctx.prefix), ...namespaceSegments(namespace).map((ns) => namespaceTagKey(ctx.prefix, ns)), ...fixedTags]);
+  const cacheIf = opts.cacheIf as ((value: unknown) => boolean) | undefined;
+  const policy: CachePolicy = Object.freeze({
+    owner: ctx.owner,
+    ttlMs,
+    deps,
+    counters: ctx.counters,
+    ...timing(opts, where),
+    ...(cacheIf === undefined ? {} : { cacheIf: (value: unknown) => cacheIf(value) }),
+  });
+  const callbacks: MethodCallbacks = Object.freeze({
+    key: opts.key as MethodCallbacks['key'],
+    instanceKey: opts.instanceKey as MethodCallbacks['instanceKey'],
+    tags: typeof opts.tags === 'function' ? (opts.tags as MethodCallbacks['tags']) : undefined,
+    resultTags: opts.resultTags as MethodCallbacks['resultTags'],
+    skip: opts.skip as MethodCallbacks['skip'],
+    etag: opts.etag as MethodCallbacks['etag'],
+  });
+  return { namespace, keyBase: keyBase(ctx.prefix, namespace, version), policy, callbacks, hooks: mergeHooks(ctx.moduleHooks, opts, where), store: opts.store };
+}
+
+/** grace, lock, timeout, refreshAhead and storeResult. */
+function timing(opts: AnyOptions, where: string): Pick<CachePolicy, 'graceMs' | 'lock' | 'softTimeoutMs' | 'hardTimeoutMs' | 'refreshAheadMs' | 'storeResult'> {
+  const graceMs = opts.grace === undefined ? 0 : parseDuration(opts.grace, `${where}: option grace`, { allowZero: true });
+  let lock: LockPolicy | undefined;
+  if (opts.lock !== undefined && opts.lock !== false) {
+    const spec = opts.lock === true ? {} : opts.lock;
+    if (typeof spec !== 'object' || spec === null) throw new InvalidOptionError(`${where}: option lock must be true or { timeout, ttl }.`);
+    const waitMs = parseDuration(spec.timeout ?? '5s', `${where}: option lock.timeout`);
+    lock = Object.freeze({ waitMs, ttlMs: parseDuration(spec.ttl ?? Math.max(waitMs * 2, 10_000), `${where}: option lock.ttl`) });
+  }
+  let softTimeoutMs: number | undefined;
+  let hardTimeoutMs: number | undefined;
+  if (opts.timeout !== undefined) {
+    if (typeof opts.timeout !== 'object' || opts.timeout === null) throw new InvalidOptionError(`${where}: option timeout must be { soft?, hard? }.`);
+    if (opts.timeout.soft !== undefined) softTimeoutMs = parseDuration(opts.timeout.soft, `${where}: option timeout.soft`);
+    if (opts.timeout.hard !== undefined) hardTimeoutMs = parseDuration(opts.timeout.hard, `${where}: option timeout.hard`);
+    if (softTimeoutMs !== undefined && opts.grace === undefined) {
+      throw new InvalidOptionError(`${where}: timeout.soft serves the stale value, so it needs grace (e.g. grace: '1m').`);
+    }
+  }
+  const refreshAheadMs = opts.refreshAhead === undefined ? undefined : parseDuration(opts.refreshAhead, `${where}: option refreshAhead`);
+  if (opts.storeResult !== undefined && typeof opts.storeResult !== 'boolean') throw new InvalidOptionError(`${where}: option storeResult must be a boolean.`);
+  return { graceMs, lock, softTimeoutMs, hardTimeoutMs, refreshAheadMs, storeResult: opts.storeResult !== false };
+}
+
+/** The decorator's hooks win over the module's, one by one. */
+function mergeHooks(module: CacheHooks | undefined, method: CacheHooks, where: string): CacheHooks | undefined {
+  const merged: CacheHooks = {};
+  for (const name of ['onHit', 'onMiss', 'onStale', 'onError'] as const) {
+    const hook = method[name] ?? module?.[name];
+    if (hook === undefined) continue;
+    if (typeof hook !== 'function') throw new InvalidOptionError(`${where}: hook ${name} must be a function.`);
+    merged[name] = hook;
+  }
+  return Object.keys(merged).length > 0 ? Object.freeze(merged) : undefined;
+}

@@ -1,0 +1,271 @@
+import { defer, from, isObservable, lastValueFrom, mergeMap, toArray, type Observable } from 'rxjs';
+import type { Memoizer } from '../engine/memoizer';
+import { composeKey, tagKeysFor } from '../keys/keys';
+import { encodeArgs, encodeValue } from '../keys/key-encoder';
+import type { CacheHookInfo, CacheHooks } from '../types/options';
+import type { CachePolicy, CallScope } from '../types/policy';
+import { UnknownMethodError } from '../errors';
+import { currentCacheMode } from './cache-mode';
+
+/** How a method returns: decided from `design:returntype` when emitted, else from its first result. */
+export type ResultShape = 'promise' | 'observable' | 'sync';
+export type MethodImpl = (this: unknown, ...args: unknown[]) => unknown;
+type Args = readonly unknown[];
+
+/** The decorator's per-call callbacks, checked to be functions at bootstrap. */
+export interface MethodCallbacks {
+  key?: (...args: Args) => unknown;
+  instanceKey?: (instance: object) => unknown;
+  tags?: (...args: Args) => readonly string[];
+  resultTags?: (result: unknown, ...args: Args) => readonly string[];
+  skip?: (...args: Args) => boolean;
+  etag?: (...args: Args) => string | number;
+}
+
+export interface ResolvedMethodConfig {
+  /** 'ClassName.methodName', used in every message. */
+  owner: string;
+  namespace: string;
+  prefix: string;
+  /** `prefix:namespace:version:` */
+  keyBase: string;
+  memoizer: Memoizer;
+  policy: CachePolicy;
+  callbacks: MethodCallbacks;
+  hooks?: CacheHooks;
+  shapeHint?: ResultShape;
+  warn: (message: string) => void;
+  onHookError?: (hook: string, error: unknown) => void;
+}
+
+export interface MethodExplanation {
+  method: string;
+  key: string;
+  store: string;
+  namespace: string;
+  /** fresh: a call would hit; stale: served within grace while refreshing; miss: it would compute. */
+  state: 'fresh' | 'stale' | 'miss';
+  expiresAt?: number;
+  /** Where the entry was found: the store, or a tiered store's L1. */
+  source?: 'l1' | 'store';
+}
+
+/** Symbol under which a wrapper keeps its ResolvedMethod and the original function. */
+export const MEMOIZED_METHOD = Symbol('CACHE_MEMOIZE:METHOD');
+export interface WrapperInfo {
+  method: ResolvedMethod;
+  original: MethodImpl;
+}
+
+/**
+ * One decorated method, resolved once against the module's options (frozen policy, checked
+ * callbacks): builds keys and call scopes and produces the wrapper installed on the instance.
+ * The service wrapper, the interceptor and handles all go through it. Nothing it computes for
+ * itself (key, tags, etag) can fail a call: such a call runs uncached, and is reported once.
+ */
+export class ResolvedMethod {
+  readonly owner: string;
+  readonly namespace: string;
+  readonly memoizer: Memoizer;
+  readonly policy: CachePolicy;
+  private shape: ResultShape | undefined;
+  private readonly warned = new Set<string>();
+  /** Whether calls need a scope of their own (per-call tags, result tags, etag or hooks). */
+  private readonly dynamic: boolean;
+
+  constructor(private readonly config: ResolvedMethodConfig) {
+    this.owner = config.owner;
+    this.namespace = config.namespace;
+    this.memoizer = config.memoizer;
+    this.policy = config.policy;
+    this.shape = config.shapeHint;
+    const { tags, resultTags, etag } = config.callbacks;
+    this.dynamic = tags !== undefined || resultTags !== undefined || etag !== undefined || config.hooks !== undefined;
+    config.memoizer.registerLifetime(config.policy.ttlMs + config.policy.graceMs);
+  }
+
+  /** `instance`: the object the method is called on (needed with `instanceKey`). */
+  keyFor(args: Args, instance?: unknown): string {
+    const { key, instanceKey } = this.config.callbacks;
+    let encoded = key === undefined ? encodeArgs(args, this.owner) : encodeValue(key(...args), this.owner);
+    if (instanceKey !== undefined) {
+      if (typeof instance !== 'object' || instance === null) {
+        throw new UnknownMethodError(`${this.owner} is keyed by its instance (instanceKey): pass the instance, e.g. invalidateMethod(Cls, 'method', args, { instance }).`);
+      }
+      encoded = `${encodeValue(instanceKey(instance), this.owner, 'instanceKey')}|${encoded}`;
+    }
+    return composeKey(this.config.keyBase, encoded);
+  }
+
+  /** Key for an argument part already encoded canonically (the interceptor's HTTP key). */
+  keyForEncoded(encoded: string): string {
+    return composeKey(this.config.keyBase, encoded);
+  }
+
+  /** Key for an explicit value (the interceptor's RPC and GraphQL keys). */
+  keyForValue(value: unknown): string {
+    return composeKey(this.config.keyBase, encodeValue(value, this.owner, 'request'));
+  }
+
+  /** What this call adds to the method's policy, or undefined when nothing does. */
+  scopeFor(args: Args, key: string, extraDeps?: readonly string[]): CallScope | undefined {
+    if (!this.dynamic && extraDeps === undefined) return undefined;
+    const { tags, resultTags, etag } = this.config.callbacks;
+    let deps = tags === undefined ? undefined : this.tagKeys(tags(...args));
+    if (extraDeps !== undefined && extraDeps.length > 0) deps = deps === undefined ? [...extraDeps] : [...deps, ...extraDeps];
+    const hooks = this.config.hooks;
+    return {
+      deps,
+      resultDeps: resultTags === undefined ? undefined : (value) => this.tagKeys(resultTags(value, ...args)),
+      etag: etag === undefined ? undefined : String(etag(...args)),
+      report: hooks === undefined ? undefined : (state) => this.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', { key, args }),
+    };
+  }
+
+  /** The function installed in place of the original method; it carries its handle. */
+  wrap(original: MethodImpl): MethodImpl {
+    const self = this;
+    const wrapped = function memoized(this: unknown, ...args: unknown[]): unknown {
+      return self.call(this, original, args);
+    };
+    Object.defineProperty(wrapped, MEMOIZED_METHOD, { value: { method: this, original } satisfies WrapperInfo });
+    return wrapped;
+  }
+
+  get hasHooks(): boolean {
+    return this.config.hooks !== undefined;
+  }
+
+  /** Calls a hook; a hook that throws is reported, never thrown into the call. */
+  fireHook(name: keyof CacheHooks, info: Omit<CacheHookInfo, 'method' | 'store'>): void {
+    const hook = this.config.hooks?.[name];
+    if (hook === undefined) return;
+    try {
+      hook({ ...info, method: this.owner, store: this.memoizer.name });
+    } catch (error) {
+      this.config.onHookError?.(name, error);
+    }
+  }
+
+  call(thisArg: unknown, original: MethodImpl, args: unknown[]): unknown {
+    let key: string;
+    let scope: CallScope | undefined;
+    try {
+      const { skip } = this.config.callbacks;
+      if (skip !== undefined && skip(...args)) return original.apply(thisArg, args);
+      const mode = currentCacheMode();
+      if (mode === 'bypass') return original.apply(thisArg, args);
+      key = this.keyFor(args, thisArg);
+      scope = this.scopeFor(args, key);
+      if (mode === 'refresh') return this.refreshCall(thisArg, original, args, key, scope);
+    } catch (error) {
+      // The cache cannot key or tag this call: the method's own result, uncached.
+      this.uncached(error);
+      return original.apply(thisArg, args);
+    }
+    const invoke = (): unknown => original.apply(thisArg, args);
+    switch (this.shape) {
+      case 'promise':
+        return this.memoizer.getOrSet(key, invoke, this.policy, scope);
+      case 'observable':
+        return this.observable(key, invoke as () => Observable<unknown>, scope);
+      case 'sync':
+        return this.sync(key, invoke, scope);
+      default:
+        return this.firstCall(key, invoke, scope);
+    }
+  }
+
+  /** Recomputes and stores the value for these arguments, whatever is cached. */
+  refresh(thisArg: unknown, original: MethodImpl, args: unknown[]): Promise<unknown> {
+    const key = this.keyFor(args, thisArg);
+    return this.memoizer.refresh(key, () => settle(original.apply(thisArg, args)), this.policy, this.scopeFor(args, key));
+  }
+
+  /** The cached value for these arguments if it is fresh, without computing (`undefined` otherwise). */
+  async peek(args: unknown[], instance?: unknown): Promise<{ value: unknown } | undefined> {
+    const key = this.keyFor(args, instance);
+    const found = await this.memoizer.inspect(key, this.scopeFor(args, key));
+    return found.state === 'fresh' ? { value: found.value } : undefined;
+  }
+
+  /** The key, the store and what a call with these arguments would find (without computing). */
+  async explain(args: unknown[], instance?: unknown): Promise<MethodExplanation> {
+    const key = this.keyFor(args, instance);
+    const found = await this.memoizer.inspect(key, this.scopeFor(args, key));
+    const base = { method: this.owner, key, store: this.memoizer.name, namespace: this.namespace };
+    return found.state === 'miss' ? { ...base, state: 'miss' } : { ...base, state: found.state, expiresAt: found.expiresAt, source: found.source };
+  }
+
+  async invalidate(args: unknown[], instance?: unknown): Promise<void> {
+    await this.memoizer.invalidateKeys([this.keyFor(args, instance)]);
+  }
+
+  /** withCacheMode('refresh'): recompute and store, in the method's own result shape. */
+  private refreshCall(thisArg: unknown, original: MethodImpl, args: unknown[], key: string, scope: CallScope | undefined): unknown {
+    if (this.shape === 'sync' && this.memoizer.isLocal) {
+      void this.memoizer.invalidateKeys([key]); // local: applied synchronously
+      return this.memoizer.getOrSetSync(key, () => original.apply(thisArg, args), this.policy, scope);
+    }
+    const refreshed = this.memoizer.refresh(key, () => settle(original.apply(thisArg, args)), this.policy, scope);
+    if (this.shape === 'observable') return defer(() => from(refreshed)).pipe(mergeMap((values) => from(values as unknown[])));
+    return refreshed;
+  }
+
+  private firstCall(key: string, invoke: () => unknown, scope: CallScope | undefined): unknown {
+    const result = invoke();
+    if (isObservable(result)) {
+      this.shape = 'observable';
+      return this.observable(key, () => result, scope);
+    }
+    if (isThenable(result)) {
+      this.shape = 'promise';
+      result.then(undefined, () => undefined); // the caller sees the rejection via getOrSet
+      return this.memoizer.getOrSet(key, () => result, this.policy, scope);
+    }
+    this.shape = 'sync';
+    return this.sync(key, () => result, scope);
+  }
+
+  private sync(key: string, invoke: () => unknown, scope: CallScope | undefined): unknown {
+    if (this.memoizer.isLocal) return this.memoizer.getOrSetSync(key, invoke, this.policy, scope);
+    this.warnOnce(
+      'sync',
+      `${this.owner} returns synchronously but its store '${this.memoizer.name}' is asynchronous: it runs uncached. ` +
+        `Make the method async (return a Promise) or use an in-process store.`,
+    );
+    return invoke();
+  }
+
+  /** Observables are cached as the array of their emissions and replayed whole on a hit. */
+  private observable(key: string, invoke: () => Observable<unknown>, scope: CallScope | undefined): Observable<unknown> {
+    return defer(() => from(this.memoizer.getOrSet(key, () => lastValueFrom(invoke().pipe(toArray())), this.policy, scope))).pipe(
+      mergeMap((values) => from(values as unknown[])),
+    );
+  }
+
+  private tagKeys(tags: unknown): string[] {
+    return tagKeysFor(this.config.prefix, tags, this.owner);
+  }
+
+  private uncached(error: unknown): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    this.memoizer.ctx.emit({ type: 'error', key: this.owner, store: this.memoizer.name, owner: this.owner, operation: 'key', error });
+    this.warnOnce(`key:${error instanceof Error ? error.name : 'error'}`, `${this.owner} runs uncached: ${reason}`);
+  }
+
+  private warnOnce(id: string, message: string): void {
+    if (this.warned.has(id)) return;
+    this.warned.add(id);
+    this.config.warn(message);
+  }
+}
+
+/** A method result as a plain awaited value (an Observable becomes the array of its emissions). */
+async function settle(result: unknown): Promise<unknown> {
+  return isObservable(result) ? lastValueFrom(result.pipe(toArray())) : result;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}

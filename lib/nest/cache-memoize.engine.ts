@@ -1,0 +1,144 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { CacheEventStream } from '../engine/event-stream';
+import { Memoizer } from '../engine/memoizer';
+import { StatsCollector } from '../engine/stats';
+import { UnknownStoreError } from '../errors';
+import { MethodRegistry } from '../method/method-registry';
+import type { CacheEvent } from '../types/events';
+import type { CacheMemoizeModuleOptions } from '../types/options';
+import type { CacheStats } from '../types/stats';
+import { EventLogger } from './event-logger';
+import { CACHE_MEMOIZE_MODULE_OPTIONS } from './module-definition';
+import { resolveModuleOptions, type ResolvedModuleOptions } from './module-options';
+import { openTelemetry, type Telemetry } from './telemetry';
+
+/**
+ * The module's core, injectable: one engine (Memoizer) per store, the registry of memoized
+ * methods, the event stream and the counters. `engine.stats()`, `engine.events.subscribe(...)`.
+ * It connects the stores at bootstrap and closes them at shutdown, after the writes under way.
+ */
+@Injectable()
+export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
+  readonly prefix: string;
+  readonly enabled: boolean;
+  /** The event stream: `engine.events.subscribe((event) => ...)`. */
+  readonly events = new CacheEventStream();
+  readonly registry: MethodRegistry;
+  readonly options: ResolvedModuleOptions;
+  private readonly logger = new Logger('CacheMemoize');
+  private readonly eventLogger = new EventLogger(this.logger);
+  private readonly memoizers = new Map<string, Memoizer>();
+  private readonly collector = new StatsCollector();
+  private readonly telemetry: Telemetry | undefined;
+
+  constructor(@Inject(CACHE_MEMOIZE_MODULE_OPTIONS) raw: CacheMemoizeModuleOptions) {
+    const options = (this.options = resolveModuleOptions(raw));
+    this.prefix = options.prefix;
+    this.enabled = options.enabled;
+    if (raw.onEvent !== undefined) this.events.subscribe(raw.onEvent);
+    this.telemetry = options.openTelemetry ? openTelemetry(() => this.stats()) : undefined;
+    for (const [name, store] of options.stores) {
+      this.memoizers.set(
+        name,
+        new Memoizer(store, {
+          name,
+          prefix: options.prefix,
+          serializer: options.serializer,
+          operationTimeoutMs: options.operationTimeoutMs,
+          stats: options.stats ? this.collector : undefined,
+          hotEvents: () => this.events.active,
+          traceCompute: this.telemetry?.traceCompute,
+          listener: (event) => this.onEvent(event),
+        }),
+      );
+    }
+    this.registry = new MethodRegistry(
+      {
+        prefix: options.prefix,
+        ttlMs: options.ttlMs,
+        hooks: raw.hooks,
+        stats: options.stats ? this.collector : undefined,
+        memoizer: (name, where) => this.memoizer(name, where),
+        warn: (message) => this.logger.warn(message),
+        error: (message) => this.logger.error(message),
+      },
+      { enabled: options.enabled, privateHeaders: options.privateHeaders, varyByHost: options.varyByHost, exposeKeyHeader: options.exposeKeyHeader },
+    );
+  }
+
+  get defaultStore(): string | undefined {
+    return this.options.defaultStore;
+  }
+
+  /** The engine of a store; undefined `name`: the default store. */
+  memoizer(name?: string, where = 'CacheMemoize'): Memoizer {
+    const storeName = name ?? this.options.defaultStore;
+    if (storeName === undefined) {
+      throw new UnknownStoreError(
+        `${where}: no store is named and there is no default among ${this.storeNames().join(', ')}. ` +
+          `Name one with the store option, or set defaultStore in CacheMemoizeModule.forRoot().`,
+      );
+    }
+    const memoizer = this.memoizers.get(storeName);
+    if (memoizer === undefined) {
+      throw new UnknownStoreError(
+        `${where}: store '${storeName}' is not configured. Known stores: ${this.storeNames().join(', ')}. ` +
+          `Add it to CacheMemoizeModule.forRoot({ stores }) or fix the store option.`,
+      );
+    }
+    return memoizer;
+  }
+
+  storeNames(): string[] {
+    return [...this.memoizers.keys()];
+  }
+
+  /** Every store, or the one named (InvalidationService's `{ store }`). */
+  memoizersFor(store?: string): Memoizer[] {
+    return store === undefined ? [...this.memoizers.values()] : [this.memoizer(store, 'InvalidationService')];
+  }
+
+  /** Hits, misses, stale serves, errors and uncacheable results, per namespace (method) and per store, since boot. */
+  stats(): CacheStats {
+    return this.collector.snapshot();
+  }
+
+  /**
+   * Waits (bounded) for shared stores to connect and says what each store is, so a
+   * misconfigured Redis is visible at boot. A store that is down does not stop the app.
+   */
+  async onModuleInit(): Promise<void> {
+    await Promise.all(
+      [...this.memoizers.values()].map(async (m) => {
+        const what = `${m.store.kind}${m.store.description ? ` ${m.store.description}` : ''}`;
+        if (m.store.ready === undefined) {
+          this.logger.log(`store '${m.name}': ${what}`);
+          return;
+        }
+        const ok = await m.store.ready(this.options.connectTimeoutMs);
+        if (ok) this.logger.log(`store '${m.name}': ${what}, connected`);
+        else this.logger.warn(`store '${m.name}': ${what} is not reachable yet; memoized calls run uncached until it is.`);
+      }),
+    );
+  }
+
+  /** Lets writes and refreshes under way land (bounded by the operation timeout), then closes the stores it was given. */
+  async onApplicationShutdown(): Promise<void> {
+    this.telemetry?.close();
+    await Promise.all([...this.memoizers.values()].map((m) => m.close(Math.max(this.options.operationTimeoutMs, 1_000))));
+    this.eventLogger.close();
+    await Promise.all(
+      [...this.memoizers.values()].map((m) =>
+        m.store.disconnect().catch((error: unknown) => this.logger.warn(`closing store '${m.name}' failed: ${String(error)}`)),
+      ),
+    );
+  }
+
+  private onEvent(event: CacheEvent): void {
+    this.events.publish(event);
+    if (event.type === 'error' && event.owner !== undefined) {
+      this.registry.byOwner(event.owner)?.fireHook('onError', { key: event.key, args: undefined, error: event.error });
+    }
+    this.eventLogger.handle(event, (store) => this.memoizers.get(store)?.breaker.state === 'closed');
+  }
+}

@@ -1,0 +1,169 @@
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
+import { CACHE_EVICT_METADATA, CACHE_MEMOIZE_METADATA, ENGINE_REF, MEMOIZED_WRAPPER } from '../constants';
+import { setFallbackEvictor } from '../decorators/cache-evict.decorator';
+import { NamespaceConflictError } from '../errors';
+import type { AnyOptions } from '../method/options-parser';
+import type { MethodImpl } from '../method/resolved-method';
+import { inheritIdentity } from '../method/wrapper';
+import { CacheMemoizeEngine } from './cache-memoize.engine';
+import { InvalidationService } from './invalidation.service';
+
+const RESOLVE_FIELD_METADATA = 'graphql:resolve_property';
+const GRAPHQL_MODULE_OPTIONS = 'GqlModuleOptions';
+
+/**
+ * At bootstrap (the `@nestjs/schedule` explorer pattern): wraps `@CacheMemoize` provider methods
+ * on their singleton instances (every caller through Nest's DI gets the memoized method; the
+ * prototype stays untouched), resolves handlers' options so a bad option fails the boot, and links
+ * `@CacheEvict` methods to InvalidationService.
+ */
+@Injectable()
+export class CacheMemoizeExplorer implements OnModuleInit {
+  private readonly logger = new Logger('CacheMemoize');
+  private readonly warnedScoped = new Set<Function>();
+  /** Wrapped instances per class: a second one without instanceKey would share the first one's entries. */
+  private readonly instances = new Map<Function, { module: string | undefined }>();
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly engine: CacheMemoizeEngine,
+    private readonly invalidation: InvalidationService,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  onModuleInit(): void {
+    setFallbackEvictor(this.invalidation);
+    if (!this.engine.enabled) {
+      this.logger.log('disabled (enabled: false): memoized methods run uncached');
+      return;
+    }
+    const providers = this.discovery.getProviders();
+    const controllers = this.discovery.getControllers();
+    for (const wrapper of providers) this.explore(wrapper);
+    for (const wrapper of controllers) this.registerHandlers(wrapper, true);
+    for (const wrapper of providers) this.registerHandlers(wrapper, false);
+    for (const wrapper of [...providers, ...controllers]) this.linkEvictions(wrapper);
+  }
+
+  /** `@CacheEvict` methods find this app's InvalidationService through their instance. */
+  private linkEvictions(wrapper: InstanceWrapper): void {
+    const instance = instanceOf(wrapper);
+    if (instance === undefined) return;
+    const evicts = this.scanner.getAllMethodNames(Object.getPrototypeOf(instance) as object).some((name) => {
+      const fn = instance[name];
+      return typeof fn === 'function' && Reflect.getMetadata(CACHE_EVICT_METADATA, fn) !== undefined;
+    });
+    if (evicts) Object.defineProperty(instance, ENGINE_REF, { value: this.invalidation, configurable: true });
+  }
+
+  private explore(wrapper: InstanceWrapper): void {
+    const instance = instanceOf(wrapper);
+    if (instance === undefined) return;
+    const cls = (instance as { constructor: Function }).constructor;
+    const decorated = this.scanner
+      .getAllMethodNames(Object.getPrototypeOf(instance) as object)
+      .filter((name) => typeof instance[name] === 'function' && readOptions(instance[name] as Function) !== undefined)
+      // GraphQL resolvers are providers too, but their interceptor caches them.
+      .filter((name) => !isGraphqlHandler(instance[name] as Function));
+    if (decorated.length === 0) return;
+    if (!wrapper.isDependencyTreeStatic()) {
+      if (!this.warnedScoped.has(cls)) {
+        this.warnedScoped.add(cls);
+        this.logger.warn(
+          `${cls.name} is request- or transient-scoped: @CacheMemoize on ${decorated.join(', ')} is ignored and ` +
+            `the methods run uncached. Move the memoized methods to a singleton provider.`,
+        );
+      }
+      return;
+    }
+    const module = moduleOf(wrapper);
+    for (const name of decorated) this.wrapMethod(instance, cls, name, module);
+    this.instances.set(cls, { module });
+  }
+
+  private wrapMethod(instance: Record<string, unknown>, cls: Function, name: string, module: string | undefined): void {
+    const original = instance[name] as MethodImpl & { [MEMOIZED_WRAPPER]?: true };
+    if (original[MEMOIZED_WRAPPER]) return; // the same instance listed twice (aliases)
+    const options = readOptions(original)!;
+    const seen = this.instances.get(cls);
+    const classOptions = Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) as AnyOptions | undefined;
+    if (seen !== undefined && (options.instanceKey ?? classOptions?.instanceKey) === undefined) {
+      throw new NamespaceConflictError(
+        `@CacheMemoize on ${cls.name}.${name}: ${cls.name} has a second instance (in ${seen.module ?? 'a module'} and ${module ?? 'a module'}), ` +
+          `and both would read and write the same entries. If their results differ (per tenant, per configuration), ` +
+          `key them apart with @CacheMemoize({ instanceKey: (self: ${cls.name}) => self.tenantId }) (also on the class); ` +
+          `if they are interchangeable, say so with instanceKey: () => 'shared', or provide ${cls.name} from one module only.`,
+      );
+    }
+    const method = this.engine.registry.register(cls, name, options, { kind: 'provider', module });
+    const wrapped = method.wrap(original) as MethodImpl & { [MEMOIZED_WRAPPER]?: true };
+    inheritIdentity(original, wrapped);
+    Object.defineProperty(wrapped, MEMOIZED_WRAPPER, { value: true });
+    Object.defineProperty(instance, name, { value: wrapped, configurable: true, writable: true, enumerable: false });
+  }
+
+  /** Controller handlers and GraphQL resolver fields that `@CacheMemoize` (on them or their class) applies to. */
+  private registerHandlers(wrapper: InstanceWrapper, isController: boolean): void {
+    const cls = wrapper.metatype as Function | undefined;
+    const proto = (cls as { prototype?: object } | undefined)?.prototype;
+    if (typeof cls !== 'function' || proto === undefined || proto === Object.prototype) return;
+    const classOptions = Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) as AnyOptions | undefined;
+    for (const name of this.scanner.getAllMethodNames(proto)) {
+      const fn = (proto as Record<string, unknown>)[name];
+      if (typeof fn !== 'function') continue;
+      const graphql = isGraphqlHandler(fn);
+      if (isController ? !isRouteHandler(fn) : !graphql) continue;
+      const options = readOptions(fn) ?? classOptions;
+      if (options === undefined) continue;
+      this.engine.registry.register(cls, name, options, { kind: 'handler', module: moduleOf(wrapper) });
+      if (Reflect.getMetadata(RESOLVE_FIELD_METADATA, fn) === true) this.checkFieldResolver(cls, name);
+    }
+  }
+
+  /**
+   * GraphQL runs field resolvers without interceptors unless told otherwise, and then
+   * `@CacheMemoize` on one would do nothing: say so at bootstrap.
+   */
+  private checkFieldResolver(cls: Function, name: string): void {
+    let enhancers: unknown;
+    try {
+      enhancers = (this.moduleRef.get(GRAPHQL_MODULE_OPTIONS, { strict: false }) as { fieldResolverEnhancers?: unknown } | undefined)?.fieldResolverEnhancers;
+    } catch {
+      enhancers = undefined;
+    }
+    if (Array.isArray(enhancers) && enhancers.includes('interceptors')) return;
+    this.logger.warn(
+      `@CacheMemoize on ${cls.name}.${name} (a GraphQL field resolver) does nothing: GraphQL runs field resolvers without ` +
+        `interceptors. Add fieldResolverEnhancers: ['interceptors'] to GraphQLModule.forRoot() to cache it.`,
+    );
+  }
+}
+
+export function readOptions(fn: Function): AnyOptions | undefined {
+  return Reflect.getMetadata(CACHE_MEMOIZE_METADATA, fn) as AnyOptions | undefined;
+}
+
+function instanceOf(wrapper: InstanceWrapper): Record<string, unknown> | undefined {
+  const instance: unknown = wrapper.instance;
+  if (instance === null || typeof instance !== 'object') return undefined;
+  const proto = Object.getPrototypeOf(instance) as object | null;
+  if (proto === null || proto === Object.prototype) return undefined;
+  return instance as Record<string, unknown>;
+}
+
+function moduleOf(wrapper: InstanceWrapper): string | undefined {
+  return (wrapper.host as { metatype?: { name?: string } } | undefined)?.metatype?.name;
+}
+
+/** A GraphQL query, mutation, subscription or field resolver. */
+function isGraphqlHandler(fn: Function): boolean {
+  return Reflect.getMetadata('graphql:resolver_type', fn) !== undefined || Reflect.getMetadata(RESOLVE_FIELD_METADATA, fn) === true;
+}
+
+/** An HTTP route or a microservice message/event handler. */
+function isRouteHandler(fn: Function): boolean {
+  return Reflect.getMetadata('path', fn) !== undefined || Reflect.getMetadata('microservices:pattern', fn) !== undefined;
+}

@@ -1,0 +1,97 @@
+import { Injectable, Logger, type Type } from '@nestjs/common';
+import type { CacheEvictOptions, Evictor } from '../decorators/cache-evict.decorator';
+import type { Memoizer } from '../engine/memoizer';
+import { InvalidationFailedError } from '../errors';
+import { allTagKey, namespaceTagKey, tagKeysFor, validateSegment } from '../keys/keys';
+import type { MethodArgs, MethodName, StoreSelector } from '../types/method-types';
+import { CacheMemoizeEngine } from './cache-memoize.engine';
+
+/**
+ * Busts entries by key, by method + arguments, by tag or by namespace. Each call resolves once the
+ * invalidation is durable in the store(s) (and, tiered, acknowledged by the other instances): a
+ * call that starts afterwards, in any instance, will not see the old value. When it cannot be made
+ * durable it rejects with a StoreFailureError; this instance then serves none of the affected
+ * entries and retries in the background. Also runs `@CacheEvict` and `@InvalidateTags`.
+ */
+@Injectable()
+export class InvalidationService implements Evictor {
+  private readonly logger = new Logger('CacheMemoize');
+
+  constructor(private readonly engine: CacheMemoizeEngine) {}
+
+  /** Entries computed before this call that carry any of the tags become stale. O(1) per tag. */
+  async invalidateTags(tags: readonly string[], options: StoreSelector = {}): Promise<void> {
+    const keys = tagKeysFor(this.engine.prefix, tags, 'InvalidationService.invalidateTags', (message) => new TypeError(message));
+    await this.each(options, (m) => m.invalidateDeps(keys));
+  }
+
+  /** Invalidates exact keys (as produced by `keyOf`, logs or events). */
+  async invalidateKeys(keys: readonly string[], options: StoreSelector = {}): Promise<void> {
+    await this.each(options, (m) => m.invalidateKeys(keys));
+  }
+
+  /**
+   * Invalidates the entry that `instance.method(...args)` would read. Checked at compile time.
+   * `instance` is needed for methods keyed by their instance (instanceKey).
+   */
+  async invalidateMethod<T, K extends MethodName<T>>(cls: Type<T>, method: K, args: MethodArgs<T, K>, options: { instance?: T } = {}): Promise<void> {
+    const resolved = this.engine.registry.method(cls, method);
+    await resolved.memoizer.invalidateKeys([resolved.keyFor(args as readonly unknown[], options.instance)]);
+  }
+
+  /** The key `instance.method(...args)` uses (for logs, debugging or invalidateKeys). */
+  keyOf<T, K extends MethodName<T>>(cls: Type<T>, method: K, args: MethodArgs<T, K>, options: { instance?: T } = {}): string {
+    return this.engine.registry.method(cls, method).keyFor(args as readonly unknown[], options.instance);
+  }
+
+  /**
+   * Invalidates a namespace and every namespace below it: 'UserService' covers
+   * 'UserService.getUser' and 'UserService.list'. O(1), no key scan.
+   */
+  async invalidateNamespace(namespace: string, options: StoreSelector = {}): Promise<void> {
+    validateSegment(namespace, 'namespace', 'InvalidationService.invalidateNamespace', 100);
+    const key = namespaceTagKey(this.engine.prefix, namespace);
+    await this.each(options, (m) => m.invalidateDeps([key]));
+  }
+
+  /** Removes every entry of this app (its prefix) from one store or all. */
+  async clear(options: StoreSelector = {}): Promise<void> {
+    const prefix = this.engine.prefix;
+    await this.each(options, (m) => m.clear(`${prefix}:`, allTagKey(prefix)));
+  }
+
+  /** Runs a `@CacheEvict` / `@InvalidateTags` (after the method succeeded, or before with `before`). */
+  async evict(spec: CacheEvictOptions<readonly unknown[], unknown>, args: readonly unknown[], result: unknown, owner: string, completed: boolean): Promise<void> {
+    try {
+      const list = (source: CacheEvictOptions<readonly unknown[]>['tags']): readonly string[] =>
+        source === undefined ? [] : typeof source === 'function' ? source(...args) : source;
+      const tags = [...list(spec.tags), ...(spec.resultTags && completed ? spec.resultTags(result, ...args) : [])];
+      const deps = [...tagKeysFor(this.engine.prefix, tags, `@CacheEvict on ${owner}`), ...list(spec.namespaces).map((ns) => namespaceTagKey(this.engine.prefix, ns))];
+      const keys = list(spec.keys);
+      const memoizers = this.engine.memoizersFor(spec.store);
+      await Promise.all([
+        ...(deps.length > 0 ? memoizers.map((m) => m.invalidateDeps(deps)) : []),
+        ...(keys.length > 0 ? memoizers.map((m) => m.invalidateKeys(keys)) : []),
+        ...(spec.methods ?? []).map((call) => {
+          const method = this.engine.registry.method(call.cls, call.method);
+          return method.memoizer.invalidateKeys([method.keyFor(call.args(...args))]);
+        }),
+      ]);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const message = completed
+        ? `${owner} completed (its result is on error.result), but the cache could not be invalidated: ${reason}`
+        : `${owner} did not run: @CacheEvict({ before: true }) could not invalidate the cache first: ${reason}`;
+      this.engine.events.publish({ type: 'error', store: spec.store ?? '*', key: owner, owner, operation: 'evict', error });
+      if (spec.onFailure === 'log') {
+        this.logger.error(message);
+        return;
+      }
+      throw new InvalidationFailedError(message, owner, completed, result, error);
+    }
+  }
+
+  private async each(options: StoreSelector, run: (m: Memoizer) => Promise<void>): Promise<void> {
+    await Promise.all(this.engine.memoizersFor(options.store).map(run));
+  }
+}

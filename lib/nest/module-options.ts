@@ -1,0 +1,71 @@
+import { createTaggedJsonSerializer } from '../codec/tagged-json';
+import { InvalidOptionError, UnknownStoreError } from '../errors';
+import { validateSegment } from '../keys/keys';
+import { memoryStore } from '../stores/memory.store';
+import type { CacheMemoizeModuleOptions } from '../types/options';
+import type { Serializer } from '../types/serializer';
+import type { CacheStore } from '../types/store';
+import { parseDuration } from '../util/duration';
+
+/** Module options, checked and resolved once: every error names the option and the fix. */
+export interface ResolvedModuleOptions {
+  prefix: string;
+  ttlMs: number;
+  enabled: boolean;
+  operationTimeoutMs: number;
+  connectTimeoutMs: number;
+  stores: ReadonlyMap<string, CacheStore>;
+  defaultStore: string | undefined;
+  serializer: Serializer;
+  privateHeaders: readonly string[];
+  varyByHost: boolean;
+  exposeKeyHeader: boolean;
+  stats: boolean;
+  openTelemetry: boolean;
+}
+
+/** Headers that always identify a user, plus the configured ones (lower-case, deduplicated). */
+const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key'];
+
+export function resolveModuleOptions(options: CacheMemoizeModuleOptions, where = 'CacheMemoizeModule.forRoot()'): ResolvedModuleOptions {
+  const stores = new Map(Object.entries(options.stores ?? { default: memoryStore() }));
+  if (stores.size === 0) throw new InvalidOptionError(`${where}: stores must name at least one store.`);
+  for (const [name, store] of stores) {
+    if (store === null || typeof store !== 'object' || typeof (store as Partial<CacheStore>).getMany !== 'function') {
+      throw new InvalidOptionError(`${where}: stores.${name} is not a store; use memoryStore(), redisStore() or memcachedStore().`);
+    }
+  }
+  const names = [...stores.keys()];
+  const defaultStore = options.defaultStore ?? (names.length === 1 ? names[0] : stores.has('default') ? 'default' : undefined);
+  if (defaultStore !== undefined && !stores.has(defaultStore)) {
+    throw new UnknownStoreError(`${where}: defaultStore '${defaultStore}' is not one of the stores (${names.join(', ')}). Set defaultStore to one of them.`);
+  }
+  if (options.classes !== undefined && options.serializer !== undefined) {
+    throw new InvalidOptionError(
+      `${where}: classes configures the default codec, but a serializer is given too. Build yours with ` +
+        `createTaggedJsonSerializer({ classes }) or drop one of the two options.`,
+    );
+  }
+  return {
+    prefix: validateSegment(options.prefix ?? 'cm', 'prefix', where, 64),
+    ttlMs: parseDuration(options.ttl ?? '5m', `${where} option ttl`),
+    enabled: options.enabled !== false,
+    operationTimeoutMs: parseDuration(options.operationTimeout ?? '500ms', `${where} option operationTimeout`),
+    connectTimeoutMs: parseDuration(options.connectTimeout ?? '2s', `${where} option connectTimeout`, { allowZero: true }),
+    stores,
+    defaultStore,
+    serializer: options.serializer ?? createTaggedJsonSerializer({ classes: options.classes }),
+    privateHeaders: privateHeaderSet(options.privateHeaders, where),
+    varyByHost: options.varyByHost !== false,
+    exposeKeyHeader: options.exposeKeyHeader === true,
+    stats: options.stats !== false,
+    openTelemetry: options.openTelemetry !== false,
+  };
+}
+
+function privateHeaderSet(extra: readonly string[] | undefined, where: string): readonly string[] {
+  if (extra !== undefined && (!Array.isArray(extra) || extra.some((h) => typeof h !== 'string' || h.trim() === ''))) {
+    throw new InvalidOptionError(`${where}: privateHeaders must be an array of header names, e.g. ['x-session-token'].`);
+  }
+  return [...new Set([...CREDENTIAL_HEADERS, ...(extra ?? []).map((h) => h.trim().toLowerCase())])];
+}

@@ -1,0 +1,266 @@
+import { createHash, randomInt } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import { parseDuration, type Duration } from '../../util/duration';
+import { InvalidOptionError } from '../../errors';
+import type { CacheStore } from '../../types/store';
+import { optionalRequire } from '../../util/optional-require';
+import { corkSockets, fetcherFor, keepSequenceUnsigned, NO_SOCKETS, type Fetch } from './memjs-requests';
+import { asBuffer } from '../../util/bytes';
+
+/** The slice of a memjs client the store uses (declared here so memjs types are not required). */
+export interface MemcachedClientLike {
+  /** memjs also takes a callback (`get(key, cb)`); the store uses that form when offered. */
+  get(key: string): Promise<{ value: Buffer | null; flags: Buffer | null }>;
+  set(key: string, value: Buffer, options: { expires?: number }): Promise<boolean | null>;
+  add(key: string, value: Buffer, options: { expires?: number }): Promise<boolean | null>;
+  delete(key: string): Promise<boolean | null>;
+  quit(): void;
+  close(): void;
+}
+
+interface MemcachedCommon {
+  /** Bound on every operation. Default 500 ms. */
+  timeout?: Duration;
+  /** Largest value stored; larger ones are skipped (warned once). Default 1 MiB - 1 KiB (memcached's -I 1m). */
+  maxValueBytes?: number;
+  /** How often other instances' clear() is picked up locally. Default 1 s. */
+  generationRefresh?: Duration;
+}
+
+export type MemcachedStoreOptions = ({ servers: string } & MemcachedCommon & { memjsOptions?: Record<string, unknown> }) | ({ client: MemcachedClientLike } & MemcachedCommon);
+
+const MAX_KEY = 250;
+const SAFE = /^[\x21-\x7e]+$/;
+const THIRTY_DAYS_S = 30 * 24 * 3600;
+
+interface Generation {
+  value: string;
+  fetchedAt: number;
+  refreshing?: Promise<void>;
+}
+
+/**
+ * memcached on memjs, one or many servers. Keys are made safe (≤ 250 bytes, no whitespace or
+ * control bytes: hashed otherwise); TTLs are whole seconds rounded up (the envelope decides
+ * millisecond freshness). memcached cannot scan, so clear(prefix) bumps a generation counter
+ * that is part of every physical key under that prefix (never flush_all).
+ */
+export class MemcachedStore implements CacheStore {
+  readonly kind = 'memcached';
+  readonly client: MemcachedClientLike;
+  readonly description: string;
+  readonly boundsOwnOperations: boolean;
+  private readonly owned: boolean;
+  private readonly maxValueBytes: number;
+  private readonly refreshMs: number;
+  private readonly generations = new Map<string, Generation>();
+  private readonly logger = new Logger('CacheMemoize');
+  private warnedTooLarge = false;
+  /** The cheapest GET the client offers (see fetcherFor). */
+  private readonly fetch: Fetch;
+
+  constructor(options: MemcachedStoreOptions) {
+    const timeoutMs = parseDuration(options.timeout ?? 500, 'memcachedStore(): timeout');
+    this.maxValueBytes = options.maxValueBytes ?? 1024 * 1024 - 1024;
+    this.refreshMs = parseDuration(options.generationRefresh ?? 1_000, 'memcachedStore(): generationRefresh');
+    if ('client' in options) {
+      this.client = options.client;
+      this.owned = false;
+      this.boundsOwnOperations = false;
+      this.description = 'a client passed in';
+    } else {
+      if (typeof options.servers !== 'string' || options.servers.trim() === '') {
+        throw new InvalidOptionError(`memcachedStore(): servers must be 'host:port[,host:port...]', got ${JSON.stringify(options.servers)}.`);
+      }
+      const memjs = optionalRequire<{ Client: { create(servers: string, options: object): MemcachedClientLike } }>('memjs', 'memcachedStore()');
+      this.client = memjs.Client.create(options.servers, {
+        timeout: timeoutMs / 1000,
+        conntimeout: (timeoutMs * 2) / 1000,
+        retries: 1,
+        failover: true,
+        failoverTime: 2,
+        keepAlive: true,
+        // memjs logs every failure to the console; outages are reported by the circuit breaker.
+        logger: { log: () => undefined },
+        ...options.memjsOptions,
+      });
+      this.owned = true;
+      this.boundsOwnOperations = true; // memjs' timeout bounds every operation
+      keepSequenceUnsigned(this.client);
+      this.description = options.servers.replace(/[^,@]*@/g, '***@');
+    }
+    this.fetch = fetcherFor(this.client);
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const physical = this.physicalNow(key) ?? (await this.physical(key));
+    return new Promise((resolve, reject) => this.fetch(physical, (error, value) => (error ? reject(error) : resolve(value ?? undefined))));
+  }
+
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    const physical = new Array<string>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const known = this.physicalNow(keys[i]);
+      if (known === undefined) return Promise.all(keys.map((k) => this.get(k))); // generation to fetch first
+      physical[i] = known;
+    }
+    const fetch = this.fetch;
+    // memjs has no multi-get; its requests share one connection per server and are pipelined.
+    return new Promise((resolve, reject) => {
+      const values = new Array<Uint8Array | undefined>(keys.length);
+      let left = keys.length;
+      let failed = false;
+      if (left === 0) return resolve(values);
+      const corked = physical.length > 1 ? corkSockets(this.client) : NO_SOCKETS;
+      try {
+        for (let i = 0; i < physical.length; i++) {
+          fetch(physical[i], (error, value) => {
+            if (failed) return;
+            if (error) {
+              failed = true;
+              return reject(error);
+            }
+            values[i] = value ?? undefined;
+            if (--left === 0) resolve(values);
+          });
+        }
+      } finally {
+        for (const socket of corked) socket.uncork();
+      }
+    });
+  }
+
+  async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    if (this.tooLarge(key, value)) return;
+    const ok = await this.client.set(await this.physical(key), asBuffer(value), { expires: expires(ttlMs) });
+    if (!ok) throw new Error(`memcached refused SET of ${key}`);
+  }
+
+  async add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
+    if (this.tooLarge(key, value)) return false;
+    return (await this.client.add(await this.physical(key), asBuffer(value), { expires: expires(ttlMs) })) === true;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return (await this.client.delete(await this.physical(key))) === true;
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    const results = await Promise.all(keys.map((k) => this.delete(k)));
+    return results.filter(Boolean).length;
+  }
+
+  /** Bumps the generation of `prefix` ('app:'): every key under it becomes unreachable at once. */
+  async clear(prefix: string): Promise<void> {
+    const root = rootOf(prefix);
+    if (root !== prefix) {
+      throw new InvalidOptionError(
+        `memcachedStore: clear() takes a whole prefix ending at its first ':' (e.g. 'app:'), got ${JSON.stringify(prefix)}. ` +
+          `Use InvalidationService.invalidateNamespace() for parts of an app.`,
+      );
+    }
+    const value = newGeneration();
+    const ok = await this.client.set(generationKey(root), Buffer.from(value), { expires: 0 });
+    if (!ok) throw new Error(`memcached refused SET of the generation of ${prefix}`);
+    this.generations.set(root, { value, fetchedAt: Date.now() });
+  }
+
+  async disconnect(): Promise<void> {
+    if (!this.owned) return;
+    try {
+      this.client.quit();
+    } catch {
+      this.client.close();
+    }
+  }
+
+  /** The physical key without waiting, when the generation of its prefix is known and fresh. */
+  private physicalNow(key: string): string | undefined {
+    const root = rootOf(key);
+    const known = this.generations.get(root);
+    if (known === undefined || Date.now() - known.fetchedAt > this.refreshMs) return undefined;
+    return physicalKey(root, known.value, key);
+  }
+
+  /** `root` + generation + rest, hashed when too long or holding unsafe bytes. */
+  private async physical(key: string): Promise<string> {
+    const root = rootOf(key);
+    return physicalKey(root, await this.generation(root), key);
+  }
+
+  private async generation(root: string): Promise<string> {
+    const known = this.generations.get(root);
+    if (known !== undefined) {
+      if (Date.now() - known.fetchedAt > this.refreshMs && known.refreshing === undefined) {
+        known.refreshing = this.fetchGeneration(root)
+          .then((value) => this.generations.set(root, { value, fetchedAt: Date.now() }))
+          .then(
+            () => undefined,
+            () => void (known.refreshing = undefined),
+          );
+      }
+      return known.value;
+    }
+    const value = await this.fetchGeneration(root);
+    this.generations.set(root, { value, fetchedAt: Date.now() });
+    return value;
+  }
+
+  private async fetchGeneration(root: string): Promise<string> {
+    const key = generationKey(root);
+    const { value } = await this.client.get(key);
+    if (value) return value.toString('latin1');
+    await this.client.add(key, Buffer.from(newGeneration()), { expires: 0 });
+    const again = await this.client.get(key);
+    if (!again.value) throw new Error(`memcached lost the generation of ${JSON.stringify(root)}`);
+    return again.value.toString('latin1');
+  }
+
+  private tooLarge(key: string, value: Uint8Array): boolean {
+    if (value.byteLength <= this.maxValueBytes) return false;
+    if (!this.warnedTooLarge) {
+      this.warnedTooLarge = true;
+      this.logger.warn(
+        `memcached: value of ${value.byteLength} bytes for ${key} exceeds maxValueBytes (${this.maxValueBytes}); ` +
+          `it is returned but not cached (further ones are skipped silently). Raise memcached's -I and maxValueBytes to cache it.`,
+      );
+    }
+    return true;
+  }
+}
+
+export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
+  return new MemcachedStore(options);
+}
+
+function physicalKey(root: string, gen: string, key: string): string {
+  const rest = key.slice(root.length);
+  // Bookkeeping keys ('app:~tag:...', 'app:~epoch') outlive a clear(): other instances must still
+  // see them before they pick up the new generation.
+  if (rest.startsWith('~')) gen = '';
+  const plain = `${root}${gen}|${rest}`;
+  if (plain.length <= MAX_KEY && SAFE.test(plain)) return plain;
+  const safeRoot = root.length <= 64 && SAFE.test(root) ? root : '';
+  return `${safeRoot}${gen}|#${createHash('sha256').update(safeRoot ? rest : key).digest('base64url')}`;
+}
+
+/** The part of a key up to and including its first ':' ('' when it has none). */
+function rootOf(key: string): string {
+  const i = key.indexOf(':');
+  return i < 0 ? '' : key.slice(0, i + 1);
+}
+
+function generationKey(root: string): string {
+  const safe = root.length <= 100 && SAFE.test(root) ? root : createHash('sha256').update(root).digest('base64url');
+  return `~gen|${safe}`;
+}
+
+function newGeneration(): string {
+  return randomInt(2 ** 47).toString(36);
+}
+
+/** Whole seconds, rounded up; beyond 30 days memcached wants an absolute Unix time. */
+function expires(ttlMs: number): number {
+  const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+  return seconds > THIRTY_DAYS_S ? Math.ceil(Date.now() / 1000) + seconds : seconds;
+}

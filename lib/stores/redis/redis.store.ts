@@ -1,0 +1,225 @@
+import { parseDuration, type Duration } from '../../util/duration';
+import { InvalidOptionError } from '../../errors';
+import type { CacheStore } from '../../types/store';
+import { optionalRequire } from '../../util/optional-require';
+import type { RedisClientLike, RedisClusterNode, RedisCommandsLike, RedisConnectionOptions } from './redis.types';
+import { RedisBus } from './redis-bus';
+import { asBuffer } from '../../util/bytes';
+
+interface RedisCommon {
+  /** Bound on every command; a down or slow Redis costs a call at most this. Default 500 ms. */
+  commandTimeout?: Duration;
+  /** Bound on connecting. Default 2 s. */
+  connectTimeout?: Duration;
+  /** Extra ioredis options (password, username, tls, db, ...), passed through. */
+  redisOptions?: RedisConnectionOptions;
+}
+
+export type RedisStoreOptions =
+  | ({ url: string } & RedisCommon)
+  | { client: RedisClientLike }
+  | ({ cluster: RedisClusterNode[]; clusterOptions?: RedisConnectionOptions } & RedisCommon)
+  | ({ sentinels: Array<{ host: string; port: number }>; name: string } & RedisCommon);
+
+const SCAN_COUNT = 1_000;
+
+/**
+ * Redis on ioredis: single node, Sentinel or Cluster. Clients it creates use auto-pipelining,
+ * a bounded command timeout and no offline queue, so an outage fails fast instead of queueing;
+ * they reconnect on their own. A client passed in is used as is and never closed here.
+ */
+export class RedisStore implements CacheStore {
+  readonly kind = 'redis';
+  readonly client: RedisClientLike;
+  readonly description: string;
+  readonly boundsOwnOperations: boolean;
+  private readonly owned: boolean;
+  private readonly cluster: boolean;
+
+  constructor(options: RedisStoreOptions) {
+    if ('client' in options) {
+      this.client = options.client;
+      this.owned = false;
+      this.description = 'a client passed in';
+    } else {
+      this.client = createClient(options);
+      this.owned = true;
+      this.description = describe(options);
+      // Connection errors surface as failed commands (misses); keep ioredis from printing each.
+      this.client.on('error', () => undefined);
+    }
+    this.cluster = (this.client as { isCluster?: boolean }).isCluster === true;
+    // Clients created here have commandTimeout and no offline queue; a client passed in may not.
+    this.boundsOwnOperations = this.owned;
+  }
+
+  /** Resolves true once connected, false after `timeoutMs` (the app boots either way). */
+  async ready(timeoutMs: number): Promise<boolean> {
+    if (this.client.status === 'ready') return true;
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref?.();
+      this.client.once('ready', onReady);
+    });
+  }
+
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.client.getBuffer(key).then(orUndefined);
+  }
+
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
+    if (keys.length === 0) return Promise.resolve([]);
+    // MGET needs one slot; on a cluster, single GETs are auto-pipelined per node instead.
+    if (this.cluster) return Promise.all(keys.map((k) => this.get(k)));
+    return this.client.mgetBuffer(...keys).then(nullsToUndefined);
+  }
+
+  async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
+    await this.client.set(key, asBuffer(value), 'PX', ttl(ttlMs));
+  }
+
+  async add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
+    return (await this.client.set(key, asBuffer(value), 'PX', ttl(ttlMs), 'NX')) === 'OK';
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return (await this.client.unlink(key)) > 0;
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    if (!this.cluster) return this.client.unlink(...keys);
+    const counts = await Promise.all(keys.map((k) => this.client.unlink(k)));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** SCAN + UNLINK on every master (never FLUSHDB): entries of other apps are untouched. */
+  async clear(prefix: string): Promise<void> {
+    const nodes: RedisCommandsLike[] = this.cluster && this.client.nodes ? this.client.nodes('master') : [this.client];
+    const match = `${escapeGlob(prefix)}*`;
+    await Promise.all(
+      nodes.map(async (node) => {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
+          cursor = next;
+          // Per key on a cluster: keys of one node can still span slots, and UNLINK must not.
+          if (keys.length > 0) {
+            if (this.cluster) await Promise.all(keys.map((k) => node.unlink(k)));
+            else await node.unlink(...keys);
+          }
+        } while (cursor !== '0');
+      }),
+    );
+  }
+
+  /** A pub/sub bus on a duplicate of this store's connection (same options, its own socket). */
+  createBus(): RedisBus {
+    const client = this.client as RedisClientLike & { duplicate?: () => RedisClientLike };
+    if (typeof client.duplicate !== 'function') {
+      throw new InvalidOptionError('redisStore: the client passed in cannot duplicate() its connection for the invalidation bus.');
+    }
+    return new RedisBus(this.client, () => client.duplicate!());
+  }
+
+  /** Redis' clock (TIME), epoch ms with microseconds. */
+  async time(): Promise<number> {
+    const [seconds, micros] = (await this.client.time()) as [string | number, string | number];
+    return Number(seconds) * 1000 + Number(micros) / 1000;
+  }
+
+  /** Deletes `key` only if it still holds `value` (lock release). Atomic via a Lua script. */
+  async compareAndDelete(key: string, value: Uint8Array): Promise<boolean> {
+    const script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+    return (await this.client.eval(script, 1, key, asBuffer(value))) === 1;
+  }
+
+  async disconnect(): Promise<void> {
+    if (!this.owned || this.client.status === 'end') return;
+    const ended = new Promise<void>((resolve) => {
+      this.client.once('end', () => resolve());
+      setTimeout(resolve, 1_000).unref?.();
+    });
+    try {
+      await Promise.race([this.client.quit(), ended]);
+    } catch {
+      // already closed or unreachable
+    }
+    if (this.client.status !== 'end') this.client.disconnect();
+    await ended;
+  }
+}
+
+export function redisStore(options: RedisStoreOptions): RedisStore {
+  return new RedisStore(options);
+}
+
+interface IoredisModule {
+  Redis: new (...args: unknown[]) => RedisClientLike;
+  Cluster: new (...args: unknown[]) => RedisClientLike;
+}
+
+function createClient(options: Exclude<RedisStoreOptions, { client: unknown }>): RedisClientLike {
+  const ioredis = optionalRequire<IoredisModule>('ioredis', 'redisStore()');
+  const commandTimeout = parseDuration(options.commandTimeout ?? 500, 'redisStore(): commandTimeout');
+  const connectTimeout = parseDuration(options.connectTimeout ?? 2_000, 'redisStore(): connectTimeout');
+  const failFast = {
+    enableAutoPipelining: true,
+    commandTimeout,
+    connectTimeout,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    // Reconnect quickly after an outage: caching resumes within about a second.
+    retryStrategy: (times: number) => Math.min(50 * 2 ** times, 1_000),
+  };
+  if ('cluster' in options) {
+    if (!Array.isArray(options.cluster) || options.cluster.length === 0) {
+      throw new InvalidOptionError('redisStore(): cluster must list at least one startup node, e.g. [{ host, port }].');
+    }
+    const { enableAutoPipelining, enableOfflineQueue, retryStrategy, ...perNode } = failFast;
+    void retryStrategy;
+    return new ioredis.Cluster(options.cluster, {
+      enableAutoPipelining,
+      enableOfflineQueue,
+      clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** times, 1_000),
+      ...options.clusterOptions,
+      redisOptions: { ...perNode, ...options.redisOptions, ...(options.clusterOptions?.redisOptions as object | undefined) },
+    });
+  }
+  if ('sentinels' in options) {
+    return new ioredis.Redis({ ...failFast, sentinels: options.sentinels, name: options.name, ...options.redisOptions });
+  }
+  if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+    throw new InvalidOptionError(`redisStore(): url must look like redis://host:6379 (or rediss:// for TLS), got ${JSON.stringify(options.url)}.`);
+  }
+  return new ioredis.Redis(options.url, { ...failFast, ...options.redisOptions });
+}
+
+function describe(options: Exclude<RedisStoreOptions, { client: unknown }>): string {
+  if ('cluster' in options) return `cluster ${options.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',')}`;
+  if ('sentinels' in options) return `sentinel master '${options.name}'`;
+  return options.url.replace(/\/\/[^@/]*@/, '//***@'); // never log credentials
+}
+
+function orUndefined<T>(value: T | null): T | undefined {
+  return value ?? undefined;
+}
+
+function nullsToUndefined<T>(values: Array<T | null>): Array<T | undefined> {
+  for (let i = 0; i < values.length; i++) if (values[i] === null) values[i] = undefined as T;
+  return values as Array<T | undefined>;
+}
+
+function ttl(ttlMs: number): number {
+  return Math.max(1, Math.ceil(ttlMs));
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

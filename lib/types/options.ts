@@ -1,0 +1,136 @@
+import type { Duration } from '../util/duration';
+import type { CacheStore } from './store';
+import type { Serializer } from './serializer';
+import type { ClassRegistryInput } from './classes';
+import type { CacheEventListener } from './events';
+import type { CacheRequest } from './request';
+
+/** What a hook is told: the key, which method, its arguments (unknown for store errors), the store. */
+export interface CacheHookInfo {
+  key: string;
+  /** 'ClassName.methodName'. */
+  method: string;
+  args: readonly unknown[] | undefined;
+  store: string;
+  error?: unknown;
+}
+
+/** Per decorator or per module (the decorator's hook wins). A hook that throws is logged, never breaks the call. */
+export interface CacheHooks {
+  onHit?: (info: CacheHookInfo) => void;
+  onMiss?: (info: CacheHookInfo) => void;
+  onStale?: (info: CacheHookInfo) => void;
+  onError?: (info: CacheHookInfo) => void;
+}
+
+/** Options of `CacheMemoizeModule.forRoot()` / `forRootAsync()`. */
+export interface CacheMemoizeModuleOptions {
+  /** Named stores. Omitted: `{ default: memoryStore() }`. */
+  stores?: Record<string, CacheStore>;
+  /** Store used when a decorator names none. Default: 'default', or the only store given. */
+  defaultStore?: string;
+  /** Default time to live: milliseconds, or '30s', '5m', '1h', '1d'. Default '5m'. */
+  ttl?: Duration;
+  /** Prepended to every key, to isolate apps sharing one server. Default 'cm'. */
+  prefix?: string;
+  /** false: nothing is wrapped, every call goes straight to the method. Default true. */
+  enabled?: boolean;
+  /** Codec for shared stores (the memory store keeps objects). Default: the tagged-JSON codec. */
+  serializer?: Serializer;
+  /**
+   * Classes whose instances shared stores may keep: they come back with their prototype (methods,
+   * class-transformer metadata), without running their constructor. An instance of any other class
+   * is returned but not stored in a shared store (warned once per class and method). An array uses
+   * each class's name; a record gives stable names (`{ 'billing.Money': Money }`).
+   */
+  classes?: ClassRegistryInput;
+  /**
+   * Request headers that identify a user, beside Authorization, Proxy-Authorization, Cookie and
+   * X-Api-Key (always included): a request carrying one is never shared between users unless the
+   * route varies by it or is public.
+   */
+  privateHeaders?: readonly string[];
+  /** Key HTTP responses by the request's host name (the adapter's, honouring trust proxy). Default true. */
+  varyByHost?: boolean;
+  /** Upper bound on one store operation before it counts as a miss. Default '1s'. */
+  operationTimeout?: Duration;
+  /** How long bootstrap waits for shared stores to connect (the app starts either way). Default '2s'. */
+  connectTimeout?: Duration;
+  /** Clock skew tolerated between app hosts sharing a store, ms (see README). Default 50. */
+  clockTolerance?: number;
+  /** Receives hit/miss/set/invalidate/error events. */
+  onEvent?: CacheEventListener;
+  /** Keep per-method and per-store counters for stats() and metrics. Default true (cheap). */
+  stats?: boolean;
+  /** Module-wide hooks; a decorator's own hooks win. */
+  hooks?: CacheHooks;
+  /** Development aid: responses carry `X-Cache-Key` with the key the interceptor used. */
+  exposeKeyHeader?: boolean;
+  /** OpenTelemetry spans around computations and metrics, when `@opentelemetry/api` is installed. Default true. */
+  openTelemetry?: boolean;
+}
+
+/**
+ * Options of `@CacheMemoize()`. `A` is the decorated method's parameter list: annotate the
+ * callbacks' parameters (`key: (id: number) => id`) and the compiler checks them against it.
+ */
+export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R = unknown> extends CacheHooks {
+  /** Time to live: milliseconds or '30s', '5m', '1h', '1d'. Default: the module's ttl. */
+  ttl?: Duration;
+  /** Value to key on instead of the arguments (e.g. `(user) => user.id`). */
+  key?: (...args: A) => unknown;
+  /**
+   * Keys calls by the instance too, for classes with several instances whose results differ
+   * (one per tenant or configuration): `instanceKey: (self: TenantClient) => self.tenantId`.
+   */
+  instanceKey?(instance: object): unknown;
+  /** Default `ClassName.methodName`. Segments separated by '.' can be invalidated together. */
+  namespace?: string;
+  /** Tags of the entry, known from the arguments: `(id: number) => [\`user:${id}\`]`, or fixed. */
+  tags?: readonly string[] | ((...args: A) => readonly string[]);
+  /** Tags known only from the result (dependency keys): `(user) => [\`org:${user.orgId}\`]`. */
+  resultTags?: (result: Awaited<R>, ...args: ArgsOnly<A>) => readonly string[];
+  /** Name of the store to use (a key of the module's `stores`). */
+  store?: string;
+  /** Bypass the cache for this call when it returns true. */
+  skip?: (...args: A) => boolean;
+  /** Cache the result only when it returns true. */
+  cacheIf?: (result: Awaited<R>) => boolean;
+  /** Bump to drop every entry written under an older version. Default 0. */
+  version?: string | number;
+  /**
+   * Stale-while-revalidate: after `ttl`, for this long, callers get the stale value at once while
+   * one call refreshes it in the background (a failing refresh keeps stale served, with back-off).
+   */
+  grace?: Duration;
+  /** Single-flight across processes through the store (Redis, memcached). `true` = defaults. */
+  lock?: boolean | { timeout?: Duration; ttl?: Duration };
+  /**
+   * `soft`: with a stale value at hand (grace), wait at most this long for the refresh.
+   * `hard`: reject with CacheMemoizeTimeoutError after this long; the method goes on and is stored.
+   */
+  timeout?: { soft?: Duration; hard?: Duration };
+  /** Recompute a hit in the background when less than this much of its ttl is left. */
+  refreshAhead?: Duration;
+  /** false: remember only that the call ran (at most once per ttl); hits return undefined. */
+  storeResult?: boolean;
+  /** Validation token from the arguments: an entry written under another token is stale. */
+  etag?: (...args: A) => string | number;
+
+  // Handlers (controllers, microservices, resolvers): the interceptor keys on the request.
+  /**
+   * Vary the cached response by these request headers (`['accept-language']`), or by a value
+   * taken from the request (`(req) => req.user?.id`). Declaring it also allows caching requests
+   * that carry Authorization or Cookie: each user/header value gets its own entry.
+   */
+  vary?: readonly string[] | ((request: CacheRequest) => unknown);
+  /** Share one response between requests carrying Authorization or Cookie (public data only). */
+  public?: boolean;
+  /** Tags of a handler's response, from the request: `(req) => [\`user:${req.params.id}\`]`. */
+  requestTags?: (request: CacheRequest) => readonly string[];
+  /** HTTP methods whose responses may be cached. Default ['GET', 'HEAD']. */
+  httpMethods?: readonly string[];
+}
+
+/** `A`, without letting a callback that declares fewer parameters narrow what `A` is inferred as. */
+export type ArgsOnly<A extends readonly unknown[]> = [A] extends [never] ? never[] : A;

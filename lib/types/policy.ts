@@ -1,0 +1,61 @@
+import type { Counters } from './stats';
+
+/** Single-flight across processes through the store. */
+export interface LockPolicy {
+  /** How long callers wait for the holder's value before computing themselves, ms. */
+  readonly waitMs: number;
+  /** Lock lifetime: if the holder dies, another caller gets the lock after this, ms. */
+  readonly ttlMs: number;
+}
+
+/** How a method's calls are cached: resolved once per decorated method, frozen. */
+export interface CachePolicy<T = unknown> {
+  /** 'ClassName.methodName': events, stats, logs and errors name it. */
+  readonly owner: string;
+  /** Fresh lifetime, ms. */
+  readonly ttlMs: number;
+  /** After ttl, how long a stale value may be served while one caller refreshes it, ms (0: none). */
+  readonly graceMs: number;
+  readonly lock?: LockPolicy;
+  /** With a stale value at hand, wait at most this long for the refresh before serving stale, ms. */
+  readonly softTimeoutMs?: number;
+  /** Reject with CacheMemoizeTimeoutError after this long (the computation goes on and is stored), ms. */
+  readonly hardTimeoutMs?: number;
+  /** Refresh in the background when a hit finds less than this much fresh time left, ms. */
+  readonly refreshAheadMs?: number;
+  /** false: keep only a marker (the method runs at most once per ttl; hits return undefined). */
+  readonly storeResult: boolean;
+  /** Store the result only when this returns true. */
+  readonly cacheIf?: (value: T) => boolean;
+  /** Dependency keys every entry of the method carries: the app-wide clear key and its namespace segments. */
+  readonly deps: readonly string[];
+  /** This method's counters (see Counters), incremented in place. */
+  readonly counters?: Counters;
+}
+
+/** What differs per call; undefined when nothing does (the hot path then allocates nothing). */
+export interface CallScope<T = unknown> {
+  /** Dependency keys beyond the policy's: tags from the arguments or the request. */
+  readonly deps?: readonly string[];
+  /** Dependency keys known only from the result (resultTags). */
+  readonly resultDeps?: (value: T) => readonly string[];
+  /** Validation token: an entry written under another token is stale. */
+  readonly etag?: string;
+  /** Told how the call was answered (hooks, the interceptor's X-Cache). */
+  readonly report?: (state: 'fresh' | 'stale' | 'miss') => void;
+  /**
+   * A refresh (grace, refresh-ahead) started by this call runs for this caller, who waits for it,
+   * instead of in the background (handlers: a request's handler cannot run after its response
+   * was sent). Other callers meanwhile still get the stale value at once.
+   */
+  readonly refreshInline?: boolean;
+}
+
+/** What a call with a key would find, without computing. */
+export interface Inspection {
+  state: 'fresh' | 'stale' | 'miss';
+  value?: unknown;
+  expiresAt?: number;
+  /** Where it was found: the store, or a tiered store's in-process copy. */
+  source?: 'l1' | 'store';
+}

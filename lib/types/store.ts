@@ -1,0 +1,47 @@
+/**
+ * The store contract (dogpile's api.py, keyv's adapter shape): dumb byte storage. Freshness,
+ * versions and locking are decided by the engine from the envelope, not by the store's native TTL,
+ * so every store behaves alike. `ttlMs` is the physical lifetime (ttl + grace): the store may
+ * drop the entry after it, and may round it up (memcached works in seconds).
+ */
+export interface CacheStore {
+  /** 'memory' | 'redis' | 'memcached' | 'tiered' | a custom name; used in logs and errors. */
+  readonly kind: string;
+  get(key: string): Promise<Uint8Array | undefined>;
+  getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
+  set(key: string, value: Uint8Array, ttlMs: number): Promise<void>;
+  /** Sets only if absent; resolves true when this call stored the value. */
+  add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean>;
+  delete(key: string): Promise<boolean>;
+  deleteMany(keys: readonly string[]): Promise<number>;
+  /** Removes every key that starts with `prefix` (never a whole-server flush). */
+  clear(prefix: string): Promise<void>;
+  /** Closes connections the store opened itself; never a client the user passed in. */
+  disconnect(): Promise<void>;
+  /** Optional: deletes `key` only if it holds exactly `value`, atomically (lock release). */
+  compareAndDelete?(key: string, value: Uint8Array): Promise<boolean>;
+  /** Optional: extends the lifetime of existing keys (version records that are still in use). */
+  touch?(keys: readonly string[], ttlMs: number): Promise<void>;
+  /** Optional: resolves true once connected, false after `timeoutMs` (never rejects). */
+  ready?(timeoutMs: number): Promise<boolean>;
+  /**
+   * True when every operation is bounded by the store's own client timeout (so the memoizer
+   * needs no timer of its own per operation).
+   */
+  readonly boundsOwnOperations?: boolean;
+  /** Optional: what it is connected to, for the startup log (never credentials). */
+  readonly description?: string;
+}
+
+/**
+ * Optional capability of in-process stores: synchronous access to stored objects without
+ * serialization. The engine uses it for its fast path (and to keep sync methods sync).
+ */
+export interface LocalCacheStore extends CacheStore {
+  readonly local: true;
+  /** The stored object, or undefined when absent or expired. Marks the entry recently used. */
+  peek(key: string, now?: number): unknown;
+  /** `now`: the clock the caller uses for peek(), so both agree on expiry. */
+  put(key: string, value: unknown, ttlMs: number, now?: number): void;
+  remove(key: string): boolean;
+}
