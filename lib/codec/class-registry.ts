@@ -24,6 +24,13 @@ export class ClassRegistry {
         throw new InvalidOptionError(`${where}: an anonymous class cannot be registered by name; use a record, e.g. { MyClass: cls }.`);
       }
       const proto = (cls as { prototype: object }).prototype;
+      const builtin = BUILTINS.find((b) => proto instanceof b);
+      if (builtin !== undefined) {
+        throw new InvalidOptionError(
+          `${where}: ${name} extends ${builtin.name}, whose internal state (entries, time, elements) is not in its fields: ` +
+            `it cannot be revived from data. Return a plain ${builtin.name} or a class that holds one in a field.`,
+        );
+      }
       const known = this.byName.get(name);
       if (known !== undefined && known !== proto) {
         throw new InvalidOptionError(
@@ -48,6 +55,9 @@ export class ClassRegistry {
     return this.byName.get(name);
   }
 }
+
+/** Built-ins whose state lives in internal slots, not in own properties. */
+const BUILTINS: Function[] = [Map, Set, Date, Array, RegExp, Error, Promise, WeakMap, WeakSet, ArrayBuffer, Object.getPrototypeOf(Uint8Array) as Function];
 
 function describeValue(value: unknown): string {
   return value === null ? 'null' : typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;

@@ -19,10 +19,11 @@ const TAG = '$t';
 export const MAX_DEPTH = 512;
 type Tagged = { [TAG]: string; v?: unknown; c?: string };
 
-const TYPED_ARRAYS: Record<string, new (buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView> = {
-  Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array,
-  BigInt64Array, BigUint64Array,
-};
+type TypedArrayClass = new (buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView;
+/** A Map, not an object: a stored name such as 'constructor' must find nothing. */
+const TYPED_ARRAYS = new Map<string, TypedArrayClass>(
+  Object.entries({ Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array }),
+);
 
 export interface TaggedJsonOptions {
   /** Classes revived with their prototype (module option `classes`). */
@@ -94,14 +95,19 @@ class Encoder {
       return this.tag('S', members);
     }
     if (proto === RegExp.prototype) return this.tag('R', [(value as RegExp).source, (value as RegExp).flags]);
-    if (ArrayBuffer.isView(value) && (Buffer.isBuffer(value) || proto === Uint8Array.prototype || (value.constructor.name in TYPED_ARRAYS && proto === TYPED_ARRAYS[value.constructor.name].prototype))) {
+    if (ArrayBuffer.isView(value) && (Buffer.isBuffer(value) || proto === Uint8Array.prototype || TYPED_ARRAYS.get(value.constructor.name)?.prototype === proto)) {
       const base64 = asBuffer(value).toString('base64');
       if (Buffer.isBuffer(value)) return this.tag('B', base64);
       if (value instanceof Uint8Array) return this.tag('U', base64);
       return { ...this.tag('A', base64), c: value.constructor.name };
     }
     const name = this.registry.nameOf(proto);
-    if (name !== undefined) return this.fields(value, name);
+    if (name !== undefined) {
+      // State outside the own enumerable fields would be lost silently on the way back.
+      const own = Reflect.ownKeys(value);
+      if (own.length !== Object.keys(value).length) throw this.hiddenState(value, own);
+      return this.fields(value, name);
+    }
     throw this.unregistered(value);
   }
 
@@ -132,6 +138,17 @@ class Encoder {
         `or return plain data.`,
       className,
       where,
+    );
+  }
+
+  private hiddenState(value: object, own: Array<string | symbol>): UncacheableValueError {
+    const className = (value as { constructor: { name: string } }).constructor.name;
+    const hidden = own.filter((k) => typeof k === 'symbol' || !Object.prototype.propertyIsEnumerable.call(value, k)).map(String);
+    return new UncacheableValueError(
+      `${this.where()} is a ${className} with state in symbol-keyed or non-enumerable properties (${hidden.join(', ')}), ` +
+        `which would not come back. Keep a registered class's state in ordinary fields.`,
+      className,
+      this.where(),
     );
   }
 
@@ -199,7 +216,7 @@ class Reviver {
       case 'U':
         return new Uint8Array(Buffer.from(v as string, 'base64'));
       case 'A': {
-        const Ctor = TYPED_ARRAYS[t.c as string];
+        const Ctor = typeof t.c === 'string' ? TYPED_ARRAYS.get(t.c) : undefined;
         if (Ctor === undefined) throw new SerializationError(`unknown typed array ${String(t.c)}`);
         const bytes = Buffer.from(v as string, 'base64');
         const copy = new Uint8Array(bytes).buffer; // aligned, owned copy

@@ -173,7 +173,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     const field = String(request.pattern);
     if (field.startsWith('Mutation.') || field.startsWith('Subscription.')) return undefined;
     const gqlInfo = context.getArgs<[unknown, unknown, unknown, GraphqlInfoLike | undefined]>()[3];
-    const parent = request.parent === undefined ? undefined : parentIdentity(request.parent);
+    const parent = request.parent === undefined ? undefined : parentIdentity(request.parent, options.parentKey);
     return { host, endpoint: request.route, field, parent, args: request.data, selection: selectionKey(gqlInfo), vary };
   }
 

@@ -67,7 +67,7 @@ export function describeRequest(context: ExecutionContext, adapter: HostReader |
       query: {},
       headers: req?.headers ?? {},
       host: req === undefined ? undefined : hostOf(req, adapter),
-      route: req === undefined ? undefined : routeOf(req),
+      route: req === undefined ? undefined : (routeOf(req) ?? endpointOf(req)),
       user: req?.user,
       pattern: `${parentType}.${info?.fieldName ?? '?'}`,
       data: args,
@@ -96,6 +96,13 @@ function routeOf(req: HttpRequestLike): string | undefined {
   const candidates = [req.route?.path, req.routeOptions?.url, req.routerPath];
   for (const c of candidates) if (typeof c === 'string') return c;
   return undefined;
+}
+
+/** A GraphQL endpoint mounted as middleware has no matched route: its path then. */
+function endpointOf(req: HttpRequestLike & { baseUrl?: unknown; originalUrl?: unknown; url?: unknown }): string | undefined {
+  if (typeof req.baseUrl === 'string' && req.baseUrl !== '') return req.baseUrl;
+  const url = typeof req.originalUrl === 'string' ? req.originalUrl : typeof req.url === 'string' ? req.url : undefined;
+  return url?.split('?')[0];
 }
 
 /**

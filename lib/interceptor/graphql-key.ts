@@ -100,15 +100,16 @@ function stripLocations(value: unknown): unknown {
 }
 
 /**
- * Identity of a field resolver's parent: its `cacheKey()`, else its `id`, else a hash of its
- * canonical encoding. Two parents with the same identity get the same entry.
+ * Identity of a field resolver's parent: its `cacheKey()`, else what the resolver's `parentKey`
+ * option returns, else a hash of its whole canonical encoding. Not its `id` alone: a field may read
+ * other fields of its parent (a currency, a locale, a filtered view), and two parents with one id
+ * and different data must never share an answer. `parentKey: (p) => p.id` opts in when it is safe.
  */
-export function parentIdentity(parent: unknown): string {
+export function parentIdentity(parent: unknown, parentKey?: (parent: never) => unknown): string {
   if (parent === null || typeof parent !== 'object') return encodeValue(parent, 'a GraphQL parent', 'parent');
   const custom = (parent as { cacheKey?: unknown }).cacheKey;
   if (typeof custom === 'function') return `key:${encodeValue(custom.call(parent), 'a GraphQL parent', 'parent.cacheKey()')}`;
-  const id = (parent as { id?: unknown }).id;
-  if (typeof id === 'string' || typeof id === 'number' || typeof id === 'bigint') return `id:${encodeValue(id, 'a GraphQL parent', 'parent.id')}`;
+  if (parentKey !== undefined) return `by:${encodeValue(parentKey(parent as never), 'a GraphQL parent', 'parentKey')}`;
   const encoded = encodeValue(parent, 'a GraphQL parent', 'parent');
   return `#${createHash('sha256').update(encoded).digest('base64url')}`;
 }

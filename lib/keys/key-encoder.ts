@@ -28,6 +28,9 @@ export function encodeValue(value: unknown, owner: string, path = 'key'): string
   return new Encoder(owner).encode(value, path);
 }
 
+/** Deeper arguments are not keyed (the call runs uncached): encoding must never exhaust the stack. */
+const MAX_DEPTH = 256;
+
 class Encoder {
   private readonly ancestors = new Set<object>();
   constructor(private readonly owner: string) {}
@@ -58,6 +61,7 @@ class Encoder {
 
   private encodeObject(value: object, path: string): string {
     if (this.ancestors.has(value)) throw this.fail(path, 'contains a circular reference');
+    if (this.ancestors.size >= MAX_DEPTH) throw this.fail(path, `is nested deeper than ${MAX_DEPTH} levels`);
     this.ancestors.add(value);
     try {
       return this.encodeObjectBody(value, path);

@@ -32,7 +32,7 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
   const namespace = validateSegment(opts.namespace ?? ctx.owner, 'namespace', where, 100);
   const version = validateSegment(opts.version ?? 0, 'version', where, 32);
   const ttlMs = opts.ttl === undefined ? ctx.ttlMs : parseDuration(opts.ttl, `${where}: option ttl`);
-  for (const name of ['key', 'skip', 'cacheIf', 'resultTags', 'etag', 'instanceKey'] as const) {
+  for (const name of ['key', 'skip', 'cacheIf', 'resultTags', 'etag', 'instanceKey', 'parentKey'] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== 'function') {
       throw new InvalidOptionError(`${where}: option ${name} must be a function, got ${typeof opts[name]}.`);
     }

@@ -128,6 +128,11 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
   public?: boolean;
   /** Tags of a handler's response, from the request: `(req) => [\`user:${req.params.id}\`]`. */
   requestTags?: (request: CacheRequest) => readonly string[];
+  /**
+   * GraphQL field resolvers: the part of the parent the answer depends on (default: the whole
+   * parent, hashed, or its `cacheKey()`). `(post) => post.id` when the field reads only the id.
+   */
+  parentKey?(parent: never): unknown;
   /** HTTP methods whose responses may be cached. Default ['GET', 'HEAD']. */
   httpMethods?: readonly string[];
 }

@@ -32,10 +32,13 @@ describe('GraphQL selection keys', () => {
     expect(key(withDirective, { x: true })).not.toBe(key(withDirective, { x: false }));
   });
 
-  it('identifies parents by cacheKey(), then id, then a hash of their data', () => {
-    expect(parentIdentity({ id: 1, name: 'a' })).toBe(parentIdentity({ id: 1, name: 'b' }));
+  it('identifies parents by cacheKey(), then the parentKey option, then a hash of all their data (never the id alone)', () => {
+    // Same id, other data (a currency the field reads): never the same answer.
+    expect(parentIdentity({ id: 1, currency: 'EUR' })).not.toBe(parentIdentity({ id: 1, currency: 'USD' }));
     expect(parentIdentity({ id: 1 })).not.toBe(parentIdentity({ id: '1' }));
+    expect(parentIdentity({ id: 1, b: 2, a: 1 })).toBe(parentIdentity({ a: 1, id: 1, b: 2 }));
     expect(parentIdentity({ cacheKey: () => 'k', id: 1 })).toBe(parentIdentity({ cacheKey: () => 'k', id: 2 }));
-    expect(parentIdentity({ name: 'a' })).not.toBe(parentIdentity({ name: 'b' }));
+    const byId = (p: { id: number }) => p.id;
+    expect(parentIdentity({ id: 1, currency: 'EUR' }, byId as never)).toBe(parentIdentity({ id: 1, currency: 'USD' }, byId as never));
   });
 });

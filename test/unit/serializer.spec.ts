@@ -145,6 +145,33 @@ describe('taggedJsonSerializer (default codec)', () => {
     });
   });
 
+  it('refuses to register subclasses of built-ins (their state is not in fields) and instances with hidden state', () => {
+    class Registry extends Map<string, number> {}
+    class Stamp extends Date {}
+    class Items extends Array<number> {}
+    for (const cls of [Registry, Stamp, Items]) {
+      expect(() => createTaggedJsonSerializer({ classes: [cls] })).toThrow(/cannot be revived from data/);
+    }
+    class Tagged {
+      id = 1;
+      [Symbol.for('meta')] = 'x';
+    }
+    class Hidden {
+      id = 1;
+      constructor() {
+        Object.defineProperty(this, 'secret', { value: 's', enumerable: false });
+      }
+    }
+    const codec = createTaggedJsonSerializer({ classes: [Tagged, Hidden] });
+    expect(() => codec.encode(new Tagged())).toThrow(UncacheableValueError);
+    expect(() => codec.encode({ h: new Hidden() })).toThrow(/result\.h is a Hidden with state in symbol-keyed or non-enumerable properties \(secret\)/);
+  });
+
+  it('never builds anything but a typed array from a planted typed-array tag', () => {
+    expect(() => codec.decode(Buffer.from('T{"$t":"A","c":"constructor","v":"AAAA"}'))).toThrow(/unknown typed array/);
+    expect(() => codec.decode(Buffer.from('T{"$t":"A","c":"__proto__","v":"AAAA"}'))).toThrow(/unknown typed array/);
+  });
+
   it('refuses values nested deeper than the bound instead of exhausting the stack', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 5_000; i++) deep = { d: deep };
