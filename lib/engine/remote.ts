@@ -1,4 +1,4 @@
-import { encodeEnvelope, type EnvelopeMeta } from '../codec/envelope';
+import type { EnvelopeMeta } from '../codec/envelope';
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { Serializer } from '../types/serializer';
 import { BatchLookup, type Found } from './batch-lookup';
@@ -6,6 +6,7 @@ import type { EngineContext } from './context';
 import { runFactory, sleep, withHardTimeout } from './factory-runner';
 import { Flight, Flights, type Snapshot } from './flights';
 import { DistributedLock } from './distributed-lock';
+import { EntryWriter } from './entry-writer';
 import { FailedInvalidations } from './failed-invalidations';
 import type { Topology } from './topology';
 import { RemoteVersions } from './versions';
@@ -37,11 +38,12 @@ export class RemoteTopology implements Topology {
   private readonly flights = new Flights();
   private readonly lock: DistributedLock;
   private readonly failed: FailedInvalidations;
+  private readonly writer: EntryWriter;
   observer: RemoteObserver = {};
 
   constructor(
     private readonly ctx: EngineContext,
-    private readonly serializer: Serializer,
+    serializer: Serializer,
     /** In-process logical time (two-tier): stamps lookups and computations for L1 copies. */
     private readonly stamp: () => number = () => 0,
   ) {
@@ -49,6 +51,7 @@ export class RemoteTopology implements Topology {
     this.failed = new FailedInvalidations(ctx, (deps) => this.versions.invalidate(deps));
     this.lookups = new BatchLookup(ctx, this.versions, serializer, this.failed.deps, stamp);
     this.lock = new DistributedLock(ctx);
+    this.writer = new EntryWriter(ctx, serializer, this.versions, this.failed, () => this.observer);
   }
 
   registerLifetime(ms: number): void {
@@ -175,7 +178,7 @@ export class RemoteTopology implements Topology {
       this.flights.settle(flight);
       return value;
     }
-    const written = this.ctx.background.track(this.write(flight, value, snapshot, policy, scope, startedAt));
+    const written = this.ctx.background.track(this.writer.write(flight, value, snapshot, policy, scope, startedAt));
     void written.finally(() => this.flights.settle(flight));
     if (awaitWrite) await written;
     return value;
@@ -235,44 +238,6 @@ export class RemoteTopology implements Topology {
     flight.resolved = true;
     this.flights.settle(flight);
     return found.value as T;
-  }
-
-  /** Stores the value with what the computation read; a throwing cacheIf/resultTags costs the write, never the value. */
-  private async write<T>(flight: Flight<T>, value: T, snapshot: Snapshot, policy: CachePolicy, scope: CallScope | undefined, startedAt: number): Promise<void> {
-    const { ctx } = this;
-    const key = flight.key;
-    try {
-      if (policy.cacheIf !== undefined && !policy.cacheIf(value)) return;
-      const extra = scope?.resultDeps?.(value);
-      let recorded: Snapshot | undefined = snapshot;
-      if (extra !== undefined && extra.length > 0) recorded = await this.versions.extend(snapshot, extra);
-      // Overtaken by an invalidation (here, or of a result tag meanwhile), or one failed here: not stored.
-      if (recorded === undefined || flight.cancelled || this.failed.affects(recorded.deps)) return;
-      const lifetime = policy.ttlMs + policy.graceMs;
-      const meta: EnvelopeMeta = {
-        createdAt: startedAt,
-        freshUntil: startedAt + policy.ttlMs,
-        staleUntil: startedAt + lifetime,
-        epoch: recorded.epoch ?? '',
-        etag: scope?.etag,
-        deps: recorded.deps,
-        tokens: recorded.tokens,
-      };
-      const stored = policy.storeResult ? value : undefined;
-      let bytes: Buffer;
-      try {
-        bytes = encodeEnvelope(meta, stored, this.serializer, ctx.prefix);
-      } catch (error) {
-        ctx.emit({ type: 'uncacheable', key, store: ctx.name, owner: policy.owner, error });
-        return;
-      }
-      const ok = await ctx.guard.run('set', key, () => ctx.store.set(key, bytes, lifetime).then(() => true), false, false, policy.owner);
-      if (!ok) return;
-      ctx.emit({ type: 'set', key, store: ctx.name, owner: policy.owner });
-      await this.observer.stored?.(key, stored, meta, flight.stamp);
-    } catch (error) {
-      ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
-    }
   }
 
   /** Background refresh after reading the current epoch (an L1 hit near expiry knows none). */

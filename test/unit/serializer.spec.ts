@@ -154,7 +154,9 @@ describe('taggedJsonSerializer (default codec)', () => {
     }
     class Tagged {
       id = 1;
-      [Symbol.for('meta')] = 'x';
+      constructor() {
+        (this as unknown as Record<symbol, string>)[Symbol.for('meta')] = 'x';
+      }
     }
     class Hidden {
       id = 1;

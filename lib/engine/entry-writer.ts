@@ -1,0 +1,62 @@
+import { encodeEnvelope, type EnvelopeMeta } from '../codec/envelope';
+import type { CachePolicy, CallScope } from '../types/policy';
+import type { Serializer } from '../types/serializer';
+import type { EngineContext } from './context';
+import type { FailedInvalidations } from './failed-invalidations';
+import type { Flight, Snapshot } from './flights';
+import type { RemoteObserver } from './remote';
+import type { RemoteVersions } from './versions';
+
+/**
+ * Writes a computed value to a shared store with what its computation read before it ran (the
+ * epoch and its dependencies' tokens, plus result tags confirmed unchanged since). A value whose
+ * computation an invalidation overtook is not written; nothing here can fail the call.
+ */
+export class EntryWriter {
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly serializer: Serializer,
+    private readonly versions: RemoteVersions,
+    private readonly failed: FailedInvalidations,
+    private readonly observer: () => RemoteObserver,
+  ) {}
+
+  /** Stores the value with what the computation read; a throwing cacheIf/resultTags costs the write, never the value. */
+  async write<T>(flight: Flight<T>, value: T, snapshot: Snapshot, policy: CachePolicy, scope: CallScope | undefined, startedAt: number): Promise<void> {
+    const { ctx } = this;
+    const key = flight.key;
+    try {
+      if (policy.cacheIf !== undefined && !policy.cacheIf(value)) return;
+      const extra = scope?.resultDeps?.(value);
+      let recorded: Snapshot | undefined = snapshot;
+      if (extra !== undefined && extra.length > 0) recorded = await this.versions.extend(snapshot, extra);
+      // Overtaken by an invalidation (here, or of a result tag meanwhile), or one failed here: not stored.
+      if (recorded === undefined || flight.cancelled || this.failed.affects(recorded.deps)) return;
+      const lifetime = policy.ttlMs + policy.graceMs;
+      const meta: EnvelopeMeta = {
+        createdAt: startedAt,
+        freshUntil: startedAt + policy.ttlMs,
+        staleUntil: startedAt + lifetime,
+        epoch: recorded.epoch ?? '',
+        etag: scope?.etag,
+        deps: recorded.deps,
+        tokens: recorded.tokens,
+      };
+      const stored = policy.storeResult ? value : undefined;
+      let bytes: Buffer;
+      try {
+        bytes = encodeEnvelope(meta, stored, this.serializer, ctx.prefix);
+      } catch (error) {
+        ctx.emit({ type: 'uncacheable', key, store: ctx.name, owner: policy.owner, error });
+        return;
+      }
+      const ok = await ctx.guard.run('set', key, () => ctx.store.set(key, bytes, lifetime).then(() => true), false, false, policy.owner);
+      if (!ok) return;
+      ctx.emit({ type: 'set', key, store: ctx.name, owner: policy.owner });
+      await this.observer().stored?.(key, stored, meta, flight.stamp);
+    } catch (error) {
+      ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
+    }
+  }
+
+}
