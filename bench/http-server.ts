@@ -5,10 +5,13 @@ import 'reflect-metadata';
 import { CacheInterceptor, CacheModule } from '@nestjs/cache-manager';
 import { Controller, Get, Module, Param, UseInterceptors } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { CacheMemoize, CacheMemoizeModule } from '../lib';
+import type * as Lib from 'nestjs-cache-memoize';
 
 const which = process.argv[2];
 const port = Number(process.argv[3]);
+// A build of the library to serve (bench/compare.bench.ts), else this checkout's source.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { CacheMemoize, CacheMemoizeModule } = require(process.argv[4] ?? '../lib') as typeof Lib;
 let coldRuns = 0;
 const payload = { id: 1, name: 'Sencha', tags: ['tea', 'green'], price: 12.5, stock: 40 };
 

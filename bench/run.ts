@@ -1,5 +1,6 @@
 // Runs every benchmark, or the ones named: `npm run bench -- memory`.
 import { codecBench } from './codec.bench';
+import { compareBench } from './compare.bench';
 import { httpBench } from './http.bench';
 import { invalidateBench } from './invalidate.bench';
 import { stampedeBench } from './stampede.bench';
@@ -7,7 +8,7 @@ import { tieredBench } from './tiered.bench';
 import { memoryHitBench } from './memory-hit.bench';
 import { memcachedHitBench, redisHitBench } from './shared-hit.bench';
 
-const suites: Record<string, () => Promise<void>> = {
+const suites: Record<string, (args: string[]) => Promise<void>> = {
   memory: memoryHitBench,
   codec: codecBench,
   redis: redisHitBench,
@@ -19,9 +20,14 @@ const suites: Record<string, () => Promise<void>> = {
 };
 
 async function main(): Promise<void> {
-  const wanted = process.argv.slice(2);
-  for (const [name, run] of Object.entries(suites)) {
-    if (wanted.length === 0 || wanted.includes(name)) await run();
+  const [first, ...rest] = process.argv.slice(2);
+  // `compare <rev>`: before/after of two builds (not part of the default run).
+  if (first === 'compare') await compareBench(rest);
+  else {
+    const wanted = process.argv.slice(2);
+    for (const [name, run] of Object.entries(suites)) {
+      if (wanted.length === 0 || wanted.includes(name)) await run([]);
+    }
   }
   process.exit(0);
 }

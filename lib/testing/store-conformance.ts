@@ -137,6 +137,18 @@ export function storeConformance(name: string, sut: StoreUnderTest, api: Conform
       assert.notEqual(await store.get(`${p}long`), undefined);
     });
 
+    it('touch (when the store has it) extends the lifetime of existing keys', async () => {
+      if (store.touch === undefined) return;
+      const ttl = sut.ttlGranularityMs;
+      await store.set(`${p}touched`, bytes('v'), ttl);
+      await store.set(`${p}untouched`, bytes('v'), ttl);
+      await store.touch([`${p}touched`, `${p}never-set`], 60_000);
+      await sleep(ttl * 2 + 300);
+      assert.equal(text(await store.get(`${p}touched`)), 'v');
+      assert.equal(await store.get(`${p}untouched`), undefined);
+      assert.equal(await store.get(`${p}never-set`), undefined);
+    });
+
     it('handles 500 concurrent operations on distinct keys', async () => {
       await Promise.all(Array.from({ length: 500 }, (_, i) => store.set(`${p}c${i}`, bytes(`v${i}`), 60_000)));
       const got = await Promise.all(Array.from({ length: 500 }, (_, i) => store.get(`${p}c${i}`)));

@@ -12,6 +12,8 @@ export interface MemcachedClientLike {
   /** memjs also takes a callback (`get(key, cb)`); the store uses that form when offered. */
   get(key: string): Promise<{ value: Buffer | null; flags: Buffer | null }>;
   set(key: string, value: Buffer, options: { expires?: number }): Promise<boolean | null>;
+  /** memjs has it; a client without it leaves records to their ttl. */
+  touch?(key: string, expires: number): Promise<boolean | null>;
   add(key: string, value: Buffer, options: { expires?: number }): Promise<boolean | null>;
   delete(key: string): Promise<boolean | null>;
   quit(): void;
@@ -58,6 +60,8 @@ export class MemcachedStore implements CacheStore {
   private warnedTooLarge = false;
   /** The cheapest GET the client offers (see fetcherFor). */
   private readonly fetch: Fetch;
+  /** Extends lifetimes, when the client can (memjs' touch). */
+  readonly touch?: (keys: readonly string[], ttlMs: number) => Promise<void>;
 
   constructor(options: MemcachedStoreOptions) {
     const timeoutMs = parseDuration(options.timeout ?? 500, 'memcachedStore(): timeout');
@@ -90,6 +94,12 @@ export class MemcachedStore implements CacheStore {
       this.description = options.servers.replace(/[^,@]*@/g, '***@');
     }
     this.fetch = fetcherFor(this.client);
+    const touch = this.client.touch?.bind(this.client);
+    if (touch !== undefined) {
+      this.touch = async (keys, ttlMs) => {
+        await Promise.all(keys.map(async (k) => touch(await this.physical(k), expires(ttlMs))));
+      };
+    }
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {

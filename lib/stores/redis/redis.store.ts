@@ -88,6 +88,11 @@ export class RedisStore implements CacheStore {
     return (await this.client.set(key, asBuffer(value), 'PX', ttl(ttlMs), 'NX')) === 'OK';
   }
 
+  /** PEXPIRE per key (auto-pipelined, one slot each: fine on a cluster). */
+  async touch(keys: readonly string[], ttlMs: number): Promise<void> {
+    await Promise.all(keys.map((k) => this.client.pexpire(k, ttl(ttlMs))));
+  }
+
   async delete(key: string): Promise<boolean> {
     return (await this.client.unlink(key)) > 0;
   }

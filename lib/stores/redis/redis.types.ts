@@ -8,6 +8,7 @@ export interface RedisCommandsLike {
   set(key: string, value: Buffer, px: 'PX', ms: number): Promise<unknown>;
   set(key: string, value: Buffer, px: 'PX', ms: number, nx: 'NX'): Promise<unknown>;
   unlink(...keys: string[]): Promise<number>;
+  pexpire(key: string, ms: number): Promise<number>;
   scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
   eval(script: string, numKeys: number, ...args: Array<string | Buffer>): Promise<unknown>;
   publish(channel: string, message: string): Promise<number>;

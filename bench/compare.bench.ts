@@ -1,0 +1,133 @@
+// Before/after in one run: two builds of the library (bench/build-rev.sh) loaded side by side,
+// each case measured for both, interleaved, medians reported as after/before ratios.
+//   bash bench/build-rev.sh <rev> && bash bench/build-rev.sh && npm run bench -- compare <rev>
+import 'reflect-metadata';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { Injectable, Logger } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import autocannon from 'autocannon';
+import type * as Lib from 'nestjs-cache-memoize';
+import { freePort, MemcachedServer, RedisServer } from '../test/support/servers';
+import { user } from './fixtures';
+import { bench, printTable } from './harness';
+
+type LibModule = typeof Lib;
+const KEYS = 1_000;
+
+function load(dir: string): LibModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(resolve(dir)) as LibModule;
+}
+
+/** A UserService decorated by this build's @CacheMemoize (applied programmatically: two builds, one class shape). */
+function userService(lib: LibModule): new () => { getUser(id: number): Promise<ReturnType<typeof user>> } {
+  class UserService {
+    async getUser(id: number) {
+      return user(id);
+    }
+  }
+  const descriptor = Object.getOwnPropertyDescriptor(UserService.prototype, 'getUser')!;
+  Reflect.decorate([lib.CacheMemoize({ ttl: '1h' }) as MethodDecorator], UserService.prototype, 'getUser', descriptor);
+  Reflect.decorate([Injectable()], UserService);
+  return UserService;
+}
+
+async function appOf(lib: LibModule, store: Lib.CacheStore, warm: number, prefix: string) {
+  const Svc = userService(lib);
+  const moduleRef = await Test.createTestingModule({
+    imports: [lib.CacheMemoizeModule.forRoot({ stores: { default: store }, prefix })],
+    providers: [Svc],
+  }).compile();
+  await moduleRef.init();
+  const users = moduleRef.get(Svc);
+  for (let i = 0; i < warm; i++) await users.getUser(i);
+  await new Promise((r) => setTimeout(r, 200));
+  for (let i = 0; i < warm; i++) await users.getUser(i); // tiered: fills L1 from L2
+  return { moduleRef, users };
+}
+
+async function hitCase(title: string, before: LibModule, after: LibModule, make: (lib: LibModule) => Lib.CacheStore, concurrency: number): Promise<void> {
+  const a = await appOf(before, make(before), KEYS, `cmpb${Date.now() % 1e6}`);
+  const b = await appOf(after, make(after), KEYS, `cmpa${Date.now() % 1e6}`);
+  const results = await bench(
+    [
+      { name: 'before', run: (i) => a.users.getUser(i % KEYS) },
+      { name: 'after', run: (i) => b.users.getUser(i % KEYS) },
+    ],
+    { concurrency },
+  );
+  printTable(`${title} (${concurrency} concurrent caller${concurrency > 1 ? 's' : ''})`, results, { 'after / before': 'after / before' });
+  await a.moduleRef.close();
+  await b.moduleRef.close();
+}
+
+/** Every call a new key: lookup miss, (after: version read), computation, write. */
+async function coldMissCase(before: LibModule, after: LibModule, url: string): Promise<void> {
+  const a = await appOf(before, before.redisStore({ url }), 0, `cmcb${Date.now() % 1e6}`);
+  const b = await appOf(after, after.redisStore({ url }), 0, `cmca${Date.now() % 1e6}`);
+  let n = 0;
+  const results = await bench(
+    [
+      { name: 'before', run: () => a.users.getUser(n++) },
+      { name: 'after', run: () => b.users.getUser(n++) },
+    ],
+    { concurrency: 100 },
+  );
+  printTable('redis cold misses, a new key per call (100 concurrent callers)', results, { 'after / before': 'after / before' });
+  await a.moduleRef.close();
+  await b.moduleRef.close();
+}
+
+async function httpServer(dir: string): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, 'http-server.ts'), 'ours', String(port), resolve(dir)], {
+    env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '../tsconfig.json') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((done) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && done()));
+  return { port, child };
+}
+
+async function httpCase(beforeDir: string, afterDir: string): Promise<void> {
+  const servers = [await httpServer(beforeDir), await httpServer(afterDir)];
+  const rps = async (port: number) =>
+    (await autocannon({ url: `http://127.0.0.1:${port}/cached`, connections: 50, duration: 3, pipelining: 4 })).requests.average;
+  try {
+    for (const s of servers) await rps(s.port); // warm-up
+    const samples: number[][] = [[], []];
+    for (let round = 0; round < 5; round++) for (let i = 0; i < 2; i++) samples[i].push(await rps(servers[i].port));
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[2];
+    const [b, a] = samples.map(median);
+    console.log('\nHTTP cached GET (Express), 50 connections x 4 pipelined, median of 5 x 3 s');
+    console.log(`  before ${Math.round(b).toLocaleString('en-US').padStart(10)} req/s`);
+    console.log(`  after  ${Math.round(a).toLocaleString('en-US').padStart(10)} req/s`);
+    console.log(`  ratio after / before ${(a / b).toFixed(2)}x`);
+  } finally {
+    for (const s of servers) s.child.kill();
+  }
+}
+
+export async function compareBench(args: string[]): Promise<void> {
+  const rev = args[0];
+  if (rev === undefined) throw new Error('usage: npm run bench -- compare <rev> (after bash bench/build-rev.sh <rev> and bash bench/build-rev.sh)');
+  const beforeDir = join(__dirname, `../.tmp/build-${rev}/dist`);
+  const afterDir = join(__dirname, '../.tmp/build-current/dist');
+  const before = load(beforeDir);
+  const after = load(afterDir);
+  Logger.overrideLogger(false);
+  console.log(`before: ${rev}, after: the working tree`);
+  const redis = await RedisServer.launch();
+  const memcached = await MemcachedServer.launch();
+  try {
+    await hitCase('memory hit, 1,000 hot keys', before, after, (lib) => lib.memoryStore({ maxEntries: 10_000 }), 1);
+    await hitCase('redis hit, 1,000 keys', before, after, (lib) => lib.redisStore({ url: redis.url }), 100);
+    await hitCase('memcached hit, 1,000 keys', before, after, (lib) => lib.memcachedStore({ servers: memcached.address }), 100);
+    await hitCase('tiered L1 hit, 1,000 keys', before, after, (lib) => lib.tieredStore(lib.memoryStore(), lib.redisStore({ url: redis.url })), 1);
+    await coldMissCase(before, after, redis.url);
+    await httpCase(beforeDir, afterDir);
+  } finally {
+    await redis.stop();
+    await memcached.stop();
+  }
+}
