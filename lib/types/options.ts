@@ -52,12 +52,10 @@ export interface CacheMemoizeModuleOptions {
   privateHeaders?: readonly string[];
   /** Key HTTP responses by the request's host name (the adapter's, honouring trust proxy). Default true. */
   varyByHost?: boolean;
-  /** Upper bound on one store operation before it counts as a miss. Default '1s'. */
+  /** Store time one call may spend in total (lookup, version check) before it runs uncached. Default '500ms'. */
   operationTimeout?: Duration;
   /** How long bootstrap waits for shared stores to connect (the app starts either way). Default '2s'. */
   connectTimeout?: Duration;
-  /** Clock skew tolerated between app hosts sharing a store, ms (see README). Default 50. */
-  clockTolerance?: number;
   /** Receives hit/miss/set/invalidate/error events. */
   onEvent?: CacheEventListener;
   /** Keep per-method and per-store counters for stats() and metrics. Default true (cheap). */
