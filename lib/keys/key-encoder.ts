@@ -119,8 +119,13 @@ class Encoder {
         return `${ctorName(value)}(${this.encode(toJSON.call(value), `${path}.toJSON()`)})`;
       }
     }
-    const keys = Object.keys(value).sort();
-    if (!plain && keys.length === 0) {
+    // An undefined property is absent, as in JSON: `{ role: 'member', active: undefined }` (a DTO
+    // from optional query parameters) keys like `{ role: 'member' }`. (Undefined arguments and
+    // array items stay distinct from null.)
+    const keys = Object.keys(value)
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .sort();
+    if (!plain && keys.length === 0 && Object.keys(value).length === 0) {
       // An instance with no visible state would key every instance alike: refuse, never collide.
       throw this.fail(path, `is a ${ctorName(value)} instance with no enumerable properties`);
     }

@@ -124,7 +124,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 /**
  * Fills a `--maxmemory ... noeviction` Redis until even a tiny write fails with OOM, then keeps a
- * margin (client buffers Redis gives back later must not make room again).
+ * margin: the filling connection's buffers, given back when it closes, must not make room again.
  */
 async function fillUntilFull(server: RedisServer): Promise<void> {
   const filler = new Redis(server.url, { maxRetriesPerRequest: 0 });
@@ -141,11 +141,13 @@ async function fillUntilFull(server: RedisServer): Promise<void> {
         }
       }
     }
-    const used = Number(/used_memory:(\d+)/.exec(await filler.info('memory'))![1]);
-    await filler.config('SET', 'maxmemory', String(used - 128 * 1024));
+    await filler.quit();
   } finally {
     filler.disconnect();
   }
+  await sleep(100);
+  const used = Number(/used_memory:(\d+)/.exec(server.cli('INFO', 'memory'))![1]);
+  server.cli('CONFIG', 'SET', 'maxmemory', String(used - 256 * 1024));
   expect(server.cli('SET', 'probe', 'x')).toMatch(/OOM/);
 }
 
@@ -258,7 +260,8 @@ describe('1. invalidation on a full Redis (maxmemory 2mb, noeviction)', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('2. tiered store whose invalidation bus cannot publish', () => {
-  it('rejects every kind of invalidation when the bus PUBLISH is refused (ACL user without +publish)', async () => {
+  /** An app on a tiered store whose Redis user may do anything but PUBLISH (so the bus cannot announce). */
+  async function bootWithoutPublish(): Promise<{ a: Instance; svc: ItemService }> {
     const server = await privateRedis();
     server.cli('ACL', 'SETUSER', 'nopub', 'on', '>secret', '~*', '&*', '+@all', '-publish');
     const store = tieredStore(memoryStore(), redisStore({ url: `redis://nopub:secret@127.0.0.1:${server.port}` }));
@@ -266,18 +269,32 @@ describe('2. tiered store whose invalidation bus cannot publish', () => {
     const svc = a.app.get(ItemService);
     await svc.get(1);
     await sleep(100);
+    return { a, svc };
+  }
 
-    const byTag = await rejection(a.inv.invalidateTags(['item:1']));
-    expect(byTag).toBeInstanceOf(StoreFailureError);
-    expect(byTag).toMatchObject({ code: CacheMemoizeErrorCode.StoreFailure, store: 'default', operation: expect.any(String) });
-    expect(await rejection(a.inv.invalidateKeys([cacheHandle(svc, 'get').keyOf(1)]))).toBeInstanceOf(StoreFailureError);
-    expect(await rejection(a.inv.invalidateNamespace('ItemService'))).toBeInstanceOf(StoreFailureError);
-    expect(await rejection(a.inv.clear())).toBeInstanceOf(StoreFailureError);
-
+  it('rejects every kind of invalidation when the bus PUBLISH is refused (ACL user without +publish)', async () => {
+    const { a, svc } = await bootWithoutPublish();
+    for (const invalidation of [
+      () => a.inv.invalidateTags(['item:1']),
+      () => a.inv.invalidateKeys([cacheHandle(svc, 'get').keyOf(1)]),
+      () => a.inv.invalidateNamespace('ItemService'),
+      () => a.inv.clear(),
+    ]) {
+      const failure = await rejection(invalidation());
+      expect(failure).toBeInstanceOf(StoreFailureError);
+      expect(failure).toMatchObject({ code: CacheMemoizeErrorCode.StoreFailure });
+    }
     const writer = a.app.get(ItemWriter);
     const failure = await rejection(writer.rename(1));
     expect(failure).toBeInstanceOf(InvalidationFailedError);
     expect(failure).toMatchObject({ owner: 'ItemWriter.rename', completed: true, result: { renamed: 1 } });
+  });
+
+  it('the StoreFailureError of a refused PUBLISH names the store and the operation', async () => {
+    const { a } = await bootWithoutPublish();
+    const failure = await rejection(a.inv.invalidateTags(['item:1']));
+    expect(failure).toBeInstanceOf(StoreFailureError);
+    expect(failure).toMatchObject({ code: CacheMemoizeErrorCode.StoreFailure, store: 'default', operation: expect.any(String) });
   });
 
   it('rejects when the Redis behind it is gone', async () => {
@@ -305,6 +322,8 @@ class FlapService {
 }
 
 describe('3. circuit breaker logging on a flapping Redis', () => {
+  /** The recovery line (the outage line itself says "until it answers again"). */
+  const RECOVERED = /answers again after/;
   it('logs one "is failing" line for an outage of several kill/restart flaps, and one recovery line once it is steady', async () => {
     const server = await privateRedis();
     const store = redisStore({ url: server.url });
@@ -324,16 +343,16 @@ describe('3. circuit breaker logging on a flapping Redis', () => {
     // Several opens and closes within a few seconds: one outage, reported once, not yet over.
     expect(linesWith('is failing')).toHaveLength(1);
     expect(linesWith('is failing')[0].level).toBe('error');
-    expect(linesWith('answers again')).toHaveLength(0);
+    expect(linesWith(RECOVERED)).toHaveLength(0);
 
     // Steady again: the end of the outage is reported once.
     await eventually(
-      () => svc.get(++id).then(() => linesWith('answers again').length),
+      () => svc.get(++id).then(() => linesWith(RECOVERED).length),
       (n) => n > 0,
       20_000,
       250,
     );
-    expect(linesWith('answers again')).toHaveLength(1);
+    expect(linesWith(RECOVERED)).toHaveLength(1);
     expect(linesWith('is failing')).toHaveLength(1);
   }, 50_000);
 });
@@ -533,9 +552,9 @@ describe.each([
       await sleep(30); // background writes (and their failures) land between calls
     }
     await sleep(100);
-    const warnings = linesWith(owner, 'warn');
-    expect(warnings.length).toBeLessThanOrEqual(1);
-    if (svc.runs === CALLS) expect(warnings.map((l) => l.text)).toHaveLength(1); // ran uncached: told once
+    const warnings = linesWith(owner, 'warn').map((l) => l.text);
+    if (svc.runs === CALLS) expect(warnings).toHaveLength(1); // ran uncached every time: told once
+    else expect(warnings.length).toBeLessThanOrEqual(1); // cached: nothing to tell, or told once
     expect(linesWith(/./, 'error')).toEqual([]);
   });
 });

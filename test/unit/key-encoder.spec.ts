@@ -22,7 +22,8 @@ describe('encodeArgs: distinct argument lists never share a key', () => {
     ['Set vs array', [new Set([1])], [[1]]],
     ['Buffer vs string', [Buffer.from('hi')], ['hi']],
     ['Buffer vs Uint8Array', [Buffer.from('hi')], [new Uint8Array(Buffer.from('hi'))]],
-    ['{a: undefined} vs {}', [{ a: undefined }], [{}]],
+    ['{a: null} vs {}', [{ a: null }], [{}]],
+    ['[undefined] vs []', [[undefined]], [[]]],
     ['object vs its JSON', [{ a: 1 }], ['{"a":1}']],
     ['class instance vs plain object', [new (class Point { x = 1 })()], [{ x: 1 }]],
     ['quotes in strings', ['a"', 'b'], ['a', '"b']],
@@ -31,6 +32,14 @@ describe('encodeArgs: distinct argument lists never share a key', () => {
   ];
   it.each(distinct)('%s', (_name, a, b) => {
     expect(enc(...a)).not.toBe(enc(...b));
+  });
+
+  it('an undefined property keys like an absent one, as in JSON (DTOs from optional query params)', () => {
+    expect(enc({ role: 'member', active: undefined })).toBe(enc({ role: 'member' }));
+    expect(enc({ a: undefined })).toBe(enc({}));
+    expect(enc({ f: { x: 1, y: undefined } })).toBe(enc({ f: { x: 1 } }));
+    // Top-level arguments stay distinct: undefined is not null, nor no argument.
+    expect(enc(undefined)).not.toBe(enc(null));
   });
 
   it('object key order does not matter', () => {
