@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -22,6 +22,23 @@ describe('packed tarball in a separate Nest app', () => {
   }, 180_000);
 
   afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('ships the build, its typings, self-contained source maps, README and LICENSE, and nothing else', () => {
+    const listing = JSON.parse(run('npm', ['pack', '--dry-run', '--json'], root)) as Array<{ files: Array<{ path: string }> }>;
+    const files = listing[0].files.map((f) => f.path);
+    for (const required of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts']) {
+      expect(files).toContain(required);
+    }
+    expect(files.filter((f) => !/^(dist\/|package\.json$|README\.md$|LICENSE$)/.test(f))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+    // A map whose sources are not shipped is useless: every map carries its sources.
+    const maps = files.filter((f) => f.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(0);
+    for (const map of maps) {
+      const parsed = JSON.parse(readFileSync(join(root, map), 'utf8')) as { sources: string[]; sourcesContent?: string[] };
+      expect(parsed.sourcesContent?.length).toBe(parsed.sources.length);
+    }
+  });
 
   it.each([
     ['Nest 11, CommonJS', '^11.0.0', 'commonjs', 'commonjs', 'node'],
