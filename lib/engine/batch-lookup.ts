@@ -12,10 +12,14 @@ const MAX_READ_BATCH = 256;
 export type Found =
   /** stamp: the in-process logical time before the read was sent (a two-tier L1 fill records it). */
   | { state: 'fresh' | 'stale'; value: unknown; view: EnvelopeView; epoch: string | undefined; stamp: number }
-  /** reachable false: the store did not answer within the call's budget; nothing can be joined or stored. */
-  | { state: 'miss'; epoch: string | undefined; reachable: boolean };
+  /**
+   * reachable false: the store did not answer within the call's budget; nothing can be joined or
+   * stored. deadline: when the call's store-time budget ends (performance.now()), for the read a
+   * computation does before it runs.
+   */
+  | { state: 'miss'; epoch: string | undefined; reachable: boolean; deadline: number };
 
-const UNREACHABLE: Found = { state: 'miss', epoch: undefined, reachable: false };
+const unreachable = (): Found => ({ state: 'miss', epoch: undefined, reachable: false, deadline: 0 });
 
 class Pending {
   constructor(
@@ -59,7 +63,8 @@ export class BatchLookup {
   }
 
   private send(batch: Pending[]): void {
-    const started = performance.now(); // the store-time budget is measured, never taken from a wall clock
+    // The store-time budget of every call in the batch: measured, never taken from a wall clock.
+    const started = performance.now();
     const stamp = this.stamp();
     const { ctx, versions } = this;
     const unique = new Map<string, number>();
@@ -70,12 +75,13 @@ export class BatchLookup {
         keys.push(p.key);
       }
     }
-    ctx.guard.run('getMany', batch[0].key, () => ctx.store.getMany(keys), undefined, false, batch[0].owner).then(
+    // One timer per batch bounds the read even when the client's own command timeout is longer.
+    withDeadline(ctx.guard.run('getMany', batch[0].key, () => ctx.store.getMany(keys), undefined, false, batch[0].owner), ctx.operationTimeoutMs).then(
       (values) => {
-        if (values === undefined) return this.settleAll(batch, () => UNREACHABLE);
+        if (values === undefined) return this.settleAll(batch, unreachable);
         void this.decideAll(batch, unique, values, started, stamp);
       },
-      () => this.settleAll(batch, () => UNREACHABLE),
+      () => this.settleAll(batch, unreachable),
     );
   }
 
@@ -92,23 +98,25 @@ export class BatchLookup {
       if (d.state === 'check') checks.push([key, d]);
     }
     if (checks.length > 0) await this.check(checks, decided, epoch, started, stamp);
+    const deadline = started + this.ctx.operationTimeoutMs;
     this.settleAll(batch, (p) => {
       const d = decided.get(p.key)!;
-      if (d.state === 'check') return UNREACHABLE; // (not reached: check() decides every one)
-      if (d.state !== 'miss' && d.view.etag !== p.etag) return { state: 'miss', epoch, reachable: true };
+      if (d.state === 'check') return unreachable(); // (not reached: check() decides every one)
+      if (d.state === 'miss') return { ...d, deadline };
+      if (d.view.etag !== p.etag) return { state: 'miss', epoch, reachable: true, deadline };
       return d;
     });
   }
 
   /** From the header alone when the entry was written under the current epoch. */
   private decide(key: string, bytes: Uint8Array | undefined, epoch: string | undefined, now: number, stamp: number): Decided {
-    if (bytes === undefined) return { state: 'miss', epoch, reachable: true };
+    if (bytes === undefined) return { state: 'miss', epoch, reachable: true, deadline: 0 };
     try {
       const view = decodeEnvelope(bytes);
-      if (view.staleUntil <= now) return { state: 'miss', epoch, reachable: true };
+      if (view.staleUntil <= now) return { state: 'miss', epoch, reachable: true, deadline: 0 };
       if (epoch === undefined || view.epoch !== epoch || this.pendingDeps.size > 0) {
         const { deps, tokens } = view.dependencies(this.ctx.prefix);
-        if (this.pendingDeps.size > 0 && deps.some((d) => this.pendingDeps.has(d))) return { state: 'miss', epoch, reachable: true };
+        if (this.pendingDeps.size > 0 && deps.some((d) => this.pendingDeps.has(d))) return { state: 'miss', epoch, reachable: true, deadline: 0 };
         if (epoch === undefined || view.epoch !== epoch) return { state: 'check', view, deps, tokens };
       }
       return this.found(key, view, epoch, now, stamp);
@@ -126,8 +134,8 @@ export class BatchLookup {
     const now = this.ctx.now();
     checks.forEach(([key, c], i) => {
       const ok = results?.[i];
-      if (ok === undefined) decided.set(key, UNREACHABLE);
-      else decided.set(key, ok ? this.found(key, c.view, epoch, now, stamp) : { state: 'miss', epoch, reachable: true });
+      if (ok === undefined) decided.set(key, unreachable());
+      else decided.set(key, ok ? this.found(key, c.view, epoch, now, stamp) : { state: 'miss', epoch, reachable: true, deadline: 0 });
     });
   }
 
@@ -144,7 +152,7 @@ export class BatchLookup {
   /** Garbage under a key (another app, another version, a corrupt write): a miss, overwritten by the next write. */
   private unreadable(key: string, error: unknown, epoch: string | undefined): Found {
     this.ctx.emit({ type: 'error', key, store: this.ctx.name, operation: 'decode', error });
-    return { state: 'miss', epoch, reachable: true };
+    return { state: 'miss', epoch, reachable: true, deadline: 0 };
   }
 
   private settleAll(batch: Pending[], found: (p: Pending) => Found): void {
@@ -159,7 +167,7 @@ export class BatchLookup {
 }
 
 /** The promise's value, or undefined once `ms` has passed. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   if (ms <= 0) return Promise.resolve(undefined);
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([

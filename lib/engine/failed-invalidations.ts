@@ -30,11 +30,12 @@ export class FailedInvalidations {
       for (const d of deps) this.deps.add(d);
       this.schedule();
       const reason = error instanceof Error ? error.message : String(error);
+      const operation = error instanceof StoreFailureError && error.operation !== undefined ? error.operation : 'invalidate';
       throw new StoreFailureError(
         `store '${this.ctx.name}' could not record an invalidation (${describe(deps)}): ${reason}. This instance serves none of ` +
           `the affected entries and retries in the background; other instances sharing the store may serve them until it succeeds.`,
         error,
-        { store: this.ctx.name, operation: 'invalidate' },
+        { store: this.ctx.name, operation },
       );
     }
     for (const d of deps) this.deps.delete(d);

@@ -1,7 +1,7 @@
 import type { EnvelopeMeta } from '../codec/envelope';
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { Serializer } from '../types/serializer';
-import { BatchLookup, type Found } from './batch-lookup';
+import { BatchLookup, withDeadline, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { runFactory, sleep, withHardTimeout } from './factory-runner';
 import { Flight, Flights, type Snapshot } from './flights';
@@ -48,7 +48,11 @@ export class RemoteTopology implements Topology {
     private readonly stamp: () => number = () => 0,
   ) {
     this.versions = new RemoteVersions(ctx);
-    this.failed = new FailedInvalidations(ctx, (deps) => this.versions.invalidate(deps));
+    // A retry writes the versions again and announces them again (a tiered bus may have failed).
+    this.failed = new FailedInvalidations(ctx, async (deps) => {
+      await this.versions.invalidate(deps);
+      await this.observer.announce?.({ deps, keys: [] });
+    });
     this.lookups = new BatchLookup(ctx, this.versions, serializer, this.failed.deps, stamp);
     this.lock = new DistributedLock(ctx);
     this.writer = new EntryWriter(ctx, serializer, this.versions, this.failed, () => this.observer);
@@ -74,7 +78,7 @@ export class RemoteTopology implements Topology {
       ctx.miss(key, policy, scope);
       // The store did not answer in time: run uncached (nothing known to join, nothing safe to store).
       if (!found.reachable) return runFactory(ctx, key, policy, factory);
-      return this.joinOrCompute(key, factory, policy, scope, found.epoch);
+      return this.joinOrCompute(key, factory, policy, scope, found.epoch, found.deadline);
     }
     this.observer.found?.(key, found);
     if (found.state === 'fresh') {
@@ -104,21 +108,21 @@ export class RemoteTopology implements Topology {
   }
 
   /** Joins the computation under way if no invalidation overtook it since, else starts one. */
-  private joinOrCompute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined): Promise<T> {
+  private joinOrCompute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined, deadline: number): Promise<T> {
     const flight = this.flights.get<T>(key);
-    if (flight === undefined || flight.cancelled) return this.compute(key, factory, policy, scope, epoch);
+    if (flight === undefined || flight.cancelled) return this.compute(key, factory, policy, scope, epoch, false, deadline);
     if (epoch !== undefined && flight.epoch === epoch) return flight.promise;
-    return this.joinChecked(flight, key, factory, policy, scope, epoch);
+    return this.joinChecked(flight, key, factory, policy, scope, epoch, deadline);
   }
 
-  private async joinChecked<T>(flight: Flight<T>, key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined): Promise<T> {
+  private async joinChecked<T>(flight: Flight<T>, key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined, deadline: number): Promise<T> {
     const snapshot = await flight.snapshot;
     if (snapshot !== undefined && !flight.cancelled && (await this.versions.unchanged(snapshot.deps, snapshot.tokens)) === true && !flight.cancelled) {
       return flight.promise;
     }
     const current = this.flights.get<T>(key);
     if (current !== undefined && current !== flight && !current.cancelled && epoch !== undefined && current.epoch === epoch) return current.promise;
-    return this.compute(key, factory, policy, scope, epoch);
+    return this.compute(key, factory, policy, scope, epoch, false, deadline);
   }
 
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
@@ -153,7 +157,15 @@ export class RemoteTopology implements Topology {
    * then the write in the background, the flight staying registered until it lands so nobody
    * recomputes in between. `awaitWrite`: resolve only once stored (refresh()).
    */
-  private compute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined, awaitWrite = false): Promise<T> {
+  private compute<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    epoch: string | undefined,
+    awaitWrite = false,
+    deadline = performance.now() + this.ctx.operationTimeoutMs,
+  ): Promise<T> {
     const extra = scope?.deps;
     const bucket = this.versions.bucketOf(key);
     const deps = extra === undefined || extra.length === 0 ? [...policy.deps, bucket] : [...policy.deps, ...extra, bucket];
@@ -164,7 +176,8 @@ export class RemoteTopology implements Topology {
     if (policy.lock !== undefined) {
       flight.promise = this.computeLocked(flight, factory, policy, scope, startedAt);
     } else {
-      flight.snapshot = this.versions.snapshot(deps);
+      // What is left of the caller's store-time budget: past it, the method runs and is not stored.
+      flight.snapshot = withDeadline(this.versions.snapshot(deps), deadline - performance.now());
       flight.promise = flight.snapshot.then((snapshot) => this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite));
     }
     flight.promise.then(undefined, () => this.flights.settle(flight));
@@ -255,8 +268,10 @@ export class RemoteTopology implements Topology {
   async invalidateDeps(deps: readonly string[]): Promise<void> {
     this.flights.detachWhere(new Set(deps));
     this.observer.invalidating?.({ deps, keys: [] });
-    await this.failed.attempt(deps, () => this.versions.invalidate(deps));
-    await this.observer.announce?.({ deps, keys: [] });
+    await this.failed.attempt(deps, async () => {
+      await this.versions.invalidate(deps);
+      await this.observer.announce?.({ deps, keys: [] });
+    });
     this.ctx.emit({ type: 'invalidate', tags: deps, store: this.ctx.name });
   }
 
@@ -266,19 +281,23 @@ export class RemoteTopology implements Topology {
     this.flights.detachKeys(keys);
     this.flights.detachWhere(new Set(buckets));
     this.observer.invalidating?.({ deps: buckets, keys });
-    await this.failed.attempt(buckets, () => this.versions.invalidate(buckets));
     const { guard, store } = this.ctx;
-    await guard.run('deleteMany', keys[0], () => store.deleteMany(keys), 0, true);
-    await this.observer.announce?.({ deps: buckets, keys });
+    await this.failed.attempt(buckets, async () => {
+      await this.versions.invalidate(buckets);
+      await guard.run('deleteMany', keys[0], () => store.deleteMany(keys), 0, true);
+      await this.observer.announce?.({ deps: buckets, keys });
+    });
     this.ctx.emit({ type: 'invalidate', keys, store: this.ctx.name });
   }
 
   async clear(prefix: string, allDep: string): Promise<void> {
     this.flights.detachWhere(new Set([allDep]), prefix);
     this.observer.invalidating?.({ deps: [allDep], keys: [], prefix });
-    await this.failed.attempt([allDep], () => this.versions.invalidate([allDep]));
-    await this.ctx.guard.run('clear', prefix, () => this.ctx.store.clear(prefix), undefined, true);
-    await this.observer.announce?.({ deps: [allDep], keys: [], prefix });
+    await this.failed.attempt([allDep], async () => {
+      await this.versions.invalidate([allDep]);
+      await this.ctx.guard.run('clear', prefix, () => this.ctx.store.clear(prefix), undefined, true);
+      await this.observer.announce?.({ deps: [allDep], keys: [], prefix });
+    });
     this.ctx.emit({ type: 'invalidate', prefix, store: this.ctx.name });
   }
 

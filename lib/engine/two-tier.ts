@@ -1,4 +1,5 @@
 import type { EnvelopeMeta } from '../codec/envelope';
+import { StoreFailureError } from '../errors';
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { Serializer } from '../types/serializer';
 import type { LocalCacheStore } from '../types/store';
@@ -72,7 +73,7 @@ export class TwoTierTopology implements Topology {
       found: (key, found) => this.fill(key, found),
       stored: (key, value, meta, stamp) => this.stored(key, value, meta, stamp),
       invalidating: (change) => this.applyHere(change),
-      announce: (change) => this.bus?.announce(change) ?? Promise.resolve(),
+      announce: (change) => this.announce(change),
     };
     this.bus = busFor(tier, `${ctx.prefix}:~bus`);
     if (this.bus !== undefined) {
@@ -154,6 +155,17 @@ export class TwoTierTopology implements Topology {
   close(): void {
     this.detach();
     this.remote.close();
+  }
+
+  /** Publishes an invalidation and waits for the acknowledgements; a failure names this store. */
+  private async announce(change: BusChange): Promise<void> {
+    if (this.bus === undefined) return;
+    try {
+      await this.bus.announce(change);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StoreFailureError(`store '${this.ctx.name}': ${reason}`, error, { store: this.ctx.name, operation: 'publish' });
+    }
   }
 
   /** Drops what this instance holds of an invalidation (its own, or one announced on the bus). */

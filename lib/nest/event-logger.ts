@@ -31,7 +31,8 @@ export class EventLogger {
   handle(event: CacheEvent, circuitClosed: (store: string) => boolean): void {
     if (event.type === 'uncacheable') this.uncacheable(event);
     else if (event.type === 'circuit') this.circuit(event);
-    else if (event.type === 'error' && !this.closing && circuitClosed(event.store) && !this.outages.has(event.store)) this.error(event);
+    // 'key' errors are the method's own (it warns once, naming the argument): the store did nothing.
+    else if (event.type === 'error' && event.operation !== 'key' && !this.closing && circuitClosed(event.store) && !this.outages.has(event.store)) this.error(event);
   }
 
   close(): void {
