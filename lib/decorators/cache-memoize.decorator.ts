@@ -31,5 +31,14 @@ export function CacheMemoize<A extends readonly unknown[] = never, R = unknown>(
     // Interceptor metadata is ignored on providers; on controllers and resolvers it caches responses.
     UseInterceptors(CacheMemoizeInterceptor),
   );
-  return decorator as unknown as CacheMemoizeDecorator<A>;
+  return ((target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => {
+    if (key !== undefined) decoratedClasses.add(target.constructor);
+    return (decorator as (t: object, k?: string | symbol, d?: PropertyDescriptor) => unknown)(target, key, descriptor);
+  }) as unknown as CacheMemoizeDecorator<A>;
 }
+
+/**
+ * Classes with a `@CacheMemoize` method, as they are declared: after bootstrap the explorer warns
+ * about those no app ever instantiated (a class `new`-ed by hand, or missing from `providers`).
+ */
+export const decoratedClasses = new Set<Function>();

@@ -1,6 +1,7 @@
 import { type CallHandler, type ExecutionContext, Inject, Injectable, Logger, type NestInterceptor, Optional, StreamableFile } from '@nestjs/common';
 import { from, lastValueFrom, type Observable, toArray } from 'rxjs';
 import { CACHE_HTTP_ADAPTER } from '../constants';
+import { InvalidOptionError } from '../errors';
 import { tagKeysFor } from '../keys/keys';
 import { MethodRegistry } from '../method/method-registry';
 import type { CacheMemoizeOptions } from '../types/options';
@@ -53,10 +54,21 @@ type Entry = CachedResponse | Uncacheable;
 export class CacheMemoizeInterceptor implements NestInterceptor {
   protected readonly logger = new Logger('CacheMemoize');
 
+  protected readonly registry: MethodRegistry;
+
   constructor(
-    protected readonly registry: MethodRegistry,
+    @Optional() @Inject(MethodRegistry) registry: MethodRegistry | undefined,
     @Optional() @Inject(CACHE_HTTP_ADAPTER) protected readonly http?: HttpAdapterRef,
-  ) {}
+  ) {
+    // Without this, Nest's own message would be "can't resolve dependencies of the CacheMemoizeInterceptor (?, ...)".
+    if (registry === undefined) {
+      throw new InvalidOptionError(
+        'CacheMemoizeInterceptor needs CacheMemoizeModule: import CacheMemoizeModule.forRoot() (or forRootAsync()) in your root module ' +
+          '(it is global, so once is enough).',
+      );
+    }
+    this.registry = registry;
+  }
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (!this.registry.requests.enabled) return next.handle();

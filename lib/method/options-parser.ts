@@ -88,11 +88,14 @@ function timing(opts: AnyOptions, where: string): Pick<CachePolicy, 'graceMs' | 
   return { graceMs, lock, softTimeoutMs, hardTimeoutMs, refreshAheadMs, storeResult: opts.storeResult !== false };
 }
 
-/** The decorator's hooks win over the module's, one by one. */
-function mergeHooks(module: CacheHooks | undefined, method: CacheHooks, where: string): CacheHooks | undefined {
+/** The decorator's hooks (`hooks: {...}`, or the deprecated top-level form) win over the module's, one by one. */
+function mergeHooks(module: CacheHooks | undefined, method: AnyOptions, where: string): CacheHooks | undefined {
+  if (method.hooks !== undefined && (typeof method.hooks !== 'object' || method.hooks === null)) {
+    throw new InvalidOptionError(`${where}: option hooks must be an object such as { onHit, onMiss, onStale, onError }.`);
+  }
   const merged: CacheHooks = {};
   for (const name of ['onHit', 'onMiss', 'onStale', 'onError'] as const) {
-    const hook = method[name] ?? module?.[name];
+    const hook = method.hooks?.[name] ?? method[name] ?? module?.[name];
     if (hook === undefined) continue;
     if (typeof hook !== 'function') throw new InvalidOptionError(`${where}: hook ${name} must be a function.`);
     merged[name] = hook;

@@ -30,8 +30,11 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
   private readonly memoizers = new Map<string, Memoizer>();
   private readonly collector = new StatsCollector();
   private readonly telemetry: Telemetry | undefined;
+  /** The prefix was not set: two apps on one server would share entries. */
+  private readonly defaultPrefix: boolean;
 
   constructor(@Inject(CACHE_MEMOIZE_MODULE_OPTIONS) raw: CacheMemoizeModuleOptions) {
+    this.defaultPrefix = raw.prefix === undefined;
     const options = (this.options = resolveModuleOptions(raw));
     this.prefix = options.prefix;
     this.enabled = options.enabled;
@@ -108,6 +111,14 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
    * misconfigured Redis is visible at boot. A store that is down does not stop the app.
    */
   async onModuleInit(): Promise<void> {
+    const shared = [...this.memoizers.values()].filter((m) => m.store.kind !== 'memory').map((m) => `'${m.name}' (${m.store.kind})`);
+    if (this.defaultPrefix && shared.length > 0) {
+      this.logger.warn(
+        `store ${shared.join(', ')} is shared, and the key prefix is the default '${this.prefix}': another app on the same server ` +
+          `with the default would read this app's entries, and clear() in one would empty both. Set a prefix of your own: ` +
+          `CacheMemoizeModule.forRoot({ prefix: 'my-app', ... }).`,
+      );
+    }
     await Promise.all(
       [...this.memoizers.values()].map(async (m) => {
         const what = `${m.store.kind}${m.store.description ? ` ${m.store.description}` : ''}`;

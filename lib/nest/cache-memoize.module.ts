@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { DiscoveryModule, HttpAdapterHost } from '@nestjs/core';
 import { CACHE_HTTP_ADAPTER } from '../constants';
 import { MethodRegistry } from '../method/method-registry';
@@ -7,7 +7,8 @@ import { CacheMemoizeEngine } from './cache-memoize.engine';
 import { CacheMemoizeExplorer } from './explorer';
 import { CacheMemoizeHealthIndicator } from './health.indicator';
 import { InvalidationService } from './invalidation.service';
-import { CacheMemoizeConfigurableModule } from './module-definition';
+import { CACHE_MEMOIZE_MODULE_OPTIONS, CACHE_MEMOIZE_OPTIONS_TYPE, CacheMemoizeConfigurableModule } from './module-definition';
+import { OPTIONS_SOURCE } from './module-options';
 
 /**
  * `CacheMemoizeModule.forRoot(options)` or `.forRootAsync({ imports, inject, useFactory |
@@ -34,4 +35,16 @@ import { CacheMemoizeConfigurableModule } from './module-definition';
   ],
   exports: [CacheMemoizeEngine, InvalidationService, CacheMemoizeHealthIndicator, MethodRegistry, CACHE_HTTP_ADAPTER],
 })
-export class CacheMemoizeModule extends CacheMemoizeConfigurableModule {}
+export class CacheMemoizeModule extends CacheMemoizeConfigurableModule {
+  /** Options given directly: an error in one of them names forRoot() (forRootAsync() otherwise). */
+  static override forRoot(options: typeof CACHE_MEMOIZE_OPTIONS_TYPE = {}): DynamicModule {
+    const module = super.forRoot(options);
+    for (const provider of module.providers ?? []) {
+      const p = provider as { provide?: unknown; useValue?: object };
+      if (p.provide === CACHE_MEMOIZE_MODULE_OPTIONS && p.useValue !== undefined) {
+        p.useValue = Object.defineProperty({ ...p.useValue }, OPTIONS_SOURCE, { value: 'forRoot()' });
+      }
+    }
+    return module;
+  }
+}

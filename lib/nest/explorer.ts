@@ -1,8 +1,9 @@
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { CACHE_EVICT_METADATA, CACHE_MEMOIZE_METADATA, ENGINE_REF, MEMOIZED_WRAPPER } from '../constants';
 import { setFallbackEvictor } from '../decorators/cache-evict.decorator';
+import { decoratedClasses } from '../decorators/cache-memoize.decorator';
 import { NamespaceConflictError } from '../errors';
 import type { AnyOptions } from '../method/options-parser';
 import type { MethodImpl } from '../method/resolved-method';
@@ -19,8 +20,13 @@ const GRAPHQL_MODULE_OPTIONS = 'GqlModuleOptions';
  * prototype stays untouched), resolves handlers' options so a bad option fails the boot, and links
  * `@CacheEvict` methods to InvalidationService.
  */
+/** Classes some app in this process instantiated (as a provider, controller or resolver). */
+const seenClasses = new Set<Function>();
+/** Classes already warned about (once per process). */
+const warnedClasses = new WeakSet<Function>();
+
 @Injectable()
-export class CacheMemoizeExplorer implements OnModuleInit {
+export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstrap {
   private readonly logger = new Logger('CacheMemoize');
   private readonly warnedScoped = new Set<Function>();
   /** Wrapped instances per class: a second one without instanceKey would share the first one's entries. */
@@ -45,7 +51,29 @@ export class CacheMemoizeExplorer implements OnModuleInit {
     for (const wrapper of providers) this.explore(wrapper);
     for (const wrapper of controllers) this.registerHandlers(wrapper, true);
     for (const wrapper of providers) this.registerHandlers(wrapper, false);
-    for (const wrapper of [...providers, ...controllers]) this.linkEvictions(wrapper);
+    for (const wrapper of [...providers, ...controllers]) {
+      this.linkEvictions(wrapper);
+      const cls = wrapper.metatype as Function | undefined;
+      if (typeof cls === 'function') seenClasses.add(cls);
+      if (typeof (wrapper.instance as object | undefined)?.constructor === 'function') seenClasses.add((wrapper.instance as object).constructor);
+    }
+  }
+
+  /**
+   * A class with `@CacheMemoize` methods that no app instantiated is a silent no-op otherwise:
+   * its instances are created with `new` (or it is missing from `providers`), so nothing wraps them.
+   */
+  onApplicationBootstrap(): void {
+    if (!this.engine.enabled) return;
+    for (const cls of decoratedClasses) {
+      // Seen itself, or through a subclass (a decorated base class is used through its subclasses).
+      if (warnedClasses.has(cls) || [...seenClasses].some((c) => c === cls || c.prototype instanceof cls)) continue;
+      warnedClasses.add(cls);
+      this.logger.warn(
+        `${cls.name} has @CacheMemoize methods, but Nest never created it: instances made with \`new\` run them uncached. ` +
+          `Add ${cls.name} to a module's providers and inject it (or memoize a provider that uses it).`,
+      );
+    }
   }
 
   /** `@CacheEvict` methods find this app's InvalidationService through their instance. */

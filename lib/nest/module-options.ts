@@ -24,10 +24,15 @@ export interface ResolvedModuleOptions {
   openTelemetry: boolean;
 }
 
+/** Marks options given to forRoot() (the others came from forRootAsync()'s factory or class). */
+export const OPTIONS_SOURCE = Symbol('CACHE_MEMOIZE:OPTIONS_SOURCE');
+
 /** Headers that always identify a user, plus the configured ones (lower-case, deduplicated). */
 const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key'];
 
-export function resolveModuleOptions(options: CacheMemoizeModuleOptions, where = 'CacheMemoizeModule.forRoot()'): ResolvedModuleOptions {
+export function resolveModuleOptions(options: CacheMemoizeModuleOptions): ResolvedModuleOptions {
+  const source = (options as { [OPTIONS_SOURCE]?: string })[OPTIONS_SOURCE] ?? 'forRootAsync()';
+  const where = `CacheMemoizeModule.${source}`;
   const stores = new Map(Object.entries(options.stores ?? { default: memoryStore() }));
   if (stores.size === 0) throw new InvalidOptionError(`${where}: stores must name at least one store.`);
   for (const [name, store] of stores) {
@@ -48,10 +53,10 @@ export function resolveModuleOptions(options: CacheMemoizeModuleOptions, where =
   }
   return {
     prefix: validateSegment(options.prefix ?? 'cm', 'prefix', where, 64),
-    ttlMs: parseDuration(options.ttl ?? '5m', `${where} option ttl`),
+    ttlMs: parseDuration(options.ttl ?? '5m', `${where}: option ttl`),
     enabled: options.enabled !== false,
-    operationTimeoutMs: parseDuration(options.operationTimeout ?? '500ms', `${where} option operationTimeout`),
-    connectTimeoutMs: parseDuration(options.connectTimeout ?? '2s', `${where} option connectTimeout`, { allowZero: true }),
+    operationTimeoutMs: parseDuration(options.operationTimeout ?? '500ms', `${where}: option operationTimeout`),
+    connectTimeoutMs: parseDuration(options.connectTimeout ?? '2s', `${where}: option connectTimeout`, { allowZero: true }),
     stores,
     defaultStore,
     serializer: options.serializer ?? createTaggedJsonSerializer({ classes: options.classes }),

@@ -23,14 +23,17 @@ export interface CacheHooks {
   onError?: (info: CacheHookInfo) => void;
 }
 
-/** Options of `CacheMemoizeModule.forRoot()` / `forRootAsync()`. */
+/**
+ * Options of `CacheMemoizeModule.forRoot()` / `forRootAsync()`. Durations also take any string
+ * (as configuration gives them, e.g. `config.get<string>('CACHE_TTL')`), checked at bootstrap.
+ */
 export interface CacheMemoizeModuleOptions {
   /** Named stores. Omitted: `{ default: memoryStore() }`. */
   stores?: Record<string, CacheStore>;
   /** Store used when a decorator names none. Default: 'default', or the only store given. */
   defaultStore?: string;
   /** Default time to live: milliseconds, or '30s', '5m', '1h', '1d'. Default '5m'. */
-  ttl?: Duration;
+  ttl?: Duration | string;
   /** Prepended to every key, to isolate apps sharing one server. Default 'cm'. */
   prefix?: string;
   /** false: nothing is wrapped, every call goes straight to the method. Default true. */
@@ -53,9 +56,9 @@ export interface CacheMemoizeModuleOptions {
   /** Key HTTP responses by the request's host name (the adapter's, honouring trust proxy). Default true. */
   varyByHost?: boolean;
   /** Store time one call may spend in total (lookup, version check) before it runs uncached. Default '500ms'. */
-  operationTimeout?: Duration;
+  operationTimeout?: Duration | string;
   /** How long bootstrap waits for shared stores to connect (the app starts either way). Default '2s'. */
-  connectTimeout?: Duration;
+  connectTimeout?: Duration | string;
   /** Receives hit/miss/set/invalidate/error events. */
   onEvent?: CacheEventListener;
   /** Keep per-method and per-store counters for stats() and metrics. Default true (cheap). */
@@ -72,9 +75,19 @@ export interface CacheMemoizeModuleOptions {
  * Options of `@CacheMemoize()`. `A` is the decorated method's parameter list: annotate the
  * callbacks' parameters (`key: (id: number) => id`) and the compiler checks them against it.
  */
-export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R = unknown> extends CacheHooks {
+export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R = unknown> {
   /** Time to live: milliseconds or '30s', '5m', '1h', '1d'. Default: the module's ttl. */
   ttl?: Duration;
+  /** onHit / onMiss / onStale / onError for this method (each wins over the module's). Same shape as the module's `hooks`. */
+  hooks?: CacheHooks;
+  /** @deprecated put it in `hooks: { onHit }` (the module's shape); still honoured. */
+  onHit?: CacheHooks['onHit'];
+  /** @deprecated put it in `hooks: { onMiss }`; still honoured. */
+  onMiss?: CacheHooks['onMiss'];
+  /** @deprecated put it in `hooks: { onStale }`; still honoured. */
+  onStale?: CacheHooks['onStale'];
+  /** @deprecated put it in `hooks: { onError }`; still honoured. */
+  onError?: CacheHooks['onError'];
   /** Value to key on instead of the arguments (e.g. `(user) => user.id`). */
   key?: (...args: A) => unknown;
   /**

@@ -1,11 +1,14 @@
 import { InvalidOptionError } from '../errors';
 
-/** A duration: a number of milliseconds, or a string such as '500ms', '30s', '5m', '1h', '1d'. */
-export type Duration = number | `${number}${DurationUnit}` | `${number} ${DurationUnit}`;
+/**
+ * A duration: milliseconds (a number, or a numeric string such as '30000' from an environment
+ * variable), or a string such as '500ms', '30s', '5m', '1h', '1d'.
+ */
+export type Duration = number | `${number}` | `${number}${DurationUnit}` | `${number} ${DurationUnit}`;
 export type DurationUnit = 'ms' | 's' | 'm' | 'h' | 'd';
 
 const UNIT_MS: Record<DurationUnit, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/;
+const PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/;
 
 /**
  * Parses a duration to whole milliseconds. `where` names the option and its owner so the
@@ -19,10 +22,10 @@ export function parseDuration(value: unknown, where: string, opts: { allowZero?:
     const m = PATTERN.exec(value);
     if (!m) {
       throw new InvalidOptionError(
-        `${where}: cannot parse duration ${JSON.stringify(value)}. Use milliseconds (e.g. 30000) or a string like '500ms', '30s', '5m', '1h', '1d'.`,
+        `${where}: cannot parse duration ${JSON.stringify(value)}. Use milliseconds (30000 or '30000') or a string like '500ms', '30s', '5m', '1h', '1d'.`,
       );
     }
-    ms = Number(m[1]) * UNIT_MS[m[2] as DurationUnit];
+    ms = Number(m[1]) * UNIT_MS[(m[2] ?? 'ms') as DurationUnit]; // a bare number is milliseconds
   } else {
     throw new InvalidOptionError(
       `${where}: expected a duration (milliseconds or a string like '30s'), got ${describe(value)}.`,

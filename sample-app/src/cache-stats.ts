@@ -9,9 +9,10 @@ export class CacheStats {
   static record(event: CacheEvent): void {
     CacheStats.counts[event.type] = (CacheStats.counts[event.type] ?? 0) + 1;
     if (event.type === 'hit' || event.type === 'miss') {
-      CacheStats.logger.log(`${event.type.toUpperCase().padEnd(4)} ${event.key}`);
+      CacheStats.logger.log(`${event.type.toUpperCase().padEnd(4)} ${event.key} (store '${event.store}')`);
     } else if (event.type === 'invalidate') {
-      CacheStats.logger.log(`INVALIDATE ${event.tags?.join(', ') ?? event.keys?.join(', ') ?? event.prefix}`);
+      // One event per store the invalidation reached (every store by default).
+      CacheStats.logger.log(`INVALIDATE ${event.tags?.join(', ') ?? event.keys?.join(', ') ?? event.prefix} in store '${event.store}'`);
     }
   }
 }

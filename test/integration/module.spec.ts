@@ -247,7 +247,7 @@ describe('module options', () => {
   });
 
   it('fails at bootstrap on bad module options', async () => {
-    await expect(boot([], { ttl: 'soon' as never })).rejects.toThrow(/forRoot\(\) option ttl/);
+    await expect(boot([], { ttl: 'soon' as never })).rejects.toThrow(/forRoot\(\): option ttl/);
     await expect(boot([], { defaultStore: 'nope' })).rejects.toThrow(/defaultStore 'nope' is not one of the stores/);
     await expect(boot([], { prefix: 'has space' })).rejects.toThrow(/prefix must be/);
   });

@@ -11,6 +11,8 @@ describe('parseDuration', () => {
     ['1d', 86_400_000],
     ['1.5s', 1500],
     ['2 m', 120_000],
+    ['30000', 30_000],
+    [' 250 ', 250],
   ])('%p -> %p ms', (input, ms) => {
     expect(parseDuration(input, 'ttl')).toBe(ms);
   });

@@ -102,6 +102,22 @@ export class MemcachedStore implements CacheStore {
     }
   }
 
+  /** Resolves true once a server answers, false after `timeoutMs`: the startup line says which. */
+  async ready(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const answered = this.client.get('~ready').then(
+      () => true,
+      () => false,
+    );
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+      timer.unref?.();
+    });
+    const ok = await Promise.race([answered, late]);
+    clearTimeout(timer);
+    return ok;
+  }
+
   async get(key: string): Promise<Uint8Array | undefined> {
     const physical = this.physicalNow(key) ?? (await this.physical(key));
     return new Promise((resolve, reject) => this.fetch(physical, (error, value) => (error ? reject(error) : resolve(value ?? undefined))));

@@ -35,23 +35,45 @@ export class RedisStore implements CacheStore {
   readonly boundsOwnOperations: boolean;
   private readonly owned: boolean;
   private readonly cluster: boolean;
+  /** Where it connects (host:port), for messages a person can act on. */
+  private readonly address: string;
+  /** Why the last connection attempt failed, e.g. 'connection refused'. */
+  private connectionError: string | undefined;
 
   constructor(options: RedisStoreOptions) {
     if ('client' in options) {
       this.client = options.client;
       this.owned = false;
       this.description = 'a client passed in';
+      const o = (options.client as { options?: { host?: string; port?: number } }).options;
+      this.address = o?.host !== undefined ? `${o.host}:${o.port ?? 6379}` : 'the client passed in';
     } else {
       this.client = createClient(options);
       this.owned = true;
       this.description = describe(options);
-      // Connection errors surface as failed commands (misses); keep ioredis from printing each.
-      this.client.on('error', () => undefined);
+      this.address = addressOf(options);
+      // Connection errors surface as failed commands (misses), explained by their cause; keep
+      // ioredis from printing each.
+      this.client.on('error', (...args: unknown[]) => {
+        this.connectionError = connectionProblem(args[0]);
+      });
+      this.client.on('ready', () => {
+        this.connectionError = undefined;
+      });
     }
     this.cluster = (this.client as { isCluster?: boolean }).isCluster === true;
     // Clients created here have commandTimeout and no offline queue; a client passed in may not.
     this.boundsOwnOperations = this.owned;
   }
+
+  /** A command failed because the connection is down: say where and why, not ioredis' internals. */
+  private readonly explain = (error: unknown): never => {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/Stream isn't writeable|Connection is closed|ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ECONNRESET/.test(message)) {
+      throw new Error(`cannot reach Redis at ${this.address} (${this.connectionError ?? 'not connected'})`, { cause: error });
+    }
+    throw error;
+  };
 
   /** Resolves true once connected, false after `timeoutMs` (the app boots either way). */
   async ready(timeoutMs: number): Promise<boolean> {
@@ -70,22 +92,22 @@ export class RedisStore implements CacheStore {
   }
 
   get(key: string): Promise<Uint8Array | undefined> {
-    return this.client.getBuffer(key).then(orUndefined);
+    return this.client.getBuffer(key).then(orUndefined, this.explain);
   }
 
   getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     if (keys.length === 0) return Promise.resolve([]);
     // MGET needs one slot; on a cluster, single GETs are auto-pipelined per node instead.
     if (this.cluster) return Promise.all(keys.map((k) => this.get(k)));
-    return this.client.mgetBuffer(...keys).then(nullsToUndefined);
+    return this.client.mgetBuffer(...keys).then(nullsToUndefined, this.explain);
   }
 
   async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
-    await this.client.set(key, asBuffer(value), 'PX', ttl(ttlMs));
+    await this.client.set(key, asBuffer(value), 'PX', ttl(ttlMs)).catch(this.explain);
   }
 
   async add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
-    return (await this.client.set(key, asBuffer(value), 'PX', ttl(ttlMs), 'NX')) === 'OK';
+    return (await this.client.set(key, asBuffer(value), 'PX', ttl(ttlMs), 'NX').catch(this.explain)) === 'OK';
   }
 
   /** PEXPIRE per key (auto-pipelined, one slot each: fine on a cluster). */
@@ -210,6 +232,35 @@ function describe(options: Exclude<RedisStoreOptions, { client: unknown }>): str
   if ('cluster' in options) return `cluster ${options.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',')}`;
   if ('sentinels' in options) return `sentinel master '${options.name}'`;
   return options.url.replace(/\/\/[^@/]*@/, '//***@'); // never log credentials
+}
+
+/** host:port (or the nodes) the options point at, credentials left out. */
+function addressOf(options: Exclude<RedisStoreOptions, { client: unknown }>): string {
+  if ('cluster' in options) return options.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',');
+  if ('sentinels' in options) return `the master '${options.name}' of sentinels ${options.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  try {
+    const url = new URL(options.url);
+    return `${url.hostname}:${url.port || 6379}`;
+  } catch {
+    return 'the configured url';
+  }
+}
+
+/** A connection error in words: 'connection refused', 'authentication failed'... */
+function connectionProblem(error: unknown): string {
+  const code = (error as { code?: unknown })?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  const known: Record<string, string> = {
+    ECONNREFUSED: 'connection refused',
+    ETIMEDOUT: 'connect timed out',
+    ENOTFOUND: 'host not found',
+    EAI_AGAIN: 'host not found',
+    EHOSTUNREACH: 'host unreachable',
+    ECONNRESET: 'connection reset',
+  };
+  if (typeof code === 'string' && code in known) return known[code];
+  if (/NOAUTH|WRONGPASS|invalid password/i.test(message)) return 'authentication failed';
+  return message;
 }
 
 function orUndefined<T>(value: T | null): T | undefined {
