@@ -16,7 +16,6 @@ type LibModule = typeof Lib;
 const KEYS = 1_000;
 
 function load(dir: string): LibModule {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(resolve(dir)) as LibModule;
 }
 
@@ -47,7 +46,13 @@ async function appOf(lib: LibModule, store: Lib.CacheStore, warm: number, prefix
   return { moduleRef, users };
 }
 
-async function hitCase(title: string, before: LibModule, after: LibModule, make: (lib: LibModule) => Lib.CacheStore, concurrency: number): Promise<void> {
+async function hitCase(
+  title: string,
+  before: LibModule,
+  after: LibModule,
+  make: (lib: LibModule) => Lib.CacheStore,
+  concurrency: number,
+): Promise<void> {
   const a = await appOf(before, make(before), KEYS, `cmpb${Date.now() % 1e6}`);
   const b = await appOf(after, make(after), KEYS, `cmpa${Date.now() % 1e6}`);
   const results = await bench(
@@ -57,7 +62,9 @@ async function hitCase(title: string, before: LibModule, after: LibModule, make:
     ],
     { concurrency },
   );
-  printTable(`${title} (${concurrency} concurrent caller${concurrency > 1 ? 's' : ''})`, results, { 'after / before': 'after / before' });
+  printTable(`${title} (${concurrency} concurrent caller${concurrency > 1 ? 's' : ''})`, results, {
+    'after / before': 'after / before',
+  });
   await a.moduleRef.close();
   await b.moduleRef.close();
 }
@@ -74,17 +81,23 @@ async function coldMissCase(before: LibModule, after: LibModule, url: string): P
     ],
     { concurrency: 100 },
   );
-  printTable('redis cold misses, a new key per call (100 concurrent callers)', results, { 'after / before': 'after / before' });
+  printTable('redis cold misses, a new key per call (100 concurrent callers)', results, {
+    'after / before': 'after / before',
+  });
   await a.moduleRef.close();
   await b.moduleRef.close();
 }
 
 async function httpServer(dir: string): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, 'http-server.ts'), 'ours', String(port), resolve(dir)], {
-    env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '../tsconfig.json') },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', join(__dirname, 'http-server.ts'), 'ours', String(port), resolve(dir)],
+    {
+      env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '../tsconfig.json') },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   await new Promise<void>((done) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && done()));
   return { port, child };
 }
@@ -92,7 +105,8 @@ async function httpServer(dir: string): Promise<{ port: number; child: ChildProc
 async function httpCase(beforeDir: string, afterDir: string): Promise<void> {
   const servers = [await httpServer(beforeDir), await httpServer(afterDir)];
   const rps = async (port: number) =>
-    (await autocannon({ url: `http://127.0.0.1:${port}/cached`, connections: 50, duration: 3, pipelining: 4 })).requests.average;
+    (await autocannon({ url: `http://127.0.0.1:${port}/cached`, connections: 50, duration: 3, pipelining: 4 })).requests
+      .average;
   try {
     for (const s of servers) await rps(s.port); // warm-up
     const samples: number[][] = [[], []];
@@ -110,7 +124,10 @@ async function httpCase(beforeDir: string, afterDir: string): Promise<void> {
 
 export async function compareBench(args: string[]): Promise<void> {
   const rev = args[0];
-  if (rev === undefined) throw new Error('usage: npm run bench -- compare <rev> (after bash bench/build-rev.sh <rev> and bash bench/build-rev.sh)');
+  if (rev === undefined)
+    throw new Error(
+      'usage: npm run bench -- compare <rev> (after bash bench/build-rev.sh <rev> and bash bench/build-rev.sh)',
+    );
   const beforeDir = join(__dirname, `../.tmp/build-${rev}/dist`);
   const afterDir = join(__dirname, '../.tmp/build-current/dist');
   const before = load(beforeDir);
@@ -122,8 +139,20 @@ export async function compareBench(args: string[]): Promise<void> {
   try {
     await hitCase('memory hit, 1,000 hot keys', before, after, (lib) => lib.memoryStore({ maxEntries: 10_000 }), 1);
     await hitCase('redis hit, 1,000 keys', before, after, (lib) => lib.redisStore({ url: redis.url }), 100);
-    await hitCase('memcached hit, 1,000 keys', before, after, (lib) => lib.memcachedStore({ servers: memcached.address }), 100);
-    await hitCase('tiered L1 hit, 1,000 keys', before, after, (lib) => lib.tieredStore(lib.memoryStore(), lib.redisStore({ url: redis.url })), 1);
+    await hitCase(
+      'memcached hit, 1,000 keys',
+      before,
+      after,
+      (lib) => lib.memcachedStore({ servers: memcached.address }),
+      100,
+    );
+    await hitCase(
+      'tiered L1 hit, 1,000 keys',
+      before,
+      after,
+      (lib) => lib.tieredStore(lib.memoryStore(), lib.redisStore({ url: redis.url })),
+      1,
+    );
     await coldMissCase(before, after, redis.url);
     await httpCase(beforeDir, afterDir);
   } finally {

@@ -56,7 +56,7 @@ async function runFor(c: BenchCase, ms: number): Promise<number> {
   while (true) {
     for (let i = 0; i < 256; i++) {
       const r = c.run(ops++);
-      if (r !== undefined && typeof (r as Promise<unknown>).then === 'function') await r;
+      if (r !== undefined && typeof (r as Promise<unknown>).then === 'function') await (r as Promise<unknown>);
     }
     if (performance.now() >= end) break;
   }
@@ -71,7 +71,8 @@ function median(values: number[]): number {
 export function printTable(title: string, results: BenchResult[], baselines: Record<string, string>): void {
   console.log(`\n${title}`);
   const byName = new Map(results.map((r) => [r.name, r]));
-  for (const r of results) console.log(`  ${r.name.padEnd(44)} ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(12)} ops/s`);
+  for (const r of results)
+    console.log(`  ${r.name.padEnd(44)} ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(12)} ops/s`);
   for (const [label, pair] of Object.entries(baselines)) {
     const [a, b] = pair.split(' / ');
     console.log(`  ratio ${label.padEnd(38)} ${(byName.get(a)!.opsPerSec / byName.get(b)!.opsPerSec).toFixed(2)}x`);

@@ -10,33 +10,45 @@ import type * as Lib from 'nestjs-cache-memoize';
 const which = process.argv[2];
 const port = Number(process.argv[3]);
 // A build of the library to serve (bench/compare.bench.ts), else this checkout's source.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const { CacheMemoize, CacheMemoizeModule } = require(process.argv[4] ?? '../lib') as typeof Lib;
 let coldRuns = 0;
 const payload = { id: 1, name: 'Sencha', tags: ['tea', 'green'], price: 12.5, stock: 40 };
 
 @Controller()
 class OursController {
-  @Get('cached') @CacheMemoize({ ttl: '1h' }) cached() { return payload; }
-  @Get('plain') plain() { return payload; }
+  @Get('cached') @CacheMemoize({ ttl: '1h' }) cached() {
+    return payload;
+  }
+  @Get('plain') plain() {
+    return payload;
+  }
   @Get('cold/:n') @CacheMemoize({ ttl: '1h' }) async cold(@Param('n') n: string) {
     coldRuns++;
     await new Promise((r) => setTimeout(r, 20));
     return { n };
   }
-  @Get('runs') runs() { return { coldRuns }; }
+  @Get('runs') runs() {
+    return { coldRuns };
+  }
 }
 
 @Controller()
 class CacheManagerController {
-  @Get('cached') @UseInterceptors(CacheInterceptor) cached() { return payload; }
-  @Get('plain') plain() { return payload; }
+  @Get('cached') @UseInterceptors(CacheInterceptor) cached() {
+    return payload;
+  }
+  @Get('plain') plain() {
+    return payload;
+  }
   @Get('cold/:n') @UseInterceptors(CacheInterceptor) async cold(@Param('n') n: string) {
     coldRuns++;
     await new Promise((r) => setTimeout(r, 20));
     return { n };
   }
-  @Get('runs') runs() { return { coldRuns }; }
+  @Get('runs') runs() {
+    return { coldRuns };
+  }
 }
 
 @Module({ imports: [CacheMemoizeModule.forRoot({ ttl: '1h' })], controllers: [OursController] })

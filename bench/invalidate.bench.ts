@@ -1,7 +1,14 @@
 import 'reflect-metadata';
 import { Injectable, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { CacheMemoize, CacheMemoizeModule, InvalidationService, memoryStore, redisStore, type CacheStore } from 'nestjs-cache-memoize';
+import {
+  CacheMemoize,
+  CacheMemoizeModule,
+  InvalidationService,
+  memoryStore,
+  redisStore,
+  type CacheStore,
+} from 'nestjs-cache-memoize';
 import { RedisServer } from '../test/support/servers';
 
 @Injectable()
@@ -30,7 +37,8 @@ export async function invalidateBench(): Promise<void> {
         await app.init();
         const catalog = app.get(Catalog);
         const invalidation = app.get(InvalidationService);
-        for (let i = 0; i < n; i += 1_000) await Promise.all(Array.from({ length: 1_000 }, (_, j) => catalog.item(i + j)));
+        for (let i = 0; i < n; i += 1_000)
+          await Promise.all(Array.from({ length: 1_000 }, (_, j) => catalog.item(i + j)));
         await new Promise((r) => setTimeout(r, 500));
         const times: number[] = [];
         for (let r = 0; r < 21; r++) {

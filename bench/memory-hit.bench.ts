@@ -59,9 +59,11 @@ export async function memoryHitBench(): Promise<void> {
     { name: 'cache-manager 7 wrap() hit (memory)', run: (i) => cmGet(i % HOT_KEYS) },
   ]);
   printTable(`memory hit, ${HOT_KEYS} hot keys, sequential awaits`, results, {
-    'ours / cache-manager wrap (target >= 1.5)': '@CacheMemoize hit (memory store) / cache-manager 7 wrap() hit (memory)',
+    'ours / cache-manager wrap (target >= 1.5)':
+      '@CacheMemoize hit (memory store) / cache-manager 7 wrap() hit (memory)',
     'ours / floor (target >= 0.5)': '@CacheMemoize hit (memory store) / floor: Map.get(JSON.stringify(args))',
-    'stats on / stats off (cost of stats: keep >= 0.95)': '@CacheMemoize hit (memory store) / @CacheMemoize hit, stats: false',
+    'stats on / stats off (cost of stats: keep >= 0.95)':
+      '@CacheMemoize hit (memory store) / @CacheMemoize hit, stats: false',
   });
   await moduleRef.close();
   await noStatsRef.close();

@@ -1,4 +1,7 @@
 import Redis from 'ioredis';
+import type * as Memjs from 'memjs';
+
+type MemjsModule = typeof Memjs;
 import { memcachedStore, redisStore, type CacheStore } from 'nestjs-cache-memoize';
 import { MemcachedServer, RedisServer } from '../test/support/servers';
 import { appWith, user } from './fixtures';
@@ -25,7 +28,9 @@ async function sharedHitCase(title: string, ours: string, raw: RawClient, store:
     ],
     { concurrency: CONCURRENCY },
   );
-  printTable(`${title}, ${KEYS} keys, ${CONCURRENCY} concurrent callers`, results, { 'ours / raw (target >= 0.85)': `${ours} / ${raw.name}` });
+  printTable(`${title}, ${KEYS} keys, ${CONCURRENCY} concurrent callers`, results, {
+    'ours / raw (target >= 0.85)': `${ours} / ${raw.name}`,
+  });
   await moduleRef.close();
   raw.close();
 }
@@ -53,8 +58,7 @@ export async function redisHitBench(): Promise<void> {
 export async function memcachedHitBench(): Promise<void> {
   const server = await MemcachedServer.launch();
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const memjs = require('memjs') as typeof import('memjs');
+    const memjs = require('memjs') as MemjsModule;
     const client = memjs.Client.create(server.address, { logger: { log: () => undefined } });
     await sharedHitCase(
       'memcached hit',

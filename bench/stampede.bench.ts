@@ -34,7 +34,9 @@ export async function stampedeBench(): Promise<void> {
       const started = performance.now();
       const values = await Promise.all(Array.from({ length: 10_000 }, () => svc.build(1)));
       const ms = performance.now() - started;
-      console.log(`  ${name.padEnd(20)} runs: ${svc.runs}, all 10,000 served in ${ms.toFixed(1)} ms (method alone: 50 ms), ${values.length} values`);
+      console.log(
+        `  ${name.padEnd(20)} runs: ${svc.runs}, all 10,000 served in ${ms.toFixed(1)} ms (method alone: 50 ms), ${values.length} values`,
+      );
       await app.close();
     }
   } finally {

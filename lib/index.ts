@@ -9,7 +9,13 @@ export { InvalidationService } from './nest/invalidation.service';
 export { CacheMemoizeHealthIndicator, type CacheHealthResult } from './nest/health.indicator';
 export { registerPrometheusMetrics, type PrometheusOptions } from './nest/prometheus';
 export { CacheMemoize, type CacheMemoizeDecorator } from './decorators/cache-memoize.decorator';
-export { CacheEvict, InvalidateTags, evictCall, type CacheEvictOptions, type EvictCall } from './decorators/cache-evict.decorator';
+export {
+  CacheEvict,
+  InvalidateTags,
+  evictCall,
+  type CacheEvictOptions,
+  type EvictCall,
+} from './decorators/cache-evict.decorator';
 export { CacheMemoizeInterceptor } from './interceptor/cache-memoize.interceptor';
 export { cacheHandle, type MethodHandle } from './method/method-handle';
 export { withCacheMode, currentCacheMode, type CacheMode } from './method/cache-mode';
@@ -18,15 +24,31 @@ export type { MethodExplanation } from './method/resolved-method';
 // Stores
 export { memoryStore, MemoryStore, type MemoryStoreOptions } from './stores/memory.store';
 export { redisStore, RedisStore, type RedisStoreOptions } from './stores/redis/redis.store';
-export { memcachedStore, MemcachedStore, type MemcachedClientLike, type MemcachedStoreOptions } from './stores/memcached/memcached.store';
+export {
+  memcachedStore,
+  MemcachedStore,
+  type MemcachedClientLike,
+  type MemcachedStoreOptions,
+} from './stores/memcached/memcached.store';
 export { tieredStore, TieredStore, type TieredStoreOptions } from './stores/tiered.store';
-export type { RedisClientLike, RedisClusterNode, RedisCommandsLike, RedisConnectionOptions } from './stores/redis/redis.types';
+export type {
+  RedisClientLike,
+  RedisClusterNode,
+  RedisCommandsLike,
+  RedisConnectionOptions,
+} from './stores/redis/redis.types';
 
 // Codec
 export { createTaggedJsonSerializer, taggedJsonSerializer, type TaggedJsonOptions } from './codec/tagged-json';
 
 // Types
-export type { CacheHookInfo, CacheHooks, CacheMemoizeModuleOptions, CacheMemoizeOptions, ArgsOnly } from './types/options';
+export type {
+  CacheHookInfo,
+  CacheHooks,
+  CacheMemoizeModuleOptions,
+  CacheMemoizeOptions,
+  ArgsOnly,
+} from './types/options';
 export type { CacheRequest } from './types/request';
 export type { CacheEvent, CacheEventListener } from './types/events';
 export type { CacheStats, CacheCounters } from './types/stats';

@@ -21,7 +21,9 @@ export class ClassRegistry {
         throw new InvalidOptionError(`${where}: every entry must be a class, got ${describeValue(cls)}.`);
       }
       if (name === '') {
-        throw new InvalidOptionError(`${where}: an anonymous class cannot be registered by name; use a record, e.g. { MyClass: cls }.`);
+        throw new InvalidOptionError(
+          `${where}: an anonymous class cannot be registered by name; use a record, e.g. { MyClass: cls }.`,
+        );
       }
       const proto = (cls as { prototype: object }).prototype;
       const builtin = BUILTINS.find((b) => proto instanceof b);
@@ -57,7 +59,19 @@ export class ClassRegistry {
 }
 
 /** Built-ins whose state lives in internal slots, not in own properties. */
-const BUILTINS: Function[] = [Map, Set, Date, Array, RegExp, Error, Promise, WeakMap, WeakSet, ArrayBuffer, Object.getPrototypeOf(Uint8Array) as Function];
+const BUILTINS: Function[] = [
+  Map,
+  Set,
+  Date,
+  Array,
+  RegExp,
+  Error,
+  Promise,
+  WeakMap,
+  WeakSet,
+  ArrayBuffer,
+  Object.getPrototypeOf(Uint8Array) as Function,
+];
 
 function describeValue(value: unknown): string {
   return value === null ? 'null' : typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;

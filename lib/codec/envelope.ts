@@ -98,7 +98,8 @@ export class EnvelopeView {
       const pairs: unknown = JSON.parse(this.buf.toString('utf8', this.depsAt, this.valueAt));
       if (!Array.isArray(pairs)) throw new Error('corrupt dependency list');
       for (const pair of pairs as unknown[]) {
-        if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') throw new Error('corrupt dependency list');
+        if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string')
+          throw new Error('corrupt dependency list');
         deps.push(pair[0].startsWith('~') ? `${prefix}:${pair[0]}` : pair[0]);
         tokens.push(pair[1]);
       }
@@ -107,7 +108,9 @@ export class EnvelopeView {
   }
 
   value(serializer: Serializer): unknown {
-    return serializer.decodeFrom !== undefined ? serializer.decodeFrom(this.buf, this.valueAt) : serializer.decode(this.buf.subarray(this.valueAt));
+    return serializer.decodeFrom !== undefined
+      ? serializer.decodeFrom(this.buf, this.valueAt)
+      : serializer.decode(this.buf.subarray(this.valueAt));
   }
 }
 

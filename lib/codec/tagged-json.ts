@@ -14,16 +14,10 @@ import { ClassRegistry, type ClassRegistryInput } from './class-registry';
  * nothing outside the registry gets a prototype, `__proto__` stays an ordinary own key.
  * Payloads without any tagged value skip the walk (first byte 'J' instead of 'T').
  */
-const TAG = '$t';
-/** Deeper values are refused: the walk and JSON.parse must never exhaust the stack. */
-export const MAX_DEPTH = 512;
-type Tagged = { [TAG]: string; v?: unknown; c?: string };
+import { MAX_DEPTH, TAG, TYPED_ARRAYS, type Tagged } from './tagged-format';
+import { Reviver } from './tagged-reviver';
 
-type TypedArrayClass = new (buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView;
-/** A Map, not an object: a stored name such as 'constructor' must find nothing. */
-const TYPED_ARRAYS = new Map<string, TypedArrayClass>(
-  Object.entries({ Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array }),
-);
+export { MAX_DEPTH } from './tagged-format';
 
 export interface TaggedJsonOptions {
   /** Classes revived with their prototype (module option `classes`). */
@@ -53,13 +47,17 @@ class Encoder {
       case 'object':
         return value === null ? null : this.object(value);
       default:
-        throw new SerializationError(`cannot serialize a ${typeof value} at ${this.where()}; results must be data (functions and symbols are not)`);
+        throw new SerializationError(
+          `cannot serialize a ${typeof value} at ${this.where()}; results must be data (functions and symbols are not)`,
+        );
     }
   }
 
   private object(value: object): unknown {
-    if (this.ancestors.has(value)) throw new SerializationError(`cannot serialize a circular structure (at ${this.where()})`);
-    if (this.ancestors.size >= MAX_DEPTH) throw new SerializationError(`value nested deeper than ${MAX_DEPTH} levels (at ${this.where()})`);
+    if (this.ancestors.has(value))
+      throw new SerializationError(`cannot serialize a circular structure (at ${this.where()})`);
+    if (this.ancestors.size >= MAX_DEPTH)
+      throw new SerializationError(`value nested deeper than ${MAX_DEPTH} levels (at ${this.where()})`);
     this.ancestors.add(value);
     try {
       return this.objectBody(value);
@@ -79,7 +77,8 @@ class Encoder {
       }
       return out;
     }
-    if (proto === null || proto === Object.prototype || isForeignObjectPrototype(proto)) return this.fields(value, undefined);
+    if (proto === null || proto === Object.prototype || isForeignObjectPrototype(proto))
+      return this.fields(value, undefined);
     if (proto === Date.prototype) {
       const t = (value as Date).getTime();
       return this.tag('D', Number.isNaN(t) ? null : t);
@@ -95,7 +94,12 @@ class Encoder {
       return this.tag('S', members);
     }
     if (proto === RegExp.prototype) return this.tag('R', [(value as RegExp).source, (value as RegExp).flags]);
-    if (ArrayBuffer.isView(value) && (Buffer.isBuffer(value) || proto === Uint8Array.prototype || TYPED_ARRAYS.get(value.constructor.name)?.prototype === proto)) {
+    if (
+      ArrayBuffer.isView(value) &&
+      (Buffer.isBuffer(value) ||
+        proto === Uint8Array.prototype ||
+        TYPED_ARRAYS.get(value.constructor.name)?.prototype === proto)
+    ) {
       const base64 = asBuffer(value).toString('base64');
       if (Buffer.isBuffer(value)) return this.tag('B', base64);
       if (value instanceof Uint8Array) return this.tag('U', base64);
@@ -120,7 +124,8 @@ class Encoder {
       this.path.push(k);
       const v = this.walk((value as Record<string, unknown>)[k]);
       this.path.pop();
-      if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      if (k === '__proto__')
+        Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
       else out[k] = v;
     }
     if (className !== undefined) return { ...this.tag('C', escaped ? Object.entries(out) : out), c: className };
@@ -143,7 +148,9 @@ class Encoder {
 
   private hiddenState(value: object, own: Array<string | symbol>): UncacheableValueError {
     const className = (value as { constructor: { name: string } }).constructor.name;
-    const hidden = own.filter((k) => typeof k === 'symbol' || !Object.prototype.propertyIsEnumerable.call(value, k)).map(String);
+    const hidden = own
+      .filter((k) => typeof k === 'symbol' || !Object.prototype.propertyIsEnumerable.call(value, k))
+      .map(String);
     return new UncacheableValueError(
       `${this.where()} is a ${className} with state in symbol-keyed or non-enumerable properties (${hidden.join(', ')}), ` +
         `which would not come back. Keep a registered class's state in ordinary fields.`,
@@ -154,7 +161,8 @@ class Encoder {
 
   private where(): string {
     let out = 'result';
-    for (const k of this.path) out += typeof k === 'number' ? `[${k}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
+    for (const k of this.path)
+      out += typeof k === 'number' ? `[${k}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
     return out;
   }
 
@@ -164,100 +172,18 @@ class Encoder {
   }
 }
 
-class Reviver {
-  constructor(private readonly registry: ClassRegistry) {}
-
-  revive(value: unknown): unknown {
-    if (typeof value !== 'object' || value === null) return value;
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        const item = value[i];
-        if (typeof item === 'object' && item !== null) value[i] = this.revive(item);
-      }
-      return value;
-    }
-    const record = value as Record<string, unknown>;
-    if (Object.prototype.hasOwnProperty.call(record, TAG)) return this.untag(record as Tagged);
-    return this.reviveFields(record);
-  }
-
-  private reviveFields<T extends Record<string, unknown>>(record: T): T {
-    for (const k of Object.keys(record)) {
-      const item = record[k];
-      if (typeof item !== 'object' || item === null) continue;
-      const revived = this.revive(item);
-      if (revived === item) continue;
-      define(record, k, revived);
-    }
-    return record;
-  }
-
-  private untag(t: Tagged): unknown {
-    const v = t.v;
-    switch (t[TAG]) {
-      case 'u':
-        return undefined;
-      case 'f':
-        return v === '-0' ? -0 : Number(v);
-      case 'n':
-        return BigInt(v as string);
-      case 'D':
-        return new Date(v === null ? Number.NaN : (v as number));
-      case 'M':
-        return new Map((v as Array<[unknown, unknown]>).map(([k, val]) => [this.revive(k), this.revive(val)]));
-      case 'S':
-        return new Set((v as unknown[]).map((m) => this.revive(m)));
-      case 'R': {
-        const [source, flags] = v as [string, string];
-        return new RegExp(source, flags);
-      }
-      case 'B':
-        return Buffer.from(v as string, 'base64');
-      case 'U':
-        return new Uint8Array(Buffer.from(v as string, 'base64'));
-      case 'A': {
-        const Ctor = typeof t.c === 'string' ? TYPED_ARRAYS.get(t.c) : undefined;
-        if (Ctor === undefined) throw new SerializationError(`unknown typed array ${String(t.c)}`);
-        const bytes = Buffer.from(v as string, 'base64');
-        const copy = new Uint8Array(bytes).buffer; // aligned, owned copy
-        return new Ctor(copy, 0, copy.byteLength / (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT);
-      }
-      case 'O':
-        return this.fromEntries(Object.create(Object.prototype) as object, v);
-      case 'C': {
-        const proto = typeof t.c === 'string' ? this.registry.prototypeOf(t.c) : undefined;
-        // Another build may have registered classes this one does not: a miss, then a recomputation.
-        if (proto === undefined) throw new SerializationError(`class ${JSON.stringify(t.c)} is not registered with this codec`);
-        const out = Object.create(proto) as object;
-        if (Array.isArray(v)) return this.fromEntries(out, v);
-        if (typeof v !== 'object' || v === null) throw new SerializationError('corrupt class instance');
-        for (const k of Object.keys(v)) define(out, k, this.revive((v as Record<string, unknown>)[k]));
-        return out;
-      }
-      default:
-        throw new SerializationError(`unknown tag ${JSON.stringify(t[TAG])}`);
-    }
-  }
-
-  private fromEntries(out: object, entries: unknown): object {
-    if (!Array.isArray(entries)) throw new SerializationError('corrupt entries');
-    for (const [k, val] of entries as Array<[string, unknown]>) define(out, String(k), this.revive(val));
-    return out;
-  }
-}
-
-/** Own data property: never a setter of the prototype, never `__proto__` as a prototype. */
-function define(target: object, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
 /** Object.prototype of another realm (vm contexts, test sandboxes): still a plain object. */
 function isForeignObjectPrototype(proto: object): boolean {
-  return Object.getPrototypeOf(proto) === null && (proto as { constructor?: { name?: string } }).constructor?.name === 'Object';
+  return (
+    Object.getPrototypeOf(proto) === null &&
+    (proto as { constructor?: { name?: string } }).constructor?.name === 'Object'
+  );
 }
 
 /** The tagged-JSON codec with a class registry (the module builds one from its `classes` option). */
-export function createTaggedJsonSerializer(options: TaggedJsonOptions = {}): Serializer & { readonly classes: ClassRegistry } {
+export function createTaggedJsonSerializer(
+  options: TaggedJsonOptions = {},
+): Serializer & { readonly classes: ClassRegistry } {
   const registry = new ClassRegistry(options.classes ?? [], 'classes');
   const reviver = new Reviver(registry);
   const decodeFrom = (buf: Buffer, offset: number): unknown => {

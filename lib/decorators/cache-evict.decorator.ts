@@ -44,7 +44,13 @@ export interface CacheEvictOptions<A extends readonly unknown[] = never, R = unk
 /** The part of the engine the decorator needs; resolved through the instance at call time. */
 export interface Evictor {
   /** Rejects (InvalidationFailedError) when the cache could not be invalidated and `onFailure` is 'throw'. */
-  evict(options: CacheEvictOptions<readonly unknown[], unknown>, args: readonly unknown[], result: unknown, owner: string, completed: boolean): Promise<void>;
+  evict(
+    options: CacheEvictOptions<readonly unknown[], unknown>,
+    args: readonly unknown[],
+    result: unknown,
+    owner: string,
+    completed: boolean,
+  ): Promise<void>;
 }
 
 type EvictTarget = { [ENGINE_REF]?: Evictor; constructor: Function };
@@ -61,7 +67,11 @@ export function setFallbackEvictor(evictor: Evictor | undefined): void {
  * wrapped where it is declared, so the callbacks get the method's real arguments.
  */
 export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(options: CacheEvictOptions<A, R>) {
-  return <F extends (...args: [...A, ...never[]]) => unknown>(target: object, propertyKey: string | symbol, descriptor: TypedPropertyDescriptor<F>): void => {
+  return <F extends (...args: [...A, ...never[]]) => unknown>(
+    target: object,
+    propertyKey: string | symbol,
+    descriptor: TypedPropertyDescriptor<F>,
+  ): void => {
     const original = descriptor.value as unknown as (this: EvictTarget, ...args: unknown[]) => unknown;
     const owner = `${target.constructor.name}.${String(propertyKey)}`;
     const spec = options as CacheEvictOptions<readonly unknown[], unknown>;
@@ -101,7 +111,10 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
 }
 
 /** `@InvalidateTags((id: number) => [\`user:${id}\`])`: shorthand for `@CacheEvict({ tags })`. */
-export function InvalidateTags<A extends readonly unknown[] = never>(tags: Source<A>, options: Omit<CacheEvictOptions<A>, 'tags'> = {}) {
+export function InvalidateTags<A extends readonly unknown[] = never>(
+  tags: Source<A>,
+  options: Omit<CacheEvictOptions<A>, 'tags'> = {},
+) {
   return CacheEvict<A>({ ...options, tags });
 }
 

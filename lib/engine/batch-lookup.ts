@@ -45,6 +45,10 @@ type Decided = Found | { state: 'check'; view: EnvelopeView; deps: string[]; tok
  */
 export class BatchLookup {
   private readonly batcher = new ReadBatcher<Pending>(MAX_READ_BATCH, (batch) => this.send(batch));
+  /** Batches sent and not yet answered, by sequence number. */
+  private readonly outstanding = new Set<number>();
+  private sent = 0;
+  private waiters: Array<{ upTo: number; run: () => void }> = [];
 
   constructor(
     private readonly ctx: EngineContext,
@@ -62,7 +66,28 @@ export class BatchLookup {
     });
   }
 
+  /**
+   * Runs `run` once every batch sent so far has been answered. A computation stays joinable until
+   * then: a lookup sent before its entry was written, answered after, must still find it.
+   */
+  afterSent(run: () => void): void {
+    const upTo = this.sent;
+    if (![...this.outstanding].some((seq) => seq <= upTo)) return run();
+    this.waiters.push({ upTo, run });
+  }
+
+  private answered(seq: number): void {
+    this.outstanding.delete(seq);
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((w) => ![...this.outstanding].some((s) => s <= w.upTo));
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => !ready.includes(w));
+    for (const w of ready) w.run();
+  }
+
   private send(batch: Pending[]): void {
+    const seq = ++this.sent;
+    this.outstanding.add(seq);
     // The store-time budget of every call in the batch: measured, never taken from a wall clock.
     const started = performance.now();
     const stamp = this.stamp();
@@ -76,16 +101,31 @@ export class BatchLookup {
       }
     }
     // One timer per batch bounds the read even when the client's own command timeout is longer.
-    withDeadline(ctx.guard.run('getMany', batch[0].key, () => ctx.store.getMany(keys), undefined, false, batch[0].owner), ctx.operationTimeoutMs).then(
+    withDeadline(
+      ctx.guard.run('getMany', batch[0].key, () => ctx.store.getMany(keys), undefined, false, batch[0].owner),
+      ctx.operationTimeoutMs,
+    ).then(
       (values) => {
-        if (values === undefined) return this.settleAll(batch, unreachable);
-        void this.decideAll(batch, unique, values, started, stamp);
+        if (values === undefined) {
+          this.settleAll(batch, unreachable);
+          return this.answered(seq);
+        }
+        void this.decideAll(batch, unique, values, started, stamp).finally(() => this.answered(seq));
       },
-      () => this.settleAll(batch, unreachable),
+      () => {
+        this.settleAll(batch, unreachable);
+        this.answered(seq);
+      },
     );
   }
 
-  private async decideAll(batch: Pending[], unique: Map<string, number>, values: Array<Uint8Array | undefined>, started: number, stamp: number): Promise<void> {
+  private async decideAll(
+    batch: Pending[],
+    unique: Map<string, number>,
+    values: Array<Uint8Array | undefined>,
+    started: number,
+    stamp: number,
+  ): Promise<void> {
     const epochBytes = values[0];
     const epoch = epochBytes === undefined ? undefined : asBuffer(epochBytes).toString('latin1');
     if (epoch === undefined) this.versions.seedEpoch();
@@ -109,14 +149,21 @@ export class BatchLookup {
   }
 
   /** From the header alone when the entry was written under the current epoch. */
-  private decide(key: string, bytes: Uint8Array | undefined, epoch: string | undefined, now: number, stamp: number): Decided {
+  private decide(
+    key: string,
+    bytes: Uint8Array | undefined,
+    epoch: string | undefined,
+    now: number,
+    stamp: number,
+  ): Decided {
     if (bytes === undefined) return { state: 'miss', epoch, reachable: true, deadline: 0 };
     try {
       const view = decodeEnvelope(bytes);
       if (view.staleUntil <= now) return { state: 'miss', epoch, reachable: true, deadline: 0 };
       if (epoch === undefined || view.epoch !== epoch || this.pendingDeps.size > 0) {
         const { deps, tokens } = view.dependencies(this.ctx.prefix);
-        if (this.pendingDeps.size > 0 && deps.some((d) => this.pendingDeps.has(d))) return { state: 'miss', epoch, reachable: true, deadline: 0 };
+        if (this.pendingDeps.size > 0 && deps.some((d) => this.pendingDeps.has(d)))
+          return { state: 'miss', epoch, reachable: true, deadline: 0 };
         if (epoch === undefined || view.epoch !== epoch) return { state: 'check', view, deps, tokens };
       }
       return this.found(key, view, epoch, now, stamp);
@@ -126,7 +173,13 @@ export class BatchLookup {
   }
 
   /** Entries written under another epoch: fresh only while every dependency still has its token. */
-  private async check(checks: Array<[string, Extract<Decided, { state: 'check' }>]>, decided: Map<string, Decided>, epoch: string | undefined, started: number, stamp: number): Promise<void> {
+  private async check(
+    checks: Array<[string, Extract<Decided, { state: 'check' }>]>,
+    decided: Map<string, Decided>,
+    epoch: string | undefined,
+    started: number,
+    stamp: number,
+  ): Promise<void> {
     const results = await withDeadline(
       Promise.all(checks.map(([, c]) => this.versions.unchanged(c.deps, c.tokens))),
       this.ctx.operationTimeoutMs - (performance.now() - started),
@@ -135,7 +188,11 @@ export class BatchLookup {
     checks.forEach(([key, c], i) => {
       const ok = results?.[i];
       if (ok === undefined) decided.set(key, unreachable());
-      else decided.set(key, ok ? this.found(key, c.view, epoch, now, stamp) : { state: 'miss', epoch, reachable: true, deadline: 0 });
+      else
+        decided.set(
+          key,
+          ok ? this.found(key, c.view, epoch, now, stamp) : { state: 'miss', epoch, reachable: true, deadline: 0 },
+        );
     });
   }
 

@@ -75,7 +75,11 @@ export class BusProtocol {
   }
 
   private start(): void {
-    this.transport.subscribe([this.channel, this.ackChannel], (channel, text) => this.receive(channel, text), (up) => this.state(up));
+    this.transport.subscribe(
+      [this.channel, this.ackChannel],
+      (channel, text) => this.receive(channel, text),
+      (up) => this.state(up),
+    );
     this.timer = setInterval(() => this.ping(), Math.max(10, Math.floor(this.leaseMs / 4)));
     this.timer.unref?.();
   }
@@ -88,7 +92,14 @@ export class BusProtocol {
   /** Publishes an invalidation and waits (bounded) until every instance has applied it. */
   async announce(change: BusChange): Promise<void> {
     const id = `${this.instanceId}.${this.seq++}`;
-    const message: Message = { t: 'inv', from: this.instanceId, id, deps: change.deps, keys: change.keys, prefix: change.prefix };
+    const message: Message = {
+      t: 'inv',
+      from: this.instanceId,
+      id,
+      deps: change.deps,
+      keys: change.keys,
+      prefix: change.prefix,
+    };
     let done!: () => void;
     const acked = new Promise<void>((resolve) => (done = resolve));
     this.waiting.set(id, { acks: 0, expected: undefined, done });
@@ -97,7 +108,11 @@ export class BusProtocol {
       receivers = await this.transport.publish(this.channel, JSON.stringify(message));
     } catch (error) {
       this.waiting.delete(id);
-      throw new StoreFailureError(`the invalidation bus could not publish: ${error instanceof Error ? error.message : String(error)}`, error, { operation: 'publish' });
+      throw new StoreFailureError(
+        `the invalidation bus could not publish: ${error instanceof Error ? error.message : String(error)}`,
+        error,
+        { operation: 'publish' },
+      );
     }
     const wait = this.waiting.get(id);
     if (wait === undefined) return;
@@ -117,7 +132,10 @@ export class BusProtocol {
 
   /** Tells other instances to drop their copies of keys this one just rewrote (best effort). */
   async dropped(keys: readonly string[]): Promise<void> {
-    await this.transport.publish(this.channel, JSON.stringify({ t: 'drop', from: this.instanceId, keys } satisfies Message));
+    await this.transport.publish(
+      this.channel,
+      JSON.stringify({ t: 'drop', from: this.instanceId, keys } satisfies Message),
+    );
   }
 
   async close(): Promise<void> {
@@ -133,7 +151,9 @@ export class BusProtocol {
     const id = String(this.seq++);
     this.pings.set(id, performance.now());
     if (this.pings.size > 64) this.pings = new Map([...this.pings].slice(-8)); // lost pings
-    this.transport.publish(this.channel, JSON.stringify({ t: 'ping', from: this.instanceId, id } satisfies Message)).catch(() => undefined);
+    this.transport
+      .publish(this.channel, JSON.stringify({ t: 'ping', from: this.instanceId, id } satisfies Message))
+      .catch(() => undefined);
   }
 
   private state(up: boolean): void {
@@ -169,7 +189,9 @@ export class BusProtocol {
       this.pings.delete(message.id);
       this.leaseUntil = Math.max(this.leaseUntil, sentAt + this.leaseMs);
     } else if (message.t === 'inv') {
-      if (message.from !== this.instanceId) for (const h of this.handlers) h.invalidate({ deps: message.deps ?? [], keys: message.keys ?? [], prefix: message.prefix });
+      if (message.from !== this.instanceId)
+        for (const h of this.handlers)
+          h.invalidate({ deps: message.deps ?? [], keys: message.keys ?? [], prefix: message.prefix });
       // Everyone acknowledges, the sender included: PUBLISH counted every subscriber.
       const ack: Message = { t: 'ack', from: this.instanceId, id: message.id };
       this.transport.publish(`${this.channel}:${message.from}`, JSON.stringify(ack)).catch(() => undefined);

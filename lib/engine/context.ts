@@ -80,7 +80,8 @@ export class EngineContext {
       now: this.now,
       ...options.circuitBreaker,
       onOpen: (error, failures) => this.emit({ type: 'circuit', state: 'open', store: this.name, error, failures }),
-      onClose: (skipped, downForMs) => this.emit({ type: 'circuit', state: 'closed', store: this.name, skipped, downForMs }),
+      onClose: (skipped, downForMs) =>
+        this.emit({ type: 'circuit', state: 'closed', store: this.name, skipped, downForMs }),
     });
     this.guard = new StoreGuard(store, this.name, this.operationTimeoutMs, this.breaker, (event) => this.emit(event));
   }
@@ -99,7 +100,8 @@ export class EngineContext {
   hit(key: string, policy: CachePolicy, scope: CallScope | undefined): void {
     this.count(policy, HIT);
     scope?.report?.('fresh');
-    if (this.listener !== undefined && this.hotEvents()) this.listener({ type: 'hit', key, store: this.name, owner: policy.owner });
+    if (this.listener !== undefined && this.hotEvents())
+      this.listener({ type: 'hit', key, store: this.name, owner: policy.owner });
   }
 
   miss(key: string, policy: CachePolicy, scope: CallScope | undefined): void {

@@ -22,7 +22,14 @@ export class EntryWriter {
   ) {}
 
   /** Stores the value with what the computation read; a throwing cacheIf/resultTags costs the write, never the value. */
-  async write<T>(flight: Flight<T>, value: T, snapshot: Snapshot, policy: CachePolicy, scope: CallScope | undefined, startedAt: number): Promise<void> {
+  async write<T>(
+    flight: Flight<T>,
+    value: T,
+    snapshot: Snapshot,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    startedAt: number,
+  ): Promise<void> {
     const { ctx } = this;
     const key = flight.key;
     try {
@@ -50,13 +57,20 @@ export class EntryWriter {
         ctx.emit({ type: 'uncacheable', key, store: ctx.name, owner: policy.owner, error });
         return;
       }
-      const ok = await ctx.guard.run('set', key, () => ctx.store.set(key, bytes, lifetime).then(() => true), false, false, policy.owner);
+      const ok = await ctx.guard.run(
+        'set',
+        key,
+        () => ctx.store.set(key, bytes, lifetime).then(() => true),
+        false,
+        false,
+        policy.owner,
+      );
       if (!ok) return;
       ctx.emit({ type: 'set', key, store: ctx.name, owner: policy.owner });
-      await this.observer().stored?.(key, stored, meta, flight.stamp);
+      // Detached while the write was on its way (an invalidation here): keep no in-process copy.
+      if (!flight.cancelled) await this.observer().stored?.(key, stored, meta, flight.stamp);
     } catch (error) {
       ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
     }
   }
-
 }

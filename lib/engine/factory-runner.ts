@@ -6,7 +6,12 @@ import type { EngineContext } from './context';
  * Runs a computation behind a miss: traced when tracing is on, timed for metrics (`computed`
  * events). Misses only: hits never come here.
  */
-export function runFactory<T>(ctx: EngineContext, key: string, policy: CachePolicy, factory: () => Promise<T> | T): Promise<T> {
+export function runFactory<T>(
+  ctx: EngineContext,
+  key: string,
+  policy: CachePolicy,
+  factory: () => Promise<T> | T,
+): Promise<T> {
   const started = performance.now();
   let run: Promise<T>;
   try {
@@ -17,11 +22,25 @@ export function runFactory<T>(ctx: EngineContext, key: string, policy: CachePoli
   }
   return run.then(
     (value) => {
-      ctx.emit({ type: 'computed', key, store: ctx.name, owner: policy.owner, durationMs: performance.now() - started, ok: true });
+      ctx.emit({
+        type: 'computed',
+        key,
+        store: ctx.name,
+        owner: policy.owner,
+        durationMs: performance.now() - started,
+        ok: true,
+      });
       return value;
     },
     (error: unknown) => {
-      ctx.emit({ type: 'computed', key, store: ctx.name, owner: policy.owner, durationMs: performance.now() - started, ok: false });
+      ctx.emit({
+        type: 'computed',
+        key,
+        store: ctx.name,
+        owner: policy.owner,
+        durationMs: performance.now() - started,
+        ok: false,
+      });
       throw error;
     },
   );
@@ -34,7 +53,11 @@ export function withHardTimeout<T>(promise: Promise<T>, policy: CachePolicy, key
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reject(new CacheMemoizeTimeoutError(`${policy.owner || key} did not finish within its hard timeout of ${hard} ms; it goes on in the background and its result will be cached.`));
+      reject(
+        new CacheMemoizeTimeoutError(
+          `${policy.owner || key} did not finish within its hard timeout of ${hard} ms; it goes on in the background and its result will be cached.`,
+        ),
+      );
     }, hard);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));

@@ -30,7 +30,8 @@ export class FailedInvalidations {
       for (const d of deps) this.deps.add(d);
       this.schedule();
       const reason = error instanceof Error ? error.message : String(error);
-      const operation = error instanceof StoreFailureError && error.operation !== undefined ? error.operation : 'invalidate';
+      const operation =
+        error instanceof StoreFailureError && error.operation !== undefined ? error.operation : 'invalidate';
       throw new StoreFailureError(
         `store '${this.ctx.name}' could not record an invalidation (${describe(deps)}): ${reason}. This instance serves none of ` +
           `the affected entries and retries in the background; other instances sharing the store may serve them until it succeeds.`,
@@ -54,7 +55,7 @@ export class FailedInvalidations {
       this.timer = undefined;
       const deps = [...this.deps];
       if (deps.length === 0) return;
-      this.ctx.background.track(
+      void this.ctx.background.track(
         this.write(deps).then(
           () => {
             for (const d of deps) this.deps.delete(d);

@@ -62,7 +62,8 @@ export class Flights {
   /** Detaches every flight that depends on one of `deps` (or whose key starts with `prefix`). */
   detachWhere(deps: ReadonlySet<string>, prefix?: string): void {
     for (const flight of this.byKey.values()) {
-      if ((prefix !== undefined && flight.key.startsWith(prefix)) || flight.deps.some((d) => deps.has(d))) this.detach(flight);
+      if ((prefix !== undefined && flight.key.startsWith(prefix)) || flight.deps.some((d) => deps.has(d)))
+        this.detach(flight);
     }
   }
 

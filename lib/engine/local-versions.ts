@@ -1,3 +1,6 @@
+/** How many invalidations `untouchedSince` can look back over. */
+const RECENT = 1_024;
+
 /** One dependency (tag, namespace, the app's clear key) in this process: when it was last invalidated. */
 export class TagState {
   /** Logical time of the last invalidation (0: never). */
@@ -21,6 +24,12 @@ export class LocalVersions {
   private readonly forget = new FinalizationRegistry<string>((dep) => {
     if (this.states.get(dep)?.deref() === undefined) this.states.delete(dep);
   });
+  /**
+   * The latest invalidations (logical time, dependencies), so a value read or computed from time t
+   * can be judged against every invalidation since t even for dependencies no state was held for
+   * (a tiered store's L1 copy of an L2 read, a result tag). Bounded: past it, "cannot tell" = stale.
+   */
+  private readonly recent: Array<{ at: number; deps: readonly string[] }> = [];
   /** Each method's fixed dependencies, resolved once (held by the method's policy, not per entry). */
   private readonly fixed = new WeakMap<readonly string[], readonly TagState[]>();
 
@@ -46,14 +55,28 @@ export class LocalVersions {
   }
 
   /** Invalidates `deps`: every entry and computation that started earlier and depends on one is stale. */
-  invalidate(deps: Iterable<string>): void {
+  invalidate(deps: readonly string[]): void {
     const at = ++this.clock;
     this.lastInvalidation = at;
     for (const d of deps) {
       const state = this.states.get(d)?.deref();
-      // No state: nothing in this process depends on it (a later computation starts after `at`).
+      // No state: no entry or computation here holds it; the log below still answers for it.
       if (state !== undefined) state.at = at;
     }
+    this.recent.push({ at, deps });
+    if (this.recent.length > RECENT) this.recent.shift();
+  }
+
+  /** Whether none of `deps` was invalidated after logical time `at`, whether states were held for them or not. */
+  untouchedSince(at: number, deps: readonly string[]): boolean {
+    if (at >= this.lastInvalidation) return true;
+    // Invalidations are numbered consecutively: if the oldest one kept is later than at + 1, some are gone.
+    if (this.recent.length === 0 || this.recent[0].at > at + 1) return false;
+    for (let i = this.recent.length - 1; i >= 0 && this.recent[i].at > at; i--) {
+      const changed = this.recent[i].deps;
+      for (const d of deps) if (changed.includes(d)) return false;
+    }
+    return true;
   }
 
   private state(dep: string): TagState {

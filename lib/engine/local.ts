@@ -71,9 +71,15 @@ export class LocalTopology implements Topology {
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const now = this.ctx.now();
     const entry = this.store.peek(key, now);
-    if (entry instanceof LocalEntry && entry.freshUntil > now && entry.etag === scope?.etag && this.versions.fresh(entry.at, entry.deps)) {
+    if (
+      entry instanceof LocalEntry &&
+      entry.freshUntil > now &&
+      entry.etag === scope?.etag &&
+      this.versions.fresh(entry.at, entry.deps)
+    ) {
       if (policy.refreshAheadMs !== undefined && entry.freshUntil - now < policy.refreshAheadMs) {
-        if (scope?.refreshInline === true && this.flights.get(key) === undefined) return this.inline(key, factory, policy, scope);
+        if (scope?.refreshInline === true && this.flights.get(key) === undefined)
+          return this.inline(key, factory, policy, scope);
         void this.refreshInBackground(key, factory, policy, scope);
       }
       this.ctx.hit(key, policy, scope);
@@ -88,9 +94,20 @@ export class LocalTopology implements Topology {
     return withHardTimeout(this.compute(key, factory, policy, scope), policy, key);
   }
 
-  private slow<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, entry: unknown, now: number): Promise<T> {
+  private slow<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    entry: unknown,
+    now: number,
+  ): Promise<T> {
     if (this.servableStale(entry, scope, now)) {
-      if (scope?.refreshInline === true && this.flights.get(key) === undefined && !this.ctx.revalidation.backingOff(key, now)) {
+      if (
+        scope?.refreshInline === true &&
+        this.flights.get(key) === undefined &&
+        !this.ctx.revalidation.backingOff(key, now)
+      ) {
         return this.inline(key, factory, policy, scope);
       }
       this.ctx.stale(key, policy, scope);
@@ -114,7 +131,12 @@ export class LocalTopology implements Topology {
   getOrSetSync<T>(key: string, factory: () => T, policy: CachePolicy, scope?: CallScope): T {
     const now = this.ctx.now();
     const entry = this.store.peek(key, now);
-    if (entry instanceof LocalEntry && entry.freshUntil > now && entry.etag === scope?.etag && this.versions.fresh(entry.at, entry.deps)) {
+    if (
+      entry instanceof LocalEntry &&
+      entry.freshUntil > now &&
+      entry.etag === scope?.etag &&
+      this.versions.fresh(entry.at, entry.deps)
+    ) {
       this.ctx.hit(key, policy, scope);
       return entry.value as T;
     }
@@ -154,9 +176,12 @@ export class LocalTopology implements Topology {
   async inspect(key: string, scope?: CallScope): Promise<Inspection> {
     const now = this.ctx.now();
     const entry = this.store.peek(key, now);
-    if (!(entry instanceof LocalEntry) || entry.etag !== scope?.etag || !this.versions.fresh(entry.at, entry.deps)) return { state: 'miss' };
-    if (entry.freshUntil > now) return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
-    if (entry.staleUntil > now) return { state: 'stale', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
+    if (!(entry instanceof LocalEntry) || entry.etag !== scope?.etag || !this.versions.fresh(entry.at, entry.deps))
+      return { state: 'miss' };
+    if (entry.freshUntil > now)
+      return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
+    if (entry.staleUntil > now)
+      return { state: 'stale', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
     return { state: 'miss' };
   }
 
@@ -184,11 +209,21 @@ export class LocalTopology implements Topology {
   }
 
   private servableStale(entry: unknown, scope: CallScope | undefined, now: number): entry is LocalEntry {
-    return entry instanceof LocalEntry && entry.staleUntil > now && entry.etag === scope?.etag && this.versions.fresh(entry.at, entry.deps);
+    return (
+      entry instanceof LocalEntry &&
+      entry.staleUntil > now &&
+      entry.etag === scope?.etag &&
+      this.versions.fresh(entry.at, entry.deps)
+    );
   }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */
-  private refreshInBackground<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): Promise<T> | undefined {
+  private refreshInBackground<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+  ): Promise<T> | undefined {
     const existing = this.flights.get<T>(key);
     if (existing !== undefined) return existing.promise;
     const { revalidation } = this.ctx;
@@ -237,15 +272,19 @@ export class LocalTopology implements Topology {
       const at = flight.at;
       const extra = scope?.resultDeps?.(value);
       if (extra !== undefined && extra.length > 0) {
-        const added = this.versions.resolve([], extra);
         // A result tag invalidated while this computed: the value may predate it.
-        if (!this.versions.fresh(at, added)) return;
-        states = [...states, ...added];
+        if (!this.versions.untouchedSince(at, extra)) return;
+        states = [...states, ...this.versions.resolve([], extra)];
       }
       const now = this.ctx.now();
       const lifetime = policy.ttlMs + policy.graceMs;
       const stored = policy.storeResult ? value : undefined;
-      this.store.put(flight.key, new LocalEntry(stored, at, now + policy.ttlMs, now + lifetime, states, scope?.etag, now), lifetime, now);
+      this.store.put(
+        flight.key,
+        new LocalEntry(stored, at, now + policy.ttlMs, now + lifetime, states, scope?.etag, now),
+        lifetime,
+        now,
+      );
       ctx.emit({ type: 'set', key: flight.key, store: ctx.name, owner: policy.owner });
     } catch (error) {
       ctx.emit({ type: 'error', key: flight.key, store: ctx.name, owner: policy.owner, operation: 'policy', error });

@@ -64,7 +64,8 @@ export class Memoizer {
   }
 
   getOrSetSync<T>(key: string, factory: () => T, policy: CachePolicy, scope?: CallScope): T {
-    if (this.sync === undefined) throw new Error(`store '${this.name}' (${this.store.kind}) cannot answer synchronously.`);
+    if (this.sync === undefined)
+      throw new Error(`store '${this.name}' (${this.store.kind}) cannot answer synchronously.`);
     return this.sync.getOrSetSync(key, factory, policy, scope);
   }
 

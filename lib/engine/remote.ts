@@ -5,9 +5,9 @@ import { BatchLookup, withDeadline, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { runFactory, sleep, withHardTimeout } from './factory-runner';
 import { Flight, Flights, type Snapshot } from './flights';
-import { DistributedLock } from './distributed-lock';
 import { EntryWriter } from './entry-writer';
-import { FailedInvalidations } from './failed-invalidations';
+import { LockedCompute } from './locked-compute';
+import { RemoteInvalidation, type Change } from './remote-invalidation';
 import type { Topology } from './topology';
 import { RemoteVersions } from './versions';
 
@@ -20,9 +20,9 @@ export interface RemoteObserver {
   /** This process stored an entry computed from logical time `stamp` on (fill L1, tell other instances to drop their copy). */
   stored?(key: string, value: unknown, meta: EnvelopeMeta, stamp: number): Promise<void>;
   /** Before an invalidation is written: drop what this process holds of it. */
-  invalidating?(change: { deps: readonly string[]; keys: readonly string[]; prefix?: string }): void;
+  invalidating?(change: Change): void;
   /** After it is durable: announce it to other instances (rejects when it cannot). */
-  announce?(change: { deps: readonly string[]; keys: readonly string[]; prefix?: string }): Promise<void>;
+  announce?(change: Change): Promise<void>;
 }
 
 /**
@@ -36,9 +36,9 @@ export class RemoteTopology implements Topology {
   readonly versions: RemoteVersions;
   private readonly lookups: BatchLookup;
   private readonly flights = new Flights();
-  private readonly lock: DistributedLock;
-  private readonly failed: FailedInvalidations;
+  private readonly invalidation: RemoteInvalidation;
   private readonly writer: EntryWriter;
+  private readonly locked: LockedCompute;
   observer: RemoteObserver = {};
 
   constructor(
@@ -48,14 +48,17 @@ export class RemoteTopology implements Topology {
     private readonly stamp: () => number = () => 0,
   ) {
     this.versions = new RemoteVersions(ctx);
-    // A retry writes the versions again and announces them again (a tiered bus may have failed).
-    this.failed = new FailedInvalidations(ctx, async (deps) => {
-      await this.versions.invalidate(deps);
-      await this.observer.announce?.({ deps, keys: [] });
-    });
-    this.lookups = new BatchLookup(ctx, this.versions, serializer, this.failed.deps, stamp);
-    this.lock = new DistributedLock(ctx);
-    this.writer = new EntryWriter(ctx, serializer, this.versions, this.failed, () => this.observer);
+    this.invalidation = new RemoteInvalidation(ctx, this.versions, this.flights, () => this.observer);
+    this.lookups = new BatchLookup(ctx, this.versions, serializer, this.invalidation.failed.deps, stamp);
+    this.writer = new EntryWriter(ctx, serializer, this.versions, this.invalidation.failed, () => this.observer);
+    this.locked = new LockedCompute(
+      ctx,
+      this.lookups,
+      this.versions,
+      this.flights,
+      (flight, factory, policy, scope, snapshot, startedAt) =>
+        this.run(flight, factory, policy, scope, snapshot, startedAt, true),
+    );
   }
 
   registerLifetime(ms: number): void {
@@ -67,12 +70,23 @@ export class RemoteTopology implements Topology {
   }
 
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
-    const answer = this.lookups.lookup(key, scope?.etag, (found) => this.answer(key, factory, policy, scope, found), policy.owner);
+    const answer = this.lookups.lookup(
+      key,
+      scope?.etag,
+      (found) => this.answer(key, factory, policy, scope, found),
+      policy.owner,
+    );
     return withHardTimeout(answer, policy, key);
   }
 
   /** Acts on what the lookup found. A fresh hit returns its value synchronously (no extra tick). */
-  private answer<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, found: Found): T | Promise<T> {
+  private answer<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    found: Found,
+  ): T | Promise<T> {
     const { ctx } = this;
     if (found.state === 'miss') {
       ctx.miss(key, policy, scope);
@@ -83,13 +97,18 @@ export class RemoteTopology implements Topology {
     this.observer.found?.(key, found);
     if (found.state === 'fresh') {
       if (policy.refreshAheadMs !== undefined && found.view.freshUntil - this.ctx.now() < policy.refreshAheadMs) {
-        if (scope?.refreshInline === true && this.flights.get(key) === undefined) return this.inline(key, factory, policy, scope, found.epoch);
+        if (scope?.refreshInline === true && this.flights.get(key) === undefined)
+          return this.inline(key, factory, policy, scope, found.epoch);
         void this.refreshInBackground(key, factory, policy, scope, found.epoch);
       }
       ctx.hit(key, policy, scope);
       return found.value as T;
     }
-    if (scope?.refreshInline === true && this.flights.get(key) === undefined && !ctx.revalidation.backingOff(key, this.ctx.now())) {
+    if (
+      scope?.refreshInline === true &&
+      this.flights.get(key) === undefined &&
+      !ctx.revalidation.backingOff(key, this.ctx.now())
+    ) {
       return this.inline(key, factory, policy, scope, found.epoch);
     }
     ctx.stale(key, policy, scope);
@@ -102,26 +121,60 @@ export class RemoteTopology implements Topology {
   }
 
   /** A refresh this caller runs and waits for (handlers). */
-  private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope, epoch: string | undefined): Promise<T> {
+  private inline<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope,
+    epoch: string | undefined,
+  ): Promise<T> {
     this.ctx.miss(key, policy, scope);
     return this.compute(key, factory, policy, scope, epoch);
   }
 
   /** Joins the computation under way if no invalidation overtook it since, else starts one. */
-  private joinOrCompute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined, deadline: number): Promise<T> {
+  private joinOrCompute<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    epoch: string | undefined,
+    deadline: number,
+  ): Promise<T> {
     const flight = this.flights.get<T>(key);
-    if (flight === undefined || flight.cancelled) return this.compute(key, factory, policy, scope, epoch, false, deadline);
+    if (flight === undefined || flight.cancelled)
+      return this.compute(key, factory, policy, scope, epoch, false, deadline);
     if (epoch !== undefined && flight.epoch === epoch) return flight.promise;
     return this.joinChecked(flight, key, factory, policy, scope, epoch, deadline);
   }
 
-  private async joinChecked<T>(flight: Flight<T>, key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined, deadline: number): Promise<T> {
+  private async joinChecked<T>(
+    flight: Flight<T>,
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    epoch: string | undefined,
+    deadline: number,
+  ): Promise<T> {
     const snapshot = await flight.snapshot;
-    if (snapshot !== undefined && !flight.cancelled && (await this.versions.unchanged(snapshot.deps, snapshot.tokens)) === true && !flight.cancelled) {
+    if (
+      snapshot !== undefined &&
+      !flight.cancelled &&
+      (await this.versions.unchanged(snapshot.deps, snapshot.tokens)) === true &&
+      !flight.cancelled
+    ) {
       return flight.promise;
     }
     const current = this.flights.get<T>(key);
-    if (current !== undefined && current !== flight && !current.cancelled && epoch !== undefined && current.epoch === epoch) return current.promise;
+    if (
+      current !== undefined &&
+      current !== flight &&
+      !current.cancelled &&
+      epoch !== undefined &&
+      current.epoch === epoch
+    )
+      return current.promise;
     return this.compute(key, factory, policy, scope, epoch, false, deadline);
   }
 
@@ -138,7 +191,13 @@ export class RemoteTopology implements Topology {
   }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */
-  private refreshInBackground<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, epoch: string | undefined): Promise<T> | undefined {
+  private refreshInBackground<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    epoch: string | undefined,
+  ): Promise<T> | undefined {
     const existing = this.flights.get<T>(key);
     if (existing !== undefined && !existing.cancelled) return existing.promise;
     const { revalidation, background } = this.ctx;
@@ -148,7 +207,7 @@ export class RemoteTopology implements Topology {
       () => revalidation.succeeded(key),
       () => revalidation.failed(key, this.ctx.now()),
     );
-    background.track(run);
+    void background.track(run);
     return run;
   }
 
@@ -168,23 +227,34 @@ export class RemoteTopology implements Topology {
   ): Promise<T> {
     const extra = scope?.deps;
     const bucket = this.versions.bucketOf(key);
-    const deps = extra === undefined || extra.length === 0 ? [...policy.deps, bucket] : [...policy.deps, ...extra, bucket];
+    const deps =
+      extra === undefined || extra.length === 0 ? [...policy.deps, bucket] : [...policy.deps, ...extra, bucket];
     const flight = new Flight<T>(key, deps, epoch);
     flight.stamp = this.stamp();
     this.flights.start(flight);
     const startedAt = this.ctx.now();
     if (policy.lock !== undefined) {
-      flight.promise = this.computeLocked(flight, factory, policy, scope, startedAt);
+      flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt);
     } else {
       // What is left of the caller's store-time budget: past it, the method runs and is not stored.
       flight.snapshot = withDeadline(this.versions.snapshot(deps), deadline - performance.now());
-      flight.promise = flight.snapshot.then((snapshot) => this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite));
+      flight.promise = flight.snapshot.then((snapshot) =>
+        this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite),
+      );
     }
     flight.promise.then(undefined, () => this.flights.settle(flight));
     return flight.promise;
   }
 
-  private async run<T>(flight: Flight<T>, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, snapshot: Snapshot | undefined, startedAt: number, awaitWrite: boolean): Promise<T> {
+  private async run<T>(
+    flight: Flight<T>,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    snapshot: Snapshot | undefined,
+    startedAt: number,
+    awaitWrite: boolean,
+  ): Promise<T> {
     const value = await runFactory(this.ctx, flight.key, policy, factory);
     flight.resolved = true;
     if (snapshot === undefined || flight.cancelled) {
@@ -192,116 +262,38 @@ export class RemoteTopology implements Topology {
       return value;
     }
     const written = this.ctx.background.track(this.writer.write(flight, value, snapshot, policy, scope, startedAt));
-    void written.finally(() => this.flights.settle(flight));
+    // Registered until the entry is written and every lookup sent before that has been answered.
+    void written.finally(() => this.lookups.afterSent(() => this.flights.settle(flight)));
     if (awaitWrite) await written;
     return value;
-  }
-
-  /**
-   * Across processes: the lock holder computes and writes before releasing; the others poll the
-   * store for its value, take over if the lock expires (holder died), and after `waitMs` compute
-   * themselves rather than wait longer.
-   */
-  private async computeLocked<T>(flight: Flight<T>, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, startedAt: number): Promise<T> {
-    const lock = policy.lock!;
-    const key = flight.key;
-    const lockKey = `${key}:~lock`;
-    const deadline = this.ctx.now() + lock.waitMs;
-    let snapshotDone!: (snapshot: Snapshot | undefined) => void;
-    flight.snapshot = new Promise((resolve) => (snapshotDone = resolve));
-    let delay = 5;
-    let waited = false;
-    for (;;) {
-      const attempt = await this.lock.acquire(lockKey, lock.ttlMs);
-      if (attempt.state !== 'busy' || this.ctx.now() >= deadline) {
-        try {
-          // Acquired after waiting: the holder before may have stored the value just before releasing.
-          if (waited && attempt.state === 'held') {
-            const found = await this.lookups.lookup(key, scope?.etag, (f) => f, policy.owner);
-            if (found.state === 'fresh') return this.fromHolder(flight, found, policy, snapshotDone);
-          }
-          const outcome = attempt.state === 'busy' ? 'timeout' : waited ? 'waited' : 'acquired';
-          this.ctx.emit({ type: 'lock', key, store: this.ctx.name, owner: policy.owner, outcome });
-          const snapshot = await this.versions.snapshot(flight.deps);
-          snapshotDone(snapshot);
-          return await this.run(flight, factory, policy, scope, snapshot, startedAt, true);
-        } finally {
-          if (attempt.state === 'held') await this.lock.release(lockKey, attempt.token);
-        }
-      }
-      waited = true;
-      await sleep(delay);
-      delay = Math.min(delay * 2, 100);
-      const found = await this.lookups.lookup(key, scope?.etag, (f) => f, policy.owner);
-      if (found.state === 'fresh') return this.fromHolder(flight, found, policy, snapshotDone);
-    }
-  }
-
-  /** Another process's computation answered: joiners here compare against what it was computed from. */
-  private fromHolder<T>(flight: Flight<T>, found: Extract<Found, { value: unknown }>, policy: CachePolicy, snapshotDone: (s: Snapshot | undefined) => void): T {
-    this.ctx.emit({ type: 'lock', key: flight.key, store: this.ctx.name, owner: policy.owner, outcome: 'waited' });
-    let recorded: Snapshot | undefined;
-    try {
-      const { deps, tokens } = found.view.dependencies(this.ctx.prefix);
-      recorded = { epoch: found.view.epoch, deps, tokens };
-    } catch {
-      recorded = undefined;
-    }
-    snapshotDone(recorded);
-    flight.resolved = true;
-    this.flights.settle(flight);
-    return found.value as T;
   }
 
   /** Background refresh after reading the current epoch (an L1 hit near expiry knows none). */
   refreshSoon<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): void {
     if (this.flights.get(key) !== undefined) return;
-    void this.versions.read([this.versions.epochKey]).then((tokens) => this.refreshInBackground(key, factory, policy, scope, tokens?.[0]));
+    void this.versions
+      .read([this.versions.epochKey])
+      .then((tokens) => this.refreshInBackground(key, factory, policy, scope, tokens?.[0]));
   }
 
   /** Another instance invalidated: computations here that depend on it are not stored. */
-  detach(change: { deps: readonly string[]; keys: readonly string[]; prefix?: string }): void {
-    this.flights.detachKeys(change.keys);
-    this.flights.detachWhere(new Set(change.deps), change.prefix);
+  detach(change: Change): void {
+    this.invalidation.detach(change);
   }
 
-  async invalidateDeps(deps: readonly string[]): Promise<void> {
-    this.flights.detachWhere(new Set(deps));
-    this.observer.invalidating?.({ deps, keys: [] });
-    await this.failed.attempt(deps, async () => {
-      await this.versions.invalidate(deps);
-      await this.observer.announce?.({ deps, keys: [] });
-    });
-    this.ctx.emit({ type: 'invalidate', tags: deps, store: this.ctx.name });
+  invalidateDeps(deps: readonly string[]): Promise<void> {
+    return this.invalidation.deps(deps);
   }
 
-  async invalidateKeys(keys: readonly string[]): Promise<void> {
-    if (keys.length === 0) return;
-    const buckets = [...new Set(keys.map((k) => this.versions.bucketOf(k)))];
-    this.flights.detachKeys(keys);
-    this.flights.detachWhere(new Set(buckets));
-    this.observer.invalidating?.({ deps: buckets, keys });
-    const { guard, store } = this.ctx;
-    await this.failed.attempt(buckets, async () => {
-      await this.versions.invalidate(buckets);
-      await guard.run('deleteMany', keys[0], () => store.deleteMany(keys), 0, true);
-      await this.observer.announce?.({ deps: buckets, keys });
-    });
-    this.ctx.emit({ type: 'invalidate', keys, store: this.ctx.name });
+  invalidateKeys(keys: readonly string[]): Promise<void> {
+    return this.invalidation.keys(keys);
   }
 
-  async clear(prefix: string, allDep: string): Promise<void> {
-    this.flights.detachWhere(new Set([allDep]), prefix);
-    this.observer.invalidating?.({ deps: [allDep], keys: [], prefix });
-    await this.failed.attempt([allDep], async () => {
-      await this.versions.invalidate([allDep]);
-      await this.ctx.guard.run('clear', prefix, () => this.ctx.store.clear(prefix), undefined, true);
-      await this.observer.announce?.({ deps: [allDep], keys: [], prefix });
-    });
-    this.ctx.emit({ type: 'invalidate', prefix, store: this.ctx.name });
+  clear(prefix: string, allDep: string): Promise<void> {
+    return this.invalidation.clear(prefix, allDep);
   }
 
   close(): void {
-    this.failed.stop();
+    this.invalidation.close();
   }
 }

@@ -18,9 +18,23 @@ export class StoreGuard {
   ) {}
 
   // Not `async`: on the hit path every extra async frame costs ticks under load.
-  run<R>(operation: string, key: string, op: () => Promise<R>, fallback: R, rethrow = false, owner?: string): Promise<R> {
+  run<R>(
+    operation: string,
+    key: string,
+    op: () => Promise<R>,
+    fallback: R,
+    rethrow = false,
+    owner?: string,
+  ): Promise<R> {
     if (!this.breaker.allow()) {
-      if (rethrow) return Promise.reject(new StoreFailureError(`store '${this.name}' is unavailable (circuit open): ${operation} ${key} was not applied.`, undefined, { store: this.name, operation }));
+      if (rethrow)
+        return Promise.reject(
+          new StoreFailureError(
+            `store '${this.name}' is unavailable (circuit open): ${operation} ${key} was not applied.`,
+            undefined,
+            { store: this.name, operation },
+          ),
+        );
       return Promise.resolve(fallback);
     }
     if (this.store.boundsOwnOperations === true) {
@@ -41,13 +55,23 @@ export class StoreGuard {
     return this.runTimed(operation, key, op, fallback, rethrow, owner);
   }
 
-  private async runTimed<R>(operation: string, key: string, op: () => Promise<R>, fallback: R, rethrow: boolean, owner?: string): Promise<R> {
+  private async runTimed<R>(
+    operation: string,
+    key: string,
+    op: () => Promise<R>,
+    fallback: R,
+    rethrow: boolean,
+    owner?: string,
+  ): Promise<R> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await Promise.race([
         op(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`${operation} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+          timer = setTimeout(
+            () => reject(new Error(`${operation} timed out after ${this.timeoutMs} ms`)),
+            this.timeoutMs,
+          );
           timer.unref?.();
         }),
       ]);
@@ -65,7 +89,10 @@ export class StoreGuard {
     this.emit({ type: 'error', key, store: this.name, operation, error, owner });
     if (rethrow) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new StoreFailureError(`store '${this.name}' ${operation} failed for ${key}: ${reason}`, error, { store: this.name, operation });
+      throw new StoreFailureError(`store '${this.name}' ${operation} failed for ${key}: ${reason}`, error, {
+        store: this.name,
+        operation,
+      });
     }
     return fallback;
   }

@@ -1,6 +1,7 @@
 import type { EnvelopeMeta } from '../codec/envelope';
 import { StoreFailureError } from '../errors';
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
+import type { BusTransport } from '../types/bus';
 import type { Serializer } from '../types/serializer';
 import type { LocalCacheStore } from '../types/store';
 import type { Found } from './batch-lookup';
@@ -18,7 +19,7 @@ export interface TierParts {
   l1: LocalCacheStore & { clear(prefix: string): Promise<void>; clearAll(): void };
   l1TtlMs: number;
   leaseMs: number;
-  bus: import('../types/bus').BusTransport | undefined;
+  bus: BusTransport | undefined;
 }
 
 /** One bus protocol per tiered store and channel, shared by every engine on that store in this process. */
@@ -101,14 +102,26 @@ export class TwoTierTopology implements Topology {
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const now = this.ctx.now();
     const entry = this.tier.l1.peek(key, now);
-    if (entry instanceof L1Entry && entry.freshUntil > now && entry.etag === scope?.etag && this.versions.fresh(entry.at, entry.deps)) {
+    if (
+      entry instanceof L1Entry &&
+      entry.freshUntil > now &&
+      entry.etag === scope?.etag &&
+      this.versions.fresh(entry.at, entry.deps)
+    ) {
       if (this.bus?.leased() === true) return this.hit(entry as L1Entry<T>, key, factory, policy, scope, now);
       return this.confirm(entry as L1Entry<T>, key, factory, policy, scope);
     }
     return this.remote.getOrSet(key, factory, policy, scope);
   }
 
-  private hit<T>(entry: L1Entry<T>, key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined, now: number): Promise<T> {
+  private hit<T>(
+    entry: L1Entry<T>,
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    now: number,
+  ): Promise<T> {
     if (policy.refreshAheadMs !== undefined && entry.freshUntil - now < policy.refreshAheadMs) {
       // Near expiry: the remote path decides (and, for handlers, refreshes inline).
       if (scope?.refreshInline === true) return this.remote.getOrSet(key, factory, policy, scope);
@@ -119,10 +132,17 @@ export class TwoTierTopology implements Topology {
   }
 
   /** Without a lease: the L1 copy is served if L2's epoch is still the one it was written under. */
-  private confirm<T>(entry: L1Entry<T>, key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): Promise<T> {
+  private confirm<T>(
+    entry: L1Entry<T>,
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+  ): Promise<T> {
     return this.remote.versions.read([this.remote.versions.epochKey]).then((tokens) => {
       const epoch = tokens?.[0];
-      if (epoch !== undefined && epoch === entry.epoch) return this.hit(entry, key, factory, policy, scope, this.ctx.now());
+      if (epoch !== undefined && epoch === entry.epoch)
+        return this.hit(entry, key, factory, policy, scope, this.ctx.now());
       return this.remote.getOrSet(key, factory, policy, scope);
     });
   }
@@ -134,7 +154,13 @@ export class TwoTierTopology implements Topology {
   async inspect(key: string, scope?: CallScope): Promise<Inspection> {
     const now = this.ctx.now();
     const entry = this.tier.l1.peek(key, now);
-    if (this.bus?.leased() === true && entry instanceof L1Entry && entry.freshUntil > now && entry.etag === scope?.etag && this.versions.fresh(entry.at, entry.deps)) {
+    if (
+      this.bus?.leased() === true &&
+      entry instanceof L1Entry &&
+      entry.freshUntil > now &&
+      entry.etag === scope?.etag &&
+      this.versions.fresh(entry.at, entry.deps)
+    ) {
       return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'l1' };
     }
     return this.remote.inspect(key, scope);
@@ -164,7 +190,10 @@ export class TwoTierTopology implements Topology {
       await this.bus.announce(change);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new StoreFailureError(`store '${this.ctx.name}': ${reason}`, error, { store: this.ctx.name, operation: 'publish' });
+      throw new StoreFailureError(`store '${this.ctx.name}': ${reason}`, error, {
+        store: this.ctx.name,
+        operation: 'publish',
+      });
     }
   }
 
@@ -179,7 +208,17 @@ export class TwoTierTopology implements Topology {
   private fill(key: string, found: Extract<Found, { value: unknown }>): void {
     try {
       const { view } = found;
-      this.put(key, found.value, view.dependencies(this.ctx.prefix).deps, found.stamp, view.freshUntil, view.staleUntil, view.etag, view.createdAt, view.epoch);
+      this.put(
+        key,
+        found.value,
+        view.dependencies(this.ctx.prefix).deps,
+        found.stamp,
+        view.freshUntil,
+        view.staleUntil,
+        view.etag,
+        view.createdAt,
+        view.epoch,
+      );
     } catch {
       // a corrupt dependency list only costs the L1 copy
     }
@@ -191,10 +230,20 @@ export class TwoTierTopology implements Topology {
     if (this.bus !== undefined) await this.ctx.guard.run('publish', key, () => this.bus!.dropped([key]), undefined);
   }
 
-  private put(key: string, value: unknown, deps: readonly string[], at: number, freshUntil: number, staleUntil: number, etag: string | undefined, createdAt: number, epoch: string): void {
-    const states = this.versions.resolve([], deps);
+  private put(
+    key: string,
+    value: unknown,
+    deps: readonly string[],
+    at: number,
+    freshUntil: number,
+    staleUntil: number,
+    etag: string | undefined,
+    createdAt: number,
+    epoch: string,
+  ): void {
     // Invalidated here since the read (or computation) started: the copy may predate it.
-    if (!this.versions.fresh(at, states)) return;
+    if (!this.versions.untouchedSince(at, deps)) return;
+    const states = this.versions.resolve([], deps);
     const now = this.ctx.now();
     const ttl = Math.min(staleUntil - now, this.tier.l1TtlMs);
     if (ttl <= 0) return;

@@ -7,7 +7,8 @@ import { ReadBatcher } from './read-batcher';
 export const KEY_BUCKETS = 65_536;
 const DAY_MS = 86_400_000;
 const encode = (text: string): Buffer => Buffer.from(text, 'latin1');
-const decode = (bytes: Uint8Array | undefined): string | undefined => (bytes === undefined ? undefined : asBuffer(bytes).toString('latin1'));
+const decode = (bytes: Uint8Array | undefined): string | undefined =>
+  bytes === undefined ? undefined : asBuffer(bytes).toString('latin1');
 
 interface TokenRead {
   keys: readonly string[];
@@ -110,8 +111,16 @@ export class RemoteVersions {
   async invalidate(deps: readonly string[]): Promise<void> {
     const { guard, store } = this.ctx;
     const ttl = this.recordTtlMs;
-    await Promise.all(deps.map((d) => guard.run('set', d, () => store.set(d, encode(this.ctx.token()), ttl), undefined, true)));
-    await guard.run('set', this.epochKey, () => store.set(this.epochKey, encode(this.ctx.token()), ttl), undefined, true);
+    await Promise.all(
+      deps.map((d) => guard.run('set', d, () => store.set(d, encode(this.ctx.token()), ttl), undefined, true)),
+    );
+    await guard.run(
+      'set',
+      this.epochKey,
+      () => store.set(this.epochKey, encode(this.ctx.token()), ttl),
+      undefined,
+      true,
+    );
   }
 
   /** A missing epoch counts as moved; the first reader to see it missing puts one back. */
@@ -130,17 +139,24 @@ export class RemoteVersions {
   private touch(deps: readonly string[]): void {
     const touch = this.ctx.store.touch?.bind(this.ctx.store);
     if (touch === undefined) return;
-    this.ctx.background.track(this.ctx.guard.run('touch', deps[0], () => touch(deps, this.recordTtlMs), undefined));
+    void this.ctx.background.track(
+      this.ctx.guard.run('touch', deps[0], () => touch(deps, this.recordTtlMs), undefined),
+    );
   }
 
   /** Creates the missing records (add), then reads what is there: ours, or a concurrent writer's. */
-  private async createMissing(deps: readonly string[], tokens: ReadonlyArray<string | undefined>): Promise<string[] | undefined> {
+  private async createMissing(
+    deps: readonly string[],
+    tokens: ReadonlyArray<string | undefined>,
+  ): Promise<string[] | undefined> {
     const missing: number[] = [];
     for (let i = 0; i < tokens.length; i++) if (tokens[i] === undefined) missing.push(i);
     if (missing.length === 0) return tokens as string[];
     const { guard, store } = this.ctx;
     const keys = missing.map((i) => deps[i]);
-    await Promise.all(keys.map((d) => guard.run('add', d, () => store.add(d, encode(this.ctx.token()), this.recordTtlMs), false)));
+    await Promise.all(
+      keys.map((d) => guard.run('add', d, () => store.add(d, encode(this.ctx.token()), this.recordTtlMs), false)),
+    );
     const again = await this.read(keys);
     if (again === undefined || again.some((t) => t === undefined)) return undefined;
     const out = tokens.slice() as string[];
@@ -152,13 +168,16 @@ export class RemoteVersions {
     const unique = new Map<string, number>();
     for (const read of batch) for (const k of read.keys) if (!unique.has(k)) unique.set(k, unique.size);
     const keys = [...unique.keys()];
-    this.ctx.guard.run('getMany', keys[0], () => this.ctx.store.getMany(keys), undefined).then(
-      (values) => {
-        for (const read of batch) read.resolve(values === undefined ? undefined : read.keys.map((k) => decode(values[unique.get(k)!])));
-      },
-      () => {
-        for (const read of batch) read.resolve(undefined);
-      },
-    );
+    this.ctx.guard
+      .run('getMany', keys[0], () => this.ctx.store.getMany(keys), undefined)
+      .then(
+        (values) => {
+          for (const read of batch)
+            read.resolve(values === undefined ? undefined : read.keys.map((k) => decode(values[unique.get(k)!])));
+        },
+        () => {
+          for (const read of batch) read.resolve(undefined);
+        },
+      );
   }
 }

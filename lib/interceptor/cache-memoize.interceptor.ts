@@ -1,4 +1,13 @@
-import { type CallHandler, type ExecutionContext, Inject, Injectable, Logger, type NestInterceptor, Optional, StreamableFile } from '@nestjs/common';
+import {
+  type CallHandler,
+  type ExecutionContext,
+  Inject,
+  Injectable,
+  Logger,
+  type NestInterceptor,
+  Optional,
+  StreamableFile,
+} from '@nestjs/common';
 import { from, lastValueFrom, type Observable, toArray } from 'rxjs';
 import { CACHE_HTTP_ADAPTER } from '../constants';
 import { InvalidOptionError } from '../errors';
@@ -88,7 +97,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       }
       key = typeof track === 'string' ? handler.method.keyForEncoded(track) : handler.method.keyForValue(track);
       const requestTags = handler.options.requestTags?.(request);
-      if (requestTags !== undefined) deps = tagKeysFor(this.registry.prefix, requestTags, `requestTags of ${handler.method.owner}`);
+      if (requestTags !== undefined)
+        deps = tagKeysFor(this.registry.prefix, requestTags, `requestTags of ${handler.method.owner}`);
     } catch (error) {
       // A request the cache cannot key (or tag) is served uncached, never failed.
       this.warnOnce(context, error);
@@ -104,7 +114,11 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         handler.reportsStale || handler.hooked
           ? (state) => {
               outcome = state;
-              if (handler.hooked) method.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', { key, args: [request] });
+              if (handler.hooked)
+                method.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', {
+                  key,
+                  args: [request],
+                });
             }
           : undefined,
     };
@@ -150,7 +164,12 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     // The handler's runtime status and headers, on hits and on calls that joined another's run.
     if (!ran && response !== undefined) replayMeta(this.http?.adapter, response, result);
     const state = outcome as string | undefined; // set by the report callback, when asked for
-    this.label(context, request, ran || joined ? 'MISS' : state === 'stale' ? 'STALE' : state === 'miss' ? 'MISS' : 'HIT', key);
+    this.label(
+      context,
+      request,
+      ran || joined ? 'MISS' : state === 'stale' ? 'STALE' : state === 'miss' ? 'MISS' : 'HIT',
+      key,
+    );
     return from(ran ? result.values : cloneResponse(result.values));
   }
 
@@ -190,7 +209,12 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   }
 
   /** Whether a response may be stored and shared. */
-  protected isCacheable(context: ExecutionContext, request: CacheRequest, values: unknown[], before?: ResponseSnapshot): boolean {
+  protected isCacheable(
+    context: ExecutionContext,
+    request: CacheRequest,
+    values: unknown[],
+    before?: ResponseSnapshot,
+  ): boolean {
     const last = values[values.length - 1];
     if (last instanceof StreamableFile || isStream(last)) return false;
     if (request.transport !== 'http') return true;
@@ -208,7 +232,9 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     const handler = context.getHandler();
     if (this.warned.has(handler)) return;
     this.warned.add(handler);
-    this.logger.warn(`${context.getClass().name}.${handler.name} is served uncached: ${error instanceof Error ? error.message : String(error)}`);
+    this.logger.warn(
+      `${context.getClass().name}.${handler.name} is served uncached: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 
   private alreadyHandled(request: CacheRequest): boolean {

@@ -21,7 +21,12 @@ export interface HostReader {
 }
 
 const PATTERN_METADATA = 'microservices:pattern';
-type GqlArgs = [unknown, unknown, { req?: HttpRequestLike } | undefined, { parentType?: { name?: string }; fieldName?: string } | undefined];
+type GqlArgs = [
+  unknown,
+  unknown,
+  { req?: HttpRequestLike } | undefined,
+  { parentType?: { name?: string }; fieldName?: string } | undefined,
+];
 
 /** What the interceptor knows of the request, per transport; undefined for WebSockets. */
 export function describeRequest(context: ExecutionContext, adapter: HostReader | undefined): CacheRequest | undefined {
@@ -99,7 +104,9 @@ function routeOf(req: HttpRequestLike): string | undefined {
 }
 
 /** A GraphQL endpoint mounted as middleware has no matched route: its path then. */
-function endpointOf(req: HttpRequestLike & { baseUrl?: unknown; originalUrl?: unknown; url?: unknown }): string | undefined {
+function endpointOf(
+  req: HttpRequestLike & { baseUrl?: unknown; originalUrl?: unknown; url?: unknown },
+): string | undefined {
   if (typeof req.baseUrl === 'string' && req.baseUrl !== '') return req.baseUrl;
   const url = typeof req.originalUrl === 'string' ? req.originalUrl : typeof req.url === 'string' ? req.url : undefined;
   return url?.split('?')[0];
@@ -119,7 +126,10 @@ function rpcHeaders(raw: unknown): Record<string, string | string[] | undefined>
   };
   const fromRecord = (record: unknown) => {
     if (record === null || typeof record !== 'object') return;
-    if (typeof (record as { keys?: unknown }).keys === 'function' && typeof (record as { get?: unknown }).get === 'function') {
+    if (
+      typeof (record as { keys?: unknown }).keys === 'function' &&
+      typeof (record as { get?: unknown }).get === 'function'
+    ) {
       // NATS MsgHdrs and Map-like headers.
       const like = record as { keys(): Iterable<string>; get(k: string): unknown };
       for (const k of like.keys()) add(k, like.get(k));

@@ -36,6 +36,8 @@ let valueFromAst: ValueFromAst | null | undefined;
 function loadValueFromAst(): ValueFromAst | null {
   if (valueFromAst === undefined) {
     try {
+      // graphql-js is there whenever GraphQL runs, and must not be a dependency of ours.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       valueFromAst = (require('graphql') as { valueFromASTUntyped: ValueFromAst }).valueFromASTUntyped;
     } catch {
       valueFromAst = null;
@@ -54,25 +56,48 @@ export function selectionKey(info: GraphqlInfoLike | undefined): string {
   return [...fields.values()].sort().join(',');
 }
 
-function collect(selections: readonly AstNode[], info: GraphqlInfoLike | undefined, out: Map<string, string>, seen: Set<string>, on: string): void {
+function collect(
+  selections: readonly AstNode[],
+  info: GraphqlInfoLike | undefined,
+  out: Map<string, string>,
+  seen: Set<string>,
+  on: string,
+): void {
   for (const sel of selections) {
     if (sel.kind === 'Field') {
       const name = sel.name?.value ?? '?';
-      const args = sel.arguments?.length ? `(${sel.arguments.map((a) => `${a.name.value}:${argumentText(a, info)}`).sort().join(',')})` : '';
+      const args = sel.arguments?.length
+        ? `(${sel.arguments
+            .map((a) => `${a.name.value}:${argumentText(a, info)}`)
+            .sort()
+            .join(',')})`
+        : '';
       const dirs = directivesText(sel.directives, info);
       const sub = sel.selectionSet ? `{${selectionKey({ ...info, fieldNodes: [sel] })}}` : '';
       const text = `${on}${name}${args}${dirs}${sub}`;
       out.set(text, text);
     } else if (sel.kind === 'InlineFragment') {
       const type = sel.typeCondition?.name.value;
-      collect(sel.selectionSet?.selections ?? [], info, out, seen, `${on}${type ? `...on ${type}` : ''}${directivesText(sel.directives, info)} `);
+      collect(
+        sel.selectionSet?.selections ?? [],
+        info,
+        out,
+        seen,
+        `${on}${type ? `...on ${type}` : ''}${directivesText(sel.directives, info)} `,
+      );
     } else if (sel.kind === 'FragmentSpread') {
       const name = sel.name?.value ?? '';
       const fragment = info?.fragments?.[name];
       if (fragment === undefined || seen.has(name)) continue;
       seen.add(name);
       const type = fragment.typeCondition?.name.value;
-      collect(fragment.selectionSet?.selections ?? [], info, out, seen, `${on}${type ? `...on ${type}` : ''}${directivesText(sel.directives, info)} `);
+      collect(
+        fragment.selectionSet?.selections ?? [],
+        info,
+        out,
+        seen,
+        `${on}${type ? `...on ${type}` : ''}${directivesText(sel.directives, info)} `,
+      );
       seen.delete(name);
     }
   }
@@ -80,7 +105,12 @@ function collect(selections: readonly AstNode[], info: GraphqlInfoLike | undefin
 
 function directivesText(directives: readonly AstDirective[] | undefined, info: GraphqlInfoLike | undefined): string {
   if (!directives?.length) return '';
-  return directives.map((d) => `@${d.name.value}(${(d.arguments ?? []).map((a) => `${a.name.value}:${argumentText(a, info)}`).join(',')})`).join('');
+  return directives
+    .map(
+      (d) =>
+        `@${d.name.value}(${(d.arguments ?? []).map((a) => `${a.name.value}:${argumentText(a, info)}`).join(',')})`,
+    )
+    .join('');
 }
 
 function argumentText(arg: AstArgument, info: GraphqlInfoLike | undefined): string {
@@ -108,7 +138,8 @@ function stripLocations(value: unknown): unknown {
 export function parentIdentity(parent: unknown, parentKey?: (parent: never) => unknown): string {
   if (parent === null || typeof parent !== 'object') return encodeValue(parent, 'a GraphQL parent', 'parent');
   const custom = (parent as { cacheKey?: unknown }).cacheKey;
-  if (typeof custom === 'function') return `key:${encodeValue(custom.call(parent), 'a GraphQL parent', 'parent.cacheKey()')}`;
+  if (typeof custom === 'function')
+    return `key:${encodeValue(custom.call(parent), 'a GraphQL parent', 'parent.cacheKey()')}`;
   if (parentKey !== undefined) return `by:${encodeValue(parentKey(parent as never), 'a GraphQL parent', 'parentKey')}`;
   const encoded = encodeValue(parent, 'a GraphQL parent', 'parent');
   return `#${createHash('sha256').update(encoded).digest('base64url')}`;

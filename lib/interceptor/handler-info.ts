@@ -60,11 +60,15 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
       return userCacheIf(values.length === 1 ? values[0] : values);
     },
   });
-  const staticVary = ((Reflect.getMetadata(HEADERS_METADATA, handler) as Array<{ name: string; value: string }> | undefined) ?? [])
+  const staticVary = (
+    (Reflect.getMetadata(HEADERS_METADATA, handler) as Array<{ name: string; value: string }> | undefined) ?? []
+  )
     .filter((h) => h.name.toLowerCase() === 'vary')
     .flatMap((h) => h.value.split(',').map((v) => v.trim().toLowerCase()))
     .filter((v) => v !== '' && v !== '*');
-  const declaredVary = Array.isArray(options.vary) ? (options.vary as readonly string[]).map((h) => h.toLowerCase()) : [];
+  const declaredVary = Array.isArray(options.vary)
+    ? (options.vary as readonly string[]).map((h) => h.toLowerCase())
+    : [];
   const varyHeaders = [...new Set([...declaredVary, ...staticVary])];
   return {
     options,
@@ -93,7 +97,8 @@ function handlesResponseItself(cls: Function, handler: Function): boolean {
 /** A version or host declaration (string, list, RegExp, VERSION_NEUTRAL), as key text. */
 function encodeVersion(value: unknown): string {
   if (value === undefined) return '-';
-  const one = (v: unknown) => (typeof v === 'symbol' ? 'neutral' : v instanceof RegExp ? `/${v.source}/${v.flags}` : String(v));
+  const one = (v: unknown) =>
+    typeof v === 'symbol' ? 'neutral' : v instanceof RegExp ? `/${v.source}/${v.flags}` : String(v);
   if (Array.isArray(value)) return JSON.stringify(value.map(one).sort());
   return JSON.stringify(one(value));
 }

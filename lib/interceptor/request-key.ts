@@ -27,7 +27,11 @@ export function identify(request: CacheRequest, privateHeaders: readonly string[
  * (taken as the identity), declares vary headers that cover every credential it carries, or is
  * public. Anything else is served uncached.
  */
-export function mayCache(identity: RequestIdentity, options: AnyOptions, varyHeaders: readonly string[] | undefined): boolean {
+export function mayCache(
+  identity: RequestIdentity,
+  options: AnyOptions,
+  varyHeaders: readonly string[] | undefined,
+): boolean {
   if (identity.credentials.length === 0 && !identity.user) return true;
   if (options.public === true || typeof options.vary === 'function') return true;
   if (varyHeaders === undefined || identity.credentials.length === 0) return false;
@@ -35,7 +39,12 @@ export function mayCache(identity: RequestIdentity, options: AnyOptions, varyHea
 }
 
 /** Undefined: no vary; null: an identified request whose vary function found no identity (not cached). */
-export function varyValue(request: CacheRequest, options: AnyOptions, varyHeaders: readonly string[] | undefined, identified: boolean): unknown {
+export function varyValue(
+  request: CacheRequest,
+  options: AnyOptions,
+  varyHeaders: readonly string[] | undefined,
+  identified: boolean,
+): unknown {
   const vary = options.vary;
   if (typeof vary === 'function') {
     const by = vary(request);
@@ -47,7 +56,8 @@ export function varyValue(request: CacheRequest, options: AnyOptions, varyHeader
   const headers: Record<string, string | null> = {};
   for (const name of varyHeaders) {
     const value = request.headers[name.toLowerCase()];
-    headers[name.toLowerCase()] = value === undefined ? null : hashHeader(Array.isArray(value) ? value.join(',') : value);
+    headers[name.toLowerCase()] =
+      value === undefined ? null : hashHeader(Array.isArray(value) ? value.join(',') : value);
   }
   return { headers };
 }
@@ -69,17 +79,28 @@ export function cacheableMethod(request: CacheRequest, options: AnyOptions): boo
  * vary. Each part is JSON-quoted or canonically encoded, so distinct requests never share a key.
  * Common shapes (string values) take a fast path; anything else goes through the general encoder.
  */
-export function httpKeyPart(request: CacheRequest, host: string | undefined, handler: { version: string; declaredHost: string }, vary: unknown): string {
+export function httpKeyPart(
+  request: CacheRequest,
+  host: string | undefined,
+  handler: { version: string; declaredHost: string },
+  vary: unknown,
+): string {
   const p = flat(request.params);
   const q = flat(request.query);
   const head = `${host === undefined ? '-' : JSON.stringify(host)}|${request.route === undefined ? '-' : JSON.stringify(request.route)}|${handler.version}|${handler.declaredHost}`;
   // A method with a body (POST with httpMethods) answers for that body too.
   const method = ((request.raw as HttpRequestLike).method ?? 'GET').toUpperCase();
-  const body = method === 'GET' || method === 'HEAD' ? '' : `|${encodeValue((request.raw as { body?: unknown }).body, 'the request', 'body')}`;
+  const body =
+    method === 'GET' || method === 'HEAD'
+      ? ''
+      : `|${encodeValue((request.raw as { body?: unknown }).body, 'the request', 'body')}`;
   if (p === undefined || q === undefined) {
     return `${head}|${encodeValue({ params: request.params, query: request.query, vary }, 'the request', 'request')}${body}`;
   }
-  return (vary === undefined ? `${head}|${p}|${q}` : `${head}|${p}|${q}|${encodeValue(vary, 'the vary option', 'vary')}`) + body;
+  return (
+    (vary === undefined ? `${head}|${p}|${q}` : `${head}|${p}|${q}|${encodeValue(vary, 'the vary option', 'vary')}`) +
+    body
+  );
 }
 
 /** `{"a":"1","b":["x","y"]}` with sorted keys, or undefined if a value is not a string or string list. */
@@ -90,7 +111,8 @@ function flat(record: Readonly<Record<string, unknown>>): string | undefined {
   let out = '{';
   for (let i = 0; i < keys.length; i++) {
     const value = record[keys[i]];
-    if (typeof value !== 'string' && !(Array.isArray(value) && value.every((x) => typeof x === 'string'))) return undefined;
+    if (typeof value !== 'string' && !(Array.isArray(value) && value.every((x) => typeof x === 'string')))
+      return undefined;
     out += `${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:${JSON.stringify(value)}`;
   }
   return out + '}';

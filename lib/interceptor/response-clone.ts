@@ -19,7 +19,8 @@ function copy(value: unknown, seen: Map<object, unknown>): unknown {
     const out: unknown[] = new Array(value.length);
     seen.set(value, out);
     for (let i = 0; i < value.length; i++) out[i] = copy(value[i], seen);
-    if (Object.getPrototypeOf(value) !== Array.prototype) Object.setPrototypeOf(out, Object.getPrototypeOf(value) as object);
+    if (Object.getPrototypeOf(value) !== Array.prototype)
+      Object.setPrototypeOf(out, Object.getPrototypeOf(value) as object);
     return out;
   }
   if (value instanceof Date) return new Date(value.getTime());
@@ -38,7 +39,11 @@ function copy(value: unknown, seen: Map<object, unknown>): unknown {
   if (Buffer.isBuffer(value)) return Buffer.from(value);
   if (ArrayBuffer.isView(value)) return (value as unknown as { slice(): unknown }).slice();
   if (value instanceof RegExp) return new RegExp(value.source, value.flags);
-  if (typeof (value as { then?: unknown }).then === 'function' || typeof (value as { pipe?: unknown }).pipe === 'function') return value;
+  if (
+    typeof (value as { then?: unknown }).then === 'function' ||
+    typeof (value as { pipe?: unknown }).pipe === 'function'
+  )
+    return value;
   const out = Object.create(Object.getPrototypeOf(value) as object | null) as object;
   seen.set(value, out);
   // Own properties of every kind (symbols, non-enumerable), as they are; data values copied deeply.

@@ -29,9 +29,20 @@ export interface ResponseSnapshot {
 const HTTP_CODE_METADATA = '__httpCode__';
 const HEADERS_METADATA = '__headers__';
 /** Never replayed: per-connection, per-response or the cache's own. */
-const NOT_REPLAYED = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'set-cookie', 'x-cache', 'x-cache-key', 'age']);
+const NOT_REPLAYED = new Set([
+  'date',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'set-cookie',
+  'x-cache',
+  'x-cache-key',
+  'age',
+]);
 /** Statuses whose body is a full, reusable answer: 2xx except 206 (partial), and redirects. 304 never. */
-const CACHEABLE_STATUS = (code: number) => (code >= 200 && code < 300 && code !== 206) || [300, 301, 302, 303, 307, 308].includes(code);
+const CACHEABLE_STATUS = (code: number) =>
+  (code >= 200 && code < 300 && code !== 206) || [300, 301, 302, 303, 307, 308].includes(code);
 
 export function snapshotResponse(res: HttpResponseLike): ResponseSnapshot {
   return { status: res.statusCode, headers: { ...readHeaders(res) } };
@@ -73,16 +84,25 @@ export function replayMeta(adapter: HttpAdapterLike | undefined, response: HttpR
  * headers already sent (a streaming handler), and a runtime Vary naming request headers the key
  * does not include.
  */
-export function isUncacheableHttpResponse(context: ExecutionContext, res: HttpResponseLike, before: ResponseSnapshot | undefined, keyedVary: readonly string[] | undefined): boolean {
+export function isUncacheableHttpResponse(
+  context: ExecutionContext,
+  res: HttpResponseLike,
+  before: ResponseSnapshot | undefined,
+  keyedVary: readonly string[] | undefined,
+): boolean {
   const handler = context.getHandler();
   const code = Reflect.getMetadata(HTTP_CODE_METADATA, handler) as number | undefined;
   if (code !== undefined && !CACHEABLE_STATUS(code)) return true;
   if (res.statusCode !== undefined && !CACHEABLE_STATUS(res.statusCode)) return true;
   if (res.headersSent === true || res.raw?.headersSent === true) return true;
   if (res.getHeader?.('set-cookie') !== undefined) return true;
-  const declared = (Reflect.getMetadata(HEADERS_METADATA, handler) as Array<{ name: string; value: string }> | undefined) ?? [];
+  const declared =
+    (Reflect.getMetadata(HEADERS_METADATA, handler) as Array<{ name: string; value: string }> | undefined) ?? [];
   if (declared.some((h) => h.name.toLowerCase() === 'set-cookie')) return true;
-  const cacheControl = [String(res.getHeader?.('cache-control') ?? ''), ...declared.filter((h) => h.name.toLowerCase() === 'cache-control').map((h) => h.value)];
+  const cacheControl = [
+    String(res.getHeader?.('cache-control') ?? ''),
+    ...declared.filter((h) => h.name.toLowerCase() === 'cache-control').map((h) => h.value),
+  ];
   if (cacheControl.some((v) => /\b(private|no-store)\b/i.test(v))) return true;
   return varyAddsUnkeyed(res.getHeader?.('vary'), before?.headers.vary, keyedVary);
 }
@@ -138,6 +158,9 @@ function readHeaders(res: HttpResponseLike): Record<string, unknown> {
 }
 
 function sameHeader(a: unknown, b: unknown): boolean {
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => String(x) === String(b[i]));
-  return a === b || (a !== undefined && b !== undefined && !Array.isArray(a) && !Array.isArray(b) && String(a) === String(b));
+  if (Array.isArray(a) && Array.isArray(b))
+    return a.length === b.length && a.every((x, i) => String(x) === String(b[i]));
+  return (
+    a === b || (a !== undefined && b !== undefined && !Array.isArray(a) && !Array.isArray(b) && String(a) === String(b))
+  );
 }

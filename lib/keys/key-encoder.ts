@@ -149,7 +149,10 @@ class Encoder {
 
 /** Object.prototype of another realm (vm contexts, test sandboxes): still a plain object. */
 function isForeignObjectPrototype(proto: object): boolean {
-  return Object.getPrototypeOf(proto) === null && (proto as { constructor?: { name?: string } }).constructor?.name === 'Object';
+  return (
+    Object.getPrototypeOf(proto) === null &&
+    (proto as { constructor?: { name?: string } }).constructor?.name === 'Object'
+  );
 }
 
 function ctorName(value: object): string {

@@ -77,7 +77,9 @@ export function validateSegment(value: unknown, option: string, where: string, m
     );
   }
   if (option === 'namespace' && text.startsWith('~')) {
-    throw new InvalidOptionError(`${where}: namespace must not start with '~' (reserved for tags), got ${JSON.stringify(text)}.`);
+    throw new InvalidOptionError(
+      `${where}: namespace must not start with '~' (reserved for tags), got ${JSON.stringify(text)}.`,
+    );
   }
   return text;
 }

@@ -58,9 +58,14 @@ export class MethodRegistry {
     const known = this.methods.get(cls)?.get(methodName);
     if (known !== undefined) return known;
     const fn = (cls.prototype as Record<string, unknown> | undefined)?.[methodName];
-    const options = typeof fn === 'function' ? (Reflect.getMetadata(CACHE_MEMOIZE_METADATA, fn) as AnyOptions | undefined) : undefined;
+    const options =
+      typeof fn === 'function'
+        ? (Reflect.getMetadata(CACHE_MEMOIZE_METADATA, fn) as AnyOptions | undefined)
+        : undefined;
     if (options === undefined) {
-      throw new UnknownMethodError(`${cls.name}.${methodName} is not memoized: decorate it with @CacheMemoize() or check the class and method name.`);
+      throw new UnknownMethodError(
+        `${cls.name}.${methodName} is not memoized: decorate it with @CacheMemoize() or check the class and method name.`,
+      );
     }
     return this.register(cls, methodName, options);
   }
@@ -78,7 +83,12 @@ export class MethodRegistry {
    * for controller and resolver handlers, whose keys also carry the route (so two handler classes
    * of one name may share a namespace); `module` names the class's module in conflict errors.
    */
-  register(cls: Function, methodName: string, methodOptions: AnyOptions, meta: { kind?: 'provider' | 'handler'; module?: string } = {}): ResolvedMethod {
+  register(
+    cls: Function,
+    methodName: string,
+    methodOptions: AnyOptions,
+    meta: { kind?: 'provider' | 'handler'; module?: string } = {},
+  ): ResolvedMethod {
     const known = this.methods.get(cls)?.get(methodName);
     if (known !== undefined) return known;
     const owner = `${cls.name}.${methodName}`;
@@ -93,7 +103,11 @@ export class MethodRegistry {
       counters: defaults.stats?.forOwner(owner),
     });
     const memoizer = defaults.memoizer(parsed.store, `@CacheMemoize on ${owner}: option store`);
-    this.claim(parsed.namespace, { cls, owner, kind: meta.kind ?? 'provider', module: meta.module }, `@CacheMemoize on ${owner}`);
+    this.claim(
+      parsed.namespace,
+      { cls, owner, kind: meta.kind ?? 'provider', module: meta.module },
+      `@CacheMemoize on ${owner}`,
+    );
     const method = new ResolvedMethod({
       owner,
       namespace: parsed.namespace,
@@ -105,7 +119,8 @@ export class MethodRegistry {
       hooks: parsed.hooks,
       shapeHint: shapeHint(cls, methodName),
       warn: (message) => defaults.warn(message),
-      onHookError: (hook, error) => defaults.error(`${hook} hook of ${owner} threw: ${error instanceof Error ? error.message : String(error)}`),
+      onHookError: (hook, error) =>
+        defaults.error(`${hook} hook of ${owner} threw: ${error instanceof Error ? error.message : String(error)}`),
     });
     let byName = this.methods.get(cls);
     if (byName === undefined) this.methods.set(cls, (byName = new Map()));
@@ -122,7 +137,9 @@ export class MethodRegistry {
   private claim(namespace: string, claim: NamespaceClaim, where: string): void {
     const claims = this.namespaces.get(namespace) ?? [];
     const same = (c: NamespaceClaim) => c.cls === claim.cls && c.owner === claim.owner;
-    const other = claims.find((c) => !same(c) && !(c.kind === 'handler' && claim.kind === 'handler' && c.cls !== claim.cls));
+    const other = claims.find(
+      (c) => !same(c) && !(c.kind === 'handler' && claim.kind === 'handler' && c.cls !== claim.cls),
+    );
     if (other !== undefined) {
       const describe = (c: NamespaceClaim) => `${c.owner} (class ${c.cls.name}${c.module ? ` in ${c.module}` : ''})`;
       throw new NamespaceConflictError(

@@ -40,9 +40,14 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
   if (opts.tags !== undefined && typeof opts.tags !== 'function' && !Array.isArray(opts.tags)) {
     throw new InvalidOptionError(`${where}: option tags must be an array of strings or a function returning one.`);
   }
-  if (opts.store !== undefined && typeof opts.store !== 'string') throw new InvalidOptionError(`${where}: option store must be a store name.`);
+  if (opts.store !== undefined && typeof opts.store !== 'string')
+    throw new InvalidOptionError(`${where}: option store must be a store name.`);
   const fixedTags = Array.isArray(opts.tags) ? tagKeysFor(ctx.prefix, opts.tags, where) : [];
-  const deps = Object.freeze([allTagKey(ctx.prefix), ...namespaceSegments(namespace).map((ns) => namespaceTagKey(ctx.prefix, ns)), ...fixedTags]);
+  const deps = Object.freeze([
+    allTagKey(ctx.prefix),
+    ...namespaceSegments(namespace).map((ns) => namespaceTagKey(ctx.prefix, ns)),
+    ...fixedTags,
+  ]);
   const cacheIf = opts.cacheIf as ((value: unknown) => boolean) | undefined;
   const policy: CachePolicy = Object.freeze({
     owner: ctx.owner,
@@ -60,38 +65,62 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
     skip: opts.skip as MethodCallbacks['skip'],
     etag: opts.etag as MethodCallbacks['etag'],
   });
-  return { namespace, keyBase: keyBase(ctx.prefix, namespace, version), policy, callbacks, hooks: mergeHooks(ctx.moduleHooks, opts, where), store: opts.store };
+  return {
+    namespace,
+    keyBase: keyBase(ctx.prefix, namespace, version),
+    policy,
+    callbacks,
+    hooks: mergeHooks(ctx.moduleHooks, opts, where),
+    store: opts.store,
+  };
 }
 
 /** grace, lock, timeout, refreshAhead and storeResult. */
-function timing(opts: AnyOptions, where: string): Pick<CachePolicy, 'graceMs' | 'lock' | 'softTimeoutMs' | 'hardTimeoutMs' | 'refreshAheadMs' | 'storeResult'> {
-  const graceMs = opts.grace === undefined ? 0 : parseDuration(opts.grace, `${where}: option grace`, { allowZero: true });
+function timing(
+  opts: AnyOptions,
+  where: string,
+): Pick<CachePolicy, 'graceMs' | 'lock' | 'softTimeoutMs' | 'hardTimeoutMs' | 'refreshAheadMs' | 'storeResult'> {
+  const graceMs =
+    opts.grace === undefined ? 0 : parseDuration(opts.grace, `${where}: option grace`, { allowZero: true });
   let lock: LockPolicy | undefined;
   if (opts.lock !== undefined && opts.lock !== false) {
     const spec = opts.lock === true ? {} : opts.lock;
-    if (typeof spec !== 'object' || spec === null) throw new InvalidOptionError(`${where}: option lock must be true or { timeout, ttl }.`);
+    if (typeof spec !== 'object' || spec === null)
+      throw new InvalidOptionError(`${where}: option lock must be true or { timeout, ttl }.`);
     const waitMs = parseDuration(spec.timeout ?? '5s', `${where}: option lock.timeout`);
-    lock = Object.freeze({ waitMs, ttlMs: parseDuration(spec.ttl ?? Math.max(waitMs * 2, 10_000), `${where}: option lock.ttl`) });
+    lock = Object.freeze({
+      waitMs,
+      ttlMs: parseDuration(spec.ttl ?? Math.max(waitMs * 2, 10_000), `${where}: option lock.ttl`),
+    });
   }
   let softTimeoutMs: number | undefined;
   let hardTimeoutMs: number | undefined;
   if (opts.timeout !== undefined) {
-    if (typeof opts.timeout !== 'object' || opts.timeout === null) throw new InvalidOptionError(`${where}: option timeout must be { soft?, hard? }.`);
-    if (opts.timeout.soft !== undefined) softTimeoutMs = parseDuration(opts.timeout.soft, `${where}: option timeout.soft`);
-    if (opts.timeout.hard !== undefined) hardTimeoutMs = parseDuration(opts.timeout.hard, `${where}: option timeout.hard`);
+    if (typeof opts.timeout !== 'object' || opts.timeout === null)
+      throw new InvalidOptionError(`${where}: option timeout must be { soft?, hard? }.`);
+    if (opts.timeout.soft !== undefined)
+      softTimeoutMs = parseDuration(opts.timeout.soft, `${where}: option timeout.soft`);
+    if (opts.timeout.hard !== undefined)
+      hardTimeoutMs = parseDuration(opts.timeout.hard, `${where}: option timeout.hard`);
     if (softTimeoutMs !== undefined && opts.grace === undefined) {
-      throw new InvalidOptionError(`${where}: timeout.soft serves the stale value, so it needs grace (e.g. grace: '1m').`);
+      throw new InvalidOptionError(
+        `${where}: timeout.soft serves the stale value, so it needs grace (e.g. grace: '1m').`,
+      );
     }
   }
-  const refreshAheadMs = opts.refreshAhead === undefined ? undefined : parseDuration(opts.refreshAhead, `${where}: option refreshAhead`);
-  if (opts.storeResult !== undefined && typeof opts.storeResult !== 'boolean') throw new InvalidOptionError(`${where}: option storeResult must be a boolean.`);
+  const refreshAheadMs =
+    opts.refreshAhead === undefined ? undefined : parseDuration(opts.refreshAhead, `${where}: option refreshAhead`);
+  if (opts.storeResult !== undefined && typeof opts.storeResult !== 'boolean')
+    throw new InvalidOptionError(`${where}: option storeResult must be a boolean.`);
   return { graceMs, lock, softTimeoutMs, hardTimeoutMs, refreshAheadMs, storeResult: opts.storeResult !== false };
 }
 
 /** The decorator's hooks (`hooks: {...}`, or the deprecated top-level form) win over the module's, one by one. */
 function mergeHooks(module: CacheHooks | undefined, method: AnyOptions, where: string): CacheHooks | undefined {
   if (method.hooks !== undefined && (typeof method.hooks !== 'object' || method.hooks === null)) {
-    throw new InvalidOptionError(`${where}: option hooks must be an object such as { onHit, onMiss, onStale, onError }.`);
+    throw new InvalidOptionError(
+      `${where}: option hooks must be an object such as { onHit, onMiss, onStale, onError }.`,
+    );
   }
   const merged: CacheHooks = {};
   for (const name of ['onHit', 'onMiss', 'onStale', 'onError'] as const) {

@@ -1,4 +1,4 @@
-import { defer, from, isObservable, lastValueFrom, mergeMap, toArray, type Observable } from 'rxjs';
+import { isObservable, type Observable } from 'rxjs';
 import type { Memoizer } from '../engine/memoizer';
 import { composeKey, tagKeysFor } from '../keys/keys';
 import { encodeArgs, encodeValue } from '../keys/key-encoder';
@@ -6,9 +6,9 @@ import type { CacheHookInfo, CacheHooks } from '../types/options';
 import type { CachePolicy, CallScope } from '../types/policy';
 import { UnknownMethodError } from '../errors';
 import { currentCacheMode } from './cache-mode';
+import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 
-/** How a method returns: decided from `design:returntype` when emitted, else from its first result. */
-export type ResultShape = 'promise' | 'observable' | 'sync';
+export type { ResultShape } from './result-shape';
 export type MethodImpl = (this: unknown, ...args: unknown[]) => unknown;
 type Args = readonly unknown[];
 
@@ -90,7 +90,9 @@ export class ResolvedMethod {
     let encoded = key === undefined ? encodeArgs(args, this.owner) : encodeValue(key(...args), this.owner);
     if (instanceKey !== undefined) {
       if (typeof instance !== 'object' || instance === null) {
-        throw new UnknownMethodError(`${this.owner} is keyed by its instance (instanceKey): pass the instance, e.g. invalidateMethod(Cls, 'method', args, { instance }).`);
+        throw new UnknownMethodError(
+          `${this.owner} is keyed by its instance (instanceKey): pass the instance, e.g. invalidateMethod(Cls, 'method', args, { instance }).`,
+        );
       }
       encoded = `${encodeValue(instanceKey(instance), this.owner, 'instanceKey')}|${encoded}`;
     }
@@ -112,18 +114,25 @@ export class ResolvedMethod {
     if (!this.dynamic && extraDeps === undefined) return undefined;
     const { tags, resultTags, etag } = this.config.callbacks;
     let deps = tags === undefined ? undefined : this.tagKeys(tags(...args));
-    if (extraDeps !== undefined && extraDeps.length > 0) deps = deps === undefined ? [...extraDeps] : [...deps, ...extraDeps];
+    if (extraDeps !== undefined && extraDeps.length > 0)
+      deps = deps === undefined ? [...extraDeps] : [...deps, ...extraDeps];
     const hooks = this.config.hooks;
     return {
       deps,
       resultDeps: resultTags === undefined ? undefined : (value) => this.tagKeys(resultTags(value, ...args)),
       etag: etag === undefined ? undefined : String(etag(...args)),
-      report: hooks === undefined ? undefined : (state) => this.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', { key, args }),
+      report:
+        hooks === undefined
+          ? undefined
+          : (state) =>
+              this.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', { key, args }),
     };
   }
 
   /** The function installed in place of the original method; it carries its handle. */
   wrap(original: MethodImpl): MethodImpl {
+    // The wrapper needs its own `this` (the instance) besides this method's.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     const wrapped = function memoized(this: unknown, ...args: unknown[]): unknown {
       return self.call(this, original, args);
@@ -179,7 +188,12 @@ export class ResolvedMethod {
   /** Recomputes and stores the value for these arguments, whatever is cached. */
   refresh(thisArg: unknown, original: MethodImpl, args: unknown[]): Promise<unknown> {
     const key = this.keyFor(args, thisArg);
-    return this.memoizer.refresh(key, () => settle(original.apply(thisArg, args)), this.policy, this.scopeFor(args, key));
+    return this.memoizer.refresh(
+      key,
+      () => settle(original.apply(thisArg, args)),
+      this.policy,
+      this.scopeFor(args, key),
+    );
   }
 
   /** The cached value for these arguments if it is fresh, without computing (`undefined` otherwise). */
@@ -194,7 +208,9 @@ export class ResolvedMethod {
     const key = this.keyFor(args, instance);
     const found = await this.memoizer.inspect(key, this.scopeFor(args, key));
     const base = { method: this.owner, key, store: this.memoizer.name, namespace: this.namespace };
-    return found.state === 'miss' ? { ...base, state: 'miss' } : { ...base, state: found.state, expiresAt: found.expiresAt, source: found.source };
+    return found.state === 'miss'
+      ? { ...base, state: 'miss' }
+      : { ...base, state: found.state, expiresAt: found.expiresAt, source: found.source };
   }
 
   async invalidate(args: unknown[], instance?: unknown): Promise<void> {
@@ -202,16 +218,28 @@ export class ResolvedMethod {
   }
 
   /** withCacheMode('refresh'): recompute and store, in the method's own result shape. */
-  private refreshCall(thisArg: unknown, original: MethodImpl, args: unknown[], key: string, scope: CallScope | undefined): unknown {
+  private refreshCall(
+    thisArg: unknown,
+    original: MethodImpl,
+    args: unknown[],
+    key: string,
+    scope: CallScope | undefined,
+  ): unknown {
     if (this.shape === 'sync' && this.memoizer.isLocal) {
       void this.memoizer.invalidateKeys([key]); // local: applied synchronously
       return this.memoizer.getOrSetSync(key, () => original.apply(thisArg, args), this.policy, scope);
     }
     const refreshed = this.memoizer.refresh(key, () => settle(original.apply(thisArg, args)), this.policy, scope);
-    if (this.shape === 'observable') return defer(() => from(refreshed)).pipe(mergeMap((values) => from(values as unknown[])));
+    if (this.shape === 'observable') return replay(() => refreshed);
     return refreshed;
   }
 
+  /**
+   * The first call of a method whose shape no metadata tells (no `design:returntype`): it must run
+   * to be known. A promise is then already under way — started before the versions it depends on
+   * could be read — so its value is returned uncached; the next calls are cached. A sync result
+   * (nothing can interleave) and an Observable (it runs on subscription) are cached at once.
+   */
   private firstCall(key: string, invoke: () => unknown, scope: CallScope | undefined): unknown {
     const result = invoke();
     if (isObservable(result)) {
@@ -220,8 +248,7 @@ export class ResolvedMethod {
     }
     if (isThenable(result)) {
       this.shape = 'promise';
-      result.then(undefined, () => undefined); // the caller sees the rejection via getOrSet
-      return this.memoizer.getOrSet(key, () => result, this.policy, scope);
+      return result;
     }
     this.shape = 'sync';
     return this.sync(key, () => result, scope);
@@ -238,10 +265,12 @@ export class ResolvedMethod {
   }
 
   /** Observables are cached as the array of their emissions and replayed whole on a hit. */
-  private observable(key: string, invoke: () => Observable<unknown>, scope: CallScope | undefined): Observable<unknown> {
-    return defer(() => from(this.memoizer.getOrSet(key, () => lastValueFrom(invoke().pipe(toArray())), this.policy, scope))).pipe(
-      mergeMap((values) => from(values as unknown[])),
-    );
+  private observable(
+    key: string,
+    invoke: () => Observable<unknown>,
+    scope: CallScope | undefined,
+  ): Observable<unknown> {
+    return replay(() => this.memoizer.getOrSet(key, () => collect(invoke()), this.policy, scope));
   }
 
   private tagKeys(tags: unknown): string[] {
@@ -250,7 +279,14 @@ export class ResolvedMethod {
 
   private uncached(error: unknown): void {
     const reason = error instanceof Error ? error.message : String(error);
-    this.memoizer.ctx.emit({ type: 'error', key: this.owner, store: this.memoizer.name, owner: this.owner, operation: 'key', error });
+    this.memoizer.ctx.emit({
+      type: 'error',
+      key: this.owner,
+      store: this.memoizer.name,
+      owner: this.owner,
+      operation: 'key',
+      error,
+    });
     this.warnOnce(`key:${error instanceof Error ? error.name : 'error'}`, `${this.owner} runs uncached: ${reason}`);
   }
 
@@ -259,13 +295,4 @@ export class ResolvedMethod {
     this.warned.add(id);
     this.config.warn(message);
   }
-}
-
-/** A method result as a plain awaited value (an Observable becomes the array of its emissions). */
-async function settle(result: unknown): Promise<unknown> {
-  return isObservable(result) ? lastValueFrom(result.pipe(toArray())) : result;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }

@@ -65,7 +65,12 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
         warn: (message) => this.logger.warn(message),
         error: (message) => this.logger.error(message),
       },
-      { enabled: options.enabled, privateHeaders: options.privateHeaders, varyByHost: options.varyByHost, exposeKeyHeader: options.exposeKeyHeader },
+      {
+        enabled: options.enabled,
+        privateHeaders: options.privateHeaders,
+        varyByHost: options.varyByHost,
+        exposeKeyHeader: options.exposeKeyHeader,
+      },
     );
   }
 
@@ -111,7 +116,9 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
    * misconfigured Redis is visible at boot. A store that is down does not stop the app.
    */
   async onModuleInit(): Promise<void> {
-    const shared = [...this.memoizers.values()].filter((m) => m.store.kind !== 'memory').map((m) => `'${m.name}' (${m.store.kind})`);
+    const shared = [...this.memoizers.values()]
+      .filter((m) => m.store.kind !== 'memory')
+      .map((m) => `'${m.name}' (${m.store.kind})`);
     if (this.defaultPrefix && shared.length > 0) {
       this.logger.warn(
         `store ${shared.join(', ')} is shared, and the key prefix is the default '${this.prefix}': another app on the same server ` +
@@ -128,7 +135,8 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
         }
         const ok = await m.store.ready(this.options.connectTimeoutMs);
         if (ok) this.logger.log(`store '${m.name}': ${what}, connected`);
-        else this.logger.warn(`store '${m.name}': ${what} is not reachable yet; memoized calls run uncached until it is.`);
+        else
+          this.logger.warn(`store '${m.name}': ${what} is not reachable yet; memoized calls run uncached until it is.`);
       }),
     );
   }
@@ -136,11 +144,15 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
   /** Lets writes and refreshes under way land (bounded by the operation timeout), then closes the stores it was given. */
   async onApplicationShutdown(): Promise<void> {
     this.telemetry?.close();
-    await Promise.all([...this.memoizers.values()].map((m) => m.close(Math.max(this.options.operationTimeoutMs, 1_000))));
+    await Promise.all(
+      [...this.memoizers.values()].map((m) => m.close(Math.max(this.options.operationTimeoutMs, 1_000))),
+    );
     this.eventLogger.close();
     await Promise.all(
       [...this.memoizers.values()].map((m) =>
-        m.store.disconnect().catch((error: unknown) => this.logger.warn(`closing store '${m.name}' failed: ${String(error)}`)),
+        m.store
+          .disconnect()
+          .catch((error: unknown) => this.logger.warn(`closing store '${m.name}' failed: ${String(error)}`)),
       ),
     );
   }

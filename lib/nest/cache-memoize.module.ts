@@ -7,7 +7,11 @@ import { CacheMemoizeEngine } from './cache-memoize.engine';
 import { CacheMemoizeExplorer } from './explorer';
 import { CacheMemoizeHealthIndicator } from './health.indicator';
 import { InvalidationService } from './invalidation.service';
-import { CACHE_MEMOIZE_MODULE_OPTIONS, CACHE_MEMOIZE_OPTIONS_TYPE, CacheMemoizeConfigurableModule } from './module-definition';
+import {
+  CACHE_MEMOIZE_MODULE_OPTIONS,
+  CACHE_MEMOIZE_OPTIONS_TYPE,
+  CacheMemoizeConfigurableModule,
+} from './module-definition';
 import { OPTIONS_SOURCE } from './module-options';
 
 /**
@@ -21,7 +25,11 @@ import { OPTIONS_SOURCE } from './module-options';
     CacheMemoizeExplorer,
     InvalidationService,
     CacheMemoizeHealthIndicator,
-    { provide: MethodRegistry, useFactory: (engine: CacheMemoizeEngine) => engine.registry, inject: [CacheMemoizeEngine] },
+    {
+      provide: MethodRegistry,
+      useFactory: (engine: CacheMemoizeEngine) => engine.registry,
+      inject: [CacheMemoizeEngine],
+    },
     {
       // The adapter exists once the app does: read it when a request comes, not at injection.
       provide: CACHE_HTTP_ADAPTER,

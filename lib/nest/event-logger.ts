@@ -32,7 +32,14 @@ export class EventLogger {
     if (event.type === 'uncacheable') this.uncacheable(event);
     else if (event.type === 'circuit') this.circuit(event);
     // 'key' errors are the method's own (it warns once, naming the argument): the store did nothing.
-    else if (event.type === 'error' && event.operation !== 'key' && !this.closing && circuitClosed(event.store) && !this.outages.has(event.store)) this.error(event);
+    else if (
+      event.type === 'error' &&
+      event.operation !== 'key' &&
+      !this.closing &&
+      circuitClosed(event.store) &&
+      !this.outages.has(event.store)
+    )
+      this.error(event);
   }
 
   close(): void {
@@ -63,7 +70,9 @@ export class EventLogger {
     outage.recovered = setTimeout(() => {
       this.outages.delete(event.store);
       const downFor = Date.now() - outage.since - OUTAGE_SETTLE_MS;
-      this.logger.log(`store '${event.store}' answers again after ${Math.max(0, Math.round(downFor))} ms; ${outage.skipped} store calls were skipped meanwhile.`);
+      this.logger.log(
+        `store '${event.store}' answers again after ${Math.max(0, Math.round(downFor))} ms; ${outage.skipped} store calls were skipped meanwhile.`,
+      );
     }, OUTAGE_SETTLE_MS);
     outage.recovered.unref?.();
   }
@@ -81,12 +90,19 @@ export class EventLogger {
     this.lastError.set(id, { at: now, suppressed: 0 });
     const reason = event.error instanceof Error ? event.error.message : String(event.error);
     const who = event.owner ? ` for ${event.owner}` : '';
-    this.logger.warn(`store '${event.store}' ${event.operation} failed${who} (key ${event.key}): ${reason}${suppressed}`);
+    this.logger.warn(
+      `store '${event.store}' ${event.operation} failed${who} (key ${event.key}): ${reason}${suppressed}`,
+    );
   }
 
   /** Once per method and class: the value was returned, but no shared store will ever keep it. */
   private uncacheable(event: Extract<CacheEvent, { type: 'uncacheable' }>): void {
-    const what = event.error instanceof UncacheableValueError ? event.error.className : event.error instanceof Error ? event.error.message : String(event.error);
+    const what =
+      event.error instanceof UncacheableValueError
+        ? event.error.className
+        : event.error instanceof Error
+          ? event.error.message
+          : String(event.error);
     const id = `${event.owner ?? event.key}|${what}`;
     if (this.warnedUncacheable.has(id)) return;
     if (this.warnedUncacheable.size < 1_000) this.warnedUncacheable.add(id);

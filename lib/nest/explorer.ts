@@ -55,7 +55,8 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
       this.linkEvictions(wrapper);
       const cls = wrapper.metatype as Function | undefined;
       if (typeof cls === 'function') seenClasses.add(cls);
-      if (typeof (wrapper.instance as object | undefined)?.constructor === 'function') seenClasses.add((wrapper.instance as object).constructor);
+      if (typeof (wrapper.instance as object | undefined)?.constructor === 'function')
+        seenClasses.add((wrapper.instance as object).constructor);
     }
   }
 
@@ -158,7 +159,10 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
   private checkFieldResolver(cls: Function, name: string): void {
     let enhancers: unknown;
     try {
-      enhancers = (this.moduleRef.get(GRAPHQL_MODULE_OPTIONS, { strict: false }) as { fieldResolverEnhancers?: unknown } | undefined)?.fieldResolverEnhancers;
+      enhancers = (
+        this.moduleRef.get(GRAPHQL_MODULE_OPTIONS, { strict: false }) as
+          { fieldResolverEnhancers?: unknown } | undefined
+      )?.fieldResolverEnhancers;
     } catch {
       enhancers = undefined;
     }
@@ -188,10 +192,15 @@ function moduleOf(wrapper: InstanceWrapper): string | undefined {
 
 /** A GraphQL query, mutation, subscription or field resolver. */
 function isGraphqlHandler(fn: Function): boolean {
-  return Reflect.getMetadata('graphql:resolver_type', fn) !== undefined || Reflect.getMetadata(RESOLVE_FIELD_METADATA, fn) === true;
+  return (
+    Reflect.getMetadata('graphql:resolver_type', fn) !== undefined ||
+    Reflect.getMetadata(RESOLVE_FIELD_METADATA, fn) === true
+  );
 }
 
 /** An HTTP route or a microservice message/event handler. */
 function isRouteHandler(fn: Function): boolean {
-  return Reflect.getMetadata('path', fn) !== undefined || Reflect.getMetadata('microservices:pattern', fn) !== undefined;
+  return (
+    Reflect.getMetadata('path', fn) !== undefined || Reflect.getMetadata('microservices:pattern', fn) !== undefined
+  );
 }

@@ -18,7 +18,8 @@ export class CacheMemoizeHealthIndicator {
     const memoizer = this.engine.memoizer(store, 'CacheMemoizeHealthIndicator');
     const key = options.key ?? `cache:${memoizer.name}`;
     const details = { kind: memoizer.store.kind, circuit: memoizer.breaker.state };
-    if (memoizer.breaker.state === 'open') return { [key]: { status: 'down', ...details, message: 'circuit open: the store failed repeatedly' } };
+    if (memoizer.breaker.state === 'open')
+      return { [key]: { status: 'down', ...details, message: 'circuit open: the store failed repeatedly' } };
     const timeoutMs = options.timeoutMs ?? 1_000;
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;

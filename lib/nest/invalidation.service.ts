@@ -21,7 +21,12 @@ export class InvalidationService implements Evictor {
 
   /** Entries computed before this call that carry any of the tags become stale. O(1) per tag. */
   async invalidateTags(tags: readonly string[], options: StoreSelector = {}): Promise<void> {
-    const keys = tagKeysFor(this.engine.prefix, tags, 'InvalidationService.invalidateTags', (message) => new TypeError(message));
+    const keys = tagKeysFor(
+      this.engine.prefix,
+      tags,
+      'InvalidationService.invalidateTags',
+      (message) => new TypeError(message),
+    );
     await this.each(options, (m) => m.invalidateDeps(keys));
   }
 
@@ -34,13 +39,23 @@ export class InvalidationService implements Evictor {
    * Invalidates the entry that `instance.method(...args)` would read. Checked at compile time.
    * `instance` is needed for methods keyed by their instance (instanceKey).
    */
-  async invalidateMethod<T, K extends MethodName<T>>(cls: Type<T>, method: K, args: MethodArgs<T, K>, options: { instance?: T } = {}): Promise<void> {
+  async invalidateMethod<T, K extends MethodName<T>>(
+    cls: Type<T>,
+    method: K,
+    args: MethodArgs<T, K>,
+    options: { instance?: T } = {},
+  ): Promise<void> {
     const resolved = this.engine.registry.method(cls, method);
     await resolved.memoizer.invalidateKeys([resolved.keyFor(args as readonly unknown[], options.instance)]);
   }
 
   /** The key `instance.method(...args)` uses (for logs, debugging or invalidateKeys). */
-  keyOf<T, K extends MethodName<T>>(cls: Type<T>, method: K, args: MethodArgs<T, K>, options: { instance?: T } = {}): string {
+  keyOf<T, K extends MethodName<T>>(
+    cls: Type<T>,
+    method: K,
+    args: MethodArgs<T, K>,
+    options: { instance?: T } = {},
+  ): string {
     return this.engine.registry.method(cls, method).keyFor(args as readonly unknown[], options.instance);
   }
 
@@ -61,12 +76,21 @@ export class InvalidationService implements Evictor {
   }
 
   /** Runs a `@CacheEvict` / `@InvalidateTags` (after the method succeeded, or before with `before`). */
-  async evict(spec: CacheEvictOptions<readonly unknown[], unknown>, args: readonly unknown[], result: unknown, owner: string, completed: boolean): Promise<void> {
+  async evict(
+    spec: CacheEvictOptions<readonly unknown[], unknown>,
+    args: readonly unknown[],
+    result: unknown,
+    owner: string,
+    completed: boolean,
+  ): Promise<void> {
     try {
       const list = (source: CacheEvictOptions<readonly unknown[]>['tags']): readonly string[] =>
         source === undefined ? [] : typeof source === 'function' ? source(...args) : source;
       const tags = [...list(spec.tags), ...(spec.resultTags && completed ? spec.resultTags(result, ...args) : [])];
-      const deps = [...tagKeysFor(this.engine.prefix, tags, `@CacheEvict on ${owner}`), ...list(spec.namespaces).map((ns) => namespaceTagKey(this.engine.prefix, ns))];
+      const deps = [
+        ...tagKeysFor(this.engine.prefix, tags, `@CacheEvict on ${owner}`),
+        ...list(spec.namespaces).map((ns) => namespaceTagKey(this.engine.prefix, ns)),
+      ];
       const keys = list(spec.keys);
       const memoizers = this.engine.memoizersFor(spec.store);
       await Promise.all([
@@ -82,7 +106,14 @@ export class InvalidationService implements Evictor {
       const message = completed
         ? `${owner} completed (its result is on error.result), but the cache could not be invalidated: ${reason}`
         : `${owner} did not run: @CacheEvict({ before: true }) could not invalidate the cache first: ${reason}`;
-      this.engine.events.publish({ type: 'error', store: spec.store ?? '*', key: owner, owner, operation: 'evict', error });
+      this.engine.events.publish({
+        type: 'error',
+        store: spec.store ?? '*',
+        key: owner,
+        owner,
+        operation: 'evict',
+        error,
+      });
       if (spec.onFailure === 'log') {
         this.logger.error(message);
         return;

@@ -37,13 +37,18 @@ export function resolveModuleOptions(options: CacheMemoizeModuleOptions): Resolv
   if (stores.size === 0) throw new InvalidOptionError(`${where}: stores must name at least one store.`);
   for (const [name, store] of stores) {
     if (store === null || typeof store !== 'object' || typeof (store as Partial<CacheStore>).getMany !== 'function') {
-      throw new InvalidOptionError(`${where}: stores.${name} is not a store; use memoryStore(), redisStore() or memcachedStore().`);
+      throw new InvalidOptionError(
+        `${where}: stores.${name} is not a store; use memoryStore(), redisStore() or memcachedStore().`,
+      );
     }
   }
   const names = [...stores.keys()];
-  const defaultStore = options.defaultStore ?? (names.length === 1 ? names[0] : stores.has('default') ? 'default' : undefined);
+  const defaultStore =
+    options.defaultStore ?? (names.length === 1 ? names[0] : stores.has('default') ? 'default' : undefined);
   if (defaultStore !== undefined && !stores.has(defaultStore)) {
-    throw new UnknownStoreError(`${where}: defaultStore '${defaultStore}' is not one of the stores (${names.join(', ')}). Set defaultStore to one of them.`);
+    throw new UnknownStoreError(
+      `${where}: defaultStore '${defaultStore}' is not one of the stores (${names.join(', ')}). Set defaultStore to one of them.`,
+    );
   }
   if (options.classes !== undefined && options.serializer !== undefined) {
     throw new InvalidOptionError(
@@ -56,7 +61,9 @@ export function resolveModuleOptions(options: CacheMemoizeModuleOptions): Resolv
     ttlMs: parseDuration(options.ttl ?? '5m', `${where}: option ttl`),
     enabled: options.enabled !== false,
     operationTimeoutMs: parseDuration(options.operationTimeout ?? '500ms', `${where}: option operationTimeout`),
-    connectTimeoutMs: parseDuration(options.connectTimeout ?? '2s', `${where}: option connectTimeout`, { allowZero: true }),
+    connectTimeoutMs: parseDuration(options.connectTimeout ?? '2s', `${where}: option connectTimeout`, {
+      allowZero: true,
+    }),
     stores,
     defaultStore,
     serializer: options.serializer ?? createTaggedJsonSerializer({ classes: options.classes }),
@@ -70,7 +77,9 @@ export function resolveModuleOptions(options: CacheMemoizeModuleOptions): Resolv
 
 function privateHeaderSet(extra: readonly string[] | undefined, where: string): readonly string[] {
   if (extra !== undefined && (!Array.isArray(extra) || extra.some((h) => typeof h !== 'string' || h.trim() === ''))) {
-    throw new InvalidOptionError(`${where}: privateHeaders must be an array of header names, e.g. ['x-session-token'].`);
+    throw new InvalidOptionError(
+      `${where}: privateHeaders must be an array of header names, e.g. ['x-session-token'].`,
+    );
   }
   return [...new Set([...CREDENTIAL_HEADERS, ...(extra ?? []).map((h) => h.trim().toLowerCase())])];
 }

@@ -91,7 +91,10 @@ export function registerPrometheusMetrics(engine: CacheMemoizeEngine, options: P
   });
   engine.events.subscribe((event) => {
     if (event.type === 'computed') {
-      compute.observe({ namespace: label(event.owner ?? '(direct)'), outcome: event.ok ? 'ok' : 'error' }, event.durationMs / 1000);
+      compute.observe(
+        { namespace: label(event.owner ?? '(direct)'), outcome: event.ok ? 'ok' : 'error' },
+        event.durationMs / 1000,
+      );
     }
   });
   return registry;

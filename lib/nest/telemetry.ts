@@ -7,12 +7,17 @@ export interface Telemetry {
 }
 
 interface OtelApi {
-  trace: { getTracer(name: string): { startActiveSpan<R>(name: string, options: object, fn: (span: OtelSpan) => R): R } };
+  trace: {
+    getTracer(name: string): { startActiveSpan<R>(name: string, options: object, fn: (span: OtelSpan) => R): R };
+  };
   metrics: {
     getMeter(name: string): {
       createObservableCounter(name: string, options: object): OtelObservable;
       createObservableGauge(name: string, options: object): OtelObservable;
-      addBatchObservableCallback(cb: (result: { observe(o: OtelObservable, v: number, attrs?: object): void }) => void, observables: OtelObservable[]): void;
+      addBatchObservableCallback(
+        cb: (result: { observe(o: OtelObservable, v: number, attrs?: object): void }) => void,
+        observables: OtelObservable[],
+      ): void;
       removeBatchObservableCallback(cb: unknown, observables: OtelObservable[]): void;
     };
   };
@@ -34,13 +39,17 @@ type OtelObservable = object;
 export function openTelemetry(stats: () => CacheStats): Telemetry | undefined {
   let api: OtelApi;
   try {
+    // An optional peer: loaded only when installed, never a dependency.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     api = require('@opentelemetry/api') as OtelApi;
   } catch {
     return undefined;
   }
   const tracer = api.trace.getTracer('nestjs-cache-memoize');
   const meter = api.metrics.getMeter('nestjs-cache-memoize');
-  const requests = meter.createObservableCounter('cache_memoize.requests', { description: 'Memoized calls by result (hit, miss, stale)' });
+  const requests = meter.createObservableCounter('cache_memoize.requests', {
+    description: 'Memoized calls by result (hit, miss, stale)',
+  });
   const errors = meter.createObservableCounter('cache_memoize.errors', { description: 'Cache store errors' });
   const ratio = meter.createObservableGauge('cache_memoize.hit_ratio', { description: 'Hits / reads per namespace' });
   const callback = (result: { observe(o: OtelObservable, v: number, attrs?: object): void }) => {
@@ -62,7 +71,10 @@ export function openTelemetry(stats: () => CacheStats): Telemetry | undefined {
           return await run();
         } catch (error) {
           span.recordException(error);
-          span.setStatus({ code: api.SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+          span.setStatus({
+            code: api.SpanStatusCode.ERROR,
+            message: error instanceof Error ? error.message : String(error),
+          });
           throw error;
         } finally {
           span.end();

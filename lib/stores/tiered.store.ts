@@ -43,13 +43,17 @@ export class TieredStore implements CacheStore {
   ) {
     if (!(l1 instanceof MemoryStore)) throw new InvalidOptionError('tieredStore(l1, l2): l1 must be a memoryStore().');
     if (l2 instanceof MemoryStore || l2 instanceof TieredStore) {
-      throw new InvalidOptionError('tieredStore(l1, l2): l2 must be a shared store (redisStore() or memcachedStore()).');
+      throw new InvalidOptionError(
+        'tieredStore(l1, l2): l2 must be a shared store (redisStore() or memcachedStore()).',
+      );
     }
     this.l1TtlMs = parseDuration(options.l1Ttl ?? '1m', 'tieredStore(): l1Ttl');
     this.leaseMs = parseDuration(options.lease ?? '1s', 'tieredStore(): lease');
     const wantBus = options.bus ?? l2 instanceof RedisStore;
     if (wantBus && !(l2 instanceof RedisStore)) {
-      throw new InvalidOptionError('tieredStore(): bus: true needs a redisStore() as l2 (pub/sub); memcached has none.');
+      throw new InvalidOptionError(
+        'tieredStore(): bus: true needs a redisStore() as l2 (pub/sub); memcached has none.',
+      );
     }
     this.bus = wantBus ? (l2 as RedisStore).createBus() : undefined;
     if (l2.compareAndDelete !== undefined) this.compareAndDelete = l2.compareAndDelete.bind(l2);
@@ -98,7 +102,6 @@ export class TieredStore implements CacheStore {
   get boundsOwnOperations(): boolean | undefined {
     return this.l2.boundsOwnOperations;
   }
-
 
   async disconnect(): Promise<void> {
     await this.bus?.close();

@@ -27,7 +27,6 @@ const bytes = (s: string) => new Uint8Array(Buffer.from(s));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let counter = 0;
 
-
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString());
 
 /**
@@ -35,7 +34,11 @@ const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffe
  * keyv's test-suite): the byte contract first, then the engine's behaviour on top of it. Call it
  * from a test file; `api` defaults to the test runner's globals (Jest, Vitest, Mocha with hooks).
  */
-export function storeConformance(name: string, sut: StoreUnderTest, api: ConformanceTestApi = globalThis as unknown as ConformanceTestApi): void {
+export function storeConformance(
+  name: string,
+  sut: StoreUnderTest,
+  api: ConformanceTestApi = globalThis as unknown as ConformanceTestApi,
+): void {
   const { describe, it, beforeAll, afterAll, beforeEach } = api;
   describe(`store conformance: ${name}`, () => {
     let store: CacheStore;
@@ -79,7 +82,13 @@ export function storeConformance(name: string, sut: StoreUnderTest, api: Conform
     });
 
     it('accepts keys with spaces, unicode, control bytes and over 250 bytes', async () => {
-      const keys = [`${p}with space`, `${p}ünïcødé`, `${p}tab\there`, `${p}${'x'.repeat(400)}`, `${p}${'x'.repeat(401)}`];
+      const keys = [
+        `${p}with space`,
+        `${p}ünïcødé`,
+        `${p}tab\there`,
+        `${p}${'x'.repeat(400)}`,
+        `${p}${'x'.repeat(401)}`,
+      ];
       await Promise.all(keys.map((k, i) => store.set(k, bytes(`v${i}`), 60_000)));
       const got = await store.getMany(keys);
       assert.deepEqual(got.map(text), ['v0', 'v1', 'v2', 'v3', 'v4']);
@@ -100,7 +109,9 @@ export function storeConformance(name: string, sut: StoreUnderTest, api: Conform
     });
 
     it('exactly one of 50 concurrent adds wins', async () => {
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.add(`${p}race`, bytes(`c${i}`), 60_000)));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.add(`${p}race`, bytes(`c${i}`), 60_000)),
+      );
       assert.equal(results.filter(Boolean).length, 1);
     });
 
@@ -156,7 +167,13 @@ export function storeConformance(name: string, sut: StoreUnderTest, api: Conform
     });
 
     describe('engine on this store', () => {
-      const policy = (deps: string[] = []): CachePolicy => ({ owner: 'conformance', ttlMs: 60_000, graceMs: 0, storeResult: true, deps });
+      const policy = (deps: string[] = []): CachePolicy => ({
+        owner: 'conformance',
+        ttlMs: 60_000,
+        graceMs: 0,
+        storeResult: true,
+        deps,
+      });
 
       it('computes once for 100 concurrent callers, then hits', async () => {
         const m = new Memoizer(store, { prefix: p.slice(0, -1) });
@@ -202,7 +219,11 @@ export function storeConformance(name: string, sut: StoreUnderTest, api: Conform
       it('treats garbage and planted __proto__ payloads as misses and overwrites them', async () => {
         const m = new Memoizer(store, { prefix: p.slice(0, -1) });
         await store.set(`${p}g`, bytes('not an envelope'), 60_000);
-        await store.set(`${p}proto`, bytes('{"__proto__":{"polluted":true},"v":1,"c":0,"e":9e15,"s":9e15,"t":[]}'), 60_000);
+        await store.set(
+          `${p}proto`,
+          bytes('{"__proto__":{"polluted":true},"v":1,"c":0,"e":9e15,"s":9e15,"t":[]}'),
+          60_000,
+        );
         assert.equal(await m.getOrSet(`${p}g`, async () => 'fresh', policy()), 'fresh');
         assert.equal(await m.getOrSet(`${p}proto`, async () => 'fresh', policy()), 'fresh');
         assert.equal(({} as { polluted?: boolean }).polluted, undefined);

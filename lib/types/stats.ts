@@ -18,4 +18,3 @@ export interface CacheStats {
 
 /** [hits, misses, stale, errors, uncacheable]: indexes into a method's or a store's counters. */
 export type Counters = [number, number, number, number, number];
-

@@ -6,6 +6,7 @@ import { InvalidOptionError } from '../errors';
  */
 export function optionalRequire<T>(name: string, forWhat: string): T {
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the point: load an optional peer on demand
     return require(name) as T;
   } catch (error) {
     if ((error as { code?: string }).code === 'MODULE_NOT_FOUND') {

@@ -1,4 +1,10 @@
-import { memcachedStore, memoryStore, redisStore, type CacheMemoizeModuleOptions, type CacheStore } from 'nestjs-cache-memoize';
+import {
+  memcachedStore,
+  memoryStore,
+  redisStore,
+  type CacheMemoizeModuleOptions,
+  type CacheStore,
+} from 'nestjs-cache-memoize';
 import { CacheStats } from './cache-stats';
 
 /**

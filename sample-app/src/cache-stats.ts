@@ -12,7 +12,9 @@ export class CacheStats {
       CacheStats.logger.log(`${event.type.toUpperCase().padEnd(4)} ${event.key} (store '${event.store}')`);
     } else if (event.type === 'invalidate') {
       // One event per store the invalidation reached (every store by default).
-      CacheStats.logger.log(`INVALIDATE ${event.tags?.join(', ') ?? event.keys?.join(', ') ?? event.prefix} in store '${event.store}'`);
+      CacheStats.logger.log(
+        `INVALIDATE ${event.tags?.join(', ') ?? event.keys?.join(', ') ?? event.prefix} in store '${event.store}'`,
+      );
     }
   }
 }

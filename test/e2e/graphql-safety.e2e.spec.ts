@@ -2,7 +2,18 @@ import 'reflect-metadata';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Args, Context, Field, GraphQLModule, Int, ObjectType, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import {
+  Args,
+  Context,
+  Field,
+  GraphQLModule,
+  Int,
+  ObjectType,
+  Parent,
+  Query,
+  ResolveField,
+  Resolver,
+} from '@nestjs/graphql';
 import request from 'supertest';
 import { CacheMemoize, CacheMemoizeModule } from '../../lib';
 
@@ -38,7 +49,10 @@ function membersResolverFor(audience: 'admin' | 'public'): Function {
     @Query(() => [Member])
     @CacheMemoize({ ttl: '1m' })
     members(): Member[] {
-      const all = [{ id: 1, name: 'alice' }, { id: 2, name: 'bob (suspended, admins only)' }];
+      const all = [
+        { id: 1, name: 'alice' },
+        { id: 2, name: 'bob (suspended, admins only)' },
+      ];
       return audience === 'admin' ? all : all.slice(0, 1);
     }
   }
@@ -77,7 +91,12 @@ describe('GraphQL keys', () => {
         CacheMemoizeModule.forRoot({}),
         AdminModule,
         PublicModule,
-        GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true, path: '/admin/graphql', include: [AdminModule] }),
+        GraphQLModule.forRoot<ApolloDriverConfig>({
+          driver: ApolloDriver,
+          autoSchemaFile: true,
+          path: '/admin/graphql',
+          include: [AdminModule],
+        }),
         GraphQLModule.forRoot<ApolloDriverConfig>({
           driver: ApolloDriver,
           autoSchemaFile: true,
@@ -92,7 +111,8 @@ describe('GraphQL keys', () => {
     await app.listen(0, '127.0.0.1');
   });
   afterAll(() => app.close());
-  const gql = (path: string, query: string, host = 'localhost') => request(app.getHttpServer()).post(path).set('Host', host).send({ query }).expect(200);
+  const gql = (path: string, query: string, host = 'localhost') =>
+    request(app.getHttpServer()).post(path).set('Host', host).send({ query }).expect(200);
 
   it('carry the host: tenants never share', async () => {
     const acme = await gql('/graphql', '{ settings { tenant apiSecret } }', 'acme.example.com');

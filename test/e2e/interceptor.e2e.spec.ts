@@ -23,7 +23,13 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { of, type Observable } from 'rxjs';
 import request from 'supertest';
-import { CacheMemoize, CacheMemoizeInterceptor, CacheMemoizeModule, InvalidationService, type CacheRequest } from '../../lib';
+import {
+  CacheMemoize,
+  CacheMemoizeInterceptor,
+  CacheMemoizeModule,
+  InvalidationService,
+  type CacheRequest,
+} from '../../lib';
 
 const runs: Record<string, number> = {};
 const count = (name: string) => (runs[name] = (runs[name] ?? 0) + 1);
@@ -106,7 +112,13 @@ class ShopController {
 
   @Get('cookie')
   @CacheMemoize()
-  cookie(@Res({ passthrough: true }) res: { setHeader?: (n: string, v: string) => void; header?: (n: string, v: string) => void }) {
+  cookie(
+    @Res({ passthrough: true })
+    res: {
+      setHeader?: (n: string, v: string) => void;
+      header?: (n: string, v: string) => void;
+    },
+  ) {
     if (res.header) res.header('Set-Cookie', 'session=1');
     else res.setHeader!('Set-Cookie', 'session=1');
     return { run: count('cookie') };
@@ -197,7 +209,7 @@ describe.each([
     expect(runs.create).toBe(2);
   });
 
-  it('Alice and Bob never see each other\'s /me; without declared vary, credentials bypass the cache', async () => {
+  it("Alice and Bob never see each other's /me; without declared vary, credentials bypass the cache", async () => {
     const alice1 = await http.get('/me').set('Authorization', 'Bearer alice').expect(200);
     const bob1 = await http.get('/me').set('Authorization', 'Bearer bob').expect(200);
     const alice2 = await http.get('/me').set('Authorization', 'Bearer alice').expect(200);

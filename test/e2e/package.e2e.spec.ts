@@ -9,7 +9,12 @@ import { join, resolve } from 'node:path';
  */
 const root = resolve(__dirname, '../..');
 const run = (cmd: string, args: string[], cwd: string) =>
-  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
+  execFileSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, npm_config_loglevel: 'error' },
+  });
 
 describe('packed tarball in a separate Nest app', () => {
   let work: string;
@@ -18,15 +23,28 @@ describe('packed tarball in a separate Nest app', () => {
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'ncm-pack-'));
     run('npm', ['pack', '--pack-destination', work], root);
-    tarball = join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!);
+    tarball = join(
+      work,
+      readdirSync(work).find((f) => f.endsWith('.tgz'))!,
+    );
   }, 180_000);
 
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   it('ships the build, its typings, self-contained source maps, README and LICENSE, and nothing else', () => {
-    const listing = JSON.parse(run('npm', ['pack', '--dry-run', '--json'], root)) as Array<{ files: Array<{ path: string }> }>;
+    const listing = JSON.parse(run('npm', ['pack', '--dry-run', '--json'], root)) as Array<{
+      files: Array<{ path: string }>;
+    }>;
     const files = listing[0].files.map((f) => f.path);
-    for (const required of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts']) {
+    for (const required of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/testing/index.js',
+      'dist/testing/index.d.ts',
+    ]) {
       expect(files).toContain(required);
     }
     expect(files.filter((f) => !/^(dist\/|package\.json$|README\.md$|LICENSE$)/.test(f))).toEqual([]);
@@ -35,7 +53,10 @@ describe('packed tarball in a separate Nest app', () => {
     const maps = files.filter((f) => f.endsWith('.js.map'));
     expect(maps.length).toBeGreaterThan(0);
     for (const map of maps) {
-      const parsed = JSON.parse(readFileSync(join(root, map), 'utf8')) as { sources: string[]; sourcesContent?: string[] };
+      const parsed = JSON.parse(readFileSync(join(root, map), 'utf8')) as {
+        sources: string[];
+        sourcesContent?: string[];
+      };
       expect(parsed.sourcesContent?.length).toBe(parsed.sources.length);
     }
   });
@@ -43,25 +64,51 @@ describe('packed tarball in a separate Nest app', () => {
   it.each([
     ['Nest 11, CommonJS', '^11.0.0', 'commonjs', 'commonjs', 'node'],
     ['Nest 12, ESM', '^12.0.0', 'module', 'nodenext', 'nodenext'],
-  ])('%s: installs, type-checks and runs', (_name, nest, type, module, resolution) => {
-    const app = join(work, `app-${type}`);
-    run('mkdir', ['-p', join(app, 'src')], work);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: `consumer-${type}`, private: true, type }));
-    writeFileSync(
-      join(app, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022', module, moduleResolution: resolution, strict: true, experimentalDecorators: true,
-          emitDecoratorMetadata: true, skipLibCheck: false, types: ['node'], rootDir: 'src', outDir: 'out',
-        },
-        include: ['src'],
-      }),
-    );
-    copyFileSync(join(root, 'test/package/consumer-app.ts.txt'), join(app, 'src/main.ts'));
-    run('npm', ['install', '--no-audit', '--no-fund', tarball, `@nestjs/common@${nest}`, `@nestjs/core@${nest}`,
-      'reflect-metadata', 'rxjs', 'typescript@5.9', '@types/node@20'], app);
-    run(join(app, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], app);
-    const out = JSON.parse(run('node', ['out/main.js'], app).trim().split('\n').pop()!);
-    expect(out).toEqual({ calls: [1, 1, 2, 3], key: 'smoke:UserService.getUser:0:1' });
-  }, 300_000);
+  ])(
+    '%s: installs, type-checks and runs',
+    (_name, nest, type, module, resolution) => {
+      const app = join(work, `app-${type}`);
+      run('mkdir', ['-p', join(app, 'src')], work);
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: `consumer-${type}`, private: true, type }));
+      writeFileSync(
+        join(app, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'ES2022',
+            module,
+            moduleResolution: resolution,
+            strict: true,
+            experimentalDecorators: true,
+            emitDecoratorMetadata: true,
+            skipLibCheck: false,
+            types: ['node'],
+            rootDir: 'src',
+            outDir: 'out',
+          },
+          include: ['src'],
+        }),
+      );
+      copyFileSync(join(root, 'test/package/consumer-app.ts.txt'), join(app, 'src/main.ts'));
+      run(
+        'npm',
+        [
+          'install',
+          '--no-audit',
+          '--no-fund',
+          tarball,
+          `@nestjs/common@${nest}`,
+          `@nestjs/core@${nest}`,
+          'reflect-metadata',
+          'rxjs',
+          'typescript@5.9',
+          '@types/node@20',
+        ],
+        app,
+      );
+      run(join(app, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], app);
+      const out = JSON.parse(run('node', ['out/main.js'], app).trim().split('\n').pop()!);
+      expect(out).toEqual({ calls: [1, 1, 2, 3], key: 'smoke:UserService.getUser:0:1' });
+    },
+    300_000,
+  );
 });

@@ -53,14 +53,22 @@ const runs: Record<string, number> = {};
 const count = (name: string) => (runs[name] = (runs[name] ?? 0) + 1);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type Reply = { type?(t: string): unknown; status?(n: number): unknown; header?(n: string, v: string): unknown; setHeader?(n: string, v: string): unknown };
-const setHeader = (res: Reply, name: string, value: string) => (res.header ? res.header(name, value) : res.setHeader!(name, value));
+type Reply = {
+  type?(t: string): unknown;
+  status?(n: number): unknown;
+  header?(n: string, v: string): unknown;
+  setHeader?(n: string, v: string): unknown;
+};
+const setHeader = (res: Reply, name: string, value: string) =>
+  res.header ? res.header(name, value) : res.setHeader!(name, value);
 const setType = (res: Reply, type: string) => (res.type ? res.type(type) : setHeader(res, 'Content-Type', type));
 
 @Injectable()
 class ApiKeyGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
-    const req = context.switchToHttp().getRequest<{ headers: Record<string, string>; user?: { email?: string; sub?: string } }>();
+    const req = context
+      .switchToHttp()
+      .getRequest<{ headers: Record<string, string>; user?: { email?: string; sub?: string } }>();
     const key = req.headers['x-api-key'];
     if (key !== undefined) req.user = { email: `${key}@example.com`, sub: key };
     return true;
@@ -74,7 +82,8 @@ class ViewerInterceptor implements NestInterceptor {
     const req = context.switchToHttp().getRequest<{ user?: { email: string } }>();
     return next.handle().pipe(
       map((data: unknown) => {
-        if (req.user && typeof data === 'object' && data !== null) (data as Record<string, unknown>).viewer = req.user.email;
+        if (req.user && typeof data === 'object' && data !== null)
+          (data as Record<string, unknown>).viewer = req.user.email;
         return data;
       }),
     );
@@ -168,7 +177,11 @@ const adapters = [
   ['fastify', () => new FastifyAdapter()],
 ] as const;
 
-async function startApp(adapter: ExpressAdapter | FastifyAdapter, options: CacheMemoizeModuleOptions, setup?: (app: INestApplication) => void): Promise<INestApplication> {
+async function startApp(
+  adapter: ExpressAdapter | FastifyAdapter,
+  options: CacheMemoizeModuleOptions,
+  setup?: (app: INestApplication) => void,
+): Promise<INestApplication> {
   @Module({
     imports: [CacheMemoizeModule.forRoot(options)],
     controllers: [ReviewController],
@@ -191,7 +204,11 @@ function fastifyCookies(app: INestApplication): void {
   });
   f.addHook('onSend', async (_req, reply, payload) => {
     const jar = (reply as unknown as CookieReply)[kCookies];
-    if (jar) reply.header('set-cookie', [...jar].map(([k, v]) => `${k}=${v}; HttpOnly`));
+    if (jar)
+      reply.header(
+        'set-cookie',
+        [...jar].map(([k, v]) => `${k}=${v}; HttpOnly`),
+      );
     return payload;
   });
 }
@@ -208,7 +225,11 @@ describe.each(adapters)('review regressions over %s', (_adapter, makeAdapter) =>
     let app: INestApplication;
     let http: ReturnType<typeof request>;
     beforeAll(async () => {
-      app = await startApp(makeAdapter(), { stores: { default: store() }, prefix: uniquePrefix(storeName) }, fastifyCookies);
+      app = await startApp(
+        makeAdapter(),
+        { stores: { default: store() }, prefix: uniquePrefix(storeName) },
+        fastifyCookies,
+      );
       http = request(app.getHttpServer());
     });
     afterAll(() => app.close());
@@ -246,7 +267,9 @@ describe.each(adapters)('review regressions over %s', (_adapter, makeAdapter) =>
     it('past its ttl within grace, every answer carries the status and headers its handler set (the refresher waits, the rest get stale)', async () => {
       const first = await http.get('/r/stale?q=alert(1)');
       await sleep(400); // past ttl, within grace
-      const [refresher, ...others] = await Promise.all(Array.from({ length: 5 }, () => http.get('/r/stale?q=alert(1)')));
+      const [refresher, ...others] = await Promise.all(
+        Array.from({ length: 5 }, () => http.get('/r/stale?q=alert(1)')),
+      );
       for (const res of [first, refresher, ...others]) {
         expect(res.status).toBe(201);
         expect(res.headers['content-type']).toMatch(/^text\/plain/);
@@ -294,16 +317,19 @@ describe.each(adapters)('review regressions over %s', (_adapter, makeAdapter) =>
 });
 
 describe('two instances of one memoized class', () => {
-  async function boot(Client: new (tenant: string) => { billing(id: number): Promise<{ card: string }> }): Promise<unknown> {
+  async function boot(
+    Client: new (tenant: string) => { billing(id: number): Promise<{ card: string }> },
+    store: () => CacheStore,
+  ): Promise<unknown> {
     @Module({
-      imports: [CacheMemoizeModule.forRoot({ stores: { default: redisStore({ url: servers.redis }) }, prefix: uniquePrefix('tenants') })],
+      imports: [CacheMemoizeModule.forRoot({ stores: { default: store() }, prefix: uniquePrefix('tenants') })],
       providers: [
         { provide: 'acme', useFactory: () => new Client('acme') },
         { provide: 'globex', useFactory: () => new Client('globex') },
       ],
     })
     class Root {}
-    return NestFactory.createApplicationContext(Root, { logger: false });
+    return NestFactory.createApplicationContext(Root, { logger: false, abortOnError: false });
   }
 
   it('fail at bootstrap without instanceKey, naming the class and the fix', async () => {
@@ -314,12 +340,15 @@ describe('two instances of one memoized class', () => {
         return { card: `card-of-${this.tenant}-${id}` };
       }
     }
-    const error = await boot(TenantClient).then(
+    // (A boot that fails leaves no app to close: a memory store, so no connection is left open.)
+    const error = await boot(TenantClient, () => memoryStore()).then(
       async (app) => (await (app as { close(): Promise<void> }).close(), undefined),
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(NamespaceConflictError);
-    expect((error as Error).message).toMatch(/TenantClient has a second instance .*instanceKey: \(self: TenantClient\) => self\.tenantId/);
+    expect((error as Error).message).toMatch(
+      /TenantClient has a second instance .*instanceKey: \(self: TenantClient\) => self\.tenantId/,
+    );
   });
 
   it('with instanceKey, each instance gets its own entries', async () => {
@@ -330,7 +359,10 @@ describe('two instances of one memoized class', () => {
         return { card: `card-of-${this.tenant}-${id}` };
       }
     }
-    const app = (await boot(TenantClient)) as { get<T>(token: string): T; close(): Promise<void> };
+    const app = (await boot(TenantClient, () => redisStore({ url: servers.redis }))) as {
+      get<T>(token: string): T;
+      close(): Promise<void>;
+    };
     try {
       const a = app.get<TenantClient>('acme');
       const g = app.get<TenantClient>('globex');
@@ -362,10 +394,18 @@ describe('a global binding on a microservice', () => {
   }
 
   it('caches no undecorated command and never an event', async () => {
-    @Module({ imports: [CacheMemoizeModule.forRoot({})], controllers: [BillingController], providers: [{ provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor }] })
+    @Module({
+      imports: [CacheMemoizeModule.forRoot({})],
+      controllers: [BillingController],
+      providers: [{ provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor }],
+    })
     class RpcModule {}
     const port = await freePort();
-    const service: INestMicroservice = await NestFactory.createMicroservice(RpcModule, { transport: Transport.TCP, options: { host: '127.0.0.1', port }, logger: false });
+    const service: INestMicroservice = await NestFactory.createMicroservice(RpcModule, {
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port },
+      logger: false,
+    });
     await service.listen();
     const client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
     await client.connect();

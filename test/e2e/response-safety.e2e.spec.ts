@@ -43,8 +43,15 @@ const servers = sharedServers();
 const runs: Record<string, number> = {};
 const count = (name: string) => (runs[name] = (runs[name] ?? 0) + 1);
 
-type Reply = { type?(t: string): unknown; status?(n: number): unknown; header?(n: string, v: string): unknown; setHeader?(n: string, v: string): unknown; code?(n: number): unknown };
-const setHeader = (res: Reply, name: string, value: string) => (res.header ? res.header(name, value) : res.setHeader!(name, value));
+type Reply = {
+  type?(t: string): unknown;
+  status?(n: number): unknown;
+  header?(n: string, v: string): unknown;
+  setHeader?(n: string, v: string): unknown;
+  code?(n: number): unknown;
+};
+const setHeader = (res: Reply, name: string, value: string) =>
+  res.header ? res.header(name, value) : res.setHeader!(name, value);
 const setType = (res: Reply, type: string) => (res.type ? res.type(type) : setHeader(res, 'Content-Type', type));
 const setStatus = (res: Reply, code: number) => res.status!(code);
 
@@ -266,11 +273,25 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
     let http: ReturnType<typeof request>;
     const warnings: string[] = [];
     beforeAll(async () => {
-      jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
+      jest
+        .spyOn(Logger.prototype, 'warn')
+        .mockImplementation((message: unknown) => void warnings.push(String(message)));
       app = await startApp(
         makeAdapter(false),
-        { stores: { default: store() }, prefix: uniquePrefix(storeName), classes: [UserEntity, Money], privateHeaders: ['X-Tenant-Token'] },
-        [UsersController, FeedController, TenantController, FilesController, usersControllerFor('v1'), usersControllerFor('v2')],
+        {
+          stores: { default: store() },
+          prefix: uniquePrefix(storeName),
+          classes: [UserEntity, Money],
+          privateHeaders: ['X-Tenant-Token'],
+        },
+        [
+          UsersController,
+          FeedController,
+          TenantController,
+          FilesController,
+          usersControllerFor('v1'),
+          usersControllerFor('v2'),
+        ],
       );
       http = request(app.getHttpServer());
     });
@@ -294,7 +315,12 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
       await new Promise((r) => setTimeout(r, 20));
       const adminHit = await http.get('/users/8/admin').expect(200);
       expect(adminHit.headers['x-cache']).toBe('HIT');
-      expect(adminMiss.body).toEqual({ id: 8, email: 'u8@example.com', role: 'editor', display: '#8 <u8@example.com>' });
+      expect(adminMiss.body).toEqual({
+        id: 8,
+        email: 'u8@example.com',
+        role: 'editor',
+        display: '#8 <u8@example.com>',
+      });
       expect(adminHit.body).toEqual(adminMiss.body);
     });
 
@@ -331,12 +357,24 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
     });
 
     it('3. a vary that does not cover the credential does not make it shareable', async () => {
-      const alice = await http.get('/feed/localized').set('Authorization', 'Bearer alice').set('Accept-Language', 'en').expect(200);
-      const bob = await http.get('/feed/localized').set('Authorization', 'Bearer bob').set('Accept-Language', 'en').expect(200);
+      const alice = await http
+        .get('/feed/localized')
+        .set('Authorization', 'Bearer alice')
+        .set('Accept-Language', 'en')
+        .expect(200);
+      const bob = await http
+        .get('/feed/localized')
+        .set('Authorization', 'Bearer bob')
+        .set('Accept-Language', 'en')
+        .expect(200);
       expect(alice.body.for).toBe('Bearer alice');
       expect(bob.body.for).toBe('Bearer bob');
       expect(bob.headers['x-cache']).toBe('BYPASS');
-      const cookie = await http.get('/feed/localized').set('Cookie', 'sid=carol').set('Accept-Language', 'en').expect(200);
+      const cookie = await http
+        .get('/feed/localized')
+        .set('Cookie', 'sid=carol')
+        .set('Accept-Language', 'en')
+        .expect(200);
       expect(cookie.headers['x-cache']).toBe('BYPASS');
       // Anonymous requests still share by language.
       await http.get('/feed/localized').set('Accept-Language', 'en').expect(200);
@@ -355,7 +393,11 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
       expect(acme.body.tenant).toBe('acme.example.com');
       expect(globex.body.tenant).toBe('globex.example.com');
       expect(globex.headers['x-cache']).toBe('MISS');
-      const forged = await http.get('/tenant/home').set('Host', 'globex.example.com').set('X-Forwarded-Host', 'acme.example.com').expect(200);
+      const forged = await http
+        .get('/tenant/home')
+        .set('Host', 'globex.example.com')
+        .set('X-Forwarded-Host', 'acme.example.com')
+        .expect(200);
       expect(forged.body.tenant).toBe('globex.example.com');
       await new Promise((r) => setTimeout(r, 20));
       const acmeAgain = await http.get('/tenant/home').set('Host', 'acme.example.com').expect(200);
@@ -436,7 +478,11 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
       const trusting = await startApp(makeAdapter(true), { prefix: uniquePrefix('trust') }, [TenantController]);
       try {
         const client = request(trusting.getHttpServer());
-        const forged = await client.get('/tenant/home').set('Host', 'acme.example.com').set('X-Forwarded-Host', 'evil.example.com').expect(200);
+        const forged = await client
+          .get('/tenant/home')
+          .set('Host', 'acme.example.com')
+          .set('X-Forwarded-Host', 'evil.example.com')
+          .expect(200);
         expect(forged.body.tenant).toBe('evil.example.com');
         const acme = await client.get('/tenant/home').set('Host', 'acme.example.com').expect(200);
         expect(acme.body.tenant).toBe('acme.example.com');
@@ -444,7 +490,9 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
       } finally {
         await trusting.close();
       }
-      const single = await startApp(makeAdapter(false), { prefix: uniquePrefix('single'), varyByHost: false }, [TenantController]);
+      const single = await startApp(makeAdapter(false), { prefix: uniquePrefix('single'), varyByHost: false }, [
+        TenantController,
+      ]);
       try {
         const client = request(single.getHttpServer());
         await client.get('/tenant/home').set('Host', 'a.example.com').expect(200);
@@ -456,8 +504,11 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
     });
 
     it('two same-named controllers on one path, versioned by header, never share entries', async () => {
-      const versioned = await startApp(makeAdapter(false), { prefix: uniquePrefix('ver') }, [headerVersionedFor('1'), headerVersionedFor('2')], (app) =>
-        app.enableVersioning({ type: VersioningType.HEADER, header: 'X-Api-Version' }),
+      const versioned = await startApp(
+        makeAdapter(false),
+        { prefix: uniquePrefix('ver') },
+        [headerVersionedFor('1'), headerVersionedFor('2')],
+        (app) => app.enableVersioning({ type: VersioningType.HEADER, header: 'X-Api-Version' }),
       );
       try {
         const client = request(versioned.getHttpServer());
@@ -490,9 +541,15 @@ describe('5. two provider classes of one name in different modules', () => {
   }
 
   it('fail at bootstrap, naming both classes, their modules and the namespace option', async () => {
-    @Module({ imports: [CacheMemoizeModule.forRoot({}), reportServiceModule("BillingModule") as never, reportServiceModule("ShopModule") as never] })
+    @Module({
+      imports: [
+        CacheMemoizeModule.forRoot({}),
+        reportServiceModule('BillingModule') as never,
+        reportServiceModule('ShopModule') as never,
+      ],
+    })
     class AppModule {}
-    const error = await NestFactory.createApplicationContext(AppModule, { logger: false }).then(
+    const error = await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false }).then(
       async (app) => {
         await app.close();
         return undefined;

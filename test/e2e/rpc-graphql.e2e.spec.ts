@@ -3,7 +3,19 @@ import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { join } from 'node:path';
 import { Controller, type INestApplication, type INestMicroservice, Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Args, Field, GraphQLModule, Info, Int, Mutation, ObjectType, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import {
+  Args,
+  Field,
+  GraphQLModule,
+  Info,
+  Int,
+  Mutation,
+  ObjectType,
+  Parent,
+  Query,
+  ResolveField,
+  Resolver,
+} from '@nestjs/graphql';
 import { ClientProxy, ClientProxyFactory, GrpcMethod, MessagePattern, Payload, Transport } from '@nestjs/microservices';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -40,7 +52,11 @@ describe('CacheMemoizeInterceptor on a TCP microservice', () => {
   let client: ClientProxy;
   beforeAll(async () => {
     const port = await freePort();
-    service = await NestFactory.createMicroservice(RpcModule, { transport: Transport.TCP, options: { host: '127.0.0.1', port }, logger: false });
+    service = await NestFactory.createMicroservice(RpcModule, {
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port },
+      logger: false,
+    });
     await service.listen();
     client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
     await client.connect();
@@ -75,7 +91,10 @@ class Book {
 
 @Resolver(() => Book)
 class BookResolver {
-  private titles = new Map([[1, 'Dune'], [2, 'Emma']]);
+  private titles = new Map([
+    [1, 'Dune'],
+    [2, 'Emma'],
+  ]);
 
   @Query(() => Book)
   @CacheMemoize({ ttl: '1m' })
@@ -186,7 +205,11 @@ describe('GraphQL field resolvers (fieldResolverEnhancers: interceptors)', () =>
   @Module({
     imports: [
       CacheMemoizeModule.forRoot({}),
-      GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true, fieldResolverEnhancers: ['interceptors'] }),
+      GraphQLModule.forRoot<ApolloDriverConfig>({
+        driver: ApolloDriver,
+        autoSchemaFile: true,
+        fieldResolverEnhancers: ['interceptors'],
+      }),
     ],
     providers: [AuthorResolver],
   })
@@ -201,7 +224,7 @@ describe('GraphQL field resolvers (fieldResolverEnhancers: interceptors)', () =>
   const gql = (query: string, variables?: object) =>
     request(app.getHttpServer()).post('/graphql').send({ query, variables }).expect(200);
 
-  it('keys a field resolver by its parent: user 2 never gets user 1\'s posts', async () => {
+  it("keys a field resolver by its parent: user 2 never gets user 1's posts", async () => {
     const one = await gql('{ author(id: 1) { posts { title } } }');
     const two = await gql('{ author(id: 2) { posts { title } } }');
     expect(one.body.data.author.posts[0].title).toBe('post of author 1');
@@ -232,7 +255,10 @@ describe('GraphQL field resolvers without the interceptors enhancer', () => {
     const warnings: string[] = [];
     const spy = jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
     @Module({
-      imports: [CacheMemoizeModule.forRoot({}), GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true })],
+      imports: [
+        CacheMemoizeModule.forRoot({}),
+        GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true }),
+      ],
       providers: [AuthorResolver],
     })
     class PlainFieldsModule {}
@@ -277,7 +303,9 @@ describe('CacheMemoizeInterceptor on gRPC: credentials in metadata are private',
     });
     await service.listen();
     const definition = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath)) as unknown as {
-      heroes: { HeroService: new (url: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function> };
+      heroes: {
+        HeroService: new (url: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function>;
+      };
     };
     client = new definition.heroes.HeroService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   });
@@ -289,7 +317,9 @@ describe('CacheMemoizeInterceptor on gRPC: credentials in metadata are private',
     new Promise<{ caller: string; run: number }>((resolve, reject) => {
       const metadata = new grpc.Metadata();
       if (auth !== undefined) metadata.set('authorization', auth);
-      client[method]({ id }, metadata, (error: Error | null, value: { caller: string; run: number }) => (error ? reject(error) : resolve(value)));
+      client[method]({ id }, metadata, (error: Error | null, value: { caller: string; run: number }) =>
+        error ? reject(error) : resolve(value),
+      );
     });
 
   it('anonymous calls share an entry; calls carrying authorization are never shared unless public', async () => {

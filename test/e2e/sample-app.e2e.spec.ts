@@ -68,10 +68,20 @@ describe.each([
     const first = await request(app.getHttpServer()).get('/products/4').expect(200);
     const second = await request(app.getHttpServer()).get('/products/4').expect(200);
     expect([first.headers['x-cache'], second.headers['x-cache']]).toEqual(['MISS', 'HIT']);
-    const alice = await request(app.getHttpServer()).get('/products/me/recommendations').set('Authorization', 'Bearer alice');
-    const bob = await request(app.getHttpServer()).get('/products/me/recommendations').set('Authorization', 'Bearer bob');
-    const alice2 = await request(app.getHttpServer()).get('/products/me/recommendations').set('Authorization', 'Bearer alice');
-    expect([alice.headers['x-cache'], bob.headers['x-cache'], alice2.headers['x-cache']]).toEqual(['MISS', 'MISS', 'HIT']);
+    const alice = await request(app.getHttpServer())
+      .get('/products/me/recommendations')
+      .set('Authorization', 'Bearer alice');
+    const bob = await request(app.getHttpServer())
+      .get('/products/me/recommendations')
+      .set('Authorization', 'Bearer bob');
+    const alice2 = await request(app.getHttpServer())
+      .get('/products/me/recommendations')
+      .set('Authorization', 'Bearer alice');
+    expect([alice.headers['x-cache'], bob.headers['x-cache'], alice2.headers['x-cache']]).toEqual([
+      'MISS',
+      'MISS',
+      'HIT',
+    ]);
     expect(alice2.body.at).toBe(alice.body.at);
   });
 
@@ -79,7 +89,9 @@ describe.each([
     await request(app.getHttpServer()).get('/products/1').expect(200);
     await request(app.getHttpServer()).get('/products/1').expect(200);
     const metrics = await request(app.getHttpServer()).get('/metrics').expect(200);
-    expect(metrics.text).toMatch(/cache_memoize_requests_total\{namespace="ProductsController.get",result="hit"\} [1-9]/);
+    expect(metrics.text).toMatch(
+      /cache_memoize_requests_total\{namespace="ProductsController.get",result="hit"\} [1-9]/,
+    );
     expect(metrics.text).toMatch(/cache_memoize_compute_duration_seconds_bucket/);
     const health = await request(app.getHttpServer()).get('/health').expect(200);
     expect(health.body.status).toBe('ok');

@@ -236,7 +236,18 @@ function usePair(kind: Kind, make: () => CacheStore): () => Pair {
     const prefix = uniquePrefix(`c${kind}`);
     const [storeA, storeB] = [make(), make()];
     const [a, b] = await Promise.all([boot(storeA, prefix), boot(storeB, prefix)]);
-    pair = { kind, prefix, storeA, storeB, a, b, ua: a.get(UserService), ub: b.get(UserService), ia: a.get(InvalidationService), ib: b.get(InvalidationService) };
+    pair = {
+      kind,
+      prefix,
+      storeA,
+      storeB,
+      a,
+      b,
+      ua: a.get(UserService),
+      ub: b.get(UserService),
+      ia: a.get(InvalidationService),
+      ib: b.get(InvalidationService),
+    };
     if (kind === 'tiered') await sleep(100); // both instances hold their bus lease: L1 hits are served from memory
   });
   afterEach(async () => {
@@ -257,7 +268,8 @@ const INVALIDATIONS: Array<[string, (p: Pair, id: number) => Promise<void>]> = [
 ];
 
 beforeAll(() => {
-  for (const level of ['log', 'warn', 'error'] as const) jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
+  for (const level of ['log', 'warn', 'error'] as const)
+    jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
 });
 afterAll(() => jest.restoreAllMocks());
 beforeEach(() => {
@@ -273,88 +285,99 @@ describe.each(SHARED)('%s: two app instances sharing the store', (kind, make) =>
   const pair = usePair(kind, make);
 
   describe('1. a write that lands after an invalidation never undoes it', () => {
-    it.each(INVALIDATIONS)('%s on B resolves while A computes; A writes afterwards: A and B then return the new value', async (how, invalidate) => {
-      const p = pair();
-      const id = 1;
-      db.set(id, 1);
-      const started = deferred();
-      const release = deferred();
-      p.ua.plans.set(id, { onStart: started.resolve, hold: release.promise });
-      const first = p.ua.getUser(id);
-      await started.promise;
-      db.set(id, 2);
-      await invalidate(p, id);
-      release.resolve();
-      await first; // started before the invalidation: either version is allowed for this caller
-      await settle(p.a, p.b); // A's write has landed
+    it.each(INVALIDATIONS)(
+      '%s on B resolves while A computes; A writes afterwards: A and B then return the new value',
+      async (how, invalidate) => {
+        const p = pair();
+        const id = 1;
+        db.set(id, 1);
+        const started = deferred();
+        const release = deferred();
+        p.ua.plans.set(id, { onStart: started.resolve, hold: release.promise });
+        const first = p.ua.getUser(id);
+        await started.promise;
+        db.set(id, 2);
+        await invalidate(p, id);
+        release.resolve();
+        await first; // started before the invalidation: either version is allowed for this caller
+        await settle(p.a, p.b); // A's write has landed
 
-      expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
-      expect(p.ua.runs).toBe(2); // recomputed once
-      await settle(p.a, p.b);
-      expect(await p.ub.getUser(id)).toEqual({ id, version: 2 });
-      expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
-      expect(p.ua.runs).toBe(2);
-      // B reads what A recomputed (after clear(), a memcached instance may still address the
-      // previous generation of keys for up to generationRefresh, and compute once itself).
-      expect(p.ub.runs).toBeLessThanOrEqual(kind === 'memcached' && how === 'clear' ? 1 : 0);
-    });
+        expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
+        expect(p.ua.runs).toBe(2); // recomputed once
+        await settle(p.a, p.b);
+        expect(await p.ub.getUser(id)).toEqual({ id, version: 2 });
+        expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
+        expect(p.ua.runs).toBe(2);
+        // B reads what A recomputed (after clear(), a memcached instance may still address the
+        // previous generation of keys for up to generationRefresh, and compute once itself).
+        expect(p.ub.runs).toBeLessThanOrEqual(kind === 'memcached' && how === 'clear' ? 1 : 0);
+      },
+    );
 
-    it.each(INVALIDATIONS)("%s on B resolves while A's write of the old value is still on its way to the store", async (_how, invalidate) => {
-      const p = pair();
-      const id = 1;
-      db.set(id, 1);
-      const write = holdNextWrite(p.storeA, p.ia.keyOf(UserService, 'getUser', [id]));
-      expect(await p.ua.getUser(id)).toEqual({ id, version: 1 }); // computed; its write is held
-      await write.reached;
-      db.set(id, 2);
-      await invalidate(p, id);
+    it.each(INVALIDATIONS)(
+      "%s on B resolves while A's write of the old value is still on its way to the store",
+      async (_how, invalidate) => {
+        const p = pair();
+        const id = 1;
+        db.set(id, 1);
+        const write = holdNextWrite(p.storeA, p.ia.keyOf(UserService, 'getUser', [id]));
+        expect(await p.ua.getUser(id)).toEqual({ id, version: 1 }); // computed; its write is held
+        await write.reached;
+        db.set(id, 2);
+        await invalidate(p, id);
 
-      // A call that starts now, while the old write is still on its way: the new value.
-      expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
-      write.release();
-      await write.done; // the old value has reached the store, after the invalidation
-      await settle(p.a, p.b);
+        // A call that starts now, while the old write is still on its way: the new value.
+        expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
+        write.release();
+        await write.done; // the old value has reached the store, after the invalidation
+        await settle(p.a, p.b);
 
-      expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
-      expect(await p.ub.getUser(id)).toEqual({ id, version: 2 });
-      await settle(p.a, p.b);
-      expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
-      expect(await p.ub.getUser(id)).toEqual({ id, version: 2 });
-    });
+        expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
+        expect(await p.ub.getUser(id)).toEqual({ id, version: 2 });
+        await settle(p.a, p.b);
+        expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
+        expect(await p.ub.getUser(id)).toEqual({ id, version: 2 });
+      },
+    );
 
-    it.each(INVALIDATIONS)("%s on B resolves while the reply to A's read of the old entry is in flight: A's next call returns the new value", async (_how, invalidate) => {
-      const p = pair();
-      const id = 1;
-      db.set(id, 1);
-      expect(await p.ub.getUser(id)).toEqual({ id, version: 1 }); // B cached it
-      await settle(p.a, p.b);
-      const read = holdNextReadReply(p.storeA, p.ia.keyOf(UserService, 'getUser', [id]));
-      const first = p.ua.getUser(id);
-      await read.reached; // A's lookup has read the store (old entry, old epoch)
-      db.set(id, 2);
-      await invalidate(p, id);
-      read.release();
-      await first; // started before the invalidation: either version is allowed for this caller
-      await settle(p.a, p.b);
+    it.each(INVALIDATIONS)(
+      "%s on B resolves while the reply to A's read of the old entry is in flight: A's next call returns the new value",
+      async (_how, invalidate) => {
+        const p = pair();
+        const id = 1;
+        db.set(id, 1);
+        expect(await p.ub.getUser(id)).toEqual({ id, version: 1 }); // B cached it
+        await settle(p.a, p.b);
+        const read = holdNextReadReply(p.storeA, p.ia.keyOf(UserService, 'getUser', [id]));
+        const first = p.ua.getUser(id);
+        await read.reached; // A's lookup has read the store (old entry, old epoch)
+        db.set(id, 2);
+        await invalidate(p, id);
+        read.release();
+        await first; // started before the invalidation: either version is allowed for this caller
+        await settle(p.a, p.b);
 
-      expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
-      expect(await p.ub.getUser(id)).toEqual({ id, version: 2 });
-      expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
-    });
+        expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
+        expect(await p.ub.getUser(id)).toEqual({ id, version: 2 });
+        expect(await p.ua.getUser(id)).toEqual({ id, version: 2 });
+      },
+    );
 
-    it('invalidateTags on B resolves during the first call of a method whose result shape is learnt from that call: the value it read before is not stored as current', async () => {
+    it('the first call of a method whose result shape is learnt from that call ran before any version was read: it is not stored', async () => {
       const p = pair();
       const id = 1;
       db.set(id, 1);
       const legacyA = p.a.get(LegacyService);
       const legacyB = p.b.get(LegacyService);
+      // If the first call looked its key up (and stored what it had read), hold that lookup's reply
+      // until the invalidation resolved: its value would then be stored as current.
       const read = holdNextReadReply(p.storeA, p.ia.keyOf(LegacyService, 'findUser', [id]));
-      const first = legacyA.findUser(id); // reads the database (version 1), then looks the key up
-      await read.reached;
+      const first = legacyA.findUser(id); // reads the database (version 1) at once
+      await Promise.race([read.reached, sleep(100)]);
       db.set(id, 2);
       await p.ib.invalidateTags([`user:${id}`]);
       read.release();
-      await first; // started before the invalidation: either version is allowed for this caller
+      expect(await first).toEqual({ id, version: 1 }); // started before the invalidation: allowed
       await settle(p.a, p.b);
 
       expect(await legacyA.findUser(id)).toEqual({ id, version: 2 });
@@ -389,7 +412,10 @@ describe.each(SHARED)('%s: two app instances sharing the store', (kind, make) =>
         const old = seen.filter(([, user]) => user.version !== 2);
         if (old.length > 0) {
           staleRaces++;
-          if (stale.length < 10) stale.push(`id ${id} (compute ${computeMs} ms, invalidate after ${waitMs} ms): ${old.map(([who]) => who).join('; ')}`);
+          if (stale.length < 10)
+            stale.push(
+              `id ${id} (compute ${computeMs} ms, invalidate after ${waitMs} ms): ${old.map(([who]) => who).join('; ')}`,
+            );
         }
       };
 
@@ -441,7 +467,9 @@ describe.each(SHARED)('%s: two app instances sharing the store', (kind, make) =>
       ra.delayMs = 800;
 
       const t0 = performance.now();
-      const answers = await Promise.all(Array.from({ length: 20 }, () => ra.getReport(1).then((value) => ({ value, ms: performance.now() - t0 }))));
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => ra.getReport(1).then((value) => ({ value, ms: performance.now() - t0 }))),
+      );
       expect(answers.map((a) => a.value)).toEqual(Array.from({ length: 20 }, () => ({ id: 1, version: 1 })));
       // Not waiting vs waiting: the refresh takes 800 ms; nobody waited for it.
       expect(answers.filter((a) => a.ms >= 400).map((a) => Math.round(a.ms))).toEqual([]);
@@ -500,87 +528,94 @@ async function deleteRecords(p: Pair, ids: number[]): Promise<number> {
 // 3a: Redis evicting version records under memory pressure
 // ---------------------------------------------------------------------------------------------
 
-describe.each(['allkeys-lru', 'allkeys-random', 'volatile-lru'])('3a. a private Redis with --maxmemory 8mb --maxmemory-policy %s', (policy) => {
-  let server: RedisServer;
-  let raw: Redis;
-  let junk = 0;
-  beforeAll(async () => {
-    server = await RedisServer.launch(['--maxmemory', '8mb', '--maxmemory-policy', policy]);
-    raw = new Redis(server.url);
-  });
-  beforeEach(async () => {
-    await raw.flushall(); // private server: each test starts with free memory
-  });
-  afterAll(async () => {
-    raw?.disconnect();
-    await server?.stop();
-  });
+describe.each(['allkeys-lru', 'allkeys-random', 'volatile-lru'])(
+  '3a. a private Redis with --maxmemory 8mb --maxmemory-policy %s',
+  (policy) => {
+    let server: RedisServer;
+    let raw: Redis;
+    let junk = 0;
+    beforeAll(async () => {
+      server = await RedisServer.launch(['--maxmemory', '8mb', '--maxmemory-policy', policy]);
+      raw = new Redis(server.url);
+    });
+    beforeEach(async () => {
+      await raw.flushall(); // private server: each test starts with free memory
+    });
+    afterAll(async () => {
+      raw?.disconnect();
+      await server?.stop();
+    });
 
-  /**
-   * Fills memory up to maxmemory, then writes `share` of maxmemory more (junk with a ttl, so every
-   * policy may evict it): roughly that share of the keys present is evicted. `keep` are read
-   * between batches: under LRU they stay as recent as the junk (Redis' LRU clock has a 1 s
-   * resolution: keys used within the same second go in no particular order), the rest is older.
-   */
-  async function pressure(share: number, keep: readonly string[]): Promise<void> {
-    const memory = await raw.info('memory');
-    const used = Number(/used_memory:(\d+)/.exec(memory)![1]);
-    const max = Number(/maxmemory:(\d+)/.exec(memory)![1]);
-    const value = 'x'.repeat(1000);
-    const keys = Math.ceil((Math.max(0, max - used) + share * max) / 1100);
-    for (let i = 0; i < keys; i += 500) {
-      const batch = raw.pipeline();
-      for (let j = i; j < Math.min(keys, i + 500); j++) batch.set(`junk:${junk++}`, value, 'PX', 600_000);
-      batch.mget(...keep);
-      await batch.exec();
+    /**
+     * Fills memory up to maxmemory, then writes `share` of maxmemory more (junk with a ttl, so every
+     * policy may evict it): roughly that share of the keys present is evicted. `keep` are read
+     * between batches: under LRU they stay as recent as the junk (Redis' LRU clock has a 1 s
+     * resolution: keys used within the same second go in no particular order), the rest is older.
+     */
+    async function pressure(share: number, keep: readonly string[]): Promise<void> {
+      const memory = await raw.info('memory');
+      const used = Number(/used_memory:(\d+)/.exec(memory)![1]);
+      const max = Number(/maxmemory:(\d+)/.exec(memory)![1]);
+      const value = 'x'.repeat(1000);
+      const keys = Math.ceil((Math.max(0, max - used) + share * max) / 1100);
+      for (let i = 0; i < keys; i += 500) {
+        const batch = raw.pipeline();
+        for (let j = i; j < Math.min(keys, i + 500); j++) batch.set(`junk:${junk++}`, value, 'PX', 600_000);
+        batch.mget(...keep);
+        await batch.exec();
+      }
     }
-  }
 
-  it.each([
-    ['redis', () => redisStore({ url: server.url })],
-    ['tiered', () => tieredStore(memoryStore(), redisStore({ url: server.url }))],
-  ] as Array<[Kind, () => CacheStore]>)('%s: 50 entries, records evicted around invalidateTags: no entry served afterwards is pre-invalidation', async (_kind, make) => {
-    const prefix = uniquePrefix('evict');
-    const [a, b] = await Promise.all([boot(make(), prefix), boot(make(), prefix)]);
-    try {
-      const ua = a.get(UserService);
-      const ub = b.get(UserService);
-      const ids = Array.from({ length: 50 }, (_, i) => i);
-      for (const id of ids) db.set(id, 1);
-      await Promise.all(ids.map((id) => ua.getUser(id)));
-      await settle(a, b);
-      const entryKeys = ids.map((id) => a.get(InvalidationService).keyOf(UserService, 'getUser', [id]));
-      const tagKeys = ids.map((id) => `${prefix}:~tag:user:${id}`);
-      expect((await raw.mget(...tagKeys)).filter((v) => v !== null)).toHaveLength(50);
-      const evictedBefore = evictedKeys(await raw.info('stats'));
+    it.each([
+      ['redis', () => redisStore({ url: server.url })],
+      ['tiered', () => tieredStore(memoryStore(), redisStore({ url: server.url }))],
+    ] as Array<[Kind, () => CacheStore]>)(
+      '%s: 50 entries, records evicted around invalidateTags: no entry served afterwards is pre-invalidation',
+      async (_kind, make) => {
+        const prefix = uniquePrefix('evict');
+        const [a, b] = await Promise.all([boot(make(), prefix), boot(make(), prefix)]);
+        try {
+          const ua = a.get(UserService);
+          const ub = b.get(UserService);
+          const ids = Array.from({ length: 50 }, (_, i) => i);
+          for (const id of ids) db.set(id, 1);
+          await Promise.all(ids.map((id) => ua.getUser(id)));
+          await settle(a, b);
+          const entryKeys = ids.map((id) => a.get(InvalidationService).keyOf(UserService, 'getUser', [id]));
+          const tagKeys = ids.map((id) => `${prefix}:~tag:user:${id}`);
+          expect((await raw.mget(...tagKeys)).filter((v) => v !== null)).toHaveLength(50);
+          const evictedBefore = evictedKeys(await raw.info('stats'));
 
-      for (const id of ids) db.set(id, 2);
-      await pressure(0.3, entryKeys);
-      let failure: unknown;
-      await b
-        .get(InvalidationService)
-        .invalidateTags(ids.map((id) => `user:${id}`))
-        .catch((error: unknown) => (failure = error));
-      await pressure(0.5, entryKeys);
+          for (const id of ids) db.set(id, 2);
+          await pressure(0.3, entryKeys);
+          let failure: unknown;
+          await b
+            .get(InvalidationService)
+            .invalidateTags(ids.map((id) => `user:${id}`))
+            .catch((error: unknown) => (failure = error));
+          await pressure(0.5, entryKeys);
 
-      // The scenario happened: keys were evicted, and old entries outlived their tag records.
-      expect(evictedKeys(await raw.info('stats')) - evictedBefore).toBeGreaterThan(0);
-      const [entries, tags] = await Promise.all([raw.mget(...entryKeys), raw.mget(...tagKeys)]);
-      const orphans = ids.filter((i) => entries[i] !== null && tags[i] === null);
-      expect(orphans.length).toBeGreaterThan(0);
+          // The scenario happened: keys were evicted, and old entries outlived their tag records.
+          expect(evictedKeys(await raw.info('stats')) - evictedBefore).toBeGreaterThan(0);
+          const [entries, tags] = await Promise.all([raw.mget(...entryKeys), raw.mget(...tagKeys)]);
+          const orphans = ids.filter((i) => entries[i] !== null && tags[i] === null);
+          expect(orphans.length).toBeGreaterThan(0);
 
-      const seenA = await Promise.all(ids.map((id) => ua.getUser(id)));
-      const seenB = await Promise.all(ids.map((id) => ub.getUser(id)));
-      // A rejected invalidation is allowed (then only the invalidating instance is bound by it).
-      if (failure !== undefined) expect(failure).toMatchObject({ code: CacheMemoizeErrorCode.StoreFailure });
-      const seen = failure === undefined ? [...seenA, ...seenB] : seenB;
-      const stale = seen.filter((u) => u.version !== 2).map((u) => u.id);
-      expect({ stale }).toEqual({ stale: [] });
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-    }
-  }, 20_000);
-});
+          const seenA = await Promise.all(ids.map((id) => ua.getUser(id)));
+          const seenB = await Promise.all(ids.map((id) => ub.getUser(id)));
+          // A rejected invalidation is allowed (then only the invalidating instance is bound by it).
+          if (failure !== undefined) expect(failure).toMatchObject({ code: CacheMemoizeErrorCode.StoreFailure });
+          const seen = failure === undefined ? [...seenA, ...seenB] : seenB;
+          const stale = seen.filter((u) => u.version !== 2).map((u) => u.id);
+          expect({ stale }).toEqual({ stale: [] });
+        } finally {
+          await Promise.all([a.close(), b.close()]);
+        }
+      },
+      20_000,
+    );
+  },
+);
 
 function evictedKeys(info: string): number {
   return Number(/evicted_keys:(\d+)/.exec(info)?.[1] ?? 0);
@@ -625,7 +660,10 @@ describe('3b/3c. memcached with two private servers, one of them restarted or fr
     for (const id of ids) db.set(id, 2);
     await b.get(InvalidationService).invalidateTags(ids.map((id) => `user:${id}`));
     await x.restart();
-    expect({ a: stale(await Promise.all(ids.map((id) => ua.getUser(id)))), b: stale(await Promise.all(ids.map((id) => ub.getUser(id)))) }).toEqual({ a: [], b: [] });
+    expect({
+      a: stale(await Promise.all(ids.map((id) => ua.getUser(id)))),
+      b: stale(await Promise.all(ids.map((id) => ub.getUser(id)))),
+    }).toEqual({ a: [], b: [] });
 
     // Cached, the server restarts, then invalidated.
     const more = ids.map((id) => id + 100);
@@ -727,60 +765,64 @@ describe.each(SHARED)('4. clock skew on %s', (kind, make) => {
     return m;
   }
 
-  it.each([3_000, -3_000])('instance A %i ms off: a computation racing an invalidation by the other instance is never served afterwards, either way round', async (skewMs) => {
-    const prefix = uniquePrefix(`clk${kind}`);
-    const a = await engine(prefix, skewMs);
-    const b = await engine(prefix, 0);
-    if (kind === 'tiered') await sleep(100);
-    const tag = `${prefix}:~tag:user`;
-    const policy = testPolicy({ ttlMs: 60_000, deps: [tag] });
-    let version = 1;
-    const runs = { a: 0, b: 0 };
-    const drain = () => Promise.all([a.ctx.background.drain(3_000), b.ctx.background.drain(3_000)]).then(() => sleep(20));
-    const factory = (who: 'a' | 'b', plan?: { started: Deferred; hold: Promise<void> }) => async () => {
-      runs[who]++;
-      const v = version;
-      plan?.started.resolve();
-      if (plan) await plan.hold;
-      return v;
-    };
+  it.each([3_000, -3_000])(
+    'instance A %i ms off: a computation racing an invalidation by the other instance is never served afterwards, either way round',
+    async (skewMs) => {
+      const prefix = uniquePrefix(`clk${kind}`);
+      const a = await engine(prefix, skewMs);
+      const b = await engine(prefix, 0);
+      if (kind === 'tiered') await sleep(100);
+      const tag = `${prefix}:~tag:user`;
+      const policy = testPolicy({ ttlMs: 60_000, deps: [tag] });
+      let version = 1;
+      const runs = { a: 0, b: 0 };
+      const drain = () =>
+        Promise.all([a.ctx.background.drain(3_000), b.ctx.background.drain(3_000)]).then(() => sleep(20));
+      const factory = (who: 'a' | 'b', plan?: { started: Deferred; hold: Promise<void> }) => async () => {
+        runs[who]++;
+        const v = version;
+        plan?.started.resolve();
+        if (plan) await plan.hold;
+        return v;
+      };
 
-    for (const [slow, invalidator, key] of [
-      [a, b, `${prefix}:k1`],
-      [b, a, `${prefix}:k2`],
-    ] as const) {
-      version = 1;
-      const slowWho = slow === a ? 'a' : 'b';
-      const plan = { started: deferred(), hold: deferred() };
-      const first = slow.getOrSet(key, factory(slowWho, { started: plan.started, hold: plan.hold.promise }), policy);
-      await plan.started.promise;
-      version = 2;
-      await invalidator.invalidateDeps([tag]);
-      plan.hold.resolve();
-      await first;
-      await drain();
-      expect(await slow.getOrSet(key, factory(slowWho), policy)).toBe(2);
-      await drain();
-      expect(await invalidator.getOrSet(key, factory(slowWho === 'a' ? 'b' : 'a'), policy)).toBe(2);
-    }
+      for (const [slow, invalidator, key] of [
+        [a, b, `${prefix}:k1`],
+        [b, a, `${prefix}:k2`],
+      ] as const) {
+        version = 1;
+        const slowWho = slow === a ? 'a' : 'b';
+        const plan = { started: deferred(), hold: deferred() };
+        const first = slow.getOrSet(key, factory(slowWho, { started: plan.started, hold: plan.hold.promise }), policy);
+        await plan.started.promise;
+        version = 2;
+        await invalidator.invalidateDeps([tag]);
+        plan.hold.resolve();
+        await first;
+        await drain();
+        expect(await slow.getOrSet(key, factory(slowWho), policy)).toBe(2);
+        await drain();
+        expect(await invalidator.getOrSet(key, factory(slowWho === 'a' ? 'b' : 'a'), policy)).toBe(2);
+      }
 
-    // And without a race: cached by one, invalidated by the other, read by both.
-    version = 3;
-    const key = `${prefix}:k3`;
-    expect(await a.getOrSet(key, factory('a'), policy)).toBe(3);
-    await drain();
-    expect(await b.getOrSet(key, factory('b'), policy)).toBe(3);
-    version = 4;
-    await b.invalidateDeps([tag]);
-    expect(await a.getOrSet(key, factory('a'), policy)).toBe(4);
-    await drain();
-    expect(await b.getOrSet(key, factory('b'), policy)).toBe(4);
-    version = 5;
-    await a.invalidateDeps([tag]);
-    expect(await b.getOrSet(key, factory('b'), policy)).toBe(5);
-    await drain();
-    expect(await a.getOrSet(key, factory('a'), policy)).toBe(5);
-  });
+      // And without a race: cached by one, invalidated by the other, read by both.
+      version = 3;
+      const key = `${prefix}:k3`;
+      expect(await a.getOrSet(key, factory('a'), policy)).toBe(3);
+      await drain();
+      expect(await b.getOrSet(key, factory('b'), policy)).toBe(3);
+      version = 4;
+      await b.invalidateDeps([tag]);
+      expect(await a.getOrSet(key, factory('a'), policy)).toBe(4);
+      await drain();
+      expect(await b.getOrSet(key, factory('b'), policy)).toBe(4);
+      version = 5;
+      await a.invalidateDeps([tag]);
+      expect(await b.getOrSet(key, factory('b'), policy)).toBe(5);
+      await drain();
+      expect(await a.getOrSet(key, factory('a'), policy)).toBe(5);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -830,11 +872,23 @@ class AppProcess {
   }
 
   static async start(kind: Kind, address: string, prefix: string, dbFile: string): Promise<AppProcess> {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, 'test/support/consistency-worker.ts'), kind, address, prefix, dbFile], {
-      cwd: root,
-      env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '-r',
+        'ts-node/register/transpile-only',
+        join(root, 'test/support/consistency-worker.ts'),
+        kind,
+        address,
+        prefix,
+        dbFile,
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
     const app = new AppProcess(child);
     await app.next((e) => e.event === 'ready', 60_000);
     return app;
@@ -911,7 +965,10 @@ describe.each([
     dbFile = join(dir, 'db.json');
     writeFileSync(dbFile, '{}');
     const prefix = uniquePrefix(`proc${kind}`);
-    [a, b] = await Promise.all([AppProcess.start(kind, address, prefix, dbFile), AppProcess.start(kind, address, prefix, dbFile)]);
+    [a, b] = await Promise.all([
+      AppProcess.start(kind, address, prefix, dbFile),
+      AppProcess.start(kind, address, prefix, dbFile),
+    ]);
     await sleep(200); // bus leases held (tiered)
   }, 60_000);
   afterAll(async () => {
@@ -936,7 +993,11 @@ describe.each([
     const nextOnB = await b.get(id);
     await sleep(100);
     const laterOnA = await a.get(id);
-    expect({ nextOnA: nextOnA.value.version, nextOnB: nextOnB.value.version, laterOnA: laterOnA.value.version }).toEqual({ nextOnA: 2, nextOnB: 2, laterOnA: 2 });
+    expect({
+      nextOnA: nextOnA.value.version,
+      nextOnB: nextOnB.value.version,
+      laterOnA: laterOnA.value.version,
+    }).toEqual({ nextOnA: 2, nextOnB: 2, laterOnA: 2 });
   });
 
   it("6. after B's invalidateTags resolves, A's very next call returns the new value (20 rounds, no polling)", async () => {
@@ -952,7 +1013,8 @@ describe.each([
       const nextOnA = (await a.get(id)).value.version;
       const againOnA = (await a.get(id)).value.version;
       const onB = (await b.get(id)).value.version;
-      if (nextOnA !== version || againOnA !== version || onB !== version) misses.push(`round ${version}: A ${nextOnA}, A again ${againOnA}, B ${onB}`);
+      if (nextOnA !== version || againOnA !== version || onB !== version)
+        misses.push(`round ${version}: A ${nextOnA}, A again ${againOnA}, B ${onB}`);
     }
     expect(misses).toEqual([]);
   });

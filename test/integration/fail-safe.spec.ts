@@ -23,7 +23,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function bootWith(store: CacheStore): Promise<TestingModule> {
   const app = await Test.createTestingModule({
-    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix: `fs${Date.now()}`, connectTimeout: '1s' })],
+    imports: [
+      CacheMemoizeModule.forRoot({ stores: { default: store }, prefix: `fs${Date.now()}`, connectTimeout: '1s' }),
+    ],
     providers: [SlowService],
   }).compile();
   await app.init();
@@ -33,7 +35,9 @@ async function bootWith(store: CacheStore): Promise<TestingModule> {
 /** Resolves with the call's result, or rejects if it took longer than `ms` (a hang). */
 async function within<T>(ms: number, call: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hung for ${ms} ms`)), ms)));
+  const deadline = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`hung for ${ms} ms`)), ms)),
+  );
   try {
     return await Promise.race([call, deadline]);
   } finally {
@@ -57,8 +61,16 @@ async function untilCached(svc: SlowService, id: number, giveUpMs = 15_000): Pro
 }
 
 describe.each([
-  ['redis', async () => RedisServer.launch(), (s: RedisServer | MemcachedServer) => redisStore({ url: (s as RedisServer).url })],
-  ['memcached', async () => MemcachedServer.launch(), (s: RedisServer | MemcachedServer) => memcachedStore({ servers: (s as MemcachedServer).address })],
+  [
+    'redis',
+    async () => RedisServer.launch(),
+    (s: RedisServer | MemcachedServer) => redisStore({ url: (s as RedisServer).url }),
+  ],
+  [
+    'memcached',
+    async () => MemcachedServer.launch(),
+    (s: RedisServer | MemcachedServer) => memcachedStore({ servers: (s as MemcachedServer).address }),
+  ],
 ] as const)('fail-safe on %s', (_name, launch, makeStore) => {
   let errors: jest.SpyInstance;
   beforeEach(() => {

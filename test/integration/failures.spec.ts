@@ -66,7 +66,11 @@ beforeEach(() => {
   }
 });
 const linesWith = (text: string | RegExp, level?: Line['level']) =>
-  lines.filter((l) => (level === undefined || l.level === level) && (typeof text === 'string' ? l.text.includes(text) : text.test(l.text)));
+  lines.filter(
+    (l) =>
+      (level === undefined || l.level === level) &&
+      (typeof text === 'string' ? l.text.includes(text) : text.test(l.text)),
+  );
 
 interface Instance {
   app: TestingModule;
@@ -77,7 +81,9 @@ interface Instance {
 
 async function boot(store: CacheStore, providers: Function[], prefix: string): Promise<Instance> {
   const app = await Test.createTestingModule({
-    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix, operationTimeout: 500, connectTimeout: '3s' })],
+    imports: [
+      CacheMemoizeModule.forRoot({ stores: { default: store }, prefix, operationTimeout: 500, connectTimeout: '3s' }),
+    ],
     providers: providers as never[],
   }).compile();
   const events: CacheEvent[] = [];
@@ -103,7 +109,12 @@ function rawClient(url: string): Redis {
 }
 
 /** Reads until `done(value)` holds or `ms` passed; returns the last value read. */
-async function eventually<T>(read: () => Promise<T> | T, done: (value: T) => boolean, ms: number, every = 50): Promise<T> {
+async function eventually<T>(
+  read: () => Promise<T> | T,
+  done: (value: T) => boolean,
+  ms: number,
+  every = 50,
+): Promise<T> {
   const end = Date.now() + ms;
   let value = await read();
   while (!done(value) && Date.now() < end) {
@@ -196,7 +207,11 @@ describe('1. invalidation on a full Redis (maxmemory 2mb, noeviction)', () => {
     await fillUntilFull(server);
     const failure = await rejection(a.inv.invalidateTags(['item:1']));
     expect(failure).toBeInstanceOf(StoreFailureError);
-    expect(failure).toMatchObject({ code: CacheMemoizeErrorCode.StoreFailure, store: 'default', operation: expect.any(String) });
+    expect(failure).toMatchObject({
+      code: CacheMemoizeErrorCode.StoreFailure,
+      store: 'default',
+      operation: expect.any(String),
+    });
 
     // This instance serves none of the affected entries from now on: every call recomputes.
     const runsBefore = sa.runs;
@@ -214,7 +229,12 @@ describe('1. invalidation on a full Redis (maxmemory 2mb, noeviction)', () => {
 
     // Memory is freed: the retry succeeds, and B (which shares the store) stops serving the old value.
     server.cli('CONFIG', 'SET', 'maxmemory', '0');
-    const seenByB = await eventually(() => sb.get(1), (v) => v.by !== old.by || v.run !== old.run, 10_000, 100);
+    const seenByB = await eventually(
+      () => sb.get(1),
+      (v) => v.by !== old.by || v.run !== old.run,
+      10_000,
+      100,
+    );
     expect(seenByB).not.toEqual(old);
 
     // And A caches that entry again once its invalidation is durable.
@@ -245,7 +265,11 @@ describe('1. invalidation on a full Redis (maxmemory 2mb, noeviction)', () => {
 
     const failure = await rejection(writer.rename(2));
     expect(failure).toBeInstanceOf(InvalidationFailedError);
-    expect(failure).toMatchObject({ code: CacheMemoizeErrorCode.InvalidationFailed, owner: 'ItemWriter.rename', completed: true });
+    expect(failure).toMatchObject({
+      code: CacheMemoizeErrorCode.InvalidationFailed,
+      owner: 'ItemWriter.rename',
+      completed: true,
+    });
     expect((failure as InvalidationFailedError).result).toBe(writer.last);
     expect((failure as InvalidationFailedError).result).toEqual({ renamed: 2 });
     // The tag counts as invalidated here: the old entry is not served.
@@ -294,12 +318,20 @@ describe('2. tiered store whose invalidation bus cannot publish', () => {
     const { a } = await bootWithoutPublish();
     const failure = await rejection(a.inv.invalidateTags(['item:1']));
     expect(failure).toBeInstanceOf(StoreFailureError);
-    expect(failure).toMatchObject({ code: CacheMemoizeErrorCode.StoreFailure, store: 'default', operation: expect.any(String) });
+    expect(failure).toMatchObject({
+      code: CacheMemoizeErrorCode.StoreFailure,
+      store: 'default',
+      operation: expect.any(String),
+    });
   });
 
   it('rejects when the Redis behind it is gone', async () => {
     const server = await privateRedis();
-    const a = await boot(tieredStore(memoryStore(), redisStore({ url: server.url })), [ItemService], uniquePrefix('tiergone'));
+    const a = await boot(
+      tieredStore(memoryStore(), redisStore({ url: server.url })),
+      [ItemService],
+      uniquePrefix('tiergone'),
+    );
     await a.app.get(ItemService).get(1);
     await sleep(100);
     await server.kill();
@@ -329,16 +361,34 @@ describe('3. circuit breaker logging on a flapping Redis', () => {
     const store = redisStore({ url: server.url });
     const a = await boot(store, [FlapService], uniquePrefix('flap'));
     const svc = a.app.get(FlapService);
-    const circuit = (state: 'open' | 'closed') => a.events.filter((e) => e.type === 'circuit' && e.state === state).length;
+    const circuit = (state: 'open' | 'closed') =>
+      a.events.filter((e) => e.type === 'circuit' && e.state === state).length;
     let id = 0;
 
     const FLAPS = 3;
     for (let flap = 1; flap <= FLAPS; flap++) {
       await server.kill();
-      expect(await eventually(() => svc.get(++id).then(() => circuit('open')), (n) => n >= flap, 5_000)).toBe(flap);
+      expect(
+        await eventually(
+          () => svc.get(++id).then(() => circuit('open')),
+          (n) => n >= flap,
+          5_000,
+        ),
+      ).toBe(flap);
       await server.start();
-      await eventually(() => store.client.status, (s) => s === 'ready', 5_000);
-      expect(await eventually(() => svc.get(++id).then(() => circuit('closed')), (n) => n >= flap, 15_000, 100)).toBe(flap);
+      await eventually(
+        () => store.client.status,
+        (s) => s === 'ready',
+        5_000,
+      );
+      expect(
+        await eventually(
+          () => svc.get(++id).then(() => circuit('closed')),
+          (n) => n >= flap,
+          15_000,
+          100,
+        ),
+      ).toBe(flap);
     }
     // Several opens and closes within a few seconds: one outage, reported once, not yet over.
     expect(linesWith('is failing')).toHaveLength(1);
@@ -422,7 +472,11 @@ describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
 
   it("frozen Redis whose client's own commandTimeout (5 s) is longer than the budget: still bounded by operationTimeout", async () => {
     const server = await privateRedis();
-    const a = await boot(redisStore({ url: server.url, commandTimeout: '5s' }), [TimedService], uniquePrefix('pauselong'));
+    const a = await boot(
+      redisStore({ url: server.url, commandTimeout: '5s' }),
+      [TimedService],
+      uniquePrefix('pauselong'),
+    );
     const svc = a.app.get(TimedService);
     await svc.get(100);
     await sleep(100);
@@ -539,24 +593,29 @@ describe.each([
   ['memory', () => memoryStore()],
   ['redis', () => redisStore({ url: servers.redis })],
 ] as const)('5. what the cache computes for itself never fails the call (%s)', (storeName, makeStore) => {
-  it.each(selfCases)('%s: every call returns the method’s own result; at most one warning, exactly one if it ran uncached', async (_case, owner, call) => {
-    const a = await boot(makeStore(), [SelfService], uniquePrefix(`self${storeName}`));
-    const svc = a.app.get(SelfService);
-    const CALLS = 4;
-    for (let i = 0; i < CALLS; i++) {
-      const runs = svc.runs;
-      const result = await call(svc);
-      const last = svc.returned[svc.returned.length - 1];
-      if (svc.runs > runs) expect(result).toBe(last); // computed: the very value the method returned
-      else expect(result).toEqual(last); // a hit: the value it returned before
-      await sleep(30); // background writes (and their failures) land between calls
-    }
-    await sleep(100);
-    const warnings = linesWith(owner, 'warn').map((l) => l.text);
-    if (svc.runs === CALLS) expect(warnings).toHaveLength(1); // ran uncached every time: told once
-    else expect(warnings.length).toBeLessThanOrEqual(1); // cached: nothing to tell, or told once
-    expect(linesWith(/./, 'error')).toEqual([]);
-  });
+  it.each(selfCases)(
+    '%s: every call returns the method’s own result; at most one warning, exactly one if it ran uncached',
+    async (_case, owner, call) => {
+      const a = await boot(makeStore(), [SelfService], uniquePrefix(`self${storeName}`));
+      const svc = a.app.get(SelfService);
+      const CALLS = 4;
+      for (let i = 0; i < CALLS; i++) {
+        const runs = svc.runs;
+        const result = await call(svc);
+        const last = svc.returned[svc.returned.length - 1];
+        if (svc.runs > runs)
+          expect(result).toBe(last); // computed: the very value the method returned
+        else expect(result).toEqual(last); // a hit: the value it returned before
+        await sleep(30); // background writes (and their failures) land between calls
+      }
+      await sleep(100);
+      const warnings = linesWith(owner, 'warn').map((l) => l.text);
+      if (svc.runs === CALLS)
+        expect(warnings).toHaveLength(1); // ran uncached every time: told once
+      else expect(warnings.length).toBeLessThanOrEqual(1); // cached: nothing to tell, or told once
+      expect(linesWith(/./, 'error')).toEqual([]);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -660,7 +719,11 @@ describe('7. shutdown with writes and refreshes under way (Redis)', () => {
     expect(store.client.status).toBe('end');
 
     // The refreshes that outlasted the bound finish after the store closed: still no false alarm.
-    await eventually(() => sa.finishedSlow, (n) => n === 4, 5_000);
+    await eventually(
+      () => sa.finishedSlow,
+      (n) => n === 4,
+      5_000,
+    );
     await sleep(200);
     expect(storeErrors()).toEqual([]);
 

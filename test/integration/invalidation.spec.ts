@@ -221,7 +221,9 @@ describe('write decorators and method handles (memory store)', () => {
     expect(await users.getUser(1)).toEqual({ id: 1, run: 2 }); // original() does not store
     await handle.invalidate(1);
     expect(await handle.peek(1)).toBeUndefined();
-    expect(() => cacheHandle(new UserService(), 'getUser')).toThrow(/UserService.getUser is not memoized on this instance/);
+    expect(() => cacheHandle(new UserService(), 'getUser')).toThrow(
+      /UserService.getUser is not memoized on this instance/,
+    );
     // @ts-expect-error not a method name
     expect(() => cacheHandle(users, 'nope')).toThrow();
   });

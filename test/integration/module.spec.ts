@@ -108,12 +108,12 @@ class ProductRepo extends BaseRepo {
     return `${filter.q}@${filter.page}#${this.runs}`;
   }
   @CacheMemoize({ skip: (id: number) => id < 0 })
-  async maybe(id: number): Promise<number> {
+  async maybe(_id: number): Promise<number> {
     this.runs++;
     return this.runs;
   }
   @CacheMemoize()
-  async anything(arg: unknown): Promise<number> {
+  async anything(_arg: unknown): Promise<number> {
     this.runs++;
     return this.runs;
   }
@@ -181,7 +181,9 @@ describe('providers, inheritance and invalidation', () => {
     expect(second).toBe(first + 1); // ran twice: nothing cached, nothing thrown
     await expect(products.anything(() => 1)).resolves.toEqual(expect.any(Number));
     await expect(products.anything(deep)).resolves.toEqual(expect.any(Number));
-    const lines = warn.mock.calls.map((c) => String(c[0])).filter((l) => l.includes('ProductRepo.anything runs uncached'));
+    const lines = warn.mock.calls
+      .map((c) => String(c[0]))
+      .filter((l) => l.includes('ProductRepo.anything runs uncached'));
     expect(lines.some((l) => l.includes('circular reference') && l.includes('key: (...args)'))).toBe(true);
     expect(lines.filter((l) => l.includes('circular reference'))).toHaveLength(1); // once, not per call
     expect(events.filter((e) => e.type === 'error' && e.operation === 'key').length).toBeGreaterThanOrEqual(3);
@@ -306,7 +308,11 @@ describe('module options', () => {
     class ConfigModule {}
 
     const variants = [
-      CacheMemoizeModule.forRootAsync({ imports: [ConfigModule], inject: [Config], useFactory: (c: Config) => c.createCacheMemoizeOptions() }),
+      CacheMemoizeModule.forRootAsync({
+        imports: [ConfigModule],
+        inject: [Config],
+        useFactory: (c: Config) => c.createCacheMemoizeOptions(),
+      }),
       CacheMemoizeModule.forRootAsync({ useClass: Config }),
       CacheMemoizeModule.forRootAsync({ imports: [ConfigModule], useExisting: Config }),
     ];

@@ -28,9 +28,15 @@ let logs: Array<[string, string]> = [];
 
 beforeEach(() => {
   logs = [];
-  jest.spyOn(Logger.prototype, 'log').mockImplementation((message: unknown) => void logs.push(['log', String(message)]));
-  jest.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void logs.push(['warn', String(message)]));
-  jest.spyOn(Logger.prototype, 'error').mockImplementation((message: unknown) => void logs.push(['error', String(message)]));
+  jest
+    .spyOn(Logger.prototype, 'log')
+    .mockImplementation((message: unknown) => void logs.push(['log', String(message)]));
+  jest
+    .spyOn(Logger.prototype, 'warn')
+    .mockImplementation((message: unknown) => void logs.push(['warn', String(message)]));
+  jest
+    .spyOn(Logger.prototype, 'error')
+    .mockImplementation((message: unknown) => void logs.push(['error', String(message)]));
 });
 afterEach(() => jest.restoreAllMocks());
 
@@ -44,7 +50,10 @@ class Greeter {
 }
 
 async function boot(imports: unknown[], providers: Function[] = [Greeter]) {
-  const app = await Test.createTestingModule({ imports: imports as never[], providers: providers as never[] }).compile();
+  const app = await Test.createTestingModule({
+    imports: imports as never[],
+    providers: providers as never[],
+  }).compile();
   await app.init();
   return app;
 }
@@ -69,8 +78,12 @@ describe('configuration from the environment (forRootAsync + ConfigService)', ()
   });
 
   it('a bad value fails the boot naming the option, the value and forRootAsync()', async () => {
-    await expect(boot([fromEnv({ CACHE_TTL: 'soon' })])).rejects.toThrow(/CacheMemoizeModule\.forRootAsync\(\): option ttl: cannot parse duration "soon"/);
-    await expect(boot([CacheMemoizeModule.forRoot({ operationTimeout: 'never' })])).rejects.toThrow(/CacheMemoizeModule\.forRoot\(\): option operationTimeout/);
+    await expect(boot([fromEnv({ CACHE_TTL: 'soon' })])).rejects.toThrow(
+      /CacheMemoizeModule\.forRootAsync\(\): option ttl: cannot parse duration "soon"/,
+    );
+    await expect(boot([CacheMemoizeModule.forRoot({ operationTimeout: 'never' })])).rejects.toThrow(
+      /CacheMemoizeModule\.forRoot\(\): option operationTimeout/,
+    );
   });
 
   it('Duration is exported, and decorators keep the stricter type', () => {
@@ -109,9 +122,13 @@ describe('several stores and no defaultStore', () => {
   });
 
   it('fail naming the method that relies on a default store, and the fix', async () => {
-    const error = await boot([CacheMemoizeModule.forRoot({ stores: stores() })], [Named, Unnamed]).catch((e: unknown) => e);
+    const error = await boot([CacheMemoizeModule.forRoot({ stores: stores() })], [Named, Unnamed]).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UnknownStoreError);
-    expect((error as Error).message).toMatch(/@CacheMemoize on Unnamed\.c.*no store is named and there is no default among r, m.*defaultStore/);
+    expect((error as Error).message).toMatch(
+      /@CacheMemoize on Unnamed\.c.*no store is named and there is no default among r, m.*defaultStore/,
+    );
   });
 });
 
@@ -129,7 +146,14 @@ describe('hooks have one shape, on the module and on a decorator', () => {
         return 2;
       }
     }
-    const app = await boot([CacheMemoizeModule.forRoot({ hooks: { onHit: () => void seen.push('module hit'), onMiss: () => void seen.push('module miss') } })], [Hooked]);
+    const app = await boot(
+      [
+        CacheMemoizeModule.forRoot({
+          hooks: { onHit: () => void seen.push('module hit'), onMiss: () => void seen.push('module miss') },
+        }),
+      ],
+      [Hooked],
+    );
     const h = app.get(Hooked);
     await h.a();
     await h.a();
@@ -146,7 +170,12 @@ describe('warnings a user needs', () => {
     expect(line?.[1]).toMatch(/store 'default' \(redis\) is shared.*prefix: 'my-app'/);
     await app.close();
     logs = [];
-    const named = await boot([CacheMemoizeModule.forRoot({ stores: { default: redisStore({ url: servers.redis }) }, prefix: uniquePrefix('p') })]);
+    const named = await boot([
+      CacheMemoizeModule.forRoot({
+        stores: { default: redisStore({ url: servers.redis }) },
+        prefix: uniquePrefix('p'),
+      }),
+    ]);
     expect(logs.some(([, m]) => m.includes('key prefix is the default'))).toBe(false);
     await named.close();
   });
@@ -159,7 +188,9 @@ describe('warnings a user needs', () => {
       }
     }
     const app = await boot([CacheMemoizeModule.forRoot({})]);
-    const lines = logs.filter(([, m]) => m.includes('MoneyFormatter has @CacheMemoize methods, but Nest never created it'));
+    const lines = logs.filter(([, m]) =>
+      m.includes('MoneyFormatter has @CacheMemoize methods, but Nest never created it'),
+    );
     expect(lines).toHaveLength(1);
     expect(await new MoneyFormatter().format(150)).toBe('1.50');
     await app.close();
@@ -176,14 +207,22 @@ describe('warnings a user needs', () => {
     }
     @Module({ controllers: [Orphan] })
     class NoCacheModule {}
-    await expect(NestFactory.create(NoCacheModule, { logger: false, abortOnError: false })).rejects.toThrow(/import CacheMemoizeModule\.forRoot\(\)/);
+    await expect(NestFactory.create(NoCacheModule, { logger: false, abortOnError: false })).rejects.toThrow(
+      /import CacheMemoizeModule\.forRoot\(\)/,
+    );
   });
 });
 
 describe('store-down messages', () => {
   it('Redis on a dead port: "cannot reach Redis at host:port (connection refused)"', async () => {
     const port = await freePort();
-    const app = await boot([CacheMemoizeModule.forRoot({ stores: { default: redisStore({ url: `redis://127.0.0.1:${port}` }) }, prefix: uniquePrefix('dead'), connectTimeout: '300ms' })]);
+    const app = await boot([
+      CacheMemoizeModule.forRoot({
+        stores: { default: redisStore({ url: `redis://127.0.0.1:${port}` }) },
+        prefix: uniquePrefix('dead'),
+        connectTimeout: '300ms',
+      }),
+    ]);
     expect(logs.some(([level, m]) => level === 'warn' && m.includes('is not reachable yet'))).toBe(true);
     const greeter = app.get(Greeter);
     for (let i = 0; i < 5; i++) expect(await greeter.hello('x')).toMatch(/hello x/);
@@ -194,13 +233,26 @@ describe('store-down messages', () => {
   });
 
   it('memcached says at boot whether it connected', async () => {
-    const up = await boot([CacheMemoizeModule.forRoot({ stores: { default: memcachedStore({ servers: servers.memcached[0] }) }, prefix: uniquePrefix('mc') })]);
+    const up = await boot([
+      CacheMemoizeModule.forRoot({
+        stores: { default: memcachedStore({ servers: servers.memcached[0] }) },
+        prefix: uniquePrefix('mc'),
+      }),
+    ]);
     expect(logs.some(([, m]) => /store 'default': memcached .*, connected$/.test(m))).toBe(true);
     await up.close();
     logs = [];
     const port = await freePort();
-    const down = await boot([CacheMemoizeModule.forRoot({ stores: { default: memcachedStore({ servers: `127.0.0.1:${port}` }) }, prefix: uniquePrefix('mc'), connectTimeout: '500ms' })]);
-    expect(logs.some(([level, m]) => level === 'warn' && /store 'default': memcached .* is not reachable yet/.test(m))).toBe(true);
+    const down = await boot([
+      CacheMemoizeModule.forRoot({
+        stores: { default: memcachedStore({ servers: `127.0.0.1:${port}` }) },
+        prefix: uniquePrefix('mc'),
+        connectTimeout: '500ms',
+      }),
+    ]);
+    expect(
+      logs.some(([level, m]) => level === 'warn' && /store 'default': memcached .* is not reachable yet/.test(m)),
+    ).toBe(true);
     await down.close();
   });
 });

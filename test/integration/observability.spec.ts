@@ -83,7 +83,12 @@ describe('observability, on a real Redis', () => {
         CacheMemoizeModule.forRoot({
           stores: { default: redisStore({ url: redis.url }) },
           prefix: uniquePrefix('obs'),
-          hooks: { onHit: record('module.onHit'), onMiss: record('module.onMiss'), onStale: record('module.onStale'), onError: record('module.onError') },
+          hooks: {
+            onHit: record('module.onHit'),
+            onMiss: record('module.onMiss'),
+            onStale: record('module.onStale'),
+            onError: record('module.onError'),
+          },
           exposeKeyHeader: true,
         }),
       ],
@@ -106,7 +111,12 @@ describe('observability, on a real Redis', () => {
     await sleep(30);
     expect(await prices.price('ab', 'EUR')).toBe(23);
     const miss = calls.find(([n]) => n === 'module.onMiss')![1];
-    expect(miss).toMatchObject({ method: 'PriceService.price', args: ['ab', 'EUR'], store: 'default', key: expect.stringContaining('PriceService.price') });
+    expect(miss).toMatchObject({
+      method: 'PriceService.price',
+      args: ['ab', 'EUR'],
+      store: 'default',
+      key: expect.stringContaining('PriceService.price'),
+    });
     expect(calls.some(([n]) => n === 'method.onHit')).toBe(true); // the decorator's onHit
     expect(calls.some(([n]) => n === 'module.onHit')).toBe(false); // ... replaces the module's
     await sleep(250); // past ttl, within grace
@@ -114,7 +124,9 @@ describe('observability, on a real Redis', () => {
     expect(calls.some(([n, i]) => n === 'module.onStale' && i.method === 'PriceService.price')).toBe(true);
 
     expect(await prices.fragile(2)).toBe(4);
-    expect(errorLogs.mock.calls.some((c) => String(c[0]).includes('onMiss hook of PriceService.fragile threw: hook bug'))).toBe(true);
+    expect(
+      errorLogs.mock.calls.some((c) => String(c[0]).includes('onMiss hook of PriceService.fragile threw: hook bug')),
+    ).toBe(true);
   });
 
   it('events and stats(): hit, miss, stale, set, invalidate, lock; counters per method and per store', async () => {
@@ -140,7 +152,9 @@ describe('observability, on a real Redis', () => {
     expect(text).toMatch(/cache_memoize_requests_total\{namespace="PriceService.rates",result="hit"\} 1/);
     expect(text).toMatch(/cache_memoize_store_requests_total\{store="default",result="miss"\} \d+/);
     expect(text).toMatch(/cache_memoize_hit_ratio\{namespace="PriceService.rates"\} 0.5/);
-    expect(text).toMatch(/cache_memoize_compute_duration_seconds_count\{namespace="PriceService.price",outcome="ok"\} 1/);
+    expect(text).toMatch(
+      /cache_memoize_compute_duration_seconds_count\{namespace="PriceService.price",outcome="ok"\} 1/,
+    );
   });
 
   it('OpenTelemetry: a span per computation, counters from stats', async () => {
@@ -171,7 +185,11 @@ describe('observability, on a real Redis', () => {
 
   it('health: up with latency while Redis answers; down once it is killed; onError hooks fire', async () => {
     const health = app.get(CacheMemoizeHealthIndicator);
-    expect((await health.isHealthy('default'))['cache:default']).toMatchObject({ status: 'up', kind: 'redis', circuit: 'closed' });
+    expect((await health.isHealthy('default'))['cache:default']).toMatchObject({
+      status: 'up',
+      kind: 'redis',
+      circuit: 'closed',
+    });
     await redis.kill();
     expect(await app.get(PriceService).price('down', 'EUR')).toBe(43);
     expect((await health.isHealthy('default', { timeoutMs: 300 }))['cache:default'].status).toBe('down');

@@ -32,13 +32,32 @@ afterAll(() => {
   expect(unhandled).toBe(0); // no unhandled rejections, ever
 });
 
-function runWorker(kind: string, address: string, prefix: string, startAt: number, calls: number): Promise<{ runs: number; values: string[] }> {
+function runWorker(
+  kind: string,
+  address: string,
+  prefix: string,
+  startAt: number,
+  calls: number,
+): Promise<{ runs: number; values: string[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, 'test/support/lock-worker.ts'), kind, address, prefix, String(startAt), String(calls)], {
-      cwd: root,
-      env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '-r',
+        'ts-node/register/transpile-only',
+        join(root, 'test/support/lock-worker.ts'),
+        kind,
+        address,
+        prefix,
+        String(startAt),
+        String(calls),
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -291,7 +310,9 @@ describe('policy options and per-call modes through @CacheMemoize', () => {
       }
     }
     const build = Test.createTestingModule({ imports: [CacheMemoizeModule.forRoot({})], providers: [Bad] }).compile();
-    await expect(build.then((a) => a.init())).rejects.toThrow(/Bad\.m: timeout\.soft serves the stale value, so it needs grace/);
+    await expect(build.then((a) => a.init())).rejects.toThrow(
+      /Bad\.m: timeout\.soft serves the stale value, so it needs grace/,
+    );
   });
 });
 
@@ -300,7 +321,13 @@ describe('memcached lock release without compare-and-delete support in memjs', (
     const store = memcachedStore({ servers: servers.memcached[0] });
     const m = new Memoizer(store, { prefix: uniquePrefix('mcl') });
     const key = `${uniquePrefix('mcl')}:k`;
-    expect(await m.getOrSet(key, async () => 'v', testPolicy({ ttlMs: 60_000, deps: [], lock: { waitMs: 1000, ttlMs: 60_000 } }))).toBe('v');
+    expect(
+      await m.getOrSet(
+        key,
+        async () => 'v',
+        testPolicy({ ttlMs: 60_000, deps: [], lock: { waitMs: 1000, ttlMs: 60_000 } }),
+      ),
+    ).toBe('v');
     expect(await store.get(`${key}:~lock`)).toBeUndefined();
     await store.disconnect();
   });

@@ -36,7 +36,10 @@ describe('tiered store: two app instances in separate processes on one Redis', (
   beforeAll(async () => {
     redis = await RedisServer.launch();
     const prefix = uniquePrefix('tier');
-    [a, b] = await Promise.all([WorkerProcess.start('test/support/app-worker.ts', [redis.url, prefix]), WorkerProcess.start('test/support/app-worker.ts', [redis.url, prefix])]);
+    [a, b] = await Promise.all([
+      WorkerProcess.start('test/support/app-worker.ts', [redis.url, prefix]),
+      WorkerProcess.start('test/support/app-worker.ts', [redis.url, prefix]),
+    ]);
   }, 60_000);
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
@@ -52,7 +55,11 @@ describe('tiered store: two app instances in separate processes on one Redis', (
     expect(await b.send<Profile>({ op: 'get', id: 1 })).toEqual(fromA); // now from B's L1
 
     await a.send({ op: 'invalidate', tag: 'profile:1' });
-    const after = await eventually(() => b.send<Profile>({ op: 'get', id: 1 }), (p) => p.by !== fromA.by, 1_000);
+    const after = await eventually(
+      () => b.send<Profile>({ op: 'get', id: 1 }),
+      (p) => p.by !== fromA.by,
+      1_000,
+    );
     expect(after.by).not.toBe(fromA.by); // B recomputed: no stale L1
     expect((await b.send<{ runs: number }>({ op: 'runs' })).runs).toBe(1);
   });

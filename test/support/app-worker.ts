@@ -20,7 +20,9 @@ class ProfileService {
 @Module({
   imports: [
     CacheMemoizeModule.forRoot({
-      stores: { default: tieredStore(memoryStore(), redisStore({ url, commandTimeout: 300 }), { l1TtlWithoutBus: '500ms' }) },
+      stores: {
+        default: tieredStore(memoryStore(), redisStore({ url, commandTimeout: 300 }), { l1TtlWithoutBus: '500ms' }),
+      },
       prefix,
       connectTimeout: '3s',
     }),

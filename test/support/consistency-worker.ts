@@ -10,7 +10,16 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { CacheMemoize, CacheMemoizeModule, InvalidationService, memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
+import {
+  CacheMemoize,
+  CacheMemoizeModule,
+  InvalidationService,
+  memcachedStore,
+  memoryStore,
+  redisStore,
+  tieredStore,
+  type CacheStore,
+} from '../../lib';
 
 const [kind, address, prefix, dbFile] = process.argv.slice(2);
 
@@ -88,7 +97,12 @@ async function main(): Promise<void> {
       case 'invalidateTags':
         return invalidation.invalidateTags(cmd.tags!).then(
           () => ({ ok: true, ms: ms() }),
-          (error: { code?: string; message?: string }) => ({ ok: false, code: error.code, error: String(error.message), ms: ms() }),
+          (error: { code?: string; message?: string }) => ({
+            ok: false,
+            code: error.code,
+            error: String(error.message),
+            ms: ms(),
+          }),
         );
       case 'plan':
         plans.set(cmd.id!, { delayMs: cmd.delayMs, stallMs: cmd.stallMs });

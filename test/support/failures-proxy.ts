@@ -33,6 +33,8 @@ export class StallingProxy {
   ) {}
 
   static async start(targetPort: number): Promise<StallingProxy> {
+    // The connection handler needs the proxy, which needs the listening server: assigned below.
+    // eslint-disable-next-line prefer-const
     let proxy!: StallingProxy;
     const server = createServer((client) => proxy.accept(client, targetPort));
     await new Promise<void>((resolve, reject) => {

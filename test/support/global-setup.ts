@@ -23,7 +23,11 @@ export default async function globalSetup(): Promise<void> {
     MemcachedServer.launch(),
   ]);
   (globalThis as { __servers?: unknown }).__servers = { redis, cluster, mc1, mc2 };
-  const shared: SharedServers = { redis: redis.url, cluster: cluster.startupNodes, memcached: [mc1.address, mc2.address] };
+  const shared: SharedServers = {
+    redis: redis.url,
+    cluster: cluster.startupNodes,
+    memcached: [mc1.address, mc2.address],
+  };
   mkdirSync(join(__dirname, '../../.tmp'), { recursive: true });
   process.env.NCM_SERVERS_FILE = join(__dirname, `../../.tmp/servers-${process.pid}.json`);
   writeFileSync(serversFile(), JSON.stringify(shared));

@@ -16,7 +16,9 @@ export function ensureServerBinaries(): void {
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((b) => BINARIES[b as keyof typeof BINARIES]))];
   if (process.getuid?.() !== 0) {
-    throw new Error(`Tests need ${missing.join(', ')}: install the Debian packages ${packages.join(' ')} (apt-get install ${packages.join(' ')}).`);
+    throw new Error(
+      `Tests need ${missing.join(', ')}: install the Debian packages ${packages.join(' ')} (apt-get install ${packages.join(' ')}).`,
+    );
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
@@ -105,7 +107,10 @@ abstract class ServerProcess {
 
 export class RedisServer extends ServerProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'ncm-redis-'));
-  constructor(port: number, private readonly extra: string[] = []) {
+  constructor(
+    port: number,
+    private readonly extra: string[] = [],
+  ) {
     super(port);
   }
 
@@ -120,7 +125,21 @@ export class RedisServer extends ServerProcess {
   protected command(): [string, string[]] {
     return [
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no', ...this.extra],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.dir,
+        '--protected-mode',
+        'no',
+        ...this.extra,
+      ],
     ];
   }
 
@@ -135,7 +154,10 @@ export class RedisServer extends ServerProcess {
 }
 
 export class MemcachedServer extends ServerProcess {
-  constructor(port: number, private readonly extra: string[] = []) {
+  constructor(
+    port: number,
+    private readonly extra: string[] = [],
+  ) {
     super(port);
   }
 
@@ -156,7 +178,11 @@ export class MemcachedServer extends ServerProcess {
 /** A Redis Sentinel watching one master under the name `name`. */
 export class RedisSentinel extends ServerProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'ncm-sentinel-'));
-  constructor(port: number, private readonly masterPort: number, readonly name = 'mymaster') {
+  constructor(
+    port: number,
+    private readonly masterPort: number,
+    readonly name = 'mymaster',
+  ) {
     super(port);
   }
 
@@ -166,7 +192,10 @@ export class RedisSentinel extends ServerProcess {
 
   protected command(): [string, string[]] {
     const conf = join(this.dir, 'sentinel.conf');
-    writeFileSync(conf, `port ${this.port}\nbind 127.0.0.1\nsentinel monitor ${this.name} 127.0.0.1 ${this.masterPort} 1\n`);
+    writeFileSync(
+      conf,
+      `port ${this.port}\nbind 127.0.0.1\nsentinel monitor ${this.name} 127.0.0.1 ${this.masterPort} 1\n`,
+    );
     return ['redis-server', [conf, '--sentinel']];
   }
 
@@ -185,7 +214,14 @@ export class RedisCluster {
     for (let i = 0; i < masters; i++) {
       const port = await freePort();
       nodes.push(
-        await new RedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000']).start(),
+        await new RedisServer(port, [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          '2000',
+        ]).start(),
       );
     }
     execFileSync(

@@ -39,6 +39,8 @@ describe('GraphQL selection keys', () => {
     expect(parentIdentity({ id: 1, b: 2, a: 1 })).toBe(parentIdentity({ a: 1, id: 1, b: 2 }));
     expect(parentIdentity({ cacheKey: () => 'k', id: 1 })).toBe(parentIdentity({ cacheKey: () => 'k', id: 2 }));
     const byId = (p: { id: number }) => p.id;
-    expect(parentIdentity({ id: 1, currency: 'EUR' }, byId as never)).toBe(parentIdentity({ id: 1, currency: 'USD' }, byId as never));
+    expect(parentIdentity({ id: 1, currency: 'EUR' }, byId as never)).toBe(
+      parentIdentity({ id: 1, currency: 'USD' }, byId as never),
+    );
   });
 });

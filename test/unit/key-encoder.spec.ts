@@ -1,5 +1,12 @@
 import { encodeArgs, encodeValue } from '../../lib/keys/key-encoder';
-import { composeKey, keyBase, MAX_READABLE_KEY_LENGTH, namespaceSegments, tagKey, validateSegment } from '../../lib/keys/keys';
+import {
+  composeKey,
+  keyBase,
+  MAX_READABLE_KEY_LENGTH,
+  namespaceSegments,
+  tagKey,
+  validateSegment,
+} from '../../lib/keys/keys';
 import { CacheMemoizeErrorCode, UnkeyableArgumentError } from '../../lib/errors';
 
 const enc = (...args: unknown[]) => encodeArgs(args, 'Svc.m');
@@ -25,7 +32,15 @@ describe('encodeArgs: distinct argument lists never share a key', () => {
     ['{a: null} vs {}', [{ a: null }], [{}]],
     ['[undefined] vs []', [[undefined]], [[]]],
     ['object vs its JSON', [{ a: 1 }], ['{"a":1}']],
-    ['class instance vs plain object', [new (class Point { x = 1 })()], [{ x: 1 }]],
+    [
+      'class instance vs plain object',
+      [
+        new (class Point {
+          x = 1;
+        })(),
+      ],
+      [{ x: 1 }],
+    ],
     ['quotes in strings', ['a"', 'b'], ['a', '"b']],
     ['empty string vs none', [''], []],
     ['invalid date vs NaN', [new Date(NaN)], [NaN]],
@@ -45,7 +60,21 @@ describe('encodeArgs: distinct argument lists never share a key', () => {
   it('object key order does not matter', () => {
     expect(enc({ a: 1, b: 2 })).toBe(enc({ b: 2, a: 1 }));
     expect(enc({ x: { a: 1, b: [1, { d: 1, c: 2 }] } })).toBe(enc({ x: { b: [1, { c: 2, d: 1 }], a: 1 } }));
-    expect(enc(new Map([['a', 1], ['b', 2]]))).toBe(enc(new Map([['b', 2], ['a', 1]])));
+    expect(
+      enc(
+        new Map([
+          ['a', 1],
+          ['b', 2],
+        ]),
+      ),
+    ).toBe(
+      enc(
+        new Map([
+          ['b', 2],
+          ['a', 1],
+        ]),
+      ),
+    );
     expect(enc(new Set([1, 2]))).toBe(enc(new Set([2, 1])));
   });
 
@@ -59,7 +88,10 @@ describe('encodeArgs: distinct argument lists never share a key', () => {
 
   it('uses cacheKey() and toJSON() of class instances', () => {
     class User {
-      constructor(readonly id: number, readonly loadedAt = Math.random()) {}
+      constructor(
+        readonly id: number,
+        readonly loadedAt = Math.random(),
+      ) {}
       cacheKey() {
         return this.id;
       }

@@ -243,15 +243,21 @@ describe('Memoizer batched lookups', () => {
     await Promise.all([m.getOrSet('app:a', async () => 'a', policy()), m.getOrSet('app:b', async () => 'b', policy())]);
     await tick();
     reads.length = 0;
-    const same = await Promise.all([m.getOrSet('app:a', async () => 'x', policy()), m.getOrSet('app:a', async () => 'x', policy())]);
+    const same = await Promise.all([
+      m.getOrSet('app:a', async () => 'x', policy()),
+      m.getOrSet('app:a', async () => 'x', policy()),
+    ]);
     expect(same).toEqual(['a', 'a']);
     expect(reads).toEqual([['app:~epoch', 'app:a']]);
     reads.length = 0;
     const first = m.getOrSet('app:a', async () => 'x', policy());
-    await null; // the batch of `first` is sent in the microtask queued before this continuation
+    await Promise.resolve(); // the batch of `first` is sent in the microtask queued before this continuation
     const second = m.getOrSet('app:b', async () => 'x', policy());
     expect([await first, await second]).toEqual(['a', 'b']);
-    expect(reads).toEqual([['app:~epoch', 'app:a'], ['app:~epoch', 'app:b']]);
+    expect(reads).toEqual([
+      ['app:~epoch', 'app:a'],
+      ['app:~epoch', 'app:b'],
+    ]);
   });
 
   it('answers every caller of a failed batch read by computing, with one error event for the read', async () => {
@@ -262,7 +268,9 @@ describe('Memoizer batched lookups', () => {
     store.failing = true;
     events.length = 0;
     let runs = 0;
-    const values = await Promise.all(Array.from({ length: 10 }, (_, i) => m.getOrSet(`k${i}`, async () => (runs++, i), policy())));
+    const values = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => m.getOrSet(`k${i}`, async () => (runs++, i), policy())),
+    );
     expect(values).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(runs).toBe(10);
     expect(events.filter((e) => e.type === 'error' && e.operation === 'getMany')).toHaveLength(1);
@@ -278,7 +286,11 @@ describe('Memoizer circuit breaker', () => {
     store.getMany = (keys) => (calls++, getMany(keys));
     store.failing = true;
     const events: CacheEvent[] = [];
-    const m = new Memoizer(store, { now: () => now, circuitBreaker: { failureThreshold: 3, cooldownMs: 1000 }, listener: (e) => events.push(e) });
+    const m = new Memoizer(store, {
+      now: () => now,
+      circuitBreaker: { failureThreshold: 3, cooldownMs: 1000 },
+      listener: (e) => events.push(e),
+    });
     for (let i = 0; i < 20; i++) expect(await m.getOrSet(`k${i}`, async () => i, policy())).toBe(i);
     await tick();
     expect(m.breaker.state).toBe('open');
@@ -305,9 +317,15 @@ describe('Memoizer sync path', () => {
     const r1 = m.getOrSetSync('k', () => ++runs, policy());
     const r2 = m.getOrSetSync('k', () => ++runs, policy());
     expect([r1, r2, runs]).toEqual([1, 1, 1]);
-    expect(() => m.getOrSetSync('e', () => {
-      throw new Error('x');
-    }, policy())).toThrow('x');
+    expect(() =>
+      m.getOrSetSync(
+        'e',
+        () => {
+          throw new Error('x');
+        },
+        policy(),
+      ),
+    ).toThrow('x');
     expect(m.getOrSetSync('e', () => 'ok', policy())).toBe('ok');
   });
 });

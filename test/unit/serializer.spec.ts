@@ -8,7 +8,14 @@ describe('taggedJsonSerializer (default codec)', () => {
   const cases: Array<[string, unknown]> = [
     ['Date', new Date(1_700_000_000_123)],
     ['invalid Date', new Date(Number.NaN)],
-    ['Map with non-string keys', new Map<unknown, unknown>([[1, 'a'], [{ k: 1 }, [2]], ['s', new Date(0)]])],
+    [
+      'Map with non-string keys',
+      new Map<unknown, unknown>([
+        [1, 'a'],
+        [{ k: 1 }, [2]],
+        ['s', new Date(0)],
+      ]),
+    ],
     ['Set', new Set([1, 'x', 2n])],
     ['BigInt', 2n ** 70n],
     ['negative BigInt', -5n],
@@ -26,9 +33,10 @@ describe('taggedJsonSerializer (default codec)', () => {
     ['RegExp', /a+b/giu],
   ];
 
-  it.each(cases)('round-trips %s exactly, with this realm\'s classes', (_name, value) => {
+  it.each(cases)("round-trips %s exactly, with this realm's classes", (_name, value) => {
     const back = roundTrip(value);
-    const bothInvalidDates = value instanceof Date && back instanceof Date && Number.isNaN(value.getTime()) && Number.isNaN(back.getTime());
+    const bothInvalidDates =
+      value instanceof Date && back instanceof Date && Number.isNaN(value.getTime()) && Number.isNaN(back.getTime());
     expect(isDeepStrictEqual(back, value) || bothInvalidDates).toBe(true);
     if (value instanceof Date) expect(back).toBeInstanceOf(Date);
     if (value instanceof Map) expect(back).toBeInstanceOf(Map);
@@ -105,7 +113,11 @@ describe('taggedJsonSerializer (default codec)', () => {
     const registered = createTaggedJsonSerializer({ classes: [Money, Line, Guarded] });
 
     it('revives registered classes with their prototype, nested, without running constructors or setters', () => {
-      const value = { lines: [new Line('a', new Money(1250, 'EUR'))], at: new Date(0), byId: new Map([[1, new Money(1, 'USD')]]) };
+      const value = {
+        lines: [new Line('a', new Money(1250, 'EUR'))],
+        at: new Date(0),
+        byId: new Map([[1, new Money(1, 'USD')]]),
+      };
       const back = registered.decode(registered.encode(value)) as typeof value;
       expect(back.lines[0]).toBeInstanceOf(Line);
       expect(back.lines[0].price).toBeInstanceOf(Money);
@@ -166,7 +178,9 @@ describe('taggedJsonSerializer (default codec)', () => {
     }
     const codec = createTaggedJsonSerializer({ classes: [Tagged, Hidden] });
     expect(() => codec.encode(new Tagged())).toThrow(UncacheableValueError);
-    expect(() => codec.encode({ h: new Hidden() })).toThrow(/result\.h is a Hidden with state in symbol-keyed or non-enumerable properties \(secret\)/);
+    expect(() => codec.encode({ h: new Hidden() })).toThrow(
+      /result\.h is a Hidden with state in symbol-keyed or non-enumerable properties \(secret\)/,
+    );
   });
 
   it('never builds anything but a typed array from a planted typed-array tag', () => {

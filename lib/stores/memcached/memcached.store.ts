@@ -1,4 +1,3 @@
-import { createHash, randomInt } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { parseDuration, type Duration } from '../../util/duration';
 import { InvalidOptionError } from '../../errors';
@@ -6,6 +5,7 @@ import type { CacheStore } from '../../types/store';
 import { optionalRequire } from '../../util/optional-require';
 import { corkSockets, fetcherFor, keepSequenceUnsigned, NO_SOCKETS, type Fetch } from './memjs-requests';
 import { asBuffer } from '../../util/bytes';
+import { expires, generationKey, newGeneration, physicalKey, rootOf } from './memcached-keys';
 
 /** The slice of a memjs client the store uses (declared here so memjs types are not required). */
 export interface MemcachedClientLike {
@@ -29,11 +29,9 @@ interface MemcachedCommon {
   generationRefresh?: Duration;
 }
 
-export type MemcachedStoreOptions = ({ servers: string } & MemcachedCommon & { memjsOptions?: Record<string, unknown> }) | ({ client: MemcachedClientLike } & MemcachedCommon);
-
-const MAX_KEY = 250;
-const SAFE = /^[\x21-\x7e]+$/;
-const THIRTY_DAYS_S = 30 * 24 * 3600;
+export type MemcachedStoreOptions =
+  | ({ servers: string } & MemcachedCommon & { memjsOptions?: Record<string, unknown> })
+  | ({ client: MemcachedClientLike } & MemcachedCommon);
 
 interface Generation {
   value: string;
@@ -72,17 +70,30 @@ export class MemcachedStore implements CacheStore {
       this.owned = false;
       this.boundsOwnOperations = false;
       this.description = 'a client passed in';
+      if ((options.client as { options?: { failover?: unknown } }).options?.failover === true) {
+        this.logger.warn(
+          'memcachedStore({ client }): the client fails over to other servers. When a server comes back, version records it held ' +
+            'from before an invalidation become current again and old entries can be served. Create the client with failover: false.',
+        );
+      }
     } else {
       if (typeof options.servers !== 'string' || options.servers.trim() === '') {
-        throw new InvalidOptionError(`memcachedStore(): servers must be 'host:port[,host:port...]', got ${JSON.stringify(options.servers)}.`);
+        throw new InvalidOptionError(
+          `memcachedStore(): servers must be 'host:port[,host:port...]', got ${JSON.stringify(options.servers)}.`,
+        );
       }
-      const memjs = optionalRequire<{ Client: { create(servers: string, options: object): MemcachedClientLike } }>('memjs', 'memcachedStore()');
+      const memjs = optionalRequire<{ Client: { create(servers: string, options: object): MemcachedClientLike } }>(
+        'memjs',
+        'memcachedStore()',
+      );
       this.client = memjs.Client.create(options.servers, {
         timeout: timeoutMs / 1000,
         conntimeout: (timeoutMs * 2) / 1000,
         retries: 1,
-        failover: true,
-        failoverTime: 2,
+        // No failover: memjs would send a down server's keys to another one, and when the server
+        // came back its old version records (from before an invalidation) would be current again.
+        // A down server's keys are misses, and invalidations of them fail loudly, until it returns.
+        failover: false,
         keepAlive: true,
         // memjs logs every failure to the console; outages are reported by the circuit breaker.
         logger: { log: () => undefined },
@@ -120,7 +131,9 @@ export class MemcachedStore implements CacheStore {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     const physical = this.physicalNow(key) ?? (await this.physical(key));
-    return new Promise((resolve, reject) => this.fetch(physical, (error, value) => (error ? reject(error) : resolve(value ?? undefined))));
+    return new Promise((resolve, reject) =>
+      this.fetch(physical, (error, value) => (error ? reject(error) : resolve(value ?? undefined))),
+    );
   }
 
   getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
@@ -257,36 +270,4 @@ export class MemcachedStore implements CacheStore {
 
 export function memcachedStore(options: MemcachedStoreOptions): MemcachedStore {
   return new MemcachedStore(options);
-}
-
-function physicalKey(root: string, gen: string, key: string): string {
-  const rest = key.slice(root.length);
-  // Bookkeeping keys ('app:~tag:...', 'app:~epoch') outlive a clear(): other instances must still
-  // see them before they pick up the new generation.
-  if (rest.startsWith('~')) gen = '';
-  const plain = `${root}${gen}|${rest}`;
-  if (plain.length <= MAX_KEY && SAFE.test(plain)) return plain;
-  const safeRoot = root.length <= 64 && SAFE.test(root) ? root : '';
-  return `${safeRoot}${gen}|#${createHash('sha256').update(safeRoot ? rest : key).digest('base64url')}`;
-}
-
-/** The part of a key up to and including its first ':' ('' when it has none). */
-function rootOf(key: string): string {
-  const i = key.indexOf(':');
-  return i < 0 ? '' : key.slice(0, i + 1);
-}
-
-function generationKey(root: string): string {
-  const safe = root.length <= 100 && SAFE.test(root) ? root : createHash('sha256').update(root).digest('base64url');
-  return `~gen|${safe}`;
-}
-
-function newGeneration(): string {
-  return randomInt(2 ** 47).toString(36);
-}
-
-/** Whole seconds, rounded up; beyond 30 days memcached wants an absolute Unix time. */
-function expires(ttlMs: number): number {
-  const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
-  return seconds > THIRTY_DAYS_S ? Math.ceil(Date.now() / 1000) + seconds : seconds;
 }

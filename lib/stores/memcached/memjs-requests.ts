@@ -18,7 +18,12 @@ export type Fetch = (key: string, done: (error: Error | null, value: Buffer | nu
 interface MemjsInternals {
   seq: number;
   incrSeq(): void;
-  perform(key: string, request: Buffer, seq: number, callback: (error: Error | null, response: MemjsResponse | null) => void): void;
+  perform(
+    key: string,
+    request: Buffer,
+    seq: number,
+    callback: (error: Error | null, response: MemjsResponse | null) => void,
+  ): void;
   options?: { serializer?: unknown };
 }
 interface MemjsResponse {
@@ -35,7 +40,12 @@ interface MemjsResponse {
  */
 export function fetcherFor(client: MemcachedClientLike): Fetch {
   const memjs = client as unknown as Partial<MemjsInternals>;
-  if (typeof memjs.perform === 'function' && typeof memjs.incrSeq === 'function' && typeof memjs.seq === 'number' && memjs.options?.serializer == null) {
+  if (
+    typeof memjs.perform === 'function' &&
+    typeof memjs.incrSeq === 'function' &&
+    typeof memjs.seq === 'number' &&
+    memjs.options?.serializer == null
+  ) {
     const internals = memjs as MemjsInternals;
     return (key, done) => {
       internals.incrSeq();
@@ -46,12 +56,17 @@ export function fetcherFor(client: MemcachedClientLike): Fetch {
         if (error || response === null) return done(error ?? new Error('memcached GET failed'), null);
         const status = response.header.status;
         if (status === 0) done(null, response.val);
-        else if (status === 1) done(null, null); // key not found
+        else if (status === 1)
+          done(null, null); // key not found
         else done(new Error(`memcached GET ${key} failed with status ${status}`), null);
       });
     };
   }
-  const get = client.get as unknown as (this: MemcachedClientLike, key: string, callback: (error: Error | null, value: Buffer | null) => void) => void;
+  const get = client.get as unknown as (
+    this: MemcachedClientLike,
+    key: string,
+    callback: (error: Error | null, value: Buffer | null) => void,
+  ) => void;
   if (get.length >= 2) return (key, done) => get.call(client, key, done);
   return (key, done) => {
     client.get(key).then(

@@ -12,7 +12,11 @@ interface Subscriber extends RedisClientLike {
  */
 export class RedisBus implements BusTransport {
   private subscriber: Subscriber | undefined;
-  private readonly listeners: Array<{ channels: ReadonlySet<string>; onMessage: (channel: string, text: string) => void; onState: (up: boolean) => void }> = [];
+  private readonly listeners: Array<{
+    channels: ReadonlySet<string>;
+    onMessage: (channel: string, text: string) => void;
+    onState: (up: boolean) => void;
+  }> = [];
 
   constructor(
     private readonly publisher: RedisClientLike,
@@ -20,7 +24,11 @@ export class RedisBus implements BusTransport {
   ) {}
 
   /** Each call adds its channels to the one subscriber connection. */
-  subscribe(channels: readonly string[], onMessage: (channel: string, text: string) => void, onState: (up: boolean) => void): void {
+  subscribe(
+    channels: readonly string[],
+    onMessage: (channel: string, text: string) => void,
+    onState: (up: boolean) => void,
+  ): void {
     this.listeners.push({ channels: new Set(channels), onMessage, onState });
     if (this.subscriber !== undefined) {
       if (this.subscriber.status === 'ready') void this.resubscribe();

@@ -1,25 +1,11 @@
-import { parseDuration, type Duration } from '../../util/duration';
 import { InvalidOptionError } from '../../errors';
+
+export type { RedisStoreOptions } from './redis-client';
 import type { CacheStore } from '../../types/store';
-import { optionalRequire } from '../../util/optional-require';
-import type { RedisClientLike, RedisClusterNode, RedisCommandsLike, RedisConnectionOptions } from './redis.types';
+import { addressOf, connectionProblem, createClient, describe, type RedisStoreOptions } from './redis-client';
+import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 import { RedisBus } from './redis-bus';
 import { asBuffer } from '../../util/bytes';
-
-interface RedisCommon {
-  /** Bound on every command; a down or slow Redis costs a call at most this. Default 500 ms. */
-  commandTimeout?: Duration;
-  /** Bound on connecting. Default 2 s. */
-  connectTimeout?: Duration;
-  /** Extra ioredis options (password, username, tls, db, ...), passed through. */
-  redisOptions?: RedisConnectionOptions;
-}
-
-export type RedisStoreOptions =
-  | ({ url: string } & RedisCommon)
-  | { client: RedisClientLike }
-  | ({ cluster: RedisClusterNode[]; clusterOptions?: RedisConnectionOptions } & RedisCommon)
-  | ({ sentinels: Array<{ host: string; port: number }>; name: string } & RedisCommon);
 
 const SCAN_COUNT = 1_000;
 
@@ -69,8 +55,14 @@ export class RedisStore implements CacheStore {
   /** A command failed because the connection is down: say where and why, not ioredis' internals. */
   private readonly explain = (error: unknown): never => {
     const message = error instanceof Error ? error.message : String(error);
-    if (/Stream isn't writeable|Connection is closed|ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ECONNRESET/.test(message)) {
-      throw new Error(`cannot reach Redis at ${this.address} (${this.connectionError ?? 'not connected'})`, { cause: error });
+    if (
+      /Stream isn't writeable|Connection is closed|ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ECONNRESET/.test(
+        message,
+      )
+    ) {
+      throw new Error(`cannot reach Redis at ${this.address} (${this.connectionError ?? 'not connected'})`, {
+        cause: error,
+      });
     }
     throw error;
   };
@@ -150,7 +142,9 @@ export class RedisStore implements CacheStore {
   createBus(): RedisBus {
     const client = this.client as RedisClientLike & { duplicate?: () => RedisClientLike };
     if (typeof client.duplicate !== 'function') {
-      throw new InvalidOptionError('redisStore: the client passed in cannot duplicate() its connection for the invalidation bus.');
+      throw new InvalidOptionError(
+        'redisStore: the client passed in cannot duplicate() its connection for the invalidation bus.',
+      );
     }
     return new RedisBus(this.client, () => client.duplicate!());
   }
@@ -185,82 +179,6 @@ export class RedisStore implements CacheStore {
 
 export function redisStore(options: RedisStoreOptions): RedisStore {
   return new RedisStore(options);
-}
-
-interface IoredisModule {
-  Redis: new (...args: unknown[]) => RedisClientLike;
-  Cluster: new (...args: unknown[]) => RedisClientLike;
-}
-
-function createClient(options: Exclude<RedisStoreOptions, { client: unknown }>): RedisClientLike {
-  const ioredis = optionalRequire<IoredisModule>('ioredis', 'redisStore()');
-  const commandTimeout = parseDuration(options.commandTimeout ?? 500, 'redisStore(): commandTimeout');
-  const connectTimeout = parseDuration(options.connectTimeout ?? 2_000, 'redisStore(): connectTimeout');
-  const failFast = {
-    enableAutoPipelining: true,
-    commandTimeout,
-    connectTimeout,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    // Reconnect quickly after an outage: caching resumes within about a second.
-    retryStrategy: (times: number) => Math.min(50 * 2 ** times, 1_000),
-  };
-  if ('cluster' in options) {
-    if (!Array.isArray(options.cluster) || options.cluster.length === 0) {
-      throw new InvalidOptionError('redisStore(): cluster must list at least one startup node, e.g. [{ host, port }].');
-    }
-    const { enableAutoPipelining, enableOfflineQueue, retryStrategy, ...perNode } = failFast;
-    void retryStrategy;
-    return new ioredis.Cluster(options.cluster, {
-      enableAutoPipelining,
-      enableOfflineQueue,
-      clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** times, 1_000),
-      ...options.clusterOptions,
-      redisOptions: { ...perNode, ...options.redisOptions, ...(options.clusterOptions?.redisOptions as object | undefined) },
-    });
-  }
-  if ('sentinels' in options) {
-    return new ioredis.Redis({ ...failFast, sentinels: options.sentinels, name: options.name, ...options.redisOptions });
-  }
-  if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
-    throw new InvalidOptionError(`redisStore(): url must look like redis://host:6379 (or rediss:// for TLS), got ${JSON.stringify(options.url)}.`);
-  }
-  return new ioredis.Redis(options.url, { ...failFast, ...options.redisOptions });
-}
-
-function describe(options: Exclude<RedisStoreOptions, { client: unknown }>): string {
-  if ('cluster' in options) return `cluster ${options.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',')}`;
-  if ('sentinels' in options) return `sentinel master '${options.name}'`;
-  return options.url.replace(/\/\/[^@/]*@/, '//***@'); // never log credentials
-}
-
-/** host:port (or the nodes) the options point at, credentials left out. */
-function addressOf(options: Exclude<RedisStoreOptions, { client: unknown }>): string {
-  if ('cluster' in options) return options.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',');
-  if ('sentinels' in options) return `the master '${options.name}' of sentinels ${options.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`;
-  try {
-    const url = new URL(options.url);
-    return `${url.hostname}:${url.port || 6379}`;
-  } catch {
-    return 'the configured url';
-  }
-}
-
-/** A connection error in words: 'connection refused', 'authentication failed'... */
-function connectionProblem(error: unknown): string {
-  const code = (error as { code?: unknown })?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  const known: Record<string, string> = {
-    ECONNREFUSED: 'connection refused',
-    ETIMEDOUT: 'connect timed out',
-    ENOTFOUND: 'host not found',
-    EAI_AGAIN: 'host not found',
-    EHOSTUNREACH: 'host unreachable',
-    ECONNRESET: 'connection reset',
-  };
-  if (typeof code === 'string' && code in known) return known[code];
-  if (/NOAUTH|WRONGPASS|invalid password/i.test(message)) return 'authentication failed';
-  return message;
 }
 
 function orUndefined<T>(value: T | null): T | undefined {

@@ -20,7 +20,9 @@ import { ProductsService } from './products.service';
 @Injectable()
 export class DemoAuthGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
-    const req = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; user?: { name: string } }>();
+    const req = context
+      .switchToHttp()
+      .getRequest<{ headers: Record<string, string | undefined>; user?: { name: string } }>();
     const auth = req.headers.authorization;
     if (auth?.startsWith('Bearer ')) req.user = { name: auth.slice(7) };
     return true;
@@ -39,7 +41,10 @@ export class ProductsController {
   /** Per-user response: `vary` keeps Alice's and Bob's apart (X-Cache shows HIT/MISS). */
   @Get('me/recommendations')
   @UseGuards(DemoAuthGuard)
-  @CacheMemoize({ ttl: '30s', vary: (req: CacheRequest) => (req.user as { name?: string } | undefined)?.name ?? 'anonymous' })
+  @CacheMemoize({
+    ttl: '30s',
+    vary: (req: CacheRequest) => (req.user as { name?: string } | undefined)?.name ?? 'anonymous',
+  })
   async recommendations(): Promise<{ for: string; products: Product[]; at: string }> {
     return { for: 'you', products: await this.products.listByCategory('coffee'), at: new Date().toISOString() };
   }

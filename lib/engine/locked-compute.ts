@@ -1,0 +1,100 @@
+import type { CachePolicy, CallScope } from '../types/policy';
+import type { BatchLookup, Found } from './batch-lookup';
+import type { EngineContext } from './context';
+import { DistributedLock } from './distributed-lock';
+import { sleep } from './factory-runner';
+import type { Flight, Flights, Snapshot } from './flights';
+import type { RemoteVersions } from './versions';
+
+type Factory<T> = () => Promise<T> | T;
+/** Runs the factory after a snapshot and writes (and awaits) the entry. */
+export type RunComputation = <T>(
+  flight: Flight<T>,
+  factory: Factory<T>,
+  policy: CachePolicy,
+  scope: CallScope | undefined,
+  snapshot: Snapshot | undefined,
+  startedAt: number,
+) => Promise<T>;
+
+/** Single-flight across processes (`lock` option), through a lock record in the shared store. */
+export class LockedCompute {
+  private readonly lock: DistributedLock;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly lookups: BatchLookup,
+    private readonly versions: RemoteVersions,
+    private readonly flights: Flights,
+    private readonly run: RunComputation,
+  ) {
+    this.lock = new DistributedLock(ctx);
+  }
+
+  /**
+   * Across processes: the lock holder computes and writes before releasing; the others poll the
+   * store for its value, take over if the lock expires (holder died), and after `waitMs` compute
+   * themselves rather than wait longer.
+   */
+  async compute<T>(
+    flight: Flight<T>,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    startedAt: number,
+  ): Promise<T> {
+    const lock = policy.lock!;
+    const key = flight.key;
+    const lockKey = `${key}:~lock`;
+    const deadline = this.ctx.now() + lock.waitMs;
+    let snapshotDone!: (snapshot: Snapshot | undefined) => void;
+    flight.snapshot = new Promise((resolve) => (snapshotDone = resolve));
+    let delay = 5;
+    let waited = false;
+    for (;;) {
+      const attempt = await this.lock.acquire(lockKey, lock.ttlMs);
+      if (attempt.state !== 'busy' || this.ctx.now() >= deadline) {
+        try {
+          // Acquired after waiting: the holder before may have stored the value just before releasing.
+          if (waited && attempt.state === 'held') {
+            const found = await this.lookups.lookup(key, scope?.etag, (f) => f, policy.owner);
+            if (found.state === 'fresh') return this.fromHolder(flight, found, policy, snapshotDone);
+          }
+          const outcome = attempt.state === 'busy' ? 'timeout' : waited ? 'waited' : 'acquired';
+          this.ctx.emit({ type: 'lock', key, store: this.ctx.name, owner: policy.owner, outcome });
+          const snapshot = await this.versions.snapshot(flight.deps);
+          snapshotDone(snapshot);
+          return await this.run(flight, factory, policy, scope, snapshot, startedAt);
+        } finally {
+          if (attempt.state === 'held') await this.lock.release(lockKey, attempt.token);
+        }
+      }
+      waited = true;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+      const found = await this.lookups.lookup(key, scope?.etag, (f) => f, policy.owner);
+      if (found.state === 'fresh') return this.fromHolder(flight, found, policy, snapshotDone);
+    }
+  }
+
+  /** Another process's computation answered: joiners here compare against what it was computed from. */
+  private fromHolder<T>(
+    flight: Flight<T>,
+    found: Extract<Found, { value: unknown }>,
+    policy: CachePolicy,
+    snapshotDone: (s: Snapshot | undefined) => void,
+  ): T {
+    this.ctx.emit({ type: 'lock', key: flight.key, store: this.ctx.name, owner: policy.owner, outcome: 'waited' });
+    let recorded: Snapshot | undefined;
+    try {
+      const { deps, tokens } = found.view.dependencies(this.ctx.prefix);
+      recorded = { epoch: found.view.epoch, deps, tokens };
+    } catch {
+      recorded = undefined;
+    }
+    snapshotDone(recorded);
+    flight.resolved = true;
+    this.flights.settle(flight);
+    return found.value as T;
+  }
+}

@@ -1,0 +1,80 @@
+import type { EngineContext } from './context';
+import { FailedInvalidations } from './failed-invalidations';
+import type { Flights } from './flights';
+import type { RemoteObserver } from './remote';
+import type { RemoteVersions } from './versions';
+
+/** What an invalidation changes: dependency keys, entry keys, a cleared prefix. */
+export interface Change {
+  deps: readonly string[];
+  keys: readonly string[];
+  prefix?: string;
+}
+
+/**
+ * Invalidations in a shared store: computations under way here are detached first (their
+ * results are not stored), then new version tokens are written, then (tiered) the change is
+ * announced; each resolves only once durable, and a failure is remembered and retried.
+ */
+export class RemoteInvalidation {
+  readonly failed: FailedInvalidations;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly versions: RemoteVersions,
+    private readonly flights: Flights,
+    private readonly observer: () => RemoteObserver,
+  ) {
+    // A retry writes the versions again and announces them again (a tiered bus may have failed).
+    this.failed = new FailedInvalidations(ctx, async (deps) => {
+      await this.versions.invalidate(deps);
+      await this.observer().announce?.({ deps, keys: [] });
+    });
+  }
+
+  /** Another instance invalidated: computations here that depend on it are not stored. */
+  detach(change: Change): void {
+    this.flights.detachKeys(change.keys);
+    this.flights.detachWhere(new Set(change.deps), change.prefix);
+  }
+
+  async deps(deps: readonly string[]): Promise<void> {
+    this.flights.detachWhere(new Set(deps));
+    this.observer().invalidating?.({ deps, keys: [] });
+    await this.failed.attempt(deps, async () => {
+      await this.versions.invalidate(deps);
+      await this.observer().announce?.({ deps, keys: [] });
+    });
+    this.ctx.emit({ type: 'invalidate', tags: deps, store: this.ctx.name });
+  }
+
+  async keys(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const buckets = [...new Set(keys.map((k) => this.versions.bucketOf(k)))];
+    this.flights.detachKeys(keys);
+    this.flights.detachWhere(new Set(buckets));
+    this.observer().invalidating?.({ deps: buckets, keys });
+    const { guard, store } = this.ctx;
+    await this.failed.attempt(buckets, async () => {
+      await this.versions.invalidate(buckets);
+      await guard.run('deleteMany', keys[0], () => store.deleteMany(keys), 0, true);
+      await this.observer().announce?.({ deps: buckets, keys });
+    });
+    this.ctx.emit({ type: 'invalidate', keys, store: this.ctx.name });
+  }
+
+  async clear(prefix: string, allDep: string): Promise<void> {
+    this.flights.detachWhere(new Set([allDep]), prefix);
+    this.observer().invalidating?.({ deps: [allDep], keys: [], prefix });
+    await this.failed.attempt([allDep], async () => {
+      await this.versions.invalidate([allDep]);
+      await this.ctx.guard.run('clear', prefix, () => this.ctx.store.clear(prefix), undefined, true);
+      await this.observer().announce?.({ deps: [allDep], keys: [], prefix });
+    });
+    this.ctx.emit({ type: 'invalidate', prefix, store: this.ctx.name });
+  }
+
+  close(): void {
+    this.failed.stop();
+  }
+}

@@ -1,0 +1,111 @@
+import { InvalidOptionError } from '../../errors';
+import { parseDuration, type Duration } from '../../util/duration';
+import { optionalRequire } from '../../util/optional-require';
+import type { RedisClientLike, RedisClusterNode, RedisConnectionOptions } from './redis.types';
+
+/* How RedisStore creates its ioredis client (fail fast, bounded, reconnecting) and describes it. */
+
+interface RedisCommon {
+  /** Bound on every command; a down or slow Redis costs a call at most this. Default 500 ms. */
+  commandTimeout?: Duration;
+  /** Bound on connecting. Default 2 s. */
+  connectTimeout?: Duration;
+  /** Extra ioredis options (password, username, tls, db, ...), passed through. */
+  redisOptions?: RedisConnectionOptions;
+}
+
+export type RedisStoreOptions =
+  | ({ url: string } & RedisCommon)
+  | { client: RedisClientLike }
+  | ({ cluster: RedisClusterNode[]; clusterOptions?: RedisConnectionOptions } & RedisCommon)
+  | ({ sentinels: Array<{ host: string; port: number }>; name: string } & RedisCommon);
+
+interface IoredisModule {
+  Redis: new (...args: unknown[]) => RedisClientLike;
+  Cluster: new (...args: unknown[]) => RedisClientLike;
+}
+
+export function createClient(options: Exclude<RedisStoreOptions, { client: unknown }>): RedisClientLike {
+  const ioredis = optionalRequire<IoredisModule>('ioredis', 'redisStore()');
+  const commandTimeout = parseDuration(options.commandTimeout ?? 500, 'redisStore(): commandTimeout');
+  const connectTimeout = parseDuration(options.connectTimeout ?? 2_000, 'redisStore(): connectTimeout');
+  const failFast = {
+    enableAutoPipelining: true,
+    commandTimeout,
+    connectTimeout,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    // Reconnect quickly after an outage: caching resumes within about a second.
+    retryStrategy: (times: number) => Math.min(50 * 2 ** times, 1_000),
+  };
+  if ('cluster' in options) {
+    if (!Array.isArray(options.cluster) || options.cluster.length === 0) {
+      throw new InvalidOptionError('redisStore(): cluster must list at least one startup node, e.g. [{ host, port }].');
+    }
+    const { enableAutoPipelining, enableOfflineQueue, retryStrategy, ...perNode } = failFast;
+    void retryStrategy;
+    return new ioredis.Cluster(options.cluster, {
+      enableAutoPipelining,
+      enableOfflineQueue,
+      clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** times, 1_000),
+      ...options.clusterOptions,
+      redisOptions: {
+        ...perNode,
+        ...options.redisOptions,
+        ...(options.clusterOptions?.redisOptions as object | undefined),
+      },
+    });
+  }
+  if ('sentinels' in options) {
+    return new ioredis.Redis({
+      ...failFast,
+      sentinels: options.sentinels,
+      name: options.name,
+      ...options.redisOptions,
+    });
+  }
+  if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+    throw new InvalidOptionError(
+      `redisStore(): url must look like redis://host:6379 (or rediss:// for TLS), got ${JSON.stringify(options.url)}.`,
+    );
+  }
+  return new ioredis.Redis(options.url, { ...failFast, ...options.redisOptions });
+}
+
+export function describe(options: Exclude<RedisStoreOptions, { client: unknown }>): string {
+  if ('cluster' in options)
+    return `cluster ${options.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',')}`;
+  if ('sentinels' in options) return `sentinel master '${options.name}'`;
+  return options.url.replace(/\/\/[^@/]*@/, '//***@'); // never log credentials
+}
+
+/** host:port (or the nodes) the options point at, credentials left out. */
+export function addressOf(options: Exclude<RedisStoreOptions, { client: unknown }>): string {
+  if ('cluster' in options)
+    return options.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',');
+  if ('sentinels' in options)
+    return `the master '${options.name}' of sentinels ${options.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  try {
+    const url = new URL(options.url);
+    return `${url.hostname}:${url.port || 6379}`;
+  } catch {
+    return 'the configured url';
+  }
+}
+
+/** A connection error in words: 'connection refused', 'authentication failed'... */
+export function connectionProblem(error: unknown): string {
+  const code = (error as { code?: unknown })?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  const known: Record<string, string> = {
+    ECONNREFUSED: 'connection refused',
+    ETIMEDOUT: 'connect timed out',
+    ENOTFOUND: 'host not found',
+    EAI_AGAIN: 'host not found',
+    EHOSTUNREACH: 'host unreachable',
+    ECONNRESET: 'connection reset',
+  };
+  if (typeof code === 'string' && code in known) return known[code];
+  if (/NOAUTH|WRONGPASS|invalid password/i.test(message)) return 'authentication failed';
+  return message;
+}
