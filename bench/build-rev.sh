@@ -16,5 +16,5 @@ else
   cp -r lib tsconfig.json tsconfig.build.json "$out/"
 fi
 ln -s "$PWD/node_modules" "$out/node_modules"
-npx tsc -p "$out/tsconfig.build.json" --outDir "$out/dist" --sourceMap false --declaration false
+npx tsc -p "$out/tsconfig.build.json" --outDir "$out/dist" --sourceMap false --inlineSources false --declaration false
 echo "$out/dist"

@@ -1,6 +1,6 @@
 // Before/after in one run: two builds of the library (bench/build-rev.sh) loaded side by side,
 // each case measured for both, interleaved, medians reported as after/before ratios.
-//   bash bench/build-rev.sh <rev> && bash bench/build-rev.sh && npm run bench -- compare <rev>
+//   bash bench/build-rev.sh <rev> && bash bench/build-rev.sh && npm run bench -- compare <rev> [memory|redis|memcached|tiered|cold|http...]
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
@@ -123,7 +123,8 @@ async function httpCase(beforeDir: string, afterDir: string): Promise<void> {
 }
 
 export async function compareBench(args: string[]): Promise<void> {
-  const rev = args[0];
+  const [rev, ...only] = args;
+  const wanted = (name: string) => only.length === 0 || only.includes(name);
   if (rev === undefined)
     throw new Error(
       'usage: npm run bench -- compare <rev> (after bash bench/build-rev.sh <rev> and bash bench/build-rev.sh)',
@@ -137,24 +138,41 @@ export async function compareBench(args: string[]): Promise<void> {
   const redis = await RedisServer.launch();
   const memcached = await MemcachedServer.launch();
   try {
-    await hitCase('memory hit, 1,000 hot keys', before, after, (lib) => lib.memoryStore({ maxEntries: 10_000 }), 1);
-    await hitCase('redis hit, 1,000 keys', before, after, (lib) => lib.redisStore({ url: redis.url }), 100);
-    await hitCase(
-      'memcached hit, 1,000 keys',
-      before,
-      after,
-      (lib) => lib.memcachedStore({ servers: memcached.address }),
-      100,
-    );
-    await hitCase(
-      'tiered L1 hit, 1,000 keys',
-      before,
-      after,
-      (lib) => lib.tieredStore(lib.memoryStore(), lib.redisStore({ url: redis.url })),
-      1,
-    );
-    await coldMissCase(before, after, redis.url);
-    await httpCase(beforeDir, afterDir);
+    const cases: Array<[string, () => Promise<void>]> = [
+      [
+        'memory',
+        () => hitCase('memory hit, 1,000 hot keys', before, after, (lib) => lib.memoryStore({ maxEntries: 10_000 }), 1),
+      ],
+      [
+        'redis',
+        () => hitCase('redis hit, 1,000 keys', before, after, (lib) => lib.redisStore({ url: redis.url }), 100),
+      ],
+      [
+        'memcached',
+        () =>
+          hitCase(
+            'memcached hit, 1,000 keys',
+            before,
+            after,
+            (lib) => lib.memcachedStore({ servers: memcached.address }),
+            100,
+          ),
+      ],
+      [
+        'tiered',
+        () =>
+          hitCase(
+            'tiered L1 hit, 1,000 keys',
+            before,
+            after,
+            (lib) => lib.tieredStore(lib.memoryStore(), lib.redisStore({ url: redis.url })),
+            1,
+          ),
+      ],
+      ['cold', () => coldMissCase(before, after, redis.url)],
+      ['http', () => httpCase(beforeDir, afterDir)],
+    ];
+    for (const [name, run] of cases) if (wanted(name)) await run();
   } finally {
     await redis.stop();
     await memcached.stop();

@@ -62,7 +62,7 @@ export class LockedCompute {
           }
           const outcome = attempt.state === 'busy' ? 'timeout' : waited ? 'waited' : 'acquired';
           this.ctx.emit({ type: 'lock', key, store: this.ctx.name, owner: policy.owner, outcome });
-          const snapshot = await this.versions.snapshot(flight.deps);
+          const snapshot = await this.versions.snapshot(flight.deps, flight.epoch);
           snapshotDone(snapshot);
           return await this.run(flight, factory, policy, scope, snapshot, startedAt);
         } finally {

@@ -237,7 +237,7 @@ export class RemoteTopology implements Topology {
       flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt);
     } else {
       // What is left of the caller's store-time budget: past it, the method runs and is not stored.
-      flight.snapshot = withDeadline(this.versions.snapshot(deps), deadline - performance.now());
+      flight.snapshot = withDeadline(this.versions.snapshot(deps, epoch), deadline - performance.now());
       flight.promise = flight.snapshot.then((snapshot) =>
         this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite),
       );

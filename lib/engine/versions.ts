@@ -32,6 +32,10 @@ export class RemoteVersions {
   private recordTtlMs = 7 * DAY_MS;
   private readonly reads = new ReadBatcher<TokenRead>(64, (batch) => this.sendReads(batch));
   private seeding: Promise<void> | undefined;
+  /** Version tokens this process read, all under one epoch. */
+  private known: { epoch: string | undefined; tokens: Map<string, string> } = { epoch: undefined, tokens: new Map() };
+  /** When this process last extended each record's lifetime (performance.now()). */
+  private readonly touched = new Map<string, number>();
 
   constructor(private readonly ctx: EngineContext) {
     this.root = `${ctx.prefix}:`;
@@ -66,14 +70,33 @@ export class RemoteVersions {
    * the old one, and fresh for this computation). Undefined when the store cannot answer: the
    * value is then not stored.
    */
-  async snapshot(deps: readonly string[]): Promise<Snapshot | undefined> {
+  async snapshot(deps: readonly string[], epochSeen?: string): Promise<Snapshot | undefined> {
+    // Tokens read under an epoch are still current while that epoch is (every invalidation
+    // replaces the epoch after its tokens): a computation whose own lookup read the same epoch
+    // needs no read when this process knows them all.
+    if (epochSeen !== undefined && epochSeen === this.known.epoch) {
+      const tokens: string[] = [];
+      for (const d of deps) {
+        const t = this.known.tokens.get(d);
+        if (t === undefined) break;
+        tokens.push(t);
+      }
+      if (tokens.length === deps.length) return { epoch: epochSeen, deps, tokens };
+    }
     const keys = [this.epochKey, ...deps];
-    const tokens = await this.read(keys);
-    if (tokens === undefined) return undefined;
-    const complete = await this.createMissing(keys, tokens);
+    const read = await this.read(keys);
+    if (read === undefined) return undefined;
+    const complete = await this.createMissing(keys, read);
     if (complete === undefined) return undefined;
     this.touch(keys);
+    this.remember(complete[0], deps, complete.slice(1));
     return { epoch: complete[0], deps, tokens: complete.slice(1) };
+  }
+
+  /** Tokens known under `epoch` (a different epoch forgets every token known before). */
+  private remember(epoch: string, deps: readonly string[], tokens: readonly string[]): void {
+    if (epoch !== this.known.epoch || this.known.tokens.size > 50_000) this.known = { epoch, tokens: new Map() };
+    deps.forEach((d, i) => this.known.tokens.set(d, tokens[i]));
   }
 
   /**
@@ -139,9 +162,14 @@ export class RemoteVersions {
   private touch(deps: readonly string[]): void {
     const touch = this.ctx.store.touch?.bind(this.ctx.store);
     if (touch === undefined) return;
-    void this.ctx.background.track(
-      this.ctx.guard.run('touch', deps[0], () => touch(deps, this.recordTtlMs), undefined),
-    );
+    // At most once per record per quarter of its lifetime, per process: a record in use stays
+    // alive, and a miss costs no extra commands.
+    const now = performance.now();
+    const due = deps.filter((d) => now - (this.touched.get(d) ?? Number.NEGATIVE_INFINITY) > this.recordTtlMs / 4);
+    if (due.length === 0) return;
+    if (this.touched.size > 100_000) this.touched.clear(); // bounded: forgetting only touches again
+    for (const d of due) this.touched.set(d, now);
+    void this.ctx.background.track(this.ctx.guard.run('touch', due[0], () => touch(due, this.recordTtlMs), undefined));
   }
 
   /** Creates the missing records (add), then reads what is there: ours, or a concurrent writer's. */
@@ -154,10 +182,14 @@ export class RemoteVersions {
     if (missing.length === 0) return tokens as string[];
     const { guard, store } = this.ctx;
     const keys = missing.map((i) => deps[i]);
-    await Promise.all(
-      keys.map((d) => guard.run('add', d, () => store.add(d, encode(this.ctx.token()), this.recordTtlMs), false)),
+    // Adds and the read in one round trip where the store sends them in order on one connection
+    // (the read then sees our record or a concurrent writer's). A store that sends an add later
+    // (memcached resolves its key generation first) lets the read overtake it: read again.
+    const added = keys.map((d) =>
+      guard.run('add', d, () => store.add(d, encode(this.ctx.token()), this.recordTtlMs), false),
     );
-    const again = await this.read(keys);
+    let [again] = await Promise.all([this.read(keys), ...added]);
+    if (again !== undefined && again.some((t) => t === undefined)) again = await this.read(keys);
     if (again === undefined || again.some((t) => t === undefined)) return undefined;
     const out = tokens.slice() as string[];
     missing.forEach((index, j) => (out[index] = again[j] as string));

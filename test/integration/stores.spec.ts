@@ -188,6 +188,12 @@ describe('batched lookups on redis', () => {
     const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
     return { get: calls('get'), mget: calls('mget') };
   };
+  const allCommands = async () => {
+    const stats = await client.info('commandstats');
+    return Object.fromEntries(
+      [...stats.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].filter(([, n]) => n !== 'config').map(([, n, c]) => [n, +c]),
+    );
+  };
 
   it('answers concurrent hits with one MGET that carries the invalidation epoch', async () => {
     const store = redisStore({ url: server.url });
@@ -213,5 +219,36 @@ describe('batched lookups on redis', () => {
     const second = m.getOrSet(keys[1], async () => null, policy);
     expect([await first, await second]).toEqual([{ i: 0 }, { i: 1 }]);
     expect(await commands()).toEqual({ get: 0, mget: 2 });
+  });
+
+  it('a miss whose versions this process already read under the current epoch costs one read and one write', async () => {
+    const store = redisStore({ url: server.url });
+    stores.push(store);
+    expect(await store.ready(5_000)).toBe(true);
+    const m = new Memoizer(store, { prefix: 'mp' });
+    const policy = testPolicy({ ttlMs: 60_000, deps: ['mp:~tag:all'] });
+    let runs = 0;
+    await client.config('RESETSTAT');
+    expect(await m.getOrSet('mp:k', async () => ++runs, policy)).toBe(1);
+    await new Promise((r) => setTimeout(r, 50)); // the write and the touch land
+    const first = await allCommands();
+    // The entry + the records created by this first computation (SET NX): epoch, tag, key bucket.
+    expect(first.set).toBe(4);
+    expect(first.pexpire).toBe(3); // records in use are kept alive...
+
+    await client.del('mp:k'); // evicted
+    await client.config('RESETSTAT');
+    expect(await m.getOrSet('mp:k', async () => ++runs, policy)).toBe(2);
+    await new Promise((r) => setTimeout(r, 50));
+    // ...but not on every miss, and tokens read under this epoch are not read again.
+    expect(await allCommands()).toEqual({ mget: 1, set: 1 });
+
+    // After an invalidation (a new epoch) they are read again.
+    await m.invalidateDeps(['mp:~tag:other']);
+    await client.del('mp:k');
+    await client.config('RESETSTAT');
+    expect(await m.getOrSet('mp:k', async () => ++runs, policy)).toBe(3);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await allCommands()).mget).toBe(2);
   });
 });
