@@ -88,7 +88,10 @@ export class RemoteVersions {
     if (read === undefined) return undefined;
     const complete = await this.createMissing(keys, read);
     if (complete === undefined) return undefined;
-    this.touch(keys);
+    // Records just created (ours or a concurrent writer's) start a full lifetime: not touched.
+    const now = performance.now();
+    keys.forEach((k, i) => read[i] === undefined && this.touched.set(k, now));
+    this.touch(keys.filter((_, i) => read[i] !== undefined));
     this.remember(complete[0], deps, complete.slice(1));
     return { epoch: complete[0], deps, tokens: complete.slice(1) };
   }
@@ -152,7 +155,9 @@ export class RemoteVersions {
     const { guard, store } = this.ctx;
     this.seeding = guard
       .run('add', this.epochKey, () => store.add(this.epochKey, encode(this.ctx.token()), this.recordTtlMs), false)
-      .then(() => undefined)
+      .then((added) => {
+        if (added) this.touched.set(this.epochKey, performance.now()); // a full lifetime ahead
+      })
       .finally(() => {
         this.seeding = undefined;
       });

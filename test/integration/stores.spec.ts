@@ -234,7 +234,15 @@ describe('batched lookups on redis', () => {
     const first = await allCommands();
     // The entry + the records created by this first computation (SET NX): epoch, tag, key bucket.
     expect(first.set).toBe(4);
-    expect(first.pexpire).toBe(3); // records in use are kept alive...
+    expect(first.pexpire).toBeUndefined(); // records just created start a full lifetime
+
+    // Another process reading records that exist keeps them alive (epoch and tag; the key's bucket
+    // is new)...
+    const other = new Memoizer(store, { prefix: 'mp' });
+    await client.config('RESETSTAT');
+    expect(await other.getOrSet('mp:j', async () => 'j', policy)).toBe('j');
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await allCommands()).pexpire).toBe(2);
 
     await client.del('mp:k'); // evicted
     await client.config('RESETSTAT');
