@@ -84,9 +84,9 @@ export class BusProtocol {
     this.timer.unref?.();
   }
 
-  /** May L1 be served without asking L2? */
-  leased(): boolean {
-    return this.up && performance.now() < this.leaseUntil;
+  /** May L1 be served without asking L2? `at`: a performance.now() reading taken just before. */
+  leased(at: number = performance.now()): boolean {
+    return this.up && at < this.leaseUntil;
   }
 
   /** Publishes an invalidation and waits (bounded) until every instance has applied it. */

@@ -9,6 +9,7 @@ import { CircuitBreaker } from './circuit-breaker';
 import { Revalidation } from './revalidation';
 import type { StatsCollector } from './stats';
 import { StoreGuard } from './store-guard';
+import { coarseWallClock, monotonicOf, monotonicWallClock } from '../util/clock';
 
 /** Wraps each computation (e.g. in a tracing span). */
 export type TraceCompute = <T>(key: string, owner: string | undefined, run: () => Promise<T>) => Promise<T>;
@@ -53,6 +54,10 @@ export class EngineContext {
   readonly operationTimeoutMs: number;
   readonly traceCompute: TraceCompute | undefined;
   readonly now: () => number;
+  /** For expiry checks of in-process entries: now(), read at most once per millisecond. */
+  readonly expiryNow: () => number;
+  /** now() is the default clock (a monotonic reading plus the wall time at process start). */
+  private readonly nowIsMonotonic: boolean;
   private readonly listener: CacheEventListener | undefined;
   private readonly stats: StatsCollector | undefined;
   private readonly storeCounters: Counters | undefined;
@@ -75,7 +80,9 @@ export class EngineContext {
     this.storeCounters = options.stats?.forStore(this.name);
     this.hotEvents = options.hotEvents ?? (() => true);
     this.traceCompute = options.traceCompute;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? monotonicWallClock;
+    this.expiryNow = options.now ?? coarseWallClock;
+    this.nowIsMonotonic = options.now === undefined;
     this.breaker = new CircuitBreaker({
       now: this.now,
       ...options.circuitBreaker,
@@ -84,6 +91,14 @@ export class EngineContext {
         this.emit({ type: 'circuit', state: 'closed', store: this.name, skipped, downForMs }),
     });
     this.guard = new StoreGuard(store, this.name, this.operationTimeoutMs, this.breaker, (event) => this.emit(event));
+  }
+
+  /**
+   * The performance.now() reading matching `now` (a reading of now()), for the bus lease: free
+   * when now() is the default clock, one more clock read when a test injected its own.
+   */
+  monotonic(now: number): number {
+    return this.nowIsMonotonic ? monotonicOf(now) : performance.now();
   }
 
   /** A fresh version or epoch token: unique across processes, cheap (no crypto per token). */

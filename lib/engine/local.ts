@@ -69,7 +69,7 @@ export class LocalTopology implements Topology {
 
   // Not `async`: returning a promise from an async function costs extra ticks on every hit.
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
-    const now = this.ctx.now();
+    const now = this.ctx.expiryNow();
     const entry = this.store.peek(key, now);
     if (
       entry instanceof LocalEntry &&
@@ -129,7 +129,7 @@ export class LocalTopology implements Topology {
    * right after (in a microtask). No single-flight is needed.
    */
   getOrSetSync<T>(key: string, factory: () => T, policy: CachePolicy, scope?: CallScope): T {
-    const now = this.ctx.now();
+    const now = this.ctx.expiryNow();
     const entry = this.store.peek(key, now);
     if (
       entry instanceof LocalEntry &&

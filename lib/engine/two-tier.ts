@@ -108,7 +108,8 @@ export class TwoTierTopology implements Topology {
       entry.etag === scope?.etag &&
       this.versions.fresh(entry.at, entry.deps)
     ) {
-      if (this.bus?.leased() === true) return this.hit(entry as L1Entry<T>, key, factory, policy, scope, now);
+      if (this.bus?.leased(this.ctx.monotonic(now)) === true)
+        return this.hit(entry as L1Entry<T>, key, factory, policy, scope, now);
       return this.confirm(entry as L1Entry<T>, key, factory, policy, scope);
     }
     return this.remote.getOrSet(key, factory, policy, scope);
