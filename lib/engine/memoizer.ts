@@ -75,8 +75,11 @@ export class Memoizer {
   }
 
   /** What a call would find, without computing. */
-  inspect(key: string, scope?: CallScope): Promise<Inspection> {
-    return this.topology.inspect(key, scope);
+  async inspect(key: string, scope?: CallScope): Promise<Inspection> {
+    const found = await this.topology.inspect(key, scope);
+    // The engine's clock has sub-millisecond resolution; a date is whole milliseconds.
+    if (found.expiresAt !== undefined) found.expiresAt = Math.floor(found.expiresAt);
+    return found;
   }
 
   invalidateKeys(keys: readonly string[]): Promise<void> {

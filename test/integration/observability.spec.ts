@@ -174,6 +174,10 @@ describe('observability, on a real Redis', () => {
     const explained = await handle.explain();
     expect(explained.state).toBe('fresh');
     expect(explained.key).toBe(handle.keyOf());
+    expect(Number.isInteger(explained.expiresAt)).toBe(true); // a date: whole milliseconds
+    const left = explained.expiresAt! - Date.now(); // ttl 1m, on the wall clock's scale
+    expect(left).toBeGreaterThan(50_000);
+    expect(left).toBeLessThanOrEqual(61_000);
     const http = app.createNestApplication({ logger: false });
     await http.init();
     const res = await request(http.getHttpServer()).get('/quote').expect(200);
