@@ -186,7 +186,8 @@ export function createTaggedJsonSerializer(
 ): Serializer & { readonly classes: ClassRegistry } {
   const registry = new ClassRegistry(options.classes ?? [], 'classes');
   const reviver = new Reviver(registry);
-  const decodeFrom = (buf: Buffer, offset: number): unknown => {
+  const decodeFrom = (bytes: Uint8Array, offset: number): unknown => {
+    const buf = asBuffer(bytes); // the engine passes a Buffer: no copy
     const kind = buf[offset];
     if (kind !== 74 /* J */ && kind !== 84 /* T */) throw new SerializationError('not a tagged-json payload');
     // Decode from past the marker directly: no sliced string for JSON.parse to flatten.
@@ -201,7 +202,7 @@ export function createTaggedJsonSerializer(
       const tree = encoder.walk(value);
       return Buffer.from((encoder.tagged ? 'T' : 'J') + JSON.stringify(tree), 'utf8');
     },
-    decode: (bytes) => decodeFrom(asBuffer(bytes), 0),
+    decode: (bytes) => decodeFrom(bytes, 0),
     decodeFrom,
   };
 }

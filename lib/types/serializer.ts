@@ -8,5 +8,5 @@ export interface Serializer {
    * Optional: decodes the bytes of `buffer` from `offset` on, without a sliced copy or view
    * (the value sits after the envelope header). Must agree with `decode`.
    */
-  decodeFrom?(buffer: Buffer, offset: number): unknown;
+  decodeFrom?(bytes: Uint8Array, offset: number): unknown;
 }
