@@ -20,20 +20,23 @@ function load(dir: string): LibModule {
 }
 
 /** A UserService decorated by this build's @CacheMemoize (applied programmatically: two builds, one class shape). */
-function userService(lib: LibModule): new () => { getUser(id: number): Promise<ReturnType<typeof user>> } {
+function userService(
+  lib: LibModule,
+  ttl: Lib.Duration = '1h',
+): new () => { getUser(id: number): Promise<ReturnType<typeof user>> } {
   class UserService {
     async getUser(id: number) {
       return user(id);
     }
   }
   const descriptor = Object.getOwnPropertyDescriptor(UserService.prototype, 'getUser')!;
-  Reflect.decorate([lib.CacheMemoize({ ttl: '1h' }) as MethodDecorator], UserService.prototype, 'getUser', descriptor);
+  Reflect.decorate([lib.CacheMemoize({ ttl }) as MethodDecorator], UserService.prototype, 'getUser', descriptor);
   Reflect.decorate([Injectable()], UserService);
   return UserService;
 }
 
-async function appOf(lib: LibModule, store: Lib.CacheStore, warm: number, prefix: string) {
-  const Svc = userService(lib);
+async function appOf(lib: LibModule, store: Lib.CacheStore, warm: number, prefix: string, ttl?: Lib.Duration) {
+  const Svc = userService(lib, ttl);
   const moduleRef = await Test.createTestingModule({
     imports: [lib.CacheMemoizeModule.forRoot({ stores: { default: store }, prefix })],
     providers: [Svc],
@@ -60,7 +63,7 @@ async function hitCase(
       { name: 'before', run: (i) => a.users.getUser(i % KEYS) },
       { name: 'after', run: (i) => b.users.getUser(i % KEYS) },
     ],
-    { concurrency },
+    { concurrency, rounds: 11, roundMs: 500 },
   );
   printTable(`${title} (${concurrency} concurrent caller${concurrency > 1 ? 's' : ''})`, results, {
     'after / before': 'after / before',
