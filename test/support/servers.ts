@@ -66,6 +66,25 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
 }
 
+/** Servers this process started and has not stopped: killed with it (Ctrl-C, a CI timeout). */
+const live = new Set<ChildProcess>();
+let exitHooked = false;
+function killWithThisProcess(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (exitHooked) return;
+  exitHooked = true;
+  const killAll = () => {
+    for (const c of live) c.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(signal, () => {
+      killAll();
+      process.exit(128 + (signal === 'SIGHUP' ? 1 : signal === 'SIGINT' ? 2 : 15));
+    });
+}
+
 abstract class ServerProcess {
   protected child: ChildProcess | undefined;
   constructor(readonly port: number) {}
@@ -76,6 +95,7 @@ abstract class ServerProcess {
     const [cmd, args] = this.command();
     this.child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.on('error', () => undefined);
+    killWithThisProcess(this.child);
     await waitForPort(this.port);
     return this;
   }
