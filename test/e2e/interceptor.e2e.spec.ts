@@ -27,6 +27,7 @@ import {
   CacheMemoize,
   CacheMemoizeInterceptor,
   CacheMemoizeModule,
+  cacheHandle,
   InvalidationService,
   type CacheRequest,
 } from '../../lib';
@@ -159,6 +160,26 @@ class ShopController {
   }
 }
 
+@Injectable()
+class CatalogService {
+  @CacheMemoize({ ttl: '1m', tags: (id: string) => [`product:${id}`] })
+  async product(id: string): Promise<{ id: string; run: number }> {
+    return { id, run: count(`product${id}`) };
+  }
+}
+
+/** A route whose response comes from a memoized method: two entries, one shared tag. */
+@Controller('products')
+class ProductsController {
+  constructor(private readonly catalog: CatalogService) {}
+
+  @Get(':id')
+  @CacheMemoize({ ttl: '1m', requestTags: (r: CacheRequest) => [`product:${String(r.params.id)}`] })
+  async product(@Param('id') id: string) {
+    return { ...(await this.catalog.product(id)), route: count(`productRoute${id}`) };
+  }
+}
+
 @Controller('plain')
 class PlainController {
   @Get()
@@ -169,8 +190,8 @@ class PlainController {
 
 @Module({
   imports: [CacheMemoizeModule.forRoot({})],
-  controllers: [ShopController, PlainController],
-  providers: [{ provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor }],
+  controllers: [ShopController, ProductsController, PlainController],
+  providers: [CatalogService, { provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor }],
 })
 class ShopModule {}
 
@@ -285,6 +306,20 @@ describe.each([
     expect(res.headers['x-cache']).toBe('BYPASS');
     await http.get('/bad-tags').expect(200);
     expect(runs.badTags).toBe(2);
+  });
+
+  it("busting a method does not bust a route's response built from it; a shared tag busts both", async () => {
+    const first = await http.get('/products/5').expect(200);
+    expect(first.body).toEqual({ id: '5', run: 1, route: 1 });
+    await cacheHandle(app.get(CatalogService), 'product').invalidate('5');
+    const stillCached = await http.get('/products/5').expect(200);
+    expect(stillCached.headers['x-cache']).toBe('HIT'); // the route's own entry
+    expect(stillCached.body).toEqual(first.body);
+
+    await app.get(InvalidationService).invalidateTags(['product:5']);
+    const fresh = await http.get('/products/5').expect(200);
+    expect(fresh.headers['x-cache']).toBe('MISS');
+    expect(fresh.body).toEqual({ id: '5', run: 2, route: 2 });
   });
 
   it('busts handler responses by request tags', async () => {
