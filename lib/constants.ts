@@ -8,3 +8,5 @@ export const CACHE_HTTP_ADAPTER = Symbol('CACHE_MEMOIZE:HTTP_ADAPTER');
 export const CACHE_EVICT_METADATA = 'CACHE_MEMOIZE:EVICT';
 /** Where the explorer leaves the evictor (InvalidationService) on instances whose methods evict. */
 export const ENGINE_REF = Symbol('CACHE_MEMOIZE:ENGINE');
+/** Reflect metadata key holding `@CacheMemoizeMany` options on a method. */
+export const CACHE_MEMOIZE_MANY_METADATA = 'CACHE_MEMOIZE:MANY';

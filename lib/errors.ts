@@ -20,6 +20,8 @@ export const CacheMemoizeErrorCode = {
   InvalidationFailed: 'CACHE_MEMOIZE_INVALIDATION_FAILED',
   /** A result cannot be stored without changing shape (an unregistered class instance): returned, not cached. */
   UncacheableValue: 'CACHE_MEMOIZE_UNCACHEABLE_VALUE',
+  /** A @CacheMemoizeMany method returned a result that cannot be matched to the ids it was given. */
+  BatchResult: 'CACHE_MEMOIZE_BATCH_RESULT',
 } as const;
 
 export type CacheMemoizeErrorCode = (typeof CacheMemoizeErrorCode)[keyof typeof CacheMemoizeErrorCode];
@@ -122,5 +124,20 @@ export class InvalidationFailedError extends CacheMemoizeError {
     cause: unknown,
   ) {
     super(CacheMemoizeErrorCode.InvalidationFailed, message, { cause });
+  }
+}
+
+/**
+ * A `@CacheMemoizeMany` method returned something that cannot be matched to the ids it was called
+ * with (an array of another length, a Map where an array was declared...). Nothing from that
+ * call is cached; every caller waiting for one of its ids gets this error.
+ */
+export class BatchResultError extends CacheMemoizeError {
+  constructor(
+    message: string,
+    /** The ids the method was called with. */
+    readonly ids: readonly unknown[],
+  ) {
+    super(CacheMemoizeErrorCode.BatchResult, message);
   }
 }

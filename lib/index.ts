@@ -9,6 +9,7 @@ export { InvalidationService } from './nest/invalidation.service';
 export { CacheMemoizeHealthIndicator, type CacheHealthResult } from './nest/health.indicator';
 export { registerPrometheusMetrics, type PrometheusOptions } from './nest/prometheus';
 export { CacheMemoize, type CacheMemoizeDecorator } from './decorators/cache-memoize.decorator';
+export { CacheMemoizeMany, type CacheMemoizeManyDecorator } from './decorators/cache-memoize-many.decorator';
 export {
   CacheEvict,
   InvalidateTags,
@@ -17,7 +18,13 @@ export {
   type EvictCall,
 } from './decorators/cache-evict.decorator';
 export { CacheMemoizeInterceptor } from './interceptor/cache-memoize.interceptor';
-export { cacheHandle, type MethodHandle } from './method/method-handle';
+export {
+  cacheHandle,
+  type BatchMethodHandle,
+  type HandleOf,
+  type ItemOf,
+  type MethodHandle,
+} from './method/method-handle';
 export { withCacheMode, currentCacheMode, type CacheMode } from './method/cache-mode';
 export type { MethodExplanation } from './method/resolved-method';
 
@@ -47,6 +54,7 @@ export type {
   CacheHooks,
   CacheMemoizeModuleOptions,
   CacheMemoizeOptions,
+  CacheMemoizeManyOptions,
   ArgsOnly,
 } from './types/options';
 export type { CacheRequest } from './types/request';

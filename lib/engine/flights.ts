@@ -1,3 +1,5 @@
+import type { CallScope } from '../types/policy';
+
 /** What a remote computation read before it ran: the epoch and each dependency's version token. */
 export interface Snapshot {
   readonly epoch: string | undefined;
@@ -71,4 +73,10 @@ export class Flights {
     flight.cancelled = true;
     this.byKey.delete(flight.key);
   }
+}
+
+/** A caller joins a computation it did not start (a batch loads its other items meanwhile). */
+export function joined<T>(flight: Flight<T>, scope: CallScope | undefined): Promise<T> {
+  scope?.waiting?.();
+  return flight.promise;
 }

@@ -69,6 +69,7 @@ export class LockedCompute {
           if (attempt.state === 'held') await this.lock.release(lockKey, attempt.token);
         }
       }
+      if (!waited) scope?.waiting?.();
       waited = true;
       await sleep(delay);
       delay = Math.min(delay * 2, 100);

@@ -2,6 +2,7 @@ import { taggedJsonSerializer } from '../codec/tagged-json';
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { CacheStore, LocalCacheStore } from '../types/store';
 import { TieredStore } from '../stores/tiered.store';
+import { getOrSetMany, type BatchLoader } from './batch';
 import { EngineContext, type EngineOptions } from './context';
 import { LocalTopology } from './local';
 import { RemoteTopology } from './remote';
@@ -61,6 +62,31 @@ export class Memoizer {
 
   getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T> {
     return this.topology.getOrSet(key, factory, policy, scope);
+  }
+
+  /**
+   * Many distinct keys, each its own entry with every guarantee of getOrSet, read in one round trip;
+   * the ones to compute are loaded together (`load` gets their positions, at most `maxBatch` each).
+   */
+  getOrSetMany<T>(
+    keys: readonly string[],
+    load: BatchLoader<T>,
+    policy: CachePolicy,
+    scopes?: ReadonlyArray<CallScope | undefined>,
+    maxBatch?: number,
+  ): Promise<T[]> {
+    return getOrSetMany((k, f, p, s) => this.topology.getOrSet(k, f, p, s), keys, load, policy, scopes, maxBatch);
+  }
+
+  /** Recomputes and stores every key, whatever is cached, in one load (split by `maxBatch`). */
+  refreshMany<T>(
+    keys: readonly string[],
+    load: BatchLoader<T>,
+    policy: CachePolicy,
+    scopes?: ReadonlyArray<CallScope | undefined>,
+    maxBatch?: number,
+  ): Promise<T[]> {
+    return getOrSetMany((k, f, p, s) => this.topology.refresh(k, f, p, s), keys, load, policy, scopes, maxBatch);
   }
 
   getOrSetSync<T>(key: string, factory: () => T, policy: CachePolicy, scope?: CallScope): T {

@@ -4,7 +4,7 @@ import type { Serializer } from '../types/serializer';
 import { BatchLookup, withDeadline, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { runFactory, sleep, withHardTimeout } from './factory-runner';
-import { Flight, Flights, type Snapshot } from './flights';
+import { Flight, Flights, joined, type Snapshot } from './flights';
 import { EntryWriter } from './entry-writer';
 import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
@@ -144,7 +144,7 @@ export class RemoteTopology implements Topology {
     const flight = this.flights.get<T>(key);
     if (flight === undefined || flight.cancelled)
       return this.compute(key, factory, policy, scope, epoch, false, deadline);
-    if (epoch !== undefined && flight.epoch === epoch) return flight.promise;
+    if (epoch !== undefined && flight.epoch === epoch) return joined(flight, scope);
     return this.joinChecked(flight, key, factory, policy, scope, epoch, deadline);
   }
 
@@ -164,7 +164,7 @@ export class RemoteTopology implements Topology {
       (await this.versions.unchanged(snapshot.deps, snapshot.tokens)) === true &&
       !flight.cancelled
     ) {
-      return flight.promise;
+      return joined(flight, scope);
     }
     const current = this.flights.get<T>(key);
     if (
@@ -174,7 +174,7 @@ export class RemoteTopology implements Topology {
       epoch !== undefined &&
       current.epoch === epoch
     )
-      return current.promise;
+      return joined(current, scope);
     return this.compute(key, factory, policy, scope, epoch, false, deadline);
   }
 

@@ -1,14 +1,25 @@
 import { UnknownMethodError } from '../errors';
+import { MEMOIZED_MANY, type ManyWrapperInfo, type ResolvedMany } from './resolved-many';
 import { MEMOIZED_METHOD, type MethodExplanation, type WrapperInfo } from './resolved-method';
 
 type Fn = (...args: never[]) => unknown;
 type MethodKeys<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof T] & string;
 type ArgsOf<F> = F extends (...args: infer A) => unknown ? A : never;
 type ResultOf<F> = F extends (...args: never[]) => infer R ? R : never;
+/** One item of a batch method's result: an array's element, a Map's or a record's value. */
+export type ItemOf<R> =
+  Awaited<R> extends ReadonlyArray<infer I>
+    ? I
+    : Awaited<R> extends ReadonlyMap<unknown, infer V>
+      ? V
+      : Awaited<R> extends Record<string, infer V>
+        ? V
+        : unknown;
 
 /**
  * dogpile's `.invalidate() / .refresh() / .original()`, typed, for one memoized method of one
- * instance. Get it with `cacheHandle(this.users, 'getUser')`.
+ * instance. Get it with `cacheHandle(this.users, 'getUser')`. On a `@CacheMemoizeMany` method the
+ * single forms act on every id of the list (`keyOf` and `explain`: use `keysOf`, `explainMany`).
  */
 export interface MethodHandle<A extends readonly unknown[], R> {
   /** The key this argument list reads and writes. */
@@ -25,11 +36,35 @@ export interface MethodHandle<A extends readonly unknown[], R> {
   explain(...args: A): Promise<MethodExplanation>;
 }
 
+/** What a handle of a `@CacheMemoizeMany` method adds: the same per id of the list. */
+export interface BatchMethodHandle<A extends readonly unknown[], R> {
+  /** The key of each id, in the list's order. */
+  keysOf(...args: A): string[];
+  /** Each id's cached item if fresh (`{ value }`), else undefined; never computes. */
+  peekMany(...args: A): Promise<Array<{ value: ItemOf<R> } | undefined>>;
+  /** Deletes the entry of each id (the items every list and the single-item method share). */
+  invalidateMany(...args: A): Promise<void>;
+  /** Recomputes and stores every id, whatever is cached, in one method call. */
+  refreshMany(...args: A): Promise<Awaited<R>>;
+  /** What a call would find for each id. */
+  explainMany(...args: A): Promise<MethodExplanation[]>;
+}
+
+/** A method whose first parameter is an array may be a batch method: its handle has the batch forms too. */
+export type HandleOf<A extends readonly unknown[], R> = A extends readonly [readonly unknown[], ...unknown[]]
+  ? MethodHandle<A, R> & BatchMethodHandle<A, R>
+  : MethodHandle<A, R>;
+
 export function cacheHandle<T extends object, K extends MethodKeys<T>>(
   instance: T,
   method: K,
-): MethodHandle<ArgsOf<T[K]>, ResultOf<T[K]>> {
-  const fn = (instance as Record<string, unknown>)[method] as { [MEMOIZED_METHOD]?: WrapperInfo } | undefined;
+): HandleOf<ArgsOf<T[K]>, ResultOf<T[K]>> {
+  type A = ArgsOf<T[K]>;
+  type R = ResultOf<T[K]>;
+  const fn = (instance as Record<string, unknown>)[method] as
+    { [MEMOIZED_METHOD]?: WrapperInfo; [MEMOIZED_MANY]?: ManyWrapperInfo } | undefined;
+  const many = fn?.[MEMOIZED_MANY];
+  if (many !== undefined) return batchHandle(instance, many) as unknown as HandleOf<A, R>;
   const info = fn?.[MEMOIZED_METHOD];
   if (info === undefined) {
     throw new UnknownMethodError(
@@ -38,14 +73,60 @@ export function cacheHandle<T extends object, K extends MethodKeys<T>>(
     );
   }
   const { method: m, original } = info;
-  type A = ArgsOf<T[K]>;
-  type R = ResultOf<T[K]>;
-  return {
+  const notBatch = (name: string) => (): never => {
+    throw new UnknownMethodError(
+      `${m.owner} is not a @CacheMemoizeMany method: ${name} applies to batch methods only.`,
+    );
+  };
+  const handle: MethodHandle<A, R> & BatchMethodHandle<A, R> = {
     keyOf: (...args: A) => m.keyFor(args, instance),
     invalidate: (...args: A) => m.invalidate(args, instance),
     refresh: (...args: A) => m.refresh(instance, original, args) as Promise<Awaited<R>>,
     peek: (...args: A) => m.peek(args, instance) as Promise<{ value: Awaited<R> } | undefined>,
     original: (...args: A) => original.apply(instance, args) as R,
     explain: (...args: A) => m.explain(args, instance),
+    keysOf: notBatch('keysOf'),
+    peekMany: notBatch('peekMany'),
+    invalidateMany: notBatch('invalidateMany'),
+    refreshMany: notBatch('refreshMany'),
+    explainMany: notBatch('explainMany'),
+  };
+  return handle as unknown as HandleOf<A, R>;
+}
+
+function batchHandle(instance: object, info: ManyWrapperInfo) {
+  const { method: m, original } = info;
+  const single = (name: string, instead: string) => (): never => {
+    throw new UnknownMethodError(`${m.owner} is a @CacheMemoizeMany method with one key per id: use ${instead}.`);
+  };
+  const refreshMany = (...args: unknown[]) => m.refresh(instance, original, args);
+  const peekAll = async (...args: unknown[]) => assembled(m, await m.peekMany(args, instance), args);
+  return {
+    keyOf: single('keyOf', 'keysOf'),
+    explain: single('explain', 'explainMany'),
+    invalidate: (...args: unknown[]) => m.invalidateMany(args, instance),
+    refresh: refreshMany,
+    peek: peekAll,
+    original: (...args: unknown[]) => original.apply(instance, args),
+    keysOf: (...args: unknown[]) => m.keysFor(args, instance),
+    peekMany: (...args: unknown[]) => m.peekMany(args, instance),
+    invalidateMany: (...args: unknown[]) => m.invalidateMany(args, instance),
+    refreshMany,
+    explainMany: (...args: unknown[]) => m.explainMany(args, instance),
+  };
+}
+
+/** `peek` on a batch method: the whole result when every id is fresh, else undefined. */
+function assembled(
+  m: ResolvedMany,
+  found: Array<{ value: unknown } | undefined>,
+  args: unknown[],
+): { value: unknown } | undefined {
+  if (found.some((f) => f === undefined)) return undefined;
+  return {
+    value: m.assemble(
+      args[0] as readonly unknown[],
+      found.map((f) => f!.value),
+    ),
   };
 }

@@ -1,10 +1,25 @@
-import { CACHE_MEMOIZE_METADATA } from '../constants';
+import { CACHE_MEMOIZE_MANY_METADATA, CACHE_MEMOIZE_METADATA } from '../constants';
 import type { Memoizer } from '../engine/memoizer';
 import type { StatsCollector } from '../engine/stats';
 import { NamespaceConflictError, UnknownMethodError } from '../errors';
-import type { CacheHooks } from '../types/options';
+import type { CacheHooks, CacheMemoizeManyOptions } from '../types/options';
 import { parseMethodOptions, type AnyOptions } from './options-parser';
+import { parseBatchSettings, ResolvedMany } from './resolved-many';
 import { ResolvedMethod, type ResultShape } from './resolved-method';
+
+export type ManyOptions = CacheMemoizeManyOptions<unknown, readonly unknown[], unknown>;
+type Kind = 'provider' | 'handler' | 'batch';
+/** Class-level `@CacheMemoize` defaults a batch method inherits. */
+const BATCH_CLASS_DEFAULTS = [
+  'ttl',
+  'grace',
+  'store',
+  'hooks',
+  'instanceKey',
+  'lock',
+  'timeout',
+  'refreshAhead',
+] as const;
 
 /** What every method inherits from the module, and how to reach its store. */
 export interface RegistryDefaults {
@@ -30,7 +45,7 @@ export interface RequestSettings {
 interface NamespaceClaim {
   cls: Function;
   owner: string;
-  kind: 'provider' | 'handler';
+  kind: Kind;
   module?: string;
 }
 
@@ -43,6 +58,7 @@ export class MethodRegistry {
   private readonly methods = new Map<Function, Map<string, ResolvedMethod>>();
   private readonly namespaces = new Map<string, NamespaceClaim[]>();
   private readonly owners = new Map<string, ResolvedMethod>();
+  private readonly many = new Map<Function, Map<string, ResolvedMany>>();
 
   constructor(
     readonly defaults: RegistryDefaults,
@@ -55,13 +71,24 @@ export class MethodRegistry {
 
   /** The resolved method of a class, registered or (for classes not instantiated) from its metadata. */
   method(cls: Function, methodName: string): ResolvedMethod {
-    const known = this.methods.get(cls)?.get(methodName);
+    const found = this.resolve(cls, methodName);
+    if (found instanceof ResolvedMany) {
+      throw new UnknownMethodError(
+        `${found.owner} is a @CacheMemoizeMany method: its entries are per id; use cacheHandle(instance, '${methodName}').keysOf(ids) or invalidateMethod(${cls.name}, '${methodName}', [ids]).`,
+      );
+    }
+    return found;
+  }
+
+  /** A memoized method of a class, single or batch (registered, or resolved from its metadata). */
+  resolve(cls: Function, methodName: string): ResolvedMethod | ResolvedMany {
+    const known = this.methods.get(cls)?.get(methodName) ?? this.many.get(cls)?.get(methodName);
     if (known !== undefined) return known;
     const fn = (cls.prototype as Record<string, unknown> | undefined)?.[methodName];
-    const options =
-      typeof fn === 'function'
-        ? (Reflect.getMetadata(CACHE_MEMOIZE_METADATA, fn) as AnyOptions | undefined)
-        : undefined;
+    const meta = (key: string): unknown => (typeof fn === 'function' ? Reflect.getMetadata(key, fn) : undefined);
+    const many = meta(CACHE_MEMOIZE_MANY_METADATA) as ManyOptions | undefined;
+    if (many !== undefined) return this.registerMany(cls, methodName, many);
+    const options = meta(CACHE_MEMOIZE_METADATA) as AnyOptions | undefined;
     if (options === undefined) {
       throw new UnknownMethodError(
         `${cls.name}.${methodName} is not memoized: decorate it with @CacheMemoize() or check the class and method name.`,
@@ -91,9 +118,55 @@ export class MethodRegistry {
   ): ResolvedMethod {
     const known = this.methods.get(cls)?.get(methodName);
     if (known !== undefined) return known;
-    const owner = `${cls.name}.${methodName}`;
     const classOptions = (Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) ?? {}) as AnyOptions;
-    const opts: AnyOptions = { ...classOptions, ...methodOptions };
+    const method = this.build(
+      cls,
+      methodName,
+      { ...classOptions, ...methodOptions },
+      meta.kind ?? 'provider',
+      meta.module,
+    );
+    let byName = this.methods.get(cls);
+    if (byName === undefined) this.methods.set(cls, (byName = new Map()));
+    byName.set(methodName, method);
+    this.owners.set(method.owner, method);
+    return method;
+  }
+
+  /** Resolves a `@CacheMemoizeMany` method: each item is what a single call `(id, ...rest)` would be. */
+  registerMany(cls: Function, methodName: string, options: ManyOptions, meta: { module?: string } = {}): ResolvedMany {
+    const known = this.many.get(cls)?.get(methodName);
+    if (known !== undefined) return known;
+    const settings = parseBatchSettings(options, `${cls.name}.${methodName}`);
+    const classOptions = (Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) ?? {}) as AnyOptions;
+    const inherited: AnyOptions = {};
+    for (const name of BATCH_CLASS_DEFAULTS)
+      if (classOptions[name] !== undefined) Object.assign(inherited, { [name]: classOptions[name] });
+    const { result: _r, cacheMissing: _c, maxBatch: _m, skip: _s, ...itemOptions } = options;
+    const userCacheIf = itemOptions.cacheIf;
+    // cacheMissing: false — an item the result left out (undefined) is returned, never stored.
+    const cacheIf = settings.cacheMissing
+      ? userCacheIf
+      : (item: unknown) => item !== undefined && (userCacheIf === undefined || userCacheIf(item));
+    const opts = { ...inherited, ...itemOptions, cacheIf } as AnyOptions;
+    const item = this.build(cls, methodName, opts, 'batch', meta.module, '@CacheMemoizeMany');
+    const method = new ResolvedMany(item, settings);
+    let byName = this.many.get(cls);
+    if (byName === undefined) this.many.set(cls, (byName = new Map()));
+    byName.set(methodName, method);
+    this.owners.set(item.owner, item);
+    return method;
+  }
+
+  private build(
+    cls: Function,
+    methodName: string,
+    opts: AnyOptions,
+    kind: Kind,
+    module: string | undefined,
+    decorator = '@CacheMemoize',
+  ): ResolvedMethod {
+    const owner = `${cls.name}.${methodName}`;
     const { defaults } = this;
     const parsed = parseMethodOptions(opts, {
       owner,
@@ -101,14 +174,12 @@ export class MethodRegistry {
       ttlMs: defaults.ttlMs,
       moduleHooks: defaults.hooks,
       counters: defaults.stats?.forOwner(owner),
+      decorator,
     });
-    const memoizer = defaults.memoizer(parsed.store, `@CacheMemoize on ${owner}: option store`);
-    this.claim(
-      parsed.namespace,
-      { cls, owner, kind: meta.kind ?? 'provider', module: meta.module },
-      `@CacheMemoize on ${owner}`,
-    );
-    const method = new ResolvedMethod({
+    const where = `${decorator} on ${owner}`;
+    const memoizer = defaults.memoizer(parsed.store, `${where}: option store`);
+    this.claim(parsed.namespace, { cls, owner, kind, module }, where);
+    return new ResolvedMethod({
       owner,
       namespace: parsed.namespace,
       prefix: defaults.prefix,
@@ -117,16 +188,11 @@ export class MethodRegistry {
       policy: parsed.policy,
       callbacks: parsed.callbacks,
       hooks: parsed.hooks,
-      shapeHint: shapeHint(cls, methodName),
+      shapeHint: kind === 'batch' ? 'promise' : shapeHint(cls, methodName),
       warn: (message) => defaults.warn(message),
       onHookError: (hook, error) =>
         defaults.error(`${hook} hook of ${owner} threw: ${error instanceof Error ? error.message : String(error)}`),
     });
-    let byName = this.methods.get(cls);
-    if (byName === undefined) this.methods.set(cls, (byName = new Map()));
-    byName.set(methodName, method);
-    this.owners.set(owner, method);
-    return method;
   }
 
   /**
@@ -137,9 +203,11 @@ export class MethodRegistry {
   private claim(namespace: string, claim: NamespaceClaim, where: string): void {
     const claims = this.namespaces.get(namespace) ?? [];
     const same = (c: NamespaceClaim) => c.cls === claim.cls && c.owner === claim.owner;
-    const other = claims.find(
-      (c) => !same(c) && !(c.kind === 'handler' && claim.kind === 'handler' && c.cls !== claim.cls),
-    );
+    // Handler keys carry the route; a batch method shares its items with single methods on purpose.
+    const shares = (c: NamespaceClaim) =>
+      (c.kind === 'handler' && claim.kind === 'handler' && c.cls !== claim.cls) ||
+      (c.kind !== 'handler' && claim.kind !== 'handler' && (c.kind === 'batch' || claim.kind === 'batch'));
+    const other = claims.find((c) => !same(c) && !shares(c));
     if (other !== undefined) {
       const describe = (c: NamespaceClaim) => `${c.owner} (class ${c.cls.name}${c.module ? ` in ${c.module}` : ''})`;
       throw new NamespaceConflictError(

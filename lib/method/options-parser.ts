@@ -24,11 +24,13 @@ export interface ParseContext {
   ttlMs: number;
   moduleHooks?: CacheHooks;
   counters?: Counters;
+  /** Names the decorator in errors. Default '@CacheMemoize'. */
+  decorator?: string;
 }
 
 /** Parses and freezes a method's options, once, at bootstrap (or at the first request of a handler). */
 export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedOptions {
-  const where = `@CacheMemoize on ${ctx.owner}`;
+  const where = `${ctx.decorator ?? '@CacheMemoize'} on ${ctx.owner}`;
   const namespace = validateSegment(opts.namespace ?? ctx.owner, 'namespace', where, 100);
   const version = validateSegment(opts.version ?? 0, 'version', where, 32);
   const ttlMs = opts.ttl === undefined ? ctx.ttlMs : parseDuration(opts.ttl, `${where}: option ttl`);

@@ -8,47 +8,12 @@ import { UnknownMethodError } from '../errors';
 import { currentCacheMode } from './cache-mode';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 
+import type { MethodExplanation, ResolvedMethodConfig } from './method-config';
+
 export type { ResultShape } from './result-shape';
+export type { MethodCallbacks, MethodExplanation, ResolvedMethodConfig } from './method-config';
 export type MethodImpl = (this: unknown, ...args: unknown[]) => unknown;
 type Args = readonly unknown[];
-
-/** The decorator's per-call callbacks, checked to be functions at bootstrap. */
-export interface MethodCallbacks {
-  key?: (...args: Args) => unknown;
-  instanceKey?: (instance: object) => unknown;
-  tags?: (...args: Args) => readonly string[];
-  resultTags?: (result: unknown, ...args: Args) => readonly string[];
-  skip?: (...args: Args) => boolean;
-  etag?: (...args: Args) => string | number;
-}
-
-export interface ResolvedMethodConfig {
-  /** 'ClassName.methodName', used in every message. */
-  owner: string;
-  namespace: string;
-  prefix: string;
-  /** `prefix:namespace:version:` */
-  keyBase: string;
-  memoizer: Memoizer;
-  policy: CachePolicy;
-  callbacks: MethodCallbacks;
-  hooks?: CacheHooks;
-  shapeHint?: ResultShape;
-  warn: (message: string) => void;
-  onHookError?: (hook: string, error: unknown) => void;
-}
-
-export interface MethodExplanation {
-  method: string;
-  key: string;
-  store: string;
-  namespace: string;
-  /** fresh: a call would hit; stale: served within grace while refreshing; miss: it would compute. */
-  state: 'fresh' | 'stale' | 'miss';
-  expiresAt?: number;
-  /** Where the entry was found: the store, or a tiered store's L1. */
-  source?: 'l1' | 'store';
-}
 
 /** Symbol under which a wrapper keeps its ResolvedMethod and the original function. */
 export const MEMOIZED_METHOD = Symbol('CACHE_MEMOIZE:METHOD');
@@ -97,6 +62,11 @@ export class ResolvedMethod {
       encoded = `${encodeValue(instanceKey(instance), this.owner, 'instanceKey')}|${encoded}`;
     }
     return composeKey(this.config.keyBase, encoded);
+  }
+
+  /** The keys a call with these arguments reads (one; a batch method's are one per id). */
+  keysFor(args: Args, instance?: unknown): string[] {
+    return [this.keyFor(args, instance)];
   }
 
   /** Key for an argument part already encoded canonically (the interceptor's HTTP key). */
@@ -169,7 +139,7 @@ export class ResolvedMethod {
       if (mode === 'refresh') return this.refreshCall(thisArg, original, args, key, scope);
     } catch (error) {
       // The cache cannot key or tag this call: the method's own result, uncached.
-      this.uncached(error);
+      this.runsUncached(error);
       return original.apply(thisArg, args);
     }
     const invoke = (): unknown => original.apply(thisArg, args);
@@ -277,7 +247,8 @@ export class ResolvedMethod {
     return tagKeysFor(this.config.prefix, tags, this.owner);
   }
 
-  private uncached(error: unknown): void {
+  /** The cache cannot key or tag a call: reported (once per kind of error), the call runs uncached. */
+  runsUncached(error: unknown): void {
     const reason = error instanceof Error ? error.message : String(error);
     this.memoizer.ctx.emit({
       type: 'error',

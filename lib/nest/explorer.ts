@@ -1,10 +1,17 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
-import { CACHE_EVICT_METADATA, CACHE_MEMOIZE_METADATA, ENGINE_REF, MEMOIZED_WRAPPER } from '../constants';
+import {
+  CACHE_EVICT_METADATA,
+  CACHE_MEMOIZE_MANY_METADATA,
+  CACHE_MEMOIZE_METADATA,
+  ENGINE_REF,
+  MEMOIZED_WRAPPER,
+} from '../constants';
 import { setFallbackEvictor } from '../decorators/cache-evict.decorator';
 import { decoratedClasses } from '../decorators/cache-memoize.decorator';
-import { NamespaceConflictError } from '../errors';
+import { InvalidOptionError, NamespaceConflictError } from '../errors';
+import type { ManyOptions } from '../method/method-registry';
 import type { AnyOptions } from '../method/options-parser';
 import type { MethodImpl } from '../method/resolved-method';
 import { inheritIdentity } from '../method/wrapper';
@@ -94,7 +101,7 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
     const cls = (instance as { constructor: Function }).constructor;
     const decorated = this.scanner
       .getAllMethodNames(Object.getPrototypeOf(instance) as object)
-      .filter((name) => typeof instance[name] === 'function' && readOptions(instance[name] as Function) !== undefined)
+      .filter((name) => typeof instance[name] === 'function' && isMemoized(instance[name] as Function))
       // GraphQL resolvers are providers too, but their interceptor caches them.
       .filter((name) => !isGraphqlHandler(instance[name] as Function));
     if (decorated.length === 0) return;
@@ -116,7 +123,13 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
   private wrapMethod(instance: Record<string, unknown>, cls: Function, name: string, module: string | undefined): void {
     const original = instance[name] as MethodImpl & { [MEMOIZED_WRAPPER]?: true };
     if (original[MEMOIZED_WRAPPER]) return; // the same instance listed twice (aliases)
-    const options = readOptions(original)!;
+    const many = readManyOptions(original);
+    const options = many ?? readOptions(original)!;
+    if (many !== undefined && readOptions(original) !== undefined) {
+      throw new InvalidOptionError(
+        `${cls.name}.${name} has both @CacheMemoize and @CacheMemoizeMany: keep one (@CacheMemoizeMany caches each id of a list).`,
+      );
+    }
     const seen = this.instances.get(cls);
     const classOptions = Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) as AnyOptions | undefined;
     if (seen !== undefined && (options.instanceKey ?? classOptions?.instanceKey) === undefined) {
@@ -127,7 +140,11 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
           `if they are interchangeable, say so with instanceKey: () => 'shared', or provide ${cls.name} from one module only.`,
       );
     }
-    const method = this.engine.registry.register(cls, name, options, { kind: 'provider', module });
+    const { registry } = this.engine;
+    const method =
+      many === undefined
+        ? registry.register(cls, name, options as AnyOptions, { kind: 'provider', module })
+        : registry.registerMany(cls, name, many, { module });
     const wrapped = method.wrap(original) as MethodImpl & { [MEMOIZED_WRAPPER]?: true };
     inheritIdentity(original, wrapped);
     Object.defineProperty(wrapped, MEMOIZED_WRAPPER, { value: true });
@@ -145,6 +162,12 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
       if (typeof fn !== 'function') continue;
       const graphql = isGraphqlHandler(fn);
       if (isController ? !isRouteHandler(fn) : !graphql) continue;
+      if (readManyOptions(fn) !== undefined) {
+        throw new InvalidOptionError(
+          `@CacheMemoizeMany on ${cls.name}.${name}: a ${graphql ? 'GraphQL resolver' : 'route handler'} is cached per request; ` +
+            `put @CacheMemoizeMany on the provider method it calls (e.g. UsersService.getUsers(ids)).`,
+        );
+      }
       const options = readOptions(fn) ?? classOptions;
       if (options === undefined) continue;
       this.engine.registry.register(cls, name, options, { kind: 'handler', module: moduleOf(wrapper) });
@@ -176,6 +199,14 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
 
 export function readOptions(fn: Function): AnyOptions | undefined {
   return Reflect.getMetadata(CACHE_MEMOIZE_METADATA, fn) as AnyOptions | undefined;
+}
+
+function readManyOptions(fn: Function): ManyOptions | undefined {
+  return Reflect.getMetadata(CACHE_MEMOIZE_MANY_METADATA, fn) as ManyOptions | undefined;
+}
+
+function isMemoized(fn: Function): boolean {
+  return readOptions(fn) !== undefined || readManyOptions(fn) !== undefined;
 }
 
 function instanceOf(wrapper: InstanceWrapper): Record<string, unknown> | undefined {

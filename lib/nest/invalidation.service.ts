@@ -36,7 +36,8 @@ export class InvalidationService implements Evictor {
   }
 
   /**
-   * Invalidates the entry that `instance.method(...args)` would read. Checked at compile time.
+   * Invalidates the entry that `instance.method(...args)` would read (a `@CacheMemoizeMany`
+   * method: the entry of each id in `args[0]`). Checked at compile time.
    * `instance` is needed for methods keyed by their instance (instanceKey).
    */
   async invalidateMethod<T, K extends MethodName<T>>(
@@ -45,8 +46,8 @@ export class InvalidationService implements Evictor {
     args: MethodArgs<T, K>,
     options: { instance?: T } = {},
   ): Promise<void> {
-    const resolved = this.engine.registry.method(cls, method);
-    await resolved.memoizer.invalidateKeys([resolved.keyFor(args as readonly unknown[], options.instance)]);
+    const resolved = this.engine.registry.resolve(cls, method);
+    await resolved.memoizer.invalidateKeys(resolved.keysFor(args as readonly unknown[], options.instance));
   }
 
   /** The key `instance.method(...args)` uses (for logs, debugging or invalidateKeys). */
@@ -97,8 +98,8 @@ export class InvalidationService implements Evictor {
         ...(deps.length > 0 ? memoizers.map((m) => m.invalidateDeps(deps)) : []),
         ...(keys.length > 0 ? memoizers.map((m) => m.invalidateKeys(keys)) : []),
         ...(spec.methods ?? []).map((call) => {
-          const method = this.engine.registry.method(call.cls, call.method);
-          return method.memoizer.invalidateKeys([method.keyFor(call.args(...args))]);
+          const method = this.engine.registry.resolve(call.cls, call.method);
+          return method.memoizer.invalidateKeys(method.keysFor(call.args(...args)));
         }),
       ]);
     } catch (error) {

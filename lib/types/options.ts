@@ -150,3 +150,38 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
 
 /** `A`, without letting a callback that declares fewer parameters narrow what `A` is inferred as. */
 export type ArgsOnly<A extends readonly unknown[]> = [A] extends [never] ? never[] : A;
+
+/**
+ * Options of `@CacheMemoizeMany()`: the method's first parameter is a list of item ids, each item
+ * cached as its own entry, keyed like a single call `(id, ...rest)` in the namespace. `Id` is an
+ * item id, `Rest` the further parameters (shared key parts), `Item` one item of the result.
+ */
+export interface CacheMemoizeManyOptions<
+  Id = never,
+  Rest extends readonly unknown[] = never[],
+  Item = unknown,
+> extends Pick<
+  CacheMemoizeOptions<[Id, ...Rest], Item>,
+  'ttl' | 'hooks' | 'instanceKey' | 'namespace' | 'store' | 'version' | 'grace' | 'lock' | 'timeout' | 'refreshAhead'
+> {
+  /** Value to key one item on instead of `(id, ...rest)`; the same as the single-item method's `key`. */
+  key?: (id: Id, ...rest: Rest) => unknown;
+  /** Tags of one item, from its id: `(id: number) => [\`user:${id}\`]`, or fixed. */
+  tags?: readonly string[] | ((id: Id, ...rest: Rest) => readonly string[]);
+  /** Tags of one item known only from the item: `(user) => [\`org:${user.orgId}\`]`. */
+  resultTags?: (item: Item, id: Id, ...rest: Rest) => readonly string[];
+  /** Cache an item only when it returns true. */
+  cacheIf?: (item: Item) => boolean;
+  /** Bypass the cache for the whole call when it returns true. */
+  skip?: (ids: Id[], ...rest: Rest) => boolean;
+  /**
+   * What the method returns: an array aligned with the ids it was given (default), a `Map` keyed
+   * by id, or a record keyed by `String(id)`. The memoized method returns the same shape for the
+   * ids it was called with.
+   */
+  result?: 'array' | 'map' | 'record';
+  /** false: an id a map or record result leaves out is not cached (default true: cached as undefined). */
+  cacheMissing?: boolean;
+  /** At most this many ids per method call; a longer list of missing ids is loaded in several calls. */
+  maxBatch?: number;
+}

@@ -49,6 +49,11 @@ export interface CallScope<T = unknown> {
    * was sent). Other callers meanwhile still get the stale value at once.
    */
   readonly refreshInline?: boolean;
+  /**
+   * Told when the call waits for a computation it did not start (a computation under way in this
+   * process, or another process's lock): a batch then loads its other items without waiting for it.
+   */
+  readonly waiting?: () => void;
 }
 
 /** What a call with a key would find, without computing. */

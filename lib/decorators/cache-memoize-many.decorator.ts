@@ -1,0 +1,31 @@
+import { SetMetadata } from '@nestjs/common';
+import { CACHE_MEMOIZE_MANY_METADATA } from '../constants';
+import type { CacheMemoizeManyOptions } from '../types/options';
+import { decoratedClasses } from './cache-memoize.decorator';
+
+/**
+ * The decorator's type: the method takes the list of ids first (then any shared parameters) and
+ * returns a Promise; the callbacks' parameter types must fit the method's.
+ */
+export type CacheMemoizeManyDecorator<Id, Rest extends readonly unknown[]> = <
+  F extends (ids: Id[], ...rest: [...Rest, ...never[]]) => Promise<unknown>,
+>(
+  target: object,
+  propertyKey: string | symbol,
+  descriptor: TypedPropertyDescriptor<F>,
+) => void;
+
+/**
+ * On a provider method whose first parameter is a list of ids: caches each item as its own entry
+ * (keyed like a single call `namespace(id, ...rest)`), and calls the method once per call with
+ * only the ids not in the cache. Only records metadata: the method is wrapped at bootstrap.
+ */
+export function CacheMemoizeMany<Id = never, Rest extends readonly unknown[] = never[], Item = unknown>(
+  options: CacheMemoizeManyOptions<Id, Rest, Item> = {},
+): CacheMemoizeManyDecorator<Id, Rest> {
+  const metadata = SetMetadata(CACHE_MEMOIZE_MANY_METADATA, Object.freeze({ ...options }));
+  return ((target: object, key: string | symbol, descriptor: PropertyDescriptor) => {
+    decoratedClasses.add(target.constructor);
+    metadata(target, key, descriptor);
+  }) as CacheMemoizeManyDecorator<Id, Rest>;
+}

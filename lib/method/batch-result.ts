@@ -1,0 +1,74 @@
+import { BatchResultError } from '../errors';
+
+/** What a batch method returns: an array aligned with its ids, a Map by id, or a record by String(id). */
+export type BatchShape = 'array' | 'map' | 'record';
+
+/** A short list of ids for messages: the first ten, then how many more. */
+export function describeIds(ids: readonly unknown[]): string {
+  const shown = ids.slice(0, 10).map((id) => (typeof id === 'string' ? JSON.stringify(id) : String(id)));
+  return `[${shown.join(', ')}${ids.length > 10 ? `, ... ${ids.length - 10} more` : ''}]`;
+}
+
+function describeValue(value: unknown): string {
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value instanceof Map) return `a Map of ${value.size}`;
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'no prototype'})`;
+  return typeof value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Map) return false;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The items of a method's result for the ids it was called with, in their order. A result that
+ * cannot be matched to its ids throws, so nothing from that call is cached. With `cacheMissing`
+ * off, an id a Map or record leaves out is undefined (the policy does not store undefined).
+ */
+export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchShape, owner: string): unknown[] {
+  const called = `${owner} was called with ${ids.length} id${ids.length === 1 ? '' : 's'} ${describeIds(ids)}`;
+  if (shape === 'array') {
+    if (Array.isArray(result) && result.length === ids.length) return result as unknown[];
+    const hint = Array.isArray(result)
+      ? 'an array result must have exactly one item per id, in the order given (null for an id not found)'
+      : `declare result: '${result instanceof Map ? 'map' : 'record'}' on @CacheMemoizeMany if it returns items by id`;
+    throw new BatchResultError(`${called} and returned ${describeValue(result)}: ${hint}. Nothing was cached.`, ids);
+  }
+  if (shape === 'map') {
+    if (result instanceof Map) return ids.map((id) => (result as Map<unknown, unknown>).get(id));
+    throw new BatchResultError(
+      `${called} and returned ${describeValue(result)}, not the Map its result: 'map' option declares. Nothing was cached.`,
+      ids,
+    );
+  }
+  if (isRecord(result)) return ids.map((id) => (Object.hasOwn(result, String(id)) ? result[String(id)] : undefined));
+  throw new BatchResultError(
+    `${called} and returned ${describeValue(result)}, not the plain object its result: 'record' option declares. Nothing was cached.`,
+    ids,
+  );
+}
+
+/** The caller's result: every id of its list (duplicates included) in the method's own shape. */
+export function shapeResult(
+  shape: BatchShape,
+  ids: readonly unknown[],
+  positions: readonly number[],
+  values: readonly unknown[],
+): unknown {
+  if (shape === 'array') return positions.map((p) => values[p]);
+  if (shape === 'map') {
+    const map = new Map<unknown, unknown>();
+    ids.forEach((id, i) => {
+      if (values[positions[i]] !== undefined) map.set(id, values[positions[i]]);
+    });
+    return map;
+  }
+  const record: Record<string, unknown> = {};
+  ids.forEach((id, i) => {
+    if (values[positions[i]] !== undefined) record[String(id)] = values[positions[i]];
+  });
+  return record;
+}
