@@ -1,4 +1,5 @@
 // Runs every benchmark, or the ones named: `npm run bench -- memory`.
+import { batchBench } from './batch.bench';
 import { codecBench } from './codec.bench';
 import { compareBench } from './compare.bench';
 import { httpBench } from './http.bench';
@@ -17,6 +18,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   stampede: stampedeBench,
   http: httpBench,
   tiered: tieredBench,
+  batch: batchBench,
 };
 
 async function main(): Promise<void> {
