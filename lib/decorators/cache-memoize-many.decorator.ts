@@ -3,12 +3,15 @@ import { CACHE_MEMOIZE_MANY_METADATA } from '../constants';
 import type { CacheMemoizeManyOptions } from '../types/options';
 import { decoratedClasses } from './cache-memoize.decorator';
 
+/** What a batch method may return: items aligned with its ids, a Map by id, or a record by id. */
+export type BatchResultOf<Item> = readonly Item[] | ReadonlyMap<unknown, Item> | Readonly<Record<string, Item>>;
+
 /**
  * The decorator's type: the method takes the list of ids first (then any shared parameters) and
  * returns a Promise; the callbacks' parameter types must fit the method's.
  */
-export type CacheMemoizeManyDecorator<Id, Rest extends readonly unknown[]> = <
-  F extends (ids: Id[], ...rest: [...Rest, ...never[]]) => Promise<unknown>,
+export type CacheMemoizeManyDecorator<Id, Rest extends readonly unknown[], Item = unknown> = <
+  F extends (ids: Id[], ...rest: [...Rest, ...never[]]) => Promise<BatchResultOf<Item>>,
 >(
   target: object,
   propertyKey: string | symbol,
@@ -22,10 +25,10 @@ export type CacheMemoizeManyDecorator<Id, Rest extends readonly unknown[]> = <
  */
 export function CacheMemoizeMany<Id = never, Rest extends readonly unknown[] = never[], Item = unknown>(
   options: CacheMemoizeManyOptions<Id, Rest, Item> = {},
-): CacheMemoizeManyDecorator<Id, Rest> {
+): CacheMemoizeManyDecorator<Id, Rest, Item> {
   const metadata = SetMetadata(CACHE_MEMOIZE_MANY_METADATA, Object.freeze({ ...options }));
   return ((target: object, key: string | symbol, descriptor: PropertyDescriptor) => {
     decoratedClasses.add(target.constructor);
     metadata(target, key, descriptor);
-  }) as CacheMemoizeManyDecorator<Id, Rest>;
+  }) as CacheMemoizeManyDecorator<Id, Rest, Item>;
 }

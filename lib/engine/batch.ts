@@ -1,4 +1,5 @@
 import type { CachePolicy, CallScope } from '../types/policy';
+import { computingSync } from './reentry';
 
 type GetOrSet = <T>(key: string, factory: () => Promise<T>, policy: CachePolicy, scope?: CallScope) => Promise<T>;
 
@@ -52,7 +53,11 @@ export function getOrSetMany<T>(
   const run = (chunk: Array<Waiting<T>>): void => {
     let loading: Promise<readonly T[]>;
     try {
-      loading = load(chunk.map((w) => w.position));
+      // Marked as computing: the method calling a memoized method of these very keys does not wait for itself.
+      loading = computingSync(
+        chunk.map((w) => keys[w.position]),
+        () => load(chunk.map((w) => w.position)),
+      );
     } catch (error) {
       loading = Promise.reject(error);
     }
@@ -76,7 +81,12 @@ export function getOrSetMany<T>(
         if (!flushed) account(position);
         else later ??= setImmediate(flush);
       });
-    const call = getOrSet(key, factory, policy, itemScope);
+    let call: Promise<T>;
+    try {
+      call = getOrSet(key, factory, policy, itemScope);
+    } catch (error) {
+      call = Promise.reject(error);
+    }
     call.then(
       () => account(position),
       () => account(position),

@@ -1,6 +1,7 @@
 import { CacheMemoizeTimeoutError } from '../errors';
 import type { CachePolicy } from '../types/policy';
 import type { EngineContext } from './context';
+import { computingSync } from './reentry';
 
 /**
  * Runs a computation behind a miss: traced when tracing is on, timed for metrics (`computed`
@@ -16,7 +17,9 @@ export function runFactory<T>(
   let run: Promise<T>;
   try {
     const trace = ctx.traceCompute;
-    run = trace === undefined ? Promise.resolve(factory()) : trace(key, policy.owner, async () => factory());
+    run = computingSync([key], () =>
+      trace === undefined ? Promise.resolve(factory()) : trace(key, policy.owner, async () => factory()),
+    );
   } catch (error) {
     run = Promise.reject(error);
   }

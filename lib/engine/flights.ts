@@ -80,3 +80,13 @@ export function joined<T>(flight: Flight<T>, scope: CallScope | undefined): Prom
   scope?.waiting?.();
   return flight.promise;
 }
+
+/**
+ * Joining would wait for itself: the flight's computation started this call (or has not even
+ * been registered with its promise yet, the call coming from its synchronous start).
+ */
+export function reentrant(flight: Flight, scope: CallScope | undefined): boolean {
+  return (
+    (flight.promise as Promise<unknown> | undefined) === undefined || scope?.ancestors?.includes(flight.key) === true
+  );
+}

@@ -2,7 +2,7 @@ import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { LocalCacheStore } from '../types/store';
 import type { EngineContext } from './context';
 import { runFactory, sleep, withHardTimeout } from './factory-runner';
-import { Flight, Flights, joined } from './flights';
+import { Flight, Flights, joined, reentrant } from './flights';
 import { LocalVersions, type TagState } from './local-versions';
 import type { Topology } from './topology';
 
@@ -120,7 +120,11 @@ export class LocalTopology implements Topology {
     this.ctx.miss(key, policy, scope);
     // Invalidations detach computations synchronously: any flight still registered is current.
     const flight = this.flights.get<T>(key);
-    if (flight !== undefined) return joined(flight, scope);
+    if (flight !== undefined) {
+      // Called by that very computation: it runs uncached rather than wait for itself.
+      if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);
+      return joined(flight, scope);
+    }
     return this.compute(key, factory, policy, scope);
   }
 

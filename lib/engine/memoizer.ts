@@ -3,6 +3,7 @@ import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { CacheStore, LocalCacheStore } from '../types/store';
 import { TieredStore } from '../stores/tiered.store';
 import { getOrSetMany, type BatchLoader } from './batch';
+import { ancestors } from './reentry';
 import { EngineContext, type EngineOptions } from './context';
 import { LocalTopology } from './local';
 import { RemoteTopology } from './remote';
@@ -61,7 +62,8 @@ export class Memoizer {
   }
 
   getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T> {
-    return this.topology.getOrSet(key, factory, policy, scope);
+    const within = ancestors();
+    return this.topology.getOrSet(key, factory, policy, within === undefined ? scope : { ...scope, ancestors: within });
   }
 
   /**
@@ -75,7 +77,12 @@ export class Memoizer {
     scopes?: ReadonlyArray<CallScope | undefined>,
     maxBatch?: number,
   ): Promise<T[]> {
-    return getOrSetMany((k, f, p, s) => this.topology.getOrSet(k, f, p, s), keys, load, policy, scopes, maxBatch);
+    const within = ancestors();
+    const get: typeof this.topology.getOrSet =
+      within === undefined
+        ? (k, f, p, s) => this.topology.getOrSet(k, f, p, s)
+        : (k, f, p, s) => this.topology.getOrSet(k, f, p, { ...s, ancestors: within });
+    return getOrSetMany(get, keys, load, policy, scopes, maxBatch);
   }
 
   /** Recomputes and stores every key, whatever is cached, in one load (split by `maxBatch`). */

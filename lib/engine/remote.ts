@@ -4,7 +4,7 @@ import type { Serializer } from '../types/serializer';
 import { BatchLookup, withDeadline, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { runFactory, sleep, withHardTimeout } from './factory-runner';
-import { Flight, Flights, joined, type Snapshot } from './flights';
+import { Flight, Flights, joined, reentrant, type Snapshot } from './flights';
 import { EntryWriter } from './entry-writer';
 import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
@@ -144,6 +144,8 @@ export class RemoteTopology implements Topology {
     const flight = this.flights.get<T>(key);
     if (flight === undefined || flight.cancelled)
       return this.compute(key, factory, policy, scope, epoch, false, deadline);
+    // Called by that very computation: it runs uncached rather than wait for itself.
+    if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);
     if (epoch !== undefined && flight.epoch === epoch) return joined(flight, scope);
     return this.joinChecked(flight, key, factory, policy, scope, epoch, deadline);
   }
@@ -271,9 +273,10 @@ export class RemoteTopology implements Topology {
   /** Background refresh after reading the current epoch (an L1 hit near expiry knows none). */
   refreshSoon<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): void {
     if (this.flights.get(key) !== undefined) return;
-    void this.versions
-      .read([this.versions.epochKey])
-      .then((tokens) => this.refreshInBackground(key, factory, policy, scope, tokens?.[0]));
+    void this.versions.read([this.versions.epochKey]).then((tokens) => {
+      // Its failure is handled (back-off); the refresh is not this chain's result.
+      void this.refreshInBackground(key, factory, policy, scope, tokens?.[0])?.catch(() => undefined);
+    });
   }
 
   /** Another instance invalidated: computations here that depend on it are not stored. */

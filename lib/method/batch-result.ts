@@ -44,7 +44,18 @@ export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchSh
       ids,
     );
   }
-  if (isRecord(result)) return ids.map((id) => (Object.hasOwn(result, String(id)) ? result[String(id)] : undefined));
+  if (isRecord(result)) {
+    const names = ids.map(String);
+    const clash = names.find((name, i) => names.indexOf(name) !== i);
+    if (clash !== undefined) {
+      throw new BatchResultError(
+        `${called}: two of them are ${JSON.stringify(clash)} as record keys, so a record cannot say which item is whose; ` +
+          `use result: 'map' (keyed by the ids themselves) or ids of one type. Nothing was cached.`,
+        ids,
+      );
+    }
+    return names.map((name) => (Object.hasOwn(result, name) ? result[name] : undefined));
+  }
   throw new BatchResultError(
     `${called} and returned ${describeValue(result)}, not the plain object its result: 'record' option declares. Nothing was cached.`,
     ids,
@@ -68,7 +79,14 @@ export function shapeResult(
   }
   const record: Record<string, unknown> = {};
   ids.forEach((id, i) => {
-    if (values[positions[i]] !== undefined) record[String(id)] = values[positions[i]];
+    // defineProperty: an id '__proto__' is an own key, never the record's prototype.
+    if (values[positions[i]] !== undefined)
+      Object.defineProperty(record, String(id), {
+        value: values[positions[i]],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
   });
   return record;
 }

@@ -1,7 +1,7 @@
 import { CACHE_MEMOIZE_MANY_METADATA, CACHE_MEMOIZE_METADATA } from '../constants';
 import type { Memoizer } from '../engine/memoizer';
 import type { StatsCollector } from '../engine/stats';
-import { NamespaceConflictError, UnknownMethodError } from '../errors';
+import { InvalidOptionError, NamespaceConflictError, UnknownMethodError } from '../errors';
 import type { CacheHooks, CacheMemoizeManyOptions } from '../types/options';
 import { parseMethodOptions, type AnyOptions } from './options-parser';
 import { parseBatchSettings, ResolvedMany } from './resolved-many';
@@ -9,7 +9,7 @@ import { ResolvedMethod, type ResultShape } from './resolved-method';
 
 export type ManyOptions = CacheMemoizeManyOptions<unknown, readonly unknown[], unknown>;
 type Kind = 'provider' | 'handler' | 'batch';
-/** Class-level `@CacheMemoize` defaults a batch method inherits. */
+/** Class-level `@CacheMemoize` defaults a batch method inherits: every one that applies per item, as single methods do. */
 const BATCH_CLASS_DEFAULTS = [
   'ttl',
   'grace',
@@ -19,6 +19,11 @@ const BATCH_CLASS_DEFAULTS = [
   'lock',
   'timeout',
   'refreshAhead',
+  'version',
+  'tags',
+  'key',
+  'cacheIf',
+  'resultTags',
 ] as const;
 
 /** What every method inherits from the module, and how to reach its store. */
@@ -46,6 +51,9 @@ interface NamespaceClaim {
   cls: Function;
   owner: string;
   kind: Kind;
+  /** Where its entries live: methods sharing items must agree on both. */
+  keyBase?: string;
+  store?: string;
   module?: string;
 }
 
@@ -138,6 +146,13 @@ export class MethodRegistry {
     const known = this.many.get(cls)?.get(methodName);
     if (known !== undefined) return known;
     const settings = parseBatchSettings(options, `${cls.name}.${methodName}`);
+    const returns: unknown = Reflect.getMetadata('design:returntype', cls.prototype as object, methodName);
+    if (typeof returns === 'function' && returns !== Promise) {
+      throw new InvalidOptionError(
+        `@CacheMemoizeMany on ${cls.name}.${methodName}: it returns ${returns.name === 'Observable' ? 'an Observable' : `${returns.name} synchronously`}; ` +
+          `a batch method must return a Promise (make it async).`,
+      );
+    }
     const classOptions = (Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) ?? {}) as AnyOptions;
     const inherited: AnyOptions = {};
     for (const name of BATCH_CLASS_DEFAULTS)
@@ -178,7 +193,7 @@ export class MethodRegistry {
     });
     const where = `${decorator} on ${owner}`;
     const memoizer = defaults.memoizer(parsed.store, `${where}: option store`);
-    this.claim(parsed.namespace, { cls, owner, kind, module }, where);
+    this.claim(parsed.namespace, { cls, owner, kind, module, keyBase: parsed.keyBase, store: memoizer.name }, where);
     return new ResolvedMethod({
       owner,
       namespace: parsed.namespace,
@@ -214,6 +229,15 @@ export class MethodRegistry {
         `${where}: namespace '${namespace}' is already used by ${describe(other)}; ${describe(claim)} is ${other.cls === claim.cls ? 'another method' : 'a different class'}, ` +
           `so their entries would overwrite each other. Give one of them a distinct namespace option, ` +
           `e.g. @CacheMemoize({ namespace: '${claim.module ? `${claim.module}.` : ''}${claim.owner}' }).`,
+      );
+    }
+    const apart = claims.find(
+      (c) => !same(c) && c.kind !== 'handler' && (c.keyBase !== claim.keyBase || c.store !== claim.store),
+    );
+    if (apart !== undefined) {
+      throw new NamespaceConflictError(
+        `${where}: shares namespace '${namespace}' with ${apart.owner} but not its ${apart.store !== claim.store ? `store ('${apart.store}' vs '${claim.store}')` : 'version'}, ` +
+          `so they would not share entries and invalidating one would miss the other's. Give both the same store and version.`,
       );
     }
     if (!claims.some(same)) this.namespaces.set(namespace, [...claims, claim]);

@@ -78,7 +78,12 @@ export class ResolvedMany {
     const rest = args.slice(1);
     let unique: Unique;
     try {
-      if (!Array.isArray(ids)) return original.apply(thisArg, args); // the method says what is wrong
+      if (!Array.isArray(ids)) {
+        this.item.runsUncached(
+          new TypeError(`the first argument must be an array of ids, got ${ids instanceof Set ? 'a Set' : typeof ids}`),
+        );
+        return original.apply(thisArg, args);
+      }
       const { skip } = this.settings;
       const mode = currentCacheMode();
       if (mode === 'bypass' || (skip !== undefined && skip(ids, ...rest))) return original.apply(thisArg, args);
@@ -183,7 +188,8 @@ export class ResolvedMany {
     const { shape } = this.settings;
     return async (positions) => {
       const wanted = positions.map((p) => ids[p]);
-      const result: unknown = original.apply(thisArg, [wanted, ...rest]);
+      // A copy: a method that sorts or filters its argument in place must not move ids under their items.
+      const result: unknown = original.apply(thisArg, [[...wanted], ...rest]);
       if (isObservable(result))
         throw new BatchResultError(
           `${this.owner} returned an Observable: a batch method must return a Promise.`,

@@ -54,6 +54,8 @@ export interface CallScope<T = unknown> {
    * process, or another process's lock): a batch then loads its other items without waiting for it.
    */
   readonly waiting?: () => void;
+  /** Keys whose computation started this call (synchronously): joining one would wait for itself. */
+  readonly ancestors?: readonly string[];
 }
 
 /** What a call with a key would find, without computing. */

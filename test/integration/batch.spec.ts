@@ -54,6 +54,46 @@ class UsersService {
   }
 }
 
+/** A single and a batch method of one namespace, each delegating to the other (their natural shape). */
+@Injectable()
+class PairService {
+  loads: number[][] = [];
+
+  @CacheMemoize({ ttl: '1m', namespace: 'Pair.item' })
+  async one(id: number): Promise<string> {
+    const [item] = await this.many([id]);
+    return item;
+  }
+
+  @CacheMemoizeMany({ ttl: '1m', namespace: 'Pair.item' })
+  async many(ids: number[]): Promise<string[]> {
+    this.loads.push([...ids]);
+    return ids.map((id) => `item ${id}`);
+  }
+
+  @CacheMemoizeMany({ ttl: '1m', namespace: 'Pair.other' })
+  async manyViaOne(ids: number[]): Promise<string[]> {
+    return Promise.all(ids.map((id) => this.oneDirect(id)));
+  }
+
+  @CacheMemoize({ ttl: '1m', namespace: 'Pair.other' })
+  async oneDirect(id: number): Promise<string> {
+    this.loads.push([-id]);
+    return `other ${id}`;
+  }
+
+  @CacheMemoizeMany({ ttl: '1m', result: 'map', namespace: 'Pair.sorted' })
+  async sorted(ids: number[]): Promise<Map<number, string>> {
+    ids.sort((a, b) => a - b); // in place, as a query builder might
+    return new Map(ids.map((id) => [id, `user ${id}`]));
+  }
+
+  @CacheMemoizeMany({ ttl: '1m', result: 'record', namespace: 'Pair.record' })
+  async record(ids: Array<string | number>): Promise<Record<string, string>> {
+    return Object.fromEntries(ids.map((id) => [String(id), `v${String(id)}`]));
+  }
+}
+
 @Injectable()
 class CatalogService {
   calls: unknown[][] = [];
@@ -134,7 +174,7 @@ const stores: Array<[string, () => CacheStore]> = [
 async function instance(store: CacheStore, prefix: string): Promise<TestingModule> {
   const app = await Test.createTestingModule({
     imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix })],
-    providers: [UsersService, CatalogService],
+    providers: [UsersService, CatalogService, PairService],
   }).compile();
   await app.init();
   return app;
@@ -304,6 +344,32 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
     await catalog.skippable([0, 1]);
     await catalog.skippable([0, 1]);
     expect(catalog.calls.filter((c) => c[0] === 'skippable')).toHaveLength(2);
+  });
+
+  it('a single and a batch method that call each other never wait for themselves', async () => {
+    const pair = app.get(PairService);
+    expect(await pair.one(1)).toBe('item 1');
+    expect(await pair.many([1, 2])).toEqual(['item 1', 'item 2']);
+    expect(await pair.manyViaOne([3, 4])).toEqual(['other 3', 'other 4']);
+    await settle();
+    expect(await pair.one(2)).toBe('item 2');
+    expect(await pair.manyViaOne([3, 4, 5])).toEqual(['other 3', 'other 4', 'other 5']);
+    expect(pair.loads).toEqual([[1], [2], [-3], [-4], [-5]]);
+  });
+
+  it('a method that reorders its ids in place never moves items under other ids; record keys are unambiguous', async () => {
+    const pair = app.get(PairService);
+    expect([...(await pair.sorted([3, 1, 2])).entries()]).toEqual([
+      [3, 'user 3'],
+      [1, 'user 1'],
+      [2, 'user 2'],
+    ]);
+    await settle();
+    expect([...(await pair.sorted([1])).entries()]).toEqual([[1, 'user 1']]);
+    await expect(pair.record([1, '1'])).rejects.toThrow(/two of them are "1" as record keys/);
+    const odd = await pair.record(['__proto__', 'x']);
+    expect(Object.keys(odd)).toEqual(['__proto__', 'x']);
+    expect(Object.getPrototypeOf(odd)).toBe(Object.prototype);
   });
 
   it('handle: keysOf, peekMany, refreshMany, explainMany; refresh mode recomputes the list', async () => {
@@ -535,6 +601,61 @@ describe('@CacheMemoizeMany at bootstrap', () => {
       }
     }
     await expect(boot([A])).rejects.toThrow(/namespace 'shared.one' is already used by A.one/);
+  });
+
+  it('class defaults apply to batch items as to single methods; methods sharing items must share store and version', async () => {
+    @Injectable()
+    @CacheMemoize({ version: 2, tags: ['users'] })
+    class Defaults {
+      calls: number[][] = [];
+      @CacheMemoize({ namespace: 'D.user' })
+      async one(id: number): Promise<number> {
+        this.calls.push([id]);
+        return id;
+      }
+      @CacheMemoizeMany({ namespace: 'D.user' })
+      async many(ids: number[]): Promise<number[]> {
+        this.calls.push(ids);
+        return ids;
+      }
+    }
+    const app = await boot([Defaults]);
+    const d = app.get(Defaults);
+    await d.many([1]);
+    expect(cacheHandle(d, 'many').keysOf([1])).toEqual([cacheHandle(d, 'one').keyOf(1)]);
+    await d.one(1);
+    expect(d.calls).toEqual([[1]]);
+    await app.get(InvalidationService).invalidateTags(['users']);
+    await d.one(1);
+    expect(d.calls).toEqual([[1], [1]]);
+    await app.close();
+
+    @Injectable()
+    class Apart {
+      @CacheMemoize({ namespace: 'Apart.user', version: 1 })
+      async one(id: number): Promise<number> {
+        return id;
+      }
+      @CacheMemoizeMany({ namespace: 'Apart.user' })
+      async many(ids: number[]): Promise<number[]> {
+        return ids;
+      }
+    }
+    await expect(boot([Apart])).rejects.toThrow(/shares namespace 'Apart.user' with Apart.one but not its version/);
+  });
+
+  it('a method that does not return a Promise is refused at bootstrap', async () => {
+    @Injectable()
+    class Sync {
+      // @ts-expect-error the decorator's type refuses it too
+      @CacheMemoizeMany()
+      list(ids: number[]): number[] {
+        return ids;
+      }
+    }
+    await expect(boot([Sync])).rejects.toThrow(
+      /Sync.list: it returns Array synchronously; a batch method must return a Promise/,
+    );
   });
 
   it('a first argument that is not an array calls the method uncached', async () => {
