@@ -1,4 +1,3 @@
-import type { EnvelopeMeta } from '../codec/envelope';
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { Serializer } from '../types/serializer';
 import { BatchLookup, withDeadline, type Found } from './batch-lookup';
@@ -8,22 +7,12 @@ import { Flight, Flights, joined, reentrant, type Snapshot } from './flights';
 import { EntryWriter } from './entry-writer';
 import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
+import type { RemoteObserver } from './remote-observer';
 import type { Topology } from './topology';
 import { RemoteVersions } from './versions';
 
+export type { RemoteObserver } from './remote-observer';
 type Factory<T> = () => Promise<T> | T;
-
-/** What a two-tier topology learns from the remote path, to keep its in-process copies. */
-export interface RemoteObserver {
-  /** A lookup found a servable entry (fill L1). */
-  found?(key: string, found: Extract<Found, { value: unknown }>): void;
-  /** This process stored an entry computed from logical time `stamp` on (fill L1, tell other instances to drop their copy). */
-  stored?(key: string, value: unknown, meta: EnvelopeMeta, stamp: number): Promise<void>;
-  /** Before an invalidation is written: drop what this process holds of it. */
-  invalidating?(change: Change): void;
-  /** After it is durable: announce it to other instances (rejects when it cannot). */
-  announce?(change: Change): Promise<void>;
-}
 
 /**
  * A shared store (Redis, memcached, a tiered store's L2): batched lookups decided by versions,
@@ -126,7 +115,7 @@ export class RemoteTopology implements Topology {
     factory: Factory<T>,
     policy: CachePolicy,
     scope: CallScope,
-    epoch: string | undefined,
+    epoch?: string,
   ): Promise<T> {
     this.ctx.miss(key, policy, scope);
     return this.compute(key, factory, policy, scope, epoch);
@@ -270,13 +259,12 @@ export class RemoteTopology implements Topology {
     return value;
   }
 
-  /** Background refresh after reading the current epoch (an L1 hit near expiry knows none). */
+  /** Background refresh after reading the current epoch (an L1 hit near expiry knows none); failures back off. */
   refreshSoon<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): void {
-    if (this.flights.get(key) !== undefined) return;
-    void this.versions.read([this.versions.epochKey]).then((tokens) => {
-      // Its failure is handled (back-off); the refresh is not this chain's result.
-      void this.refreshInBackground(key, factory, policy, scope, tokens?.[0])?.catch(() => undefined);
-    });
+    if (this.flights.get(key) === undefined)
+      void this.versions.read([this.versions.epochKey]).then((tokens) => {
+        void this.refreshInBackground(key, factory, policy, scope, tokens?.[0])?.catch(() => undefined);
+      });
   }
 
   /** Another instance invalidated: computations here that depend on it are not stored. */
