@@ -22,6 +22,8 @@ export const CacheMemoizeErrorCode = {
   UncacheableValue: 'CACHE_MEMOIZE_UNCACHEABLE_VALUE',
   /** A @CacheMemoizeMany method returned a result that cannot be matched to the ids it was given. */
   BatchResult: 'CACHE_MEMOIZE_BATCH_RESULT',
+  /** cacheContext() was called where no memoized computation is starting. */
+  NoContext: 'CACHE_MEMOIZE_NO_CONTEXT',
 } as const;
 
 export type CacheMemoizeErrorCode = (typeof CacheMemoizeErrorCode)[keyof typeof CacheMemoizeErrorCode];
@@ -139,5 +141,12 @@ export class BatchResultError extends CacheMemoizeError {
     readonly ids: readonly unknown[],
   ) {
     super(CacheMemoizeErrorCode.BatchResult, message);
+  }
+}
+
+/** `cacheContext()` outside the synchronous start of a memoized computation (see its doc). */
+export class CacheContextError extends CacheMemoizeError {
+  constructor(message: string) {
+    super(CacheMemoizeErrorCode.NoContext, message);
   }
 }

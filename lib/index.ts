@@ -17,6 +17,7 @@ export {
   type CacheEvictOptions,
   type EvictCall,
 } from './decorators/cache-evict.decorator';
+export { CachePut, type CachePutOptions } from './decorators/cache-put.decorator';
 export { CacheMemoizeInterceptor } from './interceptor/cache-memoize.interceptor';
 export {
   cacheHandle,
@@ -26,6 +27,7 @@ export {
   type MethodHandle,
 } from './method/method-handle';
 export { withCacheMode, currentCacheMode, type CacheMode } from './method/cache-mode';
+export { cacheContext, type CacheContext } from './method/cache-context';
 export type { MethodExplanation } from './method/resolved-method';
 
 // Stores

@@ -129,3 +129,11 @@ export function decodeEnvelope(bytes: Uint8Array): EnvelopeView {
   if (valueAt > buf.length) throw new Error('truncated envelope');
   return new EnvelopeView(buf, etagAt, depsAt, valueAt);
 }
+
+/** A copy of an entry's bytes with other fresh/stale deadlines (everything else kept, value not decoded). */
+export function retimed(bytes: Uint8Array, freshUntil: number, staleUntil: number): Buffer {
+  const out = Buffer.from(asBuffer(bytes));
+  out.writeDoubleLE(freshUntil, 12);
+  out.writeDoubleLE(staleUntil, 20);
+  return out;
+}

@@ -61,6 +61,10 @@ export function setFallbackEvictor(evictor: Evictor | undefined): void {
   fallbackEvictor = evictor;
 }
 
+export function getFallbackEvictor(): Evictor | undefined {
+  return fallbackEvictor;
+}
+
 /**
  * Busts cache entries when the decorated method succeeds (or before it runs, with `before`).
  * A method that throws busts nothing. Works on any provider or controller method: the method is

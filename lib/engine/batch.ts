@@ -1,5 +1,6 @@
 import type { CachePolicy, CallScope } from '../types/policy';
-import { computingSync } from './reentry';
+import { FactoryControl } from './factory-control';
+import { computingSync, currentControl } from './reentry';
 
 type GetOrSet = <T>(key: string, factory: () => Promise<T>, policy: CachePolicy, scope?: CallScope) => Promise<T>;
 
@@ -11,6 +12,8 @@ export type BatchLoader<T> = (positions: readonly number[]) => Promise<readonly 
 
 interface Waiting<T> {
   position: number;
+  /** The item's own computation's control: takes what the method call said (cacheContext()). */
+  control: FactoryControl | undefined;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
 }
@@ -52,17 +55,24 @@ export function getOrSetMany<T>(
   };
   const run = (chunk: Array<Waiting<T>>): void => {
     let loading: Promise<readonly T[]>;
+    const said = new FactoryControl(chunk[0].control?.prefix ?? '', policy.owner);
     try {
-      // Marked as computing: the method calling a memoized method of these very keys does not wait for itself.
+      // Marked as computing: the method calling a memoized method of these very keys does not wait
+      // for itself, and its cacheContext() speaks for every item it loads.
       loading = computingSync(
         chunk.map((w) => keys[w.position]),
         () => load(chunk.map((w) => w.position)),
+        said,
       );
     } catch (error) {
       loading = Promise.reject(error);
     }
     loading.then(
-      (values) => chunk.forEach((w, i) => w.resolve(values[i])),
+      (values) =>
+        chunk.forEach((w, i) => {
+          w.control?.absorb(said);
+          w.resolve(values[i]);
+        }),
       (error: unknown) => chunk.forEach((w) => w.reject(error)),
     );
   };
@@ -77,7 +87,7 @@ export function getOrSetMany<T>(
     const itemScope: CallScope = { ...scope, waiting: () => account(position) };
     const factory = (): Promise<T> =>
       new Promise<T>((resolve, reject) => {
-        parked.push({ position, resolve, reject });
+        parked.push({ position, control: currentControl(), resolve, reject });
         if (!flushed) account(position);
         else later ??= setImmediate(flush);
       });

@@ -1,7 +1,8 @@
-import { encodeEnvelope, type EnvelopeMeta } from '../codec/envelope';
+import { decodeEnvelope, encodeEnvelope, retimed, type EnvelopeMeta } from '../codec/envelope';
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { Serializer } from '../types/serializer';
 import type { EngineContext } from './context';
+import { planEntry } from './entry-plan';
 import type { FailedInvalidations } from './failed-invalidations';
 import type { Flight, Snapshot } from './flights';
 import type { RemoteObserver } from './remote';
@@ -33,16 +34,17 @@ export class EntryWriter {
     const { ctx } = this;
     const key = flight.key;
     try {
-      if (policy.cacheIf !== undefined && !policy.cacheIf(value)) return;
-      const extra = scope?.resultDeps?.(value);
+      const plan = planEntry(value, policy, scope, flight.control);
+      if (plan === undefined) return;
       let recorded: Snapshot | undefined = snapshot;
-      if (extra !== undefined && extra.length > 0) recorded = await this.versions.extend(snapshot, extra);
+      if (plan.extraDeps !== undefined) recorded = await this.versions.extend(snapshot, plan.extraDeps);
       // Overtaken by an invalidation (here, or of a result tag meanwhile), or one failed here: not stored.
       if (recorded === undefined || flight.cancelled || this.failed.affects(recorded.deps)) return;
-      const lifetime = policy.ttlMs + policy.graceMs;
+      const lifetime = plan.ttlMs + plan.graceMs;
+      if (lifetime > policy.ttlMs + policy.graceMs) this.versions.registerLifetime(lifetime);
       const meta: EnvelopeMeta = {
         createdAt: startedAt,
-        freshUntil: startedAt + policy.ttlMs,
+        freshUntil: startedAt + plan.ttlMs,
         staleUntil: startedAt + lifetime,
         epoch: recorded.epoch ?? '',
         etag: scope?.etag,
@@ -73,4 +75,32 @@ export class EntryWriter {
       ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
     }
   }
+}
+
+/**
+ * Rewrites an entry's deadlines (expireIn), keeping what it was computed from: an invalidation
+ * before or after still makes it stale. A write landing between the read and this rewrite is
+ * overwritten by the older value (both valid: no invalidation came between them).
+ */
+export async function expireEntry(
+  ctx: EngineContext,
+  key: string,
+  freshForMs: number,
+  observer: RemoteObserver,
+): Promise<boolean> {
+  const bytes = await ctx.guard.run('get', key, () => ctx.store.get(key), undefined, true);
+  if (bytes === undefined) return false;
+  let view;
+  try {
+    view = decodeEnvelope(bytes);
+  } catch {
+    return false;
+  }
+  const now = ctx.now();
+  if (view.staleUntil <= now) return false;
+  const grace = view.staleUntil - view.freshUntil;
+  const out = retimed(bytes, now + freshForMs, now + freshForMs + grace);
+  await ctx.guard.run('set', key, () => ctx.store.set(key, out, freshForMs + grace), undefined, true);
+  await observer.expired?.(key);
+  return true;
 }

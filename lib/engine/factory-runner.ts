@@ -1,6 +1,7 @@
 import { CacheMemoizeTimeoutError } from '../errors';
 import type { CachePolicy } from '../types/policy';
 import type { EngineContext } from './context';
+import type { FactoryControl } from './factory-control';
 import { computingSync } from './reentry';
 
 /**
@@ -12,13 +13,17 @@ export function runFactory<T>(
   key: string,
   policy: CachePolicy,
   factory: () => Promise<T> | T,
+  /** What the computation may say about its entry (cacheContext()); none when it is not stored. */
+  control?: FactoryControl,
 ): Promise<T> {
   const started = performance.now();
   let run: Promise<T>;
   try {
     const trace = ctx.traceCompute;
-    run = computingSync([key], () =>
-      trace === undefined ? Promise.resolve(factory()) : trace(key, policy.owner, async () => factory()),
+    run = computingSync(
+      [key],
+      () => (trace === undefined ? Promise.resolve(factory()) : trace(key, policy.owner, async () => factory())),
+      control,
     );
   } catch (error) {
     run = Promise.reject(error);

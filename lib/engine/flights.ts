@@ -1,4 +1,5 @@
 import type { CallScope } from '../types/policy';
+import type { FactoryControl } from './factory-control';
 
 /** What a remote computation read before it ran: the epoch and each dependency's version token. */
 export interface Snapshot {
@@ -18,6 +19,8 @@ export class Flight<T = unknown> {
   snapshot: Promise<Snapshot | undefined> | undefined;
   /** In-process logical time when it started (a two-tier L1 copy of its value records it). */
   stamp = 0;
+  /** What the computation said about its entry while it ran (cacheContext()). */
+  control: FactoryControl | undefined;
 
   constructor(
     readonly key: string,

@@ -1,46 +1,16 @@
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { LocalCacheStore } from '../types/store';
 import type { EngineContext } from './context';
+import { FactoryControl } from './factory-control';
 import { runFactory, sleep, withHardTimeout } from './factory-runner';
-import { Flight, Flights, joined, reentrant } from './flights';
-import { LocalVersions, type TagState } from './local-versions';
+import { Flights, joined, reentrant } from './flights';
+import { LocalEntry, LocalFlight, localVersions } from './local-entry';
+import { planEntry } from './entry-plan';
+import type { LocalVersions } from './local-versions';
+import { computingSync } from './reentry';
 import type { Topology } from './topology';
 
 type Factory<T> = () => Promise<T> | T;
-
-/** An entry kept as an object in an in-process store (no serialization: a hit is a Map lookup). */
-export class LocalEntry<T = unknown> {
-  constructor(
-    readonly value: T,
-    /** Logical time the computation started (see LocalVersions). */
-    readonly at: number,
-    readonly freshUntil: number,
-    readonly staleUntil: number,
-    readonly deps: readonly TagState[],
-    readonly etag: string | undefined,
-    readonly createdAt: number,
-  ) {}
-}
-
-/** A computation with the in-process states it depends on and the logical time it started. */
-class LocalFlight<T> extends Flight<T> {
-  constructor(
-    key: string,
-    deps: readonly string[],
-    readonly states: readonly TagState[],
-    readonly at: number,
-  ) {
-    super(key, deps, undefined);
-  }
-}
-
-/** Versions of each in-process store, shared by every engine using that store object. */
-const versionsOf = new WeakMap<LocalCacheStore, LocalVersions>();
-export function localVersions(store: LocalCacheStore): LocalVersions {
-  let v = versionsOf.get(store);
-  if (v === undefined) versionsOf.set(store, (v = new LocalVersions()));
-  return v;
-}
 
 /**
  * The memory store: everything happens in this process, so invalidations apply synchronously —
@@ -151,7 +121,7 @@ export class LocalTopology implements Topology {
         flight.promise = Promise.resolve(entry.value as T);
         queueMicrotask(() => {
           try {
-            this.store1(flight, factory(), policy, scope);
+            this.store1(flight, this.runSync(flight, factory, policy), policy, scope);
             this.ctx.revalidation.succeeded(key);
           } catch {
             this.ctx.revalidation.failed(key, this.ctx.now());
@@ -165,7 +135,7 @@ export class LocalTopology implements Topology {
     this.ctx.miss(key, policy, scope);
     const flight = this.begin<T>(key, policy, scope);
     try {
-      const value = factory();
+      const value = this.runSync(flight, factory, policy);
       this.store1(flight, value, policy, scope);
       return value;
     } finally {
@@ -187,6 +157,18 @@ export class LocalTopology implements Topology {
     if (entry.staleUntil > now)
       return { state: 'stale', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
     return { state: 'miss' };
+  }
+
+  async expire(key: string, freshForMs: number): Promise<boolean> {
+    const now = this.ctx.now();
+    const entry = this.store.peek(key, now);
+    if (!(entry instanceof LocalEntry) || entry.staleUntil <= now || !this.versions.fresh(entry.at, entry.deps))
+      return false;
+    const grace = entry.staleUntil - entry.freshUntil;
+    const { value, at, deps, etag, createdAt } = entry;
+    const retimed = new LocalEntry(value, at, now + freshForMs, now + freshForMs + grace, deps, etag, createdAt);
+    this.store.put(key, retimed, freshForMs + grace, now);
+    return true;
   }
 
   async invalidateKeys(keys: readonly string[]): Promise<void> {
@@ -242,7 +224,8 @@ export class LocalTopology implements Topology {
 
   private compute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): Promise<T> {
     const flight = this.begin<T>(key, policy, scope);
-    flight.promise = runFactory(this.ctx, key, policy, factory).then(
+    flight.control = new FactoryControl(this.ctx.prefix, policy.owner);
+    flight.promise = runFactory(this.ctx, key, policy, factory, flight.control).then(
       (value) => {
         flight.resolved = true;
         this.store1(flight, value, policy, scope);
@@ -255,6 +238,12 @@ export class LocalTopology implements Topology {
       },
     );
     return flight.promise;
+  }
+
+  /** A synchronous computation, marked as running (cacheContext(), calls that would wait for it). */
+  private runSync<T>(flight: LocalFlight<T>, factory: () => T, policy: CachePolicy): T {
+    flight.control = new FactoryControl(this.ctx.prefix, policy.owner);
+    return computingSync([flight.key], factory, flight.control);
   }
 
   /** Registers a computation with what it depends on and when it started. */
@@ -271,21 +260,22 @@ export class LocalTopology implements Topology {
     if (flight.cancelled) return;
     const { ctx } = this;
     try {
-      if (policy.cacheIf !== undefined && !policy.cacheIf(value)) return;
+      const plan = planEntry(value, policy, scope, flight.control);
+      if (plan === undefined) return;
       let states = flight.states;
       const at = flight.at;
-      const extra = scope?.resultDeps?.(value);
-      if (extra !== undefined && extra.length > 0) {
+      const extra = plan.extraDeps;
+      if (extra !== undefined) {
         // A result tag invalidated while this computed: the value may predate it.
         if (!this.versions.untouchedSince(at, extra)) return;
         states = [...states, ...this.versions.resolve([], extra)];
       }
       const now = this.ctx.now();
-      const lifetime = policy.ttlMs + policy.graceMs;
+      const lifetime = plan.ttlMs + plan.graceMs;
       const stored = policy.storeResult ? value : undefined;
       this.store.put(
         flight.key,
-        new LocalEntry(stored, at, now + policy.ttlMs, now + lifetime, states, scope?.etag, now),
+        new LocalEntry(stored, at, now + plan.ttlMs, now + lifetime, states, scope?.etag, now),
         lifetime,
         now,
       );

@@ -115,6 +115,11 @@ export class Memoizer {
     return found;
   }
 
+  /** The entry stays fresh for `freshForMs` from now, not recomputed; false when there is none. */
+  expire(key: string, freshForMs: number): Promise<boolean> {
+    return this.topology.expire(key, freshForMs);
+  }
+
   invalidateKeys(keys: readonly string[]): Promise<void> {
     return this.topology.invalidateKeys(keys);
   }

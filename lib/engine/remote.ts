@@ -2,9 +2,10 @@ import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { Serializer } from '../types/serializer';
 import { BatchLookup, withDeadline, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
+import { FactoryControl } from './factory-control';
 import { runFactory, sleep, withHardTimeout } from './factory-runner';
 import { Flight, Flights, joined, reentrant, type Snapshot } from './flights';
-import { EntryWriter } from './entry-writer';
+import { EntryWriter, expireEntry } from './entry-writer';
 import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
 import type { RemoteObserver } from './remote-observer';
@@ -181,6 +182,10 @@ export class RemoteTopology implements Topology {
     return { state: found.state, value: found.value, expiresAt: found.view.freshUntil, source: 'store' };
   }
 
+  expire(key: string, freshForMs: number): Promise<boolean> {
+    return expireEntry(this.ctx, key, freshForMs, this.observer);
+  }
+
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */
   private refreshInBackground<T>(
     key: string,
@@ -246,7 +251,8 @@ export class RemoteTopology implements Topology {
     startedAt: number,
     awaitWrite: boolean,
   ): Promise<T> {
-    const value = await runFactory(this.ctx, flight.key, policy, factory);
+    flight.control = new FactoryControl(this.ctx.prefix, policy.owner);
+    const value = await runFactory(this.ctx, flight.key, policy, factory, flight.control);
     flight.resolved = true;
     if (snapshot === undefined || flight.cancelled) {
       this.flights.settle(flight);

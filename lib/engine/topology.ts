@@ -11,6 +11,11 @@ export interface Topology {
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
   refresh<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T>;
   inspect(key: string, scope?: CallScope): Promise<Inspection>;
+  /**
+   * The entry, if servable, stays fresh for `freshForMs` from now (its grace after that), without
+   * recomputing; resolves whether there was one.
+   */
+  expire(key: string, freshForMs: number): Promise<boolean>;
   /** Entries of these keys (and computations under way for them) are invalidated. */
   invalidateKeys(keys: readonly string[]): Promise<void>;
   /** Entries depending on these tags/namespaces (and computations under way) are invalidated. */

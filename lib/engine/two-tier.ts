@@ -7,7 +7,7 @@ import type { LocalCacheStore } from '../types/store';
 import type { Found } from './batch-lookup';
 import { BusProtocol, type BusChange } from './bus';
 import type { EngineContext } from './context';
-import { LocalEntry, localVersions } from './local';
+import { LocalEntry, localVersions } from './local-entry';
 import type { LocalVersions } from './local-versions';
 import { RemoteTopology } from './remote';
 import type { Topology } from './topology';
@@ -74,6 +74,10 @@ export class TwoTierTopology implements Topology {
       found: (key, found) => this.fill(key, found),
       stored: (key, value, meta, stamp) => this.stored(key, value, meta, stamp),
       invalidating: (change) => this.applyHere(change),
+      expired: async (key) => {
+        tier.l1.remove(key);
+        if (this.bus !== undefined) await ctx.guard.run('publish', key, () => this.bus!.dropped([key]), undefined);
+      },
       announce: (change) => this.announce(change),
     };
     this.bus = busFor(tier, `${ctx.prefix}:~bus`);
@@ -165,6 +169,10 @@ export class TwoTierTopology implements Topology {
       return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'l1' };
     }
     return this.remote.inspect(key, scope);
+  }
+
+  expire(key: string, freshForMs: number): Promise<boolean> {
+    return this.remote.expire(key, freshForMs);
   }
 
   invalidateKeys(keys: readonly string[]): Promise<void> {

@@ -109,6 +109,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     let outcome: string | undefined;
     const scope: CallScope = {
       deps,
+      ttlOf: handler.ttlOf,
       refreshInline: true, // a background refresh could not run this request's handler after its response is sent
       report:
         handler.reportsStale || handler.hooked

@@ -4,6 +4,7 @@ import type { MethodRegistry } from '../method/method-registry';
 import type { ResolvedMethod } from '../method/resolved-method';
 import type { CacheMemoizeOptions } from '../types/options';
 import type { CachePolicy } from '../types/policy';
+import { parseDuration } from '../util/duration';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
 
@@ -27,6 +28,8 @@ export interface HandlerInfo {
   /** A microservice event handler (`@EventPattern`): never cached, every event must run. */
   isEvent: boolean;
   policy: CachePolicy;
+  /** The `ttl` option given as a function: applied to the handler's response body. */
+  ttlOf: ((entry: unknown) => number) | undefined;
   reportsStale: boolean;
   hooked: boolean;
   /** `@Version`, encoded. */
@@ -77,6 +80,7 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     ownsResponse: context.getType() === 'http' && handlesResponseItself(cls, handler),
     isEvent: Reflect.getMetadata(HANDLER_TYPE_METADATA, handler) === EVENT_HANDLER,
     policy,
+    ttlOf: responseTtl(options, method.owner),
     reportsStale: policy.graceMs > 0,
     hooked: method.hasHooks,
     version: encodeVersion(handlerMetadata(VERSION_METADATA, context)),
@@ -101,4 +105,17 @@ function encodeVersion(value: unknown): string {
     typeof v === 'symbol' ? 'neutral' : v instanceof RegExp ? `/${v.source}/${v.flags}` : String(v);
   if (Array.isArray(value)) return JSON.stringify(value.map(one).sort());
   return JSON.stringify(one(value));
+}
+
+/** `ttl: (body) => Duration` on a handler: the body is its value (or the array of its emissions). */
+function responseTtl(options: AnyOptions, owner: string): ((entry: unknown) => number) | undefined {
+  const ttl = options.ttl;
+  if (typeof ttl !== 'function') return undefined;
+  return (entry) => {
+    const values = (entry as { values: unknown[] }).values;
+    const body = values.length === 1 ? values[0] : values;
+    return parseDuration((ttl as (body: unknown) => unknown)(body), `${owner}: option ttl(result)`, {
+      allowZero: true,
+    });
+  };
 }

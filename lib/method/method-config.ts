@@ -13,6 +13,8 @@ export interface MethodCallbacks {
   resultTags?: (result: unknown, ...args: Args) => readonly string[];
   skip?: (...args: Args) => boolean;
   etag?: (...args: Args) => string | number;
+  /** The `ttl` option given as a function of the result. */
+  ttl?: (result: unknown, ...args: Args) => unknown;
 }
 
 export interface ResolvedMethodConfig {

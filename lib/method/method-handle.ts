@@ -1,4 +1,5 @@
 import { UnknownMethodError } from '../errors';
+import { parseDuration, type Duration } from '../util/duration';
 import { MEMOIZED_MANY, type ManyWrapperInfo, type ResolvedMany } from './resolved-many';
 import { MEMOIZED_METHOD, type MethodExplanation, type WrapperInfo } from './resolved-method';
 
@@ -32,6 +33,15 @@ export interface MethodHandle<A extends readonly unknown[], R> {
   peek(...args: A): Promise<{ value: Awaited<R> } | undefined>;
   /** Calls the method itself, bypassing the cache. */
   original(...args: A): R;
+  /** Stores a value you already have as the entry of this argument list (dogpile's `.set`). */
+  set(value: Awaited<R>, ...args: A): Promise<void>;
+  /** Milliseconds the entry stays fresh, or undefined when a call would not hit (memoize's `ttl`). */
+  ttl(...args: A): Promise<number | undefined>;
+  /**
+   * The entry stays fresh for `duration` from now (shorter or longer), not recomputed; its grace
+   * follows. Resolves false when there is no entry (memoize's `expire`).
+   */
+  expireIn(duration: Duration, ...args: A): Promise<boolean>;
   /** The key and store a call would use, and whether it would hit (never computes). */
   explain(...args: A): Promise<MethodExplanation>;
 }
@@ -85,6 +95,10 @@ export function cacheHandle<T extends object, K extends MethodKeys<T>>(
     peek: (...args: A) => m.peek(args, instance) as Promise<{ value: Awaited<R> } | undefined>,
     original: (...args: A) => original.apply(instance, args) as R,
     explain: (...args: A) => m.explain(args, instance),
+    set: (value: Awaited<R>, ...args: A) => m.set(args, value, instance),
+    ttl: (...args: A) => m.ttl(args, instance),
+    expireIn: (duration: Duration, ...args: A) =>
+      m.expireIn(args, parseDuration(duration, `cacheHandle(${m.owner}).expireIn`, { allowZero: true }), instance),
     keysOf: notBatch('keysOf'),
     peekMany: notBatch('peekMany'),
     invalidateMany: notBatch('invalidateMany'),
@@ -104,6 +118,9 @@ function batchHandle(instance: object, info: ManyWrapperInfo) {
   return {
     keyOf: single('keyOf', 'keysOf'),
     explain: single('explain', 'explainMany'),
+    set: single('set', 'the single-item method of its namespace'),
+    ttl: single('ttl', 'the single-item method of its namespace'),
+    expireIn: single('expireIn', 'the single-item method of its namespace'),
     invalidate: (...args: unknown[]) => m.invalidateMany(args, instance),
     refresh: refreshMany,
     peek: peekAll,

@@ -33,7 +33,9 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
   const where = `${ctx.decorator ?? '@CacheMemoize'} on ${ctx.owner}`;
   const namespace = validateSegment(opts.namespace ?? ctx.owner, 'namespace', where, 100);
   const version = validateSegment(opts.version ?? 0, 'version', where, 32);
-  const ttlMs = opts.ttl === undefined ? ctx.ttlMs : parseDuration(opts.ttl, `${where}: option ttl`);
+  const ttlFn = typeof opts.ttl === 'function' ? opts.ttl : undefined;
+  const ttlMs =
+    opts.ttl === undefined || ttlFn !== undefined ? ctx.ttlMs : parseDuration(opts.ttl, `${where}: option ttl`);
   for (const name of ['key', 'skip', 'cacheIf', 'resultTags', 'etag', 'instanceKey', 'parentKey'] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== 'function') {
       throw new InvalidOptionError(`${where}: option ${name} must be a function, got ${typeof opts[name]}.`);
@@ -66,6 +68,7 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
     resultTags: opts.resultTags as MethodCallbacks['resultTags'],
     skip: opts.skip as MethodCallbacks['skip'],
     etag: opts.etag as MethodCallbacks['etag'],
+    ttl: ttlFn as MethodCallbacks['ttl'],
   });
   return {
     namespace,

@@ -5,6 +5,7 @@ import { encodeArgs, encodeValue } from '../keys/key-encoder';
 import type { CacheHookInfo, CacheHooks } from '../types/options';
 import type { CachePolicy, CallScope } from '../types/policy';
 import { UnknownMethodError } from '../errors';
+import { parseDuration } from '../util/duration';
 import { currentCacheMode } from './cache-mode';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 
@@ -44,8 +45,13 @@ export class ResolvedMethod {
     this.memoizer = config.memoizer;
     this.policy = config.policy;
     this.shape = config.shapeHint;
-    const { tags, resultTags, etag } = config.callbacks;
-    this.dynamic = tags !== undefined || resultTags !== undefined || etag !== undefined || config.hooks !== undefined;
+    const { tags, resultTags, etag, ttl } = config.callbacks;
+    this.dynamic =
+      tags !== undefined ||
+      resultTags !== undefined ||
+      etag !== undefined ||
+      ttl !== undefined ||
+      config.hooks !== undefined;
     config.memoizer.registerLifetime(config.policy.ttlMs + config.policy.graceMs);
   }
 
@@ -82,7 +88,7 @@ export class ResolvedMethod {
   /** What this call adds to the method's policy, or undefined when nothing does. */
   scopeFor(args: Args, key: string, extraDeps?: readonly string[]): CallScope | undefined {
     if (!this.dynamic && extraDeps === undefined) return undefined;
-    const { tags, resultTags, etag } = this.config.callbacks;
+    const { tags, resultTags, etag, ttl } = this.config.callbacks;
     let deps = tags === undefined ? undefined : this.tagKeys(tags(...args));
     if (extraDeps !== undefined && extraDeps.length > 0)
       deps = deps === undefined ? [...extraDeps] : [...deps, ...extraDeps];
@@ -91,6 +97,10 @@ export class ResolvedMethod {
       deps,
       resultDeps: resultTags === undefined ? undefined : (value) => this.tagKeys(resultTags(value, ...args)),
       etag: etag === undefined ? undefined : String(etag(...args)),
+      ttlOf:
+        ttl === undefined
+          ? undefined
+          : (value) => parseDuration(ttl(value, ...args), `${this.owner}: option ttl(result)`, { allowZero: true }),
       report:
         hooks === undefined
           ? undefined
@@ -181,6 +191,25 @@ export class ResolvedMethod {
     return found.state === 'miss'
       ? { ...base, state: 'miss' }
       : { ...base, state: found.state, expiresAt: found.expiresAt, source: found.source };
+  }
+
+  /** Stores `value` as the entry of these arguments (as if computed now); resolves once stored. */
+  async set(args: unknown[], value: unknown, instance?: unknown): Promise<void> {
+    const key = this.keyFor(args, instance);
+    await this.memoizer.refresh(key, () => value, this.policy, this.scopeFor(args, key));
+  }
+
+  /** Milliseconds the entry of these arguments stays fresh, or undefined when a call would not hit. */
+  async ttl(args: unknown[], instance?: unknown): Promise<number | undefined> {
+    const key = this.keyFor(args, instance);
+    const found = await this.memoizer.inspect(key, this.scopeFor(args, key));
+    if (found.state !== 'fresh' || found.expiresAt === undefined) return undefined;
+    return Math.max(0, found.expiresAt - Math.ceil(this.memoizer.ctx.now()));
+  }
+
+  /** The entry of these arguments stays fresh for `ms` from now, not recomputed; false when there is none. */
+  expireIn(args: unknown[], ms: number, instance?: unknown): Promise<boolean> {
+    return this.memoizer.expire(this.keyFor(args, instance), ms);
   }
 
   async invalidate(args: unknown[], instance?: unknown): Promise<void> {

@@ -9,6 +9,7 @@ import {
   MEMOIZED_WRAPPER,
 } from '../constants';
 import { setFallbackEvictor } from '../decorators/cache-evict.decorator';
+import { CACHE_PUT_METADATA } from '../decorators/cache-put.decorator';
 import { decoratedClasses } from '../decorators/cache-memoize.decorator';
 import { InvalidOptionError, NamespaceConflictError } from '../errors';
 import type { ManyOptions } from '../method/method-registry';
@@ -90,7 +91,11 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
     if (instance === undefined) return;
     const evicts = this.scanner.getAllMethodNames(Object.getPrototypeOf(instance) as object).some((name) => {
       const fn = instance[name];
-      return typeof fn === 'function' && Reflect.getMetadata(CACHE_EVICT_METADATA, fn) !== undefined;
+      return (
+        typeof fn === 'function' &&
+        (Reflect.getMetadata(CACHE_EVICT_METADATA, fn) !== undefined ||
+          Reflect.getMetadata(CACHE_PUT_METADATA, fn) !== undefined)
+      );
     });
     if (evicts) Object.defineProperty(instance, ENGINE_REF, { value: this.invalidation, configurable: true });
   }

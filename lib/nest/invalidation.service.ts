@@ -123,6 +123,29 @@ export class InvalidationService implements Evictor {
     }
   }
 
+  /** Runs a `@CachePut`: invalidates the call's entry (durably), then stores the method's result as it. */
+  async put(
+    target: { cls: Function; method: string; args: readonly unknown[]; onFailure?: 'throw' | 'log' },
+    result: unknown,
+    owner: string,
+  ): Promise<void> {
+    try {
+      const method = this.engine.registry.method(target.cls, target.method);
+      const args = [...target.args];
+      await method.memoizer.invalidateKeys([method.keyFor(args)]);
+      await method.set(args, result);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const message = `${owner} completed (its result is on error.result), but @CachePut could not update ${target.cls.name}.${target.method}: ${reason}`;
+      this.engine.events.publish({ type: 'error', store: '*', key: owner, owner, operation: 'put', error });
+      if (target.onFailure === 'log') {
+        this.logger.error(message);
+        return;
+      }
+      throw new InvalidationFailedError(message, owner, true, result, error);
+    }
+  }
+
   private async each(options: StoreSelector, run: (m: Memoizer) => Promise<void>): Promise<void> {
     await Promise.all(this.engine.memoizersFor(options.store).map(run));
   }

@@ -76,8 +76,11 @@ export interface CacheMemoizeModuleOptions {
  * callbacks' parameters (`key: (id: number) => id`) and the compiler checks them against it.
  */
 export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R = unknown> {
-  /** Time to live: milliseconds or '30s', '5m', '1h', '1d'. Default: the module's ttl. */
-  ttl?: Duration;
+  /**
+   * Time to live: milliseconds or '30s', '5m', '1h', '1d'; or from the result,
+   * `(result, ...args) => Duration` (0: not stored). Default: the module's ttl.
+   */
+  ttl?: Duration | ((result: Awaited<R>, ...args: ArgsOnly<A>) => Duration);
   /** onHit / onMiss / onStale / onError for this method (each wins over the module's). Same shape as the module's `hooks`. */
   hooks?: CacheHooks;
   /** @deprecated put it in `hooks: { onHit }` (the module's shape); still honoured. */

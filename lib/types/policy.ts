@@ -39,6 +39,8 @@ export interface CallScope<T = unknown> {
   readonly deps?: readonly string[];
   /** Dependency keys known only from the result (resultTags). */
   readonly resultDeps?: (value: T) => readonly string[];
+  /** The entry's ttl from its value (a `ttl` option given as a function), ms; 0: not stored. */
+  readonly ttlOf?: (value: T) => number;
   /** Validation token: an entry written under another token is stale. */
   readonly etag?: string;
   /** Told how the call was answered (hooks, the interceptor's X-Cache). */

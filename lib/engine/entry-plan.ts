@@ -1,0 +1,37 @@
+import type { CachePolicy, CallScope } from '../types/policy';
+import type { FactoryControl } from './factory-control';
+
+/** How one computed value is stored: its lifetime and the dependencies known only now. */
+export interface EntryPlan {
+  ttlMs: number;
+  graceMs: number;
+  /** Result tags and tags the computation added (dependency keys), if any. */
+  extraDeps: readonly string[] | undefined;
+}
+
+/**
+ * Whether and how to store a computed value: cacheIf, the computation's own say (cacheContext():
+ * skip, setTtl, setGrace, addTags), a ttl computed from the result, result tags. Throws when a
+ * callback does (the writers then report it and store nothing).
+ */
+export function planEntry<T>(
+  value: T,
+  policy: CachePolicy,
+  scope: CallScope | undefined,
+  control: FactoryControl | undefined,
+): EntryPlan | undefined {
+  if (control?.skipped === true) return undefined;
+  if (policy.cacheIf !== undefined && !policy.cacheIf(value)) return undefined;
+  const ttlMs = control?.ttlMs ?? (scope?.ttlOf === undefined ? policy.ttlMs : scope.ttlOf(value));
+  if (ttlMs <= 0) return undefined;
+  const graceMs = control?.graceMs ?? policy.graceMs;
+  const fromResult = scope?.resultDeps?.(value);
+  const added = control?.deps;
+  const extraDeps =
+    added === undefined || added.length === 0
+      ? fromResult
+      : fromResult === undefined
+        ? added
+        : [...fromResult, ...added];
+  return { ttlMs, graceMs, extraDeps: extraDeps !== undefined && extraDeps.length > 0 ? extraDeps : undefined };
+}

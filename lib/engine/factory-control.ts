@@ -1,0 +1,27 @@
+/**
+ * What a computation says about its own entry while it runs (`cacheContext()`): a ttl or grace of
+ * its own, more tags (dependency keys), or not to store it at all. One per computation; the
+ * writers read it when the value is stored.
+ */
+export class FactoryControl {
+  ttlMs: number | undefined;
+  graceMs: number | undefined;
+  /** Dependency keys added while it ran. */
+  deps: string[] | undefined;
+  skipped = false;
+
+  constructor(
+    /** The app's key prefix (tags become dependency keys under it). */
+    readonly prefix: string,
+    /** 'ClassName.methodName', for messages. */
+    readonly owner: string,
+  ) {}
+
+  /** Takes what a batch's method call said, for one of its items. */
+  absorb(other: FactoryControl): void {
+    this.ttlMs = other.ttlMs ?? this.ttlMs;
+    this.graceMs = other.graceMs ?? this.graceMs;
+    if (other.deps !== undefined) this.deps = [...(this.deps ?? []), ...other.deps];
+    this.skipped ||= other.skipped;
+  }
+}
