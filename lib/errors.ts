@@ -150,3 +150,21 @@ export class CacheContextError extends CacheMemoizeError {
     super(CacheMemoizeErrorCode.NoContext, message);
   }
 }
+
+/**
+ * An error a `cacheErrors` method threw, replayed from a shared store: `name`, `message` and `code`
+ * are the original's (Nest's HttpException family comes back as its own class instead).
+ */
+export class CachedError extends Error {
+  /** Always true: this error was served from the cache. */
+  readonly cached = true;
+  constructor(
+    name: string,
+    message: string,
+    /** The original error's `code`, when it had a string or number one. */
+    readonly code?: unknown,
+  ) {
+    super(message);
+    this.name = name;
+  }
+}

@@ -57,6 +57,9 @@ export type {
   CacheMemoizeModuleOptions,
   CacheMemoizeOptions,
   CacheMemoizeManyOptions,
+  CacheErrorsOptions,
+  StandardSchemaLike,
+  StandardSchemaResult,
   ArgsOnly,
 } from './types/options';
 export type { CacheRequest } from './types/request';

@@ -17,7 +17,14 @@ export type Found =
    * stored. deadline: when the call's store-time budget ends (performance.now()), for the read a
    * computation does before it runs.
    */
-  | { state: 'miss'; epoch: string | undefined; reachable: boolean; deadline: number };
+  | {
+      state: 'miss';
+      epoch: string | undefined;
+      reachable: boolean;
+      deadline: number;
+      /** An entry past its grace but within the caller's stale-if-error window, still valid. */
+      fallback?: { value: unknown; etag: string | undefined };
+    };
 
 const unreachable = (): Found => ({ state: 'miss', epoch: undefined, reachable: false, deadline: 0 });
 
@@ -30,6 +37,8 @@ class Pending {
     readonly then: (found: Found) => unknown,
     readonly resolve: (value: unknown) => void,
     readonly reject: (error: unknown) => void,
+    /** How long past its grace an entry is still wanted (stale-if-error), ms. */
+    readonly keepMs: number,
   ) {}
 }
 
@@ -60,9 +69,15 @@ export class BatchLookup {
   ) {}
 
   /** Looks `key` up; the promise settles with `then(found)`. */
-  lookup<R>(key: string, etag: string | undefined, then: (found: Found) => R | Promise<R>, owner?: string): Promise<R> {
+  lookup<R>(
+    key: string,
+    etag: string | undefined,
+    then: (found: Found) => R | Promise<R>,
+    owner?: string,
+    keepMs = 0,
+  ): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.batcher.add(new Pending(key, etag, owner, then, resolve as (value: unknown) => void, reject));
+      this.batcher.add(new Pending(key, etag, owner, then, resolve as (value: unknown) => void, reject, keepMs));
     });
   }
 
@@ -94,11 +109,13 @@ export class BatchLookup {
     const { ctx, versions } = this;
     const unique = new Map<string, number>();
     const keys: string[] = [versions.epochKey];
+    let keep: Map<string, number> | undefined;
     for (const p of batch) {
       if (!unique.has(p.key)) {
         unique.set(p.key, keys.length);
         keys.push(p.key);
       }
+      if (p.keepMs > 0) (keep ??= new Map()).set(p.key, Math.max(p.keepMs, keep.get(p.key) ?? 0));
     }
     // One timer per batch bounds the read even when the client's own command timeout is longer.
     withDeadline(
@@ -110,7 +127,7 @@ export class BatchLookup {
           this.settleAll(batch, unreachable);
           return this.answered(seq);
         }
-        void this.decideAll(batch, unique, values, started, stamp).finally(() => this.answered(seq));
+        void this.decideAll(batch, unique, values, started, stamp, keep).finally(() => this.answered(seq));
       },
       () => {
         this.settleAll(batch, unreachable);
@@ -125,6 +142,7 @@ export class BatchLookup {
     values: Array<Uint8Array | undefined>,
     started: number,
     stamp: number,
+    keep: Map<string, number> | undefined,
   ): Promise<void> {
     const epochBytes = values[0];
     const epoch = epochBytes === undefined ? undefined : asBuffer(epochBytes).toString('latin1');
@@ -133,7 +151,7 @@ export class BatchLookup {
     const decided = new Map<string, Decided>();
     const checks: Array<[string, Extract<Decided, { state: 'check' }>]> = [];
     for (const [key, index] of unique) {
-      const d = this.decide(key, values[index], epoch, now, stamp);
+      const d = this.decide(key, values[index], epoch, now, stamp, keep?.get(key) ?? 0);
       decided.set(key, d);
       if (d.state === 'check') checks.push([key, d]);
     }
@@ -142,7 +160,7 @@ export class BatchLookup {
     this.settleAll(batch, (p) => {
       const d = decided.get(p.key)!;
       if (d.state === 'check') return unreachable(); // (not reached: check() decides every one)
-      if (d.state === 'miss') return { ...d, deadline };
+      if (d.state === 'miss') return { ...d, deadline, fallback: d.fallback?.etag === p.etag ? d.fallback : undefined };
       if (d.view.etag !== p.etag) return { state: 'miss', epoch, reachable: true, deadline };
       return d;
     });
@@ -155,11 +173,14 @@ export class BatchLookup {
     epoch: string | undefined,
     now: number,
     stamp: number,
+    keepMs: number,
   ): Decided {
     if (bytes === undefined) return { state: 'miss', epoch, reachable: true, deadline: 0 };
     try {
       const view = decodeEnvelope(bytes);
-      if (view.staleUntil <= now) return { state: 'miss', epoch, reachable: true, deadline: 0 };
+      // Past its grace: only worth checking as a stale-if-error fallback.
+      if (view.staleUntil <= now && view.freshUntil + keepMs <= now)
+        return { state: 'miss', epoch, reachable: true, deadline: 0 };
       if (epoch === undefined || view.epoch !== epoch || this.pendingDeps.size > 0) {
         const { deps, tokens } = view.dependencies(this.ctx.prefix);
         if (this.pendingDeps.size > 0 && deps.some((d) => this.pendingDeps.has(d)))
@@ -203,6 +224,8 @@ export class BatchLookup {
     } catch (error) {
       return this.unreadable(key, error, epoch);
     }
+    if (view.staleUntil <= now)
+      return { state: 'miss', epoch, reachable: true, deadline: 0, fallback: { value, etag: view.etag } };
     return { state: view.freshUntil > now ? 'fresh' : 'stale', value, view, epoch, stamp };
   }
 

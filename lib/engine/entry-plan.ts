@@ -5,6 +5,8 @@ import type { FactoryControl } from './factory-control';
 export interface EntryPlan {
   ttlMs: number;
   graceMs: number;
+  /** How long the store keeps it: ttl + grace, or ttl + staleIfError when that is longer. */
+  keepMs: number;
   /** Result tags and tags the computation added (dependency keys), if any. */
   extraDeps: readonly string[] | undefined;
 }
@@ -33,5 +35,11 @@ export function planEntry<T>(
       : fromResult === undefined
         ? added
         : [...fromResult, ...added];
-  return { ttlMs, graceMs, extraDeps: extraDeps !== undefined && extraDeps.length > 0 ? extraDeps : undefined };
+  const keepMs = ttlMs + Math.max(graceMs, policy.staleIfErrorMs ?? 0);
+  return {
+    ttlMs,
+    graceMs,
+    keepMs,
+    extraDeps: extraDeps !== undefined && extraDeps.length > 0 ? extraDeps : undefined,
+  };
 }

@@ -1,4 +1,4 @@
-import { decodeEnvelope, encodeEnvelope, retimed, type EnvelopeMeta } from '../codec/envelope';
+import { decodeEnvelope, encodeEnvelope, retimed, type EnvelopeMeta, type EnvelopeView } from '../codec/envelope';
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { Serializer } from '../types/serializer';
 import type { EngineContext } from './context';
@@ -41,7 +41,7 @@ export class EntryWriter {
       // Overtaken by an invalidation (here, or of a result tag meanwhile), or one failed here: not stored.
       if (recorded === undefined || flight.cancelled || this.failed.affects(recorded.deps)) return;
       const lifetime = plan.ttlMs + plan.graceMs;
-      if (lifetime > policy.ttlMs + policy.graceMs) this.versions.registerLifetime(lifetime);
+      if (plan.keepMs > policy.ttlMs + policy.graceMs) this.versions.registerLifetime(plan.keepMs);
       const meta: EnvelopeMeta = {
         createdAt: startedAt,
         freshUntil: startedAt + plan.ttlMs,
@@ -62,7 +62,7 @@ export class EntryWriter {
       const ok = await ctx.guard.run(
         'set',
         key,
-        () => ctx.store.set(key, bytes, lifetime).then(() => true),
+        () => ctx.store.set(key, bytes, plan.keepMs).then(() => true),
         false,
         false,
         policy.owner,
@@ -73,6 +73,30 @@ export class EntryWriter {
       if (!flight.cancelled) await this.observer().stored?.(key, stored, meta, flight.stamp);
     } catch (error) {
       ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
+    }
+  }
+
+  /** Writes a migrated value in place of an entry's: same deadlines, epoch and versions. */
+  async rewrite(key: string, view: EnvelopeView, value: unknown, policy: CachePolicy): Promise<void> {
+    const { ctx } = this;
+    try {
+      const { deps, tokens } = view.dependencies(ctx.prefix);
+      const meta: EnvelopeMeta = {
+        createdAt: view.createdAt,
+        freshUntil: view.freshUntil,
+        staleUntil: view.staleUntil,
+        epoch: view.epoch,
+        etag: view.etag,
+        deps,
+        tokens,
+      };
+      const keepMs =
+        view.freshUntil + Math.max(view.staleUntil - view.freshUntil, policy.staleIfErrorMs ?? 0) - ctx.now();
+      if (keepMs <= 0) return;
+      const bytes = encodeEnvelope(meta, value, this.serializer, ctx.prefix);
+      await ctx.guard.run('set', key, () => ctx.store.set(key, bytes, keepMs), undefined, false, policy.owner);
+    } catch (error) {
+      ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'migrate', error });
     }
   }
 }

@@ -72,3 +72,10 @@ export function withHardTimeout<T>(promise: Promise<T>, policy: CachePolicy, key
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, ms).unref?.());
+
+/** The stale value, or the refresh's value if it comes within the soft timeout (never its failure). */
+export function staleOrSoon<T>(stale: T, refreshing: Promise<T> | undefined, policy: CachePolicy): T | Promise<T> {
+  const soft = policy.softTimeoutMs ?? 0;
+  if (refreshing === undefined || soft <= 0) return stale;
+  return Promise.race([refreshing.catch(() => stale), sleep(soft).then(() => stale)]);
+}

@@ -2,11 +2,12 @@ import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { LocalCacheStore } from '../types/store';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
-import { runFactory, sleep, withHardTimeout } from './factory-runner';
+import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flights, joined, reentrant } from './flights';
 import { LocalEntry, LocalFlight, localVersions } from './local-entry';
 import { planEntry } from './entry-plan';
 import type { LocalVersions } from './local-versions';
+import { servingStaleOnError } from './read-guards';
 import { computingSync } from './reentry';
 import type { Topology } from './topology';
 
@@ -55,7 +56,18 @@ export class LocalTopology implements Topology {
       this.ctx.hit(key, policy, scope);
       return Promise.resolve(entry.value as T);
     }
-    return withHardTimeout(this.slow(key, factory, policy, scope, entry, now), policy, key);
+    const call = withHardTimeout(this.slow(key, factory, policy, scope, entry, now), policy, key);
+    const keep = policy.staleIfErrorMs;
+    if (
+      keep === undefined ||
+      !(entry instanceof LocalEntry) ||
+      entry.staleUntil > now ||
+      entry.freshUntil + keep <= now ||
+      entry.etag !== scope?.etag ||
+      !this.versions.fresh(entry.at, entry.deps)
+    )
+      return call;
+    return servingStaleOnError(this.ctx, key, policy, scope, call, () => entry);
   }
 
   /** A refresh this caller runs and waits for (handlers). */
@@ -82,10 +94,7 @@ export class LocalTopology implements Topology {
       }
       this.ctx.stale(key, policy, scope);
       const stale = entry.value as T;
-      const refreshing = this.refreshInBackground(key, factory, policy, scope);
-      const soft = policy.softTimeoutMs ?? 0;
-      if (refreshing === undefined || soft <= 0) return Promise.resolve(stale);
-      return Promise.race([refreshing.catch(() => stale), sleep(soft).then(() => stale)]);
+      return Promise.resolve(staleOrSoon(stale, this.refreshInBackground(key, factory, policy, scope), policy));
     }
     this.ctx.miss(key, policy, scope);
     // Invalidations detach computations synchronously: any flight still registered is current.
@@ -276,7 +285,7 @@ export class LocalTopology implements Topology {
       this.store.put(
         flight.key,
         new LocalEntry(stored, at, now + plan.ttlMs, now + lifetime, states, scope?.etag, now),
-        lifetime,
+        plan.keepMs,
         now,
       );
       ctx.emit({ type: 'set', key: flight.key, store: ctx.name, owner: policy.owner });

@@ -3,11 +3,12 @@ import type { Serializer } from '../types/serializer';
 import { BatchLookup, withDeadline, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
-import { runFactory, sleep, withHardTimeout } from './factory-runner';
+import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flight, Flights, joined, reentrant, type Snapshot } from './flights';
 import { EntryWriter, expireEntry } from './entry-writer';
 import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
+import { checkFound, lookupOrServeStale } from './read-guards';
 import type { RemoteObserver } from './remote-observer';
 import type { Topology } from './topology';
 import { RemoteVersions } from './versions';
@@ -60,13 +61,10 @@ export class RemoteTopology implements Topology {
   }
 
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
-    const answer = this.lookups.lookup(
-      key,
-      scope?.etag,
-      (found) => this.answer(key, factory, policy, scope, found),
-      policy.owner,
-    );
-    return withHardTimeout(answer, policy, key);
+    const answer = (found: Found) => this.answer(key, factory, policy, scope, found);
+    if (policy.staleIfErrorMs !== undefined)
+      return lookupOrServeStale(this.ctx, this.lookups, key, policy, scope, answer);
+    return withHardTimeout(this.lookups.lookup(key, scope?.etag, answer, policy.owner), policy, key);
   }
 
   /** Acts on what the lookup found. A fresh hit returns its value synchronously (no extra tick). */
@@ -76,8 +74,14 @@ export class RemoteTopology implements Topology {
     policy: CachePolicy,
     scope: CallScope | undefined,
     found: Found,
+    checked = false,
   ): T | Promise<T> {
     const { ctx } = this;
+    if (found.state !== 'miss' && policy.check !== undefined && !checked) {
+      const verified = checkFound(ctx, this.writer, key, policy, found);
+      if (verified instanceof Promise) return verified.then((f) => this.answer(key, factory, policy, scope, f, true));
+      return this.answer(key, factory, policy, scope, verified, true);
+    }
     if (found.state === 'miss') {
       ctx.miss(key, policy, scope);
       // The store did not answer in time: run uncached (nothing known to join, nothing safe to store).
@@ -103,11 +107,7 @@ export class RemoteTopology implements Topology {
     }
     ctx.stale(key, policy, scope);
     const refreshing = this.refreshInBackground(key, factory, policy, scope, found.epoch);
-    const soft = policy.softTimeoutMs ?? 0;
-    const stale = found.value as T;
-    if (refreshing === undefined || soft <= 0) return stale;
-    // Wait a little for the fresh value; past the soft timeout (or on failure) serve stale.
-    return Promise.race([refreshing.catch(() => stale), sleep(soft).then(() => stale)]);
+    return staleOrSoon(found.value as T, refreshing, policy);
   }
 
   /** A refresh this caller runs and waits for (handlers). */

@@ -1,5 +1,5 @@
 import type { Memoizer } from '../engine/memoizer';
-import type { CacheHooks } from '../types/options';
+import type { CacheErrorsOptions, CacheHooks } from '../types/options';
 import type { CachePolicy } from '../types/policy';
 import type { ResultShape } from './result-shape';
 
@@ -29,6 +29,8 @@ export interface ResolvedMethodConfig {
   callbacks: MethodCallbacks;
   hooks?: CacheHooks;
   shapeHint?: ResultShape;
+  /** `cacheErrors` (promise-returning provider methods). */
+  cacheErrors?: CacheErrorsOptions;
   warn: (message: string) => void;
   onHookError?: (hook: string, error: unknown) => void;
 }

@@ -1,5 +1,6 @@
 import { UnknownMethodError } from '../errors';
 import { parseDuration, type Duration } from '../util/duration';
+import { entryTtl, expireEntryIn, setEntry } from './entry-ops';
 import { MEMOIZED_MANY, type ManyWrapperInfo, type ResolvedMany } from './resolved-many';
 import { MEMOIZED_METHOD, type MethodExplanation, type WrapperInfo } from './resolved-method';
 
@@ -95,10 +96,15 @@ export function cacheHandle<T extends object, K extends MethodKeys<T>>(
     peek: (...args: A) => m.peek(args, instance) as Promise<{ value: Awaited<R> } | undefined>,
     original: (...args: A) => original.apply(instance, args) as R,
     explain: (...args: A) => m.explain(args, instance),
-    set: (value: Awaited<R>, ...args: A) => m.set(args, value, instance),
-    ttl: (...args: A) => m.ttl(args, instance),
+    set: (value: Awaited<R>, ...args: A) => setEntry(m, args, value, instance),
+    ttl: (...args: A) => entryTtl(m, args, instance),
     expireIn: (duration: Duration, ...args: A) =>
-      m.expireIn(args, parseDuration(duration, `cacheHandle(${m.owner}).expireIn`, { allowZero: true }), instance),
+      expireEntryIn(
+        m,
+        args,
+        parseDuration(duration, `cacheHandle(${m.owner}).expireIn`, { allowZero: true }),
+        instance,
+      ),
     keysOf: notBatch('keysOf'),
     peekMany: notBatch('peekMany'),
     invalidateMany: notBatch('invalidateMany'),

@@ -192,6 +192,13 @@ export class MethodRegistry {
       decorator,
     });
     const where = `${decorator} on ${owner}`;
+    if (kind === 'handler') {
+      const unsupported = (['cacheErrors', 'validate', 'migrate'] as const).find((name) => opts[name] !== undefined);
+      if (unsupported !== undefined)
+        throw new InvalidOptionError(
+          `${where}: option ${unsupported} applies to provider methods; put it on the service method the handler calls.`,
+        );
+    }
     const memoizer = defaults.memoizer(parsed.store, `${where}: option store`);
     this.claim(parsed.namespace, { cls, owner, kind, module, keyBase: parsed.keyBase, store: memoizer.name }, where);
     return new ResolvedMethod({
@@ -203,6 +210,7 @@ export class MethodRegistry {
       policy: parsed.policy,
       callbacks: parsed.callbacks,
       hooks: parsed.hooks,
+      cacheErrors: parsed.cacheErrors,
       shapeHint: kind === 'batch' ? 'promise' : shapeHint(cls, methodName),
       warn: (message) => defaults.warn(message),
       onHookError: (hook, error) =>

@@ -1,6 +1,8 @@
 import { InvalidOptionError } from '../errors';
 import { allTagKey, keyBase, namespaceSegments, namespaceTagKey, tagKeysFor, validateSegment } from '../keys/keys';
-import type { CacheHooks, CacheMemoizeOptions } from '../types/options';
+import type { CacheErrorsOptions, CacheHooks, CacheMemoizeOptions } from '../types/options';
+import { ErrorCache } from './error-cache';
+import { buildCheck } from './validation';
 import type { CachePolicy, LockPolicy } from '../types/policy';
 import type { Counters } from '../types/stats';
 import { parseDuration } from '../util/duration';
@@ -16,6 +18,7 @@ export interface ParsedOptions {
   callbacks: MethodCallbacks;
   hooks: CacheHooks | undefined;
   store: string | undefined;
+  cacheErrors: CacheErrorsOptions | undefined;
 }
 
 export interface ParseContext {
@@ -36,7 +39,7 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
   const ttlFn = typeof opts.ttl === 'function' ? opts.ttl : undefined;
   const ttlMs =
     opts.ttl === undefined || ttlFn !== undefined ? ctx.ttlMs : parseDuration(opts.ttl, `${where}: option ttl`);
-  for (const name of ['key', 'skip', 'cacheIf', 'resultTags', 'etag', 'instanceKey', 'parentKey'] as const) {
+  for (const name of ['key', 'skip', 'cacheIf', 'resultTags', 'etag', 'instanceKey', 'parentKey', 'migrate'] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== 'function') {
       throw new InvalidOptionError(`${where}: option ${name} must be a function, got ${typeof opts[name]}.`);
     }
@@ -53,13 +56,21 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
     ...fixedTags,
   ]);
   const cacheIf = opts.cacheIf as ((value: unknown) => boolean) | undefined;
+  const check = buildCheck(opts.validate, opts.migrate, where);
+  if (opts.cacheErrors !== undefined && (typeof opts.cacheErrors !== 'object' || opts.cacheErrors === null))
+    throw new InvalidOptionError(`${where}: option cacheErrors must be { when, ttl }.`);
   const policy: CachePolicy = Object.freeze({
     owner: ctx.owner,
     ttlMs,
     deps,
     counters: ctx.counters,
     ...timing(opts, where),
-    ...(cacheIf === undefined ? {} : { cacheIf: (value: unknown) => cacheIf(value) }),
+    // A cached error (cacheErrors) is stored whatever cacheIf says of values.
+    ...(cacheIf === undefined ? {} : { cacheIf: (value: unknown) => ErrorCache.isError(value) || cacheIf(value) }),
+    ...(opts.staleIfError === undefined
+      ? {}
+      : { staleIfErrorMs: parseDuration(opts.staleIfError, `${where}: option staleIfError`) }),
+    ...(check === undefined ? {} : { check }),
   });
   const callbacks: MethodCallbacks = Object.freeze({
     key: opts.key as MethodCallbacks['key'],
@@ -77,6 +88,7 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
     callbacks,
     hooks: mergeHooks(ctx.moduleHooks, opts, where),
     store: opts.store,
+    cacheErrors: opts.cacheErrors,
   };
 }
 

@@ -7,6 +7,7 @@ import type { CachePolicy, CallScope } from '../types/policy';
 import { UnknownMethodError } from '../errors';
 import { parseDuration } from '../util/duration';
 import { currentCacheMode } from './cache-mode';
+import { ErrorCache } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 
 import type { MethodExplanation, ResolvedMethodConfig } from './method-config';
@@ -38,6 +39,7 @@ export class ResolvedMethod {
   private readonly warned = new Set<string>();
   /** Whether calls need a scope of their own (per-call tags, result tags, etag or hooks). */
   private readonly dynamic: boolean;
+  private readonly errors: ErrorCache | undefined;
 
   constructor(private readonly config: ResolvedMethodConfig) {
     this.owner = config.owner;
@@ -52,7 +54,12 @@ export class ResolvedMethod {
       etag !== undefined ||
       ttl !== undefined ||
       config.hooks !== undefined;
-    config.memoizer.registerLifetime(config.policy.ttlMs + config.policy.graceMs);
+    const { policy } = config;
+    config.memoizer.registerLifetime(policy.ttlMs + Math.max(policy.graceMs, policy.staleIfErrorMs ?? 0));
+    this.errors =
+      config.cacheErrors === undefined
+        ? undefined
+        : new ErrorCache(config.cacheErrors, config.memoizer.isLocal, `@CacheMemoize on ${config.owner}`);
   }
 
   /** `instance`: the object the method is called on (needed with `instanceKey`). */
@@ -95,7 +102,10 @@ export class ResolvedMethod {
     const hooks = this.config.hooks;
     return {
       deps,
-      resultDeps: resultTags === undefined ? undefined : (value) => this.tagKeys(resultTags(value, ...args)),
+      resultDeps:
+        resultTags === undefined
+          ? undefined
+          : (value) => (ErrorCache.isError(value) ? [] : this.tagKeys(resultTags(value, ...args))),
       etag: etag === undefined ? undefined : String(etag(...args)),
       ttlOf:
         ttl === undefined
@@ -155,6 +165,10 @@ export class ResolvedMethod {
     const invoke = (): unknown => original.apply(thisArg, args);
     switch (this.shape) {
       case 'promise':
+        if (this.errors !== undefined) {
+          const errors = this.errors;
+          return this.memoizer.getOrSet(key, errors.factory(invoke), this.policy, scope).then((v) => errors.unwrap(v));
+        }
         return this.memoizer.getOrSet(key, invoke, this.policy, scope);
       case 'observable':
         return this.observable(key, invoke as () => Observable<unknown>, scope);
@@ -191,25 +205,6 @@ export class ResolvedMethod {
     return found.state === 'miss'
       ? { ...base, state: 'miss' }
       : { ...base, state: found.state, expiresAt: found.expiresAt, source: found.source };
-  }
-
-  /** Stores `value` as the entry of these arguments (as if computed now); resolves once stored. */
-  async set(args: unknown[], value: unknown, instance?: unknown): Promise<void> {
-    const key = this.keyFor(args, instance);
-    await this.memoizer.refresh(key, () => value, this.policy, this.scopeFor(args, key));
-  }
-
-  /** Milliseconds the entry of these arguments stays fresh, or undefined when a call would not hit. */
-  async ttl(args: unknown[], instance?: unknown): Promise<number | undefined> {
-    const key = this.keyFor(args, instance);
-    const found = await this.memoizer.inspect(key, this.scopeFor(args, key));
-    if (found.state !== 'fresh' || found.expiresAt === undefined) return undefined;
-    return Math.max(0, found.expiresAt - Math.ceil(this.memoizer.ctx.now()));
-  }
-
-  /** The entry of these arguments stays fresh for `ms` from now, not recomputed; false when there is none. */
-  expireIn(args: unknown[], ms: number, instance?: unknown): Promise<boolean> {
-    return this.memoizer.expire(this.keyFor(args, instance), ms);
   }
 
   async invalidate(args: unknown[], instance?: unknown): Promise<void> {

@@ -31,6 +31,9 @@ export class EventLogger {
   handle(event: CacheEvent, circuitClosed: (store: string) => boolean): void {
     if (event.type === 'uncacheable') this.uncacheable(event);
     else if (event.type === 'circuit') this.circuit(event);
+    // The caller got a stale value instead of the method's error: the error still deserves a line.
+    else if (event.type === 'stale-if-error')
+      this.error({ ...event, type: 'error', operation: 'compute (served a stale value instead)' });
     // 'key' errors are the method's own (it warns once, naming the argument): the store did nothing.
     else if (
       event.type === 'error' &&

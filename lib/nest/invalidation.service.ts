@@ -4,6 +4,7 @@ import type { Memoizer } from '../engine/memoizer';
 import { InvalidationFailedError } from '../errors';
 import { allTagKey, namespaceTagKey, tagKeysFor, validateSegment } from '../keys/keys';
 import type { MethodArgs, MethodName, StoreSelector } from '../types/method-types';
+import { setEntry } from '../method/entry-ops';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 
 /**
@@ -133,7 +134,7 @@ export class InvalidationService implements Evictor {
       const method = this.engine.registry.method(target.cls, target.method);
       const args = [...target.args];
       await method.memoizer.invalidateKeys([method.keyFor(args)]);
-      await method.set(args, result);
+      await setEntry(method, args, result);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       const message = `${owner} completed (its result is on error.result), but @CachePut could not update ${target.cls.name}.${target.method}: ${reason}`;

@@ -7,6 +7,10 @@ export type CacheEvent =
   | { type: 'error'; store: string; key: string; owner?: string; operation: string; error: unknown }
   /** A result was returned but not stored: it would not come back as it went in (e.g. an unregistered class). */
   | { type: 'uncacheable'; store: string; key: string; owner?: string; error: unknown }
+  /** A value read from a shared store failed `validate`: a miss (migrated: upgraded by `migrate` and served). */
+  | { type: 'invalid'; store: string; key: string; owner?: string; migrated: boolean }
+  /** The computation failed or timed out; an entry expired less than `staleIfError` ago was served instead. */
+  | { type: 'stale-if-error'; store: string; key: string; owner?: string; error: unknown }
   | { type: 'circuit'; state: 'open'; store: string; error: unknown; failures: number }
   | { type: 'circuit'; state: 'closed'; store: string; skipped: number; downForMs: number };
 

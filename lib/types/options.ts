@@ -126,6 +126,21 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
   timeout?: { soft?: Duration; hard?: Duration };
   /** Recompute a hit in the background when less than this much of its ttl is left. */
   refreshAhead?: Duration;
+  /**
+   * Stale-if-error: when the method throws (or passes its hard timeout) and an entry expired less
+   * than this long ago exists (and was not invalidated), return it instead of the error.
+   */
+  staleIfError?: Duration;
+  /**
+   * Checks a value read from a shared store before it is served: a predicate, or any Standard
+   * Schema (zod, valibot, arktype...). An entry that fails is a miss (deleted and recomputed), so a
+   * deploy that changes a result's shape never serves the old shape.
+   */
+  validate?: ((value: Awaited<R>) => boolean) | StandardSchemaLike;
+  /** With `validate`: upgrades an entry that fails it instead (served and written back). */
+  migrate?: (old: unknown) => Awaited<R>;
+  /** Negative caching: errors that match are cached for their own ttl and thrown on every hit. Default: none. */
+  cacheErrors?: CacheErrorsOptions;
   /** false: remember only that the call ran (at most once per ttl); hits return undefined. */
   storeResult?: boolean;
   /** Validation token from the arguments: an entry written under another token is stale. */
@@ -188,3 +203,24 @@ export interface CacheMemoizeManyOptions<
   /** At most this many ids per method call; a longer list of missing ids is loaded in several calls. */
   maxBatch?: number;
 }
+
+/** `cacheErrors` of `@CacheMemoize`. */
+export interface CacheErrorsOptions {
+  /** Which errors: `(error) => error instanceof NotFoundException`, or `[NotFoundException, GoneException]`. */
+  when: ((error: unknown) => boolean) | ReadonlyArray<abstract new (...args: never[]) => unknown>;
+  /** How long a cached error is thrown again (short: '30s'). */
+  ttl: Duration;
+}
+
+/** Any Standard Schema (https://standardschema.dev): zod 3.24+, valibot 1, arktype 2... */
+export interface StandardSchemaLike {
+  readonly '~standard': {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly validate: (value: unknown) => StandardSchemaResult | Promise<StandardSchemaResult>;
+  };
+}
+
+export type StandardSchemaResult =
+  | { readonly value: unknown; readonly issues?: undefined }
+  | { readonly issues: ReadonlyArray<{ readonly message: string }> };

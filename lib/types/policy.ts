@@ -27,6 +27,16 @@ export interface CachePolicy<T = unknown> {
   readonly storeResult: boolean;
   /** Store the result only when this returns true. */
   readonly cacheIf?: (value: T) => boolean;
+  /**
+   * After ttl + grace, how long an entry is kept to be served when the computation fails or times
+   * out (stale-if-error), ms.
+   */
+  readonly staleIfErrorMs?: number;
+  /**
+   * Checks a value read from a shared store before it is served (validate / migrate): invalid
+   * entries are misses (deleted, recomputed); a migrated value is served and written back.
+   */
+  readonly check?: (value: unknown) => CheckVerdict | Promise<CheckVerdict>;
   /** Dependency keys every entry of the method carries: the app-wide clear key and its namespace segments. */
   readonly deps: readonly string[];
   /** This method's counters (see Counters), incremented in place. */
@@ -59,6 +69,9 @@ export interface CallScope<T = unknown> {
   /** Keys whose computation started this call (synchronously): joining one would wait for itself. */
   readonly ancestors?: readonly string[];
 }
+
+/** What a policy's check says of a cached value. */
+export type CheckVerdict = { ok: false } | { ok: true; value: unknown; migrated: boolean };
 
 /** What a call with a key would find, without computing. */
 export interface Inspection {

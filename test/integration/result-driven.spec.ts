@@ -3,9 +3,10 @@
  * the result), handles control one entry (set, ttl, expireIn), and write-through (@CachePut).
  */
 import 'reflect-metadata';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
+  CachedError,
   CacheContextError,
   CacheMemoize,
   CacheMemoizeErrorCode,
@@ -19,7 +20,9 @@ import {
   memoryStore,
   redisStore,
   tieredStore,
+  type CacheEvent,
   type CacheStore,
+  type StandardSchemaLike,
 } from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
@@ -227,5 +230,261 @@ describe('@CachePut across instances', () => {
       await a.close();
       await b.close();
     }
+  });
+});
+
+@Injectable()
+class Lookup {
+  runs = 0;
+  failNext = false;
+
+  @CacheMemoize({ ttl: '1m', cacheErrors: { when: [NotFoundException], ttl: 80 } })
+  async find(id: number): Promise<{ id: number }> {
+    this.runs++;
+    if (id === 404) throw new NotFoundException({ message: `no product ${id}`, id });
+    if (id === 500) throw new Error('boom');
+    return { id };
+  }
+
+  @CacheMemoize({ ttl: '1m', cacheErrors: { when: (e) => (e as { code?: string }).code === 'ENOENT', ttl: '1m' } })
+  async file(name: string): Promise<string> {
+    this.runs++;
+    throw Object.assign(new Error(`no file ${name}`), { code: 'ENOENT' });
+  }
+
+  @CacheMemoize({ ttl: 40, staleIfError: '1m', tags: (sym: string) => [`sym:${sym}`] })
+  async quote(sym: string): Promise<{ sym: string; run: number }> {
+    const run = ++this.runs;
+    await sleep(1);
+    if (this.failNext) throw new Error('feed down');
+    return { sym, run };
+  }
+
+  @CacheMemoize({ ttl: 40, staleIfError: '1m', timeout: { hard: 30 } })
+  async slowQuote(sym: string): Promise<{ sym: string; run: number }> {
+    const run = ++this.runs;
+    if (this.failNext) await sleep(150);
+    return { sym, run };
+  }
+}
+
+describe.each([
+  ['memory', () => memoryStore()],
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+] as Array<[string, () => CacheStore]>)('negative caching and stale-if-error on %s', (name, makeStore) => {
+  let app: TestingModule;
+  let lookup: Lookup;
+  const events: CacheEvent[] = [];
+  beforeEach(async () => {
+    events.length = 0;
+    app = await Test.createTestingModule({
+      imports: [
+        CacheMemoizeModule.forRoot({
+          stores: { default: makeStore() },
+          prefix: uniquePrefix('neg'),
+          onEvent: (e) => events.push(e),
+        }),
+      ],
+      providers: [Lookup],
+    }).compile();
+    await app.init();
+    lookup = app.get(Lookup);
+  });
+  afterEach(() => app.close());
+
+  it('a matching error is cached for its own ttl and thrown again on every hit, as the same class', async () => {
+    const first = await lookup.find(404).catch((e: unknown) => e);
+    await sleep(20);
+    const second = await lookup.find(404).catch((e: unknown) => e);
+    expect(lookup.runs).toBe(1);
+    for (const error of [first, second]) {
+      expect(error).toBeInstanceOf(NotFoundException);
+      expect((error as NotFoundException).getStatus()).toBe(404);
+      expect((error as NotFoundException).getResponse()).toEqual({ message: 'no product 404', id: 404 });
+    }
+    if (name === 'memory') expect(second).toBe(first);
+    await expect(lookup.find(500)).rejects.toThrow('boom');
+    await expect(lookup.find(500)).rejects.toThrow('boom');
+    expect(lookup.runs).toBe(3); // other errors are never cached
+    await sleep(100); // the error's own ttl (80 ms), not the method's minute
+    await expect(lookup.find(404)).rejects.toBeInstanceOf(NotFoundException);
+    expect(lookup.runs).toBe(4);
+  });
+
+  it('other errors come back from a shared store as a CachedError with their name, message and code', async () => {
+    const first = await lookup.file('a.txt').catch((e: unknown) => e);
+    await sleep(20);
+    const second = await lookup.file('a.txt').catch((e: unknown) => e);
+    expect(lookup.runs).toBe(1);
+    if (name === 'memory') expect(second).toBe(first);
+    else {
+      expect(second).toBeInstanceOf(CachedError);
+      expect(second).toMatchObject({ name: 'Error', message: 'no file a.txt', code: 'ENOENT', cached: true });
+    }
+  });
+
+  it('stale-if-error serves an expired entry when the method fails or times out, never an invalidated one', async () => {
+    expect((await lookup.quote('A')).run).toBe(1);
+    expect((await lookup.slowQuote('S')).run).toBe(2);
+    await sleep(80); // expired (no grace)
+    lookup.failNext = true;
+    expect(await lookup.quote('A')).toEqual({ sym: 'A', run: 1 });
+    expect(await lookup.slowQuote('S')).toEqual({ sym: 'S', run: 2 });
+    expect(events.filter((e) => e.type === 'stale-if-error')).toHaveLength(2);
+    await expect(lookup.quote('B')).rejects.toThrow('feed down'); // nothing to fall back on
+    await app.get(InvalidationService).invalidateTags(['sym:A']);
+    await expect(lookup.quote('A')).rejects.toThrow('feed down');
+    lookup.failNext = false;
+    expect((await lookup.quote('A')).run).toBeGreaterThan(2);
+  });
+});
+
+/** Two deploys of one method: the old one wrote entries of the old shape. */
+@Injectable()
+class OldShape {
+  @CacheMemoize({ ttl: '1m', namespace: 'Shape.user' })
+  async user(id: number): Promise<{ id: number; version: number }> {
+    return { id, version: 1 };
+  }
+}
+
+const versionTwo: StandardSchemaLike = {
+  '~standard': {
+    version: 1,
+    vendor: 'test',
+    validate: (value) =>
+      (value as { version?: number }).version === 2 ? { value } : { issues: [{ message: 'expected version 2' }] },
+  },
+};
+
+@Injectable()
+class NewShape {
+  runs = 0;
+  @CacheMemoize({ ttl: '1m', namespace: 'Shape.user', validate: (u: { version: number }) => u.version === 2 })
+  async user(id: number): Promise<{ id: number; version: number }> {
+    this.runs++;
+    return { id, version: 2 };
+  }
+}
+
+@Injectable()
+class MigratingShape {
+  runs = 0;
+  @CacheMemoize({
+    ttl: '1m',
+    namespace: 'Shape.user',
+    validate: versionTwo,
+    migrate: (old) => ({ ...(old as { id: number }), version: 2 }),
+  })
+  async user(id: number): Promise<{ id: number; version: number }> {
+    this.runs++;
+    return { id, version: 2 };
+  }
+}
+
+describe.each([
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+] as Array<[string, () => CacheStore]>)('validation on read on %s', (_name, makeStore) => {
+  const boot = async (provider: Function, prefix: string, events: CacheEvent[] = []) => {
+    const app = await Test.createTestingModule({
+      imports: [
+        CacheMemoizeModule.forRoot({ stores: { default: makeStore() }, prefix, onEvent: (e) => events.push(e) }),
+      ],
+      providers: [provider as never],
+    }).compile();
+    return app.init();
+  };
+
+  it('an entry of the old shape is a miss, deleted and recomputed', async () => {
+    const prefix = uniquePrefix('shape');
+    const old = await boot(OldShape, prefix);
+    const events: CacheEvent[] = [];
+    const next = await boot(NewShape, prefix, events);
+    try {
+      await old.get(OldShape).user(1);
+      await sleep(30);
+      expect(await next.get(NewShape).user(1)).toEqual({ id: 1, version: 2 });
+      expect(next.get(NewShape).runs).toBe(1);
+      expect(events).toContainEqual(expect.objectContaining({ type: 'invalid', migrated: false }));
+      await sleep(30);
+      expect(await next.get(NewShape).user(1)).toEqual({ id: 1, version: 2 });
+      expect(next.get(NewShape).runs).toBe(1);
+    } finally {
+      await old.close();
+      await next.close();
+    }
+  });
+
+  it('with migrate (and a Standard Schema) the old entry is upgraded, served and written back', async () => {
+    const prefix = uniquePrefix('migrate');
+    const old = await boot(OldShape, prefix);
+    const events: CacheEvent[] = [];
+    const next = await boot(MigratingShape, prefix, events);
+    try {
+      await old.get(OldShape).user(2);
+      await sleep(30);
+      expect(await next.get(MigratingShape).user(2)).toEqual({ id: 2, version: 2 });
+      expect(next.get(MigratingShape).runs).toBe(0);
+      expect(events).toContainEqual(expect.objectContaining({ type: 'invalid', migrated: true }));
+      await sleep(30);
+      const reader = await boot(OldShape, prefix); // a fresh instance: no in-process copy of its own
+      expect(await reader.get(OldShape).user(2)).toEqual({ id: 2, version: 2 }); // written back
+      await reader.close();
+    } finally {
+      await old.close();
+      await next.close();
+    }
+  });
+});
+
+describe('result-driven options at bootstrap', () => {
+  const boot = async (provider: Function) => {
+    const app = await Test.createTestingModule({
+      imports: [CacheMemoizeModule.forRoot({})],
+      providers: [provider as never],
+    }).compile();
+    return app.init();
+  };
+
+  it('bad validate, migrate and cacheErrors options fail naming the method and the fix', async () => {
+    @Injectable()
+    class MigrateOnly {
+      @CacheMemoize({ migrate: (old) => old as number })
+      async m(id: number): Promise<number> {
+        return id;
+      }
+    }
+    await expect(boot(MigrateOnly)).rejects.toThrow(/@CacheMemoize on MigrateOnly.m: option migrate needs validate/);
+
+    @Injectable()
+    class BadValidate {
+      @CacheMemoize({ validate: { parse: () => true } as unknown as StandardSchemaLike })
+      async m(id: number): Promise<number> {
+        return id;
+      }
+    }
+    await expect(boot(BadValidate)).rejects.toThrow(/option validate must be a function .* or a Standard Schema/);
+
+    @Injectable()
+    class BadErrors {
+      @CacheMemoize({ cacheErrors: { when: ['NotFound'] as never, ttl: '30s' } })
+      async m(id: number): Promise<number> {
+        return id;
+      }
+    }
+    await expect(boot(BadErrors)).rejects.toThrow(/BadErrors.m: option cacheErrors.when must be/);
+
+    @Injectable()
+    class BadErrorTtl {
+      @CacheMemoize({ cacheErrors: { when: [NotFoundException], ttl: 'soon' as '1m' } })
+      async m(id: number): Promise<number> {
+        return id;
+      }
+    }
+    await expect(boot(BadErrorTtl)).rejects.toThrow(/BadErrorTtl.m: option cacheErrors.ttl/);
   });
 });

@@ -1,0 +1,104 @@
+import type { CachePolicy, CallScope, CheckVerdict } from '../types/policy';
+import type { BatchLookup, Found } from './batch-lookup';
+import type { EngineContext } from './context';
+import type { EntryWriter } from './entry-writer';
+import { withHardTimeout } from './factory-runner';
+
+type Servable = Extract<Found, { value: unknown }>;
+
+/** The verdict of a policy's check; a check that throws says invalid (reported). */
+function verdictOf(
+  ctx: EngineContext,
+  key: string,
+  policy: CachePolicy,
+  value: unknown,
+): CheckVerdict | Promise<CheckVerdict> {
+  const failed = (error: unknown): CheckVerdict => {
+    ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'validate', error });
+    return { ok: false };
+  };
+  try {
+    const verdict = policy.check!(value);
+    return verdict instanceof Promise ? verdict.catch(failed) : verdict;
+  } catch (error) {
+    return failed(error);
+  }
+}
+
+/**
+ * A value read from a shared store, checked before it is served (`validate` / `migrate`): an
+ * invalid one is deleted and becomes a miss; a migrated one is served and written back in place
+ * (same deadlines and versions, so an invalidation still beats it).
+ */
+export function checkFound(
+  ctx: EngineContext,
+  writer: EntryWriter,
+  key: string,
+  policy: CachePolicy,
+  found: Servable,
+): Found | Promise<Found> {
+  const decide = (verdict: CheckVerdict): Found => {
+    if (!verdict.ok) {
+      ctx.emit({ type: 'invalid', key, store: ctx.name, owner: policy.owner, migrated: false });
+      void ctx.background.track(ctx.guard.run('delete', key, () => ctx.store.delete(key), false));
+      return {
+        state: 'miss',
+        epoch: found.epoch,
+        reachable: true,
+        deadline: performance.now() + ctx.operationTimeoutMs,
+      };
+    }
+    if (!verdict.migrated) return verdict.value === found.value ? found : { ...found, value: verdict.value };
+    ctx.emit({ type: 'invalid', key, store: ctx.name, owner: policy.owner, migrated: true });
+    void ctx.background.track(writer.rewrite(key, found.view, verdict.value, policy));
+    return { ...found, value: verdict.value };
+  };
+  const verdict = verdictOf(ctx, key, policy, found.value);
+  return verdict instanceof Promise ? verdict.then(decide) : decide(verdict);
+}
+
+/**
+ * stale-if-error: when the call fails (the method threw, or its hard timeout passed) and its lookup
+ * found an entry past its grace but within `staleIfError`, that value is served instead (checked
+ * like any read value). Told to the caller's report as 'stale' (X-Cache: STALE).
+ */
+export function servingStaleOnError<T>(
+  ctx: EngineContext,
+  key: string,
+  policy: CachePolicy,
+  scope: CallScope | undefined,
+  call: Promise<T>,
+  fallback: () => { value: unknown } | undefined,
+): Promise<T> {
+  return call.catch(async (error: unknown) => {
+    const stale = fallback();
+    if (stale === undefined) throw error;
+    let value = stale.value;
+    if (policy.check !== undefined) {
+      const verdict = await verdictOf(ctx, key, policy, value);
+      if (!verdict.ok) throw error;
+      value = verdict.value;
+    }
+    ctx.emit({ type: 'stale-if-error', key, store: ctx.name, owner: policy.owner, error });
+    scope?.report?.('stale');
+    return value as T;
+  });
+}
+
+/** A lookup whose call may fall back to an entry past its grace (the policy has staleIfError). */
+export function lookupOrServeStale<T>(
+  ctx: EngineContext,
+  lookups: BatchLookup,
+  key: string,
+  policy: CachePolicy,
+  scope: CallScope | undefined,
+  answer: (found: Found) => T | Promise<T>,
+): Promise<T> {
+  let fallback: { value: unknown } | undefined;
+  const then = (found: Found) => {
+    if (found.state === 'miss') fallback = found.fallback;
+    return answer(found);
+  };
+  const call = lookups.lookup(key, scope?.etag, then, policy.owner, policy.staleIfErrorMs);
+  return servingStaleOnError(ctx, key, policy, scope, withHardTimeout(call, policy, key), () => fallback);
+}
