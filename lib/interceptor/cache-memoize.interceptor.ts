@@ -162,16 +162,22 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       if (ran) return from(result.uncacheable);
       return next.handle();
     }
-    // The handler's runtime status and headers, on hits and on calls that joined another's run.
-    if (!ran && response !== undefined) replayMeta(this.http?.adapter, response, result);
     const state = outcome as string | undefined; // set by the report callback, when asked for
-    this.label(
-      context,
-      request,
-      ran || joined ? 'MISS' : state === 'stale' ? 'STALE' : state === 'miss' ? 'MISS' : 'HIT',
-      key,
-    );
-    return from(ran ? result.values : cloneResponse(result.values));
+    // This request's handler failed and an expired response was served instead (staleIfError).
+    const fellBack = ran && state === 'stale';
+    // The handler's runtime status and headers, on hits and on calls that joined another's run.
+    if ((!ran || fellBack) && response !== undefined) replayMeta(this.http?.adapter, response, result);
+    const label = fellBack
+      ? 'STALE'
+      : ran || joined
+        ? 'MISS'
+        : state === 'stale'
+          ? 'STALE'
+          : state === 'miss'
+            ? 'MISS'
+            : 'HIT';
+    this.label(context, request, label, key);
+    return from(ran && !fellBack ? result.values : cloneResponse(result.values));
   }
 
   /** Per-handler facts, resolved once. */

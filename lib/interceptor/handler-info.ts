@@ -81,7 +81,7 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     isEvent: Reflect.getMetadata(HANDLER_TYPE_METADATA, handler) === EVENT_HANDLER,
     policy,
     ttlOf: responseTtl(options, method.owner),
-    reportsStale: policy.graceMs > 0,
+    reportsStale: policy.graceMs > 0 || policy.staleIfErrorMs !== undefined,
     hooked: method.hasHooks,
     version: encodeVersion(handlerMetadata(VERSION_METADATA, context)),
     declaredHost: encodeVersion(Reflect.getMetadata(HOST_METADATA, cls)),

@@ -15,6 +15,7 @@ import {
   Post,
   Query,
   Res,
+  ServiceUnavailableException,
   StreamableFile,
   UseGuards,
 } from '@nestjs/common';
@@ -180,6 +181,25 @@ class ProductsController {
   }
 }
 
+/** Result-driven handlers: a ttl from the body, and stale-if-error. */
+@Controller('feed')
+class FeedController {
+  static failing = false;
+
+  @Get('quote')
+  @CacheMemoize({ ttl: 40, staleIfError: '1m' })
+  quote() {
+    if (FeedController.failing) throw new ServiceUnavailableException('feed down');
+    return { run: count('quote') };
+  }
+
+  @Get('stock/:n')
+  @CacheMemoize({ ttl: (body: { n: number }) => (body.n === 0 ? 0 : '1m') })
+  stock(@Param('n') n: string) {
+    return { n: Number(n), run: count(`stock${n}`) };
+  }
+}
+
 @Controller('plain')
 class PlainController {
   @Get()
@@ -190,7 +210,7 @@ class PlainController {
 
 @Module({
   imports: [CacheMemoizeModule.forRoot({})],
-  controllers: [ShopController, ProductsController, PlainController],
+  controllers: [ShopController, ProductsController, FeedController, PlainController],
   providers: [CatalogService, { provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor }],
 })
 class ShopModule {}
@@ -219,6 +239,26 @@ describe.each([
     await http.get('/items/1?a=9').expect(200);
     expect(runs.item1).toBe(2);
     expect(runs.item2).toBe(1);
+  });
+
+  it('a handler failing within staleIfError serves the expired response with X-Cache: STALE', async () => {
+    FeedController.failing = false;
+    const first = await http.get('/feed/quote').expect(200);
+    await new Promise((r) => setTimeout(r, 80)); // expired, no grace
+    FeedController.failing = true;
+    const stale = await http.get('/feed/quote').expect(200);
+    expect(stale.body).toEqual(first.body);
+    expect(stale.headers['x-cache']).toBe('STALE');
+    FeedController.failing = false;
+  });
+
+  it('a ttl computed from the response body: 0 is not cached', async () => {
+    await http.get('/feed/stock/0').expect(200);
+    await http.get('/feed/stock/0').expect(200);
+    await http.get('/feed/stock/3').expect(200);
+    const hit = await http.get('/feed/stock/3').expect(200);
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect([runs.stock0, runs.stock3]).toEqual([2, 1]);
   });
 
   it('HEAD is answered from the GET entry; POST is never cached', async () => {

@@ -99,10 +99,12 @@ describe.each([
     expect(health.body.info['cache:local']).toMatchObject({ status: 'up', kind: 'memory' });
   });
 
-  it('caches not-found results without caching the 404 exception', async () => {
+  it("caches the catalogue's 404s for 30 s (cacheErrors): the same 404 body, one query", async () => {
     const before = repo.queries;
-    await request(app.getHttpServer()).get('/products/999').expect(404);
-    await request(app.getHttpServer()).get('/products/999').expect(404);
-    expect(repo.queries - before).toBe(1); // null is a cached value
+    const first = await request(app.getHttpServer()).get('/products/999').expect(404);
+    const second = await request(app.getHttpServer()).get('/products/999').expect(404);
+    expect(second.body).toEqual(first.body);
+    expect(first.body).toMatchObject({ statusCode: 404, message: 'product 999 not found' });
+    expect(repo.queries - before).toBe(1);
   });
 });

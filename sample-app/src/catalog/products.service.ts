@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, NotFoundException } from '@nestjs/common';
 import { CacheMemoize, InvalidationService } from 'nestjs-cache-memoize';
 import type { Product } from './product';
 import { ProductsRepository } from './products.repository';
@@ -10,10 +10,19 @@ export class ProductsService {
     private readonly invalidation: InvalidationService,
   ) {}
 
-  /** Cached per id; tagged so an update of this product busts it. `null` (not found) is cached too. */
-  @CacheMemoize({ ttl: '5m', tags: (id: number) => [`product:${id}`] })
-  async getProduct(id: number): Promise<Product | null> {
-    return this.repo.findById(id);
+  /**
+   * Cached per id; tagged so an update of this product busts it. An unknown id throws a 404, which
+   * is cached too, for 30 s (cacheErrors): scanners asking for ids that do not exist stay off the database.
+   */
+  @CacheMemoize({
+    ttl: '5m',
+    tags: (id: number) => [`product:${id}`],
+    cacheErrors: { when: [NotFoundException], ttl: '30s' },
+  })
+  async getProduct(id: number): Promise<Product> {
+    const product = await this.repo.findById(id);
+    if (!product) throw new NotFoundException(`product ${id} not found`);
+    return product;
   }
 
   /** Cached per category; tagged with every product it contains (known from the result). */
