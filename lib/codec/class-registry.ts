@@ -49,6 +49,13 @@ export class ClassRegistry {
     return this.byName.size;
   }
 
+  /** The library's own class under a reserved name (a `~`-name no user registration may take). */
+  addBuiltin(name: string, cls: Function): void {
+    if (this.byName.has(name)) throw new InvalidOptionError(`classes: the name '${name}' is reserved by the library.`);
+    this.byName.set(name, cls.prototype as object);
+    this.byPrototype.set(cls.prototype as object, name);
+  }
+
   nameOf(proto: object): string | undefined {
     return this.byPrototype.get(proto);
   }

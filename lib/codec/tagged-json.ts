@@ -1,6 +1,7 @@
 import { SerializationError, UncacheableValueError } from '../errors';
 import type { Serializer } from '../types/serializer';
 import { asBuffer } from '../util/bytes';
+import { CACHED_ERROR_RECORD, CachedErrorRecord } from './cached-error-record';
 import { ClassRegistry, type ClassRegistryInput } from './class-registry';
 
 /**
@@ -185,6 +186,7 @@ export function createTaggedJsonSerializer(
   options: TaggedJsonOptions = {},
 ): Serializer & { readonly classes: ClassRegistry } {
   const registry = new ClassRegistry(options.classes ?? [], 'classes');
+  registry.addBuiltin(CACHED_ERROR_RECORD, CachedErrorRecord);
   const reviver = new Reviver(registry);
   const decodeFrom = (bytes: Uint8Array, offset: number): unknown => {
     const buf = asBuffer(bytes); // the engine passes a Buffer: no copy
@@ -197,6 +199,7 @@ export function createTaggedJsonSerializer(
   return {
     name: 'tagged-json',
     classes: registry,
+    cachesErrors: true,
     encode(value) {
       const encoder = new Encoder(registry);
       const tree = encoder.walk(value);

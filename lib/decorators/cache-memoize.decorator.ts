@@ -1,4 +1,5 @@
 import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
+import type { Observable } from 'rxjs';
 import { CacheMemoizeInterceptor } from '../interceptor/cache-memoize.interceptor';
 import { CACHE_MEMOIZE_METADATA } from '../constants';
 import type { CacheMemoizeOptions } from '../types/options';
@@ -7,10 +8,11 @@ import type { CacheMemoizeOptions } from '../types/options';
  * The decorator's type: on a method, the method's parameters must fit the parameter types the
  * option callbacks were written for; on a class, the options are defaults for its methods.
  */
-export interface CacheMemoizeDecorator<A extends readonly unknown[]> {
+export interface CacheMemoizeDecorator<A extends readonly unknown[], R = unknown> {
   (target: Function): void;
-  // The callbacks may declare a prefix of the method's parameters (e.g. only the id).
-  <F extends (...args: [...A, ...never[]]) => unknown>(
+  // The callbacks may declare a prefix of the method's parameters (e.g. only the id), and the
+  // result callbacks (cacheIf, resultTags, ttl, validate, migrate) the method's result type.
+  <F extends (...args: [...A, ...never[]]) => R | PromiseLike<R> | Observable<unknown>>(
     target: object,
     propertyKey: string | symbol,
     descriptor: TypedPropertyDescriptor<F>,
@@ -25,7 +27,7 @@ export interface CacheMemoizeDecorator<A extends readonly unknown[]> {
  */
 export function CacheMemoize<A extends readonly unknown[] = never, R = unknown>(
   options: CacheMemoizeOptions<A, R> = {},
-): CacheMemoizeDecorator<A> {
+): CacheMemoizeDecorator<A, R> {
   const decorator = applyDecorators(
     SetMetadata(CACHE_MEMOIZE_METADATA, Object.freeze({ ...options })),
     // Interceptor metadata is ignored on providers; on controllers and resolvers it caches responses.
@@ -34,7 +36,7 @@ export function CacheMemoize<A extends readonly unknown[] = never, R = unknown>(
   return ((target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => {
     if (key !== undefined) decoratedClasses.add(target.constructor);
     return (decorator as (t: object, k?: string | symbol, d?: PropertyDescriptor) => unknown)(target, key, descriptor);
-  }) as unknown as CacheMemoizeDecorator<A>;
+  }) as unknown as CacheMemoizeDecorator<A, R>;
 }
 
 /**

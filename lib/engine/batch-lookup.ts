@@ -8,6 +8,14 @@ import type { RemoteVersions } from './versions';
 /** Most lookups one multi-key read carries (a larger burst is sent as several). */
 const MAX_READ_BATCH = 256;
 
+/** An expired entry kept for stale-if-error, with what it was computed from (checked again before use). */
+export interface Fallback {
+  value: unknown;
+  etag: string | undefined;
+  deps: readonly string[];
+  tokens: readonly string[];
+}
+
 /** What a lookup found in the shared store. */
 export type Found =
   /** stamp: the in-process logical time before the read was sent (a two-tier L1 fill records it). */
@@ -23,7 +31,7 @@ export type Found =
       reachable: boolean;
       deadline: number;
       /** An entry past its grace but within the caller's stale-if-error window, still valid. */
-      fallback?: { value: unknown; etag: string | undefined };
+      fallback?: Fallback;
     };
 
 const unreachable = (): Found => ({ state: 'miss', epoch: undefined, reachable: false, deadline: 0 });
@@ -224,8 +232,10 @@ export class BatchLookup {
     } catch (error) {
       return this.unreadable(key, error, epoch);
     }
-    if (view.staleUntil <= now)
-      return { state: 'miss', epoch, reachable: true, deadline: 0, fallback: { value, etag: view.etag } };
+    if (view.staleUntil <= now) {
+      const { deps, tokens } = view.dependencies(this.ctx.prefix); // parsed by the check before: no throw here
+      return { state: 'miss', epoch, reachable: true, deadline: 0, fallback: { value, etag: view.etag, deps, tokens } };
+    }
     return { state: view.freshUntil > now ? 'fresh' : 'stale', value, view, epoch, stamp };
   }
 

@@ -5,7 +5,7 @@ import type { EngineContext } from './context';
 import { planEntry } from './entry-plan';
 import type { FailedInvalidations } from './failed-invalidations';
 import type { Flight, Snapshot } from './flights';
-import type { RemoteObserver } from './remote';
+import type { RemoteObserver } from './remote-observer';
 import type { RemoteVersions } from './versions';
 
 /**
@@ -108,8 +108,10 @@ export class EntryWriter {
  */
 export async function expireEntry(
   ctx: EngineContext,
+  versions: RemoteVersions,
   key: string,
   freshForMs: number,
+  staleIfErrorMs: number,
   observer: RemoteObserver,
 ): Promise<boolean> {
   const bytes = await ctx.guard.run('get', key, () => ctx.store.get(key), undefined, true);
@@ -124,7 +126,9 @@ export async function expireEntry(
   if (view.staleUntil <= now) return false;
   const grace = view.staleUntil - view.freshUntil;
   const out = retimed(bytes, now + freshForMs, now + freshForMs + grace);
-  await ctx.guard.run('set', key, () => ctx.store.set(key, out, freshForMs + grace), undefined, true);
+  const keepMs = freshForMs + Math.max(grace, staleIfErrorMs);
+  versions.registerLifetime(keepMs); // its version records must outlive it
+  await ctx.guard.run('set', key, () => ctx.store.set(key, out, keepMs), undefined, true);
   await observer.expired?.(key);
   return true;
 }

@@ -1,7 +1,7 @@
 import { CacheMemoizeTimeoutError } from '../errors';
 import type { CachePolicy } from '../types/policy';
 import type { EngineContext } from './context';
-import type { FactoryControl } from './factory-control';
+import { FactoryControl } from './factory-control';
 import { computingSync } from './reentry';
 
 /**
@@ -23,7 +23,8 @@ export function runFactory<T>(
     run = computingSync(
       [key],
       () => (trace === undefined ? Promise.resolve(factory()) : trace(key, policy.owner, async () => factory())),
-      control,
+      // An uncached run (store unreachable, re-entry) still gets a control of its own.
+      control ?? new FactoryControl(ctx.prefix, policy.owner),
     );
   } catch (error) {
     run = Promise.reject(error);

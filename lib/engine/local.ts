@@ -67,7 +67,9 @@ export class LocalTopology implements Topology {
       !this.versions.fresh(entry.at, entry.deps)
     )
       return call;
-    return servingStaleOnError(this.ctx, key, policy, scope, call, () => entry);
+    // Checked again when used: an invalidation during the failing call wins.
+    const valid = () => (this.versions.fresh(entry.at, entry.deps) ? entry : undefined);
+    return servingStaleOnError(this.ctx, key, policy, scope, call, valid);
   }
 
   /** A refresh this caller runs and waits for (handlers). */
@@ -168,7 +170,7 @@ export class LocalTopology implements Topology {
     return { state: 'miss' };
   }
 
-  async expire(key: string, freshForMs: number): Promise<boolean> {
+  async expire(key: string, freshForMs: number, staleIfErrorMs = 0): Promise<boolean> {
     const now = this.ctx.now();
     const entry = this.store.peek(key, now);
     if (!(entry instanceof LocalEntry) || entry.staleUntil <= now || !this.versions.fresh(entry.at, entry.deps))
@@ -176,7 +178,7 @@ export class LocalTopology implements Topology {
     const grace = entry.staleUntil - entry.freshUntil;
     const { value, at, deps, etag, createdAt } = entry;
     const retimed = new LocalEntry(value, at, now + freshForMs, now + freshForMs + grace, deps, etag, createdAt);
-    this.store.put(key, retimed, freshForMs + grace, now);
+    this.store.put(key, retimed, freshForMs + Math.max(grace, staleIfErrorMs), now);
     return true;
   }
 

@@ -1,5 +1,6 @@
 import { taggedJsonSerializer } from '../codec/tagged-json';
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
+import type { Serializer } from '../types/serializer';
 import type { CacheStore, LocalCacheStore } from '../types/store';
 import { TieredStore } from '../stores/tiered.store';
 import { getOrSetMany, type BatchLoader } from './batch';
@@ -24,6 +25,8 @@ export function isLocalStore(store: CacheStore): store is LocalCacheStore {
 export class Memoizer {
   readonly name: string;
   readonly ctx: EngineContext;
+  /** The codec of a shared store's values. */
+  readonly serializer: Serializer;
   private readonly topology: Topology;
   private readonly sync: LocalTopology | undefined;
 
@@ -31,7 +34,7 @@ export class Memoizer {
     readonly store: CacheStore,
     options: EngineOptions = {},
   ) {
-    const serializer = options.serializer ?? taggedJsonSerializer;
+    const serializer = (this.serializer = options.serializer ?? taggedJsonSerializer);
     if (store instanceof TieredStore) {
       this.ctx = new EngineContext(store.l2, { ...options, name: options.name ?? store.kind });
       this.topology = new TwoTierTopology(this.ctx, store, serializer);
@@ -116,8 +119,8 @@ export class Memoizer {
   }
 
   /** The entry stays fresh for `freshForMs` from now, not recomputed; false when there is none. */
-  expire(key: string, freshForMs: number): Promise<boolean> {
-    return this.topology.expire(key, freshForMs);
+  expire(key: string, freshForMs: number, staleIfErrorMs?: number): Promise<boolean> {
+    return this.topology.expire(key, freshForMs, staleIfErrorMs);
   }
 
   invalidateKeys(keys: readonly string[]): Promise<void> {

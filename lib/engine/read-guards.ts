@@ -1,5 +1,5 @@
 import type { CachePolicy, CallScope, CheckVerdict } from '../types/policy';
-import type { BatchLookup, Found } from './batch-lookup';
+import type { BatchLookup, Fallback, Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import type { EntryWriter } from './entry-writer';
 import { withHardTimeout } from './factory-runner';
@@ -68,10 +68,11 @@ export function servingStaleOnError<T>(
   policy: CachePolicy,
   scope: CallScope | undefined,
   call: Promise<T>,
-  fallback: () => { value: unknown } | undefined,
+  /** The entry to fall back on, if it still is valid now (an invalidation during the call wins). */
+  fallback: () => { value: unknown } | undefined | Promise<{ value: unknown } | undefined>,
 ): Promise<T> {
   return call.catch(async (error: unknown) => {
-    const stale = fallback();
+    const stale = await fallback();
     if (stale === undefined) throw error;
     let value = stale.value;
     if (policy.check !== undefined) {
@@ -89,16 +90,20 @@ export function servingStaleOnError<T>(
 export function lookupOrServeStale<T>(
   ctx: EngineContext,
   lookups: BatchLookup,
+  /** Whether an entry's recorded versions are all still current (and none failed to invalidate here). */
+  current: (deps: readonly string[], tokens: readonly string[]) => Promise<boolean>,
   key: string,
   policy: CachePolicy,
   scope: CallScope | undefined,
   answer: (found: Found) => T | Promise<T>,
 ): Promise<T> {
-  let fallback: { value: unknown } | undefined;
+  let fallback: Fallback | undefined;
   const then = (found: Found) => {
     if (found.state === 'miss') fallback = found.fallback;
     return answer(found);
   };
   const call = lookups.lookup(key, scope?.etag, then, policy.owner, policy.staleIfErrorMs);
-  return servingStaleOnError(ctx, key, policy, scope, withHardTimeout(call, policy, key), () => fallback);
+  const valid = async () =>
+    fallback !== undefined && (await current(fallback.deps, fallback.tokens)) ? fallback : undefined;
+  return servingStaleOnError(ctx, key, policy, scope, withHardTimeout(call, policy, key), valid);
 }

@@ -1,4 +1,4 @@
-import type { FactoryControl } from './factory-control';
+import { FactoryControl } from './factory-control';
 
 /**
  * The computations whose synchronous part is running right now (a stack: a computation may call
@@ -38,4 +38,13 @@ export function ancestors(): readonly string[] | undefined {
 /** The control of the computation whose synchronous part is running, if any. */
 export function currentControl(): FactoryControl | undefined {
   return frames.length === 0 ? undefined : frames[frames.length - 1].control;
+}
+
+/**
+ * Runs a call that is not cached (bypassed, skipped, unkeyable, a shape learnt from this call):
+ * its `cacheContext()` gets a control of its own, which nothing reads — never an error, and never
+ * the control of a computation that called it.
+ */
+export function runDetached<T>(fn: () => T, owner: string): T {
+  return computingSync([], fn, new FactoryControl('', owner));
 }

@@ -1,7 +1,7 @@
 import type { EngineContext } from './context';
 import { FailedInvalidations } from './failed-invalidations';
 import type { Flights } from './flights';
-import type { RemoteObserver } from './remote';
+import type { RemoteObserver } from './remote-observer';
 import type { RemoteVersions } from './versions';
 
 /** What an invalidation changes: dependency keys, entry keys, a cleared prefix. */

@@ -13,7 +13,6 @@ import type { RemoteObserver } from './remote-observer';
 import type { Topology } from './topology';
 import { RemoteVersions } from './versions';
 
-export type { RemoteObserver } from './remote-observer';
 type Factory<T> = () => Promise<T> | T;
 
 /**
@@ -63,7 +62,7 @@ export class RemoteTopology implements Topology {
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const answer = (found: Found) => this.answer(key, factory, policy, scope, found);
     if (policy.staleIfErrorMs !== undefined)
-      return lookupOrServeStale(this.ctx, this.lookups, key, policy, scope, answer);
+      return lookupOrServeStale(this.ctx, this.lookups, this.current, key, policy, scope, answer);
     return withHardTimeout(this.lookups.lookup(key, scope?.etag, answer, policy.owner), policy, key);
   }
 
@@ -182,8 +181,12 @@ export class RemoteTopology implements Topology {
     return { state: found.state, value: found.value, expiresAt: found.view.freshUntil, source: 'store' };
   }
 
-  expire(key: string, freshForMs: number): Promise<boolean> {
-    return expireEntry(this.ctx, key, freshForMs, this.observer);
+  /** An entry computed from these versions is still valid (and no invalidation of them failed here). */
+  private readonly current = async (deps: readonly string[], tokens: readonly string[]): Promise<boolean> =>
+    !this.invalidation.failed.affects(deps) && (await this.versions.unchanged(deps, tokens)) === true;
+
+  expire(key: string, freshForMs: number, staleIfErrorMs = 0): Promise<boolean> {
+    return expireEntry(this.ctx, this.versions, key, freshForMs, staleIfErrorMs, this.observer);
   }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */

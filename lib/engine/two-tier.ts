@@ -171,8 +171,8 @@ export class TwoTierTopology implements Topology {
     return this.remote.inspect(key, scope);
   }
 
-  expire(key: string, freshForMs: number): Promise<boolean> {
-    return this.remote.expire(key, freshForMs);
+  expire(key: string, freshForMs: number, staleIfErrorMs?: number): Promise<boolean> {
+    return this.remote.expire(key, freshForMs, staleIfErrorMs);
   }
 
   invalidateKeys(keys: readonly string[]): Promise<void> {

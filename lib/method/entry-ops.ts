@@ -18,5 +18,5 @@ export async function entryTtl(m: ResolvedMethod, args: unknown[], instance?: un
 
 /** The entry of these arguments stays fresh for `ms` from now, not recomputed; false when there is none. */
 export function expireEntryIn(m: ResolvedMethod, args: unknown[], ms: number, instance?: unknown): Promise<boolean> {
-  return m.memoizer.expire(m.keyFor(args, instance), ms);
+  return m.memoizer.expire(m.keyFor(args, instance), ms, m.policy.staleIfErrorMs);
 }

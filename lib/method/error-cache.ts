@@ -1,5 +1,7 @@
 import * as nest from '@nestjs/common';
 import { HttpException } from '@nestjs/common';
+import { CachedErrorRecord } from '../codec/cached-error-record';
+import type { Memoizer } from '../engine/memoizer';
 import { currentControl } from '../engine/reentry';
 import { CachedError, InvalidOptionError } from '../errors';
 import type { CacheErrorsOptions } from '../types/options';
@@ -10,45 +12,64 @@ class ErrorBox {
   constructor(readonly error: unknown) {}
 }
 
-const MARK = '~nestjs-cache-memoize:error';
-/** An error as a shared store keeps it (plain data the codec can carry). */
-interface ErrorRecord {
-  [MARK]: 1;
-  name: string;
-  message: string;
-  code?: unknown;
-  status?: number;
-  response?: unknown;
-}
-
-function isRecord(value: unknown): value is ErrorRecord {
-  return typeof value === 'object' && value !== null && (value as Record<string, unknown>)[MARK] === 1;
-}
+/** The error a computing call threw, for the callers of this process that got its record. */
+const originals = new WeakMap<object, unknown>();
 
 /** Nest's own HttpException subclasses, by name: a cached 404 comes back as a NotFoundException. */
-function httpClass(name: string): typeof HttpException {
-  const candidate = (nest as Record<string, unknown>)[name];
+function nestClass(name: string | undefined): typeof HttpException | undefined {
+  const candidate = name === undefined ? undefined : (nest as Record<string, unknown>)[name];
   return typeof candidate === 'function' && (candidate as { prototype: unknown }).prototype instanceof HttpException
     ? (candidate as typeof HttpException)
-    : HttpException;
+    : undefined;
+}
+
+/** The nearest of Nest's classes an HttpException is an instance of (itself, or what it extends). */
+function nestBase(error: HttpException): string | undefined {
+  for (
+    let proto = Object.getPrototypeOf(error) as object | null;
+    proto !== null;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    const name = (proto as { constructor?: { name?: string } }).constructor?.name;
+    if (nestClass(name)?.prototype === proto) return name;
+  }
+  return undefined;
 }
 
 /** The error a hit throws, from what a shared store kept. */
-function rebuild(record: ErrorRecord): Error {
+function rebuild(record: CachedErrorRecord): Error {
   if (record.status !== undefined) {
     const error = new HttpException(record.response as string | Record<string, unknown>, record.status);
-    Object.setPrototypeOf(error, httpClass(record.name).prototype);
+    Object.setPrototypeOf(error, (nestClass(record.name) ?? nestClass(record.base) ?? HttpException).prototype);
     error.name = record.name;
+    error.message = record.message;
     return error;
   }
   return new CachedError(record.name, record.message, record.code);
+}
+
+function recordOf(error: unknown): CachedErrorRecord {
+  const e = error instanceof Error ? error : new Error(String(error));
+  const record = new CachedErrorRecord();
+  record.name = e.name;
+  record.message = e.message;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') record.code = code;
+  if (e instanceof HttpException) {
+    record.status = e.getStatus();
+    record.response = e.getResponse();
+    record.base = nestBase(e);
+  }
+  originals.set(record, error);
+  return record;
 }
 
 /**
  * `cacheErrors`: errors the method throws that match are stored as its result for their own ttl
  * (no grace), and every hit throws them again — the memory store the same instance, shared stores
  * Nest's HttpException family as the same class with the same status and body, other errors as a
- * CachedError with their name, message and code.
+ * CachedError with their name, message and code. The call that computed it (and its joiners in
+ * this process) get the original error.
  */
 export class ErrorCache {
   private readonly matches: (error: unknown) => boolean;
@@ -80,32 +101,41 @@ export class ErrorCache {
           control.ttlMs = this.ttlMs;
           control.graceMs = 0;
         }
-        return this.inProcess ? new ErrorBox(error) : this.record(error);
+        return this.inProcess ? new ErrorBox(error) : recordOf(error);
       });
     };
   }
 
   /** What a call returns: the value, or the cached error thrown again. */
   unwrap<T>(value: T): T {
-    if (value instanceof ErrorBox) throw value.error;
-    if (isRecord(value)) throw rebuild(value);
+    ErrorCache.throwIfError(value);
     return value;
   }
 
-  /** Values a cacheIf, resultTags or ttl callback must not see. */
-  static isError(value: unknown): boolean {
-    return value instanceof ErrorBox || isRecord(value);
+  /** A cached error is thrown again; any other value is left alone. */
+  static throwIfError(value: unknown): void {
+    if (value instanceof ErrorBox) throw value.error;
+    if (value instanceof CachedErrorRecord) throw originals.get(value) ?? rebuild(value);
   }
 
-  private record(error: unknown): ErrorRecord {
-    const e = error instanceof Error ? error : new Error(String(error));
-    const record: ErrorRecord = { [MARK]: 1, name: e.name, message: e.message };
-    const code = (e as { code?: unknown }).code;
-    if (code !== undefined && (typeof code === 'string' || typeof code === 'number')) record.code = code;
-    if (e instanceof HttpException) {
-      record.status = e.getStatus();
-      record.response = e.getResponse();
-    }
-    return record;
+  /** Values a cacheIf, resultTags, validate or ttl callback must not see (never user data: classes). */
+  static isError(value: unknown): boolean {
+    return value instanceof ErrorBox || value instanceof CachedErrorRecord;
   }
+}
+
+/** The `cacheErrors` of a method on its store, checked (bootstrap fails naming the method). */
+export function errorCacheOf(
+  options: CacheErrorsOptions | undefined,
+  memoizer: Memoizer,
+  owner: string,
+): ErrorCache | undefined {
+  if (options === undefined) return undefined;
+  const where = `@CacheMemoize on ${owner}`;
+  if (!memoizer.isLocal && memoizer.serializer.cachesErrors !== true)
+    throw new InvalidOptionError(
+      `${where}: option cacheErrors needs a codec that keeps cached errors as such (the default tagged-JSON codec); ` +
+        `the serializer '${memoizer.serializer.name}' of store '${memoizer.name}' would bring them back as plain values.`,
+    );
+  return new ErrorCache(options, memoizer.isLocal, where);
 }

@@ -24,6 +24,9 @@ const BATCH_CLASS_DEFAULTS = [
   'key',
   'cacheIf',
   'resultTags',
+  'staleIfError',
+  'validate',
+  'migrate',
 ] as const;
 
 /** What every method inherits from the module, and how to reach its store. */
@@ -54,6 +57,8 @@ interface NamespaceClaim {
   /** Where its entries live: methods sharing items must agree on both. */
   keyBase?: string;
   store?: string;
+  /** Checks values read back (validate): methods sharing items must agree, or one serves the old shape. */
+  validates?: boolean;
   module?: string;
 }
 
@@ -200,7 +205,9 @@ export class MethodRegistry {
         );
     }
     const memoizer = defaults.memoizer(parsed.store, `${where}: option store`);
-    this.claim(parsed.namespace, { cls, owner, kind, module, keyBase: parsed.keyBase, store: memoizer.name }, where);
+    const validates = parsed.policy.check !== undefined;
+    const claim = { cls, owner, kind, module, keyBase: parsed.keyBase, store: memoizer.name, validates };
+    this.claim(parsed.namespace, claim, where);
     return new ResolvedMethod({
       owner,
       namespace: parsed.namespace,
@@ -240,12 +247,21 @@ export class MethodRegistry {
       );
     }
     const apart = claims.find(
-      (c) => !same(c) && c.kind !== 'handler' && (c.keyBase !== claim.keyBase || c.store !== claim.store),
+      (c) =>
+        !same(c) &&
+        c.kind !== 'handler' &&
+        (c.keyBase !== claim.keyBase || c.store !== claim.store || c.validates !== claim.validates),
     );
     if (apart !== undefined) {
+      const what =
+        apart.store !== claim.store
+          ? `store ('${apart.store}' vs '${claim.store}')`
+          : apart.keyBase !== claim.keyBase
+            ? 'version'
+            : 'validate option (one would serve entries of an old shape that the other refuses)';
       throw new NamespaceConflictError(
-        `${where}: shares namespace '${namespace}' with ${apart.owner} but not its ${apart.store !== claim.store ? `store ('${apart.store}' vs '${claim.store}')` : 'version'}, ` +
-          `so they would not share entries and invalidating one would miss the other's. Give both the same store and version.`,
+        `${where}: shares namespace '${namespace}' with ${apart.owner} but not its ${what}, ` +
+          `so they would not share entries safely. Give both the same store, version and validate.`,
       );
     }
     if (!claims.some(same)) this.namespaces.set(namespace, [...claims, claim]);

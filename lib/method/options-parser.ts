@@ -70,7 +70,12 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
     ...(opts.staleIfError === undefined
       ? {}
       : { staleIfErrorMs: parseDuration(opts.staleIfError, `${where}: option staleIfError`) }),
-    ...(check === undefined ? {} : { check }),
+    // A cached error (cacheErrors) is not a value of the method's shape: never validated or migrated.
+    ...(check === undefined
+      ? {}
+      : {
+          check: (v: unknown) => (ErrorCache.isError(v) ? { ok: true as const, value: v, migrated: false } : check(v)),
+        }),
   });
   const callbacks: MethodCallbacks = Object.freeze({
     key: opts.key as MethodCallbacks['key'],

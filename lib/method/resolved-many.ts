@@ -3,6 +3,7 @@ import { BatchResultError, InvalidOptionError } from '../errors';
 import type { CacheMemoizeManyOptions } from '../types/options';
 import type { CallScope } from '../types/policy';
 import { currentCacheMode } from './cache-mode';
+import { ErrorCache } from './error-cache';
 import type { MethodExplanation, MethodImpl, ResolvedMethod } from './resolved-method';
 import { itemsOf, shapeResult, type BatchShape } from './batch-result';
 
@@ -82,22 +83,25 @@ export class ResolvedMany {
         this.item.runsUncached(
           new TypeError(`the first argument must be an array of ids, got ${ids instanceof Set ? 'a Set' : typeof ids}`),
         );
-        return original.apply(thisArg, args);
+        return this.item.uncachedCall(thisArg, original, args);
       }
       const { skip } = this.settings;
       const mode = currentCacheMode();
-      if (mode === 'bypass' || (skip !== undefined && skip(ids, ...rest))) return original.apply(thisArg, args);
+      if (mode === 'bypass' || (skip !== undefined && skip(ids, ...rest)))
+        return this.item.uncachedCall(thisArg, original, args);
       unique = this.unique(ids, rest, thisArg);
       if (mode === 'refresh') return this.refresh(thisArg, original, args);
     } catch (error) {
       this.item.runsUncached(error);
-      return original.apply(thisArg, args);
+      return this.item.uncachedCall(thisArg, original, args);
     }
     const load = this.loader(thisArg, original, unique.ids, rest);
     const { memoizer, policy } = this.item;
-    return memoizer
-      .getOrSetMany(unique.keys, load, policy, unique.scopes, this.settings.maxBatch)
-      .then((values) => shapeResult(this.settings.shape, ids, unique.positions, values));
+    return memoizer.getOrSetMany(unique.keys, load, policy, unique.scopes, this.settings.maxBatch).then((values) => {
+      // An id whose entry is an error a single method of the namespace cached (cacheErrors).
+      for (const value of values) ErrorCache.throwIfError(value);
+      return shapeResult(this.settings.shape, ids, unique.positions, values);
+    });
   }
 
   /** Recomputes and stores every item of the list, whatever is cached, in one method call. */

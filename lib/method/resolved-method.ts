@@ -1,5 +1,6 @@
 import { isObservable, type Observable } from 'rxjs';
 import type { Memoizer } from '../engine/memoizer';
+import { runDetached } from '../engine/reentry';
 import { composeKey, tagKeysFor } from '../keys/keys';
 import { encodeArgs, encodeValue } from '../keys/key-encoder';
 import type { CacheHookInfo, CacheHooks } from '../types/options';
@@ -7,7 +8,7 @@ import type { CachePolicy, CallScope } from '../types/policy';
 import { UnknownMethodError } from '../errors';
 import { parseDuration } from '../util/duration';
 import { currentCacheMode } from './cache-mode';
-import { ErrorCache } from './error-cache';
+import { ErrorCache, errorCacheOf } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 
 import type { MethodExplanation, ResolvedMethodConfig } from './method-config';
@@ -56,10 +57,7 @@ export class ResolvedMethod {
       config.hooks !== undefined;
     const { policy } = config;
     config.memoizer.registerLifetime(policy.ttlMs + Math.max(policy.graceMs, policy.staleIfErrorMs ?? 0));
-    this.errors =
-      config.cacheErrors === undefined
-        ? undefined
-        : new ErrorCache(config.cacheErrors, config.memoizer.isLocal, `@CacheMemoize on ${config.owner}`);
+    this.errors = errorCacheOf(config.cacheErrors, config.memoizer, config.owner);
   }
 
   /** `instance`: the object the method is called on (needed with `instanceKey`). */
@@ -151,16 +149,16 @@ export class ResolvedMethod {
     let scope: CallScope | undefined;
     try {
       const { skip } = this.config.callbacks;
-      if (skip !== undefined && skip(...args)) return original.apply(thisArg, args);
+      if (skip !== undefined && skip(...args)) return this.uncachedCall(thisArg, original, args);
       const mode = currentCacheMode();
-      if (mode === 'bypass') return original.apply(thisArg, args);
+      if (mode === 'bypass') return this.uncachedCall(thisArg, original, args);
       key = this.keyFor(args, thisArg);
       scope = this.scopeFor(args, key);
       if (mode === 'refresh') return this.refreshCall(thisArg, original, args, key, scope);
     } catch (error) {
       // The cache cannot key or tag this call: the method's own result, uncached.
       this.runsUncached(error);
-      return original.apply(thisArg, args);
+      return this.uncachedCall(thisArg, original, args);
     }
     const invoke = (): unknown => original.apply(thisArg, args);
     switch (this.shape) {
@@ -194,7 +192,8 @@ export class ResolvedMethod {
   async peek(args: unknown[], instance?: unknown): Promise<{ value: unknown } | undefined> {
     const key = this.keyFor(args, instance);
     const found = await this.memoizer.inspect(key, this.scopeFor(args, key));
-    return found.state === 'fresh' ? { value: found.value } : undefined;
+    // A cached error (cacheErrors) is no value.
+    return found.state === 'fresh' && !ErrorCache.isError(found.value) ? { value: found.value } : undefined;
   }
 
   /** The key, the store and what a call with these arguments would find (without computing). */
@@ -235,7 +234,7 @@ export class ResolvedMethod {
    * (nothing can interleave) and an Observable (it runs on subscription) are cached at once.
    */
   private firstCall(key: string, invoke: () => unknown, scope: CallScope | undefined): unknown {
-    const result = invoke();
+    const result = runDetached(invoke, this.owner);
     if (isObservable(result)) {
       this.shape = 'observable';
       return this.observable(key, () => result, scope);
@@ -255,7 +254,7 @@ export class ResolvedMethod {
       `${this.owner} returns synchronously but its store '${this.memoizer.name}' is asynchronous: it runs uncached. ` +
         `Make the method async (return a Promise) or use an in-process store.`,
     );
-    return invoke();
+    return runDetached(invoke, this.owner);
   }
 
   /** Observables are cached as the array of their emissions and replayed whole on a hit. */
@@ -269,6 +268,11 @@ export class ResolvedMethod {
 
   private tagKeys(tags: unknown): string[] {
     return tagKeysFor(this.config.prefix, tags, this.owner);
+  }
+
+  /** The method itself, uncached (its cacheContext() speaks for nothing). */
+  uncachedCall(thisArg: unknown, original: MethodImpl, args: unknown[]): unknown {
+    return runDetached(() => original.apply(thisArg, args), this.owner);
   }
 
   /** The cache cannot key or tag a call: reported (once per kind of error), the call runs uncached. */

@@ -180,7 +180,19 @@ export interface CacheMemoizeManyOptions<
   Item = unknown,
 > extends Pick<
   CacheMemoizeOptions<[Id, ...Rest], Item>,
-  'ttl' | 'hooks' | 'instanceKey' | 'namespace' | 'store' | 'version' | 'grace' | 'lock' | 'timeout' | 'refreshAhead'
+  | 'ttl'
+  | 'hooks'
+  | 'instanceKey'
+  | 'namespace'
+  | 'store'
+  | 'version'
+  | 'grace'
+  | 'lock'
+  | 'timeout'
+  | 'refreshAhead'
+  | 'staleIfError'
+  | 'validate'
+  | 'migrate'
 > {
   /** Value to key one item on instead of `(id, ...rest)`; the same as the single-item method's `key`. */
   key?: (id: Id, ...rest: Rest) => unknown;

@@ -9,4 +9,9 @@ export interface Serializer {
    * (the value sits after the envelope header). Must agree with `decode`.
    */
   decodeFrom?(bytes: Uint8Array, offset: number): unknown;
+  /**
+   * Keeps the library's cached-error records as their class (the default codec does): without it,
+   * `cacheErrors` stores errors in the memory store only.
+   */
+  readonly cachesErrors?: boolean;
 }

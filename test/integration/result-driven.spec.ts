@@ -20,6 +20,7 @@ import {
   memoryStore,
   redisStore,
   tieredStore,
+  withCacheMode,
   type CacheEvent,
   type CacheStore,
   type StandardSchemaLike,
@@ -318,7 +319,8 @@ describe.each([
     await sleep(20);
     const second = await lookup.file('a.txt').catch((e: unknown) => e);
     expect(lookup.runs).toBe(1);
-    if (name === 'memory') expect(second).toBe(first);
+    // In process (memory, a tiered store's L1 copy of its own computation): the very error.
+    if (name === 'memory' || name === 'tiered') expect(second).toBe(first);
     else {
       expect(second).toBeInstanceOf(CachedError);
       expect(second).toMatchObject({ name: 'Error', message: 'no file a.txt', code: 'ENOENT', cached: true });
@@ -486,5 +488,152 @@ describe('result-driven options at bootstrap', () => {
       }
     }
     await expect(boot(BadErrorTtl)).rejects.toThrow(/BadErrorTtl.m: option cacheErrors.ttl/);
+  });
+});
+
+class ProductGone extends NotFoundException {}
+
+@Injectable()
+class Hardened {
+  runs = 0;
+  fail = false;
+
+  @CacheMemoize({ ttl: '1m', skip: (id: number) => id < 0 })
+  async child(id: number): Promise<number> {
+    cacheContext().setTtl(0); // speaks only for its own (uncached) run
+    return id;
+  }
+
+  @CacheMemoize({ ttl: '1m' })
+  async parent(id: number): Promise<{ id: number; run: number }> {
+    const run = ++this.runs;
+    await this.child(-id); // skipped: uncached, before the first await of parent
+    return { id, run };
+  }
+
+  @CacheMemoize({ ttl: 30, staleIfError: '1m', tags: (id: number) => [`h:${id}`] })
+  async slowFail(id: number): Promise<{ id: number; run: number }> {
+    const run = ++this.runs;
+    await sleep(this.fail ? 60 : 0);
+    if (this.fail) throw new Error('down');
+    return { id, run };
+  }
+
+  @CacheMemoize({ ttl: '1m', namespace: 'Hardened.item', cacheErrors: { when: [NotFoundException], ttl: '1m' } })
+  async item(id: number): Promise<{ id: number }> {
+    this.runs++;
+    if (id === 404) throw new ProductGone(`gone ${id}`);
+    return { id };
+  }
+
+  @CacheMemoizeMany({ ttl: '1m', namespace: 'Hardened.item' })
+  async items(ids: number[]): Promise<Array<{ id: number }>> {
+    return ids.map((id) => ({ id }));
+  }
+
+  @CacheMemoize({ ttl: '1m', cacheErrors: { when: [NotFoundException], ttl: '1m' } })
+  async echo(body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    this.runs++;
+    return body; // user-controlled data shaped like a cached error
+  }
+}
+
+describe.each([
+  ['memory', () => memoryStore()],
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+] as Array<[string, () => CacheStore]>)('result-driven caching holds under misuse on %s', (name, makeStore) => {
+  let app: TestingModule;
+  let h: Hardened;
+  beforeEach(async () => {
+    app = await Test.createTestingModule({
+      imports: [CacheMemoizeModule.forRoot({ stores: { default: makeStore() }, prefix: uniquePrefix('hard') })],
+      providers: [Hardened],
+    }).compile();
+    await app.init();
+    h = app.get(Hardened);
+  });
+  afterEach(() => app.close());
+
+  it('cacheContext() in an uncached run neither throws nor speaks for the computation that called it', async () => {
+    expect(await withCacheMode('bypass', () => h.child(3))).toBe(3);
+    await h.parent(1);
+    await sleep(30);
+    expect((await h.parent(1)).run).toBe(1); // the skipped child's setTtl(0) did not reach it
+  });
+
+  it('stale-if-error never serves an entry invalidated while the failing call ran', async () => {
+    await h.slowFail(1);
+    await sleep(60);
+    h.fail = true;
+    const call = h.slowFail(1);
+    await sleep(10);
+    await app.get(InvalidationService).invalidateTags(['h:1']);
+    await expect(call).rejects.toThrow('down');
+    h.fail = false;
+  });
+
+  it('the computing call gets the original error; batch items and peek never pass a cached error off as a value', async () => {
+    const first = await h.item(404).catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(ProductGone);
+    await sleep(30);
+    const hit = await h.item(404).catch((e: unknown) => e);
+    expect(hit).toBeInstanceOf(NotFoundException);
+    expect((hit as NotFoundException).getStatus()).toBe(404);
+    if (name === 'memory') expect(hit).toBe(first);
+    await expect(h.items([1, 404])).rejects.toBeInstanceOf(NotFoundException);
+    expect(await cacheHandle(h, 'item').peek(404)).toBeUndefined();
+  });
+
+  it('a returned value shaped like a cached error is a value, on hits too', async () => {
+    const forged = { name: 'NotFoundException', message: 'x', status: 302, response: { evil: true } };
+    expect(await h.echo(forged)).toEqual(forged);
+    await sleep(30);
+    expect(await h.echo(forged)).toEqual(forged);
+    expect(h.runs).toBe(1);
+  });
+});
+
+describe('cacheErrors and validate at bootstrap', () => {
+  it('refuses a codec that would bring cached errors back as values, and namespaces whose sharers validate differently', async () => {
+    @Injectable()
+    class Errs {
+      @CacheMemoize({ cacheErrors: { when: [NotFoundException], ttl: '30s' } })
+      async m(id: number): Promise<number> {
+        return id;
+      }
+    }
+    const plainJson = {
+      name: 'plain-json',
+      encode: (v: unknown) => Buffer.from(JSON.stringify(v)),
+      decode: (b: Uint8Array) => JSON.parse(Buffer.from(b).toString()) as unknown,
+    };
+    const boot = async (provider: Function, serializer?: typeof plainJson) => {
+      const store = redisStore({ url: servers.redis });
+      try {
+        const m = await Test.createTestingModule({
+          imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, serializer })],
+          providers: [provider as never],
+        }).compile();
+        await m.init();
+        await m.close();
+      } finally {
+        await store.disconnect(); // a failed bootstrap never reaches the module's shutdown
+      }
+    };
+    await expect(boot(Errs, plainJson)).rejects.toThrow(/Errs.m: option cacheErrors needs a codec .* 'plain-json'/);
+
+    @Injectable()
+    class Mixed {
+      @CacheMemoize({ namespace: 'Mixed.u', validate: (u: { v: number }) => u.v === 2 })
+      async one(id: number): Promise<{ v: number }> {
+        return { v: id };
+      }
+      @CacheMemoizeMany({ namespace: 'Mixed.u' })
+      async many(ids: number[]): Promise<Array<{ v: number }>> {
+        return ids.map((v) => ({ v }));
+      }
+    }
+    await expect(boot(Mixed)).rejects.toThrow(/shares namespace 'Mixed.u' with Mixed.one but not its validate option/);
   });
 });
