@@ -6,6 +6,7 @@ import { httpBench } from './http.bench';
 import { invalidateBench } from './invalidate.bench';
 import { stampedeBench } from './stampede.bench';
 import { tieredBench } from './tiered.bench';
+import { memoryEntryBench } from './memory-entry.bench';
 import { memoryHitBench } from './memory-hit.bench';
 import { memcachedHitBench, redisHitBench } from './shared-hit.bench';
 
@@ -19,6 +20,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   http: httpBench,
   tiered: tieredBench,
   batch: batchBench,
+  'memory-entry': memoryEntryBench,
 };
 
 async function main(): Promise<void> {
