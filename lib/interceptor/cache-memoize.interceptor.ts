@@ -31,6 +31,7 @@ import {
   type ResponseMeta,
   type ResponseSnapshot,
 } from './response-rules';
+import { applyValidators, strongEtag, type Validators } from './conditional';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
 const handled = new WeakSet<object>();
@@ -38,7 +39,7 @@ const handled = new WeakSet<object>();
 const FINISH_WAIT_MS = 5_000;
 
 /** A cached handler response: every emission (Observable handlers replay whole), plus the status and headers the handler set. */
-interface CachedResponse extends ResponseMeta {
+interface CachedResponse extends ResponseMeta, Validators {
   values: unknown[];
 }
 /** The handler ran but its response must not be shared (stream, error status, Set-Cookie...). */
@@ -138,6 +139,9 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         const meta = response === undefined || before === undefined ? undefined : capturedMeta(response, before);
         const stored: CachedResponse = { values: cloneResponse(values), ...meta };
         if (response === undefined) return stored;
+        // Computed once, here: hits answer ETag (304 on a match) and Age without hashing the body.
+        stored.etag = strongEtag(values, meta?.headers);
+        stored.storedAt = Date.now();
         // This request goes on with its own values; the entry waits until its response is out.
         own!(values);
         return (await finishedWithoutCookie(response, FINISH_WAIT_MS)) ? stored : { uncacheable: stored.values };
@@ -166,7 +170,11 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     // This request's handler failed and an expired response was served instead (staleIfError).
     const fellBack = ran && state === 'stale';
     // The handler's runtime status and headers, on hits and on calls that joined another's run.
-    if ((!ran || fellBack) && response !== undefined) replayMeta(this.http?.adapter, response, result);
+    if ((!ran || fellBack) && response !== undefined) {
+      replayMeta(this.http?.adapter, response, result);
+      const raw = context.switchToHttp().getRequest<object>();
+      applyValidators(this.http?.adapter, response, raw, request.headers['if-none-match'], result);
+    }
     const label = fellBack
       ? 'STALE'
       : ran || joined

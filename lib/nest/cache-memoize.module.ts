@@ -4,6 +4,7 @@ import { CACHE_HTTP_ADAPTER } from '../constants';
 import { MethodRegistry } from '../method/method-registry';
 import type { HttpAdapterLike, HttpAdapterRef } from '../types/request';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
+import { FastifyConditionalGet } from './conditional-get';
 import { CacheMemoizeExplorer } from './explorer';
 import { CacheMemoizeHealthIndicator } from './health.indicator';
 import { InvalidationService } from './invalidation.service';
@@ -25,6 +26,7 @@ import { OPTIONS_SOURCE } from './module-options';
     CacheMemoizeExplorer,
     InvalidationService,
     CacheMemoizeHealthIndicator,
+    FastifyConditionalGet,
     {
       provide: MethodRegistry,
       useFactory: (engine: CacheMemoizeEngine) => engine.registry,

@@ -31,6 +31,8 @@ export interface HttpAdapterLike {
   getRequestHostname?(request: unknown): string | undefined;
   setHeader(response: unknown, name: string, value: string): unknown;
   status(response: unknown, statusCode: number): unknown;
+  /** 'express', 'fastify'... */
+  getType?(): string;
 }
 
 /** The adapter, once the app has one (injected under CACHE_HTTP_ADAPTER). */

@@ -261,6 +261,24 @@ describe.each([
     expect([runs.stock0, runs.stock3]).toEqual([2, 1]);
   });
 
+  it('hits carry a strong ETag computed when stored and an Age; a matching If-None-Match is answered 304', async () => {
+    await http.get('/items/31').expect(200);
+    const hit = await http.get('/items/31').expect(200);
+    expect(hit.headers['x-cache']).toBe('HIT');
+    const etag = hit.headers.etag as string;
+    expect(etag).toMatch(/^"[\w-]{27}"$/); // strong: sha1, base64url
+    expect(Number(hit.headers.age)).toBeGreaterThanOrEqual(0);
+    const again = await http.get('/items/31').expect(200);
+    expect(again.headers.etag).toBe(etag); // the same entry, the same ETag
+    const notModified = await http.get('/items/31').set('If-None-Match', etag).expect(304);
+    expect(notModified.text ?? '').toBe('');
+    await http.get('/items/31').set('If-None-Match', `W/${etag}, "other"`).expect(304);
+    const changed = await http.get('/items/31').set('If-None-Match', '"something-else"').expect(200);
+    expect(changed.body).toEqual(hit.body);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(Number((await http.get('/items/31').expect(200)).headers.age)).toBeGreaterThanOrEqual(1);
+  });
+
   it('HEAD is answered from the GET entry; POST is never cached', async () => {
     await http.get('/items/7').expect(200);
     const head = await http.head('/items/7').expect(200);

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import type { HttpAdapterLike } from '../types/request';
+import type { HttpResponseLike } from './response-rules';
+
+/** What a stored response carries for conditional requests and `Age`. */
+export interface Validators {
+  /** A strong ETag computed once when the entry is stored (absent when the handler set its own). */
+  etag?: string;
+  /** When the entry was stored (ms since the epoch): hits answer `Age`. */
+  storedAt?: number;
+}
+
+/**
+ * Fastify requests whose cached response matched their If-None-Match: the module's onSend hook
+ * answers them 304 (Express does it itself from the ETag header). A WeakSet: no property is added
+ * to the framework's request objects.
+ */
+export const notModified = new WeakSet<object>();
+
+/** A strong ETag for a single JSON, string or byte body; undefined for anything else. */
+export function strongEtag(
+  values: readonly unknown[],
+  headers: Record<string, unknown> | undefined,
+): string | undefined {
+  if (values.length !== 1) return undefined;
+  if (headers !== undefined && Object.keys(headers).some((h) => h.toLowerCase() === 'etag')) return undefined;
+  const body = values[0];
+  let bytes: string | Uint8Array;
+  if (typeof body === 'string' || body instanceof Uint8Array) bytes = body;
+  else {
+    try {
+      const json = JSON.stringify(body);
+      if (json === undefined) return undefined;
+      bytes = json;
+    } catch {
+      return undefined;
+    }
+  }
+  return `"${createHash('sha1').update(bytes).digest('base64url')}"`;
+}
+
+/** If-None-Match against an ETag (weak comparison, as RFC 9110 prescribes for GET and HEAD). */
+export function etagMatches(ifNoneMatch: unknown, etag: string): boolean {
+  if (typeof ifNoneMatch !== 'string' || ifNoneMatch === '') return false;
+  if (ifNoneMatch.trim() === '*') return true;
+  const bare = etag.replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === bare);
+}
+
+/**
+ * On a response served from the cache: its ETag and Age, and — on Fastify, which has no
+ * conditional GET of its own — the mark that makes the module's hook answer 304.
+ */
+export function applyValidators(
+  adapter: HttpAdapterLike | undefined,
+  response: HttpResponseLike,
+  rawRequest: object,
+  ifNoneMatch: unknown,
+  entry: Validators,
+): void {
+  const set = (name: string, value: string) =>
+    adapter !== undefined ? adapter.setHeader(response, name, value) : response.setHeader?.(name, value);
+  try {
+    if (entry.storedAt !== undefined) set('Age', String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))));
+    if (entry.etag === undefined) return;
+    set('ETag', entry.etag);
+    if (adapter?.getType?.() === 'fastify' && etagMatches(ifNoneMatch, entry.etag)) notModified.add(rawRequest);
+  } catch {
+    // headers already sent: nothing to add
+  }
+}
