@@ -176,8 +176,8 @@ export class LocalTopology implements Topology {
     if (!(entry instanceof LocalEntry) || entry.staleUntil <= now || !this.versions.fresh(entry.at, entry.deps))
       return false;
     const grace = entry.staleUntil - entry.freshUntil;
-    const { value, at, deps, etag, createdAt } = entry;
-    const retimed = new LocalEntry(value, at, now + freshForMs, now + freshForMs + grace, deps, etag, createdAt);
+    const { value, at, deps, etag } = entry;
+    const retimed = new LocalEntry(value, at, now + freshForMs, now + freshForMs + grace, deps, etag);
     this.store.put(key, retimed, freshForMs + Math.max(grace, staleIfErrorMs), now);
     return true;
   }
@@ -286,7 +286,7 @@ export class LocalTopology implements Topology {
       const stored = policy.storeResult ? value : undefined;
       this.store.put(
         flight.key,
-        new LocalEntry(stored, at, now + plan.ttlMs, now + lifetime, states, scope?.etag, now),
+        new LocalEntry(stored, at, now + plan.ttlMs, now + lifetime, states, scope?.etag),
         plan.keepMs,
         now,
       );

@@ -42,10 +42,9 @@ export class L1Entry<T = unknown> extends LocalEntry<T> {
     staleUntil: number,
     deps: LocalEntry['deps'],
     etag: string | undefined,
-    createdAt: number,
     readonly epoch: string,
   ) {
-    super(value, at, freshUntil, staleUntil, deps, etag, createdAt);
+    super(value, at, freshUntil, staleUntil, deps, etag);
   }
 }
 
@@ -225,7 +224,6 @@ export class TwoTierTopology implements Topology {
         view.freshUntil,
         view.staleUntil,
         view.etag,
-        view.createdAt,
         view.epoch,
       );
     } catch {
@@ -235,7 +233,7 @@ export class TwoTierTopology implements Topology {
 
   /** Written here: keep a copy, and have other instances drop their older one. */
   private async stored(key: string, value: unknown, meta: EnvelopeMeta, stamp: number): Promise<void> {
-    this.put(key, value, meta.deps, stamp, meta.freshUntil, meta.staleUntil, meta.etag, meta.createdAt, meta.epoch);
+    this.put(key, value, meta.deps, stamp, meta.freshUntil, meta.staleUntil, meta.etag, meta.epoch);
     if (this.bus !== undefined) await this.ctx.guard.run('publish', key, () => this.bus!.dropped([key]), undefined);
   }
 
@@ -247,7 +245,6 @@ export class TwoTierTopology implements Topology {
     freshUntil: number,
     staleUntil: number,
     etag: string | undefined,
-    createdAt: number,
     epoch: string,
   ): void {
     // Invalidated here since the read (or computation) started: the copy may predate it.
@@ -256,6 +253,6 @@ export class TwoTierTopology implements Topology {
     const now = this.ctx.now();
     const ttl = Math.min(staleUntil - now, this.tier.l1TtlMs);
     if (ttl <= 0) return;
-    this.tier.l1.put(key, new L1Entry(value, at, freshUntil, staleUntil, states, etag, createdAt, epoch), ttl, now);
+    this.tier.l1.put(key, new L1Entry(value, at, freshUntil, staleUntil, states, etag, epoch), ttl, now);
   }
 }

@@ -9,8 +9,12 @@ export interface MemoryStoreOptions {
   maxBytes?: number;
 }
 
+/** The clock's value at process start: slots keep expiry relative to it (a small integer, no heap number). */
+const BASE = Math.floor(performance.timeOrigin);
+
 interface Slot {
   value: unknown;
+  /** Whole milliseconds since BASE, rounded up. */
   expiresAt: number;
   size: number;
   /** Insertion/promotion sequence number: how far from the young end of the Map the entry is. */
@@ -52,7 +56,7 @@ export class MemoryStore implements LocalCacheStore {
   peek(key: string, now: number = Date.now()): unknown {
     const slot = this.slots.get(key);
     if (slot === undefined) return undefined;
-    if (slot.expiresAt <= now) {
+    if (slot.expiresAt + BASE <= now) {
       this.drop(key, slot);
       return undefined;
     }
@@ -69,7 +73,7 @@ export class MemoryStore implements LocalCacheStore {
     const previous = this.slots.get(key);
     if (previous !== undefined) this.drop(key, previous);
     if (size > this.maxBytes) return; // larger than the whole store: not cacheable here
-    this.slots.set(key, { value, expiresAt: now + ttlMs, size, seq: ++this.seq });
+    this.slots.set(key, { value, expiresAt: Math.ceil(now + ttlMs - BASE), size, seq: ++this.seq });
     this.bytes += size;
     if (this.slots.size > this.maxEntries || this.bytes > this.maxBytes) this.evict();
   }
