@@ -46,7 +46,7 @@ class Catalog {
       cache.skip();
       return null;
     }
-    if (id === 7) cache.setTtl(60);
+    if (id === 7) cache.setTtl(300);
     if (id === 8) cache.addTags(`category:${id % 2}`);
     return { id, name: names.get(id) ?? `p${id}`, run: this.runs };
   }
@@ -131,10 +131,10 @@ describe.each([
     const runs = catalog.runs;
     await catalog.product(7);
     expect(catalog.runs).toBe(runs); // still fresh
-    await sleep(100);
+    await sleep(350);
     await catalog.product(1); // 1 minute: a hit
     expect(catalog.runs).toBe(runs);
-    const p7 = await catalog.product(7); // 60 ms ttl, 1 min grace: served stale, refreshed
+    const p7 = await catalog.product(7); // 300 ms ttl, 1 min grace: served stale, refreshed
     expect(p7?.id).toBe(7);
     await settle();
     expect(catalog.runs).toBe(runs + 1);
@@ -239,7 +239,7 @@ class Lookup {
   runs = 0;
   failNext = false;
 
-  @CacheMemoize({ ttl: '1m', cacheErrors: { when: [NotFoundException], ttl: 80 } })
+  @CacheMemoize({ ttl: '1m', cacheErrors: { when: [NotFoundException], ttl: 300 } })
   async find(id: number): Promise<{ id: number }> {
     this.runs++;
     if (id === 404) throw new NotFoundException({ message: `no product ${id}`, id });
@@ -309,7 +309,7 @@ describe.each([
     await expect(lookup.find(500)).rejects.toThrow('boom');
     await expect(lookup.find(500)).rejects.toThrow('boom');
     expect(lookup.runs).toBe(3); // other errors are never cached
-    await sleep(100); // the error's own ttl (80 ms), not the method's minute
+    await sleep(350); // the error's own ttl (300 ms), not the method's minute
     await expect(lookup.find(404)).rejects.toBeInstanceOf(NotFoundException);
     expect(lookup.runs).toBe(4);
   });
