@@ -29,27 +29,22 @@ export function runFactory<T>(
   } catch (error) {
     run = Promise.reject(error);
   }
+  const computed = (ok: boolean): void =>
+    ctx.emit({
+      type: 'computed',
+      key,
+      store: ctx.name,
+      owner: policy.owner,
+      durationMs: performance.now() - started,
+      ok,
+    });
   return run.then(
     (value) => {
-      ctx.emit({
-        type: 'computed',
-        key,
-        store: ctx.name,
-        owner: policy.owner,
-        durationMs: performance.now() - started,
-        ok: true,
-      });
+      computed(true);
       return value;
     },
     (error: unknown) => {
-      ctx.emit({
-        type: 'computed',
-        key,
-        store: ctx.name,
-        owner: policy.owner,
-        durationMs: performance.now() - started,
-        ok: false,
-      });
+      computed(false);
       throw error;
     },
   );

@@ -80,12 +80,8 @@ export class Memoizer {
     scopes?: ReadonlyArray<CallScope | undefined>,
     maxBatch?: number,
   ): Promise<T[]> {
-    const within = ancestors();
-    const get: typeof this.topology.getOrSet =
-      within === undefined
-        ? (k, f, p, s) => this.topology.getOrSet(k, f, p, s)
-        : (k, f, p, s) => this.topology.getOrSet(k, f, p, { ...s, ancestors: within });
-    return getOrSetMany(get, keys, load, policy, scopes, maxBatch);
+    // Through getOrSet: each item carries the computations calling it, as a single call does.
+    return getOrSetMany((k, f, p, s) => this.getOrSet(k, f, p, s), keys, load, policy, scopes, maxBatch);
   }
 
   /** Recomputes and stores every key, whatever is cached, in one load (split by `maxBatch`). */

@@ -73,9 +73,9 @@ export class TwoTierTopology implements Topology {
       found: (key, found) => this.fill(key, found),
       stored: (key, value, meta, stamp) => this.stored(key, value, meta, stamp),
       invalidating: (change) => this.applyHere(change),
-      expired: async (key) => {
+      expired: (key) => {
         tier.l1.remove(key);
-        if (this.bus !== undefined) await ctx.guard.run('publish', key, () => this.bus!.dropped([key]), undefined);
+        return this.dropElsewhere(key);
       },
       announce: (change) => this.announce(change),
     };
@@ -234,6 +234,11 @@ export class TwoTierTopology implements Topology {
   /** Written here: keep a copy, and have other instances drop their older one. */
   private async stored(key: string, value: unknown, meta: EnvelopeMeta, stamp: number): Promise<void> {
     this.put(key, value, meta.deps, stamp, meta.freshUntil, meta.staleUntil, meta.etag, meta.epoch);
+    await this.dropElsewhere(key);
+  }
+
+  /** Tells other instances to drop their L1 copy of the key (not acknowledged). */
+  private async dropElsewhere(key: string): Promise<void> {
     if (this.bus !== undefined) await this.ctx.guard.run('publish', key, () => this.bus!.dropped([key]), undefined);
   }
 
