@@ -2,6 +2,7 @@
 import { batchBench } from './batch.bench';
 import { codecBench } from './codec.bench';
 import { compareBench } from './compare.bench';
+import { entriesBench } from './entries.bench';
 import { httpBench } from './http.bench';
 import { invalidateBench } from './invalidate.bench';
 import { stampedeBench } from './stampede.bench';
@@ -21,6 +22,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   tiered: tieredBench,
   batch: batchBench,
   'memory-entry': memoryEntryBench,
+  entries: entriesBench,
 };
 
 async function main(): Promise<void> {

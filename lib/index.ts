@@ -65,7 +65,8 @@ export type {
 export type { CacheRequest } from './types/request';
 export type { CacheEvent, CacheEventListener } from './types/events';
 export type { CacheStats, CacheCounters } from './types/stats';
-export type { CacheStore } from './types/store';
+export type { CacheStore, CompressOptions, CompressionAlgorithm, SharedEntryOptions } from './types/store';
+export type { ByteSize } from './util/bytes';
 export type { Serializer } from './types/serializer';
 export type { CacheableClass, ClassRegistryInput } from './types/classes';
 export type { MethodArgs, MethodName, StoreSelector } from './types/method-types';

@@ -8,14 +8,21 @@ import { asBuffer } from '../util/bytes';
  *
  *   'C' 'M' 3 | u8 flags | f64 createdAt | f64 freshUntil | f64 staleUntil
  *   | u8 epochLength | epoch | u8 etagLength | etag | u32 depsLength | deps (JSON) | value
+ *   | [16-byte signature when flags & SIGNED]
  *
  * `deps` is `[[key, token], ...]`: the version token each dependency had when the computation
- * started, keys relative to the app prefix. Stores see opaque bytes.
+ * started, keys relative to the app prefix. When flags & COMPRESSED the value is one algorithm
+ * byte and the compressed bytes. Stores see opaque bytes.
  */
 const MAGIC0 = 0x43;
 const MAGIC1 = 0x4d;
 const VERSION = 3;
 const FIXED = 4 + 8 * 3 + 1;
+/** Flag bits. Readers of this version understand both; older readers treat flagged entries as misses. */
+export const COMPRESSED = 1;
+export const SIGNED = 2;
+const KNOWN_FLAGS = COMPRESSED | SIGNED;
+export const SIGNATURE_BYTES = 16;
 
 /** What a writer knows of an entry besides its value. */
 export interface EnvelopeMeta {
@@ -31,18 +38,26 @@ export interface EnvelopeMeta {
 }
 
 export function encodeEnvelope(meta: EnvelopeMeta, value: unknown, serializer: Serializer, prefix: string): Buffer {
+  return buildEnvelope(meta, serializer.encode(value), 0, prefix);
+}
+
+/**
+ * The bytes of an entry around an already encoded `body` (compressed when flags say so), with
+ * room for a signature at the end when flags & SIGNED (filled by the caller).
+ */
+export function buildEnvelope(meta: EnvelopeMeta, body: Uint8Array, flags: number, prefix: string): Buffer {
   const epoch = Buffer.from(meta.epoch, 'latin1');
   const etag = Buffer.from(meta.etag ?? '', 'utf8');
   if (epoch.length > 255 || etag.length > 255) throw new Error('epoch or etag longer than 255 bytes');
   const root = `${prefix}:`;
   const pairs = meta.deps.map((d, i) => [d.startsWith(root) ? d.slice(root.length) : d, meta.tokens[i]]);
   const deps = Buffer.from(pairs.length === 0 ? '' : JSON.stringify(pairs), 'utf8');
-  const body = serializer.encode(value);
-  const out = Buffer.allocUnsafe(FIXED + epoch.length + 1 + etag.length + 4 + deps.length + body.byteLength);
+  const tail = flags & SIGNED ? SIGNATURE_BYTES : 0;
+  const out = Buffer.allocUnsafe(FIXED + epoch.length + 1 + etag.length + 4 + deps.length + body.byteLength + tail);
   out[0] = MAGIC0;
   out[1] = MAGIC1;
   out[2] = VERSION;
-  out[3] = 0; // flags: reserved for compression and signatures
+  out[3] = flags;
   out.writeDoubleLE(meta.createdAt, 4);
   out.writeDoubleLE(meta.freshUntil, 12);
   out.writeDoubleLE(meta.staleUntil, 20);
@@ -57,6 +72,7 @@ export function encodeEnvelope(meta: EnvelopeMeta, value: unknown, serializer: S
   deps.copy(out, at);
   at += deps.length;
   out.set(body, at);
+  if (tail > 0) out.fill(0, at + body.byteLength);
   return out;
 }
 
@@ -107,20 +123,37 @@ export class EnvelopeView {
     return (this.parsed = { deps, tokens });
   }
 
-  value(serializer: Serializer): unknown {
+  /** `inflate` turns a compressed value section (algorithm byte first) back into the encoded value. */
+  value(serializer: Serializer, inflate?: (section: Buffer) => Buffer): unknown {
+    if (this.buf[3] & COMPRESSED) {
+      if (inflate === undefined) throw new Error('compressed entry read without a decompressor');
+      return serializer.decode(inflate(this.buf.subarray(this.valueAt)));
+    }
     return serializer.decodeFrom !== undefined
       ? serializer.decodeFrom(this.buf, this.valueAt)
       : serializer.decode(this.buf.subarray(this.valueAt));
   }
+
+  /** The entry's flag bits (COMPRESSED, SIGNED). */
+  get flags(): number {
+    return this.buf[3];
+  }
 }
 
-/** Checks the layout and reads the header. Throws on foreign, older or truncated bytes. */
+/**
+ * Checks the layout and reads the header. Throws on foreign, older or truncated bytes. A signed
+ * entry's signature is left out of the view: checking it is the caller's part (EntryCodec).
+ */
 export function decodeEnvelope(bytes: Uint8Array): EnvelopeView {
-  const buf = asBuffer(bytes);
+  let buf = asBuffer(bytes);
   if (buf.length < FIXED + 5 || buf[0] !== MAGIC0 || buf[1] !== MAGIC1 || buf[2] !== VERSION) {
     throw new Error('not an entry written by this version of nestjs-cache-memoize');
   }
-  if (buf[3] !== 0) throw new Error(`entry flags ${buf[3]} are not understood by this version`);
+  if ((buf[3] & ~KNOWN_FLAGS) !== 0) throw new Error(`entry flags ${buf[3]} are not understood by this version`);
+  if (buf[3] & SIGNED) {
+    if (buf.length < FIXED + 5 + SIGNATURE_BYTES) throw new Error('truncated envelope');
+    buf = buf.subarray(0, buf.length - SIGNATURE_BYTES);
+  }
   const etagAt = FIXED + buf[28] + 1;
   if (etagAt > buf.length) throw new Error('truncated envelope');
   const depsAt = etagAt + buf[etagAt - 1] + 4;

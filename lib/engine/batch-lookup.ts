@@ -1,9 +1,10 @@
-import { decodeEnvelope, type EnvelopeView } from '../codec/envelope';
-import type { Serializer } from '../types/serializer';
+import type { EnvelopeView } from '../codec/envelope';
+import { UnverifiedEntryError, type EntryCodec } from '../codec/entry-codec';
 import { asBuffer } from '../util/bytes';
 import type { EngineContext } from './context';
 import { ReadBatcher } from './read-batcher';
 import type { RemoteVersions } from './versions';
+import { reportUnverified } from './entry-writer';
 
 /** Most lookups one multi-key read carries (a larger burst is sent as several). */
 const MAX_READ_BATCH = 256;
@@ -70,7 +71,7 @@ export class BatchLookup {
   constructor(
     private readonly ctx: EngineContext,
     private readonly versions: RemoteVersions,
-    private readonly serializer: Serializer,
+    private readonly codec: EntryCodec,
     /** Dependencies whose invalidation failed here: entries carrying one are misses until it succeeds. */
     private readonly pendingDeps: ReadonlySet<string>,
     private readonly stamp: () => number = () => 0,
@@ -185,7 +186,7 @@ export class BatchLookup {
   ): Decided {
     if (bytes === undefined) return { state: 'miss', epoch, reachable: true, deadline: 0 };
     try {
-      const view = decodeEnvelope(bytes);
+      const view = this.codec.decode(key, bytes);
       // Past its grace: only worth checking as a stale-if-error fallback.
       if (view.staleUntil <= now && view.freshUntil + keepMs <= now)
         return { state: 'miss', epoch, reachable: true, deadline: 0 };
@@ -228,7 +229,7 @@ export class BatchLookup {
   private found(key: string, view: EnvelopeView, epoch: string | undefined, now: number, stamp: number): Found {
     let value: unknown;
     try {
-      value = view.value(this.serializer);
+      value = this.codec.value(view);
     } catch (error) {
       return this.unreadable(key, error, epoch);
     }
@@ -241,7 +242,8 @@ export class BatchLookup {
 
   /** Garbage under a key (another app, another version, a corrupt write): a miss, overwritten by the next write. */
   private unreadable(key: string, error: unknown, epoch: string | undefined): Found {
-    this.ctx.emit({ type: 'error', key, store: this.ctx.name, operation: 'decode', error });
+    if (error instanceof UnverifiedEntryError) reportUnverified(this.ctx, key, error);
+    else this.ctx.emit({ type: 'error', key, store: this.ctx.name, operation: 'decode', error });
     return { state: 'miss', epoch, reachable: true, deadline: 0 };
   }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { CacheEvent, CacheEventListener } from '../types/events';
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { Serializer } from '../types/serializer';
+import type { EntryCodecOptions } from '../codec/entry-codec';
 import type { CacheStore } from '../types/store';
 import type { Counters } from '../types/stats';
 import { Background } from './background';
@@ -20,6 +21,9 @@ export interface EngineOptions {
   /** Key prefix of the app: version records, the epoch and the bus channel live under it. Default 'cm'. */
   prefix?: string;
   serializer?: Serializer;
+  /** Shared stores: HMAC secrets (the first signs, all verify) and compression of large values. */
+  secret?: EntryCodecOptions['secret'];
+  compress?: EntryCodecOptions['compress'];
   /** Store time one call may spend in total before it runs uncached, ms. Default 500. */
   operationTimeoutMs?: number;
   listener?: CacheEventListener;
@@ -39,6 +43,7 @@ export const MISS = 1;
 export const STALE = 2;
 export const ERROR = 3;
 export const UNCACHEABLE = 4;
+export const TAMPERED = 5;
 
 /**
  * What every topology of one store shares: its name, the guarded store, events, counters,
@@ -106,7 +111,10 @@ export class EngineContext {
     return `${this.tokenPrefix}${(this.tokenCount++).toString(36)}`;
   }
 
-  count(policy: { readonly owner?: string; readonly counters?: Counters } | undefined, index: 0 | 1 | 2 | 3 | 4): void {
+  count(
+    policy: { readonly owner?: string; readonly counters?: Counters } | undefined,
+    index: 0 | 1 | 2 | 3 | 4 | 5,
+  ): void {
     if (this.storeCounters === undefined) return;
     this.storeCounters[index]++;
     (policy?.counters ?? this.stats!.forOwner(policy?.owner))[index]++;
@@ -134,6 +142,7 @@ export class EngineContext {
   emit(event: CacheEvent): void {
     if (event.type === 'error') this.count({ owner: event.owner }, ERROR);
     else if (event.type === 'uncacheable') this.count({ owner: event.owner }, UNCACHEABLE);
+    else if (event.type === 'tampered') this.count({ owner: event.owner }, TAMPERED);
     if (this.listener === undefined) return;
     try {
       this.listener(event);

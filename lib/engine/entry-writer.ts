@@ -1,6 +1,6 @@
-import { decodeEnvelope, encodeEnvelope, retimed, type EnvelopeMeta, type EnvelopeView } from '../codec/envelope';
+import type { EnvelopeMeta, EnvelopeView } from '../codec/envelope';
+import { UnverifiedEntryError, type EntryCodec } from '../codec/entry-codec';
 import type { CachePolicy, CallScope } from '../types/policy';
-import type { Serializer } from '../types/serializer';
 import type { EngineContext } from './context';
 import { planEntry } from './entry-plan';
 import type { FailedInvalidations } from './failed-invalidations';
@@ -16,7 +16,7 @@ import type { RemoteVersions } from './versions';
 export class EntryWriter {
   constructor(
     private readonly ctx: EngineContext,
-    private readonly serializer: Serializer,
+    private readonly codec: EntryCodec,
     private readonly versions: RemoteVersions,
     private readonly failed: FailedInvalidations,
     private readonly observer: () => RemoteObserver,
@@ -54,7 +54,7 @@ export class EntryWriter {
       const stored = policy.storeResult ? value : undefined;
       let bytes: Buffer;
       try {
-        bytes = encodeEnvelope(meta, stored, this.serializer, ctx.prefix);
+        bytes = await this.codec.encode(key, meta, stored);
       } catch (error) {
         ctx.emit({ type: 'uncacheable', key, store: ctx.name, owner: policy.owner, error });
         return;
@@ -93,7 +93,7 @@ export class EntryWriter {
       const keepMs =
         view.freshUntil + Math.max(view.staleUntil - view.freshUntil, policy.staleIfErrorMs ?? 0) - ctx.now();
       if (keepMs <= 0) return;
-      const bytes = encodeEnvelope(meta, value, this.serializer, ctx.prefix);
+      const bytes = await this.codec.encode(key, meta, value);
       await ctx.guard.run('set', key, () => ctx.store.set(key, bytes, keepMs), undefined, false, policy.owner);
     } catch (error) {
       ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'migrate', error });
@@ -108,6 +108,7 @@ export class EntryWriter {
  */
 export async function expireEntry(
   ctx: EngineContext,
+  codec: EntryCodec,
   versions: RemoteVersions,
   key: string,
   freshForMs: number,
@@ -118,17 +119,23 @@ export async function expireEntry(
   if (bytes === undefined) return false;
   let view;
   try {
-    view = decodeEnvelope(bytes);
-  } catch {
+    view = codec.decode(key, bytes);
+  } catch (error) {
+    if (error instanceof UnverifiedEntryError) reportUnverified(ctx, key, error);
     return false;
   }
   const now = ctx.now();
   if (view.staleUntil <= now) return false;
   const grace = view.staleUntil - view.freshUntil;
-  const out = retimed(bytes, now + freshForMs, now + freshForMs + grace);
+  const out = codec.retime(key, bytes, now + freshForMs, now + freshForMs + grace);
   const keepMs = freshForMs + Math.max(grace, staleIfErrorMs);
   versions.registerLifetime(keepMs); // its version records must outlive it
   await ctx.guard.run('set', key, () => ctx.store.set(key, out, keepMs), undefined, true);
   await observer.expired?.(key);
   return true;
+}
+
+/** An entry that does not verify under this app's secrets: counted, reported, and treated as absent. */
+export function reportUnverified(ctx: EngineContext, key: string, error: UnverifiedEntryError, owner?: string): void {
+  ctx.emit({ type: 'tampered', key, store: ctx.name, owner, reason: error.reason });
 }

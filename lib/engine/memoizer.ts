@@ -1,3 +1,4 @@
+import { EntryCodec } from '../codec/entry-codec';
 import { taggedJsonSerializer } from '../codec/tagged-json';
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { Serializer } from '../types/serializer';
@@ -35,13 +36,17 @@ export class Memoizer {
     options: EngineOptions = {},
   ) {
     const serializer = (this.serializer = options.serializer ?? taggedJsonSerializer);
+    // The store's own signing and compression win over the module's.
+    const own = store.entryOptions;
+    const entries = { secret: own?.secret ?? options.secret, compress: own?.compress ?? options.compress };
+    const codec = (ctx: EngineContext) => new EntryCodec(serializer, ctx.prefix, entries, `store '${ctx.name}'`);
     if (store instanceof TieredStore) {
       this.ctx = new EngineContext(store.l2, { ...options, name: options.name ?? store.kind });
-      this.topology = new TwoTierTopology(this.ctx, store, serializer);
+      this.topology = new TwoTierTopology(this.ctx, store, codec(this.ctx));
     } else {
       this.ctx = new EngineContext(store, options);
       if (isLocalStore(store)) this.topology = this.sync = new LocalTopology(this.ctx, store);
-      else this.topology = new RemoteTopology(this.ctx, serializer);
+      else this.topology = new RemoteTopology(this.ctx, codec(this.ctx));
     }
     this.name = this.ctx.name;
   }

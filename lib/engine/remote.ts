@@ -1,5 +1,5 @@
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
-import type { Serializer } from '../types/serializer';
+import type { EntryCodec } from '../codec/entry-codec';
 import { BatchLookup, withDeadline, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
@@ -33,14 +33,14 @@ export class RemoteTopology implements Topology {
 
   constructor(
     private readonly ctx: EngineContext,
-    serializer: Serializer,
+    private readonly codec: EntryCodec,
     /** In-process logical time (two-tier): stamps lookups and computations for L1 copies. */
     private readonly stamp: () => number = () => 0,
   ) {
     this.versions = new RemoteVersions(ctx);
     this.invalidation = new RemoteInvalidation(ctx, this.versions, this.flights, () => this.observer);
-    this.lookups = new BatchLookup(ctx, this.versions, serializer, this.invalidation.failed.deps, stamp);
-    this.writer = new EntryWriter(ctx, serializer, this.versions, this.invalidation.failed, () => this.observer);
+    this.lookups = new BatchLookup(ctx, this.versions, codec, this.invalidation.failed.deps, stamp);
+    this.writer = new EntryWriter(ctx, codec, this.versions, this.invalidation.failed, () => this.observer);
     this.locked = new LockedCompute(
       ctx,
       this.lookups,
@@ -186,7 +186,7 @@ export class RemoteTopology implements Topology {
     !this.invalidation.failed.affects(deps) && (await this.versions.unchanged(deps, tokens)) === true;
 
   expire(key: string, freshForMs: number, staleIfErrorMs = 0): Promise<boolean> {
-    return expireEntry(this.ctx, this.versions, key, freshForMs, staleIfErrorMs, this.observer);
+    return expireEntry(this.ctx, this.codec, this.versions, key, freshForMs, staleIfErrorMs, this.observer);
   }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */

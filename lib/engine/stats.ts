@@ -12,22 +12,22 @@ export class StatsCollector {
   forOwner(owner: string | undefined): Counters {
     const o = owner ?? '(direct)';
     let a = this.byOwner.get(o);
-    if (a === undefined) this.byOwner.set(o, (a = [0, 0, 0, 0, 0]));
+    if (a === undefined) this.byOwner.set(o, (a = [0, 0, 0, 0, 0, 0]));
     return a;
   }
 
   forStore(store: string): Counters {
     let b = this.byStore.get(store);
-    if (b === undefined) this.byStore.set(store, (b = [0, 0, 0, 0, 0]));
+    if (b === undefined) this.byStore.set(store, (b = [0, 0, 0, 0, 0, 0]));
     return b;
   }
 
   snapshot(): CacheStats {
-    const total: Counters = [0, 0, 0, 0, 0];
+    const total: Counters = [0, 0, 0, 0, 0, 0];
     const byNamespace: Record<string, CacheCounters> = {};
     for (const [k, v] of this.byOwner) {
       byNamespace[k] = counters(v);
-      for (let i = 0; i < 5; i++) total[i] += v[i];
+      for (let i = 0; i < total.length; i++) total[i] += v[i];
     }
     const byStore: Record<string, CacheCounters> = {};
     for (const [k, v] of this.byStore) byStore[k] = counters(v);
@@ -39,7 +39,7 @@ export class StatsCollector {
   }
 }
 
-function counters([hits, misses, stale, errors, uncacheable]: Counters): CacheCounters {
+function counters([hits, misses, stale, errors, uncacheable, tampered]: Counters): CacheCounters {
   const reads = hits + misses + stale;
-  return { hits, misses, stale, errors, uncacheable, hitRatio: reads === 0 ? 0 : hits / reads };
+  return { hits, misses, stale, errors, uncacheable, tampered, hitRatio: reads === 0 ? 0 : hits / reads };
 }

@@ -2,7 +2,7 @@ import type { EnvelopeMeta } from '../codec/envelope';
 import { StoreFailureError } from '../errors';
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { BusTransport } from '../types/bus';
-import type { Serializer } from '../types/serializer';
+import type { EntryCodec } from '../codec/entry-codec';
 import type { LocalCacheStore } from '../types/store';
 import type { Found } from './batch-lookup';
 import { BusProtocol, type BusChange } from './bus';
@@ -65,10 +65,10 @@ export class TwoTierTopology implements Topology {
   constructor(
     private readonly ctx: EngineContext,
     private readonly tier: TierParts,
-    serializer: Serializer,
+    codec: EntryCodec,
   ) {
     this.versions = localVersions(tier.l1);
-    this.remote = new RemoteTopology(ctx, serializer, () => this.versions.now());
+    this.remote = new RemoteTopology(ctx, codec, () => this.versions.now());
     this.remote.observer = {
       found: (key, found) => this.fill(key, found),
       stored: (key, value, meta, stamp) => this.stored(key, value, meta, stamp),

@@ -47,6 +47,8 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
           name,
           prefix: options.prefix,
           serializer: options.serializer,
+          secret: raw.secret,
+          compress: raw.compress,
           operationTimeoutMs: options.operationTimeoutMs,
           stats: options.stats ? this.collector : undefined,
           hotEvents: () => this.events.active,

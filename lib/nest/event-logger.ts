@@ -31,6 +31,18 @@ export class EventLogger {
   handle(event: CacheEvent, circuitClosed: (store: string) => boolean): void {
     if (event.type === 'uncacheable') this.uncacheable(event);
     else if (event.type === 'circuit') this.circuit(event);
+    // Someone else wrote under our keys: worth a line (rate-limited), never a failed call.
+    else if (event.type === 'tampered')
+      this.error({
+        ...event,
+        type: 'error',
+        operation: 'verify',
+        error: new Error(
+          event.reason === 'unsigned'
+            ? 'entry is not signed (written without the secret: another app, or a build without it); recomputed'
+            : 'entry signature does not verify (tampered, or signed with a secret not configured here); recomputed',
+        ),
+      });
     // The caller got a stale value instead of the method's error: the error still deserves a line.
     else if (event.type === 'stale-if-error')
       this.error({ ...event, type: 'error', operation: 'compute (served a stale value instead)' });

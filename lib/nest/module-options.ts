@@ -1,3 +1,4 @@
+import { checkEntryOptions } from '../util/entry-options';
 import { createTaggedJsonSerializer } from '../codec/tagged-json';
 import { InvalidOptionError, UnknownStoreError } from '../errors';
 import { validateSegment } from '../keys/keys';
@@ -56,6 +57,8 @@ export function resolveModuleOptions(options: CacheMemoizeModuleOptions): Resolv
         `createTaggedJsonSerializer({ classes }) or drop one of the two options.`,
     );
   }
+  // Checked here so a bad secret or compress option names the module option, not a store.
+  checkEntryOptions({ secret: options.secret, compress: options.compress }, where);
   return {
     prefix: validateSegment(options.prefix ?? 'cm', 'prefix', where, 64),
     ttlMs: parseDuration(options.ttl ?? '5m', `${where}: option ttl`),

@@ -70,6 +70,7 @@ export function registerPrometheusMetrics(engine: CacheMemoizeEngine, options: P
         this.inc({ store, result: 'miss' }, c.misses);
         this.inc({ store, result: 'stale' }, c.stale);
         this.inc({ store, result: 'error' }, c.errors);
+        this.inc({ store, result: 'tampered' }, c.tampered);
       }
     },
   });

@@ -1,11 +1,12 @@
 import { parseDuration, type Duration } from '../util/duration';
 import { InvalidOptionError } from '../errors';
 import type { BusTransport } from '../types/bus';
-import type { CacheStore } from '../types/store';
+import type { CacheStore, SharedEntryOptions } from '../types/store';
+import { checkEntryOptions } from '../util/entry-options';
 import { MemoryStore } from './memory.store';
 import { RedisStore } from './redis/redis.store';
 
-export interface TieredStoreOptions {
+export interface TieredStoreOptions extends SharedEntryOptions {
   /** Longest an entry lives in L1 (and never past its own ttl). Default '1m'. */
   l1Ttl?: Duration;
   /**
@@ -33,6 +34,8 @@ export class TieredStore implements CacheStore {
   readonly l1TtlMs: number;
   readonly leaseMs: number;
   readonly bus: BusTransport | undefined;
+  /** Its own, else L2's. */
+  readonly entryOptions: SharedEntryOptions | undefined;
   /** L2's, when it has one. */
   readonly compareAndDelete?: (key: string, value: Uint8Array) => Promise<boolean>;
 
@@ -47,6 +50,16 @@ export class TieredStore implements CacheStore {
         'tieredStore(l1, l2): l2 must be a shared store (redisStore() or memcachedStore()).',
       );
     }
+    this.entryOptions =
+      options.secret !== undefined || options.compress !== undefined
+        ? checkEntryOptions(
+            {
+              secret: options.secret ?? l2.entryOptions?.secret,
+              compress: options.compress ?? l2.entryOptions?.compress,
+            },
+            'tieredStore()',
+          )
+        : l2.entryOptions;
     this.l1TtlMs = parseDuration(options.l1Ttl ?? '1m', 'tieredStore(): l1Ttl');
     this.leaseMs = parseDuration(options.lease ?? '1s', 'tieredStore(): lease');
     const wantBus = options.bus ?? l2 instanceof RedisStore;

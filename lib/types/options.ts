@@ -1,5 +1,5 @@
 import type { Duration } from '../util/duration';
-import type { CacheStore } from './store';
+import type { CacheStore, SharedEntryOptions } from './store';
 import type { Serializer } from './serializer';
 import type { ClassRegistryInput } from './classes';
 import type { CacheEventListener } from './events';
@@ -40,6 +40,14 @@ export interface CacheMemoizeModuleOptions {
   enabled?: boolean;
   /** Codec for shared stores (the memory store keeps objects). Default: the tagged-JSON codec. */
   serializer?: Serializer;
+  /**
+   * Sign entries in shared stores with an HMAC (see the README's Security section): an entry
+   * another app, a leaked password or a misconfigured ACL wrote is never served. The first secret
+   * signs, every one verifies (rotation). A store's own `secret` wins.
+   */
+  secret?: SharedEntryOptions['secret'];
+  /** Compress large values in shared stores, e.g. `{ threshold: '1kb', algorithm: 'brotli' }`. A store's own wins. */
+  compress?: SharedEntryOptions['compress'];
   /**
    * Classes whose instances shared stores may keep: they come back with their prototype (methods,
    * class-transformer metadata), without running their constructor. An instance of any other class

@@ -6,6 +6,8 @@ export interface CacheCounters {
   errors: number;
   /** Results returned but not stored because they would not come back as they went in. */
   uncacheable: number;
+  /** Entries of a shared store that did not verify under the configured `secret` (served as misses). */
+  tampered: number;
   /** hits / (hits + misses + stale), 0 when nothing was read. */
   hitRatio: number;
 }
@@ -16,5 +18,5 @@ export interface CacheStats {
   total: CacheCounters;
 }
 
-/** [hits, misses, stale, errors, uncacheable]: indexes into a method's or a store's counters. */
-export type Counters = [number, number, number, number, number];
+/** [hits, misses, stale, errors, uncacheable, tampered]: indexes into a method's or a store's counters. */
+export type Counters = [number, number, number, number, number, number];

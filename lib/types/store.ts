@@ -1,3 +1,5 @@
+import type { ByteSize } from '../util/bytes';
+
 /**
  * The store contract (dogpile's api.py, keyv's adapter shape): dumb byte storage. Freshness,
  * versions and locking are decided by the engine from the envelope, not by the store's native TTL,
@@ -31,6 +33,8 @@ export interface CacheStore {
   readonly boundsOwnOperations?: boolean;
   /** Optional: what it is connected to, for the startup log (never credentials). */
   readonly description?: string;
+  /** Optional: signing and compression of this store's entries, over the module's. */
+  readonly entryOptions?: SharedEntryOptions;
 }
 
 /**
@@ -44,4 +48,29 @@ export interface LocalCacheStore extends CacheStore {
   /** `now`: the clock the caller uses for peek(), so both agree on expiry. */
   put(key: string, value: unknown, ttlMs: number, now?: number): void;
   remove(key: string): boolean;
+}
+
+export type CompressionAlgorithm = 'brotli' | 'gzip' | 'zstd';
+
+export interface CompressOptions {
+  /** Values whose encoded form is larger than this are compressed. Default '1kb'. */
+  threshold?: ByteSize;
+  /** Default 'brotli' (at a fast level). 'zstd' needs a Node whose zlib has it (22.15 and later). */
+  algorithm?: CompressionAlgorithm;
+}
+
+/**
+ * How entries are written to a shared store (module-wide, or per store: the store's own win).
+ * Readers understand every form, so turning either on or off is a rolling deploy.
+ */
+export interface SharedEntryOptions {
+  /**
+   * HMAC-SHA256 secrets (at least 16 characters). The first signs every entry; every one listed
+   * verifies, so a new secret can be rolled in before the old one is dropped. An entry that does
+   * not verify (unsigned, another secret, bytes or key changed) is a miss: recomputed, overwritten,
+   * reported as a `tampered` event.
+   */
+  secret?: string | readonly string[];
+  /** Compress values larger than `threshold`; false turns a module-wide setting off for one store. */
+  compress?: CompressOptions | false;
 }

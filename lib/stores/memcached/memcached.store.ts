@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { parseDuration, type Duration } from '../../util/duration';
 import { InvalidOptionError } from '../../errors';
-import type { CacheStore } from '../../types/store';
+import type { CacheStore, SharedEntryOptions } from '../../types/store';
+import { checkEntryOptions } from '../../util/entry-options';
 import { optionalRequire } from '../../util/optional-require';
 import { corkSockets, fetcherFor, keepSequenceUnsigned, NO_SOCKETS, type Fetch } from './memjs-requests';
 import { asBuffer } from '../../util/bytes';
@@ -20,7 +21,7 @@ export interface MemcachedClientLike {
   close(): void;
 }
 
-interface MemcachedCommon {
+interface MemcachedCommon extends SharedEntryOptions {
   /** Bound on every operation. Default 500 ms. */
   timeout?: Duration;
   /** Largest value stored; larger ones are skipped (warned once). Default 1 MiB - 1 KiB (memcached's -I 1m). */
@@ -50,6 +51,7 @@ export class MemcachedStore implements CacheStore {
   readonly client: MemcachedClientLike;
   readonly description: string;
   readonly boundsOwnOperations: boolean;
+  readonly entryOptions: SharedEntryOptions;
   private readonly owned: boolean;
   private readonly maxValueBytes: number;
   private readonly refreshMs: number;
@@ -63,6 +65,7 @@ export class MemcachedStore implements CacheStore {
 
   constructor(options: MemcachedStoreOptions) {
     const timeoutMs = parseDuration(options.timeout ?? 500, 'memcachedStore(): timeout');
+    this.entryOptions = checkEntryOptions(options, 'memcachedStore()');
     this.maxValueBytes = options.maxValueBytes ?? 1024 * 1024 - 1024;
     this.refreshMs = parseDuration(options.generationRefresh ?? 1_000, 'memcachedStore(): generationRefresh');
     if ('client' in options) {

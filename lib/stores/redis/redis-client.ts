@@ -1,6 +1,7 @@
 import { InvalidOptionError } from '../../errors';
 import { parseDuration, type Duration } from '../../util/duration';
 import { optionalRequire } from '../../util/optional-require';
+import type { SharedEntryOptions } from '../../types/store';
 import type { RedisClientLike, RedisClusterNode, RedisConnectionOptions } from './redis.types';
 
 /* How RedisStore creates its ioredis client (fail fast, bounded, reconnecting) and describes it. */
@@ -14,11 +15,13 @@ interface RedisCommon {
   redisOptions?: RedisConnectionOptions;
 }
 
-export type RedisStoreOptions =
+export type RedisStoreOptions = (
   | ({ url: string } & RedisCommon)
   | { client: RedisClientLike }
   | ({ cluster: RedisClusterNode[]; clusterOptions?: RedisConnectionOptions } & RedisCommon)
-  | ({ sentinels: Array<{ host: string; port: number }>; name: string } & RedisCommon);
+  | ({ sentinels: Array<{ host: string; port: number }>; name: string } & RedisCommon)
+) &
+  SharedEntryOptions;
 
 interface IoredisModule {
   Redis: new (...args: unknown[]) => RedisClientLike;

@@ -1,10 +1,11 @@
 import { InvalidOptionError } from '../../errors';
 
 export type { RedisStoreOptions } from './redis-client';
-import type { CacheStore } from '../../types/store';
+import type { CacheStore, SharedEntryOptions } from '../../types/store';
 import { addressOf, connectionProblem, createClient, describe, type RedisStoreOptions } from './redis-client';
 import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 import { RedisBus } from './redis-bus';
+import { checkEntryOptions } from '../../util/entry-options';
 import { asBuffer } from '../../util/bytes';
 
 const SCAN_COUNT = 1_000;
@@ -19,6 +20,7 @@ export class RedisStore implements CacheStore {
   readonly client: RedisClientLike;
   readonly description: string;
   readonly boundsOwnOperations: boolean;
+  readonly entryOptions: SharedEntryOptions;
   private readonly owned: boolean;
   private readonly cluster: boolean;
   /** Where it connects (host:port), for messages a person can act on. */
@@ -27,6 +29,7 @@ export class RedisStore implements CacheStore {
   private connectionError: string | undefined;
 
   constructor(options: RedisStoreOptions) {
+    this.entryOptions = checkEntryOptions(options, 'redisStore()');
     if ('client' in options) {
       this.client = options.client;
       this.owned = false;
