@@ -6,6 +6,9 @@ export { CacheMemoizeModule } from './nest/cache-memoize.module';
 export { CACHE_MEMOIZE_MODULE_OPTIONS } from './nest/module-definition';
 export { CacheMemoizeEngine } from './nest/cache-memoize.engine';
 export { InvalidationService } from './nest/invalidation.service';
+export { CacheService, InjectCache, getCacheToken } from './nest/cache.service';
+export { regionsFromConfig } from './method/regions';
+export type { PeekResult } from './method/direct-cache';
 export { CacheMemoizeHealthIndicator, type CacheHealthResult } from './nest/health.indicator';
 export { registerPrometheusMetrics, type PrometheusOptions } from './nest/prometheus';
 export { CacheMemoize, type CacheMemoizeDecorator } from './decorators/cache-memoize.decorator';
@@ -61,6 +64,8 @@ export type {
   StandardSchemaLike,
   StandardSchemaResult,
   ArgsOnly,
+  DirectCacheOptions,
+  RegionOptions,
 } from './types/options';
 export type { CacheRequest } from './types/request';
 export type { CacheEvent, CacheEventListener } from './types/events';

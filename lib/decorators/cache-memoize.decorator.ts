@@ -3,6 +3,9 @@ import type { Observable } from 'rxjs';
 import { CacheMemoizeInterceptor } from '../interceptor/cache-memoize.interceptor';
 import { CACHE_MEMOIZE_METADATA } from '../constants';
 import type { CacheMemoizeOptions } from '../types/options';
+import type { MethodImpl } from '../method/resolved-method';
+import { unmanagedDispatcher } from '../method/unmanaged';
+import { inheritIdentity } from '../method/wrapper';
 
 /**
  * The decorator's type: on a method, the method's parameters must fit the parameter types the
@@ -34,8 +37,17 @@ export function CacheMemoize<A extends readonly unknown[] = never, R = unknown>(
     UseInterceptors(CacheMemoizeInterceptor),
   );
   return ((target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => {
-    if (key !== undefined) decoratedClasses.add(target.constructor);
-    return (decorator as (t: object, k?: string | symbol, d?: PropertyDescriptor) => unknown)(target, key, descriptor);
+    (decorator as (t: object, k?: string | symbol, d?: PropertyDescriptor) => unknown)(target, key, descriptor);
+    if (key === undefined || descriptor === undefined || typeof descriptor.value !== 'function') return;
+    if (typeof target === 'function') return; // a static method: not memoized (no instance)
+    decoratedClasses.add(target.constructor);
+    // On the prototype: a class Nest never creates is memoized through it once an app binds it.
+    // Provider instances get their own wrapper at bootstrap (which calls this on a miss).
+    const original = descriptor.value as MethodImpl;
+    const dispatch = unmanagedDispatcher(target.constructor, String(key), original);
+    inheritIdentity(original, dispatch);
+    descriptor.value = dispatch;
+    return descriptor;
   }) as unknown as CacheMemoizeDecorator<A, R>;
 }
 

@@ -176,6 +176,7 @@ export class LocalTopology implements Topology {
     if (!(entry instanceof LocalEntry) || entry.staleUntil <= now || !this.versions.fresh(entry.at, entry.deps))
       return false;
     const grace = entry.staleUntil - entry.freshUntil;
+    if (freshForMs <= 0 && grace <= 0 && staleIfErrorMs <= 0) return this.store.remove(key); // ends it now
     const { value, at, deps, etag } = entry;
     const retimed = new LocalEntry(value, at, now + freshForMs, now + freshForMs + grace, deps, etag);
     this.store.put(key, retimed, freshForMs + Math.max(grace, staleIfErrorMs), now);

@@ -6,6 +6,7 @@ import type { CacheHooks, CacheMemoizeManyOptions } from '../types/options';
 import { parseMethodOptions, type AnyOptions } from './options-parser';
 import { parseBatchSettings, ResolvedMany } from './resolved-many';
 import { ResolvedMethod, type ResultShape } from './resolved-method';
+import type { Regions } from './regions';
 
 export type ManyOptions = CacheMemoizeManyOptions<unknown, readonly unknown[], unknown>;
 type Kind = 'provider' | 'handler' | 'batch';
@@ -14,6 +15,7 @@ const BATCH_CLASS_DEFAULTS = [
   'ttl',
   'grace',
   'store',
+  'region',
   'hooks',
   'instanceKey',
   'lock',
@@ -35,6 +37,8 @@ export interface RegistryDefaults {
   ttlMs: number;
   hooks?: CacheHooks;
   stats?: StatsCollector;
+  /** The module's regions, resolved. */
+  regions: Regions;
   /** The store a method names (or the default one); throws an error naming `where` when unknown. */
   memoizer(name: string | undefined, where: string): Memoizer;
   warn(message: string): void;
@@ -188,6 +192,7 @@ export class MethodRegistry {
   ): ResolvedMethod {
     const owner = `${cls.name}.${methodName}`;
     const { defaults } = this;
+    if (opts.region !== undefined) opts = withRegion(defaults.regions, opts, `${decorator} on ${owner}`);
     const parsed = parseMethodOptions(opts, {
       owner,
       prefix: defaults.prefix,
@@ -273,4 +278,11 @@ function shapeHint(cls: Function, methodName: string): ResultShape | undefined {
   if (type === Promise) return 'promise';
   if (typeof type === 'function' && type.name === 'Observable') return 'observable';
   return undefined;
+}
+
+/** A region's defaults under the method's own options (an option the method leaves undefined inherits). */
+export function withRegion(regions: Regions, opts: AnyOptions, where: string): AnyOptions {
+  const merged: Record<string, unknown> = { ...regions.defaults(opts.region, `${where}: option region`) };
+  for (const [name, value] of Object.entries(opts)) if (value !== undefined) merged[name] = value;
+  return merged as AnyOptions;
 }

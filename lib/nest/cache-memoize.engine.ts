@@ -1,3 +1,4 @@
+import { DirectCache } from '../method/direct-cache';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { CacheEventStream } from '../engine/event-stream';
 import { Memoizer } from '../engine/memoizer';
@@ -28,6 +29,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('CacheMemoize');
   private readonly eventLogger = new EventLogger(this.logger);
   private readonly memoizers = new Map<string, Memoizer>();
+  private readonly directs = new Map<string | undefined, DirectCache>();
   private readonly collector = new StatsCollector();
   private readonly telemetry: Telemetry | undefined;
   /** The prefix was not set: two apps on one server would share entries. */
@@ -63,6 +65,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
         ttlMs: options.ttlMs,
         hooks: raw.hooks,
         stats: options.stats ? this.collector : undefined,
+        regions: options.regions,
         memoizer: (name, where) => this.memoizer(name, where),
         warn: (message) => this.logger.warn(message),
         error: (message) => this.logger.error(message),
@@ -97,6 +100,17 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
       );
     }
     return memoizer;
+  }
+
+  /** The direct API's core for a region (undefined: the module's defaults), made once per region. */
+  direct(region?: string): DirectCache {
+    let found = this.directs.get(region);
+    if (found === undefined) {
+      const { defaults } = this.registry;
+      found = new DirectCache({ ...defaults, all: () => this.memoizersFor() }, region);
+      this.directs.set(region, found);
+    }
+    return found;
   }
 
   storeNames(): string[] {

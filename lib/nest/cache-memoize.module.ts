@@ -4,11 +4,13 @@ import { CACHE_HTTP_ADAPTER } from '../constants';
 import { MethodRegistry } from '../method/method-registry';
 import type { HttpAdapterLike, HttpAdapterRef } from '../types/request';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
+import { CacheService, regionProviders } from './cache.service';
 import { FastifyConditionalGet } from './conditional-get';
 import { CacheMemoizeExplorer } from './explorer';
 import { CacheMemoizeHealthIndicator } from './health.indicator';
 import { InvalidationService } from './invalidation.service';
 import {
+  CACHE_MEMOIZE_ASYNC_OPTIONS_TYPE,
   CACHE_MEMOIZE_MODULE_OPTIONS,
   CACHE_MEMOIZE_OPTIONS_TYPE,
   CacheMemoizeConfigurableModule,
@@ -25,6 +27,7 @@ import { OPTIONS_SOURCE } from './module-options';
     CacheMemoizeEngine,
     CacheMemoizeExplorer,
     InvalidationService,
+    CacheService,
     CacheMemoizeHealthIndicator,
     FastifyConditionalGet,
     {
@@ -43,7 +46,14 @@ import { OPTIONS_SOURCE } from './module-options';
       inject: [{ token: HttpAdapterHost, optional: true }],
     },
   ],
-  exports: [CacheMemoizeEngine, InvalidationService, CacheMemoizeHealthIndicator, MethodRegistry, CACHE_HTTP_ADAPTER],
+  exports: [
+    CacheMemoizeEngine,
+    InvalidationService,
+    CacheService,
+    CacheMemoizeHealthIndicator,
+    MethodRegistry,
+    CACHE_HTTP_ADAPTER,
+  ],
 })
 export class CacheMemoizeModule extends CacheMemoizeConfigurableModule {
   /** Options given directly: an error in one of them names forRoot() (forRootAsync() otherwise). */
@@ -55,6 +65,20 @@ export class CacheMemoizeModule extends CacheMemoizeConfigurableModule {
         p.useValue = Object.defineProperty({ ...p.useValue }, OPTIONS_SOURCE, { value: 'forRoot()' });
       }
     }
-    return module;
+    return withRegionServices(module);
   }
+
+  static override forRootAsync(options: typeof CACHE_MEMOIZE_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return withRegionServices(super.forRootAsync(options));
+  }
+}
+
+/** A CacheService per region some `@InjectCache(name)` asked for (decorators ran before the module is built). */
+function withRegionServices(module: DynamicModule): DynamicModule {
+  const providers = regionProviders();
+  return {
+    ...module,
+    providers: [...(module.providers ?? []), ...providers],
+    exports: [...(module.exports ?? []), ...providers.map((p) => p.provide)],
+  };
 }

@@ -1,4 +1,10 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import {
@@ -10,12 +16,12 @@ import {
 } from '../constants';
 import { setFallbackEvictor } from '../decorators/cache-evict.decorator';
 import { CACHE_PUT_METADATA } from '../decorators/cache-put.decorator';
-import { decoratedClasses } from '../decorators/cache-memoize.decorator';
 import { InvalidOptionError, NamespaceConflictError } from '../errors';
 import type { ManyOptions } from '../method/method-registry';
 import type { AnyOptions } from '../method/options-parser';
-import type { MethodImpl } from '../method/resolved-method';
+import type { MethodImpl, ResolvedMethod } from '../method/resolved-method';
 import { inheritIdentity } from '../method/wrapper';
+import { clearBinder, markStarted, setBinder, UNMANAGED_ORIGINAL } from '../method/unmanaged';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 import { InvalidationService } from './invalidation.service';
 
@@ -30,11 +36,11 @@ const GRAPHQL_MODULE_OPTIONS = 'GqlModuleOptions';
  */
 /** Classes some app in this process instantiated (as a provider, controller or resolver). */
 const seenClasses = new Set<Function>();
-/** Classes already warned about (once per process). */
-const warnedClasses = new WeakSet<Function>();
+/** Warnings already given (once per process). */
+const warned = new Set<string>();
 
 @Injectable()
-export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstrap {
+export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('CacheMemoize');
   private readonly warnedScoped = new Set<Function>();
   /** Wrapped instances per class: a second one without instanceKey would share the first one's entries. */
@@ -49,6 +55,7 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
   ) {}
 
   onModuleInit(): void {
+    markStarted();
     setFallbackEvictor(this.invalidation);
     if (!this.engine.enabled) {
       this.logger.log('disabled (enabled: false): memoized methods run uncached');
@@ -69,20 +76,40 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
   }
 
   /**
-   * A class with `@CacheMemoize` methods that no app instantiated is a silent no-op otherwise:
-   * its instances are created with `new` (or it is missing from `providers`), so nothing wraps them.
+   * Classes with `@CacheMemoize` methods that no app instantiated (entities, helpers made with
+   * `new`) are memoized through their prototype: this app resolves each method at its first call.
    */
   onApplicationBootstrap(): void {
-    if (!this.engine.enabled) return;
-    for (const cls of decoratedClasses) {
-      // Seen itself, or through a subclass (a decorated base class is used through its subclasses).
-      if (warnedClasses.has(cls) || [...seenClasses].some((c) => c === cls || c.prototype instanceof cls)) continue;
-      warnedClasses.add(cls);
+    setBinder(this, (cls, name) => this.resolveUnmanaged(cls, name));
+  }
+
+  onModuleDestroy(): void {
+    clearBinder(this);
+  }
+
+  private resolveUnmanaged(cls: Function, name: string): ResolvedMethod | undefined {
+    // Nest creates it (or a subclass of it) here: hand-made instances of a provider run as written.
+    if (!this.engine.enabled || [...seenClasses].some((c) => c === cls || c.prototype instanceof cls)) return undefined;
+    const fn = Object.getOwnPropertyDescriptor(cls.prototype as object, name)?.value as Function | undefined;
+    const options = fn === undefined ? undefined : readOptions(fn);
+    if (fn === undefined || options === undefined || isRouteHandler(fn) || isGraphqlHandler(fn)) return undefined;
+    let method: ResolvedMethod;
+    try {
+      method = this.engine.registry.register(cls, name, options, { kind: 'provider' });
+    } catch (error) {
+      this.logger.error(`${cls.name}.${name} runs uncached: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+    const classOptions = Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) as AnyOptions | undefined;
+    if ((options.instanceKey ?? classOptions?.instanceKey) === undefined && !warned.has(method.owner)) {
+      warned.add(method.owner);
       this.logger.warn(
-        `${cls.name} has @CacheMemoize methods, but Nest never created it: instances made with \`new\` run them uncached. ` +
-          `Add ${cls.name} to a module's providers and inject it (or memoize a provider that uses it).`,
+        `${method.owner} is memoized on a class Nest does not create: its calls are keyed by their arguments only, ` +
+          `so every instance shares them. If the result depends on the instance, key it: ` +
+          `@CacheMemoize({ instanceKey: (self: ${cls.name}) => self.id }); if it does not, say so with instanceKey: () => 'shared'.`,
       );
     }
+    return method;
   }
 
   /** `@CacheEvict` methods find this app's InvalidationService through their instance. */
@@ -126,8 +153,10 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
   }
 
   private wrapMethod(instance: Record<string, unknown>, cls: Function, name: string, module: string | undefined): void {
-    const original = instance[name] as MethodImpl & { [MEMOIZED_WRAPPER]?: true };
-    if (original[MEMOIZED_WRAPPER]) return; // the same instance listed twice (aliases)
+    const found = instance[name] as MethodImpl & { [MEMOIZED_WRAPPER]?: true; [UNMANAGED_ORIGINAL]?: MethodImpl };
+    if (found[MEMOIZED_WRAPPER]) return; // the same instance listed twice (aliases)
+    // The decorator's prototype dispatcher (for classes Nest does not create) is skipped here.
+    const original = found[UNMANAGED_ORIGINAL] ?? found;
     const many = readManyOptions(original);
     const options = many ?? readOptions(original)!;
     if (many !== undefined && readOptions(original) !== undefined) {

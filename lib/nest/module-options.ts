@@ -2,6 +2,7 @@ import { checkEntryOptions } from '../util/entry-options';
 import { createTaggedJsonSerializer } from '../codec/tagged-json';
 import { InvalidOptionError, UnknownStoreError } from '../errors';
 import { validateSegment } from '../keys/keys';
+import { Regions } from '../method/regions';
 import { memoryStore } from '../stores/memory.store';
 import type { CacheMemoizeModuleOptions } from '../types/options';
 import type { Serializer } from '../types/serializer';
@@ -23,6 +24,7 @@ export interface ResolvedModuleOptions {
   exposeKeyHeader: boolean;
   stats: boolean;
   openTelemetry: boolean;
+  regions: Regions;
 }
 
 /** Marks options given to forRoot() (the others came from forRootAsync()'s factory or class). */
@@ -57,6 +59,14 @@ export function resolveModuleOptions(options: CacheMemoizeModuleOptions): Resolv
         `createTaggedJsonSerializer({ classes }) or drop one of the two options.`,
     );
   }
+  const regions = new Regions(options.regions, where);
+  for (const name of regions.names) {
+    const store = regions.defaults(name, where).store;
+    if (store !== undefined && !stores.has(store))
+      throw new UnknownStoreError(
+        `${where}: regions.${name} (or its parent) names store '${store}', which is not one of the stores (${names.join(', ')}).`,
+      );
+  }
   // Checked here so a bad secret or compress option names the module option, not a store.
   checkEntryOptions({ secret: options.secret, compress: options.compress }, where);
   return {
@@ -75,6 +85,7 @@ export function resolveModuleOptions(options: CacheMemoizeModuleOptions): Resolv
     exposeKeyHeader: options.exposeKeyHeader === true,
     stats: options.stats !== false,
     openTelemetry: options.openTelemetry !== false,
+    regions,
   };
 }
 

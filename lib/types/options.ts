@@ -77,6 +77,26 @@ export interface CacheMemoizeModuleOptions {
   exposeKeyHeader?: boolean;
   /** OpenTelemetry spans around computations and metrics, when `@opentelemetry/api` is installed. Default true. */
   openTelemetry?: boolean;
+  /**
+   * Named sets of defaults (dogpile's regions): `{ short: { ttl: '1m' }, long: { ttl: '1h',
+   * parent: 'short', store: 'shared' } }`. Used by `@CacheMemoize({ region })`,
+   * `cache.region(name)` and `@InjectCache(name)`; see also `regionsFromConfig()`.
+   */
+  regions?: Record<string, RegionOptions>;
+}
+
+/** A region: defaults for the methods and direct calls that name it, over its parent's. */
+export interface RegionOptions {
+  /** A region whose options this one inherits (its own win). */
+  parent?: string;
+  ttl?: Duration | string;
+  grace?: Duration | string;
+  staleIfError?: Duration | string;
+  lock?: CacheMemoizeOptions['lock'];
+  timeout?: CacheMemoizeOptions['timeout'];
+  refreshAhead?: Duration | string;
+  /** Name of the store the region's entries live in (a key of the module's `stores`). */
+  store?: string;
 }
 
 /**
@@ -114,6 +134,8 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
   resultTags?: (result: Awaited<R>, ...args: ArgsOnly<A>) => readonly string[];
   /** Name of the store to use (a key of the module's `stores`). */
   store?: string;
+  /** A region of the module's `regions`: its defaults apply under this method's own options. */
+  region?: string;
   /** Bypass the cache for this call when it returns true. */
   skip?: (...args: A) => boolean;
   /** Cache the result only when it returns true. */
@@ -174,6 +196,30 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
   httpMethods?: readonly string[];
 }
 
+/**
+ * Options of CacheService calls (`getOrSet`, `set`, `getOrSetMany`): those of `@CacheMemoize`
+ * that apply to a value under a key. Parsed once per options object: hoist constant options
+ * out of hot loops.
+ */
+export interface DirectCacheOptions<T = unknown> extends Pick<
+  CacheMemoizeOptions<never[], T>,
+  | 'grace'
+  | 'staleIfError'
+  | 'lock'
+  | 'timeout'
+  | 'refreshAhead'
+  | 'cacheIf'
+  | 'validate'
+  | 'migrate'
+  | 'store'
+  | 'region'
+> {
+  /** Time to live, or from the value: `(report) => (report.final ? '1d' : '1m')` (0: not stored). */
+  ttl?: Duration | ((value: Awaited<T>) => Duration);
+  /** Tags of the entry: `InvalidationService.invalidateTags` busts it with decorated methods' entries. */
+  tags?: readonly string[];
+}
+
 /** `A`, without letting a callback that declares fewer parameters narrow what `A` is inferred as. */
 export type ArgsOnly<A extends readonly unknown[]> = [A] extends [never] ? never[] : A;
 
@@ -193,6 +239,7 @@ export interface CacheMemoizeManyOptions<
   | 'instanceKey'
   | 'namespace'
   | 'store'
+  | 'region'
   | 'version'
   | 'grace'
   | 'lock'

@@ -180,19 +180,24 @@ describe('warnings a user needs', () => {
     await named.close();
   });
 
-  it('a decorated class Nest never creates is named once after bootstrap', async () => {
+  it('a decorated class Nest never creates is memoized, and a missing instanceKey is named once', async () => {
+    let runs = 0;
     class MoneyFormatter {
       @CacheMemoize()
       async format(cents: number): Promise<string> {
+        runs++;
         return (cents / 100).toFixed(2);
       }
     }
     const app = await boot([CacheMemoizeModule.forRoot({})]);
+    expect(await new MoneyFormatter().format(150)).toBe('1.50');
+    expect(await new MoneyFormatter().format(150)).toBe('1.50');
+    expect(runs).toBe(1);
     const lines = logs.filter(([, m]) =>
-      m.includes('MoneyFormatter has @CacheMemoize methods, but Nest never created it'),
+      m.includes('MoneyFormatter.format is memoized on a class Nest does not create'),
     );
     expect(lines).toHaveLength(1);
-    expect(await new MoneyFormatter().format(150)).toBe('1.50');
+    expect(lines[0][1]).toMatch(/instanceKey: \(self: MoneyFormatter\) => self\.id/);
     await app.close();
   });
 

@@ -1,0 +1,174 @@
+import type { Memoizer } from '../engine/memoizer';
+import { BatchResultError, InvalidOptionError } from '../errors';
+import { allTagKey, composeKey, namespaceTagKey, tagKeysFor } from '../keys/keys';
+import type { DirectCacheOptions } from '../types/options';
+import type { CachePolicy, CallScope } from '../types/policy';
+import type { StatsCollector } from '../engine/stats';
+import { parseDuration } from '../util/duration';
+import { parseMethodOptions, type AnyOptions } from './options-parser';
+import { withRegion } from './method-registry';
+import type { Regions } from './regions';
+
+/** Where direct keys live: '~' cannot start a method's namespace, so they never meet method keys. */
+export const DIRECT_NAMESPACE = '~direct';
+
+/** What direct calls need from the module. */
+export interface DirectDefaults {
+  prefix: string;
+  ttlMs: number;
+  regions: Regions;
+  stats?: StatsCollector;
+  memoizer(name: string | undefined, where: string): Memoizer;
+  /** Every store's engine (delete busts a key everywhere). */
+  all(): Memoizer[];
+}
+
+interface Resolved {
+  memoizer: Memoizer;
+  policy: CachePolicy;
+  scope: CallScope | undefined;
+}
+
+/** What `peek` tells of an entry. */
+export interface PeekResult<T> {
+  value: T;
+  /** Milliseconds it stays fresh (0 when stale). */
+  ttl: number;
+  /** Past its ttl, within its grace: a call would get it and refresh it. */
+  stale: boolean;
+}
+
+/**
+ * memoize's and dogpile's direct API over the engine: values under keys the caller chooses, with
+ * every policy a decorated method has (single-flight, versions, grace, locks, fail-safe, events
+ * and stats under the owner 'CacheService'). Options are parsed once per options object.
+ */
+export class DirectCache {
+  readonly owner: string;
+  private readonly where: string;
+  private readonly base: string;
+  private readonly parsed = new WeakMap<object, Resolved>();
+  private plain: Resolved | undefined;
+
+  constructor(
+    private readonly defaults: DirectDefaults,
+    readonly region: string | undefined,
+  ) {
+    this.where = region === undefined ? 'CacheService' : `CacheService.region('${region}')`;
+    this.owner = region === undefined ? 'CacheService' : `CacheService[${region}]`;
+    this.base = `${defaults.prefix}:${DIRECT_NAMESPACE}:`;
+    if (region !== undefined) defaults.regions.defaults(region, this.where); // unknown: fails now
+  }
+
+  /** The store key of a direct key (for logs, events and InvalidationService.invalidateKeys). */
+  keyOf(key: string): string {
+    if (typeof key !== 'string' || key.length === 0)
+      throw new InvalidOptionError(`${this.where}: a key must be a non-empty string, got ${JSON.stringify(key)}.`);
+    return composeKey(this.base, key);
+  }
+
+  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: DirectCacheOptions<T>): Promise<T> {
+    const r = this.resolve(options);
+    return r.memoizer.getOrSet(this.keyOf(key), factory, r.policy, r.scope) as Promise<T>;
+  }
+
+  async set<T>(key: string, value: T, options?: DirectCacheOptions<T>): Promise<void> {
+    const r = this.resolve(options);
+    await r.memoizer.refresh(this.keyOf(key), () => value, r.policy, r.scope);
+  }
+
+  async peek<T>(key: string): Promise<PeekResult<T> | undefined> {
+    const { memoizer } = this.resolve(undefined);
+    const found = await memoizer.inspect(this.keyOf(key));
+    if (found.state === 'miss') return undefined;
+    const ttl = found.expiresAt === undefined ? 0 : Math.max(0, found.expiresAt - Math.ceil(memoizer.ctx.now()));
+    return { value: found.value as T, ttl: found.state === 'fresh' ? ttl : 0, stale: found.state === 'stale' };
+  }
+
+  async expire(key: string, freshForMs: number): Promise<boolean> {
+    const r = this.resolve(undefined);
+    return r.memoizer.expire(this.keyOf(key), Math.max(0, freshForMs), r.policy.staleIfErrorMs);
+  }
+
+  /** Busts the keys in every store (a key set with another `store` option included); durable when it resolves. */
+  async delete(keys: readonly string[]): Promise<void> {
+    const full = keys.map((k) => this.keyOf(k));
+    await Promise.all(this.defaults.all().map((m) => m.invalidateKeys(full)));
+  }
+
+  getOrSetMany<T>(
+    keys: readonly string[],
+    factory: (missing: string[]) => Promise<readonly T[] | ReadonlyMap<string, T> | Readonly<Record<string, T>>>,
+    options?: DirectCacheOptions<T>,
+  ): Promise<T[]> {
+    const r = this.resolve(options);
+    const unique = [...new Set(keys)];
+    const full = unique.map((k) => this.keyOf(k));
+    const load = async (positions: readonly number[]): Promise<T[]> => {
+      const missing = positions.map((p) => unique[p]);
+      const result = await factory(missing);
+      if (Array.isArray(result)) {
+        if (result.length !== missing.length)
+          throw new BatchResultError(
+            `${this.where}.getOrSetMany: the factory returned ${result.length} values for ${missing.length} keys (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}); return one per key, in order, or a Map by key.`,
+            missing,
+          );
+        return result as T[];
+      }
+      if (result instanceof Map) return missing.map((k) => result.get(k) as T);
+      if (typeof result === 'object' && result !== null)
+        return missing.map((k) => (Object.hasOwn(result, k) ? (result as Record<string, T>)[k] : (undefined as T)));
+      throw new BatchResultError(
+        `${this.where}.getOrSetMany: the factory must return an array aligned with the missing keys, a Map or a record by key.`,
+        missing,
+      );
+    };
+    const scopes = r.scope === undefined ? undefined : full.map(() => r.scope);
+    return r.memoizer.getOrSetMany(full, load, r.policy, scopes).then((values) => {
+      const byKey = new Map(unique.map((k, i) => [k, values[i]]));
+      return keys.map((k) => byKey.get(k) as T);
+    });
+  }
+
+  /** The engine, policy and scope of these options (parsed once per options object). */
+  private resolve<T>(options: DirectCacheOptions<T> | undefined): Resolved {
+    if (options === undefined) return (this.plain ??= this.parse({}));
+    let r = this.parsed.get(options);
+    if (r === undefined) this.parsed.set(options, (r = this.parse(options as unknown as DirectCacheOptions<never>)));
+    return r;
+  }
+
+  private parse(options: DirectCacheOptions<never>): Resolved {
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidOptionError(
+        `${this.where}: options must be an object such as { ttl: '1h', tags: ['reports'] }.`,
+      );
+    const { tags, region, ...rest } = options;
+    const where = this.where;
+    let opts = rest as AnyOptions;
+    const regionName = region ?? this.region;
+    if (regionName !== undefined) opts = withRegion(this.defaults.regions, { ...opts, region: regionName }, where);
+    const { defaults } = this;
+    const parsed = parseMethodOptions(opts, {
+      owner: this.owner,
+      prefix: defaults.prefix,
+      ttlMs: defaults.ttlMs,
+      counters: defaults.stats?.forOwner(this.owner),
+      decorator: where,
+    });
+    const memoizer = defaults.memoizer(parsed.store, `${where}: option store`);
+    const deps = Object.freeze([
+      allTagKey(defaults.prefix),
+      namespaceTagKey(defaults.prefix, DIRECT_NAMESPACE),
+      ...(tags === undefined ? [] : tagKeysFor(defaults.prefix, tags, `${where}: option tags`)),
+    ]);
+    const policy: CachePolicy = Object.freeze({ ...parsed.policy, deps });
+    memoizer.registerLifetime(policy.ttlMs + Math.max(policy.graceMs, policy.staleIfErrorMs ?? 0));
+    const ttl = parsed.callbacks.ttl;
+    const scope: CallScope | undefined =
+      ttl === undefined
+        ? undefined
+        : { ttlOf: (value) => parseDuration(ttl(value), `${where}: option ttl(result)`, { allowZero: true }) };
+    return { memoizer, policy, scope };
+  }
+}

@@ -1,0 +1,77 @@
+import { Logger } from '@nestjs/common';
+import { MEMOIZED_METHOD, type MethodImpl, type ResolvedMethod, type WrapperInfo } from './resolved-method';
+
+/**
+ * Memoized methods of classes Nest does not instantiate (entities, value objects, helpers made
+ * with `new`). The decorator leaves a dispatcher on the prototype. Provider instances never reach
+ * it (the explorer wraps them with the original method); other instances do, and the first call
+ * of each method asks the initialized app to resolve it — keyed by class, method, `instanceKey`
+ * and arguments — or to say it is a class Nest manages (then it runs as written). The last app
+ * initialized in the process binds; before any is, calls run the method itself, with one warning.
+ */
+type Binder = (cls: Function, name: string) => ResolvedMethod | undefined;
+
+let binder: { bind: Binder; by: object } | undefined;
+/** Per class and method: its resolved method, or null when it runs as written. */
+const bound = new Map<Function, Map<string, ResolvedMethod | null>>();
+let started = false;
+const warnedEarly = new Set<string>();
+const logger = new Logger('CacheMemoize');
+/** Where a dispatcher keeps the method it stands for (the explorer wraps providers with that). */
+export const UNMANAGED_ORIGINAL = Symbol('CACHE_MEMOIZE:UNMANAGED_ORIGINAL');
+
+function lookup(cls: Function, name: string): ResolvedMethod | null | undefined {
+  let byName = bound.get(cls);
+  let found = byName?.get(name);
+  if (found !== undefined || binder === undefined) return found;
+  found = binder.bind(cls, name) ?? null;
+  if (byName === undefined) bound.set(cls, (byName = new Map()));
+  byName.set(name, found);
+  return found;
+}
+
+/** The function the decorator installs in place of `original` on `cls.prototype`. */
+export function unmanagedDispatcher(cls: Function, name: string, original: MethodImpl): MethodImpl {
+  const dispatch = function memoizedOnPrototype(this: unknown, ...args: unknown[]): unknown {
+    const method = lookup(cls, name);
+    if (method) return method.call(this, original, args);
+    if (!started) warnEarly(`${cls.name}.${name}`);
+    return original.apply(this, args);
+  };
+  Object.defineProperty(dispatch, UNMANAGED_ORIGINAL, { value: original });
+  // cacheHandle(instance, name) on an instance of a bound class finds its method through this.
+  Object.defineProperty(dispatch, MEMOIZED_METHOD, {
+    get: (): WrapperInfo | undefined => {
+      const method = lookup(cls, name);
+      return method ? { method, original } : undefined;
+    },
+  });
+  return dispatch;
+}
+
+/** An app's engine is starting: calls from now on are not "before initialization". */
+export function markStarted(): void {
+  started = true;
+}
+
+/** The app that resolves unmanaged classes from now on (the last one initialized). */
+export function setBinder(by: object, bind: Binder): void {
+  binder = { bind, by };
+  bound.clear();
+}
+
+/** An app closes: if it was the binder, calls run the method itself again. */
+export function clearBinder(by: object): void {
+  if (binder?.by !== by) return;
+  binder = undefined;
+  bound.clear();
+}
+
+function warnEarly(owner: string): void {
+  if (warnedEarly.has(owner)) return;
+  warnedEarly.add(owner);
+  logger.warn(
+    `${owner} was called before CacheMemoizeModule was initialized, and ran uncached. ` +
+      `Calls are memoized once the app is initialized (await app.init() or app.listen()).`,
+  );
+}

@@ -1,0 +1,176 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import type { DirectCache, PeekResult } from '../method/direct-cache';
+import type { DirectCacheOptions } from '../types/options';
+import { parseDuration, type Duration } from '../util/duration';
+import { CacheMemoizeEngine } from './cache-memoize.engine';
+
+/** Injection token of a region-bound CacheService: `@InjectCache('long')`. */
+export function getCacheToken(region?: string): string | typeof CacheService {
+  return region === undefined ? CacheService : `CACHE_MEMOIZE:CACHE:${region}`;
+}
+
+/** Regions some `@InjectCache(name)` asked for: the module provides a CacheService for each. */
+export const injectedRegions = new Map<string, string>();
+
+/** The region a CacheService is bound to, when Nest creates one for `@InjectCache(name)`. */
+const CACHE_REGION = 'CACHE_MEMOIZE:CACHE_REGION';
+
+/**
+ * Injects a CacheService bound to a region (`@InjectCache('long') cache: CacheService`), or the
+ * module's own without a name. The module provides one per region named this way; a region the
+ * module does not configure fails the bootstrap, naming the class.
+ */
+export function InjectCache(region?: string): PropertyDecorator & ParameterDecorator {
+  const inject = Inject(getCacheToken(region));
+  return (target: object, key: string | symbol | undefined, index?: number) => {
+    if (region !== undefined) {
+      const cls = typeof target === 'function' ? target : target.constructor;
+      if (!injectedRegions.has(region)) injectedRegions.set(region, (cls as { name: string }).name);
+    }
+    (inject as (t: object, k: string | symbol | undefined, i?: number) => void)(target, key, index);
+  };
+}
+
+/** Providers of the region-bound services `@InjectCache(name)` asked for so far. */
+export function regionProviders(): Array<{
+  provide: string;
+  useFactory: (c: CacheService) => CacheService;
+  inject: [typeof CacheService];
+}> {
+  return [...injectedRegions].map(([region, by]) => ({
+    provide: getCacheToken(region) as string,
+    useFactory: (cache: CacheService) => {
+      try {
+        return cache.region(region);
+      } catch (error) {
+        if (error instanceof Error) error.message = `@InjectCache('${region}') in ${by}: ${error.message}`;
+        throw error;
+      }
+    },
+    inject: [CacheService],
+  }));
+}
+
+/**
+ * The direct API (memoize's `memo.get(key, func)`, dogpile's `region.get_or_create`): values under
+ * keys you choose, for a job, a script, a loop over tenants — with every policy of
+ * `@CacheMemoize` (single-flight, versions, grace, locks, fail-safe, events, stats, metrics).
+ * Keys live in their own namespace under the module prefix (`<prefix>:~direct:<key>`), never
+ * colliding with methods' keys; `InvalidationService` busts them by tag, and by key through
+ * `keyOf`. Bound to the module's defaults, or to a region (`region(name)`, `@InjectCache(name)`).
+ */
+@Injectable()
+export class CacheService {
+  private core: DirectCache | undefined;
+  private readonly regions = new Map<string, CacheService>();
+
+  constructor(
+    private readonly engine: CacheMemoizeEngine,
+    @Optional() @Inject(CACHE_REGION) private readonly regionName?: string,
+  ) {}
+
+  private get direct(): DirectCache {
+    return (this.core ??= this.engine.direct(this.regionName));
+  }
+
+  /** A CacheService whose calls take the region's defaults (and store). Unknown regions throw. */
+  region(name: string): CacheService {
+    let found = this.regions.get(name);
+    if (found === undefined) {
+      found = new CacheService(this.engine, name);
+      void found.direct; // an unknown region fails here, not at the first call
+      this.regions.set(name, found);
+    }
+    return found;
+  }
+
+  /** The cached value, or `factory()`'s, stored under `key`; concurrent callers share one computation. */
+  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: DirectCacheOptions<T>): Promise<Awaited<T>> {
+    if (!this.engine.enabled) return Promise.resolve(factory()) as Promise<Awaited<T>>;
+    return this.direct.getOrSet(key, factory, options) as Promise<Awaited<T>>;
+  }
+
+  /** The fresh value under `key`, or undefined (never computes). */
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    const found = await this.peek<T>(key);
+    return found !== undefined && !found.stale ? found.value : undefined;
+  }
+
+  /** The entry with its metadata (`ttl`: fresh ms left; `stale`: within grace), or undefined. */
+  peek<T = unknown>(key: string): Promise<PeekResult<T> | undefined> {
+    if (!this.engine.enabled) return Promise.resolve(undefined);
+    return this.direct.peek<T>(key);
+  }
+
+  /** Whether a call would get a fresh value under `key`. */
+  async has(key: string): Promise<boolean> {
+    const found = await this.peek(key);
+    return found !== undefined && !found.stale;
+  }
+
+  /** Stores a value you already have, as if computed now; resolves once stored. */
+  set<T>(key: string, value: T, options?: DirectCacheOptions<T>): Promise<void> {
+    if (!this.engine.enabled) return Promise.resolve();
+    return this.direct.set(key, value, options);
+  }
+
+  /** Busts the keys (in every store); resolves once durable, like InvalidationService. */
+  delete(...keys: string[]): Promise<void> {
+    if (!this.engine.enabled) return Promise.resolve();
+    return this.direct.delete(keys);
+  }
+
+  /** Milliseconds the entry under `key` stays fresh, or undefined when a call would not hit. */
+  async ttl(key: string): Promise<number | undefined> {
+    const found = await this.peek(key);
+    return found === undefined || found.stale ? undefined : found.ttl;
+  }
+
+  /** The entry stays fresh for `duration` from now (not recomputed; 0 ends it). False when there is none. */
+  expire(key: string, duration: Duration): Promise<boolean> {
+    if (!this.engine.enabled) return Promise.resolve(false);
+    return this.direct.expire(key, parseDuration(duration, `${this.where}.expire`, { allowZero: true }));
+  }
+
+  /** The entry stays fresh until `date`. False when there is none. */
+  expireAt(key: string, date: Date | number): Promise<boolean> {
+    const at = date instanceof Date ? date.getTime() : date;
+    if (!Number.isFinite(at)) throw new TypeError(`${this.where}.expireAt: expected a Date or epoch milliseconds.`);
+    if (!this.engine.enabled) return Promise.resolve(false);
+    return this.direct.expire(key, at - Date.now());
+  }
+
+  /** Fresh values of the keys, in order (undefined where none); read in one round trip. */
+  getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {
+    return Promise.all(keys.map((k) => this.get<T>(k)));
+  }
+
+  /**
+   * The values of the keys, in order; the missing ones are computed together by one
+   * `factory(missingKeys)` call returning an array aligned with them, a Map or a record by key.
+   */
+  getOrSetMany<T>(
+    keys: readonly string[],
+    factory: (missing: string[]) => Promise<readonly T[] | ReadonlyMap<string, T> | Readonly<Record<string, T>>>,
+    options?: DirectCacheOptions<T>,
+  ): Promise<T[]> {
+    if (!this.engine.enabled)
+      return factory([...new Set(keys)]).then((r) => {
+        const all = [...new Set(keys)];
+        const at = (k: string, i: number) =>
+          Array.isArray(r) ? r[i] : r instanceof Map ? r.get(k) : (r as Record<string, T>)[k];
+        const byKey = new Map(all.map((k, i) => [k, at(k, i) as T]));
+        return keys.map((k) => byKey.get(k) as T);
+      });
+    return this.direct.getOrSetMany(keys, factory, options);
+  }
+
+  /** The store key of `key` (for logs and `InvalidationService.invalidateKeys`). */
+  keyOf(key: string): string {
+    return this.direct.keyOf(key);
+  }
+
+  private get where(): string {
+    return this.regionName === undefined ? 'CacheService' : `CacheService.region('${this.regionName}')`;
+  }
+}
