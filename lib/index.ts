@@ -49,6 +49,7 @@ export type {
   RedisCommandsLike,
   RedisConnectionOptions,
 } from './stores/redis/redis.types';
+export type { NodeRedisClientLike } from './stores/redis/node-redis-client';
 
 // Codec
 export { createTaggedJsonSerializer, taggedJsonSerializer, type TaggedJsonOptions } from './codec/tagged-json';

@@ -46,6 +46,7 @@ import {
 import { decodeEnvelope } from '../../lib/codec/envelope';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
+import { closeNodeRedisClients, nodeRedisStore } from '../support/node-redis';
 import { MemcachedServer, RedisServer } from '../support/servers';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
@@ -207,13 +208,16 @@ function holdNextReadReply(store: CacheStore, key: string): Held {
   return { reached: reached.promise, release: () => gate.resolve(), done: done.promise };
 }
 
-type Kind = 'redis' | 'memcached' | 'tiered';
+type Kind = 'redis' | 'memcached' | 'tiered' | 'node-redis' | 'tiered-node-redis';
+const isTiered = (kind: Kind) => kind === 'tiered' || kind === 'tiered-node-redis';
 
-/** The three ways of sharing a store, on the servers globalSetup started. */
+/** The ways of sharing a store, on the servers globalSetup started (Redis through both clients). */
 const SHARED: Array<[Kind, () => CacheStore]> = [
   ['redis', () => redisStore({ url: servers.redis })],
   ['memcached', () => memcachedStore({ servers: servers.memcached.join(',') })],
   ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+  ['node-redis', () => nodeRedisStore(servers.redis)],
+  ['tiered-node-redis', () => tieredStore(memoryStore(), nodeRedisStore(servers.redis))],
 ];
 
 interface Pair {
@@ -248,7 +252,7 @@ function usePair(kind: Kind, make: () => CacheStore): () => Pair {
       ia: a.get(InvalidationService),
       ib: b.get(InvalidationService),
     };
-    if (kind === 'tiered') await sleep(100); // both instances hold their bus lease: L1 hits are served from memory
+    if (isTiered(kind)) await sleep(100); // both instances hold their bus lease: L1 hits are served from memory
   });
   afterEach(async () => {
     await Promise.all([pair?.a.close(), pair?.b.close()]);
@@ -276,6 +280,7 @@ beforeEach(() => {
   db.clear();
   reports.clear();
 });
+afterEach(() => closeNodeRedisClients()); // the stores never close a client passed in
 
 // ---------------------------------------------------------------------------------------------
 // 1, 2, 3d, 5: two instances in this process, on Redis, memcached (2 servers) and tiered
@@ -771,7 +776,7 @@ describe.each(SHARED)('4. clock skew on %s', (kind, make) => {
       const prefix = uniquePrefix(`clk${kind}`);
       const a = await engine(prefix, skewMs);
       const b = await engine(prefix, 0);
-      if (kind === 'tiered') await sleep(100);
+      if (isTiered(kind)) await sleep(100);
       const tag = `${prefix}:~tag:user`;
       const policy = testPolicy({ ttlMs: 60_000, deps: [tag] });
       let version = 1;
@@ -945,6 +950,7 @@ describe.each([
   ['redis', servers.redis],
   ['memcached', servers.memcached.join(',')],
   ['tiered', servers.redis],
+  ['tiered-node-redis', servers.redis],
 ] as Array<[Kind, string]>)('4/6. two app instances in separate processes on %s', (kind, address) => {
   let a: AppProcess;
   let b: AppProcess;

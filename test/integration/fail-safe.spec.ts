@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Injectable, Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { CacheMemoize, CacheMemoizeModule, memcachedStore, redisStore, type CacheStore } from '../../lib';
+import { closeNodeRedisClients, nodeRedisStore } from '../support/node-redis';
 import { freePort, MemcachedServer, RedisServer } from '../support/servers';
 
 /**
@@ -60,25 +61,25 @@ async function untilCached(svc: SlowService, id: number, giveUpMs = 15_000): Pro
   return false;
 }
 
+type Server = RedisServer | MemcachedServer;
+
 describe.each([
-  [
-    'redis',
-    async () => RedisServer.launch(),
-    (s: RedisServer | MemcachedServer) => redisStore({ url: (s as RedisServer).url }),
-  ],
-  [
-    'memcached',
-    async () => MemcachedServer.launch(),
-    (s: RedisServer | MemcachedServer) => memcachedStore({ servers: (s as MemcachedServer).address }),
-  ],
-] as const)('fail-safe on %s', (_name, launch, makeStore) => {
+  ['redis (ioredis)', RedisServer, (s: Server) => redisStore({ url: (s as RedisServer).url })],
+  // A node-redis client passed in, as an app creates it: offline queue on, no timeout of its own.
+  ['redis (node-redis client passed in)', RedisServer, (s: Server) => nodeRedisStore((s as RedisServer).url)],
+  ['memcached', MemcachedServer, (s: Server) => memcachedStore({ servers: (s as MemcachedServer).address })],
+] as const)('fail-safe on %s', (_name, Server, makeStore) => {
   let errors: jest.SpyInstance;
   beforeEach(() => {
     errors = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
   });
-  afterEach(() => jest.restoreAllMocks());
+  afterEach(async () => {
+    jest.restoreAllMocks();
+    await closeNodeRedisClients();
+  });
+  const launch = () => Server.launch();
 
   it('keeps answering while the server is killed, reports the outage once, and caches again after restart', async () => {
     const server = await launch();
@@ -106,7 +107,7 @@ describe.each([
 
   it('boots while the server is down, then starts caching once it is up', async () => {
     const port = await freePort();
-    const server = _name === 'redis' ? new RedisServer(port) : new MemcachedServer(port);
+    const server = new Server(port);
     const app = await within(10_000, bootWith(makeStore(server)));
     const svc = app.get(SlowService);
     try {
@@ -121,11 +122,17 @@ describe.each([
   });
 });
 
-describe('fail-safe on a frozen redis (SIGSTOP: connected but silent)', () => {
+describe.each([
+  ['ioredis', (url: string) => redisStore({ url, commandTimeout: 300 })],
+  // node-redis alone would wait for a reply forever: the store's adapter bounds each command.
+  ['node-redis client passed in', (url: string) => nodeRedisStore(url, 300)],
+])('fail-safe on a frozen redis (SIGSTOP: connected but silent), %s', (_name, makeStore) => {
+  afterEach(() => closeNodeRedisClients());
+
   it('bounds each call by the command timeout, then stops asking', async () => {
     jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     const server = await RedisServer.launch();
-    const app = await bootWith(redisStore({ url: server.url, commandTimeout: 300 }));
+    const app = await bootWith(makeStore(server.url));
     const svc = app.get(SlowService);
     try {
       expect(await untilCached(svc, 1)).toBe(true);
@@ -140,6 +147,42 @@ describe('fail-safe on a frozen redis (SIGSTOP: connected but silent)', () => {
       await app.close();
       await server.stop();
       jest.restoreAllMocks();
+    }
+  });
+
+  it('every store command settles (rejects with a timeout) instead of waiting for the frozen server', async () => {
+    const server = await RedisServer.launch();
+    const store = makeStore(server.url);
+    try {
+      expect(await store.ready(5_000)).toBe(true);
+      await store.set('frozen:k', new Uint8Array([1]), 60_000);
+      const bus = store.createBus();
+      process.kill(server.pid!, 'SIGSTOP');
+      const calls: Array<[string, Promise<unknown>]> = [
+        ['get', store.get('frozen:k')],
+        ['getMany', store.getMany(['frozen:k', 'frozen:j'])],
+        ['set', store.set('frozen:k', new Uint8Array([2]), 60_000)],
+        ['add', store.add('frozen:n', new Uint8Array([2]), 60_000)],
+        ['delete', store.delete('frozen:k')],
+        ['touch', store.touch(['frozen:k'], 60_000)],
+        ['compareAndDelete', store.compareAndDelete('frozen:k', new Uint8Array([1]))],
+        ['time', store.time()],
+        ['publish', bus.publish('frozen:channel', 'x')],
+      ];
+      const outcomes = await Promise.all(
+        calls.map(([name, call]) =>
+          within(3_000, call).then(
+            () => `${name}: resolved`,
+            (error: Error) => `${name}: ${/timed out/i.test(error.message) ? 'timed out' : error.message}`,
+          ),
+        ),
+      );
+      expect(outcomes).toEqual(calls.map(([name]) => `${name}: timed out`));
+      await bus.close();
+    } finally {
+      process.kill(server.pid!, 'SIGCONT');
+      await store.disconnect();
+      await server.stop();
     }
   });
 });

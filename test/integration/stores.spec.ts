@@ -2,11 +2,21 @@ import Redis, { Cluster } from 'ioredis';
 import { memcachedStore, memoryStore, redisStore, type MemcachedClientLike } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
-import { RedisSentinel, RedisServer } from '../support/servers';
+import { freePort, RedisSentinel, RedisServer } from '../support/servers';
 import { sharedServers } from '../support/shared-servers';
 import { storeConformance } from '../../lib/testing';
+import { Cluster as ValkeyCluster, Valkey } from 'iovalkey';
+import {
+  closeClientOf,
+  closeNodeRedisClients,
+  nodeRedisClient,
+  nodeRedisCluster,
+  nodeRedisSentinel,
+  nodeRedisStore,
+} from '../support/node-redis';
 
 const servers = sharedServers();
+afterAll(() => closeNodeRedisClients());
 
 storeConformance('memory', { make: () => memoryStore(), ttlGranularityMs: 100, connectAgain: (first) => first });
 storeConformance('redis, single node (url)', { make: () => redisStore({ url: servers.redis }), ttlGranularityMs: 100 });
@@ -17,6 +27,46 @@ storeConformance('redis, single node (client passed in)', {
 });
 storeConformance('redis cluster, 3 masters', {
   make: () => redisStore({ cluster: servers.cluster }),
+  ttlGranularityMs: 100,
+});
+// node-redis (`redis` 5+): a client, a cluster and a sentinel passed in, through the adapter.
+storeConformance('redis, single node (node-redis createClient)', {
+  make: () => nodeRedisStore(servers.redis),
+  close: closeClientOf,
+  ttlGranularityMs: 100,
+});
+storeConformance('redis cluster, 3 masters (node-redis createCluster)', {
+  make: () => nodeRedisStore(nodeRedisCluster(servers.cluster)),
+  close: closeClientOf,
+  ttlGranularityMs: 100,
+});
+let sentinelServers: Promise<{ master: RedisServer; sentinel: RedisSentinel }> | undefined;
+afterAll(async () => {
+  const started = await sentinelServers;
+  await started?.sentinel.stop();
+  await started?.master.stop();
+});
+storeConformance('redis through Sentinel (node-redis createSentinel)', {
+  make: async () => {
+    sentinelServers ??= RedisServer.launch().then(async (master) => ({
+      master,
+      sentinel: await RedisSentinel.launch(master.port),
+    }));
+    const { sentinel } = await sentinelServers;
+    return nodeRedisStore(nodeRedisSentinel([{ host: '127.0.0.1', port: sentinel.port }]));
+  },
+  close: closeClientOf,
+  ttlGranularityMs: 100,
+});
+// iovalkey (the Valkey fork of ioredis) is an ioredis-shaped client: used as is.
+storeConformance('redis, single node (iovalkey client passed in)', {
+  make: () => redisStore({ client: new Valkey(servers.redis) }),
+  close: (store) => (store as ReturnType<typeof redisStore>).client.disconnect(),
+  ttlGranularityMs: 100,
+});
+storeConformance('redis cluster, 3 masters (iovalkey Cluster passed in)', {
+  make: () => redisStore({ client: new ValkeyCluster(servers.cluster) }),
+  close: (store) => (store as ReturnType<typeof redisStore>).client.disconnect(),
   ttlGranularityMs: 100,
 });
 storeConformance('memcached, one server', {
@@ -78,15 +128,32 @@ describe('client ownership', () => {
     expect(own.client.status).toBe('end');
   });
 
-  it('cluster keys of different slots never raise CROSSSLOT', async () => {
-    const cluster = new Cluster(servers.cluster);
+  it('never closes a node-redis client passed in; bounds each of its commands; keeps its connection errors from throwing', async () => {
+    const client = nodeRedisClient(servers.redis);
+    const passed = redisStore({ client });
+    expect(passed.boundsOwnOperations).toBe(true); // the adapter's timer bounds every command
+    expect(redisStore({ client: new Redis(servers.redis, { lazyConnect: true }) }).boundsOwnOperations).toBe(false);
+    expect(await passed.ready(5_000)).toBe(true);
+    await passed.set('own:nr', new Uint8Array([1]), 1000);
+    await passed.disconnect();
+    expect(await client.ping()).toBe('PONG');
+    expect(client.listenerCount('error')).toBeGreaterThan(0); // a connection error never throws
+  });
+
+  it.each([
+    ['ioredis Cluster', () => new Cluster(servers.cluster)],
+    ['node-redis createCluster', () => nodeRedisCluster(servers.cluster)],
+  ])('cluster keys of different slots never raise CROSSSLOT (%s)', async (_name, connect) => {
+    const cluster = connect();
     const store = redisStore({ client: cluster });
     expect(await store.ready(5_000)).toBe(true);
     const keys = Array.from({ length: 50 }, (_, i) => `slot${i}:k`);
     await Promise.all(keys.map((k) => store.set(k, new Uint8Array([1]), 10_000)));
     expect((await store.getMany(keys)).every((v) => v !== undefined)).toBe(true);
     expect(await store.deleteMany(keys)).toBe(50);
-    cluster.disconnect();
+    await store.clear('slot');
+    if (cluster instanceof Cluster) cluster.disconnect();
+    else cluster.destroy();
   });
 });
 
@@ -114,6 +181,21 @@ describe('redis connection options', () => {
       await server.stop();
     }
   });
+
+  it.each([
+    ['offline queue on (the default)', {}],
+    ['disableOfflineQueue', { disableOfflineQueue: true }],
+  ])(
+    'a node-redis client that cannot reach Redis (%s): a command fails within the bound, saying where and why',
+    async (_name, options) => {
+      const port = await freePort();
+      const store = nodeRedisStore(nodeRedisClient(`redis://127.0.0.1:${port}`, options), 200);
+      expect(await store.ready(300)).toBe(false);
+      await expect(store.get('opt:k')).rejects.toThrow(`cannot reach Redis at 127.0.0.1:${port} (connection refused)`);
+      await expect(store.getMany(['opt:k', 'opt:j'])).rejects.toThrow('cannot reach Redis');
+      await closeClientOf(store);
+    },
+  );
 
   it('finds the master through Sentinel', async () => {
     const master = await RedisServer.launch();
@@ -170,7 +252,10 @@ describe('memcached requests', () => {
   });
 });
 
-describe('batched lookups on redis', () => {
+describe.each([
+  ['ioredis', (url: string) => redisStore({ url })],
+  ['node-redis', (url: string) => nodeRedisStore(url)],
+])('batched lookups on redis (%s)', (_client, makeStore) => {
   let server: RedisServer;
   let client: Redis;
   const stores: Array<ReturnType<typeof redisStore>> = [];
@@ -180,6 +265,7 @@ describe('batched lookups on redis', () => {
   });
   afterAll(async () => {
     await Promise.all(stores.map((s) => s.disconnect()));
+    await Promise.all(stores.map(closeClientOf));
     client.disconnect();
     await server.stop();
   });
@@ -196,7 +282,7 @@ describe('batched lookups on redis', () => {
   };
 
   it('answers concurrent hits with one MGET that carries the invalidation epoch', async () => {
-    const store = redisStore({ url: server.url });
+    const store = makeStore(server.url);
     stores.push(store);
     expect(await store.ready(5_000)).toBe(true);
     const m = new Memoizer(store, { prefix: 'bl' });
@@ -222,7 +308,7 @@ describe('batched lookups on redis', () => {
   });
 
   it('a miss whose versions this process already read under the current epoch costs one read and one write', async () => {
-    const store = redisStore({ url: server.url });
+    const store = makeStore(server.url);
     stores.push(store);
     expect(await store.ready(5_000)).toBe(true);
     const m = new Memoizer(store, { prefix: 'mp' });

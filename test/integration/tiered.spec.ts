@@ -1,14 +1,27 @@
-import { memcachedStore, memoryStore, redisStore, tieredStore } from '../../lib';
-import { RedisServer } from '../support/servers';
+import { memcachedStore, memoryStore, redisStore, tieredStore, type RedisStore, type TieredStore } from '../../lib';
+import {
+  closeClientOf,
+  closeNodeRedisClients,
+  nodeRedisCluster,
+  nodeRedisSentinel,
+  nodeRedisStore,
+} from '../support/node-redis';
+import { RedisSentinel, RedisServer } from '../support/servers';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { storeConformance } from '../../lib/testing';
 import { WorkerProcess } from '../support/worker-process';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+afterAll(() => closeNodeRedisClients());
 
 storeConformance('tiered: memory over redis, with bus', {
   make: () => tieredStore(memoryStore(), redisStore({ url: servers.redis })),
+  ttlGranularityMs: 100,
+});
+storeConformance('tiered: memory over redis (node-redis client passed in), with bus', {
+  make: () => tieredStore(memoryStore(), nodeRedisStore(servers.redis)),
+  close: (store) => closeClientOf((store as TieredStore).l2),
   ttlGranularityMs: 100,
 });
 storeConformance('tiered: memory over memcached, no bus', {
@@ -29,71 +42,188 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
   return value;
 }
 
-describe('tiered store: two app instances in separate processes on one Redis', () => {
-  let redis: RedisServer;
-  let a: WorkerProcess;
-  let b: WorkerProcess;
-  beforeAll(async () => {
-    redis = await RedisServer.launch();
-    const prefix = uniquePrefix('tier');
-    [a, b] = await Promise.all([
-      WorkerProcess.start('test/support/app-worker.ts', [redis.url, prefix]),
-      WorkerProcess.start('test/support/app-worker.ts', [redis.url, prefix]),
-    ]);
-  }, 60_000);
+describe.each(['ioredis', 'node-redis'])(
+  'tiered store: two app instances in separate processes on one Redis (%s)',
+  (client) => {
+    let redis: RedisServer;
+    let a: WorkerProcess;
+    let b: WorkerProcess;
+    beforeAll(async () => {
+      redis = await RedisServer.launch();
+      const prefix = uniquePrefix('tier');
+      [a, b] = await Promise.all([
+        WorkerProcess.start('test/support/app-worker.ts', [redis.url, prefix, client]),
+        WorkerProcess.start('test/support/app-worker.ts', [redis.url, prefix, client]),
+      ]);
+    }, 60_000);
+    afterAll(async () => {
+      await Promise.all([a?.stop(), b?.stop()]);
+      await redis?.stop();
+    });
+
+    it('B reads what A cached from L2 without running the method; A invalidates, B recomputes', async () => {
+      const fromA = await a.send<Profile>({ op: 'get', id: 1 });
+      await sleep(50);
+      const fromB = await b.send<Profile>({ op: 'get', id: 1 });
+      expect(fromB).toEqual(fromA); // A's value, from Redis
+      expect((await b.send<{ runs: number }>({ op: 'runs' })).runs).toBe(0);
+      expect(await b.send<Profile>({ op: 'get', id: 1 })).toEqual(fromA); // now from B's L1
+
+      await a.send({ op: 'invalidate', tag: 'profile:1' });
+      const after = await eventually(
+        () => b.send<Profile>({ op: 'get', id: 1 }),
+        (p) => p.by !== fromA.by,
+        1_000,
+      );
+      expect(after.by).not.toBe(fromA.by); // B recomputed: no stale L1
+      expect((await b.send<{ runs: number }>({ op: 'runs' })).runs).toBe(1);
+    });
+
+    it('keeps answering while Redis restarts, and coherence resumes', async () => {
+      const before = await a.send<Profile>({ op: 'get', id: 2 });
+      await sleep(50);
+      await b.send<Profile>({ op: 'get', id: 2 });
+      await redis.kill();
+      for (let i = 0; i < 5; i++) {
+        expect((await a.send<Profile>({ op: 'get', id: 2 })).id).toBe(2);
+        expect((await b.send<Profile>({ op: 'get', id: 10 + i })).id).toBe(10 + i);
+      }
+      await redis.start(); // empty: it kept nothing
+      // Once the bus is back, an invalidation on B reaches A's L1 again.
+      const cached = await eventually(
+        async () => {
+          await a.send({ op: 'get', id: 3 });
+          await sleep(100);
+          return a.send<Profile>({ op: 'get', id: 3 });
+        },
+        () => true,
+        100,
+      );
+      const invalidated = await eventually(
+        async () => {
+          await b.send({ op: 'invalidate', tag: 'profile:3' });
+          await sleep(50);
+          return a.send<Profile>({ op: 'get', id: 3 });
+        },
+        (p) => p.run !== cached.run,
+        15_000,
+      );
+      expect(invalidated.run).not.toBe(cached.run);
+      expect(before.id).toBe(2);
+    }, 60_000);
+  },
+);
+
+/** Where a bus test runs: the stores it makes, and the Redis it may restart. */
+interface BusSetup {
+  make: () => RedisStore;
+  /** A private single node that can be killed and started again (the shared cluster cannot). */
+  server?: RedisServer;
+  stop: () => Promise<void>;
+}
+
+const single = (make: (url: string) => RedisStore) => async (): Promise<BusSetup> => {
+  const server = await RedisServer.launch();
+  return { make: () => make(server.url), server, stop: () => server.stop() };
+};
+
+/** The invalidation bus itself: what one connection publishes, a subscriber on another receives. */
+describe.each([
+  ['ioredis', single((url) => redisStore({ url }))],
+  ['node-redis client', single((url) => nodeRedisStore(url))],
+  [
+    'node-redis cluster',
+    async (): Promise<BusSetup> => ({
+      make: () => nodeRedisStore(nodeRedisCluster(servers.cluster)),
+      stop: async () => undefined,
+    }),
+  ],
+  [
+    'node-redis sentinel',
+    async (): Promise<BusSetup> => {
+      const master = await RedisServer.launch();
+      const sentinel = await RedisSentinel.launch(master.port);
+      return {
+        make: () => nodeRedisStore(nodeRedisSentinel([{ host: '127.0.0.1', port: sentinel.port }])),
+        stop: async () => {
+          await sentinel.stop();
+          await master.stop();
+        },
+      };
+    },
+  ],
+] as Array<[string, () => Promise<BusSetup>]>)('redis bus over %s', (_name, setup) => {
+  let where: BusSetup | undefined;
+  const stores: RedisStore[] = [];
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.stop();
+    await Promise.all(stores.map((s) => s.disconnect()));
+    await closeNodeRedisClients();
+    await where?.stop();
   });
 
-  it('B reads what A cached from L2 without running the method; A invalidates, B recomputes', async () => {
-    const fromA = await a.send<Profile>({ op: 'get', id: 1 });
-    await sleep(50);
-    const fromB = await b.send<Profile>({ op: 'get', id: 1 });
-    expect(fromB).toEqual(fromA); // A's value, from Redis
-    expect((await b.send<{ runs: number }>({ op: 'runs' })).runs).toBe(0);
-    expect(await b.send<Profile>({ op: 'get', id: 1 })).toEqual(fromA); // now from B's L1
-
-    await a.send({ op: 'invalidate', tag: 'profile:1' });
-    const after = await eventually(
-      () => b.send<Profile>({ op: 'get', id: 1 }),
-      (p) => p.by !== fromA.by,
-      1_000,
+  it('delivers what A publishes to B, and on a single node again after Redis restarts (subscriber reported down, then up)', async () => {
+    where = await setup();
+    const [a, b] = [where.make(), where.make()];
+    stores.push(a, b);
+    const channel = uniquePrefix('bus');
+    const received: string[] = [];
+    const states: boolean[] = [];
+    const busA = a.createBus();
+    const busB = b.createBus();
+    busB.subscribe(
+      [channel],
+      (ch, text) => received.push(`${ch}=${text}`),
+      (up) => states.push(up),
     );
-    expect(after.by).not.toBe(fromA.by); // B recomputed: no stale L1
-    expect((await b.send<{ runs: number }>({ op: 'runs' })).runs).toBe(1);
-  });
+    expect(
+      await eventually(
+        async () => states,
+        (s) => s.includes(true),
+        10_000,
+      ),
+    ).toContain(true);
+    // On a cluster, PUBLISH counts only the subscribers of the node that took it (as with ioredis).
+    expect(await busA.publish(channel, 'one')).toBeGreaterThanOrEqual(_name.includes('cluster') ? 0 : 1);
+    await eventually(
+      async () => received,
+      (r) => r.length === 1,
+    );
+    expect(received).toEqual([`${channel}=one`]);
 
-  it('keeps answering while Redis restarts, and coherence resumes', async () => {
-    const before = await a.send<Profile>({ op: 'get', id: 2 });
-    await sleep(50);
-    await b.send<Profile>({ op: 'get', id: 2 });
-    await redis.kill();
-    for (let i = 0; i < 5; i++) {
-      expect((await a.send<Profile>({ op: 'get', id: 2 })).id).toBe(2);
-      expect((await b.send<Profile>({ op: 'get', id: 10 + i })).id).toBe(10 + i);
+    const { server } = where;
+    if (server !== undefined) {
+      await server.kill();
+      expect(
+        (
+          await eventually(
+            async () => states,
+            (s) => s.at(-1) === false,
+            10_000,
+          )
+        ).at(-1),
+      ).toBe(false);
+      await server.start();
+      expect(
+        (
+          await eventually(
+            async () => states,
+            (s) => s.at(-1) === true,
+            15_000,
+          )
+        ).at(-1),
+      ).toBe(true);
+      await eventually(
+        () => busA.publish(channel, 'two').catch(() => 0),
+        (n) => n >= 1,
+        15_000,
+      );
+      await eventually(
+        async () => received,
+        (r) => r.length >= 2,
+      );
+      expect(new Set(received)).toEqual(new Set([`${channel}=one`, `${channel}=two`]));
     }
-    await redis.start(); // empty: it kept nothing
-    // Once the bus is back, an invalidation on B reaches A's L1 again.
-    const cached = await eventually(
-      async () => {
-        await a.send({ op: 'get', id: 3 });
-        await sleep(100);
-        return a.send<Profile>({ op: 'get', id: 3 });
-      },
-      () => true,
-      100,
-    );
-    const invalidated = await eventually(
-      async () => {
-        await b.send({ op: 'invalidate', tag: 'profile:3' });
-        await sleep(50);
-        return a.send<Profile>({ op: 'get', id: 3 });
-      },
-      (p) => p.run !== cached.run,
-      15_000,
-    );
-    expect(invalidated.run).not.toBe(cached.run);
-    expect(before.id).toBe(2);
+    expect(states[0]).toBe(true);
+    await Promise.all([busA.close(), busB.close()]);
   }, 60_000);
 });

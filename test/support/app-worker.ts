@@ -4,9 +4,18 @@ import 'reflect-metadata';
 import { createInterface } from 'node:readline';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { createClient } from 'redis';
 import { CacheMemoize, CacheMemoizeModule, InvalidationService, memoryStore, redisStore, tieredStore } from '../../lib';
 
-const [url, prefix] = process.argv.slice(2);
+// argv: redis url, key prefix, client ('ioredis': the store's own; 'node-redis': one passed in).
+const [url, prefix, client = 'ioredis'] = process.argv.slice(2);
+
+function l2() {
+  if (client === 'ioredis') return redisStore({ url, commandTimeout: 300 });
+  const nodeRedis = createClient({ url });
+  nodeRedis.connect().catch(() => undefined); // not awaited: the app boots whether Redis is up or not
+  return redisStore({ client: nodeRedis, commandTimeout: 300 });
+}
 
 @Injectable()
 class ProfileService {
@@ -21,7 +30,7 @@ class ProfileService {
   imports: [
     CacheMemoizeModule.forRoot({
       stores: {
-        default: tieredStore(memoryStore(), redisStore({ url, commandTimeout: 300 }), { l1TtlWithoutBus: '500ms' }),
+        default: tieredStore(memoryStore(), l2(), { l1TtlWithoutBus: '500ms' }),
       },
       prefix,
       connectTimeout: '3s',

@@ -3,13 +3,14 @@
 // test can start a slow computation and, while it runs, freeze, stall or query the process.
 // It also announces, as `{ event: 'started', id, version }` lines, each computation's start.
 //
-// argv: kind ('redis' | 'memcached' | 'tiered'), address (redis url or memcached servers), key
+// argv: kind ('redis' | 'memcached' | 'tiered' | 'node-redis' | 'tiered-node-redis'), address (redis url or memcached servers), key
 // prefix, path of the JSON "database" file ({ [id]: version }) shared with the test process.
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { createClient } from 'redis';
 import {
   CacheMemoize,
   CacheMemoizeModule,
@@ -26,10 +27,19 @@ const [kind, address, prefix, dbFile] = process.argv.slice(2);
 const emit = (value: unknown): void => void process.stdout.write(JSON.stringify(value) + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A node-redis client passed in, connecting (not awaited: the app boots either way). */
+function nodeRedis(): CacheStore {
+  const client = createClient({ url: address });
+  client.connect().catch(() => undefined);
+  return redisStore({ client });
+}
+
 function makeStore(): CacheStore {
   if (kind === 'redis') return redisStore({ url: address });
   if (kind === 'memcached') return memcachedStore({ servers: address });
   if (kind === 'tiered') return tieredStore(memoryStore(), redisStore({ url: address }));
+  if (kind === 'node-redis') return nodeRedis();
+  if (kind === 'tiered-node-redis') return tieredStore(memoryStore(), nodeRedis());
   throw new Error(`unknown store kind ${kind}`);
 }
 

@@ -2,6 +2,7 @@ import { InvalidOptionError } from '../../errors';
 import { parseDuration, type Duration } from '../../util/duration';
 import { optionalRequire } from '../../util/optional-require';
 import type { SharedEntryOptions } from '../../types/store';
+import type { NodeRedisClientLike } from './node-redis-client';
 import type { RedisClientLike, RedisClusterNode, RedisConnectionOptions } from './redis.types';
 
 /* How RedisStore creates its ioredis client (fail fast, bounded, reconnecting) and describes it. */
@@ -17,7 +18,12 @@ interface RedisCommon {
 
 export type RedisStoreOptions = (
   | ({ url: string } & RedisCommon)
-  | { client: RedisClientLike }
+  | {
+      /** An ioredis or iovalkey client (Redis or Cluster), or a node-redis client, cluster or sentinel. */
+      client: RedisClientLike | NodeRedisClientLike;
+      /** node-redis only: bound on every command the store sends through it. Default 500 ms. */
+      commandTimeout?: Duration;
+    }
   | ({ cluster: RedisClusterNode[]; clusterOptions?: RedisConnectionOptions } & RedisCommon)
   | ({ sentinels: Array<{ host: string; port: number }>; name: string } & RedisCommon)
 ) &

@@ -6,6 +6,8 @@ import { addressOf, connectionProblem, createClient, describe, type RedisStoreOp
 import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 import { RedisBus } from './redis-bus';
 import { checkEntryOptions } from '../../util/entry-options';
+import { adaptNodeRedis, type NodeRedisClient } from './node-redis-client';
+import { parseDuration } from '../../util/duration';
 import { asBuffer } from '../../util/bytes';
 
 const SCAN_COUNT = 1_000;
@@ -13,7 +15,8 @@ const SCAN_COUNT = 1_000;
 /**
  * Redis on ioredis: single node, Sentinel or Cluster. Clients it creates use auto-pipelining,
  * a bounded command timeout and no offline queue, so an outage fails fast instead of queueing;
- * they reconnect on their own. A client passed in is used as is and never closed here.
+ * they reconnect on their own. A client passed in is used as is and never closed here: ioredis or
+ * iovalkey as it is, node-redis through an adapter that bounds each command (node-redis-client.ts).
  */
 export class RedisStore implements CacheStore {
   readonly kind = 'redis';
@@ -30,19 +33,25 @@ export class RedisStore implements CacheStore {
 
   constructor(options: RedisStoreOptions) {
     this.entryOptions = checkEntryOptions(options, 'redisStore()');
+    let nodeRedis: NodeRedisClient | undefined;
     if ('client' in options) {
-      this.client = options.client;
+      const timeout = parseDuration(options.commandTimeout ?? 500, 'redisStore(): commandTimeout');
+      nodeRedis = adaptNodeRedis(options.client, timeout);
+      this.client = nodeRedis ?? (options.client as RedisClientLike);
       this.owned = false;
-      this.description = 'a client passed in';
+      this.description = nodeRedis ? `a node-redis ${nodeRedis.flavor} passed in` : 'a client passed in';
       const o = (options.client as { options?: { host?: string; port?: number } }).options;
-      this.address = o?.host !== undefined ? `${o.host}:${o.port ?? 6379}` : 'the client passed in';
+      this.address =
+        nodeRedis?.address ?? (o?.host !== undefined ? `${o.host}:${o.port ?? 6379}` : 'the client passed in');
     } else {
       this.client = createClient(options);
       this.owned = true;
       this.description = describe(options);
       this.address = addressOf(options);
+    }
+    if (this.owned || nodeRedis) {
       // Connection errors surface as failed commands (misses), explained by their cause; keep
-      // ioredis from printing each.
+      // ioredis from printing each (and a node-redis client from throwing them).
       this.client.on('error', (...args: unknown[]) => {
         this.connectionError = connectionProblem(args[0]);
       });
@@ -51,15 +60,16 @@ export class RedisStore implements CacheStore {
       });
     }
     this.cluster = (this.client as { isCluster?: boolean }).isCluster === true;
-    // Clients created here have commandTimeout and no offline queue; a client passed in may not.
-    this.boundsOwnOperations = this.owned;
+    // Clients created here have commandTimeout and no offline queue, and the node-redis adapter
+    // bounds every command itself; an ioredis client passed in may have neither.
+    this.boundsOwnOperations = this.owned || nodeRedis !== undefined;
   }
 
   /** A command failed because the connection is down: say where and why, not ioredis' internals. */
   private readonly explain = (error: unknown): never => {
     const message = error instanceof Error ? error.message : String(error);
     if (
-      /Stream isn't writeable|Connection is closed|ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ECONNRESET/.test(
+      /Stream isn't writeable|Connection is closed|ECONNREFUSED|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|ECONNRESET|The client is (closed|offline)|Socket closed unexpectedly/.test(
         message,
       )
     ) {

@@ -1,0 +1,298 @@
+import { EventEmitter } from 'node:events';
+import type { RedisClientLike, RedisCommandsLike } from './redis.types';
+
+/*
+ * node-redis (the `redis` package, 5 or later) adapted to the ioredis-shaped slice RedisStore uses,
+ * recognised by its shape, never imported (the package does not need `redis`). node-redis' own
+ * `timeout` command option only bounds the wait in its offline queue, not a written command: each
+ * command carries that option (a down Redis does not pile commands up) and races a timer of its
+ * own (a frozen Redis does not hang a call), so every command settles within the bound.
+ */
+
+/**
+ * What RedisStore needs of a node-redis client: `createClient()`, `createCluster()` or
+ * `createSentinel()` from `redis` (or `@redis/client`), connected by you.
+ */
+export interface NodeRedisClientLike {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  sendCommand(...args: never[]): Promise<unknown>;
+  duplicate(...args: never[]): unknown;
+  connect(): Promise<unknown>;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+export type NodeRedisFlavor = 'client' | 'cluster' | 'sentinel';
+
+type Args = Array<string | Buffer>;
+type NodeOptions = { url?: string; socket?: { host?: string; port?: number } };
+interface SendOptions {
+  timeout: number;
+  typeMapping: Record<number, unknown>;
+}
+type Sender = (key: string | undefined, args: Args, options: SendOptions) => Promise<unknown>;
+
+/** The node-redis surface used here (a client, a cluster and a sentinel differ in sendCommand). */
+interface Raw {
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  /** A client's options (a cluster's are `_options`). */
+  readonly options?: NodeOptions & { rootNodes?: NodeOptions[] };
+  readonly _options?: { rootNodes?: NodeOptions[] };
+  sendCommand(...args: unknown[]): Promise<unknown>;
+  duplicate(): Raw;
+  connect(): Promise<unknown>;
+  subscribe(channels: string[], listener: (message: string, channel: string) => void): Promise<unknown>;
+  close?(): Promise<unknown>;
+  quit?(): Promise<unknown>;
+  destroy?(): unknown;
+  disconnect?(): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Cluster only. */
+  readonly masters?: unknown[];
+  nodeClient?(node: unknown): Raw | Promise<Raw>;
+}
+
+/** node-redis' RESP_TYPES.BLOB_STRING ('$') read as a Buffer: values stay bytes. */
+const BUFFERS: Record<number, unknown> = { 36: Buffer };
+/** node-redis' default mapping (bulk strings as strings), whatever the client's own mapping is. */
+const STRINGS: Record<number, unknown> = {};
+
+/** Whether `client` is a node-redis client, cluster or sentinel (ioredis has `status`, no `isOpen`). */
+export function isNodeRedisClient(client: unknown): client is NodeRedisClientLike {
+  const c = client as Partial<Record<'isOpen' | 'isReady' | 'sendCommand' | 'status', unknown>> | null;
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    typeof c.sendCommand === 'function' &&
+    typeof c.isOpen === 'boolean' &&
+    typeof c.isReady === 'boolean' &&
+    !('status' in c)
+  );
+}
+
+function flavorOf(raw: Raw): NodeRedisFlavor {
+  if (typeof raw.nodeClient === 'function' && Array.isArray(raw.masters)) return 'cluster';
+  if (typeof (raw as { getMasterNode?: unknown }).getMasterNode === 'function') return 'sentinel';
+  return 'client';
+}
+
+function senderFor(raw: Raw, flavor: NodeRedisFlavor): Sender {
+  // Always the master (isReadonly false): a replica may not have a write that just resolved yet.
+  if (flavor === 'cluster') return (key, args, options) => raw.sendCommand(key, false, args, options);
+  if (flavor === 'sentinel') return (_key, args, options) => raw.sendCommand(false, args, options);
+  return (_key, args, options) => raw.sendCommand(args, options);
+}
+
+/** A command that got no answer in time; while disconnected, worded as RedisStore explains outages. */
+function timedOut(ms: number, connected: boolean): Error {
+  return new Error(connected ? `Command timed out after ${ms} ms` : `The client is offline (no answer in ${ms} ms)`);
+}
+
+/** The commands RedisStore sends, on a node-redis client, cluster, sentinel or cluster node. */
+export class NodeRedisCommands implements RedisCommandsLike {
+  constructor(
+    private readonly sender: Sender,
+    readonly timeoutMs: number,
+    private readonly connected: () => boolean = () => true,
+  ) {}
+
+  /** Sends one command; it settles within `timeoutMs` whatever the connection does. */
+  protected send<T>(key: string | undefined, args: Args, buffers = false): Promise<T> {
+    const ms = this.timeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(timedOut(ms, this.connected())), ms);
+      timer.unref?.();
+      let reply: Promise<unknown>;
+      try {
+        reply = this.sender(key, args, { timeout: ms, typeMapping: buffers ? BUFFERS : STRINGS });
+      } catch (error) {
+        reply = Promise.reject(error);
+      }
+      reply.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value as T);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          // node-redis' own TimeoutError (its offline-queue bound) carries no message.
+          reject(error instanceof Error && error.message !== '' ? error : timedOut(ms, this.connected()));
+        },
+      );
+    });
+  }
+
+  getBuffer(key: string): Promise<Buffer | null> {
+    return this.send(key, ['GET', key], true);
+  }
+
+  mgetBuffer(...keys: string[]): Promise<Array<Buffer | null>> {
+    return this.send(keys[0], ['MGET', ...keys], true);
+  }
+
+  set(key: string, value: Buffer, px: 'PX', ms: number, nx?: 'NX'): Promise<unknown> {
+    const args: Args = ['SET', key, value, px, String(ms)];
+    if (nx !== undefined) args.push(nx);
+    return this.send(key, args);
+  }
+
+  unlink(...keys: string[]): Promise<number> {
+    return this.send(keys[0], ['UNLINK', ...keys]);
+  }
+
+  pexpire(key: string, ms: number): Promise<number> {
+    return this.send(key, ['PEXPIRE', key, String(ms)]);
+  }
+
+  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]> {
+    return this.send(undefined, ['SCAN', cursor, match, pattern, count, String(n)]);
+  }
+
+  eval(script: string, numKeys: number, ...args: Array<string | Buffer>): Promise<unknown> {
+    const key = numKeys > 0 ? String(args[0]) : undefined;
+    return this.send(key, ['EVAL', script, String(numKeys), ...args]);
+  }
+
+  publish(channel: string, message: string): Promise<number> {
+    return this.send(undefined, ['PUBLISH', channel, message]);
+  }
+
+  time(): Promise<[string, string]> {
+    return this.send(undefined, ['TIME']);
+  }
+}
+
+/**
+ * A node-redis client, cluster or sentinel in the shape RedisStore and RedisBus use: status and
+ * ioredis' event names ('ready', 'end', 'reconnecting', 'error', 'message'), `nodes('master')` on
+ * a cluster, `duplicate()` (connected here, for the bus) and `subscribe(...channels)`.
+ */
+export class NodeRedisClient extends NodeRedisCommands implements RedisClientLike {
+  readonly flavor: NodeRedisFlavor;
+  readonly isCluster: boolean;
+  /** Where it connects, for messages (never credentials). */
+  readonly address: string;
+  private readonly events = new EventEmitter();
+  private readonly onMessage = (message: string, channel: string) => this.events.emit('message', channel, message);
+  private closed = false;
+
+  constructor(
+    private readonly raw: Raw,
+    timeoutMs: number,
+  ) {
+    const flavor = flavorOf(raw);
+    super(senderFor(raw, flavor), timeoutMs, () => raw.isReady);
+    this.flavor = flavor;
+    this.isCluster = flavor === 'cluster';
+    this.address = addressOf(raw, flavor);
+    // A node-redis client without an 'error' listener throws its connection errors (the process
+    // exits): listening here keeps a Redis outage a cache miss.
+    raw.on('error', (error) => {
+      if (this.events.listenerCount('error') > 0) this.events.emit('error', error);
+    });
+    const relay = (from: string, to: string, when: () => boolean = () => true) =>
+      raw.on(from, () => void (when() && this.events.emit(to)));
+    if (this.isCluster) {
+      relay('connect', 'ready');
+      relay('node-ready', 'ready', () => raw.isReady);
+      relay('node-reconnecting', 'reconnecting');
+      relay('disconnect', 'end');
+    } else {
+      relay('ready', 'ready');
+      relay('reconnecting', 'reconnecting');
+      relay('end', 'end');
+    }
+  }
+
+  get status(): string {
+    if (this.raw.isReady) return 'ready';
+    return this.raw.isOpen ? 'connecting' : 'end';
+  }
+
+  /** Cluster: each master (SCAN runs per node). */
+  nodes(): RedisCommandsLike[] {
+    const { raw } = this;
+    if (!this.isCluster || raw.nodeClient === undefined) return [this];
+    return (raw.masters ?? []).map(
+      (master) =>
+        new NodeRedisCommands(
+          async (_key, args, options) => (await raw.nodeClient!(master)).sendCommand(args, options),
+          this.timeoutMs,
+        ),
+    );
+  }
+
+  /** A new connection with the same options (the bus subscriber), connecting until closed. */
+  duplicate(): NodeRedisClient {
+    const copy = new NodeRedisClient(this.raw.duplicate(), this.timeoutMs);
+    copy.keepConnecting();
+    return copy;
+  }
+
+  /** Subscribes this connection; node-redis subscribes again by itself after a reconnection. */
+  async subscribe(...channels: string[]): Promise<void> {
+    await this.raw.subscribe(channels, this.onMessage);
+  }
+
+  async quit(): Promise<void> {
+    this.closed = true;
+    const close = this.raw.close ?? this.raw.quit;
+    if (this.raw.isOpen && close !== undefined) await close.call(this.raw);
+  }
+
+  disconnect(): void {
+    this.closed = true;
+    const destroy = this.raw.destroy ?? this.raw.disconnect;
+    // destroy() may throw (already closed) or return a promise (a sentinel's): neither matters here.
+    if (this.raw.isOpen)
+      void Promise.resolve()
+        .then(() => destroy?.call(this.raw))
+        .catch(() => undefined);
+  }
+
+  on(event: string, listener: (...args: unknown[]) => void): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  once(event: string, listener: (...args: unknown[]) => void): this {
+    this.events.once(event, listener);
+    return this;
+  }
+
+  off(event: string, listener: (...args: unknown[]) => void): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  /** node-redis gives up on a first connection a cluster or sentinel cannot make: try again. */
+  private keepConnecting(): void {
+    if (this.closed) return;
+    this.raw.connect().catch(() => {
+      if (!this.closed && !this.raw.isOpen) setTimeout(() => this.keepConnecting(), 1_000).unref?.();
+    });
+  }
+}
+
+/** Wraps `client` when it is a node-redis client (commands bounded by `timeoutMs`), else undefined. */
+export function adaptNodeRedis(client: unknown, timeoutMs: number): NodeRedisClient | undefined {
+  return isNodeRedisClient(client) ? new NodeRedisClient(client as unknown as Raw, timeoutMs) : undefined;
+}
+
+function addressOf(raw: Raw, flavor: NodeRedisFlavor): string {
+  if (flavor === 'sentinel') return 'the master of the sentinels';
+  const one = (n: NodeOptions | undefined): string => {
+    if (n?.url !== undefined) {
+      try {
+        const url = new URL(n.url);
+        return `${url.hostname}:${url.port || 6379}`;
+      } catch {
+        return 'the configured url';
+      }
+    }
+    return `${n?.socket?.host ?? 'localhost'}:${n?.socket?.port ?? 6379}`;
+  };
+  const rootNodes = raw._options?.rootNodes ?? raw.options?.rootNodes;
+  return flavor === 'cluster' && rootNodes !== undefined ? rootNodes.map(one).join(',') : one(raw.options);
+}
