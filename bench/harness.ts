@@ -78,6 +78,11 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+/** Name of the case with the most ops/s among `names`. */
+export function fastestOf(results: BenchResult[], names: string[]): string {
+  return results.filter((r) => names.includes(r.name)).sort((a, b) => b.opsPerSec - a.opsPerSec)[0].name;
+}
+
 export function printTable(title: string, results: BenchResult[], baselines: Record<string, string>): void {
   console.log(`\n${title}`);
   const byName = new Map(results.map((r) => [r.name, r]));
