@@ -8,7 +8,7 @@ import type { BenchReport, CaseReport, TableReport } from './report';
 const DEFAULT_INPUTS = ['bench/results/memory.json', 'bench/results/redis.json'];
 const DEFAULT_OUT = 'bench/results/hits.svg';
 
-const WIDTH = 960;
+const WIDTH = 1000;
 const LABEL_W = 330;
 const BAR_MAX = 420;
 const ROW_H = 26;
@@ -95,7 +95,7 @@ function panel(parts: string[], table: TableReport, report: BenchReport, top: nu
   y += 4;
   for (const r of table.ratios) {
     const range = table.runs > 1 ? ` (runs: ${r.min.toFixed(2)}–${r.max.toFixed(2)})` : '';
-    const which = r.label.includes('fastest') ? ` — fastest: ${r.denominator}` : '';
+    const which = r.label.includes('fastest') ? ` — fastest: ${r.denominator.replace(/ \(.*?\)/g, '')}` : '';
     parts.push(text(x0, (y += 15), `${r.label}: ${r.median.toFixed(2)}×${range}${which}`, 11, 'normal', '#333333'));
   }
   return y;
