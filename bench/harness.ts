@@ -78,13 +78,43 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+export interface RecordedRatio {
+  label: string;
+  numerator: string;
+  denominator: string;
+  value: number;
+}
+
+/** One printed table: what `--json` writes (bench/report.ts). */
+export interface RecordedTable {
+  title: string;
+  results: BenchResult[];
+  ratios: RecordedRatio[];
+}
+
+const recorded: RecordedTable[] = [];
+
+/** Every table printed so far in this process, in order. */
+export function recordedTables(): readonly RecordedTable[] {
+  return recorded;
+}
+
+/** Name of the case with the most ops/s among `names`. */
+export function fastestOf(results: BenchResult[], names: string[]): string {
+  return results.filter((r) => names.includes(r.name)).sort((a, b) => b.opsPerSec - a.opsPerSec)[0].name;
+}
+
 export function printTable(title: string, results: BenchResult[], baselines: Record<string, string>): void {
   console.log(`\n${title}`);
   const byName = new Map(results.map((r) => [r.name, r]));
   for (const r of results)
     console.log(`  ${r.name.padEnd(44)} ${Math.round(r.opsPerSec).toLocaleString('en-US').padStart(12)} ops/s`);
+  const ratios: RecordedRatio[] = [];
   for (const [label, pair] of Object.entries(baselines)) {
-    const [a, b] = pair.split(' / ');
-    console.log(`  ratio ${label.padEnd(38)} ${(byName.get(a)!.opsPerSec / byName.get(b)!.opsPerSec).toFixed(2)}x`);
+    const [numerator, denominator] = pair.split(' / ');
+    const value = byName.get(numerator)!.opsPerSec / byName.get(denominator)!.opsPerSec;
+    ratios.push({ label, numerator, denominator, value });
+    console.log(`  ratio ${label.padEnd(38)} ${value.toFixed(2)}x`);
   }
+  recorded.push({ title, results, ratios });
 }
