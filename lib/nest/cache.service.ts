@@ -4,13 +4,20 @@ import type { DirectCacheOptions } from '../types/options';
 import { parseDuration, type Duration } from '../util/duration';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 
+const TOKEN_PREFIX = 'CACHE_MEMOIZE:CACHE:';
+
 /** Injection token of a region-bound CacheService: `@InjectCache('long')`. */
 export function getCacheToken(region?: string): string | typeof CacheService {
-  return region === undefined ? CacheService : `CACHE_MEMOIZE:CACHE:${region}`;
+  return region === undefined ? CacheService : `${TOKEN_PREFIX}${region}`;
+}
+
+/** The region a token injects, when it is one of getCacheToken()'s. */
+export function regionOfToken(token: unknown): string | undefined {
+  return typeof token === 'string' && token.startsWith(TOKEN_PREFIX) ? token.slice(TOKEN_PREFIX.length) : undefined;
 }
 
 /** Regions some `@InjectCache(name)` asked for: the module provides a CacheService for each. */
-export const injectedRegions = new Map<string, string>();
+export const injectedRegions = new Set<string>();
 
 /** The region a CacheService is bound to, when Nest creates one for `@InjectCache(name)`. */
 const CACHE_REGION = 'CACHE_MEMOIZE:CACHE_REGION';
@@ -23,10 +30,7 @@ const CACHE_REGION = 'CACHE_MEMOIZE:CACHE_REGION';
 export function InjectCache(region?: string): PropertyDecorator & ParameterDecorator {
   const inject = Inject(getCacheToken(region));
   return (target: object, key: string | symbol | undefined, index?: number) => {
-    if (region !== undefined) {
-      const cls = typeof target === 'function' ? target : target.constructor;
-      if (!injectedRegions.has(region)) injectedRegions.set(region, (cls as { name: string }).name);
-    }
+    if (region !== undefined) injectedRegions.add(region);
     (inject as (t: object, k: string | symbol | undefined, i?: number) => void)(target, key, index);
   };
 }
@@ -37,16 +41,11 @@ export function regionProviders(): Array<{
   useFactory: (c: CacheService) => CacheService;
   inject: [typeof CacheService];
 }> {
-  return [...injectedRegions].map(([region, by]) => ({
+  return [...injectedRegions].map((region) => ({
     provide: getCacheToken(region) as string,
-    useFactory: (cache: CacheService) => {
-      try {
-        return cache.region(region);
-      } catch (error) {
-        if (error instanceof Error) error.message = `@InjectCache('${region}') in ${by}: ${error.message}`;
-        throw error;
-      }
-    },
+    // Every app of the process gets one (decorators are global); the explorer fails the boot of
+    // an app whose classes inject a region it does not configure, naming the class.
+    useFactory: (cache: CacheService) => cache.lazyRegion(region),
     inject: [CacheService],
   }));
 }
@@ -71,6 +70,11 @@ export class CacheService {
 
   private get direct(): DirectCache {
     return (this.core ??= this.engine.direct(this.regionName));
+  }
+
+  /** Bound to a region checked at its first call (the explorer checks injected ones at bootstrap). */
+  lazyRegion(name: string): CacheService {
+    return this.regions.get(name) ?? new CacheService(this.engine, name);
   }
 
   /** A CacheService whose calls take the region's defaults (and store). Unknown regions throw. */

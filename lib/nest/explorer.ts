@@ -24,6 +24,7 @@ import { inheritIdentity } from '../method/wrapper';
 import { clearBinder, markStarted, setBinder, UNMANAGED_ORIGINAL } from '../method/unmanaged';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 import { InvalidationService } from './invalidation.service';
+import { regionOfToken } from './cache.service';
 
 const RESOLVE_FIELD_METADATA = 'graphql:resolve_property';
 const GRAPHQL_MODULE_OPTIONS = 'GqlModuleOptions';
@@ -67,6 +68,7 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
     for (const wrapper of controllers) this.registerHandlers(wrapper, true);
     for (const wrapper of providers) this.registerHandlers(wrapper, false);
     for (const wrapper of [...providers, ...controllers]) {
+      this.checkInjectedRegions(wrapper);
       this.linkEvictions(wrapper);
       const cls = wrapper.metatype as Function | undefined;
       if (typeof cls === 'function') seenClasses.add(cls);
@@ -110,6 +112,19 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
       );
     }
     return method;
+  }
+
+  /** `@InjectCache(region)` of a region this app does not configure fails the boot, naming the class. */
+  private checkInjectedRegions(wrapper: InstanceWrapper): void {
+    const cls = wrapper.metatype as Function | undefined;
+    if (typeof cls !== 'function') return;
+    const params = (Reflect.getMetadata('self:paramtypes', cls) ?? []) as Array<{ param?: unknown }>;
+    const props = (Reflect.getMetadata('self:properties_metadata', cls) ?? []) as Array<{ type?: unknown }>;
+    for (const token of [...params.map((p) => p.param), ...props.map((p) => p.type)]) {
+      const region = regionOfToken(token);
+      if (region !== undefined)
+        this.engine.registry.defaults.regions.defaults(region, `@InjectCache('${region}') in ${cls.name}`);
+    }
   }
 
   /** `@CacheEvict` methods find this app's InvalidationService through their instance. */

@@ -18,6 +18,7 @@ import {
   memoryStore,
   redisStore,
   regionsFromConfig,
+  type CacheEvent,
   type CacheMemoizeModuleOptions,
   type CacheStore,
 } from '../../lib';
@@ -49,11 +50,13 @@ class Warmer {
 }
 
 async function app(store: () => CacheStore, options: Partial<CacheMemoizeModuleOptions> = {}) {
+  const events: CacheEvent[] = [];
   const module: TestingModule = await Test.createTestingModule({
     imports: [
       CacheMemoizeModule.forRoot({
         stores: { default: store(), other: memoryStore() },
         prefix: options.prefix ?? uniquePrefix('direct'),
+        onEvent: (e) => events.push(e),
         regions: {
           short: { ttl: '1m' },
           long: { ttl: '1h', grace: '10m', parent: 'short' },
@@ -72,6 +75,11 @@ async function app(store: () => CacheStore, options: Partial<CacheMemoizeModuleO
     reports: module.get(Reports),
     engine: module.get(CacheMemoizeEngine),
     warmer: module.get(Warmer),
+    /** Writes land in the background after getOrSet returns: waits (bounded) for the key's 'set' event. */
+    written: async (key: string) => {
+      const full = module.get(CacheService).keyOf(key);
+      for (let t = 0; t < 200 && !events.some((e) => e.type === 'set' && e.key === full); t++) await sleep(10);
+    },
   };
 }
 
@@ -127,6 +135,7 @@ describe.each(stores)('CacheService on %s', (_name, store) => {
     expect(runs).toBe(1);
     expect(await a.cache.getOrSet('report:2026', factory)).toEqual({ total: 42 });
     expect(runs).toBe(1);
+    await a.written('report:2026');
     expect(await a.cache.get('report:2026')).toEqual({ total: 42 });
     expect(await a.cache.has('report:2026')).toBe(true);
     expect(await a.cache.has('report:2025')).toBe(false);
@@ -167,6 +176,7 @@ describe.each(stores)('CacheService on %s', (_name, store) => {
     await draft();
     expect(runs).toBe(2); // ttl 0: not stored
     await a.cache.getOrSet('final', () => ({ final: true, run: ++runs }), opts);
+    await a.written('final');
     expect(await a.cache.ttl('final')).toBeGreaterThan(59 * 60_000);
   });
 
@@ -234,6 +244,7 @@ describe('CacheService across instances on redis', () => {
     let runs = 0;
     for (let i = 0; i < 50; i++) {
       await a.cache.getOrSet(`k${i}`, () => ++runs);
+      await a.written(`k${i}`);
       expect(await b.cache.get(`k${i}`)).toBe(runs);
       await b.cache.delete(`k${i}`);
       expect(await a.cache.get(`k${i}`)).toBeUndefined();
@@ -263,6 +274,18 @@ describe('regions at bootstrap', () => {
     await expect(boot({ regions: { long: { ttl: '1h' } } }, [Typo])).rejects.toThrow(
       /@CacheMemoize on Typo\.get: option region: region "lnog" is not configured; known regions: long/,
     );
+  });
+
+  it('@InjectCache of a region the app does not configure fails the boot, naming the class', async () => {
+    @Injectable()
+    class NeedsNowhere {
+      constructor(@InjectCache('nowhere') readonly cache: CacheService) {}
+    }
+    await expect(boot({ regions: { long: { ttl: '1h' } } }, [NeedsNowhere])).rejects.toThrow(
+      /@InjectCache\('nowhere'\) in NeedsNowhere: region "nowhere" is not configured; known regions: long/,
+    );
+    // Other apps of the process, which do not inject it, boot (the decorator's provider is global).
+    await (await boot({ regions: { long: { ttl: '1h' } } })).close();
   });
 
   it('cycles, unknown parents, unknown stores and unknown options fail naming the region', async () => {

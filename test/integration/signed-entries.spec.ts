@@ -75,6 +75,12 @@ async function instance(store: CacheStore, options: Partial<CacheMemoizeModuleOp
   };
 }
 
+/** Writes land in the background after a call returns: wait (bounded) for the entry's 'set' event. */
+async function written(i: Instance, key: string): Promise<void> {
+  for (let t = 0; t < 200 && !i.events.some((e) => e.type === 'set' && e.key === key); t++) await sleep(10);
+}
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** Raw stores have no offline queue: wait for the connection before writing behind the engine's back. */
 async function connected<S extends CacheStore>(store: S): Promise<S> {
   const inner = 'l2' in store ? (store as unknown as { l2: CacheStore }).l2 : store;
@@ -129,12 +135,14 @@ describe.each(stores)('signed entries on %s', (_name, makeStore) => {
     expect(b.accounts.runs).toBe(0);
 
     const key = await a.keyOf('account', 1);
+    await written(a, key);
     const stored = await raw.get(key);
     expect(stored![3] & SIGNED).toBe(SIGNED);
     await raw.set(key, forged({ id: 1, owner: 'attacker', balance: 1e9, run: 0 }), 60_000);
 
     const c = await open({ secret: SECRET });
     const served = await c.accounts.account(1);
+    await written(c, key);
     expect(served.owner).toBe('user-1');
     expect(c.accounts.runs).toBe(1);
     expect(c.events).toContainEqual(expect.objectContaining({ type: 'tampered', key, reason: 'unsigned' }));
@@ -151,6 +159,7 @@ describe.each(stores)('signed entries on %s', (_name, makeStore) => {
     const a = await open({ secret: SECRET });
     const other = await open({ secret: OTHER });
     await other.accounts.account(2); // signed with OTHER
+    await written(other, await other.keyOf('account', 2));
     const key = await a.keyOf('account', 2);
     expect((await a.accounts.account(2)).run).toBe(1);
     expect(a.events).toContainEqual(expect.objectContaining({ type: 'tampered', key, reason: 'signature' }));
@@ -181,6 +190,8 @@ describe.each(stores)('signed entries on %s', (_name, makeStore) => {
     const a = await open({ secret: SECRET });
     await a.accounts.account(3);
     await a.accounts.account(4);
+    await written(a, await a.keyOf('account', 3));
+    await written(a, await a.keyOf('account', 4));
     const k3 = await a.keyOf('account', 3);
     const k4 = await a.keyOf('account', 4);
     await raw.set(k4, (await raw.get(k3))!, 60_000); // user 3's signed entry under user 4's key
@@ -192,10 +203,12 @@ describe.each(stores)('signed entries on %s', (_name, makeStore) => {
   it('rotates secrets without a cold cache: the first signs, every listed one verifies', async () => {
     const old = await open({ secret: SECRET });
     await old.accounts.account(5);
+    await written(old, await old.keyOf('account', 5));
     const rolled = await open({ secret: [OTHER, SECRET] });
     expect((await rolled.accounts.account(5)).run).toBe(1); // old signature still verifies
     expect(rolled.accounts.runs).toBe(0);
     await rolled.accounts.account(6); // signed with OTHER
+    await written(rolled, await rolled.keyOf('account', 6));
     const only = await open({ secret: [OTHER] });
     expect(only.accounts.runs).toBe(0);
     await only.accounts.account(6);
@@ -207,6 +220,7 @@ describe.each(stores)('signed entries on %s', (_name, makeStore) => {
   it('instances without a secret read signed entries (turning signing on is a rolling deploy)', async () => {
     const signing = await open({ secret: SECRET });
     await signing.accounts.account(7);
+    await written(signing, await signing.keyOf('account', 7));
     const plain = await open({});
     expect((await plain.accounts.account(7)).run).toBe(1);
     expect(plain.accounts.runs).toBe(0);
@@ -215,6 +229,7 @@ describe.each(stores)('signed entries on %s', (_name, makeStore) => {
   it('keeps a signed entry valid when expireIn rewrites its deadlines', async () => {
     const a = await open({ secret: SECRET });
     await a.accounts.account(8);
+    await written(a, await a.keyOf('account', 8));
     expect(await cacheHandle(a.accounts, 'account').expireIn('30s', 8)).toBe(true);
     const b = await open({ secret: SECRET });
     expect((await b.accounts.account(8)).run).toBe(1);
@@ -242,6 +257,8 @@ describe.each(stores)('compressed entries on %s', (_name, makeStore) => {
       const zipping = await open({ compress: { threshold: '1kb', algorithm }, secret: SECRET });
       const report = await zipping.accounts.report(1);
       await zipping.accounts.account(1);
+      await written(zipping, await zipping.keyOf('report', 1));
+      await written(zipping, await zipping.keyOf('account', 1));
       const raw = await connected(makeStore());
       const l2 = 'l2' in raw ? (raw as unknown as { l2: CacheStore }).l2 : raw;
       const big = (await l2.get(await zipping.keyOf('report', 1)))!;
@@ -256,6 +273,7 @@ describe.each(stores)('compressed entries on %s', (_name, makeStore) => {
       expect(await plain.accounts.report(1)).toEqual(report);
       expect(plain.accounts.runs).toBe(0);
       const second = await plain.accounts.report(2);
+      await written(plain, await plain.keyOf('report', 2));
       const other = await open({ compress: { algorithm: algorithm === 'gzip' ? 'brotli' : 'gzip' }, secret: SECRET });
       expect(await other.accounts.report(2)).toEqual(second);
       expect(other.accounts.runs).toBe(0);
@@ -296,6 +314,7 @@ describe('signing and compression options', () => {
     const prefix = uniquePrefix('own');
     const a = await instance(redisStore({ url: servers.redis, secret: OTHER }), { prefix, secret: SECRET });
     await a.accounts.account(1);
+    await written(a, await a.keyOf('account', 1));
     const raw = await connected(redisStore({ url: servers.redis }));
     const bytes = (await raw.get(await a.keyOf('account', 1)))!;
     await raw.disconnect();
@@ -312,6 +331,7 @@ describe('signing and compression options', () => {
     const a = await instance(redisStore({ url: servers.redis }), { prefix });
     await a.accounts.account(1);
     const key = await a.keyOf('account', 1);
+    await written(a, key);
     const bomb = zlib.brotliCompressSync(Buffer.alloc(65 * 1024 * 1024, 0x20), {
       params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 },
     });
