@@ -160,11 +160,11 @@ export class BatchLookup {
     const decided = new Map<string, Decided>();
     const checks: Array<[string, Extract<Decided, { state: 'check' }>]> = [];
     for (const [key, index] of unique) {
-      const d = this.decide(key, values[index], epoch, now, stamp, keep?.get(key) ?? 0);
+      const d = this.decide(key, values[index], epoch, now, stamp, keep?.get(key) ?? 0, batch);
       decided.set(key, d);
       if (d.state === 'check') checks.push([key, d]);
     }
-    if (checks.length > 0) await this.check(checks, decided, epoch, started, stamp);
+    if (checks.length > 0) await this.check(checks, decided, epoch, started, stamp, batch);
     const deadline = started + this.ctx.operationTimeoutMs;
     this.settleAll(batch, (p) => {
       const d = decided.get(p.key)!;
@@ -183,6 +183,7 @@ export class BatchLookup {
     now: number,
     stamp: number,
     keepMs: number,
+    batch: readonly Pending[],
   ): Decided {
     if (bytes === undefined) return { state: 'miss', epoch, reachable: true, deadline: 0 };
     try {
@@ -196,9 +197,9 @@ export class BatchLookup {
           return { state: 'miss', epoch, reachable: true, deadline: 0 };
         if (epoch === undefined || view.epoch !== epoch) return { state: 'check', view, deps, tokens };
       }
-      return this.found(key, view, epoch, now, stamp);
+      return this.found(key, view, epoch, now, stamp, batch);
     } catch (error) {
-      return this.unreadable(key, error, epoch);
+      return this.unreadable(key, error, epoch, batch);
     }
   }
 
@@ -209,6 +210,7 @@ export class BatchLookup {
     epoch: string | undefined,
     started: number,
     stamp: number,
+    batch: readonly Pending[],
   ): Promise<void> {
     const results = await withDeadline(
       Promise.all(checks.map(([, c]) => this.versions.unchanged(c.deps, c.tokens))),
@@ -221,17 +223,26 @@ export class BatchLookup {
       else
         decided.set(
           key,
-          ok ? this.found(key, c.view, epoch, now, stamp) : { state: 'miss', epoch, reachable: true, deadline: 0 },
+          ok
+            ? this.found(key, c.view, epoch, now, stamp, batch)
+            : { state: 'miss', epoch, reachable: true, deadline: 0 },
         );
     });
   }
 
-  private found(key: string, view: EnvelopeView, epoch: string | undefined, now: number, stamp: number): Found {
+  private found(
+    key: string,
+    view: EnvelopeView,
+    epoch: string | undefined,
+    now: number,
+    stamp: number,
+    batch: readonly Pending[],
+  ): Found {
     let value: unknown;
     try {
       value = this.codec.value(view);
     } catch (error) {
-      return this.unreadable(key, error, epoch);
+      return this.unreadable(key, error, epoch, batch);
     }
     if (view.staleUntil <= now) {
       const { deps, tokens } = view.dependencies(this.ctx.prefix); // parsed by the check before: no throw here
@@ -241,9 +252,10 @@ export class BatchLookup {
   }
 
   /** Garbage under a key (another app, another version, a corrupt write): a miss, overwritten by the next write. */
-  private unreadable(key: string, error: unknown, epoch: string | undefined): Found {
-    if (error instanceof UnverifiedEntryError) reportUnverified(this.ctx, key, error);
-    else this.ctx.emit({ type: 'error', key, store: this.ctx.name, operation: 'decode', error });
+  private unreadable(key: string, error: unknown, epoch: string | undefined, batch: readonly Pending[]): Found {
+    const owner = batch.find((p) => p.key === key)?.owner; // the method that read it (counted under it)
+    if (error instanceof UnverifiedEntryError) reportUnverified(this.ctx, key, error, owner);
+    else this.ctx.emit({ type: 'error', key, store: this.ctx.name, operation: 'decode', error, owner });
     return { state: 'miss', epoch, reachable: true, deadline: 0 };
   }
 

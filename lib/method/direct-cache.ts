@@ -26,7 +26,35 @@ export interface DirectDefaults {
 interface Resolved {
   memoizer: Memoizer;
   policy: CachePolicy;
+  /** getOrSetMany's: a key the factory leaves out (undefined) is returned, not stored. */
+  many: CachePolicy;
   scope: CallScope | undefined;
+}
+
+/**
+ * A batch factory's result as values aligned with `keys`: an array of one value per key (else
+ * BatchResultError, and nothing is stored), a Map or a record by key (own properties only).
+ */
+export function alignBatch<T>(
+  keys: readonly string[],
+  result: readonly T[] | ReadonlyMap<string, T> | Readonly<Record<string, T>>,
+  where: string,
+): T[] {
+  if (Array.isArray(result)) {
+    if (result.length !== keys.length)
+      throw new BatchResultError(
+        `${where}.getOrSetMany: the factory returned ${result.length} values for ${keys.length} keys (${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', ...' : ''}); return one per key, in order, or a Map by key.`,
+        keys,
+      );
+    return result as T[];
+  }
+  if (result instanceof Map) return keys.map((k) => result.get(k) as T);
+  if (typeof result === 'object' && result !== null)
+    return keys.map((k) => (Object.hasOwn(result, k) ? (result as Record<string, T>)[k] : (undefined as T)));
+  throw new BatchResultError(
+    `${where}.getOrSetMany: the factory must return an array aligned with the missing keys, a Map or a record by key.`,
+    keys,
+  );
 }
 
 /** What `peek` tells of an entry. */
@@ -64,7 +92,8 @@ export class DirectCache {
   keyOf(key: string): string {
     if (typeof key !== 'string' || key.length === 0)
       throw new InvalidOptionError(`${this.where}: a key must be a non-empty string, got ${JSON.stringify(key)}.`);
-    return composeKey(this.base, key);
+    // JSON-quoted, as method arguments are: no key can spell another's lock record (`x:~lock`) or hash (`#...`).
+    return composeKey(this.base, JSON.stringify(key));
   }
 
   getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: DirectCacheOptions<T>): Promise<T> {
@@ -106,25 +135,10 @@ export class DirectCache {
     const full = unique.map((k) => this.keyOf(k));
     const load = async (positions: readonly number[]): Promise<T[]> => {
       const missing = positions.map((p) => unique[p]);
-      const result = await factory(missing);
-      if (Array.isArray(result)) {
-        if (result.length !== missing.length)
-          throw new BatchResultError(
-            `${this.where}.getOrSetMany: the factory returned ${result.length} values for ${missing.length} keys (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}); return one per key, in order, or a Map by key.`,
-            missing,
-          );
-        return result as T[];
-      }
-      if (result instanceof Map) return missing.map((k) => result.get(k) as T);
-      if (typeof result === 'object' && result !== null)
-        return missing.map((k) => (Object.hasOwn(result, k) ? (result as Record<string, T>)[k] : (undefined as T)));
-      throw new BatchResultError(
-        `${this.where}.getOrSetMany: the factory must return an array aligned with the missing keys, a Map or a record by key.`,
-        missing,
-      );
+      return alignBatch(missing, await factory(missing), this.where);
     };
     const scopes = r.scope === undefined ? undefined : full.map(() => r.scope);
-    return r.memoizer.getOrSetMany(full, load, r.policy, scopes).then((values) => {
+    return r.memoizer.getOrSetMany(full, load, r.many, scopes).then((values) => {
       const byKey = new Map(unique.map((k, i) => [k, values[i]]));
       return keys.map((k) => byKey.get(k) as T);
     });
@@ -169,6 +183,11 @@ export class DirectCache {
       ttl === undefined
         ? undefined
         : { ttlOf: (value) => parseDuration(ttl(value), `${where}: option ttl(result)`, { allowZero: true }) };
-    return { memoizer, policy, scope };
+    const cacheIf = policy.cacheIf;
+    const many: CachePolicy = Object.freeze({
+      ...policy,
+      cacheIf: (v: unknown) => v !== undefined && (cacheIf === undefined || cacheIf(v)),
+    });
+    return { memoizer, policy, many, scope };
   }
 }

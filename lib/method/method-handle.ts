@@ -3,6 +3,7 @@ import { parseDuration, type Duration } from '../util/duration';
 import { entryTtl, expireEntryIn, setEntry } from './entry-ops';
 import { MEMOIZED_MANY, type ManyWrapperInfo, type ResolvedMany } from './resolved-many';
 import { MEMOIZED_METHOD, type MethodExplanation, type WrapperInfo } from './resolved-method';
+import { unmanagedInfo } from './unmanaged';
 
 type Fn = (...args: never[]) => unknown;
 type MethodKeys<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof T] & string;
@@ -76,7 +77,7 @@ export function cacheHandle<T extends object, K extends MethodKeys<T>>(
     { [MEMOIZED_METHOD]?: WrapperInfo; [MEMOIZED_MANY]?: ManyWrapperInfo } | undefined;
   const many = fn?.[MEMOIZED_MANY];
   if (many !== undefined) return batchHandle(instance, many) as unknown as HandleOf<A, R>;
-  const info = fn?.[MEMOIZED_METHOD];
+  const info = fn?.[MEMOIZED_METHOD] ?? unmanagedInfo(fn, instance);
   if (info === undefined) {
     throw new UnknownMethodError(
       `${instance.constructor.name}.${method} is not memoized on this instance: decorate it with @CacheMemoize(), ` +

@@ -136,13 +136,12 @@ export class MethodRegistry {
     const known = this.methods.get(cls)?.get(methodName);
     if (known !== undefined) return known;
     const classOptions = (Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) ?? {}) as AnyOptions;
-    const method = this.build(
-      cls,
-      methodName,
-      { ...classOptions, ...methodOptions },
-      meta.kind ?? 'provider',
-      meta.module,
-    );
+    // Precedence: the method's options, then the method's region, then the class's options, then its region.
+    const own =
+      methodOptions.region === undefined
+        ? methodOptions
+        : withRegion(this.defaults.regions, methodOptions, `@CacheMemoize on ${cls.name}.${methodName}`);
+    const method = this.build(cls, methodName, { ...classOptions, ...own }, meta.kind ?? 'provider', meta.module);
     let byName = this.methods.get(cls);
     if (byName === undefined) this.methods.set(cls, (byName = new Map()));
     byName.set(methodName, method);
@@ -172,7 +171,12 @@ export class MethodRegistry {
     const cacheIf = settings.cacheMissing
       ? userCacheIf
       : (item: unknown) => item !== undefined && (userCacheIf === undefined || userCacheIf(item));
-    const opts = { ...inherited, ...itemOptions, cacheIf } as AnyOptions;
+    const own = (
+      itemOptions.region === undefined
+        ? itemOptions
+        : withRegion(this.defaults.regions, itemOptions as AnyOptions, `@CacheMemoizeMany on ${cls.name}.${methodName}`)
+    ) as AnyOptions;
+    const opts = { ...inherited, ...own, cacheIf } as AnyOptions;
     const item = this.build(cls, methodName, opts, 'batch', meta.module, '@CacheMemoizeMany');
     const method = new ResolvedMany(item, settings);
     let byName = this.many.get(cls);

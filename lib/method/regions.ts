@@ -1,6 +1,9 @@
 import { InvalidOptionError } from '../errors';
 import type { RegionOptions } from '../types/options';
 
+/** Names that would reach Object.prototype when used as a property name. */
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** Options a region may set: the defaults it gives its methods and direct calls. */
 const REGION_OPTIONS = ['ttl', 'grace', 'staleIfError', 'lock', 'timeout', 'refreshAhead', 'store'] as const;
 type RegionDefaults = Pick<RegionOptions, (typeof REGION_OPTIONS)[number]>;
@@ -16,7 +19,10 @@ export class Regions {
     if (regions === undefined) return;
     if (typeof regions !== 'object' || regions === null || Array.isArray(regions))
       throw new InvalidOptionError(`${where}: regions must be an object such as { short: { ttl: '1m' } }.`);
-    for (const name of Object.keys(regions)) this.resolve(regions, name, [], where);
+    for (const name of Object.keys(regions)) {
+      if (FORBIDDEN.has(name)) throw new InvalidOptionError(`${where}: '${name}' cannot name a region.`);
+      this.resolve(regions, name, [], where);
+    }
   }
 
   get names(): string[] {
@@ -63,7 +69,7 @@ export class Regions {
     }
     let inherited: RegionDefaults = {};
     if (own.parent !== undefined) {
-      if (typeof own.parent !== 'string' || !(own.parent in all))
+      if (typeof own.parent !== 'string' || !Object.hasOwn(all, own.parent))
         throw new InvalidOptionError(
           `${where}: regions.${name}.parent ${JSON.stringify(own.parent)} is not a configured region (${Object.keys(all).join(', ')}).`,
         );
@@ -89,7 +95,7 @@ export function regionsFromConfig(config: unknown, prefix = ''): Record<string, 
     throw new InvalidOptionError(
       `${where}: expected the configuration object, got ${config === null ? 'null' : typeof config}.`,
     );
-  const out: Record<string, Record<string, unknown>> = {};
+  const out = Object.create(null) as Record<string, Record<string, unknown>>;
   for (const [rawKey, value] of Object.entries(config as Record<string, unknown>)) {
     if (!rawKey.startsWith(prefix)) continue;
     const key = rawKey.slice(prefix.length);
@@ -111,6 +117,8 @@ function set(
   value: unknown,
   where: string,
 ) {
+  if (FORBIDDEN.has(region))
+    throw new InvalidOptionError(`${where}: '${region}' cannot name a region (reserved by JavaScript objects).`);
   if (option !== 'parent' && !(REGION_OPTIONS as readonly string[]).includes(option))
     throw new InvalidOptionError(
       `${where}: '${region}.${option}' is not a region option (${['parent', ...REGION_OPTIONS].join(', ')}).`,

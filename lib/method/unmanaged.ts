@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { MEMOIZED_METHOD, type MethodImpl, type ResolvedMethod, type WrapperInfo } from './resolved-method';
+import type { MethodImpl, ResolvedMethod, WrapperInfo } from './resolved-method';
 
 /**
  * Memoized methods of classes Nest does not instantiate (entities, value objects, helpers made
@@ -30,23 +30,33 @@ function lookup(cls: Function, name: string): ResolvedMethod | null | undefined 
   return found;
 }
 
+/** The class whose method an instance runs: its own (a subclass gets entries of its own), else the declaring one. */
+function classOf(instance: unknown, declaring: Function): Function {
+  const ctor = (instance as { constructor?: unknown } | null | undefined)?.constructor;
+  return typeof ctor === 'function' && ctor.prototype instanceof declaring ? ctor : declaring;
+}
+
 /** The function the decorator installs in place of `original` on `cls.prototype`. */
 export function unmanagedDispatcher(cls: Function, name: string, original: MethodImpl): MethodImpl {
   const dispatch = function memoizedOnPrototype(this: unknown, ...args: unknown[]): unknown {
-    const method = lookup(cls, name);
+    const method = lookup(classOf(this, cls), name);
     if (method) return method.call(this, original, args);
     if (!started) warnEarly(`${cls.name}.${name}`);
     return original.apply(this, args);
   };
   Object.defineProperty(dispatch, UNMANAGED_ORIGINAL, { value: original });
-  // cacheHandle(instance, name) on an instance of a bound class finds its method through this.
-  Object.defineProperty(dispatch, MEMOIZED_METHOD, {
-    get: (): WrapperInfo | undefined => {
-      const method = lookup(cls, name);
-      return method ? { method, original } : undefined;
-    },
-  });
+  Object.defineProperty(dispatch, UNMANAGED, { value: { cls, name, original } });
   return dispatch;
+}
+
+const UNMANAGED = Symbol('CACHE_MEMOIZE:UNMANAGED');
+
+/** cacheHandle(instance, name) on a hand-made instance: the method bound for its class, if any. */
+export function unmanagedInfo(fn: unknown, instance: object): WrapperInfo | undefined {
+  const u = (fn as { [UNMANAGED]?: { cls: Function; name: string; original: MethodImpl } } | undefined)?.[UNMANAGED];
+  if (u === undefined) return undefined;
+  const method = lookup(classOf(instance, u.cls), u.name);
+  return method ? { method, original: u.original } : undefined;
 }
 
 /** An app's engine is starting: calls from now on are not "before initialization". */

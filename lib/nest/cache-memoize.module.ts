@@ -73,12 +73,17 @@ export class CacheMemoizeModule extends CacheMemoizeConfigurableModule {
   }
 }
 
-/** A CacheService per region some `@InjectCache(name)` asked for (decorators ran before the module is built). */
+/**
+ * A CacheService per region some `@InjectCache(name)` asked for. Read when Nest scans the module
+ * (getters), not when forRoot() runs: a class declared after the module's file still gets its own.
+ */
 function withRegionServices(module: DynamicModule): DynamicModule {
-  const providers = regionProviders();
-  return {
-    ...module,
-    providers: [...(module.providers ?? []), ...providers],
-    exports: [...(module.exports ?? []), ...providers.map((p) => p.provide)],
-  };
+  const { providers = [], exports = [] } = module;
+  return Object.defineProperties(
+    { ...module },
+    {
+      providers: { enumerable: true, get: () => [...providers, ...regionProviders()] },
+      exports: { enumerable: true, get: () => [...exports, ...regionProviders().map((p) => p.provide)] },
+    },
+  );
 }

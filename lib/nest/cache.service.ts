@@ -1,5 +1,5 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { DirectCache, PeekResult } from '../method/direct-cache';
+import { alignBatch, type DirectCache, type PeekResult } from '../method/direct-cache';
 import type { DirectCacheOptions } from '../types/options';
 import { parseDuration, type Duration } from '../util/duration';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
@@ -35,20 +35,26 @@ export function InjectCache(region?: string): PropertyDecorator & ParameterDecor
   };
 }
 
-/** Providers of the region-bound services `@InjectCache(name)` asked for so far. */
-export function regionProviders(): Array<{
-  provide: string;
-  useFactory: (c: CacheService) => CacheService;
-  inject: [typeof CacheService];
-}> {
-  return [...injectedRegions].map((region) => ({
-    provide: getCacheToken(region) as string,
-    // Every app of the process gets one (decorators are global); the explorer fails the boot of
-    // an app whose classes inject a region it does not configure, naming the class.
-    useFactory: (cache: CacheService) => cache.lazyRegion(region),
-    inject: [CacheService],
-  }));
+/** Providers of the region-bound services `@InjectCache(name)` asked for so far (the same object per region). */
+export function regionProviders(): RegionProvider[] {
+  for (const region of injectedRegions)
+    if (!providerOf.has(region))
+      providerOf.set(region, {
+        provide: getCacheToken(region) as string,
+        // Every app of the process gets one (decorators are global); the explorer fails the boot of
+        // an app whose classes inject a region it does not configure, naming the class.
+        useFactory: (cache: CacheService) => cache.lazyRegion(region),
+        inject: [CacheService],
+      });
+  return [...providerOf.values()];
 }
+
+interface RegionProvider {
+  provide: string;
+  useFactory: (cache: CacheService) => CacheService;
+  inject: [typeof CacheService];
+}
+const providerOf = new Map<string, RegionProvider>();
 
 /**
  * The direct API (memoize's `memo.get(key, func)`, dogpile's `region.get_or_create`): values under
@@ -74,24 +80,26 @@ export class CacheService {
 
   /** Bound to a region checked at its first call (the explorer checks injected ones at bootstrap). */
   lazyRegion(name: string): CacheService {
-    return this.regions.get(name) ?? new CacheService(this.engine, name);
+    let found = this.regions.get(name);
+    if (found === undefined) this.regions.set(name, (found = new CacheService(this.engine, name)));
+    return found;
   }
 
   /** A CacheService whose calls take the region's defaults (and store). Unknown regions throw. */
   region(name: string): CacheService {
-    let found = this.regions.get(name);
-    if (found === undefined) {
-      found = new CacheService(this.engine, name);
-      void found.direct; // an unknown region fails here, not at the first call
-      this.regions.set(name, found);
-    }
+    const found = this.lazyRegion(name);
+    void found.direct; // an unknown region fails here, not at the first call
     return found;
   }
 
   /** The cached value, or `factory()`'s, stored under `key`; concurrent callers share one computation. */
   getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: DirectCacheOptions<T>): Promise<Awaited<T>> {
-    if (!this.engine.enabled) return Promise.resolve(factory()) as Promise<Awaited<T>>;
-    return this.direct.getOrSet(key, factory, options) as Promise<Awaited<T>>;
+    try {
+      if (!this.engine.enabled) return Promise.resolve(factory()) as Promise<Awaited<T>>;
+      return this.direct.getOrSet(key, factory, options) as Promise<Awaited<T>>;
+    } catch (error) {
+      return Promise.reject(error); // a bad key or option rejects, as every other failure does
+    }
   }
 
   /** The fresh value under `key`, or undefined (never computes). */
@@ -101,9 +109,8 @@ export class CacheService {
   }
 
   /** The entry with its metadata (`ttl`: fresh ms left; `stale`: within grace), or undefined. */
-  peek<T = unknown>(key: string): Promise<PeekResult<T> | undefined> {
-    if (!this.engine.enabled) return Promise.resolve(undefined);
-    return this.direct.peek<T>(key);
+  async peek<T = unknown>(key: string): Promise<PeekResult<T> | undefined> {
+    return this.engine.enabled ? this.direct.peek<T>(key) : undefined;
   }
 
   /** Whether a call would get a fresh value under `key`. */
@@ -113,15 +120,13 @@ export class CacheService {
   }
 
   /** Stores a value you already have, as if computed now; resolves once stored. */
-  set<T>(key: string, value: T, options?: DirectCacheOptions<T>): Promise<void> {
-    if (!this.engine.enabled) return Promise.resolve();
-    return this.direct.set(key, value, options);
+  async set<T>(key: string, value: T, options?: DirectCacheOptions<T>): Promise<void> {
+    if (this.engine.enabled) await this.direct.set(key, value, options);
   }
 
   /** Busts the keys (in every store); resolves once durable, like InvalidationService. */
-  delete(...keys: string[]): Promise<void> {
-    if (!this.engine.enabled) return Promise.resolve();
-    return this.direct.delete(keys);
+  async delete(...keys: string[]): Promise<void> {
+    if (this.engine.enabled) await this.direct.delete(keys);
   }
 
   /** Milliseconds the entry under `key` stays fresh, or undefined when a call would not hit. */
@@ -131,17 +136,16 @@ export class CacheService {
   }
 
   /** The entry stays fresh for `duration` from now (not recomputed; 0 ends it). False when there is none. */
-  expire(key: string, duration: Duration): Promise<boolean> {
-    if (!this.engine.enabled) return Promise.resolve(false);
-    return this.direct.expire(key, parseDuration(duration, `${this.where}.expire`, { allowZero: true }));
+  async expire(key: string, duration: Duration): Promise<boolean> {
+    const ms = parseDuration(duration, `${this.where}.expire`, { allowZero: true });
+    return this.engine.enabled ? this.direct.expire(key, ms) : false;
   }
 
   /** The entry stays fresh until `date`. False when there is none. */
-  expireAt(key: string, date: Date | number): Promise<boolean> {
+  async expireAt(key: string, date: Date | number): Promise<boolean> {
     const at = date instanceof Date ? date.getTime() : date;
     if (!Number.isFinite(at)) throw new TypeError(`${this.where}.expireAt: expected a Date or epoch milliseconds.`);
-    if (!this.engine.enabled) return Promise.resolve(false);
-    return this.direct.expire(key, at - Date.now());
+    return this.engine.enabled ? this.direct.expire(key, at - Date.now()) : false;
   }
 
   /** Fresh values of the keys, in order (undefined where none); read in one round trip. */
@@ -158,15 +162,19 @@ export class CacheService {
     factory: (missing: string[]) => Promise<readonly T[] | ReadonlyMap<string, T> | Readonly<Record<string, T>>>,
     options?: DirectCacheOptions<T>,
   ): Promise<T[]> {
-    if (!this.engine.enabled)
-      return factory([...new Set(keys)]).then((r) => {
-        const all = [...new Set(keys)];
-        const at = (k: string, i: number) =>
-          Array.isArray(r) ? r[i] : r instanceof Map ? r.get(k) : (r as Record<string, T>)[k];
-        const byKey = new Map(all.map((k, i) => [k, at(k, i) as T]));
-        return keys.map((k) => byKey.get(k) as T);
-      });
-    return this.direct.getOrSetMany(keys, factory, options);
+    try {
+      if (!this.engine.enabled) {
+        const unique = [...new Set(keys)];
+        return factory(unique).then((result) => {
+          const values = alignBatch(unique, result, this.where);
+          const byKey = new Map(unique.map((k, i) => [k, values[i]]));
+          return keys.map((k) => byKey.get(k) as T);
+        });
+      }
+      return this.direct.getOrSetMany(keys, factory, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** The store key of `key` (for logs and `InvalidationService.invalidateKeys`). */

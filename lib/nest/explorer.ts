@@ -1,10 +1,4 @@
-import {
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnModuleDestroy,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import {
@@ -41,7 +35,7 @@ const seenClasses = new Set<Function>();
 const warned = new Set<string>();
 
 @Injectable()
-export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('CacheMemoize');
   private readonly warnedScoped = new Set<Function>();
   /** Wrapped instances per class: a second one without instanceKey would share the first one's entries. */
@@ -58,6 +52,8 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
   onModuleInit(): void {
     markStarted();
     setFallbackEvictor(this.invalidation);
+    const all = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
+    for (const wrapper of all) this.checkInjectedRegions(wrapper);
     if (!this.engine.enabled) {
       this.logger.log('disabled (enabled: false): memoized methods run uncached');
       return;
@@ -68,20 +64,15 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
     for (const wrapper of controllers) this.registerHandlers(wrapper, true);
     for (const wrapper of providers) this.registerHandlers(wrapper, false);
     for (const wrapper of [...providers, ...controllers]) {
-      this.checkInjectedRegions(wrapper);
       this.linkEvictions(wrapper);
       const cls = wrapper.metatype as Function | undefined;
       if (typeof cls === 'function') seenClasses.add(cls);
       if (typeof (wrapper.instance as object | undefined)?.constructor === 'function')
         seenClasses.add((wrapper.instance as object).constructor);
     }
-  }
-
-  /**
-   * Classes with `@CacheMemoize` methods that no app instantiated (entities, helpers made with
-   * `new`) are memoized through their prototype: this app resolves each method at its first call.
-   */
-  onApplicationBootstrap(): void {
+    // Classes with `@CacheMemoize` methods that no app instantiated (entities, helpers made with
+    // `new`) are memoized through their prototype: this app resolves each method at its first call
+    // (from here on: providers' onModuleInit warm-ups included). A disabled app binds nothing.
     setBinder(this, (cls, name) => this.resolveUnmanaged(cls, name));
   }
 
@@ -92,24 +83,28 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
   private resolveUnmanaged(cls: Function, name: string): ResolvedMethod | undefined {
     // Nest creates it (or a subclass of it) here: hand-made instances of a provider run as written.
     if (!this.engine.enabled || [...seenClasses].some((c) => c === cls || c.prototype instanceof cls)) return undefined;
-    const fn = Object.getOwnPropertyDescriptor(cls.prototype as object, name)?.value as Function | undefined;
-    const options = fn === undefined ? undefined : readOptions(fn);
+    const fn = (cls.prototype as Record<string, unknown>)[name] as Function | undefined; // inherited too
+    const options = typeof fn === 'function' ? readOptions(fn) : undefined;
     if (fn === undefined || options === undefined || isRouteHandler(fn) || isGraphqlHandler(fn)) return undefined;
+    const classOptions = Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) as AnyOptions | undefined;
+    if ((options.instanceKey ?? classOptions?.instanceKey) === undefined) {
+      // Without a key of the instance, two instances would get each other's results: run as written.
+      if (!warned.has(`${cls.name}.${name}`)) {
+        warned.add(`${cls.name}.${name}`);
+        this.logger.warn(
+          `${cls.name}.${name} runs uncached: ${cls.name} is not created by Nest, and without instanceKey its instances ` +
+            `would share one another's results. Key it by the instance: @CacheMemoize({ instanceKey: (self: ${cls.name}) => self.id }), ` +
+            `or, if the result does not depend on the instance, instanceKey: () => 'shared'.`,
+        );
+      }
+      return undefined;
+    }
     let method: ResolvedMethod;
     try {
       method = this.engine.registry.register(cls, name, options, { kind: 'provider' });
     } catch (error) {
       this.logger.error(`${cls.name}.${name} runs uncached: ${error instanceof Error ? error.message : String(error)}`);
       return undefined;
-    }
-    const classOptions = Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) as AnyOptions | undefined;
-    if ((options.instanceKey ?? classOptions?.instanceKey) === undefined && !warned.has(method.owner)) {
-      warned.add(method.owner);
-      this.logger.warn(
-        `${method.owner} is memoized on a class Nest does not create: its calls are keyed by their arguments only, ` +
-          `so every instance shares them. If the result depends on the instance, key it: ` +
-          `@CacheMemoize({ instanceKey: (self: ${cls.name}) => self.id }); if it does not, say so with instanceKey: () => 'shared'.`,
-      );
     }
     return method;
   }
@@ -196,6 +191,8 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnApplicationBootstra
         : registry.registerMany(cls, name, many, { module });
     const wrapped = method.wrap(original) as MethodImpl & { [MEMOIZED_WRAPPER]?: true };
     inheritIdentity(original, wrapped);
+    // Decorators written above @CacheMemoize (@OnEvent, @Cron...) put their metadata on the dispatcher.
+    if (found !== original) inheritIdentity(found, wrapped);
     Object.defineProperty(wrapped, MEMOIZED_WRAPPER, { value: true });
     Object.defineProperty(instance, name, { value: wrapped, configurable: true, writable: true, enumerable: false });
   }

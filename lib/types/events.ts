@@ -9,12 +9,12 @@ export type CacheEvent =
   | { type: 'uncacheable'; store: string; key: string; owner?: string; error: unknown }
   /** A value read from a shared store failed `validate`: a miss (migrated: upgraded by `migrate` and served). */
   | { type: 'invalid'; store: string; key: string; owner?: string; migrated: boolean }
-  /** The computation failed or timed out; an entry expired less than `staleIfError` ago was served instead. */
   /**
    * An entry in a shared store did not verify under the configured `secret`: unsigned, or signed
    * with another secret or over other bytes or another key. Treated as absent and overwritten.
    */
   | { type: 'tampered'; store: string; key: string; owner?: string; reason: 'unsigned' | 'signature' }
+  /** The computation failed or timed out; an entry expired less than `staleIfError` ago was served instead. */
   | { type: 'stale-if-error'; store: string; key: string; owner?: string; error: unknown }
   | { type: 'circuit'; state: 'open'; store: string; error: unknown; failures: number }
   | { type: 'circuit'; state: 'closed'; store: string; skipped: number; downForMs: number };

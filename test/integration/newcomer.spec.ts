@@ -180,7 +180,7 @@ describe('warnings a user needs', () => {
     await named.close();
   });
 
-  it('a decorated class Nest never creates is memoized, and a missing instanceKey is named once', async () => {
+  it('a decorated class Nest never creates runs uncached without instanceKey, named once', async () => {
     let runs = 0;
     class MoneyFormatter {
       @CacheMemoize()
@@ -192,9 +192,9 @@ describe('warnings a user needs', () => {
     const app = await boot([CacheMemoizeModule.forRoot({})]);
     expect(await new MoneyFormatter().format(150)).toBe('1.50');
     expect(await new MoneyFormatter().format(150)).toBe('1.50');
-    expect(runs).toBe(1);
+    expect(runs).toBe(2); // instances could differ: never one's result for another
     const lines = logs.filter(([, m]) =>
-      m.includes('MoneyFormatter.format is memoized on a class Nest does not create'),
+      m.includes('MoneyFormatter.format runs uncached: MoneyFormatter is not created by Nest'),
     );
     expect(lines).toHaveLength(1);
     expect(lines[0][1]).toMatch(/instanceKey: \(self: MoneyFormatter\) => self\.id/);
