@@ -43,6 +43,7 @@ interface Raw {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   /** Cluster only. */
   readonly masters?: unknown[];
+  readonly replicas?: unknown[];
   nodeClient?(node: unknown): Raw | Promise<Raw>;
 }
 
@@ -119,14 +120,19 @@ export class NodeRedisClient extends NodeRedisCommands implements RedisClientLik
     return this.raw.isOpen ? 'connecting' : 'end';
   }
 
-  /** Cluster: each master (SCAN runs per node). */
-  nodes(): RedisCommandsLike[] {
+  /**
+   * Cluster: each master (SCAN runs per node), each replica, or both ('all': the bus counts its
+   * subscribers on every node the cluster's pub/sub connections may pick).
+   */
+  nodes(role: 'master' | 'slave' | 'all' = 'master'): RedisCommandsLike[] {
     const { raw } = this;
     if (!this.isCluster || raw.nodeClient === undefined) return [this];
-    return (raw.masters ?? []).map(
-      (master) =>
+    const masters = role === 'slave' ? [] : (raw.masters ?? []);
+    const replicas = role === 'master' ? [] : (raw.replicas ?? []);
+    return [...masters, ...replicas].map(
+      (node) =>
         new NodeRedisCommands(
-          async (_key, args, options) => (await raw.nodeClient!(master)).sendCommand(args, options),
+          async (_key, args, options) => (await raw.nodeClient!(node)).sendCommand(args, options),
           this.timeoutMs,
         ),
     );

@@ -93,6 +93,10 @@ export class NodeRedisCommands implements RedisCommandsLike {
     return this.send(undefined, ['PUBLISH', channel, message]);
   }
 
+  pubsub(subcommand: 'NUMSUB', channel: string): Promise<unknown> {
+    return this.send(undefined, ['PUBSUB', subcommand, channel]);
+  }
+
   time(): Promise<[string, string]> {
     return this.send(undefined, ['TIME']);
   }
