@@ -31,7 +31,8 @@ export interface BusHandlers {
  * Keeps in-process copies (L1) coherent across instances without trusting any clock:
  *
  * - an invalidation is published and waits for every subscriber's acknowledgement, sent once it
- *   has applied it (PUBLISH tells how many received it);
+ *   has applied it (the transport tells how many received it: on a Redis Cluster, counted on
+ *   every node, since PUBLISH's own count covers only the node that took it);
  * - an instance serves L1 hits only under a lease: it pings itself through the bus, and for
  *   `leaseMs` after a ping it sent came back it knows it has applied every message published
  *   before that ping (one connection delivers them in order).
@@ -39,6 +40,7 @@ export interface BusHandlers {
  * An invalidation whose acknowledgements do not all arrive (an instance frozen or cut off) resolves
  * after `leaseMs` plus a margin: by then the silent instance's lease has run out and it confirms
  * L1 hits against L2 until it hears its own ping again, after every message published before it.
+ * So does one whose number of receivers the transport could not tell (a cluster node down).
  */
 export class BusProtocol {
   readonly instanceId = randomBytes(8).toString('base64url');
@@ -103,9 +105,9 @@ export class BusProtocol {
     let done!: () => void;
     const acked = new Promise<void>((resolve) => (done = resolve));
     this.waiting.set(id, { acks: 0, expected: undefined, done });
-    let receivers: number;
+    let receivers: number | undefined;
     try {
-      receivers = await this.transport.publish(this.channel, JSON.stringify(message));
+      receivers = await this.transport.publishCounted(this.channel, JSON.stringify(message));
     } catch (error) {
       this.waiting.delete(id);
       throw new StoreFailureError(
@@ -116,8 +118,9 @@ export class BusProtocol {
     }
     const wait = this.waiting.get(id);
     if (wait === undefined) return;
-    wait.expected = receivers;
-    if (wait.acks >= receivers) return this.finish(id); // acknowledgements can arrive before PUBLISH's reply
+    // Unknown: no number of acknowledgements is enough, wait until silent instances' leases ran out.
+    wait.expected = receivers ?? Infinity;
+    if (wait.acks >= wait.expected) return this.finish(id); // acknowledgements can arrive before PUBLISH's reply
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       acked,
@@ -192,7 +195,7 @@ export class BusProtocol {
       if (message.from !== this.instanceId)
         for (const h of this.handlers)
           h.invalidate({ deps: message.deps ?? [], keys: message.keys ?? [], prefix: message.prefix });
-      // Everyone acknowledges, the sender included: PUBLISH counted every subscriber.
+      // Everyone acknowledges, the sender included: the count covers every subscriber.
       const ack: Message = { t: 'ack', from: this.instanceId, id: message.id };
       this.transport.publish(`${this.channel}:${message.from}`, JSON.stringify(ack)).catch(() => undefined);
     } else if (message.t === 'drop' && message.from !== this.instanceId) {

@@ -9,7 +9,16 @@ export interface BusTransport {
     onMessage: (channel: string, text: string) => void,
     onState: (up: boolean) => void,
   ): void;
-  /** Resolves with the number of subscribers that received the message. */
+  /**
+   * Publishes a message nobody waits on. Resolves with what the server reports, which on a Redis
+   * Cluster counts only the subscribers of the node that took it.
+   */
   publish(channel: string, text: string): Promise<number>;
+  /**
+   * Publishes a message whose receivers will be waited on. Resolves with at least the number of
+   * subscribers that received it (on a cluster: counted on every node, before and after), or
+   * undefined when that cannot be told (a node did not answer).
+   */
+  publishCounted(channel: string, text: string): Promise<number | undefined>;
   close(): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import Redis from 'ioredis';
 import { memcachedStore, memoryStore, redisStore, tieredStore, type RedisStore, type TieredStore } from '../../lib';
 import {
   closeClientOf,
@@ -10,6 +11,8 @@ import { RedisSentinel, RedisServer } from '../support/servers';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { storeConformance } from '../../lib/testing';
 import { WorkerProcess } from '../support/worker-process';
+import { Memoizer } from '../../lib/engine/memoizer';
+import { testPolicy } from '../support/policy';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -225,5 +228,138 @@ describe.each([
     }
     expect(states[0]).toBe(true);
     await Promise.all([busA.close(), busB.close()]);
+  }, 60_000);
+});
+
+/**
+ * On a Redis Cluster, PUBLISH answers with the subscribers of the node that took it only, though
+ * the message reaches every node's subscribers. Two instances whose bus subscribers sit on two
+ * different nodes: whichever node PUBLISH reaches, it counts at most one of the two, so an
+ * invalidation that trusted that count could resolve before the other instance dropped its copy.
+ */
+describe('tiered store on a Redis Cluster', () => {
+  const nodes = servers.cluster.map((n) => new Redis(n.port, n.host, { lazyConnect: true }));
+  const engines: Memoizer[] = [];
+  afterAll(async () => {
+    await Promise.all([...engines].map((m) => close(m)));
+    await closeNodeRedisClients();
+    await Promise.all(nodes.map((n) => n.quit().catch(() => undefined)));
+  });
+
+  async function close(m: Memoizer): Promise<void> {
+    engines.splice(engines.indexOf(m), 1);
+    await m.close();
+    await m.store.disconnect();
+  }
+
+  /** Subscribers of `channel` on each node (PUBSUB NUMSUB node by node). */
+  function perNode(channel: string): Promise<number[]> {
+    return Promise.all(
+      nodes.map(async (n) => Number(((await n.pubsub('NUMSUB', channel)) as [string, number | string])[1])),
+    );
+  }
+
+  /** Waits until `channel` has `count` subscribers in all, and says where they are. */
+  async function subscribed(channel: string, count: number): Promise<number[]> {
+    return eventually(
+      () => perNode(channel),
+      (n) => n.reduce((a, b) => a + b, 0) === count,
+      10_000,
+    );
+  }
+
+  async function instance(prefix: string, l2: RedisStore, lease?: number): Promise<Memoizer> {
+    const store = tieredStore(memoryStore(), l2, { lease });
+    expect(await store.ready(5_000)).toBe(true);
+    const m = new Memoizer(store, { prefix });
+    engines.push(m);
+    return m;
+  }
+
+  /**
+   * `rounds` times, on a new key each: B computes 'old' and serves it from memory; A invalidates
+   * its tag; B's very next call must not return 'old'. Returns the rounds where it did.
+   */
+  async function race(a: Memoizer, b: Memoizer, prefix: string, rounds: number): Promise<string[]> {
+    const stale: string[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const key = `${prefix}:k${round}`;
+      const tag = `${prefix}:~tag:t${round}`;
+      const policy = testPolicy({ ttlMs: 60_000, deps: [tag] });
+      expect(await b.getOrSet(key, async () => 'old', policy)).toBe('old');
+      // B holds it in memory and serves it from there (its bus lease is held).
+      expect(
+        (
+          await eventually(
+            () => b.inspect(key),
+            (i) => i.source === 'l1',
+          )
+        ).source,
+      ).toBe('l1');
+      await a.invalidateDeps([tag]);
+      const next = await b.getOrSet(key, async () => 'new', policy);
+      if (next !== 'new') stale.push(`round ${round}: ${String(next)}`);
+    }
+    return stale;
+  }
+
+  const busOf = (m: Memoizer) => (m.store as TieredStore).bus!;
+
+  it.each([
+    ['ioredis Cluster', () => redisStore({ cluster: servers.cluster })],
+    ['node-redis cluster', () => nodeRedisStore(nodeRedisCluster(servers.cluster))],
+  ] as Array<[string, () => RedisStore]>)(
+    "%s: after A's invalidation resolves, B's very next call does not see the old value (bus subscribers on different nodes, 200 rounds)",
+    async (_name, make) => {
+      const prefix = uniquePrefix('tcl');
+      const channel = `${prefix}:~bus`;
+      const a = await instance(prefix, make());
+      await subscribed(channel, 1);
+      let b = await instance(prefix, make());
+      // The subscribers pick their node at random: start B again until it is not on A's node.
+      for (let attempt = 0; Math.max(...(await subscribed(channel, 2))) > 1; attempt++) {
+        if (attempt === 30) throw new Error('B never subscribed on another node than A');
+        await close(b);
+        await subscribed(channel, 1);
+        b = await instance(prefix, make());
+      }
+      expect(await race(a, b, prefix, 200)).toEqual([]);
+      // Both counted, though no node has both ('probe' is no message of the bus: ignored).
+      expect(await busOf(a).publishCounted(channel, 'probe')).toBe(2);
+    },
+    120_000,
+  );
+
+  it("ioredis Cluster: while a node does not answer PUBSUB NUMSUB, the count is unknown and A's invalidation waits for the lease instead; B still never sees the old value", async () => {
+    // A's user may not run PUBSUB NUMSUB on one node: there its count fails, as a node down's would.
+    const user = uniquePrefix('bususer');
+    await Promise.all(
+      nodes.map((n, i) =>
+        n.call(
+          'ACL',
+          'SETUSER',
+          user,
+          'reset',
+          'on',
+          '>pw',
+          '~*',
+          '&*',
+          '+@all',
+          ...(i === 0 ? ['-pubsub|numsub'] : []),
+        ),
+      ),
+    );
+    try {
+      const prefix = uniquePrefix('tcu');
+      const limited = redisStore({ cluster: servers.cluster, redisOptions: { username: user, password: 'pw' } });
+      const a = await instance(prefix, limited, 100);
+      const b = await instance(prefix, redisStore({ cluster: servers.cluster }), 100);
+      await subscribed(`${prefix}:~bus`, 2);
+      expect(await race(a, b, prefix, 20)).toEqual([]);
+      expect(await busOf(a).publishCounted(`${prefix}:~bus`, 'probe')).toBeUndefined();
+      expect(await busOf(b).publishCounted(`${prefix}:~bus`, 'probe')).toBe(2);
+    } finally {
+      await Promise.all(nodes.map((n) => n.call('ACL', 'DELUSER', user)));
+    }
   }, 60_000);
 });

@@ -1,12 +1,11 @@
 import { EventEmitter } from 'node:events';
+import { NodeRedisCommands, type Sender } from './node-redis-commands';
 import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 
 /*
  * node-redis (the `redis` package, 5 or later) adapted to the ioredis-shaped slice RedisStore uses,
- * recognised by its shape, never imported (the package does not need `redis`). node-redis' own
- * `timeout` command option only bounds the wait in its offline queue, not a written command: each
- * command carries that option (a down Redis does not pile commands up) and races a timer of its
- * own (a frozen Redis does not hang a call), so every command settles within the bound.
+ * recognised by its shape, never imported (the package does not need `redis`). Each command is
+ * bounded by node-redis-commands.ts.
  */
 
 /**
@@ -24,13 +23,7 @@ export interface NodeRedisClientLike {
 
 export type NodeRedisFlavor = 'client' | 'cluster' | 'sentinel';
 
-type Args = Array<string | Buffer>;
 type NodeOptions = { url?: string; socket?: { host?: string; port?: number } };
-interface SendOptions {
-  timeout: number;
-  typeMapping: Record<number, unknown>;
-}
-type Sender = (key: string | undefined, args: Args, options: SendOptions) => Promise<unknown>;
 
 /** The node-redis surface used here (a client, a cluster and a sentinel differ in sendCommand). */
 interface Raw {
@@ -50,13 +43,9 @@ interface Raw {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   /** Cluster only. */
   readonly masters?: unknown[];
+  readonly replicas?: unknown[];
   nodeClient?(node: unknown): Raw | Promise<Raw>;
 }
-
-/** node-redis' RESP_TYPES.BLOB_STRING ('$') read as a Buffer: values stay bytes. */
-const BUFFERS: Record<number, unknown> = { 36: Buffer };
-/** node-redis' default mapping (bulk strings as strings), whatever the client's own mapping is. */
-const STRINGS: Record<number, unknown> = {};
 
 /** Whether `client` is a node-redis client, cluster or sentinel (ioredis has `status`, no `isOpen`). */
 export function isNodeRedisClient(client: unknown): client is NodeRedisClientLike {
@@ -82,85 +71,6 @@ function senderFor(raw: Raw, flavor: NodeRedisFlavor): Sender {
   if (flavor === 'cluster') return (key, args, options) => raw.sendCommand(key, false, args, options);
   if (flavor === 'sentinel') return (_key, args, options) => raw.sendCommand(false, args, options);
   return (_key, args, options) => raw.sendCommand(args, options);
-}
-
-/** A command that got no answer in time; while disconnected, worded as RedisStore explains outages. */
-function timedOut(ms: number, connected: boolean): Error {
-  return new Error(connected ? `Command timed out after ${ms} ms` : `The client is offline (no answer in ${ms} ms)`);
-}
-
-/** The commands RedisStore sends, on a node-redis client, cluster, sentinel or cluster node. */
-export class NodeRedisCommands implements RedisCommandsLike {
-  constructor(
-    private readonly sender: Sender,
-    readonly timeoutMs: number,
-    private readonly connected: () => boolean = () => true,
-  ) {}
-
-  /** Sends one command; it settles within `timeoutMs` whatever the connection does. */
-  protected send<T>(key: string | undefined, args: Args, buffers = false): Promise<T> {
-    const ms = this.timeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(timedOut(ms, this.connected())), ms);
-      timer.unref?.();
-      let reply: Promise<unknown>;
-      try {
-        reply = this.sender(key, args, { timeout: ms, typeMapping: buffers ? BUFFERS : STRINGS });
-      } catch (error) {
-        reply = Promise.reject(error);
-      }
-      reply.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value as T);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          // node-redis' own TimeoutError (its offline-queue bound) carries no message.
-          reject(error instanceof Error && error.message !== '' ? error : timedOut(ms, this.connected()));
-        },
-      );
-    });
-  }
-
-  getBuffer(key: string): Promise<Buffer | null> {
-    return this.send(key, ['GET', key], true);
-  }
-
-  mgetBuffer(...keys: string[]): Promise<Array<Buffer | null>> {
-    return this.send(keys[0], ['MGET', ...keys], true);
-  }
-
-  set(key: string, value: Buffer, px: 'PX', ms: number, nx?: 'NX'): Promise<unknown> {
-    const args: Args = ['SET', key, value, px, String(ms)];
-    if (nx !== undefined) args.push(nx);
-    return this.send(key, args);
-  }
-
-  unlink(...keys: string[]): Promise<number> {
-    return this.send(keys[0], ['UNLINK', ...keys]);
-  }
-
-  pexpire(key: string, ms: number): Promise<number> {
-    return this.send(key, ['PEXPIRE', key, String(ms)]);
-  }
-
-  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]> {
-    return this.send(undefined, ['SCAN', cursor, match, pattern, count, String(n)]);
-  }
-
-  eval(script: string, numKeys: number, ...args: Array<string | Buffer>): Promise<unknown> {
-    const key = numKeys > 0 ? String(args[0]) : undefined;
-    return this.send(key, ['EVAL', script, String(numKeys), ...args]);
-  }
-
-  publish(channel: string, message: string): Promise<number> {
-    return this.send(undefined, ['PUBLISH', channel, message]);
-  }
-
-  time(): Promise<[string, string]> {
-    return this.send(undefined, ['TIME']);
-  }
 }
 
 /**
@@ -210,14 +120,19 @@ export class NodeRedisClient extends NodeRedisCommands implements RedisClientLik
     return this.raw.isOpen ? 'connecting' : 'end';
   }
 
-  /** Cluster: each master (SCAN runs per node). */
-  nodes(): RedisCommandsLike[] {
+  /**
+   * Cluster: each master (SCAN runs per node), each replica, or both ('all': the bus counts its
+   * subscribers on every node the cluster's pub/sub connections may pick).
+   */
+  nodes(role: 'master' | 'slave' | 'all' = 'master'): RedisCommandsLike[] {
     const { raw } = this;
     if (!this.isCluster || raw.nodeClient === undefined) return [this];
-    return (raw.masters ?? []).map(
-      (master) =>
+    const masters = role === 'slave' ? [] : (raw.masters ?? []);
+    const replicas = role === 'master' ? [] : (raw.replicas ?? []);
+    return [...masters, ...replicas].map(
+      (node) =>
         new NodeRedisCommands(
-          async (_key, args, options) => (await raw.nodeClient!(master)).sendCommand(args, options),
+          async (_key, args, options) => (await raw.nodeClient!(node)).sendCommand(args, options),
           this.timeoutMs,
         ),
     );

@@ -50,6 +50,25 @@ export class RedisBus implements BusTransport {
     return this.publisher.publish(channel, text);
   }
 
+  /**
+   * PUBLISH's count, except on a cluster: there it counts only the subscribers of the node that
+   * took the message, though every node's subscribers receive it. There the subscribers are
+   * counted on every node (masters and replicas: a cluster's pub/sub connection may pick any),
+   * before and after publishing, and the larger count is kept. Each receiver acknowledges once, so
+   * the count must be at least the number of receivers: one that subscribed before the message
+   * reached it is in the second count, one that left after receiving it in the first; only a
+   * subscriber joining and another leaving within the same few round trips could make it short.
+   * Too high only makes the engine wait for the lease, as it does when a node does not answer
+   * (the count is unknown then).
+   */
+  async publishCounted(channel: string, text: string): Promise<number | undefined> {
+    if (this.publisher.isCluster !== true) return this.publisher.publish(channel, text);
+    const before = await this.subscribers(channel);
+    await this.publisher.publish(channel, text);
+    const after = await this.subscribers(channel);
+    return before === undefined || after === undefined ? undefined : Math.max(before, after);
+  }
+
   async close(): Promise<void> {
     const sub = this.subscriber;
     this.subscriber = undefined;
@@ -67,6 +86,28 @@ export class RedisBus implements BusTransport {
     for (const l of this.listeners) l.onState(up);
   }
 
+  /** Subscribers of `channel` on every node of the cluster; undefined unless every node answers. */
+  private async subscribers(channel: string): Promise<number | undefined> {
+    const nodes = this.publisher.nodes?.('all') ?? [];
+    if (nodes.length === 0) return undefined;
+    const counts = await Promise.all(
+      nodes.map(async (node) => {
+        if (node.pubsub === undefined) return undefined;
+        try {
+          return numsub(await node.pubsub('NUMSUB', channel), channel);
+        } catch {
+          return undefined; // this node's subscribers are unknown
+        }
+      }),
+    );
+    let total = 0;
+    for (const count of counts) {
+      if (count === undefined) return undefined;
+      total += count;
+    }
+    return total;
+  }
+
   private async resubscribe(): Promise<void> {
     try {
       const channels = new Set(this.listeners.flatMap((l) => [...l.channels]));
@@ -76,4 +117,14 @@ export class RedisBus implements BusTransport {
       this.state(false);
     }
   }
+}
+
+/** The count in PUBSUB NUMSUB's reply: [channel, count] (RESP2), or a map (RESP3). */
+function numsub(reply: unknown, channel: string): number | undefined {
+  let count: unknown;
+  if (Array.isArray(reply)) count = reply[1];
+  else if (reply instanceof Map) count = reply.get(channel);
+  else if (typeof reply === 'object' && reply !== null) count = (reply as Record<string, unknown>)[channel];
+  const n = typeof count === 'number' || typeof count === 'string' ? Number(count) : NaN;
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
 }

@@ -12,13 +12,15 @@ export interface RedisCommandsLike {
   scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
   eval(script: string, numKeys: number, ...args: Array<string | Buffer>): Promise<unknown>;
   publish(channel: string, message: string): Promise<number>;
+  /** PUBSUB NUMSUB (the invalidation bus counts subscribers node by node on a cluster). */
+  pubsub?(subcommand: 'NUMSUB', channel: string): Promise<unknown>;
   time(): Promise<[string, string] | unknown[]>;
 }
 
 export interface RedisClientLike extends RedisCommandsLike {
   readonly status: string;
   readonly isCluster?: boolean;
-  /** Cluster only. */
+  /** Cluster only: its masters, replicas ('slave') or both ('all'). */
   nodes?(role?: 'master' | 'slave' | 'all'): RedisCommandsLike[];
   quit(): Promise<unknown>;
   disconnect(): void;
