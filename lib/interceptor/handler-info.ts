@@ -38,6 +38,8 @@ export interface HandlerInfo {
   declaredHost: string;
   /** Request headers the response varies by: the `vary` option's, plus a static `@Header('Vary', ...)`. */
   varyHeaders: readonly string[] | undefined;
+  /** Hits may send the stored JSON as it is (hit-reply.ts); decided at the first hit. */
+  repliesWithJson?: boolean;
 }
 
 export function handlerMetadata<T>(key: string, context: ExecutionContext): T | undefined {
