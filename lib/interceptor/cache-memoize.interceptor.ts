@@ -74,7 +74,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (!this.registry.requests.enabled) return next.handle();
     const request = describeRequest(context, this.responder.adapter);
     if (request === undefined || this.alreadyHandled(request)) return next.handle();
-    const response = request.transport === 'http' ? context.switchToHttp().getResponse<HttpResponseLike>() : undefined;
+    const response = request.transport === 'http' ? context.getArgByIndex<HttpResponseLike>(1) : undefined;
     let handler: HandlerInfo;
     let key: string;
     let deps: string[] | undefined;
@@ -87,7 +87,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         this.responder.setHeader(response, 'X-Cache', 'BYPASS');
         return this.pass(request, next);
       }
-      key = typeof track === 'string' ? handler.method.keyForEncoded(track) : handler.method.keyForValue(track);
+      key = typeof track === 'string' ? keyOf(handler, track) : handler.method.keyForValue(track);
       const requestTags = handler.options.requestTags?.(request);
       if (requestTags !== undefined)
         deps = tagKeysFor(this.registry.prefix, requestTags, `requestTags of ${handler.method.owner}`);
@@ -282,6 +282,15 @@ function isOurs(interceptor: unknown): boolean {
     (typeof interceptor === 'function' &&
       (interceptor === CacheMemoizeInterceptor || interceptor.prototype instanceof CacheMemoizeInterceptor))
   );
+}
+
+/** The key for an encoded HTTP key part; the last one per handler is kept (most requests repeat it). */
+function keyOf(handler: HandlerInfo, track: string): string {
+  if (track !== handler.lastTrack || handler.lastKey === undefined) {
+    handler.lastKey = handler.method.keyForEncoded(track);
+    handler.lastTrack = track;
+  }
+  return handler.lastKey;
 }
 
 function isStream(value: unknown): boolean {

@@ -40,6 +40,12 @@ export interface HandlerInfo {
   varyHeaders: readonly string[] | undefined;
   /** Hits may send the stored JSON as it is (hit-reply.ts); decided at the first hit. */
   repliesWithJson?: boolean;
+  /** The last HTTP key part seen, and its key (most requests to a route repeat it). */
+  lastTrack?: string;
+  lastKey?: string;
+  /** The last route pattern seen, JSON-quoted for the key (a handler may have several paths). */
+  lastRoute?: string;
+  lastRouteJson?: string;
 }
 
 export function handlerMetadata<T>(key: string, context: ExecutionContext): T | undefined {

@@ -48,14 +48,12 @@ export function rememberJson(entry: object, json: string): void {
   texts.set(entry, json);
 }
 
-/** The entry's JSON: computed when it was stored, or now (an entry read from a shared store is a new object each time). */
+/**
+ * The entry's JSON: kept since it was stored in this process, else computed now (an entry read
+ * from a shared store is a new object on every hit: nothing to keep it on).
+ */
 export function jsonOf(entry: { values: readonly unknown[] }): string | undefined {
-  let json = texts.get(entry);
-  if (json === undefined) {
-    json = jsonBody(entry.values);
-    if (json !== undefined) texts.set(entry, json);
-  }
-  return json;
+  return texts.get(entry) ?? jsonBody(entry.values);
 }
 
 /**

@@ -105,7 +105,7 @@ export class HttpResponder {
   ): unknown[] {
     const adapter = this.adapter;
     replayMeta(adapter, response, entry);
-    applyValidators(adapter, response, context.switchToHttp().getRequest<object>(), ifNoneMatch, entry, this.fastify);
+    applyValidators(adapter, response, context.getArgByIndex<object>(0), ifNoneMatch, entry, this.fastify);
     this.label(response, hit.label, hit.key, hit.exposeKey);
     handler.repliesWithJson ??=
       this.kind !== undefined && hit.ownIntercept && outermost(context, this.ref?.globalInterceptors, this.isOurs);
