@@ -2,15 +2,14 @@
 // each case measured for both, interleaved, medians reported as after/before ratios.
 //   bash bench/build-rev.sh <rev> && bash bench/build-rev.sh && npm run bench -- compare <rev> [memory|redis|memcached|tiered|cold|http...]
 import 'reflect-metadata';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import autocannon from 'autocannon';
 import type * as Lib from 'nestjs-cache-memoize';
-import { freePort, MemcachedServer, RedisServer } from '../test/support/servers';
+import { MemcachedServer, RedisServer } from '../test/support/servers';
 import { user } from './fixtures';
 import { bench, printTable } from './harness';
+import { measureHttp, startHttpServer } from './http.bench';
 
 type LibModule = typeof Lib;
 const KEYS = 1_000;
@@ -91,37 +90,31 @@ async function coldMissCase(before: LibModule, after: LibModule, url: string): P
   await b.moduleRef.close();
 }
 
-async function httpServer(dir: string): Promise<{ port: number; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    ['-r', 'ts-node/register/transpile-only', join(__dirname, 'http-server.ts'), 'ours', String(port), resolve(dir)],
-    {
-      env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '../tsconfig.json') },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  await new Promise<void>((done) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && done()));
-  return { port, child };
-}
-
+/** Both builds served on Express, then on Fastify: cached trivial GET, uncached control, cached 8 KB JSON. */
 async function httpCase(beforeDir: string, afterDir: string): Promise<void> {
-  const servers = [await httpServer(beforeDir), await httpServer(afterDir)];
-  const rps = async (port: number) =>
-    (await autocannon({ url: `http://127.0.0.1:${port}/cached`, connections: 50, duration: 3, pipelining: 4 })).requests
-      .average;
-  try {
-    for (const s of servers) await rps(s.port); // warm-up
-    const samples: number[][] = [[], []];
-    for (let round = 0; round < 5; round++) for (let i = 0; i < 2; i++) samples[i].push(await rps(servers[i].port));
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[2];
-    const [b, a] = samples.map(median);
-    console.log('\nHTTP cached GET (Express), 50 connections x 4 pipelined, median of 5 x 3 s');
-    console.log(`  before ${Math.round(b).toLocaleString('en-US').padStart(10)} req/s`);
-    console.log(`  after  ${Math.round(a).toLocaleString('en-US').padStart(10)} req/s`);
-    console.log(`  ratio after / before ${(a / b).toFixed(2)}x`);
-  } finally {
-    for (const s of servers) s.child.kill();
+  for (const adapter of ['express', 'fastify'] as const) {
+    const before = await startHttpServer('ours', adapter, resolve(beforeDir));
+    const after = await startHttpServer('ours', adapter, resolve(afterDir));
+    try {
+      const results = await measureHttp([
+        { name: 'before cached /cached', port: before.port, path: '/cached' },
+        { name: 'after cached /cached', port: after.port, path: '/cached' },
+        { name: 'before uncached /plain', port: before.port, path: '/plain' },
+        { name: 'after uncached /plain', port: after.port, path: '/plain' },
+        { name: 'before cached 8 KB /big', port: before.port, path: '/big' },
+        { name: 'after cached 8 KB /big', port: after.port, path: '/big' },
+      ]);
+      printTable(`HTTP on ${adapter}, req/s, 50 connections x 4 pipelined, median of 5 x 3 s`, results, {
+        'cached trivial after / before': 'after cached /cached / before cached /cached',
+        'cached 8 KB after / before': 'after cached 8 KB /big / before cached 8 KB /big',
+        'uncached control after / before': 'after uncached /plain / before uncached /plain',
+        'before: cached / uncached': 'before cached /cached / before uncached /plain',
+        'after: cached / uncached': 'after cached /cached / after uncached /plain',
+      });
+    } finally {
+      before.child.kill();
+      after.child.kill();
+    }
   }
 }
 

@@ -1,19 +1,35 @@
 // One of the two apps the HTTP benchmark compares, run in its own process:
 //   ours:          @CacheMemoize() (CacheMemoizeInterceptor) on the memory store
 //   cache-manager: @nestjs/cache-manager's CacheInterceptor on cache-manager 7's memory store
+//   node bench/http-server.ts <ours|cache-manager> <port> <express|fastify> [library build dir]
 import 'reflect-metadata';
 import { CacheInterceptor, CacheModule } from '@nestjs/cache-manager';
 import { Controller, Get, Module, Param, UseInterceptors } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type * as Lib from 'nestjs-cache-memoize';
 
 const which = process.argv[2];
 const port = Number(process.argv[3]);
+const adapter = process.argv[4] ?? 'express';
 // A build of the library to serve (bench/compare.bench.ts), else this checkout's source.
 
-const { CacheMemoize, CacheMemoizeModule } = require(process.argv[4] ?? '../lib') as typeof Lib;
+const { CacheMemoize, CacheMemoizeModule } = require(process.argv[5] ?? '../lib') as typeof Lib;
 let coldRuns = 0;
 const payload = { id: 1, name: 'Sencha', tags: ['tea', 'green'], price: 12.5, stock: 40 };
+/** About 8 KB of JSON: a page of 37 products (8,173 bytes). */
+const page = {
+  page: 1,
+  items: Array.from({ length: 37 }, (_, i) => ({
+    id: i + 1,
+    name: `Product number ${i + 1}`,
+    description: 'A green tea from the hills, steamed and rolled; sold loose by the gram.',
+    tags: ['tea', 'green', i % 2 === 0 ? 'organic' : 'classic'],
+    price: 12.5 + i,
+    stock: 40 - i,
+    updatedAt: '2026-11-22T10:00:00.000Z',
+  })),
+};
 
 @Controller()
 class OursController {
@@ -22,6 +38,9 @@ class OursController {
   }
   @Get('plain') plain() {
     return payload;
+  }
+  @Get('big') @CacheMemoize({ ttl: '1h' }) big() {
+    return page;
   }
   @Get('cold/:n') @CacheMemoize({ ttl: '1h' }) async cold(@Param('n') n: string) {
     coldRuns++;
@@ -41,6 +60,9 @@ class CacheManagerController {
   @Get('plain') plain() {
     return payload;
   }
+  @Get('big') @UseInterceptors(CacheInterceptor) big() {
+    return page;
+  }
   @Get('cold/:n') @UseInterceptors(CacheInterceptor) async cold(@Param('n') n: string) {
     coldRuns++;
     await new Promise((r) => setTimeout(r, 20));
@@ -58,7 +80,11 @@ class OursModule {}
 class CacheManagerModule {}
 
 async function main(): Promise<void> {
-  const app = await NestFactory.create(which === 'ours' ? OursModule : CacheManagerModule, { logger: false });
+  const module = which === 'ours' ? OursModule : CacheManagerModule;
+  const app =
+    adapter === 'fastify'
+      ? await NestFactory.create(module, new FastifyAdapter(), { logger: false })
+      : await NestFactory.create(module, { logger: false });
   await app.listen(port, '127.0.0.1');
   process.stdout.write('ready\n');
 }

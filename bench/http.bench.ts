@@ -2,6 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../test/support/servers';
+import { printTable } from './harness';
+
+export type HttpAdapterName = 'express' | 'fastify';
 
 interface Server {
   name: string;
@@ -9,79 +12,100 @@ interface Server {
   child: ChildProcess;
 }
 
-async function start(which: 'ours' | 'cache-manager'): Promise<Server> {
+/** bench/http-server.ts in a child process: `which` app on `adapter`, serving `libDir` (a build) or this checkout's source. */
+export async function startHttpServer(
+  which: 'ours' | 'cache-manager',
+  adapter: HttpAdapterName,
+  libDir?: string,
+): Promise<Server> {
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    ['-r', 'ts-node/register/transpile-only', join(__dirname, 'http-server.ts'), which, String(port)],
-    {
-      env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '../tsconfig.json') },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const args = [join(__dirname, 'http-server.ts'), which, String(port), adapter, ...(libDir ? [libDir] : [])];
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', ...args], {
+    env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '../tsconfig.json') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve) =>
     child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()),
   );
   return { name: which, port, child };
 }
 
-async function load(port: number, path: string, seconds: number): Promise<{ rps: number; p99: number }> {
+/** Requests per second (autocannon's average) over `seconds`, 50 connections x 4 pipelined. */
+export async function requestsPerSecond(port: number, path: string, seconds: number): Promise<number> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${path}`,
     connections: 50,
     duration: seconds,
     pipelining: 4,
   });
-  return { rps: result.requests.average, p99: result.latency.p99 };
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`GET ${path}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
+  return result.requests.average;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+export interface HttpCase {
+  name: string;
+  port: number;
+  path: string;
+}
 
 /**
- * Two identical Nest apps, each in its own process — ours vs @nestjs/cache-manager's
- * CacheInterceptor — driven by autocannon in alternation (A B A B ...), medians reported.
+ * Each case 3 s per round, all cases interleaved (every other round in reverse order), 5 rounds
+ * after a 1 s warm-up of each; the median round per case.
+ */
+export async function measureHttp(cases: HttpCase[], rounds = 5): Promise<Array<{ name: string; opsPerSec: number }>> {
+  for (const c of cases) await requestsPerSecond(c.port, c.path, 1);
+  const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? cases : [...cases].reverse();
+    for (const c of order) samples.get(c.name)!.push(await requestsPerSecond(c.port, c.path, 3));
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return cases.map((c) => ({ name: c.name, opsPerSec: median(samples.get(c.name)!) }));
+}
+
+/**
+ * Two identical Nest apps per adapter (Express, Fastify), each in its own process — ours vs
+ * @nestjs/cache-manager's CacheInterceptor — driven by autocannon, cases interleaved, medians
+ * reported. Targets (#17): a cached trivial GET >= 1.0x the same app's uncached route; a cached
+ * 8 KB JSON GET >= 1.2x @nestjs/cache-manager.
  */
 export async function httpBench(): Promise<void> {
-  const [ours, theirs] = [await start('ours'), await start('cache-manager')];
-  try {
-    for (const path of ['/cached', '/plain']) {
-      for (const s of [ours, theirs]) await load(s.port, path, 1); // warm-up
-      const samples = {
-        ours: [] as Array<{ rps: number; p99: number }>,
-        theirs: [] as Array<{ rps: number; p99: number }>,
-      };
-      for (let round = 0; round < 5; round++) {
-        samples.ours.push(await load(ours.port, path, 3));
-        samples.theirs.push(await load(theirs.port, path, 3));
-      }
-      const o = { rps: median(samples.ours.map((s) => s.rps)), p99: median(samples.ours.map((s) => s.p99)) };
-      const t = { rps: median(samples.theirs.map((s) => s.rps)), p99: median(samples.theirs.map((s) => s.p99)) };
-      console.log(
-        `\nGET ${path} (${path === '/cached' ? 'cached response' : 'uncached trivial route'}), 50 connections x 4 pipelined, median of 5 x 3 s`,
-      );
-      console.log(
-        `  ours                         ${Math.round(o.rps).toLocaleString('en-US').padStart(8)} req/s   p99 ${o.p99} ms`,
-      );
-      console.log(
-        `  @nestjs/cache-manager        ${Math.round(t.rps).toLocaleString('en-US').padStart(8)} req/s   p99 ${t.p99} ms`,
-      );
-      console.log(
-        `  ratio ours / cache-manager   ${(o.rps / t.rps).toFixed(2)}x${path === '/cached' ? ' (target >= 1.0)' : ''}`,
-      );
+  for (const adapter of ['express', 'fastify'] as const) {
+    const [ours, theirs] = [await startHttpServer('ours', adapter), await startHttpServer('cache-manager', adapter)];
+    try {
+      const results = await measureHttp([
+        { name: 'ours cached /cached', port: ours.port, path: '/cached' },
+        { name: 'ours uncached /plain', port: ours.port, path: '/plain' },
+        { name: 'ours cached 8 KB /big', port: ours.port, path: '/big' },
+        { name: 'cache-manager cached 8 KB /big', port: theirs.port, path: '/big' },
+        { name: 'cache-manager cached /cached', port: theirs.port, path: '/cached' },
+        { name: 'cache-manager uncached /plain', port: theirs.port, path: '/plain' },
+      ]);
+      printTable(`HTTP on ${adapter}, req/s, 50 connections x 4 pipelined, median of 5 x 3 s`, results, {
+        'cached / uncached (ours, >= 1.0)': 'ours cached /cached / ours uncached /plain',
+        '8 KB ours / cache-manager (>= 1.2)': 'ours cached 8 KB /big / cache-manager cached 8 KB /big',
+        'trivial ours / cache-manager': 'ours cached /cached / cache-manager cached /cached',
+        'uncached control (same code)': 'ours uncached /plain / cache-manager uncached /plain',
+      });
+      if (adapter === 'express') await coldBurst([ours, theirs]);
+    } finally {
+      ours.child.kill();
+      theirs.child.kill();
     }
-    console.log('\n200 concurrent cold requests on one key, handler takes 20 ms');
-    for (const s of [ours, theirs]) {
-      const before = (await (await fetch(`http://127.0.0.1:${s.port}/runs`)).json()) as { coldRuns: number };
-      const started = performance.now();
-      await autocannon({ url: `http://127.0.0.1:${s.port}/cold/${Date.now()}`, connections: 200, amount: 200 });
-      const ms = performance.now() - started;
-      const after = (await (await fetch(`http://127.0.0.1:${s.port}/runs`)).json()) as { coldRuns: number };
-      console.log(
-        `  ${s.name.padEnd(28)} handler runs: ${after.coldRuns - before.coldRuns}, all served in ${ms.toFixed(0)} ms`,
-      );
-    }
-  } finally {
-    ours.child.kill();
-    theirs.child.kill();
+  }
+}
+
+async function coldBurst(servers: Server[]): Promise<void> {
+  console.log('\n200 concurrent cold requests on one key, handler takes 20 ms (Express)');
+  for (const s of servers) {
+    const before = (await (await fetch(`http://127.0.0.1:${s.port}/runs`)).json()) as { coldRuns: number };
+    const started = performance.now();
+    await autocannon({ url: `http://127.0.0.1:${s.port}/cold/${Date.now()}`, connections: 200, amount: 200 });
+    const ms = performance.now() - started;
+    const after = (await (await fetch(`http://127.0.0.1:${s.port}/runs`)).json()) as { coldRuns: number };
+    console.log(
+      `  ${s.name.padEnd(28)} handler runs: ${after.coldRuns - before.coldRuns}, all served in ${ms.toFixed(0)} ms`,
+    );
   }
 }

@@ -19,34 +19,21 @@ import type { CacheRequest, HttpAdapterRef } from '../types/request';
 import { describeRequest } from './describe-request';
 import { parentIdentity, selectionKey, type GraphqlInfoLike } from './graphql-key';
 import { resolveHandler, type HandlerInfo } from './handler-info';
+import { HttpResponder, type Entry } from './http-responder';
 import { cacheableMethod, httpKeyPart, identify, mayCache, varyValue } from './request-key';
 import { cloneResponse } from './response-clone';
 import {
-  capturedMeta,
   finishedWithoutCookie,
   isUncacheableHttpResponse,
-  replayMeta,
   snapshotResponse,
   type HttpResponseLike,
-  type ResponseMeta,
   type ResponseSnapshot,
 } from './response-rules';
-import { applyValidators, strongEtag, type Validators } from './conditional';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
 const handled = new WeakSet<object>();
 /** How long an entry waits for its response to finish (so a late Set-Cookie is seen) before it is dropped. */
 const FINISH_WAIT_MS = 5_000;
-
-/** A cached handler response: every emission (Observable handlers replay whole), plus the status and headers the handler set. */
-interface CachedResponse extends ResponseMeta, Validators {
-  values: unknown[];
-}
-/** The handler ran but its response must not be shared (stream, error status, Set-Cookie...). */
-interface Uncacheable {
-  uncacheable: unknown[];
-}
-type Entry = CachedResponse | Uncacheable;
 
 /**
  * Caches controller, microservice and resolver responses. Applied by `@CacheMemoize()` on a
@@ -78,83 +65,88 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       );
     }
     this.registry = registry;
+    this.responder = new HttpResponder(http, isOurs);
   }
+
+  private readonly responder: HttpResponder;
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (!this.registry.requests.enabled) return next.handle();
-    const request = describeRequest(context, this.http?.adapter);
+    const request = describeRequest(context, this.responder.adapter);
     if (request === undefined || this.alreadyHandled(request)) return next.handle();
+    const response = request.transport === 'http' ? context.getArgByIndex<HttpResponseLike>(1) : undefined;
     let handler: HandlerInfo;
     let key: string;
     let deps: string[] | undefined;
     try {
       handler = this.handlerInfo(context);
       // A global binding caches undecorated GET/HEAD routes only; events always run.
-      if ((!handler.decorated && request.transport !== 'http') || handler.isEvent) return next.handle();
+      if ((!handler.decorated && request.transport !== 'http') || handler.isEvent) return this.pass(request, next);
       const track = this.trackBy(context, request, handler.options);
       if (track === undefined) {
-        this.setHeader(context, request, 'X-Cache', 'BYPASS');
-        return next.handle();
+        this.responder.setHeader(response, 'X-Cache', 'BYPASS');
+        return this.pass(request, next);
       }
-      key = typeof track === 'string' ? handler.method.keyForEncoded(track) : handler.method.keyForValue(track);
+      key = typeof track === 'string' ? keyOf(handler, track) : handler.method.keyForValue(track);
       const requestTags = handler.options.requestTags?.(request);
       if (requestTags !== undefined)
         deps = tagKeysFor(this.registry.prefix, requestTags, `requestTags of ${handler.method.owner}`);
     } catch (error) {
       // A request the cache cannot key (or tag) is served uncached, never failed.
       this.warnOnce(context, error);
-      this.setHeader(context, request, 'X-Cache', 'BYPASS');
-      return next.handle();
+      this.responder.setHeader(response, 'X-Cache', 'BYPASS');
+      return this.pass(request, next);
     }
     const method = handler.method;
-    let outcome: string | undefined;
+    let outcome: 'fresh' | 'stale' | 'miss' | undefined;
     const scope: CallScope = {
       deps,
       ttlOf: handler.ttlOf,
       refreshInline: true, // a background refresh could not run this request's handler after its response is sent
-      report:
-        handler.reportsStale || handler.hooked
-          ? (state) => {
-              outcome = state;
-              if (handler.hooked)
-                method.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', {
-                  key,
-                  args: [request],
-                });
-            }
-          : undefined,
+      // Told synchronously on a hit from memory: such a hit then skips the race below.
+      report: (state) => {
+        outcome = state;
+        if (handler.hooked)
+          method.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', {
+            key,
+            args: [request],
+          });
+      },
     };
-    const response = request.transport === 'http' ? context.switchToHttp().getResponse<HttpResponseLike>() : undefined;
-    const before = response === undefined ? undefined : snapshotResponse(response);
     const joined = method.memoizer.isComputing(key);
     let ran = false;
+    let produced: unknown[] | undefined;
     let own: ((values: unknown[]) => void) | undefined;
-    const produced = response === undefined ? undefined : new Promise<unknown[]>((resolve) => (own = resolve));
     const cached = method.memoizer.getOrSet<Entry>(
       key,
       async () => {
         ran = true;
+        // Only what the handler (or an interceptor inside this one) sets belongs to the entry.
+        const before = response === undefined ? undefined : snapshotResponse(response);
+        this.markHandled(request);
         const values = await lastValueFrom(next.handle().pipe(toArray()));
         if (!this.isCacheable(context, request, values, before)) return { uncacheable: values };
-        const meta = response === undefined || before === undefined ? undefined : capturedMeta(response, before);
-        const stored: CachedResponse = { values: cloneResponse(values), ...meta };
+        const stored = this.responder.entryFor(values, response, before);
         if (response === undefined) return stored;
-        // Computed once, here: hits answer ETag (304 on a match) and Age without hashing the body.
-        stored.etag = strongEtag(values, meta?.headers);
-        stored.storedAt = Date.now();
         // This request goes on with its own values; the entry waits until its response is out.
-        own!(values);
+        produced = values;
+        own?.(values);
         return (await finishedWithoutCookie(response, FINISH_WAIT_MS)) ? stored : { uncacheable: stored.values };
       },
       handler.policy,
       scope,
     );
     let result: Entry;
-    if (produced !== undefined) {
-      const first = await Promise.race([cached.then((entry) => ({ entry })), produced.then((values) => ({ values }))]);
+    if (response !== undefined && (outcome as string | undefined) !== 'fresh') {
+      // The handler's response goes out before its entry is stored (which waits for the response to finish).
+      const first = await new Promise<{ entry: Entry } | { values: unknown[] }>((resolve, reject) => {
+        if (produced !== undefined) return resolve({ values: produced });
+        own = (values) => resolve({ values });
+        cached.then((entry) => resolve({ entry }), reject);
+      });
       if ('values' in first) {
         cached.catch(() => undefined); // settles once the response is out; a failure there only costs the entry
-        this.label(context, request, 'MISS', key);
+        this.responder.label(response, 'MISS', key, this.registry.requests.exposeKeyHeader);
         return from(first.values);
       }
       result = first.entry;
@@ -164,17 +156,12 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if ('uncacheable' in result) {
       // Only the caller whose handler produced it may use it (a stream can be read once).
       if (ran) return from(result.uncacheable);
-      return next.handle();
+      return this.pass(request, next);
     }
-    const state = outcome as string | undefined; // set by the report callback, when asked for
+    // Set by the report callback; only grace, staleIfError and hooks ask for STALE and MISS on joins.
+    const state = handler.reportsStale || handler.hooked ? (outcome as string | undefined) : undefined;
     // This request's handler failed and an expired response was served instead (staleIfError).
     const fellBack = ran && state === 'stale';
-    // The handler's runtime status and headers, on hits and on calls that joined another's run.
-    if ((!ran || fellBack) && response !== undefined) {
-      replayMeta(this.http?.adapter, response, result);
-      const raw = context.switchToHttp().getRequest<object>();
-      applyValidators(this.http?.adapter, response, raw, request.headers['if-none-match'], result);
-    }
     const label = fellBack
       ? 'STALE'
       : ran || joined
@@ -184,8 +171,21 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
           : state === 'miss'
             ? 'MISS'
             : 'HIT';
-    this.label(context, request, label, key);
-    return from(ran && !fellBack ? result.values : cloneResponse(result.values));
+    const exposeKey = this.registry.requests.exposeKeyHeader;
+    if (ran && !fellBack) {
+      this.responder.label(response, label, key, exposeKey);
+      return from(result.values);
+    }
+    if (response === undefined) return from(cloneResponse(result.values));
+    // The handler's runtime status and headers, on hits and on calls that joined another's run.
+    return from(
+      this.responder.answer(context, handler, response, result, request.headers['if-none-match'], {
+        label,
+        key,
+        exposeKey,
+        ownIntercept: this.intercept === CacheMemoizeInterceptor.prototype.intercept,
+      }),
+    );
   }
 
   /** Per-handler facts, resolved once. */
@@ -237,11 +237,6 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     return !isUncacheableHttpResponse(context, response, before, this.handlerInfo(context).varyHeaders);
   }
 
-  private label(context: ExecutionContext, request: CacheRequest, value: string, key: string): void {
-    this.setHeader(context, request, 'X-Cache', value);
-    if (this.registry.requests.exposeKeyHeader) this.setHeader(context, request, 'X-Cache-Key', key);
-  }
-
   private readonly warned = new Set<Function>();
   private warnOnce(context: ExecutionContext, error: unknown): void {
     const handler = context.getHandler();
@@ -252,28 +247,50 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     );
   }
 
+  /**
+   * Bound globally and on the route, two instances see the request: the outer does the work, the
+   * inner passes through. The outer marks the request before it lets it go on (a hit never does).
+   * (A WeakSet rather than a property: adding keys to framework request objects slows them.)
+   * GraphQL resolves many fields per request: the carrier there is the field's own `info`.
+   */
   private alreadyHandled(request: CacheRequest): boolean {
-    // Bound globally and on the route: the outer instance does the work, the inner passes through.
-    // (A WeakSet rather than a property: adding keys to framework request objects slows them.)
-    // GraphQL resolves many fields per request: the carrier there is the field's own `info`.
-    const carrier = request.transport === 'graphql' ? request.context.getArgs()[3] : request.raw;
-    if (carrier === null || typeof carrier !== 'object') return false;
-    if (handled.has(carrier)) return true;
-    handled.add(carrier);
-    return false;
+    const carrier = this.carrier(request);
+    return carrier !== undefined && handled.has(carrier);
   }
 
-  private setHeader(context: ExecutionContext, request: CacheRequest, name: string, value: string): void {
-    if (request.transport !== 'http') return;
-    const response = context.switchToHttp().getResponse<HttpResponseLike>();
-    const adapter = this.http?.adapter;
-    try {
-      if (adapter !== undefined) adapter.setHeader(response, name, value);
-      else response.setHeader?.(name, value);
-    } catch {
-      // headers already sent (e.g. a streaming handler): nothing to add
-    }
+  private markHandled(request: CacheRequest): void {
+    const carrier = this.carrier(request);
+    if (carrier !== undefined) handled.add(carrier);
   }
+
+  private carrier(request: CacheRequest): object | undefined {
+    const carrier = request.transport === 'graphql' ? request.context.getArgs()[3] : request.raw;
+    return carrier !== null && typeof carrier === 'object' ? carrier : undefined;
+  }
+
+  /** The request goes on uncached (to the handler, through any interceptor inside this one). */
+  private pass(request: CacheRequest, next: CallHandler): Observable<unknown> {
+    this.markHandled(request);
+    return next.handle();
+  }
+}
+
+/** An instance or subclass of this interceptor, as Nest lists a route's interceptors. */
+function isOurs(interceptor: unknown): boolean {
+  return (
+    interceptor instanceof CacheMemoizeInterceptor ||
+    (typeof interceptor === 'function' &&
+      (interceptor === CacheMemoizeInterceptor || interceptor.prototype instanceof CacheMemoizeInterceptor))
+  );
+}
+
+/** The key for an encoded HTTP key part; the last one per handler is kept (most requests repeat it). */
+function keyOf(handler: HandlerInfo, track: string): string {
+  if (track !== handler.lastTrack || handler.lastKey === undefined) {
+    handler.lastKey = handler.method.keyForEncoded(track);
+    handler.lastTrack = track;
+  }
+  return handler.lastKey;
 }
 
 function isStream(value: unknown): boolean {

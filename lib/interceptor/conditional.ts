@@ -17,21 +17,23 @@ export interface Validators {
  */
 export const notModified = new WeakSet<object>();
 
-/** A strong ETag for a single JSON, string or byte body; undefined for anything else. */
+/** A strong ETag for a single JSON, string or byte body (`json`: the body's JSON, when already known); undefined for anything else. */
 export function strongEtag(
   values: readonly unknown[],
   headers: Record<string, unknown> | undefined,
+  json?: string,
 ): string | undefined {
   if (values.length !== 1) return undefined;
   if (headers !== undefined && Object.keys(headers).some((h) => h.toLowerCase() === 'etag')) return undefined;
   const body = values[0];
   let bytes: string | Uint8Array;
-  if (typeof body === 'string' || body instanceof Uint8Array) bytes = body;
+  if (json !== undefined) bytes = json;
+  else if (typeof body === 'string' || body instanceof Uint8Array) bytes = body;
   else {
     try {
-      const json = JSON.stringify(body);
-      if (json === undefined) return undefined;
-      bytes = json;
+      const text = JSON.stringify(body);
+      if (text === undefined) return undefined;
+      bytes = text;
     } catch {
       return undefined;
     }
@@ -57,15 +59,25 @@ export function applyValidators(
   rawRequest: object,
   ifNoneMatch: unknown,
   entry: Validators,
+  fastify: boolean,
 ): void {
-  const set = (name: string, value: string) =>
-    adapter !== undefined ? adapter.setHeader(response, name, value) : response.setHeader?.(name, value);
   try {
-    if (entry.storedAt !== undefined) set('Age', String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))));
+    if (entry.storedAt !== undefined)
+      setHeader(adapter, response, 'Age', String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))));
     if (entry.etag === undefined) return;
-    set('ETag', entry.etag);
-    if (adapter?.getType?.() === 'fastify' && etagMatches(ifNoneMatch, entry.etag)) notModified.add(rawRequest);
+    setHeader(adapter, response, 'ETag', entry.etag);
+    if (fastify && etagMatches(ifNoneMatch, entry.etag)) notModified.add(rawRequest);
   } catch {
     // headers already sent: nothing to add
   }
+}
+
+function setHeader(
+  adapter: HttpAdapterLike | undefined,
+  response: HttpResponseLike,
+  name: string,
+  value: string,
+): void {
+  if (adapter !== undefined) adapter.setHeader(response, name, value);
+  else response.setHeader?.(name, value);
 }

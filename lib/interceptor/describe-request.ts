@@ -32,12 +32,12 @@ type GqlArgs = [
 export function describeRequest(context: ExecutionContext, adapter: HostReader | undefined): CacheRequest | undefined {
   const type = context.getType<string>();
   if (type === 'http') {
-    const req = context.switchToHttp().getRequest<HttpRequestLike>();
+    const req = context.getArgByIndex<HttpRequestLike>(0); // switchToHttp() allocates on every call
     return {
       transport: 'http',
       // Copies: frameworks hand out null-prototype or foreign-realm objects here.
-      params: { ...req.params },
-      query: { ...req.query },
+      params: copyOf(req.params),
+      query: copyOf(req.query),
       headers: req.headers ?? {},
       host: hostOf(req, adapter),
       route: routeOf(req),
@@ -86,6 +86,13 @@ export function describeRequest(context: ExecutionContext, adapter: HostReader |
 
 const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
 
+/** A plain copy; most requests have no params or no query, and an empty one is made without spreading. */
+function copyOf(record: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (record === undefined || record === null) return {};
+  for (const _ in record) return { ...record };
+  return {};
+}
+
 function hostOf(req: HttpRequestLike, adapter: HostReader | undefined): string | undefined {
   try {
     // As the app reads it: never normalized, so the key and the handler always see the same host.
@@ -98,9 +105,11 @@ function hostOf(req: HttpRequestLike, adapter: HostReader | undefined): string |
 
 /** The route pattern that matched (Express: req.route.path; Fastify: routeOptions.url). */
 function routeOf(req: HttpRequestLike): string | undefined {
-  const candidates = [req.route?.path, req.routeOptions?.url, req.routerPath];
-  for (const c of candidates) if (typeof c === 'string') return c;
-  return undefined;
+  const express = req.route?.path;
+  if (typeof express === 'string') return express;
+  const fastify = req.routeOptions?.url;
+  if (typeof fastify === 'string') return fastify;
+  return typeof req.routerPath === 'string' ? req.routerPath : undefined;
 }
 
 /** A GraphQL endpoint mounted as middleware has no matched route: its path then. */

@@ -38,6 +38,14 @@ export interface HandlerInfo {
   declaredHost: string;
   /** Request headers the response varies by: the `vary` option's, plus a static `@Header('Vary', ...)`. */
   varyHeaders: readonly string[] | undefined;
+  /** Hits may send the stored JSON as it is (hit-reply.ts); decided at the first hit. */
+  repliesWithJson?: boolean;
+  /** The last HTTP key part seen, and its key (most requests to a route repeat it). */
+  lastTrack?: string;
+  lastKey?: string;
+  /** The last route pattern seen, JSON-quoted for the key (a handler may have several paths). */
+  lastRoute?: string;
+  lastRouteJson?: string;
 }
 
 export function handlerMetadata<T>(key: string, context: ExecutionContext): T | undefined {

@@ -12,13 +12,17 @@ export interface RequestIdentity {
   user: boolean;
 }
 
+const ANONYMOUS: RequestIdentity = Object.freeze({ credentials: Object.freeze([]), user: false });
+
 export function identify(request: CacheRequest, privateHeaders: readonly string[]): RequestIdentity {
-  const credentials: string[] = [];
+  let credentials: string[] | undefined;
   for (const name of privateHeaders) {
     const value = request.headers[name];
-    if (value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0)) credentials.push(name);
+    if (value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0))
+      (credentials ??= []).push(name);
   }
-  return { credentials, user: request.user !== undefined && request.user !== null };
+  const user = request.user !== undefined && request.user !== null;
+  return credentials === undefined && !user ? ANONYMOUS : { credentials: credentials ?? [], user };
 }
 
 /**
@@ -69,9 +73,16 @@ function hashHeader(value: string): string {
 
 /** The HTTP method may be cached (GET and HEAD unless `httpMethods` says otherwise). */
 export function cacheableMethod(request: CacheRequest, options: AnyOptions): boolean {
-  const method = ((request.raw as HttpRequestLike).method ?? 'GET').toUpperCase();
-  const allowed = options.httpMethods ?? ['GET', 'HEAD'];
+  const method = httpMethod(request);
+  const allowed = options.httpMethods;
+  if (allowed === undefined) return method === 'GET' || method === 'HEAD';
   return allowed.some((m: string) => m.toUpperCase() === method);
+}
+
+/** Node hands methods upper-case already. */
+function httpMethod(request: CacheRequest): string {
+  const method = (request.raw as HttpRequestLike).method ?? 'GET';
+  return method === 'GET' || method === 'HEAD' ? method : method.toUpperCase();
 }
 
 /**
@@ -82,14 +93,19 @@ export function cacheableMethod(request: CacheRequest, options: AnyOptions): boo
 export function httpKeyPart(
   request: CacheRequest,
   host: string | undefined,
-  handler: { version: string; declaredHost: string },
+  handler: { version: string; declaredHost: string; lastRoute?: string; lastRouteJson?: string },
   vary: unknown,
 ): string {
   const p = flat(request.params);
   const q = flat(request.query);
-  const head = `${host === undefined ? '-' : JSON.stringify(host)}|${request.route === undefined ? '-' : JSON.stringify(request.route)}|${handler.version}|${handler.declaredHost}`;
+  const route = request.route;
+  if (route !== undefined && route !== handler.lastRoute) {
+    handler.lastRouteJson = JSON.stringify(route);
+    handler.lastRoute = route;
+  }
+  const head = `${host === undefined ? '-' : JSON.stringify(host)}|${route === undefined ? '-' : handler.lastRouteJson!}|${handler.version}|${handler.declaredHost}`;
   // A method with a body (POST with httpMethods) answers for that body too.
-  const method = ((request.raw as HttpRequestLike).method ?? 'GET').toUpperCase();
+  const method = httpMethod(request);
   const body =
     method === 'GET' || method === 'HEAD'
       ? ''

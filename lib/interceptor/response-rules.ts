@@ -69,8 +69,10 @@ export function replayMeta(adapter: HttpAdapterLike | undefined, response: HttpR
       if (adapter !== undefined) adapter.status(response, meta.status);
       else response.statusCode = meta.status;
     }
-    for (const [name, value] of Object.entries(meta.headers ?? {})) {
-      const text = value as string; // adapters take arrays too (several Link headers)
+    const headers = meta.headers;
+    if (headers === undefined) return;
+    for (const name of Object.keys(headers)) {
+      const text = headers[name] as string; // adapters take arrays too (several Link headers)
       if (adapter !== undefined) adapter.setHeader(response, name, text);
       else response.setHeader?.(name, text);
     }

@@ -1,11 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { DiscoveryModule, HttpAdapterHost } from '@nestjs/core';
+import { DiscoveryModule, HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import { CACHE_HTTP_ADAPTER } from '../constants';
 import { MethodRegistry } from '../method/method-registry';
 import type { HttpAdapterLike, HttpAdapterRef } from '../types/request';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 import { CacheService, regionProviders } from './cache.service';
 import { FastifyConditionalGet } from './conditional-get';
+import { globalInterceptors } from './global-interceptors';
 import { CacheMemoizeExplorer } from './explorer';
 import { CacheMemoizeHealthIndicator } from './health.indicator';
 import { InvalidationService } from './invalidation.service';
@@ -38,12 +39,18 @@ import { OPTIONS_SOURCE } from './module-options';
     {
       // The adapter exists once the app does: read it when a request comes, not at injection.
       provide: CACHE_HTTP_ADAPTER,
-      useFactory: (host?: HttpAdapterHost): HttpAdapterRef => ({
+      useFactory: (host?: HttpAdapterHost, moduleRef?: ModuleRef): HttpAdapterRef => ({
         get adapter() {
           return host?.httpAdapter as HttpAdapterLike | undefined;
         },
+        get globalInterceptors() {
+          return globalInterceptors(moduleRef);
+        },
       }),
-      inject: [{ token: HttpAdapterHost, optional: true }],
+      inject: [
+        { token: HttpAdapterHost, optional: true },
+        { token: ModuleRef, optional: true },
+      ],
     },
   ],
   exports: [

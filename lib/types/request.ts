@@ -38,4 +38,9 @@ export interface HttpAdapterLike {
 /** The adapter, once the app has one (injected under CACHE_HTTP_ADAPTER). */
 export interface HttpAdapterRef {
   readonly adapter: HttpAdapterLike | undefined;
+  /**
+   * The app's global interceptors, in the order Nest runs them (outermost first); undefined when
+   * they cannot be known. A request-scoped one counts as an unknown interceptor.
+   */
+  readonly globalInterceptors?: readonly unknown[] | undefined;
 }

@@ -1,0 +1,173 @@
+import type { ExecutionContext } from '@nestjs/common';
+import type { HttpAdapterLike } from '../types/request';
+import type { HttpResponseLike } from './response-rules';
+
+/**
+ * Hits answered with the JSON text of the stored body. Nest would send the body with
+ * `res.json()` (Express) or `reply.send()` (Fastify), both `JSON.stringify` on their defaults;
+ * a hit hands Nest the text that produced, computed once when the entry was stored, with the
+ * Content-Type those would set — the same bytes without a copy of the body or a serialization
+ * per request. Only where nothing could tell the difference:
+ *  - the interceptor is the outermost of the route's interceptors (no other interceptor sees
+ *    the value: ClassSerializerInterceptor or one that adds a field to it run outside, and
+ *    then every hit gets its own copy of the body instead), and does not override `intercept`;
+ *  - the handler has no `@Render`, `@Redirect` or `@Sse` (those read the value itself);
+ *  - the body is one JSON object or array (not bytes, a stream or an Error);
+ *  - the framework would serialize it with `JSON.stringify`: Express with no `json replacer`,
+ *    `json spaces` or `json escape` and no `res.json` replaced; Fastify with no preSerialization
+ *    hook, reply or default serializer, or response schema on the route.
+ */
+
+const RENDER_METADATA = '__renderTemplate__';
+const REDIRECT_METADATA = '__redirect__';
+const SSE_METADATA = '__sse__';
+const INTERCEPTORS_METADATA = '__interceptors__';
+
+/** The JSON text of an entry's body, kept beside the entry object in this process (never stored). */
+const texts = new WeakMap<object, string>();
+
+/** The JSON of a single object or array body; undefined for anything Nest would not send as JSON. */
+export function jsonBody(values: readonly unknown[]): string | undefined {
+  if (values.length !== 1) return undefined;
+  const body = values[0];
+  if (typeof body !== 'object' || body === null || ArrayBuffer.isView(body) || body instanceof ArrayBuffer)
+    return undefined;
+  if (body instanceof Error) return undefined;
+  const like = body as { pipe?: unknown; getReader?: unknown; buffer?: unknown };
+  if (typeof like.pipe === 'function' || typeof like.getReader === 'function' || like.buffer instanceof ArrayBuffer)
+    return undefined;
+  try {
+    const json = JSON.stringify(body);
+    return typeof json === 'string' ? json : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function rememberJson(entry: object, json: string): void {
+  texts.set(entry, json);
+}
+
+/**
+ * The entry's JSON: kept since it was stored in this process, else computed now (an entry read
+ * from a shared store is a new object on every hit: nothing to keep it on).
+ */
+export function jsonOf(entry: { values: readonly unknown[] }): string | undefined {
+  return texts.get(entry) ?? jsonBody(entry.values);
+}
+
+/**
+ * Whether an instance of `isOurs` is the first interceptor Nest runs for this handler: global
+ * ones, then the controller's, then the handler's. Undefined globals (not known): false.
+ */
+export function outermost(
+  context: ExecutionContext,
+  globals: readonly unknown[] | undefined,
+  isOurs: (interceptor: unknown) => boolean,
+): boolean {
+  if (globals === undefined) return false;
+  const handler = context.getHandler();
+  if (
+    Reflect.getMetadata(RENDER_METADATA, handler) !== undefined ||
+    Reflect.getMetadata(REDIRECT_METADATA, handler) !== undefined ||
+    Reflect.getMetadata(SSE_METADATA, handler) !== undefined
+  )
+    return false;
+  const chain = [
+    ...globals,
+    ...((Reflect.getMetadata(INTERCEPTORS_METADATA, context.getClass()) as unknown[] | undefined) ?? []),
+    ...((Reflect.getMetadata(INTERCEPTORS_METADATA, handler) as unknown[] | undefined) ?? []),
+  ].filter(
+    (i) =>
+      typeof i === 'function' ||
+      (typeof i === 'object' && i !== null && typeof (i as { intercept?: unknown }).intercept === 'function'),
+  );
+  return chain.length > 0 && isOurs(chain[0]);
+}
+
+/** Which framework serializes this app's replies, when Nest's own adapter (or a subclass keeping its `reply`) sends them. */
+export function adapterKind(adapter: HttpAdapterLike | undefined): 'express' | 'fastify' | undefined {
+  if (adapter === undefined) return undefined;
+  for (
+    let proto = Object.getPrototypeOf(adapter) as object | null;
+    proto !== null;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    const name = (proto as { constructor?: { name?: string } }).constructor?.name;
+    if (name !== 'ExpressAdapter' && name !== 'FastifyAdapter') continue;
+    if ((adapter as { reply?: unknown }).reply !== (proto as { reply?: unknown }).reply) return undefined;
+    return name === 'ExpressAdapter' ? 'express' : 'fastify';
+  }
+  return undefined;
+}
+
+const hasOwn = (o: object, key: PropertyKey) => Object.prototype.hasOwnProperty.call(o, key);
+
+/**
+ * Prepares `response` for the JSON text of its body and says whether it may be sent as is: the
+ * Content-Type the framework would set, when none is set yet.
+ */
+export function acceptsJsonText(
+  kind: 'express' | 'fastify',
+  adapter: HttpAdapterLike,
+  response: HttpResponseLike,
+): boolean {
+  const type = response.getHeader?.('content-type');
+  if (kind === 'express') {
+    if (!expressDefaultJson(response)) return false;
+    // res.json(): 'application/json' unless a type is set; res.send() adds the charset either way.
+    if (type === undefined) adapter.setHeader(response, 'Content-Type', 'application/json');
+    return true;
+  }
+  if (!fastifyDefaultJson(response)) return false;
+  if (type === undefined) adapter.setHeader(response, 'content-type', 'application/json; charset=utf-8');
+  // A JSON type gets its charset from send() as a serialized body does; any other type would not take an object.
+  else if (typeof type !== 'string' || !type.includes('json')) return false;
+  return true;
+}
+
+function expressDefaultJson(res: HttpResponseLike): boolean {
+  const app = (res as { app?: { get?(setting: string): unknown } }).app;
+  if (app === undefined || typeof app.get !== 'function') return false;
+  // A middleware that wraps res.json (an envelope, a logger) must see every body.
+  if (hasOwn(res, 'json') || hasOwn(Object.getPrototypeOf(res) as object, 'json')) return false;
+  return app.get('json replacer') === undefined && app.get('json spaces') === undefined && !app.get('json escape');
+}
+
+interface FastifySymbols {
+  context: symbol;
+  serializer: symbol;
+  defaultSerializer: symbol;
+}
+/** Fastify's private symbols, found by their descriptions; null when this Fastify has other internals. */
+let fastifySymbols: FastifySymbols | null | undefined;
+
+function symbolNamed(target: object | undefined, description: string): symbol | undefined {
+  for (let o = target; o !== undefined && o !== null; o = Object.getPrototypeOf(o) as object | undefined)
+    for (const s of Object.getOwnPropertySymbols(o)) if (s.description === description) return s;
+  return undefined;
+}
+
+function fastifyDefaultJson(reply: HttpResponseLike): boolean {
+  const r = reply as Record<symbol, unknown> & { request?: Record<symbol, unknown> };
+  if (fastifySymbols === undefined) {
+    const context = symbolNamed(r.request, 'fastify.context');
+    const serializer = symbolNamed(r, 'fastify.reply.serializer');
+    const ctx = context === undefined ? undefined : (r.request?.[context] as object | undefined);
+    const defaultSerializer = symbolNamed(ctx, 'fastify.replySerializerDefault');
+    fastifySymbols =
+      context !== undefined && serializer !== undefined && defaultSerializer !== undefined
+        ? { context, serializer, defaultSerializer }
+        : null;
+  }
+  if (fastifySymbols === null || r.request === undefined) return false;
+  const ctx = r.request[fastifySymbols.context] as
+    (Record<symbol, unknown> & { preSerialization?: unknown; schema?: { response?: unknown } }) | undefined;
+  return (
+    ctx !== undefined &&
+    r[fastifySymbols.serializer] === null &&
+    ctx.preSerialization === null &&
+    (ctx[fastifySymbols.defaultSerializer] ?? null) === null &&
+    ctx.schema?.response === undefined
+  );
+}

@@ -1,0 +1,118 @@
+import type { ExecutionContext } from '@nestjs/common';
+import type { HttpAdapterLike, HttpAdapterRef } from '../types/request';
+import { applyValidators, strongEtag, type Validators } from './conditional';
+import type { HandlerInfo } from './handler-info';
+import { acceptsJsonText, adapterKind, jsonBody, jsonOf, outermost, rememberJson } from './hit-reply';
+import { cloneResponse } from './response-clone';
+import {
+  capturedMeta,
+  replayMeta,
+  type HttpResponseLike,
+  type ResponseMeta,
+  type ResponseSnapshot,
+} from './response-rules';
+
+/** A cached handler response: every emission (Observable handlers replay whole), plus the status and headers the handler set. */
+export interface CachedResponse extends ResponseMeta, Validators {
+  values: unknown[];
+}
+/** The handler ran but its response must not be shared (stream, error status, Set-Cookie...). */
+export interface Uncacheable {
+  uncacheable: unknown[];
+}
+export type Entry = CachedResponse | Uncacheable;
+
+/** What a hit is answered with, besides its values. */
+export interface HitAnswer {
+  /** X-Cache. */
+  label: string;
+  key: string;
+  exposeKey: boolean;
+  /** The interceptor's own `intercept` runs (a subclass overriding it may change what hits emit). */
+  ownIntercept: boolean;
+}
+
+/**
+ * The HTTP side of the interceptor: the adapter (read once the app has one), the headers the
+ * interceptor sets, the entries it stores for responses and what hits send.
+ */
+export class HttpResponder {
+  private resolved: HttpAdapterLike | undefined;
+  private fastify = false;
+  private kind: 'express' | 'fastify' | undefined;
+
+  constructor(
+    private readonly ref: HttpAdapterRef | undefined,
+    /** An instance or subclass of the interceptor, as Nest lists a route's interceptors. */
+    private readonly isOurs: (interceptor: unknown) => boolean,
+  ) {}
+
+  get adapter(): HttpAdapterLike | undefined {
+    if (this.resolved !== undefined) return this.resolved;
+    const adapter = this.ref?.adapter ?? undefined; // null in a microservice
+    if (adapter !== undefined) {
+      this.resolved = adapter;
+      this.fastify = adapter.getType?.() === 'fastify';
+      this.kind = adapterKind(adapter);
+    }
+    return adapter;
+  }
+
+  setHeader(response: HttpResponseLike | undefined, name: string, value: string): void {
+    if (response === undefined) return;
+    const adapter = this.adapter;
+    try {
+      if (adapter !== undefined) adapter.setHeader(response, name, value);
+      else response.setHeader?.(name, value);
+    } catch {
+      // headers already sent (e.g. a streaming handler): nothing to add
+    }
+  }
+
+  label(response: HttpResponseLike | undefined, value: string, key: string, exposeKey: boolean): void {
+    this.setHeader(response, 'X-Cache', value);
+    if (exposeKey) this.setHeader(response, 'X-Cache-Key', key);
+  }
+
+  /**
+   * The entry for the values a handler produced: a copy, the status and headers it set, and —
+   * computed once, here — the ETag and storage time hits answer (304 on a match, Age) and the
+   * JSON text they may send as it is (hit-reply.ts).
+   */
+  entryFor(values: unknown[], response: HttpResponseLike | undefined, before?: ResponseSnapshot): CachedResponse {
+    const meta = response === undefined || before === undefined ? undefined : capturedMeta(response, before);
+    const stored: CachedResponse = { values: cloneResponse(values), ...meta };
+    if (response === undefined) return stored;
+    const json = jsonBody(values);
+    if (json !== undefined) rememberJson(stored, json);
+    stored.etag = strongEtag(values, meta?.headers, json);
+    stored.storedAt = Date.now();
+    return stored;
+  }
+
+  /**
+   * Answers from an entry: the handler's status and headers, ETag and Age, X-Cache; then the
+   * values to emit — the stored JSON where nothing but the framework would see the value, else a
+   * copy nothing else shares.
+   */
+  answer(
+    context: ExecutionContext,
+    handler: HandlerInfo,
+    response: HttpResponseLike,
+    entry: CachedResponse,
+    ifNoneMatch: unknown,
+    hit: HitAnswer,
+  ): unknown[] {
+    const adapter = this.adapter;
+    replayMeta(adapter, response, entry);
+    applyValidators(adapter, response, context.getArgByIndex<object>(0), ifNoneMatch, entry, this.fastify);
+    this.label(response, hit.label, hit.key, hit.exposeKey);
+    handler.repliesWithJson ??=
+      this.kind !== undefined && hit.ownIntercept && outermost(context, this.ref?.globalInterceptors, this.isOurs);
+    if (handler.repliesWithJson && adapter !== undefined) {
+      const json = jsonOf(entry);
+      if (json !== undefined && acceptsJsonText(this.kind!, adapter, response)) return [json];
+    }
+    return cloneResponse(entry.values);
+  }
+}
