@@ -1,5 +1,7 @@
 /** How many invalidations `untouchedSince` can look back over. */
 const RECENT = 1_024;
+/** The map of states is swept of dead references once it holds this many (then twice the live ones). */
+const SWEEP_MIN = 1_024;
 
 /** One dependency (tag, namespace, the app's clear key) in this process: when it was last invalidated. */
 export class TagState {
@@ -13,7 +15,9 @@ export class TagState {
  * stale once any of them was invalidated later. States are held by the entries and computations
  * that depend on them and kept in a map of weak references, so the map holds no state nothing
  * needs: any number of distinct tags can be invalidated without bounds to enforce or entries to
- * drop, and entries whose tags were never invalidated keep hitting.
+ * drop, and entries whose tags were never invalidated keep hitting. References whose state is gone
+ * are swept from the map as it grows (each costs a few dozen bytes until then, where a
+ * finalization callback per state would cost more, all the time).
  */
 export class LocalVersions {
   /** Logical time: advances by one per invalidation. */
@@ -21,9 +25,7 @@ export class LocalVersions {
   /** Time of the latest invalidation: an entry that started at or after it needs no check. */
   lastInvalidation = 0;
   private readonly states = new Map<string, WeakRef<TagState>>();
-  private readonly forget = new FinalizationRegistry<string>((dep) => {
-    if (this.states.get(dep)?.deref() === undefined) this.states.delete(dep);
-  });
+  private sweepAt = SWEEP_MIN;
   /**
    * The latest invalidations (logical time, dependencies), so a value read or computed from time t
    * can be judged against every invalidation since t even for dependencies no state was held for
@@ -84,7 +86,13 @@ export class LocalVersions {
     if (known !== undefined) return known;
     const state = new TagState();
     this.states.set(dep, new WeakRef(state));
-    this.forget.register(state, dep);
+    if (this.states.size >= this.sweepAt) this.sweep();
     return state;
+  }
+
+  /** Forgets the states nothing holds any more (their references are dead). */
+  private sweep(): void {
+    for (const [dep, ref] of this.states) if (ref.deref() === undefined) this.states.delete(dep);
+    this.sweepAt = Math.max(SWEEP_MIN, this.states.size * 2);
   }
 }
