@@ -1,3 +1,5 @@
+import { flatString } from '../util/flat-string';
+
 /** How many invalidations `untouchedSince` can look back over. */
 const RECENT = 1_024;
 /** The map of states is swept of dead references once it holds this many (then twice the live ones). */
@@ -122,10 +124,12 @@ export class LocalVersions {
   }
 
   private state(dep: string): TagState {
-    const known = this.states.get(dep)?.deref();
-    if (known !== undefined) return known;
+    const known = this.states.get(dep);
+    const live = known?.deref();
+    if (live !== undefined) return live;
     const state = new TagState();
-    this.states.set(dep, new WeakRef(state));
+    // A dead reference's key is kept (the map replaces the value only); a new key is kept flat.
+    this.states.set(known === undefined ? flatString(dep) : dep, new WeakRef(state));
     if (this.states.size >= this.sweepAt) this.sweep();
     return state;
   }

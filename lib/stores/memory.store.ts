@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors';
+import { flatString } from '../util/flat-string';
 import { estimateSize } from '../util/size';
 import type { LocalCacheStore } from '../types/store';
 
@@ -119,7 +120,7 @@ export class MemoryStore implements LocalCacheStore {
     ttlMs: number,
     now: number = Date.now(),
   ): void {
-    const row = this.store(key, value, meta, estimateSize(value) + ROW_BYTES + key.length, now + ttlMs);
+    const row = this.store(flatString(key), value, meta, estimateSize(value) + ROW_BYTES + key.length, now + ttlMs);
     if (row < 0) return;
     const nums = this.nums;
     const base = row * STRIDE;
