@@ -45,8 +45,7 @@ export class LocalTopology implements Topology {
     const row = store.find(key, now);
     if (this.freshRow(row, now, scope)) {
       const value = store.valueAt(row) as T; // read before anything can write to the store
-      const freshUntil = store.freshUntilOf(row);
-      if (policy.refreshAheadMs !== undefined && freshUntil - now < policy.refreshAheadMs) {
+      if (policy.refreshAheadMs !== undefined && store.freshUntilOf(row) - now < policy.refreshAheadMs) {
         if (scope?.refreshInline === true && this.flights.get(key) === undefined)
           return this.inline(key, factory, policy, scope);
         void this.refreshInBackground(key, factory, policy, scope);
