@@ -1,49 +1,45 @@
-import type { LocalCacheStore } from '../types/store';
+import type { LocalCacheStore, LocalEntryRows } from '../types/store';
 import { Flight } from './flights';
-import { LocalVersions, type TagState } from './local-versions';
-
-/** The engine clock's value at process start: in-process entries keep their deadlines relative to it. */
-const BASE = Math.floor(performance.timeOrigin);
+import { type LocalMeta, LocalVersions } from './local-versions';
 
 /**
- * An entry kept as an object in an in-process store (no serialization: a hit is a Map lookup).
- * Its deadlines are whole milliseconds since the process started: small integers, which V8 keeps
- * in the object itself, where an absolute time would cost a 16-byte heap number per field (for
- * a process younger than ~24 days; older ones only pay those bytes). Rounded up: an entry may be
- * served up to 1 ms past its ttl, as the coarse expiry clock allows anyway.
+ * An in-process entry, read out of its store's row. The store keeps entries column-wise (no
+ * object per entry); a hit reads the row in place, the slower paths (grace, stale-if-error,
+ * inspect, expire) read it out once, before anything can write to the store.
  */
-export class LocalEntry<T = unknown> {
-  private readonly fresh: number;
-  private readonly stale: number;
-
-  constructor(
-    readonly value: T,
-    /** Logical time the computation started (see LocalVersions). */
-    readonly at: number,
-    freshUntil: number,
-    staleUntil: number,
-    readonly deps: readonly TagState[],
-    readonly etag: string | undefined,
-  ) {
-    this.fresh = Math.ceil(freshUntil - BASE);
-    this.stale = Math.ceil(staleUntil - BASE);
-  }
-
-  get freshUntil(): number {
-    return this.fresh + BASE;
-  }
-
-  get staleUntil(): number {
-    return this.stale + BASE;
-  }
+export interface LocalEntry<M extends LocalMeta = LocalMeta> {
+  readonly value: unknown;
+  /** Logical time the computation started (see LocalVersions). */
+  readonly at: number;
+  readonly freshUntil: number;
+  readonly staleUntil: number;
+  readonly meta: M;
 }
 
-/** A computation with the in-process states it depends on and the logical time it started. */
+/** The entry in `row` (-1: none) if the engine wrote it with a meta of class `kind`. */
+export function readEntry<M extends LocalMeta>(
+  rows: LocalEntryRows,
+  row: number,
+  kind: abstract new (...args: never[]) => M,
+): LocalEntry<M> | undefined {
+  if (row < 0) return undefined;
+  const meta = rows.metaAt(row);
+  if (!(meta instanceof kind)) return undefined;
+  return {
+    value: rows.valueAt(row),
+    at: rows.atOf(row),
+    freshUntil: rows.freshUntilOf(row),
+    staleUntil: rows.staleUntilOf(row),
+    meta,
+  };
+}
+
+/** A computation with what its entry will depend on and the logical time it started. */
 export class LocalFlight<T> extends Flight<T> {
   constructor(
     key: string,
     deps: readonly string[],
-    readonly states: readonly TagState[],
+    readonly meta: LocalMeta,
     readonly at: number,
   ) {
     super(key, deps, undefined);

@@ -4,9 +4,9 @@ import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flights, joined, reentrant } from './flights';
-import { LocalEntry, LocalFlight, localVersions } from './local-entry';
+import { type LocalEntry, LocalFlight, localVersions, readEntry } from './local-entry';
 import { planEntry } from './entry-plan';
-import type { LocalVersions } from './local-versions';
+import { LocalMeta, type LocalVersions } from './local-versions';
 import { servingStaleOnError } from './read-guards';
 import { computingSync } from './reentry';
 import type { Topology } from './topology';
@@ -41,34 +41,31 @@ export class LocalTopology implements Topology {
   // Not `async`: returning a promise from an async function costs extra ticks on every hit.
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const now = this.ctx.expiryNow();
-    const entry = this.store.peek(key, now);
-    if (
-      entry instanceof LocalEntry &&
-      entry.freshUntil > now &&
-      entry.etag === scope?.etag &&
-      this.versions.fresh(entry.at, entry.deps)
-    ) {
-      if (policy.refreshAheadMs !== undefined && entry.freshUntil - now < policy.refreshAheadMs) {
+    const { store } = this;
+    const row = store.find(key, now);
+    if (this.freshRow(row, now, scope)) {
+      const value = store.valueAt(row) as T; // read before anything can write to the store
+      if (policy.refreshAheadMs !== undefined && store.freshUntilOf(row) - now < policy.refreshAheadMs) {
         if (scope?.refreshInline === true && this.flights.get(key) === undefined)
           return this.inline(key, factory, policy, scope);
         void this.refreshInBackground(key, factory, policy, scope);
       }
       this.ctx.hit(key, policy, scope);
-      return Promise.resolve(entry.value as T);
+      return Promise.resolve(value);
     }
+    const entry = readEntry(store, row, LocalMeta);
     const call = withHardTimeout(this.slow(key, factory, policy, scope, entry, now), policy, key);
     const keep = policy.staleIfErrorMs;
     if (
       keep === undefined ||
-      !(entry instanceof LocalEntry) ||
+      entry === undefined ||
       entry.staleUntil > now ||
       entry.freshUntil + keep <= now ||
-      entry.etag !== scope?.etag ||
-      !this.versions.fresh(entry.at, entry.deps)
+      !this.current(entry, scope)
     )
       return call;
     // Checked again when used: an invalidation during the failing call wins.
-    const valid = () => (this.versions.fresh(entry.at, entry.deps) ? entry : undefined);
+    const valid = () => (this.versions.fresh(entry.at, entry.meta) ? entry : undefined);
     return servingStaleOnError(this.ctx, key, policy, scope, call, valid);
   }
 
@@ -83,7 +80,7 @@ export class LocalTopology implements Topology {
     factory: Factory<T>,
     policy: CachePolicy,
     scope: CallScope | undefined,
-    entry: unknown,
+    entry: LocalEntry | undefined,
     now: number,
   ): Promise<T> {
     if (this.servableStale(entry, scope, now)) {
@@ -115,16 +112,14 @@ export class LocalTopology implements Topology {
    */
   getOrSetSync<T>(key: string, factory: () => T, policy: CachePolicy, scope?: CallScope): T {
     const now = this.ctx.expiryNow();
-    const entry = this.store.peek(key, now);
-    if (
-      entry instanceof LocalEntry &&
-      entry.freshUntil > now &&
-      entry.etag === scope?.etag &&
-      this.versions.fresh(entry.at, entry.deps)
-    ) {
+    const { store } = this;
+    const row = store.find(key, now);
+    if (this.freshRow(row, now, scope)) {
+      const value = store.valueAt(row) as T;
       this.ctx.hit(key, policy, scope);
-      return entry.value as T;
+      return value;
     }
+    const entry = readEntry(store, row, LocalMeta);
     if (this.servableStale(entry, scope, now)) {
       this.ctx.stale(key, policy, scope);
       if (this.flights.get(key) === undefined && !this.ctx.revalidation.backingOff(key, now)) {
@@ -160,9 +155,8 @@ export class LocalTopology implements Topology {
 
   async inspect(key: string, scope?: CallScope): Promise<Inspection> {
     const now = this.ctx.now();
-    const entry = this.store.peek(key, now);
-    if (!(entry instanceof LocalEntry) || entry.etag !== scope?.etag || !this.versions.fresh(entry.at, entry.deps))
-      return { state: 'miss' };
+    const entry = readEntry(this.store, this.store.find(key, now), LocalMeta);
+    if (entry === undefined || !this.current(entry, scope)) return { state: 'miss' };
     if (entry.freshUntil > now)
       return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
     if (entry.staleUntil > now)
@@ -172,14 +166,13 @@ export class LocalTopology implements Topology {
 
   async expire(key: string, freshForMs: number, staleIfErrorMs = 0): Promise<boolean> {
     const now = this.ctx.now();
-    const entry = this.store.peek(key, now);
-    if (!(entry instanceof LocalEntry) || entry.staleUntil <= now || !this.versions.fresh(entry.at, entry.deps))
-      return false;
+    const entry = readEntry(this.store, this.store.find(key, now), LocalMeta);
+    if (entry === undefined || entry.staleUntil <= now || !this.versions.fresh(entry.at, entry.meta)) return false;
     const grace = entry.staleUntil - entry.freshUntil;
     if (freshForMs <= 0 && grace <= 0 && staleIfErrorMs <= 0) return this.store.remove(key); // ends it now
-    const { value, at, deps, etag } = entry;
-    const retimed = new LocalEntry(value, at, now + freshForMs, now + freshForMs + grace, deps, etag);
-    this.store.put(key, retimed, freshForMs + Math.max(grace, staleIfErrorMs), now);
+    const { value, meta, at } = entry;
+    const lifetime = freshForMs + Math.max(grace, staleIfErrorMs);
+    this.store.putEntry(key, value, meta, at, now + freshForMs, now + freshForMs + grace, lifetime, now);
     return true;
   }
 
@@ -206,13 +199,21 @@ export class LocalTopology implements Topology {
     // nothing runs in the background of its own
   }
 
-  private servableStale(entry: unknown, scope: CallScope | undefined, now: number): entry is LocalEntry {
-    return (
-      entry instanceof LocalEntry &&
-      entry.staleUntil > now &&
-      entry.etag === scope?.etag &&
-      this.versions.fresh(entry.at, entry.deps)
-    );
+  private servableStale(entry: LocalEntry | undefined, scope: CallScope | undefined, now: number): entry is LocalEntry {
+    return entry !== undefined && entry.staleUntil > now && this.current(entry, scope);
+  }
+
+  /** Whether the store's row (-1: none) holds a fresh entry for this call: a hit, read in place. */
+  private freshRow(row: number, now: number, scope: CallScope | undefined): boolean {
+    const { store } = this;
+    if (row < 0 || store.freshUntilOf(row) <= now) return false;
+    const meta = store.metaAt(row);
+    return meta instanceof LocalMeta && meta.etag === scope?.etag && this.versions.fresh(store.atOf(row), meta);
+  }
+
+  /** Written under this call's etag, and none of its dependencies invalidated since. */
+  private current(entry: LocalEntry, scope: CallScope | undefined): boolean {
+    return entry.meta.etag === scope?.etag && this.versions.fresh(entry.at, entry.meta);
   }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */
@@ -262,7 +263,8 @@ export class LocalTopology implements Topology {
   private begin<T>(key: string, policy: CachePolicy, scope: CallScope | undefined): LocalFlight<T> {
     const extra = scope?.deps;
     const deps = extra === undefined || extra.length === 0 ? policy.deps : [...policy.deps, ...extra];
-    const flight = new LocalFlight<T>(key, deps, this.versions.resolve(policy.deps, extra), this.versions.now());
+    const meta = this.versions.meta(policy.deps, extra, scope?.etag);
+    const flight = new LocalFlight<T>(key, deps, meta, this.versions.now());
     this.flights.start(flight);
     return flight;
   }
@@ -274,23 +276,18 @@ export class LocalTopology implements Topology {
     try {
       const plan = planEntry(value, policy, scope, flight.control);
       if (plan === undefined) return;
-      let states = flight.states;
+      let meta = flight.meta;
       const at = flight.at;
       const extra = plan.extraDeps;
       if (extra !== undefined) {
         // A result tag invalidated while this computed: the value may predate it.
         if (!this.versions.untouchedSince(at, extra)) return;
-        states = [...states, ...this.versions.resolve([], extra)];
+        meta = this.versions.extend(meta, extra);
       }
       const now = this.ctx.now();
-      const lifetime = plan.ttlMs + plan.graceMs;
       const stored = policy.storeResult ? value : undefined;
-      this.store.put(
-        flight.key,
-        new LocalEntry(stored, at, now + plan.ttlMs, now + lifetime, states, scope?.etag),
-        plan.keepMs,
-        now,
-      );
+      const { ttlMs, graceMs, keepMs } = plan;
+      this.store.putEntry(flight.key, stored, meta, at, now + ttlMs, now + ttlMs + graceMs, keepMs, now);
       ctx.emit({ type: 'set', key: flight.key, store: ctx.name, owner: policy.owner });
     } catch (error) {
       ctx.emit({ type: 'error', key: flight.key, store: ctx.name, owner: policy.owner, operation: 'policy', error });

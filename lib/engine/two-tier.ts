@@ -7,8 +7,8 @@ import type { LocalCacheStore } from '../types/store';
 import type { Found } from './batch-lookup';
 import { BusProtocol, type BusChange } from './bus';
 import type { EngineContext } from './context';
-import { LocalEntry, localVersions } from './local-entry';
-import type { LocalVersions } from './local-versions';
+import { localVersions, readEntry } from './local-entry';
+import { LocalMeta, type LocalVersions, type TagState } from './local-versions';
 import { RemoteTopology } from './remote';
 import type { Topology } from './topology';
 
@@ -33,18 +33,14 @@ function busFor(tier: TierParts, channel: string): BusProtocol | undefined {
   return bus;
 }
 
-/** An L1 copy of an L2 entry: the epoch it was written under confirms it when no lease holds. */
-export class L1Entry<T = unknown> extends LocalEntry<T> {
+/** Meta of an L1 copy of an L2 entry: the epoch it was written under confirms it when no lease holds. */
+export class L1Meta extends LocalMeta {
   constructor(
-    value: T,
-    at: number,
-    freshUntil: number,
-    staleUntil: number,
-    deps: LocalEntry['deps'],
+    deps: readonly TagState[],
     etag: string | undefined,
     readonly epoch: string,
   ) {
-    super(value, at, freshUntil, staleUntil, deps, etag);
+    super(deps, undefined, etag);
   }
 }
 
@@ -61,6 +57,9 @@ export class TwoTierTopology implements Topology {
   private readonly versions: LocalVersions;
   private readonly bus: BusProtocol | undefined;
   private readonly detach: () => void = () => undefined;
+  /** The latest L1 meta made, and the dependency keys it was made of: the next copy alike shares it. */
+  private latest: L1Meta | undefined;
+  private latestDeps: readonly string[] = [];
 
   constructor(
     private readonly ctx: EngineContext,
@@ -104,49 +103,53 @@ export class TwoTierTopology implements Topology {
 
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const now = this.ctx.now();
-    const entry = this.tier.l1.peek(key, now);
-    if (
-      entry instanceof L1Entry &&
-      entry.freshUntil > now &&
-      entry.etag === scope?.etag &&
-      this.versions.fresh(entry.at, entry.deps)
-    ) {
-      if (this.bus?.leased(this.ctx.monotonic(now)) === true)
-        return this.hit(entry as L1Entry<T>, key, factory, policy, scope, now);
-      return this.confirm(entry as L1Entry<T>, key, factory, policy, scope);
+    const { l1 } = this.tier;
+    const row = l1.find(key, now);
+    if (row >= 0 && l1.freshUntilOf(row) > now) {
+      const meta = l1.metaAt(row);
+      if (meta instanceof L1Meta && meta.etag === scope?.etag && this.versions.fresh(l1.atOf(row), meta)) {
+        const value = l1.valueAt(row) as T; // read before anything can write to the store
+        const freshUntil = l1.freshUntilOf(row);
+        if (this.bus?.leased(this.ctx.monotonic(now)) === true)
+          return this.hit(value, freshUntil, key, factory, policy, scope, now);
+        return this.confirm(value, freshUntil, meta.epoch, key, factory, policy, scope);
+      }
     }
     return this.remote.getOrSet(key, factory, policy, scope);
   }
 
   private hit<T>(
-    entry: L1Entry<T>,
+    value: T,
+    freshUntil: number,
     key: string,
     factory: Factory<T>,
     policy: CachePolicy,
     scope: CallScope | undefined,
     now: number,
   ): Promise<T> {
-    if (policy.refreshAheadMs !== undefined && entry.freshUntil - now < policy.refreshAheadMs) {
+    if (policy.refreshAheadMs !== undefined && freshUntil - now < policy.refreshAheadMs) {
       // Near expiry: the remote path decides (and, for handlers, refreshes inline).
       if (scope?.refreshInline === true) return this.remote.getOrSet(key, factory, policy, scope);
       this.remote.refreshSoon(key, factory, policy, scope);
     }
     this.ctx.hit(key, policy, scope);
-    return Promise.resolve(entry.value);
+    return Promise.resolve(value);
   }
 
   /** Without a lease: the L1 copy is served if L2's epoch is still the one it was written under. */
   private confirm<T>(
-    entry: L1Entry<T>,
+    value: T,
+    freshUntil: number,
+    epoch: string,
     key: string,
     factory: Factory<T>,
     policy: CachePolicy,
     scope: CallScope | undefined,
   ): Promise<T> {
     return this.remote.versions.read([this.remote.versions.epochKey]).then((tokens) => {
-      const epoch = tokens?.[0];
-      if (epoch !== undefined && epoch === entry.epoch)
-        return this.hit(entry, key, factory, policy, scope, this.ctx.now());
+      const current = tokens?.[0];
+      if (current !== undefined && current === epoch)
+        return this.hit(value, freshUntil, key, factory, policy, scope, this.ctx.now());
       return this.remote.getOrSet(key, factory, policy, scope);
     });
   }
@@ -157,13 +160,13 @@ export class TwoTierTopology implements Topology {
 
   async inspect(key: string, scope?: CallScope): Promise<Inspection> {
     const now = this.ctx.now();
-    const entry = this.tier.l1.peek(key, now);
+    const entry = readEntry(this.tier.l1, this.tier.l1.find(key, now), L1Meta);
     if (
       this.bus?.leased() === true &&
-      entry instanceof L1Entry &&
+      entry !== undefined &&
       entry.freshUntil > now &&
-      entry.etag === scope?.etag &&
-      this.versions.fresh(entry.at, entry.deps)
+      entry.meta.etag === scope?.etag &&
+      this.versions.fresh(entry.at, entry.meta)
     ) {
       return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'l1' };
     }
@@ -254,10 +257,21 @@ export class TwoTierTopology implements Topology {
   ): void {
     // Invalidated here since the read (or computation) started: the copy may predate it.
     if (!this.versions.untouchedSince(at, deps)) return;
-    const states = this.versions.resolve([], deps);
     const now = this.ctx.now();
     const ttl = Math.min(staleUntil - now, this.tier.l1TtlMs);
     if (ttl <= 0) return;
-    this.tier.l1.put(key, new L1Entry(value, at, freshUntil, staleUntil, states, etag, epoch), ttl, now);
+    let meta = this.latest;
+    if (meta === undefined || meta.etag !== etag || meta.epoch !== epoch || !sameKeys(this.latestDeps, deps)) {
+      this.latest = meta = new L1Meta(this.versions.resolve(deps), etag, epoch);
+      this.latestDeps = deps;
+    }
+    this.tier.l1.putEntry(key, value, meta, at, freshUntil, staleUntil, ttl, now);
   }
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -41,13 +41,41 @@ export interface CacheStore {
  * Optional capability of in-process stores: synchronous access to stored objects without
  * serialization. The engine uses it for its fast path (and to keep sync methods sync).
  */
-export interface LocalCacheStore extends CacheStore {
+export interface LocalCacheStore extends CacheStore, LocalEntryRows {
   readonly local: true;
   /** The stored object, or undefined when absent or expired. Marks the entry recently used. */
   peek(key: string, now?: number): unknown;
   /** `now`: the clock the caller uses for peek(), so both agree on expiry. */
   put(key: string, value: unknown, ttlMs: number, now?: number): void;
   remove(key: string): boolean;
+}
+
+/**
+ * The engine's entries in an in-process store, kept column-wise rather than as an object each:
+ * a value, `meta` (an object the store keeps as it is, typically shared by many entries) and the
+ * three numbers the engine reads on every hit. A row is read right after find(): it stays that
+ * entry's only until the store is next written.
+ */
+export interface LocalEntryRows {
+  /** `at`, `freshUntil`, `staleUntil`: the engine's; `ttlMs`: how long the store keeps the entry. */
+  putEntry(
+    key: string,
+    value: unknown,
+    meta: object,
+    at: number,
+    freshUntil: number,
+    staleUntil: number,
+    ttlMs: number,
+    now?: number,
+  ): void;
+  /** The row of the live entry under `key` (marked recently used), or -1. */
+  find(key: string, now?: number): number;
+  valueAt(row: number): unknown;
+  /** undefined: the row holds a value put() without meta. */
+  metaAt(row: number): object | undefined;
+  atOf(row: number): number;
+  freshUntilOf(row: number): number;
+  staleUntilOf(row: number): number;
 }
 
 export type CompressionAlgorithm = 'brotli' | 'gzip' | 'zstd';

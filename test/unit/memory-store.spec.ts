@@ -67,6 +67,64 @@ describe('memoryStore', () => {
     expect(await store.getMany(['p:x', 'p:y', 'q:z'])).toEqual([undefined, undefined, bytes('z')]);
   });
 
+  it("keeps the engine's entries column-wise: value, meta and three numbers per row", () => {
+    const store = memoryStore({ maxEntries: 3 });
+    const meta = { kind: 'shared' };
+    store.putEntry('a', { v: 1 }, meta, 7, 1_000, 2_000, 60_000, 0);
+    store.putEntry('b', new Uint8Array([1]), meta, 8, 1_500, 2_500, 60_000, 0);
+    store.put('c', 3, 60_000, 0);
+    const a = store.find('a', 10);
+    expect([store.valueAt(a), store.metaAt(a), store.atOf(a)]).toEqual([{ v: 1 }, meta, 7]);
+    expect([store.freshUntilOf(a), store.staleUntilOf(a)]).toEqual([1_000, 2_000]);
+    expect(store.metaAt(store.find('c', 10))).toBeUndefined(); // put() without meta
+    expect(store.peek('b', 10)).toEqual(new Uint8Array([1]));
+    expect(store.find('nope', 10)).toBe(-1);
+    // find() marks an entry recently used, like peek(): a and b were, c goes
+    store.putEntry('d', 4, meta, 9, 1_000, 1_000, 60_000, 20);
+    expect([store.find('a', 30) >= 0, store.find('b', 30) >= 0, store.find('c', 30)]).toEqual([true, true, -1]);
+    // replaced in place: the key keeps one row
+    store.putEntry('a', 'again', meta, 10, 3_000, 3_000, 60_000, 40);
+    expect(store.size).toBe(3);
+    const again = store.find('a', 50);
+    expect([store.valueAt(again), store.atOf(again), store.freshUntilOf(again)]).toEqual(['again', 10, 3_000]);
+  });
+
+  it("never hands the engine's entries to the byte API", async () => {
+    const store = memoryStore();
+    store.putEntry('k', new Uint8Array([1, 2]), {}, 1, Date.now() + 1000, Date.now() + 1000, 60_000);
+    expect(await store.get('k')).toBeUndefined();
+    expect(await store.getMany(['k'])).toEqual([undefined]);
+    expect(await store.add('k', bytes('x'), 1000)).toBe(false); // present, though not as bytes
+  });
+
+  it('reuses the rows of removed, expired and evicted entries', () => {
+    const store = memoryStore({ maxEntries: 4 });
+    for (let i = 0; i < 1_000; i++) {
+      store.putEntry(`k${i}`, i, {}, i, 0, 0, i % 3 === 0 ? 1 : 60_000, 0);
+      if (i % 5 === 0) store.remove(`k${i}`);
+      store.find(`k${i - 1}`, 10); // expired ones go here
+    }
+    expect(store.size).toBeLessThanOrEqual(4);
+    const live = Array.from({ length: 1_000 }, (_, i) => store.find(`k${i}`, 10)).filter((row) => row >= 0);
+    expect(new Set(live).size).toBe(live.length); // each live entry in a row of its own
+    expect(live.every((row) => row < 5)).toBe(true); // never more rows than maxEntries + 1
+    for (const row of live) expect(store.valueAt(row)).toBe(store.atOf(row));
+    store.clearAll();
+    expect(store.size).toBe(0);
+    store.putEntry('x', 'x', {}, 1, 5, 5, 60_000, 0);
+    expect(store.valueAt(store.find('x', 1))).toBe('x');
+  });
+
+  it("counts an engine entry's value and row toward maxBytes", () => {
+    const store = memoryStore({ maxBytes: 10_000 });
+    for (let i = 0; i < 50; i++) store.putEntry(`k${i}`, { text: 'x'.repeat(1000) }, {}, 0, 0, 0, 60_000);
+    expect(store.byteSize).toBeLessThanOrEqual(10_000);
+    expect(store.size).toBeLessThan(10);
+    store.putEntry('huge', 'x'.repeat(10_000), {}, 0, 0, 0, 60_000);
+    expect(store.find('huge')).toBe(-1); // larger than the whole store: not kept
+    expect(store.find('k49')).toBeGreaterThanOrEqual(0);
+  });
+
   it('rejects bad bounds', () => {
     expect(() => memoryStore({ maxEntries: 0 })).toThrow(InvalidOptionError);
     expect(() => memoryStore({ maxBytes: -1 })).toThrow(/maxBytes must be a positive integer/);
