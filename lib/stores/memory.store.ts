@@ -31,7 +31,8 @@ const ROW_BYTES = 128;
  *
  * Entries take no object of their own: the Map gives each key a row number, and a row is two
  * slots of one array (value, meta) and six numbers of one Float64Array (outside the JS heap).
- * Rows freed by removals are reused; the columns grow as the store fills, up to maxEntries.
+ * Rows freed by removals are reused; the columns grow as the store fills, up to maxEntries, and
+ * shrink once it is mostly empty.
  */
 export class MemoryStore implements LocalCacheStore {
   readonly kind = 'memory';
@@ -70,6 +71,7 @@ export class MemoryStore implements LocalCacheStore {
     const at = row * STRIDE;
     if (nums[at + EXPIRES] <= now) {
       this.drop(key, row);
+      this.shrinkIfSparse();
       return -1;
     }
     if (this.seq - nums[at + SEQ] > this.maxEntries >>> 1) {
@@ -133,6 +135,7 @@ export class MemoryStore implements LocalCacheStore {
     const row = this.rows.get(key);
     if (row === undefined) return false;
     this.drop(key, row);
+    this.shrinkIfSparse();
     return true;
   }
 
@@ -166,6 +169,7 @@ export class MemoryStore implements LocalCacheStore {
 
   async clear(prefix: string): Promise<void> {
     for (const [key, row] of this.rows) if (key.startsWith(prefix)) this.drop(key, row);
+    this.shrinkIfSparse();
   }
 
   /** Drops every entry (a tiered store's L1 after its bus may have missed messages). */
@@ -233,6 +237,28 @@ export class MemoryStore implements LocalCacheStore {
     this.refs[row * 2] = undefined;
     this.refs[row * 2 + 1] = undefined;
     this.free.push(row);
+  }
+
+  /**
+   * Renumbers the rows into new columns once fewer than a quarter of those allocated are in use,
+   * so a store that was emptied does not keep its columns at their largest (never while the Map
+   * is being iterated).
+   */
+  private shrinkIfSparse(): void {
+    if (this.top <= 64 || this.rows.size >= this.top >>> 2) return;
+    const live = this.rows.size;
+    const nums = new Float64Array((live + (live >>> 1) + 16) * STRIDE);
+    const refs: unknown[] = [];
+    let next = 0;
+    for (const [key, row] of this.rows) {
+      for (let i = 0; i < STRIDE; i++) nums[next * STRIDE + i] = this.nums[row * STRIDE + i];
+      refs.push(this.refs[row * 2], this.refs[row * 2 + 1]);
+      this.rows.set(key, next++); // an existing key: its place in the recency order stays
+    }
+    this.nums = nums;
+    this.refs = refs;
+    this.top = next;
+    this.free = [];
   }
 
   private evict(): void {

@@ -54,7 +54,7 @@ export interface LocalCacheStore extends CacheStore, LocalEntryRows {
  * The engine's entries in an in-process store, kept column-wise rather than as an object each:
  * a value, `meta` (an object the store keeps as it is, typically shared by many entries) and the
  * three numbers the engine reads on every hit. A row is read right after find(): it stays that
- * entry's only until the store is next written.
+ * entry's only until the store's next call (which may drop, reuse or renumber rows).
  */
 export interface LocalEntryRows {
   /** `at`, `freshUntil`, `staleUntil`: the engine's; `ttlMs`: how long the store keeps the entry. */

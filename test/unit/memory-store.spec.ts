@@ -115,6 +115,35 @@ describe('memoryStore', () => {
     expect(store.valueAt(store.find('x', 1))).toBe('x');
   });
 
+  it('shrinks its columns once mostly empty, keeping every entry and the recency order', () => {
+    const store = memoryStore({ maxEntries: 10_000 });
+    for (let i = 0; i < 2_000; i++) store.putEntry(`k${i}`, `v${i}`, {}, i, 5_000, 6_000, 60_000, 0);
+    const columns = () => (store as unknown as { nums: Float64Array }).nums.length;
+    const full = columns();
+    for (let i = 0; i < 2_000; i++) if (i % 10 !== 0) store.remove(`k${i}`);
+    expect(columns()).toBeLessThan(full / 2);
+    expect(store.size).toBe(200);
+    for (let i = 0; i < 2_000; i += 10) {
+      const row = store.find(`k${i}`, 1);
+      expect([store.valueAt(row), store.atOf(row), store.freshUntilOf(row), store.staleUntilOf(row)]).toEqual([
+        `v${i}`,
+        i,
+        5_000,
+        6_000,
+      ]);
+    }
+    // renumbered rows keep the recency order: k1 is now the least recently used
+    const small = memoryStore({ maxEntries: 1_000 });
+    for (let i = 0; i < 1_000; i++) small.putEntry(`k${i}`, i, {}, 0, 0, 0, 60_000, 0);
+    for (let i = 50; i < 1_000; i++) small.remove(`k${i}`);
+    expect(small.find('k0', 1)).toBeGreaterThanOrEqual(0); // drifted into the older half: moved up
+    for (let i = 0; i < 951; i++) small.putEntry(`n${i}`, i, {}, 0, 0, 0, 60_000, 0);
+    expect(small.size).toBe(1_000);
+    expect([small.find('k1', 1), small.valueAt(small.find('k0', 1)), small.valueAt(small.find('k2', 1))]).toEqual([
+      -1, 0, 2,
+    ]);
+  });
+
   it("counts an engine entry's value and row toward maxBytes", () => {
     const store = memoryStore({ maxBytes: 10_000 });
     for (let i = 0; i < 50; i++) store.putEntry(`k${i}`, { text: 'x'.repeat(1000) }, {}, 0, 0, 0, 60_000);
