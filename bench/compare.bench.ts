@@ -9,7 +9,7 @@ import type * as Lib from 'nestjs-cache-memoize';
 import { MemcachedServer, RedisServer } from '../test/support/servers';
 import { user } from './fixtures';
 import { bench, printTable } from './harness';
-import { measureHttp, startHttpServer } from './http.bench';
+import { measureHttp, printHttp, startHttpServer } from './http.bench';
 
 type LibModule = typeof Lib;
 const KEYS = 1_000;
@@ -104,7 +104,7 @@ async function httpCase(beforeDir: string, afterDir: string): Promise<void> {
         { name: 'before cached 8 KB /big', port: before.port, path: '/big' },
         { name: 'after cached 8 KB /big', port: after.port, path: '/big' },
       ]);
-      printTable(`HTTP on ${adapter}, req/s, 50 connections x 4 pipelined, median of 5 x 3 s`, results, {
+      printHttp(`HTTP on ${adapter}, 50 connections x 4 pipelined, median of 5 x 3 s`, results, {
         'cached trivial after / before': 'after cached /cached / before cached /cached',
         'cached 8 KB after / before': 'after cached 8 KB /big / before cached 8 KB /big',
         'uncached control after / before': 'after uncached /plain / before uncached /plain',

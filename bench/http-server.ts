@@ -50,6 +50,10 @@ class OursController {
   @Get('runs') runs() {
     return { coldRuns };
   }
+  /** The server's CPU time so far: the benchmark divides it by the requests served. */
+  @Get('cpu') cpu() {
+    return process.cpuUsage();
+  }
 }
 
 @Controller()
@@ -70,6 +74,10 @@ class CacheManagerController {
   }
   @Get('runs') runs() {
     return { coldRuns };
+  }
+  /** The server's CPU time so far: the benchmark divides it by the requests served. */
+  @Get('cpu') cpu() {
+    return process.cpuUsage();
   }
 }
 

@@ -30,17 +30,30 @@ export async function startHttpServer(
   return { name: which, port, child };
 }
 
-/** Requests per second (autocannon's average) over `seconds`, 50 connections x 4 pipelined. */
-export async function requestsPerSecond(port: number, path: string, seconds: number): Promise<number> {
+/**
+ * Requests per second (autocannon's average) over `seconds`, 50 connections x 4 pipelined, and
+ * the server's CPU time per request (user + system, read from the server before and after).
+ */
+export async function requestsPerSecond(
+  port: number,
+  path: string,
+  seconds: number,
+): Promise<{ rps: number; cpuPerRequest: number }> {
+  const cpu = async () => {
+    const used = (await (await fetch(`http://127.0.0.1:${port}/cpu`)).json()) as { user: number; system: number };
+    return used.user + used.system;
+  };
+  const before = await cpu();
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${path}`,
     connections: 50,
     duration: seconds,
     pipelining: 4,
   });
+  const used = (await cpu()) - before;
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`GET ${path}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
-  return result.requests.average;
+  return { rps: result.requests.average, cpuPerRequest: used / result.requests.total };
 }
 
 export interface HttpCase {
@@ -49,19 +62,38 @@ export interface HttpCase {
   path: string;
 }
 
+export interface HttpResults {
+  /** Requests per second. */
+  rps: Array<{ name: string; opsPerSec: number }>;
+  /** Requests per second of server CPU time (user + system): what the server alone costs, whatever CPU it got. */
+  perCpuSecond: Array<{ name: string; opsPerSec: number }>;
+}
+
 /**
  * Each case 3 s per round, all cases interleaved (every other round in reverse order), 5 rounds
  * after a 1 s warm-up of each; the median round per case.
  */
-export async function measureHttp(cases: HttpCase[], rounds = 5): Promise<Array<{ name: string; opsPerSec: number }>> {
+export async function measureHttp(cases: HttpCase[], rounds = 5): Promise<HttpResults> {
   for (const c of cases) await requestsPerSecond(c.port, c.path, 1);
-  const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  const samples = new Map<string, Array<{ rps: number; cpuPerRequest: number }>>(cases.map((c) => [c.name, []]));
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? cases : [...cases].reverse();
     for (const c of order) samples.get(c.name)!.push(await requestsPerSecond(c.port, c.path, 3));
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return cases.map((c) => ({ name: c.name, opsPerSec: median(samples.get(c.name)!) }));
+  return {
+    rps: cases.map((c) => ({ name: c.name, opsPerSec: median(samples.get(c.name)!.map((s) => s.rps)) })),
+    perCpuSecond: cases.map((c) => ({
+      name: c.name,
+      opsPerSec: 1e6 / median(samples.get(c.name)!.map((s) => s.cpuPerRequest)),
+    })),
+  };
+}
+
+/** Both tables: req/s, and requests per second of server CPU (the figure the machine's other load disturbs least). */
+export function printHttp(title: string, results: HttpResults, ratios: Record<string, string>): void {
+  printTable(`${title}, req/s`, results.rps, ratios);
+  printTable(`${title}, requests per server CPU-second`, results.perCpuSecond, ratios);
 }
 
 /**
@@ -82,7 +114,7 @@ export async function httpBench(): Promise<void> {
         { name: 'cache-manager cached /cached', port: theirs.port, path: '/cached' },
         { name: 'cache-manager uncached /plain', port: theirs.port, path: '/plain' },
       ]);
-      printTable(`HTTP on ${adapter}, req/s, 50 connections x 4 pipelined, median of 5 x 3 s`, results, {
+      printHttp(`HTTP on ${adapter}, 50 connections x 4 pipelined, median of 5 x 3 s`, results, {
         'cached / uncached (ours, >= 1.0)': 'ours cached /cached / ours uncached /plain',
         '8 KB ours / cache-manager (>= 1.2)': 'ours cached 8 KB /big / cache-manager cached 8 KB /big',
         'trivial ours / cache-manager': 'ours cached /cached / cache-manager cached /cached',
