@@ -12,7 +12,7 @@ import type { HttpResponseLike } from './response-rules';
  *    the value: ClassSerializerInterceptor or one that adds a field to it run outside, and
  *    then every hit gets its own copy of the body instead), and does not override `intercept`;
  *  - the handler has no `@Render`, `@Redirect` or `@Sse` (those read the value itself);
- *  - the body is one JSON object or array (not bytes, a stream or an Error);
+ *  - the body is one JSON object or array (not bytes, a stream, an Error or a fetch Response);
  *  - the framework would serialize it with `JSON.stringify`: Express with no `json replacer`,
  *    `json spaces` or `json escape` and no `res.json` replaced; Fastify with no preSerialization
  *    hook, reply or default serializer, or response schema on the route.
@@ -32,7 +32,8 @@ export function jsonBody(values: readonly unknown[]): string | undefined {
   const body = values[0];
   if (typeof body !== 'object' || body === null || ArrayBuffer.isView(body) || body instanceof ArrayBuffer)
     return undefined;
-  if (body instanceof Error) return undefined;
+  // Fastify sends an Error, and a fetch Response, its own way.
+  if (body instanceof Error || Object.prototype.toString.call(body) === '[object Response]') return undefined;
   const like = body as { pipe?: unknown; getReader?: unknown; buffer?: unknown };
   if (typeof like.pipe === 'function' || typeof like.getReader === 'function' || like.buffer instanceof ArrayBuffer)
     return undefined;

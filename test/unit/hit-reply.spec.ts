@@ -18,6 +18,7 @@ describe('hits answered with stored JSON', () => {
     expect(jsonBody([new Uint8Array(2)])).toBeUndefined();
     expect(jsonBody([Readable.from(['x'])])).toBeUndefined();
     expect(jsonBody([new Error('e')])).toBeUndefined();
+    expect(jsonBody([new Response('x')])).toBeUndefined();
     expect(jsonBody([{ toJSON: () => undefined }])).toBeUndefined();
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
