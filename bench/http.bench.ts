@@ -100,7 +100,8 @@ export function printHttp(title: string, results: HttpResults, ratios: Record<st
  * Two identical Nest apps per adapter (Express, Fastify), each in its own process — ours vs
  * @nestjs/cache-manager's CacheInterceptor — driven by autocannon, cases interleaved, medians
  * reported. Targets (#17): a cached trivial GET >= 1.0x the same app's uncached route; a cached
- * 8 KB JSON GET >= 1.2x @nestjs/cache-manager.
+ * 8 KB JSON GET >= 1.2x @nestjs/cache-manager. The uncached route behind an interceptor that does
+ * nothing shows what Nest's interceptor machinery alone costs a route.
  */
 export async function httpBench(): Promise<void> {
   for (const adapter of ['express', 'fastify'] as const) {
@@ -109,6 +110,7 @@ export async function httpBench(): Promise<void> {
       const results = await measureHttp([
         { name: 'ours cached /cached', port: ours.port, path: '/cached' },
         { name: 'ours uncached /plain', port: ours.port, path: '/plain' },
+        { name: 'ours pass-through interceptor', port: ours.port, path: '/pass-through' },
         { name: 'ours cached 8 KB /big', port: ours.port, path: '/big' },
         { name: 'cache-manager cached 8 KB /big', port: theirs.port, path: '/big' },
         { name: 'cache-manager cached /cached', port: theirs.port, path: '/cached' },
@@ -116,6 +118,7 @@ export async function httpBench(): Promise<void> {
       ]);
       printHttp(`HTTP on ${adapter}, 50 connections x 4 pipelined, median of 5 x 3 s`, results, {
         'cached / uncached (ours, >= 1.0)': 'ours cached /cached / ours uncached /plain',
+        'pass-through interceptor / uncached': 'ours pass-through interceptor / ours uncached /plain',
         '8 KB ours / cache-manager (>= 1.2)': 'ours cached 8 KB /big / cache-manager cached 8 KB /big',
         'trivial ours / cache-manager': 'ours cached /cached / cache-manager cached /cached',
         'uncached control (same code)': 'ours uncached /plain / cache-manager uncached /plain',
