@@ -17,6 +17,7 @@ import {
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type * as Lib from 'nestjs-cache-memoize';
+import { of } from 'rxjs';
 
 const which = process.argv[2];
 const port = Number(process.argv[3]);
@@ -47,6 +48,13 @@ class PassThrough implements NestInterceptor {
   }
 }
 
+/** Answers without the handler and does nothing else: the floor under any interceptor's cache hit. */
+class Constant implements NestInterceptor {
+  intercept() {
+    return of(payload);
+  }
+}
+
 @Controller()
 class OursController {
   @Get('cached') @CacheMemoize({ ttl: '1h' }) cached() {
@@ -56,6 +64,9 @@ class OursController {
     return payload;
   }
   @Get('pass-through') @UseInterceptors(PassThrough) passThrough() {
+    return payload;
+  }
+  @Get('constant') @UseInterceptors(Constant) constant() {
     return payload;
   }
   @Get('big') @CacheMemoize({ ttl: '1h' }) big() {
