@@ -601,14 +601,24 @@ describe.each(['allkeys-lru', 'allkeys-random', 'volatile-lru'])(
             .get(InvalidationService)
             .invalidateTags(ids.map((id) => `user:${id}`))
             .catch((error: unknown) => (failure = error));
-          await sleep(1_100);
-          await pressure(0.5, entryKeys);
+          // Eviction samples keys, so one round of pressure may spare every record (seen on a loaded CI
+          // machine): press again, a bounded number of times, until old entries outlive their records.
+          let orphans: number[] = [];
+          let present = { entries: 0, tags: 0 };
+          for (let round = 0; round < 5 && orphans.length === 0; round++) {
+            await sleep(1_100);
+            await pressure(0.5, entryKeys);
+            const [entries, tags] = await Promise.all([raw.mget(...entryKeys), raw.mget(...tagKeys)]);
+            orphans = ids.filter((i) => entries[i] !== null && tags[i] === null);
+            present = {
+              entries: entries.filter((v) => v !== null).length,
+              tags: tags.filter((v) => v !== null).length,
+            };
+          }
 
           // The scenario happened: keys were evicted, and old entries outlived their tag records.
           expect(evictedKeys(await raw.info('stats')) - evictedBefore).toBeGreaterThan(0);
-          const [entries, tags] = await Promise.all([raw.mget(...entryKeys), raw.mget(...tagKeys)]);
-          const orphans = ids.filter((i) => entries[i] !== null && tags[i] === null);
-          expect(orphans.length).toBeGreaterThan(0);
+          expect({ orphans: orphans.length > 0, present }).toMatchObject({ orphans: true });
 
           const seenA = await Promise.all(ids.map((id) => ua.getUser(id)));
           const seenB = await Promise.all(ids.map((id) => ub.getUser(id)));
@@ -621,7 +631,7 @@ describe.each(['allkeys-lru', 'allkeys-random', 'volatile-lru'])(
           await Promise.all([a.close(), b.close()]);
         }
       },
-      20_000,
+      45_000,
     );
   },
 );

@@ -22,7 +22,15 @@ class Report {
 @Module({
   imports: [
     CacheMemoizeModule.forRoot({
-      stores: { default: kind === 'redis' ? redisStore({ url: address }) : memcachedStore({ servers: address }) },
+      // Bounds well above a loaded CI machine's round trips: this test is about the lock, and a store
+      // call past its bound runs the method (fail-safe, tested on its own), which would compute twice.
+      stores: {
+        default:
+          kind === 'redis'
+            ? redisStore({ url: address, commandTimeout: '5s' })
+            : memcachedStore({ servers: address, timeout: '5s' }),
+      },
+      operationTimeout: '5s',
       prefix,
     }),
   ],
