@@ -1,3 +1,4 @@
+import type { Inspection } from '../types/policy';
 import type { LocalCacheStore, LocalEntryRows } from '../types/store';
 import { Flight } from './flights';
 import { type LocalMeta, LocalVersions } from './local-versions';
@@ -32,6 +33,32 @@ export function readEntry<M extends LocalMeta>(
     staleUntil: rows.staleUntilOf(row),
     meta,
   };
+}
+
+/** What a call would find in a current entry (its versions and etag checked by the caller). */
+export function inspectEntry(entry: LocalEntry, now: number): Inspection {
+  if (entry.freshUntil > now)
+    return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
+  if (entry.staleUntil > now)
+    return { state: 'stale', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
+  return { state: 'miss' };
+}
+
+/** Makes a live, current entry fresh for `freshForMs` more (0: ends it, but for its grace and stale-if-error). */
+export function expireEntry(
+  store: LocalCacheStore,
+  key: string,
+  entry: LocalEntry,
+  now: number,
+  freshForMs: number,
+  staleIfErrorMs: number,
+): boolean {
+  const grace = entry.staleUntil - entry.freshUntil;
+  if (freshForMs <= 0 && grace <= 0 && staleIfErrorMs <= 0) return store.remove(key); // ends it now
+  const { value, meta, at } = entry;
+  const lifetime = freshForMs + Math.max(grace, staleIfErrorMs);
+  store.putEntry(key, value, meta, at, now + freshForMs, now + freshForMs + grace, lifetime, now);
+  return true;
 }
 
 /** A computation with what its entry will depend on and the logical time it started. */

@@ -4,7 +4,7 @@ import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flights, joined, reentrant } from './flights';
-import { type LocalEntry, LocalFlight, localVersions, readEntry } from './local-entry';
+import { expireEntry, inspectEntry, type LocalEntry, LocalFlight, localVersions, readEntry } from './local-entry';
 import { planEntry } from './entry-plan';
 import { LocalMeta, type LocalVersions } from './local-versions';
 import { servingStaleOnError } from './read-guards';
@@ -30,19 +30,25 @@ export class LocalTopology implements Topology {
     this.versions = localVersions(store);
   }
 
-  registerLifetime(): void {
-    // in-process versions need no lifetime
-  }
+  /** In-process versions need no lifetime. */
+  registerLifetime(): void {}
 
   isComputing(key: string): boolean {
     return this.flights.isComputing(key);
   }
 
   // Not `async`: returning a promise from an async function costs extra ticks on every hit.
-  getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+  getOrSet<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope?: CallScope,
+    space?: string,
+    rest?: string,
+  ): Promise<T> {
     const now = this.ctx.expiryNow();
     const { store } = this;
-    const row = store.find(key, now);
+    const row = rest === undefined ? store.find(key, now) : store.findIn(space!, rest, now);
     if (this.freshRow(row, now, scope)) {
       const value = store.valueAt(row) as T; // read before anything can write to the store
       if (policy.refreshAheadMs !== undefined && store.freshUntilOf(row) - now < policy.refreshAheadMs) {
@@ -110,10 +116,17 @@ export class LocalTopology implements Topology {
    * Synchronous variant, so a sync method stays sync. Grace serves the stale value and recomputes
    * right after (in a microtask). No single-flight is needed.
    */
-  getOrSetSync<T>(key: string, factory: () => T, policy: CachePolicy, scope?: CallScope): T {
+  getOrSetSync<T>(
+    key: string,
+    factory: () => T,
+    policy: CachePolicy,
+    scope?: CallScope,
+    space?: string,
+    rest?: string,
+  ): T {
     const now = this.ctx.expiryNow();
     const { store } = this;
-    const row = store.find(key, now);
+    const row = rest === undefined ? store.find(key, now) : store.findIn(space!, rest, now);
     if (this.freshRow(row, now, scope)) {
       const value = store.valueAt(row) as T;
       this.ctx.hit(key, policy, scope);
@@ -156,24 +169,14 @@ export class LocalTopology implements Topology {
   async inspect(key: string, scope?: CallScope): Promise<Inspection> {
     const now = this.ctx.now();
     const entry = readEntry(this.store, this.store.find(key, now), LocalMeta);
-    if (entry === undefined || !this.current(entry, scope)) return { state: 'miss' };
-    if (entry.freshUntil > now)
-      return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
-    if (entry.staleUntil > now)
-      return { state: 'stale', value: entry.value, expiresAt: entry.freshUntil, source: 'store' };
-    return { state: 'miss' };
+    return entry === undefined || !this.current(entry, scope) ? { state: 'miss' } : inspectEntry(entry, now);
   }
 
   async expire(key: string, freshForMs: number, staleIfErrorMs = 0): Promise<boolean> {
     const now = this.ctx.now();
     const entry = readEntry(this.store, this.store.find(key, now), LocalMeta);
     if (entry === undefined || entry.staleUntil <= now || !this.versions.fresh(entry.at, entry.meta)) return false;
-    const grace = entry.staleUntil - entry.freshUntil;
-    if (freshForMs <= 0 && grace <= 0 && staleIfErrorMs <= 0) return this.store.remove(key); // ends it now
-    const { value, meta, at } = entry;
-    const lifetime = freshForMs + Math.max(grace, staleIfErrorMs);
-    this.store.putEntry(key, value, meta, at, now + freshForMs, now + freshForMs + grace, lifetime, now);
-    return true;
+    return expireEntry(this.store, key, entry, now, freshForMs, staleIfErrorMs);
   }
 
   async invalidateKeys(keys: readonly string[]): Promise<void> {
@@ -195,9 +198,8 @@ export class LocalTopology implements Topology {
     this.ctx.emit({ type: 'invalidate', prefix, store: this.ctx.name });
   }
 
-  close(): void {
-    // nothing runs in the background of its own
-  }
+  /** Nothing runs in the background of its own. */
+  close(): void {}
 
   private servableStale(entry: LocalEntry | undefined, scope: CallScope | undefined, now: number): entry is LocalEntry {
     return entry !== undefined && entry.staleUntil > now && this.current(entry, scope);

@@ -69,9 +69,18 @@ export class Memoizer {
     this.topology.registerLifetime(ms);
   }
 
-  getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T> {
+  /** `space` + `rest`: `key` in two parts, the first shared by every call (see Topology.getOrSet). */
+  getOrSet<T>(
+    key: string,
+    factory: () => Promise<T> | T,
+    policy: CachePolicy,
+    scope?: CallScope,
+    space?: string,
+    rest?: string,
+  ): Promise<T> {
     const within = ancestors();
-    return this.topology.getOrSet(key, factory, policy, within === undefined ? scope : { ...scope, ancestors: within });
+    const s = within === undefined ? scope : { ...scope, ancestors: within };
+    return this.topology.getOrSet(key, factory, policy, s, space, rest);
   }
 
   /**
@@ -100,10 +109,17 @@ export class Memoizer {
     return getOrSetMany((k, f, p, s) => this.topology.refresh(k, f, p, s), keys, load, policy, scopes, maxBatch);
   }
 
-  getOrSetSync<T>(key: string, factory: () => T, policy: CachePolicy, scope?: CallScope): T {
+  getOrSetSync<T>(
+    key: string,
+    factory: () => T,
+    policy: CachePolicy,
+    scope?: CallScope,
+    space?: string,
+    rest?: string,
+  ): T {
     if (this.sync === undefined)
       throw new Error(`store '${this.name}' (${this.store.kind}) cannot answer synchronously.`);
-    return this.sync.getOrSetSync(key, factory, policy, scope);
+    return this.sync.getOrSetSync(key, factory, policy, scope, space, rest);
   }
 
   /** Recomputes and stores whatever is cached; resolves once stored. */

@@ -7,7 +7,18 @@ import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 export interface Topology {
   /** Answers synchronously (an in-process store): sync methods can stay sync. */
   readonly local: boolean;
-  getOrSet<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T>;
+  /**
+   * `space` + `rest` (both or neither): `key` in two parts, the first shared by every call of the
+   * method (an in-process store then hashes only the rest).
+   */
+  getOrSet<T>(
+    key: string,
+    factory: () => Promise<T> | T,
+    policy: CachePolicy,
+    scope?: CallScope,
+    space?: string,
+    rest?: string,
+  ): Promise<T>;
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
   refresh<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T>;
   inspect(key: string, scope?: CallScope): Promise<Inspection>;

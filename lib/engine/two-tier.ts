@@ -101,10 +101,17 @@ export class TwoTierTopology implements Topology {
     return this.remote.isComputing(key);
   }
 
-  getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+  getOrSet<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope?: CallScope,
+    space?: string,
+    rest?: string,
+  ): Promise<T> {
     const now = this.ctx.now();
     const { l1 } = this.tier;
-    const row = l1.find(key, now);
+    const row = rest === undefined ? l1.find(key, now) : l1.findIn(space!, rest, now);
     if (row >= 0 && l1.freshUntilOf(row) > now) {
       const meta = l1.metaAt(row);
       if (meta instanceof L1Meta && meta.etag === scope?.etag && this.versions.fresh(l1.atOf(row), meta)) {

@@ -16,9 +16,13 @@ export function hashKeyPart(text: string): string {
  * so hashed and readable keys never meet.
  */
 export function composeKey(base: string, encodedArgs: string): string {
-  const key = base + encodedArgs;
-  if (key.length <= MAX_READABLE_KEY_LENGTH && SAFE_KEY.test(encodedArgs)) return key;
-  return base + hashKeyPart(encodedArgs);
+  return base + keyRest(base, encodedArgs);
+}
+
+/** What composeKey puts after `base`: the encoded arguments, or their hash. */
+export function keyRest(base: string, encodedArgs: string): string {
+  if (base.length + encodedArgs.length <= MAX_READABLE_KEY_LENGTH && SAFE_KEY.test(encodedArgs)) return encodedArgs;
+  return hashKeyPart(encodedArgs);
 }
 
 /** `prefix:namespace:version:` — computed once per decorated method. */

@@ -1,7 +1,7 @@
 import { isObservable, type Observable } from 'rxjs';
 import type { Memoizer } from '../engine/memoizer';
 import { runDetached } from '../engine/reentry';
-import { composeKey, tagKeysFor } from '../keys/keys';
+import { composeKey, keyRest, tagKeysFor } from '../keys/keys';
 import { encodeArgs, encodeValue } from '../keys/key-encoder';
 import type { CacheHookInfo, CacheHooks } from '../types/options';
 import type { CachePolicy, CallScope } from '../types/policy';
@@ -10,7 +10,6 @@ import { parseDuration } from '../util/duration';
 import { currentCacheMode } from './cache-mode';
 import { ErrorCache, errorCacheOf } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
-
 import type { MethodExplanation, ResolvedMethodConfig } from './method-config';
 
 export type { ResultShape } from './result-shape';
@@ -62,6 +61,11 @@ export class ResolvedMethod {
 
   /** `instance`: the object the method is called on (needed with `instanceKey`). */
   keyFor(args: Args, instance?: unknown): string {
+    return this.config.keyBase + this.restFor(args, instance);
+  }
+
+  /** The key's part after the method's key base (the same string on every call). */
+  private restFor(args: Args, instance?: unknown): string {
     const { key, instanceKey } = this.config.callbacks;
     let encoded = key === undefined ? encodeArgs(args, this.owner) : encodeValue(key(...args), this.owner);
     if (instanceKey !== undefined) {
@@ -72,7 +76,7 @@ export class ResolvedMethod {
       }
       encoded = `${encodeValue(instanceKey(instance), this.owner, 'instanceKey')}|${encoded}`;
     }
-    return composeKey(this.config.keyBase, encoded);
+    return keyRest(this.config.keyBase, encoded);
   }
 
   /** The keys a call with these arguments reads (one; a batch method's are one per id). */
@@ -145,14 +149,17 @@ export class ResolvedMethod {
   }
 
   call(thisArg: unknown, original: MethodImpl, args: unknown[]): unknown {
+    const base = this.config.keyBase;
     let key: string;
+    let rest: string;
     let scope: CallScope | undefined;
     try {
       const { skip } = this.config.callbacks;
       if (skip !== undefined && skip(...args)) return this.uncachedCall(thisArg, original, args);
       const mode = currentCacheMode();
       if (mode === 'bypass') return this.uncachedCall(thisArg, original, args);
-      key = this.keyFor(args, thisArg);
+      rest = this.restFor(args, thisArg);
+      key = base + rest;
       scope = this.scopeFor(args, key);
       if (mode === 'refresh') return this.refreshCall(thisArg, original, args, key, scope);
     } catch (error) {
@@ -165,13 +172,14 @@ export class ResolvedMethod {
       case 'promise':
         if (this.errors !== undefined) {
           const errors = this.errors;
-          return this.memoizer.getOrSet(key, errors.factory(invoke), this.policy, scope).then((v) => errors.unwrap(v));
+          const factory = errors.factory(invoke);
+          return this.memoizer.getOrSet(key, factory, this.policy, scope, base, rest).then((v) => errors.unwrap(v));
         }
-        return this.memoizer.getOrSet(key, invoke, this.policy, scope);
+        return this.memoizer.getOrSet(key, invoke, this.policy, scope, base, rest);
       case 'observable':
         return this.observable(key, invoke as () => Observable<unknown>, scope);
       case 'sync':
-        return this.sync(key, invoke, scope);
+        return this.sync(key, invoke, scope, rest);
       default:
         return this.firstCall(key, invoke, scope);
     }
@@ -247,8 +255,9 @@ export class ResolvedMethod {
     return this.sync(key, () => result, scope);
   }
 
-  private sync(key: string, invoke: () => unknown, scope: CallScope | undefined): unknown {
-    if (this.memoizer.isLocal) return this.memoizer.getOrSetSync(key, invoke, this.policy, scope);
+  private sync(key: string, invoke: () => unknown, scope: CallScope | undefined, rest?: string): unknown {
+    const { memoizer, policy } = this;
+    if (memoizer.isLocal) return memoizer.getOrSetSync(key, invoke, policy, scope, this.config.keyBase, rest);
     this.warnOnce(
       'sync',
       `${this.owner} returns synchronously but its store '${this.memoizer.name}' is asynchronous: it runs uncached. ` +
@@ -258,11 +267,7 @@ export class ResolvedMethod {
   }
 
   /** Observables are cached as the array of their emissions and replayed whole on a hit. */
-  private observable(
-    key: string,
-    invoke: () => Observable<unknown>,
-    scope: CallScope | undefined,
-  ): Observable<unknown> {
+  private observable(key: string, invoke: () => Observable<unknown>, scope?: CallScope): Observable<unknown> {
     return replay(() => this.memoizer.getOrSet(key, () => collect(invoke()), this.policy, scope));
   }
 
@@ -278,14 +283,8 @@ export class ResolvedMethod {
   /** The cache cannot key or tag a call: reported (once per kind of error), the call runs uncached. */
   runsUncached(error: unknown): void {
     const reason = error instanceof Error ? error.message : String(error);
-    this.memoizer.ctx.emit({
-      type: 'error',
-      key: this.owner,
-      store: this.memoizer.name,
-      owner: this.owner,
-      operation: 'key',
-      error,
-    });
+    const { owner, memoizer } = this;
+    memoizer.ctx.emit({ type: 'error', key: owner, store: memoizer.name, owner, operation: 'key', error });
     this.warnOnce(`key:${error instanceof Error ? error.name : 'error'}`, `${this.owner} runs uncached: ${reason}`);
   }
 

@@ -70,6 +70,11 @@ export interface LocalEntryRows {
   ): void;
   /** The row of the live entry under `key` (marked recently used), or -1. */
   find(key: string, now?: number): number;
+  /**
+   * find(space + rest), for a key whose shared start (`space`: a method's key base, the same
+   * string on every call) the caller knows: only `rest` is hashed.
+   */
+  findIn(space: string, rest: string, now?: number): number;
   valueAt(row: number): unknown;
   /** undefined: the row holds a value put() without meta. */
   metaAt(row: number): object | undefined;
