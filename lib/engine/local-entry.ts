@@ -17,6 +17,11 @@ export interface LocalEntry<M extends LocalMeta = LocalMeta> {
   readonly meta: M;
 }
 
+/** The row of `key` (-1: none), looked up by its parts when the caller has them (see Topology.getOrSet). */
+export function findRow(rows: LocalEntryRows, key: string, now: number, space?: string, rest?: string): number {
+  return space === undefined || rest === undefined ? rows.find(key, now) : rows.findIn(space, rest, now);
+}
+
 /** The entry in `row` (-1: none) if the engine wrote it with a meta of class `kind`. */
 export function readEntry<M extends LocalMeta>(
   rows: LocalEntryRows,

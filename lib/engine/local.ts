@@ -4,14 +4,13 @@ import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flights, joined, reentrant } from './flights';
-import { expireEntry, inspectEntry, type LocalEntry, LocalFlight, localVersions, readEntry } from './local-entry';
+import { expireEntry, findRow, inspectEntry, LocalFlight, localVersions, readEntry } from './local-entry';
+import type { LocalEntry } from './local-entry';
 import { planEntry } from './entry-plan';
 import { LocalMeta, type LocalVersions } from './local-versions';
 import { servingStaleOnError } from './read-guards';
 import { computingSync } from './reentry';
-import type { Topology } from './topology';
-
-type Factory<T> = () => Promise<T> | T;
+import type { Factory, Topology } from './topology';
 
 /**
  * The memory store: everything happens in this process, so invalidations apply synchronously —
@@ -48,7 +47,7 @@ export class LocalTopology implements Topology {
   ): Promise<T> {
     const now = this.ctx.expiryNow();
     const { store } = this;
-    const row = rest === undefined ? store.find(key, now) : store.findIn(space!, rest, now);
+    const row = findRow(store, key, now, space, rest);
     if (this.freshRow(row, now, scope)) {
       const value = store.valueAt(row) as T; // read before anything can write to the store
       if (policy.refreshAheadMs !== undefined && store.freshUntilOf(row) - now < policy.refreshAheadMs) {
@@ -126,7 +125,7 @@ export class LocalTopology implements Topology {
   ): T {
     const now = this.ctx.expiryNow();
     const { store } = this;
-    const row = rest === undefined ? store.find(key, now) : store.findIn(space!, rest, now);
+    const row = findRow(store, key, now, space, rest);
     if (this.freshRow(row, now, scope)) {
       const value = store.valueAt(row) as T;
       this.ctx.hit(key, policy, scope);

@@ -4,9 +4,8 @@ import type { EngineContext } from './context';
 import { DistributedLock } from './distributed-lock';
 import { sleep } from './factory-runner';
 import type { Flight, Flights, Snapshot } from './flights';
+import type { Factory } from './topology';
 import type { RemoteVersions } from './versions';
-
-type Factory<T> = () => Promise<T> | T;
 /** Runs the factory after a snapshot and writes (and awaits) the entry. */
 export type RunComputation = <T>(
   flight: Flight<T>,

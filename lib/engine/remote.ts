@@ -10,10 +10,8 @@ import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
 import { checkFound, lookupOrServeStale } from './read-guards';
 import type { RemoteObserver } from './remote-observer';
-import type { Topology } from './topology';
+import type { Factory, Topology } from './topology';
 import { RemoteVersions } from './versions';
-
-type Factory<T> = () => Promise<T> | T;
 
 /**
  * A shared store (Redis, memcached, a tiered store's L2): batched lookups decided by versions,

@@ -1,5 +1,8 @@
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 
+/** What computes a value: sync or async. */
+export type Factory<T> = () => Promise<T> | T;
+
 /**
  * How one store is used, picked once per store (local, remote, two-tier): the engine never asks
  * on a call which kind of store it talks to.
@@ -13,14 +16,14 @@ export interface Topology {
    */
   getOrSet<T>(
     key: string,
-    factory: () => Promise<T> | T,
+    factory: Factory<T>,
     policy: CachePolicy,
     scope?: CallScope,
     space?: string,
     rest?: string,
   ): Promise<T>;
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
-  refresh<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T>;
+  refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T>;
   inspect(key: string, scope?: CallScope): Promise<Inspection>;
   /**
    * The entry, if servable, stays fresh for `freshForMs` from now (its grace after that), without

@@ -7,12 +7,10 @@ import type { LocalCacheStore } from '../types/store';
 import type { Found } from './batch-lookup';
 import { BusProtocol, type BusChange } from './bus';
 import type { EngineContext } from './context';
-import { localVersions, readEntry } from './local-entry';
+import { findRow, localVersions, readEntry } from './local-entry';
 import { LocalMeta, type LocalVersions, type TagState } from './local-versions';
 import { RemoteTopology } from './remote';
-import type { Topology } from './topology';
-
-type Factory<T> = () => Promise<T> | T;
+import type { Factory, Topology } from './topology';
 
 /** What a two-tier topology needs of a tiered store. */
 export interface TierParts {
@@ -111,7 +109,7 @@ export class TwoTierTopology implements Topology {
   ): Promise<T> {
     const now = this.ctx.now();
     const { l1 } = this.tier;
-    const row = rest === undefined ? l1.find(key, now) : l1.findIn(space!, rest, now);
+    const row = findRow(l1, key, now, space, rest);
     if (row >= 0 && l1.freshUntilOf(row) > now) {
       const meta = l1.metaAt(row);
       if (meta instanceof L1Meta && meta.etag === scope?.etag && this.versions.fresh(l1.atOf(row), meta)) {

@@ -7,6 +7,11 @@ export class KeySpace {
     readonly id: number,
     readonly name: string,
   ) {}
+
+  /** The part of a key in this space after its name (the root's: the whole key). */
+  restOf(key: string): string {
+    return key.slice(this.name.length);
+  }
 }
 
 /**

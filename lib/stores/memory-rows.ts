@@ -65,11 +65,11 @@ export abstract class MemoryRows {
     return row;
   }
 
-  protected resize(rows: number): void {
+  private resize(rows: number): void {
     const nums = new Float64Array(rows * STRIDE);
-    nums.set(this.nums.subarray(0, Math.min(this.nums.length, nums.length)));
+    nums.set(this.nums);
     const links = new Int32Array(rows * LINKS);
-    links.set(this.links.subarray(0, Math.min(this.links.length, links.length)));
+    links.set(this.links);
     this.nums = nums;
     this.links = links;
   }
@@ -101,9 +101,8 @@ export abstract class MemoryRows {
     if (this.top <= 64 || this.count >= this.top >>> 2) return;
     const live = this.count;
     const old = { nums: this.nums, links: this.links, refs: this.refs };
-    this.nums = new Float64Array(0);
-    this.links = new Int32Array(0);
-    this.resize(live + (live >>> 1) + 16);
+    this.nums = new Float64Array((live + (live >>> 1) + 16) * STRIDE);
+    this.links = new Int32Array((live + (live >>> 1) + 16) * LINKS);
     const refs: unknown[] = [];
     let next = 0;
     for (let row = this.oldest; row >= 0; row = old.links[row * LINKS + NEXT], next++) {

@@ -59,7 +59,7 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
 
   find(key: string, now: number = Date.now()): number {
     const space = this.spaces.of(key);
-    return this.findRow(space, space.id === 0 ? key : key.slice(space.name.length), now);
+    return this.findRow(space, space.restOf(key), now);
   }
 
   findIn(space: string, rest: string, now: number = Date.now()): number {
@@ -78,7 +78,7 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
   put(key: string, value: unknown, ttlMs: number, now: number = Date.now()): void {
     const size = value instanceof Uint8Array ? value.byteLength + 48 : estimateSize(value);
     const space = this.spaces.of(key);
-    const rest = space.id === 0 ? key : key.slice(space.name.length);
+    const rest = space.restOf(key);
     this.store(space, rest, value, undefined, size, now + ttlMs);
   }
 
@@ -93,7 +93,7 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
     now: number = Date.now(),
   ): void {
     const space = this.spaces.of(key);
-    const rest = space.id === 0 ? key : key.slice(space.name.length);
+    const rest = space.restOf(key);
     const size = estimateSize(value) + ROW_BYTES + rest.length;
     const row = this.store(space, flatString(rest), value, meta, size, now + ttlMs);
     if (row < 0) return;
@@ -106,7 +106,7 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
 
   remove(key: string): boolean {
     const space = this.spaces.of(key);
-    const row = space.rows.get(space.id === 0 ? key : key.slice(space.name.length));
+    const row = space.rows.get(space.restOf(key));
     if (row === undefined) return false;
     this.drop(row);
     this.shrinkIfSparse();
