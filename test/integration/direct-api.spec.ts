@@ -23,6 +23,7 @@ import {
   type CacheStore,
 } from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { written as entryWritten } from '../support/written';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -78,7 +79,7 @@ async function app(store: () => CacheStore, options: Partial<CacheMemoizeModuleO
     /** Writes land in the background after getOrSet returns: waits (bounded) for the key's 'set' event. */
     written: async (key: string) => {
       const full = module.get(CacheService).keyOf(key);
-      for (let t = 0; t < 200 && !events.some((e) => e.type === 'set' && e.key === full); t++) await sleep(10);
+      await entryWritten(events, full);
     },
   };
 }

@@ -26,6 +26,7 @@ import {
 } from '../../lib';
 import { buildEnvelope, decodeEnvelope, COMPRESSED, SIGNED } from '../../lib/codec/envelope';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { written as entryWritten } from '../support/written';
 
 const servers = sharedServers();
 const SECRET = 'a-long-enough-secret-0001';
@@ -77,9 +78,8 @@ async function instance(store: CacheStore, options: Partial<CacheMemoizeModuleOp
 
 /** Writes land in the background after a call returns: wait (bounded) for the entry's 'set' event. */
 async function written(i: Instance, key: string): Promise<void> {
-  for (let t = 0; t < 200 && !i.events.some((e) => e.type === 'set' && e.key === key); t++) await sleep(10);
+  await entryWritten(i.events, key);
 }
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Raw stores have no offline queue: wait for the connection before writing behind the engine's back. */
 async function connected<S extends CacheStore>(store: S): Promise<S> {

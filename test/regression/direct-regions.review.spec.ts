@@ -20,9 +20,9 @@ import {
   type CacheStore,
 } from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { written as entryWritten } from '../support/written';
 
 const servers = sharedServers();
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Every module a test opens is closed after it, failed or not. */
 const opened: TestingModule[] = [];
@@ -56,7 +56,7 @@ async function boot(
     events,
     written: async (key: string) => {
       const full = cache.keyOf(key);
-      for (let t = 0; t < 200 && !events.some((e) => e.type === 'set' && e.key === full); t++) await sleep(10);
+      await entryWritten(events, full);
     },
   };
 }

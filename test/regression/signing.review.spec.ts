@@ -18,10 +18,10 @@ import {
 } from '../../lib';
 import { buildEnvelope } from '../../lib/codec/envelope';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { written as entryWritten } from '../support/written';
 
 const servers = sharedServers();
 const SECRET = 'a-long-enough-secret-0001';
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 @Injectable()
 class Permissions {
@@ -63,9 +63,7 @@ async function instance(prefix: string) {
     engine: module.get(CacheMemoizeEngine),
     invalidation: module.get(InvalidationService),
     keyOf: (user: string) => cacheHandle(perms, 'of').keyOf(user),
-    written: async (key: string) => {
-      for (let t = 0; t < 200 && !events.some((e) => e.type === 'set' && e.key === key); t++) await sleep(10);
-    },
+    written: (key: string) => entryWritten(events, key),
   };
 }
 
