@@ -1,6 +1,6 @@
 // Before/after in one run: two builds of the library (bench/build-rev.sh) loaded side by side,
 // each case measured for both, interleaved, medians reported as after/before ratios.
-//   bash bench/build-rev.sh <rev> && bash bench/build-rev.sh && npm run bench -- compare <rev> [memory|redis|memcached|tiered|cold|http...]
+//   bash bench/build-rev.sh <rev> && bash bench/build-rev.sh && npm run bench -- compare <rev> [memory|tagged|churn|redis|memcached|tiered|cold|http...]
 import 'reflect-metadata';
 import { join, resolve } from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
@@ -22,6 +22,7 @@ function load(dir: string): LibModule {
 function userService(
   lib: LibModule,
   ttl: Lib.Duration = '1h',
+  tagged = false,
 ): new () => { getUser(id: number): Promise<ReturnType<typeof user>> } {
   class UserService {
     async getUser(id: number) {
@@ -29,13 +30,21 @@ function userService(
     }
   }
   const descriptor = Object.getOwnPropertyDescriptor(UserService.prototype, 'getUser')!;
-  Reflect.decorate([lib.CacheMemoize({ ttl }) as MethodDecorator], UserService.prototype, 'getUser', descriptor);
+  const tags = tagged ? (id: number) => [`user:${id}`, 'users'] : undefined;
+  Reflect.decorate([lib.CacheMemoize({ ttl, tags }) as MethodDecorator], UserService.prototype, 'getUser', descriptor);
   Reflect.decorate([Injectable()], UserService);
   return UserService;
 }
 
-async function appOf(lib: LibModule, store: Lib.CacheStore, warm: number, prefix: string, ttl?: Lib.Duration) {
-  const Svc = userService(lib, ttl);
+async function appOf(
+  lib: LibModule,
+  store: Lib.CacheStore,
+  warm: number,
+  prefix: string,
+  ttl?: Lib.Duration,
+  tagged = false,
+) {
+  const Svc = userService(lib, ttl, tagged);
   const moduleRef = await Test.createTestingModule({
     imports: [lib.CacheMemoizeModule.forRoot({ stores: { default: store }, prefix })],
     providers: [Svc],
@@ -45,6 +54,8 @@ async function appOf(lib: LibModule, store: Lib.CacheStore, warm: number, prefix
   for (let i = 0; i < warm; i++) await users.getUser(i);
   await new Promise((r) => setTimeout(r, 200));
   for (let i = 0; i < warm; i++) await users.getUser(i); // tiered: fills L1 from L2
+  // Tagged: an unrelated invalidation since, so every hit is judged by its tags, not waved through.
+  if (tagged) await moduleRef.get(lib.InvalidationService).invalidateTags(['unrelated']);
   return { moduleRef, users };
 }
 
@@ -54,13 +65,26 @@ async function hitCase(
   after: LibModule,
   make: (lib: LibModule) => Lib.CacheStore,
   concurrency: number,
+  tagged = false,
+  churn = false,
 ): Promise<void> {
-  const a = await appOf(before, make(before), KEYS, `cmpb${Date.now() % 1e6}`);
-  const b = await appOf(after, make(after), KEYS, `cmpa${Date.now() % 1e6}`);
+  const a = await appOf(before, make(before), KEYS, `cmpb${Date.now() % 1e6}`, undefined, tagged);
+  const b = await appOf(after, make(after), KEYS, `cmpa${Date.now() % 1e6}`, undefined, tagged);
+  // churn: an unrelated invalidation every KEYS calls, so every hit is judged again (the worst case).
+  const call = (app: typeof a, lib: LibModule) =>
+    churn
+      ? (i: number) =>
+          i % KEYS === 0
+            ? app.moduleRef
+                .get(lib.InvalidationService)
+                .invalidateTags(['unrelated'])
+                .then(() => app.users.getUser(i % KEYS))
+            : app.users.getUser(i % KEYS)
+      : (i: number) => app.users.getUser(i % KEYS);
   const results = await bench(
     [
-      { name: 'before', run: (i) => a.users.getUser(i % KEYS) },
-      { name: 'after', run: (i) => b.users.getUser(i % KEYS) },
+      { name: 'before', run: call(a, before) },
+      { name: 'after', run: call(b, after) },
     ],
     { concurrency, rounds: 11, roundMs: 500 },
   );
@@ -138,6 +162,31 @@ export async function compareBench(args: string[]): Promise<void> {
       [
         'memory',
         () => hitCase('memory hit, 1,000 hot keys', before, after, (lib) => lib.memoryStore({ maxEntries: 10_000 }), 1),
+      ],
+      [
+        'tagged',
+        () =>
+          hitCase(
+            'memory hit, per-id tags, after an unrelated invalidation',
+            before,
+            after,
+            (lib) => lib.memoryStore({ maxEntries: 10_000 }),
+            1,
+            true,
+          ),
+      ],
+      [
+        'churn',
+        () =>
+          hitCase(
+            'memory hit, per-id tags, an unrelated invalidation every 1,000 calls (every hit judged by its tags)',
+            before,
+            after,
+            (lib) => lib.memoryStore({ maxEntries: 10_000 }),
+            1,
+            true,
+            true,
+          ),
       ],
       [
         'redis',
