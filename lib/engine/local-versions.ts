@@ -1,11 +1,18 @@
 import { flatString } from '../util/flat-string';
+import { depHash, sigOf, sumAdd, sumEnd, sumStart } from './deps-sum';
 
-/** How many invalidations `untouchedSince` can look back over. */
-const RECENT = 1_024;
+/** How many invalidated dependencies are remembered by name; older ones raise the floor instead. */
+const RECORDS = 1 << 16;
+/** Dropped at once when the records are full (the oldest), so the floor moves rarely. */
+const DROP = RECORDS >>> 3;
+/** Bits of the filter of recorded keys (2^20: a few percent of false positives when the records are full). */
+const FILTER_BITS = 20;
+/** Invalidated keys logged with their signature bits, newest last (a ring). */
+const LOG = 4_096;
 /** The map of states is swept of dead references once it holds this many (then twice the live ones). */
 const SWEEP_MIN = 1_024;
 
-/** One dependency (tag, namespace, the app's clear key) in this process: when it was last invalidated. */
+/** One dependency (namespace, the app's clear key, an L1 copy's tag) in this process: when it was last invalidated. */
 export class TagState {
   /** Logical time of the last invalidation (0: never). */
   at = 0;
@@ -13,41 +20,54 @@ export class TagState {
 
 /**
  * What an in-process entry depends on, beside its value and deadlines: the states of its method's
- * own dependencies (shared by all its entries), those of its call (tags from the arguments or the
- * result; one state is kept as is, not in an array), and its etag. Entries alike share one: a
- * method's untagged entries all hold the same.
+ * own dependencies (shared by all its entries), the dependency keys known only once it was
+ * computed (result tags, tags the computation added; one is kept without an array), and its etag.
+ * Entries alike share one: a method's entries without result tags all hold the same, whatever
+ * their argument tags (those are not held per entry: see LocalVersions.fresh).
  */
 export class LocalMeta {
   constructor(
     readonly deps: readonly TagState[],
-    readonly extra: TagState | readonly TagState[] | undefined,
+    readonly extra: string | readonly string[] | undefined,
     readonly etag: string | undefined,
   ) {}
 }
 
 /**
  * Versions for in-process entries (the memory store, a tiered store's L1), on a logical clock.
- * A computation records the clock when it starts and holds its dependencies' states; an entry is
- * stale once any of them was invalidated later. States are held by the entries and computations
- * that depend on them and kept in a map of weak references, so the map holds no state nothing
- * needs: any number of distinct tags can be invalidated without bounds to enforce or entries to
- * drop, and entries whose tags were never invalidated keep hitting. References whose state is gone
- * are swept from the map as it grows (each costs a few dozen bytes until then, where a
- * finalization callback per state would cost more, all the time).
+ * A computation records the clock when it starts; an entry is stale once one of its dependencies
+ * was invalidated later. Two kinds of dependency, two ways to know:
+ * - a method's own (namespaces, the clear key): a state object each, shared by all its entries;
+ * - a call's argument and request tags, which may be one per entry: the entry keeps two numbers
+ *   in its row, a 32-bit signature (two bits per tag) and a 52-bit sum of its tags, not the tags.
+ *   A check walks back the keys invalidated since the entry's time (a ring of the latest LOG):
+ *   one whose bits are not all in the signature is none of its tags, so most checks end there.
+ *   Otherwise the call's tags, computed again for this call, must add up to the sum (the same
+ *   tags) and are looked up by name among the latest RECORDS invalidated keys. Past those,
+ *   `floor` answers: an entry that started before the newest key forgotten is stale ("cannot
+ *   tell" is never "fresh");
+ * - result tags and tags added while computing: kept in the entry's meta, looked up by name.
  */
 export class LocalVersions {
   /** Logical time: advances by one per invalidation. */
   private clock = 1;
   /** Time of the latest invalidation: an entry that started at or after it needs no check. */
   lastInvalidation = 0;
+  /** An entry with call tags that started before this cannot be judged by name any more. */
+  private floor = 0;
+  /** Invalidated dependency key → logical time, oldest invalidation first. */
+  private readonly records = new Map<string, number>();
+  /** A bit per hash of each recorded key (never a false negative): most call tags are ruled out without a lookup. */
+  private filter = new Int32Array(1 << (FILTER_BITS - 5));
+  /** The latest invalidated keys, as (time, signature bits), in a ring; `logged` of them are set. */
+  private readonly logAt = new Float64Array(LOG);
+  private readonly logSig = new Int32Array(LOG);
+  private logNext = 0;
+  private logged = 0;
+  /** The latest time the ring no longer holds: a walk back to an older entry's time cannot be complete. */
+  private logFloor = 0;
   private readonly states = new Map<string, WeakRef<TagState>>();
   private sweepAt = SWEEP_MIN;
-  /**
-   * The latest invalidations (logical time, dependencies), so a value read or computed from time t
-   * can be judged against every invalidation since t even for dependencies no state was held for
-   * (a tiered store's L1 copy of an L2 read, a result tag). Bounded: past it, "cannot tell" = stale.
-   */
-  private readonly recent: Array<{ at: number; deps: readonly string[] }> = [];
   /** Each method's fixed dependencies, resolved once (held by the method's policy, not per entry). */
   private readonly fixed = new WeakMap<readonly string[], LocalMeta>();
   /** The latest meta with per-call parts made over each method's: the next one alike shares it. */
@@ -62,65 +82,129 @@ export class LocalVersions {
     return deps.map((d) => this.state(d));
   }
 
-  /** What a computation's entry depends on: the method's fixed dependencies, its call's, its etag. */
-  meta(fixed: readonly string[], extra: readonly string[] | undefined, etag: string | undefined): LocalMeta {
+  /** What a computation's entry depends on beyond its call's tags: the method's fixed dependencies, its etag. */
+  meta(fixed: readonly string[], etag: string | undefined): LocalMeta {
     let base = this.fixed.get(fixed);
     if (base === undefined) this.fixed.set(fixed, (base = new LocalMeta(this.resolve(fixed), undefined, undefined)));
-    if ((extra === undefined || extra.length === 0) && etag === undefined) return base;
-    return this.extend(base, extra ?? [], etag);
+    if (etag === undefined) return base;
+    return this.shared(base.deps, undefined, etag);
   }
 
-  /** `meta` with more dependencies of its call (result tags, tags added while computing). */
-  extend(meta: LocalMeta, more: readonly string[], etag: string | undefined = meta.etag): LocalMeta {
-    const states: TagState[] =
-      meta.extra === undefined ? [] : meta.extra instanceof TagState ? [meta.extra] : [...meta.extra];
-    for (const d of more) {
-      const state = this.state(d);
-      if (!states.includes(state) && !meta.deps.includes(state)) states.push(state);
-    }
-    const extra = states.length === 0 ? undefined : states.length === 1 ? states[0] : states;
-    const latest = this.latest.get(meta.deps);
-    if (latest !== undefined && latest.etag === etag && sameStates(latest.extra, extra)) return latest;
-    const made = new LocalMeta(meta.deps, extra, etag);
-    this.latest.set(meta.deps, made);
-    return made;
+  /** `meta` with more dependencies known once computed (result tags, tags added while computing). */
+  extend(meta: LocalMeta, more: readonly string[]): LocalMeta {
+    const had = meta.extra === undefined ? [] : typeof meta.extra === 'string' ? [meta.extra] : meta.extra;
+    const keys = [...new Set([...had, ...more])].map(flatString);
+    return this.shared(meta.deps, keys.length === 1 ? keys[0] : keys, meta.etag);
   }
 
-  /** Fresh unless one of the dependencies in `meta` was invalidated after `at`. */
-  fresh(at: number, meta: LocalMeta): boolean {
+  /**
+   * Fresh unless a dependency was invalidated after `at`: the method's and those known once
+   * computed (in `meta`), or the call's tags the entry was computed with (their `sum` and `sig`;
+   * `callDeps`: this call's tags, computed again, used only when the signature cannot rule out
+   * every invalidation since `at`).
+   */
+  fresh(at: number, meta: LocalMeta, sum = 0, sig = 0, callDeps?: readonly string[]): boolean {
     if (at >= this.lastInvalidation) return true;
     const deps = meta.deps;
     for (let i = 0; i < deps.length; i++) if (deps[i].at > at) return false;
+    if (sum !== 0 && !this.callTagsUntouched(at, sum, sig, callDeps)) return false;
     const extra = meta.extra;
     if (extra === undefined) return true;
-    if (extra instanceof TagState) return extra.at <= at;
-    for (let i = 0; i < extra.length; i++) if (extra[i].at > at) return false;
-    return true;
+    if (at < this.floor) return false;
+    return typeof extra === 'string' ? !((this.records.get(extra) ?? 0) > at) : this.untouched(at, extra);
+  }
+
+  private callTagsUntouched(at: number, sum: number, sig: number, callDeps: readonly string[] | undefined): boolean {
+    const { logAt, logSig } = this;
+    let i = this.logNext;
+    let n = this.logged;
+    for (; n > 0; n--) {
+      i = i === 0 ? LOG - 1 : i - 1;
+      if (logAt[i] <= at) return true; // every key invalidated since was ruled out
+      if ((logSig[i] & ~sig) === 0) break; // maybe one of its tags
+    }
+    if (n === 0 && at >= this.logFloor) return true;
+    // By name: the call's tags must be the entry's, and none invalidated since.
+    if (at < this.floor || callDeps === undefined) return false;
+    sumStart();
+    for (let k = 0; k < callDeps.length; k++) {
+      const dep = callDeps[k];
+      const hash = depHash(dep);
+      sumAdd(hash);
+      if (this.maybeRecorded(hash) && (this.records.get(dep) ?? 0) > at) return false;
+    }
+    return sumEnd() === sum;
   }
 
   /** Invalidates `deps`: every entry and computation that started earlier and depends on one is stale. */
   invalidate(deps: readonly string[]): void {
     const at = ++this.clock;
     this.lastInvalidation = at;
+    const { records } = this;
     for (const d of deps) {
       const state = this.states.get(d)?.deref();
-      // No state: no entry or computation here holds it; the log below still answers for it.
+      // No state: no entry or computation here holds it as a method dependency.
       if (state !== undefined) state.at = at;
+      // Deleted first, so the map stays ordered by time.
+      records.delete(d);
+      records.set(flatString(d), at);
+      const hash = depHash(d);
+      this.mark(hash);
+      this.log(at, sigOf(hash));
     }
-    this.recent.push({ at, deps });
-    if (this.recent.length > RECENT) this.recent.shift();
+    if (records.size > RECORDS) this.forgetOldest();
   }
 
   /** Whether none of `deps` was invalidated after logical time `at`, whether states were held for them or not. */
   untouchedSince(at: number, deps: readonly string[]): boolean {
     if (at >= this.lastInvalidation) return true;
-    // Invalidations are numbered consecutively: if the oldest one kept is later than at + 1, some are gone.
-    if (this.recent.length === 0 || this.recent[0].at > at + 1) return false;
-    for (let i = this.recent.length - 1; i >= 0 && this.recent[i].at > at; i--) {
-      const changed = this.recent[i].deps;
-      for (const d of deps) if (changed.includes(d)) return false;
-    }
+    return at >= this.floor && this.untouched(at, deps);
+  }
+
+  private untouched(at: number, deps: readonly string[]): boolean {
+    for (let i = 0; i < deps.length; i++) if ((this.records.get(deps[i]) ?? 0) > at) return false;
     return true;
+  }
+
+  private forgetOldest(): void {
+    // An eighth at least, and as many more as one invalidation of many keys went past the bound.
+    const drop = this.records.size - RECORDS + DROP;
+    let dropped = 0;
+    for (const [dep, at] of this.records) {
+      if (dropped++ === drop) break;
+      this.records.delete(dep);
+      this.floor = at;
+    }
+    // Bits are shared: the filter is made again from the records kept.
+    this.filter = new Int32Array(this.filter.length);
+    for (const dep of this.records.keys()) this.mark(depHash(dep));
+  }
+
+  private log(at: number, sig: number): void {
+    const i = this.logNext;
+    if (this.logged === LOG) this.logFloor = this.logAt[i];
+    else this.logged++;
+    this.logAt[i] = at;
+    this.logSig[i] = sig;
+    this.logNext = i + 1 === LOG ? 0 : i + 1;
+  }
+
+  private mark(hash: number): void {
+    const bit = hash >>> (32 - FILTER_BITS);
+    this.filter[bit >>> 5] |= 1 << (bit & 31);
+  }
+
+  private maybeRecorded(hash: number): boolean {
+    const bit = hash >>> (32 - FILTER_BITS);
+    return (this.filter[bit >>> 5] & (1 << (bit & 31))) !== 0;
+  }
+
+  private shared(deps: readonly TagState[], extra: LocalMeta['extra'], etag: string | undefined): LocalMeta {
+    const latest = this.latest.get(deps);
+    if (latest !== undefined && latest.etag === etag && sameKeys(latest.extra, extra)) return latest;
+    const made = new LocalMeta(deps, extra, etag);
+    this.latest.set(deps, made);
+    return made;
   }
 
   private state(dep: string): TagState {
@@ -141,8 +225,8 @@ export class LocalVersions {
   }
 }
 
-function sameStates(a: LocalMeta['extra'], b: LocalMeta['extra']): boolean {
+function sameKeys(a: LocalMeta['extra'], b: LocalMeta['extra']): boolean {
   if (a === b) return true;
-  if (a === undefined || b === undefined || a instanceof TagState || b instanceof TagState) return false;
-  return a.length === b.length && a.every((state, i) => state === b[i]);
+  if (a === undefined || b === undefined || typeof a === 'string' || typeof b === 'string') return false;
+  return a.length === b.length && a.every((key, i) => key === b[i]);
 }

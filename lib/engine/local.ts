@@ -4,8 +4,8 @@ import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flights, joined, reentrant } from './flights';
-import { expireEntry, findRow, inspectEntry, LocalFlight, localVersions, readEntry } from './local-entry';
-import type { LocalEntry } from './local-entry';
+import { expireEntry, findRow, freshRow, inspectEntry, LocalFlight, localVersions } from './local-entry';
+import { type LocalEntry, readEntry, signedTags } from './local-entry';
 import { planEntry } from './entry-plan';
 import { LocalMeta, type LocalVersions } from './local-versions';
 import { servingStaleOnError } from './read-guards';
@@ -48,7 +48,7 @@ export class LocalTopology implements Topology {
     const now = this.ctx.expiryNow();
     const { store } = this;
     const row = findRow(store, key, now, space, rest);
-    if (this.freshRow(row, now, scope)) {
+    if (freshRow(store, this.versions, row, now, scope)) {
       const value = store.valueAt(row) as T; // read before anything can write to the store
       if (policy.refreshAheadMs !== undefined && store.freshUntilOf(row) - now < policy.refreshAheadMs) {
         if (scope?.refreshInline === true && this.flights.get(key) === undefined)
@@ -70,7 +70,7 @@ export class LocalTopology implements Topology {
     )
       return call;
     // Checked again when used: an invalidation during the failing call wins.
-    const valid = () => (this.versions.fresh(entry.at, entry.meta) ? entry : undefined);
+    const valid = () => (this.current(entry, scope) ? entry : undefined);
     return servingStaleOnError(this.ctx, key, policy, scope, call, valid);
   }
 
@@ -126,7 +126,7 @@ export class LocalTopology implements Topology {
     const now = this.ctx.expiryNow();
     const { store } = this;
     const row = findRow(store, key, now, space, rest);
-    if (this.freshRow(row, now, scope)) {
+    if (freshRow(store, this.versions, row, now, scope)) {
       const value = store.valueAt(row) as T;
       this.ctx.hit(key, policy, scope);
       return value;
@@ -171,10 +171,11 @@ export class LocalTopology implements Topology {
     return entry === undefined || !this.current(entry, scope) ? { state: 'miss' } : inspectEntry(entry, now);
   }
 
-  async expire(key: string, freshForMs: number, staleIfErrorMs = 0): Promise<boolean> {
+  async expire(key: string, freshForMs: number, staleIfErrorMs = 0, scope?: CallScope): Promise<boolean> {
     const now = this.ctx.now();
     const entry = readEntry(this.store, this.store.find(key, now), LocalMeta);
-    if (entry === undefined || entry.staleUntil <= now || !this.versions.fresh(entry.at, entry.meta)) return false;
+    if (entry === undefined || entry.staleUntil <= now) return false;
+    if (!this.versions.fresh(entry.at, entry.meta, entry.sum, entry.sig, scope?.deps)) return false;
     return expireEntry(this.store, key, entry, now, freshForMs, staleIfErrorMs);
   }
 
@@ -204,17 +205,11 @@ export class LocalTopology implements Topology {
     return entry !== undefined && entry.staleUntil > now && this.current(entry, scope);
   }
 
-  /** Whether the store's row (-1: none) holds a fresh entry for this call: a hit, read in place. */
-  private freshRow(row: number, now: number, scope: CallScope | undefined): boolean {
-    const { store } = this;
-    if (row < 0 || store.freshUntilOf(row) <= now) return false;
-    const meta = store.metaAt(row);
-    return meta instanceof LocalMeta && meta.etag === scope?.etag && this.versions.fresh(store.atOf(row), meta);
-  }
-
   /** Written under this call's etag, and none of its dependencies invalidated since. */
   private current(entry: LocalEntry, scope: CallScope | undefined): boolean {
-    return entry.meta.etag === scope?.etag && this.versions.fresh(entry.at, entry.meta);
+    return (
+      entry.meta.etag === scope?.etag && this.versions.fresh(entry.at, entry.meta, entry.sum, entry.sig, scope?.deps)
+    );
   }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */
@@ -263,9 +258,12 @@ export class LocalTopology implements Topology {
   /** Registers a computation with what it depends on and when it started. */
   private begin<T>(key: string, policy: CachePolicy, scope: CallScope | undefined): LocalFlight<T> {
     const extra = scope?.deps;
-    const deps = extra === undefined || extra.length === 0 ? policy.deps : [...policy.deps, ...extra];
-    const meta = this.versions.meta(policy.deps, extra, scope?.etag);
-    const flight = new LocalFlight<T>(key, deps, meta, this.versions.now());
+    const tagged = extra !== undefined && extra.length > 0;
+    const deps = tagged ? [...policy.deps, ...extra] : policy.deps;
+    let meta = this.versions.meta(policy.deps, scope?.etag);
+    const signed = signedTags(scope);
+    if (tagged && signed === undefined) meta = this.versions.extend(meta, extra);
+    const flight = new LocalFlight<T>(key, deps, meta, signed, this.versions.now());
     this.flights.start(flight);
     return flight;
   }
@@ -288,7 +286,8 @@ export class LocalTopology implements Topology {
       const now = this.ctx.now();
       const stored = policy.storeResult ? value : undefined;
       const { ttlMs, graceMs, keepMs } = plan;
-      this.store.putEntry(flight.key, stored, meta, at, now + ttlMs, now + ttlMs + graceMs, keepMs, now);
+      const fresh = now + ttlMs;
+      this.store.putEntry(flight.key, stored, meta, at, fresh, fresh + graceMs, keepMs, now, flight.sum, flight.sig);
       ctx.emit({ type: 'set', key: flight.key, store: ctx.name, owner: policy.owner });
     } catch (error) {
       ctx.emit({ type: 'error', key: flight.key, store: ctx.name, owner: policy.owner, operation: 'policy', error });

@@ -29,7 +29,7 @@ export interface Topology {
    * The entry, if servable, stays fresh for `freshForMs` from now (its grace after that), without
    * recomputing; resolves whether there was one.
    */
-  expire(key: string, freshForMs: number, staleIfErrorMs?: number): Promise<boolean>;
+  expire(key: string, freshForMs: number, staleIfErrorMs?: number, scope?: CallScope): Promise<boolean>;
   /** Entries of these keys (and computations under way for them) are invalidated. */
   invalidateKeys(keys: readonly string[]): Promise<void>;
   /** Entries depending on these tags/namespaces (and computations under way) are invalidated. */

@@ -104,6 +104,7 @@ export class ResolvedMethod {
     const hooks = this.config.hooks;
     return {
       deps,
+      depsFromKey: tags !== undefined && extraDeps === undefined ? true : undefined,
       resultDeps:
         resultTags === undefined
           ? undefined

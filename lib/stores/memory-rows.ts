@@ -1,22 +1,24 @@
 import { KeySpaces } from './key-spaces';
 
-/** Numbers per row, in one Float64Array: store expiry, size, recency, then the engine's three. */
-export const STRIDE = 6;
+/** Numbers per row, in one Float64Array: store expiry, then the engine's four. */
+export const STRIDE = 5;
 export const EXPIRES = 0;
-export const SIZE = 1;
-export const SEQ = 2;
-export const AT = 3;
-export const FRESH = 4;
-export const STALE = 5;
-/** previous, next, space id: per row, in one Int32Array. */
-export const LINKS = 3;
+export const AT = 1;
+export const FRESH = 2;
+export const STALE = 3;
+export const SUM = 4;
+/** Per row, in one Int32Array: previous, next, space id, size in bytes, recency (wrapping), the engine's signature. */
+export const LINKS = 6;
 export const PREV = 0;
 export const NEXT = 1;
 export const SPACE = 2;
+export const SIZE = 3;
+export const SEQ = 4;
+export const SIG = 5;
 
 /**
  * The memory store's columns: for each row, three slots of one array (value, meta, the key's rest
- * in its space), six numbers of one Float64Array and three of one Int32Array, and the recency list
+ * in its space), five numbers of one Float64Array and six of one Int32Array, and the recency list
  * threaded through them (oldest first). Rows are numbers, never objects.
  */
 export abstract class MemoryRows {
@@ -54,13 +56,26 @@ export abstract class MemoryRows {
     return this.nums[row * STRIDE + STALE];
   }
 
+  sumOf(row: number): number {
+    return this.nums[row * STRIDE + SUM];
+  }
+
+  sigOf(row: number): number {
+    return this.links[row * LINKS + SIG];
+  }
+
+  checkedAt(row: number, at: number): void {
+    this.nums[row * STRIDE + AT] = at;
+  }
+
   protected allocate(): number {
     const reused = this.free.pop();
     if (reused !== undefined) return reused;
     const row = this.top++;
     if (row * STRIDE === this.nums.length) {
-      // Grows by half (as arrays do), never past the most rows the store can hold at once.
-      this.resize(Math.min(this.maxEntries + 1, row + (row >>> 1) + 16));
+      // Grows by half while small, then by an eighth (less room left unused; copying the columns
+      // is cheap), never past the most rows the store can hold at once.
+      this.resize(Math.min(this.maxEntries + 1, row + (row >>> (row < 4_096 ? 1 : 3)) + 16));
     }
     return row;
   }
@@ -72,6 +87,8 @@ export abstract class MemoryRows {
     links.set(this.links);
     this.nums = nums;
     this.links = links;
+    // The slots grow with the columns: pushing would leave them V8's own room (half again) unused.
+    this.refs.length = rows * 3;
   }
 
   protected linkYoungest(row: number): void {
@@ -101,20 +118,22 @@ export abstract class MemoryRows {
     if (this.top <= 64 || this.count >= this.top >>> 2) return;
     const live = this.count;
     const old = { nums: this.nums, links: this.links, refs: this.refs };
-    this.nums = new Float64Array((live + (live >>> 1) + 16) * STRIDE);
-    this.links = new Int32Array((live + (live >>> 1) + 16) * LINKS);
+    const rows = live + (live >>> 1) + 16;
+    this.nums = new Float64Array(rows * STRIDE);
+    this.links = new Int32Array(rows * LINKS);
     const refs: unknown[] = [];
     let next = 0;
     for (let row = this.oldest; row >= 0; row = old.links[row * LINKS + NEXT], next++) {
       for (let i = 0; i < STRIDE; i++) this.nums[next * STRIDE + i] = old.nums[row * STRIDE + i];
+      for (let i = 0; i < LINKS; i++) this.links[next * LINKS + i] = old.links[row * LINKS + i];
       const space = old.links[row * LINKS + SPACE];
       const rest = old.refs[row * 3 + 2] as string;
       refs.push(old.refs[row * 3], old.refs[row * 3 + 1], rest);
       this.links[next * LINKS + PREV] = next - 1;
       this.links[next * LINKS + NEXT] = next + 1 < live ? next + 1 : -1;
-      this.links[next * LINKS + SPACE] = space;
       this.spaces.list[space].rows.set(rest, next);
     }
+    refs.length = rows * 3;
     this.refs = refs;
     this.oldest = live > 0 ? 0 : -1;
     this.youngest = live - 1;

@@ -3,7 +3,7 @@ import { flatString } from '../util/flat-string';
 import { estimateSize } from '../util/size';
 import type { LocalCacheStore } from '../types/store';
 import type { KeySpace } from './key-spaces';
-import { AT, EXPIRES, FRESH, LINKS, MemoryRows, NEXT, SEQ, SIZE, SPACE, STALE, STRIDE } from './memory-rows';
+import { AT, EXPIRES, FRESH, LINKS, MemoryRows, NEXT, SEQ, SIG, SIZE, SPACE, STALE, STRIDE, SUM } from './memory-rows';
 
 export interface MemoryStoreOptions {
   /** Most entries kept; the least recently used go first. Default 10,000. */
@@ -24,8 +24,8 @@ const ROW_BYTES = 128;
  * itself, like any in-process memoizer. The byte API (`get/set`) stores Uint8Arrays.
  *
  * Entries take no object of their own: the index (one map per key space, see KeySpaces) gives each
- * key a row number, and a row is three slots of one array (value, meta, the key's rest), six
- * numbers of one Float64Array and three of one Int32Array (outside the JS heap). Rows freed by
+ * key a row number, and a row is three slots of one array (value, meta, the key's rest), five
+ * numbers of one Float64Array and six of one Int32Array (outside the JS heap). Rows freed by
  * removals are reused; the columns grow as the store fills, up to maxEntries, and shrink once it
  * is mostly empty.
  */
@@ -91,6 +91,8 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
     staleUntil: number,
     ttlMs: number,
     now: number = Date.now(),
+    sum = 0,
+    sig = 0,
   ): void {
     const space = this.spaces.of(key);
     const rest = space.restOf(key);
@@ -102,6 +104,8 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
     nums[base + AT] = at;
     nums[base + FRESH] = freshUntil;
     nums[base + STALE] = staleUntil;
+    nums[base + SUM] = sum;
+    this.links[row * LINKS + SIG] = sig;
   }
 
   remove(key: string): boolean {
@@ -176,17 +180,17 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
   private findRow(space: KeySpace, rest: string, now: number): number {
     const row = space.rows.get(rest);
     if (row === undefined) return -1;
-    const nums = this.nums;
-    const at = row * STRIDE;
-    if (nums[at + EXPIRES] <= now) {
+    if (this.nums[row * STRIDE + EXPIRES] <= now) {
       this.drop(row);
       this.shrinkIfSparse();
       return -1;
     }
-    if (this.seq - nums[at + SEQ] > this.maxEntries >>> 1) {
+    // Recency numbers wrap at 2^32; the difference stays right for any row younger than 2^31 writes.
+    const links = this.links;
+    if (((this.seq - links[row * LINKS + SEQ]) | 0) > this.maxEntries >>> 1) {
       this.unlink(row);
       this.linkYoungest(row);
-      nums[at + SEQ] = ++this.seq;
+      links[row * LINKS + SEQ] = this.seq = (this.seq + 1) | 0;
     }
     return row;
   }
@@ -197,25 +201,27 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
     rest: string,
     value: unknown,
     meta: object | undefined,
-    size: number,
+    estimate: number,
     expiresAt: number,
   ): number {
+    const size = Math.ceil(estimate); // kept in a 32-bit column: whole bytes, so the total stays exact
     const previous = space.rows.get(rest);
     if (previous !== undefined) this.drop(previous);
-    if (size > this.maxBytes) return -1; // larger than the whole store: not cacheable here
+    // Larger than the whole store (or than a row's 32-bit size): not cacheable here.
+    if (size > this.maxBytes || size > 0x7fffffff) return -1;
     const row = this.allocate();
-    const refs = this.refs;
-    if (row * 3 === refs.length) refs.push(value, meta, rest);
-    else {
-      refs[row * 3] = value;
-      refs[row * 3 + 1] = meta;
-      refs[row * 3 + 2] = rest;
-    }
+    const refs = this.refs; // as long as the columns (allocate() grew both)
+    refs[row * 3] = value;
+    refs[row * 3 + 1] = meta;
+    refs[row * 3 + 2] = rest;
     const base = row * STRIDE;
     this.nums[base + EXPIRES] = expiresAt;
-    this.nums[base + SIZE] = size;
-    this.nums[base + SEQ] = ++this.seq;
-    this.links[row * LINKS + SPACE] = space.id;
+    this.nums[base + SUM] = 0;
+    const links = this.links;
+    links[row * LINKS + SIG] = 0;
+    links[row * LINKS + SIZE] = size;
+    links[row * LINKS + SEQ] = this.seq = (this.seq + 1) | 0;
+    links[row * LINKS + SPACE] = space.id;
     this.linkYoungest(row);
     space.rows.set(rest, row);
     this.count++;
@@ -238,7 +244,7 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
     space.rows.delete(this.refs[row * 3 + 2] as string);
     this.unlink(row);
     this.count--;
-    this.bytes -= this.nums[row * STRIDE + SIZE];
+    this.bytes -= this.links[row * LINKS + SIZE];
     this.refs[row * 3] = undefined;
     this.refs[row * 3 + 1] = undefined;
     this.refs[row * 3 + 2] = undefined;

@@ -47,6 +47,11 @@ export interface CachePolicy<T = unknown> {
 export interface CallScope<T = unknown> {
   /** Dependency keys beyond the policy's: tags from the arguments or the request. */
   readonly deps?: readonly string[];
+  /**
+   * `deps` are computed again by every call with this key (a method's argument tags): an
+   * in-process entry may then keep a sum of them rather than their names (LocalVersions).
+   */
+  readonly depsFromKey?: boolean;
   /** Dependency keys known only from the result (resultTags). */
   readonly resultDeps?: (value: T) => readonly string[];
   /** The entry's ttl from its value (a `ttl` option given as a function), ms; 0: not stored. */

@@ -53,11 +53,14 @@ export interface LocalCacheStore extends CacheStore, LocalEntryRows {
 /**
  * The engine's entries in an in-process store, kept column-wise rather than as an object each:
  * a value, `meta` (an object the store keeps as it is, typically shared by many entries) and the
- * three numbers the engine reads on every hit. A row is read right after find(): it stays that
+ * numbers the engine reads to judge a hit. A row is read right after find(): it stays that
  * entry's only until the store's next call (which may drop, reuse or renumber rows).
  */
 export interface LocalEntryRows {
-  /** `at`, `freshUntil`, `staleUntil`: the engine's; `ttlMs`: how long the store keeps the entry. */
+  /**
+   * `at`, `freshUntil`, `staleUntil`, `sum`, `sig`: the engine's (of the call's tags, 0 for none);
+   * `ttlMs`: how long the store keeps the entry.
+   */
   putEntry(
     key: string,
     value: unknown,
@@ -67,6 +70,8 @@ export interface LocalEntryRows {
     staleUntil: number,
     ttlMs: number,
     now?: number,
+    sum?: number,
+    sig?: number,
   ): void;
   /** The row of the live entry under `key` (marked recently used), or -1. */
   find(key: string, now?: number): number;
@@ -81,6 +86,10 @@ export interface LocalEntryRows {
   atOf(row: number): number;
   freshUntilOf(row: number): number;
   staleUntilOf(row: number): number;
+  sumOf(row: number): number;
+  sigOf(row: number): number;
+  /** Moves the row's `at` forward: its dependencies were found untouched up to logical time `at`. */
+  checkedAt(row: number, at: number): void;
 }
 
 export type CompressionAlgorithm = 'brotli' | 'gzip' | 'zstd';
