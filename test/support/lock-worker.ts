@@ -7,6 +7,8 @@ import { Module } from '@nestjs/common';
 import { CacheMemoize, CacheMemoizeModule, memcachedStore, redisStore } from '../../lib';
 
 const [kind, address, prefix, startAt, calls] = process.argv.slice(2);
+/** What the test needs to tell a broken lock from a store that failed (the lock then fails open, by design). */
+const seen: string[] = [];
 
 @Injectable()
 class Report {
@@ -32,6 +34,11 @@ class Report {
       },
       operationTimeout: '5s',
       prefix,
+      onEvent: (event) => {
+        if (event.type === 'lock') seen.push(`lock ${event.outcome}`);
+        if (event.type === 'error') seen.push(`error ${event.operation}: ${String(event.error)}`);
+        if (event.type === 'circuit') seen.push(`circuit ${event.state}`);
+      },
     }),
   ],
   providers: [Report],
@@ -42,9 +49,11 @@ async function main(): Promise<void> {
   Logger.overrideLogger(false);
   const app = await NestFactory.createApplicationContext(WorkerModule, { logger: false });
   const report = app.get(Report);
+  const late = Date.now() - Number(startAt);
+  if (late > 0) seen.push(`booted ${late} ms late`);
   await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
   const values = await Promise.all(Array.from({ length: Number(calls) }, () => report.build('cold')));
-  process.stdout.write(JSON.stringify({ runs: report.runs, values: [...new Set(values)] }) + '\n');
+  process.stdout.write(JSON.stringify({ runs: report.runs, values: [...new Set(values)], seen }) + '\n');
   await app.close();
 }
 
