@@ -1,6 +1,6 @@
 import type { CallScope, Inspection } from '../types/policy';
 import type { LocalCacheStore, LocalEntryRows } from '../types/store';
-import { depsSig, depsSum } from './deps-sum';
+import { callMarks } from './deps-sum';
 import { Flight } from './flights';
 import { LocalMeta, LocalVersions } from './local-versions';
 
@@ -119,8 +119,9 @@ export class LocalFlight<T> extends Flight<T> {
     readonly at: number,
   ) {
     super(key, deps, undefined);
-    this.sum = depsSum(callDeps);
-    this.sig = depsSig(callDeps);
+    const marks = callMarks(callDeps);
+    this.sum = marks.sum;
+    this.sig = marks.sig;
   }
 }
 

@@ -1,12 +1,10 @@
 import { flatString } from '../util/flat-string';
-import { depHash, sigOf, sumAdd, sumEnd, sumStart } from './deps-sum';
+import { callMarks, depHash, sigOf } from './deps-sum';
 
 /** How many invalidated dependencies are remembered by name; older ones raise the floor instead. */
 const RECORDS = 1 << 16;
 /** Dropped at once when the records are full (the oldest), so the floor moves rarely. */
 const DROP = RECORDS >>> 3;
-/** Bits of the filter of recorded keys (2^20: a few percent of false positives when the records are full). */
-const FILTER_BITS = 20;
 /** Invalidated keys logged with their signature bits, newest last (a ring). */
 const LOG = 4_096;
 /** The map of states is swept of dead references once it holds this many (then twice the live ones). */
@@ -57,8 +55,6 @@ export class LocalVersions {
   private floor = 0;
   /** Invalidated dependency key → logical time, oldest invalidation first. */
   private readonly records = new Map<string, number>();
-  /** A bit per hash of each recorded key (never a false negative): most call tags are ruled out without a lookup. */
-  private filter = new Int32Array(1 << (FILTER_BITS - 5));
   /** The latest invalidated keys, as (time, signature bits), in a ring; `logged` of them are set. */
   private readonly logAt = new Float64Array(LOG);
   private readonly logSig = new Int32Array(LOG);
@@ -126,14 +122,7 @@ export class LocalVersions {
     if (n === 0 && at >= this.logFloor) return true;
     // By name: the call's tags must be the entry's, and none invalidated since.
     if (at < this.floor || callDeps === undefined) return false;
-    sumStart();
-    for (let k = 0; k < callDeps.length; k++) {
-      const dep = callDeps[k];
-      const hash = depHash(dep);
-      sumAdd(hash);
-      if (this.maybeRecorded(hash) && (this.records.get(dep) ?? 0) > at) return false;
-    }
-    return sumEnd() === sum;
+    return callMarks(callDeps).sum === sum && this.untouched(at, callDeps);
   }
 
   /** Invalidates `deps`: every entry and computation that started earlier and depends on one is stale. */
@@ -148,9 +137,7 @@ export class LocalVersions {
       // Deleted first, so the map stays ordered by time.
       records.delete(d);
       records.set(flatString(d), at);
-      const hash = depHash(d);
-      this.mark(hash);
-      this.log(at, sigOf(hash));
+      this.log(at, sigOf(depHash(d)));
     }
     if (records.size > RECORDS) this.forgetOldest();
   }
@@ -175,9 +162,6 @@ export class LocalVersions {
       this.records.delete(dep);
       this.floor = at;
     }
-    // Bits are shared: the filter is made again from the records kept.
-    this.filter = new Int32Array(this.filter.length);
-    for (const dep of this.records.keys()) this.mark(depHash(dep));
   }
 
   private log(at: number, sig: number): void {
@@ -187,16 +171,6 @@ export class LocalVersions {
     this.logAt[i] = at;
     this.logSig[i] = sig;
     this.logNext = i + 1 === LOG ? 0 : i + 1;
-  }
-
-  private mark(hash: number): void {
-    const bit = hash >>> (32 - FILTER_BITS);
-    this.filter[bit >>> 5] |= 1 << (bit & 31);
-  }
-
-  private maybeRecorded(hash: number): boolean {
-    const bit = hash >>> (32 - FILTER_BITS);
-    return (this.filter[bit >>> 5] & (1 << (bit & 31))) !== 0;
   }
 
   private shared(deps: readonly TagState[], extra: LocalMeta['extra'], etag: string | undefined): LocalMeta {

@@ -1,11 +1,13 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { depsSig, depsSum } from '../../lib/engine/deps-sum';
+import { callMarks } from '../../lib/engine/deps-sum';
 import { type TagState, LocalVersions } from '../../lib/engine/local-versions';
 
 const FIXED = ['app:~all', 'app:~ns:Users'];
 const USER1 = ['app:~tag:user:1'];
 const USER2 = ['app:~tag:user:2', 'app:~tag:team:1'];
+const depsSum = (deps: readonly string[]) => callMarks(deps).sum;
+const depsSig = (deps: readonly string[]) => callMarks(deps).sig;
 
 describe('LocalVersions', () => {
   it("shares one meta between a method's entries, whatever their call's tags", () => {
