@@ -102,7 +102,9 @@ export function printHttp(title: string, results: HttpResults, ratios: Record<st
  * reported. Targets (#17): a cached trivial GET >= 1.0x the same app's uncached route; a cached
  * 8 KB JSON GET >= 1.2x @nestjs/cache-manager. The uncached route behind an interceptor that does
  * nothing shows what Nest's interceptor machinery costs a route; one behind an interceptor that
- * answers `of(body)` without the handler, the floor under any interceptor's cache hit.
+ * answers `of(body)` without the handler, the floor under any interceptor's cache hit; and a body
+ * handed back with Nest's interceptor machinery skipped (patched in that server process only), the
+ * floor under any hit served after guards however it was wired.
  */
 export async function httpBench(): Promise<void> {
   for (const adapter of ['express', 'fastify'] as const) {
@@ -113,6 +115,7 @@ export async function httpBench(): Promise<void> {
         { name: 'ours uncached /plain', port: ours.port, path: '/plain' },
         { name: 'ours pass-through interceptor', port: ours.port, path: '/pass-through' },
         { name: 'ours interceptor answering of(body)', port: ours.port, path: '/constant' },
+        { name: 'ours body without interceptor machinery', port: ours.port, path: '/bypassed' },
         { name: 'ours cached 8 KB /big', port: ours.port, path: '/big' },
         { name: 'cache-manager cached 8 KB /big', port: theirs.port, path: '/big' },
         { name: 'cache-manager cached /cached', port: theirs.port, path: '/cached' },
@@ -122,6 +125,8 @@ export async function httpBench(): Promise<void> {
         'cached / uncached (ours, >= 1.0)': 'ours cached /cached / ours uncached /plain',
         'pass-through interceptor / uncached': 'ours pass-through interceptor / ours uncached /plain',
         'of(body) interceptor / uncached (hit floor)': 'ours interceptor answering of(body) / ours uncached /plain',
+        'no interceptor machinery / uncached (any hit floor)':
+          'ours body without interceptor machinery / ours uncached /plain',
         '8 KB ours / cache-manager (>= 1.2)': 'ours cached 8 KB /big / cache-manager cached 8 KB /big',
         'trivial ours / cache-manager': 'ours cached /cached / cache-manager cached /cached',
         'uncached control (same code)': 'ours uncached /plain / cache-manager uncached /plain',
