@@ -26,7 +26,7 @@ export function findRow(rows: LocalEntryRows, key: string, now: number, space?: 
   return space === undefined || rest === undefined ? rows.find(key, now) : rows.findIn(space, rest, now);
 }
 
-/** Whether the row (-1: none) holds a fresh entry of the memory topology for this call: a hit, read in place. */
+/** Whether the row (-1: none) holds a fresh in-process entry (the memory store's, an L1 copy) for this call: a hit, read in place. */
 export function freshRow(
   rows: LocalEntryRows,
   versions: LocalVersions,

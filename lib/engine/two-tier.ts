@@ -7,7 +7,7 @@ import type { LocalCacheStore } from '../types/store';
 import type { Found } from './batch-lookup';
 import { BusProtocol, type BusChange } from './bus';
 import type { EngineContext } from './context';
-import { findRow, localVersions, readEntry } from './local-entry';
+import { findRow, freshRow, localVersions, readEntry } from './local-entry';
 import { LocalMeta, type LocalVersions, type TagState } from './local-versions';
 import { RemoteTopology } from './remote';
 import type { Factory, Topology } from './topology';
@@ -110,15 +110,14 @@ export class TwoTierTopology implements Topology {
     const now = this.ctx.now();
     const { l1 } = this.tier;
     const row = findRow(l1, key, now, space, rest);
-    if (row >= 0 && l1.freshUntilOf(row) > now) {
-      const meta = l1.metaAt(row);
-      if (meta instanceof L1Meta && meta.etag === scope?.etag && this.versions.fresh(l1.atOf(row), meta)) {
-        const value = l1.valueAt(row) as T; // read before anything can write to the store
-        const freshUntil = l1.freshUntilOf(row);
-        if (this.bus?.leased(this.ctx.monotonic(now)) === true)
-          return this.hit(value, freshUntil, key, factory, policy, scope, now);
-        return this.confirm(value, freshUntil, meta.epoch, key, factory, policy, scope);
-      }
+    // The memory store's check: a copy that passes it needs none on the next hits until the next invalidation.
+    const meta = freshRow(l1, this.versions, row, now, scope) ? l1.metaAt(row) : undefined;
+    if (meta instanceof L1Meta) {
+      const value = l1.valueAt(row) as T; // read before anything can write to the store
+      const freshUntil = l1.freshUntilOf(row);
+      if (this.bus?.leased(this.ctx.monotonic(now)) === true)
+        return this.hit(value, freshUntil, key, factory, policy, scope, now);
+      return this.confirm(value, freshUntil, meta.epoch, key, factory, policy, scope);
     }
     return this.remote.getOrSet(key, factory, policy, scope);
   }
