@@ -2,6 +2,7 @@
 //   ours:          @CacheMemoize() (CacheMemoizeInterceptor) on the memory store
 //   cache-manager: @nestjs/cache-manager's CacheInterceptor on cache-manager 7's memory store
 //   node bench/http-server.ts <ours|cache-manager> <port> <express|fastify> [library build dir]
+// bench/http-inproc.ts imports createBenchApp() to serve both apps in one process without sockets.
 import 'reflect-metadata';
 import { CacheInterceptor, CacheModule } from '@nestjs/cache-manager';
 import {
@@ -9,6 +10,7 @@ import {
   Controller,
   type ExecutionContext,
   Get,
+  type INestApplication,
   Module,
   type NestInterceptor,
   Param,
@@ -20,12 +22,11 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type * as Lib from 'nestjs-cache-memoize';
 import { of } from 'rxjs';
 
-const which = process.argv[2];
-const port = Number(process.argv[3]);
-const adapter = process.argv[4] ?? 'express';
+const run = require.main === module;
 // A build of the library to serve (bench/compare.bench.ts), else this checkout's source.
-
-const { CacheMemoize, CacheMemoizeModule } = require(process.argv[5] ?? '../lib') as typeof Lib;
+const { CacheMemoize, CacheMemoizeModule } = require(
+  (run ? process.argv[5] : process.env.BENCH_LIB) ?? '../lib',
+) as typeof Lib;
 let coldRuns = 0;
 const payload = { id: 1, name: 'Sencha', tags: ['tea', 'green'], price: 12.5, stock: 40 };
 /** About 8 KB of JSON: a page of 37 products (8,173 bytes). */
@@ -138,13 +139,21 @@ class OursModule {}
 @Module({ imports: [CacheModule.register({ ttl: 3_600_000 })], controllers: [CacheManagerController] })
 class CacheManagerModule {}
 
-async function main(): Promise<void> {
+export type BenchApp = 'ours' | 'cache-manager';
+
+export function createBenchApp(which: BenchApp, adapter: 'express' | 'fastify'): Promise<INestApplication> {
   const module = which === 'ours' ? OursModule : CacheManagerModule;
-  const app =
-    adapter === 'fastify'
-      ? await NestFactory.create(module, new FastifyAdapter(), { logger: false })
-      : await NestFactory.create(module, { logger: false });
-  await app.listen(port, '127.0.0.1');
+  return adapter === 'fastify'
+    ? NestFactory.create(module, new FastifyAdapter(), { logger: false })
+    : NestFactory.create(module, { logger: false });
+}
+
+async function main(): Promise<void> {
+  const app = await createBenchApp(
+    process.argv[2] as BenchApp,
+    (process.argv[4] ?? 'express') as 'express' | 'fastify',
+  );
+  await app.listen(Number(process.argv[3]), '127.0.0.1');
   process.stdout.write('ready\n');
 }
-void main();
+if (run) void main();

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../test/support/servers';
 import { printTable } from './harness';
+import type { InprocCase } from './http-inproc';
 
 export type HttpAdapterName = 'express' | 'fastify';
 
@@ -106,31 +107,38 @@ export function printHttp(title: string, results: HttpResults, ratios: Record<st
  * handed back with Nest's interceptor machinery skipped (patched in that server process only), the
  * floor under any hit served after guards however it was wired.
  */
+const HTTP_RATIOS = {
+  'cached / uncached (ours, >= 1.0)': 'ours cached /cached / ours uncached /plain',
+  'pass-through interceptor / uncached': 'ours pass-through interceptor / ours uncached /plain',
+  'of(body) interceptor / uncached (hit floor)': 'ours interceptor answering of(body) / ours uncached /plain',
+  'no interceptor machinery / uncached (any hit floor)':
+    'ours body without interceptor machinery / ours uncached /plain',
+  '8 KB ours / cache-manager (>= 1.2)': 'ours cached 8 KB /big / cache-manager cached 8 KB /big',
+  'trivial ours / cache-manager': 'ours cached /cached / cache-manager cached /cached',
+  'uncached control (same code)': 'ours uncached /plain / cache-manager uncached /plain',
+};
+
+/** The cases of both HTTP benchmarks: which app, which route. */
+const HTTP_CASES: InprocCase[] = [
+  { name: 'ours uncached /plain', app: 'ours', path: '/plain' }, // first: the in-process benchmark's reference
+  { name: 'ours cached /cached', app: 'ours', path: '/cached' },
+  { name: 'ours pass-through interceptor', app: 'ours', path: '/pass-through' },
+  { name: 'ours interceptor answering of(body)', app: 'ours', path: '/constant' },
+  { name: 'ours body without interceptor machinery', app: 'ours', path: '/bypassed' },
+  { name: 'ours cached 8 KB /big', app: 'ours', path: '/big' },
+  { name: 'cache-manager cached 8 KB /big', app: 'cache-manager', path: '/big' },
+  { name: 'cache-manager cached /cached', app: 'cache-manager', path: '/cached' },
+  { name: 'cache-manager uncached /plain', app: 'cache-manager', path: '/plain' },
+];
+
 export async function httpBench(): Promise<void> {
   for (const adapter of ['express', 'fastify'] as const) {
     const [ours, theirs] = [await startHttpServer('ours', adapter), await startHttpServer('cache-manager', adapter)];
     try {
-      const results = await measureHttp([
-        { name: 'ours cached /cached', port: ours.port, path: '/cached' },
-        { name: 'ours uncached /plain', port: ours.port, path: '/plain' },
-        { name: 'ours pass-through interceptor', port: ours.port, path: '/pass-through' },
-        { name: 'ours interceptor answering of(body)', port: ours.port, path: '/constant' },
-        { name: 'ours body without interceptor machinery', port: ours.port, path: '/bypassed' },
-        { name: 'ours cached 8 KB /big', port: ours.port, path: '/big' },
-        { name: 'cache-manager cached 8 KB /big', port: theirs.port, path: '/big' },
-        { name: 'cache-manager cached /cached', port: theirs.port, path: '/cached' },
-        { name: 'cache-manager uncached /plain', port: theirs.port, path: '/plain' },
-      ]);
-      printHttp(`HTTP on ${adapter}, 50 connections x 4 pipelined, median of 5 x 3 s`, results, {
-        'cached / uncached (ours, >= 1.0)': 'ours cached /cached / ours uncached /plain',
-        'pass-through interceptor / uncached': 'ours pass-through interceptor / ours uncached /plain',
-        'of(body) interceptor / uncached (hit floor)': 'ours interceptor answering of(body) / ours uncached /plain',
-        'no interceptor machinery / uncached (any hit floor)':
-          'ours body without interceptor machinery / ours uncached /plain',
-        '8 KB ours / cache-manager (>= 1.2)': 'ours cached 8 KB /big / cache-manager cached 8 KB /big',
-        'trivial ours / cache-manager': 'ours cached /cached / cache-manager cached /cached',
-        'uncached control (same code)': 'ours uncached /plain / cache-manager uncached /plain',
-      });
+      const results = await measureHttp(
+        HTTP_CASES.map((c) => ({ name: c.name, port: (c.app === 'ours' ? ours : theirs).port, path: c.path })),
+      );
+      printHttp(`HTTP on ${adapter}, 50 connections x 4 pipelined, median of 5 x 3 s`, results, HTTP_RATIOS);
       if (adapter === 'express') await coldBurst([ours, theirs]);
     } finally {
       ours.child.kill();
@@ -151,4 +159,48 @@ async function coldBurst(servers: Server[]): Promise<void> {
       `  ${s.name.padEnd(28)} handler runs: ${after.coldRuns - before.coldRuns}, all served in ${ms.toFixed(0)} ms`,
     );
   }
+}
+
+/**
+ * The same cases and ratios, both apps in one process per adapter, requests injected without
+ * sockets (bench/http-inproc.ts): the CPU each route costs the framework, Nest and the cache, free
+ * of the load generator (which shares this machine's cores in `http`) and of the kernel's writes
+ * (a cost every route pays alike, so ratios here sit further from 1 than over a socket).
+ */
+export async function httpInprocBench(): Promise<void> {
+  for (const adapter of ['express', 'fastify'] as const) {
+    const micros = await inprocRun(adapter);
+    const results = HTTP_CASES.map((c) => ({ name: c.name, opsPerSec: 1e6 / micros[c.name] }));
+    printTable(
+      `HTTP on ${adapter}, in process (injected, no sockets), requests per second of one thread, 60 rounds x 400, paired per round with the uncached route`,
+      results,
+      HTTP_RATIOS,
+    );
+    const plain = micros['ours uncached /plain'];
+    console.log('  microseconds per request (and beyond the uncached route):');
+    for (const c of HTTP_CASES) {
+      const us = micros[c.name];
+      console.log(
+        `    ${c.name.padEnd(42)} ${us.toFixed(1).padStart(7)} us  ${(us - plain >= 0 ? '+' : '') + (us - plain).toFixed(1)} us`,
+      );
+    }
+  }
+}
+
+/** One child process (a fresh heap) serving both apps on `adapter`; microseconds per request per case. */
+export async function inprocRun(adapter: HttpAdapterName, libDir?: string): Promise<Record<string, number>> {
+  const args = [join(__dirname, 'http-inproc.ts'), adapter, ...(libDir ? [libDir] : [])];
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', ...args], {
+    env: {
+      ...process.env,
+      TS_NODE_PROJECT: join(__dirname, '../tsconfig.json'),
+      INPROC_CASES: JSON.stringify(HTTP_CASES),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`bench/http-inproc.ts ${adapter} exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
 }

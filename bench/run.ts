@@ -7,7 +7,7 @@ import { chart } from './chart';
 import { codecBench } from './codec.bench';
 import { compareBench } from './compare.bench';
 import { entriesBench } from './entries.bench';
-import { httpBench } from './http.bench';
+import { httpBench, httpInprocBench } from './http.bench';
 import { invalidateBench } from './invalidate.bench';
 import { stampedeBench } from './stampede.bench';
 import { tieredBench } from './tiered.bench';
@@ -25,6 +25,7 @@ const suites: Record<string, (args: string[]) => Promise<void>> = {
   invalidate: invalidateBench,
   stampede: stampedeBench,
   http: httpBench,
+  'http-inproc': httpInprocBench,
   tiered: tieredBench,
   batch: batchBench,
   'memory-entry': memoryEntryBench,
