@@ -1,6 +1,6 @@
 // Before/after in one run: two builds of the library (bench/build-rev.sh) loaded side by side,
 // each case measured for both, interleaved, medians reported as after/before ratios.
-//   bash bench/build-rev.sh <rev> && bash bench/build-rev.sh && npm run bench -- compare <rev> [memory|tagged|churn|redis|memcached|tiered|cold|http...]
+//   bash bench/build-rev.sh <rev> && bash bench/build-rev.sh && npm run bench -- compare <rev> [memory|tagged|churn|redis|memcached|tiered|cold|http|http-inproc...]
 import 'reflect-metadata';
 import { join, resolve } from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
@@ -9,7 +9,8 @@ import type * as Lib from 'nestjs-cache-memoize';
 import { MemcachedServer, RedisServer } from '../test/support/servers';
 import { user } from './fixtures';
 import { bench, printTable } from './harness';
-import { measureHttp, printHttp, startHttpServer } from './http.bench';
+import type { InprocCase } from './http-inproc';
+import { inprocRun, measureHttp, printHttp, startHttpServer } from './http.bench';
 
 type LibModule = typeof Lib;
 const KEYS = 1_000;
@@ -142,6 +143,37 @@ async function httpCase(beforeDir: string, afterDir: string): Promise<void> {
   }
 }
 
+const INPROC_COMPARE: InprocCase[] = [
+  { name: 'uncached /plain', app: 'ours', path: '/plain' }, // first: the reference of each round
+  { name: 'cached /cached', app: 'ours', path: '/cached' },
+  { name: 'of(body) interceptor', app: 'ours', path: '/constant' },
+  { name: 'cached 8 KB /big', app: 'ours', path: '/big' },
+];
+
+/**
+ * Each build in its own child process (bench/http-inproc.ts), alternating, three each per adapter:
+ * every ratio is taken within one child against the same build's uncached route, then the
+ * builds' ratios are compared (a child's ratios do not drift with the machine, its ops/s do).
+ */
+async function httpInprocCase(beforeDir: string, afterDir: string): Promise<void> {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  for (const adapter of ['express', 'fastify'] as const) {
+    const runs: Record<'before' | 'after', Array<Record<string, number>>> = { before: [], after: [] };
+    for (let i = 0; i < 3; i++)
+      for (const which of i % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const))
+        runs[which].push(await inprocRun(adapter, resolve(which === 'before' ? beforeDir : afterDir), INPROC_COMPARE));
+    console.log(`\nHTTP on ${adapter}, in process, each build in 3 child processes: each case / the uncached route`);
+    for (const c of INPROC_COMPARE.slice(1)) {
+      const ratio = (m: Record<string, number>) => m['uncached /plain'] / m[c.name];
+      const [b, a] = [runs.before.map(ratio), runs.after.map(ratio)];
+      const show = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
+      console.log(
+        `  ${c.name.padEnd(22)} before ${show(b)} (median ${median(b).toFixed(2)}x)  after ${show(a)} (median ${median(a).toFixed(2)}x)  after / before ${(median(a) / median(b)).toFixed(2)}x`,
+      );
+    }
+  }
+}
+
 export async function compareBench(args: string[]): Promise<void> {
   const [rev, ...only] = args;
   const wanted = (name: string) => only.length === 0 || only.includes(name);
@@ -216,6 +248,7 @@ export async function compareBench(args: string[]): Promise<void> {
       ],
       ['cold', () => coldMissCase(before, after, redis.url)],
       ['http', () => httpCase(beforeDir, afterDir)],
+      ['http-inproc', () => httpInprocCase(beforeDir, afterDir)],
     ];
     for (const [name, run] of cases) if (wanted(name)) await run();
   } finally {

@@ -188,13 +188,17 @@ export async function httpInprocBench(): Promise<void> {
 }
 
 /** One child process (a fresh heap) serving both apps on `adapter`; microseconds per request per case. */
-export async function inprocRun(adapter: HttpAdapterName, libDir?: string): Promise<Record<string, number>> {
+export async function inprocRun(
+  adapter: HttpAdapterName,
+  libDir?: string,
+  cases: InprocCase[] = HTTP_CASES,
+): Promise<Record<string, number>> {
   const args = [join(__dirname, 'http-inproc.ts'), adapter, ...(libDir ? [libDir] : [])];
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', ...args], {
     env: {
       ...process.env,
       TS_NODE_PROJECT: join(__dirname, '../tsconfig.json'),
-      INPROC_CASES: JSON.stringify(HTTP_CASES),
+      INPROC_CASES: JSON.stringify(cases),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
