@@ -24,6 +24,7 @@ import { decodeEnvelope } from '../../lib/codec/envelope';
 import { StallingProxy } from '../support/failures-proxy';
 import { RedisServer } from '../support/servers';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { landed } from '../support/written';
 
 /**
  * Adversarial failures, against real servers: a Redis that is full, that refuses PUBLISH, that
@@ -200,7 +201,7 @@ describe('1. invalidation on a full Redis (maxmemory 2mb, noeviction)', () => {
     const [sa, sb] = [a.app.get(ItemService), b.app.get(ItemService)];
 
     const old = await sa.get(1);
-    await sleep(100); // A's write lands
+    await landed(() => cacheHandle(sa, 'get').peek(1)); // A's write lands
     expect(await sb.get(1)).toEqual(old); // B serves A's entry from Redis
     expect(sb.runs).toBe(0);
 

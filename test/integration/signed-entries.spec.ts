@@ -131,11 +131,11 @@ describe.each(stores)('signed entries on %s', (_name, makeStore) => {
     const a = await open({ secret: SECRET });
     const b = await open({ secret: SECRET });
     expect((await a.accounts.account(1)).run).toBe(1);
+    const key = await a.keyOf('account', 1);
+    await written(a, key); // a's write lands after its call returns
     expect((await b.accounts.account(1)).run).toBe(1); // signed by a, verified by b: a hit
     expect(b.accounts.runs).toBe(0);
 
-    const key = await a.keyOf('account', 1);
-    await written(a, key);
     const stored = await raw.get(key);
     expect(stored![3] & SIGNED).toBe(SIGNED);
     await raw.set(key, forged({ id: 1, owner: 'attacker', balance: 1e9, run: 0 }), 60_000);
