@@ -1,5 +1,6 @@
 import { CacheMemoizeTimeoutError } from '../errors';
 import type { CachePolicy } from '../types/policy';
+import type { Background } from './background';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { computingSync } from './reentry';
@@ -50,13 +51,22 @@ export function runFactory<T>(
   );
 }
 
-/** Rejects the caller after the hard timeout; the computation goes on and is stored. */
-export function withHardTimeout<T>(promise: Promise<T>, policy: CachePolicy, key: string): Promise<T> {
+/**
+ * Rejects the caller after the hard timeout; the computation goes on and is stored, as work the
+ * call no longer waits for (shutdown waits for it, bounded, like a refresh).
+ */
+export function withHardTimeout<T>(
+  promise: Promise<T>,
+  policy: CachePolicy,
+  key: string,
+  background: Background,
+): Promise<T> {
   const hard = policy.hardTimeoutMs;
   if (hard === undefined) return promise;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
+      void background.track(promise).catch(() => undefined);
       reject(
         new CacheMemoizeTimeoutError(
           `${policy.owner || key} did not finish within its hard timeout of ${hard} ms; it goes on in the background and its result will be cached.`,

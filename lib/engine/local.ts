@@ -59,7 +59,7 @@ export class LocalTopology implements Topology {
       return Promise.resolve(value);
     }
     const entry = readEntry(store, row, LocalMeta);
-    const call = withHardTimeout(this.slow(key, factory, policy, scope, entry, now), policy, key);
+    const call = withHardTimeout(this.slow(key, factory, policy, scope, entry, now), policy, key, this.ctx.background);
     const keep = policy.staleIfErrorMs;
     if (
       keep === undefined ||
@@ -77,7 +77,7 @@ export class LocalTopology implements Topology {
   /** A refresh this caller runs and waits for (handlers). */
   private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope): Promise<T> {
     this.ctx.miss(key, policy, scope);
-    return withHardTimeout(this.compute(key, factory, policy, scope), policy, key);
+    return withHardTimeout(this.compute(key, factory, policy, scope), policy, key, this.ctx.background);
   }
 
   private slow<T>(
@@ -198,7 +198,7 @@ export class LocalTopology implements Topology {
     this.ctx.emit({ type: 'invalidate', prefix, store: this.ctx.name });
   }
 
-  /** Nothing runs in the background of its own. */
+  /** Refreshes are tracked in the context's background, which the memoizer drains. */
   close(): void {}
 
   private servableStale(entry: LocalEntry | undefined, scope: CallScope | undefined, now: number): entry is LocalEntry {
@@ -228,7 +228,7 @@ export class LocalTopology implements Topology {
       () => revalidation.succeeded(key),
       () => revalidation.failed(key, this.ctx.now()),
     );
-    return run;
+    return this.ctx.background.track(run); // close() waits for it, as on shared stores
   }
 
   private compute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): Promise<T> {

@@ -105,5 +105,5 @@ export function lookupOrServeStale<T>(
   const call = lookups.lookup(key, scope?.etag, then, policy.owner, policy.staleIfErrorMs);
   const valid = async () =>
     fallback !== undefined && (await current(fallback.deps, fallback.tokens)) ? fallback : undefined;
-  return servingStaleOnError(ctx, key, policy, scope, withHardTimeout(call, policy, key), valid);
+  return servingStaleOnError(ctx, key, policy, scope, withHardTimeout(call, policy, key, ctx.background), valid);
 }

@@ -61,7 +61,8 @@ export class RemoteTopology implements Topology {
     const answer = (found: Found) => this.answer(key, factory, policy, scope, found);
     if (policy.staleIfErrorMs !== undefined)
       return lookupOrServeStale(this.ctx, this.lookups, this.current, key, policy, scope, answer);
-    return withHardTimeout(this.lookups.lookup(key, scope?.etag, answer, policy.owner), policy, key);
+    const call = this.lookups.lookup(key, scope?.etag, answer, policy.owner);
+    return withHardTimeout(call, policy, key, this.ctx.background);
   }
 
   /** Acts on what the lookup found. A fresh hit returns its value synchronously (no extra tick). */

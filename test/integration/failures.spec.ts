@@ -8,6 +8,7 @@ import {
   CacheMemoizeEngine,
   CacheMemoizeErrorCode,
   CacheMemoizeModule,
+  CacheMemoizeTimeoutError,
   InvalidateTags,
   InvalidationFailedError,
   InvalidationService,
@@ -23,6 +24,7 @@ import {
 import { decodeEnvelope } from '../../lib/codec/envelope';
 import { StallingProxy } from '../support/failures-proxy';
 import { RedisServer } from '../support/servers';
+import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { landed } from '../support/written';
 
@@ -217,7 +219,7 @@ describe('1. invalidation on a full Redis (maxmemory 2mb, noeviction)', () => {
     // This instance serves none of the affected entries from now on: every call recomputes.
     const runsBefore = sa.runs;
     const first = await sa.get(1);
-    await sleep(50);
+    await settle(a.app);
     const second = await sa.get(1);
     expect(sa.runs).toBe(runsBefore + 2);
     expect(first).not.toEqual(old);
@@ -242,7 +244,7 @@ describe('1. invalidation on a full Redis (maxmemory 2mb, noeviction)', () => {
     const cachedAgain = await eventually(
       async () => {
         const x = await sa.get(1);
-        await sleep(50);
+        await settle(a.app);
         const y = await sa.get(1);
         return JSON.stringify(x) === JSON.stringify(y);
       },
@@ -259,7 +261,7 @@ describe('1. invalidation on a full Redis (maxmemory 2mb, noeviction)', () => {
     const svc = a.app.get(ItemService);
     const writer = a.app.get(ItemWriter);
     await svc.get(2);
-    await sleep(100);
+    await settle(a.app);
     const runs = svc.runs;
     expect((await svc.get(2)).run).toBe(runs); // cached
     await fillUntilFull(server);
@@ -293,7 +295,7 @@ describe('2. tiered store whose invalidation bus cannot publish', () => {
     const a = await boot(store, [ItemService, ItemWriter], uniquePrefix('nopub'));
     const svc = a.app.get(ItemService);
     await svc.get(1);
-    await sleep(100);
+    await settle(a.app);
     return { a, svc };
   }
 
@@ -334,7 +336,7 @@ describe('2. tiered store whose invalidation bus cannot publish', () => {
       uniquePrefix('tiergone'),
     );
     await a.app.get(ItemService).get(1);
-    await sleep(100);
+    await settle(a.app);
     await server.kill();
     const failure = await rejection(a.inv.invalidateTags(['item:1']));
     expect(failure).toBeInstanceOf(StoreFailureError);
@@ -436,12 +438,12 @@ async function timed(svc: TimedService, id: number) {
 /** Caches `id`, then moves the epoch (an unrelated invalidation): its entry is now checked by versions. */
 async function entryUnderOlderEpoch(a: Instance, svc: TimedService, id: number): Promise<void> {
   await svc.get(id);
-  await sleep(100);
+  await settle(a.app);
   await a.inv.invalidateTags([`unrelated:${id}`]);
   const runs = svc.runs;
   expect(await svc.get(id)).toEqual({ id, run: runs }); // still a hit, through the version check
   expect(svc.runs).toBe(runs);
-  await sleep(100); // nothing in flight on the connection
+  await settle(a.app); // nothing in flight on the connection
 }
 
 describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
@@ -453,7 +455,7 @@ describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
     const a = await boot(redisStore({ url: server.url }), [TimedService], uniquePrefix('pause'));
     const svc = a.app.get(TimedService);
     await svc.get(100); // connected, epoch and records exist
-    await sleep(100);
+    await settle(a.app);
     server.cli('CLIENT', 'PAUSE', '1500', 'ALL');
     const t = await timed(svc, 1);
     expect(t.result).toEqual({ id: 1, run: svc.runs });
@@ -480,7 +482,7 @@ describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
     );
     const svc = a.app.get(TimedService);
     await svc.get(100);
-    await sleep(100);
+    await settle(a.app);
     server.cli('CLIENT', 'PAUSE', '1500', 'ALL');
     const t = await timed(svc, 1);
     expect(t.result).toEqual({ id: 1, run: svc.runs });
@@ -513,7 +515,7 @@ describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
       const a = await boot(redisStore({ url: proxy.url }), [TimedService], uniquePrefix('slowsnap'));
       const svc = a.app.get(TimedService);
       await svc.get(100);
-      await sleep(100);
+      await settle(a.app);
       proxy.stall(400, 2_500);
       const t = await timed(svc, 1);
       proxy.release();
@@ -607,9 +609,9 @@ describe.each([
         if (svc.runs > runs)
           expect(result).toBe(last); // computed: the very value the method returned
         else expect(result).toEqual(last); // a hit: the value it returned before
-        await sleep(30); // background writes (and their failures) land between calls
+        await settle(a.app); // background writes (and their failures) land between calls
       }
-      await sleep(100);
+      await settle(a.app);
       const warnings = linesWith(owner, 'warn').map((l) => l.text);
       if (svc.runs === CALLS)
         expect(warnings).toHaveLength(1); // ran uncached every time: told once
@@ -686,6 +688,12 @@ class ShutdownService {
     return this.give('tooSlow', id);
   }
 
+  @CacheMemoize({ ttl: '10m', timeout: { hard: 30 } })
+  async overdue(id: number): Promise<Val> {
+    await sleep(300);
+    return this.give('overdue', id);
+  }
+
   private give(method: string, id: number): Val {
     const value = { id, by: this.by, run: ++this.runs };
     this.last.set(`${method}:${id}`, value);
@@ -745,6 +753,40 @@ describe('7. shutdown with writes and refreshes under way (Redis)', () => {
     expect(storeErrors()).toEqual([]);
   }, 20_000);
 
+  it('a computation past its hard timeout when the app closes is still stored, on Redis and in memory', async () => {
+    for (const make of [() => redisStore({ url: servers.redis }), () => memoryStore()]) {
+      const prefix = uniquePrefix('overdue');
+      const store = make();
+      const a = await boot(store, [ShutdownService], prefix);
+      const sa = a.app.get(ShutdownService);
+      const key = cacheHandle(sa, 'overdue').keyOf(1);
+      const error = await sa.overdue(1).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CacheMemoizeTimeoutError); // the caller stopped waiting at 30 ms
+      expect(sa.runs).toBe(0);
+      await a.close(); // the computation goes on: close waits for it and its write
+      expect(sa.runs).toBe(1);
+      expect(a.events).toContainEqual(expect.objectContaining({ type: 'set', key }));
+      if (store.kind === 'memory') continue;
+      const b = await boot(redisStore({ url: servers.redis }), [ShutdownService], prefix);
+      expect(await b.app.get(ShutdownService).overdue(1)).toEqual(sa.last.get('overdue:1'));
+      expect(b.app.get(ShutdownService).runs).toBe(0);
+      await b.close();
+    }
+    expect(storeErrors()).toEqual([]);
+  });
+
+  it('close() on the memory store waits for a grace refresh under way', async () => {
+    const a = await boot(memoryStore(), [ShutdownService], uniquePrefix('memclose'));
+    const sa = a.app.get(ShutdownService);
+    const first = await sa.graceful(1);
+    await sleep(400); // past ttl (300 ms), within grace
+    sa.graceDelayMs = 200;
+    expect(await sa.graceful(1)).toEqual(first); // stale served at once, the refresh under way
+    expect(sa.runs).toBe(1);
+    await a.close();
+    expect(sa.runs).toBe(2); // the refresh finished before close() resolved
+  });
+
   it('an awaited cacheHandle(...).refresh() has stored its value: a raw read right after sees it', async () => {
     const prefix = uniquePrefix('refresh');
     const a = await boot(redisStore({ url: servers.redis }), [ShutdownService], prefix);
@@ -753,7 +795,7 @@ describe('7. shutdown with writes and refreshes under way (Redis)', () => {
     await raw.ping();
     await sa.plain(7);
     await sa.tagged(7);
-    await sleep(100);
+    await settle(a.app);
 
     const plain = cacheHandle(sa, 'plain');
     const tagged = cacheHandle(sa, 'tagged');

@@ -18,6 +18,7 @@ import {
 import { Memoizer } from '../../lib/engine/memoizer';
 import type { CachePolicy } from '../../lib/types/policy';
 import { testPolicy } from '../support/policy';
+import { drained } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 const servers = sharedServers();
@@ -136,13 +137,13 @@ describe.each([
     };
     const p = base({ graceMs: 10_000 });
     expect(await m.getOrSet(`${prefix}:k`, slow, p)).toBe('v1');
-    await sleep(30);
+    await drained(m);
     now += 1_500; // expired, within grace
     const served = await Promise.all(Array.from({ length: 50 }, () => m.getOrSet(`${prefix}:k`, slow, p)));
     expect(served.every((v) => v === 'v1')).toBe(true);
     await sleep(20); // the refresh reads its versions before it runs
     expect(runs).toBe(2);
-    await sleep(200);
+    await drained(m);
     expect(await m.getOrSet(`${prefix}:k`, slow, p)).toBe('v2');
     expect(runs).toBe(2);
   });
@@ -157,7 +158,7 @@ describe.each([
     };
     const p = base({ graceMs: 60_000 });
     await m.getOrSet(`${prefix}:k`, f, p);
-    await sleep(30);
+    await drained(m);
     failing = true;
     now += 2_000;
     for (let i = 0; i < 20; i++) {
@@ -167,7 +168,7 @@ describe.each([
     expect(attempts).toBe(2); // one refresh, then back-off
     now += 1_100; // past the first back-off
     expect(await m.getOrSet(`${prefix}:k`, f, p)).toBe('good');
-    await sleep(10);
+    await drained(m);
     expect(attempts).toBe(3);
     now += 60_000; // past grace: the error reaches the caller
     await expect(m.getOrSet(`${prefix}:k`, f, p)).rejects.toThrow('backend down');
@@ -182,10 +183,10 @@ describe.each([
     };
     const p = base({ graceMs: 60_000, softTimeoutMs: 20 });
     await m.getOrSet(`${prefix}:k`, f, p);
-    await sleep(30);
+    await drained(m);
     now += 2_000;
     expect(await m.getOrSet(`${prefix}:k`, f, p)).toBe('v1');
-    await sleep(250);
+    await drained(m);
     expect(await m.getOrSet(`${prefix}:k`, f, p)).toBe('v2');
   });
 
@@ -198,7 +199,7 @@ describe.each([
     };
     const p = base({ hardTimeoutMs: 20 });
     await expect(m.getOrSet(`${prefix}:k`, f, p)).rejects.toMatchObject({ code: CacheMemoizeErrorCode.Timeout });
-    await sleep(200);
+    await drained(m);
     expect(await m.getOrSet(`${prefix}:k`, f, p)).toBe('late');
     expect(runs).toBe(1);
   });
@@ -208,10 +209,10 @@ describe.each([
     const f = async () => `v${++runs}`;
     const p = base({ ttlMs: 1_000, refreshAheadMs: 300 });
     await m.getOrSet(`${prefix}:k`, f, p);
-    await sleep(30);
+    await drained(m);
     now += 800; // 200 ms left: a hit triggers a background refresh
     expect(await m.getOrSet(`${prefix}:k`, f, p)).toBe('v1');
-    await sleep(50);
+    await drained(m);
     now += 400; // the original entry would have expired by now
     expect(await m.getOrSet(`${prefix}:k`, f, p)).toBe('v2');
     expect(runs).toBe(2);
@@ -221,7 +222,7 @@ describe.each([
     let runs = 0;
     const f = async () => ++runs;
     expect(await m.getOrSet(`${prefix}:k`, f, base(), { etag: 'a' })).toBe(1);
-    await sleep(30);
+    await drained(m);
     expect(await m.getOrSet(`${prefix}:k`, f, base(), { etag: 'a' })).toBe(1);
     expect(await m.getOrSet(`${prefix}:k`, f, base(), { etag: 'b' })).toBe(2);
   });
@@ -231,7 +232,7 @@ describe.each([
     const f = async () => ({ big: 'x'.repeat(1000), run: ++runs });
     const p = base({ storeResult: false });
     expect((await m.getOrSet(`${prefix}:k`, f, p))?.run).toBe(1);
-    await sleep(30);
+    await drained(m);
     expect(await m.getOrSet(`${prefix}:k`, f, p)).toBeUndefined();
     expect(runs).toBe(1);
     now += 1_500;
