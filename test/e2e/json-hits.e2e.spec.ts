@@ -18,6 +18,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { map, type Observable } from 'rxjs';
 import request from 'supertest';
 import { CacheMemoize, CacheMemoizeModule } from '../../lib';
+import { settle } from '../support/settle';
 
 /*
  * Hits answered with the JSON text stored with the entry (lib/interceptor/hit-reply.ts): the same
@@ -25,7 +26,6 @@ import { CacheMemoize, CacheMemoizeModule } from '../../lib';
  * see the value; everywhere else a hit is serialized again, as the miss was.
  */
 let serializations = 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Counts how often a body holding it is serialized. */
 class Counted {
@@ -79,10 +79,10 @@ async function start(adapter: ExpressAdapter | FastifyAdapter, outer: boolean, s
 }
 
 /** Miss, then hits: every hit's status, headers and bytes are the miss's. */
-async function missThenHits(http: ReturnType<typeof request>, path: string) {
+async function missThenHits(app: INestApplication, http: ReturnType<typeof request>, path: string) {
   const miss = await http.get(path);
   expect(miss.headers['x-cache']).toBe('MISS');
-  await sleep(20); // stored once the response is out
+  await settle(app); // stored once the response is out
   const hit = await http.get(path);
   expect(hit.headers['x-cache']).toBe('HIT');
   expect(hit.status).toBe(miss.status);
@@ -104,7 +104,7 @@ describe.each(adapters)('hits answered with stored JSON over %s', (name, makeAda
     afterAll(() => app.close());
 
     it('sends the bytes and headers of the miss, and serializes nothing per hit', async () => {
-      const { hit } = await missThenHits(http, '/j/doc/1');
+      const { hit } = await missThenHits(app, http, '/j/doc/1');
       expect(hit.body).toEqual({ id: '1', items: [{ id: '1', kind: 'counted' }, { n: 1 }], note: 'ünïcödé ✓' });
       expect(hit.headers['content-type']).toBe('application/json; charset=utf-8');
       const before = serializations;
@@ -114,8 +114,8 @@ describe.each(adapters)('hits answered with stored JSON over %s', (name, makeAda
     });
 
     it('arrays, a declared JSON Content-Type, a 304 on the stored ETag', async () => {
-      await missThenHits(http, '/j/list');
-      const { hit } = await missThenHits(http, '/j/typed');
+      await missThenHits(app, http, '/j/list');
+      const { hit } = await missThenHits(app, http, '/j/typed');
       expect(hit.headers['content-type']).toMatch(/^application\/vnd\.api\+json/);
       await http
         .get('/j/list')
@@ -129,7 +129,7 @@ describe.each(adapters)('hits answered with stored JSON over %s', (name, makeAda
     });
 
     it('@Redirect reads the value: a hit redirects where the miss did', async () => {
-      const { hit } = await missThenHits(http, '/j/go');
+      const { hit } = await missThenHits(app, http, '/j/go');
       expect(hit.status).toBe(302);
       expect(hit.headers.location).toBe('/target');
     });
@@ -142,7 +142,7 @@ describe.each(adapters)('hits answered with stored JSON over %s', (name, makeAda
     afterAll(() => app.close());
 
     it('every hit goes through it and is serialized again', async () => {
-      const { hit } = await missThenHits(http, '/j/doc/2');
+      const { hit } = await missThenHits(app, http, '/j/doc/2');
       expect(hit.body).toEqual({ data: expect.objectContaining({ id: '2' }), at: 'envelope' });
       const before = serializations;
       await http.get('/j/doc/2').expect(200);
@@ -176,7 +176,7 @@ describe.each(adapters)('hits answered with stored JSON over %s', (name, makeAda
     afterAll(() => app.close());
 
     it('hits are serialized by it, as the miss was', async () => {
-      const { hit } = await missThenHits(http, '/j/doc/3');
+      const { hit } = await missThenHits(app, http, '/j/doc/3');
       if (name === 'express') {
         expect(hit.body).toEqual({ wrapped: expect.objectContaining({ id: '3' }) });
         expect(hit.text).toContain('\n  "wrapped"');

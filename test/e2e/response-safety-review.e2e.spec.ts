@@ -39,6 +39,7 @@ import {
   type CacheStore,
 } from '../../lib';
 import { freePort } from '../support/servers';
+import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 /*
@@ -236,7 +237,7 @@ describe.each(adapters)('review regressions over %s', (_adapter, makeAdapter) =>
 
     it('what an outer interceptor adds to a response for one user never reaches the next', async () => {
       await http.get('/r/news').expect(200); // anonymous: the entry
-      await sleep(20);
+      await settle(app);
       const alice = await http.get('/r/news').set('X-Api-Key', 'alice').expect(200);
       expect(alice.body.viewer).toBe('alice@example.com');
       expect(alice.headers['x-cache']).toBe('HIT');
@@ -247,7 +248,7 @@ describe.each(adapters)('review regressions over %s', (_adapter, makeAdapter) =>
 
     it('a Set-Cookie written as the response goes out keeps it out of the cache (two visitors, two carts)', async () => {
       const a = await http.get('/r/cart').expect(200);
-      await sleep(20);
+      await settle(app);
       const b = await http.get('/r/cart').expect(200);
       expect(b.body.cartId).not.toBe(a.body.cartId);
       expect(b.headers['set-cookie']?.[0]).toContain(b.body.cartId);
@@ -258,7 +259,7 @@ describe.each(adapters)('review regressions over %s', (_adapter, makeAdapter) =>
       const bob = await http.post('/r/search').send({ q: 'bob' }).expect(201);
       expect(bob.body.results).toEqual(['result for bob']);
       expect(bob.headers['x-cache']).toBe('MISS');
-      await sleep(20);
+      await settle(app);
       const again = await http.post('/r/search').send({ q: 'alice private query' }).expect(201);
       expect(again.body).toEqual(alice.body);
       expect(again.headers['x-cache']).toBe('HIT');
@@ -276,7 +277,7 @@ describe.each(adapters)('review regressions over %s', (_adapter, makeAdapter) =>
         expect(res.headers['content-disposition']).toBe('attachment; filename="q.txt"');
       }
       expect(runs.stale).toBe(2); // one refresh, no failure on a response already sent
-      await sleep(50);
+      await settle(app);
       const after = await http.get('/r/stale?q=alert(1)').expect(201);
       expect(after.text).toBe('<script>alert(1)</script>#2');
       expect(after.headers['x-cache']).toBe('HIT');
@@ -294,7 +295,7 @@ describe.each(adapters)('review regressions over %s', (_adapter, makeAdapter) =>
       await http.get('/r/static-vary').set('Accept-Language', 'en').expect(200);
       const fr = await http.get('/r/static-vary').set('Accept-Language', 'fr').expect(200);
       expect(fr.body.lang).toBe('fr');
-      await sleep(20);
+      await settle(app);
       const en = await http.get('/r/static-vary').set('Accept-Language', 'en').expect(200);
       expect(en.headers['x-cache']).toBe('HIT');
     });

@@ -33,6 +33,7 @@ import {
   type CacheMemoizeModuleOptions,
   type CacheStore,
 } from '../../lib';
+import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 /*
@@ -304,7 +305,7 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
       const miss = await http.get('/users/7').expect(200);
       expect(miss.headers['x-cache']).toBe('MISS');
       expect(miss.body).toEqual({ id: 7, email: 'u7@example.com', display: '#7 <u7@example.com>' });
-      await new Promise((r) => setTimeout(r, 20)); // the write lands in the background
+      await settle(app); // the write lands in the background
       const hit = await http.get('/users/7').expect(200);
       expect(hit.headers['x-cache']).toBe('HIT');
       expect(hit.body).toEqual(miss.body);
@@ -312,7 +313,7 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
       expect(runs.user7).toBe(1);
 
       const adminMiss = await http.get('/users/8/admin').expect(200);
-      await new Promise((r) => setTimeout(r, 20));
+      await settle(app);
       const adminHit = await http.get('/users/8/admin').expect(200);
       expect(adminHit.headers['x-cache']).toBe('HIT');
       expect(adminMiss.body).toEqual({
@@ -328,7 +329,7 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
       const prices = app.get(PriceService);
       prices.runs = 0;
       expect((await prices.price('abc')).format()).toBe('3.00 EUR');
-      await new Promise((r) => setTimeout(r, 20));
+      await settle(app);
       const hit = await prices.price('abc');
       expect(hit).toBeInstanceOf(Money);
       expect(hit.format()).toBe('3.00 EUR');
@@ -399,7 +400,7 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
         .set('X-Forwarded-Host', 'acme.example.com')
         .expect(200);
       expect(forged.body.tenant).toBe('globex.example.com');
-      await new Promise((r) => setTimeout(r, 20));
+      await settle(app);
       const acmeAgain = await http.get('/tenant/home').set('Host', 'acme.example.com').expect(200);
       expect(acmeAgain.body.tenant).toBe('acme.example.com');
       expect(acmeAgain.headers['x-cache']).toBe('HIT');
@@ -411,7 +412,7 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
       expect(v1.body.version).toBe('v1');
       expect(v2.body.version).toBe('v2');
       expect(v2.headers['x-cache']).toBe('MISS');
-      await new Promise((r) => setTimeout(r, 20));
+      await settle(app);
       expect((await http.get('/v1/accounts/1').expect(200)).body.version).toBe('v1');
       expect((await http.get('/v2/accounts/1').expect(200)).body.version).toBe('v2');
       expect([runs['v1:1'], runs['v2:1']]).toEqual([1, 1]);
@@ -419,7 +420,7 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
 
     it('6. status and headers the handler set at runtime are replayed on hits (and to concurrent joiners)', async () => {
       const responses = await Promise.all(Array.from({ length: 10 }, () => http.get('/files/echo?q=alert(1)')));
-      await new Promise((r) => setTimeout(r, 20));
+      await settle(app);
       responses.push(await http.get('/files/echo?q=alert(1)'));
       expect(responses[responses.length - 1].headers['x-cache']).toBe('HIT');
       for (const res of responses) {
@@ -441,7 +442,7 @@ describe.each(adapters)('response safety over %s', (_adapterName, makeAdapter) =
       // Declared, the same Vary is keyed on and cached.
       await http.get('/files/declared-vary').set('Accept-Language', 'fr').expect(200);
       const de2 = await http.get('/files/declared-vary').set('Accept-Language', 'de').expect(200);
-      await new Promise((r) => setTimeout(r, 20));
+      await settle(app);
       const fr2 = await http.get('/files/declared-vary').set('Accept-Language', 'fr').expect(200);
       expect([de2.body.lang, fr2.body.lang]).toEqual(['de', 'fr']);
       expect(fr2.headers['x-cache']).toBe('HIT');

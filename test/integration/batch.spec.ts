@@ -23,6 +23,7 @@ import {
   withCacheMode,
   type CacheStore,
 } from '../../lib';
+import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 const servers = sharedServers();
@@ -198,19 +199,18 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
     invalidation = app.get(InvalidationService);
   });
   afterEach(() => app.close());
-  const settle = () => sleep(30); // background writes land
 
   it('calls the method once with only the missing ids, deduplicated, and answers in the caller order', async () => {
     const first = await users.getUsers([1, 2, 3]);
     expect(first.map((u) => u?.id)).toEqual([1, 2, 3]);
-    await settle();
+    await settle(app);
     const second = await users.getUsers([3, 4, 2, 4, 5, -1, 3]);
     expect(second.map((u) => u?.id ?? null)).toEqual([3, 4, 2, 4, 5, null, 3]);
     expect(users.calls).toEqual([
       [1, 2, 3],
       [4, 5, -1],
     ]);
-    await settle();
+    await settle(app);
     expect((await users.getUsers([-1, 5, 1])).map((u) => u?.id ?? null)).toEqual([null, 5, 1]);
     expect(users.calls).toHaveLength(2); // null is cached like any value
     expect(await users.getUsers([])).toEqual([]);
@@ -219,30 +219,30 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
 
   it('shares entries with the single-item method of its namespace, both ways', async () => {
     await users.getUser(7);
-    await settle();
+    await settle(app);
     await users.getUsers([7, 8]);
     expect(users.calls).toEqual([[8]]);
-    await settle();
+    await settle(app);
     expect(await users.getUser(8)).toEqual({ id: 8, v: 0, org: 0 });
     expect(users.single).toEqual([7]);
   });
 
   it('busts one item of every list by tag, by method, by the batch method and through its handle', async () => {
     await users.getUsers([1, 2, 3, 4, 5]);
-    await settle();
+    await settle(app);
     db.set(2, 1);
     await invalidation.invalidateTags(['user:2']);
     expect((await users.getUsers([1, 2, 3])).map((u) => u?.v)).toEqual([0, 1, 0]);
     expect(users.calls.at(-1)).toEqual([2]);
-    await settle();
+    await settle(app);
     await invalidation.invalidateMethod(UsersService, 'getUser', [3]);
     await users.getUsers([1, 2, 3]);
     expect(users.calls.at(-1)).toEqual([3]);
-    await settle();
+    await settle(app);
     await invalidation.invalidateMethod(UsersService, 'getUsers', [[1, 4]]);
     await users.getUsers([1, 2, 3, 4]);
     expect(users.calls.at(-1)).toEqual([1, 4]);
-    await settle();
+    await settle(app);
     await cacheHandle(users, 'getUser').invalidate(5);
     await cacheHandle(users, 'getUsers').invalidateMany([1]);
     await users.getUsers([1, 2, 3, 4, 5]);
@@ -270,7 +270,7 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
       ['a', 'a:EUR'],
       ['b', 'b:EUR'],
     ]);
-    await settle();
+    await settle(app);
     expect([...(await catalog.prices(['gone1', 'b'], 'EUR')).entries()]).toEqual([['b', 'b:EUR']]);
     expect([...(await catalog.prices(['b'], 'USD')).entries()]).toEqual([['b', 'b:USD']]); // rest is part of the key
     expect(catalog.calls).toEqual([
@@ -279,7 +279,7 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
     ]);
 
     await catalog.strictPrices(['x', 'gone2']);
-    await settle();
+    await settle(app);
     await catalog.strictPrices(['x', 'gone2']);
     expect(catalog.calls.slice(2)).toEqual([
       ['strict', 'x', 'gone2'],
@@ -287,7 +287,7 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
     ]);
 
     expect(await catalog.stock(['ab', 'abc'])).toEqual({ ab: 2, abc: 3 });
-    await settle();
+    await settle(app);
     expect(await catalog.stock(['abc', 'z'])).toEqual({ abc: 3, z: 1 });
     expect(catalog.calls.slice(4)).toEqual([
       ['stock', 'ab', 'abc'],
@@ -301,7 +301,7 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
     expect((error as BatchResultError).code).toBe(CacheMemoizeErrorCode.BatchResult);
     expect((error as Error).message).toContain('CatalogService.misaligned was called with 3 ids [1, 2, 3]');
     expect((error as BatchResultError).ids).toEqual([1, 2, 3]);
-    await settle();
+    await settle(app);
     await expect(catalog.misaligned([1])).resolves.toEqual([1]);
     expect(catalog.calls).toEqual([
       ['misaligned', 1, 2, 3],
@@ -331,13 +331,13 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
 
   it('resultTags and cacheIf apply per item; skip bypasses the whole call', async () => {
     await catalog.members([1, 2, 3]);
-    await settle();
+    await settle(app);
     await invalidation.invalidateTags(['org:1']); // ids 1 and 3
     await catalog.members([1, 2, 3]);
     expect(catalog.calls.at(-1)).toEqual(['members', 1, 3]);
 
     await catalog.positive([0, 1]);
-    await settle();
+    await settle(app);
     await catalog.positive([0, 1]);
     expect(catalog.calls.at(-1)).toEqual(['positive', 0]);
 
@@ -351,7 +351,7 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
     expect(await pair.one(1)).toBe('item 1');
     expect(await pair.many([1, 2])).toEqual(['item 1', 'item 2']);
     expect(await pair.manyViaOne([3, 4])).toEqual(['other 3', 'other 4']);
-    await settle();
+    await settle(app);
     expect(await pair.one(2)).toBe('item 2');
     expect(await pair.manyViaOne([3, 4, 5])).toEqual(['other 3', 'other 4', 'other 5']);
     expect(pair.loads).toEqual([[1], [2], [-3], [-4], [-5]]);
@@ -364,7 +364,7 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
       [1, 'user 1'],
       [2, 'user 2'],
     ]);
-    await settle();
+    await settle(app);
     expect([...(await pair.sorted([1])).entries()]).toEqual([[1, 'user 1']]);
     await expect(pair.record([1, '1'])).rejects.toThrow(/two of them are "1" as record keys/);
     const odd = await pair.record(['__proto__', 'x']);
@@ -379,7 +379,7 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
       cacheHandle(users, 'getUser').keyOf(2),
     ]);
     await users.getUsers([1]);
-    await settle();
+    await settle(app);
     const peeked = await handle.peekMany([1, 2]);
     expect(peeked).toEqual([{ value: { id: 1, v: 0, org: 1 } }, undefined]);
     expect(await handle.peek([1, 2])).toBeUndefined();
@@ -503,13 +503,13 @@ describe('@CacheMemoizeMany on redis: round trips', () => {
       const handle = cacheHandle(users, 'getUsers');
       const ids = Array.from({ length: 100 }, (_, i) => i + 1);
       await users.getUsers(ids);
-      await sleep(50);
+      await settle(app);
       const missing = ids.filter((id) => id % 10 === 0);
       await client.del(...handle.keysOf(missing)); // evicted
       await client.config('RESETSTAT');
       users.calls = [];
       const result = await users.getUsers(ids);
-      await sleep(50);
+      await settle(app);
       expect(result.map((u) => u?.id)).toEqual(ids);
       expect(users.calls).toEqual([missing]);
       expect(await commands()).toEqual({ mget: 1, set: 10 });

@@ -31,7 +31,6 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import Redis from 'ioredis';
 import {
   CacheMemoize,
-  CacheMemoizeEngine,
   CacheMemoizeErrorCode,
   CacheMemoizeModule,
   cacheHandle,
@@ -48,6 +47,7 @@ import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { closeNodeRedisClients, nodeRedisStore } from '../support/node-redis';
 import { MemcachedServer, RedisServer } from '../support/servers';
+import { drained, settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 const servers = sharedServers();
@@ -145,13 +145,6 @@ async function boot(store: CacheStore, prefix: string): Promise<TestingModule> {
   }).compile();
   await app.init();
   return app;
-}
-
-/** Lets every write and refresh under way in these apps land (and bus messages arrive). */
-async function settle(...apps: TestingModule[]): Promise<void> {
-  await sleep(10);
-  await Promise.all(apps.map((app) => app.get(CacheMemoizeEngine).memoizer().ctx.background.drain(3_000)));
-  await sleep(20);
 }
 
 /** The byte store an engine on `store` talks to (a tiered store's L2). */
@@ -795,8 +788,7 @@ describe.each(SHARED)('4. clock skew on %s', (kind, make) => {
       const policy = testPolicy({ ttlMs: 60_000, deps: [tag] });
       let version = 1;
       const runs = { a: 0, b: 0 };
-      const drain = () =>
-        Promise.all([a.ctx.background.drain(3_000), b.ctx.background.drain(3_000)]).then(() => sleep(20));
+      const drain = () => drained(a, b);
       const factory = (who: 'a' | 'b', plan?: { started: Deferred; hold: Promise<void> }) => async () => {
         runs[who]++;
         const v = version;

@@ -18,10 +18,10 @@ import {
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { drained, settle } from '../support/settle';
 import { landed } from '../support/written';
 
 const servers = sharedServers();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 @Injectable()
 class UserService {
@@ -107,16 +107,16 @@ describe.each([
 
     await inv.b.invalidateTags(['user:1']);
     expect((await ua.getUser(1)).run).toBe(2);
-    await sleep(30);
+    await settle(a, b);
     expect((await ub.getUser(1)).run).toBe(2);
 
     await inv.a.invalidateMethod(UserService, 'getUser', [1]);
     expect((await ub.getUser(1)).run).toBe(1); // B computes now (its own counter)
-    await sleep(30);
+    await settle(a, b);
 
     await inv.a.invalidateNamespace('UserService');
     expect((await ub.getUser(1)).run).toBe(2);
-    await sleep(30);
+    await settle(a, b);
 
     await inv.b.clear();
     expect((await ua.getUser(1)).run).toBe(3);
@@ -125,7 +125,7 @@ describe.each([
   it('tags computed from the result bust across instances', async () => {
     const ua = a.get(UserService);
     expect((await ua.getTeam('core')).run).toBe(1);
-    await sleep(30);
+    await settle(a, b);
     expect((await b.get(UserService).getTeam('core')).run).toBe(1);
     await b.get(InvalidationService).invalidateTags(['user:2']);
     expect((await ua.getTeam('core')).run).toBe(2);
@@ -134,7 +134,7 @@ describe.each([
   it('@InvalidateTags on one instance busts the other after the write succeeds, not when it throws', async () => {
     const ua = a.get(UserService);
     expect((await ua.getUser(5)).run).toBe(1);
-    await sleep(30);
+    await settle(a, b);
     await expect(b.get(UserWriter).rename(5, true)).rejects.toThrow('write failed');
     expect((await ua.getUser(5)).run).toBe(1);
     await b.get(UserWriter).rename(5);
@@ -155,7 +155,7 @@ describe('clock skew between hosts', () => {
     const a = new Memoizer(storeA, { prefix, now: () => Date.now() });
     let runs = 0;
     await b.getOrSet(`${prefix}:k`, async () => ++runs, policy(tag));
-    await sleep(50);
+    await drained(b);
     await a.invalidateDeps([tag]);
     const after = await b.getOrSet(`${prefix}:k`, async () => ++runs, policy(tag));
     await a.close();

@@ -19,6 +19,7 @@ import {
   type CacheHookInfo,
 } from '../../lib';
 import { RedisServer } from '../support/servers';
+import { settle } from '../support/settle';
 import { uniquePrefix } from '../support/shared-servers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -108,7 +109,7 @@ describe('observability, on a real Redis', () => {
   it('hooks: called with key, method and arguments; the decorator wins; a throwing hook never breaks the call', async () => {
     const prices = app.get(PriceService);
     expect(await prices.price('ab', 'EUR')).toBe(23);
-    await sleep(30);
+    await settle(app);
     expect(await prices.price('ab', 'EUR')).toBe(23);
     const miss = calls.find(([n]) => n === 'module.onMiss')![1];
     expect(miss).toMatchObject({
@@ -132,7 +133,7 @@ describe('observability, on a real Redis', () => {
   it('events and stats(): hit, miss, stale, set, invalidate, lock; counters per method and per store', async () => {
     const prices = app.get(PriceService);
     await prices.rates();
-    await sleep(30);
+    await settle(app);
     await prices.rates();
     await app.get(InvalidationService).invalidateTags(['fx']);
     const types = new Set(events.map((e) => e.type));
@@ -170,7 +171,7 @@ describe('observability, on a real Redis', () => {
     await handle.invalidate();
     expect(await handle.explain()).toMatchObject({ method: 'PriceService.rates', store: 'default', state: 'miss' }); // invalidated above
     await app.get(PriceService).rates();
-    await sleep(30);
+    await settle(app);
     const explained = await handle.explain();
     expect(explained.state).toBe('fresh');
     expect(explained.key).toBe(handle.keyOf());

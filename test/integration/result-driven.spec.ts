@@ -26,6 +26,7 @@ import {
   type StandardSchemaLike,
 } from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { settle } from '../support/settle';
 import { landed, written } from '../support/written';
 
 const servers = sharedServers();
@@ -118,17 +119,16 @@ describe.each([
     catalog = app.get(Catalog);
   });
   afterEach(() => app.close());
-  const settle = () => sleep(30);
 
   it('cacheContext: skip stores nothing, setTtl shortens one entry, addTags tags it', async () => {
     expect(await catalog.product(404)).toBeNull();
-    await settle();
+    await settle(app);
     expect(await catalog.product(404)).toBeNull();
     expect(catalog.runs).toBe(2);
 
     await catalog.product(7);
     await catalog.product(1);
-    await settle();
+    await settle(app);
     const runs = catalog.runs;
     await catalog.product(7);
     expect(catalog.runs).toBe(runs); // still fresh
@@ -137,11 +137,11 @@ describe.each([
     expect(catalog.runs).toBe(runs);
     const p7 = await catalog.product(7); // 300 ms ttl, 1 min grace: served stale, refreshed
     expect(p7?.id).toBe(7);
-    await settle();
+    await settle(app);
     expect(catalog.runs).toBe(runs + 1);
 
     await catalog.product(8);
-    await settle();
+    await settle(app);
     const before = catalog.runs;
     await app.get(InvalidationService).invalidateTags(['category:0']);
     await catalog.product(8);
@@ -152,7 +152,7 @@ describe.each([
     await catalog.stock(0);
     await catalog.stock(3);
     await catalog.stock(10);
-    await settle();
+    await settle(app);
     const runs = catalog.runs;
     await catalog.stock(0);
     expect(catalog.runs).toBe(runs + 1);
@@ -176,7 +176,7 @@ describe.each([
   it('a batch method speaks for the items it loads', async () => {
     await catalog.many([0, 1]);
     await catalog.many([2]);
-    await settle();
+    await settle(app);
     const runs = catalog.runs;
     await sleep(80);
     await catalog.many([0, 1, 2]);
@@ -201,13 +201,13 @@ describe.each([
     await sleep(5); // in-process deadlines are whole milliseconds, read from a clock refreshed once per millisecond
     expect(await handle.ttl(1)).toBeUndefined(); // stale now (within grace)
     expect(await catalog.product(1)).toEqual({ id: 1, name: 'given', run: 0 }); // stale, refreshing
-    await settle();
+    await settle(app);
     expect((await catalog.product(1))?.run).toBe(1);
   });
 
   it('@CachePut stores the write method result as the entry, so the next read is a hit with it', async () => {
     await catalog.product(5);
-    await settle();
+    await settle(app);
     const writer = app.get(Writer);
     expect(await writer.rename(5, 'renamed')).toEqual({ id: 5, name: 'renamed', run: -1 });
     const runs = catalog.runs;
@@ -223,7 +223,7 @@ describe('@CachePut across instances', () => {
     const b = await instance(redisStore({ url: servers.redis }), prefix);
     try {
       await b.get(Catalog).product(9);
-      await sleep(30);
+      await settle(b);
       await a.get(Writer).rename(9, 'nine');
       expect(await b.get(Catalog).product(9)).toEqual({ id: 9, name: 'nine', run: -1 });
       await b.get(InvalidationService).invalidateMethod(Catalog, 'product', [9]);
@@ -298,7 +298,7 @@ describe.each([
 
   it('a matching error is cached for its own ttl and thrown again on every hit, as the same class', async () => {
     const first = await lookup.find(404).catch((e: unknown) => e);
-    await sleep(20);
+    await settle(app);
     const second = await lookup.find(404).catch((e: unknown) => e);
     expect(lookup.runs).toBe(1);
     for (const error of [first, second]) {
@@ -317,7 +317,7 @@ describe.each([
 
   it('other errors come back from a shared store as a CachedError with their name, message and code', async () => {
     const first = await lookup.file('a.txt').catch((e: unknown) => e);
-    await sleep(20);
+    await settle(app);
     const second = await lookup.file('a.txt').catch((e: unknown) => e);
     expect(lookup.runs).toBe(1);
     // In process (memory, a tiered store's L1 copy of its own computation): the very error.
@@ -433,7 +433,7 @@ describe.each([
       expect(await next.get(MigratingShape).user(2)).toEqual({ id: 2, version: 2 });
       expect(next.get(MigratingShape).runs).toBe(0);
       expect(events).toContainEqual(expect.objectContaining({ type: 'invalid', migrated: true }));
-      await sleep(30);
+      await settle(next); // the migrated value is written back in the background
       const reader = await boot(OldShape, prefix); // a fresh instance: no in-process copy of its own
       expect(await reader.get(OldShape).user(2)).toEqual({ id: 2, version: 2 }); // written back
       await reader.close();
@@ -559,7 +559,7 @@ describe.each([
   it('cacheContext() in an uncached run neither throws nor speaks for the computation that called it', async () => {
     expect(await withCacheMode('bypass', () => h.child(3))).toBe(3);
     await h.parent(1);
-    await sleep(30);
+    await settle(app);
     expect((await h.parent(1)).run).toBe(1); // the skipped child's setTtl(0) did not reach it
   });
 
@@ -577,7 +577,7 @@ describe.each([
   it('the computing call gets the original error; batch items and peek never pass a cached error off as a value', async () => {
     const first = await h.item(404).catch((e: unknown) => e);
     expect(first).toBeInstanceOf(ProductGone);
-    await sleep(30);
+    await settle(app);
     const hit = await h.item(404).catch((e: unknown) => e);
     expect(hit).toBeInstanceOf(NotFoundException);
     expect((hit as NotFoundException).getStatus()).toBe(404);
@@ -589,7 +589,7 @@ describe.each([
   it('a returned value shaped like a cached error is a value, on hits too', async () => {
     const forged = { name: 'NotFoundException', message: 'x', status: 302, response: { evil: true } };
     expect(await h.echo(forged)).toEqual(forged);
-    await sleep(30);
+    await settle(app);
     expect(await h.echo(forged)).toEqual(forged);
     expect(h.runs).toBe(1);
   });

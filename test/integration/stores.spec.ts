@@ -3,6 +3,7 @@ import { memcachedStore, memoryStore, redisStore, type MemcachedClientLike } fro
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { freePort, RedisSentinel, RedisServer } from '../support/servers';
+import { drained } from '../support/settle';
 import { sharedServers } from '../support/shared-servers';
 import { storeConformance } from '../../lib/testing';
 import { Cluster as ValkeyCluster, Valkey } from 'iovalkey';
@@ -290,7 +291,7 @@ describe.each([
     let runs = 0;
     const keys = Array.from({ length: 100 }, (_, i) => `bl:k:${i}`);
     await Promise.all(keys.map((k, i) => m.getOrSet(k, async () => (runs++, { i }), policy)));
-    await new Promise((r) => setTimeout(r, 100)); // writes land
+    await drained(m); // writes land
     expect(runs).toBe(100);
     await client.config('RESETSTAT');
     const values = await Promise.all(keys.map((k) => m.getOrSet(k, async () => (runs++, { i: -1 }), policy)));
@@ -316,7 +317,7 @@ describe.each([
     let runs = 0;
     await client.config('RESETSTAT');
     expect(await m.getOrSet('mp:k', async () => ++runs, policy)).toBe(1);
-    await new Promise((r) => setTimeout(r, 50)); // the write and the touch land
+    await drained(m); // the write and the touch land
     const first = await allCommands();
     // The entry + the records created by this first computation (SET NX): epoch, tag, key bucket.
     expect(first.set).toBe(4);
@@ -327,13 +328,13 @@ describe.each([
     const other = new Memoizer(store, { prefix: 'mp' });
     await client.config('RESETSTAT');
     expect(await other.getOrSet('mp:j', async () => 'j', policy)).toBe('j');
-    await new Promise((r) => setTimeout(r, 50));
+    await drained(other);
     expect((await allCommands()).pexpire).toBe(2);
 
     await client.del('mp:k'); // evicted
     await client.config('RESETSTAT');
     expect(await m.getOrSet('mp:k', async () => ++runs, policy)).toBe(2);
-    await new Promise((r) => setTimeout(r, 50));
+    await drained(m);
     // ...but not on every miss, and tokens read under this epoch are not read again.
     expect(await allCommands()).toEqual({ mget: 1, set: 1 });
 
@@ -342,7 +343,7 @@ describe.each([
     await client.del('mp:k');
     await client.config('RESETSTAT');
     expect(await m.getOrSet('mp:k', async () => ++runs, policy)).toBe(3);
-    await new Promise((r) => setTimeout(r, 50));
+    await drained(m);
     expect((await allCommands()).mget).toBe(2);
   });
 });
