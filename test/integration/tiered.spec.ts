@@ -66,7 +66,7 @@ describe.each(['ioredis', 'node-redis'])(
 
     it('B reads what A cached from L2 without running the method; A invalidates, B recomputes', async () => {
       const fromA = await a.send<Profile>({ op: 'get', id: 1 });
-      await sleep(50);
+      await a.send({ op: 'settle' }); // A's write has landed
       const fromB = await b.send<Profile>({ op: 'get', id: 1 });
       expect(fromB).toEqual(fromA); // A's value, from Redis
       expect((await b.send<{ runs: number }>({ op: 'runs' })).runs).toBe(0);
@@ -84,7 +84,7 @@ describe.each(['ioredis', 'node-redis'])(
 
     it('keeps answering while Redis restarts, and coherence resumes', async () => {
       const before = await a.send<Profile>({ op: 'get', id: 2 });
-      await sleep(50);
+      await a.send({ op: 'settle' }); // A's write has landed
       await b.send<Profile>({ op: 'get', id: 2 });
       await redis.kill();
       for (let i = 0; i < 5; i++) {

@@ -6,6 +6,7 @@ import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { createClient } from 'redis';
 import { CacheMemoize, CacheMemoizeModule, InvalidationService, memoryStore, redisStore, tieredStore } from '../../lib';
+import { settle } from './settle';
 
 // argv: redis url, key prefix, client ('ioredis': the store's own; 'node-redis': one passed in).
 const [url, prefix, client = 'ioredis'] = process.argv.slice(2);
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
       if (cmd.op === 'get') reply(await profiles.profile(cmd.id!));
       else if (cmd.op === 'invalidate') reply(await invalidation.invalidateTags([cmd.tag!]).then(() => ({ ok: true })));
       else if (cmd.op === 'runs') reply({ runs: profiles.runs });
+      else if (cmd.op === 'settle') reply(await settle(app).then(() => ({ ok: true })));
       else if (cmd.op === 'exit') break;
     } catch (error) {
       reply({ error: String(error) });
