@@ -8,7 +8,7 @@ import { Test } from '@nestjs/testing';
 import type * as Lib from 'nestjs-cache-memoize';
 import { MemcachedServer, RedisServer } from '../test/support/servers';
 import { user } from './fixtures';
-import { bench, printTable } from './harness';
+import { bench, median, printTable } from './harness';
 import type { InprocCase } from './http-inproc';
 import { inprocRun, measureHttp, printHttp, startHttpServer } from './http.bench';
 
@@ -156,7 +156,6 @@ const INPROC_COMPARE: InprocCase[] = [
  * builds' ratios are compared (a child's ratios do not drift with the machine, its ops/s do).
  */
 async function httpInprocCase(beforeDir: string, afterDir: string): Promise<void> {
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   for (const adapter of ['express', 'fastify'] as const) {
     const runs: Record<'before' | 'after', Array<Record<string, number>>> = { before: [], after: [] };
     for (let i = 0; i < 3; i++)

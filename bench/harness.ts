@@ -73,7 +73,7 @@ async function runFor(c: BenchCase, ms: number): Promise<number> {
   return (ops * 1000) / (performance.now() - start);
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
 }

@@ -7,6 +7,7 @@ import 'reflect-metadata';
 import { performance } from 'node:perf_hooks';
 import type { INestApplication } from '@nestjs/common';
 import inject from 'light-my-request';
+import { median } from './harness';
 import type * as HttpServer from './http-server';
 import type { BenchApp } from './http-server';
 
@@ -53,7 +54,6 @@ async function measure(cases: InprocCase[], send: Record<BenchApp, Send>, rounds
       times.get(c.name)!.push(((performance.now() - started) * 1000) / requests);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const reference = times.get(cases[0].name)!;
   const base = median(reference);
   return Object.fromEntries(

@@ -97,16 +97,7 @@ export function printHttp(title: string, results: HttpResults, ratios: Record<st
   printTable(`${title}, requests per server CPU-second`, results.perCpuSecond, ratios);
 }
 
-/**
- * Two identical Nest apps per adapter (Express, Fastify), each in its own process — ours vs
- * @nestjs/cache-manager's CacheInterceptor — driven by autocannon, cases interleaved, medians
- * reported. Targets (#17): a cached trivial GET >= 1.0x the same app's uncached route; a cached
- * 8 KB JSON GET >= 1.2x @nestjs/cache-manager. The uncached route behind an interceptor that does
- * nothing shows what Nest's interceptor machinery costs a route; one behind an interceptor that
- * answers `of(body)` without the handler, the floor under any interceptor's cache hit; and a body
- * handed back with Nest's interceptor machinery skipped (patched in that server process only), the
- * floor under any hit served after guards however it was wired.
- */
+/** The ratios both HTTP benchmarks print, from the cases' names. */
 const HTTP_RATIOS = {
   'cached / uncached (ours, >= 1.0)': 'ours cached /cached / ours uncached /plain',
   'pass-through interceptor / uncached': 'ours pass-through interceptor / ours uncached /plain',
@@ -131,6 +122,16 @@ const HTTP_CASES: InprocCase[] = [
   { name: 'cache-manager uncached /plain', app: 'cache-manager', path: '/plain' },
 ];
 
+/**
+ * Two identical Nest apps per adapter (Express, Fastify), each in its own process — ours vs
+ * @nestjs/cache-manager's CacheInterceptor — driven by autocannon, cases interleaved, medians
+ * reported. Targets (#17): a cached trivial GET >= 1.0x the same app's uncached route; a cached
+ * 8 KB JSON GET >= 1.2x @nestjs/cache-manager. The uncached route behind an interceptor that does
+ * nothing shows what Nest's interceptor machinery costs a route; one behind an interceptor that
+ * answers `of(body)` without the handler, the floor under any interceptor's cache hit; and a body
+ * handed back with Nest's interceptor machinery skipped (patched in that server process only), the
+ * floor under any hit served after guards however it was wired.
+ */
 export async function httpBench(): Promise<void> {
   for (const adapter of ['express', 'fastify'] as const) {
     const [ours, theirs] = [await startHttpServer('ours', adapter), await startHttpServer('cache-manager', adapter)];

@@ -27,7 +27,7 @@ import {
 } from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { settle } from '../support/settle';
-import { landed, written } from '../support/written';
+import { written } from '../support/written';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -409,7 +409,7 @@ describe.each([
     const next = await boot(NewShape, prefix, events);
     try {
       await old.get(OldShape).user(1);
-      await landed(() => cacheHandle(old.get(OldShape), 'user').peek(1)); // old's write lands
+      await settle(old); // old's write lands
       expect(await next.get(NewShape).user(1)).toEqual({ id: 1, version: 2 });
       expect(next.get(NewShape).runs).toBe(1);
       expect(events).toContainEqual(expect.objectContaining({ type: 'invalid', migrated: false }));
@@ -429,7 +429,7 @@ describe.each([
     const next = await boot(MigratingShape, prefix, events);
     try {
       await old.get(OldShape).user(2);
-      await landed(() => cacheHandle(old.get(OldShape), 'user').peek(2)); // old's write lands
+      await settle(old); // old's write lands
       expect(await next.get(MigratingShape).user(2)).toEqual({ id: 2, version: 2 });
       expect(next.get(MigratingShape).runs).toBe(0);
       expect(events).toContainEqual(expect.objectContaining({ type: 'invalid', migrated: true }));
