@@ -104,7 +104,9 @@ export class EntryWriter {
 /**
  * Rewrites an entry's deadlines (expireIn), keeping what it was computed from: an invalidation
  * before or after still makes it stale. A write landing between the read and this rewrite is
- * overwritten by the older value (both valid: no invalidation came between them).
+ * overwritten by the older value (both valid: no invalidation came between them). `gone`: a lookup
+ * found no valid entry (none, or an invalidated one) — false, as in memory; a lookup that could not
+ * reach the store says nothing, and the read below rejects with the store's failure.
  */
 export async function expireEntry(
   ctx: EngineContext,
@@ -114,7 +116,9 @@ export async function expireEntry(
   freshForMs: number,
   staleIfErrorMs: number,
   observer: RemoteObserver,
+  gone: Promise<boolean>,
 ): Promise<boolean> {
+  if (await gone) return false;
   const bytes = await ctx.guard.run('get', key, () => ctx.store.get(key), undefined, true);
   if (bytes === undefined) return false;
   let view;

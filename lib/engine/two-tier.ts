@@ -177,8 +177,8 @@ export class TwoTierTopology implements Topology {
     return this.remote.inspect(key, scope);
   }
 
-  expire(key: string, freshForMs: number, staleIfErrorMs?: number): Promise<boolean> {
-    return this.remote.expire(key, freshForMs, staleIfErrorMs);
+  expire(key: string, freshForMs: number, staleIfErrorMs?: number, scope?: CallScope): Promise<boolean> {
+    return this.remote.expire(key, freshForMs, staleIfErrorMs, scope);
   }
 
   invalidateKeys(keys: readonly string[]): Promise<void> {

@@ -41,7 +41,8 @@ export interface MethodHandle<A extends readonly unknown[], R> {
   ttl(...args: A): Promise<number | undefined>;
   /**
    * The entry stays fresh for `duration` from now (shorter or longer), not recomputed; its grace
-   * follows. Resolves false when there is no entry (memoize's `expire`).
+   * follows. Resolves false when there is no entry, or only an invalidated one (memoize's `expire`);
+   * rejects with StoreFailureError when a shared store cannot be reached.
    */
   expireIn(duration: Duration, ...args: A): Promise<boolean>;
   /** The key and store a call would use, and whether it would hit (never computes). */

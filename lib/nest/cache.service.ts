@@ -135,13 +135,16 @@ export class CacheService {
     return found === undefined || found.stale ? undefined : found.ttl;
   }
 
-  /** The entry stays fresh for `duration` from now (not recomputed; 0 ends it). False when there is none. */
+  /**
+   * The entry stays fresh for `duration` from now (not recomputed; 0 ends it). False when there is
+   * none or it was invalidated.
+   */
   async expire(key: string, duration: Duration): Promise<boolean> {
     const ms = parseDuration(duration, `${this.where}.expire`, { allowZero: true });
     return this.engine.enabled ? this.direct.expire(key, ms) : false;
   }
 
-  /** The entry stays fresh until `date`. False when there is none. */
+  /** The entry stays fresh until `date`. False when there is none or it was invalidated. */
   async expireAt(key: string, date: Date | number): Promise<boolean> {
     const at = date instanceof Date ? date.getTime() : date;
     if (!Number.isFinite(at)) throw new TypeError(`${this.where}.expireAt: expected a Date or epoch milliseconds.`);

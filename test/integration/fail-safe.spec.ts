@@ -1,7 +1,15 @@
 import 'reflect-metadata';
 import { Injectable, Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { CacheMemoize, CacheMemoizeModule, memcachedStore, redisStore, type CacheStore } from '../../lib';
+import {
+  CacheMemoize,
+  cacheHandle,
+  CacheMemoizeModule,
+  memcachedStore,
+  redisStore,
+  StoreFailureError,
+  type CacheStore,
+} from '../../lib';
 import { closeNodeRedisClients, nodeRedisStore } from '../support/node-redis';
 import { freePort, MemcachedServer, RedisServer } from '../support/servers';
 
@@ -99,6 +107,25 @@ describe.each([
 
       await server.start();
       expect(await untilCached(svc, 2)).toBe(true);
+    } finally {
+      await app.close();
+      await server.stop();
+    }
+  });
+
+  it('expireIn on a server that is down rejects with StoreFailureError instead of reporting no entry', async () => {
+    const server = await launch();
+    const app = await bootWith(makeStore(server));
+    const svc = app.get(SlowService);
+    try {
+      expect(await untilCached(svc, 3)).toBe(true);
+      expect(await within(3_000, cacheHandle(svc, 'compute').expireIn('1h', 3))).toBe(true);
+      await server.kill();
+      const failure = await within(3_000, cacheHandle(svc, 'compute').expireIn(0, 3)).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(StoreFailureError);
     } finally {
       await app.close();
       await server.stop();

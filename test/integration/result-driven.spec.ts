@@ -205,6 +205,21 @@ describe.each([
     expect((await catalog.product(1))?.run).toBe(1);
   });
 
+  it('expireIn reports no entry once it was invalidated, on every store, and does not bring it back', async () => {
+    const handle = cacheHandle(catalog, 'product');
+    await catalog.product(8); // tagged category:0 by its computation
+    await catalog.product(2);
+    await settle(app);
+    const invalidation = app.get(InvalidationService);
+    await invalidation.invalidateTags(['category:0']);
+    await invalidation.invalidateMethod(Catalog, 'product', [2]); // the key's record, not a tag
+    expect(await handle.expireIn('1h', 8)).toBe(false);
+    expect(await handle.expireIn('1h', 2)).toBe(false);
+    const runs = catalog.runs;
+    expect(await handle.peek(8)).toBeUndefined();
+    expect((await catalog.product(8))?.run).toBe(runs + 1);
+  });
+
   it('@CachePut stores the write method result as the entry, so the next read is a hit with it', async () => {
     await catalog.product(5);
     await settle(app);
@@ -442,6 +457,7 @@ describe.each([
       await next.close();
     }
   });
+
 });
 
 describe('result-driven options at bootstrap', () => {
