@@ -128,8 +128,8 @@ export class Memoizer {
   }
 
   /** What a call would find, without computing. */
-  async inspect(key: string, scope?: CallScope): Promise<Inspection> {
-    const found = await this.topology.inspect(key, scope);
+  async inspect(key: string, scope?: CallScope, policy?: CachePolicy): Promise<Inspection> {
+    const found = await this.topology.inspect(key, scope, policy);
     // The engine's clock has sub-millisecond resolution; a date is whole milliseconds.
     if (found.expiresAt !== undefined) found.expiresAt = Math.floor(found.expiresAt);
     return found;

@@ -1,4 +1,4 @@
-import type { CachePolicy, CallScope, CheckVerdict } from '../types/policy';
+import type { CachePolicy, CallScope, CheckVerdict, Inspection } from '../types/policy';
 import type { BatchLookup, Fallback, Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import type { EntryWriter } from './entry-writer';
@@ -106,4 +106,24 @@ export function lookupOrServeStale<T>(
   const valid = async () =>
     fallback !== undefined && (await current(fallback.deps, fallback.tokens)) ? fallback : undefined;
   return servingStaleOnError(ctx, key, policy, scope, withHardTimeout(call, policy, key, ctx.background), valid);
+}
+
+/**
+ * What a read that never computes (a handle's peek, ttl, explain) reports of a shared-store lookup:
+ * judged by the policy's check as a call would judge it (invalid: none; migrated: the upgraded
+ * value), but read-only: nothing is deleted or written back.
+ */
+export function inspected(
+  ctx: EngineContext,
+  key: string,
+  found: Found,
+  policy: CachePolicy | undefined,
+): Inspection | Promise<Inspection> {
+  if (found.state === 'miss') return { state: 'miss' };
+  const { state, view } = found;
+  const at = (value: unknown): Inspection => ({ state, value, expiresAt: view.freshUntil, source: 'store' });
+  if (policy?.check === undefined) return at(found.value);
+  const decide = (verdict: CheckVerdict): Inspection => (verdict.ok ? at(verdict.value) : { state: 'miss' });
+  const verdict = verdictOf(ctx, key, policy, found.value);
+  return verdict instanceof Promise ? verdict.then(decide) : decide(verdict);
 }

@@ -8,7 +8,7 @@ import { Flight, Flights, joined, reentrant, type Snapshot } from './flights';
 import { EntryWriter, expireEntry } from './entry-writer';
 import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
-import { checkFound, lookupOrServeStale } from './read-guards';
+import { checkFound, inspected, lookupOrServeStale } from './read-guards';
 import type { RemoteObserver } from './remote-observer';
 import type { Factory, Topology } from './topology';
 import { RemoteVersions } from './versions';
@@ -174,10 +174,8 @@ export class RemoteTopology implements Topology {
     return this.compute(key, factory, policy, scope, epoch, true);
   }
 
-  async inspect(key: string, scope?: CallScope): Promise<Inspection> {
-    const found = await this.lookups.lookup(key, scope?.etag, (f) => f);
-    if (found.state === 'miss') return { state: 'miss' };
-    return { state: found.state, value: found.value, expiresAt: found.view.freshUntil, source: 'store' };
+  inspect(key: string, scope?: CallScope, policy?: CachePolicy): Promise<Inspection> {
+    return this.lookups.lookup(key, scope?.etag, (found) => inspected(this.ctx, key, found, policy));
   }
 
   /** An entry computed from these versions is still valid (and no invalidation of them failed here). */

@@ -24,7 +24,8 @@ export interface Topology {
   ): Promise<T>;
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
   refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T>;
-  inspect(key: string, scope?: CallScope): Promise<Inspection>;
+  /** What a call would find, never computing; `policy`: its check judges values read from a shared store. */
+  inspect(key: string, scope?: CallScope, policy?: CachePolicy): Promise<Inspection>;
   /**
    * The entry, if servable, stays fresh for `freshForMs` from now (its grace after that), without
    * recomputing; resolves whether there was one.

@@ -162,7 +162,7 @@ export class TwoTierTopology implements Topology {
     return this.remote.refresh(key, factory, policy, scope);
   }
 
-  async inspect(key: string, scope?: CallScope): Promise<Inspection> {
+  async inspect(key: string, scope?: CallScope, policy?: CachePolicy): Promise<Inspection> {
     const now = this.ctx.now();
     const entry = readEntry(this.tier.l1, this.tier.l1.find(key, now), L1Meta);
     if (
@@ -174,7 +174,7 @@ export class TwoTierTopology implements Topology {
     ) {
       return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'l1' };
     }
-    return this.remote.inspect(key, scope);
+    return this.remote.inspect(key, scope, policy); // L1 copies are not checked, as for calls
   }
 
   expire(key: string, freshForMs: number, staleIfErrorMs?: number, scope?: CallScope): Promise<boolean> {

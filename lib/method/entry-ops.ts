@@ -11,7 +11,7 @@ export async function setEntry(m: ResolvedMethod, args: unknown[], value: unknow
 /** Milliseconds the entry of these arguments stays fresh, or undefined when a call would not hit. */
 export async function entryTtl(m: ResolvedMethod, args: unknown[], instance?: unknown): Promise<number | undefined> {
   const key = m.keyFor(args, instance);
-  const found = await m.memoizer.inspect(key, m.scopeFor(args, key));
+  const found = await m.memoizer.inspect(key, m.scopeFor(args, key), m.policy);
   if (found.state !== 'fresh' || found.expiresAt === undefined) return undefined;
   return Math.max(0, found.expiresAt - Math.ceil(m.memoizer.ctx.now()));
 }

@@ -200,7 +200,7 @@ export class ResolvedMethod {
   /** The cached value for these arguments if it is fresh, without computing (`undefined` otherwise). */
   async peek(args: unknown[], instance?: unknown): Promise<{ value: unknown } | undefined> {
     const key = this.keyFor(args, instance);
-    const found = await this.memoizer.inspect(key, this.scopeFor(args, key));
+    const found = await this.memoizer.inspect(key, this.scopeFor(args, key), this.policy);
     // A cached error (cacheErrors) is no value.
     return found.state === 'fresh' && !ErrorCache.isError(found.value) ? { value: found.value } : undefined;
   }
@@ -208,7 +208,7 @@ export class ResolvedMethod {
   /** The key, the store and what a call with these arguments would find (without computing). */
   async explain(args: unknown[], instance?: unknown): Promise<MethodExplanation> {
     const key = this.keyFor(args, instance);
-    const found = await this.memoizer.inspect(key, this.scopeFor(args, key));
+    const found = await this.memoizer.inspect(key, this.scopeFor(args, key), this.policy);
     const base = { method: this.owner, key, store: this.memoizer.name, namespace: this.namespace };
     return found.state === 'miss'
       ? { ...base, state: 'miss' }

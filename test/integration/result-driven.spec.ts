@@ -385,6 +385,12 @@ class NewShape {
     this.runs++;
     return { id, version: 2 };
   }
+
+  @CacheMemoizeMany({ ttl: '1m', namespace: 'Shape.user', validate: (u: { version: number }) => u.version === 2 })
+  async users(ids: number[]): Promise<Array<{ id: number; version: number }>> {
+    this.runs += ids.length;
+    return ids.map((id) => ({ id, version: 2 }));
+  }
 }
 
 @Injectable()
@@ -458,6 +464,31 @@ describe.each([
     }
   });
 
+  it('handle reads (peek, ttl, explain, peekMany) judge an entry as a call would: old shape none, migrated served', async () => {
+    const prefix = uniquePrefix('peek-shape');
+    const old = await boot(OldShape, prefix);
+    const strict = await boot(NewShape, prefix);
+    const migrating = await boot(MigratingShape, prefix);
+    try {
+      await old.get(OldShape).user(3);
+      await settle(old);
+      expect(await cacheHandle(old.get(OldShape), 'user').peek(3)).toEqual({ value: { id: 3, version: 1 } });
+      const handle = cacheHandle(strict.get(NewShape), 'user');
+      expect(await handle.peek(3)).toBeUndefined(); // a call would not serve it
+      expect(await handle.ttl(3)).toBeUndefined();
+      expect((await handle.explain(3)).state).toBe('miss');
+      expect(await cacheHandle(strict.get(NewShape), 'users').peekMany([3])).toEqual([undefined]);
+      expect(await cacheHandle(migrating.get(MigratingShape), 'user').peek(3)).toEqual({
+        value: { id: 3, version: 2 },
+      });
+      expect(strict.get(NewShape).runs + migrating.get(MigratingShape).runs).toBe(0); // reads never compute
+      expect(await cacheHandle(old.get(OldShape), 'user').peek(3)).toEqual({ value: { id: 3, version: 1 } }); // nor write
+    } finally {
+      await old.close();
+      await strict.close();
+      await migrating.close();
+    }
+  });
 });
 
 describe('result-driven options at bootstrap', () => {
