@@ -66,6 +66,7 @@ export type {
   StandardSchemaResult,
   ArgsOnly,
   DirectCacheOptions,
+  DirectReadOptions,
   RegionOptions,
 } from './types/options';
 export type { CacheRequest } from './types/request';

@@ -1,7 +1,7 @@
 import type { Memoizer } from '../engine/memoizer';
 import { BatchResultError, InvalidOptionError } from '../errors';
 import { allTagKey, composeKey, namespaceTagKey, tagKeysFor } from '../keys/keys';
-import type { DirectCacheOptions } from '../types/options';
+import type { DirectCacheOptions, DirectReadOptions } from '../types/options';
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { StatsCollector } from '../engine/stats';
 import { parseDuration } from '../util/duration';
@@ -106,9 +106,9 @@ export class DirectCache {
     await r.memoizer.refresh(this.keyOf(key), () => value, r.policy, r.scope);
   }
 
-  async peek<T>(key: string): Promise<PeekResult<T> | undefined> {
-    const { memoizer } = this.resolve(undefined);
-    const found = await memoizer.inspect(this.keyOf(key));
+  async peek<T>(key: string, options?: DirectReadOptions<T>): Promise<PeekResult<T> | undefined> {
+    const { memoizer, policy } = this.resolve(options);
+    const found = await memoizer.inspect(this.keyOf(key), undefined, policy);
     if (found.state === 'miss') return undefined;
     const ttl = found.expiresAt === undefined ? 0 : Math.max(0, found.expiresAt - Math.ceil(memoizer.ctx.now()));
     return { value: found.value as T, ttl: found.state === 'fresh' ? ttl : 0, stale: found.state === 'stale' };

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { alignBatch, type DirectCache, type PeekResult } from '../method/direct-cache';
-import type { DirectCacheOptions } from '../types/options';
+import type { DirectCacheOptions, DirectReadOptions } from '../types/options';
 import { parseDuration, type Duration } from '../util/duration';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 
@@ -103,19 +103,19 @@ export class CacheService {
   }
 
   /** The fresh value under `key`, or undefined (never computes). */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    const found = await this.peek<T>(key);
+  async get<T = unknown>(key: string, options?: DirectReadOptions<T>): Promise<T | undefined> {
+    const found = await this.peek<T>(key, options);
     return found !== undefined && !found.stale ? found.value : undefined;
   }
 
   /** The entry with its metadata (`ttl`: fresh ms left; `stale`: within grace), or undefined. */
-  async peek<T = unknown>(key: string): Promise<PeekResult<T> | undefined> {
-    return this.engine.enabled ? this.direct.peek<T>(key) : undefined;
+  async peek<T = unknown>(key: string, options?: DirectReadOptions<T>): Promise<PeekResult<T> | undefined> {
+    return this.engine.enabled ? this.direct.peek<T>(key, options) : undefined;
   }
 
   /** Whether a call would get a fresh value under `key`. */
-  async has(key: string): Promise<boolean> {
-    const found = await this.peek(key);
+  async has<T = unknown>(key: string, options?: DirectReadOptions<T>): Promise<boolean> {
+    const found = await this.peek(key, options);
     return found !== undefined && !found.stale;
   }
 
@@ -130,8 +130,8 @@ export class CacheService {
   }
 
   /** Milliseconds the entry under `key` stays fresh, or undefined when a call would not hit. */
-  async ttl(key: string): Promise<number | undefined> {
-    const found = await this.peek(key);
+  async ttl<T = unknown>(key: string, options?: DirectReadOptions<T>): Promise<number | undefined> {
+    const found = await this.peek(key, options);
     return found === undefined || found.stale ? undefined : found.ttl;
   }
 
@@ -152,8 +152,8 @@ export class CacheService {
   }
 
   /** Fresh values of the keys, in order (undefined where none); read in one round trip. */
-  getMany<T = unknown>(keys: readonly string[]): Promise<Array<T | undefined>> {
-    return Promise.all(keys.map((k) => this.get<T>(k)));
+  getMany<T = unknown>(keys: readonly string[], options?: DirectReadOptions<T>): Promise<Array<T | undefined>> {
+    return Promise.all(keys.map((k) => this.get<T>(k, options)));
   }
 
   /**

@@ -220,6 +220,12 @@ export interface DirectCacheOptions<T = unknown> extends Pick<
   tags?: readonly string[];
 }
 
+/**
+ * Options of CacheService reads (get, peek, has, ttl, getMany): the store or region to read, and
+ * validate/migrate, judging a shared-store value as getOrSet would (read-only: never deletes or writes).
+ */
+export type DirectReadOptions<T = unknown> = Pick<DirectCacheOptions<T>, 'validate' | 'migrate' | 'store' | 'region'>;
+
 /** `A`, without letting a callback that declares fewer parameters narrow what `A` is inferred as. */
 export type ArgsOnly<A extends readonly unknown[]> = [A] extends [never] ? never[] : A;
 

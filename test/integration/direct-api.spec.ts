@@ -117,12 +117,36 @@ describe('before the module is initialized', () => {
   });
 });
 
-describe.each(stores)('CacheService on %s', (_name, store) => {
+describe.each(stores)('CacheService on %s', (name, store) => {
   let a: Awaited<ReturnType<typeof app>>;
   beforeEach(async () => {
     a = await app(store);
   });
   afterEach(() => a.module.close());
+
+  it("reads take { store, region, validate, migrate }: a shared store's value is judged as getOrSet would, read-only", async () => {
+    await a.cache.set('there', 'other', { store: 'other' });
+    expect(await a.cache.get('there')).toBeUndefined(); // the service's own store
+    expect(await a.cache.get('there', { store: 'other' })).toBe('other');
+    expect(await a.cache.has('there', { region: 'elsewhere' })).toBe(true);
+
+    await a.cache.set('shape', { v: 1 });
+    const shared = name !== 'memory'; // in-process values were computed by the running code: not judged
+    const v2 = (x: { v: number }) => x.v === 2;
+    const migrate = (old: unknown) => ({ ...(old as { v: number }), v: 2 });
+    expect(await a.cache.get('shape', { validate: v2 })).toEqual(shared ? undefined : { v: 1 });
+    expect(await a.cache.has('shape', { validate: v2 })).toBe(!shared);
+    expect(await a.cache.ttl('shape', { validate: v2 })).toEqual(shared ? undefined : expect.any(Number));
+    expect(await a.cache.getMany(['shape', 'none'], { validate: v2 })).toEqual([
+      shared ? undefined : { v: 1 },
+      undefined,
+    ]);
+    expect(await a.cache.get('shape', { validate: v2, migrate })).toEqual(shared ? { v: 2 } : { v: 1 });
+    expect(await a.cache.get('shape')).toEqual({ v: 1 }); // nothing deleted or written back
+    await expect(a.cache.get('shape', { validate: 3 as never })).rejects.toThrow(
+      /CacheService: option validate must be a function/,
+    );
+  });
 
   it('getOrSet computes once for concurrent callers, then hits; get, has, peek, ttl see it', async () => {
     let runs = 0;
