@@ -165,7 +165,9 @@ export class TwoTierTopology implements Topology {
   async inspect(key: string, scope?: CallScope, policy?: CachePolicy): Promise<Inspection> {
     const now = this.ctx.now();
     const entry = readEntry(this.tier.l1, this.tier.l1.find(key, now), L1Meta);
+    // A read with a check skips L1: a CacheService call without validate may have filled it.
     if (
+      policy?.check === undefined &&
       this.bus?.leased() === true &&
       entry !== undefined &&
       entry.freshUntil > now &&
@@ -174,7 +176,7 @@ export class TwoTierTopology implements Topology {
     ) {
       return { state: 'fresh', value: entry.value, expiresAt: entry.freshUntil, source: 'l1' };
     }
-    return this.remote.inspect(key, scope, policy); // L1 copies are not checked, as for calls
+    return this.remote.inspect(key, scope, policy);
   }
 
   expire(key: string, freshForMs: number, staleIfErrorMs?: number, scope?: CallScope): Promise<boolean> {

@@ -18,6 +18,7 @@ import {
   memoryStore,
   redisStore,
   regionsFromConfig,
+  tieredStore,
   type CacheEvent,
   type CacheMemoizeModuleOptions,
   type CacheStore,
@@ -384,5 +385,22 @@ describe.each(stores)('methods of classes Nest does not create, on %s', (_name, 
     // After the app closes, calls run the method itself.
     await one.total('EUR');
     expect(Invoice.runs).toBe(6);
+  });
+});
+
+describe('CacheService reads on a tiered store', () => {
+  it('validate judges the shared value even where an unvalidated call left a copy in this process', async () => {
+    const a = await app(() => tieredStore(memoryStore(), redisStore({ url: servers.redis })));
+    try {
+      await a.cache.set('shape', { v: 1 }); // the in-process copy too
+      expect(await a.cache.peek('shape')).toMatchObject({ value: { v: 1 }, stale: false });
+      const v2 = (x: { v: number }) => x.v === 2;
+      expect(await a.cache.get('shape', { validate: v2 })).toBeUndefined();
+      const migrate = (old: unknown) => ({ ...(old as { v: number }), v: 2 });
+      expect(await a.cache.get('shape', { validate: v2, migrate })).toEqual({ v: 2 });
+      expect(await a.cache.get('shape')).toEqual({ v: 1 }); // nothing deleted or written back
+    } finally {
+      await a.module.close();
+    }
   });
 });
