@@ -134,6 +134,15 @@ export class EnvelopeView {
       : serializer.decode(this.buf.subarray(this.valueAt));
   }
 
+  /**
+   * The entry's bytes as read, signature included (the view ends before it). The signature is
+   * still there: the view is a subarray of them. For a rewrite, which signs again in place.
+   */
+  whole(): Buffer {
+    const b = this.buf;
+    return b[3] & SIGNED ? Buffer.from(b.buffer, b.byteOffset, b.length + SIGNATURE_BYTES) : b;
+  }
+
   /** The entry's flag bits (COMPRESSED, SIGNED). */
   get flags(): number {
     return this.buf[3];

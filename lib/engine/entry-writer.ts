@@ -1,5 +1,7 @@
 import type { EnvelopeMeta, EnvelopeView } from '../codec/envelope';
-import { UnverifiedEntryError, type EntryCodec } from '../codec/entry-codec';
+import type { UnverifiedEntryError, EntryCodec } from '../codec/entry-codec';
+import { StoreFailureError } from '../errors';
+import type { Found } from './batch-lookup';
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { EngineContext } from './context';
 import { planEntry } from './entry-plan';
@@ -102,36 +104,34 @@ export class EntryWriter {
 }
 
 /**
- * Rewrites an entry's deadlines (expireIn), keeping what it was computed from: an invalidation
- * before or after still makes it stale. A write landing between the read and this rewrite is
- * overwritten by the older value (both valid: no invalidation came between them). `gone`: a lookup
- * found no valid entry (none, or an invalidated one) — false, as in memory; a lookup that could not
- * reach the store says nothing, and the read below rejects with the store's failure.
+ * expireIn on a shared store: rewrites the deadlines of the entry a lookup judged, from the bytes
+ * that lookup read (no second read that could find other bytes or skip the check). An invalidated
+ * or absent entry is `false`; one the lookup could not judge within the budget rejects, since
+ * neither answer would be known true.
  */
 export async function expireEntry(
   ctx: EngineContext,
   codec: EntryCodec,
   versions: RemoteVersions,
   key: string,
+  found: Found,
   freshForMs: number,
   staleIfErrorMs: number,
   observer: RemoteObserver,
-  gone: Promise<boolean>,
 ): Promise<boolean> {
-  if (await gone) return false;
-  const bytes = await ctx.guard.run('get', key, () => ctx.store.get(key), undefined, true);
-  if (bytes === undefined) return false;
-  let view;
-  try {
-    view = codec.decode(key, bytes);
-  } catch (error) {
-    if (error instanceof UnverifiedEntryError) reportUnverified(ctx, key, error);
-    return false;
+  if (found.state === 'miss') {
+    if (found.reachable) return false;
+    throw new StoreFailureError(
+      `store '${ctx.name}' did not answer within the operation timeout: expire ${key} was not applied.`,
+      undefined,
+      { store: ctx.name, operation: 'expire' },
+    );
   }
+  const { view } = found;
   const now = ctx.now();
   if (view.staleUntil <= now) return false;
   const grace = view.staleUntil - view.freshUntil;
-  const out = codec.retime(key, bytes, now + freshForMs, now + freshForMs + grace);
+  const out = codec.retime(key, view.whole(), now + freshForMs, now + freshForMs + grace);
   const keepMs = freshForMs + Math.max(grace, staleIfErrorMs);
   versions.registerLifetime(keepMs); // its version records must outlive it
   await ctx.guard.run('set', key, () => ctx.store.set(key, out, keepMs), undefined, true);

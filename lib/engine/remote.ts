@@ -183,8 +183,9 @@ export class RemoteTopology implements Topology {
     !this.invalidation.failed.affects(deps) && (await this.versions.unchanged(deps, tokens)) === true;
 
   expire(key: string, freshForMs: number, staleIfErrorMs = 0, scope?: CallScope): Promise<boolean> {
-    const gone = this.lookups.lookup(key, scope?.etag, (f) => f.state === 'miss' && f.reachable);
-    return expireEntry(this.ctx, this.codec, this.versions, key, freshForMs, staleIfErrorMs, this.observer, gone);
+    return this.lookups.lookup(key, scope?.etag, (found) =>
+      expireEntry(this.ctx, this.codec, this.versions, key, found, freshForMs, staleIfErrorMs, this.observer),
+    );
   }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */

@@ -7,7 +7,9 @@ import {
   CacheMemoizeModule,
   memcachedStore,
   redisStore,
+  CacheMemoizeEngine,
   StoreFailureError,
+  type CacheEvent,
   type CacheStore,
 } from '../../lib';
 import { closeNodeRedisClients, nodeRedisStore } from '../support/node-redis';
@@ -120,12 +122,16 @@ describe.each([
     try {
       expect(await untilCached(svc, 3)).toBe(true);
       expect(await within(3_000, cacheHandle(svc, 'compute').expireIn('1h', 3))).toBe(true);
+      const key = cacheHandle(svc, 'compute').keyOf(3);
+      const reported: CacheEvent[] = [];
+      app.get(CacheMemoizeEngine).events.subscribe((e) => e.type === 'error' && e.key === key && reported.push(e));
       await server.kill();
       const failure = await within(3_000, cacheHandle(svc, 'compute').expireIn(0, 3)).then(
         () => undefined,
         (error: unknown) => error,
       );
       expect(failure).toBeInstanceOf(StoreFailureError);
+      expect(reported).toHaveLength(1); // one read failed, reported once (not read again to retime)
     } finally {
       await app.close();
       await server.stop();

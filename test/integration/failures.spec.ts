@@ -492,10 +492,34 @@ describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
     // The method must start within the 500 ms budget, not 400 ms + another full timeout (~900 ms).
     const START_BOUND_MS = 800;
     let proxy: StallingProxy;
+    let server: RedisServer;
     beforeEach(async () => {
-      const server = await privateRedis();
+      server = await privateRedis();
       proxy = await StallingProxy.start(server.port);
       cleanup.push(() => proxy.close());
+    });
+
+    it('expireIn of an invalidated entry whose version check runs out of budget rejects and rewrites nothing', async () => {
+      // Lookup answered at 400 ms, its version check cut at 500 ms; a read sent after that would be
+      // answered at 700 ms, within its own timeout: expire must not retime what it could not judge.
+      const a = await boot(redisStore({ url: proxy.url }), [TimedService], uniquePrefix('slowexpire'));
+      const svc = a.app.get(TimedService);
+      await svc.get(1);
+      await settle(a.app);
+      await a.inv.invalidateTags(['timed:1']);
+      const key = cacheHandle(svc, 'get').keyOf(1);
+      const raw = rawClient(server.url);
+      const before = await raw.pttl(key);
+      expect(before).toBeGreaterThan(0);
+      proxy.stall(400, 700);
+      const failure = await rejection(cacheHandle(svc, 'get').expireIn('1h', 1));
+      expect(failure).toBeInstanceOf(StoreFailureError);
+      expect(failure).toMatchObject({ operation: 'expire', store: 'default' });
+      await sleep(500); // past the held replies: a late rewrite would have landed
+      proxy.release();
+      expect(await raw.pttl(key)).toBeLessThanOrEqual(before);
+      const runs = svc.runs;
+      expect(await svc.get(1)).toEqual({ id: 1, run: runs + 1 }); // still invalid: recomputed
     });
 
     it('version check of an entry written under an older epoch', async () => {

@@ -10,6 +10,7 @@ import {
   CacheContextError,
   CacheMemoize,
   CacheMemoizeErrorCode,
+  CacheMemoizeEngine,
   CacheMemoizeMany,
   CacheMemoizeModule,
   CachePut,
@@ -218,6 +219,30 @@ describe.each([
     const runs = catalog.runs;
     expect(await handle.peek(8)).toBeUndefined();
     expect((await catalog.product(8))?.run).toBe(runs + 1);
+  });
+
+  it('expireIn racing an invalidation never brings the entry back (200 rounds)', async () => {
+    const handle = cacheHandle(catalog, 'product');
+    const invalidation = app.get(InvalidationService);
+    // settle()'s sleeps (for HTTP responses and bus messages) would make 200 rounds take seconds.
+    const memoizers = app.get(CacheMemoizeEngine).memoizersFor();
+    const landed = () => Promise.all(memoizers.map((m) => m.ctx.background.drain(3_000)));
+    for (let round = 0; round < 200; round++) {
+      const id = 1000 + round;
+      await catalog.product(id);
+      await landed();
+      const runs = catalog.runs;
+      // Either order: the lookup of expireIn before or after the invalidation's writes.
+      const first = round % 2 === 0;
+      await Promise.all(
+        first
+          ? [handle.expireIn('1h', id), invalidation.invalidateMethod(Catalog, 'product', [id])]
+          : [invalidation.invalidateMethod(Catalog, 'product', [id]), handle.expireIn('1h', id)],
+      );
+      await landed();
+      expect(await handle.peek(id)).toBeUndefined();
+      expect((await catalog.product(id))?.run).toBe(runs + 1);
+    }
   });
 
   it('@CachePut stores the write method result as the entry, so the next read is a hit with it', async () => {
