@@ -2,28 +2,53 @@ import type { CachePolicy, CallScope, CheckVerdict, Inspection } from '../types/
 import type { BatchLookup, Fallback, Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import type { EntryWriter } from './entry-writer';
+import { CacheMemoizeTimeoutError } from '../errors';
 import { withHardTimeout } from './factory-runner';
 
 type Servable = Extract<Found, { value: unknown }>;
 
-/** The verdict of a policy's check; a check that throws says invalid (reported). */
+/**
+ * An async check that did not answer within the operation timeout: a miss, but not judged, so the
+ * entry is neither deleted nor reported invalid (an identity, compared with ===).
+ */
+const UNSETTLED: CheckVerdict = { ok: false };
+
+/**
+ * The verdict of a policy's check; a check that throws says invalid (reported). An async one is
+ * bounded by the operation timeout: user code that never settles must not hold the call.
+ */
 function verdictOf(
   ctx: EngineContext,
   key: string,
   policy: CachePolicy,
   value: unknown,
 ): CheckVerdict | Promise<CheckVerdict> {
-  const failed = (error: unknown): CheckVerdict => {
+  const failed = (error: unknown, verdict = INVALID): CheckVerdict => {
     ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'validate', error });
-    return { ok: false };
+    return verdict;
   };
+  let verdict: CheckVerdict | Promise<CheckVerdict>;
   try {
-    const verdict = policy.check!(value);
-    return verdict instanceof Promise ? verdict.catch(failed) : verdict;
+    verdict = policy.check!(value);
   } catch (error) {
     return failed(error);
   }
+  if (!(verdict instanceof Promise)) return verdict;
+  const ms = ctx.operationTimeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<CheckVerdict>((resolve) => {
+    timer = setTimeout(() => {
+      const where = `validate of ${policy.owner || 'a cached value'} (${key})`;
+      resolve(
+        failed(new CacheMemoizeTimeoutError(`${where} did not settle within ${ms} ms: read as a miss`), UNSETTLED),
+      );
+    }, ms);
+    timer.unref?.();
+  });
+  return Promise.race([verdict.catch((error: unknown) => failed(error)), late]).finally(() => clearTimeout(timer));
 }
+
+const INVALID: CheckVerdict = { ok: false };
 
 /**
  * A value read from a shared store, checked before it is served (`validate` / `migrate`): an
@@ -39,8 +64,10 @@ export function checkFound(
 ): Found | Promise<Found> {
   const decide = (verdict: CheckVerdict): Found => {
     if (!verdict.ok) {
-      ctx.emit({ type: 'invalid', key, store: ctx.name, owner: policy.owner, migrated: false });
-      void ctx.background.track(ctx.guard.run('delete', key, () => ctx.store.delete(key), false));
+      if (verdict !== UNSETTLED) {
+        ctx.emit({ type: 'invalid', key, store: ctx.name, owner: policy.owner, migrated: false });
+        void ctx.background.track(ctx.guard.run('delete', key, () => ctx.store.delete(key), false));
+      }
       return {
         state: 'miss',
         epoch: found.epoch,

@@ -32,6 +32,16 @@ import { written } from '../support/written';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** The call's result, or a rejection once `ms` passed (a hang). */
+async function within<T>(ms: number, call: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hung ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([call, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 type Product = { id: number; name: string; run: number };
 const names = new Map<number, string>();
@@ -433,6 +443,21 @@ class MigratingShape {
   }
 }
 
+/** A validator that never answers (a schema awaiting something that never comes). */
+const neverSettles: StandardSchemaLike = {
+  '~standard': { version: 1, vendor: 'test', validate: () => new Promise<never>(() => undefined) },
+};
+
+@Injectable()
+class HangingShape {
+  runs = 0;
+  @CacheMemoize({ ttl: '1m', namespace: 'Shape.user', validate: neverSettles })
+  async user(id: number): Promise<{ id: number; version: number }> {
+    this.runs++;
+    return { id, version: 2 };
+  }
+}
+
 describe.each([
   ['redis', () => redisStore({ url: servers.redis })],
   ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
@@ -512,6 +537,28 @@ describe.each([
       await old.close();
       await strict.close();
       await migrating.close();
+    }
+  });
+  it('a validator that never settles costs at most the operation timeout: the call computes, peek says none', async () => {
+    const prefix = uniquePrefix('hang-shape');
+    const old = await boot(OldShape, prefix);
+    const events: CacheEvent[] = [];
+    const hanging = await boot(HangingShape, prefix, events);
+    try {
+      await old.get(OldShape).user(4);
+      await settle(old);
+      const svc = hanging.get(HangingShape);
+      expect(await within(5_000, cacheHandle(svc, 'user').peek(4))).toBeUndefined();
+      expect(await within(5_000, svc.user(4))).toEqual({ id: 4, version: 2 });
+      expect(svc.runs).toBe(1);
+      const reported = events.filter((e) => e.type === 'error' && e.operation === 'validate');
+      expect(reported).toHaveLength(2);
+      expect(String((reported[0] as { error: unknown }).error)).toMatch(/HangingShape\.user.*did not settle within/);
+      expect(events.some((e) => e.type === 'invalid')).toBe(false); // not judged: nothing deleted
+      expect(await cacheHandle(old.get(OldShape), 'user').peek(4)).toBeDefined();
+    } finally {
+      await old.close();
+      await hanging.close();
     }
   });
 });
