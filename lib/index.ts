@@ -66,6 +66,7 @@ export type {
   StandardSchemaResult,
   ArgsOnly,
   DirectCacheOptions,
+  DirectExpireOptions,
   DirectReadOptions,
   RegionOptions,
 } from './types/options';

@@ -1,7 +1,7 @@
 import type { Memoizer } from '../engine/memoizer';
 import { BatchResultError, InvalidOptionError } from '../errors';
 import { allTagKey, composeKey, namespaceTagKey, tagKeysFor } from '../keys/keys';
-import type { DirectCacheOptions, DirectReadOptions } from '../types/options';
+import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/options';
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { StatsCollector } from '../engine/stats';
 import { parseDuration } from '../util/duration';
@@ -114,8 +114,8 @@ export class DirectCache {
     return { value: found.value as T, ttl: found.state === 'fresh' ? ttl : 0, stale: found.state === 'stale' };
   }
 
-  async expire(key: string, freshForMs: number): Promise<boolean> {
-    const r = this.resolve(undefined);
+  async expire(key: string, freshForMs: number, options?: DirectExpireOptions): Promise<boolean> {
+    const r = this.resolve(options);
     return r.memoizer.expire(this.keyOf(key), Math.max(0, freshForMs), r.policy.staleIfErrorMs);
   }
 

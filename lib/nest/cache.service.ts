@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { alignBatch, type DirectCache, type PeekResult } from '../method/direct-cache';
-import type { DirectCacheOptions, DirectReadOptions } from '../types/options';
+import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/options';
 import { parseDuration, type Duration } from '../util/duration';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 
@@ -137,18 +137,18 @@ export class CacheService {
 
   /**
    * The entry stays fresh for `duration` from now (not recomputed; 0 ends it). False when there is
-   * none or it was invalidated.
+   * none or it was invalidated; `{ store }` / `{ region }` for an entry set with one.
    */
-  async expire(key: string, duration: Duration): Promise<boolean> {
+  async expire(key: string, duration: Duration, options?: DirectExpireOptions): Promise<boolean> {
     const ms = parseDuration(duration, `${this.where}.expire`, { allowZero: true });
-    return this.engine.enabled ? this.direct.expire(key, ms) : false;
+    return this.engine.enabled ? this.direct.expire(key, ms, options) : false;
   }
 
   /** The entry stays fresh until `date`. False when there is none or it was invalidated. */
-  async expireAt(key: string, date: Date | number): Promise<boolean> {
+  async expireAt(key: string, date: Date | number, options?: DirectExpireOptions): Promise<boolean> {
     const at = date instanceof Date ? date.getTime() : date;
     if (!Number.isFinite(at)) throw new TypeError(`${this.where}.expireAt: expected a Date or epoch milliseconds.`);
-    return this.engine.enabled ? this.direct.expire(key, at - Date.now()) : false;
+    return this.engine.enabled ? this.direct.expire(key, at - Date.now(), options) : false;
   }
 
   /** Fresh values of the keys, in order (undefined where none); read in one round trip. */

@@ -226,6 +226,9 @@ export interface DirectCacheOptions<T = unknown> extends Pick<
  */
 export type DirectReadOptions<T = unknown> = Pick<DirectCacheOptions<T>, 'validate' | 'migrate' | 'store' | 'region'>;
 
+/** Options of CacheService.expire / expireAt: the store or region the entry lives in. */
+export type DirectExpireOptions = Pick<DirectCacheOptions, 'store' | 'region'>;
+
 /** `A`, without letting a callback that declares fewer parameters narrow what `A` is inferred as. */
 export type ArgsOnly<A extends readonly unknown[]> = [A] extends [never] ? never[] : A;
 

@@ -125,11 +125,17 @@ describe.each(stores)('CacheService on %s', (name, store) => {
   });
   afterEach(() => a.module.close());
 
-  it("reads take { store, region, validate, migrate }: a shared store's value is judged as getOrSet would, read-only", async () => {
+  it('reads and expire take { store, region }; reads also validate, migrate: judged as getOrSet would, read-only', async () => {
     await a.cache.set('there', 'other', { store: 'other' });
     expect(await a.cache.get('there')).toBeUndefined(); // the service's own store
     expect(await a.cache.get('there', { store: 'other' })).toBe('other');
     expect(await a.cache.has('there', { region: 'elsewhere' })).toBe(true);
+    expect(await a.cache.expire('there', '1h')).toBe(false); // not in the service's own store
+    expect(await a.cache.expire('there', '1h', { store: 'other' })).toBe(true);
+    expect(await a.cache.ttl('there', { store: 'other' })).toBeGreaterThan(59 * 60_000);
+    expect(await a.cache.expireAt('there', Date.now() + 2 * 3_600_000, { region: 'elsewhere' })).toBe(true);
+    expect(await a.cache.ttl('there', { region: 'elsewhere' })).toBeGreaterThan(119 * 60_000);
+    await expect(a.cache.expire('there', '1h', { store: 'nope' as never })).rejects.toThrow(/CacheService/);
 
     await a.cache.set('shape', { v: 1 });
     const shared = name !== 'memory'; // in-process values were computed by the running code: not judged
