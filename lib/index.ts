@@ -65,11 +65,9 @@ export type {
   StandardSchemaLike,
   StandardSchemaResult,
   ArgsOnly,
-  DirectCacheOptions,
-  DirectExpireOptions,
-  DirectReadOptions,
   RegionOptions,
 } from './types/options';
+export type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from './types/direct-options';
 export type { CacheRequest } from './types/request';
 export type { CacheEvent, CacheEventListener } from './types/events';
 export type { CacheStats, CacheCounters } from './types/stats';

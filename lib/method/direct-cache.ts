@@ -1,7 +1,7 @@
 import type { Memoizer } from '../engine/memoizer';
 import { BatchResultError, InvalidOptionError } from '../errors';
 import { allTagKey, composeKey, namespaceTagKey, tagKeysFor } from '../keys/keys';
-import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/options';
+import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/direct-options';
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { StatsCollector } from '../engine/stats';
 import { parseDuration } from '../util/duration';

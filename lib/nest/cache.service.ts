@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { alignBatch, type DirectCache, type PeekResult } from '../method/direct-cache';
-import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/options';
+import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/direct-options';
 import { parseDuration, type Duration } from '../util/duration';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 
