@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 
 /**
  * Packs the library and installs the tarball into fresh Nest 11 (CommonJS) and Nest 12 (ESM)
- * apps, which compile against its typings with strict tsc and run. Needs the npm registry.
+ * apps, which compile against its typings with strict tsc (TypeScript 5.9 and 7) and run. Needs the
+ * npm registry.
  */
 const root = resolve(__dirname, '../..');
 const run = (cmd: string, args: string[], cwd: string) =>
@@ -61,13 +62,16 @@ describe('packed tarball in a separate Nest app', () => {
     }
   });
 
+  // TypeScript 7 (the native compiler) dropped moduleResolution node10: its projects use nodenext.
   it.each([
-    ['Nest 11, CommonJS', '^11.0.0', 'commonjs', 'commonjs', 'node'],
-    ['Nest 12, ESM', '^12.0.0', 'module', 'nodenext', 'nodenext'],
+    ['Nest 11, CommonJS, TypeScript 5.9', '^11.0.0', 'commonjs', 'commonjs', 'node', '5.9'],
+    ['Nest 12, ESM, TypeScript 5.9', '^12.0.0', 'module', 'nodenext', 'nodenext', '5.9'],
+    ['Nest 11, CommonJS, TypeScript 7', '^11.0.0', 'commonjs', 'nodenext', 'nodenext', '7'],
+    ['Nest 12, ESM, TypeScript 7', '^12.0.0', 'module', 'nodenext', 'nodenext', '7'],
   ])(
-    '%s: installs, type-checks and runs',
-    (_name, nest, type, module, resolution) => {
-      const app = join(work, `app-${type}`);
+    '%s: installs, type-checks (typed API checks included) and runs',
+    (_name, nest, type, module, resolution, typescript) => {
+      const app = join(work, `app-${type}-ts${typescript}`);
       run('mkdir', ['-p', join(app, 'src')], work);
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: `consumer-${type}`, private: true, type }));
       writeFileSync(
@@ -89,6 +93,7 @@ describe('packed tarball in a separate Nest app', () => {
         }),
       );
       copyFileSync(join(root, 'test/package/consumer-app.ts.txt'), join(app, 'src/main.ts'));
+      copyFileSync(join(root, 'test/package/consumer-types.ts.txt'), join(app, 'src/types.ts'));
       run(
         'npm',
         [
@@ -100,7 +105,7 @@ describe('packed tarball in a separate Nest app', () => {
           `@nestjs/core@${nest}`,
           'reflect-metadata',
           'rxjs',
-          'typescript@5.9',
+          `typescript@${typescript}`,
           '@types/node@20',
         ],
         app,
