@@ -12,6 +12,7 @@ import {
   type CacheEvent,
   type CacheStore,
 } from '../../lib';
+import { closeIoredis5Clients, ioredis5Store } from '../support/ioredis5';
 import { closeNodeRedisClients, nodeRedisStore } from '../support/node-redis';
 import { freePort, MemcachedServer, RedisServer } from '../support/servers';
 
@@ -77,6 +78,7 @@ describe.each([
   ['redis (ioredis)', RedisServer, (s: Server) => redisStore({ url: (s as RedisServer).url })],
   // A node-redis client passed in, as an app creates it: offline queue on, no timeout of its own.
   ['redis (node-redis client passed in)', RedisServer, (s: Server) => nodeRedisStore((s as RedisServer).url)],
+  ['redis (ioredis 5 client passed in)', RedisServer, (s: Server) => ioredis5Store((s as RedisServer).url)],
   ['memcached', MemcachedServer, (s: Server) => memcachedStore({ servers: (s as MemcachedServer).address })],
 ] as const)('fail-safe on %s', (_name, Server, makeStore) => {
   let errors: jest.SpyInstance;
@@ -88,6 +90,7 @@ describe.each([
   afterEach(async () => {
     jest.restoreAllMocks();
     await closeNodeRedisClients();
+    closeIoredis5Clients();
   });
   const launch = () => Server.launch();
 

@@ -6,6 +6,7 @@ import { freePort, RedisSentinel, RedisServer } from '../support/servers';
 import { drained } from '../support/settle';
 import { sharedServers } from '../support/shared-servers';
 import { storeConformance } from '../../lib/testing';
+import { closeIoredis5Clients, ioredis5ClusterStore, ioredis5Store } from '../support/ioredis5';
 import { Cluster as ValkeyCluster, Valkey } from 'iovalkey';
 import {
   closeClientOf,
@@ -18,6 +19,7 @@ import {
 
 const servers = sharedServers();
 afterAll(() => closeNodeRedisClients());
+afterAll(() => closeIoredis5Clients());
 
 storeConformance('memory', { make: () => memoryStore(), ttlGranularityMs: 100, connectAgain: (first) => first });
 storeConformance('redis, single node (url)', { make: () => redisStore({ url: servers.redis }), ttlGranularityMs: 100 });
@@ -68,6 +70,15 @@ storeConformance('redis, single node (iovalkey client passed in)', {
 storeConformance('redis cluster, 3 masters (iovalkey Cluster passed in)', {
   make: () => redisStore({ client: new ValkeyCluster(servers.cluster) }),
   close: (store) => (store as ReturnType<typeof redisStore>).client.disconnect(),
+  ttlGranularityMs: 100,
+});
+// ioredis 5, the older major of the peer range, passed in as an app on it would.
+storeConformance('redis, single node (ioredis 5 client passed in)', {
+  make: () => ioredis5Store(servers.redis),
+  ttlGranularityMs: 100,
+});
+storeConformance('redis cluster, 3 masters (ioredis 5 Cluster passed in)', {
+  make: () => ioredis5ClusterStore(servers.cluster),
   ttlGranularityMs: 100,
 });
 storeConformance('memcached, one server', {
