@@ -116,7 +116,7 @@ export async function expireEntry(
   key: string,
   found: Found,
   freshForMs: number,
-  staleIfErrorMs: number,
+  policy: CachePolicy | undefined,
   observer: RemoteObserver,
 ): Promise<boolean> {
   if (found.state === 'miss') {
@@ -132,9 +132,9 @@ export async function expireEntry(
   if (view.staleUntil <= now) return false;
   const grace = view.staleUntil - view.freshUntil;
   const out = codec.retime(key, view.whole(), now + freshForMs, now + freshForMs + grace);
-  const keepMs = freshForMs + Math.max(grace, staleIfErrorMs);
+  const keepMs = freshForMs + Math.max(grace, policy?.staleIfErrorMs ?? 0);
   versions.registerLifetime(keepMs); // its version records must outlive it
-  await ctx.guard.run('set', key, () => ctx.store.set(key, out, keepMs), undefined, true);
+  await ctx.guard.run('set', key, () => ctx.store.set(key, out, keepMs), undefined, true, policy?.owner);
   await observer.expired?.(key);
   return true;
 }

@@ -171,12 +171,12 @@ export class LocalTopology implements Topology {
     return entry === undefined || !this.current(entry, scope) ? { state: 'miss' } : inspectEntry(entry, now);
   }
 
-  async expire(key: string, freshForMs: number, staleIfErrorMs = 0, scope?: CallScope): Promise<boolean> {
+  async expire(key: string, freshForMs: number, policy?: CachePolicy, scope?: CallScope): Promise<boolean> {
     const now = this.ctx.now();
     const entry = readEntry(this.store, this.store.find(key, now), LocalMeta);
     if (entry === undefined || entry.staleUntil <= now) return false;
     if (!this.versions.fresh(entry.at, entry.meta, entry.sum, entry.sig, scope?.deps)) return false;
-    return expireEntry(this.store, key, entry, now, freshForMs, staleIfErrorMs);
+    return expireEntry(this.store, key, entry, now, freshForMs, policy?.staleIfErrorMs ?? 0);
   }
 
   async invalidateKeys(keys: readonly string[]): Promise<void> {

@@ -136,8 +136,8 @@ export class Memoizer {
   }
 
   /** The entry stays fresh for `freshForMs` from now, not recomputed; false when there is none. */
-  expire(key: string, freshForMs: number, staleIfErrorMs?: number, scope?: CallScope): Promise<boolean> {
-    return this.topology.expire(key, freshForMs, staleIfErrorMs, scope);
+  expire(key: string, freshForMs: number, policy?: CachePolicy, scope?: CallScope): Promise<boolean> {
+    return this.topology.expire(key, freshForMs, policy, scope);
   }
 
   invalidateKeys(keys: readonly string[]): Promise<void> {

@@ -175,17 +175,17 @@ export class RemoteTopology implements Topology {
   }
 
   inspect(key: string, scope?: CallScope, policy?: CachePolicy): Promise<Inspection> {
-    return this.lookups.lookup(key, scope?.etag, (found) => inspected(this.ctx, key, found, policy));
+    return this.lookups.lookup(key, scope?.etag, (found) => inspected(this.ctx, key, found, policy), policy?.owner);
   }
 
   /** An entry computed from these versions is still valid (and no invalidation of them failed here). */
   private readonly current = async (deps: readonly string[], tokens: readonly string[]): Promise<boolean> =>
     !this.invalidation.failed.affects(deps) && (await this.versions.unchanged(deps, tokens)) === true;
 
-  expire(key: string, freshForMs: number, staleIfErrorMs = 0, scope?: CallScope): Promise<boolean> {
-    return this.lookups.lookup(key, scope?.etag, (found) =>
-      expireEntry(this.ctx, this.codec, this.versions, key, found, freshForMs, staleIfErrorMs, this.observer),
-    );
+  expire(key: string, freshForMs: number, policy?: CachePolicy, scope?: CallScope): Promise<boolean> {
+    const retime = (found: Found) =>
+      expireEntry(this.ctx, this.codec, this.versions, key, found, freshForMs, policy, this.observer);
+    return this.lookups.lookup(key, scope?.etag, retime, policy?.owner);
   }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */

@@ -28,9 +28,10 @@ export interface Topology {
   inspect(key: string, scope?: CallScope, policy?: CachePolicy): Promise<Inspection>;
   /**
    * The entry, if servable, stays fresh for `freshForMs` from now (its grace after that), without
-   * recomputing; resolves whether there was one.
+   * recomputing; resolves whether there was one. The policy gives the stale-if-error window to
+   * keep and the owner store errors name.
    */
-  expire(key: string, freshForMs: number, staleIfErrorMs?: number, scope?: CallScope): Promise<boolean>;
+  expire(key: string, freshForMs: number, policy?: CachePolicy, scope?: CallScope): Promise<boolean>;
   /** Entries of these keys (and computations under way for them) are invalidated. */
   invalidateKeys(keys: readonly string[]): Promise<void>;
   /** Entries depending on these tags/namespaces (and computations under way) are invalidated. */

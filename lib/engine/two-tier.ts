@@ -179,8 +179,8 @@ export class TwoTierTopology implements Topology {
     return this.remote.inspect(key, scope, policy);
   }
 
-  expire(key: string, freshForMs: number, staleIfErrorMs?: number, scope?: CallScope): Promise<boolean> {
-    return this.remote.expire(key, freshForMs, staleIfErrorMs, scope);
+  expire(key: string, freshForMs: number, policy?: CachePolicy, scope?: CallScope): Promise<boolean> {
+    return this.remote.expire(key, freshForMs, policy, scope);
   }
 
   invalidateKeys(keys: readonly string[]): Promise<void> {

@@ -116,7 +116,7 @@ export class DirectCache {
 
   async expire(key: string, freshForMs: number, options?: DirectExpireOptions): Promise<boolean> {
     const r = this.resolve(options);
-    return r.memoizer.expire(this.keyOf(key), Math.max(0, freshForMs), r.policy.staleIfErrorMs);
+    return r.memoizer.expire(this.keyOf(key), Math.max(0, freshForMs), r.policy);
   }
 
   /** Busts the keys in every store (a key set with another `store` option included); durable when it resolves. */

@@ -19,5 +19,5 @@ export async function entryTtl(m: ResolvedMethod, args: unknown[], instance?: un
 /** The entry of these arguments stays fresh for `ms` from now, not recomputed; false when there is none. */
 export function expireEntryIn(m: ResolvedMethod, args: unknown[], ms: number, instance?: unknown): Promise<boolean> {
   const key = m.keyFor(args, instance);
-  return m.memoizer.expire(key, ms, m.policy.staleIfErrorMs, m.scopeFor(args, key));
+  return m.memoizer.expire(key, ms, m.policy, m.scopeFor(args, key));
 }

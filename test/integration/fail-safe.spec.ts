@@ -135,6 +135,10 @@ describe.each([
       );
       expect(failure).toBeInstanceOf(StoreFailureError);
       expect(reported).toHaveLength(1); // one read failed, reported once (not read again to retime)
+      expect(reported[0]).toMatchObject({ owner: 'SlowService.compute' }); // named, as a call's errors are
+      reported.length = 0;
+      expect(await within(3_000, cacheHandle(svc, 'compute').peek(3))).toBeUndefined();
+      expect(reported).toEqual([expect.objectContaining({ owner: 'SlowService.compute' })]);
     } finally {
       await app.close();
       await server.stop();
