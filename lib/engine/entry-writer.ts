@@ -2,6 +2,7 @@ import type { EnvelopeMeta, EnvelopeView } from '../codec/envelope';
 import type { UnverifiedEntryError, EntryCodec } from '../codec/entry-codec';
 import { StoreFailureError } from '../errors';
 import type { Found } from './batch-lookup';
+import { inspected } from './read-guards';
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { EngineContext } from './context';
 import { planEntry } from './entry-plan';
@@ -121,12 +122,15 @@ export async function expireEntry(
 ): Promise<boolean> {
   if (found.state === 'miss') {
     if (found.reachable) return false;
+    const who = policy?.owner ? ` for ${policy.owner}` : '';
     throw new StoreFailureError(
-      `store '${ctx.name}' did not answer within the operation timeout: expire ${key} was not applied.`,
+      `store '${ctx.name}' could not judge ${key}${who} within the operation timeout (down, failing or circuit open): expire was not applied.`,
       undefined,
       { store: ctx.name, operation: 'expire' },
     );
   }
+  // An entry a call would refuse (validate) is none here too.
+  if (policy?.check !== undefined && (await inspected(ctx, key, found, policy)).state === 'miss') return false;
   const { view } = found;
   const now = ctx.now();
   if (view.staleUntil <= now) return false;

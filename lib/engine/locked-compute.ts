@@ -1,5 +1,7 @@
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { BatchLookup, Found } from './batch-lookup';
+
+type Servable = Extract<Found, { value: unknown }>;
 import type { EngineContext } from './context';
 import { DistributedLock } from './distributed-lock';
 import { sleep } from './factory-runner';
@@ -26,6 +28,8 @@ export class LockedCompute {
     private readonly versions: RemoteVersions,
     private readonly flights: Flights,
     private readonly run: RunComputation,
+    /** validate/migrate, as a call judges what it reads: a holder may run other code (a deploy). */
+    private readonly check: (key: string, policy: CachePolicy, found: Servable) => Found | Promise<Found>,
   ) {
     this.lock = new DistributedLock(ctx);
   }
@@ -56,7 +60,7 @@ export class LockedCompute {
         try {
           // Acquired after waiting: the holder before may have stored the value just before releasing.
           if (waited && attempt.state === 'held') {
-            const found = await this.lookups.lookup(key, scope?.etag, (f) => f, policy.owner);
+            const found = await this.lookup(key, policy, scope);
             if (found.state === 'fresh') return this.fromHolder(flight, found, policy, snapshotDone);
           }
           const outcome = attempt.state === 'busy' ? 'timeout' : waited ? 'waited' : 'acquired';
@@ -72,9 +76,15 @@ export class LockedCompute {
       waited = true;
       await sleep(delay);
       delay = Math.min(delay * 2, 100);
-      const found = await this.lookups.lookup(key, scope?.etag, (f) => f, policy.owner);
+      const found = await this.lookup(key, policy, scope);
       if (found.state === 'fresh') return this.fromHolder(flight, found, policy, snapshotDone);
     }
+  }
+
+  /** What the holder stored, judged as a call judges it (an invalid value is a miss: keep waiting). */
+  private lookup(key: string, policy: CachePolicy, scope: CallScope | undefined): Promise<Found> {
+    const judge = (f: Found) => (f.state === 'miss' || policy.check === undefined ? f : this.check(key, policy, f));
+    return this.lookups.lookup(key, scope?.etag, judge, policy.owner);
   }
 
   /** Another process's computation answered: joiners here compare against what it was computed from. */

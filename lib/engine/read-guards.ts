@@ -36,8 +36,10 @@ function verdictOf(
   if (!(verdict instanceof Promise)) return verdict;
   const ms = ctx.operationTimeoutMs;
   let timer: NodeJS.Timeout | undefined;
+  let answered = false; // by the timer: a later rejection is not reported again
   const late = new Promise<CheckVerdict>((resolve) => {
     timer = setTimeout(() => {
+      answered = true;
       const where = `validate of ${policy.owner || 'a cached value'} (${key})`;
       resolve(
         failed(new CacheMemoizeTimeoutError(`${where} did not settle within ${ms} ms: read as a miss`), UNSETTLED),
@@ -45,7 +47,8 @@ function verdictOf(
     }, ms);
     timer.unref?.();
   });
-  return Promise.race([verdict.catch((error: unknown) => failed(error)), late]).finally(() => clearTimeout(timer));
+  const settled = verdict.catch((error: unknown) => (answered ? INVALID : failed(error)));
+  return Promise.race([settled, late]).finally(() => clearTimeout(timer));
 }
 
 const INVALID: CheckVerdict = { ok: false };

@@ -46,6 +46,7 @@ export class RemoteTopology implements Topology {
       this.flights,
       (flight, factory, policy, scope, snapshot, startedAt) =>
         this.run(flight, factory, policy, scope, snapshot, startedAt, true),
+      (key, policy, found) => checkFound(ctx, this.writer, key, policy, found),
     );
   }
 

@@ -443,9 +443,39 @@ class MigratingShape {
   }
 }
 
-/** A validator that never answers (a schema awaiting something that never comes). */
+/** Across a deploy, with `lock`: the old code holds the lock, the new code waits for its value. */
+@Injectable()
+class OldLocked {
+  @CacheMemoize({ ttl: '1m', namespace: 'Locked.user', lock: true })
+  async user(id: number): Promise<{ id: number; version: number }> {
+    await sleep(400);
+    return { id, version: 1 };
+  }
+}
+
+@Injectable()
+class NewLocked {
+  runs = 0;
+  @CacheMemoize({
+    ttl: '1m',
+    namespace: 'Locked.user',
+    lock: true,
+    validate: (u: { version: number }) => u.version === 2,
+  })
+  async user(id: number): Promise<{ id: number; version: number }> {
+    this.runs++;
+    return { id, version: 2 };
+  }
+}
+
+/** A validator that does not answer in time (a schema awaiting something slow or stuck). */
 const neverSettles: StandardSchemaLike = {
-  '~standard': { version: 1, vendor: 'test', validate: () => new Promise<never>(() => undefined) },
+  // Rejects long after the 500 ms operation timeout (reported once: as the timeout).
+  '~standard': {
+    version: 1,
+    vendor: 'test',
+    validate: () => new Promise<never>((_, reject) => setTimeout(() => reject(new Error('late')), 700).unref()),
+  },
 };
 
 @Injectable()
@@ -531,6 +561,8 @@ describe.each([
       expect(await cacheHandle(migrating.get(MigratingShape), 'user').peek(3)).toEqual({
         value: { id: 3, version: 2 },
       });
+      expect(await handle.expireIn('1h', 3)).toBe(false); // none for expire either: not kept longer
+      expect(await cacheHandle(old.get(OldShape), 'user').ttl(3)).toBeLessThanOrEqual(60_000);
       expect(strict.get(NewShape).runs + migrating.get(MigratingShape).runs).toBe(0); // reads never compute
       expect(await cacheHandle(old.get(OldShape), 'user').peek(3)).toEqual({ value: { id: 3, version: 1 } }); // nor write
     } finally {
@@ -539,7 +571,25 @@ describe.each([
       await migrating.close();
     }
   });
-  it('a validator that never settles costs at most the operation timeout: the call computes, peek says none', async () => {
+  it("a caller waiting on another instance's lock judges the value it finds: an old-shape one is not served", async () => {
+    const prefix = uniquePrefix('lock-shape');
+    const old = await boot(OldLocked, prefix);
+    const events: CacheEvent[] = [];
+    const next = await boot(NewLocked, prefix, events);
+    try {
+      const holder = old.get(OldLocked).user(7); // takes the lock, stores version 1 at ~400 ms
+      await sleep(100);
+      expect(await next.get(NewLocked).user(7)).toEqual({ id: 7, version: 2 });
+      expect(next.get(NewLocked).runs).toBe(1);
+      expect(events).toContainEqual(expect.objectContaining({ type: 'invalid', migrated: false }));
+      expect(await holder).toEqual({ id: 7, version: 1 });
+    } finally {
+      await old.close();
+      await next.close();
+    }
+  });
+
+  it('a validator that does not answer within the operation timeout: the call computes, peek says none, reported once', async () => {
     const prefix = uniquePrefix('hang-shape');
     const old = await boot(OldShape, prefix);
     const events: CacheEvent[] = [];
@@ -549,9 +599,17 @@ describe.each([
       await settle(old);
       const svc = hanging.get(HangingShape);
       expect(await within(5_000, cacheHandle(svc, 'user').peek(4))).toBeUndefined();
+      await settle(hanging);
+      // Not judged, so not deleted: the old entry is still there before anything recomputes it
+      // (read by a fresh instance: no in-process copy of its own).
+      const reader = await boot(OldShape, prefix);
+      expect(await cacheHandle(reader.get(OldShape), 'user').peek(4)).toEqual({ value: { id: 4, version: 1 } });
+      await reader.close();
       expect(await within(5_000, svc.user(4))).toEqual({ id: 4, version: 2 });
       expect(svc.runs).toBe(1);
       const reported = events.filter((e) => e.type === 'error' && e.operation === 'validate');
+      await sleep(300); // past the late rejections
+      expect(events.filter((e) => e.type === 'error' && e.operation === 'validate')).toHaveLength(2);
       expect(reported).toHaveLength(2);
       expect(String((reported[0] as { error: unknown }).error)).toMatch(/HangingShape\.user.*did not settle within/);
       expect(events.some((e) => e.type === 'invalid')).toBe(false); // not judged: nothing deleted
