@@ -130,7 +130,7 @@ export async function expireEntry(
     );
   }
   // An entry a call would refuse (validate) is none here too.
-  if (policy?.check !== undefined && (await inspected(ctx, key, found, policy)).state === 'miss') return false;
+  if ((await inspected(ctx, key, found, policy)).state === 'miss') return false;
   const { view } = found;
   const now = ctx.now();
   if (view.staleUntil <= now) return false;

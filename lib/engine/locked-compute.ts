@@ -1,11 +1,10 @@
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { BatchLookup, Found } from './batch-lookup';
-
-type Servable = Extract<Found, { value: unknown }>;
 import type { EngineContext } from './context';
 import { DistributedLock } from './distributed-lock';
 import { sleep } from './factory-runner';
 import type { Flight, Flights, Snapshot } from './flights';
+import type { Servable } from './read-guards';
 import type { Factory } from './topology';
 import type { RemoteVersions } from './versions';
 /** Runs the factory after a snapshot and writes (and awaits) the entry. */
@@ -90,7 +89,7 @@ export class LockedCompute {
   /** Another process's computation answered: joiners here compare against what it was computed from. */
   private fromHolder<T>(
     flight: Flight<T>,
-    found: Extract<Found, { value: unknown }>,
+    found: Servable,
     policy: CachePolicy,
     snapshotDone: (s: Snapshot | undefined) => void,
   ): T {

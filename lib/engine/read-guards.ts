@@ -5,14 +5,14 @@ import type { EntryWriter } from './entry-writer';
 import { CacheMemoizeTimeoutError } from '../errors';
 import { withHardTimeout } from './factory-runner';
 
-type Servable = Extract<Found, { value: unknown }>;
+/** A lookup's answer that carries a value (fresh or stale). */
+export type Servable = Extract<Found, { value: unknown }>;
 
 /**
  * An async check that did not answer within the operation timeout: a miss, but not judged, so the
  * entry is neither deleted nor reported invalid (an identity, compared with ===).
  */
 const UNSETTLED: CheckVerdict = { ok: false };
-
 /**
  * The verdict of a policy's check; a check that throws says invalid (reported). An async one is
  * bounded by the operation timeout: user code that never settles must not hold the call.
