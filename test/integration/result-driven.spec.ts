@@ -502,13 +502,28 @@ describe.each([
     }).compile();
     return app.init();
   };
+  type App = Awaited<ReturnType<typeof boot>>;
+  /** A deploy under way: an app on the old code and one on the new on one prefix (new's events kept), both closed after. */
+  const acrossDeploy = async (
+    oldCode: Function,
+    newCode: Function,
+    name: string,
+    body: (apps: { old: App; next: App; events: CacheEvent[]; prefix: string }) => Promise<void>,
+  ) => {
+    const prefix = uniquePrefix(name);
+    const old = await boot(oldCode, prefix);
+    const events: CacheEvent[] = [];
+    const next = await boot(newCode, prefix, events);
+    try {
+      await body({ old, next, events, prefix });
+    } finally {
+      await old.close();
+      await next.close();
+    }
+  };
 
   it('an entry of the old shape is a miss, deleted and recomputed', async () => {
-    const prefix = uniquePrefix('shape');
-    const old = await boot(OldShape, prefix);
-    const events: CacheEvent[] = [];
-    const next = await boot(NewShape, prefix, events);
-    try {
+    await acrossDeploy(OldShape, NewShape, 'shape', async ({ old, next, events }) => {
       await old.get(OldShape).user(1);
       await settle(old); // old's write lands
       expect(await next.get(NewShape).user(1)).toEqual({ id: 1, version: 2 });
@@ -517,18 +532,11 @@ describe.each([
       await written(events, cacheHandle(next.get(NewShape), 'user').keyOf(1)); // the recomputed one lands
       expect(await next.get(NewShape).user(1)).toEqual({ id: 1, version: 2 });
       expect(next.get(NewShape).runs).toBe(1);
-    } finally {
-      await old.close();
-      await next.close();
-    }
+    });
   });
 
   it('with migrate (and a Standard Schema) the old entry is upgraded, served and written back', async () => {
-    const prefix = uniquePrefix('migrate');
-    const old = await boot(OldShape, prefix);
-    const events: CacheEvent[] = [];
-    const next = await boot(MigratingShape, prefix, events);
-    try {
+    await acrossDeploy(OldShape, MigratingShape, 'migrate', async ({ old, next, events, prefix }) => {
       await old.get(OldShape).user(2);
       await settle(old); // old's write lands
       expect(await next.get(MigratingShape).user(2)).toEqual({ id: 2, version: 2 });
@@ -538,10 +546,7 @@ describe.each([
       const reader = await boot(OldShape, prefix); // a fresh instance: no in-process copy of its own
       expect(await reader.get(OldShape).user(2)).toEqual({ id: 2, version: 2 }); // written back
       await reader.close();
-    } finally {
-      await old.close();
-      await next.close();
-    }
+    });
   });
 
   it('handle reads (peek, ttl, explain, peekMany) judge an entry as a call would: old shape none, migrated served', async () => {
@@ -571,30 +576,20 @@ describe.each([
       await migrating.close();
     }
   });
+
   it("a caller waiting on another instance's lock judges the value it finds: an old-shape one is not served", async () => {
-    const prefix = uniquePrefix('lock-shape');
-    const old = await boot(OldLocked, prefix);
-    const events: CacheEvent[] = [];
-    const next = await boot(NewLocked, prefix, events);
-    try {
+    await acrossDeploy(OldLocked, NewLocked, 'lock-shape', async ({ old, next, events }) => {
       const holder = old.get(OldLocked).user(7); // takes the lock, stores version 1 at ~400 ms
       await sleep(100);
       expect(await next.get(NewLocked).user(7)).toEqual({ id: 7, version: 2 });
       expect(next.get(NewLocked).runs).toBe(1);
       expect(events).toContainEqual(expect.objectContaining({ type: 'invalid', migrated: false }));
       expect(await holder).toEqual({ id: 7, version: 1 });
-    } finally {
-      await old.close();
-      await next.close();
-    }
+    });
   });
 
   it('a validator that does not answer within the operation timeout: the call computes, peek says none, reported once', async () => {
-    const prefix = uniquePrefix('hang-shape');
-    const old = await boot(OldShape, prefix);
-    const events: CacheEvent[] = [];
-    const hanging = await boot(HangingShape, prefix, events);
-    try {
+    await acrossDeploy(OldShape, HangingShape, 'hang-shape', async ({ old, next: hanging, events, prefix }) => {
       await old.get(OldShape).user(4);
       await settle(old);
       const svc = hanging.get(HangingShape);
@@ -607,17 +602,13 @@ describe.each([
       await reader.close();
       expect(await within(5_000, svc.user(4))).toEqual({ id: 4, version: 2 });
       expect(svc.runs).toBe(1);
-      const reported = events.filter((e) => e.type === 'error' && e.operation === 'validate');
       await sleep(300); // past the late rejections
-      expect(events.filter((e) => e.type === 'error' && e.operation === 'validate')).toHaveLength(2);
+      const reported = events.filter((e) => e.type === 'error' && e.operation === 'validate');
       expect(reported).toHaveLength(2);
       expect(String((reported[0] as { error: unknown }).error)).toMatch(/HangingShape\.user.*did not settle within/);
       expect(events.some((e) => e.type === 'invalid')).toBe(false); // not judged: nothing deleted
       expect(await cacheHandle(old.get(OldShape), 'user').peek(4)).toBeDefined();
-    } finally {
-      await old.close();
-      await hanging.close();
-    }
+    });
   });
 });
 
