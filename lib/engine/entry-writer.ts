@@ -110,6 +110,24 @@ export class EntryWriter {
  * or absent entry is `false`; one the lookup could not judge within the budget rejects, since
  * neither answer would be known true.
  */
+/** expire's answer when another write replaced the entry between its read and its own write. */
+export const REPLACED = Symbol('replaced');
+/** Attempts when other writes keep replacing the entry: then expire resolves false. */
+const EXPIRE_ATTEMPTS = 3;
+
+/** Repeats `attempt` (a lookup that retimes what it found) while another write overtakes it. */
+export async function expireSettled(attempt: () => Promise<boolean | typeof REPLACED>): Promise<boolean> {
+  for (let i = 1; ; i++) {
+    const outcome = await attempt();
+    if (outcome !== REPLACED) return outcome;
+    if (i === EXPIRE_ATTEMPTS) return false;
+  }
+}
+
+/**
+ * Retimes the entry a lookup judged: rewrites exactly the bytes it read, by compare-and-set when
+ * the store has it, so a write landing meanwhile (a put, a refresh) is never overwritten by them.
+ */
 export async function expireEntry(
   ctx: EngineContext,
   codec: EntryCodec,
@@ -119,7 +137,7 @@ export async function expireEntry(
   freshForMs: number,
   policy: CachePolicy | undefined,
   observer: RemoteObserver,
-): Promise<boolean> {
+): Promise<boolean | typeof REPLACED> {
   if (found.state === 'miss') {
     if (found.reachable) return false;
     const who = policy?.owner ? ` for ${policy.owner}` : '';
@@ -135,10 +153,19 @@ export async function expireEntry(
   const now = ctx.now();
   if (view.staleUntil <= now) return false;
   const grace = view.staleUntil - view.freshUntil;
-  const out = codec.retime(key, view.whole(), now + freshForMs, now + freshForMs + grace);
+  const read = view.whole();
+  const out = codec.retime(key, read, now + freshForMs, now + freshForMs + grace);
   const keepMs = freshForMs + Math.max(grace, policy?.staleIfErrorMs ?? 0);
   versions.registerLifetime(keepMs); // its version records must outlive it
-  await ctx.guard.run('set', key, () => ctx.store.set(key, out, keepMs), undefined, true, policy?.owner);
+  const { guard, store } = ctx;
+  const cas = store.compareAndSet;
+  if (cas === undefined) {
+    // A store without compare-and-set: a write landing since the read is overwritten (README).
+    await guard.run('set', key, () => store.set(key, out, keepMs), undefined, true, policy?.owner);
+  } else {
+    const swapped = () => cas.call(store, key, read, out, keepMs);
+    if (!(await guard.run('compareAndSet', key, swapped, false, true, policy?.owner))) return REPLACED;
+  }
   await observer.expired?.(key);
   return true;
 }

@@ -5,7 +5,7 @@ import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flight, Flights, joined, reentrant, type Snapshot } from './flights';
-import { EntryWriter, expireEntry } from './entry-writer';
+import { EntryWriter, expireEntry, expireSettled } from './entry-writer';
 import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
 import { checkFound, inspected, lookupOrServeStale } from './read-guards';
@@ -186,7 +186,7 @@ export class RemoteTopology implements Topology {
   expire(key: string, freshForMs: number, policy?: CachePolicy, scope?: CallScope): Promise<boolean> {
     const retime = (found: Found) =>
       expireEntry(this.ctx, this.codec, this.versions, key, found, freshForMs, policy, this.observer);
-    return this.lookups.lookup(key, scope?.etag, retime, policy?.owner);
+    return expireSettled(() => this.lookups.lookup(key, scope?.etag, retime, policy?.owner));
   }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */

@@ -38,6 +38,7 @@ export class TieredStore implements CacheStore {
   readonly entryOptions: SharedEntryOptions | undefined;
   /** L2's, when it has one. */
   readonly compareAndDelete?: (key: string, value: Uint8Array) => Promise<boolean>;
+  readonly compareAndSet?: (key: string, expected: Uint8Array, value: Uint8Array, ttlMs: number) => Promise<boolean>;
 
   constructor(
     readonly l1: MemoryStore,
@@ -70,6 +71,7 @@ export class TieredStore implements CacheStore {
     }
     this.bus = wantBus ? (l2 as RedisStore).createBus() : undefined;
     if (l2.compareAndDelete !== undefined) this.compareAndDelete = l2.compareAndDelete.bind(l2);
+    if (l2.compareAndSet !== undefined) this.compareAndSet = l2.compareAndSet.bind(l2);
     this.description = `memory over ${l2.kind}${l2.description ? ` ${l2.description}` : ''}${this.bus ? ', with invalidation bus' : ', no bus'}`;
   }
 

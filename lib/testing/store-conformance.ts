@@ -160,6 +160,38 @@ export function storeConformance(
       assert.equal(await store.get(`${p}never-set`), undefined);
     });
 
+    it('compareAndSet (when the store has it) replaces only the value it was given, with its ttl', async () => {
+      if (store.compareAndSet === undefined) return;
+      const ttl = sut.ttlGranularityMs;
+      await store.set(`${p}cas`, bytes('first'), 60_000);
+      assert.equal(await store.compareAndSet(`${p}cas`, bytes('other'), bytes('lost'), 60_000), false);
+      assert.equal(await store.compareAndSet(`${p}cas`, bytes('firs'), bytes('lost'), 60_000), false); // a prefix
+      assert.equal(text(await store.get(`${p}cas`)), 'first');
+      assert.equal(await store.compareAndSet(`${p}cas`, bytes('first'), bytes('second'), ttl), true);
+      assert.equal(text(await store.get(`${p}cas`)), 'second');
+      assert.equal(await store.compareAndSet(`${p}absent`, bytes('first'), bytes('made'), 60_000), false);
+      assert.equal(await store.get(`${p}absent`), undefined); // never creates a key
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => store.compareAndSet!(`${p}cas`, bytes('second'), bytes(`r${i}`), 60_000)),
+      );
+      assert.equal(results.filter(Boolean).length, 1);
+      assert.equal(text(await store.get(`${p}cas`)), `r${results.indexOf(true)}`);
+      await store.set(`${p}short`, bytes('v'), 60_000);
+      assert.equal(await store.compareAndSet(`${p}short`, bytes('v'), bytes('w'), ttl), true);
+      await sleep(ttl * 2 + 300);
+      assert.equal(await store.get(`${p}short`), undefined); // kept for the ttl given, not the old one
+    });
+
+    it('compareAndDelete (when the store has it) deletes only the value it was given', async () => {
+      if (store.compareAndDelete === undefined) return;
+      await store.set(`${p}cad`, bytes('mine'), 60_000);
+      assert.equal(await store.compareAndDelete(`${p}cad`, bytes('theirs')), false);
+      assert.equal(text(await store.get(`${p}cad`)), 'mine');
+      assert.equal(await store.compareAndDelete(`${p}cad`, bytes('mine')), true);
+      assert.equal(await store.get(`${p}cad`), undefined);
+      assert.equal(await store.compareAndDelete(`${p}cad`, bytes('mine')), false);
+    });
+
     it('handles 500 concurrent operations on distinct keys', async () => {
       await Promise.all(Array.from({ length: 500 }, (_, i) => store.set(`${p}c${i}`, bytes(`v${i}`), 60_000)));
       const got = await Promise.all(Array.from({ length: 500 }, (_, i) => store.get(`${p}c${i}`)));

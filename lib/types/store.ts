@@ -22,6 +22,12 @@ export interface CacheStore {
   disconnect(): Promise<void>;
   /** Optional: deletes `key` only if it holds exactly `value`, atomically (lock release). */
   compareAndDelete?(key: string, value: Uint8Array): Promise<boolean>;
+  /**
+   * Optional: replaces `key`'s value with `value` (kept `ttlMs`) only if it still holds exactly
+   * `expected`, atomically; resolves false when it holds anything else or nothing. `expire` uses
+   * it so that a write landing after its read is never overwritten by the older bytes.
+   */
+  compareAndSet?(key: string, expected: Uint8Array, value: Uint8Array, ttlMs: number): Promise<boolean>;
   /** Optional: extends the lifetime of existing keys (version records that are still in use). */
   touch?(keys: readonly string[], ttlMs: number): Promise<void>;
   /** Optional: resolves true once connected, false after `timeoutMs` (never rejects). */

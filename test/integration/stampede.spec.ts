@@ -323,11 +323,16 @@ describe('policy options and per-call modes through @CacheMemoize', () => {
   });
 });
 
-describe('memcached lock release without compare-and-delete support in memjs', () => {
-  it('still releases its own lock', async () => {
+describe('memcached lock release', () => {
+  it('releases its own lock by compare-and-delete (CAS through memjs)', async () => {
     const store = memcachedStore({ servers: servers.memcached[0] });
     const m = new Memoizer(store, { prefix: uniquePrefix('mcl') });
     const key = `${uniquePrefix('mcl')}:k`;
+    const released: string[] = [];
+    const cad = store.compareAndDelete!;
+    Object.assign(store, {
+      compareAndDelete: (k: string, v: Uint8Array) => (released.push(k), cad(k, v)),
+    });
     expect(
       await m.getOrSet(
         key,
@@ -336,6 +341,7 @@ describe('memcached lock release without compare-and-delete support in memjs', (
       ),
     ).toBe('v');
     expect(await store.get(`${key}:~lock`)).toBeUndefined();
+    expect(released).toEqual([`${key}:~lock`]);
     await store.disconnect();
   });
 });

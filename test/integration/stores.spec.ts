@@ -246,6 +246,43 @@ describe('memcached requests', () => {
     expect(calls).toEqual({ write: 0, writev: 1 });
   });
 
+  it('offers compare-and-set and compare-and-delete on memjs (CAS tokens), and neither on other clients', async () => {
+    const store = memcachedStore({ servers: servers.memcached[0] });
+    const other = memcachedStore({ client: promiseOnly(memjsClient(servers.memcached[0])) });
+    stores.push(store, other);
+    expect([typeof store.compareAndSet, typeof store.compareAndDelete]).toEqual(['function', 'function']);
+    expect([other.compareAndSet, other.compareAndDelete]).toEqual([undefined, undefined]);
+    // A write between its read and its own write fails the CAS even when it wrote the same bytes.
+    const key = `cas${process.pid}:k`;
+    const client = store.client as unknown as { perform: (...a: unknown[]) => void };
+    const perform = client.perform;
+    /** Runs `meanwhile` once, after the next request's answer arrived and before the store sees it. */
+    const afterNextAnswer = (meanwhile: () => Promise<unknown>) => {
+      client.perform = function (this: unknown, ...a: unknown[]) {
+        client.perform = perform;
+        const callback = a[3] as (e: unknown, r: unknown) => void;
+        a[3] = (e: unknown, r: unknown) => void meanwhile().then(() => callback(e, r));
+        return perform.apply(this, a);
+      };
+    };
+    await store.set(key, Buffer.from('v'), 10_000);
+    afterNextAnswer(() => other.set(key, Buffer.from('v'), 10_000));
+    expect(await store.compareAndSet!(key, Buffer.from('v'), Buffer.from('w'), 10_000)).toBe(false);
+    expect(Buffer.from((await store.get(key))!).toString()).toBe('v');
+    expect(await store.compareAndSet!(key, Buffer.from('v'), Buffer.from('w'), 10_000)).toBe(true);
+    expect(Buffer.from((await other.get(key))!).toString()).toBe('w');
+    // A lock that expired and was taken by another holder between the release's read and its
+    // delete stays the new holder's (check-then-delete would free it).
+    const lock = `cas${process.pid}:lock`;
+    await store.add(lock, Buffer.from('old holder'), 10_000);
+    afterNextAnswer(async () => {
+      await other.delete(lock); // expired
+      await other.add(lock, Buffer.from('new holder'), 10_000);
+    });
+    expect(await store.compareAndDelete!(lock, Buffer.from('old holder'))).toBe(false);
+    expect(Buffer.from((await store.get(lock))!).toString()).toBe('new holder');
+  });
+
   it('keeps working past 2^31 requests on one client (memjs alone fails there)', async () => {
     const store = memcachedStore({ servers: servers.memcached[0] });
     stores.push(store);

@@ -4,6 +4,7 @@ import { InvalidOptionError } from '../../errors';
 import type { CacheStore, SharedEntryOptions } from '../../types/store';
 import { checkEntryOptions } from '../../util/entry-options';
 import { optionalRequire } from '../../util/optional-require';
+import { casOperations } from './memjs-cas';
 import { corkSockets, fetcherFor, keepSequenceUnsigned, NO_SOCKETS, type Fetch } from './memjs-requests';
 import { asBuffer } from '../../util/bytes';
 import { expires, generationKey, newGeneration, physicalKey, rootOf } from './memcached-keys';
@@ -62,6 +63,9 @@ export class MemcachedStore implements CacheStore {
   private readonly fetch: Fetch;
   /** Extends lifetimes, when the client can (memjs' touch). */
   readonly touch?: (keys: readonly string[], ttlMs: number) => Promise<void>;
+  /** With memjs (CAS through its binary protocol); absent for other clients. */
+  readonly compareAndSet?: (key: string, expected: Uint8Array, value: Uint8Array, ttlMs: number) => Promise<boolean>;
+  readonly compareAndDelete?: (key: string, value: Uint8Array) => Promise<boolean>;
 
   constructor(options: MemcachedStoreOptions) {
     const timeoutMs = parseDuration(options.timeout ?? 500, 'memcachedStore(): timeout');
@@ -108,6 +112,13 @@ export class MemcachedStore implements CacheStore {
       this.description = options.servers.replace(/[^,@]*@/g, '***@');
     }
     this.fetch = fetcherFor(this.client);
+    const cas = casOperations(this.client);
+    if (cas !== undefined) {
+      this.compareAndSet = async (key, expected, value, ttlMs) =>
+        !this.tooLarge(key, value) &&
+        cas.compareAndSet(await this.physical(key), asBuffer(expected), asBuffer(value), expires(ttlMs));
+      this.compareAndDelete = async (key, value) => cas.compareAndDelete(await this.physical(key), asBuffer(value));
+    }
     const touch = this.client.touch?.bind(this.client);
     if (touch !== undefined) {
       this.touch = async (keys, ttlMs) => {

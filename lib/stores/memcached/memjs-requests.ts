@@ -15,7 +15,7 @@ export const NO_SOCKETS: readonly Corkable[] = [];
 export type Fetch = (key: string, done: (error: Error | null, value: Buffer | null) => void) => void;
 
 /** The parts of memjs' Client below its get(): how a request reaches its server. */
-interface MemjsInternals {
+export interface MemjsInternals {
   seq: number;
   incrSeq(): void;
   perform(
@@ -26,9 +26,23 @@ interface MemjsInternals {
   ): void;
   options?: { serializer?: unknown };
 }
-interface MemjsResponse {
-  header: { status: number };
+export interface MemjsResponse {
+  header: { status: number; cas?: Buffer };
   val: Buffer;
+}
+
+/**
+ * memjs' request machinery when the client is memjs 1.x with its default (no-op) value serializer
+ * (so the bytes sent are the bytes stored), else undefined.
+ */
+export function memjsInternals(client: MemcachedClientLike): MemjsInternals | undefined {
+  const memjs = client as unknown as Partial<MemjsInternals>;
+  return typeof memjs.perform === 'function' &&
+    typeof memjs.incrSeq === 'function' &&
+    typeof memjs.seq === 'number' &&
+    memjs.options?.serializer == null
+    ? (memjs as MemjsInternals)
+    : undefined;
 }
 
 /**
@@ -39,14 +53,8 @@ interface MemjsResponse {
  * or, for a client offering neither, its promise get().
  */
 export function fetcherFor(client: MemcachedClientLike): Fetch {
-  const memjs = client as unknown as Partial<MemjsInternals>;
-  if (
-    typeof memjs.perform === 'function' &&
-    typeof memjs.incrSeq === 'function' &&
-    typeof memjs.seq === 'number' &&
-    memjs.options?.serializer == null
-  ) {
-    const internals = memjs as MemjsInternals;
+  const internals = memjsInternals(client);
+  if (internals !== undefined) {
     return (key, done) => {
       internals.incrSeq();
       // memjs wraps its counter to a signed 32-bit value (negative past 2^31) while responses

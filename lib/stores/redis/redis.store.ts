@@ -174,6 +174,14 @@ export class RedisStore implements CacheStore {
     return (await this.client.eval(script, 1, key, asBuffer(value))) === 1;
   }
 
+  /** Replaces `key`'s value only if it still holds `expected` (expire's retiming). Atomic via a Lua script. */
+  async compareAndSet(key: string, expected: Uint8Array, value: Uint8Array, ttlMs: number): Promise<boolean> {
+    const script =
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
+    const args = [asBuffer(expected), asBuffer(value), String(ttl(ttlMs))];
+    return (await this.client.eval(script, 1, key, ...args).catch(this.explain)) === 1;
+  }
+
   async disconnect(): Promise<void> {
     if (!this.owned || this.client.status === 'end') return;
     const ended = new Promise<void>((resolve) => {

@@ -1,0 +1,106 @@
+import type { MemcachedClientLike } from './memcached.store';
+import { memjsInternals, type MemjsInternals, type MemjsResponse } from './memjs-requests';
+
+/*
+ * Compare-and-set and compare-and-delete on memcached. memjs' set() and delete() send no CAS
+ * token ("TODO: support version (CAS)"), so these build binary-protocol requests that carry one
+ * and send them through memjs' perform() (its server choice, timeouts and retries), as get() does
+ * in memjs-requests.ts. Clients that are not memjs get neither: the store then lacks the methods.
+ */
+
+const GET = 0x00;
+const SET = 0x01;
+const DELETE = 0x04;
+const OK = 0x0000;
+const NOT_FOUND = 0x0001;
+const EXISTS = 0x0002; // the CAS token no longer matches: someone wrote the key meanwhile
+
+export interface CasOperations {
+  /** Replaces the value only if it is still byte-for-byte `expected` (gets, compare, set with its CAS). */
+  compareAndSet(key: string, expected: Buffer, value: Buffer, expires: number): Promise<boolean>;
+  /** Deletes the key only if it still holds `expected` (gets, compare, delete with its CAS). */
+  compareAndDelete(key: string, expected: Buffer): Promise<boolean>;
+}
+
+export function casOperations(client: MemcachedClientLike): CasOperations | undefined {
+  const memjs = memjsInternals(client);
+  if (memjs === undefined) return undefined;
+  /** The value and its CAS token, when the key is present and still holds `expected`. */
+  const tokenIfHolding = async (key: string, expected: Buffer): Promise<Buffer | undefined> => {
+    const response = await perform(memjs, key, GET, Buffer.alloc(0), Buffer.alloc(0), undefined);
+    const status = response.header.status;
+    if (status === NOT_FOUND) return undefined;
+    if (status !== OK) throw new Error(`memcached GET ${key} failed with status ${status}`);
+    const cas = response.header.cas;
+    if (cas === undefined || cas.length !== 8) throw new Error(`memcached GET ${key} answered without a CAS token`);
+    return Buffer.compare(response.val, expected) === 0 ? Buffer.from(cas) : undefined;
+  };
+  const applied = (key: string, op: string, status: number): boolean => {
+    if (status === OK) return true;
+    if (status === EXISTS || status === NOT_FOUND) return false;
+    throw new Error(`memcached ${op} ${key} failed with status ${status}`);
+  };
+  return {
+    async compareAndSet(key, expected, value, expires) {
+      const cas = await tokenIfHolding(key, expected);
+      if (cas === undefined) return false;
+      const extras = Buffer.alloc(8); // flags 0 (as memjs' set), then the expiration
+      extras.writeUInt32BE(expires, 4);
+      return applied(key, 'SET', (await perform(memjs, key, SET, extras, value, cas)).header.status);
+    },
+    async compareAndDelete(key, expected) {
+      const cas = await tokenIfHolding(key, expected);
+      if (cas === undefined) return false;
+      return applied(
+        key,
+        'DELETE',
+        (await perform(memjs, key, DELETE, Buffer.alloc(0), Buffer.alloc(0), cas)).header.status,
+      );
+    },
+  };
+}
+
+function perform(
+  memjs: MemjsInternals,
+  key: string,
+  opcode: number,
+  extras: Buffer,
+  value: Buffer,
+  cas: Buffer | undefined,
+): Promise<MemjsResponse> {
+  memjs.incrSeq();
+  const seq = memjs.seq >>> 0; // sent unsigned, as in memjs-requests.ts
+  const request = buildRequest(opcode, key, extras, value, seq, cas);
+  return new Promise((resolve, reject) =>
+    memjs.perform(key, request, seq, (error, response) =>
+      error || response === null
+        ? reject(error ?? new Error(`memcached request for ${key} failed`))
+        : resolve(response),
+    ),
+  );
+}
+
+/** A binary-protocol request: 24-byte header (with the CAS token, if any), extras, key, value. */
+function buildRequest(
+  opcode: number,
+  key: string,
+  extras: Buffer,
+  value: Buffer,
+  opaque: number,
+  cas: Buffer | undefined,
+): Buffer {
+  const keyLength = Buffer.byteLength(key);
+  const body = extras.length + keyLength + value.length;
+  const buf = Buffer.alloc(24 + body);
+  buf[0] = 0x80; // request magic
+  buf[1] = opcode;
+  buf.writeUInt16BE(keyLength, 2);
+  buf[4] = extras.length;
+  buf.writeUInt32BE(body, 8);
+  buf.writeUInt32BE(opaque, 12);
+  cas?.copy(buf, 16);
+  extras.copy(buf, 24);
+  buf.write(key, 24 + extras.length, 'utf8');
+  value.copy(buf, 24 + extras.length + keyLength);
+  return buf;
+}

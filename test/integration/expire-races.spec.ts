@@ -1,0 +1,204 @@
+/**
+ * expire against concurrent writers: it rewrites the bytes it read, so a write landing between
+ * that read and its own write (a @CachePut, a refresh, a set from another instance) must not be
+ * overwritten by the older bytes. Stores with compare-and-set (Redis, memcached through memjs,
+ * tiered over either) retime the newer entry instead; without it, the documented window remains.
+ */
+import 'reflect-metadata';
+import { Injectable, Logger } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import {
+  CacheMemoize,
+  CacheMemoizeEngine,
+  CacheMemoizeModule,
+  CachePut,
+  cacheHandle,
+  memcachedStore,
+  memoryStore,
+  redisStore,
+  tieredStore,
+  type CacheStore,
+} from '../../lib';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { settle } from '../support/settle';
+
+const servers = sharedServers();
+
+type Product = { id: number; name: string };
+
+@Injectable()
+class Catalog {
+  runs = 0;
+
+  @CacheMemoize({ ttl: '1m', grace: '1m' })
+  async product(id: number): Promise<Product> {
+    this.runs++;
+    return { id, name: `computed ${this.runs}` };
+  }
+}
+
+@Injectable()
+class Writer {
+  @CachePut({ method: [Catalog, 'product'], args: (id: number) => [id] })
+  async rename(id: number, name: string): Promise<Product> {
+    return { id, name };
+  }
+}
+
+async function instance(store: CacheStore, prefix: string): Promise<TestingModule> {
+  const app = await Test.createTestingModule({
+    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix })],
+    providers: [Catalog, Writer],
+  }).compile();
+  await app.init();
+  return app;
+}
+
+/**
+ * The store as it is, except that once armed, each read of `key` is held until `meanwhile()` has
+ * run: what another instance writes then lands between this instance's read and its next write.
+ * `lagMs` delays every answer to a read (a slow link), widening that window for real races.
+ */
+function holdingReads(store: CacheStore, options: { hideCompareAndSet?: boolean } = {}) {
+  const hook: { key?: string; meanwhile?: () => Promise<void>; lagMs: number; reads: number; swaps: boolean[] } = {
+    lagMs: 0,
+    reads: 0,
+    swaps: [],
+  };
+  const after = async <T>(keys: readonly string[], value: T): Promise<T> => {
+    if (hook.lagMs > 0) await new Promise((r) => setTimeout(r, hook.lagMs)); // a slow network
+    if (hook.key !== undefined && hook.meanwhile !== undefined && keys.includes(hook.key)) {
+      hook.reads++;
+      await hook.meanwhile();
+    }
+    return value;
+  };
+  const proxy = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'get') return async (key: string) => after([key], await target.get(key));
+      if (prop === 'getMany') return async (keys: readonly string[]) => after(keys, await target.getMany(keys));
+      if (prop === 'compareAndSet') {
+        const cas = target.compareAndSet?.bind(target);
+        if (cas === undefined || options.hideCompareAndSet === true) return undefined;
+        return async (...a: Parameters<typeof cas>) => {
+          const swapped = await cas(...a);
+          hook.swaps.push(swapped);
+          return swapped;
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { store: proxy, hook };
+}
+
+const held = [
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+  ['tiered over redis', (l2?: CacheStore) => tieredStore(memoryStore(), l2 ?? redisStore({ url: servers.redis }))],
+  [
+    'tiered over memcached',
+    (l2?: CacheStore) => tieredStore(memoryStore(), l2 ?? memcachedStore({ servers: servers.memcached[0] })),
+  ],
+] as Array<[string, (l2?: CacheStore) => CacheStore]>;
+
+beforeAll(() => {
+  jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+});
+
+describe.each(held)('expireIn against a concurrent write on %s', (name, makeStore) => {
+  const tiered = name.startsWith('tiered');
+  const l2Of = () =>
+    name.endsWith('memcached') ? memcachedStore({ servers: servers.memcached[0] }) : redisStore({ url: servers.redis });
+  let apps: TestingModule[] = [];
+  afterEach(async () => {
+    await Promise.all(apps.map((a) => a.close()));
+    apps = [];
+  });
+  /** `a` reads through holdingReads; `b` and `c` are other instances on the same server and prefix. */
+  async function fleet(options?: { hideCompareAndSet?: boolean }) {
+    const prefix = uniquePrefix('xr');
+    const wrapped = holdingReads(tiered ? l2Of() : makeStore(), options);
+    const a = await instance(tiered ? makeStore(wrapped.store) : wrapped.store, prefix);
+    const b = await instance(makeStore(), prefix);
+    const c = await instance(makeStore(), prefix);
+    apps.push(a, b, c);
+    return { a, b, c, hook: wrapped.hook };
+  }
+
+  it.each([
+    ['a @CachePut', (b: TestingModule) => b.get(Writer).rename(1, 'renamed')],
+    ['handle.set', (b: TestingModule) => cacheHandle(b.get(Catalog), 'product').set({ id: 1, name: 'renamed' }, 1)],
+  ])('%s from another instance landing between its read and its write is kept and retimed', async (_w, write) => {
+    const { a, b, c, hook } = await fleet();
+    await a.get(Catalog).product(1);
+    await settle(a);
+    hook.key = cacheHandle(a.get(Catalog), 'product').keyOf(1);
+    hook.meanwhile = async () => {
+      hook.meanwhile = undefined; // once
+      await write(b);
+      await settle(b);
+    };
+    expect(await cacheHandle(a.get(Catalog), 'product').expireIn('1h', 1)).toBe(true);
+    await settle(a);
+    expect(hook.reads).toBe(1);
+    const fresh = cacheHandle(c.get(Catalog), 'product');
+    expect(await fresh.peek(1)).toEqual({ value: { id: 1, name: 'renamed' } });
+    expect(await fresh.ttl(1)).toBeGreaterThan(30 * 60_000); // the newer entry, retimed to 1 h
+    expect(c.get(Catalog).runs).toBe(0);
+  });
+
+  it('when writes keep landing between its reads and writes, it gives up after 3 attempts with false', async () => {
+    const { a, b, c, hook } = await fleet();
+    await a.get(Catalog).product(2);
+    await settle(a);
+    hook.key = cacheHandle(a.get(Catalog), 'product').keyOf(2);
+    let puts = 0;
+    hook.meanwhile = async () => {
+      await b.get(Writer).rename(2, `put ${++puts}`);
+      await settle(b);
+    };
+    expect(await cacheHandle(a.get(Catalog), 'product').expireIn('1h', 2)).toBe(false);
+    hook.meanwhile = undefined;
+    expect([hook.reads, puts]).toEqual([3, 3]);
+    const fresh = cacheHandle(c.get(Catalog), 'product');
+    expect(await fresh.peek(2)).toEqual({ value: { id: 2, name: 'put 3' } });
+    expect(await fresh.ttl(2)).toBeLessThanOrEqual(60_000); // the last put's own lifetime
+  });
+
+  it('without compareAndSet (a custom store), it still retimes, by a plain write', async () => {
+    const { a, c, hook } = await fleet({ hideCompareAndSet: true });
+    await a.get(Catalog).product(3);
+    await settle(a);
+    expect(await cacheHandle(a.get(Catalog), 'product').expireIn('1h', 3)).toBe(true);
+    await settle(a);
+    expect(hook.reads).toBe(0); // never armed
+    expect(await cacheHandle(c.get(Catalog), 'product').ttl(3)).toBeGreaterThan(30 * 60_000);
+  });
+
+  it('expireIn racing @CachePut from another instance never restores the older value (300 rounds)', async () => {
+    const { a, b, c, hook } = await fleet();
+    const handle = cacheHandle(a.get(Catalog), 'product');
+    const writer = b.get(Writer);
+    const fresh = cacheHandle(c.get(Catalog), 'product');
+    const memoizers = [a, b].flatMap((app) => app.get(CacheMemoizeEngine).memoizersFor());
+    const landed = () => Promise.all(memoizers.map((m) => m.ctx.background.drain(3_000)));
+    for (let round = 0; round < 300; round++) {
+      const id = 1000 + round;
+      await a.get(Catalog).product(id);
+      await landed();
+      // The put starts first, then expire 0-9 event-loop turns later, its reads answered 0-2 ms
+      // late: its read lands before, during or after the put's write, and its write after it.
+      hook.lagMs = round % 3;
+      const put = writer.rename(id, `put ${round}`);
+      for (let i = 0; i < round % 10; i++) await new Promise((r) => setImmediate(r));
+      await Promise.all([handle.expireIn('1h', id), put]);
+      hook.lagMs = 0;
+      await landed();
+      expect(await fresh.peek(id)).toEqual({ value: { id, name: `put ${round}` } });
+    }
+    // The window was hit: some compare-and-sets found the put's entry where expire had read the older one.
+    expect(hook.swaps.filter((swapped) => !swapped).length).toBeGreaterThan(0);
+  });
+});
