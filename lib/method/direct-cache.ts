@@ -114,7 +114,7 @@ export class DirectCache {
     return { value: found.value as T, ttl: found.state === 'fresh' ? ttl : 0, stale: found.state === 'stale' };
   }
 
-  async expire(key: string, freshForMs: number, options?: DirectExpireOptions): Promise<boolean> {
+  async expire<T>(key: string, freshForMs: number, options?: DirectExpireOptions<T>): Promise<boolean> {
     const r = this.resolve(options);
     return r.memoizer.expire(this.keyOf(key), Math.max(0, freshForMs), r.policy);
   }

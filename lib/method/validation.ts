@@ -9,18 +9,36 @@ function isStandardSchema(value: unknown): value is StandardSchemaLike {
   return typeof standard === 'object' && standard !== null && typeof standard.validate === 'function';
 }
 
+/**
+ * A thenable answer as a native promise (the engine bounds those by the operation timeout); one
+ * from another promise library would otherwise be judged as the answer itself.
+ */
+function settled(result: unknown): Promise<unknown> | undefined {
+  if (result instanceof Promise) return result;
+  const then = (result as { then?: unknown } | null | undefined)?.then;
+  return typeof then === 'function' ? Promise.resolve(result) : undefined;
+}
+
 function testOf(validate: unknown, where: string): Test {
   if (typeof validate === 'function') {
     const fn = validate as (value: unknown) => unknown;
-    return (value) => (fn(value) === true ? { ok: true, value, migrated: false } : { ok: false });
+    return (value) => {
+      const verdict = (answer: unknown): CheckVerdict =>
+        answer === true ? { ok: true, value, migrated: false } : { ok: false };
+      const answer = fn(value);
+      return settled(answer)?.then(verdict) ?? verdict(answer);
+    };
   }
   if (isStandardSchema(validate)) {
     const run = validate['~standard'].validate;
-    const verdict = (result: { value?: unknown; issues?: unknown }): CheckVerdict =>
-      result.issues === undefined ? { ok: true, value: result.value, migrated: false } : { ok: false };
+    // Only a result that says so is valid: anything else (no object, issues present) is not.
+    const verdict = (result: unknown): CheckVerdict =>
+      typeof result === 'object' && result !== null && 'value' in result && !('issues' in result && result.issues)
+        ? { ok: true, value: result.value, migrated: false }
+        : { ok: false };
     return (value) => {
       const result = run(value);
-      return result instanceof Promise ? result.then(verdict) : verdict(result);
+      return settled(result)?.then(verdict) ?? verdict(result);
     };
   }
   throw new InvalidOptionError(

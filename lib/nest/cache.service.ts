@@ -137,15 +137,16 @@ export class CacheService {
 
   /**
    * The entry stays fresh for `duration` from now (not recomputed; 0 ends it). False when there is
-   * none or it was invalidated; `{ store }` / `{ region }` for an entry set with one.
+   * none or it was invalidated; `{ store }` / `{ region }` for an entry set with one, and the
+   * `staleIfError` it was set with (else the region's).
    */
-  async expire(key: string, duration: Duration, options?: DirectExpireOptions): Promise<boolean> {
+  async expire<T = unknown>(key: string, duration: Duration, options?: DirectExpireOptions<T>): Promise<boolean> {
     const ms = parseDuration(duration, `${this.where}.expire`, { allowZero: true });
     return this.engine.enabled ? this.direct.expire(key, ms, options) : false;
   }
 
   /** The entry stays fresh until `date`. False when there is none or it was invalidated. */
-  async expireAt(key: string, date: Date | number, options?: DirectExpireOptions): Promise<boolean> {
+  async expireAt<T = unknown>(key: string, date: Date | number, options?: DirectExpireOptions<T>): Promise<boolean> {
     const at = date instanceof Date ? date.getTime() : date;
     if (!Number.isFinite(at)) throw new TypeError(`${this.where}.expireAt: expected a Date or epoch milliseconds.`);
     return this.engine.enabled ? this.direct.expire(key, at - Date.now(), options) : false;

@@ -31,5 +31,13 @@ export interface DirectCacheOptions<T = unknown> extends Pick<
  */
 export type DirectReadOptions<T = unknown> = Pick<DirectCacheOptions<T>, 'validate' | 'migrate' | 'store' | 'region'>;
 
-/** Options of CacheService.expire / expireAt: the store or region the entry lives in. */
-export type DirectExpireOptions = Pick<DirectCacheOptions, 'store' | 'region'>;
+/**
+ * Options of CacheService.expire / expireAt: the store or region the entry lives in, the
+ * `staleIfError` it was stored with (the store keeps it that much longer; not recorded in the
+ * entry, so the region's applies unless given), and validate/migrate (an entry a read would
+ * refuse is none).
+ */
+export type DirectExpireOptions<T = unknown> = Pick<
+  DirectCacheOptions<T>,
+  'staleIfError' | 'validate' | 'migrate' | 'store' | 'region'
+>;

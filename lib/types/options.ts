@@ -162,11 +162,11 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
    */
   staleIfError?: Duration;
   /**
-   * Checks a value read from a shared store before it is served: a predicate, or any Standard
-   * Schema (zod, valibot, arktype...). An entry that fails is a miss (deleted and recomputed), so a
-   * deploy that changes a result's shape never serves the old shape.
+   * Checks a value read from a shared store before it is served: a predicate (sync or async), or
+   * any Standard Schema (zod, valibot, arktype...). An entry that fails is a miss (deleted and
+   * recomputed), so a deploy that changes a result's shape never serves the old shape.
    */
-  validate?: ((value: Awaited<R>) => boolean) | StandardSchemaLike;
+  validate?: ((value: Awaited<R>) => boolean | Promise<boolean>) | StandardSchemaLike;
   /** With `validate`: upgrades an entry that fails it instead (served and written back). */
   migrate?: (old: unknown) => Awaited<R>;
   /** Negative caching: errors that match are cached for their own ttl and thrown on every hit. Default: none. */

@@ -200,6 +200,24 @@ describe.each(stores)('CacheService on %s', (name, store) => {
     expect(await a.cache.getOrSet('gone', () => ++runs)).toBe(1);
   });
 
+  it('expire keeps the staleIfError window it is given, and refuses what validate refuses', async () => {
+    const unit = name === 'memcached' ? 1_000 : 100; // memcached keeps whole seconds
+    const sie = { staleIfError: '1h' } as const;
+    await a.cache.set('quote', 41, sie);
+    await a.cache.set('bare', 41, sie);
+    expect(await a.cache.expire('quote', unit, sie)).toBe(true);
+    expect(await a.cache.expire('bare', unit)).toBe(true); // the service's own window: none
+    // validate judges values read from shared stores (in-process ones were computed by this code).
+    const refused = await a.cache.expire('quote', unit, { ...sie, validate: (v: number) => v > 100 });
+    expect(refused).toBe(name === 'memory');
+    await sleep(unit * 2 + 300);
+    const failing = (): number => {
+      throw new Error('feed down');
+    };
+    expect(await a.cache.getOrSet('quote', failing, sie)).toBe(41); // stale, kept for its window
+    await expect(a.cache.getOrSet('bare', failing, sie)).rejects.toThrow('feed down');
+  });
+
   it('takes the ttl from the value, and cacheIf decides what is stored', async () => {
     let runs = 0;
     const opts = { ttl: (v: { final: boolean }) => (v.final ? '1h' : 0), cacheIf: (v: { final: boolean }) => v.final };

@@ -488,6 +488,38 @@ class HangingShape {
   }
 }
 
+@Injectable()
+class AsyncCheckedShape {
+  runs = 0;
+  @CacheMemoize({ ttl: '1m', namespace: 'Shape.user', validate: async (u: { version: number }) => u.version === 2 })
+  async user(id: number): Promise<{ id: number; version: number }> {
+    this.runs++;
+    return { id, version: 2 };
+  }
+}
+
+/** A schema answering with a thenable that is not a native promise (another promise library). */
+const thenableVersionTwo: StandardSchemaLike = {
+  '~standard': {
+    version: 1,
+    vendor: 'test',
+    validate: (value) => {
+      const result = (value as { version?: number }).version === 2 ? { value } : { issues: [{ message: 'v2' }] };
+      return { then: (resolve: (r: typeof result) => void) => setTimeout(() => resolve(result), 1) } as never;
+    },
+  },
+};
+
+@Injectable()
+class ThenableCheckedShape {
+  runs = 0;
+  @CacheMemoize({ ttl: '1m', namespace: 'Shape.user', validate: thenableVersionTwo })
+  async user(id: number): Promise<{ id: number; version: number }> {
+    this.runs++;
+    return { id, version: 2 };
+  }
+}
+
 describe.each([
   ['redis', () => redisStore({ url: servers.redis })],
   ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
@@ -532,6 +564,28 @@ describe.each([
       await written(events, cacheHandle(next.get(NewShape), 'user').keyOf(1)); // the recomputed one lands
       expect(await next.get(NewShape).user(1)).toEqual({ id: 1, version: 2 });
       expect(next.get(NewShape).runs).toBe(1);
+    });
+  });
+
+  it.each([
+    ['an async predicate', AsyncCheckedShape],
+    ["a schema answering with another library's thenable", ThenableCheckedShape],
+  ])('%s is awaited: the old shape is a miss, the current one a hit', async (_how, NewCode) => {
+    await acrossDeploy(OldShape, NewCode, 'async-shape', async ({ old, next, events, prefix }) => {
+      await old.get(OldShape).user(5);
+      await settle(old);
+      const svc = next.get<AsyncCheckedShape>(NewCode);
+      expect(await svc.user(5)).toEqual({ id: 5, version: 2 });
+      expect(svc.runs).toBe(1);
+      expect(events).toContainEqual(expect.objectContaining({ type: 'invalid', migrated: false }));
+      await written(events, cacheHandle(svc, 'user').keyOf(5));
+      // A fresh instance of the new code reads the stored entry from the shared store and judges it.
+      const reader = await boot(NewCode, prefix);
+      const fresh = reader.get<AsyncCheckedShape>(NewCode);
+      expect(await fresh.user(5)).toEqual({ id: 5, version: 2 });
+      expect(fresh.runs).toBe(0);
+      expect(await cacheHandle(fresh, 'user').peek(5)).toEqual({ value: { id: 5, version: 2 } });
+      await reader.close();
     });
   });
 
