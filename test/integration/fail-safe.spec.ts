@@ -78,6 +78,11 @@ describe.each([
   ['redis (ioredis)', RedisServer, (s: Server) => redisStore({ url: (s as RedisServer).url })],
   // A node-redis client passed in, as an app creates it: offline queue on, no timeout of its own.
   ['redis (node-redis client passed in)', RedisServer, (s: Server) => nodeRedisStore((s as RedisServer).url)],
+  [
+    'redis (node-redis 5 client passed in)',
+    RedisServer,
+    (s: Server) => nodeRedisStore((s as RedisServer).url, undefined, 5),
+  ],
   ['redis (ioredis 5 client passed in)', RedisServer, (s: Server) => ioredis5Store((s as RedisServer).url)],
   ['memcached', MemcachedServer, (s: Server) => memcachedStore({ servers: (s as MemcachedServer).address })],
 ] as const)('fail-safe on %s', (_name, Server, makeStore) => {
@@ -166,6 +171,7 @@ describe.each([
   ['ioredis', (url: string) => redisStore({ url, commandTimeout: 300 })],
   // node-redis alone would wait for a reply forever: the store's adapter bounds each command.
   ['node-redis client passed in', (url: string) => nodeRedisStore(url, 300)],
+  ['node-redis 5 client passed in', (url: string) => nodeRedisStore(url, 300, 5)],
 ])('fail-safe on a frozen redis (SIGSTOP: connected but silent), %s', (_name, makeStore) => {
   afterEach(() => closeNodeRedisClients());
 

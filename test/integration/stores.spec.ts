@@ -43,6 +43,17 @@ storeConformance('redis cluster, 3 masters (node-redis createCluster)', {
   close: closeClientOf,
   ttlGranularityMs: 100,
 });
+// node-redis 5, the older major of `redis 5 or later` (README), through the same adapter.
+storeConformance('redis, single node (node-redis 5 createClient)', {
+  make: () => nodeRedisStore(servers.redis, undefined, 5),
+  close: closeClientOf,
+  ttlGranularityMs: 100,
+});
+storeConformance('redis cluster, 3 masters (node-redis 5 createCluster)', {
+  make: () => nodeRedisStore(nodeRedisCluster(servers.cluster, 5)),
+  close: closeClientOf,
+  ttlGranularityMs: 100,
+});
 let sentinelServers: Promise<{ master: RedisServer; sentinel: RedisSentinel }> | undefined;
 afterAll(async () => {
   const started = await sentinelServers;
@@ -57,6 +68,18 @@ storeConformance('redis through Sentinel (node-redis createSentinel)', {
     }));
     const { sentinel } = await sentinelServers;
     return nodeRedisStore(nodeRedisSentinel([{ host: '127.0.0.1', port: sentinel.port }]));
+  },
+  close: closeClientOf,
+  ttlGranularityMs: 100,
+});
+storeConformance('redis through Sentinel (node-redis 5 createSentinel)', {
+  make: async () => {
+    sentinelServers ??= RedisServer.launch().then(async (master) => ({
+      master,
+      sentinel: await RedisSentinel.launch(master.port),
+    }));
+    const { sentinel } = await sentinelServers;
+    return nodeRedisStore(nodeRedisSentinel([{ host: '127.0.0.1', port: sentinel.port }], 'mymaster', 5));
   },
   close: closeClientOf,
   ttlGranularityMs: 100,
@@ -155,6 +178,7 @@ describe('client ownership', () => {
   it.each([
     ['ioredis Cluster', () => new Cluster(servers.cluster)],
     ['node-redis createCluster', () => nodeRedisCluster(servers.cluster)],
+    ['node-redis 5 createCluster', () => nodeRedisCluster(servers.cluster, 5)],
   ])('cluster keys of different slots never raise CROSSSLOT (%s)', async (_name, connect) => {
     const cluster = connect();
     const store = redisStore({ client: cluster });

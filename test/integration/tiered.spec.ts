@@ -134,6 +134,14 @@ const single = (make: (url: string) => RedisStore) => async (): Promise<BusSetup
 describe.each([
   ['ioredis', single((url) => redisStore({ url }))],
   ['node-redis client', single((url) => nodeRedisStore(url))],
+  ['node-redis 5 client', single((url) => nodeRedisStore(url, undefined, 5))],
+  [
+    'node-redis 5 cluster',
+    async (): Promise<BusSetup> => ({
+      make: () => nodeRedisStore(nodeRedisCluster(servers.cluster, 5)),
+      stop: async () => undefined,
+    }),
+  ],
   [
     'node-redis cluster',
     async (): Promise<BusSetup> => ({
@@ -308,6 +316,7 @@ describe('tiered store on a Redis Cluster', () => {
   it.each([
     ['ioredis Cluster', () => redisStore({ cluster: servers.cluster })],
     ['node-redis cluster', () => nodeRedisStore(nodeRedisCluster(servers.cluster))],
+    ['node-redis 5 cluster', () => nodeRedisStore(nodeRedisCluster(servers.cluster, 5))],
   ] as Array<[string, () => RedisStore]>)(
     "%s: after A's invalidation resolves, B's very next call does not see the old value (bus subscribers on different nodes, 200 rounds)",
     async (_name, make) => {
@@ -362,4 +371,37 @@ describe('tiered store on a Redis Cluster', () => {
       await Promise.all(nodes.map((n) => n.call('ACL', 'DELUSER', user)));
     }
   }, 60_000);
+});
+
+describe('tiered over a node-redis 5 sentinel (its client cannot duplicate a connection for the bus)', () => {
+  let servers5: { master: RedisServer; sentinel: RedisSentinel } | undefined;
+  beforeAll(async () => {
+    const master = await RedisServer.launch();
+    servers5 = { master, sentinel: await RedisSentinel.launch(master.port) };
+  });
+  afterAll(async () => {
+    await closeNodeRedisClients();
+    await servers5?.sentinel.stop();
+    await servers5?.master.stop();
+  });
+  const l2 = () =>
+    nodeRedisStore(nodeRedisSentinel([{ host: '127.0.0.1', port: servers5!.sentinel.port }], 'mymaster', 5));
+
+  it('refuses the bus with an error naming the fix, and works with bus: false', async () => {
+    expect(() => tieredStore(memoryStore(), l2())).toThrow(/cannot duplicate\(\) its connection.*\{ bus: false \}/);
+    const store = tieredStore(memoryStore(), l2(), { bus: false });
+    expect(await store.ready(5_000)).toBe(true);
+    const prefix = uniquePrefix('t5s');
+    const a = new Memoizer(store, { prefix });
+    const b = new Memoizer(tieredStore(memoryStore(), l2(), { bus: false }), { prefix });
+    let runs = 0;
+    const policy = testPolicy({ ttlMs: 60_000, deps: [] });
+    expect(await a.getOrSet(`${prefix}:k`, async () => ++runs, policy)).toBe(1);
+    await a.ctx.background.drain(3_000);
+    expect(await b.getOrSet(`${prefix}:k`, async () => ++runs, policy)).toBe(1); // shared through L2
+    await a.invalidateKeys([`${prefix}:k`]);
+    expect(await b.getOrSet(`${prefix}:k`, async () => ++runs, policy)).toBe(2); // B's L1 copy is not served
+    await a.close?.();
+    await b.close?.();
+  });
 });

@@ -1,4 +1,5 @@
-import { createClient, createCluster, createSentinel } from 'redis';
+import * as redis6 from 'redis';
+import * as redis5 from 'redis5';
 import { redisStore, type NodeRedisClientLike, type RedisStore } from '../../lib';
 
 /*
@@ -8,6 +9,15 @@ import { redisStore, type NodeRedisClientLike, type RedisStore } from '../../lib
  */
 
 type NodeRedis = NodeRedisClientLike & { destroy(): unknown };
+/** node-redis 6 (`redis`) or 5 (the devDependency `redis5`, an npm alias): the peer range's majors. */
+export type NodeRedisMajor = 5 | 6;
+type Opened = NodeRedis & { ping(): Promise<unknown>; listenerCount(event: string): number };
+type Factories = {
+  createClient(options: object): Opened;
+  createCluster(options: object): Opened;
+  createSentinel(options: object): Opened;
+};
+const libs = { 5: redis5 as unknown as Factories, 6: redis6 as unknown as Factories };
 const open = new Set<NodeRedis>();
 const clientOf = new WeakMap<object, NodeRedis>();
 
@@ -17,21 +27,33 @@ function track<T extends NodeRedis>(client: T): T {
   return client;
 }
 
-export function nodeRedisClient(url: string, options: { disableOfflineQueue?: boolean } = {}) {
-  return track(createClient({ url, ...options }));
+export function nodeRedisClient(
+  url: string,
+  options: { disableOfflineQueue?: boolean } = {},
+  major: NodeRedisMajor = 6,
+) {
+  return track(libs[major].createClient({ url, ...options }));
 }
 
-export function nodeRedisCluster(nodes: Array<{ host: string; port: number }>) {
-  return track(createCluster({ rootNodes: nodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })) }));
+export function nodeRedisCluster(nodes: Array<{ host: string; port: number }>, major: NodeRedisMajor = 6) {
+  return track(libs[major].createCluster({ rootNodes: nodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })) }));
 }
 
-export function nodeRedisSentinel(sentinels: Array<{ host: string; port: number }>, name = 'mymaster') {
-  return track(createSentinel({ name, sentinelRootNodes: sentinels }));
+export function nodeRedisSentinel(
+  sentinels: Array<{ host: string; port: number }>,
+  name = 'mymaster',
+  major: NodeRedisMajor = 6,
+) {
+  return track(libs[major].createSentinel({ name, sentinelRootNodes: sentinels }));
 }
 
 /** A store on `client` (a new node-redis client to `client` when it is a url). */
-export function nodeRedisStore(client: string | NodeRedis, commandTimeout?: number): RedisStore {
-  const raw = typeof client === 'string' ? nodeRedisClient(client) : client;
+export function nodeRedisStore(
+  client: string | NodeRedis,
+  commandTimeout?: number,
+  major: NodeRedisMajor = 6,
+): RedisStore {
+  const raw = typeof client === 'string' ? nodeRedisClient(client, {}, major) : client;
   const store = redisStore({ client: raw, commandTimeout });
   clientOf.set(store, raw);
   return store;

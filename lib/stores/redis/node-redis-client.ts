@@ -3,7 +3,7 @@ import { NodeRedisCommands, type Sender } from './node-redis-commands';
 import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 
 /*
- * node-redis (the `redis` package, 5 or later) adapted to the ioredis-shaped slice RedisStore uses,
+ * node-redis (the `redis` package, 5 or 6) adapted to the ioredis-shaped slice RedisStore uses,
  * recognised by its shape, never imported (the package does not need `redis`). Each command is
  * bounded by node-redis-commands.ts.
  */
@@ -14,7 +14,8 @@ import type { RedisClientLike, RedisCommandsLike } from './redis.types';
  */
 export interface NodeRedisClientLike {
   readonly isOpen: boolean;
-  readonly isReady: boolean;
+  /** node-redis 5's cluster has none (its readiness is read from its slots here). */
+  readonly isReady?: boolean;
   sendCommand(...args: never[]): Promise<unknown>;
   duplicate(...args: never[]): unknown;
   connect(): Promise<unknown>;
@@ -28,12 +29,13 @@ type NodeOptions = { url?: string; socket?: { host?: string; port?: number } };
 /** The node-redis surface used here (a client, a cluster and a sentinel differ in sendCommand). */
 interface Raw {
   readonly isOpen: boolean;
-  readonly isReady: boolean;
+  readonly isReady?: boolean;
   /** A client's options (a cluster's are `_options`). */
   readonly options?: NodeOptions & { rootNodes?: NodeOptions[] };
   readonly _options?: { rootNodes?: NodeOptions[] };
   sendCommand(...args: unknown[]): Promise<unknown>;
-  duplicate(): Raw;
+  /** node-redis 5's sentinel has none. */
+  duplicate?(): Raw;
   connect(): Promise<unknown>;
   subscribe(channels: string[], listener: (message: string, channel: string) => void): Promise<unknown>;
   close?(): Promise<unknown>;
@@ -55,9 +57,17 @@ export function isNodeRedisClient(client: unknown): client is NodeRedisClientLik
     c !== null &&
     typeof c.sendCommand === 'function' &&
     typeof c.isOpen === 'boolean' &&
-    typeof c.isReady === 'boolean' &&
+    (typeof c.isReady === 'boolean' || flavorOf(c as Raw) === 'cluster') &&
     !('status' in c)
   );
+}
+
+/**
+ * Whether commands can be sent now. node-redis 5's cluster has no isReady: it is ready once open
+ * with its slots discovered (masters known; emptied again when it closes).
+ */
+function readyOf(raw: Raw): boolean {
+  return raw.isReady ?? (raw.isOpen && (raw.masters?.length ?? 0) > 0);
 }
 
 function flavorOf(raw: Raw): NodeRedisFlavor {
@@ -92,7 +102,7 @@ export class NodeRedisClient extends NodeRedisCommands implements RedisClientLik
     timeoutMs: number,
   ) {
     const flavor = flavorOf(raw);
-    super(senderFor(raw, flavor), timeoutMs, () => raw.isReady);
+    super(senderFor(raw, flavor), timeoutMs, () => readyOf(raw));
     this.flavor = flavor;
     this.isCluster = flavor === 'cluster';
     this.address = addressOf(raw, flavor);
@@ -105,7 +115,7 @@ export class NodeRedisClient extends NodeRedisCommands implements RedisClientLik
       raw.on(from, () => void (when() && this.events.emit(to)));
     if (this.isCluster) {
       relay('connect', 'ready');
-      relay('node-ready', 'ready', () => raw.isReady);
+      relay('node-ready', 'ready', () => readyOf(raw));
       relay('node-reconnecting', 'reconnecting');
       relay('disconnect', 'end');
     } else {
@@ -116,7 +126,7 @@ export class NodeRedisClient extends NodeRedisCommands implements RedisClientLik
   }
 
   get status(): string {
-    if (this.raw.isReady) return 'ready';
+    if (readyOf(this.raw)) return 'ready';
     return this.raw.isOpen ? 'connecting' : 'end';
   }
 
@@ -138,8 +148,14 @@ export class NodeRedisClient extends NodeRedisCommands implements RedisClientLik
     );
   }
 
+  /** Whether duplicate() can open a second connection (node-redis 5's sentinel cannot). */
+  get canDuplicate(): boolean {
+    return typeof this.raw.duplicate === 'function';
+  }
+
   /** A new connection with the same options (the bus subscriber), connecting until closed. */
   duplicate(): NodeRedisClient {
+    if (this.raw.duplicate === undefined) throw new Error('this node-redis client cannot duplicate() its connection');
     const copy = new NodeRedisClient(this.raw.duplicate(), this.timeoutMs);
     copy.keepConnecting();
     return copy;

@@ -86,12 +86,16 @@ export class RedisStore implements CacheStore {
     return new Promise((resolve) => {
       const done = (ok: boolean) => {
         clearTimeout(timer);
+        clearInterval(poll);
         this.client.off('ready', onReady);
         resolve(ok);
       };
       const onReady = () => done(true);
       const timer = setTimeout(() => done(false), timeoutMs);
       timer.unref?.();
+      // Some clients never say 'ready' (node-redis 5's sentinel emits no connection events).
+      const poll = setInterval(() => this.client.status === 'ready' && done(true), 50);
+      poll.unref?.();
       this.client.once('ready', onReady);
     });
   }
@@ -153,10 +157,12 @@ export class RedisStore implements CacheStore {
 
   /** A pub/sub bus on a duplicate of this store's connection (same options, its own socket). */
   createBus(): RedisBus {
-    const client = this.client as RedisClientLike & { duplicate?: () => RedisClientLike };
-    if (typeof client.duplicate !== 'function') {
+    const client = this.client as RedisClientLike & { duplicate?: () => RedisClientLike; canDuplicate?: boolean };
+    if (typeof client.duplicate !== 'function' || client.canDuplicate === false) {
       throw new InvalidOptionError(
-        'redisStore: the client passed in cannot duplicate() its connection for the invalidation bus.',
+        'tieredStore(): the Redis client passed in cannot duplicate() its connection for the invalidation bus ' +
+          "(node-redis 5's createSentinel() cannot). Pass tieredStore(l1, l2, { bus: false }) (every L1 hit is then " +
+          'confirmed against L2), or a client that can (ioredis, node-redis 6).',
       );
     }
     return new RedisBus(this.client, () => client.duplicate!());
