@@ -172,6 +172,18 @@ export function decodeEnvelope(bytes: Uint8Array): EnvelopeView {
   return new EnvelopeView(buf, etagAt, depsAt, valueAt);
 }
 
+/**
+ * Whether two stored entries are one entry retimed: equal but for their deadlines (bytes 12-28)
+ * and the signature over them.
+ */
+export function sameEntryRetimed(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length || a.length < 28) return false;
+  const x = asBuffer(a);
+  const y = asBuffer(b);
+  const end = x[3] & SIGNED ? x.length - SIGNATURE_BYTES : x.length;
+  return x.compare(y, 0, 12, 0, 12) === 0 && x.compare(y, 28, end, 28, end) === 0;
+}
+
 /** A copy of an entry's bytes with other fresh/stale deadlines (everything else kept, value not decoded). */
 export function retimed(bytes: Uint8Array, freshUntil: number, staleUntil: number): Buffer {
   const out = Buffer.from(asBuffer(bytes));

@@ -1,8 +1,5 @@
 import type { EnvelopeMeta, EnvelopeView } from '../codec/envelope';
 import type { UnverifiedEntryError, EntryCodec } from '../codec/entry-codec';
-import { StoreFailureError } from '../errors';
-import type { Found } from './batch-lookup';
-import { inspected } from './read-guards';
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { EngineContext } from './context';
 import { planEntry } from './entry-plan';
@@ -102,72 +99,6 @@ export class EntryWriter {
       ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'migrate', error });
     }
   }
-}
-
-/**
- * expireIn on a shared store: rewrites the deadlines of the entry a lookup judged, from the bytes
- * that lookup read (no second read that could find other bytes or skip the check). An invalidated
- * or absent entry is `false`; one the lookup could not judge within the budget rejects, since
- * neither answer would be known true.
- */
-/** expire's answer when another write replaced the entry between its read and its own write. */
-export const REPLACED = Symbol('replaced');
-/** Attempts when other writes keep replacing the entry: then expire resolves false. */
-const EXPIRE_ATTEMPTS = 3;
-
-/** Repeats `attempt` (a lookup that retimes what it found) while another write overtakes it. */
-export async function expireSettled(attempt: () => Promise<boolean | typeof REPLACED>): Promise<boolean> {
-  for (let i = 1; ; i++) {
-    const outcome = await attempt();
-    if (outcome !== REPLACED) return outcome;
-    if (i === EXPIRE_ATTEMPTS) return false;
-  }
-}
-
-/**
- * Retimes the entry a lookup judged: rewrites exactly the bytes it read, by compare-and-set when
- * the store has it, so a write landing meanwhile (a put, a refresh) is never overwritten by them.
- */
-export async function expireEntry(
-  ctx: EngineContext,
-  codec: EntryCodec,
-  versions: RemoteVersions,
-  key: string,
-  found: Found,
-  freshForMs: number,
-  policy: CachePolicy | undefined,
-  observer: RemoteObserver,
-): Promise<boolean | typeof REPLACED> {
-  if (found.state === 'miss') {
-    if (found.reachable) return false;
-    const who = policy?.owner ? ` for ${policy.owner}` : '';
-    throw new StoreFailureError(
-      `store '${ctx.name}' could not judge ${key}${who} within the operation timeout (down, failing or circuit open): expire was not applied.`,
-      undefined,
-      { store: ctx.name, operation: 'expire' },
-    );
-  }
-  // An entry a call would refuse (validate) is none here too.
-  if ((await inspected(ctx, key, found, policy)).state === 'miss') return false;
-  const { view } = found;
-  const now = ctx.now();
-  if (view.staleUntil <= now) return false;
-  const grace = view.staleUntil - view.freshUntil;
-  const read = view.whole();
-  const out = codec.retime(key, read, now + freshForMs, now + freshForMs + grace);
-  const keepMs = freshForMs + Math.max(grace, policy?.staleIfErrorMs ?? 0);
-  versions.registerLifetime(keepMs); // its version records must outlive it
-  const { guard, store } = ctx;
-  const cas = store.compareAndSet;
-  if (cas === undefined) {
-    // A store without compare-and-set: a write landing since the read is overwritten (README).
-    await guard.run('set', key, () => store.set(key, out, keepMs), undefined, true, policy?.owner);
-  } else {
-    const swapped = () => cas.call(store, key, read, out, keepMs);
-    if (!(await guard.run('compareAndSet', key, swapped, false, true, policy?.owner))) return REPLACED;
-  }
-  await observer.expired?.(key);
-  return true;
 }
 
 /** An entry that does not verify under this app's secrets: counted, reported, and treated as absent. */

@@ -5,7 +5,8 @@ import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flight, Flights, joined, reentrant, type Snapshot } from './flights';
-import { EntryWriter, expireEntry, expireSettled } from './entry-writer';
+import { EntryWriter } from './entry-writer';
+import { EntryExpiry } from './entry-expiry';
 import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
 import { checkFound, inspected, lookupOrServeStale } from './read-guards';
@@ -27,11 +28,13 @@ export class RemoteTopology implements Topology {
   private readonly invalidation: RemoteInvalidation;
   private readonly writer: EntryWriter;
   private readonly locked: LockedCompute;
+  /** expireIn: judged and retimed by compare-and-set (entry-expiry.ts). */
+  readonly expire: Topology['expire'];
   observer: RemoteObserver = {};
 
   constructor(
     private readonly ctx: EngineContext,
-    private readonly codec: EntryCodec,
+    codec: EntryCodec,
     /** In-process logical time (two-tier): stamps lookups and computations for L1 copies. */
     private readonly stamp: () => number = () => 0,
   ) {
@@ -39,6 +42,8 @@ export class RemoteTopology implements Topology {
     this.invalidation = new RemoteInvalidation(ctx, this.versions, this.flights, () => this.observer);
     this.lookups = new BatchLookup(ctx, this.versions, codec, this.invalidation.failed.deps, stamp);
     this.writer = new EntryWriter(ctx, codec, this.versions, this.invalidation.failed, () => this.observer);
+    const expiry = new EntryExpiry(ctx, codec, this.versions, this.lookups, () => this.observer);
+    this.expire = expiry.expire.bind(expiry);
     this.locked = new LockedCompute(
       ctx,
       this.lookups,
@@ -182,12 +187,6 @@ export class RemoteTopology implements Topology {
   /** An entry computed from these versions is still valid (and no invalidation of them failed here). */
   private readonly current = async (deps: readonly string[], tokens: readonly string[]): Promise<boolean> =>
     !this.invalidation.failed.affects(deps) && (await this.versions.unchanged(deps, tokens)) === true;
-
-  expire(key: string, freshForMs: number, policy?: CachePolicy, scope?: CallScope): Promise<boolean> {
-    const retime = (found: Found) =>
-      expireEntry(this.ctx, this.codec, this.versions, key, found, freshForMs, policy, this.observer);
-    return expireSettled(() => this.lookups.lookup(key, scope?.etag, retime, policy?.owner));
-  }
 
   /** Starts one refresh for the key unless one runs or a failed one is backing off. */
   private refreshInBackground<T>(

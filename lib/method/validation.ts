@@ -20,6 +20,19 @@ function settled(result: unknown): Promise<unknown> | undefined {
 }
 
 function testOf(validate: unknown, where: string): Test {
+  // A schema first: some are callable themselves (an ArkType type is a function with '~standard').
+  if (isStandardSchema(validate)) {
+    const standard = validate['~standard']; // called as its method: an implementation may use `this`
+    // Only a result that says so is valid: anything else (no object, issues present) is not.
+    const verdict = (result: unknown): CheckVerdict =>
+      typeof result === 'object' && result !== null && 'value' in result && !('issues' in result && result.issues)
+        ? { ok: true, value: result.value, migrated: false }
+        : { ok: false };
+    return (value) => {
+      const result = standard.validate(value);
+      return settled(result)?.then(verdict) ?? verdict(result);
+    };
+  }
   if (typeof validate === 'function') {
     const fn = validate as (value: unknown) => unknown;
     return (value) => {
@@ -27,18 +40,6 @@ function testOf(validate: unknown, where: string): Test {
         answer === true ? { ok: true, value, migrated: false } : { ok: false };
       const answer = fn(value);
       return settled(answer)?.then(verdict) ?? verdict(answer);
-    };
-  }
-  if (isStandardSchema(validate)) {
-    const run = validate['~standard'].validate;
-    // Only a result that says so is valid: anything else (no object, issues present) is not.
-    const verdict = (result: unknown): CheckVerdict =>
-      typeof result === 'object' && result !== null && 'value' in result && !('issues' in result && result.issues)
-        ? { ok: true, value: result.value, migrated: false }
-        : { ok: false };
-    return (value) => {
-      const result = run(value);
-      return settled(result)?.then(verdict) ?? verdict(result);
     };
   }
   throw new InvalidOptionError(

@@ -166,7 +166,7 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
    * any Standard Schema (zod, valibot, arktype...). An entry that fails is a miss (deleted and
    * recomputed), so a deploy that changes a result's shape never serves the old shape.
    */
-  validate?: ((value: Awaited<R>) => boolean | Promise<boolean>) | StandardSchemaLike;
+  validate?: ((value: Awaited<R>) => boolean | PromiseLike<boolean>) | StandardSchemaLike;
   /** With `validate`: upgrades an entry that fails it instead (served and written back). */
   migrate?: (old: unknown) => Awaited<R>;
   /** Negative caching: errors that match are cached for their own ttl and thrown on every hit. Default: none. */

@@ -60,7 +60,14 @@ async function instance(store: CacheStore, prefix: string): Promise<TestingModul
  * `lagMs` delays every answer to a read (a slow link), widening that window for real races.
  */
 function holdingReads(store: CacheStore, options: { hideCompareAndSet?: boolean } = {}) {
-  const hook: { key?: string; meanwhile?: () => Promise<void>; lagMs: number; reads: number; swaps: boolean[] } = {
+  const hook: {
+    key?: string;
+    meanwhile?: () => Promise<void>;
+    lagMs: number;
+    reads: number;
+    swaps: boolean[];
+    loseAnswer?: boolean;
+  } = {
     lagMs: 0,
     reads: 0,
     swaps: [],
@@ -83,6 +90,7 @@ function holdingReads(store: CacheStore, options: { hideCompareAndSet?: boolean 
         return async (...a: Parameters<typeof cas>) => {
           const swapped = await cas(...a);
           hook.swaps.push(swapped);
+          if (hook.loseAnswer) throw new Error('compareAndSet timed out'); // applied, answer lost
           return swapped;
         };
       }
@@ -167,6 +175,27 @@ describe.each(held)('expireIn against a concurrent write on %s', (name, makeStor
     expect(await fresh.ttl(2)).toBeLessThanOrEqual(60_000); // the last put's own lifetime
   });
 
+  it('concurrent expireIn calls on one entry, from one instance and from two, all apply (none is false)', async () => {
+    const { a, b, c, hook } = await fleet();
+    await a.get(Catalog).product(4);
+    await settle(a);
+    const mine = cacheHandle(a.get(Catalog), 'product');
+    const theirs = cacheHandle(b.get(Catalog), 'product');
+    for (let round = 0; round < 20; round++) {
+      const calls = [
+        ...Array.from({ length: 5 }, (_, i) => mine.expireIn(`${10 + i}m`, 4)),
+        ...Array.from({ length: 5 }, (_, i) => theirs.expireIn(`${20 + i}m`, 4)),
+      ];
+      expect(await Promise.all(calls)).toEqual(Array(10).fill(true));
+    }
+    await settle(a, b);
+    const left = (await cacheHandle(c.get(Catalog), 'product').ttl(4))!;
+    expect(left).toBeGreaterThan(9 * 60_000); // one of them was last
+    expect(left).toBeLessThanOrEqual(24 * 60_000);
+    expect(c.get(Catalog).runs + a.get(Catalog).runs).toBe(1); // never recomputed
+    expect(hook.swaps.length).toBeGreaterThanOrEqual(20 * 5);
+  });
+
   it('without compareAndSet (a custom store), it still retimes, by a plain write', async () => {
     const { a, c, hook } = await fleet({ hideCompareAndSet: true });
     await a.get(Catalog).product(3);
@@ -201,4 +230,20 @@ describe.each(held)('expireIn against a concurrent write on %s', (name, makeStor
     // The window was hit: some compare-and-sets found the put's entry where expire had read the older one.
     expect(hook.swaps.filter((swapped) => !swapped).length).toBeGreaterThan(0);
   });
+
+  if (tiered) {
+    it("a swap whose answer is lost (applied, then timed out) still drops other instances' in-process copies", async () => {
+      const { a, b, hook } = await fleet();
+      await a.get(Catalog).product(5);
+      await settle(a);
+      const theirs = cacheHandle(b.get(Catalog), 'product');
+      expect(await b.get(Catalog).product(5)).toEqual({ id: 5, name: 'computed 1' }); // B holds an L1 copy
+      expect(b.get(Catalog).runs).toBe(0);
+      hook.loseAnswer = true;
+      await expect(cacheHandle(a.get(Catalog), 'product').expireIn(0, 5)).rejects.toThrow(/compareAndSet timed out/);
+      hook.loseAnswer = false;
+      await settle(a, b); // the bus message arrives
+      expect(await theirs.peek(5)).toBeUndefined(); // ended in L2, and B's copy is gone
+    });
+  }
 });

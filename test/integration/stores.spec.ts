@@ -2,7 +2,8 @@ import Redis, { Cluster } from 'ioredis';
 import { memcachedStore, memoryStore, redisStore, type MemcachedClientLike } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
-import { freePort, RedisSentinel, RedisServer } from '../support/servers';
+import { freePort, MemcachedServer, RedisSentinel, RedisServer } from '../support/servers';
+import { Logger } from '@nestjs/common';
 import { drained } from '../support/settle';
 import { sharedServers } from '../support/shared-servers';
 import { storeConformance } from '../../lib/testing';
@@ -305,6 +306,26 @@ describe('memcached requests', () => {
     });
     expect(await store.compareAndDelete!(lock, Buffer.from('old holder'))).toBe(false);
     expect(Buffer.from((await store.get(lock))!).toString()).toBe('new holder');
+  });
+
+  it('on a server without CAS (memcached -C) falls back to check-then-write and says so once', async () => {
+    const server = await MemcachedServer.launch(['-C']);
+    const warnings: string[] = [];
+    const spy = jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
+    const store = memcachedStore({ servers: server.address });
+    try {
+      const key = `nocas${process.pid}:k`;
+      await store.set(key, Buffer.from('v'), 10_000);
+      expect(await store.compareAndSet!(key, Buffer.from('x'), Buffer.from('w'), 10_000)).toBe(false);
+      expect(await store.compareAndSet!(key, Buffer.from('v'), Buffer.from('w'), 10_000)).toBe(true);
+      expect(await store.compareAndDelete!(key, Buffer.from('v'))).toBe(false);
+      expect(await store.compareAndDelete!(key, Buffer.from('w'))).toBe(true);
+      expect(warnings.filter((w) => w.includes('answers without CAS'))).toHaveLength(1);
+    } finally {
+      spy.mockRestore();
+      await store.disconnect();
+      await server.stop();
+    }
   });
 
   it('keeps working past 2^31 requests on one client (memjs alone fails there)', async () => {

@@ -30,6 +30,17 @@ describe('validate (buildCheck)', () => {
     expect(await check(schema(() => thenable({ issues: [{ message: 'no' }] })))(4)).toEqual({ ok: false });
   });
 
+  it('judges a callable schema (an ArkType type is a function carrying ~standard) as a schema', () => {
+    const callable = Object.assign((v: unknown) => v, {
+      '~standard': { version: 1, vendor: 'arktype', validate: (v: unknown) => ({ value: v }) },
+    });
+    expect(check(callable)({ id: 1 })).toEqual({ ok: true, value: { id: 1 }, migrated: false });
+    const refusing = Object.assign(() => true, {
+      '~standard': { version: 1, vendor: 'arktype', validate: () => ({ issues: [{ message: 'no' }] }) },
+    });
+    expect(check(refusing)({ id: 1 })).toEqual({ ok: false }); // the schema decides, not the call
+  });
+
   it('hands a rejection on to the caller (the engine reports it and reads a miss)', async () => {
     await expect(check(async () => Promise.reject(new Error('down')))(1)).rejects.toThrow('down');
     const rejecting = { then: (_: unknown, reject: (e: Error) => void) => reject(new Error('other lib')) };

@@ -59,6 +59,7 @@ export class MemcachedStore implements CacheStore {
   private readonly generations = new Map<string, Generation>();
   private readonly logger = new Logger('CacheMemoize');
   private warnedTooLarge = false;
+  private warnedCasDisabled = false;
   /** The cheapest GET the client offers (see fetcherFor). */
   private readonly fetch: Fetch;
   /** Extends lifetimes, when the client can (memjs' touch). */
@@ -112,10 +113,10 @@ export class MemcachedStore implements CacheStore {
       this.description = options.servers.replace(/[^,@]*@/g, '***@');
     }
     this.fetch = fetcherFor(this.client);
-    const cas = casOperations(this.client);
+    const cas = casOperations(this.client, () => this.warnCasDisabled());
     if (cas !== undefined) {
+      // No maxValueBytes check: the value replaces bytes of about its size that the server took.
       this.compareAndSet = async (key, expected, value, ttlMs) =>
-        !this.tooLarge(key, value) &&
         cas.compareAndSet(await this.physical(key), asBuffer(expected), asBuffer(value), expires(ttlMs));
       this.compareAndDelete = async (key, value) => cas.compareAndDelete(await this.physical(key), asBuffer(value));
     }
@@ -267,6 +268,16 @@ export class MemcachedStore implements CacheStore {
     const again = await this.client.get(key);
     if (!again.value) throw new Error(`memcached lost the generation of ${JSON.stringify(root)}`);
     return again.value.toString('latin1');
+  }
+
+  private warnCasDisabled(): void {
+    if (this.warnedCasDisabled) return;
+    this.warnedCasDisabled = true;
+    this.logger.warn(
+      'memcached: the server answers without CAS (started with -C, or cas_disabled): compare-and-set and compare-and-delete ' +
+        'fall back to check-then-write, so expireIn may overwrite a write landing between its read and its write, and a ' +
+        'lock release may free a lock retaken meanwhile. Run memcached with CAS (the default) to keep those guarantees.',
+    );
   }
 
   private tooLarge(key: string, value: Uint8Array): boolean {

@@ -22,7 +22,11 @@ export interface CasOperations {
   compareAndDelete(key: string, expected: Buffer): Promise<boolean>;
 }
 
-export function casOperations(client: MemcachedClientLike): CasOperations | undefined {
+/**
+ * `casDisabled` is called when a server answers with CAS token 0 (started with -C, or a managed
+ * service's cas_disabled): a write carrying 0 is unconditional, so these are then check-then-write.
+ */
+export function casOperations(client: MemcachedClientLike, casDisabled: () => void): CasOperations | undefined {
   const memjs = memjsInternals(client);
   if (memjs === undefined) return undefined;
   /** The value and its CAS token, when the key is present and still holds `expected`. */
@@ -33,6 +37,7 @@ export function casOperations(client: MemcachedClientLike): CasOperations | unde
     if (status !== OK) throw new Error(`memcached GET ${key} failed with status ${status}`);
     const cas = response.header.cas;
     if (cas === undefined || cas.length !== 8) throw new Error(`memcached GET ${key} answered without a CAS token`);
+    if (cas.readBigUInt64BE(0) === 0n) casDisabled();
     return Buffer.compare(response.val, expected) === 0 ? Buffer.from(cas) : undefined;
   };
   const applied = (key: string, op: string, status: number): boolean => {
