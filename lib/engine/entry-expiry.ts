@@ -8,10 +8,8 @@ import { inspected } from './read-guards';
 import type { RemoteObserver } from './remote-observer';
 import type { RemoteVersions } from './versions';
 
-/** Other writes (a put, a refresh, a set) that may overtake one expire in a row: then it is false. */
+/** Other writes (a put, a refresh, a set) that may overtake one expire: past this many it is false. */
 const MAX_OVERTAKEN = 3;
-/** Rounds in all, swaps lost to other instances' expires of the same entry included. */
-const MAX_ROUNDS = 10;
 
 /** What one expire's rounds have seen: the bytes its last lost swap read, and writes that overtook it. */
 interface Rounds {
@@ -23,13 +21,12 @@ interface Rounds {
  * expireIn on a shared store. Each round rewrites the deadlines of the entry a lookup judged, from
  * the bytes that lookup read (no second read that could find other bytes or skip the check), by
  * compare-and-set when the store has it: a write landing meanwhile is never overwritten by older
- * bytes; the swap fails and the next round judges and retimes the newer entry. A swap lost to
- * another instance's expire of the same entry (same bytes but the deadlines) is not counted as
- * overtaken; expires of one key in this process run one after another, so they never race.
+ * bytes; the swap fails and the next round judges and retimes the newer entry. A swap lost to a
+ * retime of the same entry (another expire, here or on another instance: the bytes are equal but
+ * for the deadlines) means both ran at once: this one is taken as ordered just before that one,
+ * and is done. So concurrent expires all apply, in two rounds at most, however many instances.
  */
 export class EntryExpiry {
-  private readonly queues = new Map<string, Promise<unknown>>();
-
   constructor(
     private readonly ctx: EngineContext,
     private readonly codec: EntryCodec,
@@ -38,29 +35,16 @@ export class EntryExpiry {
     private readonly observer: () => RemoteObserver,
   ) {}
 
-  expire(key: string, freshForMs: number, policy?: CachePolicy, scope?: CallScope): Promise<boolean> {
-    const run = () => this.rounds(key, freshForMs, policy, scope);
-    const mine = (this.queues.get(key) ?? Promise.resolve()).then(run, run);
-    const tail = mine.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(key, tail);
-    void tail.then(() => this.queues.get(key) === tail && this.queues.delete(key));
-    return mine;
-  }
-
-  private async rounds(key: string, freshForMs: number, policy?: CachePolicy, scope?: CallScope): Promise<boolean> {
+  async expire(key: string, freshForMs: number, policy?: CachePolicy, scope?: CallScope): Promise<boolean> {
     const rounds: Rounds = { overtaken: 0 };
     const retime = (found: Found) => this.retime(key, found, freshForMs, policy, rounds);
-    for (let round = 1; ; round++) {
+    for (;;) {
       const outcome = await this.lookups.lookup(key, scope?.etag, retime, policy?.owner);
       if (outcome !== 'lost') return outcome;
-      if (rounds.overtaken >= MAX_OVERTAKEN || round >= MAX_ROUNDS) return false;
     }
   }
 
-  /** One round: true, false (none, invalidated, refused), or 'lost' (the swap found other bytes). */
+  /** One round: true, false (none, invalidated, refused, overtaken too often), or 'lost' (other bytes). */
   private async retime(
     key: string,
     found: Found,
@@ -81,11 +65,17 @@ export class EntryExpiry {
     // An entry a call would refuse (validate) is none here too.
     if ((await inspected(ctx, key, found, policy)).state === 'miss') return false;
     const { view } = found;
+    const read = view.whole();
+    if (rounds.lastRead !== undefined) {
+      if (sameEntryRetimed(rounds.lastRead, read)) {
+        // Lost to another expire of this entry, during this call: ordered just before it, done.
+        await this.observer().expired?.(key);
+        return true;
+      }
+      if (++rounds.overtaken >= MAX_OVERTAKEN) return false; // newer writes kept landing
+    }
     const now = ctx.now();
     if (view.staleUntil <= now) return false;
-    const read = view.whole();
-    // The last swap was lost to a retime of the same entry (another instance's expire): not a newer write.
-    if (rounds.lastRead !== undefined && sameEntryRetimed(rounds.lastRead, read)) rounds.overtaken--;
     const grace = view.staleUntil - view.freshUntil;
     const out = this.codec.retime(key, read, now + freshForMs, now + freshForMs + grace);
     const keepMs = freshForMs + Math.max(grace, policy?.staleIfErrorMs ?? 0);
@@ -108,8 +98,7 @@ export class EntryExpiry {
         throw error;
       }
       if (!swapped) {
-        rounds.lastRead = read;
-        rounds.overtaken++;
+        rounds.lastRead = read; // the next round's read tells what replaced it
         return 'lost';
       }
     }

@@ -132,7 +132,7 @@ describe.each(held)('expireIn against a concurrent write on %s', (name, makeStor
     const b = await instance(makeStore(), prefix);
     const c = await instance(makeStore(), prefix);
     apps.push(a, b, c);
-    return { a, b, c, hook: wrapped.hook };
+    return { a, b, c, hook: wrapped.hook, prefix };
   }
 
   it.each([
@@ -157,7 +157,7 @@ describe.each(held)('expireIn against a concurrent write on %s', (name, makeStor
     expect(c.get(Catalog).runs).toBe(0);
   });
 
-  it('when writes keep landing between its reads and writes, it gives up after 3 attempts with false', async () => {
+  it('when writes overtake it three times, it gives up with false', async () => {
     const { a, b, c, hook } = await fleet();
     await a.get(Catalog).product(2);
     await settle(a);
@@ -169,10 +169,49 @@ describe.each(held)('expireIn against a concurrent write on %s', (name, makeStor
     };
     expect(await cacheHandle(a.get(Catalog), 'product').expireIn('1h', 2)).toBe(false);
     hook.meanwhile = undefined;
-    expect([hook.reads, puts]).toEqual([3, 3]);
+    // Read 1 is overtaken by put 1, read 2 (put 1's entry) by put 2, read 3 by put 3; read 4 gives up.
+    expect([hook.reads, puts]).toEqual([4, 4]);
     const fresh = cacheHandle(c.get(Catalog), 'product');
-    expect(await fresh.peek(2)).toEqual({ value: { id: 2, name: 'put 3' } });
+    expect(await fresh.peek(2)).toEqual({ value: { id: 2, name: 'put 4' } });
     expect(await fresh.ttl(2)).toBeLessThanOrEqual(60_000); // the last put's own lifetime
+  });
+
+  it('overtaken twice, then lost to another instance expiring the same entry: it applies (true)', async () => {
+    const { a, b, c, hook } = await fleet();
+    await a.get(Catalog).product(6);
+    await settle(a);
+    hook.key = cacheHandle(a.get(Catalog), 'product').keyOf(6);
+    const steps = [
+      () => b.get(Writer).rename(6, 'put 1'),
+      () => b.get(Writer).rename(6, 'put 2'),
+      () => cacheHandle(b.get(Catalog), 'product').expireIn('2h', 6),
+    ];
+    hook.meanwhile = async () => {
+      const step = steps.shift();
+      if (step === undefined) return;
+      await step();
+      await settle(b);
+    };
+    expect(await cacheHandle(a.get(Catalog), 'product').expireIn('1h', 6)).toBe(true);
+    hook.meanwhile = undefined;
+    expect(hook.reads).toBe(4);
+    const fresh = cacheHandle(c.get(Catalog), 'product');
+    expect(await fresh.peek(6)).toEqual({ value: { id: 6, name: 'put 2' } });
+    expect(await fresh.ttl(6)).toBeGreaterThan(90 * 60_000); // B's retime, the later of the two
+  });
+
+  it('sliding expiration from 16 instances at once: every call applies (none is false)', async () => {
+    const { a, b, c, prefix } = await fleet();
+    const more = await Promise.all(Array.from({ length: 13 }, () => instance(makeStore(), prefix)));
+    apps.push(...more);
+    await a.get(Catalog).product(7);
+    await settle(a);
+    const handles = [a, b, c, ...more].map((app) => cacheHandle(app.get(Catalog), 'product'));
+    for (let round = 0; round < 5; round++) {
+      const results = await Promise.all(handles.map((h, i) => h.expireIn(`${10 + i}m`, 7)));
+      expect(results).toEqual(Array(handles.length).fill(true));
+    }
+    expect([a, b, c, ...more].reduce((runs, app) => runs + app.get(Catalog).runs, 0)).toBe(1); // never recomputed
   });
 
   it('concurrent expireIn calls on one entry, from one instance and from two, all apply (none is false)', async () => {

@@ -41,6 +41,20 @@ describe('validate (buildCheck)', () => {
     expect(check(refusing)({ id: 1 })).toEqual({ ok: false }); // the schema decides, not the call
   });
 
+  it("calls a schema's validate as its method (an implementation may use this)", () => {
+    const standard = {
+      version: 1,
+      vendor: 'test',
+      wanted: 2,
+      validate(this: { wanted: number }, v: unknown) {
+        return v === this.wanted ? { value: v } : { issues: [{ message: 'no' }] };
+      },
+    };
+    const withThis = { '~standard': standard } as unknown as StandardSchemaLike;
+    expect(check(withThis)(2)).toEqual({ ok: true, value: 2, migrated: false });
+    expect(check(withThis)(3)).toEqual({ ok: false });
+  });
+
   it('hands a rejection on to the caller (the engine reports it and reads a miss)', async () => {
     await expect(check(async () => Promise.reject(new Error('down')))(1)).rejects.toThrow('down');
     const rejecting = { then: (_: unknown, reject: (e: Error) => void) => reject(new Error('other lib')) };
