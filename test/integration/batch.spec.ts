@@ -25,6 +25,7 @@ import {
 } from '../../lib';
 import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { appOn } from '../support/app-on';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -172,14 +173,8 @@ const stores: Array<[string, () => CacheStore]> = [
   ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
 ];
 
-async function instance(store: CacheStore, prefix: string): Promise<TestingModule> {
-  const app = await Test.createTestingModule({
-    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix })],
-    providers: [UsersService, CatalogService, PairService],
-  }).compile();
-  await app.init();
-  return app;
-}
+const instance = (store: CacheStore, prefix: string): Promise<TestingModule> =>
+  appOn(store, prefix, [UsersService, CatalogService, PairService]);
 
 beforeAll(() => {
   jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);

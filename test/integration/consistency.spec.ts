@@ -27,12 +27,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Injectable, Logger } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
+import type { TestingModule } from '@nestjs/testing';
 import Redis from 'ioredis';
 import {
   CacheMemoize,
   CacheMemoizeErrorCode,
-  CacheMemoizeModule,
   cacheHandle,
   InvalidationService,
   memcachedStore,
@@ -49,6 +48,7 @@ import { closeNodeRedisClients, nodeRedisStore } from '../support/node-redis';
 import { MemcachedServer, RedisServer } from '../support/servers';
 import { drained, settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { appOn } from '../support/app-on';
 
 const servers = sharedServers();
 const root = join(__dirname, '../..');
@@ -138,14 +138,8 @@ class ReportService {
   }
 }
 
-async function boot(store: CacheStore, prefix: string): Promise<TestingModule> {
-  const app = await Test.createTestingModule({
-    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix })],
-    providers: [UserService, LegacyService, ReportService],
-  }).compile();
-  await app.init();
-  return app;
-}
+const boot = (store: CacheStore, prefix: string): Promise<TestingModule> =>
+  appOn(store, prefix, [UserService, LegacyService, ReportService]);
 
 /** The byte store an engine on `store` talks to (a tiered store's L2). */
 function wireOf(store: CacheStore): CacheStore {

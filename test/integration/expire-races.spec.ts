@@ -6,11 +6,10 @@
  */
 import 'reflect-metadata';
 import { Injectable, Logger } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
+import type { TestingModule } from '@nestjs/testing';
 import {
   CacheMemoize,
   CacheMemoizeEngine,
-  CacheMemoizeModule,
   CachePut,
   cacheHandle,
   memcachedStore,
@@ -20,6 +19,7 @@ import {
   type CacheStore,
 } from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { appOn } from '../support/app-on';
 import { settle } from '../support/settle';
 
 const servers = sharedServers();
@@ -45,14 +45,7 @@ class Writer {
   }
 }
 
-async function instance(store: CacheStore, prefix: string): Promise<TestingModule> {
-  const app = await Test.createTestingModule({
-    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix })],
-    providers: [Catalog, Writer],
-  }).compile();
-  await app.init();
-  return app;
-}
+const instance = (store: CacheStore, prefix: string): Promise<TestingModule> => appOn(store, prefix, [Catalog, Writer]);
 
 /**
  * The store as it is, except that once armed, each read of `key` is held until `meanwhile()` has

@@ -27,6 +27,7 @@ import {
   type StandardSchemaLike,
 } from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { appOn } from '../support/app-on';
 import { settle } from '../support/settle';
 import { written } from '../support/written';
 
@@ -103,14 +104,7 @@ class Writer {
   }
 }
 
-async function instance(store: CacheStore, prefix: string): Promise<TestingModule> {
-  const app = await Test.createTestingModule({
-    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix })],
-    providers: [Catalog, Writer],
-  }).compile();
-  await app.init();
-  return app;
-}
+const instance = (store: CacheStore, prefix: string): Promise<TestingModule> => appOn(store, prefix, [Catalog, Writer]);
 
 beforeAll(() => {
   jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
