@@ -1,11 +1,11 @@
 import type { MemcachedClientLike } from './memcached.store';
-import { memjsInternals, type MemjsInternals, type MemjsResponse } from './memjs-requests';
+import { memjsInternals, nextSeq, request, type MemjsInternals, type MemjsResponse } from './memjs-requests';
 
 /*
  * Compare-and-set and compare-and-delete on memcached. memjs' set() and delete() send no CAS
- * token ("TODO: support version (CAS)"), so these build binary-protocol requests that carry one
- * and send them through memjs' perform() (its server choice, timeouts and retries), as get() does
- * in memjs-requests.ts. Clients that are not memjs get neither: the store then lacks the methods.
+ * token ("TODO: support version (CAS)"), so these send binary-protocol requests that carry one
+ * (memjs-requests.ts builds them) through memjs' perform() (its server choice, timeouts and
+ * retries), as the store's get() does. Clients that are not memjs get neither: the store then lacks the methods.
  */
 
 const GET = 0x00;
@@ -73,39 +73,12 @@ function perform(
   value: Buffer,
   cas: Buffer | undefined,
 ): Promise<MemjsResponse> {
-  memjs.incrSeq();
-  const seq = memjs.seq >>> 0; // sent unsigned, as in memjs-requests.ts
-  const request = buildRequest(opcode, key, extras, value, seq, cas);
+  const seq = nextSeq(memjs);
   return new Promise((resolve, reject) =>
-    memjs.perform(key, request, seq, (error, response) =>
+    memjs.perform(key, request(opcode, key, extras, value, seq, cas), seq, (error, response) =>
       error || response === null
         ? reject(error ?? new Error(`memcached request for ${key} failed`))
         : resolve(response),
     ),
   );
-}
-
-/** A binary-protocol request: 24-byte header (with the CAS token, if any), extras, key, value. */
-function buildRequest(
-  opcode: number,
-  key: string,
-  extras: Buffer,
-  value: Buffer,
-  opaque: number,
-  cas: Buffer | undefined,
-): Buffer {
-  const keyLength = Buffer.byteLength(key);
-  const body = extras.length + keyLength + value.length;
-  const buf = Buffer.alloc(24 + body);
-  buf[0] = 0x80; // request magic
-  buf[1] = opcode;
-  buf.writeUInt16BE(keyLength, 2);
-  buf[4] = extras.length;
-  buf.writeUInt32BE(body, 8);
-  buf.writeUInt32BE(opaque, 12);
-  cas?.copy(buf, 16);
-  extras.copy(buf, 24);
-  buf.write(key, 24 + extras.length, 'utf8');
-  value.copy(buf, 24 + extras.length + keyLength);
-  return buf;
 }

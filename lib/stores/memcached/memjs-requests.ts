@@ -56,10 +56,7 @@ export function fetcherFor(client: MemcachedClientLike): Fetch {
   const internals = memjsInternals(client);
   if (internals !== undefined) {
     return (key, done) => {
-      internals.incrSeq();
-      // memjs wraps its counter to a signed 32-bit value (negative past 2^31) while responses
-      // carry it unsigned: register and send it unsigned so the reply finds its callback.
-      const seq = internals.seq >>> 0;
+      const seq = nextSeq(internals);
       internals.perform(key, getRequest(key, seq), seq, (error, response) => {
         if (error || response === null) return done(error ?? new Error('memcached GET failed'), null);
         const status = response.header.status;
@@ -106,18 +103,64 @@ export function keepSequenceUnsigned(client: MemcachedClientLike): void {
 function getRequest(key: string, opaque: number): Buffer {
   const keyLength = Buffer.byteLength(key);
   const buf = Buffer.allocUnsafe(24 + keyLength);
-  buf[0] = 0x80; // request magic
-  buf[1] = 0x00; // GET
-  buf.writeUInt16BE(keyLength, 2);
-  buf[4] = 0; // extras length
-  buf[5] = 0; // data type
-  buf.writeUInt16BE(0, 6); // vbucket
-  buf.writeUInt32BE(keyLength, 8); // total body length
-  buf.writeUInt32BE(opaque, 12);
-  buf.writeUInt32BE(0, 16); // cas
-  buf.writeUInt32BE(0, 20);
+  writeHeader(buf, 0x00, keyLength, 0, keyLength, opaque, undefined);
   buf.write(key, 24, 'utf8');
   return buf;
+}
+
+/**
+ * A binary-protocol request: header (with the CAS token, if any), extras, key, value. Used for
+ * the writes memjs cannot send (SET and DELETE carrying a CAS token: memjs-cas.ts).
+ */
+export function request(
+  opcode: number,
+  key: string,
+  extras: Buffer,
+  value: Buffer,
+  opaque: number,
+  cas: Buffer | undefined,
+): Buffer {
+  const keyLength = Buffer.byteLength(key);
+  const body = extras.length + keyLength + value.length;
+  const buf = Buffer.allocUnsafe(24 + body);
+  writeHeader(buf, opcode, keyLength, extras.length, body, opaque, cas);
+  extras.copy(buf, 24);
+  buf.write(key, 24 + extras.length, 'utf8');
+  value.copy(buf, 24 + extras.length + keyLength);
+  return buf;
+}
+
+/** The 24-byte request header, every byte written (the buffer may be unzeroed). */
+function writeHeader(
+  buf: Buffer,
+  opcode: number,
+  keyLength: number,
+  extrasLength: number,
+  bodyLength: number,
+  opaque: number,
+  cas: Buffer | undefined,
+): void {
+  buf[0] = 0x80; // request magic
+  buf[1] = opcode;
+  buf.writeUInt16BE(keyLength, 2);
+  buf[4] = extrasLength;
+  buf[5] = 0; // data type
+  buf.writeUInt16BE(0, 6); // vbucket
+  buf.writeUInt32BE(bodyLength, 8);
+  buf.writeUInt32BE(opaque, 12);
+  if (cas === undefined) {
+    buf.writeUInt32BE(0, 16);
+    buf.writeUInt32BE(0, 20);
+  } else cas.copy(buf, 16, 0, 8);
+}
+
+/**
+ * memjs' next request number, sent and registered unsigned: memjs wraps its counter to a signed
+ * 32-bit value (negative past 2^31) while responses carry it unsigned.
+ */
+export function nextSeq(memjs: MemjsInternals): number {
+  memjs.incrSeq();
+  return memjs.seq >>> 0;
 }
 
 /**
