@@ -18,6 +18,7 @@ import type { CallScope } from '../types/policy';
 import type { CacheRequest, HttpAdapterRef } from '../types/request';
 import { describeRequest } from './describe-request';
 import { parentIdentity, selectionKey, type GraphqlInfoLike } from './graphql-key';
+import { alreadyHandled, cachingClass, interceptorChain, markHandled } from './bindings';
 import { resolveHandler, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
 import { cacheableMethod, httpKeyPart, identify, mayCache, varyValue } from './request-key';
@@ -31,7 +32,6 @@ import {
 } from './response-rules';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
-const handled = new WeakSet<object>();
 /** How long an entry waits for its response to finish (so a late Set-Cookie is seen) before it is dropped. */
 const FINISH_WAIT_MS = 5_000;
 
@@ -65,7 +65,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       );
     }
     this.registry = registry;
-    this.responder = new HttpResponder(http, isOurs);
+    this.responder = new HttpResponder(http, passesThrough);
   }
 
   private readonly responder: HttpResponder;
@@ -73,13 +73,15 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (!this.registry.requests.enabled) return next.handle();
     const request = describeRequest(context, this.responder.adapter);
-    if (request === undefined || this.alreadyHandled(request)) return next.handle();
+    if (request === undefined || alreadyHandled(request)) return next.handle();
     const response = request.transport === 'http' ? context.getArgByIndex<HttpResponseLike>(1) : undefined;
     let handler: HandlerInfo;
     let key: string;
     let deps: string[] | undefined;
     try {
       handler = this.handlerInfo(context);
+      // Another of ours bound to this handler caches it (bindings.ts): it must see the request unmarked.
+      if (handler.defers) return next.handle();
       // A global binding caches undecorated GET/HEAD routes only; events always run.
       if ((!handler.decorated && request.transport !== 'http') || handler.isEvent) return this.pass(request, next);
       const track = this.trackBy(context, request, handler.options);
@@ -123,7 +125,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         ran = true;
         // Only what the handler (or an interceptor inside this one) sets belongs to the entry.
         const before = response === undefined ? undefined : snapshotResponse(response);
-        this.markHandled(request);
+        markHandled(request);
         const values = await lastValueFrom(next.handle().pipe(toArray()));
         if (!this.isCacheable(context, request, values, before)) return { uncacheable: values };
         const stored = this.responder.entryFor(values, response, before);
@@ -184,16 +186,28 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         key,
         exposeKey,
         ownIntercept: this.intercept === CacheMemoizeInterceptor.prototype.intercept,
+        answering: this.constructor,
       }),
     );
   }
 
-  /** Per-handler facts, resolved once. */
-  private readonly handlers = new WeakMap<Function, HandlerInfo>();
+  /**
+   * Per-handler facts, resolved once per controller class and handler: a handler a controller
+   * inherits is the same function in both, with each class's own options, version and host.
+   */
+  private readonly handlers = new WeakMap<Function, WeakMap<Function, HandlerInfo>>();
   private handlerInfo(context: ExecutionContext): HandlerInfo {
     const handler = context.getHandler();
-    let info = this.handlers.get(handler);
-    if (info === undefined) this.handlers.set(handler, (info = resolveHandler(context, this.registry)));
+    const cls = context.getClass();
+    let ofClass = this.handlers.get(cls);
+    if (ofClass === undefined) this.handlers.set(cls, (ofClass = new WeakMap()));
+    let info = ofClass.get(handler);
+    if (info === undefined) {
+      info = resolveHandler(context, this.registry);
+      const chain = interceptorChain(context, this.http?.globalInterceptors);
+      info.defers = cachingClass(chain, this.constructor, CacheMemoizeInterceptor, isOurs) !== this.constructor;
+      ofClass.set(handler, info);
+    }
     return info;
   }
 
@@ -247,30 +261,9 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     );
   }
 
-  /**
-   * Bound globally and on the route, two instances see the request: the outer does the work, the
-   * inner passes through. The outer marks the request before it lets it go on (a hit never does).
-   * (A WeakSet rather than a property: adding keys to framework request objects slows them.)
-   * GraphQL resolves many fields per request: the carrier there is the field's own `info`.
-   */
-  private alreadyHandled(request: CacheRequest): boolean {
-    const carrier = this.carrier(request);
-    return carrier !== undefined && handled.has(carrier);
-  }
-
-  private markHandled(request: CacheRequest): void {
-    const carrier = this.carrier(request);
-    if (carrier !== undefined) handled.add(carrier);
-  }
-
-  private carrier(request: CacheRequest): object | undefined {
-    const carrier = request.transport === 'graphql' ? request.context.getArgs()[3] : request.raw;
-    return carrier !== null && typeof carrier === 'object' ? carrier : undefined;
-  }
-
   /** The request goes on uncached (to the handler, through any interceptor inside this one). */
   private pass(request: CacheRequest, next: CallHandler): Observable<unknown> {
-    this.markHandled(request);
+    markHandled(request);
     return next.handle();
   }
 }
@@ -282,6 +275,12 @@ function isOurs(interceptor: unknown): boolean {
     (typeof interceptor === 'function' &&
       (interceptor === CacheMemoizeInterceptor || interceptor.prototype instanceof CacheMemoizeInterceptor))
   );
+}
+
+/** One of ours that does not override `intercept`: when it leaves a request to another of ours, it passes it on untouched. */
+function passesThrough(interceptor: unknown): boolean {
+  const of = (typeof interceptor === 'function' ? interceptor.prototype : interceptor) as { intercept?: unknown };
+  return isOurs(interceptor) && of.intercept === CacheMemoizeInterceptor.prototype.intercept;
 }
 
 /** The key for an encoded HTTP key part; the last one per handler is kept (most requests repeat it). */

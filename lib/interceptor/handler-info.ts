@@ -38,6 +38,8 @@ export interface HandlerInfo {
   declaredHost: string;
   /** Request headers the response varies by: the `vary` option's, plus a static `@Header('Vary', ...)`. */
   varyHeaders: readonly string[] | undefined;
+  /** Another of the library's interceptors bound to this handler caches it (bindings.ts): pass requests on. */
+  defers?: boolean;
   /** Hits may send the stored JSON as it is (hit-reply.ts); decided at the first hit. */
   repliesWithJson?: boolean;
   /** The last HTTP key part seen, and its key (most requests to a route repeat it). */

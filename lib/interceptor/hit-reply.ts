@@ -1,5 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { HttpAdapterLike } from '../types/request';
+import { classOf, interceptorChain } from './bindings';
 import type { HttpResponseLike } from './response-rules';
 
 /**
@@ -8,9 +9,10 @@ import type { HttpResponseLike } from './response-rules';
  * a hit hands Nest the text that produced, computed once when the entry was stored, with the
  * Content-Type those would set — the same bytes without a copy of the body or a serialization
  * per request. Only where nothing could tell the difference:
- *  - the interceptor is the outermost of the route's interceptors (no other interceptor sees
- *    the value: ClassSerializerInterceptor or one that adds a field to it run outside, and
- *    then every hit gets its own copy of the body instead), and does not override `intercept`;
+ *  - the interceptor is the outermost of the route's interceptors, but for ours that pass the
+ *    request on (no other interceptor sees the value: ClassSerializerInterceptor or one that adds
+ *    a field to it run outside, and then every hit gets its own copy of the body instead), and
+ *    does not override `intercept`;
  *  - the handler has no `@Render`, `@Redirect` or `@Sse` (those read the value itself);
  *  - the body is one JSON object or array (not bytes, a stream, an Error or a fetch Response);
  *  - the framework would serialize it with `JSON.stringify`: Express with no `json replacer`,
@@ -21,7 +23,6 @@ import type { HttpResponseLike } from './response-rules';
 const RENDER_METADATA = '__renderTemplate__';
 const REDIRECT_METADATA = '__redirect__';
 const SSE_METADATA = '__sse__';
-const INTERCEPTORS_METADATA = '__interceptors__';
 
 /** The JSON text of an entry's body, kept beside the entry object in this process (never stored). */
 const texts = new WeakMap<object, string>();
@@ -58,13 +59,15 @@ export function jsonOf(entry: { values: readonly unknown[] }): string | undefine
 }
 
 /**
- * Whether an instance of `isOurs` is the first interceptor Nest runs for this handler: global
- * ones, then the controller's, then the handler's. Undefined globals (not known): false.
+ * Whether the interceptor of class `answering` answers before any interceptor that could see the
+ * value: all that run outside it are ours and pass requests on untouched (`transparent`).
+ * Undefined globals (not known): false.
  */
-export function outermost(
+export function answersFirst(
   context: ExecutionContext,
   globals: readonly unknown[] | undefined,
-  isOurs: (interceptor: unknown) => boolean,
+  answering: Function,
+  transparent: (interceptor: unknown) => boolean,
 ): boolean {
   if (globals === undefined) return false;
   const handler = context.getHandler();
@@ -74,16 +77,9 @@ export function outermost(
     Reflect.getMetadata(SSE_METADATA, handler) !== undefined
   )
     return false;
-  const chain = [
-    ...globals,
-    ...((Reflect.getMetadata(INTERCEPTORS_METADATA, context.getClass()) as unknown[] | undefined) ?? []),
-    ...((Reflect.getMetadata(INTERCEPTORS_METADATA, handler) as unknown[] | undefined) ?? []),
-  ].filter(
-    (i) =>
-      typeof i === 'function' ||
-      (typeof i === 'object' && i !== null && typeof (i as { intercept?: unknown }).intercept === 'function'),
-  );
-  return chain.length > 0 && isOurs(chain[0]);
+  const chain = interceptorChain(context, globals);
+  const at = chain.findIndex((i) => classOf(i) === answering);
+  return at >= 0 && chain.slice(0, at).every(transparent);
 }
 
 /** Which framework serializes this app's replies, when Nest's own adapter (or a subclass keeping its `reply`) sends them. */

@@ -2,7 +2,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import type { HttpAdapterLike, HttpAdapterRef } from '../types/request';
 import { applyValidators, strongEtag, type Validators } from './conditional';
 import type { HandlerInfo } from './handler-info';
-import { acceptsJsonText, adapterKind, jsonBody, jsonOf, outermost, rememberJson } from './hit-reply';
+import { acceptsJsonText, adapterKind, answersFirst, jsonBody, jsonOf, rememberJson } from './hit-reply';
 import { cloneResponse } from './response-clone';
 import {
   capturedMeta,
@@ -30,6 +30,8 @@ export interface HitAnswer {
   exposeKey: boolean;
   /** The interceptor's own `intercept` runs (a subclass overriding it may change what hits emit). */
   ownIntercept: boolean;
+  /** The answering interceptor's class. */
+  answering: Function;
 }
 
 /**
@@ -43,8 +45,8 @@ export class HttpResponder {
 
   constructor(
     private readonly ref: HttpAdapterRef | undefined,
-    /** An instance or subclass of the interceptor, as Nest lists a route's interceptors. */
-    private readonly isOurs: (interceptor: unknown) => boolean,
+    /** One of ours that passes requests on untouched, as Nest lists a route's interceptors. */
+    private readonly transparent: (interceptor: unknown) => boolean,
   ) {}
 
   get adapter(): HttpAdapterLike | undefined {
@@ -108,7 +110,9 @@ export class HttpResponder {
     applyValidators(adapter, response, context.getArgByIndex<object>(0), ifNoneMatch, entry, this.fastify);
     this.label(response, hit.label, hit.key, hit.exposeKey);
     handler.repliesWithJson ??=
-      this.kind !== undefined && hit.ownIntercept && outermost(context, this.ref?.globalInterceptors, this.isOurs);
+      this.kind !== undefined &&
+      hit.ownIntercept &&
+      answersFirst(context, this.ref?.globalInterceptors, hit.answering, this.transparent);
     if (handler.repliesWithJson && adapter !== undefined) {
       const json = jsonOf(entry);
       if (json !== undefined && acceptsJsonText(this.kind!, adapter, response)) return [json];

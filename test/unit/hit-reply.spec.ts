@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { Readable } from 'node:stream';
 import type { ExecutionContext } from '@nestjs/common';
-import { adapterKind, jsonBody, outermost } from '../../lib/interceptor/hit-reply';
+import { cachingClass } from '../../lib/interceptor/bindings';
+import { adapterKind, answersFirst, jsonBody } from '../../lib/interceptor/hit-reply';
 import type { HttpAdapterLike } from '../../lib/types/request';
 
 /** When a hit may send the stored JSON text instead of a copy of the body (lib/interceptor/hit-reply.ts). */
@@ -25,14 +26,22 @@ describe('hits answered with stored JSON', () => {
     expect(jsonBody([cyclic])).toBeUndefined();
   });
 
-  describe('the interceptor must be the outermost one', () => {
+  describe('the interceptor must answer before any other interceptor', () => {
     class Ours {
       intercept() {}
+    }
+    class Tenant extends Ours {}
+    class Wrapping extends Ours {
+      override intercept() {}
     }
     class Other {
       intercept() {}
     }
-    const isOurs = (i: unknown) => i === Ours || i instanceof Ours;
+    const isOurs = (i: unknown) =>
+      i === Ours || i instanceof Ours || (typeof i === 'function' && i.prototype instanceof Ours);
+    const transparent = (i: unknown) =>
+      isOurs(i) &&
+      (typeof i === 'function' ? i.prototype.intercept : (i as Ours).intercept) === Ours.prototype.intercept;
     function context(classInterceptors: unknown[], handlerInterceptors: unknown[], extra?: [string, unknown]) {
       class Controller {}
       const handler = () => undefined;
@@ -41,22 +50,42 @@ describe('hits answered with stored JSON', () => {
       if (extra !== undefined) Reflect.defineMetadata(extra[0], extra[1], handler);
       return { getClass: () => Controller, getHandler: () => handler } as unknown as ExecutionContext;
     }
+    const first = (c: ExecutionContext, globals: unknown[] | undefined, answering: Function = Ours) =>
+      answersFirst(c, globals, answering, transparent);
 
-    it('first of global, controller and handler interceptors', () => {
-      expect(outermost(context([], [Ours]), [], isOurs)).toBe(true);
-      expect(outermost(context([], [Ours]), [new Ours()], isOurs)).toBe(true);
-      expect(outermost(context([Ours], [Other]), [], isOurs)).toBe(true);
-      expect(outermost(context([], [Other, Ours]), [], isOurs)).toBe(false);
-      expect(outermost(context([Other], [Ours]), [], isOurs)).toBe(false);
-      expect(outermost(context([], [Ours]), [new Other()], isOurs)).toBe(false);
+    it('first of global, controller and handler interceptors, but for ours passing requests on', () => {
+      expect(first(context([], [Ours]), [])).toBe(true);
+      expect(first(context([], [Ours]), [new Ours()])).toBe(true);
+      expect(first(context([Ours], [Other]), [])).toBe(true);
+      expect(first(context([], [Other, Ours]), [])).toBe(false);
+      expect(first(context([Other], [Ours]), [])).toBe(false);
+      expect(first(context([], [Ours]), [new Other()])).toBe(false);
+      // A subclass answering inside a plain one: only ours run outside it.
+      expect(first(context([Ours], [Tenant]), [new Ours()], Tenant)).toBe(true);
+      expect(first(context([Ours], [Other, Tenant]), [], Tenant)).toBe(false);
+      // One of ours that overrides intercept may change what passes through it.
+      expect(first(context([], [Wrapping, Tenant]), [], Tenant)).toBe(false);
       // Not known: assume another interceptor is there.
-      expect(outermost(context([], [Ours]), undefined, isOurs)).toBe(false);
+      expect(first(context([], [Ours]), undefined)).toBe(false);
     });
 
     it('never for handlers whose value Nest reads itself', () => {
-      expect(outermost(context([], [Ours], ['__redirect__', { url: '/x' }]), [], isOurs)).toBe(false);
-      expect(outermost(context([], [Ours], ['__renderTemplate__', 'index']), [], isOurs)).toBe(false);
-      expect(outermost(context([], [Ours], ['__sse__', true]), [], isOurs)).toBe(false);
+      expect(first(context([], [Ours], ['__redirect__', { url: '/x' }]), [])).toBe(false);
+      expect(first(context([], [Ours], ['__renderTemplate__', 'index']), [])).toBe(false);
+      expect(first(context([], [Ours], ['__sse__', true]), [])).toBe(false);
+    });
+
+    it('the innermost subclass caches the handler, else the plain interceptor', () => {
+      class Other2 extends Ours {}
+      expect(cachingClass([Ours], Ours, Ours, isOurs)).toBe(Ours);
+      expect(cachingClass([new Ours(), Ours], Ours, Ours, isOurs)).toBe(Ours);
+      expect(cachingClass([new Ours(), Tenant], Ours, Ours, isOurs)).toBe(Tenant);
+      expect(cachingClass([Ours, Tenant, new Other()], Tenant, Ours, isOurs)).toBe(Tenant);
+      expect(cachingClass([new Tenant(), Ours], Ours, Ours, isOurs)).toBe(Tenant);
+      expect(cachingClass([new Tenant(), Other2], Tenant, Ours, isOurs)).toBe(Other2);
+      // An instance missing from the chain (a global while globals are not known) is taken as outermost.
+      expect(cachingClass([Ours], Tenant, Ours, isOurs)).toBe(Tenant);
+      expect(cachingClass([Tenant], Ours, Ours, isOurs)).toBe(Tenant);
     });
   });
 
