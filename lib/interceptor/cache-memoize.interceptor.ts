@@ -19,12 +19,12 @@ import type { CacheRequest, HttpAdapterRef } from '../types/request';
 import { describeRequest } from './describe-request';
 import { parentIdentity, selectionKey, type GraphqlInfoLike } from './graphql-key';
 import { alreadyHandled, cachingClass, interceptorChain, markHandled } from './bindings';
-import { resolveHandler, type HandlerInfo } from './handler-info';
+import { keyOf, resolveHandler, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
-import { cacheableMethod, httpKeyPart, identify, mayCache, varyValue } from './request-key';
+import { cacheableMethod, carriesParts, httpKeyPart, isHead, identify, mayCache, varyValue } from './request-key';
 import { cloneResponse } from './response-clone';
 import {
-  finishedWithoutCookie,
+  headersWithoutCookie,
   isUncacheableHttpResponse,
   snapshotResponse,
   type HttpResponseLike,
@@ -32,8 +32,8 @@ import {
 } from './response-rules';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
-/** How long an entry waits for its response to finish (so a late Set-Cookie is seen) before it is dropped. */
-const FINISH_WAIT_MS = 5_000;
+/** How long an entry waits for its response's headers (so a late Set-Cookie is seen) before it is dropped. */
+const HEADERS_WAIT_MS = 5_000;
 
 /**
  * Caches controller, microservice and resolver responses. Applied by `@CacheMemoize()` on a
@@ -82,8 +82,9 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       handler = this.handlerInfo(context);
       // Another of ours bound to this handler caches it (bindings.ts): it must see the request unmarked.
       if (handler.defers) return next.handle();
-      // A global binding caches undecorated GET/HEAD routes only; events always run.
-      if ((!handler.decorated && request.transport !== 'http') || handler.isEvent) return this.pass(request, next);
+      // A global binding caches undecorated GET/HEAD routes only; events always run, streams never end.
+      if ((!handler.decorated && request.transport !== 'http') || handler.isEvent || handler.isStream)
+        return this.pass(request, next);
       const track = this.trackBy(context, request, handler.options);
       if (track === undefined) {
         this.responder.setHeader(response, 'X-Cache', 'BYPASS');
@@ -127,13 +128,14 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         const before = response === undefined ? undefined : snapshotResponse(response);
         markHandled(request);
         const values = await lastValueFrom(next.handle().pipe(toArray()));
-        if (!this.isCacheable(context, request, values, before)) return { uncacheable: values };
+        // HEAD is answered from the GET entry but never fills it: its handler may skip the body.
+        if (isHead(request) || !this.isCacheable(context, request, values, before)) return { uncacheable: values };
         const stored = this.responder.entryFor(values, response, before);
         if (response === undefined) return stored;
         // This request goes on with its own values; the entry waits until its response is out.
         produced = values;
         own?.(values);
-        return (await finishedWithoutCookie(response, FINISH_WAIT_MS)) ? stored : { uncacheable: stored.values };
+        return (await headersWithoutCookie(response, HEADERS_WAIT_MS)) ? stored : { uncacheable: stored.values };
       },
       handler.policy,
       scope,
@@ -157,7 +159,10 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     }
     if ('uncacheable' in result) {
       // Only the caller whose handler produced it may use it (a stream can be read once).
-      if (ran) return from(result.uncacheable);
+      if (ran) {
+        this.responder.setHeader(response, 'X-Cache', 'BYPASS');
+        return from(result.uncacheable);
+      }
       return this.pass(request, next);
     }
     // Set by the report callback; only grace, staleIfError and hooks ask for STALE and MISS on joins.
@@ -224,7 +229,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (vary === null) return undefined;
     const host = this.registry.requests.varyByHost ? request.host : undefined;
     if (request.transport === 'http') {
-      if (!cacheableMethod(request, options) || info.ownsResponse) return undefined;
+      if (!cacheableMethod(request, options) || info.ownsResponse || info.variesByAll || carriesParts(request))
+        return undefined;
       return httpKeyPart(request, host, info, vary);
     }
     if (request.transport === 'rpc') return { pattern: request.pattern, data: request.data, vary };
@@ -281,15 +287,6 @@ function isOurs(interceptor: unknown): boolean {
 function passesThrough(interceptor: unknown): boolean {
   const of = (typeof interceptor === 'function' ? interceptor.prototype : interceptor) as { intercept?: unknown };
   return isOurs(interceptor) && of.intercept === CacheMemoizeInterceptor.prototype.intercept;
-}
-
-/** The key for an encoded HTTP key part; the last one per handler is kept (most requests repeat it). */
-function keyOf(handler: HandlerInfo, track: string): string {
-  if (track !== handler.lastTrack || handler.lastKey === undefined) {
-    handler.lastKey = handler.method.keyForEncoded(track);
-    handler.lastTrack = track;
-  }
-  return handler.lastKey;
 }
 
 function isStream(value: unknown): boolean {

@@ -7,6 +7,8 @@ export interface HttpRequestLike {
   query?: Record<string, unknown>;
   headers?: Record<string, string | string[] | undefined>;
   user?: unknown;
+  /** Fastify: the Node request under it, where a Nest middleware sets `user`. */
+  raw?: { user?: unknown };
   hostname?: string;
   /** Express: the matched route. */
   route?: { path?: unknown };
@@ -28,6 +30,11 @@ type GqlArgs = [
   { parentType?: { name?: string }; fieldName?: string } | undefined,
 ];
 
+/** A guard's user, or on Fastify one a Nest middleware set (middleware there gets the Node request). */
+function userOf(req: HttpRequestLike): unknown {
+  return req.user ?? req.raw?.user;
+}
+
 /** What the interceptor knows of the request, per transport; undefined for WebSockets. */
 export function describeRequest(context: ExecutionContext, adapter: HostReader | undefined): CacheRequest | undefined {
   const type = context.getType<string>();
@@ -41,7 +48,7 @@ export function describeRequest(context: ExecutionContext, adapter: HostReader |
       headers: req.headers ?? {},
       host: hostOf(req, adapter),
       route: routeOf(req),
-      user: req.user,
+      user: userOf(req),
       raw: req,
       context,
     };
@@ -73,7 +80,7 @@ export function describeRequest(context: ExecutionContext, adapter: HostReader |
       headers: req?.headers ?? {},
       host: req === undefined ? undefined : hostOf(req, adapter),
       route: req === undefined ? undefined : (routeOf(req) ?? endpointOf(req)),
-      user: req?.user,
+      user: req === undefined ? undefined : userOf(req),
       pattern: `${parentType}.${info?.fieldName ?? '?'}`,
       data: args,
       parent: ROOT_TYPES.has(parentType) ? undefined : root,

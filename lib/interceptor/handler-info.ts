@@ -15,6 +15,7 @@ const HEADERS_METADATA = '__headers__';
 const ROUTE_ARGS_METADATA = '__routeArguments__';
 const PASSTHROUGH_METADATA = '__responsePassthrough__';
 const HANDLER_TYPE_METADATA = 'microservices:handler_type';
+const SSE_METADATA = '__sse__';
 const EVENT_HANDLER = 2;
 
 /** What the interceptor needs of a handler, resolved once per handler (metadata reads are not free per request). */
@@ -27,6 +28,10 @@ export interface HandlerInfo {
   ownsResponse: boolean;
   /** A microservice event handler (`@EventPattern`): never cached, every event must run. */
   isEvent: boolean;
+  /** `@Sse`: an event stream, which may never complete; never cached. */
+  isStream: boolean;
+  /** A static `@Header('Vary', '*')`: the response varies by more than any request could tell; never cached. */
+  variesByAll: boolean;
   policy: CachePolicy;
   /** The `ttl` option given as a function: applied to the handler's response body. */
   ttlOf: ((entry: unknown) => number) | undefined;
@@ -73,12 +78,16 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
       return userCacheIf(values.length === 1 ? values[0] : values);
     },
   });
-  const staticVary = (
+  const staticVaryAll = (
     (Reflect.getMetadata(HEADERS_METADATA, handler) as Array<{ name: string; value: string }> | undefined) ?? []
   )
     .filter((h) => h.name.toLowerCase() === 'vary')
-    .flatMap((h) => h.value.split(',').map((v) => v.trim().toLowerCase()))
-    .filter((v) => v !== '' && v !== '*');
+    .flatMap((h) =>
+      String(h.value)
+        .split(',')
+        .map((v) => v.trim().toLowerCase()),
+    );
+  const staticVary = staticVaryAll.filter((v) => v !== '' && v !== '*');
   const declaredVary = Array.isArray(options.vary)
     ? (options.vary as readonly string[]).map((h) => h.toLowerCase())
     : [];
@@ -89,6 +98,8 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     decorated: own !== undefined,
     ownsResponse: context.getType() === 'http' && handlesResponseItself(cls, handler),
     isEvent: Reflect.getMetadata(HANDLER_TYPE_METADATA, handler) === EVENT_HANDLER,
+    isStream: Reflect.getMetadata(SSE_METADATA, handler) !== undefined,
+    variesByAll: staticVaryAll.includes('*'),
     policy,
     ttlOf: responseTtl(options, method.owner),
     reportsStale: policy.graceMs > 0 || policy.staleIfErrorMs !== undefined,
@@ -128,4 +139,13 @@ function responseTtl(options: AnyOptions, owner: string): ((entry: unknown) => n
       allowZero: true,
     });
   };
+}
+
+/** The key for an encoded HTTP key part; the last one per handler is kept (most requests repeat it). */
+export function keyOf(handler: HandlerInfo, track: string): string {
+  if (track !== handler.lastTrack || handler.lastKey === undefined) {
+    handler.lastKey = handler.method.keyForEncoded(track);
+    handler.lastTrack = track;
+  }
+  return handler.lastKey;
 }

@@ -79,6 +79,20 @@ export function cacheableMethod(request: CacheRequest, options: AnyOptions): boo
   return allowed.some((m: string) => m.toUpperCase() === method);
 }
 
+/**
+ * A multipart body (file uploads) is parsed by an interceptor or the handler, after the key is
+ * built, and its files are never in the body the key reads: such a request is not cached.
+ */
+export function carriesParts(request: CacheRequest): boolean {
+  const type = request.headers['content-type'];
+  return typeof type === 'string' && /^\s*multipart\//i.test(type);
+}
+
+/** HEAD is answered from the GET entry but never fills it (its handler may skip the body). */
+export function isHead(request: CacheRequest): boolean {
+  return request.transport === 'http' && (request.raw as { method?: string }).method === 'HEAD';
+}
+
 /** Node hands methods upper-case already. */
 function httpMethod(request: CacheRequest): string {
   const method = (request.raw as HttpRequestLike).method ?? 'GET';

@@ -110,28 +110,52 @@ export function isUncacheableHttpResponse(
 }
 
 /**
- * Cookies and headers some middleware writes only as the response goes out (express-session,
- * @fastify/cookie's onSend): the entry is confirmed once the response has finished, so a
- * Set-Cookie written that late still keeps it out of the cache. False when it did not finish in
- * time, was aborted, or carried Set-Cookie after all.
+ * Cookies some middleware writes only as the headers go out (express-session wraps `writeHead`,
+ * @fastify/cookie's onSend runs just before it): the entry is confirmed once the response's
+ * headers are written, when no Set-Cookie can be added any more — not when its body has been
+ * read, which a slow or stalled client could put off for everyone waiting on the entry. False
+ * when the headers were not written in time, the response closed before them, or they carried
+ * Set-Cookie.
  */
-export function finishedWithoutCookie(res: HttpResponseLike, timeoutMs: number): Promise<boolean> {
-  const node = res.raw ?? res;
+export function headersWithoutCookie(res: HttpResponseLike, timeoutMs: number): Promise<boolean> {
+  const node = (res.raw ?? res) as NodeResponseLike;
   const check = () => res.getHeader?.('set-cookie') === undefined;
-  if (node.writableFinished === true) return Promise.resolve(check());
+  if (node.headersSent === true) return Promise.resolve(check());
+  // Closed already (the client left during the computation): Node will write nothing, so nothing confirms it.
+  if (typeof node.writeHead !== 'function' || node.destroyed === true) return Promise.resolve(false);
   return new Promise((resolve) => {
+    const writeHead = node.writeHead!;
+    const own = Object.prototype.hasOwnProperty.call(node, 'writeHead');
     let settled = false;
-    const done = (finished: boolean) => {
+    const done = (written: boolean) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(finished && check());
+      if (node.writeHead === wrapped) {
+        if (own) node.writeHead = writeHead;
+        else delete node.writeHead;
+      }
+      resolve(written && check());
     };
+    // Outermost: a wrapper installed earlier (express-session's) has added its cookie when this returns.
+    const wrapped = function (this: unknown, ...args: unknown[]): unknown {
+      const result = writeHead.apply(this, args);
+      done(true);
+      return result;
+    };
+    node.writeHead = wrapped;
     const timer = setTimeout(() => done(false), timeoutMs);
     timer.unref?.();
-    node.once?.('finish', () => done(true));
-    node.once?.('close', () => done(node.writableFinished === true));
+    // Closed before the headers (the client left): none will be written.
+    node.once?.('close', () => done(node.headersSent === true));
   });
+}
+
+interface NodeResponseLike {
+  headersSent?: boolean;
+  destroyed?: boolean;
+  writeHead?: (...args: unknown[]) => unknown;
+  once?(event: string, listener: () => void): unknown;
 }
 
 /** A Vary the handler added at runtime that names headers the key does not include. */
