@@ -37,8 +37,20 @@ export function newGeneration(): string {
   return randomInt(2 ** 47).toString(36);
 }
 
-/** Whole seconds, rounded up; beyond 30 days memcached wants an absolute Unix time. */
+/**
+ * The latest absolute expiry sent: later ones overflow the protocol's 32 bits (after 2106: the
+ * client throws, and a version record that cannot be written fails every invalidation), or a
+ * server reading them signed (after 2038: stored as already expired).
+ */
+const LATEST_EXPIRY_S = 2 ** 31 - 1;
+
+/**
+ * Whole seconds, rounded up; beyond 30 days memcached wants an absolute Unix time, and beyond
+ * LATEST_EXPIRY_S none (0: kept until evicted). Freshness is judged by the entry's envelope either way.
+ */
 export function expires(ttlMs: number): number {
   const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
-  return seconds > THIRTY_DAYS_S ? Math.ceil(Date.now() / 1000) + seconds : seconds;
+  if (seconds <= THIRTY_DAYS_S) return seconds;
+  const at = Math.ceil(Date.now() / 1000) + seconds;
+  return at <= LATEST_EXPIRY_S ? at : 0;
 }
