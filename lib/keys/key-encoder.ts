@@ -135,7 +135,28 @@ class Encoder {
       if (i > 0) out += ',';
       out += `${JSON.stringify(k)}:${this.encode((value as Record<string, unknown>)[k], `${path}.${k}`)}`;
     }
-    return out + '}';
+    const symbols = Object.getOwnPropertySymbols(value);
+    return (symbols.length === 0 ? out : out + this.symbolProperties(value, symbols, keys.length > 0, path)) + '}';
+  }
+
+  /**
+   * Symbol-keyed properties (Sequelize's `{ age: { [Op.gt]: 18 } }`) are part of the value: a
+   * registered symbol (`Symbol.for`) is spelled by its name, never like a string key; any other
+   * has no spelling that is the same in every process, so the argument cannot be keyed.
+   */
+  private symbolProperties(value: object, symbols: symbol[], after: boolean, path: string): string {
+    const entries: string[] = [];
+    for (const symbol of symbols) {
+      if (!Object.prototype.propertyIsEnumerable.call(value, symbol)) continue;
+      const property = (value as Record<symbol, unknown>)[symbol];
+      if (property === undefined) continue;
+      const name = Symbol.keyFor(symbol);
+      if (name === undefined)
+        throw this.fail(`${path}[${String(symbol)}]`, 'is keyed by a symbol that is not registered (Symbol.for)');
+      entries.push(`@${JSON.stringify(name)}:${this.encode(property, `${path}[${String(symbol)}]`)}`);
+    }
+    entries.sort();
+    return entries.length === 0 ? '' : (after ? ',' : '') + entries.join(',');
   }
 
   private fail(path: string, problem: string): UnkeyableArgumentError {

@@ -32,6 +32,11 @@ describe('encodeArgs: distinct argument lists never share a key', () => {
     ['{a: null} vs {}', [{ a: null }], [{}]],
     ['[undefined] vs []', [[undefined]], [[]]],
     ['object vs its JSON', [{ a: 1 }], ['{"a":1}']],
+    // Sequelize's operators are registered symbols: `{ age: { [Op.gt]: 18 } }` used to key as `{"age":{}}`.
+    ['symbol-keyed operators', [{ age: { [Symbol.for('gt')]: 18 } }], [{ age: { [Symbol.for('lt')]: 18 } }]],
+    ['symbol-keyed value', [{ [Symbol.for('gt')]: 1 }], [{ [Symbol.for('gt')]: 2 }]],
+    ['symbol key vs no key', [{ q: 'x', [Symbol.for('tenant')]: 'acme' }], [{ q: 'x' }]],
+    ['symbol key vs string key of the same name', [{ [Symbol.for('gt')]: 1 }], [{ gt: 1 }]],
     [
       'class instance vs plain object',
       [
@@ -177,5 +182,25 @@ describe('composeKey', () => {
     expect(() => validateSegment('a:b', 'namespace', 'X.y', 100)).toThrow(/without spaces or ':'/);
     expect(() => validateSegment('~x', 'namespace', 'X.y', 100)).toThrow(/must not start with '~'/);
     expect(validateSegment(2, 'version', 'X.y', 32)).toBe('2');
+  });
+});
+
+describe('encodeArgs: symbol-keyed properties', () => {
+  it('are keyed like string keys: order does not matter, undefined is absent', () => {
+    const gt = Symbol.for('gt');
+    const lt = Symbol.for('lt');
+    expect(enc({ [gt]: 1, [lt]: 2, a: 0 })).toBe(enc({ a: 0, [lt]: 2, [gt]: 1 }));
+    expect(enc({ a: 1, [gt]: undefined })).toBe(enc({ a: 1 }));
+  });
+
+  it('an unregistered symbol key makes the argument unkeyable (the call runs uncached), naming it', () => {
+    const tenant = Symbol('tenant');
+    expect(() => enc({ q: 'x', [tenant]: 'acme' })).toThrow(UnkeyableArgumentError);
+    expect(() => enc({ q: 'x', [tenant]: 'acme' })).toThrow(
+      /Svc\.m: argument #0\[Symbol\(tenant\)\] is keyed by a symbol that is not registered/,
+    );
+    // Not enumerable: not part of the value, as for string keys.
+    const hidden = Object.defineProperty({ q: 'x' }, tenant, { value: 'acme', enumerable: false });
+    expect(enc(hidden)).toBe(enc({ q: 'x' }));
   });
 });
