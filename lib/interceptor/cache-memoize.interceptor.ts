@@ -132,6 +132,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         if (isHead(request) || !this.isCacheable(context, request, values, before)) return { uncacheable: values };
         const stored = this.responder.entryFor(values, response, before);
         if (response === undefined) return stored;
+        // The ETag hits will send: a client revalidating with the one it got first gets its 304.
+        if (stored.etag !== undefined) this.responder.setHeader(response, 'ETag', stored.etag);
         // This request goes on with its own values; the entry waits until its response is out.
         produced = values;
         own?.(values);

@@ -128,6 +128,16 @@ describe.each(adapters)('hits answered with stored JSON over %s', (name, makeAda
         .expect(304);
     });
 
+    it("the miss carries the ETag hits send: revalidating with the first response's gets a 304", async () => {
+      const { miss, hit } = await missThenHits(app, http, '/j/doc/etag');
+      expect(miss.headers.etag).toMatch(/^"[\w-]+"$/); // strong, not the framework's weak one
+      expect(hit.headers.etag).toBe(miss.headers.etag);
+      await http
+        .get('/j/doc/etag')
+        .set('If-None-Match', miss.headers.etag as string)
+        .expect(304);
+    });
+
     it('@Redirect reads the value: a hit redirects where the miss did', async () => {
       const { hit } = await missThenHits(app, http, '/j/go');
       expect(hit.status).toBe(302);
