@@ -61,7 +61,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (registry === undefined) {
       throw new InvalidOptionError(
         'CacheMemoizeInterceptor needs CacheMemoizeModule: import CacheMemoizeModule.forRoot() (or forRootAsync()) in your root module ' +
-          '(it is global, so once is enough).',
+          '(global by default, so once is enough). With isGlobal: false, the module of this controller must import it too: ' +
+          'export the configured module from a shared module and import that one here (see README, Quick start).',
       );
     }
     this.registry = registry;

@@ -216,6 +216,39 @@ describe('warnings a user needs', () => {
       /import CacheMemoizeModule\.forRoot\(\)/,
     );
   });
+
+  it('isGlobal: false: the README pattern works, and a module that forgot the import is told how', async () => {
+    @Controller('feature')
+    class FeatureController {
+      constructor(private readonly greeter: Greeter) {}
+      @Get()
+      @CacheMemoize({ ttl: '1m' })
+      get() {
+        return this.greeter.hello('feature');
+      }
+    }
+    const cache = CacheMemoizeModule.forRoot({ isGlobal: false, stores: { default: memoryStore() } });
+    @Module({ imports: [cache], exports: [cache] })
+    class SharedCacheModule {}
+    @Module({ imports: [SharedCacheModule], providers: [Greeter], controllers: [FeatureController] })
+    class FeatureModule {}
+    @Module({ imports: [SharedCacheModule, FeatureModule] })
+    class AppModule {}
+    const app = await NestFactory.create(AppModule, { logger: false });
+    await app.init();
+    const greeter = app.get(Greeter);
+    expect(await greeter.hello('x')).toBe('hello x #1');
+    expect(await greeter.hello('x')).toBe('hello x #1');
+    await app.close();
+
+    @Module({ providers: [Greeter], controllers: [FeatureController] })
+    class ForgetfulModule {}
+    @Module({ imports: [SharedCacheModule, ForgetfulModule] })
+    class ForgetfulApp {}
+    await expect(NestFactory.create(ForgetfulApp, { logger: false, abortOnError: false })).rejects.toThrow(
+      /With isGlobal: false, the module of this controller must import it too/,
+    );
+  });
 });
 
 describe('store-down messages', () => {
