@@ -6,9 +6,7 @@ export interface HttpResponseLike {
   statusCode?: number;
   headersSent?: boolean;
   /** Fastify: the Node response under the reply. */
-  raw?: { once(event: string, listener: () => void): unknown; writableFinished?: boolean; headersSent?: boolean };
-  once?(event: string, listener: () => void): unknown;
-  writableFinished?: boolean;
+  raw?: { headersSent?: boolean };
   getHeader?(name: string): unknown;
   getHeaders?(): Record<string, unknown>;
   setHeader?(name: string, value: string): unknown;
