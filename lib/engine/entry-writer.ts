@@ -94,7 +94,23 @@ export class EntryWriter {
         view.freshUntil + Math.max(view.staleUntil - view.freshUntil, policy.staleIfErrorMs ?? 0) - ctx.now();
       if (keepMs <= 0) return;
       const bytes = await this.codec.encode(key, meta, value);
-      await ctx.guard.run('set', key, () => ctx.store.set(key, bytes, keepMs), undefined, false, policy.owner);
+      const { store } = ctx;
+      const cas = store.compareAndSet;
+      if (cas === undefined) {
+        // A store without compare-and-set: a write landing since the read is overwritten (README).
+        await ctx.guard.run('set', key, () => store.set(key, bytes, keepMs), undefined, false, policy.owner);
+        return;
+      }
+      // Only over the bytes judged: a put or refresh that landed meanwhile is newer, and stays.
+      const read = view.whole();
+      await ctx.guard.run(
+        'compareAndSet',
+        key,
+        () => cas.call(store, key, read, bytes, keepMs),
+        false,
+        false,
+        policy.owner,
+      );
     } catch (error) {
       ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'migrate', error });
     }
