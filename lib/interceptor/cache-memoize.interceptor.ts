@@ -25,6 +25,7 @@ import { cacheableMethod, carriesParts, httpKeyPart, isHead, identify, mayCache,
 import { cloneResponse } from './response-clone';
 import {
   headersWithoutCookie,
+  isStream,
   isUncacheableHttpResponse,
   snapshotResponse,
   type HttpResponseLike,
@@ -42,7 +43,7 @@ const HEADERS_WAIT_MS = 5_000;
  * RPC and GraphQL handlers only when decorated).
  *
  * Keys: handler + host + route pattern + version + params + query (keys sorted) + declared vary
- * (+ body for methods other than GET/HEAD) for HTTP; pattern + payload for RPC; host + endpoint +
+ * (+ method and body for methods other than GET/HEAD, + a GET's body) for HTTP; pattern + payload for RPC; host + endpoint +
  * Type.field + parent + args + selection set for GraphQL. A request that identifies a user is
  * never shared unless the route varies by that identity or is public. Every response served from
  * the cache is a copy: nothing one request does to it reaches another.
@@ -131,7 +132,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         const values = await lastValueFrom(next.handle().pipe(toArray()));
         // HEAD is answered from the GET entry but never fills it: its handler may skip the body.
         if (isHead(request) || !this.isCacheable(context, request, values, before)) return { uncacheable: values };
-        const stored = this.responder.entryFor(values, response, before);
+        const exact = response !== undefined && this.responder.sendsAsStored(context, handler, this);
+        const stored = this.responder.entryFor(values, response, before, exact);
         if (response === undefined) return stored;
         // The ETag hits will send: a client revalidating with the one it got first gets its 304.
         if (stored.etag !== undefined) this.responder.setHeader(response, 'ETag', stored.etag);
@@ -193,8 +195,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         label,
         key,
         exposeKey,
-        ownIntercept: this.intercept === CacheMemoizeInterceptor.prototype.intercept,
-        answering: this.constructor,
+        interceptor: this,
       }),
     );
   }
@@ -290,8 +291,4 @@ function isOurs(interceptor: unknown): boolean {
 function passesThrough(interceptor: unknown): boolean {
   const of = (typeof interceptor === 'function' ? interceptor.prototype : interceptor) as { intercept?: unknown };
   return isOurs(interceptor) && of.intercept === CacheMemoizeInterceptor.prototype.intercept;
-}
-
-function isStream(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && typeof (value as { pipe?: unknown }).pipe === 'function';
 }

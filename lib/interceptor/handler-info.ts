@@ -45,8 +45,8 @@ export interface HandlerInfo {
   varyHeaders: readonly string[] | undefined;
   /** Another of the library's interceptors bound to this handler caches it (bindings.ts): pass requests on. */
   defers?: boolean;
-  /** Hits may send the stored JSON as it is (hit-reply.ts); decided at the first hit. */
-  repliesWithJson?: boolean;
+  /** What hits emit is sent as it is (http-responder.ts): the stored JSON text, an ETag of it. Decided at first use. */
+  sendsAsStored?: boolean;
   /** The last HTTP key part seen, and its key (most requests to a route repeat it). */
   lastTrack?: string;
   lastKey?: string;

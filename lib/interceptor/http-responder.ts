@@ -28,10 +28,8 @@ export interface HitAnswer {
   label: string;
   key: string;
   exposeKey: boolean;
-  /** The interceptor's own `intercept` runs (a subclass overriding it may change what hits emit). */
-  ownIntercept: boolean;
-  /** The answering interceptor's class. */
-  answering: Function;
+  /** The answering interceptor (a subclass overriding `intercept` may change what hits emit). */
+  interceptor: object;
 }
 
 /**
@@ -81,13 +79,21 @@ export class HttpResponder {
    * computed once, here — the ETag and storage time hits answer (304 on a match, Age) and the
    * JSON text they may send as it is (hit-reply.ts).
    */
-  entryFor(values: unknown[], response: HttpResponseLike | undefined, before?: ResponseSnapshot): CachedResponse {
+  entryFor(
+    values: unknown[],
+    response: HttpResponseLike | undefined,
+    before: ResponseSnapshot | undefined,
+    exact: boolean,
+  ): CachedResponse {
     const meta = response === undefined || before === undefined ? undefined : capturedMeta(response, before);
     const stored: CachedResponse = { values: cloneResponse(values), ...meta };
     if (response === undefined) return stored;
     const json = jsonBody(values);
     if (json !== undefined) rememberJson(stored, json);
-    stored.etag = strongEtag(values, meta?.headers, json);
+    // Only a hash of what is sent: the stored value, hashed under an interceptor that changes it
+    // (ClassSerializerInterceptor, a per-request field), would reveal what it hides and match
+    // bodies that differ.
+    if (exact) stored.etag = strongEtag(values, meta?.headers, json);
     stored.storedAt = Date.now();
     return stored;
   }
@@ -107,16 +113,25 @@ export class HttpResponder {
   ): unknown[] {
     const adapter = this.adapter;
     replayMeta(adapter, response, entry);
-    applyValidators(adapter, response, context.getArgByIndex<object>(0), ifNoneMatch, entry, this.fastify);
+    const exact = this.sendsAsStored(context, handler, hit.interceptor);
+    const validators = exact ? entry : { storedAt: entry.storedAt };
+    applyValidators(adapter, response, context.getArgByIndex<object>(0), ifNoneMatch, validators, this.fastify);
     this.label(response, hit.label, hit.key, hit.exposeKey);
-    handler.repliesWithJson ??=
-      this.kind !== undefined &&
-      hit.ownIntercept &&
-      answersFirst(context, this.ref?.globalInterceptors, hit.answering, this.transparent);
-    if (handler.repliesWithJson && adapter !== undefined) {
+    if (exact && this.kind !== undefined && adapter !== undefined) {
       const json = jsonOf(entry);
       if (json !== undefined && acceptsJsonText(this.kind!, adapter, response)) return [json];
     }
     return cloneResponse(entry.values);
+  }
+
+  /**
+   * Whether what this handler's hits emit is sent as it is: the answering interceptor runs its own
+   * `intercept` (`transparent`) and only ours pass requests on outside it (hit-reply.ts). Then the stored JSON
+   * text may be sent, and an ETag hashes the bytes sent. Decided once per handler.
+   */
+  sendsAsStored(context: ExecutionContext, handler: HandlerInfo, interceptor: object): boolean {
+    return (handler.sendsAsStored ??=
+      this.transparent(interceptor) &&
+      answersFirst(context, this.ref?.globalInterceptors, interceptor.constructor, this.transparent));
   }
 }

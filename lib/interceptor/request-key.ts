@@ -118,18 +118,30 @@ export function httpKeyPart(
     handler.lastRoute = route;
   }
   const head = `${host === undefined ? '-' : JSON.stringify(host)}|${route === undefined ? '-' : handler.lastRouteJson!}|${handler.version}|${handler.declaredHost}`;
-  // A method with a body (POST with httpMethods) answers for that body too.
+  // A method with a body (POST with httpMethods) answers for that method and body; so does a GET
+  // that carries one (Express parses it, and @Body() reads it).
   const method = httpMethod(request);
+  const raw = (request.raw as { body?: unknown }).body;
   const body =
     method === 'GET' || method === 'HEAD'
-      ? ''
-      : `|${encodeValue((request.raw as { body?: unknown }).body, 'the request', 'body')}`;
+      ? noBody(raw)
+        ? ''
+        : `|${encodeValue(raw, 'the request', 'body')}`
+      : `|${method}|${encodeValue(raw, 'the request', 'body')}`;
   if (p === undefined || q === undefined) {
     return `${head}|${encodeValue({ params: request.params, query: request.query, vary }, 'the request', 'request')}${body}`;
   }
   return (
     (vary === undefined ? `${head}|${p}|${q}` : `${head}|${p}|${q}|${encodeValue(vary, 'the vary option', 'vary')}`) +
     body
+  );
+}
+
+/** No body, as parsers leave it: undefined, null, an empty string or an empty object. */
+function noBody(body: unknown): boolean {
+  if (body === undefined || body === null || body === '') return true;
+  return (
+    typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0 && !(body instanceof Uint8Array)
   );
 }
 

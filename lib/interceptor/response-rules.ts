@@ -188,3 +188,14 @@ function sameHeader(a: unknown, b: unknown): boolean {
     a === b || (a !== undefined && b !== undefined && !Array.isArray(a) && !Array.isArray(b) && String(a) === String(b))
   );
 }
+
+/** A Node stream, a web ReadableStream or a fetch Response: read once, never stored. */
+export function isStream(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as { pipe?: unknown; getReader?: unknown };
+  return (
+    typeof v.pipe === 'function' ||
+    typeof v.getReader === 'function' ||
+    Object.prototype.toString.call(value) === '[object Response]'
+  );
+}
