@@ -191,7 +191,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (response === undefined) return from(cloneResponse(result.values));
     // The handler's runtime status and headers, on hits and on calls that joined another's run.
     return from(
-      this.responder.answer(context, handler, response, result, request.headers['if-none-match'], {
+      this.responder.answer(context, handler, response, result, request.headers, {
         label,
         key,
         exposeKey,

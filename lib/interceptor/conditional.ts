@@ -41,9 +41,24 @@ export function strongEtag(
   return `"${createHash('sha1').update(bytes).digest('base64url')}"`;
 }
 
-/** If-None-Match against an ETag (weak comparison, as RFC 9110 prescribes for GET and HEAD). */
-export function etagMatches(ifNoneMatch: unknown, etag: string): boolean {
+/** Request headers a conditional answer reads. */
+export interface ConditionalHeaders {
+  'if-none-match'?: unknown;
+  'cache-control'?: unknown;
+}
+
+const NO_CACHE = /(?:^|,)\s*no-cache\s*(?:,|$)/i;
+
+/**
+ * If-None-Match against an ETag (weak comparison, as RFC 9110 prescribes for GET and HEAD). A
+ * request's `Cache-Control: no-cache` (a browser's reload) always gets the full body, as Express's
+ * `fresh` decides: both adapters answer alike.
+ */
+export function etagMatches(headers: ConditionalHeaders, etag: string): boolean {
+  const ifNoneMatch = headers['if-none-match'];
   if (typeof ifNoneMatch !== 'string' || ifNoneMatch === '') return false;
+  const cacheControl = headers['cache-control'];
+  if (typeof cacheControl === 'string' && NO_CACHE.test(cacheControl)) return false;
   if (ifNoneMatch.trim() === '*') return true;
   const bare = etag.replace(/^W\//, '');
   return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === bare);
@@ -57,7 +72,7 @@ export function applyValidators(
   adapter: HttpAdapterLike | undefined,
   response: HttpResponseLike,
   rawRequest: object,
-  ifNoneMatch: unknown,
+  headers: ConditionalHeaders,
   entry: Validators,
   fastify: boolean,
 ): void {
@@ -66,7 +81,7 @@ export function applyValidators(
       setHeader(adapter, response, 'Age', String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))));
     if (entry.etag === undefined) return;
     setHeader(adapter, response, 'ETag', entry.etag);
-    if (fastify && etagMatches(ifNoneMatch, entry.etag)) notModified.add(rawRequest);
+    if (fastify && etagMatches(headers, entry.etag)) notModified.add(rawRequest);
   } catch {
     // headers already sent: nothing to add
   }

@@ -1,6 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { HttpAdapterLike, HttpAdapterRef } from '../types/request';
-import { applyValidators, strongEtag, type Validators } from './conditional';
+import { applyValidators, strongEtag, type ConditionalHeaders, type Validators } from './conditional';
 import type { HandlerInfo } from './handler-info';
 import { acceptsJsonText, adapterKind, answersFirst, jsonBody, jsonOf, rememberJson } from './hit-reply';
 import { cloneResponse } from './response-clone';
@@ -108,14 +108,14 @@ export class HttpResponder {
     handler: HandlerInfo,
     response: HttpResponseLike,
     entry: CachedResponse,
-    ifNoneMatch: unknown,
+    headers: ConditionalHeaders,
     hit: HitAnswer,
   ): unknown[] {
     const adapter = this.adapter;
     replayMeta(adapter, response, entry);
     const exact = this.sendsAsStored(context, handler, hit.interceptor);
     const validators = exact ? entry : { storedAt: entry.storedAt };
-    applyValidators(adapter, response, context.getArgByIndex<object>(0), ifNoneMatch, validators, this.fastify);
+    applyValidators(adapter, response, context.getArgByIndex<object>(0), headers, validators, this.fastify);
     this.label(response, hit.label, hit.key, hit.exposeKey);
     if (exact && this.kind !== undefined && adapter !== undefined) {
       const json = jsonOf(entry);

@@ -138,6 +138,18 @@ describe.each(adapters)('hits answered with stored JSON over %s', (name, makeAda
         .expect(304);
     });
 
+    it('a reload (request Cache-Control: no-cache) gets the full body on both adapters, as Express decides', async () => {
+      const { hit } = await missThenHits(app, http, '/j/doc/reload');
+      const etag = hit.headers.etag as string;
+      for (const cacheControl of ['no-cache', 'max-age=0, no-cache']) {
+        const reload = await http.get('/j/doc/reload').set('If-None-Match', etag).set('Cache-Control', cacheControl);
+        expect([cacheControl, reload.status, reload.headers['x-cache']]).toEqual([cacheControl, 200, 'HIT']);
+        expect(reload.body).toEqual(hit.body);
+      }
+      // Other directives leave revalidation as it was.
+      await http.get('/j/doc/reload').set('If-None-Match', etag).set('Cache-Control', 'max-age=0').expect(304);
+    });
+
     it('@Redirect reads the value: a hit redirects where the miss did', async () => {
       const { hit } = await missThenHits(app, http, '/j/go');
       expect(hit.status).toBe(302);
