@@ -1,6 +1,7 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { HttpAdapterLike } from '../types/request';
 import { classOf, interceptorChain } from './bindings';
+import { expressJson } from './express-json';
 import type { HttpResponseLike } from './response-rules';
 
 /**
@@ -16,7 +17,7 @@ import type { HttpResponseLike } from './response-rules';
  *  - the handler has no `@Render`, `@Redirect` or `@Sse` (those read the value itself);
  *  - the body is one JSON object or array (not bytes, a stream, an Error or a fetch Response);
  *  - the framework would serialize it with `JSON.stringify`: Express with no `json replacer`,
- *    `json spaces` or `json escape` and no `res.json` replaced; Fastify with no preSerialization
+ *    `json spaces` or `json escape`, and `res.json` Express's own (express-json.ts); Fastify with no preSerialization
  *    hook, reply or default serializer, or response schema on the route.
  */
 
@@ -98,8 +99,6 @@ export function adapterKind(adapter: HttpAdapterLike | undefined): 'express' | '
   return undefined;
 }
 
-const hasOwn = (o: object, key: PropertyKey) => Object.prototype.hasOwnProperty.call(o, key);
-
 /**
  * Prepares `response` for the JSON text of its body and says whether it may be sent as is: the
  * Content-Type the framework would set, when none is set yet.
@@ -126,8 +125,8 @@ export function acceptsJsonText(
 function expressDefaultJson(res: HttpResponseLike): boolean {
   const app = (res as { app?: { get?(setting: string): unknown } }).app;
   if (app === undefined || typeof app.get !== 'function') return false;
-  // A middleware that wraps res.json (an envelope, a logger) must see every body.
-  if (hasOwn(res, 'json') || hasOwn(Object.getPrototypeOf(res) as object, 'json')) return false;
+  // A middleware or patch that wraps res.json (an envelope, a logger, a redaction layer) must see every body.
+  if ((res as { json?: unknown }).json !== expressJson || expressJson === undefined) return false;
   return app.get('json replacer') === undefined && app.get('json spaces') === undefined && !app.get('json escape');
 }
 

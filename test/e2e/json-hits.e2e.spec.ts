@@ -208,4 +208,30 @@ describe.each(adapters)('hits answered with stored JSON over %s', (name, makeAda
       }
     });
   });
+
+  if (name === 'express')
+    describe('with express.response.json patched for every app (a redaction layer), after the module loaded', () => {
+      let app: INestApplication;
+      let http: ReturnType<typeof request>;
+      type Json = (this: unknown, body: unknown) => unknown;
+      // The very object Express's responses inherit from
+      const proto = (require('express') as { response: { json: Json } }).response;
+      const original = proto.json;
+      beforeAll(async () => {
+        proto.json = function redact(this: unknown, body: unknown) {
+          return original.call(this, { ...(body as object), note: '[redacted]' });
+        };
+        ({ app, http } = await start(makeAdapter(), false));
+      });
+      afterAll(async () => {
+        proto.json = original;
+        await app.close();
+      });
+
+      it('every hit goes through the patch, as the miss did', async () => {
+        const { hit } = await missThenHits(app, http, '/j/doc/patched');
+        expect(hit.body).toEqual(expect.objectContaining({ id: 'patched', note: '[redacted]' }));
+        expect(hit.text).not.toContain('ünïcödé');
+      });
+    });
 });

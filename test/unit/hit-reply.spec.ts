@@ -26,6 +26,37 @@ describe('hits answered with stored JSON', () => {
     expect(jsonBody([cyclic])).toBeUndefined();
   });
 
+  describe("Express's own res.json, captured when the module loads (express-json.ts)", () => {
+    type ExpressModule = { response: { json: unknown } };
+    const load = (patchFirst: boolean) => {
+      let captured: unknown;
+      let express!: ExpressModule;
+      jest.isolateModules(() => {
+        express = jest.requireActual<ExpressModule>('express');
+        if (patchFirst) {
+          const json = express.response.json as (this: unknown, body: unknown) => unknown;
+          express.response.json = function redact(this: unknown, body: unknown) {
+            return json.call(this, { redacted: body !== undefined });
+          };
+        }
+        captured = jest.requireActual<{ expressJson: unknown }>('../../lib/interceptor/express-json').expressJson;
+      });
+      return { captured, express };
+    };
+
+    it("is the function Express's responses have", () => {
+      const { captured, express } = load(false);
+      expect(typeof captured).toBe('function');
+      expect(captured).toBe(express.response.json);
+    });
+
+    it('a patch applied before the module loaded is not taken for it: no hit skips res.json', () => {
+      const { captured, express } = load(true);
+      expect(typeof express.response.json).toBe('function');
+      expect(captured).toBeUndefined();
+    });
+  });
+
   describe('the interceptor must answer before any other interceptor', () => {
     class Ours {
       intercept() {}
