@@ -69,7 +69,7 @@ export function checkFound(
     if (!verdict.ok) {
       if (verdict !== UNSETTLED) {
         ctx.emit({ type: 'invalid', key, store: ctx.name, owner: policy.owner, migrated: false });
-        void ctx.background.track(ctx.guard.run('delete', key, () => ctx.store.delete(key), false));
+        void ctx.background.track(deleteJudged(ctx, key, found));
       }
       return {
         state: 'miss',
@@ -85,6 +85,19 @@ export function checkFound(
   };
   const verdict = verdictOf(ctx, key, policy, found.value);
   return verdict instanceof Promise ? verdict.then(decide) : decide(verdict);
+}
+
+/**
+ * Deletes the entry judged invalid — only those bytes, where the store can compare: a valid entry
+ * written since the read (another instance's fresh computation) stays. A store without
+ * compare-and-delete deletes whatever is there (a recompute, never a wrong value).
+ */
+function deleteJudged(ctx: EngineContext, key: string, found: Servable): Promise<unknown> {
+  const { store } = ctx;
+  const cad = store.compareAndDelete;
+  if (cad === undefined) return ctx.guard.run('delete', key, () => store.delete(key), false);
+  const read = found.view.whole();
+  return ctx.guard.run('compareAndDelete', key, () => cad.call(store, key, read), false);
 }
 
 /**
