@@ -206,6 +206,13 @@ class PlainController {
   plain() {
     return { run: count('plain') };
   }
+
+  /** A health check (as @nestjs/terminus serves): under a global binding it must be opted out. */
+  @Get('health')
+  @CacheMemoize({ skip: () => true })
+  health() {
+    return { status: 'ok', run: count('health') };
+  }
 }
 
 @Module({
@@ -357,6 +364,13 @@ describe.each([
     const hit = await http.get('/plain').expect(200);
     expect(hit.headers['x-cache']).toBe('HIT');
     expect(runs.plain).toBe(1);
+  });
+
+  it('a route opted out with skip runs on every request under the global binding', async () => {
+    for (let i = 1; i <= 3; i++) {
+      const res = await http.get('/plain/health').expect(200);
+      expect([res.body, res.headers['x-cache']]).toEqual([{ status: 'ok', run: i }, 'BYPASS']);
+    }
   });
 
   it('serves a request whose tags are not strings uncached instead of failing it', async () => {
