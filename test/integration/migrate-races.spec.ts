@@ -29,6 +29,7 @@ const stores: Array<[string, () => CacheStore]> = [
 
 type Shape = { id: number; version: number; migrated?: boolean };
 let gate: Promise<void> = Promise.resolve();
+let entered: () => void = () => undefined;
 
 @Injectable()
 class OldCode {
@@ -46,6 +47,7 @@ class NewCode {
     // Judging an old entry takes a while (an async schema): the window another write lands in.
     validate: async (v: Shape) => {
       if (v.version !== 1) return true;
+      entered();
       await gate;
       return false;
     },
@@ -76,8 +78,9 @@ describe.each(stores)('a migrated entry written back on %s', (_name, make) => {
       await settle(old);
       let release!: () => void;
       gate = new Promise((r) => (release = r));
+      const judging = new Promise<void>((r) => (entered = r));
       const read = next.get(NewCode).user(id);
-      await new Promise((r) => setTimeout(r, 5));
+      await judging; // the old entry is being judged
       await handle.set({ id, version: 3 }, id); // another writer, meanwhile
       release();
       expect(await read).toEqual({ id, version: 2, migrated: true }); // the caller gets its upgrade
