@@ -37,7 +37,13 @@ export class EntryWriter {
       const plan = planEntry(value, policy, scope, flight.control);
       if (plan === undefined) return;
       let recorded: Snapshot | undefined = snapshot;
-      if (plan.extraDeps !== undefined) recorded = await this.versions.extend(snapshot, plan.extraDeps);
+      if (plan.extraDeps !== undefined) {
+        // Set before the first await: callers joining the flight wait for this verdict.
+        const extended = this.versions.extend(snapshot, plan.extraDeps);
+        flight.overtaken = extended.then((r) => r === 'overtaken' && flight.overtake());
+        const r = await extended;
+        recorded = r === 'overtaken' ? undefined : r;
+      }
       // Overtaken by an invalidation (here, or of a result tag meanwhile), or one failed here: not stored.
       if (recorded === undefined || flight.cancelled || this.failed.affects(recorded.deps)) return;
       const lifetime = plan.ttlMs + plan.graceMs;

@@ -21,6 +21,19 @@ export class Flight<T = unknown> {
   stamp = 0;
   /** What the computation said about its entry while it ran (cacheContext()). */
   control: FactoryControl | undefined;
+  /**
+   * Set once the value is known, when its entry has dependencies known only from the result
+   * (result tags, `addTags`): whether an invalidation began while it ran, so the value may predate
+   * it (a promise while the shared store is asked). Such a value is not stored, and a caller that
+   * joined the computation runs the method again rather than take it.
+   */
+  overtaken: boolean | Promise<boolean> | undefined;
+
+  /** An invalidation of a dependency known only from the result overtook it (see `overtaken`). */
+  overtake(): true {
+    this.cancelled = true; // nobody joins it any more
+    return (this.overtaken = true);
+  }
 
   constructor(
     readonly key: string,
@@ -78,10 +91,19 @@ export class Flights {
   }
 }
 
-/** A caller joins a computation it did not start (a batch loads its other items meanwhile). */
-export function joined<T>(flight: Flight<T>, scope: CallScope | undefined): Promise<T> {
+/**
+ * A caller joins a computation it did not start (a batch loads its other items meanwhile). When
+ * an invalidation of a dependency known only from the result overtook it, the caller — who may
+ * have started after that invalidation — gets a new computation instead (`again`).
+ */
+export function joined<T>(flight: Flight<T>, scope: CallScope | undefined, again: () => Promise<T>): Promise<T> {
   scope?.waiting?.();
-  return flight.promise;
+  return flight.promise.then((value) => {
+    const overtaken = flight.overtaken;
+    if (overtaken === undefined || overtaken === false) return value;
+    if (overtaken === true) return again();
+    return overtaken.then((yes) => (yes ? again() : value));
+  });
 }
 
 /**

@@ -106,7 +106,7 @@ export class LocalTopology implements Topology {
     if (flight !== undefined) {
       // Called by that very computation: it runs uncached rather than wait for itself.
       if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);
-      return joined(flight, scope);
+      return joined(flight, scope, () => this.getOrSet(key, factory, policy, scope));
     }
     return this.compute(key, factory, policy, scope);
   }
@@ -279,8 +279,8 @@ export class LocalTopology implements Topology {
       const at = flight.at;
       const extra = plan.extraDeps;
       if (extra !== undefined) {
-        // A result tag invalidated while this computed: the value may predate it.
-        if (!this.versions.untouchedSince(at, extra)) return;
+        // A result tag invalidated while this computed: the value may predate it (and callers that joined run again).
+        if (!this.versions.untouchedSince(at, extra)) return void flight.overtake();
         meta = this.versions.extend(meta, extra);
       }
       const now = this.ctx.now();

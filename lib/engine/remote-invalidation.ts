@@ -56,7 +56,7 @@ export class RemoteInvalidation {
     this.observer().invalidating?.({ deps: buckets, keys });
     const { guard, store } = this.ctx;
     await this.failed.attempt(buckets, async () => {
-      await this.versions.invalidate(buckets);
+      await this.versions.invalidate(buckets, false);
       await guard.run('deleteMany', keys[0], () => store.deleteMany(keys), 0, true);
       await this.observer().announce?.({ deps: buckets, keys });
     });

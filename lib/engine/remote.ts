@@ -18,7 +18,7 @@ import { RemoteVersions } from './versions';
  * A shared store (Redis, memcached, a tiered store's L2): batched lookups decided by versions,
  * computations that record what they read before running, and joins that are checked — a caller
  * joins a computation under way only if no invalidation of its dependencies happened since it
- * started, as far as the store can tell at the caller's start.
+ * started, as far as the store can tell at the caller's start (and at its end, for result tags).
  */
 export class RemoteTopology implements Topology {
   readonly local = false;
@@ -115,13 +115,7 @@ export class RemoteTopology implements Topology {
   }
 
   /** A refresh this caller runs and waits for (handlers). */
-  private inline<T>(
-    key: string,
-    factory: Factory<T>,
-    policy: CachePolicy,
-    scope: CallScope,
-    epoch?: string,
-  ): Promise<T> {
+  private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope, epoch?: string) {
     this.ctx.miss(key, policy, scope);
     return this.compute(key, factory, policy, scope, epoch);
   }
@@ -140,12 +134,14 @@ export class RemoteTopology implements Topology {
       return this.compute(key, factory, policy, scope, epoch, false, deadline);
     // Called by that very computation: it runs uncached rather than wait for itself.
     if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);
-    if (epoch !== undefined && flight.epoch === epoch) return joined(flight, scope);
-    return this.joinChecked(flight, key, factory, policy, scope, epoch, deadline);
+    const again = () => this.getOrSet(key, factory, policy, scope);
+    if (epoch !== undefined && flight.epoch === epoch) return joined(flight, scope, again);
+    return this.joinChecked(flight, again, key, factory, policy, scope, epoch, deadline);
   }
 
   private async joinChecked<T>(
     flight: Flight<T>,
+    again: () => Promise<T>,
     key: string,
     factory: Factory<T>,
     policy: CachePolicy,
@@ -160,7 +156,7 @@ export class RemoteTopology implements Topology {
       (await this.versions.unchanged(snapshot.deps, snapshot.tokens)) === true &&
       !flight.cancelled
     ) {
-      return joined(flight, scope);
+      return joined(flight, scope, again);
     }
     const current = this.flights.get<T>(key);
     if (
@@ -170,7 +166,7 @@ export class RemoteTopology implements Topology {
       epoch !== undefined &&
       current.epoch === epoch
     )
-      return joined(current, scope);
+      return joined(current, scope, again);
     return this.compute(key, factory, policy, scope, epoch, false, deadline);
   }
 

@@ -18,7 +18,8 @@ interface TokenRead {
 /**
  * Versions, not clocks, in a shared store. Every dependency — a tag, a namespace segment, the
  * app's clear key, and each entry key's bucket (keys as implicit tags) — has a version token; an
- * invalidation writes new tokens, then replaces the epoch token. A computation reads the tokens of
+ * invalidation of tags replaces the epoch token, writes new tokens, then replaces the epoch token
+ * again (key invalidations only after). A computation reads the tokens of
  * its dependencies before it runs and its entry records them with the epoch it read; an entry is
  * fresh while the epoch is unchanged, or, once it moved, while every recorded token is still the
  * current one. A missing record counts as changed, so an evicted or expired record costs a
@@ -104,21 +105,23 @@ export class RemoteVersions {
 
   /**
    * At write time, for dependencies known only from the result: their tokens, provided no
-   * invalidation happened since `snapshot` was taken (the epoch is unchanged before and after they
-   * are read); otherwise undefined and the value is not stored (it may predate one of them).
+   * invalidation began since `snapshot` was taken — the epoch is read again after the tokens, and
+   * every tag invalidation moves it before it writes a token (`invalidate`), so a token read new
+   * means an epoch read after it is new too. `'overtaken'`: one began, and the value (which may
+   * predate it) is not stored; undefined: the store could not answer.
    */
-  async extend(snapshot: Snapshot, extra: readonly string[]): Promise<Snapshot | undefined> {
+  async extend(snapshot: Snapshot, extra: readonly string[]): Promise<Snapshot | 'overtaken' | undefined> {
     const added = extra.filter((d) => !snapshot.deps.includes(d));
     if (added.length === 0) return snapshot;
     if (snapshot.epoch === undefined) return undefined;
     const before = await this.read([this.epochKey, ...added]);
-    if (before === undefined || before[0] !== snapshot.epoch) return undefined;
+    if (before === undefined) return undefined;
+    if (before[0] !== snapshot.epoch) return 'overtaken';
     const tokens = await this.createMissing(added, before.slice(1));
     if (tokens === undefined) return undefined;
-    if (tokens.some((t, i) => t !== before[i + 1])) {
-      const after = await this.read([this.epochKey]);
-      if (after === undefined || after[0] !== snapshot.epoch) return undefined;
-    }
+    const after = await this.read([this.epochKey]);
+    if (after === undefined) return undefined;
+    if (after[0] !== snapshot.epoch) return 'overtaken';
     return { epoch: snapshot.epoch, deps: [...snapshot.deps, ...added], tokens: [...snapshot.tokens, ...tokens] };
   }
 
@@ -132,21 +135,21 @@ export class RemoteVersions {
 
   /**
    * Writes new tokens for `deps`, then a new epoch: a reader that sees the new epoch finds them.
-   * Rejects (StoreFailureError) when any write fails: the invalidation did not happen everywhere.
+   * `moveFirst` (tags; not needed for key buckets, which no result adds): the epoch also moves
+   * before the tokens, so a computation that reads a tag's token only when it ends (`extend`)
+   * sees an invalidation under way. Rejects (StoreFailureError) when any write fails: the
+   * invalidation did not happen everywhere.
    */
-  async invalidate(deps: readonly string[]): Promise<void> {
+  async invalidate(deps: readonly string[], moveFirst = true): Promise<void> {
     const { guard, store } = this.ctx;
     const ttl = this.recordTtlMs;
+    const moveEpoch = () =>
+      guard.run('set', this.epochKey, () => store.set(this.epochKey, encode(this.ctx.token()), ttl), undefined, true);
+    if (moveFirst) await moveEpoch();
     await Promise.all(
       deps.map((d) => guard.run('set', d, () => store.set(d, encode(this.ctx.token()), ttl), undefined, true)),
     );
-    await guard.run(
-      'set',
-      this.epochKey,
-      () => store.set(this.epochKey, encode(this.ctx.token()), ttl),
-      undefined,
-      true,
-    );
+    await moveEpoch();
   }
 
   /** A missing epoch counts as moved; the first reader to see it missing puts one back. */
