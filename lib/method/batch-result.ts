@@ -5,7 +5,9 @@ export type BatchShape = 'array' | 'map' | 'record';
 
 /** A short list of ids for messages: the first ten, then how many more. */
 export function describeIds(ids: readonly unknown[]): string {
-  const shown = ids.slice(0, 10).map((id) => (typeof id === 'string' ? JSON.stringify(id) : String(id)));
+  const shown = ids
+    .slice(0, 10)
+    .map((id) => (typeof id === 'string' ? JSON.stringify(id) : Object.is(id, -0) ? '-0' : String(id)));
   return `[${shown.join(', ')}${ids.length > 10 ? `, ... ${ids.length - 10} more` : ''}]`;
 }
 
@@ -46,7 +48,11 @@ export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchSh
   }
   if (isRecord(result)) {
     const names = ids.map(String);
-    const clash = names.find((name, i) => names.indexOf(name) !== i);
+    // Two ids named alike are ambiguous unless they are the same number (0 and -0: one record entry).
+    const clash = names.find((name, i) => {
+      const first = names.indexOf(name);
+      return first !== i && ids[first] !== ids[i];
+    });
     if (clash !== undefined) {
       throw new BatchResultError(
         `${called}: two of them are ${JSON.stringify(clash)} as record keys, so a record cannot say which item is whose; ` +

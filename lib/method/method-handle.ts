@@ -122,7 +122,10 @@ function batchHandle(instance: object, info: ManyWrapperInfo) {
     throw new UnknownMethodError(`${m.owner} is a @CacheMemoizeMany method with one key per id: use ${instead}.`);
   };
   const refreshMany = (...args: unknown[]) => m.refresh(instance, original, args);
-  const peekAll = async (...args: unknown[]) => assembled(m, await m.peekMany(args, instance), args);
+  const peekAll = async (...args: unknown[]) => {
+    const ids = Array.isArray(args[0]) ? args[0].slice() : args[0]; // assembled after the await
+    return assembled(m, await m.peekMany(args, instance), [ids, ...args.slice(1)]);
+  };
   return {
     keyOf: single('keyOf', 'keysOf'),
     explain: single('explain', 'explainMany'),

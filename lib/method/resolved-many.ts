@@ -75,7 +75,8 @@ export class ResolvedMany {
   }
 
   call(thisArg: unknown, original: MethodImpl, args: unknown[]): unknown {
-    const ids = args[0];
+    // A copy: the result is shaped after the await, and a caller may refill its array meanwhile.
+    const ids = Array.isArray(args[0]) ? (args[0] as unknown[]).slice() : args[0];
     const rest = args.slice(1);
     let unique: Unique;
     try {
@@ -106,7 +107,7 @@ export class ResolvedMany {
 
   /** Recomputes and stores every item of the list, whatever is cached, in one method call. */
   refresh(thisArg: unknown, original: MethodImpl, args: unknown[]): Promise<unknown> {
-    const ids = this.idsOf(args);
+    const ids = this.idsOf(args).slice(); // shaped after the await: see call()
     const rest = args.slice(1);
     const unique = this.unique(ids, rest, thisArg);
     const load = this.loader(thisArg, original, unique.ids, rest);
