@@ -72,7 +72,7 @@ export interface CallScope<T = unknown> {
    */
   readonly waiting?: () => void;
   /** Keys whose computation started this call (synchronously): joining one would wait for itself. */
-  readonly ancestors?: readonly string[];
+  readonly ancestors?: { includes(key: string): boolean };
 }
 
 /** What a policy's check says of a cached value. */
