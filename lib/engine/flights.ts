@@ -94,10 +94,13 @@ export class Flights {
 /**
  * A caller joins a computation it did not start (a batch loads its other items meanwhile). When
  * an invalidation of a dependency known only from the result overtook it, the caller — who may
- * have started after that invalidation — gets a new computation instead (`again`).
+ * have started after that invalidation — runs again (`again`, with `rejoined`): once, since any
+ * computation it then joins started after it did (one key has one registered computation, and the
+ * overtaken one is no longer it), so an invalidation overtaking that one began after the caller.
  */
 export function joined<T>(flight: Flight<T>, scope: CallScope | undefined, again: () => Promise<T>): Promise<T> {
   scope?.waiting?.();
+  if (scope?.rejoined === true) return flight.promise;
   return flight.promise.then((value) => {
     const overtaken = flight.overtaken;
     if (overtaken === undefined || overtaken === false) return value;

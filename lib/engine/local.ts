@@ -106,7 +106,7 @@ export class LocalTopology implements Topology {
     if (flight !== undefined) {
       // Called by that very computation: it runs uncached rather than wait for itself.
       if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);
-      return joined(flight, scope, () => this.getOrSet(key, factory, policy, scope));
+      return joined(flight, scope, () => this.getOrSet(key, factory, policy, { ...scope, rejoined: true }));
     }
     return this.compute(key, factory, policy, scope);
   }

@@ -134,7 +134,7 @@ export class RemoteTopology implements Topology {
       return this.compute(key, factory, policy, scope, epoch, false, deadline);
     // Called by that very computation: it runs uncached rather than wait for itself.
     if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);
-    const again = () => this.getOrSet(key, factory, policy, scope);
+    const again = () => this.getOrSet(key, factory, policy, { ...scope, rejoined: true });
     if (epoch !== undefined && flight.epoch === epoch) return joined(flight, scope, again);
     return this.joinChecked(flight, again, key, factory, policy, scope, epoch, deadline);
   }

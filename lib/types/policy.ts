@@ -73,6 +73,11 @@ export interface CallScope<T = unknown> {
   readonly waiting?: () => void;
   /** Keys whose computation started this call (synchronously): joining one would wait for itself. */
   readonly ancestors?: { includes(key: string): boolean };
+  /**
+   * The call runs again because the computation it joined was overtaken (flights.ts `joined`): any
+   * computation it joins now started after it did, so it takes that one's value — at most one retry.
+   */
+  readonly rejoined?: boolean;
 }
 
 /** What a policy's check says of a cached value. */

@@ -31,6 +31,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const db = new Map<number, number>();
 let gate: Promise<void> = Promise.resolve();
 let entered: () => void = () => undefined; // told once a computation has read the database
+let computations = 0;
 type Row = { id: number; v: number; org: number };
 
 @Injectable()
@@ -78,6 +79,7 @@ class Users {
   }
 
   private async pause(): Promise<void> {
+    computations++;
     entered();
     await gate;
     if (this.delay > 0) await sleep(Math.random() * this.delay);
@@ -100,6 +102,7 @@ beforeEach(() => {
   db.clear();
   gate = Promise.resolve();
   entered = () => undefined;
+  computations = 0;
 });
 
 /** A store whose epoch writes take 150 ms (a slow link): an invalidation's steps land far apart. */
@@ -224,5 +227,48 @@ describe.each([
     expect((await after).v).toBe(2);
     await settle(app);
     expect((await read(users, 1)).v).toBe(2);
+  });
+});
+
+describe.each([
+  ['memory', () => memoryStore()],
+  ['redis', () => redisStore({ url: servers.redis })],
+] as Array<[string, () => CacheStore]>)('callers of an overtaken computation, on %s', (_n, make) => {
+  let app: TestingModule;
+  beforeEach(async () => {
+    app = await appOn(make(), uniquePrefix('rt-retry'), [Users]);
+  });
+  afterEach(() => app.close());
+
+  it('run again once, sharing one new computation, even while invalidations continue', async () => {
+    const users = app.get(Users);
+    const invalidation = app.get(InvalidationService);
+    let open!: () => void;
+    gate = new Promise((r) => (open = r));
+    const reading = new Promise<void>((r) => (entered = r));
+    const first = users.byResultTags(1);
+    await reading;
+    const joiners = Array.from({ length: 19 }, () => users.byResultTags(1));
+    await invalidation.invalidateTags(['org:1']); // overtakes the first computation
+    computations = 0;
+    users.delay = 5; // each computation now takes a while, and an invalidation lands in it
+    let invalidating = true;
+    const churn = (async () => {
+      while (invalidating) {
+        await invalidation.invalidateTags(['org:1']);
+        await sleep(1);
+      }
+    })();
+    open();
+    try {
+      await first;
+      const got = await Promise.all(joiners);
+      expect(got.map((r) => r.id)).toEqual(Array(19).fill(1));
+      expect(computations).toBe(1); // one new computation for the 19, however often it was overtaken
+    } finally {
+      invalidating = false;
+      await churn;
+      users.delay = 0;
+    }
   });
 });
