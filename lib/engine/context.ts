@@ -128,6 +128,7 @@ export class EngineContext {
   }
 
   miss(key: string, policy: CachePolicy, scope: CallScope | undefined): void {
+    if (scope?.rejoined === true) return; // told once, when the call first missed
     this.count(policy, MISS);
     scope?.report?.('miss');
     this.emit({ type: 'miss', key, store: this.name, owner: policy.owner });

@@ -27,6 +27,16 @@ export function planEntry<T>(
   const ttlMs = control?.ttlMs ?? (scope?.ttlOf === undefined ? policy.ttlMs : scope.ttlOf(value));
   if (ttlMs <= 0) return undefined;
   const graceMs = control?.graceMs ?? policy.graceMs;
+  const keepMs = ttlMs + Math.max(graceMs, policy.staleIfErrorMs ?? 0);
+  return { ttlMs, graceMs, keepMs, extraDeps: extraDepsOf(value, scope, control) };
+}
+
+/** The dependencies known only from a computed value: result tags and tags the computation added. Throws when resultTags does. */
+export function extraDepsOf(
+  value: unknown,
+  scope: CallScope | undefined,
+  control: FactoryControl | undefined,
+): readonly string[] | undefined {
   const fromResult = scope?.resultDeps?.(value);
   const added = control?.deps;
   const extraDeps =
@@ -35,11 +45,25 @@ export function planEntry<T>(
       : fromResult === undefined
         ? added
         : [...fromResult, ...added];
-  const keepMs = ttlMs + Math.max(graceMs, policy.staleIfErrorMs ?? 0);
-  return {
-    ttlMs,
-    graceMs,
-    keepMs,
-    extraDeps: extraDeps !== undefined && extraDeps.length > 0 ? extraDeps : undefined,
-  };
+  return extraDeps !== undefined && extraDeps.length > 0 ? extraDeps : undefined;
+}
+
+/**
+ * For the callers that joined a computation: whether they may take its value, when it has
+ * dependencies known only from it (else undefined: they may). `check` judges those; a resultTags
+ * that throws leaves nothing to judge by, and they run again.
+ */
+export function joinCheck(
+  value: unknown,
+  scope: CallScope | undefined,
+  control: FactoryControl | undefined,
+  check: (extra: readonly string[]) => () => boolean | Promise<boolean>,
+): (() => boolean | Promise<boolean>) | undefined {
+  let extra: readonly string[] | undefined;
+  try {
+    extra = extraDepsOf(value, scope, control);
+  } catch {
+    return () => false;
+  }
+  return extra === undefined ? undefined : check(extra);
 }

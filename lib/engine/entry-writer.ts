@@ -2,7 +2,7 @@ import type { EnvelopeMeta, EnvelopeView } from '../codec/envelope';
 import type { UnverifiedEntryError, EntryCodec } from '../codec/entry-codec';
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { EngineContext } from './context';
-import { planEntry } from './entry-plan';
+import { joinCheck, planEntry } from './entry-plan';
 import type { FailedInvalidations } from './failed-invalidations';
 import type { Flight, Snapshot } from './flights';
 import type { RemoteObserver } from './remote-observer';
@@ -38,10 +38,8 @@ export class EntryWriter {
       if (plan === undefined) return;
       let recorded: Snapshot | undefined = snapshot;
       if (plan.extraDeps !== undefined) {
-        // Set before the first await: callers joining the flight wait for this verdict.
-        const extended = this.versions.extend(snapshot, plan.extraDeps);
-        flight.overtaken = extended.then((r) => r === 'overtaken' && flight.overtake());
-        const r = await extended;
+        // Read once for the write and the checks of callers that joined (the same dependencies).
+        const r = await (flight.extended ??= this.versions.extend(snapshot, plan.extraDeps));
         recorded = r === 'overtaken' ? undefined : r;
       }
       // Overtaken by an invalidation (here, or of a result tag meanwhile), or one failed here: not stored.
@@ -80,6 +78,20 @@ export class EntryWriter {
     } catch (error) {
       ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
     }
+  }
+
+  /**
+   * What callers that joined `flight` check before taking its value (flights.ts `joined`): the
+   * versions of its result's dependencies, read once after it ran (and shared with the write), are
+   * still current, and no invalidation of them failed here. A store that cannot tell: run again.
+   */
+  joinCheck<T>(flight: Flight<T>, value: T, snapshot: Snapshot | undefined, scope: CallScope | undefined) {
+    return joinCheck(value, scope, flight.control, (extra) => async () => {
+      if (snapshot === undefined) return false;
+      const r = await (flight.extended ??= this.versions.extend(snapshot, extra));
+      if (typeof r !== 'object' || this.failed.affects(r.deps)) return false;
+      return (await this.versions.unchanged(r.deps, r.tokens)) === true;
+    });
   }
 
   /** Writes a migrated value in place of an entry's: same deadlines, epoch and versions. */

@@ -22,18 +22,14 @@ export class Flight<T = unknown> {
   /** What the computation said about its entry while it ran (cacheContext()). */
   control: FactoryControl | undefined;
   /**
-   * Set once the value is known, when its entry has dependencies known only from the result
-   * (result tags, `addTags`): whether an invalidation began while it ran, so the value may predate
-   * it (a promise while the shared store is asked). Such a value is not stored, and a caller that
-   * joined the computation runs the method again rather than take it.
+   * Set once the value is known, when it has dependencies known only from it (result tags,
+   * `addTags`): whether a caller that joined may take the value — no invalidation of them since
+   * the computation started, as far as the store can tell when asked. Asked per caller, whatever
+   * became of the computation (detached, not stored, its write under way).
    */
-  overtaken: boolean | Promise<boolean> | undefined;
-
-  /** An invalidation of a dependency known only from the result overtook it (see `overtaken`). */
-  overtake(): true {
-    this.cancelled = true; // nobody joins it any more
-    return (this.overtaken = true);
-  }
+  joinable: (() => boolean | Promise<boolean>) | undefined;
+  /** Remote: the versions the entry records with its result's dependencies (read once, shared by the write and the callers' checks). */
+  extended: Promise<Snapshot | 'overtaken' | undefined> | undefined;
 
   constructor(
     readonly key: string,
@@ -96,16 +92,18 @@ export class Flights {
  * an invalidation of a dependency known only from the result overtook it, the caller — who may
  * have started after that invalidation — runs again (`again`, with `rejoined`): once, since any
  * computation it then joins started after it did (one key has one registered computation, and the
- * overtaken one is no longer it), so an invalidation overtaking that one began after the caller.
+ * refused one is detached), so an invalidation overtaking that one began after the caller.
  */
 export function joined<T>(flight: Flight<T>, scope: CallScope | undefined, again: () => Promise<T>): Promise<T> {
   scope?.waiting?.();
   if (scope?.rejoined === true) return flight.promise;
+  // Refused: nobody joins it any more (its entry, if written, records the old versions anyway).
+  const retry = () => ((flight.cancelled = true), again());
   return flight.promise.then((value) => {
-    const overtaken = flight.overtaken;
-    if (overtaken === undefined || overtaken === false) return value;
-    if (overtaken === true) return again();
-    return overtaken.then((yes) => (yes ? again() : value));
+    const joinable = flight.joinable?.();
+    if (joinable === undefined || joinable === true) return value;
+    if (joinable === false) return retry();
+    return joinable.then((yes) => (yes ? value : retry()));
   });
 }
 

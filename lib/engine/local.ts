@@ -6,7 +6,7 @@ import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flights, joined, reentrant } from './flights';
 import { expireEntry, findRow, freshRow, inspectEntry, LocalFlight, localVersions } from './local-entry';
 import { type LocalEntry, readEntry, signedTags } from './local-entry';
-import { planEntry } from './entry-plan';
+import { joinCheck, planEntry } from './entry-plan';
 import { LocalMeta, type LocalVersions } from './local-versions';
 import { servingStaleOnError } from './read-guards';
 import { computingSync } from './reentry';
@@ -237,6 +237,9 @@ export class LocalTopology implements Topology {
     flight.promise = runFactory(this.ctx, key, policy, factory, flight.control).then(
       (value) => {
         flight.resolved = true;
+        flight.joinable = joinCheck(value, scope, flight.control, (extra) => () => {
+          return this.versions.untouchedSince(flight.at, extra);
+        });
         this.store1(flight, value, policy, scope);
         this.flights.settle(flight);
         return value;
@@ -280,7 +283,7 @@ export class LocalTopology implements Topology {
       const extra = plan.extraDeps;
       if (extra !== undefined) {
         // A result tag invalidated while this computed: the value may predate it (and callers that joined run again).
-        if (!this.versions.untouchedSince(at, extra)) return void flight.overtake();
+        if (!this.versions.untouchedSince(at, extra)) return;
         meta = this.versions.extend(meta, extra);
       }
       const now = this.ctx.now();

@@ -252,6 +252,7 @@ export class RemoteTopology implements Topology {
     flight.control = new FactoryControl(this.ctx.prefix, policy.owner);
     const value = await runFactory(this.ctx, flight.key, policy, factory, flight.control);
     flight.resolved = true;
+    flight.joinable = this.writer.joinCheck(flight, value, snapshot, scope);
     if (snapshot === undefined || flight.cancelled) {
       this.flights.settle(flight);
       return value;
