@@ -47,7 +47,8 @@ export class BusProtocol {
   private readonly ackChannel: string;
   private leaseUntil = 0;
   private up = false;
-  private wasDown = false;
+  /** True at first: copies made before the bus was ever up missed every message published until then. */
+  private wasDown = true;
   private pings = new Map<string, number>();
   private seq = 0;
   private readonly waiting = new Map<string, { acks: number; expected: number | undefined; done: () => void }>();
@@ -107,7 +108,10 @@ export class BusProtocol {
     this.waiting.set(id, { acks: 0, expected: undefined, done });
     let receivers: number | undefined;
     try {
-      receivers = await this.transport.publishCounted(this.channel, JSON.stringify(message));
+      receivers = await bounded(
+        this.transport.publishCounted(this.channel, JSON.stringify(message)),
+        this.leaseMs + 250,
+      );
     } catch (error) {
       this.waiting.delete(id);
       throw new StoreFailureError(
@@ -215,4 +219,14 @@ export class BusProtocol {
     this.waiting.delete(id);
     wait?.done();
   }
+}
+
+/** A publish that does not answer (a frozen server, a client without a command timeout) fails the invalidation instead of holding it. */
+function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

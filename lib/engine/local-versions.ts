@@ -142,6 +142,17 @@ export class LocalVersions {
     if (records.size > RECORDS) this.forgetOldest();
   }
 
+  /**
+   * Everything may have changed (a tier's bus lost messages): whatever started before now cannot
+   * be judged by name — no computation under way may put its value here (the caller also drops
+   * every copy made so far).
+   */
+  invalidateAll(): void {
+    const at = ++this.clock;
+    this.lastInvalidation = at;
+    this.floor = at;
+  }
+
   /** Whether none of `deps` was invalidated after logical time `at`, whether states were held for them or not. */
   untouchedSince(at: number, deps: readonly string[]): boolean {
     if (at >= this.lastInvalidation) return true;

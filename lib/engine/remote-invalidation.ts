@@ -39,39 +39,52 @@ export class RemoteInvalidation {
   }
 
   async deps(deps: readonly string[]): Promise<void> {
-    this.flights.detachWhere(new Set(deps));
-    this.observer().invalidating?.({ deps, keys: [] });
+    const change = { deps, keys: [] };
+    this.applyHere(change);
     await this.failed.attempt(deps, async () => {
       await this.versions.invalidate(deps);
-      await this.observer().announce?.({ deps, keys: [] });
+      await this.observer().announce?.(change);
     });
+    this.applyHere(change); // durable: see applyHere
     this.ctx.emit({ type: 'invalidate', tags: deps, store: this.ctx.name });
   }
 
   async keys(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     const buckets = [...new Set(keys.map((k) => this.versions.bucketOf(k)))];
-    this.flights.detachKeys(keys);
-    this.flights.detachWhere(new Set(buckets));
-    this.observer().invalidating?.({ deps: buckets, keys });
+    const change = { deps: buckets, keys };
+    this.applyHere(change);
     const { guard, store } = this.ctx;
     await this.failed.attempt(buckets, async () => {
       await this.versions.invalidate(buckets, false);
       await guard.run('deleteMany', keys[0], () => store.deleteMany(keys), 0, true);
-      await this.observer().announce?.({ deps: buckets, keys });
+      await this.observer().announce?.(change);
     });
+    this.applyHere(change);
     this.ctx.emit({ type: 'invalidate', keys, store: this.ctx.name });
   }
 
   async clear(prefix: string, allDep: string): Promise<void> {
-    this.flights.detachWhere(new Set([allDep]), prefix);
-    this.observer().invalidating?.({ deps: [allDep], keys: [], prefix });
+    const change = { deps: [allDep], keys: [], prefix };
+    this.applyHere(change);
     await this.failed.attempt([allDep], async () => {
       await this.versions.invalidate([allDep]);
       await this.ctx.guard.run('clear', prefix, () => this.ctx.store.clear(prefix), undefined, true);
-      await this.observer().announce?.({ deps: [allDep], keys: [], prefix });
+      await this.observer().announce?.(change);
     });
+    this.applyHere(change);
     this.ctx.emit({ type: 'invalidate', prefix, store: this.ctx.name });
+  }
+
+  /**
+   * Detaches the computations here and (tiered) drops L1 copies and moves the local versions —
+   * before the store is written, and again once it is durable: a lookup or computation that
+   * started in between read the store before the change and may have put an old copy in L1
+   * (found by review: a key invalidation's old value served from L1 for l1Ttl, 87 rounds in 300).
+   */
+  private applyHere(change: Change): void {
+    this.detach(change);
+    this.observer().invalidating?.(change);
   }
 
   close(): void {

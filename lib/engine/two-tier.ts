@@ -86,7 +86,11 @@ export class TwoTierTopology implements Topology {
         drop: (keys) => {
           for (const key of keys) tier.l1.remove(key);
         },
-        resync: () => tier.l1.clearAll(),
+        // Messages were lost: every copy, and every computation under way, may predate one.
+        resync: () => {
+          this.versions.invalidateAll();
+          tier.l1.clearAll();
+        },
       });
     }
   }
