@@ -106,8 +106,16 @@ export class TieredStore implements CacheStore {
     await this.l2.clear(prefix);
   }
 
-  ready(timeoutMs: number): Promise<boolean> {
-    return this.l2.ready === undefined ? Promise.resolve(true) : this.l2.ready(timeoutMs);
+  /**
+   * L2 is reachable — and, with a bus, its subscription is up: L1 serves nothing before that (its
+   * first subscription drops every copy made until then), so an app starts with L1 working.
+   */
+  async ready(timeoutMs: number): Promise<boolean> {
+    const started = performance.now();
+    const l2 = this.l2.ready === undefined ? true : await this.l2.ready(timeoutMs);
+    if (!l2 || this.bus?.whenUp === undefined) return l2;
+    await this.bus.whenUp(Math.max(0, timeoutMs - (performance.now() - started)));
+    return true;
   }
 
   touch(keys: readonly string[], ttlMs: number): Promise<void> {

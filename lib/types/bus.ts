@@ -21,4 +21,6 @@ export interface BusTransport {
    */
   publishCounted(channel: string, text: string): Promise<number | undefined>;
   close(): Promise<void>;
+  /** Whether the subscription is up, waiting for it at most `timeoutMs` (the store's `ready` waits for it). */
+  whenUp?(timeoutMs: number): Promise<boolean>;
 }

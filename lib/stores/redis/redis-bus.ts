@@ -18,10 +18,28 @@ export class RedisBus implements BusTransport {
     onState: (up: boolean) => void;
   }> = [];
 
+  private up = false;
+  private readonly waitingUp = new Set<() => void>();
+
   constructor(
     private readonly publisher: RedisClientLike,
     private readonly duplicate: () => RedisClientLike,
   ) {}
+
+  /** Whether the subscription is up, waiting for it at most `timeoutMs`. */
+  whenUp(timeoutMs: number): Promise<boolean> {
+    if (this.up) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waitingUp.delete(done);
+        resolve(this.up);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref?.();
+      this.waitingUp.add(done);
+    });
+  }
 
   /** Each call adds its channels to the one subscriber connection. */
   subscribe(
@@ -83,7 +101,9 @@ export class RedisBus implements BusTransport {
   }
 
   private state(up: boolean): void {
+    this.up = up;
     for (const l of this.listeners) l.onState(up);
+    if (up) for (const done of [...this.waitingUp]) done();
   }
 
   /** Subscribers of `channel` on every node of the cluster; undefined unless every node answers. */
