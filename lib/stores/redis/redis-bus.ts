@@ -26,9 +26,10 @@ export class RedisBus implements BusTransport {
     private readonly duplicate: () => RedisClientLike,
   ) {}
 
-  /** Whether the subscription is up, waiting for it at most `timeoutMs`. */
+  /** Whether the subscription is up, waiting for it at most `timeoutMs` (none started: false at once). */
   whenUp(timeoutMs: number): Promise<boolean> {
     if (this.up) return Promise.resolve(true);
+    if (this.subscriber === undefined) return Promise.resolve(false); // nothing subscribed yet: nothing to wait for
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
