@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { StoreFailureError } from '../errors';
 import type { BusTransport } from '../types/bus';
+import { withDeadline } from './batch-lookup';
 
 /** An invalidation announced to other instances (dependency keys, entry keys, a cleared prefix). */
 export interface BusChange {
@@ -108,10 +109,14 @@ export class BusProtocol {
     this.waiting.set(id, { acks: 0, expected: undefined, done });
     let receivers: number | undefined;
     try {
-      receivers = await bounded(
-        this.transport.publishCounted(this.channel, JSON.stringify(message)),
-        this.leaseMs + 250,
+      // Bounded: a publish without reply (a frozen server, a client without a command timeout) fails the invalidation.
+      const ms = this.leaseMs + 250;
+      const sent = await withDeadline(
+        this.transport.publishCounted(this.channel, JSON.stringify(message)).then((count) => ({ count })),
+        ms,
       );
+      if (sent === undefined) throw new Error(`no reply within ${ms} ms`);
+      receivers = sent.count;
     } catch (error) {
       this.waiting.delete(id);
       throw new StoreFailureError(
@@ -219,14 +224,4 @@ export class BusProtocol {
     this.waiting.delete(id);
     wait?.done();
   }
-}
-
-/** A publish that does not answer (a frozen server, a client without a command timeout) fails the invalidation instead of holding it. */
-function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
-    timer.unref?.();
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
