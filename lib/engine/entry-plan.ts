@@ -21,6 +21,8 @@ export function planEntry<T>(
   policy: CachePolicy,
   scope: CallScope | undefined,
   control: FactoryControl | undefined,
+  /** The computation's `extraDeps` (flights.ts): computed once, shared with its callers' join check. */
+  extraDeps: () => readonly string[] | undefined,
 ): EntryPlan | undefined {
   if (control?.skipped === true) return undefined;
   if (policy.cacheIf !== undefined && !policy.cacheIf(value)) return undefined;
@@ -28,7 +30,7 @@ export function planEntry<T>(
   if (ttlMs <= 0) return undefined;
   const graceMs = control?.graceMs ?? policy.graceMs;
   const keepMs = ttlMs + Math.max(graceMs, policy.staleIfErrorMs ?? 0);
-  return { ttlMs, graceMs, keepMs, extraDeps: extraDepsOf(value, scope, control) };
+  return { ttlMs, graceMs, keepMs, extraDeps: extraDeps() };
 }
 
 /** The dependencies known only from a computed value: result tags and tags the computation added. Throws when resultTags does. */
@@ -54,14 +56,12 @@ export function extraDepsOf(
  * that throws leaves nothing to judge by, and they run again.
  */
 export function joinCheck(
-  value: unknown,
-  scope: CallScope | undefined,
-  control: FactoryControl | undefined,
+  extraDeps: () => readonly string[] | undefined,
   check: (extra: readonly string[]) => () => boolean | Promise<boolean>,
 ): (() => boolean | Promise<boolean>) | undefined {
   let extra: readonly string[] | undefined;
   try {
-    extra = extraDepsOf(value, scope, control);
+    extra = extraDeps();
   } catch {
     return () => false;
   }

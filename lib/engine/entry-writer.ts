@@ -34,7 +34,7 @@ export class EntryWriter {
     const { ctx } = this;
     const key = flight.key;
     try {
-      const plan = planEntry(value, policy, scope, flight.control);
+      const plan = planEntry(value, policy, scope, flight.control, () => flight.extraDeps(value, scope));
       if (plan === undefined) return;
       let recorded: Snapshot | undefined = snapshot;
       if (plan.extraDeps !== undefined) {
@@ -86,12 +86,15 @@ export class EntryWriter {
    * still current, and no invalidation of them failed here. A store that cannot tell: run again.
    */
   joinCheck<T>(flight: Flight<T>, value: T, snapshot: Snapshot | undefined, scope: CallScope | undefined) {
-    return joinCheck(value, scope, flight.control, (extra) => async () => {
-      if (snapshot === undefined) return false;
-      const r = await (flight.extended ??= this.versions.extend(snapshot, extra));
-      if (typeof r !== 'object' || this.failed.affects(r.deps)) return false;
-      return (await this.versions.unchanged(r.deps, r.tokens)) === true;
-    });
+    return joinCheck(
+      () => flight.extraDeps(value, scope),
+      (extra) => async () => {
+        if (snapshot === undefined) return false;
+        const r = await (flight.extended ??= this.versions.extend(snapshot, extra));
+        if (typeof r !== 'object' || this.failed.affects(r.deps)) return false;
+        return (await this.versions.unchanged(r.deps, r.tokens)) === true;
+      },
+    );
   }
 
   /** Writes a migrated value in place of an entry's: same deadlines, epoch and versions. */

@@ -1,4 +1,5 @@
 import type { CallScope } from '../types/policy';
+import { extraDepsOf } from './entry-plan';
 import type { FactoryControl } from './factory-control';
 
 /** What a remote computation read before it ran: the epoch and each dependency's version token. */
@@ -30,6 +31,7 @@ export class Flight<T = unknown> {
   joinable: (() => boolean | Promise<boolean>) | undefined;
   /** Remote: the versions the entry records with its result's dependencies (read once, shared by the write and the callers' checks). */
   extended: Promise<Snapshot | 'overtaken' | undefined> | undefined;
+  private extra: { deps: readonly string[] | undefined } | { error: unknown } | undefined;
 
   constructor(
     readonly key: string,
@@ -38,6 +40,23 @@ export class Flight<T = unknown> {
     /** Remote: the epoch its lookup read (a caller that read the same epoch may join). */
     readonly epoch: string | undefined,
   ) {}
+
+  /**
+   * The dependencies known only from its value (result tags, `addTags`), computed once: the
+   * callers' join check and the write share them, so `resultTags` runs once per computation (one
+   * that throws, throws for both).
+   */
+  extraDeps(value: T, scope: CallScope | undefined): readonly string[] | undefined {
+    if (this.extra === undefined) {
+      try {
+        this.extra = { deps: extraDepsOf(value, scope, this.control) };
+      } catch (error) {
+        this.extra = { error };
+      }
+    }
+    if ('error' in this.extra) throw this.extra.error;
+    return this.extra.deps;
+  }
 }
 
 /** The computations under way in this process, by key (single-flight). */

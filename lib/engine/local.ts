@@ -237,9 +237,8 @@ export class LocalTopology implements Topology {
     flight.promise = runFactory(this.ctx, key, policy, factory, flight.control).then(
       (value) => {
         flight.resolved = true;
-        flight.joinable = joinCheck(value, scope, flight.control, (extra) => () => {
-          return this.versions.untouchedSince(flight.at, extra);
-        });
+        const extra = () => flight.extraDeps(value, scope);
+        flight.joinable = joinCheck(extra, (deps) => () => this.versions.untouchedSince(flight.at, deps));
         this.store1(flight, value, policy, scope);
         this.flights.settle(flight);
         return value;
@@ -276,7 +275,7 @@ export class LocalTopology implements Topology {
     if (flight.cancelled) return;
     const { ctx } = this;
     try {
-      const plan = planEntry(value, policy, scope, flight.control);
+      const plan = planEntry(value, policy, scope, flight.control, () => flight.extraDeps(value, scope));
       if (plan === undefined) return;
       let meta = flight.meta;
       const at = flight.at;

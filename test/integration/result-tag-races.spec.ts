@@ -70,6 +70,12 @@ class Users {
     return out;
   }
 
+  static tagged = 0;
+  @CacheMemoize({ ttl: '1m', resultTags: (u: Row) => (Users.tagged++, [`org:${u.org}`]) })
+  async counted(id: number): Promise<Row> {
+    return { id, v: db.get(id) ?? 0, org: 1 };
+  }
+
   /** Control: a tag known from the arguments (detached by the invalidation itself). */
   @CacheMemoize({ ttl: '1m', tags: () => ['org:1'] })
   async byArgTags(id: number): Promise<Row> {
@@ -239,6 +245,16 @@ describe.each([
     app = await appOn(make(), uniquePrefix('rt-retry'), [Users]);
   });
   afterEach(() => app.close());
+
+  it('resultTags runs once per computation: the join check and the write share it', async () => {
+    const users = app.get(Users);
+    Users.tagged = 0;
+    const got = await Promise.all([users.counted(5), users.counted(5), users.counted(5)]);
+    await settle(app);
+    expect([got.map((r) => r.id), Users.tagged]).toEqual([[5, 5, 5], 1]);
+    await users.counted(5); // a hit
+    expect(Users.tagged).toBe(1);
+  });
 
   it('run again once, sharing one new computation, even while invalidations continue', async () => {
     const users = app.get(Users);
