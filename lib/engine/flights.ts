@@ -117,12 +117,29 @@ export function joined<T>(flight: Flight<T>, scope: CallScope | undefined, again
   scope?.waiting?.();
   if (scope?.rejoined === true) return flight.promise;
   // Refused: nobody joins it any more (its entry, if written, records the old versions anyway).
-  const retry = () => ((flight.cancelled = true), again());
+  return takenOr(flight, () => ((flight.cancelled = true), again()));
+}
+
+/**
+ * A caller served from grace (`read`), waiting (`timeout.soft`) for the refresh under way: that
+ * refresh's value, unless an invalidation overtook it (`current` false: one came between its
+ * start and the caller's lookup; or one of a dependency known only from its value); then the
+ * stale value the caller read, which is current. Undefined: serve stale at once.
+ */
+export function refreshed<T>(
+  flight: Flight<T>,
+  read: { stale: T } | undefined,
+  current = true,
+): Promise<T> | undefined {
+  return read === undefined || !current ? undefined : takenOr(flight, () => read.stale);
+}
+
+function takenOr<T>(flight: Flight<T>, refused: () => T | Promise<T>): Promise<T> {
   return flight.promise.then((value) => {
     const joinable = flight.joinable?.();
     if (joinable === undefined || joinable === true) return value;
-    if (joinable === false) return retry();
-    return joinable.then((yes) => (yes ? value : retry()));
+    if (joinable === false) return refused();
+    return joinable.then((yes) => (yes ? value : refused()));
   });
 }
 

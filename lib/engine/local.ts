@@ -3,7 +3,7 @@ import type { LocalCacheStore } from '../types/store';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
-import { Flights, joined, reentrant } from './flights';
+import { Flights, joined, reentrant, refreshed } from './flights';
 import { expireEntry, findRow, freshRow, inspectEntry, LocalFlight, localVersions } from './local-entry';
 import { type LocalEntry, readEntry, signedTags } from './local-entry';
 import { joinCheck, planEntry } from './entry-plan';
@@ -97,8 +97,9 @@ export class LocalTopology implements Topology {
         return this.inline(key, factory, policy, scope);
       }
       this.ctx.stale(key, policy, scope);
-      const stale = entry.value as T;
-      return Promise.resolve(staleOrSoon(stale, this.refreshInBackground(key, factory, policy, scope), policy));
+      const read = { stale: entry.value as T };
+      const refreshing = this.refreshInBackground(key, factory, policy, scope, read);
+      return Promise.resolve(staleOrSoon(read.stale, refreshing, policy));
     }
     this.ctx.miss(key, policy, scope);
     // Invalidations detach computations synchronously: any flight still registered is current.
@@ -212,22 +213,19 @@ export class LocalTopology implements Topology {
     );
   }
 
-  /** Starts one refresh for the key unless one runs or a failed one is backing off. */
+  /** One refresh per key, unless a failed one backs off; one registered is current (`read`: see `refreshed`). */
   private refreshInBackground<T>(
     key: string,
     factory: Factory<T>,
     policy: CachePolicy,
     scope: CallScope | undefined,
+    read?: { stale: T },
   ): Promise<T> | undefined {
     const existing = this.flights.get<T>(key);
-    if (existing !== undefined) return existing.promise;
+    if (existing !== undefined) return refreshed(existing, read);
     const { revalidation } = this.ctx;
     if (revalidation.backingOff(key, this.ctx.now())) return undefined;
-    const run = this.compute(key, factory, policy, scope);
-    run.then(
-      () => revalidation.succeeded(key),
-      () => revalidation.failed(key, this.ctx.now()),
-    );
+    const run = revalidation.follow(key, this.compute(key, factory, policy, scope), this.ctx.now);
     return this.ctx.background.track(run); // close() waits for it, as on shared stores
   }
 

@@ -4,7 +4,7 @@ import { BatchLookup, withDeadline, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
-import { Flight, Flights, joined, reentrant, type Snapshot } from './flights';
+import { Flight, Flights, joined, reentrant, refreshed, type Snapshot } from './flights';
 import { EntryWriter } from './entry-writer';
 import { EntryExpiry } from './entry-expiry';
 import { LockedCompute } from './locked-compute';
@@ -110,8 +110,8 @@ export class RemoteTopology implements Topology {
       return this.inline(key, factory, policy, scope, found.epoch);
     }
     ctx.stale(key, policy, scope);
-    const refreshing = this.refreshInBackground(key, factory, policy, scope, found.epoch);
-    return staleOrSoon(found.value as T, refreshing, policy);
+    const stale = found.value as T;
+    return staleOrSoon(stale, this.refreshInBackground(key, factory, policy, scope, found.epoch, { stale }), policy);
   }
 
   /** A refresh this caller runs and waits for (handlers). */
@@ -184,23 +184,21 @@ export class RemoteTopology implements Topology {
   private readonly current = async (deps: readonly string[], tokens: readonly string[]): Promise<boolean> =>
     !this.invalidation.failed.affects(deps) && (await this.versions.unchanged(deps, tokens)) === true;
 
-  /** Starts one refresh for the key unless one runs or a failed one is backing off. */
+  /** Starts one refresh for the key unless one runs or a failed one backs off (`read`: see `refreshed`). */
   private refreshInBackground<T>(
     key: string,
     factory: Factory<T>,
     policy: CachePolicy,
     scope: CallScope | undefined,
     epoch: string | undefined,
+    read?: { stale: T },
   ): Promise<T> | undefined {
     const existing = this.flights.get<T>(key);
-    if (existing !== undefined && !existing.cancelled) return existing.promise;
+    if (existing !== undefined && !existing.cancelled)
+      return refreshed(existing, read, epoch !== undefined && existing.epoch === epoch);
     const { revalidation, background } = this.ctx;
     if (revalidation.backingOff(key, this.ctx.now())) return undefined;
-    const run = this.compute(key, factory, policy, scope, epoch);
-    run.then(
-      () => revalidation.succeeded(key),
-      () => revalidation.failed(key, this.ctx.now()),
-    );
+    const run = revalidation.follow(key, this.compute(key, factory, policy, scope, epoch), this.ctx.now);
     void background.track(run);
     return run;
   }

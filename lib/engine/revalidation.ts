@@ -16,6 +16,15 @@ export class Revalidation {
     this.backoff.set(key, { until: now + delayMs, delayMs });
   }
 
+  /** Records how a background refresh of the key ends. */
+  follow<T>(key: string, run: Promise<T>, now: () => number): Promise<T> {
+    run.then(
+      () => this.succeeded(key),
+      () => this.failed(key, now()),
+    );
+    return run;
+  }
+
   succeeded(key: string): void {
     if (this.backoff.size > 0) this.backoff.delete(key);
   }
