@@ -67,7 +67,16 @@ export class EntryCodec {
 
   /** The entry's bytes. Async only when it compresses (off the event loop, in libuv's pool). */
   encode(key: string, meta: EnvelopeMeta, value: unknown): Buffer | Promise<Buffer> {
-    const body = this.serializer.encode(value);
+    return this.encodeBody(key, meta, this.body(value));
+  }
+
+  /** The value's bytes, taken now: what the caller does with the value afterwards is not stored. */
+  body(value: unknown): Uint8Array {
+    return this.serializer.encode(value);
+  }
+
+  /** An entry around a body from `body()`. */
+  encodeBody(key: string, meta: EnvelopeMeta, body: Uint8Array): Buffer | Promise<Buffer> {
     if (this.algorithm === undefined || body.byteLength <= this.threshold) return this.build(key, meta, body, 0);
     return this.deflate(body).then((packed) =>
       packed === undefined ? this.build(key, meta, body, 0) : this.build(key, meta, packed, COMPRESSED),

@@ -36,6 +36,15 @@ export class EntryWriter {
     try {
       const plan = planEntry(value, policy, scope, flight.control, () => flight.extraDeps(value, scope));
       if (plan === undefined) return;
+      const stored = policy.storeResult ? value : undefined;
+      // Serialized before any await: the caller gets the value next, and may change it.
+      let body: Uint8Array;
+      try {
+        body = this.codec.body(stored);
+      } catch (error) {
+        ctx.emit({ type: 'uncacheable', key, store: ctx.name, owner: policy.owner, error });
+        return;
+      }
       let recorded: Snapshot | undefined = snapshot;
       if (plan.extraDeps !== undefined) {
         // Read once for the write and the checks of callers that joined (the same dependencies).
@@ -55,14 +64,7 @@ export class EntryWriter {
         deps: recorded.deps,
         tokens: recorded.tokens,
       };
-      const stored = policy.storeResult ? value : undefined;
-      let bytes: Buffer;
-      try {
-        bytes = await this.codec.encode(key, meta, stored);
-      } catch (error) {
-        ctx.emit({ type: 'uncacheable', key, store: ctx.name, owner: policy.owner, error });
-        return;
-      }
+      const bytes = await this.codec.encodeBody(key, meta, body);
       const ok = await ctx.guard.run(
         'set',
         key,
