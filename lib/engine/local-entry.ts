@@ -47,6 +47,14 @@ export function freshRow(
 }
 
 /** The entry in `row` (-1: none) if the engine wrote it with a meta of class `kind`. */
+/** The store still holds this very entry under the key (not removed, not replaced). */
+export function stillHeld(rows: LocalEntryRows, key: string, entry: LocalEntry): boolean {
+  const row = rows.find(key);
+  return (
+    row >= 0 && rows.metaAt(row) === entry.meta && rows.atOf(row) === entry.at && rows.valueAt(row) === entry.value
+  );
+}
+
 export function readEntry<M extends LocalMeta>(
   rows: LocalEntryRows,
   row: number,

@@ -5,7 +5,7 @@ import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flights, joined, reentrant, refreshed } from './flights';
 import { expireEntry, findRow, freshRow, inspectEntry, LocalFlight, localVersions } from './local-entry';
-import { type LocalEntry, readEntry, signedTags } from './local-entry';
+import { type LocalEntry, readEntry, signedTags, stillHeld } from './local-entry';
 import { joinCheck, planEntry } from './entry-plan';
 import { LocalMeta, type LocalVersions } from './local-versions';
 import { servingStaleOnError } from './read-guards';
@@ -69,8 +69,8 @@ export class LocalTopology implements Topology {
       !this.current(entry, scope)
     )
       return call;
-    // Checked again when used: an invalidation during the failing call wins.
-    const valid = () => (this.current(entry, scope) ? entry : undefined);
+    // Checked again when used: an invalidation during the failing call wins (a key's removes the row).
+    const valid = () => (this.current(entry, scope) && stillHeld(store, key, entry) ? entry : undefined);
     return servingStaleOnError(this.ctx, key, policy, scope, call, valid);
   }
 
