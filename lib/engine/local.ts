@@ -10,6 +10,7 @@ import { joinCheck, planEntry } from './entry-plan';
 import { LocalMeta, type LocalVersions } from './local-versions';
 import { servingStaleOnError } from './read-guards';
 import { computingSync } from './reentry';
+import { refreshedInline } from './revalidation';
 import type { Factory, Topology } from './topology';
 
 /**
@@ -74,10 +75,11 @@ export class LocalTopology implements Topology {
     return servingStaleOnError(this.ctx, key, policy, scope, call, valid);
   }
 
-  /** A refresh this caller runs and waits for (handlers). */
-  private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope): Promise<T> {
+  /** A refresh this caller runs and waits for (handlers); one of a stale value falls back on it when it fails. */
+  private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope, stale?: { value: T }) {
     this.ctx.miss(key, policy, scope);
-    return withHardTimeout(this.compute(key, factory, policy, scope), policy, key, this.ctx.background);
+    const run = withHardTimeout(this.compute(key, factory, policy, scope), policy, key, this.ctx.background);
+    return stale === undefined ? run : refreshedInline(this.ctx, key, policy, scope, run, stale.value);
   }
 
   private slow<T>(
@@ -94,7 +96,7 @@ export class LocalTopology implements Topology {
         this.flights.get(key) === undefined &&
         !this.ctx.revalidation.backingOff(key, now)
       ) {
-        return this.inline(key, factory, policy, scope);
+        return this.inline(key, factory, policy, scope, { value: entry.value as T });
       }
       this.ctx.stale(key, policy, scope);
       const read = { stale: entry.value as T };

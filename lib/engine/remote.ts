@@ -12,6 +12,7 @@ import { RemoteInvalidation, type Change } from './remote-invalidation';
 import { checkFound, inspected, lookupOrServeStale } from './read-guards';
 import type { RemoteObserver } from './remote-observer';
 import type { Factory, Topology } from './topology';
+import { refreshedInline } from './revalidation';
 import { RemoteVersions } from './versions';
 
 /**
@@ -107,7 +108,8 @@ export class RemoteTopology implements Topology {
       this.flights.get(key) === undefined &&
       !ctx.revalidation.backingOff(key, this.ctx.now())
     ) {
-      return this.inline(key, factory, policy, scope, found.epoch);
+      const run = this.inline(key, factory, policy, scope, found.epoch);
+      return refreshedInline(ctx, key, policy, scope, run, found.value as T);
     }
     ctx.stale(key, policy, scope);
     const stale = found.value as T;

@@ -1,3 +1,6 @@
+import type { CachePolicy, CallScope } from '../types/policy';
+import type { EngineContext } from './context';
+
 /**
  * Back-off for background refreshes that failed: within grace the stale value keeps being
  * served, and the key is not retried before its back-off ends (1 s, doubling up to 30 s).
@@ -28,4 +31,24 @@ export class Revalidation {
   succeeded(key: string): void {
     if (this.backoff.size > 0) this.backoff.delete(key);
   }
+}
+
+/**
+ * A refresh the caller runs itself (a handler's: it needs this request) and that fails within
+ * grace: the caller gets the stale value it read, as a background refresh's callers do, and the
+ * key backs off (later callers get stale at once until it ends).
+ */
+export function refreshedInline<T>(
+  ctx: EngineContext,
+  key: string,
+  policy: CachePolicy,
+  scope: CallScope,
+  run: Promise<T>,
+  stale: T,
+): Promise<T> {
+  return ctx.revalidation.follow(key, run, ctx.now).catch(() => {
+    scope.report?.('stale');
+    ctx.emit({ type: 'stale', key, store: ctx.name, owner: policy.owner });
+    return stale;
+  });
 }

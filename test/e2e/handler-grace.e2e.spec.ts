@@ -1,0 +1,105 @@
+/*
+ * grace on an HTTP handler. The request that finds the response stale runs the handler itself (a
+ * background refresh could not run this request's handler once its response is sent): when that
+ * handler fails within grace, the stale response is served and the key backs off, as a failed
+ * background refresh does for methods. Requests arriving meanwhile get the stale response at once.
+ */
+import 'reflect-metadata';
+import { Controller, Get, type INestApplication, Module, ServiceUnavailableException } from '@nestjs/common';
+import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import request from 'supertest';
+import { CacheMemoize, CacheMemoizeInterceptor, CacheMemoizeModule, memoryStore, redisStore } from '../../lib';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+
+const servers = sharedServers();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let run = 0;
+let gate: Promise<void> | undefined;
+let failing = false;
+
+@Controller()
+class DashboardController {
+  @Get('grace')
+  @CacheMemoize({ ttl: 150, grace: '1m', timeout: { soft: '50ms' } })
+  async grace() {
+    const n = ++run;
+    if (gate !== undefined) await gate;
+    return { run: n };
+  }
+
+  @Get('flaky')
+  @CacheMemoize({ ttl: 150, grace: '1m' })
+  async flaky() {
+    const n = ++run;
+    if (failing) throw new ServiceUnavailableException('upstream down');
+    return { run: n };
+  }
+}
+
+describe.each([
+  ['memory', () => memoryStore()],
+  ['redis', () => redisStore({ url: servers.redis })],
+])('grace on an HTTP handler (%s)', (_name, makeStore) => {
+  let app: INestApplication;
+  beforeAll(async () => {
+    @Module({
+      imports: [CacheMemoizeModule.forRoot({ stores: { default: makeStore() }, prefix: uniquePrefix('hgr') })],
+      controllers: [DashboardController],
+      providers: [{ provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor }],
+    })
+    class AppModule {}
+    app = await NestFactory.create(AppModule, new ExpressAdapter(), { logger: false });
+    await app.listen(0, '127.0.0.1');
+  });
+  afterAll(() => app.close());
+  afterEach(() => {
+    gate = undefined;
+    failing = false;
+  });
+
+  it('within grace, a refresh that fails keeps the stale response served (the error does not reach the client)', async () => {
+    const http = request(app.getHttpServer());
+    const first = await http.get('/flaky').expect(200);
+    await sleep(300); // stale
+    failing = true;
+    const base = run;
+    const statuses: Array<[number, unknown]> = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await http.get('/flaky');
+      statuses.push([res.status, res.body]);
+    }
+    expect(statuses).toEqual([
+      [200, first.body],
+      [200, first.body],
+      [200, first.body],
+    ]);
+    expect(run).toBe(base + 1); // the others come within the back-off (1 s): stale at once
+  });
+
+  it('while one request refreshes a stale response, another gets the stale response at once', async () => {
+    const http = request(app.getHttpServer());
+    const first = await http.get('/grace').expect(200);
+    const base = run;
+    await sleep(300); // stale: ttl 150 ms, grace 1 m
+    let open!: () => void;
+    gate = new Promise<void>((r) => (open = r));
+    const refreshing = http.get('/grace').then((r) => r); // runs the handler, which waits
+    while (run === base) await sleep(5);
+    let meanwhile: { body: unknown };
+    try {
+      meanwhile = await http.get('/grace').expect(200);
+    } finally {
+      open();
+    }
+    // Labelled MISS: a computation was under way, and within timeout.soft its value could have come instead.
+    expect(meanwhile.body).toEqual(first.body);
+    const refreshed = await refreshing;
+    expect({ body: refreshed.body, cache: refreshed.headers['x-cache'] }).toEqual({
+      body: { run: base + 1 },
+      cache: 'MISS',
+    });
+    expect(run).toBe(base + 1);
+  });
+});
