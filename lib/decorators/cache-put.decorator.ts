@@ -20,22 +20,29 @@ export interface CachePutOptions<T, K extends MethodName<T>, A extends readonly 
   onFailure?: 'throw' | 'log';
 }
 
-/** What the decorator asks of the engine (InvalidationService), resolved through the instance. */
-export interface Putter {
-  put(
-    target: { cls: Function; method: string; args: readonly unknown[]; onFailure?: 'throw' | 'log' },
-    result: unknown,
-    owner: string,
-  ): Promise<void>;
+/** The memoized call a `@CachePut` updates; `args` computes its arguments from the method's. */
+export interface PutTarget {
+  cls: Function;
+  method: string;
+  args: () => readonly unknown[];
+  onFailure?: 'throw' | 'log';
 }
 
-type PutTarget = { [ENGINE_REF]?: Evictor & Partial<Putter>; constructor: Function };
+/** What the decorator asks of the engine (InvalidationService), resolved through the instance. */
+export interface Putter {
+  /** Runs the method (`run`) inside the write-through; resolves its result. */
+  put(target: PutTarget, run: () => Promise<unknown>, owner: string): Promise<unknown>;
+}
+
+type PutInstance = { [ENGINE_REF]?: Evictor & Partial<Putter>; constructor: Function };
 
 /**
  * Write-through: when the decorated method succeeds, its result is stored as the entry of the
- * named memoized call, so the next read is a hit with the new value. The old entry is invalidated
- * first (durably, or the call rejects), then the new value is stored (best effort: if that write
- * fails, the next read is a miss, never the old value). A method that throws changes nothing.
+ * named memoized call, so the next read is a hit with the new value. The entry records the
+ * versions read before the method ran; the old entry is invalidated durably (or the call
+ * rejects), then the new value is stored (best effort: if that write fails, or another write or
+ * invalidation of the entry came meanwhile, the next read is a miss, never the old value). A
+ * method that throws changes nothing.
  */
 export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[] = never>(
   options: CachePutOptions<T, K, A>,
@@ -45,19 +52,23 @@ export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[
     propertyKey: string | symbol,
     descriptor: TypedPropertyDescriptor<F>,
   ): void => {
-    const original = descriptor.value as unknown as (this: PutTarget, ...args: unknown[]) => unknown;
+    const original = descriptor.value as unknown as (this: PutInstance, ...args: unknown[]) => unknown;
     const owner = `${target.constructor.name}.${String(propertyKey)}`;
     const [cls, method] = options.method;
     const argsOf = options.args as unknown as (...args: unknown[]) => readonly unknown[];
-    const wrapped = function (this: PutTarget, ...args: unknown[]): unknown {
-      const result = original.apply(this, args);
-      if (isObservable(result) || result === null || typeof (result as PromiseLike<unknown>)?.then !== 'function')
-        return result; // refused by the types: only Promise-returning methods
+    const wrapped = function (this: PutInstance, ...args: unknown[]): unknown {
       const putter = (this[ENGINE_REF] ?? getFallbackEvictor()) as Partial<Putter> | undefined;
-      return (result as Promise<unknown>).then(async (value) => {
-        await putter?.put?.({ cls, method, args: argsOf(...args), onFailure: options.onFailure }, value, owner);
-        return value;
-      });
+      if (putter?.put === undefined) return original.apply(this, args);
+      const run = (): Promise<unknown> => {
+        const result = original.apply(this, args);
+        if (isObservable(result))
+          return Promise.reject(
+            new TypeError(`${owner}: @CachePut needs a method that returns a Promise, not an Observable.`),
+          );
+        return Promise.resolve(result);
+      };
+      const target = { cls, method, args: () => argsOf(...args), onFailure: options.onFailure };
+      return putter.put(target, run, owner);
     };
     inheritIdentity(original, wrapped);
     Reflect.defineMetadata(CACHE_PUT_METADATA, true, wrapped);

@@ -6,12 +6,13 @@ import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flights, joined, reentrant, refreshed } from './flights';
 import { expireEntry, findRow, freshRow, inspectEntry, LocalFlight, localVersions } from './local-entry';
 import { type LocalEntry, readEntry, signedTags, stillHeld } from './local-entry';
-import { joinCheck, planEntry } from './entry-plan';
+import { joinCheck } from './entry-plan';
+import { storeComputed } from './local-write';
 import { LocalMeta, type LocalVersions } from './local-versions';
 import { servingStaleOnError } from './read-guards';
 import { computingSync } from './reentry';
 import { refreshedInline } from './revalidation';
-import type { Factory, Topology } from './topology';
+import type { Factory, PutOutcome, Topology } from './topology';
 
 /**
  * The memory store: everything happens in this process, so invalidations apply synchronously —
@@ -22,6 +23,8 @@ export class LocalTopology implements Topology {
   readonly local = true;
   readonly versions: LocalVersions;
   private readonly flights = new Flights();
+  /** Write-throughs under way (`put`): an invalidation of their key, or a newer one, detaches them. */
+  private readonly writes = new Flights();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -182,8 +185,19 @@ export class LocalTopology implements Topology {
     return expireEntry(this.store, key, entry, now, freshForMs, policy?.staleIfErrorMs ?? 0);
   }
 
+  /** Write-through: the entry records what it read before `run`, stored unless detached meanwhile. */
+  async put<T>(key: string, run: () => Promise<T>, policy: CachePolicy, scope?: CallScope): Promise<PutOutcome<T>> {
+    const flight = this.begin<T>(key, policy, scope, this.writes);
+    const value = await run().finally(() => this.writes.settle(flight));
+    const newest = !flight.cancelled;
+    await this.invalidateKeys([key]); // computations from the data before it are not stored
+    if (newest) this.store1(flight, value, policy, scope);
+    return { value };
+  }
+
   async invalidateKeys(keys: readonly string[]): Promise<void> {
     this.flights.detachKeys(keys);
+    this.writes.detachKeys(keys);
     for (const key of keys) this.store.remove(key);
     this.ctx.emit({ type: 'invalidate', keys, store: this.ctx.name });
   }
@@ -258,7 +272,7 @@ export class LocalTopology implements Topology {
   }
 
   /** Registers a computation with what it depends on and when it started. */
-  private begin<T>(key: string, policy: CachePolicy, scope: CallScope | undefined): LocalFlight<T> {
+  private begin<T>(key: string, policy: CachePolicy, scope: CallScope | undefined, flights = this.flights) {
     const extra = scope?.deps;
     const tagged = extra !== undefined && extra.length > 0;
     const deps = tagged ? [...policy.deps, ...extra] : policy.deps;
@@ -266,33 +280,12 @@ export class LocalTopology implements Topology {
     const signed = signedTags(scope);
     if (tagged && signed === undefined) meta = this.versions.extend(meta, extra);
     const flight = new LocalFlight<T>(key, deps, meta, signed, this.versions.now());
-    this.flights.start(flight);
+    flights.start(flight);
     return flight;
   }
 
   /** Stores a computed value unless its computation was overtaken; nothing here can fail the call. */
   private store1<T>(flight: LocalFlight<T>, value: T, policy: CachePolicy, scope: CallScope | undefined): void {
-    if (flight.cancelled) return;
-    const { ctx } = this;
-    try {
-      const plan = planEntry(value, policy, scope, flight.control, () => flight.extraDeps(value, scope));
-      if (plan === undefined) return;
-      let meta = flight.meta;
-      const at = flight.at;
-      const extra = plan.extraDeps;
-      if (extra !== undefined) {
-        // A result tag invalidated while this computed: the value may predate it (and callers that joined run again).
-        if (!this.versions.untouchedSince(at, extra)) return;
-        meta = this.versions.extend(meta, extra);
-      }
-      const now = this.ctx.now();
-      const stored = policy.storeResult ? value : undefined;
-      const { ttlMs, graceMs, keepMs } = plan;
-      const fresh = now + ttlMs;
-      this.store.putEntry(flight.key, stored, meta, at, fresh, fresh + graceMs, keepMs, now, flight.sum, flight.sig);
-      ctx.emit({ type: 'set', key: flight.key, store: ctx.name, owner: policy.owner });
-    } catch (error) {
-      ctx.emit({ type: 'error', key: flight.key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
-    }
+    storeComputed(this.ctx, this.store, this.versions, flight, value, policy, scope);
   }
 }

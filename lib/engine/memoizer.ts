@@ -9,7 +9,7 @@ import { ancestors } from './reentry';
 import { EngineContext, type EngineOptions } from './context';
 import { LocalTopology } from './local';
 import { RemoteTopology } from './remote';
-import type { Topology } from './topology';
+import type { PutOutcome, Topology } from './topology';
 import { TwoTierTopology } from './two-tier';
 
 export type { EngineOptions } from './context';
@@ -125,6 +125,11 @@ export class Memoizer {
   /** Recomputes and stores whatever is cached; resolves once stored. */
   refresh<T>(key: string, factory: () => Promise<T> | T, policy: CachePolicy, scope?: CallScope): Promise<T> {
     return this.topology.refresh(key, factory, policy, scope);
+  }
+
+  /** Write-through (`@CachePut`): see Topology.put. */
+  put<T>(key: string, run: () => Promise<T>, policy: CachePolicy, scope?: CallScope): Promise<PutOutcome<T>> {
+    return this.topology.put(key, run, policy, scope);
   }
 
   /** What a call would find, without computing. */

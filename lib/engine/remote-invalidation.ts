@@ -52,11 +52,30 @@ export class RemoteInvalidation {
   async keys(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     const buckets = [...new Set(keys.map((k) => this.versions.bucketOf(k)))];
+    await this.keysWith(keys, buckets, () => this.versions.invalidate(buckets, false));
+  }
+
+  /**
+   * A write-through's invalidation of its key: its bucket's token moves from `expected` (read,
+   * with `epoch`, before the write method ran) to a new one, which resolves with the epoch its
+   * entry records (versions.swap) — or, when another invalidation of the bucket came since, the
+   * key is invalidated as any key is, and undefined resolves.
+   */
+  async keyPut(key: string, bucket: string, expected: string, epoch: string | undefined) {
+    let mine: { token: string; epoch: string | undefined } | undefined;
+    await this.keysWith([key], [bucket], async () => {
+      mine = await this.versions.swap(bucket, expected, epoch);
+      if (mine === undefined) await this.versions.invalidate([bucket], false);
+    });
+    return mine;
+  }
+
+  private async keysWith(keys: readonly string[], buckets: string[], write: () => Promise<void>): Promise<void> {
     const change = { deps: buckets, keys };
     this.applyHere(change);
     const { guard, store } = this.ctx;
     await this.failed.attempt(buckets, async () => {
-      await this.versions.invalidate(buckets, false);
+      await write();
       await guard.run('deleteMany', keys[0], () => store.deleteMany(keys), 0, true);
       await this.observer().announce?.(change);
     });

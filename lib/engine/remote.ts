@@ -11,7 +11,8 @@ import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
 import { checkFound, inspected, lookupOrServeStale } from './read-guards';
 import type { RemoteObserver } from './remote-observer';
-import type { Factory, Topology } from './topology';
+import type { Factory, PutOutcome, Topology } from './topology';
+import { writeThrough } from './write-through';
 import { refreshedInline } from './revalidation';
 import { RemoteVersions } from './versions';
 
@@ -26,18 +27,18 @@ export class RemoteTopology implements Topology {
   readonly versions: RemoteVersions;
   private readonly lookups: BatchLookup;
   private readonly flights = new Flights();
-  private readonly invalidation: RemoteInvalidation;
-  private readonly writer: EntryWriter;
+  readonly invalidation: RemoteInvalidation;
+  readonly writer: EntryWriter;
   private readonly locked: LockedCompute;
   /** expireIn: judged and retimed by compare-and-set (entry-expiry.ts). */
   readonly expire: Topology['expire'];
   observer: RemoteObserver = {};
 
   constructor(
-    private readonly ctx: EngineContext,
+    readonly ctx: EngineContext,
     codec: EntryCodec,
     /** In-process logical time (two-tier): stamps lookups and computations for L1 copies. */
-    private readonly stamp: () => number = () => 0,
+    readonly stamp: () => number = () => 0,
   ) {
     this.versions = new RemoteVersions(ctx);
     this.invalidation = new RemoteInvalidation(ctx, this.versions, this.flights, () => this.observer);
@@ -161,14 +162,8 @@ export class RemoteTopology implements Topology {
       return joined(flight, scope, again);
     }
     const current = this.flights.get<T>(key);
-    if (
-      current !== undefined &&
-      current !== flight &&
-      !current.cancelled &&
-      epoch !== undefined &&
-      current.epoch === epoch
-    )
-      return joined(current, scope, again);
+    const other = current !== undefined && current !== flight && !current.cancelled;
+    if (other && epoch !== undefined && current.epoch === epoch) return joined(current, scope, again);
     return this.compute(key, factory, policy, scope, epoch, false, deadline);
   }
 
@@ -176,6 +171,10 @@ export class RemoteTopology implements Topology {
   async refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const epoch = (await this.versions.read([this.versions.epochKey]))?.[0];
     return this.compute(key, factory, policy, scope, epoch, true);
+  }
+
+  put<T>(key: string, run: () => Promise<T>, policy: CachePolicy, scope?: CallScope): Promise<PutOutcome<T>> {
+    return writeThrough(this, key, run, policy, scope);
   }
 
   inspect(key: string, scope?: CallScope, policy?: CachePolicy): Promise<Inspection> {

@@ -3,6 +3,12 @@ import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 /** What computes a value: sync or async. */
 export type Factory<T> = () => Promise<T> | T;
 
+/** A write-through's outcome: the write method's value, and why the cache could not be updated. */
+export interface PutOutcome<T> {
+  readonly value: T;
+  readonly failure?: unknown;
+}
+
 /**
  * How one store is used, picked once per store (local, remote, two-tier): the engine never asks
  * on a call which kind of store it talks to.
@@ -24,6 +30,12 @@ export interface Topology {
   ): Promise<T>;
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
   refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T>;
+  /**
+   * Write-through (`@CachePut`): reads what the entry records before `run` (the write method)
+   * starts, runs it, invalidates the key and stores its value — only invalidates when the key was
+   * invalidated or put meanwhile. `run`'s error rejects; a cache failure resolves in `failure`.
+   */
+  put<T>(key: string, run: () => Promise<T>, policy: CachePolicy, scope?: CallScope): Promise<PutOutcome<T>>;
   /** What a call would find, never computing; `policy`: its check judges values read from a shared store. */
   inspect(key: string, scope?: CallScope, policy?: CachePolicy): Promise<Inspection>;
   /**

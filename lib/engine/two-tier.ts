@@ -10,7 +10,7 @@ import type { EngineContext } from './context';
 import { findRow, freshRow, localVersions, readEntry } from './local-entry';
 import { LocalMeta, type LocalVersions, type TagState } from './local-versions';
 import { RemoteTopology } from './remote';
-import type { Factory, Topology } from './topology';
+import type { Factory, PutOutcome, Topology } from './topology';
 
 /** What a two-tier topology needs of a tiered store. */
 export interface TierParts {
@@ -166,6 +166,10 @@ export class TwoTierTopology implements Topology {
     return this.remote.refresh(key, factory, policy, scope);
   }
 
+  put<T>(key: string, run: () => Promise<T>, policy: CachePolicy, scope?: CallScope): Promise<PutOutcome<T>> {
+    return this.remote.put(key, run, policy, scope);
+  }
+
   async inspect(key: string, scope?: CallScope, policy?: CachePolicy): Promise<Inspection> {
     const now = this.ctx.now();
     const entry = readEntry(this.tier.l1, this.tier.l1.find(key, now), L1Meta);
@@ -229,7 +233,7 @@ export class TwoTierTopology implements Topology {
   private fill(key: string, found: Extract<Found, { value: unknown }>): void {
     try {
       const { view } = found;
-      this.put(
+      this.putL1(
         key,
         found.value,
         view.dependencies(this.ctx.prefix).deps,
@@ -246,7 +250,7 @@ export class TwoTierTopology implements Topology {
 
   /** Written here: keep a copy, and have other instances drop their older one. */
   private async stored(key: string, value: unknown, meta: EnvelopeMeta, stamp: number): Promise<void> {
-    this.put(key, value, meta.deps, stamp, meta.freshUntil, meta.staleUntil, meta.etag, meta.epoch);
+    this.putL1(key, value, meta.deps, stamp, meta.freshUntil, meta.staleUntil, meta.etag, meta.epoch);
     await this.dropElsewhere(key);
   }
 
@@ -255,7 +259,7 @@ export class TwoTierTopology implements Topology {
     if (this.bus !== undefined) await this.ctx.guard.run('publish', key, () => this.bus!.dropped([key]), undefined);
   }
 
-  private put(
+  private putL1(
     key: string,
     value: unknown,
     deps: readonly string[],

@@ -143,13 +143,41 @@ export class RemoteVersions {
   async invalidate(deps: readonly string[], moveFirst = true): Promise<void> {
     const { guard, store } = this.ctx;
     const ttl = this.recordTtlMs;
-    const moveEpoch = () =>
-      guard.run('set', this.epochKey, () => store.set(this.epochKey, encode(this.ctx.token()), ttl), undefined, true);
-    if (moveFirst) await moveEpoch();
+    if (moveFirst) await this.moveEpoch();
     await Promise.all(
       deps.map((d) => guard.run('set', d, () => store.set(d, encode(this.ctx.token()), ttl), undefined, true)),
     );
-    await moveEpoch();
+    await this.moveEpoch();
+  }
+
+  /**
+   * Replaces `dep`'s token by a new one only if it still is `expected` (compare-and-set), then
+   * moves the epoch as `invalidate` does — from `epoch` by compare-and-set too: when that applies,
+   * no invalidation began since `epoch` was read (each moves it), and the new one resolves with
+   * the token (an entry recording it is fresh while it holds); else the epoch is replaced and
+   * `epoch` resolves. Undefined, with nothing written: `dep` holds another token (an
+   * invalidation came since), or the store cannot compare-and-set.
+   */
+  async swap(dep: string, expected: string, epoch: string | undefined) {
+    const { guard, store } = this.ctx;
+    const cas = store.compareAndSet?.bind(store);
+    if (cas === undefined) return undefined;
+    const ttl = this.recordTtlMs;
+    const token = this.ctx.token();
+    if (!(await guard.run('compareAndSet', dep, () => cas(dep, encode(expected), encode(token), ttl), false, true)))
+      return undefined;
+    const next = this.ctx.token();
+    const write = () => cas(this.epochKey, encode(epoch ?? ''), encode(next), ttl);
+    if (epoch !== undefined && (await guard.run('compareAndSet', this.epochKey, write, false, true)))
+      return { token, epoch: next };
+    await this.moveEpoch();
+    return { token, epoch };
+  }
+
+  private moveEpoch(): Promise<void> {
+    const { guard, store } = this.ctx;
+    const write = () => store.set(this.epochKey, encode(this.ctx.token()), this.recordTtlMs);
+    return guard.run('set', this.epochKey, write, undefined, true);
   }
 
   /** A missing epoch counts as moved; the first reader to see it missing puts one back. */

@@ -1,10 +1,11 @@
 import { Injectable, Logger, type Type } from '@nestjs/common';
 import type { CacheEvictOptions, Evictor } from '../decorators/cache-evict.decorator';
+import type { PutTarget } from '../decorators/cache-put.decorator';
+import type { ResolvedMethod } from '../method/resolved-method';
 import type { Memoizer } from '../engine/memoizer';
 import { InvalidationFailedError } from '../errors';
 import { allTagKey, namespaceTagKey, tagKeysFor, validateSegment } from '../keys/keys';
 import type { MethodArgs, MethodName, StoreSelector } from '../types/method-types';
-import { setEntry } from '../method/entry-ops';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 
 /**
@@ -124,27 +125,35 @@ export class InvalidationService implements Evictor {
     }
   }
 
-  /** Runs a `@CachePut`: invalidates the call's entry (durably), then stores the method's result as it. */
-  async put(
-    target: { cls: Function; method: string; args: readonly unknown[]; onFailure?: 'throw' | 'log' },
-    result: unknown,
-    owner: string,
-  ): Promise<void> {
+  /**
+   * Runs a `@CachePut`: the entry records the versions read before the method runs (an
+   * invalidation while it runs wins), then its key is invalidated durably and the method's result
+   * stored as the entry — unless the key was invalidated or put again meanwhile (only invalidated).
+   */
+  async put(target: PutTarget, run: () => Promise<unknown>, owner: string): Promise<unknown> {
+    let resolved: { method: ResolvedMethod; args: unknown[]; key: string };
     try {
       const method = this.engine.registry.method(target.cls, target.method);
-      const args = [...target.args];
-      await method.memoizer.invalidateKeys([method.keyFor(args)]);
-      await setEntry(method, args, result);
+      const args = [...target.args()];
+      resolved = { method, args, key: method.keyFor(args) };
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      const message = `${owner} completed (its result is on error.result), but @CachePut could not update ${target.cls.name}.${target.method}: ${reason}`;
-      this.engine.events.publish({ type: 'error', store: '*', key: owner, owner, operation: 'put', error });
-      if (target.onFailure === 'log') {
-        this.logger.error(message);
-        return;
-      }
-      throw new InvalidationFailedError(message, owner, true, result, error);
+      const result = await run();
+      return this.putFailed(target, owner, result, error);
     }
+    const { method, args, key } = resolved;
+    const outcome = await method.memoizer.put(key, run, method.policy, method.scopeFor(args, key));
+    return outcome.failure === undefined
+      ? outcome.value
+      : this.putFailed(target, owner, outcome.value, outcome.failure);
+  }
+
+  private putFailed(target: PutTarget, owner: string, result: unknown, error: unknown): unknown {
+    const reason = error instanceof Error ? error.message : String(error);
+    const message = `${owner} completed (its result is on error.result), but @CachePut could not update ${target.cls.name}.${target.method}: ${reason}`;
+    this.engine.events.publish({ type: 'error', store: '*', key: owner, owner, operation: 'put', error });
+    if (target.onFailure !== 'log') throw new InvalidationFailedError(message, owner, true, result, error);
+    this.logger.error(message);
+    return result;
   }
 
   private async each(options: StoreSelector, run: (m: Memoizer) => Promise<void>): Promise<void> {

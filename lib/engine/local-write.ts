@@ -1,0 +1,39 @@
+import type { CachePolicy, CallScope } from '../types/policy';
+import type { LocalCacheStore } from '../types/store';
+import type { EngineContext } from './context';
+import { planEntry } from './entry-plan';
+import type { LocalFlight } from './local-entry';
+import type { LocalVersions } from './local-versions';
+
+/** Stores a computed value unless its computation was overtaken; nothing here can fail the call. */
+export function storeComputed<T>(
+  ctx: EngineContext,
+  store: LocalCacheStore,
+  versions: LocalVersions,
+  flight: LocalFlight<T>,
+  value: T,
+  policy: CachePolicy,
+  scope: CallScope | undefined,
+): void {
+  if (flight.cancelled) return;
+  try {
+    const plan = planEntry(value, policy, scope, flight.control, () => flight.extraDeps(value, scope));
+    if (plan === undefined) return;
+    let meta = flight.meta;
+    const at = flight.at;
+    const extra = plan.extraDeps;
+    if (extra !== undefined) {
+      // A result tag invalidated while this computed: the value may predate it (and callers that joined run again).
+      if (!versions.untouchedSince(at, extra)) return;
+      meta = versions.extend(meta, extra);
+    }
+    const now = ctx.now();
+    const stored = policy.storeResult ? value : undefined;
+    const { ttlMs, graceMs, keepMs } = plan;
+    const fresh = now + ttlMs;
+    store.putEntry(flight.key, stored, meta, at, fresh, fresh + graceMs, keepMs, now, flight.sum, flight.sig);
+    ctx.emit({ type: 'set', key: flight.key, store: ctx.name, owner: policy.owner });
+  } catch (error) {
+    ctx.emit({ type: 'error', key: flight.key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
+  }
+}

@@ -1,0 +1,112 @@
+/*
+ * @CachePut's entry must never undo an invalidation that resolved: its method's value is written
+ * after the method returns, so the entry records the versions read before the method ran (an
+ * invalidation of its tags meanwhile leaves it stale), and two puts of one key racing leave the
+ * row last written, not the slower response (the later-finishing put whose key was put again
+ * since only invalidates). On memory, Redis, memcached and tiered.
+ */
+import 'reflect-metadata';
+import { Injectable, Logger } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  CacheMemoize,
+  CacheMemoizeModule,
+  CachePut,
+  InvalidationService,
+  memcachedStore,
+  memoryStore,
+  redisStore,
+  tieredStore,
+  type CacheStore,
+} from '../../lib';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { settle } from '../support/settle';
+
+const servers = sharedServers();
+beforeAll(() => {
+  jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const db = new Map<number, string>();
+let wrote: () => void = () => undefined;
+
+@Injectable()
+class Users {
+  @CacheMemoize({ ttl: '1h', tags: (id: number) => [`user:${id}`] })
+  async getUser(id: number): Promise<string> {
+    return db.get(id) ?? 'none';
+  }
+}
+
+@Injectable()
+class Writer {
+  /** Writes the row, then (e.g. re-reading it, an audit log...) returns it `delay` ms later. */
+  @CachePut({ method: [Users, 'getUser'], args: (id: number) => [id] })
+  async rename(id: number, name: string, delay = 0): Promise<string> {
+    db.set(id, name);
+    wrote();
+    if (delay) await sleep(delay);
+    return name;
+  }
+}
+
+const stores: Record<string, () => CacheStore> = {
+  memory: () => memoryStore(),
+  redis: () => redisStore({ url: servers.redis }),
+  memcached: () => memcachedStore({ servers: servers.memcached.join(',') }),
+  tiered: () => tieredStore(memoryStore(), redisStore({ url: servers.redis })),
+};
+
+async function boot(store: () => CacheStore) {
+  const m = await Test.createTestingModule({
+    imports: [CacheMemoizeModule.forRoot({ stores: { default: store() }, prefix: uniquePrefix('rvput') })],
+    providers: [Users, Writer],
+  }).compile();
+  await m.init();
+  return m;
+}
+
+for (const [name, store] of Object.entries(stores)) {
+  describe(`@CachePut on ${name}`, () => {
+    it('an invalidation that resolved after the put method wrote its row is not undone by the put', async () => {
+      const m = await boot(store);
+      const invalidation = m.get(InvalidationService);
+      let stale = 0;
+      const rounds = 100;
+      for (let r = 0; r < rounds; r++) {
+        // Request 1: rename to 'a' (its write lands, its response is a little slow).
+        const written = new Promise<void>((resolve) => (wrote = resolve));
+        const put = m.get(Writer).rename(r, 'a', 10);
+        await written;
+        // Request 2: another write path changes the row and busts the entry; the bust resolves.
+        db.set(r, 'c');
+        await invalidation.invalidateTags([`user:${r}`]);
+        await put;
+        await settle(m);
+        // A call that starts after the invalidation resolved must not get a value from before it.
+        if ((await m.get(Users).getUser(r)) !== 'c') stale++;
+      }
+      await m.close();
+      expect(`${stale} of ${rounds} rounds served the pre-invalidation value`).toBe(
+        `0 of ${rounds} rounds served the pre-invalidation value`,
+      );
+    }, 60_000);
+
+    it('two concurrent puts: the cache ends with the row as last written, not the slower response', async () => {
+      const m = await boot(store);
+      const w = m.get(Writer);
+      let wrong = 0;
+      const rounds = 100;
+      for (let r = 1000; r < 1000 + rounds; r++) {
+        // 'a' is written first, 'b' last; 'a''s method returns 5 ms later.
+        await Promise.all([w.rename(r, 'a', 5), w.rename(r, 'b', 0)]);
+        await settle(m);
+        if ((await m.get(Users).getUser(r)) !== db.get(r)) wrong++;
+      }
+      await m.close();
+      expect(`${wrong} of ${rounds} rounds cached a value the DB no longer holds`).toBe(
+        `0 of ${rounds} rounds cached a value the DB no longer holds`,
+      );
+    }, 60_000);
+  });
+}
