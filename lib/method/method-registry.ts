@@ -97,6 +97,12 @@ export class MethodRegistry {
     return found;
   }
 
+  /** Classes with a registered memoized method of this name. */
+  classesWith(name: string): Function[] {
+    const all = [...this.methods, ...this.many];
+    return all.filter(([, m]) => m.has(name)).map(([cls]) => cls);
+  }
+
   /** A memoized method of a class, single or batch (registered, or resolved from its metadata). */
   resolve(cls: Function, methodName: string): ResolvedMethod | ResolvedMany {
     const known = this.methods.get(cls)?.get(methodName) ?? this.many.get(cls)?.get(methodName);

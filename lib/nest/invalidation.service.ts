@@ -2,6 +2,8 @@ import { Injectable, Logger, type Type } from '@nestjs/common';
 import type { CacheEvictOptions, Evictor } from '../decorators/cache-evict.decorator';
 import type { PutTarget } from '../decorators/cache-put.decorator';
 import type { ResolvedMethod } from '../method/resolved-method';
+import { ResolvedMany } from '../method/resolved-many';
+import { familyOf, targetOf } from '../method/method-family';
 import type { Memoizer } from '../engine/memoizer';
 import { InvalidationFailedError } from '../errors';
 import { allTagKey, namespaceTagKey, tagKeysFor, validateSegment } from '../keys/keys';
@@ -48,8 +50,10 @@ export class InvalidationService implements Evictor {
     args: MethodArgs<T, K>,
     options: { instance?: T } = {},
   ): Promise<void> {
-    const resolved = this.engine.registry.resolve(cls, method);
-    await resolved.memoizer.invalidateKeys(resolved.keysFor(args as readonly unknown[], options.instance));
+    // The class given and its registered subclasses (`{ provide: Repo, useClass: SqlRepo }`).
+    const family = familyOf(this.engine.registry, cls, method, options.instance);
+    const list = args as readonly unknown[];
+    await Promise.all(family.map((m) => m.memoizer.invalidateKeys(m.keysFor(list, options.instance))));
   }
 
   /** The key `instance.method(...args)` uses (for logs, debugging or invalidateKeys). */
@@ -59,7 +63,7 @@ export class InvalidationService implements Evictor {
     args: MethodArgs<T, K>,
     options: { instance?: T } = {},
   ): string {
-    return this.engine.registry.method(cls, method).keyFor(args as readonly unknown[], options.instance);
+    return this.single(cls, method, options.instance).keyFor(args as readonly unknown[], options.instance);
   }
 
   /**
@@ -99,9 +103,10 @@ export class InvalidationService implements Evictor {
       await Promise.all([
         ...(deps.length > 0 ? memoizers.map((m) => m.invalidateDeps(deps)) : []),
         ...(keys.length > 0 ? memoizers.map((m) => m.invalidateKeys(keys)) : []),
-        ...(spec.methods ?? []).map((call) => {
-          const method = this.engine.registry.resolve(call.cls, call.method);
-          return method.memoizer.invalidateKeys(method.keysFor(call.args(...args)));
+        ...(spec.methods ?? []).flatMap((call) => {
+          const callArgs = call.args(...args);
+          const family = familyOf(this.engine.registry, call.cls, call.method);
+          return family.map((m) => m.memoizer.invalidateKeys(m.keysFor(callArgs)));
         }),
       ]);
     } catch (error) {
@@ -133,7 +138,7 @@ export class InvalidationService implements Evictor {
   async put(target: PutTarget, run: () => Promise<unknown>, owner: string): Promise<unknown> {
     let resolved: { method: ResolvedMethod; args: unknown[]; key: string };
     try {
-      const method = this.engine.registry.method(target.cls, target.method);
+      const method = this.single(target.cls, target.method);
       const args = [...target.args()];
       resolved = { method, args, key: method.keyFor(args) };
     } catch (error) {
@@ -154,6 +159,12 @@ export class InvalidationService implements Evictor {
     if (target.onFailure !== 'log') throw new InvalidationFailedError(message, owner, true, result, error);
     this.logger.error(message);
     return result;
+  }
+
+  /** The single (not batch) memoized method a call reads (see targetOf). */
+  private single(cls: Function, name: string, instance?: unknown): ResolvedMethod {
+    const target = targetOf(this.engine.registry, cls, name, instance);
+    return target instanceof ResolvedMany ? this.engine.registry.method(cls, name) : target;
   }
 
   private async each(options: StoreSelector, run: (m: Memoizer) => Promise<void>): Promise<void> {
