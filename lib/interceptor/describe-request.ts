@@ -1,5 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { CacheRequest } from '../types/request';
+import { markUnseen, socketRequest } from './graphql-socket';
 
 export interface HttpRequestLike {
   method?: string;
@@ -26,7 +27,7 @@ const PATTERN_METADATA = 'microservices:pattern';
 type GqlArgs = [
   unknown,
   unknown,
-  { req?: HttpRequestLike } | undefined,
+  { req?: HttpRequestLike; user?: unknown } | undefined,
   { parentType?: { name?: string }; fieldName?: string } | undefined,
 ];
 
@@ -35,7 +36,7 @@ function userOf(req: HttpRequestLike): unknown {
   return req.user ?? req.raw?.user;
 }
 
-/** What the interceptor knows of the request, per transport; undefined for WebSockets. */
+/** What the interceptor knows of the request, per transport; undefined for WebSocket gateways. */
 export function describeRequest(context: ExecutionContext, adapter: HostReader | undefined): CacheRequest | undefined {
   const type = context.getType<string>();
   if (type === 'http') {
@@ -73,20 +74,28 @@ export function describeRequest(context: ExecutionContext, adapter: HostReader |
     const [root, args, gqlContext, info] = context.getArgs<GqlArgs>();
     const req = gqlContext?.req;
     const parentType = info?.parentType?.name ?? '?';
-    return {
-      transport: 'graphql',
+    const common = {
+      transport: 'graphql' as const,
       params: {},
       query: {},
-      headers: req?.headers ?? {},
-      host: req === undefined ? undefined : hostOf(req, adapter),
-      route: req === undefined ? undefined : (routeOf(req) ?? endpointOf(req)),
-      user: req === undefined ? undefined : userOf(req),
       pattern: `${parentType}.${info?.fieldName ?? '?'}`,
       data: args,
       parent: ROOT_TYPES.has(parentType) ? undefined : root,
       raw: gqlContext ?? null,
       context,
     };
+    if (typeof req?.headers === 'object' && req.headers !== null) {
+      return {
+        ...common,
+        headers: req.headers,
+        host: hostOf(req, adapter),
+        route: routeOf(req) ?? endpointOf(req),
+        user: userOf(req) ?? gqlContext?.user ?? undefined,
+      };
+    }
+    // A WebSocket (graphql-ws) or an unknown context: never taken as anonymous.
+    const { credentials, opaque, user, ...socket } = socketRequest(req);
+    return markUnseen({ ...common, ...socket, user: user ?? gqlContext?.user ?? undefined }, { credentials, opaque });
   }
   return undefined;
 }
