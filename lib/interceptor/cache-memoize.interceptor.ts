@@ -19,7 +19,7 @@ import type { CacheRequest, HttpAdapterRef } from '../types/request';
 import { describeRequest } from './describe-request';
 import { parentIdentity, selectionKey, type GraphqlInfoLike } from './graphql-key';
 import { alreadyHandled, cachingClass, interceptorChain, markHandled } from './bindings';
-import { keyOf, resolveHandler, type HandlerInfo } from './handler-info';
+import { handlerName, keyOf, resolveHandler, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
 import { cacheableMethod, carriesParts, httpKeyPart, isHead, identify, mayCache, varyValue } from './request-key';
 import { cloneResponse } from './response-clone';
@@ -267,7 +267,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (this.warned.has(handler)) return;
     this.warned.add(handler);
     this.logger.warn(
-      `${context.getClass().name}.${handler.name} is served uncached: ${error instanceof Error ? error.message : String(error)}`,
+      `${context.getClass().name}.${handlerName(context.getClass(), handler)} is served uncached: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
 
