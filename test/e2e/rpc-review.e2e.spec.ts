@@ -2,10 +2,19 @@ import 'reflect-metadata';
 import { join } from 'node:path';
 import { Controller, type INestMicroservice, Logger, Module, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { GrpcMethod, GrpcStreamMethod, type MicroserviceOptions, Transport } from '@nestjs/microservices';
+import {
+  ClientProxy,
+  ClientProxyFactory,
+  GrpcMethod,
+  GrpcStreamMethod,
+  MessagePattern,
+  type MicroserviceOptions,
+  Payload,
+  Transport,
+} from '@nestjs/microservices';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { map, reduce, type Observable } from 'rxjs';
+import { firstValueFrom, map, reduce, Subject, type Observable } from 'rxjs';
 import { CacheMemoize, CacheMemoizeModule } from '../../lib';
 import { freePort } from '../support/servers';
 
@@ -101,5 +110,124 @@ describe('gRPC client-streaming handler under @CacheMemoize', () => {
     const about = warnings.filter((w) => w.includes('SumController.add'));
     expect(about).toHaveLength(1);
     expect(about[0]).toContain('is a Observable');
+  });
+});
+
+/*
+ * A handler whose answer is a stream that stays open (a server-streaming gRPC method, an Observable
+ * feed over TCP) delivered nothing until the stream completed: the interceptor collected every
+ * emission first, and every later caller of the key joined it and waited as long. Now a gRPC
+ * response stream is passed through uncached (as @Sse is), and any RPC stream still open after its
+ * first emission goes to its caller as it emits, uncached, while callers that joined it run their own.
+ * Each test completes its feeds after 5 s, a liveness bound (so a failing run ends), not a threshold.
+ */
+const feeds: Array<Subject<{ sku: string; seq: number }>> = [];
+let feedRuns = 0;
+function feed(sku: string): Observable<{ sku: string; seq: number }> {
+  feedRuns++;
+  const ticks = new Subject<{ sku: string; seq: number }>();
+  feeds.push(ticks);
+  setImmediate(() => ticks.next({ sku, seq: 1 })); // the first tick at once, more later
+  return ticks.asObservable();
+}
+/** Resolves with whether `firstTick` came before the feeds were completed (after 5 s). */
+async function beforeRelease(firstTicks: Array<Promise<unknown>>): Promise<boolean[]> {
+  let released = false;
+  const release = setTimeout(() => {
+    released = true;
+    for (const f of feeds) f.complete();
+  }, 5_000);
+  const seen = await Promise.all(firstTicks.map((p) => p.then(() => !released)));
+  clearTimeout(release);
+  return seen;
+}
+
+@Controller()
+@CacheMemoize({ ttl: '1m' })
+class FeedController {
+  @GrpcMethod('PriceFeed', 'Watch')
+  watch(data: { sku: string }) {
+    return feed(data.sku);
+  }
+
+  @GrpcMethod('PriceFeed', 'WatchRaw')
+  @CacheMemoize({ skip: () => true })
+  watchRaw(data: { sku: string }) {
+    return feed(data.sku);
+  }
+
+  @MessagePattern('ticks')
+  ticks(@Payload() sku: string) {
+    return feed(sku);
+  }
+}
+
+describe('gRPC server-streaming handler under @CacheMemoize', () => {
+  @Module({ imports: [CacheMemoizeModule.forRoot({})], controllers: [FeedController] })
+  class FeedModule {}
+  let service: INestMicroservice;
+  let client: GrpcClient;
+  beforeAll(async () => {
+    ({ app: service, client } = await grpcService(FeedModule, 'watch', 'watch.proto', 'PriceFeed'));
+  });
+  afterAll(async () => {
+    for (const f of feeds) f.complete();
+    client.close();
+    await service.close();
+  });
+
+  const watch = (method: string) => {
+    const call = client[method]({ sku: 'A' }) as grpc.ClientReadableStream<{ seq: number }>;
+    call.on('error', () => undefined);
+    const first = new Promise((resolve) => call.once('data', resolve));
+    return { call, first };
+  };
+
+  it('control: the same feed with the cache skipped delivers its first tick at once', async () => {
+    const raw = watch('WatchRaw');
+    expect(await beforeRelease([raw.first])).toEqual([true]);
+    raw.call.cancel();
+  });
+
+  it('the first tick reaches every client while the feed is still open', async () => {
+    const runs = feedRuns;
+    const [a, b] = [watch('Watch'), watch('Watch')];
+    expect(await beforeRelease([a.first, b.first])).toEqual([true, true]);
+    a.call.cancel();
+    b.call.cancel();
+    expect(feedRuns).toBe(runs + 2);
+  });
+});
+
+describe('an Observable feed over TCP under @CacheMemoize', () => {
+  @Module({ imports: [CacheMemoizeModule.forRoot({})], controllers: [FeedController] })
+  class TcpFeedModule {}
+  let service: INestMicroservice;
+  let client: ClientProxy;
+  beforeAll(async () => {
+    const port = await freePort();
+    service = await NestFactory.createMicroservice<MicroserviceOptions>(TcpFeedModule, {
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port },
+      logger: false,
+    });
+    await service.listen();
+    client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
+    await client.connect();
+  });
+  afterAll(async () => {
+    for (const f of feeds) f.complete();
+    client.close();
+    await service.close();
+  });
+
+  it('goes to its caller as it emits, and a caller that came meanwhile is not held: neither is cached', async () => {
+    const runs = feedRuns;
+    const first = firstValueFrom(client.send('ticks', 'B'));
+    const second = firstValueFrom(client.send('ticks', 'B'));
+    expect(await beforeRelease([first, second])).toEqual([true, true]);
+    expect(await first).toEqual({ sku: 'B', seq: 1 });
+    await firstValueFrom(client.send('ticks', 'B'));
+    expect(feedRuns).toBe(runs + 3);
   });
 });
