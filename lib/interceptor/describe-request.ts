@@ -139,7 +139,7 @@ function endpointOf(
 
 /**
  * Credentials travel in transport metadata: gRPC Metadata, NATS headers, RabbitMQ and Kafka
- * message headers. Collected into one lower-case record so the private rule reads one shape.
+ * message headers, MQTT 5 user properties (the Redis transport has none). Collected into one lower-case record so the private rule reads one shape.
  */
 function rpcHeaders(raw: unknown): Record<string, string | string[] | undefined> {
   const out: Record<string, string | string[] | undefined> = {};
@@ -167,6 +167,7 @@ function rpcHeaders(raw: unknown): Record<string, string | string[] | undefined>
       getMap?: () => Record<string, unknown>;
       getHeaders?: () => unknown;
       getMessage?: () => { properties?: { headers?: unknown }; headers?: unknown } | undefined;
+      getPacket?: () => { properties?: { userProperties?: unknown } } | undefined;
     };
     if (typeof ctx.getMap === 'function') fromRecord(ctx.getMap()); // gRPC Metadata
     if (typeof ctx.getHeaders === 'function') fromRecord(ctx.getHeaders()); // NATS
@@ -175,6 +176,7 @@ function rpcHeaders(raw: unknown): Record<string, string | string[] | undefined>
       fromRecord(message?.properties?.headers); // RabbitMQ
       fromRecord(message?.headers); // Kafka
     }
+    if (typeof ctx.getPacket === 'function') fromRecord(ctx.getPacket()?.properties?.userProperties); // MQTT 5
   } catch {
     // an unfamiliar context: no metadata
   }

@@ -5,16 +5,20 @@ import { NestFactory } from '@nestjs/core';
 import {
   ClientProxy,
   ClientProxyFactory,
+  Ctx,
+  type CustomTransportStrategy,
   GrpcMethod,
   GrpcStreamMethod,
   MessagePattern,
   type MicroserviceOptions,
+  MqttContext,
   Payload,
+  Server,
   Transport,
 } from '@nestjs/microservices';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { firstValueFrom, map, reduce, Subject, type Observable } from 'rxjs';
+import { firstValueFrom, isObservable, lastValueFrom, map, reduce, Subject, type Observable } from 'rxjs';
 import { CacheMemoize, CacheMemoizeModule } from '../../lib';
 import { freePort } from '../support/servers';
 
@@ -229,5 +233,64 @@ describe('an Observable feed over TCP under @CacheMemoize', () => {
     expect(await first).toEqual({ sku: 'B', seq: 1 });
     await firstValueFrom(client.send('ticks', 'B'));
     expect(feedRuns).toBe(runs + 3);
+  });
+});
+
+/*
+ * MQTT 5 carries a request's headers as the packet's user properties
+ * (MqttContext.getPacket().properties.userProperties). They were never read: an MQTT request carrying
+ * `authorization` was taken as anonymous and its answer shared. Driven in-process through Nest's
+ * real RPC pipeline by a custom transport that hands each handler an MqttContext, as ServerMqtt does.
+ */
+class InProcessMqtt extends Server implements CustomTransportStrategy {
+  listen(callback: () => void) {
+    callback();
+  }
+  close() {}
+  on() {}
+  unwrap<T>(): T {
+    return undefined as T;
+  }
+  async dispatch(topic: string, data: unknown, userProperties: Record<string, string>): Promise<unknown> {
+    const handler = this.getHandlerByPattern(topic);
+    if (handler === null) throw new Error(`no handler for ${topic}`);
+    const packet = { topic, payload: Buffer.from(JSON.stringify(data)), properties: { userProperties } };
+    const result = await handler(data, new MqttContext([topic, packet as never]));
+    return isObservable(result) ? lastValueFrom(result) : result;
+  }
+}
+
+let inboxRuns = 0;
+@Controller()
+class InboxController {
+  @MessagePattern('inbox')
+  @CacheMemoize({ ttl: '1m' })
+  inbox(@Payload() _q: { page: number }, @Ctx() ctx: MqttContext) {
+    inboxRuns++;
+    const props = (ctx.getPacket() as { properties: { userProperties: Record<string, string> } }).properties;
+    return `inbox of ${props.userProperties.authorization ?? 'nobody'}`;
+  }
+}
+
+describe('RPC over MQTT 5: authorization in user properties', () => {
+  @Module({ imports: [CacheMemoizeModule.forRoot({})], controllers: [InboxController] })
+  class MqttModule {}
+  let service: INestMicroservice;
+  const strategy = new InProcessMqtt();
+  beforeAll(async () => {
+    service = await NestFactory.createMicroservice(MqttModule, { strategy, logger: false });
+    await service.listen();
+  });
+  afterAll(() => service.close());
+
+  it("never serves one user's answer to another; anonymous requests share an entry", async () => {
+    const alice = await strategy.dispatch('inbox', { page: 1 }, { authorization: 'Bearer alice' });
+    const bob = await strategy.dispatch('inbox', { page: 1 }, { authorization: 'Bearer bob' });
+    expect(alice).toBe('inbox of Bearer alice');
+    expect(bob).toBe('inbox of Bearer bob');
+    const runs = inboxRuns;
+    expect(await strategy.dispatch('inbox', { page: 1 }, {})).toBe('inbox of nobody');
+    expect(await strategy.dispatch('inbox', { page: 1 }, {})).toBe('inbox of nobody');
+    expect(inboxRuns).toBe(runs + 1);
   });
 });
