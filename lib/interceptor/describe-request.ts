@@ -63,7 +63,8 @@ export function describeRequest(context: ExecutionContext, adapter: HostReader |
       params: {},
       query: {},
       headers: rpcHeaders(raw),
-      pattern: patterns?.length === 1 ? patterns[0] : patterns,
+      // The pattern the message came in on: a handler may listen on several, or on a wildcard.
+      pattern: arrivedPattern(raw) ?? (patterns?.length === 1 ? patterns[0] : patterns),
       data: rpc.getData(),
       raw,
       context,
@@ -135,6 +136,22 @@ function endpointOf(
   if (typeof req.baseUrl === 'string' && req.baseUrl !== '') return req.baseUrl;
   const url = typeof req.originalUrl === 'string' ? req.originalUrl : typeof req.url === 'string' ? req.url : undefined;
   return url?.split('?')[0];
+}
+
+/** TCP and RabbitMQ: getPattern(); MQTT and Kafka: getTopic(); NATS: getSubject(); Redis: getChannel(). */
+function arrivedPattern(raw: unknown): string | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  for (const getter of ['getPattern', 'getTopic', 'getSubject', 'getChannel']) {
+    const get = (raw as Record<string, unknown>)[getter];
+    if (typeof get !== 'function') continue;
+    try {
+      const pattern: unknown = get.call(raw);
+      if (typeof pattern === 'string') return pattern;
+    } catch {
+      // an unfamiliar context: the declared patterns then
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   MessagePattern,
   type MicroserviceOptions,
   MqttContext,
+  TcpContext,
   Payload,
   Server,
   Transport,
@@ -292,5 +293,51 @@ describe('RPC over MQTT 5: authorization in user properties', () => {
     expect(await strategy.dispatch('inbox', { page: 1 }, {})).toBe('inbox of nobody');
     expect(await strategy.dispatch('inbox', { page: 1 }, {})).toBe('inbox of nobody');
     expect(inboxRuns).toBe(runs + 1);
+  });
+});
+
+/*
+ * The RPC key held the handler's declared patterns (all of them, for a handler on several), not
+ * the one the message came in on: a handler on two patterns answered the second from the first's
+ * entry. (A wildcard MQTT or NATS subscription had the same flaw: every topic shared one entry.)
+ */
+let priceRuns = 0;
+@Controller()
+class PriceController {
+  @MessagePattern(['price.eur', 'price.usd'])
+  @CacheMemoize({ ttl: '1m' })
+  price(@Payload() sku: string, @Ctx() ctx: TcpContext) {
+    priceRuns++;
+    return ctx.getPattern() === 'price.eur' ? `${sku}: 10.00 EUR` : `${sku}: 11.00 USD`;
+  }
+}
+
+describe('RPC key: the pattern a message came in on', () => {
+  @Module({ imports: [CacheMemoizeModule.forRoot({})], controllers: [PriceController] })
+  class PriceModule {}
+  let service: INestMicroservice;
+  let client: ClientProxy;
+  beforeAll(async () => {
+    const port = await freePort();
+    service = await NestFactory.createMicroservice<MicroserviceOptions>(PriceModule, {
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port },
+      logger: false,
+    });
+    await service.listen();
+    client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
+    await client.connect();
+  });
+  afterAll(async () => {
+    client.close();
+    await service.close();
+  });
+
+  it('one handler on two patterns: each pattern has its own entry, each cached', async () => {
+    for (let i = 0; i < 2; i++) {
+      expect(await firstValueFrom(client.send('price.eur', 'sku-1'))).toBe('sku-1: 10.00 EUR');
+      expect(await firstValueFrom(client.send('price.usd', 'sku-1'))).toBe('sku-1: 11.00 USD');
+    }
+    expect(priceRuns).toBe(2);
   });
 });
