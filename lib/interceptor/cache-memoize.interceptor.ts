@@ -17,7 +17,7 @@ import type { CacheMemoizeOptions } from '../types/options';
 import type { CallScope } from '../types/policy';
 import type { CacheRequest, HttpAdapterRef } from '../types/request';
 import { describeRequest } from './describe-request';
-import { parentIdentity, selectionKey, type GraphqlInfoLike } from './graphql-key';
+import { isQuery, parentIdentity, selectionKey, type GraphqlInfoLike } from './graphql-key';
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
 import { handlerName, keyOf, resolveHandler, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
@@ -250,11 +250,12 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       return httpKeyPart(request, host, info, vary);
     }
     if (request.transport === 'rpc') return { pattern: request.pattern, data: request.data, vary };
-    // GraphQL: mutations are never cached. A field resolver's answer depends on its parent, and a
-    // resolver that reads `info` may load only the selected subfields: both are in the key.
+    // GraphQL: no field of a mutation or subscription is cached (a nested field must show what the
+    // mutation wrote). A field resolver's answer depends on its parent, and a resolver that reads
+    // `info` may load only the selected subfields: both are in the key.
     const field = String(request.pattern);
-    if (field.startsWith('Mutation.') || field.startsWith('Subscription.')) return undefined;
     const gqlInfo = context.getArgs<[unknown, unknown, unknown, GraphqlInfoLike | undefined]>()[3];
+    if (field.startsWith('Mutation.') || field.startsWith('Subscription.') || !isQuery(gqlInfo)) return undefined;
     const parent = request.parent === undefined ? undefined : parentIdentity(request.parent, options.parentKey);
     return { host, endpoint: request.route, field, parent, args: request.data, selection: selectionKey(gqlInfo), vary };
   }

@@ -2,10 +2,33 @@ import 'reflect-metadata';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Context, Field, GraphQLModule, Int, ObjectType, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import {
+  Args,
+  Context,
+  Field,
+  GraphQLModule,
+  Int,
+  Mutation,
+  ObjectType,
+  Parent,
+  Query,
+  ResolveField,
+  Resolver,
+} from '@nestjs/graphql';
+import DataLoader from 'dataloader';
 import { createClient, type Client } from 'graphql-ws';
 import request from 'supertest';
-import { CacheMemoize, CacheMemoizeModule, type CacheRequest } from '../../lib';
+import {
+  CacheMemoize,
+  CacheMemoizeModule,
+  type CacheRequest,
+  type CacheStore,
+  memcachedStore,
+  memoryStore,
+  redisStore,
+} from '../../lib';
+import { settle } from '../support/settle';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 /*
  * GraphQL answers a review found served to the wrong party (each failed before its fix).
@@ -157,5 +180,101 @@ describe('GraphQL over WebSocket (graphql-ws): credentials are private', () => {
       expect(await query(client({ authorization: who }), '{ perUser }')).toEqual({ perUser: `for ${who}` });
     }
     expect([runs['perUser ws-gina'], runs['perUser ws-hal']]).toEqual([1, 1]);
+  });
+});
+
+/*
+ * Two answers served from the cache that must not be, on every store:
+ * - a cached @ResolveField under a mutation's result answered with what it held before the mutation
+ *   (only root Mutation.* fields were skipped): no field of a mutation operation is cached now;
+ * - an Error a resolver returns in a result slot (DataLoader.loadMany) was cached on the memory store
+ *   (shared stores refuse to encode it) and replayed for the whole ttl: a result that is an Error, or
+ *   a list holding one, is not cached.
+ */
+const servers = sharedServers();
+const stores: Array<[string, () => CacheStore]> = [
+  ['memory', () => memoryStore()],
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['memcached', () => memcachedStore({ servers: servers.memcached.join(',') })],
+];
+
+const comments = new Map<number, string[]>();
+let backendDown = false;
+
+@ObjectType()
+class Post {
+  @Field(() => Int) id!: number;
+  @Field(() => [String]) comments!: string[];
+}
+
+@ObjectType()
+class User {
+  @Field(() => Int) id!: number;
+  @Field() name!: string;
+}
+
+const users = () =>
+  new DataLoader<number, User>(async (ids) =>
+    // one id fails while the backend is degraded: DataLoader reports it as an Error in its slot
+    ids.map((id) => (id === 2 && backendDown ? new Error(`user ${id} unavailable`) : { id, name: `user ${id}` })),
+  );
+
+@Resolver(() => Post)
+class PostResolver {
+  @Query(() => Post)
+  post(@Args('id', { type: () => Int }) id: number) {
+    return { id };
+  }
+
+  @Mutation(() => Post)
+  addComment(@Args('id', { type: () => Int }) id: number, @Args('text') text: string) {
+    comments.set(id, [...(comments.get(id) ?? []), text]);
+    return { id };
+  }
+
+  @ResolveField(() => [String])
+  @CacheMemoize({ ttl: '1m' })
+  comments(@Parent() post: { id: number }) {
+    return comments.get(post.id) ?? [];
+  }
+
+  @Query(() => [User], { nullable: 'itemsAndList' })
+  @CacheMemoize({ ttl: '1m' })
+  users(@Args('ids', { type: () => [Int] }) ids: number[]) {
+    return users().loadMany(ids);
+  }
+}
+
+describe.each(stores)('GraphQL results never served from the cache (Apollo, %s store)', (_name, store) => {
+  let app: INestApplication;
+  beforeAll(async () => {
+    comments.clear();
+    backendDown = false;
+    @Module({
+      imports: [
+        CacheMemoizeModule.forRoot({ stores: { default: store() }, prefix: uniquePrefix('gqlreview') }),
+        GraphQLModule.forRoot<ApolloDriverConfig>({
+          driver: ApolloDriver,
+          autoSchemaFile: true,
+          fieldResolverEnhancers: ['interceptors'],
+        }),
+      ],
+      providers: [PostResolver],
+    })
+    class PostsModule {}
+    app = await NestFactory.create(PostsModule, { logger: ['error'] });
+    await app.listen(0, '127.0.0.1');
+  });
+  afterAll(() => app.close());
+  const gql = (query: string) => request(app.getHttpServer()).post('/graphql').send({ query }).expect(200);
+
+  it("a field nested in a mutation's result shows what the mutation wrote", async () => {
+    const before = await gql('{ post(id: 1) { comments } }');
+    expect(before.body.data.post.comments).toEqual([]);
+    await settle(app);
+    const after = await gql('mutation { addComment(id: 1, text: "first!") { id comments } }');
+    expect(after.body.data.addComment.comments).toEqual(['first!']);
+    // Queries still read the entry (until the ttl or an invalidation): the mutation did not fill it.
+    expect((await gql('{ post(id: 1) { comments } }')).body.data.post.comments).toEqual([]);
   });
 });
