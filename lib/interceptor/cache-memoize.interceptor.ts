@@ -25,6 +25,7 @@ import { cacheableMethod, carriesParts, httpKeyPart, isHead, identify, mayCache,
 import { runHandler } from './handler-stream';
 import { cloneResponse } from './response-clone';
 import {
+  carriesError,
   headersWithoutCookie,
   isStream,
   isUncacheableHttpResponse,
@@ -142,7 +143,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
           values = outcome.values;
         } else values = await lastValueFrom(next.handle().pipe(toArray()));
         // HEAD is answered from the GET entry but never fills it: its handler may skip the body.
-        if (isHead(request) || !this.isCacheable(context, request, values, before)) return { uncacheable: values };
+        if (isHead(request) || carriesError(values) || !this.isCacheable(context, request, values, before))
+          return { uncacheable: values };
         const exact = response !== undefined && this.responder.sendsAsStored(context, handler, this);
         const stored = this.responder.entryFor(values, response, before, exact);
         if (response === undefined) return stored;

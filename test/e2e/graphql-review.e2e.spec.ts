@@ -277,4 +277,18 @@ describe.each(stores)('GraphQL results never served from the cache (Apollo, %s s
     // Queries still read the entry (until the ttl or an invalidation): the mutation did not fill it.
     expect((await gql('{ post(id: 1) { comments } }')).body.data.post.comments).toEqual([]);
   });
+
+  it('a per-item error a resolver returns (DataLoader.loadMany) is not cached as if it were data', async () => {
+    backendDown = true;
+    const degraded = await gql('{ users(ids: [1, 2]) { id name } }');
+    expect(degraded.body.errors?.[0]?.message).toBe('user 2 unavailable');
+    await settle(app);
+    backendDown = false;
+    const recovered = await gql('{ users(ids: [1, 2]) { id name } }');
+    expect(recovered.body.errors).toBeUndefined();
+    expect(recovered.body.data.users).toEqual([
+      { id: 1, name: 'user 1' },
+      { id: 2, name: 'user 2' },
+    ]);
+  });
 });
