@@ -75,3 +75,17 @@ function carrierOf(request: CacheRequest): object | undefined {
   const carrier = request.transport === 'graphql' ? request.context.getArgs()[3] : request.raw;
   return carrier !== null && typeof carrier === 'object' ? carrier : undefined;
 }
+
+/** An instance or subclass of `base` (the library's interceptor), as Nest lists a route's interceptors. */
+export function ofFamily(base: Function, interceptor: unknown): boolean {
+  return (
+    interceptor instanceof base ||
+    (typeof interceptor === 'function' && (interceptor === base || interceptor.prototype instanceof base))
+  );
+}
+
+/** One of `base`'s family that does not override `intercept`: when it leaves a request to another of ours, it passes it on untouched. */
+export function keepsIntercept(base: { prototype: { intercept: unknown } } & Function, interceptor: unknown): boolean {
+  const of = (typeof interceptor === 'function' ? interceptor.prototype : interceptor) as { intercept?: unknown };
+  return ofFamily(base, interceptor) && of.intercept === base.prototype.intercept;
+}

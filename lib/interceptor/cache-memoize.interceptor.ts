@@ -17,13 +17,15 @@ import type { CacheMemoizeOptions } from '../types/options';
 import type { CallScope } from '../types/policy';
 import type { CacheRequest, HttpAdapterRef } from '../types/request';
 import { describeRequest } from './describe-request';
-import { parentIdentity, selectionKey, type GraphqlInfoLike } from './graphql-key';
-import { alreadyHandled, cachingClass, interceptorChain, markHandled } from './bindings';
-import { keyOf, resolveHandler, type HandlerInfo } from './handler-info';
+import { isQuery, parentIdentity, selectionKey, type GraphqlInfoLike } from './graphql-key';
+import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
+import { handlerName, keyOf, resolveHandler, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
 import { cacheableMethod, carriesParts, httpKeyPart, isHead, identify, mayCache, varyValue } from './request-key';
+import { runHandler } from './handler-stream';
 import { cloneResponse } from './response-clone';
 import {
+  carriesError,
   headersWithoutCookie,
   isStream,
   isUncacheableHttpResponse,
@@ -122,6 +124,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     let ran = false;
     let produced: unknown[] | undefined;
     let own: ((values: unknown[]) => void) | undefined;
+    let live: Observable<unknown> | undefined;
     const cached = method.memoizer.getOrSet<Entry>(
       key,
       async () => {
@@ -129,9 +132,19 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         // Only what the handler (or an interceptor inside this one) sets belongs to the entry.
         const before = response === undefined ? undefined : snapshotResponse(response);
         markHandled(request);
-        const values = await lastValueFrom(next.handle().pipe(toArray()));
+        let values: unknown[];
+        if (response === undefined) {
+          // RPC and GraphQL: a stream still open after its first emission goes through live, uncached.
+          const outcome = await runHandler(next.handle());
+          if ('live' in outcome) {
+            live = outcome.live;
+            return { uncacheable: [] };
+          }
+          values = outcome.values;
+        } else values = await lastValueFrom(next.handle().pipe(toArray()));
         // HEAD is answered from the GET entry but never fills it: its handler may skip the body.
-        if (isHead(request) || !this.isCacheable(context, request, values, before)) return { uncacheable: values };
+        if (isHead(request) || carriesError(values) || !this.isCacheable(context, request, values, before))
+          return { uncacheable: values };
         const exact = response !== undefined && this.responder.sendsAsStored(context, handler, this);
         const stored = this.responder.entryFor(values, response, before, exact);
         if (response === undefined) return stored;
@@ -165,6 +178,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if ('uncacheable' in result) {
       // Only the caller whose handler produced it may use it (a stream can be read once).
       if (ran) {
+        if (live !== undefined) return live;
         this.responder.setHeader(response, 'X-Cache', 'BYPASS');
         return from(result.uncacheable);
       }
@@ -238,11 +252,12 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       return httpKeyPart(request, host, info, vary);
     }
     if (request.transport === 'rpc') return { pattern: request.pattern, data: request.data, vary };
-    // GraphQL: mutations are never cached. A field resolver's answer depends on its parent, and a
-    // resolver that reads `info` may load only the selected subfields: both are in the key.
+    // GraphQL: no field of a mutation or subscription is cached (a nested field must show what the
+    // mutation wrote). A field resolver's answer depends on its parent, and a resolver that reads
+    // `info` may load only the selected subfields: both are in the key.
     const field = String(request.pattern);
-    if (field.startsWith('Mutation.') || field.startsWith('Subscription.')) return undefined;
     const gqlInfo = context.getArgs<[unknown, unknown, unknown, GraphqlInfoLike | undefined]>()[3];
+    if (field.startsWith('Mutation.') || field.startsWith('Subscription.') || !isQuery(gqlInfo)) return undefined;
     const parent = request.parent === undefined ? undefined : parentIdentity(request.parent, options.parentKey);
     return { host, endpoint: request.route, field, parent, args: request.data, selection: selectionKey(gqlInfo), vary };
   }
@@ -267,7 +282,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (this.warned.has(handler)) return;
     this.warned.add(handler);
     this.logger.warn(
-      `${context.getClass().name}.${handler.name} is served uncached: ${error instanceof Error ? error.message : String(error)}`,
+      `${context.getClass().name}.${handlerName(context.getClass(), handler)} is served uncached: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
 
@@ -278,17 +293,5 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   }
 }
 
-/** An instance or subclass of this interceptor, as Nest lists a route's interceptors. */
-function isOurs(interceptor: unknown): boolean {
-  return (
-    interceptor instanceof CacheMemoizeInterceptor ||
-    (typeof interceptor === 'function' &&
-      (interceptor === CacheMemoizeInterceptor || interceptor.prototype instanceof CacheMemoizeInterceptor))
-  );
-}
-
-/** One of ours that does not override `intercept`: when it leaves a request to another of ours, it passes it on untouched. */
-function passesThrough(interceptor: unknown): boolean {
-  const of = (typeof interceptor === 'function' ? interceptor.prototype : interceptor) as { intercept?: unknown };
-  return isOurs(interceptor) && of.intercept === CacheMemoizeInterceptor.prototype.intercept;
-}
+const isOurs = (interceptor: unknown) => ofFamily(CacheMemoizeInterceptor, interceptor);
+const passesThrough = (interceptor: unknown) => keepsIntercept(CacheMemoizeInterceptor, interceptor);

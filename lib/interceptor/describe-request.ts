@@ -1,5 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { CacheRequest } from '../types/request';
+import { markUnseen, socketRequest } from './graphql-socket';
 
 export interface HttpRequestLike {
   method?: string;
@@ -26,7 +27,7 @@ const PATTERN_METADATA = 'microservices:pattern';
 type GqlArgs = [
   unknown,
   unknown,
-  { req?: HttpRequestLike } | undefined,
+  { req?: HttpRequestLike; user?: unknown } | undefined,
   { parentType?: { name?: string }; fieldName?: string } | undefined,
 ];
 
@@ -35,7 +36,7 @@ function userOf(req: HttpRequestLike): unknown {
   return req.user ?? req.raw?.user;
 }
 
-/** What the interceptor knows of the request, per transport; undefined for WebSockets. */
+/** What the interceptor knows of the request, per transport; undefined for WebSocket gateways. */
 export function describeRequest(context: ExecutionContext, adapter: HostReader | undefined): CacheRequest | undefined {
   const type = context.getType<string>();
   if (type === 'http') {
@@ -62,7 +63,8 @@ export function describeRequest(context: ExecutionContext, adapter: HostReader |
       params: {},
       query: {},
       headers: rpcHeaders(raw),
-      pattern: patterns?.length === 1 ? patterns[0] : patterns,
+      // The pattern the message came in on: a handler may listen on several, or on a wildcard.
+      pattern: arrivedPattern(raw) ?? (patterns?.length === 1 ? patterns[0] : patterns),
       data: rpc.getData(),
       raw,
       context,
@@ -73,20 +75,28 @@ export function describeRequest(context: ExecutionContext, adapter: HostReader |
     const [root, args, gqlContext, info] = context.getArgs<GqlArgs>();
     const req = gqlContext?.req;
     const parentType = info?.parentType?.name ?? '?';
-    return {
-      transport: 'graphql',
+    const common = {
+      transport: 'graphql' as const,
       params: {},
       query: {},
-      headers: req?.headers ?? {},
-      host: req === undefined ? undefined : hostOf(req, adapter),
-      route: req === undefined ? undefined : (routeOf(req) ?? endpointOf(req)),
-      user: req === undefined ? undefined : userOf(req),
       pattern: `${parentType}.${info?.fieldName ?? '?'}`,
       data: args,
       parent: ROOT_TYPES.has(parentType) ? undefined : root,
       raw: gqlContext ?? null,
       context,
     };
+    if (typeof req?.headers === 'object' && req.headers !== null) {
+      return {
+        ...common,
+        headers: req.headers,
+        host: hostOf(req, adapter),
+        route: routeOf(req) ?? endpointOf(req),
+        user: userOf(req) ?? gqlContext?.user ?? undefined,
+      };
+    }
+    // A WebSocket (graphql-ws) or an unknown context: never taken as anonymous.
+    const { credentials, opaque, user, ...socket } = socketRequest(req);
+    return markUnseen({ ...common, ...socket, user: user ?? gqlContext?.user ?? undefined }, { credentials, opaque });
   }
   return undefined;
 }
@@ -128,9 +138,25 @@ function endpointOf(
   return url?.split('?')[0];
 }
 
+/** TCP and RabbitMQ: getPattern(); MQTT and Kafka: getTopic(); NATS: getSubject(); Redis: getChannel(). */
+function arrivedPattern(raw: unknown): string | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  for (const getter of ['getPattern', 'getTopic', 'getSubject', 'getChannel']) {
+    const get = (raw as Record<string, unknown>)[getter];
+    if (typeof get !== 'function') continue;
+    try {
+      const pattern: unknown = get.call(raw);
+      if (typeof pattern === 'string') return pattern;
+    } catch {
+      // an unfamiliar context: the declared patterns then
+    }
+  }
+  return undefined;
+}
+
 /**
  * Credentials travel in transport metadata: gRPC Metadata, NATS headers, RabbitMQ and Kafka
- * message headers. Collected into one lower-case record so the private rule reads one shape.
+ * message headers, MQTT 5 user properties (the Redis transport has none). Collected into one lower-case record so the private rule reads one shape.
  */
 function rpcHeaders(raw: unknown): Record<string, string | string[] | undefined> {
   const out: Record<string, string | string[] | undefined> = {};
@@ -158,6 +184,7 @@ function rpcHeaders(raw: unknown): Record<string, string | string[] | undefined>
       getMap?: () => Record<string, unknown>;
       getHeaders?: () => unknown;
       getMessage?: () => { properties?: { headers?: unknown }; headers?: unknown } | undefined;
+      getPacket?: () => { properties?: { userProperties?: unknown } } | undefined;
     };
     if (typeof ctx.getMap === 'function') fromRecord(ctx.getMap()); // gRPC Metadata
     if (typeof ctx.getHeaders === 'function') fromRecord(ctx.getHeaders()); // NATS
@@ -166,6 +193,7 @@ function rpcHeaders(raw: unknown): Record<string, string | string[] | undefined>
       fromRecord(message?.properties?.headers); // RabbitMQ
       fromRecord(message?.headers); // Kafka
     }
+    if (typeof ctx.getPacket === 'function') fromRecord(ctx.getPacket()?.properties?.userProperties); // MQTT 5
   } catch {
     // an unfamiliar context: no metadata
   }

@@ -28,6 +28,13 @@ export interface GraphqlInfoLike {
   fieldNodes?: readonly AstNode[];
   fragments?: Record<string, AstNode>;
   variableValues?: Record<string, unknown>;
+  operation?: { operation?: string };
+}
+
+/** Not part of a mutation or subscription operation (an `info` without one: taken as a query, as before). */
+export function isQuery(info: GraphqlInfoLike | undefined): boolean {
+  const operation = info?.operation?.operation;
+  return operation !== 'mutation' && operation !== 'subscription';
 }
 
 type ValueFromAst = (node: unknown, variables?: Record<string, unknown> | null) => unknown;

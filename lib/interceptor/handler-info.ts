@@ -65,7 +65,7 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
   const cls = context.getClass();
   const own = handlerMetadata<AnyOptions>(CACHE_MEMOIZE_METADATA, context);
   const options = own ?? {};
-  const method = registry.register(cls, handler.name, options, { kind: 'handler' });
+  const method = registry.register(cls, handlerName(cls, handler), options, { kind: 'handler' });
   // What the interceptor stores is the response ({ values, status, headers }): an uncacheable
   // marker is never stored, and a cacheIf sees the handler's value.
   const userCacheIf = method.policy.cacheIf;
@@ -108,6 +108,24 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     declaredHost: encodeVersion(Reflect.getMetadata(HOST_METADATA, cls)),
     varyHeaders: varyHeaders.length > 0 ? varyHeaders : undefined,
   };
+}
+
+/**
+ * The handler's method name. Not always `handler.name`: Nest's @GrpcStreamMethod replaces the
+ * method with an anonymous wrapper, and two such handlers of a class would share one namespace.
+ */
+export function handlerName(cls: Function, handler: Function): string {
+  if (handler.name !== '') return handler.name;
+  for (
+    let proto = cls.prototype as object | null;
+    proto !== null;
+    proto = Object.getPrototypeOf(proto) as object | null
+  ) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (name !== 'constructor' && Object.getOwnPropertyDescriptor(proto, name)?.value === handler) return name;
+    }
+  }
+  return handler.name;
 }
 
 /** `@Res()` / `@Next()` without passthrough: the handler writes the response; nothing to cache. */

@@ -3,6 +3,7 @@ import { encodeValue } from '../keys/key-encoder';
 import type { CacheMemoizeOptions } from '../types/options';
 import type { CacheRequest } from '../types/request';
 import type { HttpRequestLike } from './describe-request';
+import { unseenCredentials } from './graphql-socket';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
 
@@ -21,7 +22,12 @@ export function identify(request: CacheRequest, privateHeaders: readonly string[
     if (value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0))
       (credentials ??= []).push(name);
   }
-  const user = request.user !== undefined && request.user !== null;
+  // Connection params (graphql-ws) are credentials whatever their names; a request whose
+  // authentication the cache cannot see is private, as if a guard had set a user.
+  const unseen = unseenCredentials(request);
+  if (unseen !== undefined)
+    for (const name of unseen.credentials) if (!credentials?.includes(name)) (credentials ??= []).push(name);
+  const user = (request.user !== undefined && request.user !== null) || unseen?.opaque === true;
   return credentials === undefined && !user ? ANONYMOUS : { credentials: credentials ?? [], user };
 }
 

@@ -199,3 +199,11 @@ export function isStream(value: unknown): boolean {
     Object.prototype.toString.call(value) === '[object Response]'
   );
 }
+
+/**
+ * A result that is an Error, or a list holding one (DataLoader.loadMany reports a failed item in its
+ * slot): a failure, never cached on any store (a thrown one never is), or it is replayed for the ttl.
+ */
+export function carriesError(values: readonly unknown[]): boolean {
+  return values.some((v) => v instanceof Error || (Array.isArray(v) && v.some((item) => item instanceof Error)));
+}

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { UnkeyableArgumentError } from '../errors';
 import { asBuffer } from '../util/bytes';
 
@@ -108,7 +109,7 @@ class Encoder {
       return `Set[${members.sort().join(',')}]`;
     }
     if (value instanceof RegExp) return `RegExp(${JSON.stringify(value.source)},${value.flags})`;
-    if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet) {
+    if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || isLive(value)) {
       throw this.fail(path, `is a ${ctorName(value)}, which has no stable value`);
     }
     const proto = Object.getPrototypeOf(value) as object | null;
@@ -166,6 +167,31 @@ class Encoder {
         `or give the object a cacheKey() method.`,
     );
   }
+}
+
+/**
+ * A value that is read over time, not held: an Observable or Subject (rxjs or any with `subscribe`
+ * or Symbol.observable), a thenable, an event emitter or EventTarget (Node streams, sockets, an
+ * AbortSignal), an async iterable (web streams), a generator. Its visible state says nothing of
+ * what it will deliver: two with different contents would encode alike.
+ */
+function isLive(value: object): boolean {
+  const v = value as Record<string | symbol, unknown>;
+  return (
+    typeof v.subscribe === 'function' ||
+    typeof v.then === 'function' ||
+    (typeof Symbol.observable === 'symbol' && typeof v[Symbol.observable] === 'function') ||
+    typeof v['@@observable'] === 'function' ||
+    typeof v[Symbol.asyncIterator] === 'function' ||
+    value instanceof EventEmitter ||
+    (typeof EventTarget === 'function' && value instanceof EventTarget) ||
+    isGenerator(value)
+  );
+}
+
+function isGenerator(value: object): boolean {
+  const tag = Object.prototype.toString.call(value);
+  return tag === '[object Generator]' || tag === '[object AsyncGenerator]';
 }
 
 /** Object.prototype of another realm (vm contexts, test sandboxes): still a plain object. */

@@ -1,3 +1,6 @@
+import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
+import { BehaviorSubject, Subject } from 'rxjs';
 import { encodeArgs, encodeValue } from '../../lib/keys/key-encoder';
 import {
   composeKey,
@@ -118,6 +121,16 @@ describe('encodeArgs: distinct argument lists never share a key', () => {
     ['a nested function', [1, { cb: () => 1 }], 'argument #1.cb is a function'],
     ['a promise', [Promise.resolve(1)], 'is a Promise'],
     ['an opaque instance', [new (class Conn {})()], 'Conn instance with no enumerable properties'],
+    // Live objects: what they deliver is not in their state (a client-streaming gRPC payload is one).
+    ['an Observable', [{ q: new Subject<number>().asObservable() }], 'argument #0.q is a Observable'],
+    ['a Subject', [new BehaviorSubject(1)], 'is a BehaviorSubject'],
+    ['a thenable', [{ then: (ok: (v: number) => void) => ok(1), sql: 'select 1' }], 'has no stable value'],
+    ['an interop observable', [{ '@@observable': () => null, id: 1 }], 'has no stable value'],
+    ['a Node stream', [Readable.from(['a'])], 'is a Readable'],
+    ['an EventEmitter', [Object.assign(new EventEmitter(), { id: 1 })], 'is a EventEmitter'],
+    ['an AbortSignal', [new AbortController().signal], 'is a AbortSignal'],
+    ['a web stream', [new ReadableStream()], 'is a ReadableStream'],
+    ['a generator', [(function* () {})()], 'has no stable value'],
   ])('rejects %s with a clear error naming the method', (_n, args, message) => {
     let error: unknown;
     try {
