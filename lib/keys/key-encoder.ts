@@ -16,8 +16,12 @@ export function encodeArgs(args: readonly unknown[], owner: string): string {
     if (typeof a === 'number' && Number.isFinite(a) && !Object.is(a, -0)) return String(a);
   }
   const encoder = new Encoder(owner);
+  // f(1) and f(1, undefined) are one call (an optional argument omitted or passed on): trailing
+  // undefined arguments are not keyed, so an invalidation with either form finds the entry.
+  let end = args.length;
+  while (end > 0 && args[end - 1] === undefined) end--;
   let out = '';
-  for (let i = 0; i < args.length; i++) {
+  for (let i = 0; i < end; i++) {
     if (i > 0) out += ',';
     out += encoder.encode(args[i], `argument #${i}`);
   }

@@ -20,7 +20,7 @@ describe('encodeArgs: distinct argument lists never share a key', () => {
     ['commas inside strings', ['a,b'], ['a', 'b']],
     ['number vs string', [1], ['1']],
     ['null vs undefined', [null], [undefined]],
-    ['undefined vs no argument', [undefined], []],
+    ['undefined before an argument vs none', [undefined, 1], [1]],
     ['Date vs its ISO string', [new Date(0)], [new Date(0).toISOString()]],
     ['array vs joined string', [['x', 'y']], ['x,y']],
     ['nested array vs flat args', [['a', 'b']], ['a', 'b']],
@@ -61,8 +61,16 @@ describe('encodeArgs: distinct argument lists never share a key', () => {
     expect(enc({ role: 'member', active: undefined })).toBe(enc({ role: 'member' }));
     expect(enc({ a: undefined })).toBe(enc({}));
     expect(enc({ f: { x: 1, y: undefined } })).toBe(enc({ f: { x: 1 } }));
-    // Top-level arguments stay distinct: undefined is not null, nor no argument.
+    // Top-level arguments stay distinct: undefined is not null.
     expect(enc(undefined)).not.toBe(enc(null));
+  });
+
+  it('trailing undefined arguments are not keyed: f(1) and f(1, undefined) are one call, as JS defaults treat them', () => {
+    expect(enc(1, undefined)).toBe(enc(1));
+    expect(enc('a', { b: 1 }, undefined, undefined)).toBe(enc('a', { b: 1 }));
+    expect(enc(undefined)).toBe(enc());
+    expect(enc(undefined, 1)).not.toBe(enc(1));
+    expect(enc(1, undefined, 2)).not.toBe(enc(1, 2));
   });
 
   it('object key order does not matter', () => {
