@@ -15,10 +15,10 @@ import { ClassRegistry, type ClassRegistryInput } from './class-registry';
  * nothing outside the registry gets a prototype, `__proto__` stays an ordinary own key.
  * Payloads without any tagged value skip the walk (first byte 'J' instead of 'T').
  */
-import { MAX_DEPTH, TAG, TYPED_ARRAYS, type Tagged } from './tagged-format';
+import { MAX_DEPTH, MAX_ENCODED_BYTES, TAG, TYPED_ARRAYS, type Tagged } from './tagged-format';
 import { Reviver } from './tagged-reviver';
 
-export { MAX_DEPTH } from './tagged-format';
+export { MAX_DEPTH, MAX_ENCODED_BYTES } from './tagged-format';
 
 export interface TaggedJsonOptions {
   /** Classes revived with their prototype (module option `classes`). */
@@ -27,6 +27,15 @@ export interface TaggedJsonOptions {
 
 class Encoder {
   tagged = false;
+  /**
+   * Bytes the encoded value may still take. The walk charges a lower bound of each part's JSON
+   * (strings, keys, separators) and stops once it runs out, before building what cannot be stored.
+   */
+  private room = MAX_ENCODED_BYTES;
+  /** Objects walked; past TRACK_FROM, which of them were walked before (shared sub-objects). */
+  private objects = 0;
+  private repeats = 0;
+  private seen: Set<object> | undefined;
   private readonly ancestors = new Set<object>();
   /** Keys from the root to the value being encoded, for error messages. */
   private readonly path: Array<string | number> = [];
@@ -36,6 +45,8 @@ class Encoder {
   walk(value: unknown): unknown {
     switch (typeof value) {
       case 'string':
+        if ((this.room -= value.length + 2) < 0) throw this.tooLarge();
+        return value;
       case 'boolean':
         return value;
       case 'number':
@@ -59,6 +70,7 @@ class Encoder {
       throw new SerializationError(`cannot serialize a circular structure (at ${this.where()})`);
     if (this.ancestors.size >= MAX_DEPTH)
       throw new SerializationError(`value nested deeper than ${MAX_DEPTH} levels (at ${this.where()})`);
+    if (++this.objects > TRACK_FROM) this.countRepeat(value);
     this.ancestors.add(value);
     try {
       return this.objectBody(value);
@@ -67,9 +79,28 @@ class Encoder {
     }
   }
 
+  /**
+   * A large value's objects are remembered, so one walked again (a sub-object referenced from
+   * several places: JSON writes it once per reference) is counted. Past the repeats allowed (see
+   * MIN_REPEATS) the encoding stops: 24 objects each referencing the next twice would otherwise
+   * build 2^24 copies.
+   */
+  private countRepeat(value: object): void {
+    const seen = (this.seen ??= new Set());
+    const before = seen.size;
+    if (seen.add(value).size !== before) return;
+    if (++this.repeats > MIN_REPEATS && this.repeats > REPEATS_PER_OBJECT * (this.objects - this.repeats))
+      throw new SerializationError(
+        `value's shared sub-objects expand past ${this.repeats} repeated objects when encoded (at ${this.where()}): ` +
+          `JSON writes a sub-object referenced from several places once per reference`,
+      );
+  }
+
   private objectBody(value: object): unknown {
     const proto = Object.getPrototypeOf(value) as object | null;
     if (Array.isArray(value) && (proto === Array.prototype || Array.isArray(proto))) {
+      // Brackets, and a separator or more per item (charged before the items are walked).
+      if ((this.room -= value.length + 2) < 0) throw this.tooLarge();
       const out = new Array<unknown>(value.length);
       for (let i = 0; i < value.length; i++) {
         this.path.push(i);
@@ -85,11 +116,13 @@ class Encoder {
       return this.tag('D', Number.isNaN(t) ? null : t);
     }
     if (proto === Map.prototype) {
+      if ((this.room -= (value as Map<unknown, unknown>).size * 4) < 0) throw this.tooLarge();
       const entries: unknown[] = [];
       for (const [k, v] of value as Map<unknown, unknown>) entries.push([this.walk(k), this.walk(v)]);
       return this.tag('M', entries);
     }
     if (proto === Set.prototype) {
+      if ((this.room -= (value as Set<unknown>).size) < 0) throw this.tooLarge();
       const members: unknown[] = [];
       for (const v of value as Set<unknown>) members.push(this.walk(v));
       return this.tag('S', members);
@@ -101,6 +134,7 @@ class Encoder {
         proto === Uint8Array.prototype ||
         TYPED_ARRAYS.get(value.constructor.name)?.prototype === proto)
     ) {
+      if ((this.room -= Math.ceil(value.byteLength / 3) * 4) < 0) throw this.tooLarge();
       const base64 = asBuffer(value).toString('base64');
       if (Buffer.isBuffer(value)) return this.tag('B', base64);
       if (value instanceof Uint8Array) return this.tag('U', base64);
@@ -120,8 +154,11 @@ class Encoder {
   private fields(value: object, className: string | undefined): unknown {
     const out: Record<string, unknown> = {};
     let escaped = false;
+    this.room -= 2;
     for (const k of Object.keys(value)) {
       if (k === TAG) escaped = true;
+      // Quotes, colon, a separator and the shortest value.
+      if ((this.room -= k.length + 5) < 0) throw this.tooLarge();
       this.path.push(k);
       const v = this.walk((value as Record<string, unknown>)[k]);
       this.path.pop();
@@ -167,11 +204,28 @@ class Encoder {
     return out;
   }
 
+  tooLarge(): SerializationError {
+    return new SerializationError(
+      `value encodes to more than ${MAX_ENCODED_BYTES / 1024 / 1024} MiB (at ${this.where()}); ` +
+        `sub-objects referenced from several places are written once per reference`,
+    );
+  }
+
   private tag(type: string, v?: unknown): Tagged {
     this.tagged = true;
+    this.room -= 10;
     return v === undefined ? { [TAG]: type } : { [TAG]: type, v };
   }
 }
+
+/** Objects walked before the encoder starts remembering them (small values pay nothing). */
+const TRACK_FROM = 65_536;
+/**
+ * Objects a value may walk again (shared sub-objects) before the encoder gives up: as many as
+ * REPEATS_PER_OBJECT times the objects it holds (rows sharing a relation), and at least MIN_REPEATS.
+ */
+const MIN_REPEATS = 262_144;
+const REPEATS_PER_OBJECT = 4;
 
 /** Object.prototype of another realm (vm contexts, test sandboxes): still a plain object. */
 function isForeignObjectPrototype(proto: object): boolean {
@@ -203,7 +257,10 @@ export function createTaggedJsonSerializer(
     encode(value) {
       const encoder = new Encoder(registry);
       const tree = encoder.walk(value);
-      return Buffer.from((encoder.tagged ? 'T' : 'J') + JSON.stringify(tree), 'utf8');
+      const out = Buffer.from((encoder.tagged ? 'T' : 'J') + JSON.stringify(tree), 'utf8');
+      // The walk's charges are a lower bound (escapes, numbers and UTF-8 take more).
+      if (out.length > MAX_ENCODED_BYTES + 1) throw encoder.tooLarge();
+      return out;
     },
     decode: (bytes) => decodeFrom(bytes, 0),
     decodeFrom,
