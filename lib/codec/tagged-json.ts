@@ -1,4 +1,4 @@
-import { SerializationError, UncacheableValueError } from '../errors';
+import { SerializationError } from '../errors';
 import type { Serializer } from '../types/serializer';
 import { asBuffer } from '../util/bytes';
 import { CACHED_ERROR_RECORD, CachedErrorRecord } from './cached-error-record';
@@ -17,6 +17,7 @@ import { ClassRegistry, type ClassRegistryInput } from './class-registry';
  */
 import { MAX_DEPTH, MAX_ENCODED_BYTES, TAG, TYPED_ARRAYS, type Tagged } from './tagged-format';
 import { Reviver } from './tagged-reviver';
+import { checkSymbolKeys, hiddenState, tooLarge, tooRepetitive, unregistered } from './refusals';
 
 export { MAX_DEPTH, MAX_ENCODED_BYTES } from './tagged-format';
 
@@ -90,10 +91,7 @@ class Encoder {
     const before = seen.size;
     if (seen.add(value).size !== before) return;
     if (++this.repeats > MIN_REPEATS && this.repeats > REPEATS_PER_OBJECT * (this.objects - this.repeats))
-      throw new SerializationError(
-        `value's shared sub-objects expand past ${this.repeats} repeated objects when encoded (at ${this.where()}): ` +
-          `JSON writes a sub-object referenced from several places once per reference`,
-      );
+      throw tooRepetitive(this.repeats, this.where());
   }
 
   private objectBody(value: object): unknown {
@@ -104,13 +102,16 @@ class Encoder {
       const out = new Array<unknown>(value.length);
       for (let i = 0; i < value.length; i++) {
         this.path.push(i);
-        out[i] = this.walk(value[i]);
+        const item = value[i];
+        out[i] = item === undefined && !(i in value) ? this.tag('h') : this.walk(item); // a hole stays one
         this.path.pop();
       }
       return out;
     }
-    if (proto === null || proto === Object.prototype || isForeignObjectPrototype(proto))
-      return this.fields(value, undefined);
+    if (proto === null || proto === Object.prototype || isForeignObjectPrototype(proto)) {
+      if (Object.getOwnPropertySymbols(value).length > 0) checkSymbolKeys(value, this.where());
+      return this.fields(value, undefined, proto === null);
+    }
     if (proto === Date.prototype) {
       const t = (value as Date).getTime();
       return this.tag('D', Number.isNaN(t) ? null : t);
@@ -144,14 +145,17 @@ class Encoder {
     if (name !== undefined) {
       // State outside the own enumerable fields would be lost silently on the way back.
       const own = Reflect.ownKeys(value);
-      if (own.length !== Object.keys(value).length) throw this.hiddenState(value, own);
+      if (own.length !== Object.keys(value).length) throw hiddenState(value, own, this.where());
       return this.fields(value, name);
     }
-    throw this.unregistered(value);
+    throw unregistered(value, this.where());
   }
 
-  /** A plain object's own enumerable fields, or a registered class instance's (tagged 'C'). */
-  private fields(value: object, className: string | undefined): unknown {
+  /**
+   * A plain object's own enumerable fields, or a registered class instance's (tagged 'C'); one
+   * without a prototype is tagged 'N' (entries), so it comes back without one.
+   */
+  private fields(value: object, className: string | undefined, bare = false): unknown {
     const out: Record<string, unknown> = {};
     let escaped = false;
     this.room -= 2;
@@ -167,34 +171,9 @@ class Encoder {
       else out[k] = v;
     }
     if (className !== undefined) return { ...this.tag('C', escaped ? Object.entries(out) : out), c: className };
+    if (bare) return this.tag('N', Object.entries(out));
     // An object that has a "$t" key of its own is stored as entries so it cannot pose as a tag.
     return escaped ? this.tag('O', Object.entries(out)) : out;
-  }
-
-  private unregistered(value: object): UncacheableValueError {
-    const ctor = (value as { constructor?: { name?: unknown } }).constructor;
-    const className = typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : 'an anonymous class';
-    const where = this.where();
-    return new UncacheableValueError(
-      `${where} is an instance of ${className}, which the codec does not know: it would come back as a plain object ` +
-        `without its prototype (methods, class-transformer metadata). Register it with CacheMemoizeModule.forRoot({ classes: [${className}] }) ` +
-        `or return plain data.`,
-      className,
-      where,
-    );
-  }
-
-  private hiddenState(value: object, own: Array<string | symbol>): UncacheableValueError {
-    const className = (value as { constructor: { name: string } }).constructor.name;
-    const hidden = own
-      .filter((k) => typeof k === 'symbol' || !Object.prototype.propertyIsEnumerable.call(value, k))
-      .map(String);
-    return new UncacheableValueError(
-      `${this.where()} is a ${className} with state in symbol-keyed or non-enumerable properties (${hidden.join(', ')}), ` +
-        `which would not come back. Keep a registered class's state in ordinary fields.`,
-      className,
-      this.where(),
-    );
   }
 
   private where(): string {
@@ -205,10 +184,7 @@ class Encoder {
   }
 
   tooLarge(): SerializationError {
-    return new SerializationError(
-      `value encodes to more than ${MAX_ENCODED_BYTES / 1024 / 1024} MiB (at ${this.where()}); ` +
-        `sub-objects referenced from several places are written once per reference`,
-    );
+    return tooLarge(this.where());
   }
 
   private tag(type: string, v?: unknown): Tagged {

@@ -5,15 +5,28 @@
  *   24 objects each referencing the next twice are 2^24 nodes. The encoder stops past its budget
  *   and the value is returned uncached (an `uncacheable` event), never an out-of-memory crash;
  * - memoryStore({ maxBytes }) counts a large string even when it sits behind many small values
- *   (the estimate stopped after 10,000 nodes: an 8 MB string after 20,000 numbers was charged ~1.3 MB).
+ *   (the estimate stopped after 10,000 nodes: an 8 MB string after 20,000 numbers was charged ~1.3 MB);
+ * - a value comes back from Redis and memcached as the memory store returns it, or is not stored:
+ *   array holes and null-prototype objects round-trip; symbol-keyed properties of plain objects
+ *   (dropped silently before) make the value uncacheable, with the path in the event.
  */
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { CacheMemoize, CacheMemoizeModule, memoryStore } from '../../lib';
+import { Test, type TestingModule } from '@nestjs/testing';
+import {
+  CacheMemoize,
+  CacheMemoizeModule,
+  UncacheableValueError,
+  memcachedStore,
+  memoryStore,
+  redisStore,
+  type CacheEvent,
+  type CacheStore,
+} from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { settle } from '../support/settle';
 
 const servers = sharedServers();
 const MB = 1024 * 1024;
@@ -88,5 +101,94 @@ describe('memoryStore maxBytes with large values', () => {
 
   it('ten 8 MB results are bounded by maxBytes 32 MiB even when each also holds 20,000 numbers', async () => {
     expect(await retained('padded')).toBeLessThanOrEqual(4);
+  });
+});
+
+const OP_GT = Symbol.for('gt'); // Sequelize-style operator, a registered symbol
+const internal = Symbol('internal');
+function nullProto(): Record<string, unknown> {
+  const d = Object.create(null) as Record<string, unknown>;
+  d.apples = 3;
+  d.__proto__ = { admin: true }; // an own key on an object without a prototype
+  d.$t = 'D';
+  return d;
+}
+const KEPT: Record<string, () => unknown> = {
+  'sparse array keeps its holes': () => [1, , 3, , undefined], // eslint-disable-line no-sparse-arrays
+  'null-prototype dictionary stays without a prototype': () => ({ counts: nullProto(), list: [nullProto()] }),
+};
+const REFUSED: Record<string, [() => unknown, string]> = {
+  'plain object with a registered-symbol-keyed property (Sequelize operator)': [
+    () => ({ where: { age: { [OP_GT]: 18 } } }),
+    'result.where.age',
+  ],
+  'plain object with a symbol-keyed property': [() => [{ name: 'x', [internal]: 'meta' }], 'result[0]'],
+};
+
+@Injectable()
+class Echo {
+  runs = 0;
+  @CacheMemoize({ ttl: '1h' })
+  async value(name: string): Promise<unknown> {
+    this.runs++;
+    return (KEPT[name] ?? REFUSED[name][0])();
+  }
+}
+
+describe.each([
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+])('round trip through %s', (name, make) => {
+  const opened: TestingModule[] = [];
+  let writer: { module: TestingModule; echo: Echo; events: CacheEvent[] };
+  let reader: { module: TestingModule; echo: Echo; events: CacheEvent[] };
+  const app = async (store: CacheStore, prefix: string) => {
+    const events: CacheEvent[] = [];
+    const module = await Test.createTestingModule({
+      imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix, onEvent: (e) => events.push(e) })],
+      providers: [Echo],
+    }).compile();
+    opened.push(module);
+    await module.init();
+    return { module, echo: module.get(Echo), events };
+  };
+  beforeAll(async () => {
+    const prefix = uniquePrefix(`rt${name}`);
+    writer = await app(make(), prefix);
+    reader = await app(make(), prefix);
+  });
+  afterAll(async () => {
+    for (const m of opened.splice(0).reverse()) await m.close().catch(() => undefined);
+  });
+
+  it.each(Object.keys(KEPT))('%s', async (c) => {
+    await writer.echo.value(c);
+    await settle(writer.module);
+    const before = reader.echo.runs;
+    const got = await reader.echo.value(c);
+    expect(reader.echo.runs).toBe(before); // served from the shared store
+    expect(got).toStrictEqual(KEPT[c]());
+    if (c.startsWith('sparse')) {
+      expect([1 in (got as unknown[]), 3 in (got as unknown[]), 4 in (got as unknown[])]).toEqual([false, false, true]);
+    } else {
+      const { counts, list } = got as { counts: Record<string, unknown>; list: Array<Record<string, unknown>> };
+      for (const d of [counts, list[0]]) {
+        expect(Object.getPrototypeOf(d)).toBeNull();
+        expect(Object.keys(d)).toEqual(['apples', '__proto__', '$t']);
+      }
+      expect(({} as { admin?: boolean }).admin).toBeUndefined();
+    }
+  });
+
+  it.each(Object.keys(REFUSED))('%s: returned as it is, not stored, the path reported', async (c) => {
+    const first = await writer.echo.value(c);
+    expect(first).toStrictEqual(REFUSED[c][0]()); // symbol keys included
+    await settle(writer.module);
+    const before = reader.echo.runs;
+    await reader.echo.value(c);
+    expect(reader.echo.runs).toBe(before + 1); // nothing in the shared store
+    const refused = writer.events.filter((e) => e.type === 'uncacheable').map((e) => (e as { error: unknown }).error);
+    expect(refused).toContainEqual(expect.any(UncacheableValueError));
+    expect(refused.map((e) => (e as UncacheableValueError).path)).toContain(REFUSED[c][1]);
   });
 });

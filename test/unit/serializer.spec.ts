@@ -239,6 +239,53 @@ describe('taggedJsonSerializer (default codec)', () => {
     });
   });
 
+  // Review: these came back from Redis/memcached unlike from the memory store.
+  describe('shapes the memory store keeps as they are', () => {
+    it('keeps array holes as holes (not undefined), and undefined as undefined', () => {
+      const back = roundTrip([, 1, , undefined, { a: [, 2] }, ,]) as unknown[]; // eslint-disable-line no-sparse-arrays
+      expect(back).toHaveLength(6);
+      expect([0, 1, 2, 3, 5].map((i) => i in back)).toEqual([false, true, false, true, false]);
+      expect(1 in (back[4] as { a: unknown[] }).a).toBe(true);
+      expect(0 in (back[4] as { a: unknown[] }).a).toBe(false);
+      // A hole's tag anywhere but an array's item is corrupt data (a miss), never a value.
+      for (const planted of ['T{"$t":"h"}', 'T{"a":{"$t":"h"}}', 'T{"$t":"M","v":[[1,{"$t":"h"}]]}'])
+        expect(() => codec.decode(Buffer.from(planted))).toThrow(SerializationError);
+    });
+
+    it('keeps an object without a prototype without one, its __proto__ and "$t" keys as own keys', () => {
+      const d = Object.create(null) as Record<string, unknown>;
+      d.n = 1;
+      d.__proto__ = { admin: true };
+      d.$t = 'D';
+      d.nested = Object.create(null);
+      const back = roundTrip({ d }) as { d: Record<string, unknown> };
+      expect(Object.getPrototypeOf(back.d)).toBeNull();
+      expect(Object.getPrototypeOf(back.d.nested)).toBeNull();
+      expect(Object.keys(back.d)).toEqual(['n', '__proto__', '$t', 'nested']);
+      expect(back.d.__proto__).toEqual({ admin: true });
+      expect(({} as { admin?: boolean }).admin).toBeUndefined();
+    });
+
+    it('refuses plain objects with enumerable symbol-keyed properties (registered or not), naming where', () => {
+      const op = Symbol.for('gt');
+      for (const [value, path] of [
+        [{ where: { age: { [op]: 18 } } }, 'result.where.age'],
+        [[{ [Symbol('meta')]: 1, name: 'x' }], 'result[0]'],
+      ] as const) {
+        expect(() => codec.encode(value)).toThrow(UncacheableValueError);
+        try {
+          codec.encode(value);
+        } catch (e) {
+          expect((e as UncacheableValueError).path).toBe(path);
+        }
+      }
+      // Non-enumerable symbol-keyed properties (library bookkeeping) are not state: still stored.
+      const tagged = { id: 1 };
+      Object.defineProperty(tagged, Symbol('bookkeeping'), { value: 1, enumerable: false });
+      expect(roundTrip(tagged)).toEqual({ id: 1 });
+    });
+  });
+
   it('never sets a prototype from data, planted or decoded', () => {
     const planted = Buffer.from('T{"__proto__":{"polluted":true},"d":{"$t":"D","v":0}}');
     const out = codec.decode(planted) as Record<string, unknown>;
