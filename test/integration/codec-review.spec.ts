@@ -8,7 +8,11 @@
  *   (the estimate stopped after 10,000 nodes: an 8 MB string after 20,000 numbers was charged ~1.3 MB);
  * - a value comes back from Redis and memcached as the memory store returns it, or is not stored:
  *   array holes and null-prototype objects round-trip; symbol-keyed properties of plain objects
- *   (dropped silently before) make the value uncacheable, with the path in the event.
+ *   (dropped silently before) make the value uncacheable, with the path in the event;
+ * - a secret rotation rolled out as the README says (`[old, new]` everywhere, then `[new, old]`,
+ *   then `[new]`) keeps instances of neighbouring stages hitting each other's entries, with no
+ *   `tampered` event; `[new, old]` straight away makes instances still on `[old]` refuse and
+ *   overwrite every entry the rolled ones write (what the README warns about).
  */
 import 'reflect-metadata';
 import { spawnSync } from 'node:child_process';
@@ -18,6 +22,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import {
   CacheMemoize,
   CacheMemoizeModule,
+  cacheHandle,
   UncacheableValueError,
   memcachedStore,
   memoryStore,
@@ -27,6 +32,7 @@ import {
 } from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { settle } from '../support/settle';
+import { written } from '../support/written';
 
 const servers = sharedServers();
 const MB = 1024 * 1024;
@@ -190,5 +196,80 @@ describe.each([
     const refused = writer.events.filter((e) => e.type === 'uncacheable').map((e) => (e as { error: unknown }).error);
     expect(refused).toContainEqual(expect.any(UncacheableValueError));
     expect(refused.map((e) => (e as UncacheableValueError).path)).toContain(REFUSED[c][1]);
+  });
+});
+
+const OLD = 'old-secret-of-enough-length-1';
+const NEW = 'new-secret-of-enough-length-2';
+
+@Injectable()
+class Balances {
+  runs = 0;
+  @CacheMemoize({ ttl: '1h' })
+  async of(id: number): Promise<{ id: number; run: number }> {
+    return { id, run: ++this.runs };
+  }
+}
+
+describe('rolling a secret rotation out', () => {
+  const opened: TestingModule[] = [];
+  afterEach(async () => {
+    for (const m of opened.splice(0).reverse()) await m.close().catch(() => undefined);
+  });
+  const instance = async (prefix: string, secret: string[]) => {
+    const events: CacheEvent[] = [];
+    const module = await Test.createTestingModule({
+      imports: [
+        CacheMemoizeModule.forRoot({
+          stores: { default: redisStore({ url: servers.redis }) },
+          prefix,
+          secret,
+          onEvent: (e) => events.push(e),
+        }),
+      ],
+      providers: [Balances],
+    }).compile();
+    opened.push(module);
+    await module.init();
+    const svc = module.get(Balances);
+    return { svc, events, keyOf: (id: number) => cacheHandle(svc, 'of').keyOf(id) };
+  };
+  type Instance = Awaited<ReturnType<typeof instance>>;
+  /** `writer` computes `id`, then `reader` asks for it: whether it hit, and what `reader` reported. */
+  const crossRead = async (writer: Instance, reader: Instance, id: number) => {
+    await writer.svc.of(id);
+    await written(writer.events, writer.keyOf(id));
+    const before = reader.svc.runs;
+    await reader.svc.of(id);
+    return {
+      hit: reader.svc.runs === before,
+      tampered: reader.events.filter((e) => e.type === 'tampered').length,
+    };
+  };
+
+  it('in three steps, [old, new] then [new, old] then [new], every mid-rollout pair hits both ways', async () => {
+    const prefix = uniquePrefix('rotate');
+    const stages = [[OLD], [OLD, NEW], [NEW, OLD], [NEW]];
+    const results: string[] = [];
+    let id = 0;
+    // Mid-rollout, instances run one stage or the next (the last pair only after OLD's entries expired).
+    for (let s = 0; s + 1 < stages.length; s++) {
+      const a = await instance(prefix, stages[s]);
+      const b = await instance(prefix, stages[s + 1]);
+      for (const [w, r] of [
+        [a, b],
+        [b, a],
+      ])
+        results.push(JSON.stringify(await crossRead(w, r, ++id)));
+    }
+    expect(results).toEqual(new Array(6).fill(JSON.stringify({ hit: true, tampered: 0 })));
+  });
+
+  it('[new, old] straight away: instances still on [old] refuse what the rolled ones write (the README warns)', async () => {
+    const prefix = uniquePrefix('rotate1');
+    const notYet = await instance(prefix, [OLD]);
+    const rolled = await instance(prefix, [NEW, OLD]);
+    expect(await crossRead(rolled, notYet, 1)).toEqual({ hit: false, tampered: 1 });
+    expect(await crossRead(notYet, rolled, 2)).toEqual({ hit: true, tampered: 0 });
   });
 });
