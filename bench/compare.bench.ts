@@ -249,6 +249,7 @@ export async function compareBench(args: string[]): Promise<void> {
       ['http', () => httpCase(beforeDir, afterDir)],
       ['http-inproc', () => httpInprocCase(beforeDir, afterDir)],
       ['batch-delegate', () => batchDelegateCase(before, after)],
+      ['encode', () => encodeCase(before, after)],
     ];
     for (const [name, run] of cases) if (wanted(name)) await run();
   } finally {
@@ -308,5 +309,34 @@ async function batchDelegateCase(before: LibModule, after: LibModule): Promise<v
     console.log(
       `  ${String(size).padStart(6)} ids   before ${mb.toFixed(1).padStart(8)} us   after ${ma.toFixed(1).padStart(8)} us   after / before ${(ma / mb).toFixed(2)}x`,
     );
+  }
+}
+
+/**
+ * The write path's CPU work on values of three sizes, without a server: the default codec's
+ * encode (what every shared-store write does) and a memory store put (its size estimate).
+ */
+async function encodeCase(before: LibModule, after: LibModule): Promise<void> {
+  const page = { items: Array.from({ length: 50 }, (_, i) => user(i)), total: 50 };
+  const rows = Array.from({ length: 40_000 }, (_, i) => ({ id: i, name: `row ${i}`, tags: ['a', 'b'] }));
+  for (const [label, value, rounds] of [
+    ['user', user(1), 7],
+    ['page of 50 users', page, 7],
+    ['40,000 rows (120,000 objects)', rows, 5],
+  ] as const) {
+    const stores = [before.memoryStore(), after.memoryStore()];
+    const results = await bench(
+      [
+        { name: 'encode before', run: () => before.taggedJsonSerializer.encode(value) },
+        { name: 'encode after', run: () => after.taggedJsonSerializer.encode(value) },
+        { name: 'memory put before', run: (i) => stores[0].put(`k${i % 100}`, value, 60_000) },
+        { name: 'memory put after', run: (i) => stores[1].put(`k${i % 100}`, value, 60_000) },
+      ],
+      { rounds, roundMs: 200 },
+    );
+    printTable(`encode / memory put, ${label}`, results, {
+      'encode after / before': 'encode after / encode before',
+      'memory put after / before': 'memory put after / memory put before',
+    });
   }
 }

@@ -15,6 +15,7 @@ import {
   type EnvelopeMeta,
   type EnvelopeView,
 } from './envelope';
+import { MAX_ENCODED_BYTES } from './tagged-format';
 
 export type EntryCodecOptions = SharedEntryOptions;
 
@@ -25,8 +26,11 @@ export class UnverifiedEntryError extends Error {
   }
 }
 
-/** A decompressed value larger than this is refused (a compressed entry must not explode memory). */
-const MAX_INFLATED = 64 * 1024 * 1024;
+/**
+ * A decompressed value larger than this is refused (a compressed entry must not explode memory);
+ * the default codec encodes nothing larger, and a larger body is never compressed.
+ */
+const MAX_INFLATED = MAX_ENCODED_BYTES;
 const ALGORITHM_IDS: Record<CompressionAlgorithm, number> = { gzip: 1, brotli: 2, zstd: 3 };
 
 type ZstdZlib = {
@@ -77,7 +81,8 @@ export class EntryCodec {
 
   /** An entry around a body from `body()`. */
   encodeBody(key: string, meta: EnvelopeMeta, body: Uint8Array): Buffer | Promise<Buffer> {
-    if (this.algorithm === undefined || body.byteLength <= this.threshold) return this.build(key, meta, body, 0);
+    if (this.algorithm === undefined || body.byteLength <= this.threshold || body.byteLength > MAX_INFLATED)
+      return this.build(key, meta, body, 0);
     return this.deflate(body).then((packed) =>
       packed === undefined ? this.build(key, meta, body, 0) : this.build(key, meta, packed, COMPRESSED),
     );

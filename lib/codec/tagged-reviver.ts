@@ -11,11 +11,21 @@ export class Reviver {
   constructor(private readonly registry: ClassRegistry) {}
 
   revive(value: unknown): unknown {
+    const out = this.node(value);
+    if (out === HOLE) throw new SerializationError('an array hole outside an array');
+    return out;
+  }
+
+  /** A value, or HOLE for a hole's tag (which only an array's item may be). */
+  private node(value: unknown): unknown {
     if (typeof value !== 'object' || value === null) return value;
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
         const item = value[i];
-        if (typeof item === 'object' && item !== null) value[i] = this.revive(item);
+        if (typeof item !== 'object' || item === null) continue;
+        const revived = this.node(item);
+        if (revived === HOLE) delete value[i];
+        else value[i] = revived;
       }
       return value;
     }
@@ -71,6 +81,10 @@ export class Reviver {
       }
       case 'O':
         return this.fromEntries(Object.create(Object.prototype) as object, v);
+      case 'N':
+        return this.fromEntries(Object.create(null) as object, v);
+      case 'h':
+        return HOLE;
       case 'C': {
         const proto = typeof t.c === 'string' ? this.registry.prototypeOf(t.c) : undefined;
         // Another build may have registered classes this one does not: a miss, then a recomputation.
@@ -93,6 +107,8 @@ export class Reviver {
     return out;
   }
 }
+
+const HOLE = Symbol('hole');
 
 /** Own data property: never a setter of the prototype, never `__proto__` as a prototype. */
 function define(target: object, key: string, value: unknown): void {

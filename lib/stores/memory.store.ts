@@ -76,7 +76,7 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
   }
 
   put(key: string, value: unknown, ttlMs: number, now: number = Date.now()): void {
-    const size = value instanceof Uint8Array ? value.byteLength + 48 : estimateSize(value);
+    const size = value instanceof Uint8Array ? value.byteLength + 48 : estimateSize(value, this.maxBytes);
     const space = this.spaces.of(key);
     const rest = space.restOf(key);
     this.store(space, rest, value, undefined, size, now + ttlMs);
@@ -96,7 +96,7 @@ export class MemoryStore extends MemoryRows implements LocalCacheStore {
   ): void {
     const space = this.spaces.of(key);
     const rest = space.restOf(key);
-    const size = estimateSize(value) + ROW_BYTES + rest.length;
+    const size = estimateSize(value, this.maxBytes) + ROW_BYTES + rest.length;
     const row = this.store(space, flatString(rest), value, meta, size, now + ttlMs);
     if (row < 0) return;
     const nums = this.nums;

@@ -1,5 +1,6 @@
 import { MemoryStore, memoryStore } from '../../lib/stores/memory.store';
 import { InvalidOptionError } from '../../lib/errors';
+import { estimateSize } from '../../lib/util/size';
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s));
 
@@ -38,6 +39,39 @@ describe('memoryStore', () => {
     for (let i = 0; i < 50; i++) store.put(`k${i}`, { text: 'x'.repeat(1000) }, 60_000);
     expect(store.byteSize).toBeLessThanOrEqual(10_000);
     expect(store.size).toBeLessThan(10);
+  });
+
+  // Review: the estimate stopped after 10,000 nodes and charged 64 bytes for each one left, so
+  // whatever sat behind them (an 8 MB string before 20,000 numbers, a blob in the first of many
+  // rows) was not counted and maxBytes let such values grow the process without bound.
+  it('counts a large string or buffer wherever it sits in a large value, and stops at the limit', () => {
+    const MB = 1024 * 1024;
+    const blob = 'x'.repeat(8 * MB);
+    const shapes: unknown[] = [
+      [blob, ...new Array<number>(20_000).fill(1)],
+      [{ blob }, ...Array.from({ length: 20_000 }, (_, i) => ({ i }))],
+      new Map<unknown, unknown>([
+        [1, Buffer.alloc(8 * MB)],
+        ...Array.from({ length: 20_000 }, (_, i) => [i + 2, i] as [number, number]),
+      ]),
+      { rows: Array.from({ length: 50_000 }, (_, i) => ({ i, tags: ['a'] })), attachment: new Uint8Array(8 * MB) },
+    ];
+    for (const value of shapes) expect(estimateSize(value)).toBeGreaterThan(8 * MB);
+    // Past the limit the walk stops (the store refuses such a value): still over it.
+    expect(estimateSize(shapes[1], MB)).toBeGreaterThan(MB);
+    // A shared sub-object is counted once, a cycle ends, a throwing getter keeps what was counted.
+    const shared = { text: 'y'.repeat(1000) };
+    const cyclic: Record<string, unknown> = { shared };
+    cyclic.self = cyclic;
+    expect(estimateSize([shared, shared, cyclic])).toBeLessThan(3000);
+    expect(
+      estimateSize({
+        a: 'z'.repeat(500),
+        get boom(): number {
+          throw new Error('getter');
+        },
+      }),
+    ).toBeGreaterThan(1000);
   });
 
   it('drops expired entries', async () => {

@@ -1,5 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
-import { createTaggedJsonSerializer, MAX_DEPTH, taggedJsonSerializer as codec } from '../../lib/codec/tagged-json';
+import {
+  createTaggedJsonSerializer,
+  MAX_DEPTH,
+  MAX_ENCODED_BYTES,
+  taggedJsonSerializer as codec,
+} from '../../lib/codec/tagged-json';
 import { InvalidOptionError, SerializationError, UncacheableValueError } from '../../lib/errors';
 
 const roundTrip = (v: unknown) => codec.decode(codec.encode(v));
@@ -195,6 +200,90 @@ describe('taggedJsonSerializer (default codec)', () => {
     let ok: unknown = 1;
     for (let i = 0; i < MAX_DEPTH - 1; i++) ok = [ok];
     expect(codec.decode(codec.encode(ok))).toEqual(ok);
+  });
+
+  // Review: JSON has no sharing, so shared sub-objects are written once per reference; the encoder
+  // detected cycles only, and 24 objects each referencing the next twice (2^24 nodes) ran the
+  // process out of memory. It now stops past a budget: the value is not stored (a SerializationError
+  // the memoizer reports as `uncacheable`), and nothing past it is built.
+  describe('encoding budget', () => {
+    type Node = { level: number; left?: Node; right?: Node };
+    const dag = (levels: number): Node => {
+      let node: Node = { level: 0 };
+      for (let i = 1; i <= levels; i++) node = { level: i, left: node, right: node };
+      return node;
+    };
+
+    it('refuses a value whose shared sub-objects expand without bound (a DAG of 24 and of 40 levels)', () => {
+      for (const levels of [24, 40]) expect(() => codec.encode(dag(levels))).toThrow(/shared sub-objects/);
+      let arrays: unknown = [];
+      for (let i = 0; i < 40; i++) arrays = [arrays, arrays];
+      expect(() => codec.encode(arrays)).toThrow(SerializationError);
+    });
+
+    it('still writes shared sub-objects once per reference when they expand moderately', () => {
+      expect(roundTrip(dag(12))).toEqual(dag(12));
+      const status = { code: 'active', since: new Date(0) };
+      const rows = Array.from({ length: 300_000 }, (_, id) => ({ id, status }));
+      const back = roundTrip(rows) as typeof rows;
+      expect(back).toHaveLength(300_000);
+      expect(back[299_999]).toEqual({ id: 299_999, status });
+    });
+
+    it('refuses a value that encodes to more than MAX_ENCODED_BYTES (what a reader inflates at most)', () => {
+      expect(() => codec.encode({ blob: 'x'.repeat(MAX_ENCODED_BYTES) })).toThrow(/more than 64 MiB.*result\.blob/);
+      expect(() => codec.encode(new Array(2 ** 30))).toThrow(/more than 64 MiB/); // nothing allocated for it
+      // Escapes are longer than the walk's estimate: checked on the output too.
+      expect(() => codec.encode('\u0001'.repeat(MAX_ENCODED_BYTES / 4))).toThrow(/more than 64 MiB/);
+      expect(codec.encode('x'.repeat(MAX_ENCODED_BYTES - 16)).length).toBe(MAX_ENCODED_BYTES - 16 + 3);
+    });
+  });
+
+  // Review: these came back from Redis/memcached unlike from the memory store.
+  describe('shapes the memory store keeps as they are', () => {
+    it('keeps array holes as holes (not undefined), and undefined as undefined', () => {
+      const back = roundTrip([, 1, , undefined, { a: [, 2] }, ,]) as unknown[]; // eslint-disable-line no-sparse-arrays
+      expect(back).toHaveLength(6);
+      expect([0, 1, 2, 3, 5].map((i) => i in back)).toEqual([false, true, false, true, false]);
+      expect(1 in (back[4] as { a: unknown[] }).a).toBe(true);
+      expect(0 in (back[4] as { a: unknown[] }).a).toBe(false);
+      // A hole's tag anywhere but an array's item is corrupt data (a miss), never a value.
+      for (const planted of ['T{"$t":"h"}', 'T{"a":{"$t":"h"}}', 'T{"$t":"M","v":[[1,{"$t":"h"}]]}'])
+        expect(() => codec.decode(Buffer.from(planted))).toThrow(SerializationError);
+    });
+
+    it('keeps an object without a prototype without one, its __proto__ and "$t" keys as own keys', () => {
+      const d = Object.create(null) as Record<string, unknown>;
+      d.n = 1;
+      d.__proto__ = { admin: true };
+      d.$t = 'D';
+      d.nested = Object.create(null);
+      const back = roundTrip({ d }) as { d: Record<string, unknown> };
+      expect(Object.getPrototypeOf(back.d)).toBeNull();
+      expect(Object.getPrototypeOf(back.d.nested)).toBeNull();
+      expect(Object.keys(back.d)).toEqual(['n', '__proto__', '$t', 'nested']);
+      expect(back.d.__proto__).toEqual({ admin: true });
+      expect(({} as { admin?: boolean }).admin).toBeUndefined();
+    });
+
+    it('refuses plain objects with enumerable symbol-keyed properties (registered or not), naming where', () => {
+      const op = Symbol.for('gt');
+      for (const [value, path] of [
+        [{ where: { age: { [op]: 18 } } }, 'result.where.age'],
+        [[{ [Symbol('meta')]: 1, name: 'x' }], 'result[0]'],
+      ] as const) {
+        expect(() => codec.encode(value)).toThrow(UncacheableValueError);
+        try {
+          codec.encode(value);
+        } catch (e) {
+          expect((e as UncacheableValueError).path).toBe(path);
+        }
+      }
+      // Non-enumerable symbol-keyed properties (library bookkeeping) are not state: still stored.
+      const tagged = { id: 1 };
+      Object.defineProperty(tagged, Symbol('bookkeeping'), { value: 1, enumerable: false });
+      expect(roundTrip(tagged)).toEqual({ id: 1 });
+    });
   });
 
   it('never sets a prototype from data, planted or decoded', () => {

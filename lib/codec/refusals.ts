@@ -1,0 +1,62 @@
+import { SerializationError, UncacheableValueError } from '../errors';
+import { MAX_ENCODED_BYTES } from './tagged-format';
+
+/**
+ * Why the encoder refuses a value (`where` is its path, e.g. `result.items[2]`). Every refusal is
+ * reported, never thrown to a caller: the value is returned and not stored (`uncacheable`).
+ */
+
+/**
+ * A plain object with enumerable symbol-keyed properties: JSON has no symbol keys, and it would
+ * come back without them. Refused rather than spelled (even `Symbol.for` ones): decoding never
+ * creates a symbol key, so a planted entry cannot add one that a library treats as a hook.
+ */
+export function checkSymbolKeys(value: object, where: string): void {
+  const keyed = Object.getOwnPropertySymbols(value).filter((s) => Object.prototype.propertyIsEnumerable.call(value, s));
+  if (keyed.length === 0) return;
+  throw new UncacheableValueError(
+    `${where} has symbol-keyed properties (${keyed.map(String).join(', ')}), which a shared store cannot keep: ` +
+      `it would come back without them. Return them under string keys, or cache this method in the memory store.`,
+    'Object',
+    where,
+  );
+}
+
+export function unregistered(value: object, where: string): UncacheableValueError {
+  const ctor = (value as { constructor?: { name?: unknown } }).constructor;
+  const className = typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : 'an anonymous class';
+  return new UncacheableValueError(
+    `${where} is an instance of ${className}, which the codec does not know: it would come back as a plain object ` +
+      `without its prototype (methods, class-transformer metadata). Register it with CacheMemoizeModule.forRoot({ classes: [${className}] }) ` +
+      `or return plain data.`,
+    className,
+    where,
+  );
+}
+
+export function hiddenState(value: object, own: Array<string | symbol>, where: string): UncacheableValueError {
+  const className = (value as { constructor: { name: string } }).constructor.name;
+  const hidden = own
+    .filter((k) => typeof k === 'symbol' || !Object.prototype.propertyIsEnumerable.call(value, k))
+    .map(String);
+  return new UncacheableValueError(
+    `${where} is a ${className} with state in symbol-keyed or non-enumerable properties (${hidden.join(', ')}), ` +
+      `which would not come back. Keep a registered class's state in ordinary fields.`,
+    className,
+    where,
+  );
+}
+
+export function tooLarge(where: string): SerializationError {
+  return new SerializationError(
+    `value encodes to more than ${MAX_ENCODED_BYTES / 1024 / 1024} MiB (at ${where}); ` +
+      `sub-objects referenced from several places are written once per reference`,
+  );
+}
+
+export function tooRepetitive(repeats: number, where: string): SerializationError {
+  return new SerializationError(
+    `value's shared sub-objects expand past ${repeats} repeated objects when encoded (at ${where}): ` +
+      `JSON writes a sub-object referenced from several places once per reference`,
+  );
+}
