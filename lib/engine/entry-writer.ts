@@ -55,10 +55,12 @@ export class EntryWriter {
       if (recorded === undefined || flight.cancelled || this.failed.affects(recorded.deps)) return;
       const lifetime = plan.ttlMs + plan.graceMs;
       if (plan.keepMs > policy.ttlMs + policy.graceMs) this.versions.registerLifetime(plan.keepMs);
+      // Lifetimes count from the write, as in memory: a method slower than its ttl is still cached.
+      const now = ctx.now();
       const meta: EnvelopeMeta = {
         createdAt: startedAt,
-        freshUntil: startedAt + plan.ttlMs,
-        staleUntil: startedAt + lifetime,
+        freshUntil: now + plan.ttlMs,
+        staleUntil: now + lifetime,
         epoch: recorded.epoch ?? '',
         etag: scope?.etag,
         deps: recorded.deps,
