@@ -31,6 +31,8 @@ export class Flight<T = unknown> {
   joinable: (() => boolean | Promise<boolean>) | undefined;
   /** Remote: the versions the entry records with its result's dependencies (read once, shared by the write and the callers' checks). */
   extended: Promise<Snapshot | 'overtaken' | undefined> | undefined;
+  /** Remote: its entry's write, once under way (a lock holder releases after it, in the background). */
+  written: Promise<unknown> | undefined;
   private extra: { deps: readonly string[] | undefined } | { error: unknown } | undefined;
 
   constructor(

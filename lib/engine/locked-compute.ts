@@ -7,7 +7,7 @@ import type { Flight, Flights, Snapshot } from './flights';
 import type { Servable } from './read-guards';
 import type { Factory } from './topology';
 import type { RemoteVersions } from './versions';
-/** Runs the factory after a snapshot and writes (and awaits) the entry. */
+/** Runs the factory after a snapshot and writes the entry (awaited with `awaitWrite`: refresh()). */
 export type RunComputation = <T>(
   flight: Flight<T>,
   factory: Factory<T>,
@@ -15,6 +15,7 @@ export type RunComputation = <T>(
   scope: CallScope | undefined,
   snapshot: Snapshot | undefined,
   startedAt: number,
+  awaitWrite: boolean,
 ) => Promise<T>;
 
 /** Single-flight across processes (`lock` option), through a lock record in the shared store. */
@@ -44,6 +45,7 @@ export class LockedCompute {
     policy: CachePolicy,
     scope: CallScope | undefined,
     startedAt: number,
+    awaitWrite: boolean,
   ): Promise<T> {
     const lock = policy.lock!;
     const key = flight.key;
@@ -56,6 +58,7 @@ export class LockedCompute {
     for (;;) {
       const attempt = await this.lock.acquire(lockKey, lock.ttlMs);
       if (attempt.state !== 'busy' || this.ctx.now() >= deadline) {
+        let writing: Promise<unknown> | undefined;
         try {
           // Acquired after waiting: the holder before may have stored the value just before releasing.
           if (waited && attempt.state === 'held') {
@@ -66,9 +69,16 @@ export class LockedCompute {
           this.ctx.emit({ type: 'lock', key, store: this.ctx.name, owner: policy.owner, outcome });
           const snapshot = await this.versions.snapshot(flight.deps, flight.epoch);
           snapshotDone(snapshot);
-          return await this.run(flight, factory, policy, scope, snapshot, startedAt);
+          const value = await this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite);
+          writing = flight.written;
+          return value;
         } finally {
-          if (attempt.state === 'held') await this.lock.release(lockKey, attempt.token);
+          if (attempt.state === 'held') {
+            const release = () => this.lock.release(lockKey, attempt.token);
+            // Held until the entry is written (waiters poll for it); the caller has its value now.
+            if (writing === undefined) await release();
+            else void this.ctx.background.track(writing.then(release, release).catch(() => undefined));
+          }
         }
       }
       if (!waited) scope?.waiting?.();

@@ -51,8 +51,8 @@ export class RemoteTopology implements Topology {
       this.lookups,
       this.versions,
       this.flights,
-      (flight, factory, policy, scope, snapshot, startedAt) =>
-        this.run(flight, factory, policy, scope, snapshot, startedAt, true),
+      (flight, factory, policy, scope, snapshot, startedAt, awaitWrite) =>
+        this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite),
       (key, policy, found) => checkFound(ctx, this.writer, key, policy, found),
     );
   }
@@ -227,7 +227,7 @@ export class RemoteTopology implements Topology {
     this.flights.start(flight);
     const startedAt = this.ctx.now();
     if (policy.lock !== undefined) {
-      flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt);
+      flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt, awaitWrite);
     } else {
       // What is left of the caller's store-time budget: past it, the method runs and is not stored.
       flight.snapshot = withDeadline(this.versions.snapshot(deps, epoch), deadline - performance.now());
@@ -257,6 +257,7 @@ export class RemoteTopology implements Topology {
       return value;
     }
     const written = this.ctx.background.track(this.writer.write(flight, value, snapshot, policy, scope, startedAt));
+    flight.written = written;
     // Registered until the entry is written and every lookup sent before that has been answered.
     void written.finally(() => this.lookups.afterSent(() => this.flights.settle(flight)));
     if (awaitWrite) await written;
