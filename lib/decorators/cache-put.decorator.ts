@@ -59,8 +59,8 @@ export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[
     const wrapped = function (this: PutInstance, ...args: unknown[]): unknown {
       const putter = (this[ENGINE_REF] ?? getFallbackEvictor()) as Partial<Putter> | undefined;
       if (putter?.put === undefined) return original.apply(this, args);
-      const run = (): Promise<unknown> => {
-        const result = original.apply(this, args);
+      const run = async (): Promise<unknown> => {
+        const result = original.apply(this, args); // a synchronous throw rejects
         if (isObservable(result))
           return Promise.reject(
             new TypeError(`${owner}: @CachePut needs a method that returns a Promise, not an Observable.`),

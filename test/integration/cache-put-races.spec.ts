@@ -48,6 +48,12 @@ class Writer {
     if (delay) await sleep(delay);
     return name;
   }
+
+  /** Not declared async: it throws before returning a promise. */
+  @CachePut({ method: [Users, 'getUser'], args: (id: number) => [id] })
+  broken(id: number): Promise<string> {
+    throw new Error(`no row ${id}`);
+  }
 }
 
 const stores: Record<string, () => CacheStore> = {
@@ -68,6 +74,20 @@ async function boot(store: () => CacheStore) {
 
 for (const [name, store] of Object.entries(stores)) {
   describe(`@CachePut on ${name}`, () => {
+    it('a method that throws rejects with its error and changes nothing; the next put works', async () => {
+      const m = await boot(store);
+      db.set(500, 'old');
+      expect(await m.get(Users).getUser(500)).toBe('old');
+      await settle(m);
+      db.set(500, 'changed behind the cache');
+      await expect(m.get(Writer).broken(500)).rejects.toThrow('no row 500');
+      expect(await m.get(Users).getUser(500)).toBe('old'); // still the entry
+      await m.get(Writer).rename(500, 'new');
+      await settle(m);
+      expect(await m.get(Users).getUser(500)).toBe('new');
+      await m.close();
+    });
+
     it('an invalidation that resolved after the put method wrote its row is not undone by the put', async () => {
       const m = await boot(store);
       const invalidation = m.get(InvalidationService);
