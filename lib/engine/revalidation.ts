@@ -36,7 +36,8 @@ export class Revalidation {
 /**
  * A refresh the caller runs itself (a handler's: it needs this request) and that fails within
  * grace: the caller gets the stale value it read, as a background refresh's callers do, and the
- * key backs off (later callers get stale at once until it ends).
+ * key backs off (later callers get stale at once until it ends). An error the caller says is an
+ * answer (`staleOnError` false: an HTTP 4xx, the resource gone or access refused) reaches it.
  */
 export function refreshedInline<T>(
   ctx: EngineContext,
@@ -46,9 +47,14 @@ export function refreshedInline<T>(
   run: Promise<T>,
   stale: T,
 ): Promise<T> {
-  return ctx.revalidation.follow(key, run, ctx.now).catch(() => {
-    scope.report?.('stale');
-    ctx.emit({ type: 'stale', key, store: ctx.name, owner: policy.owner });
-    return stale;
-  });
+  return run.then(
+    (value) => (ctx.revalidation.succeeded(key), value),
+    (error: unknown) => {
+      if (scope.staleOnError?.(error) === false) throw error;
+      ctx.revalidation.failed(key, ctx.now());
+      scope.report?.('stale');
+      ctx.emit({ type: 'stale', key, store: ctx.name, owner: policy.owner });
+      return stale;
+    },
+  );
 }

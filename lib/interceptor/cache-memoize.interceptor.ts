@@ -30,6 +30,7 @@ import {
   isStream,
   isUncacheableHttpResponse,
   snapshotResponse,
+  staleStandsInFor,
   type HttpResponseLike,
   type ResponseSnapshot,
 } from './response-rules';
@@ -110,6 +111,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       deps,
       ttlOf: handler.ttlOf,
       refreshInline: true, // a background refresh could not run this request's handler after its response is sent
+      staleOnError: staleStandsInFor,
       // Told synchronously on a hit from memory: such a hit then skips the race below.
       report: (state) => {
         outcome = state;

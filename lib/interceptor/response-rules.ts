@@ -1,4 +1,4 @@
-import type { ExecutionContext } from '@nestjs/common';
+import { type ExecutionContext, HttpException } from '@nestjs/common';
 import type { HttpAdapterLike } from '../types/request';
 
 /** Express response or Fastify reply: both have these. */
@@ -206,4 +206,9 @@ export function isStream(value: unknown): boolean {
  */
 export function carriesError(values: readonly unknown[]): boolean {
   return values.some((v) => v instanceof Error || (Array.isArray(v) && v.some((item) => item instanceof Error)));
+}
+
+/** A handler's error that a stale response may stand in for: not an HTTP answer below 500 (404, 403...). */
+export function staleStandsInFor(error: unknown): boolean {
+  return !(error instanceof HttpException && error.getStatus() < 500);
 }

@@ -67,6 +67,11 @@ export interface CallScope<T = unknown> {
    */
   readonly refreshInline?: boolean;
   /**
+   * With `refreshInline`: whether the refresh's error is a failure the stale value stands in for
+   * (else an answer that reaches the caller, e.g. an HTTP 4xx). Default: every error.
+   */
+  readonly staleOnError?: (error: unknown) => boolean;
+  /**
    * Told when the call waits for a computation it did not start (a computation under way in this
    * process, or another process's lock): a batch then loads its other items without waiting for it.
    */

@@ -5,7 +5,14 @@
  * background refresh does for methods. Requests arriving meanwhile get the stale response at once.
  */
 import 'reflect-metadata';
-import { Controller, Get, type INestApplication, Module, ServiceUnavailableException } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  type INestApplication,
+  Module,
+  NotFoundException,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import request from 'supertest';
@@ -18,6 +25,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let run = 0;
 let gate: Promise<void> | undefined;
 let failing = false;
+let deleted = false;
 
 @Controller()
 class DashboardController {
@@ -26,6 +34,14 @@ class DashboardController {
   async grace() {
     const n = ++run;
     if (gate !== undefined) await gate;
+    return { run: n };
+  }
+
+  @Get('gone')
+  @CacheMemoize({ ttl: 150, grace: '1m' })
+  async gone() {
+    const n = ++run;
+    if (deleted) throw new NotFoundException('deleted');
     return { run: n };
   }
 
@@ -57,6 +73,7 @@ describe.each([
   afterEach(() => {
     gate = undefined;
     failing = false;
+    deleted = false;
   });
 
   it('within grace, a refresh that fails keeps the stale response served (the error does not reach the client)', async () => {
@@ -76,6 +93,16 @@ describe.each([
       [200, first.body],
     ]);
     expect(run).toBe(base + 1); // the others come within the back-off (1 s): stale at once
+  });
+
+  it('within grace, a refresh answering 4xx (the resource is gone) reaches the client, every time', async () => {
+    const http = request(app.getHttpServer());
+    await http.get('/gone').expect(200);
+    await sleep(300); // stale
+    deleted = true;
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await http.get('/gone')).status);
+    expect(statuses).toEqual([404, 404, 404]);
   });
 
   it('while one request refreshes a stale response, another gets the stale response at once', async () => {
