@@ -47,12 +47,15 @@ export function freshRow(
 }
 
 /** The entry in `row` (-1: none) if the engine wrote it with a meta of class `kind`. */
-/** The store still holds this very entry under the key (not removed, not replaced). */
-export function stillHeld(rows: LocalEntryRows, key: string, entry: LocalEntry): boolean {
-  const row = rows.find(key);
-  return (
-    row >= 0 && rows.metaAt(row) === entry.meta && rows.atOf(row) === entry.at && rows.valueAt(row) === entry.value
-  );
+/** The entry the store holds under the key now, if `current` (staleIfError: read again when used). */
+export function servableKept(
+  rows: LocalEntryRows,
+  key: string,
+  now: number,
+  current: (entry: LocalEntry) => boolean,
+): LocalEntry | undefined {
+  const entry = readEntry(rows, rows.find(key, now), LocalMeta);
+  return entry !== undefined && current(entry) ? entry : undefined;
 }
 
 export function readEntry<M extends LocalMeta>(

@@ -5,7 +5,7 @@ import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
 import { Flights, joined, reentrant, refreshed } from './flights';
 import { expireEntry, findRow, freshRow, inspectEntry, LocalFlight, localVersions } from './local-entry';
-import { type LocalEntry, readEntry, signedTags, stillHeld } from './local-entry';
+import { type LocalEntry, readEntry, servableKept, signedTags } from './local-entry';
 import { joinCheck } from './entry-plan';
 import { storeComputed } from './local-write';
 import { LocalMeta, type LocalVersions } from './local-versions';
@@ -73,8 +73,9 @@ export class LocalTopology implements Topology {
       !this.current(entry, scope)
     )
       return call;
-    // Checked again when used: an invalidation during the failing call wins (a key's removes the row).
-    const valid = () => (this.current(entry, scope) && stillHeld(store, key, entry) ? entry : undefined);
+    // Read again when used: an invalidation during the failing call wins (a key's removes the row);
+    // a value written meanwhile (set, refresh) is the newer one.
+    const valid = () => servableKept(store, key, this.ctx.expiryNow(), (e) => this.current(e, scope));
     return servingStaleOnError(this.ctx, key, policy, scope, call, valid);
   }
 

@@ -208,7 +208,17 @@ export function carriesError(values: readonly unknown[]): boolean {
   return values.some((v) => v instanceof Error || (Array.isArray(v) && v.some((item) => item instanceof Error)));
 }
 
-/** A handler's error that a stale response may stand in for: not an HTTP answer below 500 (404, 403...). */
+/**
+ * A handler's error that a stale response may stand in for: a failure, not an answer — not an
+ * HTTP status below 500 (404, 403...), an `RpcException` or a `GraphQLError` (their handlers'
+ * ways of answering "not found" or "forbidden"; recognized by name: both packages are optional).
+ */
 export function staleStandsInFor(error: unknown): boolean {
-  return !(error instanceof HttpException && error.getStatus() < 500);
+  if (error instanceof HttpException) return error.getStatus() >= 500;
+  if (typeof error !== 'object' || error === null) return true;
+  for (let p: object | null = Object.getPrototypeOf(error); p !== null; p = Object.getPrototypeOf(p)) {
+    const name: unknown = (p as { constructor?: { name?: unknown } }).constructor?.name;
+    if (name === 'RpcException' || name === 'GraphQLError') return false;
+  }
+  return true;
 }
