@@ -163,6 +163,8 @@ describe.each(stores)('signed entries on %s', (_name, makeStore) => {
     const key = await a.keyOf('account', 2);
     expect((await a.accounts.account(2)).run).toBe(1);
     expect(a.events).toContainEqual(expect.objectContaining({ type: 'tampered', key, reason: 'signature' }));
+    // a's rewrite lands after its call returns: read it only then, or it lands over the first case.
+    await written(a, key);
 
     const good = Buffer.from((await raw.get(key))!);
     const cases: Array<[string, Buffer]> = [
