@@ -1,8 +1,9 @@
-import type { Type } from '@nestjs/common';
-import { concatWith, defer, from, ignoreElements, isObservable, type Observable, tap } from 'rxjs';
+import { Logger, type Type } from '@nestjs/common';
+import { concat, from, ignoreElements, isObservable, Observable, switchMap } from 'rxjs';
 import { CACHE_EVICT_METADATA, ENGINE_REF } from '../constants';
 import type { MethodArgs, MethodName } from '../types/method-types';
 import type { ArgsOnly } from '../types/options';
+import { isGraphqlHandler, isRouteHandler } from '../method/handler-kind';
 import { inheritIdentity } from '../method/wrapper';
 
 type Source<A extends readonly unknown[]> = readonly string[] | ((...args: A) => readonly string[]);
@@ -83,29 +84,39 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
       const evictor = self[ENGINE_REF] ?? fallbackEvictor;
       return evictor ? evictor.evict(spec, args, result, owner, completed) : Promise.resolve();
     };
+    let returns = declaredReturn(target, propertyKey, original);
+    let handler: boolean | undefined;
+    // A route, message or GraphQL handler may answer with a Promise: its response waits for the bust.
+    const waits = (): boolean => (handler ??= isRouteHandler(wrapped) || isGraphqlHandler(wrapped));
     const wrapped = function (this: EvictTarget, ...args: unknown[]): unknown {
       if (spec.before) {
         const busted = evict(this, args, undefined, false);
-        if (!isSync(original)) return busted.then(() => original.apply(this, args));
-        busted.catch(() => undefined); // sync: in-process stores apply it at once; others only log
-        return original.apply(this, args);
+        busted.catch(() => undefined); // reported through the chains below; a body that throws leaves it unread
+        // Nest awaits a handler's Promise (even of an Observable): a handler's body always runs after the bust.
+        if (returns === 'promise' || (returns !== 'observable' && waits())) {
+          return busted.then(() => original.apply(this, args));
+        }
+        if (returns === 'observable') {
+          return from(busted).pipe(switchMap(() => original.apply(this, args) as Observable<unknown>));
+        }
+        const result = original.apply(this, args);
+        returns ??= returnOf(result, owner);
+        // Learned from this first call (the body already ran): the call still reports a failed bust.
+        if (returns === 'observable') return concat(from(busted).pipe(ignoreElements()), result as Observable<unknown>);
+        if (returns === 'promise') return Promise.all([busted, result]).then(([, value]) => value);
+        return result; // sync provider method: in-process stores apply it at once; others only log
       }
       const result = original.apply(this, args);
-      if (isObservable(result)) {
-        let last: unknown;
-        // The bust runs after the last emission and before completion: its failure reaches the subscriber.
-        return (result as Observable<unknown>).pipe(
-          tap((v) => (last = v)),
-          concatWith(defer(() => from(evict(this, args, last, true))).pipe(ignoreElements())),
-        );
-      }
+      if (isObservable(result)) return bustAfterStream(result, (last, done) => evict(this, args, last, done));
       if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
         return (result as Promise<unknown>).then(async (value) => {
           await evict(this, args, value, true);
           return value;
         });
       }
-      evict(this, args, result, true).catch(() => undefined); // sync: in-process stores apply it at once; others only log
+      const busted = evict(this, args, result, true);
+      if (waits()) return busted.then(() => result);
+      busted.catch(() => undefined); // sync provider method: in-process stores apply it at once; others only log
       return result;
     };
     inheritIdentity(original, wrapped);
@@ -122,6 +133,70 @@ export function InvalidateTags<A extends readonly unknown[] = never>(
   return CacheEvict<A>({ ...options, tags });
 }
 
-function isSync(fn: Function): boolean {
-  return fn.constructor.name !== 'AsyncFunction';
+type Returns = 'promise' | 'observable' | 'sync';
+
+/** What the method returns, from its declaration: `async`, or a `Promise`/`Observable` return type (TypeScript's metadata). */
+function declaredReturn(target: object, key: string | symbol, fn: Function): Returns | undefined {
+  if (fn.constructor.name === 'AsyncFunction') return 'promise';
+  const type = Reflect.getMetadata('design:returntype', target, key) as unknown;
+  if (type === Promise) return 'promise';
+  if (typeof type === 'function' && (type === Observable || type.prototype instanceof Observable)) return 'observable';
+  return undefined;
+}
+
+const warnedReturns = new Set<string>();
+
+/** Undeclared: what the first call returned. A Promise or Observable there ran before the bust, once: say so. */
+function returnOf(result: unknown, owner: string): Returns {
+  const kind: Returns = isObservable(result)
+    ? 'observable'
+    : result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function'
+      ? 'promise'
+      : 'sync';
+  if (kind !== 'sync' && !warnedReturns.has(owner)) {
+    warnedReturns.add(owner);
+    new Logger('CacheMemoize').warn(
+      `@CacheEvict({ before: true }) on ${owner}: the method returns ${kind === 'promise' ? 'a Promise' : 'an Observable'} but ` +
+        `is not declared to (async, or a return type of ${kind === 'promise' ? 'Promise<...>' : 'Observable<...>'}), so its ` +
+        `first call ran before the bust. Later calls wait for it. Declare it async or annotate its return type.`,
+    );
+  }
+  return kind;
+}
+
+/**
+ * The bust runs when the source completes, before the completion reaches the subscriber (its
+ * failure does). A subscriber that leaves first (`firstValueFrom`, `take(1)`) starts it in the
+ * background: the write may have happened, and a bust too many only costs a recomputation.
+ */
+function bustAfterStream(
+  source: Observable<unknown>,
+  bust: (last: unknown, completed: boolean) => Promise<void>,
+): Observable<unknown> {
+  return new Observable<unknown>((subscriber) => {
+    let last: unknown;
+    let settled = false;
+    const inner = source.subscribe({
+      next: (value) => {
+        last = value;
+        subscriber.next(value);
+      },
+      error: (error: unknown) => {
+        settled = true;
+        subscriber.error(error);
+      },
+      complete: () => {
+        settled = true;
+        bust(last, true).then(
+          () => subscriber.complete(),
+          (error: unknown) => subscriber.error(error),
+        );
+      },
+    });
+    return () => {
+      inner.unsubscribe();
+      if (!settled) bust(last, true).catch(() => undefined);
+      settled = true;
+    };
+  });
 }

@@ -15,13 +15,13 @@ import type { ManyOptions } from '../method/method-registry';
 import type { AnyOptions } from '../method/options-parser';
 import type { MethodImpl, ResolvedMethod } from '../method/resolved-method';
 import { inheritIdentity } from '../method/wrapper';
+import { isFieldResolver, isGraphqlHandler, isRouteHandler } from '../method/handler-kind';
 import { clearBinder, markStarted, setBinder, UNMANAGED_ORIGINAL } from '../method/unmanaged';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 import { InvalidationService } from './invalidation.service';
 import { regionOfToken } from './cache.service';
 import { assertSingleCacheModule } from './single-engine';
 
-const RESOLVE_FIELD_METADATA = 'graphql:resolve_property';
 const GRAPHQL_MODULE_OPTIONS = 'GqlModuleOptions';
 
 /**
@@ -220,7 +220,7 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
       const options = readOptions(fn) ?? classOptions;
       if (options === undefined) continue;
       this.engine.registry.register(cls, name, options, { kind: 'handler', module: moduleOf(wrapper) });
-      if (Reflect.getMetadata(RESOLVE_FIELD_METADATA, fn) === true) this.checkFieldResolver(cls, name);
+      if (isFieldResolver(fn)) this.checkFieldResolver(cls, name);
     }
   }
 
@@ -268,19 +268,4 @@ function instanceOf(wrapper: InstanceWrapper): Record<string, unknown> | undefin
 
 function moduleOf(wrapper: InstanceWrapper): string | undefined {
   return (wrapper.host as { metatype?: { name?: string } } | undefined)?.metatype?.name;
-}
-
-/** A GraphQL query, mutation, subscription or field resolver. */
-function isGraphqlHandler(fn: Function): boolean {
-  return (
-    Reflect.getMetadata('graphql:resolver_type', fn) !== undefined ||
-    Reflect.getMetadata(RESOLVE_FIELD_METADATA, fn) === true
-  );
-}
-
-/** An HTTP route or a microservice message/event handler. */
-function isRouteHandler(fn: Function): boolean {
-  return (
-    Reflect.getMetadata('path', fn) !== undefined || Reflect.getMetadata('microservices:pattern', fn) !== undefined
-  );
 }
