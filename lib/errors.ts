@@ -2,6 +2,8 @@
 export const CacheMemoizeErrorCode = {
   /** A module or decorator option is invalid (bad ttl, unknown store, bad prefix...). */
   InvalidOption: 'CACHE_MEMOIZE_INVALID_OPTION',
+  /** A value passed at call time is invalid (an empty tag, a deadline that is not a date, ids that are not an array). */
+  InvalidArgument: 'CACHE_MEMOIZE_INVALID_ARGUMENT',
   /** Arguments could not be turned into a key (cycle, function, symbol...). */
   UnkeyableArgument: 'CACHE_MEMOIZE_UNKEYABLE_ARGUMENT',
   /** Two different classes would write under the same namespace. */
@@ -42,6 +44,12 @@ export class CacheMemoizeError extends Error {
 export class InvalidOptionError extends CacheMemoizeError {
   constructor(message: string) {
     super(CacheMemoizeErrorCode.InvalidOption, message);
+  }
+}
+
+export class InvalidArgumentError extends CacheMemoizeError {
+  constructor(message: string) {
+    super(CacheMemoizeErrorCode.InvalidArgument, message);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Type } from '@nestjs/common';
 import { isObservable } from 'rxjs';
 import { ENGINE_REF } from '../constants';
+import { InvalidOptionError } from '../errors';
 import { inheritIdentity } from '../method/wrapper';
 import type { MethodArgs, MethodName } from '../types/method-types';
 import { getFallbackEvictor, type Evictor } from './cache-evict.decorator';
@@ -63,7 +64,7 @@ export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[
         const result = original.apply(this, args); // a synchronous throw rejects
         if (isObservable(result))
           return Promise.reject(
-            new TypeError(`${owner}: @CachePut needs a method that returns a Promise, not an Observable.`),
+            new InvalidOptionError(`${owner}: @CachePut needs a method that returns a Promise, not an Observable.`),
           );
         return Promise.resolve(result);
       };

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hashText } from '../util/hash-text';
 import { InvalidOptionError } from '../errors';
 
 /** Longest key kept readable; longer ones hash their argument part (memcached allows 250 bytes). */
@@ -7,7 +7,7 @@ const SAFE_SEGMENT = /^[\x21-\x39\x3b-\x7e]+$/; // printable ASCII, no space, no
 const SAFE_KEY = /^[\x21-\x7e]*$/;
 
 export function hashKeyPart(text: string): string {
-  return '#' + createHash('sha256').update(text).digest('base64url');
+  return '#' + hashText(text);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isObservable } from 'rxjs';
-import { BatchResultError, InvalidOptionError } from '../errors';
+import { BatchResultError, InvalidArgumentError, InvalidOptionError } from '../errors';
 import type { CacheMemoizeManyOptions } from '../types/options';
 import type { CallScope } from '../types/policy';
 import { currentCacheMode } from './cache-mode';
@@ -82,7 +82,9 @@ export class ResolvedMany {
     try {
       if (!Array.isArray(ids)) {
         this.item.runsUncached(
-          new TypeError(`the first argument must be an array of ids, got ${ids instanceof Set ? 'a Set' : typeof ids}`),
+          new InvalidArgumentError(
+            `the first argument must be an array of ids, got ${ids instanceof Set ? 'a Set' : typeof ids}`,
+          ),
         );
         return this.item.uncachedCall(thisArg, original, args);
       }
@@ -155,7 +157,7 @@ export class ResolvedMany {
   private idsOf(args: Args): readonly unknown[] {
     const ids = args[0];
     if (!Array.isArray(ids))
-      throw new TypeError(`${this.owner}: the first argument must be the array of ids, got ${typeof ids}.`);
+      throw new InvalidArgumentError(`${this.owner}: the first argument must be the array of ids, got ${typeof ids}.`);
     return ids;
   }
 

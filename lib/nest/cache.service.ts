@@ -1,4 +1,5 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
+import { InvalidArgumentError } from '../errors';
 import { alignBatch, type DirectCache, type PeekResult } from '../method/direct-cache';
 import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/direct-options';
 import { parseDuration, type Duration } from '../util/duration';
@@ -148,7 +149,10 @@ export class CacheService {
   /** The entry stays fresh until `date`. False when there is none or it was invalidated. */
   async expireAt<T = unknown>(key: string, date: Date | number, options?: DirectExpireOptions<T>): Promise<boolean> {
     const at = date instanceof Date ? date.getTime() : date;
-    if (!Number.isFinite(at)) throw new TypeError(`${this.where}.expireAt: expected a Date or epoch milliseconds.`);
+    if (!Number.isFinite(at))
+      throw new InvalidArgumentError(
+        `${this.where}.expireAt: expected a Date or epoch milliseconds, got ${String(date)}.`,
+      );
     return this.engine.enabled ? this.direct.expire(key, at - Date.now(), options) : false;
   }
 

@@ -150,7 +150,8 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
       // GraphQL resolvers are providers too, but their interceptor caches them.
       .filter((name) => !isGraphqlHandler(instance[name] as Function));
     if (decorated.length === 0) return;
-    if (!wrapper.isDependencyTreeStatic()) {
+    // A transient provider's instances are made per consumer: the one listed here is none of them.
+    if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) {
       if (!this.warnedScoped.has(cls)) {
         this.warnedScoped.add(cls);
         this.logger.warn(

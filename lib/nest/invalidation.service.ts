@@ -5,7 +5,7 @@ import type { ResolvedMethod } from '../method/resolved-method';
 import { ResolvedMany } from '../method/resolved-many';
 import { familyOf, targetOf } from '../method/method-family';
 import type { Memoizer } from '../engine/memoizer';
-import { InvalidationFailedError } from '../errors';
+import { InvalidArgumentError, InvalidationFailedError } from '../errors';
 import { allTagKey, namespaceTagKey, tagKeysFor, validateSegment } from '../keys/keys';
 import type { MethodArgs, MethodName, StoreSelector } from '../types/method-types';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
@@ -29,7 +29,7 @@ export class InvalidationService implements Evictor {
       this.engine.prefix,
       tags,
       'InvalidationService.invalidateTags',
-      (message) => new TypeError(message),
+      (message) => new InvalidArgumentError(message),
     );
     await this.each(options, (m) => m.invalidateDeps(keys));
   }

@@ -1,4 +1,5 @@
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
+import { hashText } from '../../util/hash-text';
 
 /*
  * memcached keys: at most 250 bytes of printable ASCII, so longer or unsafe keys are hashed; and
@@ -17,9 +18,7 @@ export function physicalKey(root: string, gen: string, key: string): string {
   const plain = `${root}${gen}|${rest}`;
   if (plain.length <= MAX_KEY && SAFE.test(plain)) return plain;
   const safeRoot = root.length <= 64 && SAFE.test(root) ? root : '';
-  return `${safeRoot}${gen}|#${createHash('sha256')
-    .update(safeRoot ? rest : key)
-    .digest('base64url')}`;
+  return `${safeRoot}${gen}|#${hashText(safeRoot ? rest : key)}`;
 }
 
 /** The part of a key up to and including its first ':' ('' when it has none). */
@@ -29,7 +28,7 @@ export function rootOf(key: string): string {
 }
 
 export function generationKey(root: string): string {
-  const safe = root.length <= 100 && SAFE.test(root) ? root : createHash('sha256').update(root).digest('base64url');
+  const safe = root.length <= 100 && SAFE.test(root) ? root : hashText(root);
   return `~gen|${safe}`;
 }
 
