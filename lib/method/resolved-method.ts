@@ -7,7 +7,7 @@ import type { CacheHookInfo, CacheHooks } from '../types/options';
 import type { CachePolicy, CallScope } from '../types/policy';
 import { UnknownMethodError } from '../errors';
 import { parseDuration } from '../util/duration';
-import { currentCacheMode } from './cache-mode';
+import { cacheStateOf, isPutKey } from './cache-mode';
 import { ErrorCache, errorCacheOf } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 import type { MethodExplanation, ResolvedMethodConfig } from './method-config';
@@ -157,10 +157,13 @@ export class ResolvedMethod {
     try {
       const { skip } = this.config.callbacks;
       if (skip !== undefined && skip(...args)) return this.uncachedCall(thisArg, original, args);
-      const mode = currentCacheMode();
+      const state = cacheStateOf();
+      const mode = typeof state === 'object' ? state.outer : state;
       if (mode === 'bypass') return this.uncachedCall(thisArg, original, args);
       rest = this.restFor(args, thisArg);
       key = base + rest;
+      // A @CachePut of this key is running this call: the put stores the value read from the source.
+      if (isPutKey(state, key)) return this.uncachedCall(thisArg, original, args);
       scope = this.scopeFor(args, key);
       if (mode === 'refresh') return this.refreshCall(thisArg, original, args, key, scope);
     } catch (error) {

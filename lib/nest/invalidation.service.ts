@@ -2,6 +2,7 @@ import { Injectable, Logger, type Type } from '@nestjs/common';
 import type { CacheEvictOptions, Evictor } from '../decorators/cache-evict.decorator';
 import type { PutTarget } from '../decorators/cache-put.decorator';
 import type { ResolvedMethod } from '../method/resolved-method';
+import { withPutKey } from '../method/cache-mode';
 import { ResolvedMany } from '../method/resolved-many';
 import { familyOf, targetOf } from '../method/method-family';
 import type { Memoizer } from '../engine/memoizer';
@@ -146,7 +147,8 @@ export class InvalidationService implements Evictor {
       return this.putFailed(target, owner, result, error);
     }
     const { method, args, key } = resolved;
-    const outcome = await method.memoizer.put(key, run, method.policy, method.scopeFor(args, key));
+    const runFresh = () => withPutKey(key, run); // re-reading the key through the getter reads the source
+    const outcome = await method.memoizer.put(key, runFresh, method.policy, method.scopeFor(args, key));
     return outcome.failure === undefined
       ? outcome.value
       : this.putFailed(target, owner, outcome.value, outcome.failure);

@@ -49,6 +49,15 @@ class Writer {
     return name;
   }
 
+  constructor(private readonly users: Users) {}
+
+  /** Writes the row, then returns it read through the memoized getter (the entry it replaces is cached). */
+  @CachePut({ method: [Users, 'getUser'], args: (id: number) => [id] })
+  async renameAndReread(id: number, name: string): Promise<string> {
+    db.set(id, name);
+    return this.users.getUser(id);
+  }
+
   /** Not declared async: it throws before returning a promise. */
   @CachePut({ method: [Users, 'getUser'], args: (id: number) => [id] })
   broken(id: number): Promise<string> {
@@ -85,6 +94,24 @@ for (const [name, store] of Object.entries(stores)) {
       await m.get(Writer).rename(500, 'new');
       await settle(m);
       expect(await m.get(Users).getUser(500)).toBe('new');
+      await m.close();
+    });
+
+    it('a put method that re-reads its row through the memoized getter stores the new row, not the old entry', async () => {
+      const m = await boot(store);
+      const users = m.get(Users);
+      db.set(600, 'old');
+      db.set(601, 'other');
+      expect(await users.getUser(600)).toBe('old');
+      expect(await users.getUser(601)).toBe('other');
+      await settle(m);
+      expect(await m.get(Writer).renameAndReread(600, 'new')).toBe('new');
+      await settle(m);
+      expect(await users.getUser(600)).toBe('new');
+      // Only the put's own key reads the source: other entries are still served from the cache.
+      db.set(601, 'changed behind the cache');
+      expect(await m.get(Writer).renameAndReread(600, 'newer')).toBe('newer');
+      expect(await users.getUser(601)).toBe('other');
       await m.close();
     });
 
