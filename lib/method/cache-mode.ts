@@ -3,11 +3,19 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 /** 'refresh': memoized calls recompute and store; 'bypass': they neither read nor write the cache. */
 export type CacheMode = 'refresh' | 'bypass';
 
-/** Inside a `@CachePut` method: calls of the keys it puts read the source (the put stores them). */
+/** One `@CachePut` under way, and the key it puts. */
+interface PutMark {
+  readonly key: string;
+  active: boolean;
+}
+
+/** Inside `@CachePut` methods: calls of the keys they put read the source (the put stores them). */
 interface PutScope {
-  readonly keys: ReadonlySet<string>;
+  readonly puts: readonly PutMark[];
   readonly outer: CacheMode | undefined;
 }
+
+export type CacheState = CacheMode | PutScope | undefined;
 
 const storage = new AsyncLocalStorage<CacheMode | PutScope>();
 
@@ -19,29 +27,37 @@ const storage = new AsyncLocalStorage<CacheMode | PutScope>();
  */
 export function withCacheMode<T>(mode: CacheMode, fn: () => T): T {
   const state = storage.getStore();
-  return storage.run(typeof state === 'object' ? { keys: state.keys, outer: mode } : mode, fn);
+  return storage.run(typeof state === 'object' ? { puts: state.puts, outer: mode } : mode, fn);
 }
 
 export function currentCacheMode(): CacheMode | undefined {
-  const state = storage.getStore();
-  return typeof state === 'object' ? state.outer : state;
+  return modeOf(storage.getStore());
 }
 
-/** Runs a `@CachePut` method: a call of `key` inside it (`return this.users.getUser(id)`) runs uncached. */
-export function withPutKey<T>(key: string, fn: () => T): T {
-  const state = storage.getStore();
-  const scope: PutScope =
-    typeof state === 'object'
-      ? { keys: new Set([...state.keys, key]), outer: state.outer }
-      : { keys: new Set([key]), outer: state };
-  return storage.run(scope, fn);
-}
-
-/** The cache mode of a call, and whether its key is being put by a `@CachePut` it runs within. */
-export function cacheStateOf(): CacheMode | PutScope | undefined {
+/** The raw state of this call's context: read once per call, then `modeOf` and `isPutKey`. */
+export function cacheStateOf(): CacheState {
   return storage.getStore();
 }
 
-export function isPutKey(state: CacheMode | PutScope | undefined, key: string): boolean {
-  return typeof state === 'object' && state.keys.has(key);
+export function modeOf(state: CacheState): CacheMode | undefined {
+  return typeof state === 'object' ? state.outer : state;
+}
+
+/**
+ * Runs a `@CachePut` method: a call of `key` inside it (`return this.users.getUser(id)`) runs
+ * uncached until the method settles — not work it leaves behind (a timer, a listener).
+ */
+export async function withPutKey<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const state = storage.getStore();
+  const mark: PutMark = { key, active: true };
+  const scope: PutScope = { puts: [...(typeof state === 'object' ? state.puts : []), mark], outer: modeOf(state) };
+  try {
+    return await storage.run(scope, fn);
+  } finally {
+    mark.active = false;
+  }
+}
+
+export function isPutKey(state: CacheState, key: string): boolean {
+  return typeof state === 'object' && state.puts.some((p) => p.active && p.key === key);
 }

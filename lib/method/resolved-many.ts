@@ -2,7 +2,7 @@ import { isObservable } from 'rxjs';
 import { BatchResultError, InvalidArgumentError, InvalidOptionError } from '../errors';
 import type { CacheMemoizeManyOptions } from '../types/options';
 import type { CallScope } from '../types/policy';
-import { currentCacheMode } from './cache-mode';
+import { cacheStateOf, isPutKey, modeOf } from './cache-mode';
 import { ErrorCache } from './error-cache';
 import type { MethodExplanation, MethodImpl, ResolvedMethod } from './resolved-method';
 import { itemsOf, shapeResult, type BatchShape } from './batch-result';
@@ -89,10 +89,14 @@ export class ResolvedMany {
         return this.item.uncachedCall(thisArg, original, args);
       }
       const { skip } = this.settings;
-      const mode = currentCacheMode();
+      const state = cacheStateOf();
+      const mode = modeOf(state);
       if (mode === 'bypass' || (skip !== undefined && skip(ids, ...rest)))
         return this.item.uncachedCall(thisArg, original, args);
       unique = this.unique(ids, rest, thisArg);
+      // A @CachePut of one of these ids runs this call (a re-read): the source's values, uncached.
+      if (typeof state === 'object' && unique.keys.some((k) => isPutKey(state, k)))
+        return this.item.uncachedCall(thisArg, original, args);
       if (mode === 'refresh') return this.refresh(thisArg, original, args);
     } catch (error) {
       this.item.runsUncached(error);

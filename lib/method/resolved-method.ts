@@ -7,7 +7,7 @@ import type { CacheHookInfo, CacheHooks } from '../types/options';
 import type { CachePolicy, CallScope } from '../types/policy';
 import { UnknownMethodError } from '../errors';
 import { parseDuration } from '../util/duration';
-import { cacheStateOf, isPutKey } from './cache-mode';
+import { cacheStateOf, isPutKey, modeOf } from './cache-mode';
 import { ErrorCache, errorCacheOf } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 import type { MethodExplanation, ResolvedMethodConfig } from './method-config';
@@ -151,18 +151,17 @@ export class ResolvedMethod {
 
   call(thisArg: unknown, original: MethodImpl, args: unknown[]): unknown {
     const base = this.config.keyBase;
-    let key: string;
-    let rest: string;
+    let key: string, rest: string;
     let scope: CallScope | undefined;
     try {
       const { skip } = this.config.callbacks;
       if (skip !== undefined && skip(...args)) return this.uncachedCall(thisArg, original, args);
       const state = cacheStateOf();
-      const mode = typeof state === 'object' ? state.outer : state;
+      const mode = modeOf(state);
       if (mode === 'bypass') return this.uncachedCall(thisArg, original, args);
       rest = this.restFor(args, thisArg);
       key = base + rest;
-      // A @CachePut of this key is running this call: the put stores the value read from the source.
+      // A @CachePut of this key runs this call (a re-read): the source's value, which the put stores.
       if (isPutKey(state, key)) return this.uncachedCall(thisArg, original, args);
       scope = this.scopeFor(args, key);
       if (mode === 'refresh') return this.refreshCall(thisArg, original, args, key, scope);

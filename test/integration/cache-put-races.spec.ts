@@ -10,6 +10,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
   CacheMemoize,
+  CacheMemoizeMany,
   CacheMemoizeModule,
   CachePut,
   InvalidationService,
@@ -30,11 +31,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const db = new Map<number, string>();
 let wrote: () => void = () => undefined;
 
+let sourceReads = 0;
+
 @Injectable()
 class Users {
-  @CacheMemoize({ ttl: '1h', tags: (id: number) => [`user:${id}`] })
+  @CacheMemoize({ ttl: '1h', tags: (id: number) => [`user:${id}`], namespace: 'Users.getUser' })
   async getUser(id: number): Promise<string> {
+    sourceReads++;
     return db.get(id) ?? 'none';
+  }
+
+  /** The batch form of the same entries (one namespace). */
+  @CacheMemoizeMany({ ttl: '1h', tags: (id: number) => [`user:${id}`], namespace: 'Users.getUser' })
+  async getUsers(ids: number[]): Promise<string[]> {
+    sourceReads += ids.length;
+    return ids.map((id) => db.get(id) ?? 'none');
   }
 }
 
@@ -56,6 +67,27 @@ class Writer {
   async renameAndReread(id: number, name: string): Promise<string> {
     db.set(id, name);
     return this.users.getUser(id);
+  }
+
+  /** Re-reads the row through the batch getter of the same entries. */
+  @CachePut({ method: [Users, 'getUser'], args: (id: number) => [id] })
+  async renameViaMany(id: number, name: string): Promise<string> {
+    db.set(id, name);
+    const [row] = await this.users.getUsers([id, id + 1]);
+    return row;
+  }
+
+  /** Leaves a read of the row behind (an audit job, a warmer): it runs after the put settled. */
+  @CachePut({ method: [Users, 'getUser'], args: (id: number) => [id] })
+  async renameAndSchedule(
+    id: number,
+    name: string,
+    after: Promise<void>,
+    read: (row: string) => void,
+  ): Promise<string> {
+    db.set(id, name);
+    void after.then(async () => read(await this.users.getUser(id))); // runs in this method's async context
+    return name;
   }
 
   /** Not declared async: it throws before returning a promise. */
@@ -112,6 +144,38 @@ for (const [name, store] of Object.entries(stores)) {
       db.set(601, 'changed behind the cache');
       expect(await m.get(Writer).renameAndReread(600, 'newer')).toBe('newer');
       expect(await users.getUser(601)).toBe('other');
+      await m.close();
+    });
+
+    it('a put method re-reading through the @CacheMemoizeMany getter of the same entries stores the new row', async () => {
+      const m = await boot(store);
+      const users = m.get(Users);
+      db.set(610, 'old');
+      db.set(611, 'neighbour');
+      expect(await users.getUsers([610, 611])).toEqual(['old', 'neighbour']);
+      await settle(m);
+      expect(await m.get(Writer).renameViaMany(610, 'new')).toBe('new');
+      await settle(m);
+      expect(await users.getUser(610)).toBe('new');
+      await m.close();
+    });
+
+    it('only while the put method runs: a read it leaves behind is served from the cache', async () => {
+      const m = await boot(store);
+      const users = m.get(Users);
+      db.set(620, 'old');
+      await users.getUser(620);
+      let go: () => void = () => undefined;
+      const after = new Promise<void>((resolve) => (go = resolve));
+      let read: (row: string) => void = () => undefined;
+      const row = new Promise<string>((resolve) => (read = resolve));
+      await m.get(Writer).renameAndSchedule(620, 'new', after, read);
+      await settle(m);
+      sourceReads = 0;
+      db.set(620, 'changed behind the cache');
+      go();
+      expect(await row).toBe('new'); // the put's entry, not a read of the source
+      expect(sourceReads).toBe(0);
       await m.close();
     });
 
