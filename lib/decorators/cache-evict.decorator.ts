@@ -54,6 +54,9 @@ export interface Evictor {
   ): Promise<void>;
 }
 
+/** What `evict` gets as the result of a stream that emitted nothing: no result tags to take. */
+export const NO_RESULT: unique symbol = Symbol('CACHE_MEMOIZE:NO_RESULT');
+
 type EvictTarget = { [ENGINE_REF]?: Evictor; constructor: Function };
 let fallbackEvictor: Evictor | undefined;
 
@@ -174,7 +177,7 @@ function bustAfterStream(
   bust: (last: unknown, completed: boolean) => Promise<void>,
 ): Observable<unknown> {
   return new Observable<unknown>((subscriber) => {
-    let last: unknown;
+    let last: unknown = NO_RESULT;
     let settled = false;
     const inner = source.subscribe({
       next: (value) => {

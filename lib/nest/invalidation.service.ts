@@ -1,5 +1,5 @@
 import { Injectable, Logger, type Type } from '@nestjs/common';
-import type { CacheEvictOptions, Evictor } from '../decorators/cache-evict.decorator';
+import { NO_RESULT, type CacheEvictOptions, type Evictor } from '../decorators/cache-evict.decorator';
 import type { PutTarget } from '../decorators/cache-put.decorator';
 import type { ResolvedMethod } from '../method/resolved-method';
 import { withPutKey } from '../method/cache-mode';
@@ -92,24 +92,47 @@ export class InvalidationService implements Evictor {
     completed: boolean,
   ): Promise<void> {
     try {
-      const list = (source: CacheEvictOptions<readonly unknown[]>['tags']): readonly string[] =>
-        source === undefined ? [] : typeof source === 'function' ? source(...args) : source;
-      const tags = [...list(spec.tags), ...(spec.resultTags && completed ? spec.resultTags(result, ...args) : [])];
+      // Each source on its own: a callback that throws (resultTags of a stream that emitted nothing)
+      // leaves the others busted, then fails the call as a bust that could not be done.
+      let failed: { error: unknown } | undefined;
+      const where = `@CacheEvict on ${owner}`;
+      const list = <T>(source: ((...a: never[]) => readonly T[]) | readonly T[] | undefined, ...with_: unknown[]) => {
+        try {
+          const got: unknown = typeof source === 'function' ? source(...(with_ as never[])) : (source ?? []);
+          if (!Array.isArray(got))
+            throw new InvalidArgumentError(`${where}: a callback returned ${typeof got}, not an array.`);
+          return got as readonly T[];
+        } catch (error) {
+          failed ??= { error };
+          return [];
+        }
+      };
+      // A stream that emitted nothing has no result to take tags from.
+      const withResult = completed && result !== NO_RESULT;
+      const tags = [...list(spec.tags, ...args), ...(withResult ? list(spec.resultTags, result, ...args) : [])];
       const deps = [
-        ...tagKeysFor(this.engine.prefix, tags, `@CacheEvict on ${owner}`),
-        ...list(spec.namespaces).map((ns) => namespaceTagKey(this.engine.prefix, ns)),
+        ...tags.flatMap((tag) =>
+          list(() => tagKeysFor(this.engine.prefix, [tag], where, (m) => new InvalidArgumentError(m))),
+        ),
+        ...list(spec.namespaces, ...args).map((ns) => namespaceTagKey(this.engine.prefix, ns)),
       ];
-      const keys = list(spec.keys);
+      const keys = list(spec.keys, ...args);
       const memoizers = this.engine.memoizersFor(spec.store);
       await Promise.all([
         ...(deps.length > 0 ? memoizers.map((m) => m.invalidateDeps(deps)) : []),
         ...(keys.length > 0 ? memoizers.map((m) => m.invalidateKeys(keys)) : []),
         ...(spec.methods ?? []).flatMap((call) => {
-          const callArgs = call.args(...args);
-          const family = familyOf(this.engine.registry, call.cls, call.method);
-          return family.map((m) => m.memoizer.invalidateKeys(m.keysFor(callArgs)));
+          try {
+            const callArgs = call.args(...(args as never[]));
+            const family = familyOf(this.engine.registry, call.cls, call.method);
+            return family.map((m) => m.memoizer.invalidateKeys(m.keysFor(callArgs)));
+          } catch (error) {
+            failed ??= { error };
+            return [];
+          }
         }),
       ]);
+      if (failed !== undefined) throw failed.error;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       const message = completed
@@ -127,7 +150,7 @@ export class InvalidationService implements Evictor {
         this.logger.error(message);
         return;
       }
-      throw new InvalidationFailedError(message, owner, completed, result, error);
+      throw new InvalidationFailedError(message, owner, completed, result === NO_RESULT ? undefined : result, error);
     }
   }
 

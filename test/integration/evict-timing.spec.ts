@@ -14,7 +14,20 @@ import { Controller, Get, Injectable, type INestApplication, Logger, Module, Par
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { defer, firstValueFrom, lastValueFrom, type Observable, of, take, throwError, timer, map, concat } from 'rxjs';
+import {
+  concat,
+  defer,
+  EMPTY,
+  firstValueFrom,
+  lastValueFrom,
+  map,
+  type Observable,
+  of,
+  take,
+  throwError,
+  timeout,
+  timer,
+} from 'rxjs';
 import request from 'supertest';
 import {
   CacheEvict,
@@ -90,6 +103,27 @@ class Importer {
   @CacheEvict({ tags: (id: number) => [`item:${id}`] })
   saveAndWatch$(id: number, v: number): Observable<number> {
     return concat(of(v).pipe(map((x) => (db.set(id, x), x))), timer(60_000).pipe(map(() => -1)));
+  }
+
+  /** The write happens at subscription; the row comes back later (a slow call the subscriber may give up on). */
+  @CacheEvict({ tags: (id: number) => [`item:${id}`], resultTags: (row: { team: string }) => [`team:${row.team}`] })
+  slowSave$(id: number, v: number): Observable<{ team: string }> {
+    db.set(id, v);
+    return timer(500).pipe(map(() => ({ team: 'a' })));
+  }
+
+  /** A write that only completes. */
+  @CacheEvict({ tags: (id: number) => [`item:${id}`], resultTags: (row: { team: string }) => [`team:${row.team}`] })
+  touch$(id: number, v: number): Observable<{ team: string }> {
+    db.set(id, v);
+    return EMPTY;
+  }
+
+  /** resultTags that throw: the other sources are still busted, and the call fails. */
+  @CacheEvict({ tags: (id: number) => [`item:${id}`], resultTags: () => [''] })
+  async badResultTags(id: number, v: number): Promise<number> {
+    db.set(id, v);
+    return v;
   }
 
   @CacheEvict({ tags: (id: number) => [`item:${id}`] })
@@ -245,6 +279,26 @@ describe.each([
     await cached(3, 1);
     expect(await lastValueFrom(importer.saveAndWatch$(3, 2).pipe(take(1)))).toBe(2);
     expect(await eventually(3, 2)).toBe(2);
+  });
+
+  it('a subscriber that gives up before any value (timeout): the static tags are busted, result tags skipped', async () => {
+    await cached(5, 1);
+    await expect(firstValueFrom(importer.slowSave$(5, 2).pipe(timeout(20)))).rejects.toThrow();
+    expect(await eventually(5, 2)).toBe(2);
+  });
+
+  it('an Observable that completes without a value busts its static tags, without error', async () => {
+    await cached(6, 1);
+    await expect(lastValueFrom(importer.touch$(6, 2), { defaultValue: 'none' })).resolves.toBe('none');
+    expect(await catalog.item(6)).toBe(2);
+  });
+
+  it('resultTags that are invalid: the static tags are still busted, and the call rejects', async () => {
+    await cached(7, 1);
+    const error = await importer.badResultTags(7, 2).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidationFailedError);
+    expect((error as InvalidationFailedError).result).toBe(2);
+    expect(await catalog.item(7)).toBe(2);
   });
 
   it('a failing Observable busts nothing', async () => {
