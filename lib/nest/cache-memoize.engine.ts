@@ -1,5 +1,6 @@
 import { DirectCache } from '../method/direct-cache';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
 import { CacheEventStream } from '../engine/event-stream';
 import { Memoizer } from '../engine/memoizer';
 import { StatsCollector } from '../engine/stats';
@@ -11,6 +12,7 @@ import type { CacheStats } from '../types/stats';
 import { EventLogger } from './event-logger';
 import { CACHE_MEMOIZE_MODULE_OPTIONS } from './module-definition';
 import { resolveModuleOptions, type ResolvedModuleOptions } from './module-options';
+import { claimApp } from './single-engine';
 import { openTelemetry, type Telemetry } from './telemetry';
 
 /**
@@ -35,7 +37,8 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
   /** The prefix was not set: two apps on one server would share entries. */
   private readonly defaultPrefix: boolean;
 
-  constructor(@Inject(CACHE_MEMOIZE_MODULE_OPTIONS) raw: CacheMemoizeModuleOptions) {
+  constructor(@Inject(CACHE_MEMOIZE_MODULE_OPTIONS) raw: CacheMemoizeModuleOptions, modules: ModulesContainer) {
+    claimApp(modules);
     this.defaultPrefix = raw.prefix === undefined;
     const options = (this.options = resolveModuleOptions(raw));
     this.prefix = options.prefix;

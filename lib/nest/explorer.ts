@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, ModuleRef, ModulesContainer } from '@nestjs/core';
+import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import {
   CACHE_EVICT_METADATA,
@@ -20,7 +20,6 @@ import { clearBinder, markStarted, setBinder, UNMANAGED_ORIGINAL } from '../meth
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 import { InvalidationService } from './invalidation.service';
 import { regionOfToken } from './cache.service';
-import { assertSingleCacheModule } from './single-engine';
 
 const GRAPHQL_MODULE_OPTIONS = 'GqlModuleOptions';
 
@@ -48,11 +47,9 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
     private readonly engine: CacheMemoizeEngine,
     private readonly invalidation: InvalidationService,
     private readonly moduleRef: ModuleRef,
-    private readonly modules: ModulesContainer,
   ) {}
 
   onModuleInit(): void {
-    assertSingleCacheModule(this.discovery, this.modules, CacheMemoizeExplorer);
     markStarted();
     setFallbackEvictor(this.invalidation);
     const all = [...this.discovery.getProviders(), ...this.discovery.getControllers()];

@@ -7,7 +7,11 @@
  */
 import 'reflect-metadata';
 import { type DynamicModule, Injectable, Logger, Module, type Type } from '@nestjs/common';
+import { LazyModuleLoader, NestFactory } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
+import { cpSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as lib from '../../lib';
 import {
   CacheEvict,
   CacheMemoize,
@@ -108,8 +112,8 @@ describe('a second CacheMemoizeModule in one app fails the boot', () => {
     const error = await failure(boot(OrdersModule, BillingModule));
     expect(error).toBeInstanceOf(InvalidOptionError);
     expect((error as InvalidOptionError).code).toBe(CacheMemoizeErrorCode.InvalidOption);
-    expect((error as Error).message).toContain('imported 2 times');
-    expect((error as Error).message).toContain('in OrdersModule, BillingModule)');
+    expect((error as Error).message).toContain('configured twice in one app');
+    expect((error as Error).message).toContain('(imported in OrdersModule, BillingModule)');
     expect((error as Error).message).toContain('Import CacheMemoizeModule.forRoot() once');
   });
 
@@ -122,7 +126,7 @@ describe('a second CacheMemoizeModule in one app fails the boot', () => {
     const error = await failure(boot(AppModule));
     expect(error).toBeInstanceOf(InvalidOptionError);
     // Global modules are bound into every module: only the modules that declare the import are named.
-    expect((error as Error).message).toMatch(/in (AppModule, FeatureModule|FeatureModule, AppModule)\)/);
+    expect((error as Error).message).toMatch(/\(imported in (AppModule, FeatureModule|FeatureModule, AppModule)\)/);
   });
 
   it('forRoot() and forRootAsync() in one app', async () => {
@@ -133,7 +137,59 @@ describe('a second CacheMemoizeModule in one app fails the boot', () => {
     class FeatureModule {}
     const error = await failure(boot(CacheMemoizeModule.forRoot(), FeatureModule));
     expect(error).toBeInstanceOf(InvalidOptionError);
-    expect((error as Error).message).toContain('imported 2 times');
+    expect((error as Error).message).toContain('configured twice in one app');
+  });
+
+  it('a lazy-loaded module with its own forRoot(): LazyModuleLoader.load() rejects', async () => {
+    @Injectable()
+    class LazyAdmin {
+      constructor(readonly invalidation: InvalidationService) {}
+    }
+    const cache = CacheMemoizeModule.forRoot({ prefix: uniquePrefix('lz1'), isGlobal: false });
+    @Module({ imports: [cache], providers: [OrdersRepo], exports: [OrdersRepo] })
+    class OrdersModule {}
+    @Module({
+      imports: [CacheMemoizeModule.forRoot({ prefix: uniquePrefix('lz2'), isGlobal: false }), OrdersModule],
+      providers: [LazyAdmin],
+    })
+    class LazyAdminModule {}
+    const app = await NestFactory.createApplicationContext(OrdersModule, { logger: false });
+    booted.push(app as never);
+    const error = await failure(app.get(LazyModuleLoader).load(() => LazyAdminModule));
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as Error).message).toContain('(imported in OrdersModule, LazyAdminModule)');
+  });
+
+  it('a second installed copy of the package (a dependency bringing its own) configuring its own module', async () => {
+    // What node_modules/some-lib/node_modules/nestjs-cache-memoize is: the same code, other classes.
+    const dir = join(__dirname, '..', '..', '.tmp', `lib-copy-${process.pid}`);
+    cpSync(join(__dirname, '..', '..', 'lib'), dir, { recursive: true });
+    try {
+      const copy = require(dir) as typeof lib;
+      expect(copy.CacheMemoizeModule).not.toBe(CacheMemoizeModule);
+      @Module({ imports: [copy.CacheMemoizeModule.forRoot({ prefix: uniquePrefix('copy') })] })
+      class SomeLibModule {}
+      const error = await failure(boot(CacheMemoizeModule.forRoot({ prefix: uniquePrefix('app') }), SomeLibModule));
+      expect((error as Error).message).toContain(
+        'configured twice in one app (imported in RootTestModule, SomeLibModule)',
+      );
+      expect((error as Error).message).toContain('one copy of nestjs-cache-memoize installed');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the same forRoot() object imported by a lazy-loaded module boots', async () => {
+    const cache = CacheMemoizeModule.forRoot({ prefix: uniquePrefix('lz3'), isGlobal: false });
+    @Module({ imports: [cache], providers: [BillingRepo, BillingAdmin] })
+    class LazyBillingModule {}
+    @Module({ imports: [cache], providers: [OrdersRepo] })
+    class AppModule {}
+    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+    booted.push(app as never);
+    const ref = await app.get(LazyModuleLoader).load(() => LazyBillingModule);
+    db = 1;
+    expect(await ref.get(BillingAdmin).repo.get(9)).toBe('invoice 9 v1');
   });
 });
 
