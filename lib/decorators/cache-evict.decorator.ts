@@ -3,7 +3,6 @@ import { concat, from, ignoreElements, isObservable, Observable, switchMap } fro
 import { CACHE_EVICT_METADATA, ENGINE_REF } from '../constants';
 import type { MethodArgs, MethodName } from '../types/method-types';
 import type { ArgsOnly } from '../types/options';
-import { isGraphqlHandler, isRouteHandler } from '../method/handler-kind';
 import { inheritIdentity } from '../method/wrapper';
 
 type Source<A extends readonly unknown[]> = readonly string[] | ((...args: A) => readonly string[]);
@@ -88,17 +87,11 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
       return evictor ? evictor.evict(spec, args, result, owner, completed) : Promise.resolve();
     };
     let returns = declaredReturn(target, propertyKey, original);
-    let handler: boolean | undefined;
-    // A route, message or GraphQL handler may answer with a Promise: its response waits for the bust.
-    const waits = (): boolean => (handler ??= isRouteHandler(wrapped) || isGraphqlHandler(wrapped));
     const wrapped = function (this: EvictTarget, ...args: unknown[]): unknown {
       if (spec.before) {
         const busted = evict(this, args, undefined, false);
         busted.catch(() => undefined); // reported through the chains below; a body that throws leaves it unread
-        // Nest awaits a handler's Promise (even of an Observable): a handler's body always runs after the bust.
-        if (returns === 'promise' || (returns !== 'observable' && waits())) {
-          return busted.then(() => original.apply(this, args));
-        }
+        if (returns === 'promise') return busted.then(() => original.apply(this, args));
         if (returns === 'observable') {
           return from(busted).pipe(switchMap(() => original.apply(this, args) as Observable<unknown>));
         }
@@ -107,7 +100,7 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
         // Learned from this first call (the body already ran): the call still reports a failed bust.
         if (returns === 'observable') return concat(from(busted).pipe(ignoreElements()), result as Observable<unknown>);
         if (returns === 'promise') return Promise.all([busted, result]).then(([, value]) => value);
-        return result; // sync provider method: in-process stores apply it at once; others only log
+        return result; // sync (its type says so): in-process stores apply it at once; others only log
       }
       const result = original.apply(this, args);
       if (isObservable(result)) return bustAfterStream(result, (last, done) => evict(this, args, last, done));
@@ -117,9 +110,8 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
           return value;
         });
       }
-      const busted = evict(this, args, result, true);
-      if (waits()) return busted.then(() => result);
-      busted.catch(() => undefined); // sync provider method: in-process stores apply it at once; others only log
+      // Sync (its type says so; a handler too): in-process stores apply it at once; others only log.
+      evict(this, args, result, true).catch(() => undefined);
       return result;
     };
     inheritIdentity(original, wrapped);
