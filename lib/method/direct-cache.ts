@@ -1,5 +1,5 @@
 import type { Memoizer } from '../engine/memoizer';
-import { BatchResultError, InvalidOptionError } from '../errors';
+import { BatchResultError, InvalidArgumentError, InvalidOptionError } from '../errors';
 import { allTagKey, composeKey, namespaceTagKey, tagKeysFor } from '../keys/keys';
 import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/direct-options';
 import type { CachePolicy, CallScope } from '../types/policy';
@@ -91,7 +91,7 @@ export class DirectCache {
   /** The store key of a direct key (for logs, events and InvalidationService.invalidateKeys). */
   keyOf(key: string): string {
     if (typeof key !== 'string' || key.length === 0)
-      throw new InvalidOptionError(`${this.where}: a key must be a non-empty string, got ${JSON.stringify(key)}.`);
+      throw new InvalidArgumentError(`${this.where}: a key must be a non-empty string, got ${JSON.stringify(key)}.`);
     // JSON-quoted, as method arguments are: no key can spell another's lock record (`x:~lock`) or hash (`#...`).
     return composeKey(this.base, JSON.stringify(key));
   }

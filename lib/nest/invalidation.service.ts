@@ -37,6 +37,11 @@ export class InvalidationService implements Evictor {
 
   /** Invalidates exact keys (as produced by `keyOf`, logs or events). */
   async invalidateKeys(keys: readonly string[], options: StoreSelector = {}): Promise<void> {
+    // A string would be busted letter by letter: the entry stays. Refused, as every non-array.
+    if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string'))
+      throw new InvalidArgumentError(
+        `InvalidationService.invalidateKeys: expected an array of keys, got ${describe(keys)}.`,
+      );
     await this.each(options, (m) => m.invalidateKeys(keys));
   }
 
@@ -52,6 +57,10 @@ export class InvalidationService implements Evictor {
     options: { instance?: T } = {},
   ): Promise<void> {
     // The class given and its registered subclasses (`{ provide: Repo, useClass: SqlRepo }`).
+    if (!Array.isArray(args))
+      throw new InvalidArgumentError(
+        `InvalidationService.invalidateMethod(${cls.name}, '${method}'): args must be the argument list (an array), got ${describe(args)}.`,
+      );
     const family = familyOf(this.engine.registry, cls, method, options.instance);
     const list = args as readonly unknown[];
     await Promise.all(family.map((m) => m.memoizer.invalidateKeys(m.keysFor(list, options.instance))));
@@ -195,4 +204,8 @@ export class InvalidationService implements Evictor {
   private async each(options: StoreSelector, run: (m: Memoizer) => Promise<void>): Promise<void> {
     await Promise.all(this.engine.memoizersFor(options.store).map(run));
   }
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? `the string ${JSON.stringify(value.slice(0, 60))}` : typeof value;
 }

@@ -50,6 +50,14 @@ const rejection = (p: Promise<unknown>) =>
     (e: unknown) => e,
   );
 
+@Injectable()
+class Repo {
+  @CacheMemoize({ ttl: '1h' })
+  async find(id: number): Promise<number> {
+    return id;
+  }
+}
+
 describe('bad arguments', () => {
   it.each([
     ['invalidateTags([""])', (m: TestingModule) => m.get(InvalidationService).invalidateTags([''])],
@@ -57,12 +65,20 @@ describe('bad arguments', () => {
     ['invalidateTags("a")', (m: TestingModule) => m.get(InvalidationService).invalidateTags('a' as never)],
     ['expireAt(NaN)', (m: TestingModule) => m.get(CacheService).expireAt('k', Number.NaN)],
     ['expireAt(Invalid Date)', (m: TestingModule) => m.get(CacheService).expireAt('k', new Date('nope'))],
+    // A string would be busted letter by letter, leaving the entry: refused.
+    ['invalidateKeys("key")', (m: TestingModule) => m.get(InvalidationService).invalidateKeys('key' as never)],
+    [
+      'invalidateMethod(cls, m, 5)',
+      (m: TestingModule) => m.get(InvalidationService).invalidateMethod(Repo, 'find', 5 as never),
+    ],
+    ['CacheService.set("", 1)', (m: TestingModule) => m.get(CacheService).set('', 1)],
+    ['CacheService.delete(["a"])', (m: TestingModule) => m.get(CacheService).delete(['a'] as never)],
   ])('%s rejects with InvalidArgumentError (CACHE_MEMOIZE_INVALID_ARGUMENT) naming the call', async (_what, call) => {
-    const m = await boot([]);
+    const m = await boot([Repo]);
     const error = await rejection(call(m));
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect((error as InvalidArgumentError).code).toBe(CacheMemoizeErrorCode.InvalidArgument);
-    expect((error as Error).message).toMatch(/InvalidationService\.invalidateTags|CacheService\.expireAt/);
+    expect((error as Error).message).toMatch(/InvalidationService\.invalidate\w+|CacheService/);
   });
 });
 
