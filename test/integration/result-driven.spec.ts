@@ -375,6 +375,7 @@ describe.each([
   it('stale-if-error serves an expired entry when the method fails or times out, never an invalidated one', async () => {
     expect((await lookup.quote('A')).run).toBe(1);
     expect((await lookup.slowQuote('S')).run).toBe(2);
+    await settle(app); // lifetimes count from the writes, which land after the calls return
     await sleep(80); // expired (no grace)
     lookup.failNext = true;
     expect(await lookup.quote('A')).toEqual({ sym: 'A', run: 1 });
@@ -781,6 +782,7 @@ describe.each([
 
   it('stale-if-error never serves an entry invalidated while the failing call ran', async () => {
     await h.slowFail(1);
+    await settle(app); // its write lands after the call returns (until then, a call joins it)
     await sleep(60);
     h.fail = true;
     const call = h.slowFail(1);
