@@ -25,6 +25,8 @@ export interface StoreUnderTest {
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A call's write lands after it returns: wait for it (bounded) before another reader expects it. */
+const written = (m: Memoizer) => m.ctx.background.drain(3_000);
 let counter = 0;
 
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString());
@@ -217,7 +219,7 @@ export function storeConformance(
         };
         const all = await Promise.all(Array.from({ length: 100 }, () => m.getOrSet(`${p}k`, f, policy())));
         assert.equal(runs, 1);
-        await sleep(20);
+        await written(m);
         const hit = await m.getOrSet(`${p}k`, f, policy());
         assert.equal(runs, 1);
         assert.deepEqual(hit, all[0]);
@@ -235,11 +237,11 @@ export function storeConformance(
         const f = async () => ++runs;
         const tags = [`${prefix}:~tag:user:1`];
         assert.equal(await a.getOrSet(`${p}u1`, f, policy(tags)), 1);
-        await sleep(20);
+        await written(a);
         assert.equal(await b.getOrSet(`${p}u1`, f, policy(tags)), 1); // from the shared store
         await a.invalidateDeps(tags);
         assert.equal(await b.getOrSet(`${p}u1`, f, policy(tags)), 2); // read-your-invalidation on B
-        await sleep(20);
+        await written(b);
         assert.equal(await a.getOrSet(`${p}u1`, f, policy(tags)), 2);
         await b.invalidateKeys([`${p}u1`]);
         assert.equal(await a.getOrSet(`${p}u1`, f, policy(tags)), 3);
@@ -259,7 +261,7 @@ export function storeConformance(
         assert.equal(await m.getOrSet(`${p}g`, async () => 'fresh', policy()), 'fresh');
         assert.equal(await m.getOrSet(`${p}proto`, async () => 'fresh', policy()), 'fresh');
         assert.equal(({} as { polluted?: boolean }).polluted, undefined);
-        await sleep(20);
+        await written(m);
         assert.equal(await m.getOrSet(`${p}g`, async () => 'other', policy()), 'fresh');
         await m.close();
       });
