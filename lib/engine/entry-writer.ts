@@ -41,6 +41,8 @@ export class EntryWriter {
       let body: Uint8Array;
       try {
         body = this.codec.body(stored);
+        const taken = body;
+        if (policy.storeResult) flight.copy = () => this.codec.serializer.decode(taken);
       } catch (error) {
         ctx.emit({ type: 'uncacheable', key, store: ctx.name, owner: policy.owner, error });
         return;

@@ -31,6 +31,11 @@ export class Flight<T = unknown> {
   joinable: (() => boolean | Promise<boolean>) | undefined;
   /** Remote: the versions the entry records with its result's dependencies (read once, shared by the write and the callers' checks). */
   extended: Promise<Snapshot | 'overtaken' | undefined> | undefined;
+  /**
+   * Remote: a fresh copy of the value, decoded from the bytes its write took, for callers that
+   * joined — as a hit gets its own. The caller that started it may change the one it holds.
+   */
+  copy: (() => unknown) | undefined;
   /** Remote: its entry's write, once under way (a lock holder releases after it, in the background). */
   written: Promise<unknown> | undefined;
   private extra: { deps: readonly string[] | undefined } | { error: unknown } | undefined;
@@ -139,10 +144,15 @@ export function refreshed<T>(
 function takenOr<T>(flight: Flight<T>, refused: () => T | Promise<T>): Promise<T> {
   return flight.promise.then((value) => {
     const joinable = flight.joinable?.();
-    if (joinable === undefined || joinable === true) return value;
+    if (joinable === undefined || joinable === true) return own(flight, value);
     if (joinable === false) return refused();
-    return joinable.then((yes) => (yes ? value : refused()));
+    return joinable.then((yes) => (yes ? own(flight, value) : refused()));
   });
+}
+
+/** A joiner's own copy of the value where the flight has one (remote), else the value. */
+function own<T>(flight: Flight<T>, value: T): T {
+  return flight.copy === undefined ? value : (flight.copy() as T);
 }
 
 /**

@@ -121,3 +121,15 @@ describe.each(stores)("a call made while the previous call's write is still on i
     expect(second.viewer).toBeUndefined();
   });
 });
+
+describe.each(stores)('callers that joined a computation on %s', (_name, store) => {
+  it('each get their own copy, as hits do: one caller changing its object changes no other', async () => {
+    const a = await app(store, uniquePrefix('mutjoin'));
+    const all = await Promise.all([a.profiles.plain(3), a.profiles.plain(3), a.profiles.plain(3)]);
+    expect(a.profiles.runs).toBe(1);
+    expect(new Set(all).size).toBe(3);
+    all[0].viewer = 'alice-session-token';
+    expect(all.map((p) => p.viewer)).toEqual(['alice-session-token', undefined, undefined]);
+    expect(all[1]).toEqual({ id: 3, name: 'user-3', orgId: 7 });
+  });
+});
