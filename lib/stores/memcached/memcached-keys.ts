@@ -44,11 +44,14 @@ export function newGeneration(): string {
 const LATEST_EXPIRY_S = 2 ** 31 - 1;
 
 /**
- * Whole seconds, rounded up; beyond 30 days memcached wants an absolute Unix time, and beyond
- * LATEST_EXPIRY_S none (0: kept until evicted). Freshness is judged by the entry's envelope either way.
+ * Whole seconds, rounded up, plus one: memcached counts from its clock's current second, so a
+ * record set with n seconds can go after n - 1 and a bit (an entry slower than its ttl to compute
+ * vanished at once; a lock could end early). Beyond 30 days memcached wants an absolute Unix time,
+ * and beyond LATEST_EXPIRY_S none (0: kept until evicted). Freshness is judged by the entry's
+ * envelope either way.
  */
 export function expires(ttlMs: number): number {
-  const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+  const seconds = Math.max(1, Math.ceil(ttlMs / 1000)) + 1;
   if (seconds <= THIRTY_DAYS_S) return seconds;
   const at = Math.ceil(Date.now() / 1000) + seconds;
   return at <= LATEST_EXPIRY_S ? at : 0;
