@@ -157,12 +157,12 @@ export class ResolvedMethod {
       const { skip } = this.config.callbacks;
       if (skip !== undefined && skip(...args)) return this.uncachedCall(thisArg, original, args);
       const state = cacheStateOf();
-      const mode = modeOf(state);
+      const mode = state === undefined ? undefined : modeOf(state);
       if (mode === 'bypass') return this.uncachedCall(thisArg, original, args);
       rest = this.restFor(args, thisArg);
       key = base + rest;
       // A @CachePut of this key runs this call (a re-read): the source's value, which the put stores.
-      if (isPutKey(state, key)) return this.uncachedCall(thisArg, original, args);
+      if (state !== undefined && isPutKey(state, key)) return this.uncachedCall(thisArg, original, args);
       scope = this.scopeFor(args, key);
       if (mode === 'refresh') return this.refreshCall(thisArg, original, args, key, scope);
     } catch (error) {
