@@ -3,6 +3,7 @@ import { concat, from, ignoreElements, isObservable, Observable, switchMap } fro
 import { CACHE_EVICT_METADATA, ENGINE_REF } from '../constants';
 import type { MethodArgs, MethodName } from '../types/method-types';
 import type { ArgsOnly } from '../types/options';
+import { isThenable } from '../method/result-shape';
 import { inheritIdentity } from '../method/wrapper';
 
 type Source<A extends readonly unknown[]> = readonly string[] | ((...args: A) => readonly string[]);
@@ -104,13 +105,13 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
       }
       const result = original.apply(this, args);
       if (isObservable(result)) return bustAfterStream(result, (last, done) => evict(this, args, last, done));
-      if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
-        return (result as Promise<unknown>).then(async (value) => {
+      if (isThenable(result)) {
+        return result.then(async (value) => {
           await evict(this, args, value, true);
           return value;
         });
       }
-      // Sync (its type says so; a handler too): in-process stores apply it at once; others only log.
+      // Sync (a handler too): in-process stores apply it at once; others only log.
       evict(this, args, result, true).catch(() => undefined);
       return result;
     };
@@ -143,11 +144,7 @@ const warnedReturns = new Set<string>();
 
 /** Undeclared: what the first call returned. A Promise or Observable there ran before the bust, once: say so. */
 function returnOf(result: unknown, owner: string): Returns {
-  const kind: Returns = isObservable(result)
-    ? 'observable'
-    : result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function'
-      ? 'promise'
-      : 'sync';
+  const kind: Returns = isObservable(result) ? 'observable' : isThenable(result) ? 'promise' : 'sync';
   if (kind !== 'sync' && !warnedReturns.has(owner)) {
     warnedReturns.add(owner);
     new Logger('CacheMemoize').warn(

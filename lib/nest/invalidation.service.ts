@@ -130,16 +130,13 @@ export class InvalidationService implements Evictor {
       await Promise.all([
         ...(deps.length > 0 ? memoizers.map((m) => m.invalidateDeps(deps)) : []),
         ...(keys.length > 0 ? memoizers.map((m) => m.invalidateKeys(keys)) : []),
-        ...(spec.methods ?? []).flatMap((call) => {
-          try {
+        ...(spec.methods ?? []).flatMap((call) =>
+          list(() => {
             const callArgs = call.args(...(args as never[]));
             const family = familyOf(this.engine.registry, call.cls, call.method);
             return family.map((m) => m.memoizer.invalidateKeys(m.keysFor(callArgs)));
-          } catch (error) {
-            failed ??= { error };
-            return [];
-          }
-        }),
+          }),
+        ),
       ]);
       if (failed !== undefined) throw failed.error;
     } catch (error) {
