@@ -5,6 +5,7 @@ import type { MethodArgs, MethodName } from '../types/method-types';
 import type { ArgsOnly } from '../types/options';
 import { isThenable } from '../method/result-shape';
 import { inheritIdentity } from '../method/wrapper';
+import { unlinkedEvictor } from './linked-apps';
 
 type Source<A extends readonly unknown[]> = readonly string[] | ((...args: A) => readonly string[]);
 
@@ -58,16 +59,6 @@ export interface Evictor {
 export const NO_RESULT: unique symbol = Symbol('CACHE_MEMOIZE:NO_RESULT');
 
 type EvictTarget = { [ENGINE_REF]?: Evictor; constructor: Function };
-let fallbackEvictor: Evictor | undefined;
-
-/** Set by the engine at bootstrap: used for instances Nest creates later (request scope). */
-export function setFallbackEvictor(evictor: Evictor | undefined): void {
-  fallbackEvictor = evictor;
-}
-
-export function getFallbackEvictor(): Evictor | undefined {
-  return fallbackEvictor;
-}
 
 /**
  * Busts cache entries when the decorated method succeeds (or before it runs, with `before`).
@@ -84,7 +75,7 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
     const owner = `${target.constructor.name}.${String(propertyKey)}`;
     const spec = options as CacheEvictOptions<readonly unknown[], unknown>;
     const evict = (self: EvictTarget, args: unknown[], result: unknown, completed: boolean) => {
-      const evictor = self[ENGINE_REF] ?? fallbackEvictor;
+      const evictor = self[ENGINE_REF] ?? unlinkedEvictor(self.constructor); // request-scoped, hand-made
       return evictor ? evictor.evict(spec, args, result, owner, completed) : Promise.resolve();
     };
     let returns = declaredReturn(target, propertyKey, original);

@@ -4,7 +4,8 @@ import { ENGINE_REF } from '../constants';
 import { InvalidOptionError } from '../errors';
 import { inheritIdentity } from '../method/wrapper';
 import type { MethodArgs, MethodName } from '../types/method-types';
-import { getFallbackEvictor, type Evictor } from './cache-evict.decorator';
+import type { Evictor } from './cache-evict.decorator';
+import { unlinkedPutter } from './linked-apps';
 
 type Returned<T, K extends keyof T> = T[K] extends (...args: never[]) => infer R ? Awaited<R> : never;
 
@@ -35,7 +36,7 @@ export interface Putter {
   put(target: PutTarget, run: () => Promise<unknown>, owner: string): Promise<unknown>;
 }
 
-type PutInstance = { [ENGINE_REF]?: Evictor & Partial<Putter>; constructor: Function };
+type PutInstance = { [ENGINE_REF]?: Evictor & Putter; constructor: Function };
 
 /**
  * Write-through: when the decorated method succeeds, its result is stored as the entry of the
@@ -58,7 +59,7 @@ export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[
     const [cls, method] = options.method;
     const argsOf = options.args as unknown as (...args: unknown[]) => readonly unknown[];
     const wrapped = function (this: PutInstance, ...args: unknown[]): unknown {
-      const putter = (this[ENGINE_REF] ?? getFallbackEvictor()) as Partial<Putter> | undefined;
+      const putter = this[ENGINE_REF] ?? unlinkedPutter(cls); // request-scoped, hand-made: the target's app
       if (putter?.put === undefined) return original.apply(this, args);
       const run = async (): Promise<unknown> => {
         const result = original.apply(this, args); // a synchronous throw rejects

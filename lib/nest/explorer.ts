@@ -8,7 +8,7 @@ import {
   ENGINE_REF,
   MEMOIZED_WRAPPER,
 } from '../constants';
-import { setFallbackEvictor } from '../decorators/cache-evict.decorator';
+import { linkApp, unlinkApp } from '../decorators/linked-apps';
 import { CACHE_PUT_METADATA } from '../decorators/cache-put.decorator';
 import { InvalidOptionError, NamespaceConflictError } from '../errors';
 import type { ManyOptions } from '../method/method-registry';
@@ -38,6 +38,8 @@ const warned = new Set<string>();
 export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('CacheMemoize');
   private readonly warnedScoped = new Set<Function>();
+  /** Memoized classes provided request- or transient-scoped, with their memoized methods. */
+  private readonly scoped = new Map<Function, string[]>();
   /** Wrapped instances per class: a second one without instanceKey would share the first one's entries. */
   private readonly instances = new Map<Function, { module: string | undefined }>();
 
@@ -51,8 +53,8 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     markStarted();
-    setFallbackEvictor(this.invalidation);
     const all = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
+    linkApp(this.invalidation, new Set(all.flatMap(classesOf)));
     for (const wrapper of all) this.checkInjectedRegions(wrapper);
     if (!this.engine.enabled) {
       this.logger.log('disabled (enabled: false): memoized methods run uncached');
@@ -61,14 +63,12 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
     const providers = this.discovery.getProviders();
     const controllers = this.discovery.getControllers();
     for (const wrapper of providers) this.explore(wrapper);
+    this.warnScoped();
     for (const wrapper of controllers) this.registerHandlers(wrapper, true);
     for (const wrapper of providers) this.registerHandlers(wrapper, false);
-    for (const wrapper of [...providers, ...controllers]) {
+    for (const wrapper of all) {
       this.linkEvictions(wrapper);
-      const cls = wrapper.metatype as Function | undefined;
-      if (typeof cls === 'function') seenClasses.add(cls);
-      if (typeof (wrapper.instance as object | undefined)?.constructor === 'function')
-        seenClasses.add((wrapper.instance as object).constructor);
+      for (const cls of classesOf(wrapper)) seenClasses.add(cls);
     }
     // Classes with `@CacheMemoize` methods that no app instantiated (entities, helpers made with
     // `new`) are memoized through their prototype: this app resolves each method at its first call
@@ -77,6 +77,7 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
+    unlinkApp(this.invalidation);
     clearBinder(this);
   }
 
@@ -149,18 +150,27 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
     if (decorated.length === 0) return;
     // A transient provider's instances are made per consumer: the one listed here is none of them.
     if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) {
-      if (!this.warnedScoped.has(cls)) {
-        this.warnedScoped.add(cls);
-        this.logger.warn(
-          `${cls.name} is request- or transient-scoped: @CacheMemoize on ${decorated.join(', ')} is ignored and ` +
-            `the methods run uncached. Move the memoized methods to a singleton provider.`,
-        );
-      }
+      this.scoped.set(cls, decorated); // warned once every provider is explored (it may also be a singleton)
       return;
     }
     const module = moduleOf(wrapper);
     for (const name of decorated) this.wrapMethod(instance, cls, name, module);
     this.instances.set(cls, { module });
+  }
+
+  private warnScoped(): void {
+    for (const [cls, names] of this.scoped) {
+      if (this.warnedScoped.has(cls)) continue;
+      this.warnedScoped.add(cls);
+      this.logger.warn(
+        this.instances.has(cls)
+          ? `${cls.name} is also provided request- or transient-scoped: those instances run ${names.join(', ')} ` +
+              `uncached (its singleton is memoized).`
+          : `${cls.name} is request- or transient-scoped: @CacheMemoize on ${names.join(', ')} is ignored and ` +
+              `the methods run uncached. Move the memoized methods to a singleton provider.`,
+      );
+    }
+    this.scoped.clear();
   }
 
   private wrapMethod(instance: Record<string, unknown>, cls: Function, name: string, module: string | undefined): void {
@@ -254,6 +264,15 @@ function readManyOptions(fn: Function): ManyOptions | undefined {
 
 function isMemoized(fn: Function): boolean {
   return readOptions(fn) !== undefined || readManyOptions(fn) !== undefined;
+}
+
+/** The classes a wrapper stands for: its class (any scope) and its instance's. */
+function classesOf(wrapper: InstanceWrapper): Function[] {
+  const found: Function[] = [];
+  if (typeof wrapper.metatype === 'function') found.push(wrapper.metatype);
+  const made = (wrapper.instance as object | null | undefined)?.constructor;
+  if (typeof made === 'function' && made !== Object) found.push(made);
+  return found;
 }
 
 function instanceOf(wrapper: InstanceWrapper): Record<string, unknown> | undefined {

@@ -114,6 +114,36 @@ describe('scopes', () => {
   });
 });
 
+describe('scopes: a class provided both ways', () => {
+  it.each(['singleton first', 'transient first'])(
+    '(%s) its singleton is memoized, and the warning says only the scoped instances run uncached',
+    async (order) => {
+      let runs = 0;
+      @Injectable()
+      class Greeter {
+        @CacheMemoize({ ttl: '1m' })
+        async hello(): Promise<string> {
+          runs++;
+          return 'hello';
+        }
+      }
+      const scoped = { provide: 'PER_CONSUMER', useClass: Greeter, scope: Scope.TRANSIENT };
+      warnings.length = 0;
+      const m = await boot(order === 'singleton first' ? [Greeter, scoped] : [scoped, Greeter]);
+      await m.get(Greeter).hello();
+      await m.get(Greeter).hello();
+      expect(runs).toBe(1);
+      const perConsumer = await m.resolve<Greeter>('PER_CONSUMER');
+      expect(perConsumer).not.toBe(m.get(Greeter));
+      await perConsumer.hello();
+      expect(runs).toBe(2); // the transient instance runs as written
+      expect(warnings.filter((w) => w.includes('Greeter'))).toEqual([
+        'Greeter is also provided request- or transient-scoped: those instances run hello uncached (its singleton is memoized).',
+      ]);
+    },
+  );
+});
+
 describe.each([
   ['memory', () => memoryStore()],
   ['redis', () => redisStore({ url: servers.redis })],

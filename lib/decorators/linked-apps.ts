@@ -1,0 +1,67 @@
+import type { Evictor } from './cache-evict.decorator';
+import type { Putter } from './cache-put.decorator';
+
+/** What an app's engine (InvalidationService) does for `@CacheEvict` and `@CachePut`. */
+export type AppEngine = Evictor & Putter;
+
+interface LiveApp {
+  readonly engine: AppEngine;
+  /** The classes the app provides (any scope): its request-scoped instances are its own. */
+  readonly classes: ReadonlySet<Function>;
+}
+
+/** Initialized apps, oldest first. Two apps in one process each keep their own stores. */
+const live: LiveApp[] = [];
+
+/** An app's engine is initialized; instances Nest did not link (request scope, `new`) may be its. */
+export function linkApp(engine: AppEngine, classes: ReadonlySet<Function>): void {
+  unlinkApp(engine);
+  live.push({ engine, classes });
+}
+
+/** An app closes: its engine no longer serves unlinked instances. */
+export function unlinkApp(engine: AppEngine): void {
+  const at = live.findIndex((app) => app.engine === engine);
+  if (at >= 0) live.splice(at, 1);
+}
+
+function provides(app: LiveApp, cls: Function): boolean {
+  for (let c: unknown = cls; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c))
+    if (app.classes.has(c)) return true;
+  return false;
+}
+
+/**
+ * The apps an unlinked instance of `cls` belongs to: every live app that provides the class (a
+ * class two apps provide busts in both: busting too much is safe, too little is not), else the
+ * last app initialized (hand-made instances, as memoized methods on any class).
+ */
+function appsOf(cls: Function): readonly LiveApp[] {
+  if (live.length <= 1) return live;
+  const owners = live.filter((app) => provides(app, cls));
+  return owners.length > 0 ? owners : live.slice(-1);
+}
+
+/** The evictor of an instance Nest did not link to its app. */
+export function unlinkedEvictor(cls: Function): Evictor | undefined {
+  const owners = appsOf(cls);
+  if (owners.length <= 1) return owners[0]?.engine;
+  return {
+    evict: async (...args) => {
+      const outcomes = await Promise.allSettled(owners.map((app) => app.engine.evict(...args)));
+      const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+    },
+  };
+}
+
+/** The putter for an unlinked instance: the apps that memoize the target class. */
+export function unlinkedPutter(target: Function): Putter | undefined {
+  const owners = appsOf(target);
+  if (owners.length <= 1) return owners[0]?.engine;
+  // One run of the method, written through each app's entry (each records its versions first).
+  return {
+    put: (put, run, owner) =>
+      owners.reduce<() => Promise<unknown>>((inner, app) => () => app.engine.put(put, inner, owner), run)(),
+  };
+}
