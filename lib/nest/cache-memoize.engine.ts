@@ -13,6 +13,7 @@ import { EventLogger } from './event-logger';
 import { CACHE_MEMOIZE_MODULE_OPTIONS } from './module-definition';
 import { resolveModuleOptions, type ResolvedModuleOptions } from './module-options';
 import { claimApp } from './single-engine';
+import { releaseStore, useStore } from './store-users';
 import { openTelemetry, type Telemetry } from './telemetry';
 
 /**
@@ -135,6 +136,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
    * misconfigured Redis is visible at boot. A store that is down does not stop the app.
    */
   async onModuleInit(): Promise<void> {
+    for (const m of this.memoizers.values()) useStore(m.store, m);
     const shared = [...this.memoizers.values()]
       .filter((m) => m.store.kind !== 'memory')
       .map((m) => `'${m.name}' (${m.store.kind})`);
@@ -167,8 +169,10 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
       [...this.memoizers.values()].map((m) => m.close(Math.max(this.options.operationTimeoutMs, 1_000))),
     );
     this.eventLogger.close();
+    // A store another live app (or another name here) still uses stays open: the last one closes it.
+    const unused = [...this.memoizers.values()].filter((m) => releaseStore(m.store, m));
     await Promise.all(
-      [...this.memoizers.values()].map((m) =>
+      unused.map((m) =>
         m.store
           .disconnect()
           .catch((error: unknown) => this.logger.warn(`closing store '${m.name}' failed: ${String(error)}`)),

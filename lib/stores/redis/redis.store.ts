@@ -83,6 +83,8 @@ export class RedisStore implements CacheStore {
   /** Resolves true once connected, false after `timeoutMs` (the app boots either way). */
   async ready(timeoutMs: number): Promise<boolean> {
     if (this.client.status === 'ready') return true;
+    // Closed when the last app using it closed, and given to a new app (a test suite's store): reopen.
+    if (this.owned && this.client.status === 'end') this.client.connect?.().catch(() => undefined);
     return new Promise((resolve) => {
       const done = (ok: boolean) => {
         clearTimeout(timer);

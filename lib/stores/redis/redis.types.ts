@@ -24,6 +24,8 @@ export interface RedisClientLike extends RedisCommandsLike {
   nodes?(role?: 'master' | 'slave' | 'all'): RedisCommandsLike[];
   quit(): Promise<unknown>;
   disconnect(): void;
+  /** ioredis: opens a client that was closed (a store reused after its app closed). */
+  connect?(): Promise<unknown>;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   once(event: string, listener: (...args: unknown[]) => void): unknown;
   off(event: string, listener: (...args: unknown[]) => void): unknown;
