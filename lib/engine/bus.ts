@@ -55,6 +55,7 @@ export class BusProtocol {
   private readonly waiting = new Map<string, { acks: number; expected: number | undefined; done: () => void }>();
   private timer: NodeJS.Timeout | undefined;
   private readonly handlers = new Set<BusHandlers>();
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     private readonly transport: BusTransport,
@@ -79,11 +80,12 @@ export class BusProtocol {
   }
 
   private start(): void {
-    this.transport.subscribe(
+    const off = this.transport.subscribe(
       [this.channel, this.ackChannel],
       (channel, text) => this.receive(channel, text),
       (up) => this.state(up),
     );
+    this.unsubscribe = typeof off === 'function' ? off : undefined;
     this.timer = setInterval(() => this.ping(), Math.max(10, Math.floor(this.leaseMs / 4)));
     this.timer.unref?.();
   }
@@ -153,6 +155,8 @@ export class BusProtocol {
   async close(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     this.up = false;
     for (const [, w] of this.waiting) w.done();
     this.waiting.clear();
@@ -183,6 +187,10 @@ export class BusProtocol {
   }
 
   private receive(channel: string, text: string): void {
+    // Closed (its app closed, the store lives on): it must not acknowledge for an instance that
+    // holds nothing — one connection's subscribers count once, and its ack would stand in for a
+    // silent instance's.
+    if (this.closed) return;
     let message: Message;
     try {
       message = JSON.parse(text) as Message;

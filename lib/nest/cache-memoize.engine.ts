@@ -81,6 +81,9 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
         exposeKeyHeader: options.exposeKeyHeader,
       },
     );
+    // From here the stores are this app's too: another app closing leaves them open. (An app whose
+    // init then fails cannot be closed, and keeps them open: disconnect such stores yourself.)
+    for (const m of this.memoizers.values()) useStore(m.store, m);
   }
 
   get defaultStore(): string | undefined {
@@ -136,7 +139,6 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
    * misconfigured Redis is visible at boot. A store that is down does not stop the app.
    */
   async onModuleInit(): Promise<void> {
-    for (const m of this.memoizers.values()) useStore(m.store, m);
     const shared = [...this.memoizers.values()]
       .filter((m) => m.store.kind !== 'memory')
       .map((m) => `'${m.name}' (${m.store.kind})`);
@@ -169,13 +171,12 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
       [...this.memoizers.values()].map((m) => m.close(Math.max(this.options.operationTimeoutMs, 1_000))),
     );
     this.eventLogger.close();
-    // A store another live app (or another name here) still uses stays open: the last one closes it.
-    const unused = [...this.memoizers.values()].filter((m) => releaseStore(m.store, m));
+    // A store another app (or another name here) still uses stays open: the last one closes it.
     await Promise.all(
-      unused.map((m) =>
-        m.store
-          .disconnect()
-          .catch((error: unknown) => this.logger.warn(`closing store '${m.name}' failed: ${String(error)}`)),
+      [...this.memoizers.values()].map((m) =>
+        releaseStore(m.store, m).catch((error: unknown) =>
+          this.logger.warn(`closing store '${m.name}' failed: ${String(error)}`),
+        ),
       ),
     );
   }

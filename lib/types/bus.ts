@@ -3,12 +3,16 @@
  * text out: what the messages mean is the engine's business.
  */
 export interface BusTransport {
-  /** Subscribes to `channels` on a connection of its own; `onState(true)` after every (re)subscription. */
+  /**
+   * Subscribes to `channels` on a connection of its own; `onState(true)` after every
+   * (re)subscription. Returns what ends this subscription (an app closing while another app in the
+   * process keeps the store); a transport that returns nothing keeps delivering to it.
+   */
   subscribe(
     channels: readonly string[],
     onMessage: (channel: string, text: string) => void,
     onState: (up: boolean) => void,
-  ): void;
+  ): void | (() => void);
   /**
    * Publishes a message nobody waits on. Resolves with what the server reports, which on a Redis
    * Cluster counts only the subscribers of the node that took it.

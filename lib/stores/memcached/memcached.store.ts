@@ -5,7 +5,7 @@ import type { CacheStore, SharedEntryOptions } from '../../types/store';
 import { checkEntryOptions } from '../../util/entry-options';
 import { optionalRequire } from '../../util/optional-require';
 import { casOperations } from './memjs-cas';
-import { corkSockets, fetcherFor, keepSequenceUnsigned, NO_SOCKETS, type Fetch } from './memjs-requests';
+import { corkSockets, fetcherFor, quitMemjs, keepSequenceUnsigned, NO_SOCKETS, type Fetch } from './memjs-requests';
 import { asBuffer } from '../../util/bytes';
 import { expires, generationKey, newGeneration, physicalKey, rootOf } from './memcached-keys';
 
@@ -54,6 +54,7 @@ export class MemcachedStore implements CacheStore {
   readonly boundsOwnOperations: boolean;
   readonly entryOptions: SharedEntryOptions;
   private readonly owned: boolean;
+  private closing: Promise<void> | undefined; // its own connections closing
   private readonly maxValueBytes: number;
   private readonly refreshMs: number;
   private readonly generations = new Map<string, Generation>();
@@ -130,6 +131,7 @@ export class MemcachedStore implements CacheStore {
 
   /** Resolves true once a server answers, false after `timeoutMs`: the startup line says which. */
   async ready(timeoutMs: number): Promise<boolean> {
+    await this.closing; // its last app closing: requests from now on open a new connection
     let timer: NodeJS.Timeout | undefined;
     const answered = this.client.get('~ready').then(
       () => true,
@@ -219,13 +221,12 @@ export class MemcachedStore implements CacheStore {
     this.generations.set(root, { value, fetchedAt: Date.now() });
   }
 
-  async disconnect(): Promise<void> {
-    if (!this.owned) return;
-    try {
-      this.client.quit();
-    } catch {
-      this.client.close();
-    }
+  disconnect(): Promise<void> {
+    return (this.closing ??= this.close().finally(() => (this.closing = undefined)));
+  }
+
+  private async close(): Promise<void> {
+    if (this.owned) await quitMemjs(this.client);
   }
 
   /** The physical key without waiting, when the generation of its prefix is known and fresh. */

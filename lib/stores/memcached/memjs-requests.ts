@@ -181,3 +181,40 @@ export function corkSockets(client: MemcachedClientLike): readonly Corkable[] {
   }
   return corked;
 }
+
+/**
+ * memjs' QUIT resolves nothing: a request sent behind it (the next app given the store) would wait
+ * on a socket the server closes, and memjs never fails it. Resolves once the sockets closed (≤ 1 s).
+ */
+export async function quitMemjs(client: MemcachedClientLike): Promise<void> {
+  const closed = socketsClosed(client, 1_000);
+  try {
+    client.quit();
+  } catch {
+    client.close();
+  }
+  await closed;
+}
+
+/** Resolves when every open socket of memjs' servers has closed, or after `timeoutMs`. */
+function socketsClosed(client: MemcachedClientLike, timeoutMs: number): Promise<void> {
+  const servers = (client as { servers?: unknown }).servers;
+  if (!Array.isArray(servers)) return Promise.resolve();
+  const waits: Array<Promise<void>> = [];
+  for (const server of servers as Array<{ _socket?: { once?: unknown; destroyed?: boolean } } | undefined>) {
+    const socket = server?._socket;
+    if (socket === undefined || socket.destroyed === true || typeof socket.once !== 'function') continue;
+    const once = socket.once as (event: string, listener: () => void) => void;
+    waits.push(
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        timer.unref?.();
+        once.call(socket, 'close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+    );
+  }
+  return Promise.all(waits).then(() => undefined);
+}

@@ -38,6 +38,7 @@ interface Raw {
   duplicate?(): Raw;
   connect(): Promise<unknown>;
   subscribe(channels: string[], listener: (message: string, channel: string) => void): Promise<unknown>;
+  unsubscribe?(channels: string[], listener: (message: string, channel: string) => void): Promise<unknown>;
   close?(): Promise<unknown>;
   quit?(): Promise<unknown>;
   destroy?(): unknown;
@@ -164,6 +165,10 @@ export class NodeRedisClient extends NodeRedisCommands implements RedisClientLik
   /** Subscribes this connection; node-redis subscribes again by itself after a reconnection. */
   async subscribe(...channels: string[]): Promise<void> {
     await this.raw.subscribe(channels, this.onMessage);
+  }
+
+  async unsubscribe(...channels: string[]): Promise<void> {
+    await this.raw.unsubscribe?.(channels, this.onMessage);
   }
 
   async quit(): Promise<void> {

@@ -3,6 +3,7 @@ import type { RedisClientLike } from './redis.types';
 
 interface Subscriber extends RedisClientLike {
   subscribe(...channels: string[]): Promise<unknown>;
+  unsubscribe?(...channels: string[]): Promise<unknown>;
 }
 
 /**
@@ -42,16 +43,18 @@ export class RedisBus implements BusTransport {
     });
   }
 
-  /** Each call adds its channels to the one subscriber connection. */
+  /** Each call adds its channels to the one subscriber connection; the function returned removes them. */
   subscribe(
     channels: readonly string[],
     onMessage: (channel: string, text: string) => void,
     onState: (up: boolean) => void,
-  ): void {
-    this.listeners.push({ channels: new Set(channels), onMessage, onState });
+  ): () => void {
+    const listener = { channels: new Set(channels), onMessage, onState };
+    this.listeners.push(listener);
+    const unsubscribe = () => this.unsubscribe(listener);
     if (this.subscriber !== undefined) {
       if (this.subscriber.status === 'ready') void this.resubscribe();
-      return;
+      return unsubscribe;
     }
     const sub = this.duplicate() as Subscriber;
     this.subscriber = sub;
@@ -63,6 +66,17 @@ export class RedisBus implements BusTransport {
     sub.on('ready', () => void this.resubscribe());
     for (const event of ['close', 'end', 'reconnecting']) sub.on(event, () => this.state(false));
     if (sub.status === 'ready') void this.resubscribe();
+    return unsubscribe;
+  }
+
+  private unsubscribe(listener: (typeof this.listeners)[number]): void {
+    const at = this.listeners.indexOf(listener);
+    if (at < 0) return;
+    this.listeners.splice(at, 1);
+    const kept = new Set(this.listeners.flatMap((l) => [...l.channels]));
+    const gone = [...listener.channels].filter((c) => !kept.has(c));
+    if (gone.length > 0 && this.subscriber?.status === 'ready')
+      this.subscriber.unsubscribe?.(...gone).catch(() => undefined);
   }
 
   async publish(channel: string, text: string): Promise<number> {

@@ -28,6 +28,8 @@ export class RedisStore implements CacheStore {
   private readonly cluster: boolean;
   /** Where it connects (host:port), for messages a person can act on. */
   private readonly address: string;
+  /** Its own connection closing (disconnect under way). */
+  private closing: Promise<void> | undefined;
   /** Why the last connection attempt failed, e.g. 'connection refused'. */
   private connectionError: string | undefined;
 
@@ -82,6 +84,7 @@ export class RedisStore implements CacheStore {
 
   /** Resolves true once connected, false after `timeoutMs` (the app boots either way). */
   async ready(timeoutMs: number): Promise<boolean> {
+    await this.closing; // a QUIT under way (the last app before this one closing) lands first
     if (this.client.status === 'ready') return true;
     // Closed when the last app using it closed, and given to a new app (a test suite's store): reopen.
     if (this.owned && this.client.status === 'end') this.client.connect?.().catch(() => undefined);
@@ -190,7 +193,11 @@ export class RedisStore implements CacheStore {
     return (await this.client.eval(script, 1, key, ...args).catch(this.explain)) === 1;
   }
 
-  async disconnect(): Promise<void> {
+  disconnect(): Promise<void> {
+    return (this.closing ??= this.close().finally(() => (this.closing = undefined)));
+  }
+
+  private async close(): Promise<void> {
     if (!this.owned || this.client.status === 'end') return;
     const ended = new Promise<void>((resolve) => {
       this.client.once('end', () => resolve());
