@@ -59,7 +59,7 @@ export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[
     const [cls, method] = options.method;
     const argsOf = options.args as unknown as (...args: unknown[]) => readonly unknown[];
     const wrapped = function (this: PutInstance, ...args: unknown[]): unknown {
-      const putter = this[ENGINE_REF] ?? unlinkedPutter(cls); // request-scoped, hand-made: the target's app
+      const putter = this[ENGINE_REF] ?? unlinkedPutter(cls, method as string); // request-scoped, hand-made
       if (putter?.put === undefined) return original.apply(this, args);
       const run = async (): Promise<unknown> => {
         const result = original.apply(this, args); // a synchronous throw rejects

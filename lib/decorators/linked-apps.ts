@@ -1,8 +1,13 @@
+import { InvalidationFailedError } from '../errors';
 import type { Evictor } from './cache-evict.decorator';
 import type { Putter } from './cache-put.decorator';
 
 /** What an app's engine (InvalidationService) does for `@CacheEvict` and `@CachePut`. */
-export type AppEngine = Evictor & Putter;
+export type AppEngine = Evictor &
+  Putter & {
+    /** Whether the app memoizes `cls.method` (or a subclass's, provided with `useClass`). */
+    memoizes(cls: Function, method: string): boolean;
+  };
 
 interface LiveApp {
   readonly engine: AppEngine;
@@ -33,13 +38,13 @@ function provides(app: LiveApp, cls: Function): boolean {
 
 /**
  * The apps an unlinked instance of `cls` belongs to: every live app that provides the class (a
- * class two apps provide busts in both: busting too much is safe, too little is not), else the
- * last app initialized (hand-made instances, as memoized methods on any class).
+ * class two apps provide busts in both: busting too much is safe, too little is not), else every
+ * live app (made by `new`, by a factory, in a lazy-loaded module: which app it serves is unknown).
  */
 function appsOf(cls: Function): readonly LiveApp[] {
   if (live.length <= 1) return live;
   const owners = live.filter((app) => provides(app, cls));
-  return owners.length > 0 ? owners : live.slice(-1);
+  return owners.length > 0 ? owners : live;
 }
 
 /** The evictor of an instance Nest did not link to its app. */
@@ -55,13 +60,38 @@ export function unlinkedEvictor(cls: Function): Evictor | undefined {
   };
 }
 
-/** The putter for an unlinked instance: the apps that memoize the target class. */
-export function unlinkedPutter(target: Function): Putter | undefined {
-  const owners = appsOf(target);
+/** The putter for an unlinked instance: the apps that memoize the target method. */
+export function unlinkedPutter(target: Function, method: string): Putter | undefined {
+  const memoizing = live.filter((app) => app.engine.memoizes(target, method));
+  const owners = memoizing.length > 0 ? memoizing : appsOf(target);
   if (owners.length <= 1) return owners[0]?.engine;
   // One run of the method, written through each app's entry (each records its versions first).
+  // An app that could not update its entry still lets the others store the result (as evict
+  // busts every app); the call then rejects with the first failure.
   return {
-    put: (put, run, owner) =>
-      owners.reduce<() => Promise<unknown>>((inner, app) => () => app.engine.put(put, inner, owner), run)(),
+    put: async (put, run, owner) => {
+      let failed: InvalidationFailedError | undefined;
+      const ran = owners.reduce<() => Promise<unknown>>(
+        (inner, app) => () =>
+          app.engine.put(
+            put,
+            () =>
+              inner().catch((error: unknown) => {
+                if (!(error instanceof InvalidationFailedError) || !error.completed) throw error;
+                failed ??= error;
+                return error.result;
+              }),
+            owner,
+          ),
+        run,
+      );
+      const value = await ran().catch((error: unknown) => {
+        if (!(error instanceof InvalidationFailedError) || !error.completed) throw error;
+        failed ??= error;
+        return error.result;
+      });
+      if (failed !== undefined) throw failed;
+      return value;
+    },
   };
 }

@@ -92,6 +92,14 @@ export class InvalidationService implements Evictor {
     await this.each(options, (m) => m.clear(`${prefix}:`, allTagKey(prefix)));
   }
 
+  /** Whether this app memoizes `cls.method` (or a registered subclass's): where a `@CachePut` of it goes. */
+  memoizes(cls: Function, method: string): boolean {
+    return (
+      this.engine.enabled &&
+      this.engine.registry.classesWith(method).some((c) => c === cls || c.prototype instanceof cls)
+    );
+  }
+
   /** Runs a `@CacheEvict` / `@InvalidateTags` (after the method succeeded, or before with `before`). */
   async evict(
     spec: CacheEvictOptions<readonly unknown[], unknown>,

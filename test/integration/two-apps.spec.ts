@@ -5,9 +5,18 @@
  * the app whose class they are, not whichever app was initialized last.
  */
 import 'reflect-metadata';
-import { Injectable, Logger, Scope } from '@nestjs/common';
-import type { TestingModule } from '@nestjs/testing';
-import { CacheEvict, CacheMemoize, CachePut, InvalidationFailedError, memoryStore, redisStore } from '../../lib';
+import { Injectable, Logger, Module, Scope } from '@nestjs/common';
+import { LazyModuleLoader } from '@nestjs/core';
+import { Test, type TestingModule } from '@nestjs/testing';
+import {
+  CacheEvict,
+  CacheMemoize,
+  CacheMemoizeModule,
+  CachePut,
+  InvalidationFailedError,
+  memoryStore,
+  redisStore,
+} from '../../lib';
 import { appOn } from '../support/app-on';
 import { freePort } from '../support/servers';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
@@ -140,14 +149,104 @@ describe.each(['memory', 'redis'] as const)('two apps in one process (%s)', (kin
     run.mockRestore();
   });
 
-  it('a hand-made instance no app provides goes to the last app initialized', async () => {
-    await boot(kind, [Unrelated]);
-    const b = await boot(kind, [OrdersRepo]);
+  it('a hand-made instance no app provides busts in every app (which one it serves is unknown)', async () => {
+    const a = await boot(kind, [OrdersRepo]);
+    const b = await boot(kind, [Unrelated]); // initialized last
+    db = 1;
+    expect(await a.get(OrdersRepo).get(1)).toBe('order 1 v1');
+    await new Script().write(1, 6);
+    expect(await a.get(OrdersRepo).get(1)).toBe('order 1 v6');
+    void b;
+  });
+});
+
+/** Provided as `{ provide: OrdersRepo, useClass: SqlOrdersRepo }` (README: subclass targets). */
+@Injectable()
+class SqlOrdersRepo extends OrdersRepo {}
+
+/** Not decorated for Nest: made by factories, lazy modules and `new`. */
+class PlainWriter {
+  @CacheEvict({ tags: (id: number) => [`order:${id}`] })
+  async write(id: number, v: number): Promise<void> {
+    void id;
+    db = v;
+  }
+
+  @CachePut({ method: [OrdersRepo, 'get'], args: (id: number) => [id] })
+  async put(id: number, v: number): Promise<string> {
+    db = v;
+    return `order ${id} v${v}`;
+  }
+}
+
+describe('instances whose app is not known from their class', () => {
+  it('@CachePut naming the base class reaches the app that provides a subclass with useClass', async () => {
+    const a = await boot('memory', [{ provide: OrdersRepo, useClass: SqlOrdersRepo } as never]);
+    await boot('memory', [Unrelated]); // initialized last
+    const repo = a.get(OrdersRepo);
+    db = 1;
+    expect(await repo.get(1)).toBe('order 1 v1');
+    expect(await new PlainWriter().put(1, 3)).toBe('order 1 v3');
+    db = 99;
+    expect(await repo.get(1)).toBe('order 1 v3');
+    expect(repo.runs).toBe(1);
+  });
+
+  it('a request-scoped writer made by useFactory busts its app', async () => {
+    const a = await boot('memory', [
+      OrdersRepo,
+      { provide: 'WRITER', scope: Scope.REQUEST, useFactory: () => new PlainWriter() } as never,
+    ]);
+    await boot('memory', [Unrelated]);
+    const repo = a.get(OrdersRepo);
+    db = 1;
+    expect(await repo.get(1)).toBe('order 1 v1');
+    await (await a.resolve<PlainWriter>('WRITER')).write(1, 2);
+    expect(await repo.get(1)).toBe('order 1 v2');
+  });
+
+  it("a lazy-loaded module's provider busts its app", async () => {
+    @Injectable()
+    class LazyWriter extends PlainWriter {}
+    @Module({ providers: [LazyWriter], exports: [LazyWriter] })
+    class LazyModule {}
+    const a = await boot('memory', [OrdersRepo]);
+    await boot('memory', [Unrelated]);
+    const repo = a.get(OrdersRepo);
+    db = 1;
+    expect(await repo.get(1)).toBe('order 1 v1');
+    const lazy = await a.get(LazyModuleLoader).load(() => LazyModule);
+    await lazy.get(LazyWriter).write(1, 4);
+    expect(await repo.get(1)).toBe('order 1 v4');
+  });
+
+  it('an enabled: false app initialized last does not take the bust from the app that caches', async () => {
+    const a = await boot('memory', [OrdersRepo]);
+    const off = await Test.createTestingModule({
+      imports: [CacheMemoizeModule.forRoot({ enabled: false, prefix: uniquePrefix('two-apps') })],
+      providers: [Unrelated],
+    }).compile();
+    apps.push(off);
+    await off.init();
+    db = 1;
+    expect(await a.get(OrdersRepo).get(1)).toBe('order 1 v1');
+    await new Script().write(1, 8);
+    expect(await a.get(OrdersRepo).get(1)).toBe('order 1 v8');
+  });
+
+  it("a put that fails in one app still updates the other's entry, then rejects", async () => {
+    const dead = redisStore({ url: `redis://127.0.0.1:${await freePort()}` }); // every write fails
+    apps.push(await appOn(dead, uniquePrefix('two-apps'), [OrdersRepo]));
+    const b = await boot('memory', [OrdersRepo]);
     db = 1;
     expect(await b.get(OrdersRepo).get(1)).toBe('order 1 v1');
-    await new Script().write(1, 6);
-    expect(await b.get(OrdersRepo).get(1)).toBe('order 1 v6');
-  });
+    const run = jest.spyOn(PlainWriter.prototype, 'put');
+    await expect(new PlainWriter().put(1, 7)).rejects.toThrow(InvalidationFailedError);
+    expect(db).toBe(7);
+    expect(await b.get(OrdersRepo).get(1)).toBe('order 1 v7');
+    expect(run).toHaveBeenCalledTimes(1);
+    run.mockRestore();
+  }, 30_000);
 });
 
 describe('no live app', () => {
