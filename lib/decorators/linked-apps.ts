@@ -71,25 +71,17 @@ export function unlinkedPutter(target: Function, method: string): Putter | undef
   return {
     put: async (put, run, owner) => {
       let failed: InvalidationFailedError | undefined;
-      const ran = owners.reduce<() => Promise<unknown>>(
-        (inner, app) => () =>
-          app.engine.put(
-            put,
-            () =>
-              inner().catch((error: unknown) => {
-                if (!(error instanceof InvalidationFailedError) || !error.completed) throw error;
-                failed ??= error;
-                return error.result;
-              }),
-            owner,
-          ),
-        run,
-      );
-      const value = await ran().catch((error: unknown) => {
+      // The method ran but this app's entry was not updated: the result goes on to the others.
+      const keep = (error: unknown): unknown => {
         if (!(error instanceof InvalidationFailedError) || !error.completed) throw error;
         failed ??= error;
         return error.result;
-      });
+      };
+      const nested = owners.reduce<() => Promise<unknown>>(
+        (inner, app) => () => app.engine.put(put, () => inner().catch(keep), owner),
+        run,
+      );
+      const value = await nested().catch(keep);
       if (failed !== undefined) throw failed;
       return value;
     },

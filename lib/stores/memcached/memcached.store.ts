@@ -5,7 +5,7 @@ import type { CacheStore, SharedEntryOptions } from '../../types/store';
 import { checkEntryOptions } from '../../util/entry-options';
 import { optionalRequire } from '../../util/optional-require';
 import { casOperations } from './memjs-cas';
-import { corkSockets, fetcherFor, quitMemjs, keepSequenceUnsigned, NO_SOCKETS, type Fetch } from './memjs-requests';
+import { corkSockets, fetcherFor, keepSequenceUnsigned, NO_SOCKETS, quitMemjs, type Fetch } from './memjs-requests';
 import { asBuffer } from '../../util/bytes';
 import { expires, generationKey, newGeneration, physicalKey, rootOf } from './memcached-keys';
 
