@@ -34,3 +34,8 @@ export function familyOf(registry: MethodRegistry, cls: Function, name: string, 
   if (subs.length > 0 && !registry.classesWith(name).includes(cls)) return subs;
   return [registry.resolve(cls, name), ...subs];
 }
+
+/** Whether `cls.name` or a registered subclass's is memoized here (without registering anything). */
+export function isFamilyRegistered(registry: MethodRegistry, cls: Function, name: string): boolean {
+  return registry.classesWith(name).includes(cls) || subclassesOf(registry, cls, name).length > 0;
+}

@@ -53,15 +53,15 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     markStarted();
-    const all = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
+    const providers = this.discovery.getProviders();
+    const controllers = this.discovery.getControllers();
+    const all = [...providers, ...controllers];
     linkApp(this.invalidation, new Set(all.flatMap(classesOf)));
     for (const wrapper of all) this.checkInjectedRegions(wrapper);
     if (!this.engine.enabled) {
       this.logger.log('disabled (enabled: false): memoized methods run uncached');
       return;
     }
-    const providers = this.discovery.getProviders();
-    const controllers = this.discovery.getControllers();
     for (const wrapper of providers) this.explore(wrapper);
     this.warnScoped();
     for (const wrapper of controllers) this.registerHandlers(wrapper, true);

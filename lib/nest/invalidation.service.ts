@@ -4,7 +4,7 @@ import type { PutTarget } from '../decorators/cache-put.decorator';
 import type { ResolvedMethod } from '../method/resolved-method';
 import { withPutKey } from '../method/cache-mode';
 import { ResolvedMany } from '../method/resolved-many';
-import { familyOf, targetOf } from '../method/method-family';
+import { familyOf, isFamilyRegistered, targetOf } from '../method/method-family';
 import type { Memoizer } from '../engine/memoizer';
 import { InvalidArgumentError, InvalidationFailedError } from '../errors';
 import { allTagKey, namespaceTagKey, tagKeysFor, validateSegment } from '../keys/keys';
@@ -94,10 +94,7 @@ export class InvalidationService implements Evictor {
 
   /** Whether this app memoizes `cls.method` (or a registered subclass's): where a `@CachePut` of it goes. */
   memoizes(cls: Function, method: string): boolean {
-    return (
-      this.engine.enabled &&
-      this.engine.registry.classesWith(method).some((c) => c === cls || c.prototype instanceof cls)
-    );
+    return this.engine.enabled && isFamilyRegistered(this.engine.registry, cls, method);
   }
 
   /** Runs a `@CacheEvict` / `@InvalidateTags` (after the method succeeded, or before with `before`). */
