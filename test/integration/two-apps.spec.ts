@@ -38,8 +38,8 @@ class OrdersRepo {
   }
 }
 
-@Injectable({ scope: Scope.REQUEST })
-class OrderWriter {
+/** Not decorated for Nest: made by factories, lazy modules and `new` (no app provides it). */
+class PlainWriter {
   @CacheEvict({ tags: (id: number) => [`order:${id}`] })
   async write(id: number, v: number): Promise<void> {
     void id;
@@ -53,20 +53,14 @@ class OrderWriter {
   }
 }
 
+@Injectable({ scope: Scope.REQUEST })
+class OrderWriter extends PlainWriter {}
+
 @Injectable()
 class Unrelated {
   @CacheMemoize({ ttl: '1h' })
   async ping(): Promise<string> {
     return 'pong';
-  }
-}
-
-/** A hand-made helper no app provides. */
-class Script {
-  @CacheEvict({ tags: (id: number) => [`order:${id}`] })
-  async write(id: number, v: number): Promise<void> {
-    void id;
-    db = v;
   }
 }
 
@@ -154,7 +148,7 @@ describe.each(['memory', 'redis'] as const)('two apps in one process (%s)', (kin
     const b = await boot(kind, [Unrelated]); // initialized last
     db = 1;
     expect(await a.get(OrdersRepo).get(1)).toBe('order 1 v1');
-    await new Script().write(1, 6);
+    await new PlainWriter().write(1, 6);
     expect(await a.get(OrdersRepo).get(1)).toBe('order 1 v6');
     void b;
   });
@@ -163,21 +157,6 @@ describe.each(['memory', 'redis'] as const)('two apps in one process (%s)', (kin
 /** Provided as `{ provide: OrdersRepo, useClass: SqlOrdersRepo }` (README: subclass targets). */
 @Injectable()
 class SqlOrdersRepo extends OrdersRepo {}
-
-/** Not decorated for Nest: made by factories, lazy modules and `new`. */
-class PlainWriter {
-  @CacheEvict({ tags: (id: number) => [`order:${id}`] })
-  async write(id: number, v: number): Promise<void> {
-    void id;
-    db = v;
-  }
-
-  @CachePut({ method: [OrdersRepo, 'get'], args: (id: number) => [id] })
-  async put(id: number, v: number): Promise<string> {
-    db = v;
-    return `order ${id} v${v}`;
-  }
-}
 
 describe('instances whose app is not known from their class', () => {
   it('@CachePut naming the base class reaches the app that provides a subclass with useClass', async () => {
@@ -230,7 +209,7 @@ describe('instances whose app is not known from their class', () => {
     await off.init();
     db = 1;
     expect(await a.get(OrdersRepo).get(1)).toBe('order 1 v1');
-    await new Script().write(1, 8);
+    await new PlainWriter().write(1, 8);
     expect(await a.get(OrdersRepo).get(1)).toBe('order 1 v8');
   });
 
@@ -254,7 +233,7 @@ describe('no live app', () => {
     const a = await boot('memory', [OrdersRepo]);
     await a.close();
     apps.splice(0);
-    await expect(new Script().write(1, 8)).resolves.toBeUndefined();
+    await expect(new PlainWriter().write(1, 8)).resolves.toBeUndefined();
     expect(db).toBe(8);
   });
 
