@@ -21,18 +21,22 @@ import { isQuery, parentIdentity, selectionKey, type GraphqlInfoLike } from './g
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
 import { handlerName, keyOf, resolveHandler, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
-import { cacheableMethod, carriesParts, httpKeyPart, isHead, identify, mayCache, varyValue } from './request-key';
+import { cacheableMethod, carriesUnreadBody, httpKeyPart, isHead, identify, mayCache, varyValue } from './request-key';
 import { runHandler } from './handler-stream';
 import { cloneResponse } from './response-clone';
+import {
+  graphqlResponse,
+  resolverWrote,
+  snapshotResponse,
+  type HttpResponseLike,
+  type ResponseSnapshot,
+} from './response-meta';
 import {
   carriesError,
   headersWithoutCookie,
   isStream,
   isUncacheableHttpResponse,
-  snapshotResponse,
   staleStandsInFor,
-  type HttpResponseLike,
-  type ResponseSnapshot,
 } from './response-rules';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
@@ -80,6 +84,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     const request = describeRequest(context, this.responder.adapter);
     if (request === undefined || alreadyHandled(request)) return next.handle();
     const response = request.transport === 'http' ? context.getArgByIndex<HttpResponseLike>(1) : undefined;
+    // The HTTP response the handler may write to: a GraphQL resolver's is in its context.
+    const http = response ?? (request.transport === 'graphql' ? graphqlResponse(request.raw) : undefined);
     let handler: HandlerInfo;
     let key: string;
     let deps: string[] | undefined;
@@ -115,11 +121,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       // Told synchronously on a hit from memory: such a hit then skips the race below.
       report: (state) => {
         outcome = state;
-        if (handler.hooked)
-          method.fireHook(state === 'fresh' ? 'onHit' : state === 'stale' ? 'onStale' : 'onMiss', {
-            key,
-            args: [request],
-          });
+        if (handler.hooked) method.fireHook(HOOKS[state], { key, args: [request] });
       },
     };
     const joined = method.memoizer.isComputing(key);
@@ -127,12 +129,13 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     let produced: unknown[] | undefined;
     let own: ((values: unknown[]) => void) | undefined;
     let live: Observable<unknown> | undefined;
+    let before: ResponseSnapshot | undefined;
     const cached = method.memoizer.getOrSet<Entry>(
       key,
       async () => {
         ran = true;
         // Only what the handler (or an interceptor inside this one) sets belongs to the entry.
-        const before = response === undefined ? undefined : snapshotResponse(response);
+        before = http === undefined ? undefined : snapshotResponse(http);
         markHandled(request);
         let values: unknown[];
         if (response === undefined) {
@@ -147,21 +150,21 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         // HEAD is answered from the GET entry but never fills it: its handler may skip the body.
         if (isHead(request) || carriesError(values) || !this.isCacheable(context, request, values, before))
           return { uncacheable: values };
-        const exact = response !== undefined && this.responder.sendsAsStored(context, handler, this);
+        const exact = response !== undefined && this.responder.sendsAsIs(context, handler, this, response);
         const stored = this.responder.entryFor(values, response, before, exact);
-        if (response === undefined) return stored;
+        if (http === undefined) return stored;
         // The ETag hits will send: a client revalidating with the one it got first gets its 304.
         if (stored.etag !== undefined) this.responder.setHeader(response, 'ETag', stored.etag);
         // This request goes on with its own values; the entry waits until its response is out.
         produced = values;
         own?.(values);
-        return (await headersWithoutCookie(response, HEADERS_WAIT_MS)) ? stored : { uncacheable: stored.values };
+        return (await headersWithoutCookie(http, HEADERS_WAIT_MS)) ? stored : { uncacheable: stored.values };
       },
       handler.policy,
       scope,
     );
     let result: Entry;
-    if (response !== undefined && (outcome as string | undefined) !== 'fresh') {
+    if (http !== undefined && (outcome as string | undefined) !== 'fresh') {
       // The handler's response goes out before its entry is stored (which waits for the response to finish).
       const first = await new Promise<{ entry: Entry } | { values: unknown[] }>((resolve, reject) => {
         if (produced !== undefined) return resolve({ values: produced });
@@ -190,15 +193,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     const state = handler.reportsStale || handler.hooked ? (outcome as string | undefined) : undefined;
     // This request's handler failed and an expired response was served instead (staleIfError).
     const fellBack = ran && state === 'stale';
-    const label = fellBack
-      ? 'STALE'
-      : ran || joined
-        ? 'MISS'
-        : state === 'stale'
-          ? 'STALE'
-          : state === 'miss'
-            ? 'MISS'
-            : 'HIT';
+    const label = fellBack ? 'STALE' : ran || joined ? 'MISS' : xCache(state);
     const exposeKey = this.registry.requests.exposeKeyHeader;
     if (ran && !fellBack) {
       this.responder.label(response, label, key, exposeKey);
@@ -212,6 +207,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         key,
         exposeKey,
         interceptor: this,
+        undo: fellBack ? before : undefined,
       }),
     );
   }
@@ -249,7 +245,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (vary === null) return undefined;
     const host = this.registry.requests.varyByHost ? request.host : undefined;
     if (request.transport === 'http') {
-      if (!cacheableMethod(request, options) || info.ownsResponse || info.variesByAll || carriesParts(request))
+      if (!cacheableMethod(request, options) || info.ownsResponse || info.variesByAll || carriesUnreadBody(request))
         return undefined;
       return httpKeyPart(request, host, info, vary);
     }
@@ -273,6 +269,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   ): boolean {
     const last = values[values.length - 1];
     if (last instanceof StreamableFile || isStream(last)) return false;
+    // A resolver that set a header or cookie (a new visitor's cart id): its hits could not send them.
+    if (request.transport === 'graphql') return !resolverWrote(request.raw, before);
     if (request.transport !== 'http') return true;
     const response = context.switchToHttp().getResponse<HttpResponseLike>();
     return !isUncacheableHttpResponse(context, response, before, this.handlerInfo(context).varyHeaders);
@@ -295,5 +293,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   }
 }
 
+const HOOKS = { fresh: 'onHit', stale: 'onStale', miss: 'onMiss' } as const;
+const xCache = (state: string | undefined) => (state === 'stale' ? 'STALE' : state === 'miss' ? 'MISS' : 'HIT');
 const isOurs = (interceptor: unknown) => ofFamily(CacheMemoizeInterceptor, interceptor);
 const passesThrough = (interceptor: unknown) => keepsIntercept(CacheMemoizeInterceptor, interceptor);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { HttpAdapterLike } from '../types/request';
-import type { HttpResponseLike } from './response-rules';
+import type { HttpResponseLike } from './response-meta';
 
 /** What a stored response carries for conditional requests and `Age`. */
 export interface Validators {
@@ -75,10 +75,13 @@ export function applyValidators(
   headers: ConditionalHeaders,
   entry: Validators,
   fastify: boolean,
+  handlerEtag: unknown,
 ): void {
   try {
     if (entry.storedAt !== undefined)
       setHeader(adapter, response, 'Age', String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))));
+    // The handler's own ETag (replayed with its headers) is answered 304 as Express answers it.
+    if (fastify && typeof handlerEtag === 'string' && etagMatches(headers, handlerEtag)) notModified.add(rawRequest);
     if (entry.etag === undefined) return;
     setHeader(adapter, response, 'ETag', entry.etag);
     if (fastify && etagMatches(headers, entry.etag)) notModified.add(rawRequest);

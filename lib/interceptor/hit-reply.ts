@@ -2,7 +2,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import type { HttpAdapterLike } from '../types/request';
 import { classOf, interceptorChain } from './bindings';
 import { expressJson } from './express-json';
-import type { HttpResponseLike } from './response-rules';
+import type { HttpResponseLike } from './response-meta';
 
 /**
  * Hits answered with the JSON text of the stored body. Nest would send the body with
@@ -36,6 +36,8 @@ export function jsonBody(values: readonly unknown[]): string | undefined {
     return undefined;
   // Fastify sends an Error, and a fetch Response, its own way.
   if (body instanceof Error || Object.prototype.toString.call(body) === '[object Response]') return undefined;
+  // Nest's reply() forces a JSON Content-Type on a body whose statusCode is 400 or more; text would keep the route's.
+  if ('statusCode' in body) return undefined;
   const like = body as { pipe?: unknown; getReader?: unknown; buffer?: unknown };
   if (typeof like.pipe === 'function' || typeof like.getReader === 'function' || like.buffer instanceof ArrayBuffer)
     return undefined;
@@ -100,8 +102,9 @@ export function adapterKind(adapter: HttpAdapterLike | undefined): 'express' | '
 }
 
 /**
- * Prepares `response` for the JSON text of its body and says whether it may be sent as is: the
- * Content-Type the framework would set, when none is set yet.
+ * Prepares `response` — whose framework sends bodies as given (`sendsAsGiven`) — for the JSON text
+ * of its body and says whether it may be sent as is: the Content-Type the framework would set,
+ * when none is set yet.
  */
 export function acceptsJsonText(
   kind: 'express' | 'fastify',
@@ -110,16 +113,23 @@ export function acceptsJsonText(
 ): boolean {
   const type = response.getHeader?.('content-type');
   if (kind === 'express') {
-    if (!expressDefaultJson(response)) return false;
     // res.json(): 'application/json' unless a type is set; res.send() adds the charset either way.
     if (type === undefined) adapter.setHeader(response, 'Content-Type', 'application/json');
     return true;
   }
-  if (!fastifyDefaultJson(response)) return false;
   if (type === undefined) adapter.setHeader(response, 'content-type', 'application/json; charset=utf-8');
   // A JSON type gets its charset from send() as a serialized body does; any other type would not take an object.
   else if (typeof type !== 'string' || !type.includes('json')) return false;
   return true;
+}
+
+/**
+ * Whether the framework sends a body as `JSON.stringify` makes it, with no serializer, hook or
+ * wrapper of its own that could drop or add a field (see the list above): only then is a hash of
+ * the stored value a hash of what is sent.
+ */
+export function sendsAsGiven(kind: 'express' | 'fastify', response: HttpResponseLike): boolean {
+  return kind === 'express' ? expressDefaultJson(response) : fastifyDefaultJson(response);
 }
 
 function expressDefaultJson(res: HttpResponseLike): boolean {

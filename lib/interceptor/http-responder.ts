@@ -2,15 +2,16 @@ import type { ExecutionContext } from '@nestjs/common';
 import type { HttpAdapterLike, HttpAdapterRef } from '../types/request';
 import { applyValidators, strongEtag, type ConditionalHeaders, type Validators } from './conditional';
 import type { HandlerInfo } from './handler-info';
-import { acceptsJsonText, adapterKind, answersFirst, jsonBody, jsonOf, rememberJson } from './hit-reply';
+import { acceptsJsonText, adapterKind, answersFirst, jsonBody, jsonOf, rememberJson, sendsAsGiven } from './hit-reply';
 import { cloneResponse } from './response-clone';
 import {
   capturedMeta,
   replayMeta,
+  restoreResponse,
   type HttpResponseLike,
   type ResponseMeta,
   type ResponseSnapshot,
-} from './response-rules';
+} from './response-meta';
 
 /** A cached handler response: every emission (Observable handlers replay whole), plus the status and headers the handler set. */
 export interface CachedResponse extends ResponseMeta, Validators {
@@ -30,6 +31,8 @@ export interface HitAnswer {
   exposeKey: boolean;
   /** The answering interceptor (a subclass overriding `intercept` may change what hits emit). */
   interceptor: object;
+  /** The response as it was before this request's handler failed (a stale entry stands in for it). */
+  undo?: ResponseSnapshot;
 }
 
 /**
@@ -90,9 +93,9 @@ export class HttpResponder {
     if (response === undefined) return stored;
     const json = jsonBody(values);
     if (json !== undefined) rememberJson(stored, json);
-    // Only a hash of what is sent: the stored value, hashed under an interceptor that changes it
-    // (ClassSerializerInterceptor, a per-request field), would reveal what it hides and match
-    // bodies that differ.
+    // Only a hash of what is sent: the stored value, hashed under an interceptor or a framework
+    // serializer that changes it (ClassSerializerInterceptor, a per-request field, a json replacer,
+    // a response schema), would reveal what it hides and match bodies that differ.
     if (exact) stored.etag = strongEtag(values, meta?.headers, json);
     stored.storedAt = Date.now();
     return stored;
@@ -112,10 +115,12 @@ export class HttpResponder {
     hit: HitAnswer,
   ): unknown[] {
     const adapter = this.adapter;
+    if (hit.undo !== undefined) restoreResponse(adapter, response, hit.undo);
     replayMeta(adapter, response, entry);
-    const exact = this.sendsAsStored(context, handler, hit.interceptor);
+    const exact = this.sendsAsIs(context, handler, hit.interceptor, response);
     const validators = exact ? entry : { storedAt: entry.storedAt };
-    applyValidators(adapter, response, context.getArgByIndex<object>(0), headers, validators, this.fastify);
+    const own = entry.headers?.etag;
+    applyValidators(adapter, response, context.getArgByIndex<object>(0), headers, validators, this.fastify, own);
     this.label(response, hit.label, hit.key, hit.exposeKey);
     if (exact && this.kind !== undefined && adapter !== undefined) {
       const json = jsonOf(entry);
@@ -126,12 +131,28 @@ export class HttpResponder {
 
   /**
    * Whether what this handler's hits emit is sent as it is: the answering interceptor runs its own
-   * `intercept` (`transparent`) and only ours pass requests on outside it (hit-reply.ts). Then the stored JSON
-   * text may be sent, and an ETag hashes the bytes sent. Decided once per handler.
+   * `intercept` (`transparent`) and only ours pass requests on outside it (hit-reply.ts). Then, where
+   * the framework sends it as given too (`sendsAsIs`), the stored JSON text may be sent, and an
+   * ETag hashes the bytes sent. Decided once per handler.
    */
-  sendsAsStored(context: ExecutionContext, handler: HandlerInfo, interceptor: object): boolean {
+  private sendsAsStored(context: ExecutionContext, handler: HandlerInfo, interceptor: object): boolean {
     return (handler.sendsAsStored ??=
       this.transparent(interceptor) &&
       answersFirst(context, this.ref?.globalInterceptors, interceptor.constructor, this.transparent));
+  }
+
+  /**
+   * Whether `response` gets the very value stored: no interceptor but ours sees it
+   * (`sendsAsStored`), and its framework sends it as given — no json replacer, `res.json` wrapper,
+   * preSerialization hook or response schema (hit-reply.ts). The framework part is per response: a
+   * middleware may wrap `res.json` for some requests only. Unknown adapters: no.
+   */
+  sendsAsIs(context: ExecutionContext, handler: HandlerInfo, interceptor: object, response: HttpResponseLike): boolean {
+    return (
+      this.sendsAsStored(context, handler, interceptor) &&
+      this.adapter !== undefined &&
+      this.kind !== undefined &&
+      sendsAsGiven(this.kind, response)
+    );
   }
 }

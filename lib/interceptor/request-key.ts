@@ -86,12 +86,19 @@ export function cacheableMethod(request: CacheRequest, options: AnyOptions): boo
 }
 
 /**
- * A multipart body (file uploads) is parsed by an interceptor or the handler, after the key is
- * built, and its files are never in the body the key reads: such a request is not cached.
+ * A body the key cannot read: a multipart one (file uploads, parsed by an interceptor or the
+ * handler after the key is built), or one the framework left unparsed (Express parses only JSON
+ * and urlencoded bodies: a text, NDJSON or XML body the handler reads from the stream is not in
+ * `req.body`). Such a request is not cached. A declared body that parsed to nothing (`{}`) counts
+ * as unparsed: the key cannot tell the two apart.
  */
-export function carriesParts(request: CacheRequest): boolean {
-  const type = request.headers['content-type'];
-  return typeof type === 'string' && /^\s*multipart\//i.test(type);
+export function carriesUnreadBody(request: CacheRequest): boolean {
+  const headers = request.headers;
+  const type = headers['content-type'];
+  if (typeof type === 'string' && /^\s*multipart\//i.test(type)) return true;
+  const length = headers['content-length'];
+  const declared = headers['transfer-encoding'] !== undefined || (typeof length === 'string' && /[1-9]/.test(length));
+  return declared && noBody((request.raw as { body?: unknown }).body);
 }
 
 /** HEAD is answered from the GET entry but never fills it (its handler may skip the body). */

@@ -39,6 +39,9 @@ function copy(value: unknown, seen: Map<object, unknown>): unknown {
   if (Buffer.isBuffer(value)) return Buffer.from(value);
   if (ArrayBuffer.isView(value)) return (value as unknown as { slice(): unknown }).slice();
   if (value instanceof RegExp) return new RegExp(value.source, value.flags);
+  // State in internal slots, which copying properties would leave behind (toJSON would then throw).
+  if (value instanceof URL) return new URL(value.href);
+  if (value instanceof URLSearchParams) return new URLSearchParams(value);
   if (
     typeof (value as { then?: unknown }).then === 'function' ||
     typeof (value as { pipe?: unknown }).pipe === 'function'

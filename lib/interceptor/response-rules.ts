@@ -1,83 +1,11 @@
 import { type ExecutionContext, HttpException } from '@nestjs/common';
-import type { HttpAdapterLike } from '../types/request';
-
-/** Express response or Fastify reply: both have these. */
-export interface HttpResponseLike {
-  statusCode?: number;
-  headersSent?: boolean;
-  /** Fastify: the Node response under the reply. */
-  raw?: { headersSent?: boolean };
-  getHeader?(name: string): unknown;
-  getHeaders?(): Record<string, unknown>;
-  setHeader?(name: string, value: string): unknown;
-}
-
-/** Status and headers the handler set while it ran, replayed on every hit. */
-export interface ResponseMeta {
-  status?: number;
-  headers?: Record<string, string | string[]>;
-}
-
-/** What the response looked like before the handler ran: only later changes belong to the entry. */
-export interface ResponseSnapshot {
-  status: number | undefined;
-  headers: Record<string, unknown>;
-}
+import type { HttpResponseLike, ResponseSnapshot } from './response-meta';
 
 const HTTP_CODE_METADATA = '__httpCode__';
 const HEADERS_METADATA = '__headers__';
-/** Never replayed: per-connection, per-response or the cache's own. */
-const NOT_REPLAYED = new Set([
-  'date',
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'content-length',
-  'set-cookie',
-  'x-cache',
-  'x-cache-key',
-  'age',
-]);
 /** Statuses whose body is a full, reusable answer: 2xx except 206 (partial), and redirects. 304 never. */
 const CACHEABLE_STATUS = (code: number) =>
   (code >= 200 && code < 300 && code !== 206) || [300, 301, 302, 303, 307, 308].includes(code);
-
-export function snapshotResponse(res: HttpResponseLike): ResponseSnapshot {
-  return { status: res.statusCode, headers: { ...readHeaders(res) } };
-}
-
-/** The status and headers the handler (or an interceptor inside this one) set, as a diff. */
-export function capturedMeta(res: HttpResponseLike, before: ResponseSnapshot): ResponseMeta | undefined {
-  const meta: ResponseMeta = {};
-  if (res.statusCode !== undefined && res.statusCode !== before.status) meta.status = res.statusCode;
-  const now = readHeaders(res);
-  for (const name of Object.keys(now)) {
-    if (NOT_REPLAYED.has(name)) continue;
-    const value = now[name];
-    if (value === undefined || sameHeader(value, before.headers[name])) continue;
-    (meta.headers ??= {})[name] = Array.isArray(value) ? value.map(String) : String(value);
-  }
-  return meta.status === undefined && meta.headers === undefined ? undefined : meta;
-}
-
-/** Sets what the handler set on the response that produced the entry. */
-export function replayMeta(adapter: HttpAdapterLike | undefined, response: HttpResponseLike, meta: ResponseMeta): void {
-  try {
-    if (meta.status !== undefined) {
-      if (adapter !== undefined) adapter.status(response, meta.status);
-      else response.statusCode = meta.status;
-    }
-    const headers = meta.headers;
-    if (headers === undefined) return;
-    for (const name of Object.keys(headers)) {
-      const text = headers[name] as string; // adapters take arrays too (several Link headers)
-      if (adapter !== undefined) adapter.setHeader(response, name, text);
-      else response.setHeader?.(name, text);
-    }
-  } catch {
-    // headers already sent: nothing to add
-  }
-}
 
 /**
  * Responses that must not be shared: error and partial statuses, Set-Cookie, private/no-store,
@@ -156,12 +84,30 @@ interface NodeResponseLike {
   once?(event: string, listener: () => void): unknown;
 }
 
-/** A Vary the handler added at runtime that names headers the key does not include. */
+/**
+ * Request headers a middleware names in Vary for what it sets itself on every response, hits
+ * included (CORS's Access-Control-Allow-Origin, compression's encoding): a Vary on them that was
+ * there before the handler ran says nothing about the body.
+ */
+const MIDDLEWARE_VARY = new Set([
+  'origin',
+  'accept-encoding',
+  'access-control-request-method',
+  'access-control-request-headers',
+]);
+
+/**
+ * A Vary naming request headers the key does not include: set by the handler, or by a middleware
+ * before it (a tenant middleware's `Vary: X-Tenant-Id` says the body differs per tenant), except
+ * a middleware's Vary on the headers above.
+ */
 function varyAddsUnkeyed(now: unknown, before: unknown, keyed: readonly string[] | undefined): boolean {
-  if (now === undefined || sameHeader(now, before)) return false;
+  if (now === undefined) return false;
   const earlier = new Set(varyNames(before));
   const inKey = new Set(keyed ?? []);
-  return varyNames(now).some((name) => !earlier.has(name) && (name === '*' || !inKey.has(name)));
+  return varyNames(now).some(
+    (name) => name === '*' || (!inKey.has(name) && !(earlier.has(name) && MIDDLEWARE_VARY.has(name))),
+  );
 }
 
 function varyNames(value: unknown): string[] {
@@ -171,22 +117,6 @@ function varyNames(value: unknown): string[] {
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s !== '');
-}
-
-function readHeaders(res: HttpResponseLike): Record<string, unknown> {
-  try {
-    return res.getHeaders?.() ?? {};
-  } catch {
-    return {};
-  }
-}
-
-function sameHeader(a: unknown, b: unknown): boolean {
-  if (Array.isArray(a) && Array.isArray(b))
-    return a.length === b.length && a.every((x, i) => String(x) === String(b[i]));
-  return (
-    a === b || (a !== undefined && b !== undefined && !Array.isArray(a) && !Array.isArray(b) && String(a) === String(b))
-  );
 }
 
 /** A Node stream, a web ReadableStream or a fetch Response: read once, never stored. */
