@@ -19,6 +19,9 @@ function describeValue(value: unknown): string {
   return typeof value;
 }
 
+/** Each method call (one per `maxBatch` ids) stores its own items: only this one's are lost. */
+const NOT_CACHED = 'None of these ids was cached by this call.';
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Map) return false;
   const proto = Object.getPrototypeOf(value) as object | null;
@@ -26,8 +29,28 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
+ * Two ids a record names alike (1 and '1', two objects), so it cannot say which item is whose;
+ * the same number twice (0 and -0) is one entry. Checked on every call, whatever is cached.
+ */
+export function recordClash(ids: readonly unknown[], owner: string): BatchResultError | undefined {
+  const firstOf = new Map<string, unknown>();
+  for (const id of ids) {
+    const name = String(id);
+    if (!firstOf.has(name)) firstOf.set(name, id);
+    else if (firstOf.get(name) !== id)
+      return new BatchResultError(
+        `${owner} was called with ${describeIds(ids)}: two of them are ${JSON.stringify(name)} as record keys, ` +
+          `so a record cannot say which item is whose; use result: 'map' (keyed by the ids themselves) or ids of one type.`,
+        ids,
+      );
+  }
+  return undefined;
+}
+
+/**
  * The items of a method's result for the ids it was called with, in their order. A result that
- * cannot be matched to its ids throws, so nothing from that call is cached. With `cacheMissing`
+ * cannot be matched to its ids throws, so none of that method call's items is cached (with
+ * `maxBatch`, other calls' items are). With `cacheMissing`
  * off, an id a Map or record leaves out is undefined (the policy does not store undefined).
  */
 export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchShape, owner: string): unknown[] {
@@ -37,33 +60,22 @@ export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchSh
     const hint = Array.isArray(result)
       ? 'an array result must have exactly one item per id, in the order given (null for an id not found)'
       : `declare result: '${result instanceof Map ? 'map' : 'record'}' on @CacheMemoizeMany if it returns items by id`;
-    throw new BatchResultError(`${called} and returned ${describeValue(result)}: ${hint}. Nothing was cached.`, ids);
+    throw new BatchResultError(`${called} and returned ${describeValue(result)}: ${hint}. ${NOT_CACHED}`, ids);
   }
   if (shape === 'map') {
     if (result instanceof Map) return ids.map((id) => (result as Map<unknown, unknown>).get(id));
     throw new BatchResultError(
-      `${called} and returned ${describeValue(result)}, not the Map its result: 'map' option declares. Nothing was cached.`,
+      `${called} and returned ${describeValue(result)}, not the Map its result: 'map' option declares. ${NOT_CACHED}`,
       ids,
     );
   }
   if (isRecord(result)) {
-    const names = ids.map(String);
-    // Two ids named alike are ambiguous unless they are the same number (0 and -0: one record entry).
-    const clash = names.find((name, i) => {
-      const first = names.indexOf(name);
-      return first !== i && ids[first] !== ids[i];
-    });
-    if (clash !== undefined) {
-      throw new BatchResultError(
-        `${called}: two of them are ${JSON.stringify(clash)} as record keys, so a record cannot say which item is whose; ` +
-          `use result: 'map' (keyed by the ids themselves) or ids of one type. Nothing was cached.`,
-        ids,
-      );
-    }
-    return names.map((name) => (Object.hasOwn(result, name) ? result[name] : undefined));
+    const clash = recordClash(ids, owner);
+    if (clash !== undefined) throw clash;
+    return ids.map(String).map((name) => (Object.hasOwn(result, name) ? result[name] : undefined));
   }
   throw new BatchResultError(
-    `${called} and returned ${describeValue(result)}, not the plain object its result: 'record' option declares. Nothing was cached.`,
+    `${called} and returned ${describeValue(result)}, not the plain object its result: 'record' option declares. ${NOT_CACHED}`,
     ids,
   );
 }

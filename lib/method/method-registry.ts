@@ -1,15 +1,15 @@
 import { CACHE_MEMOIZE_MANY_METADATA, CACHE_MEMOIZE_METADATA } from '../constants';
 import type { Memoizer } from '../engine/memoizer';
 import type { StatsCollector } from '../engine/stats';
-import { InvalidOptionError, NamespaceConflictError, UnknownMethodError } from '../errors';
+import { InvalidOptionError, UnknownMethodError } from '../errors';
 import type { CacheHooks, CacheMemoizeManyOptions } from '../types/options';
+import { NamespaceClaims, type Kind } from './namespace-claims';
 import { parseMethodOptions, type AnyOptions } from './options-parser';
 import { parseBatchSettings, ResolvedMany } from './resolved-many';
 import { ResolvedMethod, type ResultShape } from './resolved-method';
 import type { Regions } from './regions';
 
 export type ManyOptions = CacheMemoizeManyOptions<unknown, readonly unknown[], unknown>;
-type Kind = 'provider' | 'handler' | 'batch';
 /** Class-level `@CacheMemoize` defaults a batch method inherits: every one that applies per item, as single methods do. */
 const BATCH_CLASS_DEFAULTS = [
   'ttl',
@@ -54,18 +54,6 @@ export interface RequestSettings {
   exposeKeyHeader: boolean;
 }
 
-interface NamespaceClaim {
-  cls: Function;
-  owner: string;
-  kind: Kind;
-  /** Where its entries live: methods sharing items must agree on both. */
-  keyBase?: string;
-  store?: string;
-  /** Checks values read back (validate): methods sharing items must agree, or one serves the old shape. */
-  validates?: boolean;
-  module?: string;
-}
-
 /**
  * Every memoized method of the app, resolved once: the explorer registers provider methods and
  * handlers at bootstrap, the interceptor finds handlers here, InvalidationService and handles
@@ -73,7 +61,7 @@ interface NamespaceClaim {
  */
 export class MethodRegistry {
   private readonly methods = new Map<Function, Map<string, ResolvedMethod>>();
-  private readonly namespaces = new Map<string, NamespaceClaim[]>();
+  private readonly namespaces = new NamespaceClaims();
   private readonly owners = new Map<string, ResolvedMethod>();
   private readonly many = new Map<Function, Map<string, ResolvedMany>>();
 
@@ -221,8 +209,9 @@ export class MethodRegistry {
     }
     const memoizer = defaults.memoizer(parsed.store, `${where}: option store`);
     const validates = parsed.policy.check !== undefined;
-    const claim = { cls, owner, kind, module, keyBase: parsed.keyBase, store: memoizer.name, validates };
-    this.claim(parsed.namespace, claim, where);
+    const marks = !parsed.policy.storeResult;
+    const claim = { cls, owner, kind, module, keyBase: parsed.keyBase, store: memoizer.name, validates, marks };
+    this.namespaces.claim(parsed.namespace, claim, where);
     return new ResolvedMethod({
       owner,
       namespace: parsed.namespace,
@@ -238,48 +227,6 @@ export class MethodRegistry {
       onHookError: (hook, error) =>
         defaults.error(`${hook} hook of ${owner} threw: ${error instanceof Error ? error.message : String(error)}`),
     });
-  }
-
-  /**
-   * Two distinct provider classes (even of the same name, in different modules), or two methods,
-   * would read and overwrite each other's entries under one namespace. Handler classes may share
-   * one, since their keys carry the route.
-   */
-  private claim(namespace: string, claim: NamespaceClaim, where: string): void {
-    const claims = this.namespaces.get(namespace) ?? [];
-    const same = (c: NamespaceClaim) => c.cls === claim.cls && c.owner === claim.owner;
-    // Handler keys carry the route; a batch method shares its items with single methods on purpose.
-    const shares = (c: NamespaceClaim) =>
-      (c.kind === 'handler' && claim.kind === 'handler' && c.cls !== claim.cls) ||
-      (c.kind !== 'handler' && claim.kind !== 'handler' && (c.kind === 'batch' || claim.kind === 'batch'));
-    const other = claims.find((c) => !same(c) && !shares(c));
-    if (other !== undefined) {
-      const describe = (c: NamespaceClaim) => `${c.owner} (class ${c.cls.name}${c.module ? ` in ${c.module}` : ''})`;
-      throw new NamespaceConflictError(
-        `${where}: namespace '${namespace}' is already used by ${describe(other)}; ${describe(claim)} is ${other.cls === claim.cls ? 'another method' : 'a different class'}, ` +
-          `so their entries would overwrite each other. Give one of them a distinct namespace option, ` +
-          `e.g. @CacheMemoize({ namespace: '${claim.module ? `${claim.module}.` : ''}${claim.owner}' }).`,
-      );
-    }
-    const apart = claims.find(
-      (c) =>
-        !same(c) &&
-        c.kind !== 'handler' &&
-        (c.keyBase !== claim.keyBase || c.store !== claim.store || c.validates !== claim.validates),
-    );
-    if (apart !== undefined) {
-      const what =
-        apart.store !== claim.store
-          ? `store ('${apart.store}' vs '${claim.store}')`
-          : apart.keyBase !== claim.keyBase
-            ? 'version'
-            : 'validate option (one would serve entries of an old shape that the other refuses)';
-      throw new NamespaceConflictError(
-        `${where}: shares namespace '${namespace}' with ${apart.owner} but not its ${what}, ` +
-          `so they would not share entries safely. Give both the same store, version and validate.`,
-      );
-    }
-    if (!claims.some(same)) this.namespaces.set(namespace, [...claims, claim]);
   }
 }
 

@@ -5,7 +5,7 @@ import type { CallScope } from '../types/policy';
 import { cacheStateOf, isPutKey, modeOf } from './cache-mode';
 import { ErrorCache } from './error-cache';
 import type { MethodExplanation, MethodImpl, ResolvedMethod } from './resolved-method';
-import { itemsOf, shapeResult, type BatchShape } from './batch-result';
+import { itemsOf, recordClash, shapeResult, type BatchShape } from './batch-result';
 
 type Args = readonly unknown[];
 
@@ -40,7 +40,16 @@ export function parseBatchSettings(
     throw new InvalidOptionError(`${where}: option cacheMissing must be a boolean.`);
   if (opts.skip !== undefined && typeof opts.skip !== 'function')
     throw new InvalidOptionError(`${where}: option skip must be a function, got ${typeof opts.skip}.`);
-  for (const name of ['storeResult', 'etag', 'vary', 'public', 'requestTags', 'parentKey', 'httpMethods']) {
+  for (const name of [
+    'storeResult',
+    'cacheErrors',
+    'etag',
+    'vary',
+    'public',
+    'requestTags',
+    'parentKey',
+    'httpMethods',
+  ]) {
     if ((opts as Record<string, unknown>)[name] !== undefined)
       throw new InvalidOptionError(`${where}: option ${name} does not apply to a batch method; remove it.`);
   }
@@ -88,6 +97,9 @@ export class ResolvedMany {
         );
         return this.item.uncachedCall(thisArg, original, args);
       }
+      // Refused whatever is cached: a hit would otherwise drop one of the two silently.
+      const clash = this.settings.shape === 'record' ? recordClash(ids, this.owner) : undefined;
+      if (clash !== undefined) return Promise.reject(clash);
       const { skip } = this.settings;
       const state = cacheStateOf();
       const mode = modeOf(state);
@@ -114,6 +126,8 @@ export class ResolvedMany {
   /** Recomputes and stores every item of the list, whatever is cached, in one method call. */
   refresh(thisArg: unknown, original: MethodImpl, args: unknown[]): Promise<unknown> {
     const ids = this.idsOf(args).slice(); // shaped after the await: see call()
+    const clash = this.settings.shape === 'record' ? recordClash(ids, this.owner) : undefined;
+    if (clash !== undefined) return Promise.reject(clash);
     const rest = args.slice(1);
     const unique = this.unique(ids, rest, thisArg);
     const load = this.loader(thisArg, original, unique.ids, rest);

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../errors';
 import { alignBatch, type DirectCache, type PeekResult } from '../method/direct-cache';
 import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/direct-options';
 import { parseDuration, type Duration } from '../util/duration';
+import { kindOf } from '../util/kind-of';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 
 const TOKEN_PREFIX = 'CACHE_MEMOIZE:CACHE:';
@@ -158,7 +159,17 @@ export class CacheService {
 
   /** Fresh values of the keys, in order (undefined where none); read in one round trip. */
   getMany<T = unknown>(keys: readonly string[], options?: DirectReadOptions<T>): Promise<Array<T | undefined>> {
-    return Promise.all(keys.map((k) => this.get<T>(k, options)));
+    try {
+      return Promise.all(this.keyList(keys, 'getMany').map((k) => this.get<T>(k, options)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** A string would be read letter by letter (and stored so, by getOrSetMany): refused, as every non-array. */
+  private keyList(keys: readonly string[], method: string): readonly string[] {
+    if (Array.isArray(keys)) return keys;
+    throw new InvalidArgumentError(`${this.where}.${method}: expected an array of keys, got ${kindOf(keys)}.`);
   }
 
   /**
@@ -171,6 +182,7 @@ export class CacheService {
     options?: DirectCacheOptions<T>,
   ): Promise<T[]> {
     try {
+      this.keyList(keys, 'getOrSetMany');
       if (!this.engine.enabled) {
         const unique = [...new Set(keys)];
         return factory(unique).then((result) => {

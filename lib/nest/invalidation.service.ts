@@ -10,6 +10,7 @@ import { InvalidArgumentError, InvalidationFailedError } from '../errors';
 import { allTagKey, namespaceTagKey, tagKeysFor, validateSegment } from '../keys/keys';
 import type { MethodArgs, MethodName, StoreSelector } from '../types/method-types';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
+import { kindOf } from '../util/kind-of';
 
 /**
  * Busts entries by key, by method + arguments, by tag or by namespace. Each call resolves once the
@@ -40,7 +41,7 @@ export class InvalidationService implements Evictor {
     // A string would be busted letter by letter: the entry stays. Refused, as every non-array.
     if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string'))
       throw new InvalidArgumentError(
-        `InvalidationService.invalidateKeys: expected an array of keys, got ${describe(keys)}.`,
+        `InvalidationService.invalidateKeys: expected an array of keys, got ${kindOf(keys)}.`,
       );
     await this.each(options, (m) => m.invalidateKeys(keys));
   }
@@ -59,7 +60,7 @@ export class InvalidationService implements Evictor {
     // The class given and its registered subclasses (`{ provide: Repo, useClass: SqlRepo }`).
     if (!Array.isArray(args))
       throw new InvalidArgumentError(
-        `InvalidationService.invalidateMethod(${cls.name}, '${method}'): args must be the argument list (an array), got ${describe(args)}.`,
+        `InvalidationService.invalidateMethod(${cls.name}, '${method}'): args must be the argument list (an array), got ${kindOf(args)}.`,
       );
     const family = familyOf(this.engine.registry, cls, method, options.instance);
     const list = args as readonly unknown[];
@@ -206,8 +207,4 @@ export class InvalidationService implements Evictor {
   private async each(options: StoreSelector, run: (m: Memoizer) => Promise<void>): Promise<void> {
     await Promise.all(this.engine.memoizersFor(options.store).map(run));
   }
-}
-
-function describe(value: unknown): string {
-  return typeof value === 'string' ? `the string ${JSON.stringify(value.slice(0, 60))}` : typeof value;
 }
