@@ -81,7 +81,10 @@ export const sleep = (ms: number): Promise<void> => new Promise<void>((resolve) 
 
 /** The stale value, or the refresh's value if it comes within the soft timeout (never its failure). */
 export function staleOrSoon<T>(stale: T, refreshing: Promise<T> | undefined, policy: CachePolicy): T | Promise<T> {
+  if (refreshing === undefined) return stale;
+  // Handled whatever happens to it: a failed refresh left unheeded would end a Node process.
+  const settled = refreshing.catch(() => stale);
   const soft = policy.softTimeoutMs ?? 0;
-  if (refreshing === undefined || soft <= 0) return stale;
-  return Promise.race([refreshing.catch(() => stale), sleep(soft).then(() => stale)]);
+  if (soft <= 0) return stale;
+  return Promise.race([settled, sleep(soft).then(() => stale)]);
 }
