@@ -272,7 +272,10 @@ export class BatchLookup {
 
 /** The promise's value, or undefined once `ms` has passed. */
 export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  if (ms <= 0) return Promise.resolve(undefined);
+  if (ms <= 0) {
+    promise.catch(() => undefined); // abandoned: its failure is nobody's to handle
+    return Promise.resolve(undefined);
+  }
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise,

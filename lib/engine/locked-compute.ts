@@ -1,5 +1,5 @@
 import type { CachePolicy, CallScope } from '../types/policy';
-import type { BatchLookup, Found } from './batch-lookup';
+import { withDeadline, type BatchLookup, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { DistributedLock } from './distributed-lock';
 import { sleep } from './factory-runner';
@@ -37,7 +37,9 @@ export class LockedCompute {
   /**
    * Across processes: the lock holder computes and writes before releasing; the others poll the
    * store for its value, take over if the lock expires (holder died), and after `waitMs` compute
-   * themselves rather than wait longer.
+   * themselves rather than wait longer. Taking the lock and the snapshot spend what is left of the
+   * call's store-time budget (`storeDeadline`, performance.now()); waiting for a holder does not: past
+   * it, the method runs and is not stored.
    */
   async compute<T>(
     flight: Flight<T>,
@@ -46,7 +48,10 @@ export class LockedCompute {
     scope: CallScope | undefined,
     startedAt: number,
     awaitWrite: boolean,
+    storeDeadline: number,
   ): Promise<T> {
+    let budgetEnd = storeDeadline;
+    const inBudget = <R>(op: Promise<R>) => withDeadline(op, budgetEnd - performance.now());
     const lock = policy.lock!;
     const key = flight.key;
     const lockKey = `${key}:~lock`;
@@ -56,7 +61,7 @@ export class LockedCompute {
     let delay = 5;
     let waited = false;
     for (;;) {
-      const attempt = await this.lock.acquire(lockKey, lock.ttlMs);
+      const attempt = (await inBudget(this.lock.acquire(lockKey, lock.ttlMs))) ?? { state: 'none' as const };
       if (attempt.state !== 'busy' || this.ctx.now() >= deadline) {
         let writing: Promise<unknown> | undefined;
         try {
@@ -67,7 +72,7 @@ export class LockedCompute {
           }
           const outcome = attempt.state === 'busy' ? 'timeout' : waited ? 'waited' : 'acquired';
           this.ctx.emit({ type: 'lock', key, store: this.ctx.name, owner: policy.owner, outcome });
-          const snapshot = await this.versions.snapshot(flight.deps, flight.epoch);
+          const snapshot = await inBudget(this.versions.snapshot(flight.deps, flight.epoch));
           snapshotDone(snapshot);
           const value = await this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite);
           writing = flight.written;
@@ -83,7 +88,9 @@ export class LockedCompute {
       }
       if (!waited) scope?.waiting?.();
       waited = true;
+      const slept = performance.now();
       await sleep(delay);
+      budgetEnd += performance.now() - slept;
       delay = Math.min(delay * 2, 100);
       const found = await this.lookup(key, policy, scope);
       if (found.state === 'fresh') return this.fromHolder(flight, found, policy, snapshotDone);

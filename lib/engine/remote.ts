@@ -227,7 +227,7 @@ export class RemoteTopology implements Topology {
     this.flights.start(flight);
     const startedAt = this.ctx.now();
     if (policy.lock !== undefined) {
-      flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt, awaitWrite);
+      flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt, awaitWrite, deadline);
     } else {
       // What is left of the caller's store-time budget: past it, the method runs and is not stored.
       flight.snapshot = withDeadline(this.versions.snapshot(deps, epoch), deadline - performance.now());

@@ -4,9 +4,10 @@ import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { BusTransport } from '../types/bus';
 import type { EntryCodec } from '../codec/entry-codec';
 import type { LocalCacheStore } from '../types/store';
-import type { Found } from './batch-lookup';
+import { withDeadline, type Found } from './batch-lookup';
 import { BusProtocol, type BusChange } from './bus';
 import type { EngineContext } from './context';
+import { runFactory, withHardTimeout } from './factory-runner';
 import { findRow, freshRow, localVersions, readEntry } from './local-entry';
 import { LocalMeta, type LocalVersions, type TagState } from './local-versions';
 import { RemoteTopology } from './remote';
@@ -144,7 +145,8 @@ export class TwoTierTopology implements Topology {
     return Promise.resolve(value);
   }
 
-  /** Without a lease: the L1 copy is served if L2's epoch is still the one it was written under. */
+  /** Without a lease: the L1 copy is served if L2's epoch is still the one it was written under (a
+   * store that cannot say in time has had the call's budget: the method runs uncached). */
   private confirm<T>(
     value: T,
     freshUntil: number,
@@ -154,11 +156,14 @@ export class TwoTierTopology implements Topology {
     policy: CachePolicy,
     scope: CallScope | undefined,
   ): Promise<T> {
-    return this.remote.versions.read([this.remote.versions.epochKey]).then((tokens) => {
-      const current = tokens?.[0];
-      if (current !== undefined && current === epoch)
+    const read = withDeadline(this.remote.versions.read([this.remote.versions.epochKey]), this.ctx.operationTimeoutMs);
+    return read.then((tokens) => {
+      if (tokens?.[0] !== undefined && tokens[0] === epoch)
         return this.hit(value, freshUntil, key, factory, policy, scope, this.ctx.now());
-      return this.remote.getOrSet(key, factory, policy, scope);
+      if (tokens !== undefined) return this.remote.getOrSet(key, factory, policy, scope);
+      this.ctx.miss(key, policy, scope);
+      const run = Promise.resolve(runFactory(this.ctx, key, policy, factory));
+      return withHardTimeout(run, policy, key, this.ctx.background);
     });
   }
 

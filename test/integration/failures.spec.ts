@@ -423,12 +423,19 @@ class TimedService {
     await sleep(METHOD_MS);
     return { id, run: ++this.runs };
   }
+
+  @CacheMemoize({ ttl: '10m', lock: true, tags: (id: number) => [`timed:${id}`] })
+  async locked(id: number): Promise<{ id: number; run: number }> {
+    this.startedAt.push(Date.now());
+    await sleep(METHOD_MS);
+    return { id, run: ++this.runs };
+  }
 }
 
 /** A call's result, how long it took, and how long it waited before the method started. */
-async function timed(svc: TimedService, id: number) {
+async function timed(svc: TimedService, id: number, method: 'get' | 'locked' = 'get') {
   const started = Date.now();
-  const result = await svc.get(id);
+  const result = await svc[method](id);
   const elapsed = Date.now() - started;
   const waitedBeforeMethod = svc.startedAt.length > 0 ? svc.startedAt[svc.startedAt.length - 1] - started : Number.NaN;
   return { result, elapsed, waitedBeforeMethod };
@@ -448,6 +455,24 @@ async function entryUnderOlderEpoch(a: Instance, svc: TimedService, id: number):
 describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
   // A 1,500 ms freeze must not hold a call: budget 500 ms + the method's 50 ms, with margin.
   const BOUND_MS = 1_200;
+
+  it('frozen Redis behind a tiered store, an L1 copy and no bus lease: its check spends the budget, then the method runs', async () => {
+    const server = await privateRedis();
+    const a = await boot(
+      tieredStore(memoryStore(), redisStore({ url: server.url })),
+      [TimedService],
+      uniquePrefix('tpause'),
+    );
+    const svc = a.app.get(TimedService);
+    await svc.get(1); // in L1, leased
+    await settle(a.app);
+    server.cli('CLIENT', 'PAUSE', '2800', 'ALL');
+    await sleep(1_300); // no ping answered: the lease has run out, L1 copies need L2's epoch
+    const t = await timed(svc, 1);
+    expect(t.result).toEqual({ id: 1, run: svc.runs });
+    expect(svc.runs).toBe(2);
+    expect(t.elapsed).toBeLessThan(BOUND_MS);
+  });
 
   it('frozen Redis (CLIENT PAUSE 1500 ALL): a cold call returns the method result without waiting for the pause', async () => {
     const server = await privateRedis();
@@ -528,6 +553,19 @@ describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
       await entryUnderOlderEpoch(a, svc, 1);
       proxy.stall(400, 2_500);
       const t = await timed(svc, 1);
+      proxy.release();
+      expect(t.result).toEqual({ id: 1, run: svc.runs });
+      expect(t.waitedBeforeMethod).toBeLessThan(START_BOUND_MS);
+      expect(t.elapsed).toBeLessThan(BOUND_MS);
+    });
+
+    it('lock: true — taking the lock and the snapshot spend only what is left of the budget', async () => {
+      const a = await boot(redisStore({ url: proxy.url }), [TimedService], uniquePrefix('slowlock'));
+      const svc = a.app.get(TimedService);
+      await svc.locked(100);
+      await settle(a.app);
+      proxy.stall(400, 3_000);
+      const t = await timed(svc, 1, 'locked');
       proxy.release();
       expect(t.result).toEqual({ id: 1, run: svc.runs });
       expect(t.waitedBeforeMethod).toBeLessThan(START_BOUND_MS);
