@@ -11,6 +11,9 @@ export function describeIds(ids: readonly unknown[]): string {
   return `[${shown.join(', ')}${ids.length > 10 ? `, ... ${ids.length - 10} more` : ''}]`;
 }
 
+const calledWith = (owner: string, ids: readonly unknown[]) =>
+  `${owner} was called with ${ids.length} id${ids.length === 1 ? '' : 's'} ${describeIds(ids)}`;
+
 function describeValue(value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (value instanceof Map) return `a Map of ${value.size}`;
@@ -39,7 +42,7 @@ export function recordClash(ids: readonly unknown[], owner: string): BatchResult
     if (!firstOf.has(name)) firstOf.set(name, id);
     else if (firstOf.get(name) !== id)
       return new BatchResultError(
-        `${owner} was called with ${describeIds(ids)}: two of them are ${JSON.stringify(name)} as record keys, ` +
+        `${calledWith(owner, ids)}: two of them are ${JSON.stringify(name)} as record keys, ` +
           `so a record cannot say which item is whose; use result: 'map' (keyed by the ids themselves) or ids of one type.`,
         ids,
       );
@@ -54,7 +57,7 @@ export function recordClash(ids: readonly unknown[], owner: string): BatchResult
  * off, an id a Map or record leaves out is undefined (the policy does not store undefined).
  */
 export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchShape, owner: string): unknown[] {
-  const called = `${owner} was called with ${ids.length} id${ids.length === 1 ? '' : 's'} ${describeIds(ids)}`;
+  const called = calledWith(owner, ids);
   if (shape === 'array') {
     if (Array.isArray(result) && result.length === ids.length) return result as unknown[];
     const hint = Array.isArray(result)
