@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { HttpAdapterLike } from '../types/request';
-import type { HttpResponseLike } from './response-meta';
+import { setHeaderOn, type HttpResponseLike } from './response-meta';
 
 /** What a stored response carries for conditional requests and `Age`. */
 export interface Validators {
@@ -79,23 +79,13 @@ export function applyValidators(
 ): void {
   try {
     if (entry.storedAt !== undefined)
-      setHeader(adapter, response, 'Age', String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))));
+      setHeaderOn(adapter, response, 'Age', String(Math.max(0, Math.floor((Date.now() - entry.storedAt) / 1000))));
     // The handler's own ETag (replayed with its headers) is answered 304 as Express answers it.
     if (fastify && typeof handlerEtag === 'string' && etagMatches(headers, handlerEtag)) notModified.add(rawRequest);
     if (entry.etag === undefined) return;
-    setHeader(adapter, response, 'ETag', entry.etag);
+    setHeaderOn(adapter, response, 'ETag', entry.etag);
     if (fastify && etagMatches(headers, entry.etag)) notModified.add(rawRequest);
   } catch {
     // headers already sent: nothing to add
   }
-}
-
-function setHeader(
-  adapter: HttpAdapterLike | undefined,
-  response: HttpResponseLike,
-  name: string,
-  value: string,
-): void {
-  if (adapter !== undefined) adapter.setHeader(response, name, value);
-  else response.setHeader?.(name, value);
 }

@@ -8,6 +8,7 @@ import {
   capturedMeta,
   replayMeta,
   restoreResponse,
+  setHeaderOn,
   type HttpResponseLike,
   type ResponseMeta,
   type ResponseSnapshot,
@@ -65,8 +66,7 @@ export class HttpResponder {
     if (response === undefined) return;
     const adapter = this.adapter;
     try {
-      if (adapter !== undefined) adapter.setHeader(response, name, value);
-      else response.setHeader?.(name, value);
+      setHeaderOn(adapter, response, name, value);
     } catch {
       // headers already sent (e.g. a streaming handler): nothing to add
     }

@@ -1,9 +1,9 @@
-import type { HttpAdapterLike } from '../types/request';
-
 /**
  * What a handler does to its response (status, headers set or removed): snapshotted before it
  * runs, diffed after, replayed on hits, and put back when its run failed.
  */
+import type { HttpAdapterLike } from '../types/request';
+
 /** Express response or Fastify reply: both have these. */
 export interface HttpResponseLike {
   statusCode?: number;
@@ -56,7 +56,7 @@ export function capturedMeta(res: HttpResponseLike, before: ResponseSnapshot): R
     if (NOT_REPLAYED.has(name)) continue;
     const value = now[name];
     if (value === undefined || sameHeader(value, before.headers[name])) continue;
-    (meta.headers ??= {})[name] = Array.isArray(value) ? value.map(String) : String(value);
+    (meta.headers ??= {})[name] = headerText(value);
   }
   for (const name of Object.keys(before.headers))
     if (now[name] === undefined && !NOT_REPLAYED.has(name)) (meta.removed ??= []).push(name);
@@ -73,11 +73,7 @@ export function replayMeta(adapter: HttpAdapterLike | undefined, response: HttpR
     for (const name of meta.removed ?? []) response.removeHeader?.(name);
     const headers = meta.headers;
     if (headers === undefined) return;
-    for (const name of Object.keys(headers)) {
-      const text = headers[name] as string; // adapters take arrays too (several Link headers)
-      if (adapter !== undefined) adapter.setHeader(response, name, text);
-      else response.setHeader?.(name, text);
-    }
+    for (const name of Object.keys(headers)) setHeaderOn(adapter, response, name, headers[name]);
   } catch {
     // headers already sent: nothing to add
   }
@@ -92,22 +88,13 @@ export function restoreResponse(
   res: HttpResponseLike,
   before: ResponseSnapshot,
 ): void {
-  try {
-    const now = readHeaders(res);
-    for (const name of Object.keys(now)) if (!(name in before.headers)) res.removeHeader?.(name);
-    for (const [name, value] of Object.entries(before.headers)) {
-      if (sameHeader(now[name], value)) continue;
-      const text = (Array.isArray(value) ? value.map(String) : String(value)) as string;
-      if (adapter !== undefined) adapter.setHeader(res, name, text);
-      else res.setHeader?.(name, text);
-    }
-    if (before.status !== undefined && res.statusCode !== before.status) {
-      if (adapter !== undefined) adapter.status(res, before.status);
-      else res.statusCode = before.status;
-    }
-  } catch {
-    // headers already sent: nothing to put back
-  }
+  const now = readHeaders(res);
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(before.headers))
+    if (!sameHeader(now[name], value)) headers[name] = headerText(value);
+  const removed = Object.keys(now).filter((name) => !(name in before.headers));
+  const status = res.statusCode !== before.status ? before.status : undefined;
+  replayMeta(adapter, res, { status, headers, removed });
 }
 
 /**
@@ -134,6 +121,19 @@ export function resolverWrote(gqlContext: unknown, before: ResponseSnapshot | un
     if (!sameHeader(now[name], before.headers[name])) return true;
   return false;
 }
+
+/** Through the adapter when there is one (adapters take arrays too: several Link headers). */
+export function setHeaderOn(
+  adapter: HttpAdapterLike | undefined,
+  res: HttpResponseLike,
+  name: string,
+  value: string | string[],
+): void {
+  if (adapter !== undefined) adapter.setHeader(res, name, value as string);
+  else res.setHeader?.(name, value as string);
+}
+
+const headerText = (value: unknown): string | string[] => (Array.isArray(value) ? value.map(String) : String(value));
 
 export function readHeaders(res: HttpResponseLike): Record<string, unknown> {
   try {
