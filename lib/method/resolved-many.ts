@@ -97,9 +97,8 @@ export class ResolvedMany {
         );
         return this.item.uncachedCall(thisArg, original, args);
       }
-      // Refused whatever is cached: a hit would otherwise drop one of the two silently.
-      const clash = this.settings.shape === 'record' ? recordClash(ids, this.owner) : undefined;
-      if (clash !== undefined) return Promise.reject(clash);
+      const refused = this.refusedIds(ids);
+      if (refused !== undefined) return refused;
       const { skip } = this.settings;
       const state = cacheStateOf();
       const mode = modeOf(state);
@@ -123,11 +122,17 @@ export class ResolvedMany {
     });
   }
 
+  /** Record ids of one String(), refused on every call whatever is cached: a hit would drop one silently. */
+  private refusedIds(ids: readonly unknown[]): Promise<never> | undefined {
+    const clash = this.settings.shape === 'record' ? recordClash(ids, this.owner) : undefined;
+    return clash === undefined ? undefined : Promise.reject(clash);
+  }
+
   /** Recomputes and stores every item of the list, whatever is cached, in one method call. */
   refresh(thisArg: unknown, original: MethodImpl, args: unknown[]): Promise<unknown> {
     const ids = this.idsOf(args).slice(); // shaped after the await: see call()
-    const clash = this.settings.shape === 'record' ? recordClash(ids, this.owner) : undefined;
-    if (clash !== undefined) return Promise.reject(clash);
+    const refused = this.refusedIds(ids);
+    if (refused !== undefined) return refused;
     const rest = args.slice(1);
     const unique = this.unique(ids, rest, thisArg);
     const load = this.loader(thisArg, original, unique.ids, rest);

@@ -158,12 +158,8 @@ export class CacheService {
   }
 
   /** Fresh values of the keys, in order (undefined where none); read in one round trip. */
-  getMany<T = unknown>(keys: readonly string[], options?: DirectReadOptions<T>): Promise<Array<T | undefined>> {
-    try {
-      return Promise.all(this.keyList(keys, 'getMany').map((k) => this.get<T>(k, options)));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async getMany<T = unknown>(keys: readonly string[], options?: DirectReadOptions<T>): Promise<Array<T | undefined>> {
+    return Promise.all(this.keyList(keys, 'getMany').map((k) => this.get<T>(k, options)));
   }
 
   /** A string would be read letter by letter (and stored so, by getOrSetMany): refused, as every non-array. */
