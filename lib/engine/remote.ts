@@ -152,13 +152,17 @@ export class RemoteTopology implements Topology {
     epoch: string | undefined,
     deadline: number,
   ): Promise<T> {
+    // Waiting on another's computation (its lock, its read) is not this call's store time, nor a
+    // batch's; the check is, within what is left of the budget: unanswered, not joined.
+    scope?.waiting?.();
+    const waitFrom = performance.now();
     const snapshot = await flight.snapshot;
-    if (
+    deadline += performance.now() - waitFrom;
+    const unchanged =
       snapshot !== undefined &&
       !flight.cancelled &&
-      (await this.versions.unchanged(snapshot.deps, snapshot.tokens)) === true &&
-      !flight.cancelled
-    ) {
+      (await withDeadline(this.versions.unchanged(snapshot.deps, snapshot.tokens), deadline - performance.now()));
+    if (unchanged === true && !flight.cancelled) {
       return joined(flight, scope, again);
     }
     const current = this.flights.get<T>(key);

@@ -1,12 +1,14 @@
 /**
  * Batch memoization and the direct API under review: a batch sharing its namespace with a
  * storeResult: false method, record ids of one String() with some cached, cacheErrors on a batch,
- * a chunked call's error message, and key lists that are strings. Each case failed before its fix.
+ * a chunked call's error message, key lists that are strings, and a batch one of whose ids waits on
+ * another instance's lock. Each case failed before its fix.
  */
 import 'reflect-metadata';
 import { Injectable, Logger, NotFoundException } from '@nestjs/common';
 import {
   BatchResultError,
+  InvalidationService,
   CacheMemoize,
   CacheMemoizeMany,
   CacheService,
@@ -64,6 +66,32 @@ class Chunked {
   async misaligned(ids: number[]): Promise<number[]> {
     return ids.includes(3) ? [0] : ids.map((i) => i * 10);
   }
+}
+
+/** A lock holder whose computation ends when the test says so, beside a batch of the same namespace. */
+@Injectable()
+class Locked {
+  gate: Promise<void> = Promise.resolve();
+  loads: number[][] = [];
+  @CacheMemoize({ ttl: '1m', namespace: 'Locked.byId', lock: { timeout: '10s' } })
+  async one(id: number): Promise<string> {
+    await this.gate;
+    return `one ${id}`;
+  }
+
+  @CacheMemoizeMany({ ttl: '1m', namespace: 'Locked.byId' })
+  async many(ids: number[]): Promise<string[]> {
+    this.loads.push([...ids]);
+    return ids.map((id) => `many ${id}`);
+  }
+}
+
+async function eventually(check: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return check();
 }
 
 beforeAll(() => {
@@ -149,4 +177,38 @@ describe.each([
       await app.close();
     }
   });
+});
+
+describe('a batch beside a lock held by another instance (Redis)', () => {
+  it.each([false, true])(
+    'its other ids load at once while one id waits on the lock (after an unrelated invalidation: %s)',
+    async (invalidated) => {
+      const prefix = uniquePrefix('b-lock');
+      const a = await appOn(redisStore({ url: servers.redis }), prefix, [Locked]);
+      const b = await appOn(redisStore({ url: servers.redis }), prefix, [Locked]);
+      try {
+        const [la, lb] = [a.get(Locked), b.get(Locked)];
+        let open!: () => void;
+        lb.gate = new Promise<void>((r) => (open = r));
+        const holder = lb.one(1); // B takes the lock and computes until the gate opens
+        await new Promise((r) => setTimeout(r, 100));
+        const waiter = la.one(1); // A's flight for id 1 waits on B's lock
+        await new Promise((r) => setTimeout(r, 100));
+        // The batch's lookup then reads an epoch the waiting flight did not: it checks before joining.
+        if (invalidated) await a.get(InvalidationService).invalidateTags(['unrelated']);
+        const batch = la.many([1, 3]);
+        // Id 3 depends on nobody's lock: loaded while B still holds id 1's (the lock waits up to 10 s).
+        const loadedFirst = await eventually(() => la.loads.some((l) => l.includes(3)), 3_000);
+        open();
+        expect(loadedFirst).toBe(true);
+        expect(await batch).toEqual(['one 1', 'many 3']);
+        expect(await waiter).toBe('one 1');
+        expect(await holder).toBe('one 1');
+        expect(la.loads).toEqual([[3]]);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    },
+  );
 });
