@@ -73,7 +73,7 @@ export class BatchLookup {
     private readonly versions: RemoteVersions,
     private readonly codec: EntryCodec,
     /** Dependencies whose invalidation failed here: entries carrying one are misses until it succeeds. */
-    private readonly pendingDeps: ReadonlySet<string>,
+    private readonly pendingDeps: ReadonlyMap<string, number>,
     private readonly stamp: () => number = () => 0,
   ) {}
 

@@ -7,8 +7,12 @@ import type { EngineContext } from './context';
  * computed on them is stored) and retries in the background until the store takes it.
  */
 export class FailedInvalidations {
-  /** Dependencies whose invalidation is not yet durable. */
-  readonly deps = new Set<string>();
+  /**
+   * Dependencies whose invalidation is not yet durable, with the number of the failure that left
+   * each there: a write takes off only what failed before it started, never a later failure.
+   */
+  readonly deps = new Map<string, number>();
+  private failures = 0;
   private timer: NodeJS.Timeout | undefined;
   private delayMs = 500;
   private stopped = false;
@@ -24,10 +28,12 @@ export class FailedInvalidations {
   }
 
   async attempt(deps: readonly string[], run: () => Promise<void>): Promise<void> {
+    const started = this.failures;
     try {
       await run();
     } catch (error) {
-      for (const d of deps) this.deps.add(d);
+      const failure = ++this.failures;
+      for (const d of deps) this.deps.set(d, failure);
       this.schedule();
       const reason = error instanceof Error ? error.message : String(error);
       const operation =
@@ -39,7 +45,7 @@ export class FailedInvalidations {
         { store: this.ctx.name, operation },
       );
     }
-    for (const d of deps) this.deps.delete(d);
+    this.settled(deps, started);
   }
 
   stop(): void {
@@ -48,18 +54,26 @@ export class FailedInvalidations {
     this.timer = undefined;
   }
 
+  /** `deps` were written: durable, unless an invalidation of one failed after the write began. */
+  private settled(deps: readonly string[], started: number): void {
+    for (const d of deps) if ((this.deps.get(d) ?? Infinity) <= started) this.deps.delete(d);
+  }
+
   private schedule(): void {
     if (this.timer !== undefined || this.stopped) return;
     this.delayMs = Math.min(this.delayMs * 2, 30_000);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      const deps = [...this.deps];
+      const deps = [...this.deps.keys()];
       if (deps.length === 0) return;
+      const started = this.failures;
       void this.ctx.background.track(
         this.write(deps).then(
           () => {
-            for (const d of deps) this.deps.delete(d);
+            this.settled(deps, started);
             this.delayMs = 500;
+            // Failed again while this write ran: that one is still to be written.
+            if (this.deps.size > 0) this.schedule();
           },
           () => this.schedule(),
         ),

@@ -1,0 +1,148 @@
+import 'reflect-metadata';
+import { Injectable, Logger } from '@nestjs/common';
+import type { TestingModule } from '@nestjs/testing';
+import { CacheMemoize, InvalidationService, redisStore, StoreFailureError, type CacheStore } from '../../lib';
+import { appOn } from '../support/app-on';
+import { settle } from '../support/settle';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+
+/*
+ * A failed invalidation is retried until the store takes it, whatever else writes the same tag in
+ * between: a retry of an earlier failure, or another invalidation that succeeds. Before the fix,
+ * either one took the tag off the failed list when it landed, though a later invalidation of it
+ * had failed meanwhile: that one was never written, and a value computed before it was served by
+ * every instance for its whole ttl. Real Redis; one instance's store refuses or holds chosen writes.
+ */
+
+const servers = sharedServers();
+
+/** What the database holds; the memoized method reads it. */
+const db = { name: 'v1' };
+
+@Injectable()
+class UserService {
+  @CacheMemoize({ ttl: '1m', tags: (id: number) => [`user:${id}`] })
+  async getUser(id: number): Promise<{ id: number; name: string }> {
+    return { id, name: db.name };
+  }
+}
+
+/** A Redis store whose next tag-record write can be refused, and whose epoch write after a tag write can be held. */
+function flaky(inner: CacheStore) {
+  const ctl = {
+    failNextTagSet: false,
+    holdEpochAfterTag: false,
+    sawTagSet: false,
+    release: undefined as undefined | (() => void),
+    reached: undefined as undefined | (() => void),
+  };
+  const store: CacheStore = {
+    kind: 'flaky-redis',
+    boundsOwnOperations: true,
+    get: (k) => inner.get(k),
+    getMany: (k) => inner.getMany(k),
+    add: (k, v, t) => inner.add(k, v, t),
+    delete: (k) => inner.delete(k),
+    deleteMany: (k) => inner.deleteMany(k),
+    clear: (p) => inner.clear(p),
+    disconnect: () => inner.disconnect(),
+    compareAndDelete: inner.compareAndDelete?.bind(inner),
+    compareAndSet: inner.compareAndSet?.bind(inner),
+    touch: inner.touch?.bind(inner),
+    ready: inner.ready?.bind(inner),
+    async set(k, v, t) {
+      if (k.includes(':~tag:')) {
+        if (ctl.failNextTagSet) {
+          ctl.failNextTagSet = false;
+          throw new Error('injected: tag write refused');
+        }
+        await inner.set(k, v, t);
+        if (ctl.holdEpochAfterTag) ctl.sawTagSet = true;
+        return;
+      }
+      if (k.endsWith(':~epoch') && ctl.holdEpochAfterTag && ctl.sawTagSet) {
+        ctl.holdEpochAfterTag = false;
+        await new Promise<void>((r) => {
+          ctl.release = r;
+          ctl.reached?.();
+        });
+      }
+      return inner.set(k, v, t);
+    },
+  };
+  /** Holds the next invalidation between its tag write and its last epoch write; resolves once there. */
+  const holdNext = () =>
+    new Promise<void>((r) => {
+      ctl.sawTagSet = false;
+      ctl.holdEpochAfterTag = true;
+      ctl.reached = r;
+    });
+  return { store, ctl, holdNext };
+}
+
+async function eventually<T>(read: () => Promise<T>, want: T, ms: number): Promise<T> {
+  let last = await read();
+  for (const end = Date.now() + ms; Date.now() < end && JSON.stringify(last) !== JSON.stringify(want);) {
+    await new Promise((r) => setTimeout(r, 100));
+    last = await read();
+  }
+  return last;
+}
+
+describe('a failed invalidation while another write of the same tag is under way (Redis, two instances)', () => {
+  let apps: TestingModule[] = [];
+  beforeAll(() => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+  });
+  afterEach(async () => {
+    await Promise.all(apps.map((a) => a.close()));
+    apps = [];
+  });
+
+  async function twoInstances(name: string) {
+    const prefix = uniquePrefix(name);
+    const fa = flaky(redisStore({ url: servers.redis }));
+    const a = await appOn(fa.store, prefix, [UserService]);
+    const b = await appOn(redisStore({ url: servers.redis }), prefix, [UserService]);
+    apps = [a, b];
+    db.name = 'v1';
+    expect(await b.get(UserService).getUser(1)).toEqual({ id: 1, name: 'v1' });
+    await settle(b);
+    return { fa, a, b, inv: a.get(InvalidationService), sb: b.get(UserService) };
+  }
+
+  it.each(['the background retry of an earlier failure', 'another invalidation that succeeds'])(
+    'is still retried when %s lands after it failed',
+    async (other) => {
+      const { fa, a, b, inv, sb } = await twoInstances('retryrace');
+      db.name = 'v2';
+      let landed: Promise<unknown>;
+      if (other === 'the background retry of an earlier failure') {
+        fa.ctl.failNextTagSet = true;
+        await expect(inv.invalidateTags(['user:1'])).rejects.toBeInstanceOf(StoreFailureError);
+        const held = fa.holdNext(); // the retry (about 1 s later) is held before its last epoch write
+        await held;
+        landed = Promise.resolve();
+      } else {
+        const held = fa.holdNext();
+        landed = inv.invalidateTags(['user:1']);
+        await held;
+      }
+      // Meanwhile instance B reads v2 and caches it under the new tag token.
+      expect(await sb.getUser(1)).toEqual({ id: 1, name: 'v2' });
+      await settle(b);
+      // The data changes again, and A's invalidation of it fails: A says it will retry it.
+      db.name = 'v3';
+      fa.ctl.failNextTagSet = true;
+      await expect(inv.invalidateTags(['user:1'])).rejects.toBeInstanceOf(StoreFailureError);
+      fa.ctl.release!(); // the other write lands
+      await landed;
+      // The retry (1-2 s back-off) writes the second invalidation: v2 is served nowhere after it.
+      expect(await eventually(() => sb.getUser(1), { id: 1, name: 'v3' }, 6_000)).toEqual({ id: 1, name: 'v3' });
+      await settle(a, b);
+      expect(await a.get(UserService).getUser(1)).toEqual({ id: 1, name: 'v3' });
+    },
+    20_000,
+  );
+});
