@@ -194,10 +194,11 @@ export class BusProtocol {
     let message: Message;
     try {
       message = JSON.parse(text) as Message;
-      if (typeof message !== 'object' || message === null || typeof message.from !== 'string') return;
     } catch {
       return; // not ours
     }
+    // Anyone who can PUBLISH on the store can send anything: what is not a well-formed message is ignored.
+    if (!wellFormed(message)) return;
     if (channel === this.ackChannel) {
       if (message.t === 'ack' && message.id !== undefined) this.countAck(message.id);
       return;
@@ -232,4 +233,19 @@ export class BusProtocol {
     this.waiting.delete(id);
     wait?.done();
   }
+}
+
+const strings = (list: unknown): boolean =>
+  list === undefined || (Array.isArray(list) && list.every((item) => typeof item === 'string'));
+
+function wellFormed(message: unknown): message is Message {
+  if (typeof message !== 'object' || message === null) return false;
+  const m = message as Record<string, unknown>;
+  return (
+    typeof m.from === 'string' &&
+    (m.id === undefined || typeof m.id === 'string') &&
+    (m.prefix === undefined || typeof m.prefix === 'string') &&
+    strings(m.keys) &&
+    strings(m.deps)
+  );
 }
