@@ -1,3 +1,4 @@
+import { onRejection } from '../util/rejection';
 import type { CacheEvent, CacheEventListener } from '../types/events';
 
 /**
@@ -11,7 +12,7 @@ export class CacheEventStream {
     return this.listeners.length > 0;
   }
 
-  /** Returns the function that unsubscribes. Listener errors are swallowed. */
+  /** Returns the function that unsubscribes. Listener errors (thrown or rejected) are swallowed. */
   subscribe(listener: CacheEventListener): () => void {
     this.listeners = [...this.listeners, listener];
     return () => {
@@ -22,7 +23,7 @@ export class CacheEventStream {
   publish(event: CacheEvent): void {
     for (const listener of this.listeners) {
       try {
-        listener(event);
+        onRejection(listener(event), () => undefined);
       } catch {
         // a listener must never break a call
       }

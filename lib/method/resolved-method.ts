@@ -7,6 +7,7 @@ import type { CacheHookInfo, CacheHooks } from '../types/options';
 import type { CachePolicy, CallScope } from '../types/policy';
 import { UnknownMethodError } from '../errors';
 import { parseDuration } from '../util/duration';
+import { onRejection } from '../util/rejection';
 import { cacheStateOf, isPutKey, modeOf } from './cache-mode';
 import { ErrorCache, errorCacheOf } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
@@ -48,12 +49,7 @@ export class ResolvedMethod {
     this.policy = config.policy;
     this.shape = config.shapeHint;
     const { tags, resultTags, etag, ttl } = config.callbacks;
-    this.dynamic =
-      tags !== undefined ||
-      resultTags !== undefined ||
-      etag !== undefined ||
-      ttl !== undefined ||
-      config.hooks !== undefined;
+    this.dynamic = [tags, resultTags, etag, ttl, config.hooks].some((c) => c !== undefined);
     const { policy } = config;
     config.memoizer.registerLifetime(policy.ttlMs + Math.max(policy.graceMs, policy.staleIfErrorMs ?? 0));
     this.errors = errorCacheOf(config.cacheErrors, config.memoizer, config.owner);
@@ -138,12 +134,13 @@ export class ResolvedMethod {
     return this.config.hooks !== undefined;
   }
 
-  /** Calls a hook; a hook that throws is reported, never thrown into the call. */
+  /** Calls a hook; a hook that throws (or rejects) is reported, never thrown into the call. */
   fireHook(name: keyof CacheHooks, info: Omit<CacheHookInfo, 'method' | 'store'>): void {
     const hook = this.config.hooks?.[name];
     if (hook === undefined) return;
     try {
-      hook({ ...info, method: this.owner, store: this.memoizer.name });
+      const returned = hook({ ...info, method: this.owner, store: this.memoizer.name });
+      onRejection(returned, (error) => this.config.onHookError?.(name, error));
     } catch (error) {
       this.config.onHookError?.(name, error);
     }

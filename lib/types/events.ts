@@ -1,4 +1,4 @@
-/** What the memoizer reports. Listeners run synchronously and must be cheap; their errors are swallowed. */
+/** What the memoizer reports. Listeners run synchronously and must be cheap; their errors (thrown, or rejected by an async listener) are swallowed. */
 export type CacheEvent =
   | { type: 'hit' | 'miss' | 'set' | 'stale'; key: string; store: string; owner?: string }
   | { type: 'lock'; key: string; store: string; owner?: string; outcome: 'acquired' | 'waited' | 'timeout' }

@@ -15,7 +15,7 @@ export interface CacheHookInfo {
   error?: unknown;
 }
 
-/** Per decorator or per module (the decorator's hook wins). A hook that throws is logged, never breaks the call. */
+/** Per decorator or per module (the decorator's hook wins). A hook that throws (or rejects) is logged, never breaks the call. */
 export interface CacheHooks {
   onHit?: (info: CacheHookInfo) => void;
   onMiss?: (info: CacheHookInfo) => void;
