@@ -5,7 +5,7 @@ import { ErrorCache } from './error-cache';
 import { buildCheck } from './validation';
 import type { CachePolicy, LockPolicy } from '../types/policy';
 import type { Counters } from '../types/stats';
-import { parseDuration } from '../util/duration';
+import { parseDuration, TIMER } from '../util/duration';
 import type { MethodCallbacks } from './resolved-method';
 
 export type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
@@ -64,7 +64,7 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
     ttlMs,
     deps,
     counters: ctx.counters,
-    ...timing(opts, where),
+    ...timing(opts, where, ttlFn === undefined ? ttlMs : undefined),
     // A cached error (cacheErrors) is stored whatever cacheIf says of values.
     ...(cacheIf === undefined ? {} : { cacheIf: (value: unknown) => ErrorCache.isError(value) || cacheIf(value) }),
     ...(opts.staleIfError === undefined
@@ -101,6 +101,7 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
 function timing(
   opts: AnyOptions,
   where: string,
+  ttlMs: number | undefined,
 ): Pick<CachePolicy, 'graceMs' | 'lock' | 'softTimeoutMs' | 'hardTimeoutMs' | 'refreshAheadMs' | 'storeResult'> {
   const graceMs =
     opts.grace === undefined ? 0 : parseDuration(opts.grace, `${where}: option grace`, { allowZero: true });
@@ -121,9 +122,14 @@ function timing(
     if (typeof opts.timeout !== 'object' || opts.timeout === null)
       throw new InvalidOptionError(`${where}: option timeout must be { soft?, hard? }.`);
     if (opts.timeout.soft !== undefined)
-      softTimeoutMs = parseDuration(opts.timeout.soft, `${where}: option timeout.soft`);
+      softTimeoutMs = parseDuration(opts.timeout.soft, `${where}: option timeout.soft`, TIMER);
     if (opts.timeout.hard !== undefined)
-      hardTimeoutMs = parseDuration(opts.timeout.hard, `${where}: option timeout.hard`);
+      hardTimeoutMs = parseDuration(opts.timeout.hard, `${where}: option timeout.hard`, TIMER);
+    if (softTimeoutMs !== undefined && hardTimeoutMs !== undefined && softTimeoutMs >= hardTimeoutMs)
+      throw new InvalidOptionError(
+        `${where}: timeout.soft (${softTimeoutMs} ms) must be shorter than timeout.hard (${hardTimeoutMs} ms): ` +
+          `the hard timeout would fail the call before the soft one could serve the stale value.`,
+      );
     if (softTimeoutMs !== undefined && opts.grace === undefined) {
       throw new InvalidOptionError(
         `${where}: timeout.soft serves the stale value, so it needs grace (e.g. grace: '1m').`,
@@ -132,6 +138,11 @@ function timing(
   }
   const refreshAheadMs =
     opts.refreshAhead === undefined ? undefined : parseDuration(opts.refreshAhead, `${where}: option refreshAhead`);
+  if (refreshAheadMs !== undefined && ttlMs !== undefined && refreshAheadMs >= ttlMs)
+    throw new InvalidOptionError(
+      `${where}: refreshAhead (${refreshAheadMs} ms) must be shorter than ttl (${ttlMs} ms): ` +
+        `every hit would start a refresh. It is the last part of the ttl in which a hit refreshes (e.g. ttl '1m', refreshAhead '10s').`,
+    );
   if (opts.storeResult !== undefined && typeof opts.storeResult !== 'boolean')
     throw new InvalidOptionError(`${where}: option storeResult must be a boolean.`);
   return { graceMs, lock, softTimeoutMs, hardTimeoutMs, refreshAheadMs, storeResult: opts.storeResult !== false };

@@ -7,7 +7,7 @@ import { memoryStore } from '../stores/memory.store';
 import type { CacheMemoizeModuleOptions } from '../types/options';
 import type { Serializer } from '../types/serializer';
 import type { CacheStore } from '../types/store';
-import { parseDuration } from '../util/duration';
+import { parseDuration, TIMER } from '../util/duration';
 
 /** Module options, checked and resolved once: every error names the option and the fix. */
 export interface ResolvedModuleOptions {
@@ -73,9 +73,10 @@ export function resolveModuleOptions(options: CacheMemoizeModuleOptions): Resolv
     prefix: validateSegment(options.prefix ?? 'cm', 'prefix', where, 64),
     ttlMs: parseDuration(options.ttl ?? '5m', `${where}: option ttl`),
     enabled: options.enabled !== false,
-    operationTimeoutMs: parseDuration(options.operationTimeout ?? '500ms', `${where}: option operationTimeout`),
+    operationTimeoutMs: parseDuration(options.operationTimeout ?? '500ms', `${where}: option operationTimeout`, TIMER),
     connectTimeoutMs: parseDuration(options.connectTimeout ?? '2s', `${where}: option connectTimeout`, {
       allowZero: true,
+      timer: true,
     }),
     stores,
     defaultStore,

@@ -1,4 +1,4 @@
-import { parseDuration, type Duration } from '../util/duration';
+import { parseDuration, TIMER, type Duration } from '../util/duration';
 import { InvalidOptionError } from '../errors';
 import type { BusTransport } from '../types/bus';
 import type { CacheStore, SharedEntryOptions } from '../types/store';
@@ -62,7 +62,7 @@ export class TieredStore implements CacheStore {
           )
         : l2.entryOptions;
     this.l1TtlMs = parseDuration(options.l1Ttl ?? '1m', 'tieredStore(): l1Ttl');
-    this.leaseMs = parseDuration(options.lease ?? '1s', 'tieredStore(): lease');
+    this.leaseMs = parseDuration(options.lease ?? '1s', 'tieredStore(): lease', TIMER);
     const wantBus = options.bus ?? l2 instanceof RedisStore;
     if (wantBus && !(l2 instanceof RedisStore)) {
       throw new InvalidOptionError(

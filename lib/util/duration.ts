@@ -14,7 +14,11 @@ const PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/;
  * Parses a duration to whole milliseconds. `where` names the option and its owner so the
  * error tells the user exactly what to fix (e.g. `ttl of UserService.getUser`).
  */
-export function parseDuration(value: unknown, where: string, opts: { allowZero?: boolean } = {}): number {
+export function parseDuration(
+  value: unknown,
+  where: string,
+  opts: { allowZero?: boolean; timer?: boolean } = {},
+): number {
   let ms: number;
   if (typeof value === 'number') {
     ms = value;
@@ -36,8 +40,21 @@ export function parseDuration(value: unknown, where: string, opts: { allowZero?:
       `${where}: duration must be a finite number of milliseconds ${opts.allowZero ? '>= 0' : '> 0'}, got ${String(value)}.`,
     );
   }
+  // Node runs a longer timer after 1 ms; stores reject expiries past a 64-bit integer.
+  const max = opts.timer === true ? MAX_TIMER_MS : Number.MAX_SAFE_INTEGER;
+  if (ms > max) {
+    throw new InvalidOptionError(
+      `${where}: duration ${String(value)} is longer than ${max} ms` +
+        (opts.timer === true
+          ? ` (about 24.8 days), the longest a Node timer can wait: a longer one fires at once. Use at most '24d'.`
+          : ` (Number.MAX_SAFE_INTEGER), the longest a store can hold.`),
+    );
+  }
   return Math.ceil(ms);
 }
+
+/** The longest delay setTimeout honours (2^31 - 1 ms). */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 export function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -45,3 +62,6 @@ export function describe(value: unknown): string {
   if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'null prototype'})`;
   return `${typeof value} ${String(value)}`;
 }
+
+/** parseDuration's options for a duration a timer waits (timeouts, leases, refresh periods). */
+export const TIMER = { timer: true } as const;

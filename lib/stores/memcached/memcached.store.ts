@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { parseDuration, type Duration } from '../../util/duration';
+import { parseDuration, TIMER, type Duration } from '../../util/duration';
 import { InvalidOptionError } from '../../errors';
 import type { CacheStore, SharedEntryOptions } from '../../types/store';
 import { checkEntryOptions } from '../../util/entry-options';
@@ -70,10 +70,10 @@ export class MemcachedStore implements CacheStore {
   readonly compareAndDelete?: (key: string, value: Uint8Array) => Promise<boolean>;
 
   constructor(options: MemcachedStoreOptions) {
-    const timeoutMs = parseDuration(options.timeout ?? 500, 'memcachedStore(): timeout');
+    const timeoutMs = parseDuration(options.timeout ?? 500, 'memcachedStore(): timeout', TIMER);
     this.entryOptions = checkEntryOptions(options, 'memcachedStore()');
     this.maxValueBytes = options.maxValueBytes ?? 1024 * 1024 - 1024;
-    this.refreshMs = parseDuration(options.generationRefresh ?? 1_000, 'memcachedStore(): generationRefresh');
+    this.refreshMs = parseDuration(options.generationRefresh ?? 1_000, 'memcachedStore(): generationRefresh', TIMER);
     if ('client' in options) {
       this.client = options.client;
       this.owned = false;

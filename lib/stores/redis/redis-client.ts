@@ -1,5 +1,5 @@
 import { InvalidOptionError } from '../../errors';
-import { parseDuration, type Duration } from '../../util/duration';
+import { parseDuration, TIMER, type Duration } from '../../util/duration';
 import { optionalRequire } from '../../util/optional-require';
 import type { SharedEntryOptions } from '../../types/store';
 import type { NodeRedisClientLike } from './node-redis-client';
@@ -36,8 +36,8 @@ interface IoredisModule {
 
 export function createClient(options: Exclude<RedisStoreOptions, { client: unknown }>): RedisClientLike {
   const ioredis = optionalRequire<IoredisModule>('ioredis', 'redisStore()');
-  const commandTimeout = parseDuration(options.commandTimeout ?? 500, 'redisStore(): commandTimeout');
-  const connectTimeout = parseDuration(options.connectTimeout ?? 2_000, 'redisStore(): connectTimeout');
+  const commandTimeout = parseDuration(options.commandTimeout ?? 500, 'redisStore(): commandTimeout', TIMER);
+  const connectTimeout = parseDuration(options.connectTimeout ?? 2_000, 'redisStore(): connectTimeout', TIMER);
   const failFast = {
     enableAutoPipelining: true,
     commandTimeout,

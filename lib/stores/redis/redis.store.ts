@@ -7,7 +7,7 @@ import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 import { RedisBus } from './redis-bus';
 import { checkEntryOptions } from '../../util/entry-options';
 import { adaptNodeRedis, type NodeRedisClient } from './node-redis-client';
-import { parseDuration } from '../../util/duration';
+import { parseDuration, TIMER } from '../../util/duration';
 import { asBuffer } from '../../util/bytes';
 
 const SCAN_COUNT = 1_000;
@@ -37,7 +37,7 @@ export class RedisStore implements CacheStore {
     this.entryOptions = checkEntryOptions(options, 'redisStore()');
     let nodeRedis: NodeRedisClient | undefined;
     if ('client' in options) {
-      const timeout = parseDuration(options.commandTimeout ?? 500, 'redisStore(): commandTimeout');
+      const timeout = parseDuration(options.commandTimeout ?? 500, 'redisStore(): commandTimeout', TIMER);
       nodeRedis = adaptNodeRedis(options.client, timeout);
       this.client = nodeRedis ?? (options.client as RedisClientLike);
       this.owned = false;

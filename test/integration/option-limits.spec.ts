@@ -1,0 +1,144 @@
+import 'reflect-metadata';
+import { Injectable, Logger } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  CacheMemoize,
+  CacheMemoizeModule,
+  InvalidOptionError,
+  memcachedStore,
+  memoryStore,
+  redisStore,
+  tieredStore,
+  type CacheMemoizeModuleOptions,
+  type CacheMemoizeOptions,
+} from '../../lib';
+import { sharedServers } from '../support/shared-servers';
+
+/*
+ * Durations a timer waits cannot pass 2^31 - 1 ms (~24.8 days): Node runs a longer timer after
+ * 1 ms, so `timeout: { hard: '30d' }` failed every call at once and `operationTimeout: '30d'`
+ * made every store call time out. No duration may pass Number.MAX_SAFE_INTEGER (a store's
+ * expiry). refreshAhead must be shorter than the ttl, timeout.soft than timeout.hard. Each is
+ * refused at bootstrap, naming the option and the limit; each case was accepted before.
+ */
+
+const servers = sharedServers();
+let cleanup: (() => Promise<unknown>) | undefined;
+afterEach(async () => {
+  await cleanup?.();
+  cleanup = undefined;
+});
+beforeAll(() => jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined));
+
+async function boot(options: CacheMemoizeOptions, module: CacheMemoizeModuleOptions = {}) {
+  @Injectable()
+  class Svc {
+    runs = 0;
+    @CacheMemoize(options)
+    async get(id: number): Promise<number> {
+      this.runs++;
+      return id;
+    }
+  }
+  const app = await Test.createTestingModule({
+    imports: [CacheMemoizeModule.forRoot({ stores: { default: memoryStore() }, ...module })],
+    providers: [Svc],
+  }).compile();
+  await app.init();
+  return { app, svc: app.get(Svc) };
+}
+
+const refused = (run: () => Promise<unknown> | unknown) =>
+  Promise.resolve()
+    .then(run)
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+describe('durations past what a timer or a store can hold are refused at bootstrap', () => {
+  it.each([
+    [
+      { timeout: { hard: '30d' } },
+      "@CacheMemoize on Svc.get: option timeout.hard: duration 30d is longer than 2147483647 ms (about 24.8 days), the longest a Node timer can wait: a longer one fires at once. Use at most '24d'.",
+    ],
+    [
+      { grace: '1m', timeout: { soft: 2 ** 31 } },
+      '@CacheMemoize on Svc.get: option timeout.soft: duration 2147483648 is longer than 2147483647 ms',
+    ],
+    [
+      { ttl: 1e300 },
+      '@CacheMemoize on Svc.get: option ttl: duration 1e+300 is longer than 9007199254740991 ms (Number.MAX_SAFE_INTEGER), the longest a store can hold.',
+    ],
+  ] as Array<[CacheMemoizeOptions, string]>)('%j', async (options, message) => {
+    const error = await refused(() => boot(options));
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as Error).message).toContain(message);
+  });
+
+  it('module options operationTimeout and connectTimeout', async () => {
+    for (const [option, name] of [
+      [{ operationTimeout: '30d' }, 'operationTimeout'],
+      [{ connectTimeout: '25d' }, 'connectTimeout'],
+    ] as const) {
+      const error = await refused(() => boot({}, option));
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      expect((error as Error).message).toContain(`option ${name}: duration`);
+      expect((error as Error).message).toContain('the longest a Node timer can wait');
+    }
+  });
+
+  it('store options that are timers: redis commandTimeout, memcached timeout, tiered lease', async () => {
+    const attempts: Array<[() => unknown, string]> = [
+      [() => redisStore({ url: servers.redis, commandTimeout: '30d' }), 'redisStore(): commandTimeout'],
+      [() => memcachedStore({ servers: servers.memcached, timeout: '30d' }), 'memcachedStore(): timeout'],
+      [() => tieredStore(memoryStore(), l2, { lease: '30d' }), 'tieredStore(): lease'],
+    ];
+    const l2 = redisStore({ url: servers.redis });
+    cleanup = () => l2.disconnect();
+    for (const [make, where] of attempts) {
+      const error = await refused(make);
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      expect((error as Error).message).toContain(`${where}: duration 30d is longer than 2147483647 ms`);
+    }
+  });
+
+  it("the longest a timer can wait is accepted, and a call under timeout.hard '24d' is served", async () => {
+    const { app, svc } = await boot({ timeout: { hard: '24d' } }, { operationTimeout: 2 ** 31 - 1 });
+    try {
+      expect([await svc.get(1), await svc.get(1), svc.runs]).toEqual([1, 1, 1]);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('option pairs that defeat each other are refused at bootstrap', () => {
+  it('refreshAhead as long as the ttl (every hit would start a refresh)', async () => {
+    for (const options of [
+      { ttl: '1m', refreshAhead: '1m' },
+      { ttl: '1m', refreshAhead: '2m' },
+    ]) {
+      const error = await refused(() => boot(options));
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      expect((error as Error).message).toContain('@CacheMemoize on Svc.get: refreshAhead (');
+      expect((error as Error).message).toContain(
+        'must be shorter than ttl (60000 ms): every hit would start a refresh',
+      );
+    }
+    // Against the module's ttl when the method sets none.
+    const error = await refused(() => boot({ refreshAhead: '5m' }, { ttl: '5m' }));
+    expect((error as Error).message).toContain('must be shorter than ttl (300000 ms)');
+    const { app, svc } = await boot({ ttl: '1m', refreshAhead: '59s' });
+    await app.close();
+    expect(svc.runs).toBe(0);
+  });
+
+  it('timeout.soft not shorter than timeout.hard (the call would fail before stale could be served)', async () => {
+    const error = await refused(() => boot({ grace: '1m', timeout: { soft: '10s', hard: '1s' } }));
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as Error).message).toBe(
+      '@CacheMemoize on Svc.get: timeout.soft (10000 ms) must be shorter than timeout.hard (1000 ms): the hard timeout would fail the call before the soft one could serve the stale value.',
+    );
+  });
+});
