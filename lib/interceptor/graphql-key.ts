@@ -123,16 +123,18 @@ function directivesText(directives: readonly AstDirective[] | undefined, info: G
 function argumentText(arg: AstArgument, info: GraphqlInfoLike | undefined): string {
   const resolve = loadValueFromAst();
   // Variables are resolved, so `posts(first: $n)` with n=5 and n=50 are different selections.
-  const value = resolve === null ? arg.value : resolve(arg.value, info?.variableValues ?? {});
-  return encodeValue(stripLocations(value), 'a GraphQL selection', 'selection');
+  // A resolved value is the user's data, whose fields may be named anything (`loc` too).
+  const value = resolve === null ? stripLocations(arg.value) : resolve(arg.value, info?.variableValues ?? {});
+  return encodeValue(value, 'a GraphQL selection', 'selection');
 }
 
-/** AST nodes carry source locations; only the value matters. */
+/** AST nodes (objects with a `kind`) carry source locations; only the value matters. */
 function stripLocations(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(stripLocations);
   if (value === null || typeof value !== 'object') return value;
+  const node = typeof (value as { kind?: unknown }).kind === 'string';
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) if (k !== 'loc') out[k] = stripLocations(v);
+  for (const [k, v] of Object.entries(value)) if (!(node && k === 'loc')) out[k] = stripLocations(v);
   return out;
 }
 

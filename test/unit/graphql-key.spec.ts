@@ -26,6 +26,15 @@ describe('GraphQL selection keys', () => {
     expect(key(q, { n: 5 })).toBe(key('{ user { posts(first: 5) { id } } }'));
   });
 
+  it('keeps argument fields named `loc` (only AST nodes carry locations): EU and US filters differ', () => {
+    const eu = key('{ shop { products(filter: { loc: "EU", inStock: true }) { name } } }');
+    expect(eu).not.toBe(key('{ shop { products(filter: { loc: "US", inStock: true }) { name } } }'));
+    expect(eu).toContain('EU');
+    const q = 'query Q($f: ProductFilter) { shop { products(filter: $f) { name } } }';
+    expect(key(q, { f: { loc: 'EU' } })).not.toBe(key(q, { f: { loc: 'US' } }));
+    expect(key(q, { f: { loc: { loc: 1 } } })).not.toBe(key(q, { f: { loc: { loc: 2 } } }));
+  });
+
   it('expands fragments and keeps directives (an @include(if: false) field is not selected)', () => {
     expect(key('fragment F on User { id } { user { ...F } }')).toContain('id');
     const withDirective = 'query Q($x: Boolean!) { user { id secret @include(if: $x) } }';
