@@ -91,7 +91,7 @@ describe('durations past what a timer or a store can hold are refused at bootstr
   it('store options that are timers: redis commandTimeout, memcached timeout, tiered lease', async () => {
     const attempts: Array<[() => unknown, string]> = [
       [() => redisStore({ url: servers.redis, commandTimeout: '30d' }), 'redisStore(): commandTimeout'],
-      [() => memcachedStore({ servers: servers.memcached, timeout: '30d' }), 'memcachedStore(): timeout'],
+      [() => memcachedStore({ servers: servers.memcached[0], timeout: '30d' }), 'memcachedStore(): timeout'],
       [() => tieredStore(memoryStore(), l2, { lease: '30d' }), 'tieredStore(): lease'],
     ];
     const l2 = redisStore({ url: servers.redis });
@@ -115,10 +115,11 @@ describe('durations past what a timer or a store can hold are refused at bootstr
 
 describe('option pairs that defeat each other are refused at bootstrap', () => {
   it('refreshAhead as long as the ttl (every hit would start a refresh)', async () => {
-    for (const options of [
+    const pairs: CacheMemoizeOptions[] = [
       { ttl: '1m', refreshAhead: '1m' },
       { ttl: '1m', refreshAhead: '2m' },
-    ]) {
+    ];
+    for (const options of pairs) {
       const error = await refused(() => boot(options));
       expect(error).toBeInstanceOf(InvalidOptionError);
       expect((error as Error).message).toContain('@CacheMemoize on Svc.get: refreshAhead (');
