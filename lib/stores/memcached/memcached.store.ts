@@ -8,6 +8,7 @@ import { casOperations } from './memjs-cas';
 import { corkSockets, fetcherFor, keepSequenceUnsigned, NO_SOCKETS, quitMemjs, type Fetch } from './memjs-requests';
 import { asBuffer } from '../../util/bytes';
 import { expires, generationKey, newGeneration, physicalKey, rootOf } from './memcached-keys';
+import { ValueLimit } from './value-limit';
 
 /** The slice of a memjs client the store uses (declared here so memjs types are not required). */
 export interface MemcachedClientLike {
@@ -55,11 +56,10 @@ export class MemcachedStore implements CacheStore {
   readonly entryOptions: SharedEntryOptions;
   private readonly owned: boolean;
   private closing: Promise<void> | undefined; // its own connections closing
-  private readonly maxValueBytes: number;
+  private readonly limit: ValueLimit;
   private readonly refreshMs: number;
   private readonly generations = new Map<string, Generation>();
   private readonly logger = new Logger('CacheMemoize');
-  private warnedTooLarge = false;
   private warnedCasDisabled = false;
   /** The cheapest GET the client offers (see fetcherFor). */
   private readonly fetch: Fetch;
@@ -72,7 +72,7 @@ export class MemcachedStore implements CacheStore {
   constructor(options: MemcachedStoreOptions) {
     const timeoutMs = parseDuration(options.timeout ?? 500, 'memcachedStore(): timeout', TIMER);
     this.entryOptions = checkEntryOptions(options, 'memcachedStore()');
-    this.maxValueBytes = options.maxValueBytes ?? 1024 * 1024 - 1024;
+    this.limit = new ValueLimit(options.maxValueBytes ?? 1024 * 1024 - 1024, (m) => this.logger.warn(m));
     this.refreshMs = parseDuration(options.generationRefresh ?? 1_000, 'memcachedStore(): generationRefresh', TIMER);
     if ('client' in options) {
       this.client = options.client;
@@ -187,13 +187,24 @@ export class MemcachedStore implements CacheStore {
   }
 
   async set(key: string, value: Uint8Array, ttlMs: number): Promise<void> {
-    if (this.tooLarge(key, value)) return;
-    const ok = await this.client.set(await this.physical(key), asBuffer(value), { expires: expires(ttlMs) });
-    if (!ok) throw new Error(`memcached refused SET of ${key}`);
+    const physical = await this.physical(key);
+    // Not taken (too large): the value it was to replace must not outlive it (as on the memory store).
+    if (this.limit.exceeds(key, value) || !(await this.taken(physical, key, value, ttlMs)))
+      await this.client.delete(physical);
+  }
+
+  private async taken(physical: string, key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
+    try {
+      if (await this.client.set(physical, asBuffer(value), { expires: expires(ttlMs) })) return true;
+    } catch (error) {
+      if (this.limit.refused(error, key, value)) return false;
+      throw error;
+    }
+    throw new Error(`memcached refused SET of ${key}`);
   }
 
   async add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean> {
-    if (this.tooLarge(key, value)) return false;
+    if (this.limit.exceeds(key, value)) return false;
     return (await this.client.add(await this.physical(key), asBuffer(value), { expires: expires(ttlMs) })) === true;
   }
 
@@ -279,18 +290,6 @@ export class MemcachedStore implements CacheStore {
         'fall back to check-then-write, so expireIn may overwrite a write landing between its read and its write, and a ' +
         'lock release may free a lock retaken meanwhile. Run memcached with CAS (the default) to keep those guarantees.',
     );
-  }
-
-  private tooLarge(key: string, value: Uint8Array): boolean {
-    if (value.byteLength <= this.maxValueBytes) return false;
-    if (!this.warnedTooLarge) {
-      this.warnedTooLarge = true;
-      this.logger.warn(
-        `memcached: value of ${value.byteLength} bytes for ${key} exceeds maxValueBytes (${this.maxValueBytes}); ` +
-          `it is returned but not cached (further ones are skipped silently). Raise memcached's -I and maxValueBytes to cache it.`,
-      );
-    }
-    return true;
   }
 }
 
