@@ -184,7 +184,8 @@ export function corkSockets(client: MemcachedClientLike): readonly Corkable[] {
 
 /**
  * memjs' QUIT resolves nothing: a request sent behind it (the next app given the store) would wait
- * on a socket the server closes, and memjs never fails it. Resolves once the sockets closed (≤ 1 s).
+ * on a socket the server closes, and memjs never fails it. Resolves once the sockets closed; one a
+ * frozen or unreachable server leaves open after 1 s is destroyed (it would keep the process alive).
  */
 export async function quitMemjs(client: MemcachedClientLike): Promise<void> {
   const closed = socketsClosed(client, 1_000);
@@ -201,13 +202,17 @@ function socketsClosed(client: MemcachedClientLike, timeoutMs: number): Promise<
   const servers = (client as { servers?: unknown }).servers;
   if (!Array.isArray(servers)) return Promise.resolve();
   const waits: Array<Promise<void>> = [];
-  for (const server of servers as Array<{ _socket?: { once?: unknown; destroyed?: boolean } } | undefined>) {
+  type SocketLike = { once?: unknown; destroyed?: boolean; destroy?: () => void };
+  for (const server of servers as Array<{ _socket?: SocketLike } | undefined>) {
     const socket = server?._socket;
     if (socket === undefined || socket.destroyed === true || typeof socket.once !== 'function') continue;
     const once = socket.once as (event: string, listener: () => void) => void;
     waits.push(
       new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
+        const timer = setTimeout(() => {
+          socket.destroy?.();
+          resolve();
+        }, timeoutMs);
         timer.unref?.();
         once.call(socket, 'close', () => {
           clearTimeout(timer);
