@@ -75,7 +75,7 @@ export function createClient(options: Exclude<RedisStoreOptions, { client: unkno
   }
   if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
     throw new InvalidOptionError(
-      `redisStore(): url must look like redis://host:6379 (or rediss:// for TLS), got ${JSON.stringify(options.url)}.`,
+      `redisStore(): url must look like redis://host:6379 (or rediss:// for TLS), got ${JSON.stringify(typeof options.url === 'string' ? withoutCredentials(options.url) : options.url)}.`,
     );
   }
   return new ioredis.Redis(options.url, { ...failFast, ...options.redisOptions });
@@ -85,7 +85,15 @@ export function describe(options: Exclude<RedisStoreOptions, { client: unknown }
   if ('cluster' in options)
     return `cluster ${options.cluster.map((n) => (typeof n === 'object' ? `${n.host}:${n.port}` : String(n))).join(',')}`;
   if ('sentinels' in options) return `sentinel master '${options.name}'`;
-  return options.url.replace(/\/\/[^@/]*@/, '//***@'); // never log credentials
+  return withoutCredentials(options.url);
+}
+
+/** A URL as it may be logged: up to its last `@` masked (ioredis reads a password up to the last one). */
+function withoutCredentials(url: string): string {
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const scheme = /^\s*[a-z][a-z0-9+.-]*:\/*/i.exec(url)?.[0] ?? '';
+  return `${scheme}***${url.slice(at)}`;
 }
 
 /** host:port (or the nodes) the options point at, credentials left out. */

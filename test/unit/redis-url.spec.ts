@@ -1,0 +1,47 @@
+import { InvalidOptionError, redisStore } from '../../lib';
+
+/**
+ * A Redis URL's password never reaches an error or the startup line: not when the URL is refused
+ * (a leading space from a .env file, another scheme), not when the password holds an unencoded
+ * `@` (ioredis reads it up to the last one). Before the fix the refusal echoed the whole URL and
+ * the description masked only up to the first `@`. No server is reached: the client never connects.
+ */
+
+const refusal = (url: string) => {
+  try {
+    void redisStore({ url })
+      .disconnect()
+      .catch(() => undefined);
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+};
+
+describe('redisStore URLs', () => {
+  it.each([
+    [' redis://default:hunter2-s3cret@cache.internal:6379', '" redis://***@cache.internal:6379"'],
+    ['valkey://default:hunter2-s3cret@cache.internal:6379', '"valkey://***@cache.internal:6379"'],
+    ['redis:/default:hunter2-s3cret@cache.internal', '"redis:/***@cache.internal"'],
+  ])('a refused URL %j is named without its password', (url, shown) => {
+    const error = refusal(url);
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as Error).message).toBe(
+      `redisStore(): url must look like redis://host:6379 (or rediss:// for TLS), got ${shown}.`,
+    );
+  });
+
+  it.each([
+    ['redis://default:ab@hunter2-s3cret@127.0.0.1:1/0', 'redis://***@127.0.0.1:1/0'],
+    ['redis://:pw@127.0.0.1:1', 'redis://***@127.0.0.1:1'],
+    ['rediss://127.0.0.1:1', 'rediss://127.0.0.1:1'],
+  ])('the description of %j masks the whole credentials', async (url, description) => {
+    const store = redisStore({ url, redisOptions: { lazyConnect: true } });
+    try {
+      expect(store.description).toContain(description);
+      expect(store.description).not.toContain('hunter2');
+    } finally {
+      await store.disconnect().catch(() => undefined);
+    }
+  });
+});
