@@ -26,11 +26,12 @@ export class ClassRegistry {
         );
       }
       const proto = (cls as { prototype: object }).prototype;
-      const builtin = BUILTINS.find((b) => proto instanceof b);
+      const builtin = nativeAncestor(proto);
       if (builtin !== undefined) {
+        const is = builtin.prototype === proto ? 'is' : 'extends';
         throw new InvalidOptionError(
-          `${where}: ${name} extends ${builtin.name}, whose internal state (entries, time, elements) is not in its fields: ` +
-            `it cannot be revived from data. Return a plain ${builtin.name} or a class that holds one in a field.`,
+          `${where}: ${name} ${is} ${builtin.name}, whose internal state (entries, time, elements, an address) is not in ` +
+            `its fields: it cannot be revived from data. Return plain data, or a class that holds such a value in a field.`,
         );
       }
       const known = this.byName.get(name);
@@ -65,20 +66,22 @@ export class ClassRegistry {
   }
 }
 
-/** Built-ins whose state lives in internal slots, not in own properties. */
-const BUILTINS: Function[] = [
-  Map,
-  Set,
-  Date,
-  Array,
-  RegExp,
-  Error,
-  Promise,
-  WeakMap,
-  WeakSet,
-  ArrayBuffer,
-  Object.getPrototypeOf(Uint8Array) as Function,
-];
+/**
+ * The built-in class (Map, Date, URL, ArrayBuffer, ...) this prototype is or descends from: its
+ * state lives in internal slots, not in own properties, so no copy of its fields revives it.
+ */
+export function nativeAncestor(proto: object): Function | undefined {
+  // Up to, not including, the root Object.prototype (of whichever realm: Jest's differs from Node's).
+  for (let p = proto; Object.getPrototypeOf(p) !== null; p = Object.getPrototypeOf(p) as object) {
+    const ctor = (p as { constructor?: unknown }).constructor;
+    if (typeof ctor !== 'function' || ctor.prototype !== p) continue;
+    if (SLOTTED.includes(ctor) || NATIVE.test(Function.prototype.toString.call(ctor))) return ctor;
+  }
+  return undefined;
+}
+const NATIVE = /\{\s*\[native code\]\s*\}\s*$/;
+/** Node's classes written in JavaScript that keep their state in #private fields. */
+const SLOTTED: Function[] = [URL, URLSearchParams, Blob, AbortController, AbortSignal];
 
 function describeValue(value: unknown): string {
   return value === null ? 'null' : typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;

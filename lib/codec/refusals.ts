@@ -1,4 +1,5 @@
 import { SerializationError, UncacheableValueError } from '../errors';
+import { nativeAncestor } from './class-registry';
 import { MAX_ENCODED_BYTES } from './tagged-format';
 
 /**
@@ -22,9 +23,28 @@ export function checkSymbolKeys(value: object, where: string): void {
   );
 }
 
+export function namedItems(value: unknown[], where: string): UncacheableValueError {
+  const named = Object.keys(value).filter((k) => String(Number(k) >>> 0) !== k);
+  return new UncacheableValueError(
+    `${where} is an array with named properties besides its items (${named.slice(0, 3).join(', ')}), which a shared ` +
+      `store cannot keep: it would come back without them. Return an object such as { items, ${named[0] ?? 'total'} }, ` +
+      `or cache this method in the memory store.`,
+    'Array',
+    where,
+  );
+}
+
 export function unregistered(value: object, where: string): UncacheableValueError {
   const ctor = (value as { constructor?: { name?: unknown } }).constructor;
   const className = typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : 'an anonymous class';
+  const native = nativeAncestor(Object.getPrototypeOf(value) as object);
+  if (native !== undefined)
+    return new UncacheableValueError(
+      `${where} is ${native.name === className ? `a ${className}` : `an instance of ${className}, which extends ${native.name}`}, ` +
+        `whose state lives outside its fields: a shared store cannot keep it. Return plain data (e.g. a URL's href) or cache this method in the memory store.`,
+      className,
+      where,
+    );
   return new UncacheableValueError(
     `${where} is an instance of ${className}, which the codec does not know: it would come back as a plain object ` +
       `without its prototype (methods, class-transformer metadata). Register it with CacheMemoizeModule.forRoot({ classes: [${className}] }) ` +

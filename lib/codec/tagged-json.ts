@@ -17,7 +17,7 @@ import { ClassRegistry, type ClassRegistryInput } from './class-registry';
  */
 import { MAX_DEPTH, MAX_ENCODED_BYTES, TAG, TYPED_ARRAYS, type Tagged } from './tagged-format';
 import { Reviver } from './tagged-reviver';
-import { checkSymbolKeys, hiddenState, tooLarge, tooRepetitive, unregistered } from './refusals';
+import { checkSymbolKeys, hiddenState, namedItems, tooLarge, tooRepetitive, unregistered } from './refusals';
 
 export { MAX_DEPTH, MAX_ENCODED_BYTES } from './tagged-format';
 
@@ -100,12 +100,18 @@ class Encoder {
       // Brackets, and a separator or more per item (charged before the items are walked).
       if ((this.room -= value.length + 2) < 0) throw this.tooLarge();
       const out = new Array<unknown>(value.length);
+      let holes = 0;
       for (let i = 0; i < value.length; i++) {
         this.path.push(i);
         const item = value[i];
-        out[i] = item === undefined && !(i in value) ? this.tag('h') : this.walk(item); // a hole stays one
+        if (item !== undefined || i in value) out[i] = this.walk(item);
+        else {
+          out[i] = this.tag('h'); // a hole stays one
+          holes++;
+        }
         this.path.pop();
       }
+      if (Object.keys(value).length !== value.length - holes) throw namedItems(value, this.where());
       return out;
     }
     if (proto === null || proto === Object.prototype || isForeignObjectPrototype(proto)) {

@@ -84,7 +84,12 @@ describe('taggedJsonSerializer (default codec)', () => {
       expect(error).toBeInstanceOf(UncacheableValueError);
       expect((error as UncacheableValueError).className).toBe(name);
       expect((error as UncacheableValueError).path).toBe(path);
-      expect((error as Error).message).toContain(`classes: [${name}]`);
+      // A class of the application is worth registering; a built-in's descendant cannot be revived.
+      if (name === 'List' || name === 'Error')
+        expect((error as Error).message).toContain(
+          'whose state lives outside its fields: a shared store cannot keep it',
+        );
+      else expect((error as Error).message).toContain(`classes: [${name}]`);
     }
   });
 
@@ -310,5 +315,55 @@ describe('taggedJsonSerializer (default codec)', () => {
     for (const bad of [() => 1, Symbol('s'), cyclic, { f: () => 1 }]) {
       expect(() => codec.encode(bad)).toThrow(SerializationError);
     }
+  });
+});
+
+describe('values whose state a shared store cannot keep are refused, never half-kept', () => {
+  it('an array with named properties besides its items (it came back without them)', () => {
+    const page = Object.assign([1, 2], { total: 42 });
+    expect(() => codec.encode(page)).toThrow(UncacheableValueError);
+    expect(() => codec.encode({ page })).toThrow(
+      'result.page is an array with named properties besides its items (total), which a shared store cannot keep',
+    );
+    // Holes and plain arrays are kept as they are.
+    const sparse = [1, , 3]; // eslint-disable-line no-sparse-arrays
+    const back = roundTrip(sparse) as unknown[];
+    expect([back.length, 1 in back, back[2]]).toEqual([3, false, 3]);
+    expect(roundTrip([[], [1]])).toEqual([[], [1]]);
+  });
+
+  it.each([
+    ['ArrayBuffer', ArrayBuffer, 'is ArrayBuffer'],
+    ['URL', URL, 'is URL'],
+    ['URLSearchParams', URLSearchParams, 'is URLSearchParams'],
+    ['DataView', DataView, 'is DataView'],
+    ['Map', Map, 'is Map'],
+    ['a subclass of URL', class Link extends URL {}, 'extends URL'],
+    ['a subclass of Map', class Index extends Map {}, 'extends Map'],
+  ] as Array<[string, Function, string]>)('registering %s is refused at bootstrap', (_name, cls, says) => {
+    const classes = [cls] as unknown as Array<new () => object>;
+    expect(() => createTaggedJsonSerializer({ classes })).toThrow(InvalidOptionError);
+    expect(() => createTaggedJsonSerializer({ classes })).toThrow(`${cls.name} ${says}, whose internal state`);
+  });
+
+  it('a URL, URLSearchParams or ArrayBuffer result is refused without advising to register it', () => {
+    for (const value of [new URL('https://example.com/'), new URLSearchParams('a=1'), new ArrayBuffer(2)]) {
+      const error = (() => {
+        try {
+          codec.encode(value);
+        } catch (e) {
+          return e as Error;
+        }
+      })();
+      expect(error).toBeInstanceOf(UncacheableValueError);
+      expect(error!.message).toContain(`whose state lives outside its fields: a shared store cannot keep it`);
+      expect(error!.message).not.toContain('classes: [');
+    }
+    class Money {
+      cents = 1;
+    }
+    expect(() => codec.encode(new Money())).toThrow(
+      'Register it with CacheMemoizeModule.forRoot({ classes: [Money] })',
+    );
   });
 });
