@@ -7,6 +7,7 @@ import type { CacheHookInfo, CacheHooks } from '../types/options';
 import type { CachePolicy, CallScope } from '../types/policy';
 import { UnknownMethodError } from '../errors';
 import { parseDuration } from '../util/duration';
+import { headerEtag } from '../util/hash-text';
 import { onRejection } from '../util/rejection';
 import { cacheStateOf, isPutKey, modeOf } from './cache-mode';
 import { ErrorCache, errorCacheOf } from './error-cache';
@@ -105,7 +106,7 @@ export class ResolvedMethod {
         resultTags === undefined
           ? undefined
           : (value) => (ErrorCache.isError(value) ? [] : this.tagKeys(resultTags(value, ...args))),
-      etag: etag === undefined ? undefined : String(etag(...args)),
+      etag: etag === undefined ? undefined : headerEtag(String(etag(...args))),
       ttlOf:
         ttl === undefined
           ? undefined

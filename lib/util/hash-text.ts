@@ -15,3 +15,11 @@ export function hashText(text: string): string {
   else hash.update(text);
   return hash.digest('base64url');
 }
+
+/**
+ * An etag as an entry's header holds it (at most 255 UTF-8 bytes): a short well-formed string as
+ * it is, any other by its hash (`#` and 43 characters), so a long version string still caches.
+ */
+export function headerEtag(etag: string): string {
+  return etag.length <= 85 && !LONE_SURROGATE.test(etag) ? etag : `#${hashText(etag)}`;
+}
