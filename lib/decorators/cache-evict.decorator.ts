@@ -45,13 +45,19 @@ export interface CacheEvictOptions<A extends readonly unknown[] = never, R = unk
 
 /** The part of the engine the decorator needs; resolved through the instance at call time. */
 export interface Evictor {
-  /** Rejects (InvalidationFailedError) when the cache could not be invalidated and `onFailure` is 'throw'. */
+  /** What the argument callbacks name now, before the method may change its arguments (opaque here). */
+  plan(options: CacheEvictOptions<readonly unknown[], unknown>, args: readonly unknown[], owner: string): unknown;
+  /**
+   * Busts what the callbacks name (and `earlier`, a plan). Rejects (InvalidationFailedError) when
+   * the cache could not be invalidated and `onFailure` is 'throw'.
+   */
   evict(
     options: CacheEvictOptions<readonly unknown[], unknown>,
     args: readonly unknown[],
     result: unknown,
     owner: string,
     completed: boolean,
+    earlier?: unknown,
   ): Promise<void>;
 }
 
@@ -74,10 +80,18 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
     const original = descriptor.value as unknown as (this: EvictTarget, ...args: unknown[]) => unknown;
     const owner = `${target.constructor.name}.${String(propertyKey)}`;
     const spec = options as CacheEvictOptions<readonly unknown[], unknown>;
-    const evict = (self: EvictTarget, args: unknown[], result: unknown, completed: boolean) => {
-      const evictor = self[ENGINE_REF] ?? unlinkedEvictor(self.constructor); // request-scoped, hand-made
-      return evictor ? evictor.evict(spec, args, result, owner, completed) : Promise.resolve();
+    const evictorOf = (self: EvictTarget) => self[ENGINE_REF] ?? unlinkedEvictor(self.constructor); // request-scoped, hand-made
+    const evict = (self: EvictTarget, args: unknown[], result: unknown, completed: boolean, earlier?: unknown) => {
+      const evictor = evictorOf(self);
+      return evictor ? evictor.evict(spec, args, result, owner, completed, earlier) : Promise.resolve();
     };
+    // A method may change its arguments (`user.email = next`): what they named as passed is busted too.
+    const fromArgs = [spec.tags, spec.keys, spec.namespaces].some((s) => typeof s === 'function') || !!spec.methods;
+    const plan = (self: EvictTarget, args: unknown[]) =>
+      fromArgs ? evictorOf(self)?.plan(spec, args, owner) : undefined;
+    // Nobody awaits a synchronous method's bust: its failure is logged (with onFailure 'log', already was).
+    const logFailure = (error: unknown) =>
+      new Logger('CacheMemoize').error(error instanceof Error ? error.message : String(error));
     let returns = declaredReturn(target, propertyKey, original);
     const wrapped = function (this: EvictTarget, ...args: unknown[]): unknown {
       if (spec.before) {
@@ -92,18 +106,20 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
         // Learned from this first call (the body already ran): the call still reports a failed bust.
         if (returns === 'observable') return concat(from(busted).pipe(ignoreElements()), result as Observable<unknown>);
         if (returns === 'promise') return Promise.all([busted, result]).then(([, value]) => value);
+        busted.catch(logFailure);
         return result; // sync (its type says so): in-process stores apply it at once; others only log
       }
+      const earlier = plan(this, args);
       const result = original.apply(this, args);
-      if (isObservable(result)) return bustAfterStream(result, (last, done) => evict(this, args, last, done));
+      if (isObservable(result)) return bustAfterStream(result, (last, done) => evict(this, args, last, done, earlier));
       if (isThenable(result)) {
         return result.then(async (value) => {
-          await evict(this, args, value, true);
+          await evict(this, args, value, true, earlier);
           return value;
         });
       }
       // Sync (a handler too): in-process stores apply it at once; others only log.
-      evict(this, args, result, true).catch(() => undefined);
+      evict(this, args, result, true, earlier).catch(logFailure);
       return result;
     };
     inheritIdentity(original, wrapped);

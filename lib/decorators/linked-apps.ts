@@ -52,8 +52,13 @@ export function unlinkedEvictor(cls: Function): Evictor | undefined {
   const owners = appsOf(cls);
   if (owners.length <= 1) return owners[0]?.engine;
   return {
-    evict: async (...args) => {
-      const outcomes = await Promise.allSettled(owners.map((app) => app.engine.evict(...args)));
+    // One plan per app: each names its own memoizers.
+    plan: (spec, args, owner) => owners.map((app) => app.engine.plan(spec, args, owner)),
+    evict: async (spec, args, result, owner, completed, earlier) => {
+      const plans = earlier as unknown[] | undefined;
+      const outcomes = await Promise.allSettled(
+        owners.map((app, i) => app.engine.evict(spec, args, result, owner, completed, plans?.[i])),
+      );
       const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
     },

@@ -7,6 +7,7 @@ import { ResolvedMany } from '../method/resolved-many';
 import { familyOf, isFamilyRegistered, targetOf } from '../method/method-family';
 import type { Memoizer } from '../engine/memoizer';
 import { InvalidArgumentError, InvalidationFailedError } from '../errors';
+import { evictTargets, unionOf, type EvictTargets } from './evict-targets';
 import { allTagKey, namespaceTagKey, tagKeysFor, validateSegment } from '../keys/keys';
 import type { MethodArgs, MethodName, StoreSelector } from '../types/method-types';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
@@ -98,51 +99,32 @@ export class InvalidationService implements Evictor {
     return this.engine.enabled && isFamilyRegistered(this.engine.registry, cls, method);
   }
 
-  /** Runs a `@CacheEvict` / `@InvalidateTags` (after the method succeeded, or before with `before`). */
+  /** What a `@CacheEvict`'s argument callbacks name before its method runs (the method may change the arguments). */
+  plan(spec: CacheEvictOptions<readonly unknown[], unknown>, args: readonly unknown[], owner: string): EvictTargets {
+    return evictTargets(this.engine, spec, args, owner);
+  }
+
+  /**
+   * Runs a `@CacheEvict` / `@InvalidateTags` (after the method succeeded, or before with `before`);
+   * `earlier`: what its callbacks named on the arguments as passed, busted too.
+   */
   async evict(
     spec: CacheEvictOptions<readonly unknown[], unknown>,
     args: readonly unknown[],
     result: unknown,
     owner: string,
     completed: boolean,
+    earlier?: unknown,
   ): Promise<void> {
     try {
-      // Each source on its own: a callback that throws (resultTags of a stream that emitted nothing)
-      // leaves the others busted, then fails the call as a bust that could not be done.
-      let failed: { error: unknown } | undefined;
-      const where = `@CacheEvict on ${owner}`;
-      const list = <T>(source: ((...a: never[]) => readonly T[]) | readonly T[] | undefined, ...with_: unknown[]) => {
-        try {
-          const got: unknown = typeof source === 'function' ? source(...(with_ as never[])) : (source ?? []);
-          if (!Array.isArray(got))
-            throw new InvalidArgumentError(`${where}: a callback returned ${typeof got}, not an array.`);
-          return got as readonly T[];
-        } catch (error) {
-          failed ??= { error };
-          return [];
-        }
-      };
       // A stream that emitted nothing has no result to take tags from.
-      const withResult = completed && result !== NO_RESULT;
-      const tags = [...list(spec.tags, ...args), ...(withResult ? list(spec.resultTags, result, ...args) : [])];
-      const deps = [
-        ...tags.flatMap((tag) =>
-          list(() => tagKeysFor(this.engine.prefix, [tag], where, (m) => new InvalidArgumentError(m))),
-        ),
-        ...list(spec.namespaces, ...args).map((ns) => namespaceTagKey(this.engine.prefix, ns)),
-      ];
-      const keys = list(spec.keys, ...args);
+      const now = evictTargets(this.engine, spec, args, owner, completed ? result : NO_RESULT);
+      const { deps, keys, calls, failed } = unionOf(now, earlier as EvictTargets | undefined);
       const memoizers = this.engine.memoizersFor(spec.store);
       await Promise.all([
         ...(deps.length > 0 ? memoizers.map((m) => m.invalidateDeps(deps)) : []),
         ...(keys.length > 0 ? memoizers.map((m) => m.invalidateKeys(keys)) : []),
-        ...(spec.methods ?? []).flatMap((call) =>
-          list(() => {
-            const callArgs = call.args(...(args as never[]));
-            const family = familyOf(this.engine.registry, call.cls, call.method);
-            return family.map((m) => m.memoizer.invalidateKeys(m.keysFor(callArgs)));
-          }),
-        ),
+        ...calls.map((c) => c.memoizer.invalidateKeys(c.keys)),
       ]);
       if (failed !== undefined) throw failed.error;
     } catch (error) {
