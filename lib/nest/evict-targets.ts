@@ -69,14 +69,18 @@ export function evictTargets(
   return { deps, keys: list<string>('keys', spec.keys, ...args), calls, failed };
 }
 
-/** Both sets of targets (the arguments as passed, and as the method left them). */
-export function unionOf(a: EvictTargets, b: EvictTargets | undefined): EvictTargets {
+/**
+ * Both sets of targets: `now` (the arguments as the method left them) and `earlier` (as passed).
+ * Only `now`'s failures count: a callback may need what the method fills in (a new row's id).
+ */
+export function unionOf(now: EvictTargets, earlier: EvictTargets | undefined): EvictTargets {
+  const [a, b] = [now, earlier];
   if (b === undefined) return a;
   const union = (x: readonly string[], y: readonly string[]) => [...new Set([...x, ...y])];
   return {
     deps: union(a.deps, b.deps),
     keys: union(a.keys, b.keys),
     calls: [...a.calls, ...b.calls],
-    failed: a.failed ?? b.failed,
+    failed: a.failed,
   };
 }

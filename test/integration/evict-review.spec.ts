@@ -54,6 +54,13 @@ class Users {
     db.set(user.id, { ...user });
   }
 
+  // The tags need the id the method assigns: the callback throws on the arguments as passed.
+  @InvalidateTags((user: { id?: number }) => [`user:${user.id!.toFixed(0)}`])
+  async create(user: { id?: number }): Promise<number> {
+    user.id = 7;
+    return user.id;
+  }
+
   // A synchronous mutator whose tags callback fails.
   @InvalidateTags((user: { id?: number }) => {
     if (user.id === undefined) throw new Error('no id yet');
@@ -110,6 +117,11 @@ describe.each([
     await settle(app);
     await users.renameByCall({ id: 1, email: 'old@example.com' }, 'new@example.com');
     expect([await users.exists('old@example.com'), await users.exists('new@example.com')]).toEqual([false, true]);
+  });
+
+  it('a callback that needs what the method fills in (a new id) fails only if it still fails after the method', async () => {
+    expect(await app.get(Users).create({})).toBe(7);
+    expect(lines.filter((l) => l.includes('Users.create'))).toEqual([]);
   });
 
   it('a synchronous method whose bust fails: the call returns and the failure is logged once', async () => {
