@@ -80,7 +80,15 @@ export function registerPrometheusMetrics(engine: CacheMemoizeEngine, options: P
     labelNames: ['namespace'],
     registers: [registry],
     collect(this: PromMetric) {
-      for (const [ns, c] of Object.entries(engine.stats().byNamespace)) this.set({ namespace: label(ns) }, c.hitRatio);
+      // Namespaces folded into one label (`other`) are added up before the ratio is taken.
+      const byLabel = new Map<string, { hits: number; reads: number }>();
+      for (const [ns, c] of Object.entries(engine.stats().byNamespace)) {
+        const sum = byLabel.get(label(ns)) ?? { hits: 0, reads: 0 };
+        sum.hits += c.hits;
+        sum.reads += c.hits + c.misses + c.stale;
+        byLabel.set(label(ns), sum);
+      }
+      for (const [namespace, { hits, reads }] of byLabel) this.set({ namespace }, reads === 0 ? 0 : hits / reads);
     },
   });
   const compute = new prom.Histogram({

@@ -13,6 +13,7 @@ import {
   CacheMemoizeModule,
   cacheHandle,
   InvalidationService,
+  memoryStore,
   redisStore,
   registerPrometheusMetrics,
   type CacheEvent,
@@ -202,5 +203,45 @@ describe('observability, on a real Redis', () => {
     for (let i = 0; i < 5; i++) await app.get(PriceService).price(`x${i}`, 'EUR');
     expect(events.some((e) => e.type === 'circuit' && e.state === 'open')).toBe(true);
     await redis.start();
+  });
+});
+
+@Injectable()
+class Folded {
+  @CacheMemoize({ ttl: '1m' }) async a(x: number) {
+    return x;
+  }
+  @CacheMemoize({ ttl: '1m' }) async b(x: number) {
+    return x;
+  }
+  @CacheMemoize({ ttl: '1m' }) async c(x: number) {
+    return x;
+  }
+}
+
+describe('Prometheus: namespaces folded into "other" (maxNamespaces)', () => {
+  // Before the fix, each folded namespace overwrote the gauge: "other" showed the last one's ratio.
+  it('hit_ratio{namespace="other"} is the ratio of everything folded there', async () => {
+    const app = await Test.createTestingModule({
+      imports: [CacheMemoizeModule.forRoot({ stores: { default: memoryStore() }, prefix: uniquePrefix('fold') })],
+      providers: [Folded],
+    }).compile();
+    await app.init();
+    try {
+      const s = app.get(Folded);
+      await s.a(1); // a: 1 miss
+      for (let i = 0; i < 9; i++) await s.b(1); // b: 1 miss, 8 hits
+      await s.c(1); // c: 1 miss
+      const registry = new Registry();
+      registerPrometheusMetrics(app.get(CacheMemoizeEngine), { registry, maxNamespaces: 1 });
+      const lines = (await registry.metrics()).split('\n').filter((l) => l.startsWith('cache_memoize_hit_ratio{'));
+      // The first namespace keeps its label; b and c together: 8 hits of 10 reads.
+      expect(lines).toEqual([
+        'cache_memoize_hit_ratio{namespace="Folded.a"} 0',
+        'cache_memoize_hit_ratio{namespace="other"} 0.8',
+      ]);
+    } finally {
+      await app.close();
+    }
   });
 });
