@@ -91,7 +91,9 @@ describe.each([
   beforeEach(async () => {
     lines = [];
     for (const level of ['log', 'warn', 'error'] as const)
-      jest.spyOn(Logger.prototype, level).mockImplementation((m: unknown) => void lines.push(`${level}: ${String(m)}`));
+      jest
+        .spyOn(Logger.prototype, level)
+        .mockImplementation(((m: unknown) => void lines.push(`${level}: ${String(m)}`)) as never);
     db.clear();
     db.set(1, { id: 1, email: 'old@example.com' });
     app = await appOn(make(), uniquePrefix('evictreview'), [Users]);
