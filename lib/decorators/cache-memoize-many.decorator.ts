@@ -1,7 +1,7 @@
 import { SetMetadata } from '@nestjs/common';
 import { CACHE_MEMOIZE_MANY_METADATA } from '../constants';
 import type { CacheMemoizeManyOptions } from '../types/options';
-import { decoratedClasses } from './cache-memoize.decorator';
+import { decoratedClasses, refuseUnmemoizable } from './cache-memoize.decorator';
 
 /** What a batch method may return: items aligned with its ids, a Map by id, or a record by id. */
 export type BatchResultOf<Item> = readonly Item[] | ReadonlyMap<unknown, Item> | Readonly<Record<string, Item>>;
@@ -28,6 +28,7 @@ export function CacheMemoizeMany<Id = never, Rest extends readonly unknown[] = n
 ): CacheMemoizeManyDecorator<Id, Rest, Item> {
   const metadata = SetMetadata(CACHE_MEMOIZE_MANY_METADATA, Object.freeze({ ...options }));
   return ((target: object, key: string | symbol, descriptor: PropertyDescriptor) => {
+    refuseUnmemoizable('@CacheMemoizeMany', target, key);
     decoratedClasses.add(target.constructor);
     metadata(target, key, descriptor);
   }) as CacheMemoizeManyDecorator<Id, Rest, Item>;

@@ -1,3 +1,4 @@
+import { InvalidOptionError } from '../errors';
 import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
 import type { Observable } from 'rxjs';
 import { CacheMemoizeInterceptor } from '../interceptor/cache-memoize.interceptor';
@@ -39,7 +40,7 @@ export function CacheMemoize<A extends readonly unknown[] = never, R = unknown>(
   return ((target: object, key?: string | symbol, descriptor?: PropertyDescriptor) => {
     (decorator as (t: object, k?: string | symbol, d?: PropertyDescriptor) => unknown)(target, key, descriptor);
     if (key === undefined || descriptor === undefined || typeof descriptor.value !== 'function') return;
-    if (typeof target === 'function') return; // a static method: not memoized (no instance)
+    refuseUnmemoizable('@CacheMemoize', target, key);
     decoratedClasses.add(target.constructor);
     // On the prototype: a class Nest never creates is memoized through it once an app binds it.
     // Provider instances get their own wrapper at bootstrap (which calls this on a miss).
@@ -49,6 +50,17 @@ export function CacheMemoize<A extends readonly unknown[] = never, R = unknown>(
     descriptor.value = dispatch;
     return descriptor;
   }) as unknown as CacheMemoizeDecorator<A, R>;
+}
+
+/** A static or symbol-named method would never be memoized (no instance; methods are found by name): said, not skipped. */
+export function refuseUnmemoizable(decorator: string, target: object, key: string | symbol): void {
+  const where = `${decorator} on ${typeof target === 'function' ? target.name : target.constructor.name}.${String(key)}`;
+  if (typeof target === 'function')
+    throw new InvalidOptionError(
+      `${where}: a static method is not memoized. Make it an instance method of a provider.`,
+    );
+  if (typeof key === 'symbol')
+    throw new InvalidOptionError(`${where}: a method named by a symbol is not memoized. Give it a string name.`);
 }
 
 /**
