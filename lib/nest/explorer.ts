@@ -93,7 +93,8 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
       if (!warned.has(`${cls.name}.${name}`)) {
         warned.add(`${cls.name}.${name}`);
         this.logger.warn(
-          `${cls.name}.${name} runs uncached: ${cls.name} is not created by Nest, and without instanceKey its instances ` +
+          `${cls.name}.${name} runs uncached: ${cls.name} was not created by Nest at bootstrap (made with new, by a factory, ` +
+            `or in a module loaded later by LazyModuleLoader), and without instanceKey its instances ` +
             `would share one another's results. Key it by the instance: @CacheMemoize({ instanceKey: (self: ${cls.name}) => self.id }), ` +
             `or, if the result does not depend on the instance, instanceKey: () => 'shared'.`,
         );

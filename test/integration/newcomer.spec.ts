@@ -194,7 +194,7 @@ describe('warnings a user needs', () => {
     expect(await new MoneyFormatter().format(150)).toBe('1.50');
     expect(runs).toBe(2); // instances could differ: never one's result for another
     const lines = logs.filter(([, m]) =>
-      m.includes('MoneyFormatter.format runs uncached: MoneyFormatter is not created by Nest'),
+      m.includes('MoneyFormatter.format runs uncached: MoneyFormatter was not created by Nest at bootstrap'),
     );
     expect(lines).toHaveLength(1);
     expect(lines[0][1]).toMatch(/instanceKey: \(self: MoneyFormatter\) => self\.id/);
