@@ -36,6 +36,7 @@ const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x
 export function resolveModuleOptions(options: CacheMemoizeModuleOptions): ResolvedModuleOptions {
   const source = (options as { [OPTIONS_SOURCE]?: string })[OPTIONS_SOURCE] ?? 'forRootAsync()';
   const where = `CacheMemoizeModule.${source}`;
+  checkKeys(options, where);
   const stores = new Map(Object.entries(options.stores ?? { default: memoryStore() }));
   if (stores.size === 0) throw new InvalidOptionError(`${where}: stores must name at least one store.`);
   for (const [name, store] of stores) {
@@ -97,4 +98,66 @@ function privateHeaderSet(extra: readonly string[] | undefined, where: string): 
     );
   }
   return [...new Set([...CREDENTIAL_HEADERS, ...(extra ?? []).map((h) => h.trim().toLowerCase())])];
+}
+
+/** Every module option: the compiler keeps this list in step with CacheMemoizeModuleOptions. */
+const KNOWN: Record<keyof CacheMemoizeModuleOptions, 'boolean' | 'any'> = {
+  stores: 'any',
+  defaultStore: 'any',
+  ttl: 'any',
+  prefix: 'any',
+  enabled: 'boolean',
+  serializer: 'any',
+  secret: 'any',
+  compress: 'any',
+  classes: 'any',
+  privateHeaders: 'any',
+  varyByHost: 'boolean',
+  operationTimeout: 'any',
+  connectTimeout: 'any',
+  onEvent: 'any',
+  stats: 'boolean',
+  hooks: 'any',
+  exposeKeyHeader: 'boolean',
+  openTelemetry: 'boolean',
+  regions: 'any',
+};
+
+/**
+ * A misspelt option (from plain JavaScript, a config object, a forRootAsync factory, which
+ * TypeScript does not check for extra keys) or a switch given as a string ('false' from the
+ * environment) would otherwise be ignored, silently.
+ */
+function checkKeys(options: object, where: string): void {
+  for (const [key, value] of Object.entries(options)) {
+    const kind = (KNOWN as Record<string, string | undefined>)[key];
+    if (kind === undefined) {
+      const near = Object.keys(KNOWN).find((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
+      throw new InvalidOptionError(
+        `${where}: unknown option '${key}'` +
+          (key === 'isGlobal'
+            ? ': isGlobal goes beside the factory, forRootAsync({ isGlobal: false, useFactory }), not in what it returns.'
+            : near !== undefined
+              ? `. Did you mean '${near}'?`
+              : `. Known options: ${Object.keys(KNOWN).join(', ')}.`),
+      );
+    }
+    if (kind === 'boolean' && value !== undefined && typeof value !== 'boolean')
+      throw new InvalidOptionError(
+        `${where}: option ${key} must be true or false, got ${typeof value} ${JSON.stringify(value)} ` +
+          `(from the environment? compare it: ${key}: process.env.X === 'true').`,
+      );
+  }
+}
+
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
 }

@@ -143,3 +143,47 @@ describe('option pairs that defeat each other are refused at bootstrap', () => {
     );
   });
 });
+
+describe('module options that would be ignored are refused at bootstrap', () => {
+  const bootModule = async (options: object, async = false) => {
+    const module = async
+      ? CacheMemoizeModule.forRootAsync({ useFactory: () => options as CacheMemoizeModuleOptions })
+      : CacheMemoizeModule.forRoot(options as CacheMemoizeModuleOptions);
+    const app = await Test.createTestingModule({ imports: [module] }).compile();
+    await app.init();
+    await app.close();
+  };
+
+  it.each([
+    [
+      { operationTimout: '2s' },
+      false,
+      "CacheMemoizeModule.forRoot(): unknown option 'operationTimout'. Did you mean 'operationTimeout'?",
+    ],
+    [
+      { ttl: '1m', stors: {} },
+      true,
+      "CacheMemoizeModule.forRootAsync(): unknown option 'stors'. Did you mean 'stores'?",
+    ],
+    [
+      { isGlobal: false },
+      true,
+      "CacheMemoizeModule.forRootAsync(): unknown option 'isGlobal': isGlobal goes beside the factory",
+    ],
+    [{ cacheTtl: 5 }, false, "unknown option 'cacheTtl'. Known options: stores, defaultStore, ttl,"],
+    [
+      { enabled: 'false' },
+      true,
+      'CacheMemoizeModule.forRootAsync(): option enabled must be true or false, got string "false"',
+    ],
+    [{ stats: 0 }, false, 'option stats must be true or false, got number 0'],
+  ] as Array<[object, boolean, string]>)('%j (forRootAsync: %s)', async (options, async, message) => {
+    const error = await refused(() => bootModule(options, async));
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as Error).message).toContain(message);
+  });
+
+  it('isGlobal beside forRoot() options is still the module switch, not an option', async () => {
+    await expect(bootModule({ isGlobal: false, ttl: '1m' })).resolves.toBeUndefined();
+  });
+});
