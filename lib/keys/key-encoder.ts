@@ -35,14 +35,28 @@ export function encodeValue(value: unknown, owner: string, path = 'key'): string
 
 /** Deeper arguments are not keyed (the call runs uncached): encoding must never exhaust the stack. */
 const MAX_DEPTH = 256;
+/**
+ * Nor larger ones: a key is built before the call runs, and a sparse `new Array(2 ** 32 - 1)`
+ * would hold the event loop for half a minute building it. Items, characters and bytes are
+ * charged as they are met, before they are walked.
+ */
+export const MAX_KEY_UNITS = 4 * 1024 * 1024;
 
 class Encoder {
   private readonly ancestors = new Set<object>();
+  private room = MAX_KEY_UNITS;
   constructor(private readonly owner: string) {}
+
+  /** Charges `units` (items, characters, bytes) to the key's budget. */
+  private charge(units: number, path: string): void {
+    if ((this.room -= units) < 0)
+      throw this.fail(path, `makes a key of more than ${MAX_KEY_UNITS} items, characters or bytes`);
+  }
 
   encode(value: unknown, path: string): string {
     switch (typeof value) {
       case 'string':
+        this.charge(value.length, path);
         return JSON.stringify(value);
       case 'number':
         if (Object.is(value, -0)) return '-0';
@@ -81,6 +95,7 @@ class Encoder {
       return `${ctorName(value)}#(${this.encode(custom.call(value), `${path}.cacheKey()`)})`;
     }
     if (Array.isArray(value)) {
+      this.charge(value.length + 1, path);
       let out = '[';
       for (let i = 0; i < value.length; i++) {
         if (i > 0) out += ',';
@@ -93,11 +108,16 @@ class Encoder {
       return Number.isNaN(t) ? 'Date(Invalid)' : `Date(${value.toISOString()})`;
     }
     if (ArrayBuffer.isView(value)) {
+      this.charge(value.byteLength, path);
       const bytes = asBuffer(value);
       return `${ctorName(value)}(${bytes.toString('base64')})`;
     }
-    if (value instanceof ArrayBuffer) return `ArrayBuffer(${Buffer.from(value).toString('base64')})`;
+    if (value instanceof ArrayBuffer) {
+      this.charge(value.byteLength, path);
+      return `ArrayBuffer(${Buffer.from(value).toString('base64')})`;
+    }
     if (value instanceof Map) {
+      this.charge(value.size, path);
       const entries: string[] = [];
       let i = 0;
       for (const [k, v] of value) {
@@ -107,6 +127,7 @@ class Encoder {
       return `Map{${entries.sort().join(',')}}`;
     }
     if (value instanceof Set) {
+      this.charge(value.size, path);
       const members: string[] = [];
       let i = 0;
       for (const v of value) members.push(this.encode(v, `${path}<member ${i++}>`));
@@ -127,10 +148,10 @@ class Encoder {
     // An undefined property is absent, as in JSON: `{ role: 'member', active: undefined }` (a DTO
     // from optional query parameters) keys like `{ role: 'member' }`. (Undefined arguments and
     // array items stay distinct from null.)
-    const keys = Object.keys(value)
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .sort();
-    if (!plain && keys.length === 0 && Object.keys(value).length === 0) {
+    const own = Object.keys(value);
+    this.charge(own.length, path);
+    const keys = own.filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
+    if (!plain && keys.length === 0 && own.length === 0) {
       // An instance with no visible state would key every instance alike: refuse, never collide.
       throw this.fail(path, `is a ${ctorName(value)} instance with no enumerable properties`);
     }

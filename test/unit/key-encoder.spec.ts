@@ -225,3 +225,32 @@ describe('encodeArgs: symbol-keyed properties', () => {
     expect(enc(hidden)).toBe(enc({ q: 'x' }));
   });
 });
+
+describe('encodeArgs: an argument too large to key is refused before it is walked', () => {
+  // Before the budget, a sparse array of 2^32 - 1 items held the event loop ~28 s, then failed
+  // with a bare RangeError; `new Array(1e7)` built a 100 MB key.
+  it.each([
+    ['a sparse array of 2^32 - 1 items', () => new Array(2 ** 32 - 1), 'argument #0'],
+    ['ten million holes', () => new Array(10_000_000), 'argument #0'],
+    ['a nested array of 5 M items', () => ({ ids: new Array(5 * 1024 * 1024) }), 'argument #0.ids'],
+    ['64 MiB of bytes', () => Buffer.alloc(64 * 1024 * 1024), 'argument #0'],
+  ])('%s', (_name, make, path) => {
+    const arg = make();
+    let error: unknown;
+    try {
+      enc(arg, 1);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(UnkeyableArgumentError);
+    expect(String(error)).toContain(
+      `Cannot build a cache key for Svc.m: ${path} makes a key of more than 4194304 items, characters or bytes.`,
+    );
+  });
+
+  it('a large argument within the budget is keyed as before', () => {
+    const ids = Array.from({ length: 100_000 }, (_, i) => i);
+    expect(enc(ids)).toBe(`[${ids.join(',')}]`);
+    expect(enc('x'.repeat(1_000_000))).toBe(JSON.stringify('x'.repeat(1_000_000)));
+  });
+});
