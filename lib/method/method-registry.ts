@@ -4,6 +4,7 @@ import type { StatsCollector } from '../engine/stats';
 import { InvalidOptionError, UnknownMethodError } from '../errors';
 import type { CacheHooks, CacheMemoizeManyOptions } from '../types/options';
 import { NamespaceClaims, type Kind } from './namespace-claims';
+import { unknownOptions } from './option-keys';
 import { parseMethodOptions, type AnyOptions } from './options-parser';
 import { parseBatchSettings, ResolvedMany } from './resolved-many';
 import { ResolvedMethod, type ResultShape } from './resolved-method';
@@ -190,6 +191,8 @@ export class MethodRegistry {
   ): ResolvedMethod {
     const owner = `${cls.name}.${methodName}`;
     const { defaults } = this;
+    const unknown = unknownOptions(opts, `${decorator} on ${owner}`);
+    if (unknown !== undefined) defaults.warn(unknown);
     if (opts.region !== undefined) opts = withRegion(defaults.regions, opts, `${decorator} on ${owner}`);
     const parsed = parseMethodOptions(opts, {
       owner,

@@ -8,6 +8,7 @@ import type { CacheMemoizeModuleOptions } from '../types/options';
 import type { Serializer } from '../types/serializer';
 import type { CacheStore } from '../types/store';
 import { parseDuration, TIMER } from '../util/duration';
+import { nearest } from '../util/nearest';
 
 /** Module options, checked and resolved once: every error names the option and the fix. */
 export interface ResolvedModuleOptions {
@@ -132,7 +133,7 @@ function checkKeys(options: object, where: string): void {
   for (const [key, value] of Object.entries(options)) {
     const kind = (KNOWN as Record<string, string | undefined>)[key];
     if (kind === undefined) {
-      const near = Object.keys(KNOWN).find((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
+      const near = nearest(key, Object.keys(KNOWN));
       throw new InvalidOptionError(
         `${where}: unknown option '${key}'` +
           (key === 'isGlobal'
@@ -148,16 +149,4 @@ function checkKeys(options: object, where: string): void {
           `(from the environment? compare it: ${key}: process.env.X === 'true').`,
       );
   }
-}
-
-/** Edit distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++)
-      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length];
 }

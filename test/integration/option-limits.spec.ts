@@ -3,12 +3,14 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
   CacheMemoize,
+  CacheMemoizeMany,
   CacheMemoizeModule,
   InvalidOptionError,
   memcachedStore,
   memoryStore,
   redisStore,
   tieredStore,
+  type CacheMemoizeManyOptions,
   type CacheMemoizeModuleOptions,
   type CacheMemoizeOptions,
 } from '../../lib';
@@ -185,5 +187,43 @@ describe('module options that would be ignored are refused at bootstrap', () => 
 
   it('isGlobal beside forRoot() options is still the module switch, not an option', async () => {
     await expect(bootModule({ isGlobal: false, ttl: '1m' })).resolves.toBeUndefined();
+  });
+});
+
+describe('decorator options that would be ignored are told at bootstrap', () => {
+  it('a typo in a @CacheMemoize or @CacheMemoizeMany option is warned once, with the option it meant', async () => {
+    @Injectable()
+    class Typos {
+      @CacheMemoize({ ttL: '1s', tag: ['x'] } as unknown as CacheMemoizeOptions)
+      async get(id: number): Promise<number> {
+        return id;
+      }
+
+      @CacheMemoizeMany({ ttl: '1m', maxbatch: 10 } as unknown as CacheMemoizeManyOptions)
+      async many(ids: number[]): Promise<number[]> {
+        return ids;
+      }
+
+      @CacheMemoizeMany({ ttl: '1m', maxBatch: 10, region: 'hot', result: 'array', cacheMissing: false })
+      async fine(ids: number[]): Promise<number[]> {
+        return ids;
+      }
+    }
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const app = await Test.createTestingModule({
+        imports: [CacheMemoizeModule.forRoot({ stores: { default: memoryStore() }, regions: { hot: { ttl: '10s' } } })],
+        providers: [Typos],
+      }).compile();
+      await app.init();
+      await app.close();
+      const told = warn.mock.calls.map(([m]) => String(m)).filter((m) => m.includes('unknown option'));
+      expect(told).toEqual([
+        "@CacheMemoize on Typos.get: unknown options 'ttL' (did you mean 'ttl'?), 'tag' (did you mean 'tags'?), ignored.",
+        "@CacheMemoizeMany on Typos.many: unknown option 'maxbatch' (did you mean 'maxBatch'?), ignored.",
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });

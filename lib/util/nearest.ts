@@ -1,0 +1,20 @@
+/** The known name a misspelt one most likely meant (edit distance at most 2, case aside), for "did you mean". */
+export function nearest(name: string, known: readonly string[]): string | undefined {
+  let best: { name: string; by: number } | undefined;
+  for (const k of known) {
+    const by = distance(k.toLowerCase(), name.toLowerCase());
+    if (by <= 2 && (best === undefined || by < best.by)) best = { name: k, by };
+  }
+  return best?.name;
+}
+
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
