@@ -80,22 +80,23 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
     const original = descriptor.value as unknown as (this: EvictTarget, ...args: unknown[]) => unknown;
     const owner = `${target.constructor.name}.${String(propertyKey)}`;
     const spec = options as CacheEvictOptions<readonly unknown[], unknown>;
-    const evictorOf = (self: EvictTarget) => self[ENGINE_REF] ?? unlinkedEvictor(self.constructor); // request-scoped, hand-made
-    const evict = (self: EvictTarget, args: unknown[], result: unknown, completed: boolean, earlier?: unknown) => {
-      const evictor = evictorOf(self);
-      return evictor ? evictor.evict(spec, args, result, owner, completed, earlier) : Promise.resolve();
-    };
+    // Request-scoped and hand-made instances: the apps that provide the class, looked up once per
+    // call, so the plan made before the method and the bust after it go to the same apps.
+    const evictorOf = (self: EvictTarget) => self[ENGINE_REF] ?? unlinkedEvictor(self.constructor);
+    type Of = Evictor | undefined;
+    const evict = (evictor: Of, args: unknown[], result: unknown, completed: boolean, earlier?: unknown) =>
+      evictor ? evictor.evict(spec, args, result, owner, completed, earlier) : Promise.resolve();
     // A method may change its arguments (`user.email = next`): what they named as passed is busted too.
     const fromArgs = [spec.tags, spec.keys, spec.namespaces].some((s) => typeof s === 'function') || !!spec.methods;
-    const plan = (self: EvictTarget, args: unknown[]) =>
-      fromArgs ? evictorOf(self)?.plan(spec, args, owner) : undefined;
+    const plan = (evictor: Of, args: unknown[]) => (fromArgs ? evictor?.plan(spec, args, owner) : undefined);
     // Nobody awaits a synchronous method's bust: its failure is logged (with onFailure 'log', already was).
     const logFailure = (error: unknown) =>
       new Logger('CacheMemoize').error(error instanceof Error ? error.message : String(error));
     let returns = declaredReturn(target, propertyKey, original);
     const wrapped = function (this: EvictTarget, ...args: unknown[]): unknown {
+      const evictor = evictorOf(this);
       if (spec.before) {
-        const busted = evict(this, args, undefined, false);
+        const busted = evict(evictor, args, undefined, false);
         busted.catch(() => undefined); // reported through the chains below; a body that throws leaves it unread
         if (returns === 'promise') return busted.then(() => original.apply(this, args));
         if (returns === 'observable') {
@@ -109,17 +110,18 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
         busted.catch(logFailure);
         return result; // sync (its type says so): in-process stores apply it at once; others only log
       }
-      const earlier = plan(this, args);
+      const earlier = plan(evictor, args);
       const result = original.apply(this, args);
-      if (isObservable(result)) return bustAfterStream(result, (last, done) => evict(this, args, last, done, earlier));
+      if (isObservable(result))
+        return bustAfterStream(result, (last, done) => evict(evictor, args, last, done, earlier));
       if (isThenable(result)) {
         return result.then(async (value) => {
-          await evict(this, args, value, true, earlier);
+          await evict(evictor, args, value, true, earlier);
           return value;
         });
       }
       // Sync (a handler too): in-process stores apply it at once; others only log.
-      evict(this, args, result, true, earlier).catch(logFailure);
+      evict(evictor, args, result, true, earlier).catch(logFailure);
       return result;
     };
     inheritIdentity(original, wrapped);
