@@ -32,7 +32,7 @@ function busFor(tier: TierParts, channel: string): BusProtocol | undefined {
   return bus;
 }
 
-/** Meta of an L1 copy of an L2 entry: the epoch it was written under confirms it when no lease holds. */
+/** Meta of an L1 copy of an L2 entry: the epoch it was read (or written) under confirms it when no lease holds. */
 export class L1Meta extends LocalMeta {
   constructor(
     deps: readonly TagState[],
@@ -246,7 +246,9 @@ export class TwoTierTopology implements Topology {
         view.freshUntil,
         view.staleUntil,
         view.etag,
-        view.epoch,
+        // The epoch the lookup read, its tokens checked after it: an entry written under an older
+        // one is confirmed by that epoch from now on, not re-read whole on every hit.
+        found.epoch ?? view.epoch,
       );
     } catch {
       // a corrupt dependency list only costs the L1 copy
