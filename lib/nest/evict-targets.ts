@@ -74,13 +74,12 @@ export function evictTargets(
  * Only `now`'s failures count: a callback may need what the method fills in (a new row's id).
  */
 export function unionOf(now: EvictTargets, earlier: EvictTargets | undefined): EvictTargets {
-  const [a, b] = [now, earlier];
-  if (b === undefined) return a;
+  if (earlier === undefined) return now;
   const union = (x: readonly string[], y: readonly string[]) => [...new Set([...x, ...y])];
   return {
-    deps: union(a.deps, b.deps),
-    keys: union(a.keys, b.keys),
-    calls: [...a.calls, ...b.calls],
-    failed: a.failed,
+    deps: union(now.deps, earlier.deps),
+    keys: union(now.keys, earlier.keys),
+    calls: [...now.calls, ...earlier.calls],
+    failed: now.failed,
   };
 }

@@ -3,22 +3,10 @@
  * must not end the process (Node's default on an unhandled rejection, which Jest does not apply:
  * hence a child process). Before the fix, each of these exited with code 1 after the call.
  */
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-
-const root = join(__dirname, '../..');
+import { runTs } from '../support/ts-child';
 
 function runChild(mode: 'hook' | 'event' | 'subscribe') {
-  const run = spawnSync(
-    process.execPath,
-    ['-r', 'ts-node/register/transpile-only', join(root, 'test/support/async-hook-child.ts'), mode],
-    {
-      cwd: root,
-      env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
-      encoding: 'utf8',
-      timeout: 30_000,
-    },
-  );
+  const run = runTs('test/support/async-hook-child.ts', [mode]);
   return { status: run.status, stdout: run.stdout.trim().split('\n') };
 }
 

@@ -4,13 +4,11 @@
  * Before the fix, `keys: 5` made every instance throw in the subscriber (an uncaught exception).
  * Runs the instance as a child process: under Jest an uncaught exception does not end the process.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { spawnTs } from '../support/ts-child';
 
-const root = join(__dirname, '../..');
 const servers = sharedServers();
 
 const hostile: Array<[string, unknown]> = [
@@ -27,15 +25,7 @@ const hostile: Array<[string, unknown]> = [
 
 it('a tiered instance stays up and serves after hostile bus messages', async () => {
   const prefix = uniquePrefix('bushostile');
-  const child = spawn(
-    process.execPath,
-    ['-r', 'ts-node/register/transpile-only', join(root, 'test/support/bus-victim-child.ts'), servers.redis, prefix],
-    {
-      cwd: root,
-      env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
+  const child = spawnTs('test/support/bus-victim-child.ts', [servers.redis, prefix]);
   const lines: string[] = [];
   createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

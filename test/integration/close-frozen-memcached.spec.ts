@@ -2,31 +2,14 @@
  * An app on memcached closed while the server is frozen (SIGSTOP: a partition looks the same)
  * lets its process exit: before the fix, memjs' sockets stayed open and the process never ended.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { MemcachedServer } from '../support/servers';
 import { uniquePrefix } from '../support/shared-servers';
-
-const root = join(__dirname, '../..');
+import { spawnTs } from '../support/ts-child';
 
 it('closing the app with memcached frozen: the process exits by itself', async () => {
   const server = await MemcachedServer.launch();
-  const child = spawn(
-    process.execPath,
-    [
-      '-r',
-      'ts-node/register/transpile-only',
-      join(root, 'test/support/close-child.ts'),
-      server.address,
-      uniquePrefix('close'),
-    ],
-    {
-      cwd: root,
-      env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
+  const child = spawnTs('test/support/close-child.ts', [server.address, uniquePrefix('close')]);
   const lines: string[] = [];
   createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));

@@ -21,7 +21,7 @@
  *   6. tiered store across processes: the very next call after an invalidation, a frozen peer
  */
 import 'reflect-metadata';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,10 +48,10 @@ import { closeNodeRedisClients, nodeRedisStore } from '../support/node-redis';
 import { MemcachedServer, RedisServer } from '../support/servers';
 import { drained, settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { spawnTs } from '../support/ts-child';
 import { appOn } from '../support/app-on';
 
 const servers = sharedServers();
-const root = join(__dirname, '../..');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
@@ -877,23 +877,7 @@ class AppProcess {
   }
 
   static async start(kind: Kind, address: string, prefix: string, dbFile: string): Promise<AppProcess> {
-    const child = spawn(
-      process.execPath,
-      [
-        '-r',
-        'ts-node/register/transpile-only',
-        join(root, 'test/support/consistency-worker.ts'),
-        kind,
-        address,
-        prefix,
-        dbFile,
-      ],
-      {
-        cwd: root,
-        env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
-        stdio: ['pipe', 'pipe', 'inherit'],
-      },
-    );
+    const child = spawnTs('test/support/consistency-worker.ts', [kind, address, prefix, dbFile]);
     const app = new AppProcess(child);
     await app.next((e) => e.event === 'ready', 60_000);
     return app;

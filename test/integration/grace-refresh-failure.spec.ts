@@ -3,34 +3,16 @@
  * rejected without a handler: in a plain Node process (unlike under Jest) one ends the process.
  * Each case runs a child process on its store; before the fix, it exited with code 1.
  */
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { sharedServers } from '../support/shared-servers';
+import { runTs } from '../support/ts-child';
 
-const root = join(__dirname, '../..');
 const servers = sharedServers();
 
 describe.each(['memory', 'redis', 'tiered'])('a failing grace refresh on %s', (kind) => {
   it.each(['none', 'soft'])(
     'leaves the process up (soft timeout: %s)',
     (soft) => {
-      const run = spawnSync(
-        process.execPath,
-        [
-          '-r',
-          'ts-node/register/transpile-only',
-          join(root, 'test/support/grace-refresh-child.ts'),
-          kind,
-          servers.redis,
-          soft,
-        ],
-        {
-          cwd: root,
-          env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
-          encoding: 'utf8',
-          timeout: 30_000,
-        },
-      );
+      const run = runTs('test/support/grace-refresh-child.ts', [kind, servers.redis, soft]);
       expect({ stdout: run.stdout, status: run.status, stderr: run.stderr.split('\n').slice(0, 3).join('\n') }).toEqual(
         {
           stdout: 'served 42,42,42\nstill alive\n',

@@ -1,6 +1,4 @@
 import 'reflect-metadata';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { lastValueFrom, of, toArray, type Observable } from 'rxjs';
@@ -20,10 +18,10 @@ import type { CachePolicy } from '../../lib/types/policy';
 import { testPolicy } from '../support/policy';
 import { drained } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { spawnTs } from '../support/ts-child';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const root = join(__dirname, '../..');
 
 let unhandled = 0;
 const onUnhandled = () => unhandled++;
@@ -41,23 +39,10 @@ function runWorker(
   calls: number,
 ): Promise<{ runs: number; values: string[]; seen: string[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '-r',
-        'ts-node/register/transpile-only',
-        join(root, 'test/support/lock-worker.ts'),
-        kind,
-        address,
-        prefix,
-        String(startAt),
-        String(calls),
-      ],
-      {
-        cwd: root,
-        env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+    const child = spawnTs(
+      'test/support/lock-worker.ts',
+      [kind, address, prefix, String(startAt), String(calls)],
+      'pipe',
     );
     let out = '';
     let err = '';

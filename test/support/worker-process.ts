@@ -1,8 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
-
-const root = join(__dirname, '../..');
+import { spawnTs } from './ts-child';
 
 /** A child app instance answering one JSON line per command. */
 export class WorkerProcess {
@@ -15,11 +13,7 @@ export class WorkerProcess {
   }
 
   static async start(script: string, args: string[]): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, script), ...args], {
-      cwd: root,
-      env: { ...process.env, TS_NODE_PROJECT: join(root, 'tsconfig.json'), TS_NODE_SWC: 'true' },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const child = spawnTs(script, args);
     const worker = new WorkerProcess(child);
     await worker.next();
     return worker;
