@@ -1,3 +1,4 @@
+import { withDeadline } from './batch-lookup';
 import type { EngineContext } from './context';
 
 /** 'held' by this caller (with its token), 'busy' (someone else has it), or 'none' (store failed: go on unlocked). */
@@ -10,12 +11,28 @@ export type LockResult = { state: 'held'; token: Buffer } | { state: 'busy' } | 
 export class DistributedLock {
   constructor(private readonly ctx: EngineContext) {}
 
-  async acquire(lockKey: string, ttlMs: number): Promise<LockResult> {
+  /** Asks for the lock within `budgetMs` of store time; past it, goes on unlocked ('none'). */
+  async acquire(lockKey: string, ttlMs: number, budgetMs: number): Promise<LockResult> {
+    if (budgetMs <= 0) return { state: 'none' }; // not asked: nobody would release it
     const { guard, store } = this.ctx;
     const token = Buffer.from(this.ctx.token(), 'latin1');
-    const added = await guard.run('add', lockKey, () => store.add(lockKey, token, ttlMs), undefined);
-    if (added === undefined) return { state: 'none' };
-    return added ? { state: 'held', token } : { state: 'busy' };
+    let adding: Promise<boolean> | undefined;
+    const asked = guard.run('add', lockKey, () => (adding = store.add(lockKey, token, ttlMs)), undefined);
+    const added = await withDeadline(asked, budgetMs);
+    if (added === true) return { state: 'held', token };
+    if (added === false) return { state: 'busy' };
+    // Given up on (slow store, timed out): the store may still take the add after this call moved
+    // on, and other instances would wait `lock.timeout` for a holder computing nothing. Free it
+    // once the add settles; by token, so never someone else's lock.
+    const pending = adding;
+    if (pending !== undefined) {
+      const settled = pending.then(
+        (taken) => taken,
+        () => true,
+      );
+      void this.ctx.background.track(settled.then((taken) => (taken ? this.release(lockKey, token) : undefined)));
+    }
+    return { state: 'none' };
   }
 
   async release(lockKey: string, token: Buffer): Promise<void> {

@@ -61,7 +61,7 @@ export class LockedCompute {
     let delay = 5;
     let waited = false;
     for (;;) {
-      const attempt = (await inBudget(this.lock.acquire(lockKey, lock.ttlMs))) ?? { state: 'none' as const };
+      const attempt = await this.lock.acquire(lockKey, lock.ttlMs, budgetEnd - performance.now());
       if (attempt.state !== 'busy' || this.ctx.now() >= deadline) {
         let writing: Promise<unknown> | undefined;
         try {
