@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { EnvelopeView } from '../codec/envelope';
 import { UnverifiedEntryError, type EntryCodec } from '../codec/entry-codec';
 import { asBuffer } from '../util/bytes';
@@ -85,8 +86,12 @@ export class BatchLookup {
     owner?: string,
     keepMs = 0,
   ): Promise<R> {
+    // `then` runs when the batch is answered, in whichever caller's async context sent it: bound to
+    // this caller's, so a computation it starts sees its own request (AsyncLocalStorage: a tenant,
+    // a trace, withCacheMode), never another caller's from the same tick.
+    const own = AsyncResource.bind(then);
     return new Promise<R>((resolve, reject) => {
-      this.batcher.add(new Pending(key, etag, owner, then, resolve as (value: unknown) => void, reject, keepMs));
+      this.batcher.add(new Pending(key, etag, owner, own, resolve as (value: unknown) => void, reject, keepMs));
     });
   }
 
