@@ -29,7 +29,7 @@ export function planEntry<T>(
   const ttlMs = control?.ttlMs ?? (scope?.ttlOf === undefined ? policy.ttlMs : scope.ttlOf(value));
   if (ttlMs <= 0) return undefined;
   const graceMs = control?.graceMs ?? policy.graceMs;
-  const keepMs = ttlMs + Math.max(graceMs, policy.staleIfErrorMs ?? 0);
+  const keepMs = ttlMs + Math.max(graceMs, control?.staleIfErrorMs ?? policy.staleIfErrorMs ?? 0);
   return { ttlMs, graceMs, keepMs, extraDeps: extraDeps() };
 }
 

@@ -6,9 +6,13 @@
 export class FactoryControl {
   ttlMs: number | undefined;
   graceMs: number | undefined;
+  /** How long past its ttl the store keeps it for stale-if-error, instead of the method's (a cached error: 0). */
+  staleIfErrorMs: number | undefined;
   /** Dependency keys added while it ran. */
   deps: string[] | undefined;
   skipped = false;
+  /** The computation returned or threw: its cacheContext() handle speaks for nothing any more. */
+  closed = false;
 
   constructor(
     /** The app's key prefix (tags become dependency keys under it). */
@@ -21,6 +25,7 @@ export class FactoryControl {
   absorb(other: FactoryControl): void {
     this.ttlMs = other.ttlMs ?? this.ttlMs;
     this.graceMs = other.graceMs ?? this.graceMs;
+    this.staleIfErrorMs = other.staleIfErrorMs ?? this.staleIfErrorMs;
     if (other.deps !== undefined) this.deps = [...(this.deps ?? []), ...other.deps];
     this.skipped ||= other.skipped;
   }

@@ -3,6 +3,7 @@ import type { BatchLookup, Fallback, Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import type { EntryWriter } from './entry-writer';
 import { CacheMemoizeTimeoutError } from '../errors';
+import { CachedErrorRecord } from '../codec/cached-error-record';
 import { withHardTimeout } from './factory-runner';
 
 /** A lookup's answer that carries a value (fresh or stale). */
@@ -116,7 +117,9 @@ export function servingStaleOnError<T>(
 ): Promise<T> {
   return call.catch(async (error: unknown) => {
     const stale = await fallback();
-    if (stale === undefined) throw error;
+    // A cached error (cacheErrors) lives for its own ttl only; a store that keeps it longer
+    // (memcached rounds up to seconds) must not make it the fallback of a later failure.
+    if (stale === undefined || stale.value instanceof CachedErrorRecord) throw error;
     let value = stale.value;
     if (policy.check !== undefined) {
       const verdict = await verdictOf(ctx, key, policy, value);

@@ -5,6 +5,8 @@ import type { Memoizer } from '../engine/memoizer';
 import { currentControl } from '../engine/reentry';
 import { CachedError, InvalidOptionError } from '../errors';
 import type { CacheErrorsOptions } from '../types/options';
+import type { CachePolicy } from '../types/policy';
+import type { ResultShape } from './result-shape';
 import { parseDuration } from '../util/duration';
 
 /** An error kept by an in-process store: the same instance is thrown on every hit. */
@@ -74,13 +76,20 @@ function recordOf(error: unknown): CachedErrorRecord {
 export class ErrorCache {
   private readonly matches: (error: unknown) => boolean;
   private readonly ttlMs: number;
+  private warned = false;
 
   constructor(
     options: CacheErrorsOptions,
     private readonly inProcess: boolean,
-    where: string,
+    private readonly where: string,
+    private readonly warn: (message: string) => void = () => undefined,
   ) {
     const when = options.when;
+    const isClass = (f: unknown) => f === Error || (f as { prototype?: unknown }).prototype instanceof Error;
+    if (typeof when === 'function' && isClass(when))
+      throw new InvalidOptionError(
+        `${where}: option cacheErrors.when is the error class ${when.name}, not a predicate: pass an array, e.g. when: [${when.name}].`,
+      );
     if (typeof when === 'function') this.matches = (error) => (when as (error: unknown) => boolean)(error) === true;
     else if (Array.isArray(when) && when.every((c) => typeof c === 'function'))
       this.matches = (error) => when.some((cls) => error instanceof cls);
@@ -95,22 +104,39 @@ export class ErrorCache {
   factory(invoke: () => unknown): () => Promise<unknown> {
     return () => {
       const control = currentControl(); // the computation's own, read at its synchronous start
-      return Promise.resolve(invoke()).catch((error: unknown) => {
-        if (!this.matches(error)) throw error;
+      // A synchronous throw is the method's error as a rejection is.
+      return new Promise((resolve) => resolve(invoke())).catch((error: unknown) => {
+        if (!this.cached(error)) throw error;
         if (control !== undefined) {
+          // Its own ttl only: no grace, and no stale-if-error fallback kept past it.
           control.ttlMs = this.ttlMs;
           control.graceMs = 0;
+          control.staleIfErrorMs = 0;
         }
         return this.inProcess ? new ErrorBox(error) : recordOf(error);
       });
     };
   }
 
+  /** Whether `when` says so; a `when` that throws caches nothing, and the caller gets the method's error. */
+  private cached(error: unknown): boolean {
+    try {
+      return this.matches(error);
+    } catch (failure) {
+      if (!this.warned) {
+        this.warned = true;
+        const reason = failure instanceof Error ? failure.message : String(failure);
+        this.warn(`${this.where}: cacheErrors.when threw (${reason}); the method's error is not cached.`);
+      }
+      return false;
+    }
+  }
+
   /** What a call returns: the value, or the cached error thrown again. */
-  unwrap<T>(value: T): T {
+  static readonly unwrap = <T>(value: T): T => {
     ErrorCache.throwIfError(value);
     return value;
-  }
+  };
 
   /** A cached error is thrown again; any other value is left alone. */
   static throwIfError(value: unknown): void {
@@ -126,16 +152,31 @@ export class ErrorCache {
 
 /** The `cacheErrors` of a method on its store, checked (bootstrap fails naming the method). */
 export function errorCacheOf(
-  options: CacheErrorsOptions | undefined,
-  memoizer: Memoizer,
-  owner: string,
+  method: {
+    cacheErrors?: CacheErrorsOptions;
+    memoizer: Memoizer;
+    owner: string;
+    policy: CachePolicy;
+    shapeHint?: ResultShape;
+  },
+  warn: (message: string) => void,
 ): ErrorCache | undefined {
+  const { cacheErrors: options, memoizer, owner, shapeHint } = method;
   if (options === undefined) return undefined;
   const where = `@CacheMemoize on ${owner}`;
+  if (shapeHint !== undefined && shapeHint !== 'promise')
+    throw new InvalidOptionError(
+      `${where}: option cacheErrors applies to methods that return a Promise; this one returns ${shapeHint === 'sync' ? 'a plain value' : 'an Observable'}.`,
+    );
   if (!memoizer.isLocal && memoizer.serializer.cachesErrors !== true)
     throw new InvalidOptionError(
       `${where}: option cacheErrors needs a codec that keeps cached errors as such (the default tagged-JSON codec); ` +
         `the serializer '${memoizer.serializer.name}' of store '${memoizer.name}' would bring them back as plain values.`,
     );
-  return new ErrorCache(options, memoizer.isLocal, where);
+  if (!method.policy.storeResult)
+    throw new InvalidOptionError(
+      `${where}: options cacheErrors and storeResult: false do not go together: the entry would hold a marker, ` +
+        `and a cached error would come back as a success. Drop one of them.`,
+    );
+  return new ErrorCache(options, memoizer.isLocal, where, warn);
 }

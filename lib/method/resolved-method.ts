@@ -42,6 +42,8 @@ export class ResolvedMethod {
   /** Whether calls need a scope of their own (per-call tags, result tags, etag or hooks). */
   private readonly dynamic: boolean;
   private readonly errors: ErrorCache | undefined;
+  /** On a shared store, errors cached by another deploy of this method (cacheErrors) are thrown, never returned. */
+  private readonly unwrap: (<T>(value: T) => T) | undefined;
 
   constructor(private readonly config: ResolvedMethodConfig) {
     this.owner = config.owner;
@@ -53,7 +55,8 @@ export class ResolvedMethod {
     this.dynamic = [tags, resultTags, etag, ttl, config.hooks].some((c) => c !== undefined);
     const { policy } = config;
     config.memoizer.registerLifetime(policy.ttlMs + Math.max(policy.graceMs, policy.staleIfErrorMs ?? 0));
-    this.errors = errorCacheOf(config.cacheErrors, config.memoizer, config.owner);
+    this.errors = errorCacheOf(config, (m) => config.warn(m));
+    this.unwrap = this.errors !== undefined || !config.memoizer.isLocal ? ErrorCache.unwrap : undefined;
   }
 
   /** `instance`: the object the method is called on (needed with `instanceKey`). */
@@ -170,13 +173,10 @@ export class ResolvedMethod {
     }
     const invoke = (): unknown => original.apply(thisArg, args);
     switch (this.shape) {
-      case 'promise':
-        if (this.errors !== undefined) {
-          const errors = this.errors;
-          const factory = errors.factory(invoke);
-          return this.memoizer.getOrSet(key, factory, this.policy, scope, base, rest).then((v) => errors.unwrap(v));
-        }
-        return this.memoizer.getOrSet(key, invoke, this.policy, scope, base, rest);
+      case 'promise': {
+        const got = this.memoizer.getOrSet(key, this.errors?.factory(invoke) ?? invoke, this.policy, scope, base, rest);
+        return this.unwrap === undefined ? got : got.then(this.unwrap);
+      }
       case 'observable':
         return this.observable(key, invoke as () => Observable<unknown>, scope);
       case 'sync':
@@ -189,12 +189,14 @@ export class ResolvedMethod {
   /** Recomputes and stores the value for these arguments, whatever is cached. */
   refresh(thisArg: unknown, original: MethodImpl, args: unknown[]): Promise<unknown> {
     const key = this.keyFor(args, thisArg);
-    return this.memoizer.refresh(
-      key,
-      () => settle(original.apply(thisArg, args)),
-      this.policy,
-      this.scopeFor(args, key),
-    );
+    return this.refreshed(thisArg, original, args, key, this.scopeFor(args, key));
+  }
+
+  /** Recomputes and stores; an error the method caches (cacheErrors) is stored, and thrown to the refresher. */
+  private refreshed(thisArg: unknown, original: MethodImpl, args: unknown[], key: string, scope?: CallScope) {
+    const invoke = () => settle(original.apply(thisArg, args));
+    const run = this.memoizer.refresh(key, this.errors?.factory(invoke) ?? invoke, this.policy, scope);
+    return this.unwrap === undefined ? run : run.then(this.unwrap);
   }
 
   /** The cached value for these arguments if it is fresh, without computing (`undefined` otherwise). */
@@ -231,7 +233,7 @@ export class ResolvedMethod {
       void this.memoizer.invalidateKeys([key]); // local: applied synchronously
       return this.memoizer.getOrSetSync(key, () => original.apply(thisArg, args), this.policy, scope);
     }
-    const refreshed = this.memoizer.refresh(key, () => settle(original.apply(thisArg, args)), this.policy, scope);
+    const refreshed = this.refreshed(thisArg, original, args, key, scope);
     if (this.shape === 'observable') return replay(() => refreshed);
     return refreshed;
   }
