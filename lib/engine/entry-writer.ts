@@ -22,7 +22,11 @@ export class EntryWriter {
     private readonly observer: () => RemoteObserver,
   ) {}
 
-  /** Stores the value with what the computation read; a throwing cacheIf/resultTags costs the write, never the value. */
+  /**
+   * Stores the value with what the computation read; a throwing cacheIf/resultTags costs the write,
+   * never the value. 'declined': the value itself was not to be stored (skip, cacheIf, a ttl of 0,
+   * a callback that threw, a value the codec refuses).
+   */
   async write<T>(
     flight: Flight<T>,
     value: T,
@@ -30,12 +34,12 @@ export class EntryWriter {
     policy: CachePolicy,
     scope: CallScope | undefined,
     startedAt: number,
-  ): Promise<void> {
+  ): Promise<'declined' | undefined> {
     const { ctx } = this;
     const key = flight.key;
     try {
       const plan = planEntry(value, policy, scope, flight.control, () => flight.extraDeps(value, scope));
-      if (plan === undefined) return;
+      if (plan === undefined) return 'declined';
       const stored = policy.storeResult ? value : undefined;
       // Serialized before any await: the caller gets the value next, and may change it.
       let body: Uint8Array;
@@ -45,7 +49,7 @@ export class EntryWriter {
         if (policy.storeResult) flight.copy = () => this.codec.serializer.decode(taken);
       } catch (error) {
         ctx.emit({ type: 'uncacheable', key, store: ctx.name, owner: policy.owner, error });
-        return;
+        return 'declined';
       }
       let recorded: Snapshot | undefined = snapshot;
       if (plan.extraDeps !== undefined) {
@@ -77,13 +81,15 @@ export class EntryWriter {
         false,
         policy.owner,
       );
-      if (!ok) return;
+      if (!ok) return undefined;
       ctx.emit({ type: 'set', key, store: ctx.name, owner: policy.owner });
       // Detached while the write was on its way (an invalidation here): keep no in-process copy.
       if (!flight.cancelled) await this.observer().stored?.(key, stored, meta, flight.stamp);
     } catch (error) {
       ctx.emit({ type: 'error', key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
+      return 'declined';
     }
+    return undefined;
   }
 
   /**

@@ -19,18 +19,20 @@ export function runFactory<T>(
 ): Promise<T> {
   const started = performance.now();
   let run: Promise<T>;
+  // An uncached run (store unreachable, re-entry) still gets a control of its own.
+  const own = control ?? new FactoryControl(ctx.prefix, policy.owner);
   try {
     const trace = ctx.traceCompute;
     run = computingSync(
       [key],
       () => (trace === undefined ? Promise.resolve(factory()) : trace(key, policy.owner, async () => factory())),
-      // An uncached run (store unreachable, re-entry) still gets a control of its own.
-      control ?? new FactoryControl(ctx.prefix, policy.owner),
+      own,
     );
   } catch (error) {
     run = Promise.reject(error);
   }
-  const computed = (ok: boolean): void =>
+  const computed = (ok: boolean): void => {
+    own.closed = true; // what it says from now on would not be read: refused (cacheContext())
     ctx.emit({
       type: 'computed',
       key,
@@ -39,6 +41,7 @@ export function runFactory<T>(
       durationMs: performance.now() - started,
       ok,
     });
+  };
   return run.then(
     (value) => {
       computed(true);

@@ -5,7 +5,10 @@ import { planEntry } from './entry-plan';
 import type { LocalFlight } from './local-entry';
 import type { LocalVersions } from './local-versions';
 
-/** Stores a computed value unless its computation was overtaken; nothing here can fail the call. */
+/**
+ * Stores a computed value unless its computation was overtaken; nothing here can fail the call.
+ * True when the value itself declined to be stored (skip, cacheIf, a ttl of 0, a callback that threw).
+ */
 export function storeComputed<T>(
   ctx: EngineContext,
   store: LocalCacheStore,
@@ -14,17 +17,17 @@ export function storeComputed<T>(
   value: T,
   policy: CachePolicy,
   scope: CallScope | undefined,
-): void {
-  if (flight.cancelled) return;
+): boolean {
+  if (flight.cancelled) return false;
   try {
     const plan = planEntry(value, policy, scope, flight.control, () => flight.extraDeps(value, scope));
-    if (plan === undefined) return;
+    if (plan === undefined) return true;
     let meta = flight.meta;
     const at = flight.at;
     const extra = plan.extraDeps;
     if (extra !== undefined) {
       // A result tag invalidated while this computed: the value may predate it (and callers that joined run again).
-      if (!versions.untouchedSince(at, extra)) return;
+      if (!versions.untouchedSince(at, extra)) return false;
       meta = versions.extend(meta, extra);
     }
     const now = ctx.now();
@@ -33,7 +36,9 @@ export function storeComputed<T>(
     const fresh = now + ttlMs;
     store.putEntry(flight.key, stored, meta, at, fresh, fresh + graceMs, keepMs, now, flight.sum, flight.sig);
     ctx.emit({ type: 'set', key: flight.key, store: ctx.name, owner: policy.owner });
+    return false;
   } catch (error) {
     ctx.emit({ type: 'error', key: flight.key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
+    return true;
   }
 }

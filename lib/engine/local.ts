@@ -169,7 +169,11 @@ export class LocalTopology implements Topology {
   }
 
   async refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
-    return this.compute(key, factory, policy, scope);
+    let declined = false;
+    const value = await this.compute(key, factory, policy, scope, () => (declined = true));
+    // A new value the computation did not store (skip, cacheIf) must not leave the old one served.
+    if (declined) await this.invalidateKeys([key]);
+    return value;
   }
 
   async inspect(key: string, scope?: CallScope): Promise<Inspection> {
@@ -246,7 +250,7 @@ export class LocalTopology implements Topology {
     return this.ctx.background.track(run); // close() waits for it, as on shared stores
   }
 
-  private compute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): Promise<T> {
+  private compute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope, declined?: () => void) {
     const flight = this.begin<T>(key, policy, scope);
     flight.control = new FactoryControl(this.ctx.prefix, policy.owner);
     flight.promise = runFactory(this.ctx, key, policy, factory, flight.control).then(
@@ -254,7 +258,7 @@ export class LocalTopology implements Topology {
         flight.resolved = true;
         const extra = () => flight.extraDeps(value, scope);
         flight.joinable = joinCheck(extra, (deps) => () => this.versions.untouchedSince(flight.at, deps));
-        this.store1(flight, value, policy, scope);
+        if (this.store1(flight, value, policy, scope)) declined?.();
         this.flights.settle(flight);
         return value;
       },
@@ -286,7 +290,7 @@ export class LocalTopology implements Topology {
   }
 
   /** Stores a computed value unless its computation was overtaken; nothing here can fail the call. */
-  private store1<T>(flight: LocalFlight<T>, value: T, policy: CachePolicy, scope: CallScope | undefined): void {
-    storeComputed(this.ctx, this.store, this.versions, flight, value, policy, scope);
+  private store1<T>(flight: LocalFlight<T>, value: T, policy: CachePolicy, scope: CallScope | undefined): boolean {
+    return storeComputed(this.ctx, this.store, this.versions, flight, value, policy, scope);
   }
 }

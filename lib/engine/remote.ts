@@ -51,8 +51,7 @@ export class RemoteTopology implements Topology {
       this.lookups,
       this.versions,
       this.flights,
-      (flight, factory, policy, scope, snapshot, startedAt, awaitWrite) =>
-        this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite),
+      this.run.bind(this),
       (key, policy, found) => checkFound(ctx, this.writer, key, policy, found),
     );
   }
@@ -264,7 +263,8 @@ export class RemoteTopology implements Topology {
     flight.written = written;
     // Registered until the entry is written and every lookup sent before that has been answered.
     void written.finally(() => this.lookups.afterSent(() => this.flights.settle(flight)));
-    if (awaitWrite) await written;
+    // refresh(): a new value the computation did not store (skip, cacheIf) must not leave the old one served.
+    if (awaitWrite && (await written) === 'declined') await this.invalidateKeys([flight.key]).catch(() => undefined);
     return value;
   }
 

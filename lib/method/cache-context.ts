@@ -24,27 +24,39 @@ export interface CacheContext {
 class Context implements CacheContext {
   constructor(private readonly control: FactoryControl) {}
 
+  /** The computation's control while it runs; after it settled, what it says would be lost: refused. */
+  private get open(): FactoryControl {
+    const { control } = this;
+    if (control.closed)
+      throw new CacheContextError(
+        `cacheContext() of ${control.owner} is used after its computation returned, so nothing would read it: ` +
+          'await the work that decides (setTtl, setGrace, addTags, skip) before the method returns.',
+      );
+    return control;
+  }
+
   setTtl(ttl: Duration): void {
-    this.control.ttlMs = parseDuration(ttl, `cacheContext().setTtl in ${this.control.owner}`, { allowZero: true });
+    this.open.ttlMs = parseDuration(ttl, `cacheContext().setTtl in ${this.control.owner}`, { allowZero: true });
   }
 
   setGrace(grace: Duration): void {
-    this.control.graceMs = parseDuration(grace, `cacheContext().setGrace in ${this.control.owner}`, {
+    this.open.graceMs = parseDuration(grace, `cacheContext().setGrace in ${this.control.owner}`, {
       allowZero: true,
     });
   }
 
   addTags(...tags: string[]): void {
-    const keys = tagKeysFor(this.control.prefix, tags, `cacheContext().addTags in ${this.control.owner}`);
-    this.control.deps = [...(this.control.deps ?? []), ...keys];
+    const control = this.open;
+    const keys = tagKeysFor(control.prefix, tags, `cacheContext().addTags in ${control.owner}`);
+    control.deps = [...(control.deps ?? []), ...keys];
   }
 
   skip(): void {
-    this.control.skipped = true;
+    this.open.skipped = true;
   }
 
   fail(error?: unknown): never {
-    this.control.skipped = true;
+    this.open.skipped = true;
     throw error ?? new Error(`${this.control.owner} failed (cacheContext().fail())`);
   }
 }

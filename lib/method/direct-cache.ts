@@ -1,4 +1,5 @@
 import type { Memoizer } from '../engine/memoizer';
+import { runDetached } from '../engine/reentry';
 import { BatchResultError, InvalidArgumentError, InvalidOptionError } from '../errors';
 import { allTagKey, composeKey, namespaceTagKey, tagKeysFor } from '../keys/keys';
 import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/direct-options';
@@ -8,6 +9,7 @@ import { parseDuration } from '../util/duration';
 import { parseMethodOptions, type AnyOptions } from './options-parser';
 import { withRegion } from './method-registry';
 import type { Regions } from './regions';
+import { cacheStateOf, modeOf } from './cache-mode';
 
 /** Where direct keys live: '~' cannot start a method's namespace, so they never meet method keys. */
 export const DIRECT_NAMESPACE = '~direct';
@@ -98,7 +100,12 @@ export class DirectCache {
 
   getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: DirectCacheOptions<T>): Promise<T> {
     const r = this.resolve(options);
-    return r.memoizer.getOrSet(this.keyOf(key), factory, r.policy, r.scope) as Promise<T>;
+    const storeKey = this.keyOf(key);
+    const state = cacheStateOf(); // withCacheMode holds here as for memoized methods
+    const mode = state === undefined ? undefined : modeOf(state);
+    if (mode === 'bypass') return new Promise<T>((resolve) => resolve(runDetached(factory, this.owner)));
+    if (mode === 'refresh') return r.memoizer.refresh(storeKey, factory, r.policy, r.scope) as Promise<T>;
+    return r.memoizer.getOrSet(storeKey, factory, r.policy, r.scope) as Promise<T>;
   }
 
   async set<T>(key: string, value: T, options?: DirectCacheOptions<T>): Promise<void> {

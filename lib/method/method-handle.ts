@@ -1,3 +1,4 @@
+import { runDetached } from '../engine/reentry';
 import { UnknownMethodError } from '../errors';
 import { parseDuration, type Duration } from '../util/duration';
 import { entryTtl, expireEntryIn, setEntry } from './entry-ops';
@@ -96,7 +97,7 @@ export function cacheHandle<T extends object, K extends MethodKeys<T>>(
     invalidate: (...args: A) => m.invalidate(args, instance),
     refresh: (...args: A) => m.refresh(instance, original, args) as Promise<Awaited<R>>,
     peek: (...args: A) => m.peek(args, instance) as Promise<{ value: Awaited<R> } | undefined>,
-    original: (...args: A) => original.apply(instance, args) as R,
+    original: (...args: A) => runDetached(() => original.apply(instance, args), m.owner) as R,
     explain: (...args: A) => m.explain(args, instance),
     set: (value: Awaited<R>, ...args: A) => setEntry(m, args, value, instance),
     ttl: (...args: A) => entryTtl(m, args, instance),
@@ -135,7 +136,7 @@ function batchHandle(instance: object, info: ManyWrapperInfo) {
     invalidate: (...args: unknown[]) => m.invalidateMany(args, instance),
     refresh: refreshMany,
     peek: peekAll,
-    original: (...args: unknown[]) => original.apply(instance, args),
+    original: (...args: unknown[]) => runDetached(() => original.apply(instance, args), m.owner),
     keysOf: (...args: unknown[]) => m.keysFor(args, instance),
     peekMany: (...args: unknown[]) => m.peekMany(args, instance),
     invalidateMany: (...args: unknown[]) => m.invalidateMany(args, instance),
