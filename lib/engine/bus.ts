@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { StoreFailureError } from '../errors';
 import type { BusTransport } from '../types/bus';
-import { withDeadline } from './batch-lookup';
+import { withDeadline } from '../util/deadline';
 
 /** An invalidation announced to other instances (dependency keys, entry keys, a cleared prefix). */
 export interface BusChange {

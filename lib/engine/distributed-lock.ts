@@ -1,4 +1,4 @@
-import { withDeadline } from './batch-lookup';
+import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
 
 /** 'held' by this caller (with its token), 'busy' (someone else has it), or 'none' (store failed: go on unlocked). */

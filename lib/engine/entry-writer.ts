@@ -1,6 +1,7 @@
 import type { EnvelopeMeta, EnvelopeView } from '../codec/envelope';
 import type { UnverifiedEntryError, EntryCodec } from '../codec/entry-codec';
 import type { CachePolicy, CallScope } from '../types/policy';
+import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
 import { joinCheck, planEntry } from './entry-plan';
 import type { FailedInvalidations } from './failed-invalidations';
@@ -102,9 +103,13 @@ export class EntryWriter {
       () => flight.extraDeps(value, scope),
       (extra) => async () => {
         if (snapshot === undefined) return false;
-        const r = await (flight.extended ??= this.versions.extend(snapshot, extra));
-        if (typeof r !== 'object' || this.failed.affects(r.deps)) return false;
-        return (await this.versions.unchanged(r.deps, r.tokens)) === true;
+        const check = async () => {
+          const r = await (flight.extended ??= this.versions.extend(snapshot, extra));
+          if (typeof r !== 'object' || this.failed.affects(r.deps)) return false;
+          return (await this.versions.unchanged(r.deps, r.tokens)) === true;
+        };
+        // A store that does not answer within a call's budget cannot tell: run again.
+        return (await withDeadline(check(), this.ctx.operationTimeoutMs)) === true;
       },
     );
   }

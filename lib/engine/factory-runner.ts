@@ -1,6 +1,7 @@
 import { CacheMemoizeTimeoutError } from '../errors';
 import type { CachePolicy } from '../types/policy';
 import type { Background } from './background';
+import type { Flights } from './flights';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { computingSync } from './reentry';
@@ -63,12 +64,15 @@ export function withHardTimeout<T>(
   policy: CachePolicy,
   key: string,
   background: Background,
+  /** The computations of the call's topology: the key's stops being joined (the next call runs again). */
+  flights?: Flights,
 ): Promise<T> {
   const hard = policy.hardTimeoutMs;
   if (hard === undefined) return promise;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
+      flights?.release(key);
       void background.track(promise).catch(() => undefined);
       reject(
         new CacheMemoizeTimeoutError(

@@ -38,6 +38,8 @@ export class Flight<T = unknown> {
   copy: (() => unknown) | undefined;
   /** Remote: its entry's write, once under way (a lock holder releases after it, in the background). */
   written: Promise<unknown> | undefined;
+  /** The timer that ends its joinability after the hard timeout (Flights.start). */
+  overdue: NodeJS.Timeout | undefined;
   private extra: { deps: readonly string[] | undefined } | { error: unknown } | undefined;
 
   constructor(
@@ -75,14 +77,30 @@ export class Flights {
   }
 
   /** Registers `flight`, detaching the one it replaces. */
-  start(flight: Flight): void {
+  /**
+   * `overdueMs` (timeout.hard): past it, later calls no longer join the computation but start
+   * their own — one that never settles must not hold its key for good. It is not detached: its
+   * value is still stored if it comes.
+   */
+  start(flight: Flight, overdueMs?: number): void {
     const previous = this.byKey.get(flight.key);
     if (previous !== undefined) previous.cancelled = true;
     this.byKey.set(flight.key, flight);
+    if (overdueMs !== undefined) {
+      flight.overdue = setTimeout(() => this.settle(flight), overdueMs);
+      flight.overdue.unref?.();
+    }
+  }
+
+  /** Past a caller's hard timeout: the key's computation stops being joined (not detached). */
+  release(key: string): void {
+    const flight = this.byKey.get(key);
+    if (flight !== undefined) this.settle(flight);
   }
 
   /** Removes the flight once done (unless a newer one replaced it). */
   settle(flight: Flight): void {
+    if (flight.overdue !== undefined) clearTimeout(flight.overdue);
     if (this.byKey.get(flight.key) === flight) this.byKey.delete(flight.key);
   }
 

@@ -41,14 +41,7 @@ export class LocalTopology implements Topology {
   }
 
   // Not `async`: returning a promise from an async function costs extra ticks on every hit.
-  getOrSet<T>(
-    key: string,
-    factory: Factory<T>,
-    policy: CachePolicy,
-    scope?: CallScope,
-    space?: string,
-    rest?: string,
-  ): Promise<T> {
+  getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope, space?: string, rest?: string) {
     const now = this.ctx.expiryNow();
     const { store } = this;
     const row = findRow(store, key, now, space, rest);
@@ -63,7 +56,7 @@ export class LocalTopology implements Topology {
       return Promise.resolve(value);
     }
     const entry = readEntry(store, row, LocalMeta);
-    const call = withHardTimeout(this.slow(key, factory, policy, scope, entry, now), policy, key, this.ctx.background);
+    const call = this.bounded(this.slow(key, factory, policy, scope, entry, now), policy, key);
     const keep = policy.staleIfErrorMs;
     if (
       keep === undefined ||
@@ -82,7 +75,7 @@ export class LocalTopology implements Topology {
   /** A refresh this caller runs and waits for (handlers); one of a stale value falls back on it when it fails. */
   private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope, stale?: { value: T }) {
     this.ctx.miss(key, policy, scope);
-    const run = withHardTimeout(this.compute(key, factory, policy, scope), policy, key, this.ctx.background);
+    const run = this.bounded(this.compute(key, factory, policy, scope), policy, key);
     return stale === undefined ? run : refreshedInline(this.ctx, key, policy, scope, run, stale.value);
   }
 
@@ -170,7 +163,8 @@ export class LocalTopology implements Topology {
 
   async refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     let declined = false;
-    const value = await this.compute(key, factory, policy, scope, () => (declined = true));
+    const run = this.compute(key, factory, policy, scope, () => (declined = true));
+    const value = await this.bounded(run, policy, key);
     // A new value the computation did not store (skip, cacheIf) must not leave the old one served.
     if (declined) await this.invalidateKeys([key]);
     return value;
@@ -270,6 +264,11 @@ export class LocalTopology implements Topology {
     return flight.promise;
   }
 
+  /** timeout.hard for a call: past it the caller is rejected and the key's computation no longer joined. */
+  private bounded<T>(run: Promise<T>, policy: CachePolicy, key: string): Promise<T> {
+    return withHardTimeout(run, policy, key, this.ctx.background, this.flights);
+  }
+
   /** A synchronous computation, marked as running (cacheContext(), calls that would wait for it). */
   private runSync<T>(flight: LocalFlight<T>, factory: () => T, policy: CachePolicy): T {
     flight.control = new FactoryControl(this.ctx.prefix, policy.owner);
@@ -285,7 +284,7 @@ export class LocalTopology implements Topology {
     const signed = signedTags(scope);
     if (tagged && signed === undefined) meta = this.versions.extend(meta, extra);
     const flight = new LocalFlight<T>(key, deps, meta, signed, this.versions.now());
-    flights.start(flight);
+    flights.start(flight, policy.hardTimeoutMs);
     return flight;
   }
 

@@ -1,10 +1,12 @@
 import type { CachePolicy, CallScope } from '../types/policy';
-import { withDeadline, type BatchLookup, type Found } from './batch-lookup';
+import { withDeadline } from '../util/deadline';
+import type { BatchLookup, Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { DistributedLock } from './distributed-lock';
 import { sleep } from './factory-runner';
 import type { Flight, Flights, Snapshot } from './flights';
-import type { Servable } from './read-guards';
+import { checkFound, type Servable } from './read-guards';
+import type { EntryWriter } from './entry-writer';
 import type { Factory } from './topology';
 import type { RemoteVersions } from './versions';
 /** Runs the factory after a snapshot and writes the entry (awaited with `awaitWrite`: refresh()). */
@@ -29,7 +31,7 @@ export class LockedCompute {
     private readonly flights: Flights,
     private readonly run: RunComputation,
     /** validate/migrate, as a call judges what it reads: a holder may run other code (a deploy). */
-    private readonly check: (key: string, policy: CachePolicy, found: Servable) => Found | Promise<Found>,
+    private readonly writer: EntryWriter,
   ) {
     this.lock = new DistributedLock(ctx);
   }
@@ -62,7 +64,9 @@ export class LockedCompute {
     let waited = false;
     for (;;) {
       const attempt = await this.lock.acquire(lockKey, lock.ttlMs, budgetEnd - performance.now());
-      if (attempt.state !== 'busy' || this.ctx.now() >= deadline) {
+      // A refresh or set (awaitWrite) replaces what is stored: it never waits for another holder,
+      // nor takes its value (the entry it was asked to replace); without the lock, it computes.
+      if (attempt.state !== 'busy' || awaitWrite || this.ctx.now() >= deadline) {
         let writing: Promise<unknown> | undefined;
         try {
           // Acquired after waiting: the holder before may have stored the value just before releasing.
@@ -70,8 +74,10 @@ export class LockedCompute {
             const found = await this.lookup(key, policy, scope);
             if (found.state === 'fresh') return this.fromHolder(flight, found, policy, snapshotDone);
           }
-          const outcome = attempt.state === 'busy' ? 'timeout' : waited ? 'waited' : 'acquired';
-          this.ctx.emit({ type: 'lock', key, store: this.ctx.name, owner: policy.owner, outcome });
+          const outcome =
+            attempt.state !== 'busy' ? (waited ? 'waited' : 'acquired') : awaitWrite ? undefined : 'timeout';
+          if (outcome !== undefined)
+            this.ctx.emit({ type: 'lock', key, store: this.ctx.name, owner: policy.owner, outcome });
           const snapshot = await inBudget(this.versions.snapshot(flight.deps, flight.epoch));
           snapshotDone(snapshot);
           const value = await this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite);
@@ -80,9 +86,10 @@ export class LockedCompute {
         } finally {
           if (attempt.state === 'held') {
             const release = () => this.lock.release(lockKey, attempt.token);
-            // Held until the entry is written (waiters poll for it); the caller has its value now.
-            if (writing === undefined) await release();
-            else void this.ctx.background.track(writing.then(release, release).catch(() => undefined));
+            // Held until the entry is written (waiters poll for it), released in the background
+            // either way: the caller has its value (or error) now, whatever the store does.
+            const released = writing === undefined ? release() : writing.then(release, release);
+            void this.ctx.background.track(released.catch(() => undefined));
           }
         }
       }
@@ -99,7 +106,8 @@ export class LockedCompute {
 
   /** What the holder stored, judged as a call judges it (an invalid value is a miss: keep waiting). */
   private lookup(key: string, policy: CachePolicy, scope: CallScope | undefined): Promise<Found> {
-    const judge = (f: Found) => (f.state === 'miss' || policy.check === undefined ? f : this.check(key, policy, f));
+    const judge = (f: Found) =>
+      f.state === 'miss' || policy.check === undefined ? f : checkFound(this.ctx, this.writer, key, policy, f);
     return this.lookups.lookup(key, scope?.etag, judge, policy.owner);
   }
 

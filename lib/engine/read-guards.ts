@@ -1,7 +1,9 @@
 import type { CachePolicy, CallScope, CheckVerdict, Inspection } from '../types/policy';
+import { withDeadline } from '../util/deadline';
 import type { BatchLookup, Fallback, Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import type { EntryWriter } from './entry-writer';
+import type { Flights } from './flights';
 import { CacheMemoizeTimeoutError } from '../errors';
 import { CachedErrorRecord } from '../codec/cached-error-record';
 import { withHardTimeout } from './factory-runner';
@@ -136,22 +138,37 @@ export function servingStaleOnError<T>(
 export function lookupOrServeStale<T>(
   ctx: EngineContext,
   lookups: BatchLookup,
-  /** Whether an entry's recorded versions are all still current (and none failed to invalidate here). */
-  current: (deps: readonly string[], tokens: readonly string[]) => Promise<boolean>,
+  flights: Flights,
+  /** Whether an entry's recorded versions are all still current (and none failed to invalidate here); undefined: unanswered. */
+  current: (deps: readonly string[], tokens: readonly string[]) => Promise<boolean | undefined>,
   key: string,
   policy: CachePolicy,
   scope: CallScope | undefined,
   answer: (found: Found) => T | Promise<T>,
 ): Promise<T> {
   let fallback: Fallback | undefined;
+  let budgetMs = 0;
   const then = (found: Found) => {
-    if (found.state === 'miss') fallback = found.fallback;
+    if (found.state === 'miss') {
+      fallback = found.fallback;
+      budgetMs = found.deadline - performance.now(); // store time left when the method starts
+    }
     return answer(found);
   };
   const call = lookups.lookup(key, scope?.etag, then, policy.owner, policy.staleIfErrorMs);
+  // Checked within that budget: unanswered, no fallback (the method's error stands).
   const valid = async () =>
-    fallback !== undefined && (await current(fallback.deps, fallback.tokens)) ? fallback : undefined;
-  return servingStaleOnError(ctx, key, policy, scope, withHardTimeout(call, policy, key, ctx.background), valid);
+    fallback !== undefined && (await withDeadline(current(fallback.deps, fallback.tokens), budgetMs)) === true
+      ? fallback
+      : undefined;
+  return servingStaleOnError(
+    ctx,
+    key,
+    policy,
+    scope,
+    withHardTimeout(call, policy, key, ctx.background, flights),
+    valid,
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { EntryCodec } from '../codec/entry-codec';
-import { BatchLookup, withDeadline, type Found } from './batch-lookup';
+import { withDeadline } from '../util/deadline';
+import { BatchLookup, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
@@ -46,14 +47,7 @@ export class RemoteTopology implements Topology {
     this.writer = new EntryWriter(ctx, codec, this.versions, this.invalidation.failed, () => this.observer);
     const expiry = new EntryExpiry(ctx, codec, this.versions, this.lookups, () => this.observer);
     this.expire = expiry.expire.bind(expiry);
-    this.locked = new LockedCompute(
-      ctx,
-      this.lookups,
-      this.versions,
-      this.flights,
-      this.run.bind(this),
-      (key, policy, found) => checkFound(ctx, this.writer, key, policy, found),
-    );
+    this.locked = new LockedCompute(ctx, this.lookups, this.versions, this.flights, this.run.bind(this), this.writer);
   }
 
   registerLifetime(ms: number): void {
@@ -67,9 +61,9 @@ export class RemoteTopology implements Topology {
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const answer = (found: Found) => this.answer(key, factory, policy, scope, found);
     if (policy.staleIfErrorMs !== undefined)
-      return lookupOrServeStale(this.ctx, this.lookups, this.current, key, policy, scope, answer);
+      return lookupOrServeStale(this.ctx, this.lookups, this.flights, this.current, key, policy, scope, answer);
     const call = this.lookups.lookup(key, scope?.etag, answer, policy.owner);
-    return withHardTimeout(call, policy, key, this.ctx.background);
+    return withHardTimeout(call, policy, key, this.ctx.background, this.flights);
   }
 
   /** Acts on what the lookup found. A fresh hit returns its value synchronously (no extra tick). */
@@ -171,9 +165,11 @@ export class RemoteTopology implements Topology {
   }
 
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
-  async refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
-    const epoch = (await this.versions.read([this.versions.epochKey]))?.[0];
-    return this.compute(key, factory, policy, scope, epoch, true);
+  refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    const deadline = performance.now() + this.ctx.operationTimeoutMs; // one budget: the epoch read, then the computation's
+    const epoch = withDeadline(this.versions.read([this.versions.epochKey]), this.ctx.operationTimeoutMs);
+    const run = epoch.then((tokens) => this.compute(key, factory, policy, scope, tokens?.[0], true, deadline));
+    return withHardTimeout(run, policy, key, this.ctx.background, this.flights);
   }
 
   put<T>(key: string, run: () => Promise<T>, policy: CachePolicy, scope?: CallScope): Promise<PutOutcome<T>> {
@@ -184,9 +180,9 @@ export class RemoteTopology implements Topology {
     return this.lookups.lookup(key, scope?.etag, (found) => inspected(this.ctx, key, found, policy), policy?.owner);
   }
 
-  /** An entry computed from these versions is still valid (and no invalidation of them failed here). */
-  private readonly current = async (deps: readonly string[], tokens: readonly string[]): Promise<boolean> =>
-    !this.invalidation.failed.affects(deps) && (await this.versions.unchanged(deps, tokens)) === true;
+  /** An entry computed from these versions is still valid, none failed to invalidate here (undefined: unanswered). */
+  private readonly current = (deps: readonly string[], tokens: readonly string[]): Promise<boolean | undefined> =>
+    this.invalidation.failed.affects(deps) ? Promise.resolve(false) : this.versions.unchanged(deps, tokens);
 
   /** Starts one refresh for the key unless one runs or a failed one backs off (`read`: see `refreshed`). */
   private refreshInBackground<T>(
@@ -208,9 +204,9 @@ export class RemoteTopology implements Topology {
   }
 
   /**
-   * One computation: snapshot (the versions it depends on, read before it runs), the factory,
-   * then the write in the background, the flight staying registered until it lands so nobody
-   * recomputes in between. `awaitWrite`: resolve only once stored (refresh()).
+   * One computation: snapshot (the versions it depends on, read before it runs), the factory, then
+   * the write, the flight registered until it lands (or its hard timeout) so nobody recomputes in
+   * between. `awaitWrite`: resolve only once stored (refresh()).
    */
   private compute<T>(
     key: string,
@@ -227,7 +223,7 @@ export class RemoteTopology implements Topology {
       extra === undefined || extra.length === 0 ? [...policy.deps, bucket] : [...policy.deps, ...extra, bucket];
     const flight = new Flight<T>(key, deps, epoch);
     flight.stamp = this.stamp();
-    this.flights.start(flight);
+    this.flights.start(flight, policy.hardTimeoutMs);
     const startedAt = this.ctx.now();
     if (policy.lock !== undefined) {
       flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt, awaitWrite, deadline);

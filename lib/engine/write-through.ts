@@ -1,5 +1,5 @@
 import type { CachePolicy, CallScope } from '../types/policy';
-import { withDeadline } from './batch-lookup';
+import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
 import type { EntryWriter } from './entry-writer';
 import { Flight } from './flights';

@@ -1,0 +1,92 @@
+/*
+ * timeout.hard and a computation that never settles (a query stuck on a dead connection): the
+ * first call rejects with CacheMemoizeTimeoutError, as documented, and the key is not held by the
+ * stuck computation: later calls run the method again. Refreshes (withCacheMode('refresh'),
+ * handle.refresh()) get the hard timeout too. Before, every later call of the key joined the stuck
+ * computation and timed out for the life of the process, and refreshes never timed out. Found by
+ * review; the cases failed before on memory, Redis and tiered.
+ */
+import 'reflect-metadata';
+import { Injectable, Logger } from '@nestjs/common';
+import type { TestingModule } from '@nestjs/testing';
+import {
+  CacheMemoize,
+  CacheMemoizeTimeoutError,
+  memoryStore,
+  redisStore,
+  tieredStore,
+  withCacheMode,
+  cacheHandle,
+  type CacheStore,
+} from '../../lib';
+import { appOn } from '../support/app-on';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+
+const servers = sharedServers();
+let stuck = true;
+let runs = 0;
+
+@Injectable()
+class Reports {
+  @CacheMemoize({ ttl: '1m', timeout: { hard: 100 } })
+  async build(id: number): Promise<string> {
+    runs++;
+    if (stuck) await new Promise<never>(() => undefined); // the first call's connection is dead
+    return `report-${id}`;
+  }
+}
+
+beforeAll(() => {
+  jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+  jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+});
+
+describe.each([
+  ['memory', () => memoryStore()],
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+] as Array<[string, () => CacheStore]>)('a computation that never settles, on %s', (_n, make) => {
+  let app: TestingModule;
+  beforeEach(async () => {
+    stuck = true;
+    runs = 0;
+    app = await appOn(make(), uniquePrefix('poison'), [Reports]);
+  });
+  afterEach(async () => {
+    await app.close();
+  });
+
+  it('after the first call timed out, later calls run the (now healthy) method instead of joining the stuck one', async () => {
+    const svc = app.get(Reports);
+    await expect(svc.build(1)).rejects.toBeInstanceOf(CacheMemoizeTimeoutError);
+    stuck = false; // the method answers again
+    const outcomes: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      outcomes.push(
+        await svc.build(1).then(
+          (v) => v,
+          (e: Error) => e.constructor.name,
+        ),
+      );
+    }
+    expect({ outcomes, runs }).toEqual({ outcomes: ['report-1', 'report-1', 'report-1'], runs: 2 });
+  });
+
+  it("withCacheMode('refresh') and handle.refresh() on a method with timeout.hard: the hard timeout applies", async () => {
+    const svc = app.get(Reports);
+    const outcome = (p: Promise<string>) =>
+      Promise.race([
+        p.then(
+          (v) => v,
+          (e: Error) => e.constructor.name,
+        ),
+        new Promise<string>((r) => setTimeout(() => r('still pending after 3 s'), 3_000).unref()),
+      ]);
+    const viaMode = await outcome(withCacheMode('refresh', () => svc.build(2)));
+    const viaHandle = await outcome(cacheHandle(svc, 'build').refresh(3));
+    expect({ viaMode, viaHandle }).toEqual({
+      viaMode: 'CacheMemoizeTimeoutError',
+      viaHandle: 'CacheMemoizeTimeoutError',
+    });
+  });
+});
