@@ -25,7 +25,7 @@ export class EntryWriter {
 
   /**
    * Stores the value with what the computation read; a throwing cacheIf/resultTags costs the write,
-   * never the value. 'declined': the value itself was not to be stored (skip, cacheIf, a ttl of 0,
+   * never the value. 'failed': the store refused the write. 'declined': the value itself was not to be stored (skip, cacheIf, a ttl of 0,
    * a callback that threw, a value the codec refuses).
    */
   async write<T>(
@@ -35,7 +35,7 @@ export class EntryWriter {
     policy: CachePolicy,
     scope: CallScope | undefined,
     startedAt: number,
-  ): Promise<'declined' | undefined> {
+  ): Promise<'declined' | 'failed' | undefined> {
     const { ctx } = this;
     const key = flight.key;
     try {
@@ -82,7 +82,7 @@ export class EntryWriter {
         false,
         policy.owner,
       );
-      if (!ok) return undefined;
+      if (!ok) return 'failed';
       ctx.emit({ type: 'set', key, store: ctx.name, owner: policy.owner });
       // Detached while the write was on its way (an invalidation here): keep no in-process copy.
       if (!flight.cancelled) await this.observer().stored?.(key, stored, meta, flight.stamp);

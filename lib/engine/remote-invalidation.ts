@@ -1,3 +1,4 @@
+import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
 import { FailedInvalidations } from './failed-invalidations';
 import type { Flights } from './flights';
@@ -47,6 +48,17 @@ export class RemoteInvalidation {
     });
     this.applyHere(change); // durable: see applyHere
     this.ctx.emit({ type: 'invalidate', tags: deps, store: this.ctx.name });
+  }
+
+  /**
+   * refresh()/set() whose new value is not stored (declined, refused by the codec or the store):
+   * the old entry must not stay served. If this invalidation fails too, this instance stops
+   * serving the key and retries, as for any failed invalidation; the caller is not failed, and
+   * waits for it at most a call's store budget (a frozen store answers nobody in time).
+   */
+  async replaced(key: string): Promise<void> {
+    const run = this.ctx.background.track(this.keys([key]).catch(() => undefined));
+    await withDeadline(run, this.ctx.operationTimeoutMs);
   }
 
   async keys(keys: readonly string[]): Promise<void> {

@@ -253,14 +253,14 @@ export class RemoteTopology implements Topology {
     flight.joinable = this.writer.joinCheck(flight, value, snapshot, scope);
     if (snapshot === undefined || flight.cancelled) {
       this.flights.settle(flight);
+      if (awaitWrite && snapshot === undefined) await this.invalidation.replaced(flight.key);
       return value;
     }
     const written = this.ctx.background.track(this.writer.write(flight, value, snapshot, policy, scope, startedAt));
     flight.written = written;
     // Registered until the entry is written and every lookup sent before that has been answered.
     void written.finally(() => this.lookups.afterSent(() => this.flights.settle(flight)));
-    // refresh(): a new value the computation did not store (skip, cacheIf) must not leave the old one served.
-    if (awaitWrite && (await written) === 'declined') await this.invalidateKeys([flight.key]).catch(() => undefined);
+    if (awaitWrite && (await written) !== undefined) await this.invalidation.replaced(flight.key);
     return value;
   }
 
