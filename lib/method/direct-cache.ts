@@ -6,6 +6,7 @@ import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from 
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { StatsCollector } from '../engine/stats';
 import { parseDuration } from '../util/duration';
+import { nearest } from '../util/nearest';
 import { parseMethodOptions, type AnyOptions } from './options-parser';
 import { withRegion } from './method-registry';
 import type { Regions } from './regions';
@@ -58,6 +59,22 @@ export function alignBatch<T>(
     keys,
   );
 }
+
+/** Every option a direct call takes: typed against DirectCacheOptions, so the list follows it. */
+const DIRECT_OPTIONS: Record<keyof DirectCacheOptions, true> = {
+  ttl: true,
+  tags: true,
+  grace: true,
+  staleIfError: true,
+  lock: true,
+  timeout: true,
+  refreshAhead: true,
+  cacheIf: true,
+  validate: true,
+  migrate: true,
+  store: true,
+  region: true,
+};
 
 /** What `peek` tells of an entry. */
 export interface PeekResult<T> {
@@ -164,8 +181,16 @@ export class DirectCache {
       throw new InvalidOptionError(
         `${this.where}: options must be an object such as { ttl: '1h', tags: ['reports'] }.`,
       );
-    const { tags, region, ...rest } = options;
     const where = this.where;
+    for (const key of Object.keys(options)) {
+      if (Object.hasOwn(DIRECT_OPTIONS, key)) continue;
+      const near = nearest(key, Object.keys(DIRECT_OPTIONS));
+      throw new InvalidOptionError(
+        `${where}: option '${key}' does not apply to a value under a key${near === undefined ? '' : ` (did you mean '${near}'?)`}; ` +
+          `the options are ${Object.keys(DIRECT_OPTIONS).join(', ')}.`,
+      );
+    }
+    const { tags, region, ...rest } = options;
     let opts = rest as AnyOptions;
     const regionName = region ?? this.region;
     if (regionName !== undefined) opts = withRegion(this.defaults.regions, { ...opts, region: regionName }, where);

@@ -103,12 +103,38 @@ export function regionsFromConfig(config: unknown, prefix = ''): Record<string, 
       for (const [option, v] of Object.entries(value as Record<string, unknown>)) set(out, key, option, v, where);
       continue;
     }
-    const dot = key.lastIndexOf('.');
-    if (dot <= 0) throw new InvalidOptionError(`${where}: '${rawKey}' is not '<region>.<option>' (e.g. 'long.ttl').`);
-    set(out, key.slice(0, dot), key.slice(dot + 1), value, where);
+    const [region, path] = splitFlat(key);
+    if (region === '')
+      throw new InvalidOptionError(`${where}: '${rawKey}' is not '<region>.<option>' (e.g. 'long.ttl').`);
+    const [option, sub] = path;
+    if (sub === undefined) {
+      set(out, region, option, value, where);
+      continue;
+    }
+    const current = out[region]?.[option]; // 'long.lock.ttl' after 'long.lock.timeout' (or 'long.lock': 'true')
+    const parts = typeof current === 'object' && current !== null ? current : {};
+    set(out, region, option, { ...parts, [sub]: flatValue(value) }, where);
   }
   return out as Record<string, RegionOptions>;
 }
+
+/** Options with parts a flat key may set one by one: 'long.timeout.hard', 'long.lock.ttl'. */
+const NESTED: Record<string, readonly string[]> = { timeout: ['soft', 'hard'], lock: ['timeout', 'ttl'] };
+
+/** 'a.b.timeout.hard' -> ['a.b', ['timeout', 'hard']]: the first split whose rest is an option (or an option's part). */
+function splitFlat(key: string): [string, string[]] {
+  const parts = key.split('.');
+  const isOption = (p: string) => p === 'parent' || (REGION_OPTIONS as readonly string[]).includes(p);
+  for (let i = 1; i < parts.length; i++) {
+    const rest = parts.slice(i);
+    if ((rest.length === 1 && isOption(rest[0])) || (rest.length === 2 && NESTED[rest[0]]?.includes(rest[1])))
+      return [parts.slice(0, i).join('.'), rest];
+  }
+  const dot = key.lastIndexOf('.');
+  return dot <= 0 ? ['', []] : [key.slice(0, dot), [key.slice(dot + 1)]];
+}
+
+const flatValue = (value: unknown) => (typeof value === 'string' ? value.trim() : value);
 
 function set(
   out: Record<string, Record<string, unknown>>,
@@ -123,7 +149,7 @@ function set(
     throw new InvalidOptionError(
       `${where}: '${region}.${option}' is not a region option (${['parent', ...REGION_OPTIONS].join(', ')}).`,
     );
-  const text = typeof value === 'string' ? value.trim() : value;
+  const text = flatValue(value);
   const parsed = option === 'lock' && (text === 'true' || text === 'false') ? text === 'true' : text;
   (out[region] ??= {})[option] = parsed;
 }

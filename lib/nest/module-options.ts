@@ -3,6 +3,7 @@ import { createTaggedJsonSerializer } from '../codec/tagged-json';
 import { InvalidOptionError, UnknownStoreError } from '../errors';
 import { validateSegment } from '../keys/keys';
 import { Regions } from '../method/regions';
+import { parseMethodOptions, type AnyOptions } from '../method/options-parser';
 import { memoryStore } from '../stores/memory.store';
 import type { CacheMemoizeModuleOptions } from '../types/options';
 import type { Serializer } from '../types/serializer';
@@ -71,9 +72,21 @@ export function resolveModuleOptions(options: CacheMemoizeModuleOptions): Resolv
   }
   // Checked here so a bad secret or compress option names the module option, not a store.
   checkEntryOptions({ secret: options.secret, compress: options.compress }, where);
+  const prefix = validateSegment(options.prefix ?? 'cm', 'prefix', where, 64);
+  const ttlMs = parseDuration(options.ttl ?? '5m', `${where}: option ttl`);
+  // A region's values are checked now, as a decorator's are: not at its first call in production.
+  for (const name of regions.names) {
+    const owner = `CacheService[${name}]`;
+    parseMethodOptions({ ...regions.defaults(name, where) } as AnyOptions, {
+      owner,
+      prefix,
+      ttlMs,
+      decorator: `${where}: regions.${name}`,
+    });
+  }
   return {
-    prefix: validateSegment(options.prefix ?? 'cm', 'prefix', where, 64),
-    ttlMs: parseDuration(options.ttl ?? '5m', `${where}: option ttl`),
+    prefix,
+    ttlMs,
     enabled: options.enabled !== false,
     operationTimeoutMs: parseDuration(options.operationTimeout ?? '500ms', `${where}: option operationTimeout`, TIMER),
     connectTimeoutMs: parseDuration(options.connectTimeout ?? '2s', `${where}: option connectTimeout`, {
