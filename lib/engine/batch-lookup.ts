@@ -1,4 +1,3 @@
-import { AsyncResource } from 'node:async_hooks';
 import { withDeadline } from '../util/deadline';
 import type { EnvelopeView } from '../codec/envelope';
 import { UnverifiedEntryError, type EntryCodec } from '../codec/entry-codec';
@@ -45,8 +44,7 @@ class Pending {
     readonly etag: string | undefined,
     /** The method asking (store errors name it, and its onError hook fires). */
     readonly owner: string | undefined,
-    readonly then: (found: Found) => unknown,
-    readonly resolve: (value: unknown) => void,
+    readonly resolve: (found: Found) => void,
     readonly reject: (error: unknown) => void,
     /** How long past its grace an entry is still wanted (stale-if-error), ms. */
     readonly keepMs: number,
@@ -87,13 +85,12 @@ export class BatchLookup {
     owner?: string,
     keepMs = 0,
   ): Promise<R> {
-    // `then` runs when the batch is answered, in whichever caller's async context sent it: bound to
-    // this caller's, so a computation it starts sees its own request (AsyncLocalStorage: a tenant,
-    // a trace, withCacheMode), never another caller's from the same tick.
-    const own = AsyncResource.bind(then);
-    return new Promise<R>((resolve, reject) => {
-      this.batcher.add(new Pending(key, etag, owner, own, resolve as (value: unknown) => void, reject, keepMs));
-    });
+    // Answered for the whole batch at once; `then` runs as this caller's own continuation, so in
+    // its async context (AsyncLocalStorage: a tenant, a trace, withCacheMode), never in the
+    // context of the caller that sent the batch (binding each callback instead cost 3x on hits).
+    return new Promise<Found>((resolve, reject) => {
+      this.batcher.add(new Pending(key, etag, owner, resolve, reject, keepMs));
+    }).then(then);
   }
 
   /**
@@ -268,7 +265,7 @@ export class BatchLookup {
   private settleAll(batch: Pending[], found: (p: Pending) => Found): void {
     for (const p of batch) {
       try {
-        p.resolve(p.then(found(p)));
+        p.resolve(found(p));
       } catch (error) {
         p.reject(error);
       }

@@ -68,12 +68,17 @@ export function getOrSetMany<T>(
       loading = Promise.reject(error);
     }
     loading.then(
-      (values) =>
+      (values) => {
+        said.closed = true; // what the load says from now on is read by nobody (cacheContext() refuses it)
         chunk.forEach((w, i) => {
           w.control?.absorb(said);
           w.resolve(values[i]);
-        }),
-      (error: unknown) => chunk.forEach((w) => w.reject(error)),
+        });
+      },
+      (error: unknown) => {
+        said.closed = true;
+        chunk.forEach((w) => w.reject(error));
+      },
     );
   };
   const account = (position: number): void => {

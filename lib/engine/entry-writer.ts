@@ -56,6 +56,7 @@ export class EntryWriter {
       if (plan.extraDeps !== undefined) {
         // Read once for the write and the checks of callers that joined (the same dependencies).
         const r = await (flight.extended ??= this.versions.extend(snapshot, plan.extraDeps));
+        if (r === undefined) return 'failed'; // the store could not tell
         recorded = r === 'overtaken' ? undefined : r;
       }
       // Overtaken by an invalidation (here, or of a result tag meanwhile), or one failed here: not stored.

@@ -64,15 +64,16 @@ export function withHardTimeout<T>(
   policy: CachePolicy,
   key: string,
   background: Background,
-  /** The computations of the call's topology: the key's stops being joined (the next call runs again). */
+  /** The computations of the call's topology: the key's, if it ran that long, stops being joined. */
   flights?: Flights,
 ): Promise<T> {
   const hard = policy.hardTimeoutMs;
   if (hard === undefined) return promise;
   let timer: NodeJS.Timeout | undefined;
+  const calledAt = performance.now();
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      flights?.release(key);
+      flights?.overdue(key, calledAt, hard);
       void background.track(promise).catch(() => undefined);
       reject(
         new CacheMemoizeTimeoutError(

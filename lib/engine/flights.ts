@@ -38,8 +38,8 @@ export class Flight<T = unknown> {
   copy: (() => unknown) | undefined;
   /** Remote: its entry's write, once under way (a lock holder releases after it, in the background). */
   written: Promise<unknown> | undefined;
-  /** The timer that ends its joinability after the hard timeout (Flights.start). */
-  overdue: NodeJS.Timeout | undefined;
+  /** performance.now() when it was created (Flights.overdue). */
+  readonly startedAt = performance.now();
   private extra: { deps: readonly string[] | undefined } | { error: unknown } | undefined;
 
   constructor(
@@ -71,37 +71,43 @@ export class Flight<T = unknown> {
 /** The computations under way in this process, by key (single-flight). */
 export class Flights {
   private readonly byKey = new Map<string, Flight>();
+  /** Computations past a caller's hard timeout: not joined, still detached by invalidations. */
+  private readonly late = new Set<Flight>();
 
   get<T>(key: string): Flight<T> | undefined {
     return this.byKey.get(key) as Flight<T> | undefined;
   }
 
-  /** Registers `flight`, detaching the one it replaces. */
   /**
-   * `overdueMs` (timeout.hard): past it, later calls no longer join the computation but start
-   * their own — one that never settles must not hold its key for good. It is not detached: its
-   * value is still stored if it comes.
+   * Registers `flight`, detaching the one it replaces. `replacing` (refresh, set): overdue ones
+   * of the key too — an explicit replacement must not be overwritten by an older computation.
    */
-  start(flight: Flight, overdueMs?: number): void {
+  start(flight: Flight, replacing = false): void {
     const previous = this.byKey.get(flight.key);
     if (previous !== undefined) previous.cancelled = true;
+    if (replacing) for (const f of this.late) if (f.key === flight.key) this.detach(f);
     this.byKey.set(flight.key, flight);
-    if (overdueMs !== undefined) {
-      flight.overdue = setTimeout(() => this.settle(flight), overdueMs);
-      flight.overdue.unref?.();
-    }
   }
 
-  /** Past a caller's hard timeout: the key's computation stops being joined (not detached). */
-  release(key: string): void {
+  /**
+   * A caller of `key` that started at `calledAt` passed its hard timeout: the key's computation —
+   * its own (started after it), or one that has run that long — is no longer joined; later calls
+   * start their own (one that never settles must not hold its key; a slow one costs at most one
+   * more computation per hard timeout). It is not detached: its value is still stored if it comes,
+   * unless an invalidation or a refresh detaches it first.
+   */
+  overdue(key: string, calledAt: number, hardMs: number): void {
     const flight = this.byKey.get(key);
-    if (flight !== undefined) this.settle(flight);
+    if (flight === undefined) return;
+    if (flight.startedAt < calledAt && performance.now() - flight.startedAt < hardMs) return;
+    this.byKey.delete(key);
+    this.late.add(flight);
   }
 
   /** Removes the flight once done (unless a newer one replaced it). */
   settle(flight: Flight): void {
-    if (flight.overdue !== undefined) clearTimeout(flight.overdue);
     if (this.byKey.get(flight.key) === flight) this.byKey.delete(flight.key);
+    this.late.delete(flight);
   }
 
   /** Whether a computation for the key is under way (its value not yet known). */
@@ -115,19 +121,20 @@ export class Flights {
       const flight = this.byKey.get(key);
       if (flight !== undefined) this.detach(flight);
     }
+    if (this.late.size > 0) for (const f of this.late) if (keys.includes(f.key)) this.detach(f);
   }
 
   /** Detaches every flight that depends on one of `deps` (or whose key starts with `prefix`). */
   detachWhere(deps: ReadonlySet<string>, prefix?: string): void {
-    for (const flight of this.byKey.values()) {
-      if ((prefix !== undefined && flight.key.startsWith(prefix)) || flight.deps.some((d) => deps.has(d)))
-        this.detach(flight);
-    }
+    const hit = (f: Flight) => (prefix !== undefined && f.key.startsWith(prefix)) || f.deps.some((d) => deps.has(d));
+    for (const flight of this.byKey.values()) if (hit(flight)) this.detach(flight);
+    for (const flight of this.late) if (hit(flight)) this.detach(flight);
   }
 
   private detach(flight: Flight): void {
     flight.cancelled = true;
-    this.byKey.delete(flight.key);
+    if (this.byKey.get(flight.key) === flight) this.byKey.delete(flight.key);
+    this.late.delete(flight);
   }
 }
 

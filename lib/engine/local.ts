@@ -245,7 +245,7 @@ export class LocalTopology implements Topology {
   }
 
   private compute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope, declined?: () => void) {
-    const flight = this.begin<T>(key, policy, scope);
+    const flight = this.begin<T>(key, policy, scope, this.flights, declined !== undefined); // refresh: replacing
     flight.control = new FactoryControl(this.ctx.prefix, policy.owner);
     flight.promise = runFactory(this.ctx, key, policy, factory, flight.control).then(
       (value) => {
@@ -276,7 +276,7 @@ export class LocalTopology implements Topology {
   }
 
   /** Registers a computation with what it depends on and when it started. */
-  private begin<T>(key: string, policy: CachePolicy, scope: CallScope | undefined, flights = this.flights) {
+  private begin<T>(key: string, policy: CachePolicy, scope?: CallScope, flights = this.flights, replacing = false) {
     const extra = scope?.deps;
     const tagged = extra !== undefined && extra.length > 0;
     const deps = tagged ? [...policy.deps, ...extra] : policy.deps;
@@ -284,7 +284,7 @@ export class LocalTopology implements Topology {
     const signed = signedTags(scope);
     if (tagged && signed === undefined) meta = this.versions.extend(meta, extra);
     const flight = new LocalFlight<T>(key, deps, meta, signed, this.versions.now());
-    flights.start(flight, policy.hardTimeoutMs);
+    flights.start(flight, replacing);
     return flight;
   }
 

@@ -205,8 +205,8 @@ export class RemoteTopology implements Topology {
 
   /**
    * One computation: snapshot (the versions it depends on, read before it runs), the factory, then
-   * the write, the flight registered until it lands (or its hard timeout) so nobody recomputes in
-   * between. `awaitWrite`: resolve only once stored (refresh()).
+   * the write, the flight registered until it lands so nobody recomputes in between (until a
+   * caller's hard timeout makes it overdue). `awaitWrite`: resolve only once stored (refresh()).
    */
   private compute<T>(
     key: string,
@@ -223,7 +223,7 @@ export class RemoteTopology implements Topology {
       extra === undefined || extra.length === 0 ? [...policy.deps, bucket] : [...policy.deps, ...extra, bucket];
     const flight = new Flight<T>(key, deps, epoch);
     flight.stamp = this.stamp();
-    this.flights.start(flight, policy.hardTimeoutMs);
+    this.flights.start(flight, awaitWrite);
     const startedAt = this.ctx.now();
     if (policy.lock !== undefined) {
       flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt, awaitWrite, deadline);

@@ -136,7 +136,11 @@ export class MethodRegistry {
       methodOptions.region === undefined
         ? methodOptions
         : withRegion(this.defaults.regions, methodOptions, `@CacheMemoize on ${cls.name}.${methodName}`);
-    const method = this.build(cls, methodName, { ...classOptions, ...own }, meta.kind ?? 'provider', meta.module);
+    const merged: AnyOptions = { ...classOptions, ...own };
+    // A class default of cacheErrors applies where it can: methods returning a Promise they store.
+    const takesErrors = merged.storeResult !== false && (shapeHint(cls, methodName) ?? 'promise') === 'promise';
+    if (own.cacheErrors === undefined && !takesErrors) delete merged.cacheErrors;
+    const method = this.build(cls, methodName, merged, meta.kind ?? 'provider', meta.module);
     let byName = this.methods.get(cls);
     if (byName === undefined) this.methods.set(cls, (byName = new Map()));
     byName.set(methodName, method);

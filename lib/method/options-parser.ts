@@ -97,6 +97,22 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
   };
 }
 
+/**
+ * A region's values, each checked as a method's are, at bootstrap. Checks between two options
+ * apply only where the region sets both: its methods and calls may give the other (a grace for a
+ * region's timeout.soft, a longer ttl for its refreshAhead).
+ */
+export function checkRegionValues(opts: AnyOptions, where: string): void {
+  const ttlMs =
+    opts.ttl === undefined || typeof opts.ttl === 'function'
+      ? undefined
+      : parseDuration(opts.ttl, `${where}: option ttl`);
+  if (opts.staleIfError !== undefined) parseDuration(opts.staleIfError, `${where}: option staleIfError`);
+  if (opts.store !== undefined && typeof opts.store !== 'string')
+    throw new InvalidOptionError(`${where}: option store must be a store name.`);
+  timing({ ...opts, grace: opts.grace ?? 0 }, where, ttlMs);
+}
+
 /** grace, lock, timeout, refreshAhead and storeResult. */
 function timing(
   opts: AnyOptions,

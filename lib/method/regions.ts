@@ -112,6 +112,7 @@ export function regionsFromConfig(config: unknown, prefix = ''): Record<string, 
       continue;
     }
     const current = out[region]?.[option]; // 'long.lock.ttl' after 'long.lock.timeout' (or 'long.lock': 'true')
+    if (current === false) continue; // 'long.lock': 'false' wins over a default 'long.lock.ttl'
     const parts = typeof current === 'object' && current !== null ? current : {};
     set(out, region, option, { ...parts, [sub]: flatValue(value) }, where);
   }

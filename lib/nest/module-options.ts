@@ -3,7 +3,7 @@ import { createTaggedJsonSerializer } from '../codec/tagged-json';
 import { InvalidOptionError, UnknownStoreError } from '../errors';
 import { validateSegment } from '../keys/keys';
 import { Regions } from '../method/regions';
-import { parseMethodOptions, type AnyOptions } from '../method/options-parser';
+import { checkRegionValues, type AnyOptions } from '../method/options-parser';
 import { memoryStore } from '../stores/memory.store';
 import type { CacheMemoizeModuleOptions } from '../types/options';
 import type { Serializer } from '../types/serializer';
@@ -75,15 +75,8 @@ export function resolveModuleOptions(options: CacheMemoizeModuleOptions): Resolv
   const prefix = validateSegment(options.prefix ?? 'cm', 'prefix', where, 64);
   const ttlMs = parseDuration(options.ttl ?? '5m', `${where}: option ttl`);
   // A region's values are checked now, as a decorator's are: not at its first call in production.
-  for (const name of regions.names) {
-    const owner = `CacheService[${name}]`;
-    parseMethodOptions({ ...regions.defaults(name, where) } as AnyOptions, {
-      owner,
-      prefix,
-      ttlMs,
-      decorator: `${where}: regions.${name}`,
-    });
-  }
+  for (const name of regions.names)
+    checkRegionValues({ ...regions.defaults(name, where) } as AnyOptions, `${where}: regions.${name}`);
   return {
     prefix,
     ttlMs,
