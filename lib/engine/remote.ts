@@ -1,5 +1,6 @@
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { EntryCodec } from '../codec/entry-codec';
+import { CachedErrorRecord } from '../codec/cached-error-record';
 import { withDeadline } from '../util/deadline';
 import { BatchLookup, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
@@ -60,10 +61,12 @@ export class RemoteTopology implements Topology {
 
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const answer = (found: Found) => this.answer(key, factory, policy, scope, found);
-    if (policy.staleIfErrorMs !== undefined)
-      return lookupOrServeStale(this.ctx, this.lookups, this.flights, this.current, key, policy, scope, answer);
-    const call = this.lookups.lookup(key, scope?.etag, answer, policy.owner);
-    return withHardTimeout(call, policy, key, this.ctx.background, this.flights);
+    const { ctx, lookups, flights } = this;
+    const call =
+      policy.staleIfErrorMs !== undefined
+        ? lookupOrServeStale(ctx, lookups, flights, this.current, key, policy, scope, answer)
+        : withHardTimeout(lookups.lookup(key, scope?.etag, answer, policy.owner), policy, key, ctx.background, flights);
+    return policy.reveal === undefined ? call : call.then(policy.reveal);
   }
 
   /** Acts on what the lookup found. A fresh hit returns its value synchronously (no extra tick). */
@@ -87,7 +90,8 @@ export class RemoteTopology implements Topology {
       if (!found.reachable) return runFactory(ctx, key, policy, factory);
       return this.joinOrCompute(key, factory, policy, scope, found.epoch, found.deadline);
     }
-    this.observer.found?.(key, found);
+    // An error record (cacheErrors) is no L1 copy: L1 hits skip `reveal`, which throws it.
+    if (!(found.value instanceof CachedErrorRecord)) this.observer.found?.(key, found);
     if (found.state === 'fresh') {
       if (policy.refreshAheadMs !== undefined && found.view.freshUntil - this.ctx.now() < policy.refreshAheadMs) {
         if (scope?.refreshInline === true && this.flights.get(key) === undefined)

@@ -65,6 +65,7 @@ export function parseMethodOptions(opts: AnyOptions, ctx: ParseContext): ParsedO
     deps,
     counters: ctx.counters,
     ...timing(opts, where, ttlFn === undefined ? ttlMs : undefined),
+    reveal: ErrorCache.unwrap,
     // A cached error (cacheErrors) is stored whatever cacheIf says of values.
     ...(cacheIf === undefined ? {} : { cacheIf: (value: unknown) => ErrorCache.isError(value) || cacheIf(value) }),
     ...(opts.staleIfError === undefined

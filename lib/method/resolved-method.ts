@@ -42,7 +42,7 @@ export class ResolvedMethod {
   /** Whether calls need a scope of their own (per-call tags, result tags, etag or hooks). */
   private readonly dynamic: boolean;
   private readonly errors: ErrorCache | undefined;
-  /** On a shared store, errors cached by another deploy of this method (cacheErrors) are thrown, never returned. */
+  /** cacheErrors: its errors, kept in process or computed here, are thrown (shared stores: also policy.reveal). */
   private readonly unwrap: (<T>(value: T) => T) | undefined;
 
   constructor(private readonly config: ResolvedMethodConfig) {
@@ -56,7 +56,7 @@ export class ResolvedMethod {
     const { policy } = config;
     config.memoizer.registerLifetime(policy.ttlMs + Math.max(policy.graceMs, policy.staleIfErrorMs ?? 0));
     this.errors = errorCacheOf(config, (m) => config.warn(m));
-    this.unwrap = this.errors !== undefined || !config.memoizer.isLocal ? ErrorCache.unwrap : undefined;
+    this.unwrap = this.errors !== undefined ? ErrorCache.unwrap : undefined;
   }
 
   /** `instance`: the object the method is called on (needed with `instanceKey`). */

@@ -37,6 +37,11 @@ export interface CachePolicy<T = unknown> {
    * entries are misses (deleted, recomputed); a migrated value is served and written back.
    */
   readonly check?: (value: unknown) => CheckVerdict | Promise<CheckVerdict>;
+  /**
+   * Shared stores: what a value read from the store is for the caller — a cached error (cacheErrors,
+   * perhaps stored by another deploy of the method) is thrown, never returned as a value.
+   */
+  readonly reveal?: <T>(value: T) => T;
   /** Dependency keys every entry of the method carries: the app-wide clear key and its namespace segments. */
   readonly deps: readonly string[];
   /** This method's counters (see Counters), incremented in place. */

@@ -81,6 +81,9 @@ describe.each(shared)('a rolling deploy that adds cacheErrors, on %s', (_name, m
           (error: unknown) => ({ rejected: (error as Error).name, status: (error as NotFoundException).getStatus() }),
         );
       expect(got).toEqual({ rejected: 'NotFoundException', status: 404 });
+      // Again: on a tiered store, from wherever the first read left it (an L1 copy must not return it).
+      await settle(v1);
+      await expect(v1.get(CatalogV1).product(404)).rejects.toBeInstanceOf(NotFoundException);
       expect(await v1.get(CatalogV1).product(1)).toEqual({ id: 1 }); // values still pass
     } finally {
       await v1.close();
