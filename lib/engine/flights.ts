@@ -40,6 +40,8 @@ export class Flight<T = unknown> {
   written: Promise<unknown> | undefined;
   /** performance.now() when it was created (Flights.overdue). */
   readonly startedAt = performance.now();
+  /** Its entry in Flights' late set, once overdue. */
+  lateRef: WeakRef<Flight> | undefined;
   private extra: { deps: readonly string[] | undefined } | { error: unknown } | undefined;
 
   constructor(
@@ -71,8 +73,21 @@ export class Flight<T = unknown> {
 /** The computations under way in this process, by key (single-flight). */
 export class Flights {
   private readonly byKey = new Map<string, Flight>();
-  /** Computations past a caller's hard timeout: not joined, still detached by invalidations. */
-  private readonly late = new Set<Flight>();
+  /**
+   * Computations past a caller's hard timeout: not joined, still detached by invalidations. Held
+   * weakly: one that can still finish is reachable through its own promise chain; one that never
+   * settles (nothing will ever resolve it) is not kept alive here, nor what its callers passed.
+   */
+  private readonly late = new Set<WeakRef<Flight>>();
+
+  /** The late computations still alive (dead references are dropped on the way). */
+  private *lateFlights(): Generator<Flight> {
+    for (const r of this.late) {
+      const f = r.deref();
+      if (f === undefined) this.late.delete(r);
+      else yield f;
+    }
+  }
 
   get<T>(key: string): Flight<T> | undefined {
     return this.byKey.get(key) as Flight<T> | undefined;
@@ -85,7 +100,7 @@ export class Flights {
   start(flight: Flight, replacing = false): void {
     const previous = this.byKey.get(flight.key);
     if (previous !== undefined) previous.cancelled = true;
-    if (replacing) for (const f of this.late) if (f.key === flight.key) this.detach(f);
+    if (replacing) for (const f of this.lateFlights()) if (f.key === flight.key) this.detach(f);
     this.byKey.set(flight.key, flight);
   }
 
@@ -101,13 +116,15 @@ export class Flights {
     if (flight === undefined) return;
     if (flight.startedAt < calledAt && performance.now() - flight.startedAt < hardMs) return;
     this.byKey.delete(key);
-    this.late.add(flight);
+    if (this.late.size >= 64) for (const _ of this.lateFlights()); // sweep references to collected ones
+    flight.lateRef = new WeakRef<Flight>(flight);
+    this.late.add(flight.lateRef);
   }
 
   /** Removes the flight once done (unless a newer one replaced it). */
   settle(flight: Flight): void {
     if (this.byKey.get(flight.key) === flight) this.byKey.delete(flight.key);
-    this.late.delete(flight);
+    if (flight.lateRef !== undefined) this.late.delete(flight.lateRef);
   }
 
   /** Whether a computation for the key is under way (its value not yet known). */
@@ -121,20 +138,20 @@ export class Flights {
       const flight = this.byKey.get(key);
       if (flight !== undefined) this.detach(flight);
     }
-    if (this.late.size > 0) for (const f of this.late) if (keys.includes(f.key)) this.detach(f);
+    if (this.late.size > 0) for (const f of this.lateFlights()) if (keys.includes(f.key)) this.detach(f);
   }
 
   /** Detaches every flight that depends on one of `deps` (or whose key starts with `prefix`). */
   detachWhere(deps: ReadonlySet<string>, prefix?: string): void {
     const hit = (f: Flight) => (prefix !== undefined && f.key.startsWith(prefix)) || f.deps.some((d) => deps.has(d));
     for (const flight of this.byKey.values()) if (hit(flight)) this.detach(flight);
-    for (const flight of this.late) if (hit(flight)) this.detach(flight);
+    for (const flight of this.lateFlights()) if (hit(flight)) this.detach(flight);
   }
 
   private detach(flight: Flight): void {
     flight.cancelled = true;
     if (this.byKey.get(flight.key) === flight) this.byKey.delete(flight.key);
-    this.late.delete(flight);
+    if (flight.lateRef !== undefined) this.late.delete(flight.lateRef);
   }
 }
 
