@@ -19,7 +19,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 @Injectable()
 class Dead {
-  @CacheMemoize({ ttl: '1m', key: (q: { id: number }) => q.id, timeout: { hard: 40 } })
+  @CacheMemoize({ ttl: '1m', key: (q: { id: number; payload: unknown }) => q.id, timeout: { hard: 40 } })
   async query(_q: { id: number; payload: unknown }): Promise<string> {
     return new Promise<string>(() => undefined); // a dead connection: never settles
   }
