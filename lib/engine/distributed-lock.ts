@@ -24,14 +24,10 @@ export class DistributedLock {
     // Given up on (slow store, timed out): the store may still take the add after this call moved
     // on, and other instances would wait `lock.timeout` for a holder computing nothing. Free it
     // once the add settles; by token, so never someone else's lock.
-    const pending = adding;
-    if (pending !== undefined) {
-      const settled = pending.then(
-        (taken) => taken,
-        () => true,
-      );
-      void this.ctx.background.track(settled.then((taken) => (taken ? this.release(lockKey, token) : undefined)));
-    }
+    const release = () => this.release(lockKey, token);
+    // Refused: nothing to free. Failed: it may have landed (a timed-out command), so free it.
+    if (adding !== undefined)
+      void this.ctx.background.track(adding.then((taken) => (taken ? release() : undefined), release));
     return { state: 'none' };
   }
 

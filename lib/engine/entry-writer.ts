@@ -25,8 +25,9 @@ export class EntryWriter {
 
   /**
    * Stores the value with what the computation read; a throwing cacheIf/resultTags costs the write,
-   * never the value. 'failed': the store refused the write. 'declined': the value itself was not to be stored (skip, cacheIf, a ttl of 0,
-   * a callback that threw, a value the codec refuses).
+   * never the value. 'declined': the value itself was not to be stored (skip, cacheIf, a ttl of 0,
+   * a callback that threw, a value the codec refuses); 'failed': the store refused the write or
+   * could not read the versions to record.
    */
   async write<T>(
     flight: Flight<T>,

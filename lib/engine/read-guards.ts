@@ -139,7 +139,7 @@ export function lookupOrServeStale<T>(
   ctx: EngineContext,
   lookups: BatchLookup,
   flights: Flights,
-  /** Whether an entry's recorded versions are all still current (and none failed to invalidate here); undefined: unanswered. */
+  /** Whether an entry's recorded versions are all still current, none failed to invalidate here (undefined: unanswered). */
   current: (deps: readonly string[], tokens: readonly string[]) => Promise<boolean | undefined>,
   key: string,
   policy: CachePolicy,

@@ -170,7 +170,7 @@ export class RemoteTopology implements Topology {
 
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
   refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
-    const deadline = performance.now() + this.ctx.operationTimeoutMs; // one budget: the epoch read, then the computation's
+    const deadline = performance.now() + this.ctx.operationTimeoutMs; // one budget: epoch read + computation
     const epoch = withDeadline(this.versions.read([this.versions.epochKey]), this.ctx.operationTimeoutMs);
     const run = epoch.then((tokens) => this.compute(key, factory, policy, scope, tokens?.[0], true, deadline));
     return withHardTimeout(run, policy, key, this.ctx.background, this.flights);

@@ -6,7 +6,7 @@ import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from 
 import type { CachePolicy, CallScope } from '../types/policy';
 import type { StatsCollector } from '../engine/stats';
 import { parseDuration } from '../util/duration';
-import { nearest } from '../util/nearest';
+import { unknownKeys } from '../util/nearest';
 import { parseMethodOptions, type AnyOptions } from './options-parser';
 import { withRegion } from './method-registry';
 import type { Regions } from './regions';
@@ -182,9 +182,9 @@ export class DirectCache {
         `${this.where}: options must be an object such as { ttl: '1h', tags: ['reports'] }.`,
       );
     const where = this.where;
-    for (const key of Object.keys(options)) {
-      if (Object.hasOwn(DIRECT_OPTIONS, key)) continue;
-      const near = nearest(key, Object.keys(DIRECT_OPTIONS));
+    const [unknown] = unknownKeys(options, DIRECT_OPTIONS);
+    if (unknown !== undefined) {
+      const { key, near } = unknown;
       throw new InvalidOptionError(
         `${where}: option '${key}' does not apply to a value under a key${near === undefined ? '' : ` (did you mean '${near}'?)`}; ` +
           `the options are ${Object.keys(DIRECT_OPTIONS).join(', ')}.`,

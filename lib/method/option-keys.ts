@@ -1,5 +1,5 @@
 import type { CacheMemoizeManyOptions, CacheMemoizeOptions } from '../types/options';
-import { nearest } from '../util/nearest';
+import { unknownKeys } from '../util/nearest';
 
 /** Every decorator option (@CacheMemoize, on methods, handlers and classes, and @CacheMemoizeMany): typed, so the list keeps up. */
 const KNOWN: Record<keyof CacheMemoizeOptions | keyof CacheMemoizeManyOptions, true> = {
@@ -44,12 +44,8 @@ const KNOWN: Record<keyof CacheMemoizeOptions | keyof CacheMemoizeManyOptions, t
  * cast), each with the option it most likely meant: said at bootstrap, where it would be ignored.
  */
 export function unknownOptions(options: object, where: string): string | undefined {
-  const names = Object.keys(KNOWN);
-  const unknown = Object.keys(options).filter((k) => !(k in KNOWN));
+  const unknown = unknownKeys(options, KNOWN);
   if (unknown.length === 0) return undefined;
-  const told = unknown.map((k) => {
-    const near = nearest(k, names);
-    return near === undefined ? `'${k}'` : `'${k}' (did you mean '${near}'?)`;
-  });
+  const told = unknown.map(({ key, near }) => (near === undefined ? `'${key}'` : `'${key}' (did you mean '${near}'?)`));
   return `${where}: unknown option${unknown.length > 1 ? 's' : ''} ${told.join(', ')}, ignored.`;
 }

@@ -8,6 +8,14 @@ export function nearest(name: string, known: readonly string[]): string | undefi
   return best?.name;
 }
 
+/** Each key of `options` that `known` does not have, with the known name it most likely meant. */
+export function unknownKeys(options: object, known: object): Array<{ key: string; near: string | undefined }> {
+  const names = Object.keys(known);
+  return Object.keys(options)
+    .filter((key) => !Object.hasOwn(known, key))
+    .map((key) => ({ key, near: nearest(key, names) }));
+}
+
 function distance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
