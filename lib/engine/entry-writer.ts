@@ -27,7 +27,7 @@ export class EntryWriter {
    * Stores the value with what the computation read; a throwing cacheIf/resultTags costs the write,
    * never the value. 'declined': the value itself was not to be stored (skip, cacheIf, a ttl of 0,
    * a callback that threw, a value the codec refuses); 'failed': the store refused the write or
-   * could not read the versions to record.
+   * could not read the versions to record; 'overtaken': an invalidation came while it ran.
    */
   async write<T>(
     flight: Flight<T>,
@@ -36,7 +36,7 @@ export class EntryWriter {
     policy: CachePolicy,
     scope: CallScope | undefined,
     startedAt: number,
-  ): Promise<'declined' | 'failed' | undefined> {
+  ): Promise<'declined' | 'failed' | 'overtaken' | undefined> {
     const { ctx } = this;
     const key = flight.key;
     try {
@@ -61,7 +61,7 @@ export class EntryWriter {
         recorded = r === 'overtaken' ? undefined : r;
       }
       // Overtaken by an invalidation (here, or of a result tag meanwhile), or one failed here: not stored.
-      if (recorded === undefined || flight.cancelled || this.failed.affects(recorded.deps)) return;
+      if (recorded === undefined || flight.cancelled || this.failed.affects(recorded.deps)) return 'overtaken';
       const lifetime = plan.ttlMs + plan.graceMs;
       if (plan.keepMs > policy.ttlMs + policy.graceMs) this.versions.registerLifetime(plan.keepMs);
       // Lifetimes count from the write, as in memory: a method slower than its ttl is still cached.

@@ -40,6 +40,8 @@ export class Flight<T = unknown> {
   written: Promise<unknown> | undefined;
   /** performance.now() when it was created (Flights.overdue). */
   readonly startedAt = performance.now();
+  /** The refresh or set of its key that started after it and replaces its value (Flights.start). */
+  supersededBy: Flight<T> | undefined;
   /** Its entry in Flights' late set, once overdue. */
   lateRef: WeakRef<Flight> | undefined;
   private extra: { deps: readonly string[] | undefined } | { error: unknown } | undefined;
@@ -99,7 +101,10 @@ export class Flights {
    */
   start(flight: Flight, replacing = false): void {
     const previous = this.byKey.get(flight.key);
-    if (previous !== undefined) previous.cancelled = true;
+    if (previous !== undefined) {
+      previous.cancelled = true;
+      if (replacing) previous.supersededBy = flight;
+    }
     if (replacing) for (const f of this.lateFlights()) if (f.key === flight.key) this.detach(f);
     this.byKey.set(flight.key, flight);
   }

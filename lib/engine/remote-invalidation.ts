@@ -52,13 +52,13 @@ export class RemoteInvalidation {
 
   /**
    * refresh()/set() whose new value is not stored (declined, refused by the codec or the store):
-   * the old entry must not stay served. If this invalidation fails too, this instance stops
-   * serving the key and retries, as for any failed invalidation; the caller is not failed, and
-   * waits for it at most a call's store budget (a frozen store answers nobody in time).
+   * the old entry must not stay served. Awaited as an invalidation is (on a tiered store, until
+   * other instances have dropped their copies), or at most `waitMs`. If it fails too, this
+   * instance stops serving the key and retries, as for any failed invalidation; the caller is not failed.
    */
-  async replaced(key: string): Promise<void> {
+  async replaced(key: string, waitMs?: number): Promise<void> {
     const run = this.ctx.background.track(this.keys([key]).catch(() => undefined));
-    await withDeadline(run, this.ctx.operationTimeoutMs);
+    await (waitMs === undefined ? run : withDeadline(run, waitMs));
   }
 
   async keys(keys: readonly string[]): Promise<void> {

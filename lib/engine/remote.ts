@@ -14,7 +14,7 @@ import { RemoteInvalidation, type Change } from './remote-invalidation';
 import { checkFound, inspected, lookupOrServeStale } from './read-guards';
 import type { RemoteObserver } from './remote-observer';
 import type { Factory, PutOutcome, Topology } from './topology';
-import { writeThrough } from './write-through';
+import { replaceEntry, writeThrough } from './write-through';
 import { refreshedInline } from './revalidation';
 import { RemoteVersions } from './versions';
 
@@ -255,16 +255,16 @@ export class RemoteTopology implements Topology {
     const value = await runFactory(this.ctx, flight.key, policy, factory, flight.control);
     flight.resolved = true;
     flight.joinable = this.writer.joinCheck(flight, value, snapshot, scope);
-    if (snapshot === undefined || flight.cancelled) {
+    if (awaitWrite || snapshot === undefined || flight.cancelled) {
       this.flights.settle(flight);
-      if (awaitWrite && snapshot === undefined) await this.invalidation.replaced(flight.key);
+      if (awaitWrite)
+        await this.ctx.background.track(replaceEntry(this, flight, value, snapshot, policy, scope, startedAt));
       return value;
     }
     const written = this.ctx.background.track(this.writer.write(flight, value, snapshot, policy, scope, startedAt));
     flight.written = written;
     // Registered until the entry is written and every lookup sent before that has been answered.
     void written.finally(() => this.lookups.afterSent(() => this.flights.settle(flight)));
-    if (awaitWrite && (await written) !== undefined) await this.invalidation.replaced(flight.key);
     return value;
   }
 

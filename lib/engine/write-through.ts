@@ -2,7 +2,7 @@ import type { CachePolicy, CallScope } from '../types/policy';
 import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
 import type { EntryWriter } from './entry-writer';
-import { Flight } from './flights';
+import { Flight, type Snapshot } from './flights';
 import type { RemoteInvalidation } from './remote-invalidation';
 import type { PutOutcome } from './topology';
 import type { RemoteVersions } from './versions';
@@ -53,4 +53,48 @@ export async function writeThrough<T>(
   } catch (failure) {
     return { value, failure };
   }
+}
+
+/**
+ * refresh() and set() on a shared store: the new value replaces the entry everywhere. As for a
+ * `@CachePut`, the key's bucket token moves first, by compare-and-set from the one read before the
+ * method ran, so an entry any earlier computation writes — here or on another instance, slow or
+ * past its hard timeout — records a token already stale; then the value is written with the new
+ * token. Whatever keeps it from being stored (declined, refused, overtaken by an invalidation),
+ * the old entry is gone with the bucket's token; superseded by a newer refresh here, it resolves
+ * once that one has replaced the entry. A store without compare-and-set writes over the old
+ * entry, and invalidates the key when it cannot. A store that fails is never the caller's error.
+ */
+export async function replaceEntry<T>(
+  parts: WriteThroughParts,
+  flight: Flight<T>,
+  value: T,
+  snapshot: Snapshot | undefined,
+  policy: CachePolicy,
+  scope: CallScope | undefined,
+  startedAt: number,
+): Promise<void> {
+  const { ctx, invalidation, writer } = parts;
+  const key = flight.key;
+  const newer = flight.supersededBy;
+  if (newer !== undefined)
+    return newer.promise.then(
+      () => undefined,
+      () => invalidation.replaced(key),
+    );
+  // Unread versions: the store is not answering in time, and the caller waits no longer for it.
+  if (snapshot === undefined) return invalidation.replaced(key, ctx.operationTimeoutMs);
+  if (flight.cancelled) return invalidation.replaced(key);
+  if (ctx.store.compareAndSet === undefined) {
+    const written = await (flight.written = writer.write(flight, value, snapshot, policy, scope, startedAt));
+    return written === undefined ? undefined : invalidation.replaced(key);
+  }
+  const last = snapshot.tokens.length - 1;
+  // Its flight is settled first: the key's invalidation below must not detach it.
+  const mine = await invalidation
+    .keyPut(key, snapshot.deps[last], snapshot.tokens[last], snapshot.epoch)
+    .catch(() => undefined); // failed: recorded, this instance serves none of the key's entries and retries
+  if (mine === undefined) return; // another invalidation of the bucket came since: the key is invalidated
+  const recorded = { epoch: mine.epoch, deps: snapshot.deps, tokens: [...snapshot.tokens.slice(0, last), mine.token] };
+  await (flight.written = writer.write(flight, value, recorded, policy, scope, startedAt));
 }

@@ -1,0 +1,61 @@
+/*
+ * refresh()/set() replace what is cached. A refresh of a method with result tags is not stored
+ * when any invalidation lands while it runs (result tags on a shared store): the old entry must be
+ * gone anyway. Found by review: the writer reported 'overtaken' as stored, and the old value was
+ * served after refresh() resolved. Now a refresh moves the key's version before it writes.
+ */
+import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
+import { Memoizer } from '../../lib/engine/memoizer';
+import { testPolicy } from '../support/policy';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+
+const servers = sharedServers();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const cases: Array<[string, () => CacheStore]> = [
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+  ['tiered over redis', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+];
+
+describe.each(cases)('%s: refresh with result tags overtaken by an unrelated invalidation', (_n, make) => {
+  const made: Memoizer[] = [];
+  afterAll(async () => {
+    for (const m of made) {
+      await m.close();
+      await m.store.disconnect();
+    }
+  });
+
+  it('after refresh() resolves, the old value is not served', async () => {
+    const store = make();
+    await store.ready?.(5_000);
+    const prefix = uniquePrefix('rov');
+    const m = new Memoizer(store, { prefix });
+    made.push(m);
+    const policy = testPolicy({ ttlMs: 600_000 });
+    const scope = { resultDeps: (v: unknown) => [`${prefix}:~tag:row:${String(v).split('@')[0]}`] };
+    const stale: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const key = `${prefix}:k${round}`;
+      expect(await m.getOrSet(key, async () => 'old@1', policy, scope)).toBe('old@1');
+      await m.ctx.background.drain(3_000);
+      // The row changed: refresh. Meanwhile, something unrelated is invalidated.
+      const refreshing = m.refresh(
+        key,
+        async () => {
+          await sleep(30);
+          return 'new@2';
+        },
+        policy,
+        scope,
+      );
+      await sleep(5);
+      await m.invalidateDeps([`${prefix}:~tag:unrelated`]);
+      expect(await refreshing).toBe('new@2');
+      const next = await m.getOrSet(key, async () => 'recomputed@3', policy, scope);
+      if (next === 'old@1') stale.push(`round ${round}: ${next}`);
+    }
+    expect(stale).toEqual([]);
+  });
+});

@@ -1,0 +1,65 @@
+/*
+ * Two refreshes of one key in one instance: the second supersedes the first, which writes nothing.
+ * The first refresh() must not resolve while the entry computed before either refresh is still
+ * served (found by review: it did); it resolves once the newer one has replaced the entry.
+ */
+import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
+import { Memoizer } from '../../lib/engine/memoizer';
+import { testPolicy } from '../support/policy';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+
+const servers = sharedServers();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const cases: Array<[string, () => CacheStore]> = [
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+  ['tiered over redis', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+];
+
+describe.each(cases)('%s: a refresh superseded by a second refresh', (_n, make) => {
+  const made: Memoizer[] = [];
+  afterAll(async () => {
+    for (const m of made) {
+      await m.close();
+      await m.store.disconnect();
+    }
+  });
+
+  it('after the first refresh() resolves, the value cached before it is not served', async () => {
+    const store = make();
+    await store.ready?.(5_000);
+    const prefix = uniquePrefix('rsup');
+    const m = new Memoizer(store, { prefix });
+    made.push(m);
+    const policy = testPolicy({ ttlMs: 600_000 });
+    const stale: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const key = `${prefix}:k${round}`;
+      expect(await m.getOrSet(key, async () => 'old', policy)).toBe('old');
+      await m.ctx.background.drain(3_000);
+      const first = m.refresh(
+        key,
+        async () => {
+          await sleep(30);
+          return 'new1';
+        },
+        policy,
+      );
+      await sleep(10);
+      const second = m.refresh(
+        key,
+        async () => {
+          await sleep(300);
+          return 'new2';
+        },
+        policy,
+      );
+      expect(await first).toBe('new1');
+      const next = await m.getOrSet(key, async () => 'recomputed', policy);
+      if (next === 'old') stale.push(`round ${round}: ${next}`);
+      await second;
+    }
+    expect(stale).toEqual([]);
+  });
+});
