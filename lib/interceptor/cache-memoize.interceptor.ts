@@ -12,14 +12,16 @@ import { from, lastValueFrom, type Observable, toArray } from 'rxjs';
 import { CACHE_HTTP_ADAPTER } from '../constants';
 import { InvalidOptionError } from '../errors';
 import { tagKeysFor } from '../keys/keys';
+import { currentCacheMode, type CacheMode } from '../method/cache-mode';
 import { MethodRegistry } from '../method/method-registry';
 import type { CacheMemoizeOptions } from '../types/options';
 import type { CallScope } from '../types/policy';
 import type { CacheRequest, HttpAdapterRef } from '../types/request';
 import { describeRequest } from './describe-request';
-import { isQuery, parentIdentity, selectionKey, type GraphqlInfoLike } from './graphql-key';
+import { graphqlTrack, type GraphqlInfoLike } from './graphql-key';
+import { GraphqlJoins, type Produced } from './graphql-joins';
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
-import { handlerName, keyOf, resolveHandler, type HandlerInfo } from './handler-info';
+import { keyOf, resolveHandler, warnUncached, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
 import { cacheableMethod, carriesUnreadBody, httpKeyPart, isHead, identify, mayCache, varyValue } from './request-key';
 import { runHandler } from './handler-stream';
@@ -49,11 +51,8 @@ const HEADERS_WAIT_MS = 5_000;
  * APP_INTERCEPTOR (then every undecorated GET/HEAD route is cached with the module's defaults;
  * RPC and GraphQL handlers only when decorated).
  *
- * Keys: handler + host + route pattern + version + params + query (keys sorted) + declared vary
- * (+ method and body for methods other than GET/HEAD, + a GET's body) for HTTP; pattern + payload for RPC; host + endpoint +
- * Type.field + parent + args + selection set for GraphQL. A request that identifies a user is
- * never shared unless the route varies by that identity or is public. Every response served from
- * the cache is a copy: nothing one request does to it reaches another.
+ * Keys: see trackBy. A request that identifies a user is never shared unless the route varies by
+ * that identity or is public. Every response served is a copy: no request's changes reach another.
  */
 @Injectable()
 export class CacheMemoizeInterceptor implements NestInterceptor {
@@ -78,6 +77,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   }
 
   private readonly responder: HttpResponder;
+  private readonly joins = new GraphqlJoins();
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (!this.registry.requests.enabled) return next.handle();
@@ -87,6 +87,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     // The HTTP response the handler may write to: a GraphQL resolver's is in its context.
     const http = response ?? (request.transport === 'graphql' ? graphqlResponse(request.raw) : undefined);
     let handler: HandlerInfo;
+    let mode: CacheMode | undefined;
     let key: string;
     let deps: string[] | undefined;
     try {
@@ -96,7 +97,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       // A global binding caches undecorated GET/HEAD routes only; events always run, streams never end.
       if ((!handler.decorated && request.transport !== 'http') || handler.isEvent || handler.isStream)
         return this.pass(request, next);
-      const track = this.trackBy(context, request, handler.options);
+      mode = currentCacheMode(); // withCacheMode around the request (a middleware's): 'bypass' skips the cache
+      const track = mode === 'bypass' ? undefined : this.trackBy(context, request, handler.options);
       if (track === undefined) {
         this.responder.setHeader(response, 'X-Cache', 'BYPASS');
         return this.pass(request, next);
@@ -107,7 +109,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         deps = tagKeysFor(this.registry.prefix, requestTags, `requestTags of ${handler.method.owner}`);
     } catch (error) {
       // A request the cache cannot key (or tag) is served uncached, never failed.
-      this.warnOnce(context, error);
+      warnUncached(this.logger, this.warned, context, error);
       this.responder.setHeader(response, 'X-Cache', 'BYPASS');
       return this.pass(request, next);
     }
@@ -124,13 +126,14 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         if (handler.hooked) method.fireHook(HOOKS[state], { key, args: [request] });
       },
     };
-    const joined = method.memoizer.isComputing(key);
+    const refresh = mode === 'refresh'; // recomputes and replaces the entry, as a method's refresh does
+    const joined = !refresh && method.memoizer.isComputing(key);
     let ran = false;
     let produced: unknown[] | undefined;
     let own: ((values: unknown[]) => void) | undefined;
     let live: Observable<unknown> | undefined;
     let before: ResponseSnapshot | undefined;
-    const cached = method.memoizer.getOrSet<Entry>(
+    const cached = method.memoizer[refresh ? 'refresh' : 'getOrSet']<Entry>(
       key,
       async () => {
         ran = true;
@@ -158,7 +161,10 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         // This request goes on with its own values; the entry waits until its response is out.
         produced = values;
         own?.(values);
-        return (await headersWithoutCookie(http, HEADERS_WAIT_MS)) ? stored : { uncacheable: stored.values };
+        if (request.transport === 'graphql') this.joins.produce(key, http, values);
+        const shareable = await headersWithoutCookie(http, HEADERS_WAIT_MS);
+        this.joins.settled(key, http);
+        return shareable ? stored : { uncacheable: stored.values };
       },
       handler.policy,
       scope,
@@ -166,11 +172,17 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     let result: Entry;
     if (http !== undefined && (outcome as string | undefined) !== 'fresh') {
       // The handler's response goes out before its entry is stored (which waits for the response to finish).
-      const first = await new Promise<{ entry: Entry } | { values: unknown[] }>((resolve, reject) => {
+      const first = await new Promise<{ entry: Entry } | { values: unknown[] } | Produced>((resolve, reject) => {
         if (produced !== undefined) return resolve({ values: produced });
         own = (values) => resolve({ values });
         cached.then((entry) => resolve({ entry }), reject);
+        if (request.transport === 'graphql') this.joins.wait(key, (p) => ran || resolve(p), cached);
       });
+      if ('response' in first) {
+        cached.catch(() => undefined);
+        // Computed for this very response: its values; for another request's: this resolver, uncached.
+        return first.response === http ? from(cloneResponse(first.values)) : this.pass(request, next);
+      }
       if ('values' in first) {
         cached.catch(() => undefined); // settles once the response is out; a failure there only costs the entry
         this.responder.label(response, 'MISS', key, this.registry.requests.exposeKeyHeader);
@@ -233,7 +245,10 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   }
 
   /**
-   * The value the key is built from, or undefined to leave this request uncached. Override to
+   * The value the key is built from, or undefined to leave this request uncached: for HTTP, host +
+   * route pattern + version + params + sorted query + declared vary (+ method and body for methods
+   * other than GET/HEAD, + a GET's body); for RPC, pattern + payload; for GraphQL, host + endpoint +
+   * Type.field + parent + args + selection set (graphql-key.ts). The handler is added. Override to
    * key differently (e.g. add a tenant id); call `super.trackBy` to keep the safety rules.
    */
   protected trackBy(context: ExecutionContext, request: CacheRequest, options: AnyOptions): unknown {
@@ -250,14 +265,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       return httpKeyPart(request, host, info, vary);
     }
     if (request.transport === 'rpc') return { pattern: request.pattern, data: request.data, vary };
-    // GraphQL: no field of a mutation or subscription is cached (a nested field must show what the
-    // mutation wrote). A field resolver's answer depends on its parent, and a resolver that reads
-    // `info` may load only the selected subfields: both are in the key.
-    const field = String(request.pattern);
-    const gqlInfo = context.getArgs<[unknown, unknown, unknown, GraphqlInfoLike | undefined]>()[3];
-    if (field.startsWith('Mutation.') || field.startsWith('Subscription.') || !isQuery(gqlInfo)) return undefined;
-    const parent = request.parent === undefined ? undefined : parentIdentity(request.parent, options.parentKey);
-    return { host, endpoint: request.route, field, parent, args: request.data, selection: selectionKey(gqlInfo), vary };
+    return graphqlTrack(request, context.getArgs<unknown[]>()[3] as GraphqlInfoLike | undefined, options, host, vary);
   }
 
   /** Whether a response may be stored and shared. */
@@ -276,15 +284,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     return !isUncacheableHttpResponse(context, response, before, this.handlerInfo(context).varyHeaders);
   }
 
-  private readonly warned = new Set<Function>();
-  private warnOnce(context: ExecutionContext, error: unknown): void {
-    const handler = context.getHandler();
-    if (this.warned.has(handler)) return;
-    this.warned.add(handler);
-    this.logger.warn(
-      `${context.getClass().name}.${handlerName(context.getClass(), handler)} is served uncached: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
+  private readonly warned = new WeakSet<Function>();
 
   /** The request goes on uncached (to the handler, through any interceptor inside this one). */
   private pass(request: CacheRequest, next: CallHandler): Observable<unknown> {

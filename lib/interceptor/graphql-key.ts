@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { encodeValue } from '../keys/key-encoder';
+import type { CacheRequest } from '../types/request';
 
 /*
  * A GraphQL field's response depends on more than its arguments: a field resolver's on its parent,
@@ -152,4 +153,22 @@ export function parentIdentity(parent: unknown, parentKey?: (parent: never) => u
   if (parentKey !== undefined) return `by:${encodeValue(parentKey(parent as never), 'a GraphQL parent', 'parentKey')}`;
   const encoded = encodeValue(parent, 'a GraphQL parent', 'parent');
   return `#${createHash('sha256').update(encoded).digest('base64url')}`;
+}
+
+/**
+ * A field's key: no field of a mutation or subscription is cached (a nested field must show what
+ * the mutation wrote); a field resolver's answer depends on its parent, and a resolver that reads
+ * `info` may load only the selected subfields: both are in the key.
+ */
+export function graphqlTrack(
+  request: CacheRequest,
+  info: GraphqlInfoLike | undefined,
+  options: { parentKey?: (parent: never) => unknown },
+  host: string | undefined,
+  vary: unknown,
+): unknown {
+  const field = String(request.pattern);
+  if (field.startsWith('Mutation.') || field.startsWith('Subscription.') || !isQuery(info)) return undefined;
+  const parent = request.parent === undefined ? undefined : parentIdentity(request.parent, options.parentKey);
+  return { host, endpoint: request.route, field, parent, args: request.data, selection: selectionKey(info), vary };
 }

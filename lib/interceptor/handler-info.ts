@@ -1,4 +1,4 @@
-import type { ExecutionContext } from '@nestjs/common';
+import type { ExecutionContext, Logger } from '@nestjs/common';
 import { CACHE_MEMOIZE_METADATA } from '../constants';
 import type { MethodRegistry } from '../method/method-registry';
 import type { ResolvedMethod } from '../method/resolved-method';
@@ -166,4 +166,18 @@ export function keyOf(handler: HandlerInfo, track: string): string {
     handler.lastTrack = track;
   }
   return handler.lastKey;
+}
+
+/** A handler served uncached because the cache cannot key or tag its requests: said once per handler. */
+export function warnUncached(
+  logger: Logger,
+  warned: WeakSet<Function>,
+  context: ExecutionContext,
+  error: unknown,
+): void {
+  const handler = context.getHandler();
+  if (warned.has(handler)) return;
+  warned.add(handler);
+  const reason = error instanceof Error ? error.message : String(error);
+  logger.warn(`${context.getClass().name}.${handlerName(context.getClass(), handler)} is served uncached: ${reason}`);
 }

@@ -1,0 +1,96 @@
+/*
+ * withCacheMode set around a request (a middleware's: an editor's live preview, a "refresh" admin
+ * header) holds for the cached route too, as for every memoized call inside it: 'bypass' neither
+ * reads nor writes the route's entry, 'refresh' recomputes and replaces it. Found by review: the
+ * interceptor ignored the mode, so a bypass request's response (built from live data) was stored
+ * and served to the next visitor, and a refresh request got the old entry.
+ */
+import 'reflect-metadata';
+import { Controller, Get, type INestApplication, Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import request from 'supertest';
+import { CacheMemoize, CacheMemoizeModule, currentCacheMode, memoryStore, redisStore, withCacheMode } from '../../lib';
+import { settle } from '../support/settle';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+
+const servers = sharedServers();
+let version = 1;
+let runs = 0;
+
+@Injectable()
+class ArticleService {
+  @CacheMemoize({ ttl: '1m' })
+  async article(): Promise<{ v: number; draft: boolean }> {
+    return { v: version, draft: currentCacheMode() === 'bypass' }; // what a preview request sees: the live row
+  }
+}
+
+@Controller()
+class ArticleController {
+  constructor(private readonly articles: ArticleService) {}
+  @Get('article')
+  @CacheMemoize({ ttl: '1m' })
+  get() {
+    runs++;
+    return this.articles.article();
+  }
+}
+
+describe.each([
+  ['memory', () => memoryStore()],
+  ['redis', () => redisStore({ url: servers.redis })],
+])('withCacheMode set by a middleware, on a cached route (%s)', (_name, makeStore) => {
+  let app: INestApplication;
+  beforeEach(async () => {
+    version = 1;
+    runs = 0;
+    @Module({
+      imports: [CacheMemoizeModule.forRoot({ stores: { default: makeStore() }, prefix: uniquePrefix('cmroute') })],
+      controllers: [ArticleController],
+      providers: [ArticleService],
+    })
+    class M {}
+    app = await NestFactory.create(M, new ExpressAdapter(), { logger: false });
+    app.use((req: { headers: Record<string, string> }, _res: unknown, next: () => void) => {
+      const mode = req.headers['x-cache-mode'];
+      if (mode === 'bypass' || mode === 'refresh') return withCacheMode(mode, () => next());
+      next();
+    });
+    await app.listen(0, '127.0.0.1');
+  });
+  afterEach(() => app.close());
+
+  it("'bypass' neither writes nor reads the route's entry", async () => {
+    const http = request(app.getHttpServer());
+    const preview = await http.get('/article').set('x-cache-mode', 'bypass');
+    expect({ body: preview.body, xCache: preview.headers['x-cache'] }).toEqual({
+      body: { v: 1, draft: true },
+      xCache: 'BYPASS',
+    });
+    await settle(app);
+    const visitor = await http.get('/article');
+    expect(visitor.body).toEqual({ v: 1, draft: false });
+    const again = await http.get('/article').set('x-cache-mode', 'bypass');
+    expect({ body: again.body, runs }).toEqual({ body: { v: 1, draft: true }, runs: 3 });
+  });
+
+  it("'refresh' recomputes the route's response and replaces its entry", async () => {
+    const http = request(app.getHttpServer());
+    await http.get('/article');
+    await settle(app);
+    version = 2;
+    const refreshed = await http.get('/article').set('x-cache-mode', 'refresh');
+    expect({ body: refreshed.body, xCache: refreshed.headers['x-cache'] }).toEqual({
+      body: { v: 2, draft: false },
+      xCache: 'MISS',
+    });
+    await settle(app);
+    const visitor = await http.get('/article');
+    expect({ body: visitor.body, xCache: visitor.headers['x-cache'], runs }).toEqual({
+      body: { v: 2, draft: false },
+      xCache: 'HIT',
+      runs: 2,
+    });
+  });
+});
