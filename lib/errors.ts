@@ -171,8 +171,15 @@ export class CachedError extends Error {
     message: string,
     /** The original error's `code`, when it had a string or number one. */
     readonly code?: unknown,
+    /** The original error's HTTP status (`statusCode`/`status` 400–599, as http-errors sets): Nest answers with it. */
+    readonly statusCode?: number,
   ) {
     super(message);
     this.name = name;
+  }
+
+  /** The same as `statusCode` (http-errors sets both). */
+  get status(): number | undefined {
+    return this.statusCode;
   }
 }

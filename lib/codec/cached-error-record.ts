@@ -9,6 +9,8 @@ export class CachedErrorRecord {
   code?: string | number;
   /** Set for Nest's HttpException family. */
   status?: number;
+  /** Another error's HTTP status (`statusCode`, as http-errors sets it): Nest answers with it. */
+  httpStatus?: number;
   /** The nearest of Nest's own exception classes it extends (a custom subclass comes back as that). */
   base?: string;
   response?: unknown;

@@ -47,7 +47,7 @@ function rebuild(record: CachedErrorRecord): Error {
     error.message = record.message;
     return error;
   }
-  return new CachedError(record.name, record.message, record.code);
+  return new CachedError(record.name, record.message, record.code, record.httpStatus);
 }
 
 function recordOf(error: unknown): CachedErrorRecord {
@@ -61,6 +61,10 @@ function recordOf(error: unknown): CachedErrorRecord {
     record.status = e.getStatus();
     record.response = e.getResponse();
     record.base = nestBase(e);
+  } else {
+    const status = (e as { statusCode?: unknown }).statusCode ?? (e as { status?: unknown }).status;
+    if (Number.isInteger(status) && (status as number) >= 400 && (status as number) <= 599)
+      record.httpStatus = status as number;
   }
   originals.set(record, error);
   return record;
