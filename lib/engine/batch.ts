@@ -1,5 +1,7 @@
 import type { CachePolicy, CallScope } from '../types/policy';
+import { CacheMemoizeTimeoutError } from '../errors';
 import { FactoryControl } from './factory-control';
+import type { Flights } from './flights';
 import { computingSync, currentControl } from './reentry';
 
 type GetOrSet = <T>(key: string, factory: () => Promise<T>, policy: CachePolicy, scope?: CallScope) => Promise<T>;
@@ -37,7 +39,11 @@ export function getOrSetMany<T>(
   policy: CachePolicy,
   scopes: ReadonlyArray<CallScope | undefined> | undefined,
   maxBatch = Infinity,
+  /** Once one item passed its hard timeout, every item's computation is overdue (see below). */
+  flights?: Flights,
 ): Promise<T[]> {
+  const calledAt = performance.now();
+  let gaveUp = false;
   const total = keys.length;
   if (total === 0) return Promise.resolve([]);
   const accounted = new Uint8Array(total);
@@ -89,7 +95,7 @@ export function getOrSetMany<T>(
 
   const calls = keys.map((key, position) => {
     const scope = scopes?.[position];
-    const itemScope: CallScope = { ...scope, waiting: () => account(position) };
+    const itemScope: CallScope = { ...scope, waiting: () => account(position), abandoned: () => gaveUp };
     const factory = (): Promise<T> =>
       new Promise<T>((resolve, reject) => {
         parked.push({ position, control: currentControl(), resolve, reject });
@@ -108,5 +114,15 @@ export function getOrSetMany<T>(
     );
     return call;
   });
-  return Promise.all(calls);
+  const hard = policy.hardTimeoutMs;
+  if (hard === undefined || flights === undefined) return Promise.all(calls);
+  // The first item's timer rejects the call; the others fire a moment later. A retry in between
+  // (`catch(() => many(ids))`) must not join the computations the call gave up on.
+  return Promise.all(calls).catch((error: unknown) => {
+    if (error instanceof CacheMemoizeTimeoutError) {
+      gaveUp = true; // items whose lookup is still under way start computations nobody joins
+      for (const key of keys) flights.overdue(key, calledAt, hard);
+    }
+    throw error;
+  });
 }

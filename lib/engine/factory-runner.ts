@@ -77,7 +77,7 @@ export function withHardTimeout<T>(
       void background.track(promise).catch(() => undefined);
       reject(
         new CacheMemoizeTimeoutError(
-          `${policy.owner || key} did not finish within its hard timeout of ${hard} ms; it goes on in the background and its result will be cached.`,
+          `${policy.owner || key} did not finish within its hard timeout of ${hard} ms; it goes on in the background, and its result is cached when it comes (see timeout.hard in the README).`,
         ),
       );
     }, hard);

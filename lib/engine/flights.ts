@@ -98,8 +98,9 @@ export class Flights {
   /**
    * Registers `flight`, detaching the one it replaces. `replacing` (refresh, set): overdue ones
    * of the key too — an explicit replacement must not be overwritten by an older computation.
+   * `scope.abandoned`: its caller already gave up (a batch past its hard timeout): never joined.
    */
-  start(flight: Flight, replacing = false): void {
+  start(flight: Flight, replacing = false, scope?: CallScope): void {
     const previous = this.byKey.get(flight.key);
     if (previous !== undefined) {
       previous.cancelled = true;
@@ -107,6 +108,7 @@ export class Flights {
     }
     if (replacing) for (const f of this.lateFlights()) if (f.key === flight.key) this.detach(f);
     this.byKey.set(flight.key, flight);
+    if (scope?.abandoned?.() === true) this.overdue(flight.key, Infinity, 0);
   }
 
   /**
@@ -119,7 +121,8 @@ export class Flights {
   overdue(key: string, calledAt: number, hardMs: number): void {
     const flight = this.byKey.get(key);
     if (flight === undefined) return;
-    if (flight.startedAt < calledAt && performance.now() - flight.startedAt < hardMs) return;
+    // Timers keep whole milliseconds and may fire a fraction early: a flight this close is overdue.
+    if (flight.startedAt < calledAt && performance.now() - flight.startedAt < hardMs - 2) return;
     this.byKey.delete(key);
     if (this.late.size >= 64) for (const _ of this.lateFlights()); // sweep references to collected ones
     flight.lateRef = new WeakRef<Flight>(flight);

@@ -22,7 +22,7 @@ import type { Factory, PutOutcome, Topology } from './topology';
 export class LocalTopology implements Topology {
   readonly local = true;
   readonly versions: LocalVersions;
-  private readonly flights = new Flights();
+  readonly flights = new Flights();
   /** Write-throughs under way (`put`): an invalidation of their key, or a newer one, detaches them. */
   private readonly writes = new Flights();
 
@@ -36,10 +36,6 @@ export class LocalTopology implements Topology {
   /** In-process versions need no lifetime. */
   registerLifetime(): void {}
 
-  isComputing(key: string): boolean {
-    return this.flights.isComputing(key);
-  }
-
   // Not `async`: returning a promise from an async function costs extra ticks on every hit.
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope, space?: string, rest?: string) {
     const now = this.ctx.expiryNow();
@@ -48,9 +44,10 @@ export class LocalTopology implements Topology {
     if (freshRow(store, this.versions, row, now, scope)) {
       const value = store.valueAt(row) as T; // read before anything can write to the store
       if (policy.refreshAheadMs !== undefined && store.freshUntilOf(row) - now < policy.refreshAheadMs) {
-        if (scope?.refreshInline === true && this.flights.get(key) === undefined)
-          return this.inline(key, factory, policy, scope);
-        void this.refreshInBackground(key, factory, policy, scope);
+        // A handler refreshes by running its request: failing or overdue, it gets the value it read.
+        if (scope?.refreshInline !== true) void this.refreshInBackground(key, factory, policy, scope);
+        else if (this.flights.get(key) === undefined && !this.ctx.revalidation.backingOff(key, now))
+          return this.inline(key, factory, policy, scope, { value });
       }
       this.ctx.hit(key, policy, scope);
       return Promise.resolve(value);
@@ -72,11 +69,11 @@ export class LocalTopology implements Topology {
     return servingStaleOnError(this.ctx, key, policy, scope, call, valid);
   }
 
-  /** A refresh this caller runs and waits for (handlers); one of a stale value falls back on it when it fails. */
-  private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope, stale?: { value: T }) {
+  /** A refresh this caller runs and waits for (handlers), falling back on the value it read when it fails. */
+  private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope, read: { value: T }) {
     this.ctx.miss(key, policy, scope);
     const run = this.bounded(this.compute(key, factory, policy, scope), policy, key);
-    return stale === undefined ? run : refreshedInline(this.ctx, key, policy, scope, run, stale.value);
+    return refreshedInline(this.ctx, key, policy, scope, run, read.value);
   }
 
   private slow<T>(
@@ -284,7 +281,7 @@ export class LocalTopology implements Topology {
     const signed = signedTags(scope);
     if (tagged && signed === undefined) meta = this.versions.extend(meta, extra);
     const flight = new LocalFlight<T>(key, deps, meta, signed, this.versions.now());
-    flights.start(flight, replacing);
+    flights.start(flight, replacing, scope);
     return flight;
   }
 

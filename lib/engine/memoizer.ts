@@ -61,7 +61,7 @@ export class Memoizer {
   }
 
   isComputing(key: string): boolean {
-    return this.topology.isComputing(key);
+    return this.topology.flights.isComputing(key);
   }
 
   /** Version records (shared stores) outlive entries of this lifetime. */
@@ -95,7 +95,8 @@ export class Memoizer {
     maxBatch?: number,
   ): Promise<T[]> {
     // Through getOrSet: each item carries the computations calling it, as a single call does.
-    return getOrSetMany((k, f, p, s) => this.getOrSet(k, f, p, s), keys, load, policy, scopes, maxBatch);
+    const { flights } = this.topology;
+    return getOrSetMany((k, f, p, s) => this.getOrSet(k, f, p, s), keys, load, policy, scopes, maxBatch, flights);
   }
 
   /** Recomputes and stores every key, whatever is cached, in one load (split by `maxBatch`). */
@@ -106,7 +107,16 @@ export class Memoizer {
     scopes?: ReadonlyArray<CallScope | undefined>,
     maxBatch?: number,
   ): Promise<T[]> {
-    return getOrSetMany((k, f, p, s) => this.topology.refresh(k, f, p, s), keys, load, policy, scopes, maxBatch);
+    const { flights } = this.topology;
+    return getOrSetMany(
+      (k, f, p, s) => this.topology.refresh(k, f, p, s),
+      keys,
+      load,
+      policy,
+      scopes,
+      maxBatch,
+      flights,
+    );
   }
 
   getOrSetSync<T>(

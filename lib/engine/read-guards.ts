@@ -138,7 +138,8 @@ export function servingStaleOnError<T>(
 export function lookupOrServeStale<T>(
   ctx: EngineContext,
   lookups: BatchLookup,
-  flights: Flights,
+  /** Bounds the call by its hard timeout (undefined: the answer bounds what it runs). */
+  flights: Flights | undefined,
   /** Whether an entry's recorded versions are all still current, none failed to invalidate here (undefined: unanswered). */
   current: (deps: readonly string[], tokens: readonly string[]) => Promise<boolean | undefined>,
   key: string,
@@ -166,7 +167,7 @@ export function lookupOrServeStale<T>(
     key,
     policy,
     scope,
-    withHardTimeout(call, policy, key, ctx.background, flights),
+    flights === undefined ? call : withHardTimeout(call, policy, key, ctx.background, flights),
     valid,
   );
 }

@@ -6,11 +6,12 @@ import { BatchLookup, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
-import { Flight, Flights, joined, reentrant, refreshed, type Snapshot } from './flights';
+import { Flight, Flights, refreshed, type Snapshot } from './flights';
 import { EntryWriter } from './entry-writer';
 import { EntryExpiry } from './entry-expiry';
 import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
+import { RemoteJoins } from './remote-joins';
 import { checkFound, inspected, lookupOrServeStale } from './read-guards';
 import type { RemoteObserver } from './remote-observer';
 import type { Factory, PutOutcome, Topology } from './topology';
@@ -28,10 +29,11 @@ export class RemoteTopology implements Topology {
   readonly local = false;
   readonly versions: RemoteVersions;
   private readonly lookups: BatchLookup;
-  private readonly flights = new Flights();
+  readonly flights = new Flights();
   readonly invalidation: RemoteInvalidation;
   readonly writer: EntryWriter;
   private readonly locked: LockedCompute;
+  private readonly joins: RemoteJoins;
   /** expireIn: judged and retimed by compare-and-set (entry-expiry.ts). */
   readonly expire: Topology['expire'];
   observer: RemoteObserver = {};
@@ -49,23 +51,30 @@ export class RemoteTopology implements Topology {
     const expiry = new EntryExpiry(ctx, codec, this.versions, this.lookups, () => this.observer);
     this.expire = expiry.expire.bind(expiry);
     this.locked = new LockedCompute(ctx, this.lookups, this.versions, this.flights, this.run.bind(this), this.writer);
+    this.joins = new RemoteJoins(ctx, this.versions, this.flights, this.compute.bind(this), this.getOrSet.bind(this));
   }
 
   registerLifetime(ms: number): void {
     this.versions.registerLifetime(ms);
   }
 
-  isComputing(key: string): boolean {
-    return this.flights.isComputing(key);
-  }
-
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const answer = (found: Found) => this.answer(key, factory, policy, scope, found);
     const { ctx, lookups, flights } = this;
+    // A handler's computation is bounded in `answer`: a refresh past its hard timeout falls back on what it read.
+    const bounded = scope?.refreshInline === true ? undefined : flights;
     const call =
       policy.staleIfErrorMs !== undefined
-        ? lookupOrServeStale(ctx, lookups, flights, this.current, key, policy, scope, answer)
-        : withHardTimeout(lookups.lookup(key, scope?.etag, answer, policy.owner), policy, key, ctx.background, flights);
+        ? lookupOrServeStale(ctx, lookups, bounded, this.current, key, policy, scope, answer)
+        : bounded === undefined
+          ? lookups.lookup(key, scope?.etag, answer, policy.owner)
+          : withHardTimeout(
+              lookups.lookup(key, scope?.etag, answer, policy.owner),
+              policy,
+              key,
+              ctx.background,
+              flights,
+            );
     return policy.reveal === undefined ? call : call.then(policy.reveal);
   }
 
@@ -87,16 +96,19 @@ export class RemoteTopology implements Topology {
     if (found.state === 'miss') {
       ctx.miss(key, policy, scope);
       // The store did not answer in time: run uncached (nothing known to join, nothing safe to store).
-      if (!found.reachable) return runFactory(ctx, key, policy, factory);
-      return this.joinOrCompute(key, factory, policy, scope, found.epoch, found.deadline);
+      const run = found.reachable
+        ? this.joins.joinOrCompute(key, factory, policy, scope, found.epoch, found.deadline)
+        : runFactory(ctx, key, policy, factory);
+      return scope?.refreshInline === true ? this.bounded(Promise.resolve(run), policy, key) : run;
     }
     // An error record (cacheErrors) is no L1 copy: L1 hits skip `reveal`, which throws it.
     if (!(found.value instanceof CachedErrorRecord)) this.observer.found?.(key, found);
     if (found.state === 'fresh') {
       if (policy.refreshAheadMs !== undefined && found.view.freshUntil - this.ctx.now() < policy.refreshAheadMs) {
-        if (scope?.refreshInline === true && this.flights.get(key) === undefined)
-          return this.inline(key, factory, policy, scope, found.epoch);
-        void this.refreshInBackground(key, factory, policy, scope, found.epoch);
+        // A handler refreshes by running its request: failing or overdue, it gets the value it read.
+        if (scope?.refreshInline !== true) void this.refreshInBackground(key, factory, policy, scope, found.epoch);
+        else if (this.flights.get(key) === undefined && !ctx.revalidation.backingOff(key, ctx.now()))
+          return this.inline(key, factory, policy, scope, found);
       }
       ctx.hit(key, policy, scope);
       return found.value as T;
@@ -105,67 +117,28 @@ export class RemoteTopology implements Topology {
       scope?.refreshInline === true &&
       this.flights.get(key) === undefined &&
       !ctx.revalidation.backingOff(key, this.ctx.now())
-    ) {
-      const run = this.inline(key, factory, policy, scope, found.epoch);
-      return refreshedInline(ctx, key, policy, scope, run, found.value as T);
-    }
+    )
+      return this.inline(key, factory, policy, scope, found);
     ctx.stale(key, policy, scope);
     const stale = found.value as T;
     return staleOrSoon(stale, this.refreshInBackground(key, factory, policy, scope, found.epoch, { stale }), policy);
   }
 
-  /** A refresh this caller runs and waits for (handlers). */
-  private inline<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope, epoch?: string) {
+  /** A refresh this caller runs and waits for (handlers), falling back on the value it read when it fails. */
+  private inline<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope,
+    found: { epoch: string | undefined; value: unknown },
+  ) {
     this.ctx.miss(key, policy, scope);
-    return this.compute(key, factory, policy, scope, epoch);
+    const run = this.bounded(this.compute(key, factory, policy, scope, found.epoch), policy, key);
+    return refreshedInline(this.ctx, key, policy, scope, run, found.value as T);
   }
 
-  /** Joins the computation under way if no invalidation overtook it since, else starts one. */
-  private joinOrCompute<T>(
-    key: string,
-    factory: Factory<T>,
-    policy: CachePolicy,
-    scope: CallScope | undefined,
-    epoch: string | undefined,
-    deadline: number,
-  ): Promise<T> {
-    const flight = this.flights.get<T>(key);
-    if (flight === undefined || flight.cancelled)
-      return this.compute(key, factory, policy, scope, epoch, false, deadline);
-    // Called by that very computation: it runs uncached rather than wait for itself.
-    if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);
-    const again = () => this.getOrSet(key, factory, policy, { ...scope, rejoined: true });
-    if (epoch !== undefined && flight.epoch === epoch) return joined(flight, scope, again);
-    return this.joinChecked(flight, again, key, factory, policy, scope, epoch, deadline);
-  }
-
-  private async joinChecked<T>(
-    flight: Flight<T>,
-    again: () => Promise<T>,
-    key: string,
-    factory: Factory<T>,
-    policy: CachePolicy,
-    scope: CallScope | undefined,
-    epoch: string | undefined,
-    deadline: number,
-  ): Promise<T> {
-    // Waiting on another's computation (its lock, its read) is not this call's store time, nor a
-    // batch's; the check is, within what is left of the budget: unanswered, not joined.
-    scope?.waiting?.();
-    const waitFrom = performance.now();
-    const snapshot = await flight.snapshot;
-    deadline += performance.now() - waitFrom;
-    const unchanged =
-      snapshot !== undefined &&
-      !flight.cancelled &&
-      (await withDeadline(this.versions.unchanged(snapshot.deps, snapshot.tokens), deadline - performance.now()));
-    if (unchanged === true && !flight.cancelled) {
-      return joined(flight, scope, again);
-    }
-    const current = this.flights.get<T>(key);
-    const other = current !== undefined && current !== flight && !current.cancelled;
-    if (other && epoch !== undefined && current.epoch === epoch) return joined(current, scope, again);
-    return this.compute(key, factory, policy, scope, epoch, false, deadline);
+  private bounded<T>(run: Promise<T>, policy: CachePolicy, key: string): Promise<T> {
+    return withHardTimeout(run, policy, key, this.ctx.background, this.flights);
   }
 
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
@@ -227,7 +200,7 @@ export class RemoteTopology implements Topology {
       extra === undefined || extra.length === 0 ? [...policy.deps, bucket] : [...policy.deps, ...extra, bucket];
     const flight = new Flight<T>(key, deps, epoch);
     flight.stamp = this.stamp();
-    this.flights.start(flight, awaitWrite);
+    this.flights.start(flight, awaitWrite, scope);
     const startedAt = this.ctx.now();
     if (policy.lock !== undefined) {
       flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt, awaitWrite, deadline);

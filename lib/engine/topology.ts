@@ -1,4 +1,5 @@
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
+import type { Flights } from './flights';
 
 /** What computes a value: sync or async. */
 export type Factory<T> = () => Promise<T> | T;
@@ -50,7 +51,8 @@ export interface Topology {
   invalidateDeps(deps: readonly string[]): Promise<void>;
   /** Everything under `prefix`: `allDep` is the dependency every entry of the app carries. */
   clear(prefix: string, allDep: string): Promise<void>;
-  isComputing(key: string): boolean;
+  /** Its computations under way in this process. */
+  readonly flights: Flights;
   /** Version records must outlive entries of this lifetime. */
   registerLifetime(ms: number): void;
   close(): void;

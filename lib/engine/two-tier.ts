@@ -101,8 +101,8 @@ export class TwoTierTopology implements Topology {
     this.remote.registerLifetime(ms);
   }
 
-  isComputing(key: string): boolean {
-    return this.remote.isComputing(key);
+  get flights(): Topology['flights'] {
+    return this.remote.flights;
   }
 
   getOrSet<T>(

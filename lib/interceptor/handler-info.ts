@@ -102,7 +102,7 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     variesByAll: staticVaryAll.includes('*'),
     policy,
     ttlOf: responseTtl(options, method.owner),
-    reportsStale: policy.graceMs > 0 || policy.staleIfErrorMs !== undefined,
+    reportsStale: policy.graceMs > 0 || policy.staleIfErrorMs !== undefined || policy.refreshAheadMs !== undefined,
     hooked: method.hasHooks,
     version: encodeVersion(handlerMetadata(VERSION_METADATA, context)),
     declaredHost: encodeVersion(Reflect.getMetadata(HOST_METADATA, cls)),

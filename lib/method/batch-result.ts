@@ -1,3 +1,4 @@
+import { encodeArgs } from '../keys/key-encoder';
 import { BatchResultError } from '../errors';
 
 /** What a batch method returns: an array aligned with its ids, a Map by id, or a record by String(id). */
@@ -66,7 +67,7 @@ export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchSh
     throw new BatchResultError(`${called} and returned ${describeValue(result)}: ${hint}. ${NOT_CACHED}`, ids);
   }
   if (shape === 'map') {
-    if (result instanceof Map) return ids.map((id) => (result as Map<unknown, unknown>).get(id));
+    if (result instanceof Map) return mapItems(result as Map<unknown, unknown>, ids, owner);
     throw new BatchResultError(
       `${called} and returned ${describeValue(result)}, not the Map its result: 'map' option declares. ${NOT_CACHED}`,
       ids,
@@ -80,6 +81,29 @@ export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchSh
     `${called} and returned ${describeValue(result)}, not the plain object its result: 'record' option declares. ${NOT_CACHED}`,
     ids,
   );
+}
+
+/**
+ * A Map's item for each id: by identity, else — an object id the method keyed by an equal object
+ * of its own (`new Map(rows.map((r) => [{ org: r.org, id: r.id }, r]))`) — by the key both encode to.
+ */
+function mapItems(result: Map<unknown, unknown>, ids: readonly unknown[], owner: string): unknown[] {
+  let byKey: Map<string, unknown> | undefined;
+  return ids.map((id) => {
+    if (typeof id !== 'object' || id === null || result.has(id)) return result.get(id);
+    if (byKey === undefined) {
+      byKey = new Map();
+      for (const [k, v] of result) {
+        if (typeof k !== 'object' || k === null) continue;
+        try {
+          byKey.set(encodeArgs([k], owner), v);
+        } catch {
+          // an unkeyable Map key matches no id
+        }
+      }
+    }
+    return byKey.get(encodeArgs([id], owner));
+  });
 }
 
 /** The caller's result: every id of its list (duplicates included) in the method's own shape. */
