@@ -158,10 +158,16 @@ export function lookupOrServeStale<T>(
   };
   const call = lookups.lookup(key, scope?.etag, then, policy.owner, policy.staleIfErrorMs);
   // Checked within that budget: unanswered, no fallback (the method's error stands).
-  const valid = async () =>
-    fallback !== undefined && (await withDeadline(current(fallback.deps, fallback.tokens), budgetMs)) === true
-      ? fallback
-      : undefined;
+  const valid = async () => {
+    if (fallback === undefined) return undefined;
+    const deadline = performance.now() + budgetMs;
+    const still = await withDeadline(current(fallback.deps, fallback.tokens), budgetMs);
+    if (still !== false) return still === true ? fallback : undefined;
+    // Replaced meanwhile (a set or refresh moved the key's version), or invalidated and computed
+    // again elsewhere: what the store now holds, if fresh.
+    const now = (found: Found) => (found.state === 'fresh' ? { value: found.value } : undefined);
+    return withDeadline(lookups.lookup(key, scope?.etag, now, policy.owner), deadline - performance.now());
+  };
   return servingStaleOnError(
     ctx,
     key,
