@@ -171,8 +171,10 @@ export class CachedError extends Error {
     message: string,
     /** The original error's `code`, when it had a string or number one. */
     readonly code?: unknown,
-    /** The original error's HTTP status (`statusCode`/`status` 400–599, as http-errors sets): Nest answers with it. */
+    /** The original error's `statusCode` (400–599, as http-errors sets it): Nest answers with it. */
     readonly statusCode?: number,
+    /** The original error's `expose` with that status (false: Nest sends the status text, not the message). */
+    readonly expose?: boolean,
   ) {
     super(message);
     this.name = name;

@@ -11,6 +11,8 @@ export class CachedErrorRecord {
   status?: number;
   /** Another error's HTTP status (`statusCode`, as http-errors sets it): Nest answers with it. */
   httpStatus?: number;
+  /** Its `expose` (http-errors: false for 5xx): Nest then hides the message. */
+  expose?: boolean;
   /** The nearest of Nest's own exception classes it extends (a custom subclass comes back as that). */
   base?: string;
   response?: unknown;

@@ -47,7 +47,7 @@ function rebuild(record: CachedErrorRecord): Error {
     error.message = record.message;
     return error;
   }
-  return new CachedError(record.name, record.message, record.code, record.httpStatus);
+  return new CachedError(record.name, record.message, record.code, record.httpStatus, record.expose);
 }
 
 function recordOf(error: unknown): CachedErrorRecord {
@@ -62,9 +62,12 @@ function recordOf(error: unknown): CachedErrorRecord {
     record.response = e.getResponse();
     record.base = nestBase(e);
   } else {
-    const status = (e as { statusCode?: unknown }).statusCode ?? (e as { status?: unknown }).status;
-    if (Number.isInteger(status) && (status as number) >= 400 && (status as number) <= 599)
-      record.httpStatus = status as number;
+    // What Nest's filter reads of an http-errors style error: statusCode, and expose for the message.
+    const { statusCode, expose } = e as { statusCode?: unknown; expose?: unknown };
+    if (Number.isInteger(statusCode) && (statusCode as number) >= 400 && (statusCode as number) <= 599) {
+      record.httpStatus = statusCode as number;
+      if (typeof expose === 'boolean') record.expose = expose;
+    }
   }
   originals.set(record, error);
   return record;

@@ -1,7 +1,8 @@
 /*
  * A cached error (cacheErrors) served from a shared store answers a route as the original did:
  * status, body and content type, for Nest's HttpException shapes and for an http-errors style
- * error (statusCode 404: it came back as a 500 from Redis before, found by review).
+ * error (statusCode 404: it came back as a 500 from Redis before, found by review), whose message
+ * stays hidden when it was (expose: false), and an error with a `status` only (still a 500).
  */
 import 'reflect-metadata';
 import {
@@ -42,6 +43,13 @@ const ERRORS: Record<string, () => unknown> = {
   subclass410: () => new ProductGone('gone for good'),
   forbidden: () => new ForbiddenException(),
   httpErrors404: () => httpError(404, 'Not here'),
+  // http-errors sets expose: false on 5xx: the internal message never reaches the client, replayed either.
+  internal503: () =>
+    Object.assign(httpError(503, 'pg: connect ECONNREFUSED 10.0.3.7:5432 (user=billing password=hunter2)'), {
+      expose: false,
+    }),
+  // An upstream client's error (Octokit, superagent): status only, which Nest does not read (a 500).
+  upstream404: () => Object.assign(new Error('GET https://internal-api.local/v1/users/7 - 404'), { status: 404 }),
 };
 
 @Injectable()
