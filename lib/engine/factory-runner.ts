@@ -66,6 +66,8 @@ export function withHardTimeout<T>(
   background: Background,
   /** The computations of the call's topology: the key's, if it ran that long, stops being joined. */
   flights?: Flights,
+  /** True once what the call runs is bounded on its own (a handler's refresh, which falls back). */
+  released?: () => boolean,
 ): Promise<T> {
   const hard = policy.hardTimeoutMs;
   if (hard === undefined) return promise;
@@ -73,6 +75,7 @@ export function withHardTimeout<T>(
   const calledAt = performance.now();
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
+      if (released?.() === true) return;
       flights?.overdue(key, calledAt, hard);
       void background.track(promise).catch(() => undefined);
       reject(

@@ -138,14 +138,15 @@ export function servingStaleOnError<T>(
 export function lookupOrServeStale<T>(
   ctx: EngineContext,
   lookups: BatchLookup,
-  /** Bounds the call by its hard timeout (undefined: the answer bounds what it runs). */
-  flights: Flights | undefined,
+  flights: Flights,
   /** Whether an entry's recorded versions are all still current, none failed to invalidate here (undefined: unanswered). */
   current: (deps: readonly string[], tokens: readonly string[]) => Promise<boolean | undefined>,
   key: string,
   policy: CachePolicy,
   scope: CallScope | undefined,
   answer: (found: Found) => T | Promise<T>,
+  /** The hard timeout no longer applies (a handler's answer bounds what it runs). */
+  released?: () => boolean,
 ): Promise<T> {
   let fallback: Fallback | undefined;
   let budgetMs = 0;
@@ -173,7 +174,7 @@ export function lookupOrServeStale<T>(
     key,
     policy,
     scope,
-    flights === undefined ? call : withHardTimeout(call, policy, key, ctx.background, flights),
+    withHardTimeout(call, policy, key, ctx.background, flights, released),
     valid,
   );
 }

@@ -59,22 +59,23 @@ export class RemoteTopology implements Topology {
   }
 
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
-    const answer = (found: Found) => this.answer(key, factory, policy, scope, found);
+    let answered = false;
+    const answer = (found: Found) => ((answered = true), this.answer(key, factory, policy, scope, found));
     const { ctx, lookups, flights } = this;
-    // A handler's computation is bounded in `answer`: a refresh past its hard timeout falls back on what it read.
-    const bounded = scope?.refreshInline === true ? undefined : flights;
+    // A handler's computation is bounded in `answer` (a refresh past its hard timeout falls back on
+    // what it read); until it is answered, its lookup is.
+    const released = scope?.refreshInline === true ? () => answered : undefined;
     const call =
       policy.staleIfErrorMs !== undefined
-        ? lookupOrServeStale(ctx, lookups, bounded, this.current, key, policy, scope, answer)
-        : bounded === undefined
-          ? lookups.lookup(key, scope?.etag, answer, policy.owner)
-          : withHardTimeout(
-              lookups.lookup(key, scope?.etag, answer, policy.owner),
-              policy,
-              key,
-              ctx.background,
-              flights,
-            );
+        ? lookupOrServeStale(ctx, lookups, flights, this.current, key, policy, scope, answer, released)
+        : withHardTimeout(
+            lookups.lookup(key, scope?.etag, answer, policy.owner),
+            policy,
+            key,
+            ctx.background,
+            flights,
+            released,
+          );
     return policy.reveal === undefined ? call : call.then(policy.reveal);
   }
 

@@ -77,11 +77,17 @@ export async function replaceEntry<T>(
   const { ctx, invalidation, writer } = parts;
   const key = flight.key;
   const newer = flight.supersededBy;
-  if (newer !== undefined)
-    return newer.promise.then(
-      () => undefined,
-      () => invalidation.replaced(key),
+  if (newer !== undefined) {
+    // Once it replaced the entry; if it fails or takes longer than a store budget, the old entry goes here.
+    const done = await withDeadline(
+      newer.promise.then(
+        () => true,
+        () => false,
+      ),
+      ctx.operationTimeoutMs,
     );
+    return done === true ? undefined : invalidation.replaced(key);
+  }
   // Unread versions: the store is not answering in time, and the caller waits no longer for it.
   if (snapshot === undefined) return invalidation.replaced(key, ctx.operationTimeoutMs);
   if (flight.cancelled) return invalidation.replaced(key);

@@ -1,4 +1,3 @@
-import { encodeArgs } from '../keys/key-encoder';
 import { BatchResultError } from '../errors';
 
 /** What a batch method returns: an array aligned with its ids, a Map by id, or a record by String(id). */
@@ -57,7 +56,14 @@ export function recordClash(ids: readonly unknown[], owner: string): BatchResult
  * `maxBatch`, other calls' items are). With `cacheMissing`
  * off, an id a Map or record leaves out is undefined (the policy does not store undefined).
  */
-export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchShape, owner: string): unknown[] {
+export function itemsOf(
+  result: unknown,
+  ids: readonly unknown[],
+  shape: BatchShape,
+  owner: string,
+  /** An id's item key (result: 'map' matches equal object ids by it). */
+  keyOf: (id: unknown) => string,
+): unknown[] {
   const called = calledWith(owner, ids);
   if (shape === 'array') {
     if (Array.isArray(result) && result.length === ids.length) return result as unknown[];
@@ -67,7 +73,7 @@ export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchSh
     throw new BatchResultError(`${called} and returned ${describeValue(result)}: ${hint}. ${NOT_CACHED}`, ids);
   }
   if (shape === 'map') {
-    if (result instanceof Map) return mapItems(result as Map<unknown, unknown>, ids, owner);
+    if (result instanceof Map) return mapItems(result as Map<unknown, unknown>, ids, keyOf);
     throw new BatchResultError(
       `${called} and returned ${describeValue(result)}, not the Map its result: 'map' option declares. ${NOT_CACHED}`,
       ids,
@@ -85,24 +91,29 @@ export function itemsOf(result: unknown, ids: readonly unknown[], shape: BatchSh
 
 /**
  * A Map's item for each id: by identity, else — an object id the method keyed by an equal object
- * of its own (`new Map(rows.map((r) => [{ org: r.org, id: r.id }, r]))`) — by the key both encode to.
+ * of its own (`new Map(rows.map((r) => [{ org: r.org, id: r.id }, r]))`) — by the item key both
+ * give (the `key` option's, when there is one). A Map key that cannot be keyed matches no id.
  */
-function mapItems(result: Map<unknown, unknown>, ids: readonly unknown[], owner: string): unknown[] {
+function mapItems(result: Map<unknown, unknown>, ids: readonly unknown[], keyOf: (id: unknown) => string): unknown[] {
   let byKey: Map<string, unknown> | undefined;
+  const tryKey = (id: unknown): string | undefined => {
+    try {
+      return keyOf(id);
+    } catch {
+      return undefined;
+    }
+  };
   return ids.map((id) => {
     if (typeof id !== 'object' || id === null || result.has(id)) return result.get(id);
     if (byKey === undefined) {
       byKey = new Map();
       for (const [k, v] of result) {
-        if (typeof k !== 'object' || k === null) continue;
-        try {
-          byKey.set(encodeArgs([k], owner), v);
-        } catch {
-          // an unkeyable Map key matches no id
-        }
+        const key = typeof k === 'object' && k !== null ? tryKey(k) : undefined;
+        if (key !== undefined) byKey.set(key, v);
       }
     }
-    return byKey.get(encodeArgs([id], owner));
+    const key = tryKey(id);
+    return key === undefined ? undefined : byKey.get(key);
   });
 }
 

@@ -225,7 +225,7 @@ export class ResolvedMany {
           `${this.owner} returned an Observable: a batch method must return a Promise.`,
           wanted,
         );
-      return itemsOf(await result, wanted, shape, this.owner);
+      return itemsOf(await result, wanted, shape, this.owner, (id) => this.item.keyFor([id, ...rest], thisArg));
     };
   }
 }

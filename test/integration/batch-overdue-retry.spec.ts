@@ -13,6 +13,12 @@ import { appOn } from '../support/app-on';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 const servers = sharedServers();
+/** An id carrying per-request context the `key` option leaves out (it cannot be keyed whole). */
+interface Ref {
+  org: number;
+  id: number;
+  log?: (m: string) => void;
+}
 let gate: (() => void) | undefined;
 let stuckNext = true;
 
@@ -27,6 +33,12 @@ class Users {
       await new Promise<void>((r) => (gate = r));
     }
     return ids.map((i) => `v-${i}`);
+  }
+
+  @CacheMemoizeMany({ ttl: '1m', result: 'map', key: (r: Ref) => ({ org: r.org, id: r.id }) })
+  async byKeyOption(refs: Ref[]): Promise<Map<{ org: number; id: number }, string>> {
+    this.loads++;
+    return new Map(refs.map((r) => [{ org: r.org, id: r.id }, `row ${r.org}/${r.id}`]));
   }
 
   @CacheMemoizeMany({ ttl: '1m', result: 'map' })
@@ -74,6 +86,18 @@ describe.each([
         again: ['row 1/2'],
         loads: 1,
       });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("result: 'map' with a key option: each id gets the row the method keyed by an equal object", async () => {
+    const app = await appOn(make(), uniquePrefix('bmk'), [Users]);
+    try {
+      const svc = app.get(Users);
+      const log = () => undefined;
+      const got = await svc.byKeyOption([{ org: 1, id: 2, log }]);
+      expect([...got.values()]).toEqual(['row 1/2']);
     } finally {
       await app.close();
     }

@@ -63,3 +63,25 @@ describe.each(cases)('%s: a refresh superseded by a second refresh', (_n, make) 
     expect(stale).toEqual([]);
   });
 });
+
+// A refresh waits for the one that superseded it at most a store budget: one whose method never
+// settles (a query on a dead connection) held it forever (found by review). It then invalidates.
+it('redis: a refresh superseded by one that never settles resolves, and the old value is gone', async () => {
+  const store = redisStore({ url: servers.redis });
+  await store.ready?.(5_000);
+  const prefix = uniquePrefix('rsh');
+  const m = new Memoizer(store, { prefix, operationTimeoutMs: 300 });
+  const policy = testPolicy({ ttlMs: 600_000 });
+  const key = `${prefix}:k`;
+  try {
+    await m.getOrSet(key, async () => 'old', policy);
+    const first = m.refresh(key, () => sleep(20).then(() => 'new1'), policy);
+    await sleep(5);
+    void m.refresh(key, () => new Promise<string>(() => undefined), policy).catch(() => undefined);
+    expect(await first).toBe('new1');
+    expect(await m.getOrSet(key, async () => 'computed', policy)).not.toBe('old');
+  } finally {
+    await m.close().catch(() => undefined);
+    await store.disconnect();
+  }
+}, 20_000);
