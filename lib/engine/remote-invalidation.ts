@@ -71,13 +71,15 @@ export class RemoteInvalidation {
    * A write-through's invalidation of its key: its bucket's token moves from `expected` (read,
    * with `epoch`, before the write method ran) to a new one, which resolves with the epoch its
    * entry records (versions.swap) — or, when another invalidation of the bucket came since, the
-   * key is invalidated as any key is, and undefined resolves.
+   * key is invalidated as any key is, and undefined resolves. `moveAgain` false (a refresh): the
+   * bucket already moved since `expected` was read, which is all the old entry needs, so the
+   * bucket is not moved again (that would also drop the entry another key of it just got).
    */
-  async keyPut(key: string, bucket: string, expected: string, epoch: string | undefined) {
+  async keyPut(key: string, bucket: string, expected: string, epoch: string | undefined, moveAgain = true) {
     let mine: { token: string; epoch: string | undefined } | undefined;
     await this.keysWith([key], [bucket], async () => {
       mine = await this.versions.swap(bucket, expected, epoch);
-      if (mine === undefined) await this.versions.invalidate([bucket], false);
+      if (mine === undefined && moveAgain) await this.versions.invalidate([bucket], false);
     });
     return mine;
   }

@@ -90,17 +90,19 @@ export async function replaceEntry<T>(
   }
   // Unread versions: the store is not answering in time, and the caller waits no longer for it.
   if (snapshot === undefined) return invalidation.replaced(key, ctx.operationTimeoutMs);
-  if (flight.cancelled) return invalidation.replaced(key);
   if (ctx.store.compareAndSet === undefined) {
+    if (flight.cancelled) return invalidation.replaced(key);
     const written = await (flight.written = writer.write(flight, value, snapshot, policy, scope, startedAt));
     return written === undefined ? undefined : invalidation.replaced(key);
   }
   const last = snapshot.tokens.length - 1;
   // Its flight is settled first: the key's invalidation below must not detach it.
   const mine = await invalidation
-    .keyPut(key, snapshot.deps[last], snapshot.tokens[last], snapshot.epoch)
+    .keyPut(key, snapshot.deps[last], snapshot.tokens[last], snapshot.epoch, false)
     .catch(() => undefined); // failed: recorded, this instance serves none of the key's entries and retries
-  if (mine === undefined) return; // another invalidation of the bucket came since: the key is invalidated
+  // The bucket moved since (another key's replacement, an invalidation): the old entry is stale already.
+  // Detached meanwhile (an invalidation here, perhaps of its tags): the old entry goes, this value is not written.
+  if (mine === undefined || flight.cancelled) return;
   const recorded = { epoch: mine.epoch, deps: snapshot.deps, tokens: [...snapshot.tokens.slice(0, last), mine.token] };
   await (flight.written = writer.write(flight, value, recorded, policy, scope, startedAt));
 }
