@@ -1,0 +1,86 @@
+/*
+ * refresh() on instance A racing a write + invalidation (key, tag, clear) on B, then a refresh
+ * chain, a hundred-odd rounds each (written by a reviewer against the replacement through the
+ * key's version). After both resolve, a read on either instance must never return the value
+ * from before the write.
+ */
+import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
+import { Memoizer } from '../../lib/engine/memoizer';
+import { testPolicy } from '../support/policy';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+
+const servers = sharedServers();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const jitter = () => sleep(Math.floor(Math.random() * 4));
+
+const cases: Array<[string, () => CacheStore]> = [
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+];
+
+describe.each(cases)('%s', (_n, make) => {
+  const made: Memoizer[] = [];
+  afterAll(async () => {
+    for (const m of made) {
+      await m.close();
+      await m.store.disconnect();
+    }
+  });
+  it.each(['key', 'tag', 'clear'])(
+    'refresh on A vs write + invalidate %s on B',
+    async (kind) => {
+      const prefix = uniquePrefix('rri');
+      const mk = async () => {
+        const s = make();
+        await s.ready?.(5_000);
+        const m = new Memoizer(s, { prefix });
+        made.push(m);
+        return m;
+      };
+      const a = await mk();
+      const b = await mk();
+      const tag = `${prefix}:~t:x`;
+      const allDep = `${prefix}:~all`;
+      const policy = testPolicy({ ttlMs: 600_000, deps: [tag, allDep] });
+      let db = '';
+      const bad: string[] = [];
+      for (let round = 0; round < 120; round++) {
+        const key = `${prefix}:k${round % 7}`;
+        db = `old${round}`;
+        await a.invalidateKeys([key]);
+        expect(await b.getOrSet(key, async () => db, policy)).toBe(db);
+        expect(await a.getOrSet(key, async () => db, policy)).toBe(db);
+        const r = (async () => {
+          await jitter();
+          await a.refresh(
+            key,
+            async () => {
+              const v = db;
+              await jitter();
+              return v;
+            },
+            policy,
+          );
+        })();
+        const w = (async () => {
+          await jitter();
+          db = `new${round}`;
+          if (kind === 'key') await b.invalidateKeys([key]);
+          else if (kind === 'tag') await b.invalidateDeps([tag]);
+          else await b.clear(`${prefix}:`, allDep);
+        })();
+        await Promise.all([r, w]);
+        for (const [n, m] of [
+          ['a', a],
+          ['b', b],
+        ] as const) {
+          const got = await m.getOrSet(key, async () => db, policy);
+          if (got !== db) bad.push(`round ${round} ${n}: ${got} (db ${db})`);
+        }
+      }
+      expect(bad).toEqual([]);
+    },
+    120_000,
+  );
+});
