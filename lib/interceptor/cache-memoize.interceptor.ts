@@ -176,11 +176,11 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         if (produced !== undefined) return resolve({ values: produced });
         own = (values) => resolve({ values });
         cached.then((entry) => resolve({ entry }), reject);
-        if (request.transport === 'graphql') this.joins.wait(key, (p) => ran || resolve(p), cached);
+        if (request.transport === 'graphql') this.joins.wait(key, http, (p) => ran || resolve(p), cached);
       });
       if ('response' in first) {
         cached.catch(() => undefined);
-        // Computed for this very response: its values; for another request's: this resolver, uncached.
+        // Computed for this very response: its values; for another request's (this one holds entries): uncached.
         return first.response === http ? from(cloneResponse(first.values)) : this.pass(request, next);
       }
       if ('values' in first) {

@@ -3,24 +3,30 @@ export interface Produced {
   readonly response: object;
   readonly values: unknown[];
 }
-type Waiter = (produced: Produced) => void;
+type Waiter = (produced: Produced) => unknown;
 
 /**
  * GraphQL over HTTP: a field's entry waits for its response's headers (a late Set-Cookie keeps it
  * out), and that response is written once every field has resolved. A field that joined another's
  * computation of the same key (two aliases, list items sharing a `parentKey`, two requests each
- * computing what the other needs) would wait for itself until the header wait gave up. So joiners
- * wait only for the values: those computed for their own response they take; another request's,
- * not yet confirmed shareable, they do not — they run their own resolver, uncached.
+ * computing what the other needs) would wait for itself until the header wait gave up. So once
+ * the values exist, a joiner computed for the same response takes them; one of another request
+ * waits for the entry unless its own response holds entries waiting for it — then it runs its own
+ * resolver, uncached. That breaks every cycle: a request in one both waits on the next one's
+ * entry and holds one, and each decided before its own entry existed, after the next one's did —
+ * which no cycle of such requests can satisfy. Requests that hold none keep single-flight.
  */
 export class GraphqlJoins {
   private readonly produced = new Map<string, Produced>();
   private readonly waiting = new Map<string, Set<Waiter>>();
+  /** Per response, how many of its entries wait for it to be written. */
+  private readonly holding = new WeakMap<object, number>();
 
   /** The computation of `key` for `response` has its values; its entry now waits for the response. */
   produce(key: string, response: object, values: unknown[]): void {
     const produced = { response, values };
     this.produced.set(key, produced);
+    this.holding.set(response, (this.holding.get(response) ?? 0) + 1);
     const waiters = this.waiting.get(key);
     if (waiters === undefined) return;
     this.waiting.delete(key);
@@ -30,18 +36,29 @@ export class GraphqlJoins {
   /** The entry is settled (stored or not): later callers find it through the cache. */
   settled(key: string, response: object): void {
     if (this.produced.get(key)?.response === response) this.produced.delete(key);
+    this.holding.set(response, (this.holding.get(response) ?? 1) - 1);
   }
 
-  /** Calls `waiter` once a computation of `key` has produced its values (now, if one has), unless `until` settles first. */
-  wait(key: string, waiter: Waiter, until: Promise<unknown>): void {
+  /** Whether entries computed for `response` wait for it: it must not wait on another request's. */
+  holds(response: object): boolean {
+    return (this.holding.get(response) ?? 0) > 0;
+  }
+
+  /**
+   * Calls `waiter` once a computation of `key` has produced its values (now, if one has), unless
+   * `until` (the entry) settles first — and only when those values may stand for `response`'s:
+   * computed for it, or it holds entries itself (it must not wait on another request's).
+   */
+  wait(key: string, response: object, waiter: Waiter, until: Promise<unknown>): void {
+    const filtered = (p: Produced) => (p.response === response || this.holds(response)) && waiter(p);
     const now = this.produced.get(key);
-    if (now !== undefined) return waiter(now);
+    if (now !== undefined) return void filtered(now);
     let waiters = this.waiting.get(key);
     if (waiters === undefined) this.waiting.set(key, (waiters = new Set()));
-    waiters.add(waiter);
+    waiters.add(filtered);
     const cancel = () => {
       const set = this.waiting.get(key);
-      if (set?.delete(waiter) === true && set.size === 0) this.waiting.delete(key);
+      if (set?.delete(filtered) === true && set.size === 0) this.waiting.delete(key);
     };
     until.then(cancel, cancel);
   }

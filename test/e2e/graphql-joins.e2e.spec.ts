@@ -15,7 +15,7 @@ import { CacheMemoize, CacheMemoizeModule, memoryStore, redisStore } from '../..
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 const servers = sharedServers();
-const runs = { product: 0, author: 0 };
+const runs = { product: 0, author: 0, catalog: 0 };
 
 @ObjectType()
 class Product {
@@ -35,6 +35,14 @@ class ProductResolver {
   @Query(() => [Product])
   async products(): Promise<Product[]> {
     return [1, 2, 3].map((id) => ({ id, authorId: 7 }) as Product);
+  }
+
+  @Query(() => [Product])
+  @CacheMemoize({ ttl: '1m' })
+  async catalog(): Promise<Product[]> {
+    runs.catalog++;
+    await new Promise((r) => setTimeout(r, 100));
+    return [1, 2].map((id) => ({ id, authorId: 9 }) as Product);
   }
 
   @Query(() => [Product])
@@ -81,6 +89,7 @@ describe.each([
   beforeEach(() => {
     runs.product = 0;
     runs.author = 0;
+    runs.catalog = 0;
   });
   afterAll(() => app.close());
 
@@ -112,5 +121,13 @@ describe.each([
     const first = runs.author;
     await query('{ fast(id: 11) { author } slow(id: 12) { author } }');
     expect({ first: first >= 2 && first <= 4, more: runs.author - first }).toEqual({ first: true, more: 0 });
+  });
+
+  it('concurrent requests for one cold query: each field runs once across them (single-flight)', async () => {
+    const bodies = await Promise.all([1, 2, 3].map(() => query('{ catalog { id author } }')));
+    expect(bodies.map((r) => r.body.data)).toEqual(
+      [1, 2, 3].map(() => ({ catalog: [1, 2].map((id) => ({ id, author: 'author 9' })) })),
+    );
+    expect({ catalog: runs.catalog, author: runs.author }).toEqual({ catalog: 1, author: 1 });
   });
 });
