@@ -76,6 +76,8 @@ export class EntryWriter {
         tokens: recorded.tokens,
       };
       const bytes = await this.codec.encodeBody(key, meta, body);
+      // A newer refresh or set of the key started meanwhile: its entry must be the last one written.
+      if (flight.superseded) return 'overtaken';
       const ok = await ctx.guard.run(
         'set',
         key,

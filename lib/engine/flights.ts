@@ -40,8 +40,8 @@ export class Flight<T = unknown> {
   written: Promise<unknown> | undefined;
   /** performance.now() when it was created (Flights.overdue). */
   readonly startedAt = performance.now();
-  /** The refresh or set of its key that started after it and replaces its value (Flights.start). */
-  supersededBy: Flight<T> | undefined;
+  /** A refresh or set: a newer one of its key here started (Flights.replacing); it writes nothing. */
+  superseded = false;
   /** Its entry in Flights' late set, once overdue. */
   lateRef: WeakRef<Flight> | undefined;
   private extra: { deps: readonly string[] | undefined } | { error: unknown } | undefined;
@@ -102,10 +102,7 @@ export class Flights {
    */
   start(flight: Flight, replacing = false, scope?: CallScope): void {
     const previous = this.byKey.get(flight.key);
-    if (previous !== undefined) {
-      previous.cancelled = true;
-      if (replacing) previous.supersededBy = flight;
-    }
+    if (previous !== undefined) previous.cancelled = true;
     if (replacing) for (const f of this.lateFlights()) if (f.key === flight.key) this.detach(f);
     this.byKey.set(flight.key, flight);
     if (scope?.abandoned?.() === true) this.overdue(flight.key, Infinity, 0);
@@ -127,6 +124,20 @@ export class Flights {
     if (this.late.size >= 64) for (const _ of this.lateFlights()); // sweep references to collected ones
     flight.lateRef = new WeakRef<Flight>(flight);
     this.late.add(flight.lateRef);
+  }
+
+  /** Refreshes and sets under way, by key, until their entry is written (replaceEntry). */
+  private readonly replacements = new Map<string, Flight>();
+
+  /** A refresh or set of `flight.key` starts: the one under way, older, is superseded. */
+  replacing(flight: Flight): void {
+    const previous = this.replacements.get(flight.key);
+    if (previous !== undefined && previous !== flight) previous.superseded = true;
+    this.replacements.set(flight.key, flight);
+  }
+
+  replaced(flight: Flight): void {
+    if (this.replacements.get(flight.key) === flight) this.replacements.delete(flight.key);
   }
 
   /** Removes the flight once done (unless a newer one replaced it). */

@@ -1,5 +1,6 @@
 import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
+import { BucketMoves, type Move } from './bucket-moves';
 import { FailedInvalidations } from './failed-invalidations';
 import type { Flights } from './flights';
 import type { RemoteObserver } from './remote-observer';
@@ -19,6 +20,8 @@ export interface Change {
  */
 export class RemoteInvalidation {
   readonly failed: FailedInvalidations;
+  /** This process's refreshes' and sets' moves of key buckets (replaceKey). */
+  private readonly moves = new BucketMoves();
 
   constructor(
     private readonly ctx: EngineContext,
@@ -71,17 +74,67 @@ export class RemoteInvalidation {
    * A write-through's invalidation of its key: its bucket's token moves from `expected` (read,
    * with `epoch`, before the write method ran) to a new one, which resolves with the epoch its
    * entry records (versions.swap) — or, when another invalidation of the bucket came since, the
-   * key is invalidated as any key is, and undefined resolves. `moveAgain` false (a refresh): the
-   * bucket already moved since `expected` was read, which is all the old entry needs, so the
-   * bucket is not moved again (that would also drop the entry another key of it just got).
+   * key is invalidated as any key is, and undefined resolves.
    */
-  async keyPut(key: string, bucket: string, expected: string, epoch: string | undefined, moveAgain = true) {
+  async keyPut(key: string, bucket: string, expected: string, epoch: string | undefined) {
     let mine: { token: string; epoch: string | undefined } | undefined;
     await this.keysWith([key], [bucket], async () => {
       mine = await this.versions.swap(bucket, expected, epoch);
-      if (mine === undefined && moveAgain) await this.versions.invalidate([bucket], false);
+      if (mine === undefined) await this.versions.invalidate([bucket], false);
     });
     return mine;
+  }
+
+  /**
+   * A refresh's or set's move of its key's bucket, from `expected` (read before it ran) to a new
+   * token, which resolves with the token and epoch its entry records — or undefined when it is not
+   * to write: a newer replacement of the key here moved the bucket (that one writes), or something
+   * this process did not do moved it (the key is invalidated). See BucketMoves. The old entry is
+   * not deleted: the write overwrites it, and its token is stale either way.
+   */
+  async replaceKey(key: string, bucket: string, expected: string, epoch: string | undefined, startedAt: number) {
+    const change = { deps: [bucket], keys: [key] };
+    this.applyHere(change);
+    let mine: { token: string; epoch: string | undefined } | undefined;
+    let newer = false;
+    await this.failed.attempt([bucket], async () => {
+      for (let from = expected, tries = 0; mine === undefined && tries < 4; tries++) {
+        const move: Move = { from, to: this.ctx.token(), epoch, key, startedAt };
+        this.moves.record(bucket, move);
+        const swap = () => this.versions.swap(bucket, from, epoch, move.to);
+        mine = await this.deletingOnFailure([key], swap).catch((error: unknown) => {
+          this.moves.forget(bucket, move);
+          throw error;
+        });
+        if (mine !== undefined) move.epoch = mine.epoch;
+        if (mine !== undefined) break;
+        this.moves.forget(bucket, move);
+        const seen = this.moves.follow(bucket, from, move);
+        if (seen === undefined) break;
+        if (seen === 'newer') return void (newer = true);
+        if (!seen.olderSameKey) mine = { token: seen.to, epoch: seen.epoch };
+        from = seen.to;
+      }
+      if (mine === undefined) await this.versions.invalidate([bucket], false);
+      await this.observer().announce?.(change);
+    });
+    if (!newer) this.applyHere(change);
+    return mine;
+  }
+
+  /**
+   * Runs a version write; when it fails, the keys' entries are deleted all the same: a store that
+   * refuses writes (a full Redis under noeviction) still deletes, and other instances must not
+   * serve them while the retry cannot land.
+   */
+  private async deletingOnFailure<R>(keys: readonly string[], write: () => Promise<R>): Promise<R> {
+    try {
+      return await write();
+    } catch (error) {
+      const { guard, store } = this.ctx;
+      await guard.run('deleteMany', keys[0], () => store.deleteMany(keys), 0, true).catch(() => undefined);
+      throw error;
+    }
   }
 
   private async keysWith(keys: readonly string[], buckets: string[], write: () => Promise<void>): Promise<void> {
@@ -89,7 +142,7 @@ export class RemoteInvalidation {
     this.applyHere(change);
     const { guard, store } = this.ctx;
     await this.failed.attempt(buckets, async () => {
-      await write();
+      await this.deletingOnFailure(keys, write);
       await guard.run('deleteMany', keys[0], () => store.deleteMany(keys), 0, true);
       await this.observer().announce?.(change);
     });

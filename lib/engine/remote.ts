@@ -202,6 +202,7 @@ export class RemoteTopology implements Topology {
     const flight = new Flight<T>(key, deps, epoch);
     flight.stamp = this.stamp();
     this.flights.start(flight, awaitWrite, scope);
+    if (awaitWrite) this.flights.replacing(flight);
     const startedAt = this.ctx.now();
     if (policy.lock !== undefined) {
       flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt, awaitWrite, deadline);
@@ -212,7 +213,10 @@ export class RemoteTopology implements Topology {
         this.run(flight, factory, policy, scope, snapshot, startedAt, awaitWrite),
       );
     }
-    flight.promise.then(undefined, () => this.flights.settle(flight));
+    flight.promise.then(
+      () => this.flights.replaced(flight),
+      () => (this.flights.settle(flight), this.flights.replaced(flight)),
+    );
     return flight.promise;
   }
 

@@ -158,12 +158,11 @@ export class RemoteVersions {
    * `epoch` resolves. Undefined, with nothing written: `dep` holds another token (an
    * invalidation came since), or the store cannot compare-and-set.
    */
-  async swap(dep: string, expected: string, epoch: string | undefined) {
+  async swap(dep: string, expected: string, epoch: string | undefined, token = this.ctx.token()) {
     const { guard, store } = this.ctx;
     const cas = store.compareAndSet?.bind(store);
     if (cas === undefined) return undefined;
     const ttl = this.recordTtlMs;
-    const token = this.ctx.token();
     if (!(await guard.run('compareAndSet', dep, () => cas(dep, encode(expected), encode(token), ttl), false, true)))
       return undefined;
     const next = this.ctx.token();

@@ -60,10 +60,13 @@ export async function writeThrough<T>(
  * `@CachePut`, the key's bucket token moves first, by compare-and-set from the one read before the
  * method ran, so an entry any earlier computation writes — here or on another instance, slow or
  * past its hard timeout — records a token already stale; then the value is written with the new
- * token. Whatever keeps it from being stored (declined, refused, overtaken by an invalidation),
- * the old entry is gone with the bucket's token; superseded by a newer refresh here, it resolves
- * once that one has replaced the entry. A store without compare-and-set writes over the old
- * entry, and invalidates the key when it cannot. A store that fails is never the caller's error.
+ * token. A bucket moved meanwhile is resolved by this process's own moves (BucketMoves): a newer
+ * replacement of the key here wins, other keys' moves stand for this one, an older replacement of
+ * the key is moved past; anything else invalidates the key. Whatever keeps the value from being
+ * stored, the old entry is gone with the bucket's token. Detachment does not stop a replacement
+ * (the compare-and-set decides); being superseded here does, up to the moment of the write. A
+ * store without compare-and-set writes over the old entry, and invalidates the key when it cannot.
+ * A store that fails is never the caller's error.
  */
 export async function replaceEntry<T>(
   parts: WriteThroughParts,
@@ -76,33 +79,21 @@ export async function replaceEntry<T>(
 ): Promise<void> {
   const { ctx, invalidation, writer } = parts;
   const key = flight.key;
-  const newer = flight.supersededBy;
-  if (newer !== undefined) {
-    // Once it replaced the entry; if it fails or takes longer than a store budget, the old entry goes here.
-    const done = await withDeadline(
-      newer.promise.then(
-        () => true,
-        () => false,
-      ),
-      ctx.operationTimeoutMs,
-    );
-    return done === true ? undefined : invalidation.replaced(key);
-  }
   // Unread versions: the store is not answering in time, and the caller waits no longer for it.
   if (snapshot === undefined) return invalidation.replaced(key, ctx.operationTimeoutMs);
+  flight.cancelled = false; // detached by an invalidation here: the compare-and-set below tells
   if (ctx.store.compareAndSet === undefined) {
-    if (flight.cancelled) return invalidation.replaced(key);
-    const written = await (flight.written = writer.write(flight, value, snapshot, policy, scope, startedAt));
+    const written = flight.superseded
+      ? 'superseded'
+      : await (flight.written = writer.write(flight, value, snapshot, policy, scope, startedAt));
     return written === undefined ? undefined : invalidation.replaced(key);
   }
   const last = snapshot.tokens.length - 1;
-  // Its flight is settled first: the key's invalidation below must not detach it.
+  const bucket = snapshot.deps[last];
   const mine = await invalidation
-    .keyPut(key, snapshot.deps[last], snapshot.tokens[last], snapshot.epoch, false)
+    .replaceKey(key, bucket, snapshot.tokens[last], snapshot.epoch, flight.startedAt)
     .catch(() => undefined); // failed: recorded, this instance serves none of the key's entries and retries
-  // The bucket moved since (another key's replacement, an invalidation): the old entry is stale already.
-  // Detached meanwhile (an invalidation here, perhaps of its tags): the old entry goes, this value is not written.
-  if (mine === undefined || flight.cancelled) return;
+  if (mine === undefined || flight.superseded) return;
   const recorded = { epoch: mine.epoch, deps: snapshot.deps, tokens: [...snapshot.tokens.slice(0, last), mine.token] };
   await (flight.written = writer.write(flight, value, recorded, policy, scope, startedAt));
 }

@@ -1,0 +1,59 @@
+/** One move of a key bucket's token by a refresh or set of this process. */
+export interface Move {
+  readonly from: string;
+  readonly to: string;
+  epoch: string | undefined;
+  readonly key: string;
+  /** When the replacement started (Flight.startedAt): which of two replacements of one key is newer. */
+  readonly startedAt: number;
+}
+
+/** What this process's own moves of a bucket, followed from a token, say (see follow). */
+export type Followed =
+  'newer' | { readonly to: string; readonly epoch: string | undefined; readonly olderSameKey: boolean };
+
+/**
+ * The key-bucket moves this process's refreshes and sets made (`replaceEntry`). A replacement whose
+ * compare-and-set finds its bucket moved follows them from the token it read: moved by a newer
+ * replacement of its key, it leaves the entry to that one; by other keys of the bucket only, their
+ * move stands for its own (both entries are stored under the token); by an older replacement of
+ * its key, it moves the bucket past that one. Moved by anything else (another instance, an
+ * invalidation), nothing is known, and the key is invalidated.
+ */
+export class BucketMoves {
+  private readonly byBucket = new Map<string, Move[]>();
+
+  /** Recorded before its compare-and-set is sent (a conflicting one may be answered first), forgotten if it fails. */
+  record(bucket: string, move: Move): void {
+    let moves = this.byBucket.get(bucket);
+    if (moves === undefined) {
+      if (this.byBucket.size >= 10_000) this.byBucket.clear(); // bounded: forgetting costs a miss, never a value
+      this.byBucket.set(bucket, (moves = []));
+    }
+    moves.push(move);
+    if (moves.length > 16) moves.shift();
+  }
+
+  forget(bucket: string, move: Move): void {
+    const moves = this.byBucket.get(bucket);
+    const at = moves?.indexOf(move) ?? -1;
+    if (at >= 0) moves!.splice(at, 1);
+  }
+
+  /** From `token`, the moves of others (`self` is the caller's own). */
+  follow(bucket: string, token: string, self: Move): Followed | undefined {
+    const { key, startedAt } = self;
+    const moves = this.byBucket.get(bucket)?.filter((m) => m !== self);
+    let to: string | undefined;
+    let epoch: string | undefined;
+    let olderSameKey = false;
+    for (let at = token, next = moves?.find((m) => m.from === at); next !== undefined;) {
+      if (next.key === key && next.startedAt > startedAt) return 'newer';
+      if (next.key === key) olderSameKey = true;
+      ({ to, epoch } = next);
+      at = next.to;
+      next = moves?.find((m) => m.from === at);
+    }
+    return to === undefined ? undefined : { to, epoch, olderSameKey };
+  }
+}

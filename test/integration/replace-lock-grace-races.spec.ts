@@ -1,0 +1,102 @@
+/*
+ * refresh() on A with lock / grace / result tags, racing on B a database write + invalidation
+ * (tag, result tag, key: @CacheEvict after) and a locked/grace read. After both resolve, reads on
+ * A and B must equal the database (never a value from before the write).
+ * (Written by a reviewer of the replacement through the key's version; kept.)
+ */
+import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
+import { Memoizer } from '../../lib/engine/memoizer';
+import type { CachePolicy, CallScope } from '../../lib/types/policy';
+import { testPolicy } from '../support/policy';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+
+const servers = sharedServers();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const jitter = (n = 4) => sleep(Math.floor(Math.random() * n));
+
+const cases: Array<[string, () => CacheStore]> = [
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+];
+const variants = ['lock', 'grace', 'resultTags', 'lock+grace'] as const;
+
+describe.each(cases)('%s', (_n, make) => {
+  const made: Memoizer[] = [];
+  afterAll(async () => {
+    for (const m of made) {
+      await m.close();
+      await m.store.disconnect();
+    }
+  });
+  it.each(variants)(
+    'refresh with %s vs write + invalidation',
+    async (variant) => {
+      const prefix = uniquePrefix('rlg');
+      const mk = async () => {
+        const s = make();
+        await s.ready?.(5_000);
+        const m = new Memoizer(s, { prefix });
+        made.push(m);
+        return m;
+      };
+      const a = await mk();
+      const b = await mk();
+      const tag = `${prefix}:~t:x`;
+      const rtag = `${prefix}:~t:r`;
+      const grace = variant.includes('grace');
+      const policy: CachePolicy = testPolicy({
+        ttlMs: grace ? 30 : 600_000,
+        graceMs: grace ? 600_000 : 0,
+        deps: [tag],
+        lock: variant.includes('lock') ? { waitMs: 2_000, ttlMs: 5_000 } : undefined,
+      });
+      const scope: CallScope | undefined = variant === 'resultTags' ? { resultDeps: () => [rtag] } : undefined;
+      let db = '';
+      const bad: string[] = [];
+      for (let round = 0; round < 50; round++) {
+        const key = `${prefix}:k${round % 5}`;
+        db = `old${round}`;
+        await a.invalidateKeys([key]);
+        await a.getOrSet(key, async () => db, policy, scope);
+        if (grace) await sleep(35); // the entry is now within grace
+        const kind = round % 3;
+        const r = (async () => {
+          await jitter();
+          await a.refresh(
+            key,
+            async () => {
+              const v = db;
+              await jitter(6);
+              return v;
+            },
+            policy,
+            scope,
+          );
+        })();
+        const w = (async () => {
+          await jitter();
+          db = `new${round}`;
+          if (kind === 0) await b.invalidateKeys([key]);
+          else if (kind === 1) await b.invalidateDeps([variant === 'resultTags' ? rtag : tag]);
+          else await b.invalidateDeps([tag]);
+        })();
+        const reader = (async () => {
+          await jitter(6);
+          await b.getOrSet(key, async () => (await jitter(), db), policy, scope).catch(() => undefined);
+        })();
+        await Promise.all([r, w, reader]);
+        const expected = db;
+        for (const [n, m] of [
+          ['a', a],
+          ['b', b],
+        ] as const) {
+          const got = await m.getOrSet(key, async () => db, policy, scope);
+          if (got !== expected) bad.push(`round ${round} kind ${kind} ${n}: ${got} (db ${expected})`);
+        }
+      }
+      expect(bad).toEqual([]);
+    },
+    120_000,
+  );
+});
