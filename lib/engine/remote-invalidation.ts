@@ -76,10 +76,11 @@ export class RemoteInvalidation {
    * entry records (versions.swap) — or, when another invalidation of the bucket came since, the
    * key is invalidated as any key is, and undefined resolves.
    */
-  async keyPut(key: string, bucket: string, expected: string, epoch: string | undefined) {
+  async keyPut(key: string, bucket: string, expected: string, epoch: string | undefined, startedAt: number) {
     let mine: { token: string; epoch: string | undefined } | undefined;
     await this.keysWith([key], [bucket], async () => {
-      mine = await this.versions.swap(bucket, expected, epoch);
+      // Recorded: a refresh of another key of the bucket meeting this move can stand on it.
+      mine = await this.swapped(bucket, this.moves.start(bucket, expected, this.ctx.token(), key, startedAt), epoch);
       if (mine === undefined) await this.versions.invalidate([bucket], false);
     });
     return mine;
@@ -99,20 +100,16 @@ export class RemoteInvalidation {
     let newer = false;
     await this.failed.attempt([bucket], async () => {
       for (let from = expected, tries = 0; mine === undefined && tries < 4; tries++) {
-        const move: Move = { from, to: this.ctx.token(), epoch, key, startedAt };
-        this.moves.record(bucket, move);
-        const swap = () => this.versions.swap(bucket, from, epoch, move.to);
-        mine = await this.deletingOnFailure([key], swap).catch((error: unknown) => {
-          this.moves.forget(bucket, move);
-          throw error;
-        });
-        if (mine !== undefined) move.epoch = mine.epoch;
+        const move = this.moves.start(bucket, from, this.ctx.token(), key, startedAt);
+        mine = await this.deletingOnFailure([key], () => this.swapped(bucket, move, epoch));
         if (mine !== undefined) break;
-        this.moves.forget(bucket, move);
+        // Moves of this process from the same token still on their way: what they did decides.
+        await withDeadline(Promise.all(this.moves.pending(bucket, from)), this.ctx.operationTimeoutMs);
         const seen = this.moves.follow(bucket, from, move);
         if (seen === undefined) break;
         if (seen === 'newer') return void (newer = true);
-        if (!seen.olderSameKey) mine = { token: seen.to, epoch: seen.epoch };
+        // Other keys' move only: it stands for this one, with this one's own epoch (its tokens decide).
+        if (!seen.olderSameKey) mine = { token: seen.to, epoch };
         from = seen.to;
       }
       if (mine === undefined) await this.versions.invalidate([bucket], false);
@@ -120,6 +117,19 @@ export class RemoteInvalidation {
     });
     if (!newer) this.applyHere(change);
     return mine;
+  }
+
+  /** versions.swap of a recorded move: confirmed when it lands, forgotten when not. */
+  private async swapped(bucket: string, move: Move, epoch: string | undefined) {
+    try {
+      const mine = await this.versions.swap(bucket, move.from, epoch, move.to);
+      if (mine === undefined) this.moves.forget(bucket, move);
+      else this.moves.confirm(move);
+      return mine;
+    } catch (error) {
+      this.moves.forget(bucket, move);
+      throw error;
+    }
   }
 
   /**

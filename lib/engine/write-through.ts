@@ -45,7 +45,7 @@ export async function writeThrough<T>(
       return { value };
     }
     const last = snapshot.tokens.length - 1;
-    const mine = await invalidation.keyPut(key, bucket, snapshot.tokens[last], snapshot.epoch);
+    const mine = await invalidation.keyPut(key, bucket, snapshot.tokens[last], snapshot.epoch, flight.startedAt);
     if (mine === undefined) return { value };
     const recorded = { epoch: mine.epoch, deps, tokens: [...snapshot.tokens.slice(0, last), mine.token] };
     await writer.write(flight, value, recorded, policy, scope, ctx.now());

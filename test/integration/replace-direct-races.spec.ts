@@ -51,7 +51,7 @@ describe.each(cases)('%s', (_n, make) => {
     const opts = { tags: ['reports'] };
     const bad: string[] = [];
     try {
-      for (let round = 0; round < 80; round++) {
+      for (let round = 0; round < 40; round++) {
         const key = `r${round % 4}`;
         let db = `old${round}`;
         await a.cache.set(key, db, opts);

@@ -54,7 +54,7 @@ describe.each(cases)('%s', (_n, make) => {
       const scope: CallScope | undefined = variant === 'resultTags' ? { resultDeps: () => [rtag] } : undefined;
       let db = '';
       const bad: string[] = [];
-      for (let round = 0; round < 50; round++) {
+      for (let round = 0; round < 25; round++) {
         const key = `${prefix}:k${round % 5}`;
         db = `old${round}`;
         await a.invalidateKeys([key]);

@@ -45,7 +45,7 @@ describe.each(cases)('%s', (_n, make) => {
       const policy = testPolicy({ ttlMs: 600_000, deps: [tag] });
       let db = '';
       const bad: string[] = [];
-      for (let round = 0; round < 80; round++) {
+      for (let round = 0; round < 40; round++) {
         const key = `${prefix}:k${round % 5}`;
         db = `old${round}`;
         await a.invalidateKeys([key]);
