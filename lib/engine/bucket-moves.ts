@@ -64,10 +64,9 @@ export class BucketMoves {
     move.settle();
   }
 
-  /** From `token`, the confirmed moves of others (`self` is the caller's own). */
-  follow(bucket: string, token: string, self: Move): Followed | undefined {
-    const { key, startedAt } = self;
-    const moves = this.byBucket.get(bucket)?.filter((m) => m !== self && m.confirmed);
+  /** From `token`, the confirmed moves (the caller's own failed one is forgotten already). */
+  follow(bucket: string, token: string, key: string, startedAt: number): Followed | undefined {
+    const moves = this.byBucket.get(bucket)?.filter((m) => m.confirmed);
     let to: string | undefined;
     let olderSameKey = false;
     for (let at = token, next = moves?.find((m) => m.from === at); next !== undefined;) {

@@ -40,7 +40,7 @@ export class Flight<T = unknown> {
   written: Promise<unknown> | undefined;
   /** performance.now() when it was created (Flights.overdue). */
   readonly startedAt = performance.now();
-  /** A refresh or set: a newer one of its key here started (Flights.replacing); it writes nothing. */
+  /** A refresh or set: a newer one of its key here started (Flights.startReplacement); it writes nothing. */
   superseded = false;
   /** Its entry in Flights' late set, once overdue. */
   lateRef: WeakRef<Flight> | undefined;
@@ -130,13 +130,13 @@ export class Flights {
   private readonly replacements = new Map<string, Flight>();
 
   /** A refresh or set of `flight.key` starts: the one under way, older, is superseded. */
-  replacing(flight: Flight): void {
+  startReplacement(flight: Flight): void {
     const previous = this.replacements.get(flight.key);
     if (previous !== undefined && previous !== flight) previous.superseded = true;
     this.replacements.set(flight.key, flight);
   }
 
-  replaced(flight: Flight): void {
+  endReplacement(flight: Flight): void {
     if (this.replacements.get(flight.key) === flight) this.replacements.delete(flight.key);
   }
 

@@ -1,6 +1,6 @@
 import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
-import { BucketMoves, type Move } from './bucket-moves';
+import { BucketMoves } from './bucket-moves';
 import { FailedInvalidations } from './failed-invalidations';
 import type { Flights } from './flights';
 import type { RemoteObserver } from './remote-observer';
@@ -20,7 +20,7 @@ export interface Change {
  */
 export class RemoteInvalidation {
   readonly failed: FailedInvalidations;
-  /** This process's refreshes' and sets' moves of key buckets (replaceKey). */
+  /** This process's refreshes', sets' and puts' moves of key buckets (replaceKey, keyPut). */
   private readonly moves = new BucketMoves();
 
   constructor(
@@ -80,7 +80,7 @@ export class RemoteInvalidation {
     let mine: { token: string; epoch: string | undefined } | undefined;
     await this.keysWith([key], [bucket], async () => {
       // Recorded: a refresh of another key of the bucket meeting this move can stand on it.
-      mine = await this.swapped(bucket, this.moves.start(bucket, expected, this.ctx.token(), key, startedAt), epoch);
+      mine = await this.swapped(bucket, expected, epoch, key, startedAt);
       if (mine === undefined) await this.versions.invalidate([bucket], false);
     });
     return mine;
@@ -91,7 +91,8 @@ export class RemoteInvalidation {
    * token, which resolves with the token and epoch its entry records — or undefined when it is not
    * to write: a newer replacement of the key here moved the bucket (that one writes), or something
    * this process did not do moved it (the key is invalidated). See BucketMoves. The old entry is
-   * not deleted: the write overwrites it, and its token is stale either way.
+   * deleted only when the version write fails; otherwise the write overwrites it, and its token
+   * is stale either way.
    */
   async replaceKey(key: string, bucket: string, expected: string, epoch: string | undefined, startedAt: number) {
     const change = { deps: [bucket], keys: [key] };
@@ -100,12 +101,12 @@ export class RemoteInvalidation {
     let newer = false;
     await this.failed.attempt([bucket], async () => {
       for (let from = expected, tries = 0; mine === undefined && tries < 4; tries++) {
-        const move = this.moves.start(bucket, from, this.ctx.token(), key, startedAt);
-        mine = await this.deletingOnFailure([key], () => this.swapped(bucket, move, epoch));
+        const swap = () => this.swapped(bucket, from, epoch, key, startedAt);
+        mine = await this.deletingOnFailure([key], swap);
         if (mine !== undefined) break;
         // Moves of this process from the same token still on their way: what they did decides.
         await withDeadline(Promise.all(this.moves.pending(bucket, from)), this.ctx.operationTimeoutMs);
-        const seen = this.moves.follow(bucket, from, move);
+        const seen = this.moves.follow(bucket, from, key, startedAt);
         if (seen === undefined) break;
         if (seen === 'newer') return void (newer = true);
         // Other keys' move only: it stands for this one, with this one's own epoch (its tokens decide).
@@ -119,8 +120,9 @@ export class RemoteInvalidation {
     return mine;
   }
 
-  /** versions.swap of a recorded move: confirmed when it lands, forgotten when not. */
-  private async swapped(bucket: string, move: Move, epoch: string | undefined) {
+  /** versions.swap, recorded as this process's move: confirmed when it lands, forgotten when not. */
+  private async swapped(bucket: string, from: string, epoch: string | undefined, key: string, startedAt: number) {
+    const move = this.moves.start(bucket, from, this.ctx.token(), key, startedAt);
     try {
       const mine = await this.versions.swap(bucket, move.from, epoch, move.to);
       if (mine === undefined) this.moves.forget(bucket, move);

@@ -202,7 +202,7 @@ export class RemoteTopology implements Topology {
     const flight = new Flight<T>(key, deps, epoch);
     flight.stamp = this.stamp();
     this.flights.start(flight, awaitWrite, scope);
-    if (awaitWrite) this.flights.replacing(flight);
+    if (awaitWrite) this.flights.startReplacement(flight);
     const startedAt = this.ctx.now();
     if (policy.lock !== undefined) {
       flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt, awaitWrite, deadline);
@@ -214,8 +214,8 @@ export class RemoteTopology implements Topology {
       );
     }
     flight.promise.then(
-      () => this.flights.replaced(flight),
-      () => (this.flights.settle(flight), this.flights.replaced(flight)),
+      () => this.flights.endReplacement(flight),
+      () => (this.flights.settle(flight), this.flights.endReplacement(flight)),
     );
     return flight.promise;
   }

@@ -47,8 +47,7 @@ export async function writeThrough<T>(
     const last = snapshot.tokens.length - 1;
     const mine = await invalidation.keyPut(key, bucket, snapshot.tokens[last], snapshot.epoch, flight.startedAt);
     if (mine === undefined) return { value };
-    const recorded = { epoch: mine.epoch, deps, tokens: [...snapshot.tokens.slice(0, last), mine.token] };
-    await writer.write(flight, value, recorded, policy, scope, ctx.now());
+    await writer.write(flight, value, withBucketToken(snapshot, mine), policy, scope, ctx.now());
     return { value };
   } catch (failure) {
     return { value, failure };
@@ -94,6 +93,11 @@ export async function replaceEntry<T>(
     .replaceKey(key, bucket, snapshot.tokens[last], snapshot.epoch, flight.startedAt)
     .catch(() => undefined); // failed: recorded, this instance serves none of the key's entries and retries
   if (mine === undefined || flight.superseded) return;
-  const recorded = { epoch: mine.epoch, deps: snapshot.deps, tokens: [...snapshot.tokens.slice(0, last), mine.token] };
-  await (flight.written = writer.write(flight, value, recorded, policy, scope, startedAt));
+  await (flight.written = writer.write(flight, value, withBucketToken(snapshot, mine), policy, scope, startedAt));
+}
+
+/** What an entry written after its bucket's move records: the snapshot, with the bucket's (last) new token and epoch. */
+function withBucketToken(snapshot: Snapshot, moved: { token: string; epoch: string | undefined }): Snapshot {
+  const last = snapshot.tokens.length - 1;
+  return { epoch: moved.epoch, deps: snapshot.deps, tokens: [...snapshot.tokens.slice(0, last), moved.token] };
 }
