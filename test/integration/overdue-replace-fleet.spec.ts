@@ -4,19 +4,14 @@
  * must not replace Y's (found by review: a refresh moved no version, so the late write's tokens
  * were still current). A refresh now moves the key's version by compare-and-set, as @CachePut does.
  */
-import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
-import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
-const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const cases: Array<[string, () => CacheStore]> = [
-  ['redis', () => redisStore({ url: servers.redis })],
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-  ['tiered over redis', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
-];
+const cases = storeCases('redis', 'memcached', 'tiered over redis');
 
 describe.each(cases)('%s: an overdue computation on X, a refresh on Y', (_n, make) => {
   const made: Memoizer[] = [];

@@ -5,17 +5,12 @@
  * tokens judge it: its value from before the invalidation is never served. Found by review: it
  * took k2's epoch, under which an entry is fresh whatever its tokens.
  */
-import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
-import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
-const servers = sharedServers();
-const cases: Array<[string, () => CacheStore]> = [
-  ['redis', () => redisStore({ url: servers.redis })],
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-  ['tiered over redis', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
-];
+const cases = storeCases('redis', 'memcached', 'tiered over redis');
 
 const bucketOf = (key: string) => {
   let h = 0x811c9dc5;

@@ -6,20 +6,11 @@
  */
 import 'reflect-metadata';
 import { Test, type TestingModule } from '@nestjs/testing';
-import {
-  CacheMemoizeModule,
-  CacheService,
-  InvalidationService,
-  memcachedStore,
-  memoryStore,
-  redisStore,
-  tieredStore,
-  type CacheStore,
-} from '../../lib';
+import { CacheMemoizeModule, CacheService, InvalidationService, memoryStore, type CacheStore } from '../../lib';
 import { settle } from '../support/settle';
-import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
-const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = (n = 4) => sleep(Math.floor(Math.random() * n));
 
@@ -37,11 +28,7 @@ async function boot(store: CacheStore, prefix: string) {
   return { module, cache: module.get(CacheService).region('long'), inv: module.get(InvalidationService) };
 }
 
-const cases: Array<[string, () => CacheStore]> = [
-  ['redis', () => redisStore({ url: servers.redis })],
-  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-];
+const cases = storeCases('redis', 'tiered over redis', 'memcached');
 
 describe.each(cases)('%s', (_n, make) => {
   it('set/expire/delete/getOrSet/invalidateTags races', async () => {

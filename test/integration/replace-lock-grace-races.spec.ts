@@ -4,21 +4,16 @@
  * A and B must equal the database (never a value from before the write).
  * (Written by a reviewer of the replacement through the key's version; kept.)
  */
-import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import type { CachePolicy, CallScope } from '../../lib/types/policy';
 import { testPolicy } from '../support/policy';
-import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
-const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = (n = 4) => sleep(Math.floor(Math.random() * n));
 
-const cases: Array<[string, () => CacheStore]> = [
-  ['redis', () => redisStore({ url: servers.redis })],
-  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-];
+const cases = storeCases('redis', 'tiered over redis', 'memcached');
 const variants = ['lock', 'grace', 'resultTags', 'lock+grace'] as const;
 
 describe.each(cases)('%s', (_n, make) => {

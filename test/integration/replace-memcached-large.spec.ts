@@ -2,16 +2,12 @@
  * set() of values past memcached's item size on memcached and tiered over memcached: it resolves, and
  * the old value is not served (written by a reviewer; kept).
  */
-import { memcachedStore, memoryStore, tieredStore, type CacheStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
-import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
-const servers = sharedServers();
-const cases: Array<[string, () => CacheStore]> = [
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-  ['tiered over memcached', () => tieredStore(memoryStore(), memcachedStore({ servers: servers.memcached[0] }))],
-];
+const cases = storeCases('memcached', 'tiered over memcached');
 describe.each(cases)('%s', (_n, make) => {
   it('set() of a value over 1 MB: resolves promptly, old value not served on either instance', async () => {
     const prefix = uniquePrefix('big');

@@ -4,19 +4,14 @@
  * A's older one (found by review: B's compare-and-set failed and it neither wrote nor invalidated,
  * leaving A's value). A move this process did not make now invalidates the key.
  */
-import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
-import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
-const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const cases: Array<[string, () => CacheStore]> = [
-  ['redis', () => redisStore({ url: servers.redis })],
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-  ['tiered over redis', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
-];
+const cases = storeCases('redis', 'memcached', 'tiered over redis');
 
 describe.each(cases)('%s', (_n, make) => {
   it.each(['refresh', 'put'])(

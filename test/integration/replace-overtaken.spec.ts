@@ -4,19 +4,14 @@
  * gone anyway. Found by review: the writer reported 'overtaken' as stored, and the old value was
  * served after refresh() resolved. Now a refresh moves the key's version before it writes.
  */
-import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
-import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
-const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const cases: Array<[string, () => CacheStore]> = [
-  ['redis', () => redisStore({ url: servers.redis })],
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-  ['tiered over redis', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
-];
+const cases = storeCases('redis', 'memcached', 'tiered over redis');
 
 describe.each(cases)('%s: refresh with result tags overtaken by an unrelated invalidation', (_n, make) => {
   const made: Memoizer[] = [];

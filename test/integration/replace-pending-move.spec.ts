@@ -6,17 +6,13 @@
  * resolved while X's older value was the fresh entry). A2's compare-and-set is slowed here to
  * make the window visible; on a network it is one round trip.
  */
-import { memcachedStore, redisStore, type CacheStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
-import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
-const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const cases: Array<[string, () => CacheStore]> = [
-  ['redis', () => redisStore({ url: servers.redis })],
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-];
+const cases = storeCases('redis', 'memcached');
 
 describe.each(cases)('%s', (_n, make) => {
   it("an older refresh resolves on a newer one's unconfirmed move: an older value is served after it resolved", async () => {

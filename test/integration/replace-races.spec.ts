@@ -4,20 +4,15 @@
  * key's version). After both resolve, a read on either instance must never return the value
  * from before the write.
  */
-import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
-import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
-const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = () => sleep(Math.floor(Math.random() * 4));
 
-const cases: Array<[string, () => CacheStore]> = [
-  ['redis', () => redisStore({ url: servers.redis })],
-  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-];
+const cases = storeCases('redis', 'tiered over redis', 'memcached');
 
 describe.each(cases)('%s', (_n, make) => {
   const made: Memoizer[] = [];

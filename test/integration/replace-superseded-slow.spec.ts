@@ -4,20 +4,14 @@
  * first, tired of waiting, invalidated the key, detaching the second, and nothing was stored).
  * A superseded refresh no longer waits for the newer one: it moves the bucket and does not write.
  */
-import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
-import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
-const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const cases: Array<[string, () => CacheStore]> = [
-  ['redis', () => redisStore({ url: servers.redis })],
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-  ['tiered over redis', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
-  ['memory', () => memoryStore()],
-];
+const cases = storeCases('redis', 'memcached', 'tiered over redis', 'memory');
 
 describe.each(cases)('%s: second refresh slower than operationTimeout', (_n, make) => {
   it('the newer refresh value is stored once both resolve', async () => {

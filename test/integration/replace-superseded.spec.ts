@@ -3,19 +3,16 @@
  * The first refresh() must not resolve while the entry computed before either refresh is still
  * served (found by review: it did); it resolves once the newer one has replaced the entry.
  */
-import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
+import { redisStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { storeCases } from '../support/store-cases';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const cases: Array<[string, () => CacheStore]> = [
-  ['redis', () => redisStore({ url: servers.redis })],
-  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
-  ['tiered over redis', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
-];
+const cases = storeCases('redis', 'memcached', 'tiered over redis');
 
 describe.each(cases)('%s: a refresh superseded by a second refresh', (_n, make) => {
   const made: Memoizer[] = [];
