@@ -49,6 +49,7 @@ import { MemcachedServer, RedisServer } from '../support/servers';
 import { drained, settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { spawnTs } from '../support/ts-child';
+import { seeded } from '../support/seeded';
 import { appOn } from '../support/app-on';
 
 const servers = sharedServers();
@@ -66,16 +67,6 @@ function deferred<T = void>(): Deferred<T> {
   let resolve!: (value: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
-}
-
-/** Seeded PRNG (mulberry32): the randomized races make the same timing choices on every run. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type User = { id: number; version: number };

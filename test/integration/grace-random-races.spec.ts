@@ -18,19 +18,12 @@ import {
   type CacheStore,
 } from '../../lib';
 import { appOn } from '../support/app-on';
+import { seeded } from '../support/seeded';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = seeded(42);
 let dbVersion = 0;
 

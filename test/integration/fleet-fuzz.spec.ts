@@ -1,0 +1,183 @@
+/*
+ * A fleet of three app instances, each in its own process, on one store, under a seeded random
+ * mix of everything a fleet does at once: reads (single and @CacheMemoizeMany), refreshes,
+ * expireIn, and writes told to the cache in every way the README offers (@CachePut, set(),
+ * invalidateTags, a key, a namespace, clear()), while instances' event loops stall.
+ *
+ * The guarantee checked on every read: once a write's call resolved (its database row bumped to v,
+ * then the cache told), a read issued afterwards, on any instance, returns version >= v. Writes of
+ * one row are serialized here, as the README asks of `set()` ("when writers race, invalidate
+ * instead"); writes of other rows, reads and refreshes of the same row race freely. At the end
+ * every instance reads every row's last version.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { spawnTs } from '../support/ts-child';
+import { seeded } from '../support/seeded';
+
+const servers = sharedServers();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const OPS = 700;
+const IN_FLIGHT = 8;
+const ROWS = 6;
+const REPLY_MS = 15_000;
+
+type User = { id: number; version: number };
+type Reply = { users?: User[]; version?: number; expired?: boolean; error?: string };
+
+class Instance {
+  private seq = 0;
+  private readonly pending = new Map<number, (reply: Reply) => void>();
+  private readonly ready: Promise<void>;
+
+  constructor(private readonly child: ChildProcess) {
+    let onReady!: () => void;
+    this.ready = new Promise((r) => (onReady = r));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let message: Reply & { rid?: number; event?: string };
+      try {
+        message = JSON.parse(line) as typeof message;
+      } catch {
+        return;
+      }
+      if (message.event === 'ready') onReady();
+      if (typeof message.rid !== 'number') return;
+      this.pending.get(message.rid)?.(message);
+      this.pending.delete(message.rid);
+    });
+  }
+
+  static async start(args: string[]): Promise<Instance> {
+    const instance = new Instance(spawnTs('test/support/fleet-fuzz-worker.ts', args));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('worker not ready in 60 s')), 60_000);
+    });
+    await Promise.race([instance.ready, late]).finally(() => clearTimeout(timer));
+    return instance;
+  }
+
+  /** The reply, or an `error` when none came within REPLY_MS (a hang is a failure too). */
+  send(command: Record<string, unknown>): Promise<Reply> {
+    const rid = this.seq++;
+    return new Promise<Reply>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(rid);
+        resolve({ error: `no reply to ${JSON.stringify(command)} within ${REPLY_MS} ms` });
+      }, REPLY_MS);
+      this.pending.set(rid, (reply) => (clearTimeout(timer), resolve(reply)));
+      this.child.stdin!.write(JSON.stringify({ ...command, rid }) + '\n');
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    this.child.stdin!.write(JSON.stringify({ op: 'exit', rid: -1 }) + '\n');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => (this.child.kill('SIGKILL'), resolve()), 5_000);
+      this.child.once('exit', () => (clearTimeout(timer), resolve()));
+    });
+  }
+}
+
+/** Op weights: reads dominate, as in a fleet; every write path and a stall appear every few dozen ops. */
+const mix: Array<[string, number]> = [
+  ['get', 34],
+  ['many', 12],
+  ['refresh', 8],
+  ['expire', 5],
+  ['put', 8],
+  ['set', 7],
+  ['tag', 9],
+  ['key', 6],
+  ['namespace', 3],
+  ['clear', 2],
+  ['stall', 3],
+];
+const writes = new Set(['put', 'set', 'tag', 'key', 'namespace', 'clear']);
+
+function pick(random: () => number): string {
+  const only = process.env.FUZZ_ONLY?.split(',');
+  if (only) return only[Math.floor(random() * only.length)];
+  let at = random() * mix.reduce((sum, [, w]) => sum + w, 0);
+  for (const [op, weight] of mix) if ((at -= weight) < 0) return op;
+  return 'get';
+}
+
+describe.each([
+  ['redis', servers.redis, 0x5eed1],
+  ['memcached', servers.memcached.join(','), 0x5eed2],
+  ['tiered', servers.redis, 0x5eed3],
+])('a fleet of three processes on %s', (kind, address, seed) => {
+  let fleet: Instance[] = [];
+
+  beforeAll(async () => {
+    const prefix = uniquePrefix(`fleet${kind}`);
+    fleet = await Promise.all([0, 1, 2].map(() => Instance.start([kind, address, prefix, servers.redis])));
+    await sleep(200); // bus leases held (tiered)
+  }, 90_000);
+  afterAll(async () => {
+    await Promise.all(fleet.map((i) => i.stop()));
+  });
+
+  it(`${OPS} random racing ops: a read issued after a write resolved never returns an older version`, async () => {
+    const random = seeded(seed);
+    const committed = new Map<number, number>(); // row → highest version whose write resolved
+    const rowWrites = new Map<number, Promise<void>>(); // row → its last write (serialized)
+    const violations: string[] = [];
+    const failures: string[] = [];
+    const running = new Set<Promise<void>>();
+    const counts: Record<string, number> = {};
+
+    const check = (label: string, reply: Reply, floor: Map<number, number>) => {
+      if (reply.error) return void failures.push(`${label}: ${reply.error}`);
+      for (const user of reply.users ?? []) {
+        const least = floor.get(user.id) ?? 0;
+        if (user.version < least) violations.push(`${label}: row ${user.id} v${user.version} < v${least}`);
+      }
+    };
+
+    for (let n = 0; n < OPS; n++) {
+      while (running.size >= IN_FLIGHT) await Promise.race(running);
+      const op = pick(random);
+      const at = Math.floor(random() * fleet.length);
+      const instance = fleet[at];
+      const id = 1 + Math.floor(random() * ROWS);
+      const label = `#${n} ${op} row ${id} on ${at}`;
+      counts[op] = (counts[op] ?? 0) + 1;
+      let task: Promise<void>;
+      if (writes.has(op)) {
+        task = (rowWrites.get(id) ?? Promise.resolve()).then(async () => {
+          const reply = await instance.send({ op, id });
+          if (reply.error) return void failures.push(`${label}: ${reply.error}`);
+          committed.set(id, Math.max(committed.get(id) ?? 0, reply.version!));
+        });
+        rowWrites.set(id, task);
+      } else if (op === 'stall') {
+        task = instance.send({ op, ms: 50 + Math.floor(random() * 250) }).then(() => undefined);
+      } else {
+        const ids = op === 'many' ? [id, 1 + ((id + n) % ROWS), 1 + ((id * 7 + n) % ROWS)] : [id];
+        const floor = new Map(committed); // what must be seen: writes resolved before this is issued
+        task = instance.send(op === 'many' ? { op, ids } : { op, id }).then((reply) => check(label, reply, floor));
+      }
+      const tracked: Promise<void> = task.finally(() => running.delete(tracked));
+      running.add(tracked);
+      if (random() < 0.3) await sleep(Math.floor(random() * 3));
+    }
+    await Promise.all(running);
+
+    // Quiet now: every instance reads every row's last version.
+    for (const [at, instance] of fleet.entries()) {
+      for (let id = 1; id <= ROWS; id++) {
+        const reply = await instance.send({ op: 'get', id });
+        check(`final row ${id} on ${at}`, reply, committed);
+        const got = reply.users?.[0]?.version;
+        if (got !== undefined && got !== (committed.get(id) ?? 0)) violations.push(`final row ${id} on ${at}: v${got}`);
+      }
+    }
+    expect({ violations, failures }).toEqual({ violations: [], failures: [] });
+    for (const op of writes) expect([op, counts[op] > 10]).toEqual([op, true]); // every write path ran
+  }, 240_000);
+});
