@@ -308,7 +308,7 @@ describe('memcached requests', () => {
     expect(Buffer.from((await store.get(lock))!).toString()).toBe('new holder');
   });
 
-  it('on a server without CAS (memcached -C) falls back to check-then-write and says so once', async () => {
+  it('on a server without CAS (memcached -C) refuses compare-and-set, deletes by check-then-delete, and says so once', async () => {
     const server = await MemcachedServer.launch(['-C']);
     const warnings: string[] = [];
     const spy = jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
@@ -317,9 +317,11 @@ describe('memcached requests', () => {
       const key = `nocas${process.pid}:k`;
       await store.set(key, Buffer.from('v'), 10_000);
       expect(await store.compareAndSet!(key, Buffer.from('x'), Buffer.from('w'), 10_000)).toBe(false);
-      expect(await store.compareAndSet!(key, Buffer.from('v'), Buffer.from('w'), 10_000)).toBe(true);
-      expect(await store.compareAndDelete!(key, Buffer.from('v'))).toBe(false);
-      expect(await store.compareAndDelete!(key, Buffer.from('w'))).toBe(true);
+      // Unconditional there: a write landing between the read and the write would be overwritten.
+      expect(await store.compareAndSet!(key, Buffer.from('v'), Buffer.from('w'), 10_000)).toBe(false);
+      expect(Buffer.from((await store.get(key))!).toString()).toBe('v');
+      expect(await store.compareAndDelete!(key, Buffer.from('w'))).toBe(false);
+      expect(await store.compareAndDelete!(key, Buffer.from('v'))).toBe(true);
       expect(warnings.filter((w) => w.includes('answers without CAS'))).toHaveLength(1);
     } finally {
       spy.mockRestore();

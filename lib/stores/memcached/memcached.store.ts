@@ -286,9 +286,9 @@ export class MemcachedStore implements CacheStore {
     if (this.warnedCasDisabled) return;
     this.warnedCasDisabled = true;
     this.logger.warn(
-      'memcached: the server answers without CAS (started with -C, or cas_disabled): compare-and-set and compare-and-delete ' +
-        'fall back to check-then-write, so expireIn may overwrite a write landing between its read and its write, and a ' +
-        'lock release may free a lock retaken meanwhile. Run memcached with CAS (the default) to keep those guarantees.',
+      'memcached: the server answers without CAS (started with -C, or cas_disabled): compare-and-set never applies, so ' +
+        'refresh(), set() and @CachePut invalidate the key instead of storing the new value, expireIn returns false, and a ' +
+        'lock release (check-then-delete) may free a lock retaken meanwhile. Run memcached with CAS (the default).',
     );
   }
 }

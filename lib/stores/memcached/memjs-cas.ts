@@ -24,11 +24,15 @@ export interface CasOperations {
 
 /**
  * `casDisabled` is called when a server answers with CAS token 0 (started with -C, or a managed
- * service's cas_disabled): a write carrying 0 is unconditional, so these are then check-then-write.
+ * service's cas_disabled): a write carrying 0 is unconditional. compareAndSet then refuses
+ * (false, nothing written): callers take a refusal as "someone wrote meanwhile", which is safe,
+ * where a check-then-write would let a refresh's version move undo an invalidation landing
+ * between its read and its write. compareAndDelete stays check-then-delete (a lock release).
  */
 export function casOperations(client: MemcachedClientLike, casDisabled: () => void): CasOperations | undefined {
   const memjs = memjsInternals(client);
   if (memjs === undefined) return undefined;
+  const unconditional = (cas: Buffer) => cas.readBigUInt64BE(0) === 0n;
   /** The value and its CAS token, when the key is present and still holds `expected`. */
   const tokenIfHolding = async (key: string, expected: Buffer): Promise<Buffer | undefined> => {
     const response = await perform(memjs, key, GET, Buffer.alloc(0), Buffer.alloc(0), undefined);
@@ -37,7 +41,7 @@ export function casOperations(client: MemcachedClientLike, casDisabled: () => vo
     if (status !== OK) throw new Error(`memcached GET ${key} failed with status ${status}`);
     const cas = response.header.cas;
     if (cas === undefined || cas.length !== 8) throw new Error(`memcached GET ${key} answered without a CAS token`);
-    if (cas.readBigUInt64BE(0) === 0n) casDisabled();
+    if (unconditional(cas)) casDisabled();
     return Buffer.compare(response.val, expected) === 0 ? Buffer.from(cas) : undefined;
   };
   const applied = (key: string, op: string, status: number): boolean => {
@@ -48,7 +52,7 @@ export function casOperations(client: MemcachedClientLike, casDisabled: () => vo
   return {
     async compareAndSet(key, expected, value, expires) {
       const cas = await tokenIfHolding(key, expected);
-      if (cas === undefined) return false;
+      if (cas === undefined || unconditional(cas)) return false;
       const extras = Buffer.alloc(8); // flags 0 (as memjs' set), then the expiration
       extras.writeUInt32BE(expires, 4);
       return applied(key, 'SET', (await perform(memjs, key, SET, extras, value, cas)).header.status);
