@@ -9,6 +9,7 @@ import { corkSockets, fetcherFor, keepSequenceUnsigned, NO_SOCKETS, quitMemjs, t
 import { asBuffer } from '../../util/bytes';
 import { expires, generationKey, newGeneration, physicalKey, rootOf } from './memcached-keys';
 import { ValueLimit } from './value-limit';
+import { serverList } from './server-list';
 
 /** The slice of a memjs client the store uses (declared here so memjs types are not required). */
 export interface MemcachedClientLike {
@@ -95,7 +96,7 @@ export class MemcachedStore implements CacheStore {
         'memjs',
         'memcachedStore()',
       );
-      this.client = memjs.Client.create(options.servers, {
+      this.client = memjs.Client.create(serverList(options.servers), {
         timeout: timeoutMs / 1000,
         conntimeout: (timeoutMs * 2) / 1000,
         retries: 1,
