@@ -47,7 +47,11 @@ export function runHandler(source: Observable<unknown>): Promise<HandlerOutcome>
       },
       error: (error: unknown) => {
         end = { error };
-        if (!isLive) reject(error);
+        // Values came first: they are the caller's, then the error (live: never cached).
+        if (!isLive && values.length > 0) {
+          isLive = true;
+          resolve({ live });
+        } else if (!isLive) reject(error);
         consumer?.error(error);
       },
       complete: () => {

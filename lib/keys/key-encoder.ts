@@ -99,7 +99,10 @@ class Encoder {
       let out = '[';
       for (let i = 0; i < value.length; i++) {
         if (i > 0) out += ',';
-        out += this.encode(value[i], `${path}[${i}]`);
+        const item: unknown = value[i];
+        // A hole spells nothing (`[,1]`): an argument that tests `i in list` tells it from `undefined`.
+        if (item !== undefined || i in value) out += this.encode(item, `${path}[${i}]`);
+        else if (i === value.length - 1) out += ','; // as in JS: `[,]` is one hole, `[]` none
       }
       return out + ']';
     }

@@ -34,6 +34,10 @@ describe('encodeArgs: distinct argument lists never share a key', () => {
     ['Buffer vs Uint8Array', [Buffer.from('hi')], [new Uint8Array(Buffer.from('hi'))]],
     ['{a: null} vs {}', [{ a: null }], [{}]],
     ['[undefined] vs []', [[undefined]], [[]]],
+    // eslint-disable-next-line no-sparse-arrays
+    ['a hole vs undefined', [[, 1]], [[undefined, 1]]],
+    ['a trailing hole vs none', [new Array(2).fill(1, 0, 1)], [[1]]],
+    ['[hole] vs []', [new Array(1)], [[]]],
     ['object vs its JSON', [{ a: 1 }], ['{"a":1}']],
     // Sequelize's operators are registered symbols: `{ age: { [Op.gt]: 18 } }` used to key as `{"age":{}}`.
     ['symbol-keyed operators', [{ age: { [Symbol.for('gt')]: 18 } }], [{ age: { [Symbol.for('lt')]: 18 } }]],
