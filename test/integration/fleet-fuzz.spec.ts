@@ -1,6 +1,7 @@
 /*
- * A fleet of three app instances, each in its own process, on one store, under a seeded random
- * mix of everything a fleet does at once: reads (single and @CacheMemoizeMany), refreshes,
+ * A fleet of three app instances, each in its own process, on one store (Redis, memcached, memory
+ * over either), under a seeded random mix of everything a fleet does at once: reads (single and
+ * @CacheMemoizeMany), refreshes,
  * expireIn, and writes told to the cache in every way the README offers (@CachePut, set(),
  * invalidateTags, a key, a namespace, clear()), while instances' event loops stall.
  *
@@ -110,6 +111,7 @@ describe.each([
   ['redis', servers.redis, 0x5eed1],
   ['memcached', servers.memcached.join(','), 0x5eed2],
   ['tiered', servers.redis, 0x5eed3],
+  ['tiered-memcached', servers.memcached.join(','), 0x5eed4],
 ])('a fleet of three processes on %s', (kind, address, seed) => {
   let fleet: Instance[] = [];
 

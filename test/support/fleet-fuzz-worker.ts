@@ -3,7 +3,7 @@
 // user in Redis (`db:<prefix>:<id>`), read by every computation as a real query would be; every
 // write command bumps it first and then tells the cache, each in one of the ways the README offers.
 //
-// argv: kind ('redis' | 'memcached' | 'tiered'), store address (redis url or memcached servers),
+// argv: kind ('redis' | 'memcached' | 'tiered' | 'tiered-memcached'), store address (redis url or memcached servers),
 // key prefix, redis url of the database.
 import 'reflect-metadata';
 import { createInterface } from 'node:readline';
@@ -34,6 +34,7 @@ function makeStore(): CacheStore {
   if (kind === 'redis') return redisStore({ url: address });
   if (kind === 'memcached') return memcachedStore({ servers: address });
   if (kind === 'tiered') return tieredStore(memoryStore(), redisStore({ url: address }));
+  if (kind === 'tiered-memcached') return tieredStore(memoryStore(), memcachedStore({ servers: address }));
   throw new Error(`unknown store kind ${kind}`);
 }
 
