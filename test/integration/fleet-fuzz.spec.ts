@@ -1,9 +1,9 @@
 /*
  * A fleet of three app instances, each in its own process, on one store (Redis, memcached, memory
  * over either), under a seeded random mix of everything a fleet does at once: reads (single and
- * @CacheMemoizeMany), refreshes,
- * expireIn, and writes told to the cache in every way the README offers (@CachePut, set(),
- * invalidateTags, a key, a namespace, clear()), while instances' event loops stall.
+ * @CacheMemoizeMany), refreshes, expireIn, and writes told to the cache in every way the README
+ * offers (@CachePut, set(), invalidateTags, a key, a namespace, clear()), while instances' event
+ * loops stall.
  *
  * The guarantee checked on every read: once a write's call resolved (its database row bumped to v,
  * then the cache told), a read issued afterwards, on any instance, returns version >= v. Writes of
