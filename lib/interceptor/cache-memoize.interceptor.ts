@@ -21,7 +21,7 @@ import { describeRequest } from './describe-request';
 import { graphqlTrack, type GraphqlInfoLike } from './graphql-key';
 import { GraphqlJoins, type Produced } from './graphql-joins';
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
-import { keyOf, resolveHandler, warnUncached, type HandlerInfo } from './handler-info';
+import { HOOKS, keyOf, resolveHandler, warnUncached, xCache, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
 import { cacheableMethod, carriesUnreadBody, httpKeyPart, isHead, identify, mayCache, varyValue } from './request-key';
 import { runHandler } from './handler-stream';
@@ -133,7 +133,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     let own: ((values: unknown[]) => void) | undefined;
     let live: Observable<unknown> | undefined;
     let before: ResponseSnapshot | undefined;
-    const cached = method.memoizer[refresh ? 'refresh' : 'getOrSet']<Entry>(
+    const computed = method.memoizer[refresh ? 'refresh' : 'getOrSet']<Entry>(
       key,
       async () => {
         ran = true;
@@ -143,7 +143,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         let values: unknown[];
         if (response === undefined) {
           // RPC and GraphQL: a stream still open after its first emission goes through live, uncached.
-          const outcome = await runHandler(next.handle());
+          const outcome = await runHandler(next.handle(), (partial) => (live = partial));
           if ('live' in outcome) {
             live = outcome.live;
             return { uncacheable: [] };
@@ -169,6 +169,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       handler.policy,
       scope,
     );
+    // Its stream failed after emitting and no stale entry stood in: the caller gets what it emitted, then the error.
+    const cached = computed.catch((error: unknown) => (ran && live ? { uncacheable: [] } : Promise.reject(error)));
     let result: Entry;
     if (http !== undefined && (outcome as string | undefined) !== 'fresh') {
       // The handler's response goes out before its entry is stored (which waits for the response to finish).
@@ -293,7 +295,5 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   }
 }
 
-const HOOKS = { fresh: 'onHit', stale: 'onStale', miss: 'onMiss' } as const;
-const xCache = (state: string | undefined) => (state === 'stale' ? 'STALE' : state === 'miss' ? 'MISS' : 'HIT');
 const isOurs = (interceptor: unknown) => ofFamily(CacheMemoizeInterceptor, interceptor);
 const passesThrough = (interceptor: unknown) => keepsIntercept(CacheMemoizeInterceptor, interceptor);

@@ -181,3 +181,7 @@ export function warnUncached(
   const reason = error instanceof Error ? error.message : String(error);
   logger.warn(`${context.getClass().name}.${handlerName(context.getClass(), handler)} is served uncached: ${reason}`);
 }
+
+/** The hook a request's cache state fires, and the X-Cache label it answers with. */
+export const HOOKS = { fresh: 'onHit', stale: 'onStale', miss: 'onMiss' } as const;
+export const xCache = (state: string | undefined) => (state === 'stale' ? 'STALE' : state === 'miss' ? 'MISS' : 'HIT');

@@ -15,9 +15,13 @@ export type HandlerOutcome = { values: unknown[] } | { live: Observable<unknown>
  * value, a promise, `of(...)`, `from(array)`) resolves with its values, to be cached as before. One
  * still open after that turn is live: it resolves at once with an Observable that delivers the
  * emissions so far and each later one as it comes (unsubscribing from it ends the handler's
- * stream), and is not cached; callers that joined it run the handler themselves.
+ * stream), and is not cached; callers that joined it run the handler themselves. One that errors
+ * before it goes live rejects, after handing what it emitted to `partial`.
  */
-export function runHandler(source: Observable<unknown>): Promise<HandlerOutcome> {
+export function runHandler(
+  source: Observable<unknown>,
+  partial: (live: Observable<unknown>) => void,
+): Promise<HandlerOutcome> {
   return new Promise((resolve, reject) => {
     const values: unknown[] = [];
     let isLive = false;
@@ -47,11 +51,10 @@ export function runHandler(source: Observable<unknown>): Promise<HandlerOutcome>
       },
       error: (error: unknown) => {
         end = { error };
-        // Values came first: they are the caller's, then the error (live: never cached).
-        if (!isLive && values.length > 0) {
-          isLive = true;
-          resolve({ live });
-        } else if (!isLive) reject(error);
+        // Values came first: a failed run all the same (a stale entry may stand in), but when none
+        // does, the caller that ran it gets them, then the error (`partial`; never cached).
+        if (!isLive && values.length > 0) partial(live);
+        if (!isLive) reject(error);
         consumer?.error(error);
       },
       complete: () => {

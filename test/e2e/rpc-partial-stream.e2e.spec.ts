@@ -1,7 +1,8 @@
 /*
  * A message handler whose stream emits and then errors in the same turn (from review): without the
  * cache the caller gets the values, then the error; the interceptor rejected at once, and the
- * values were lost. Such a stream is now passed through live (values, then the error), uncached.
+ * values were lost. The caller that ran it now gets them, then the error (uncached), unless an expired
+ * answer stands in (staleIfError, grace).
  */
 import 'reflect-metadata';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
@@ -66,6 +67,18 @@ class Feed {
     );
   }
 
+  /** Emits its values; from the second run on, fails after them. */
+  @MessagePattern('flaky')
+  @CacheMemoize({ ttl: 40, staleIfError: '1m' })
+  flaky(@Payload() id: number) {
+    return ++runs === 1
+      ? of(id, id + 1)
+      : concat(
+          of(-id),
+          throwError(() => new RpcException('mid-stream')),
+        );
+  }
+
   @MessagePattern('holes')
   @CacheMemoize({ ttl: '1m' })
   holes(@Payload() list: unknown[]) {
@@ -96,6 +109,14 @@ describe.each([
     expect(without).toEqual({ values: [1, 2], error: { status: 'error', message: 'mid-stream' } });
     expect(await transport.dispatch('partial', 1)).toEqual(without);
     expect(await transport.dispatch('partial', 1)).toEqual(without);
+    expect(runs).toBe(2);
+  });
+
+  it('with staleIfError, such a run stands down for the expired answer (review: it went to the caller)', async () => {
+    runs = 0;
+    expect(await transport.dispatch('flaky', 5)).toEqual({ values: [5, 6] });
+    await new Promise((r) => setTimeout(r, 80)); // past its ttl
+    expect(await transport.dispatch('flaky', 5)).toEqual({ values: [5, 6] });
     expect(runs).toBe(2);
   });
 
