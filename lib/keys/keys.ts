@@ -47,12 +47,16 @@ export function tagKeysFor(
   makeError: (message: string) => Error = (message) => new InvalidOptionError(message),
 ): string[] {
   if (!Array.isArray(tags)) throw makeError(`${where}: tags must be an array of strings, got ${typeof tags}.`);
-  return tags.map((tag: unknown) => {
+  const keys: string[] = [];
+  // By index, not map(): a hole is a missing tag to refuse, not one to skip into a sparse list.
+  for (let i = 0; i < tags.length; i++) {
+    const tag: unknown = tags[i];
     if (typeof tag !== 'string' || tag.length === 0) {
       throw makeError(`${where}: every tag must be a non-empty string, got ${JSON.stringify(tag)}.`);
     }
-    return tagKey(prefix, tag);
-  });
+    keys.push(tagKey(prefix, tag));
+  }
+  return keys;
 }
 
 /** Namespace invalidation uses the tag scheme: an entry carries one tag per namespace segment. */

@@ -147,7 +147,7 @@ export class ResolvedMany {
     return shapeResult(
       this.settings.shape,
       ids,
-      ids.map((_, i) => i),
+      Array.from(ids, (_, i) => i),
       items,
     );
   }
@@ -159,18 +159,18 @@ export class ResolvedMany {
   /** The key of each id, in the list's order. */
   keysFor(args: Args, instance?: unknown): string[] {
     const rest = args.slice(1);
-    return this.idsOf(args).map((id) => this.item.keyFor([id, ...rest], instance));
+    return Array.from(this.idsOf(args), (id) => this.item.keyFor([id, ...rest], instance)); // holes too, as calls key them
   }
 
   /** Each id's cached item if fresh (`{ value }`), else undefined; never computes. */
   peekMany(args: Args, instance?: unknown): Promise<Array<{ value: unknown } | undefined>> {
     const rest = args.slice(1);
-    return Promise.all(this.idsOf(args).map((id) => this.item.peek([id, ...rest], instance)));
+    return Promise.all(Array.from(this.idsOf(args), (id) => this.item.peek([id, ...rest], instance)));
   }
 
   explainMany(args: Args, instance?: unknown): Promise<MethodExplanation[]> {
     const rest = args.slice(1);
-    return Promise.all(this.idsOf(args).map((id) => this.item.explain([id, ...rest], instance)));
+    return Promise.all(Array.from(this.idsOf(args), (id) => this.item.explain([id, ...rest], instance)));
   }
 
   async invalidateMany(args: Args, instance?: unknown): Promise<void> {

@@ -39,8 +39,8 @@ export class InvalidationService implements Evictor {
 
   /** Invalidates exact keys (as produced by `keyOf`, logs or events). */
   async invalidateKeys(keys: readonly string[], options: StoreSelector = {}): Promise<void> {
-    // A string would be busted letter by letter: the entry stays. Refused, as every non-array.
-    if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string'))
+    // A string would be busted letter by letter: the entry stays. Refused, as every non-array (and a hole).
+    if (!Array.isArray(keys) || Array.from(keys, (k) => typeof k).some((t) => t !== 'string'))
       throw new InvalidArgumentError(
         `InvalidationService.invalidateKeys: expected an array of keys, got ${kindOf(keys)}.`,
       );

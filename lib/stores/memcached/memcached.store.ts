@@ -87,7 +87,7 @@ export class MemcachedStore implements CacheStore {
         );
       }
     } else {
-      if (typeof options.servers !== 'string' || options.servers.trim() === '') {
+      if (typeof options.servers !== 'string' || serverList(options.servers) === '') {
         throw new InvalidOptionError(
           `memcachedStore(): servers must be 'host:port[,host:port...]', got ${JSON.stringify(options.servers)}.`,
         );
