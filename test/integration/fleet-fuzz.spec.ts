@@ -10,17 +10,22 @@
  * one row are serialized here, as the README asks of `set()` ("when writers race, invalidate
  * instead"); writes of other rows, reads and refreshes of the same row race freely. At the end
  * every instance reads every row's last version.
+ *
+ * Then the same under faults, on a store of its own: every 60 ops it is frozen (SIGSTOP, 200-900 ms)
+ * or, every third time, restarted empty. No read may fail, hang or go below a resolved write.
  */
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { spawnTs } from '../support/ts-child';
 import { seeded } from '../support/seeded';
+import { MemcachedServer, RedisServer } from '../support/servers';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const OPS = 700;
+const OPS = 500;
+const FAULT_OPS = 360;
 const IN_FLIGHT = 8;
 const ROWS = 6;
 const REPLY_MS = 15_000;
@@ -107,79 +112,146 @@ function pick(random: () => number): string {
   return 'get';
 }
 
+interface Fault {
+  /** Every `every` ops (seeded), one fault on the store under the fleet: frozen a while, or restarted empty. */
+  every: number;
+  server: RedisServer | MemcachedServer;
+}
+
+/**
+ * Runs `ops` seeded random ops over the fleet and checks every read against the writes resolved
+ * before it was issued. Under faults a write may be refused (StoreFailureError,
+ * InvalidationFailedError): it is not counted as resolved; a `set()` resolves even when its
+ * invalidation could not be written (README), so under faults it is not counted either.
+ */
+async function fuzz(fleet: Instance[], seed: number, ops: number, fault?: Fault) {
+  const random = seeded(seed);
+  const committed = new Map<number, number>(); // row → highest version whose write resolved
+  const rowWrites = new Map<number, Promise<void>>(); // row → its last write (serialized)
+  const violations: string[] = [];
+  const failures: string[] = [];
+  const running = new Set<Promise<void>>();
+  const counts: Record<string, number> = {};
+  let faulting: Promise<void> = Promise.resolve();
+
+  const check = (label: string, reply: Reply, floor: Map<number, number>) => {
+    if (reply.error) return void failures.push(`${label}: ${reply.error}`);
+    for (const user of reply.users ?? []) {
+      const least = floor.get(user.id) ?? 0;
+      if (user.version < least) violations.push(`${label}: row ${user.id} v${user.version} < v${least}`);
+    }
+  };
+  const refused = (reply: Reply) =>
+    fault !== undefined && /StoreFailureError|InvalidationFailedError/.test(reply.error ?? '');
+
+  for (let n = 0; n < ops; n++) {
+    while (running.size >= IN_FLIGHT) await Promise.race(running);
+    if (fault !== undefined && n % fault.every === fault.every - 1) {
+      const server = fault.server;
+      const freezeMs = 200 + Math.floor(random() * 700);
+      const restart = n % (3 * fault.every) === 3 * fault.every - 1; // every third fault
+      faulting = faulting.then(async () => {
+        counts[restart ? 'restart' : 'freeze'] = (counts[restart ? 'restart' : 'freeze'] ?? 0) + 1;
+        if (restart) return server.restart();
+        process.kill(server.pid!, 'SIGSTOP');
+        await sleep(freezeMs);
+        process.kill(server.pid!, 'SIGCONT');
+      });
+    }
+    const op = pick(random);
+    const at = Math.floor(random() * fleet.length);
+    const instance = fleet[at];
+    const id = 1 + Math.floor(random() * ROWS);
+    const label = `#${n} ${op} row ${id} on ${at}`;
+    counts[op] = (counts[op] ?? 0) + 1;
+    let task: Promise<void>;
+    if (writes.has(op)) {
+      task = (rowWrites.get(id) ?? Promise.resolve()).then(async () => {
+        const reply = await instance.send({ op, id });
+        if (refused(reply)) return void (counts.refused = (counts.refused ?? 0) + 1);
+        if (reply.error) return void failures.push(`${label}: ${reply.error}`);
+        if (fault !== undefined && op === 'set') return;
+        committed.set(id, Math.max(committed.get(id) ?? 0, reply.version!));
+      });
+      rowWrites.set(id, task);
+    } else if (op === 'stall') {
+      task = instance.send({ op, ms: 50 + Math.floor(random() * 250) }).then(() => undefined);
+    } else {
+      const ids = op === 'many' ? [id, 1 + ((id + n) % ROWS), 1 + ((id * 7 + n) % ROWS)] : [id];
+      const floor = new Map(committed); // what must be seen: writes resolved before this is issued
+      task = instance.send(op === 'many' ? { op, ids } : { op, id }).then((reply) => {
+        if (op === 'expire' && refused(reply)) return; // expireIn rejects when it cannot judge the entry
+        check(label, reply, floor);
+      });
+    }
+    const tracked: Promise<void> = task.finally(() => running.delete(tracked));
+    running.add(tracked);
+    if (random() < 0.3) await sleep(Math.floor(random() * 3));
+  }
+  await Promise.all(running);
+  await faulting;
+
+  // Quiet now: every instance reads every row at its last resolved version or newer (all of them
+  // once no write was refused: a refused one is retried in the background, and may still be).
+  for (const [at, instance] of fleet.entries()) {
+    for (let id = 1; id <= ROWS; id++) {
+      const reply = await instance.send({ op: 'get', id });
+      check(`final row ${id} on ${at}`, reply, committed);
+      const got = reply.users?.[0]?.version;
+      if (fault === undefined && got !== undefined && got !== (committed.get(id) ?? 0))
+        violations.push(`final row ${id} on ${at}: v${got}`);
+    }
+  }
+  return { violations, failures, counts };
+}
+
+/** Three instances on the store at `address` (resolved in beforeAll), stopped after the tests. */
+function fleetOf(kind: string, address: () => string | Promise<string>) {
+  const fleet: Instance[] = [];
+  beforeAll(async () => {
+    const prefix = uniquePrefix(`fleet${kind}`);
+    const at = await address();
+    fleet.push(...(await Promise.all([0, 1, 2].map(() => Instance.start([kind, at, prefix, servers.redis])))));
+    await sleep(200); // bus leases held (tiered)
+  }, 90_000);
+  afterAll(async () => {
+    await Promise.all(fleet.map((i) => i.stop()));
+  });
+  return fleet;
+}
+
 describe.each([
   ['redis', servers.redis, 0x5eed1],
   ['memcached', servers.memcached.join(','), 0x5eed2],
   ['tiered', servers.redis, 0x5eed3],
   ['tiered-memcached', servers.memcached.join(','), 0x5eed4],
 ])('a fleet of three processes on %s', (kind, address, seed) => {
-  let fleet: Instance[] = [];
-
-  beforeAll(async () => {
-    const prefix = uniquePrefix(`fleet${kind}`);
-    fleet = await Promise.all([0, 1, 2].map(() => Instance.start([kind, address, prefix, servers.redis])));
-    await sleep(200); // bus leases held (tiered)
-  }, 90_000);
-  afterAll(async () => {
-    await Promise.all(fleet.map((i) => i.stop()));
-  });
+  const fleet = fleetOf(kind, () => address);
 
   it(`${OPS} random racing ops: a read issued after a write resolved never returns an older version`, async () => {
-    const random = seeded(seed);
-    const committed = new Map<number, number>(); // row → highest version whose write resolved
-    const rowWrites = new Map<number, Promise<void>>(); // row → its last write (serialized)
-    const violations: string[] = [];
-    const failures: string[] = [];
-    const running = new Set<Promise<void>>();
-    const counts: Record<string, number> = {};
-
-    const check = (label: string, reply: Reply, floor: Map<number, number>) => {
-      if (reply.error) return void failures.push(`${label}: ${reply.error}`);
-      for (const user of reply.users ?? []) {
-        const least = floor.get(user.id) ?? 0;
-        if (user.version < least) violations.push(`${label}: row ${user.id} v${user.version} < v${least}`);
-      }
-    };
-
-    for (let n = 0; n < OPS; n++) {
-      while (running.size >= IN_FLIGHT) await Promise.race(running);
-      const op = pick(random);
-      const at = Math.floor(random() * fleet.length);
-      const instance = fleet[at];
-      const id = 1 + Math.floor(random() * ROWS);
-      const label = `#${n} ${op} row ${id} on ${at}`;
-      counts[op] = (counts[op] ?? 0) + 1;
-      let task: Promise<void>;
-      if (writes.has(op)) {
-        task = (rowWrites.get(id) ?? Promise.resolve()).then(async () => {
-          const reply = await instance.send({ op, id });
-          if (reply.error) return void failures.push(`${label}: ${reply.error}`);
-          committed.set(id, Math.max(committed.get(id) ?? 0, reply.version!));
-        });
-        rowWrites.set(id, task);
-      } else if (op === 'stall') {
-        task = instance.send({ op, ms: 50 + Math.floor(random() * 250) }).then(() => undefined);
-      } else {
-        const ids = op === 'many' ? [id, 1 + ((id + n) % ROWS), 1 + ((id * 7 + n) % ROWS)] : [id];
-        const floor = new Map(committed); // what must be seen: writes resolved before this is issued
-        task = instance.send(op === 'many' ? { op, ids } : { op, id }).then((reply) => check(label, reply, floor));
-      }
-      const tracked: Promise<void> = task.finally(() => running.delete(tracked));
-      running.add(tracked);
-      if (random() < 0.3) await sleep(Math.floor(random() * 3));
-    }
-    await Promise.all(running);
-
-    // Quiet now: every instance reads every row's last version.
-    for (const [at, instance] of fleet.entries()) {
-      for (let id = 1; id <= ROWS; id++) {
-        const reply = await instance.send({ op: 'get', id });
-        check(`final row ${id} on ${at}`, reply, committed);
-        const got = reply.users?.[0]?.version;
-        if (got !== undefined && got !== (committed.get(id) ?? 0)) violations.push(`final row ${id} on ${at}: v${got}`);
-      }
-    }
+    const { violations, failures, counts } = await fuzz(fleet, seed, OPS);
     expect({ violations, failures }).toEqual({ violations: [], failures: [] });
     for (const op of writes) expect([op, counts[op] > 10]).toEqual([op, true]); // every write path ran
+  }, 240_000);
+});
+
+describe.each([
+  ['redis', 0xfa171],
+  ['memcached', 0xfa172],
+  ['tiered', 0xfa173],
+])('a fleet of three processes on %s, its store frozen and restarted empty now and then', (kind, seed) => {
+  let server: RedisServer | MemcachedServer;
+  const fleet = fleetOf(kind, async () => {
+    if (kind === 'memcached') return (server = await MemcachedServer.launch()).address;
+    return (server = await RedisServer.launch()).url;
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it(`${FAULT_OPS} racing ops, a fault every 60: no read fails or returns a version older than a resolved write`, async () => {
+    const { violations, failures, counts } = await fuzz(fleet, seed, FAULT_OPS, { every: 60, server });
+    expect({ violations, failures }).toEqual({ violations: [], failures: [] });
+    expect([counts.freeze, counts.restart]).toEqual([4, 2]);
   }, 240_000);
 });
