@@ -53,8 +53,14 @@ export function createClient(options: Exclude<RedisStoreOptions, { client: unkno
     }
     const { enableAutoPipelining, enableOfflineQueue, retryStrategy, ...perNode } = failFast;
     void retryStrategy;
+    void enableAutoPipelining;
     return new ioredis.Cluster(options.cluster, {
-      enableAutoPipelining,
+      // No auto-pipelining: ioredis follows MOVED/ASK for a pipeline only when all of it failed alike
+      // and the rest was read-only, so during resharding mixed batches failed (and opened the breaker).
+      enableAutoPipelining: false,
+      // A master frozen and failed over answers nothing, not MOVED: without a periodic refresh the
+      // client would wait for TCP to give up before it learned the new master.
+      slotsRefreshInterval: 2_000,
       enableOfflineQueue,
       clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** times, 1_000),
       ...options.clusterOptions,

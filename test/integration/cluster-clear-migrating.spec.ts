@@ -1,0 +1,74 @@
+/*
+ * InvalidationService.clear() / Memoizer.clear() on a healthy Redis Cluster while one slot is
+ * being migrated (redis-cli --cluster reshard leaves slots MIGRATING/IMPORTING with keys already
+ * moved). RedisStore.clear() SCANs each master and UNLINKs each key on that master's own
+ * connection; a key the importing master holds for a slot it does not own yet answers MOVED
+ * there, and clear() rejects (StoreFailureError) although every node answers, for every client
+ * kind. Expected: clear() resolves (UNLINK through the cluster client, which follows MOVED/ASK).
+ */
+import Redis, { Cluster } from 'ioredis';
+import { redisStore, type CacheStore } from '../../lib';
+import { Memoizer } from '../../lib/engine/memoizer';
+import { testPolicy } from '../support/policy';
+import { uniquePrefix } from '../support/shared-servers';
+import { closeNodeRedisClients, nodeRedisCluster, nodeRedisStore } from '../support/node-redis';
+import { cluster } from '../support/ha-procs';
+
+jest.setTimeout(60_000);
+let c: Awaited<ReturnType<typeof cluster>>;
+let admin: Redis[] = [];
+beforeAll(async () => {
+  c = await cluster(3, 0);
+  admin = c.nodes.map((n) => new Redis({ port: n.port, host: '127.0.0.1' }));
+});
+afterAll(async () => {
+  await closeNodeRedisClients();
+  admin.forEach((a) => a.disconnect());
+  await c.stop();
+});
+
+async function ownerOf(slot: number): Promise<number> {
+  const slots = (await admin[0].cluster('SLOTS')) as unknown as Array<[number, number, [string, number, string]]>;
+  for (const [from, to, [, port]] of slots)
+    if (slot >= from && slot <= to) return c.nodes.findIndex((n) => n.port === port);
+  throw new Error(`slot ${slot} unowned`);
+}
+
+const kinds: Array<[string, () => CacheStore]> = [
+  ['redisStore({ cluster })', () => redisStore({ cluster: c.startupNodes })],
+  ['ioredis Cluster passed in', () => redisStore({ client: new Cluster(c.startupNodes) as never })],
+  ['node-redis createCluster', () => nodeRedisStore(nodeRedisCluster(c.startupNodes))],
+];
+
+describe.each(kinds)('%s', (_n, make) => {
+  it('clear() resolves while a slot holding one of its keys is half migrated', async () => {
+    const prefix = uniquePrefix('cm');
+    const store = make();
+    await store.ready?.(5_000);
+    const m = new Memoizer(store, { prefix });
+    const allDep = `${prefix}:~all`;
+    const policy = testPolicy({ ttlMs: 600_000, deps: [allDep] });
+    const key = `${prefix}:k`;
+    let outcome = 'resolved';
+    const slot = Number(await admin[0].cluster('KEYSLOT', key));
+    const src = await ownerOf(slot);
+    const dst = (src + 1) % 3;
+    const [srcId, dstId] = [(await admin[src].cluster('MYID')) as string, (await admin[dst].cluster('MYID')) as string];
+    try {
+      expect(await m.getOrSet(key, async () => 'v1', policy)).toBe('v1');
+      await m.ctx.background.drain(2_000);
+      // Resharding under way: the key already moved, its slot not yet handed over.
+      await admin[dst].cluster('SETSLOT', slot, 'IMPORTING', srcId);
+      await admin[src].cluster('SETSLOT', slot, 'MIGRATING', dstId);
+      await admin[src].migrate('127.0.0.1', c.nodes[dst].port, '', 0, 5000, 'KEYS', key);
+      await m.clear(`${prefix}:`, allDep).catch((e: Error) => (outcome = `rejected: ${e.message.slice(0, 200)}`));
+    } finally {
+      for (const a of [admin[dst], admin[src], ...admin]) await a.cluster('SETSLOT', slot, 'NODE', dstId);
+      await m.close();
+      await store.disconnect();
+      const cl = (store as { client?: unknown }).client;
+      if (cl instanceof Cluster) cl.disconnect();
+    }
+    expect(outcome).toBe('resolved');
+  });
+});
