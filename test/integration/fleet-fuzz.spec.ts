@@ -124,7 +124,7 @@ interface Fault {
  * InvalidationFailedError): it is not counted as resolved; a `set()` resolves even when its
  * invalidation could not be written (README), so under faults it is not counted either.
  */
-async function fuzz(fleet: Instance[], seed: number, ops: number, fault?: Fault) {
+async function fuzz(app: string, seed: number, ops: number, fault?: Fault) {
   const random = seeded(seed);
   const committed = new Map<number, number>(); // row → highest version whose write resolved
   const rowWrites = new Map<number, Promise<void>>(); // row → its last write (serialized)
@@ -167,7 +167,7 @@ async function fuzz(fleet: Instance[], seed: number, ops: number, fault?: Fault)
     let task: Promise<void>;
     if (writes.has(op)) {
       task = (rowWrites.get(id) ?? Promise.resolve()).then(async () => {
-        const reply = await instance.send({ op, id });
+        const reply = await instance.send({ app, op, id });
         if (refused(reply)) return void (counts.refused = (counts.refused ?? 0) + 1);
         if (reply.error) return void failures.push(`${label}: ${reply.error}`);
         if (fault !== undefined && op === 'set') return;
@@ -175,11 +175,11 @@ async function fuzz(fleet: Instance[], seed: number, ops: number, fault?: Fault)
       });
       rowWrites.set(id, task);
     } else if (op === 'stall') {
-      task = instance.send({ op, ms: 50 + Math.floor(random() * 250) }).then(() => undefined);
+      task = instance.send({ app, op, ms: 50 + Math.floor(random() * 250) }).then(() => undefined);
     } else {
       const ids = op === 'many' ? [id, 1 + ((id + n) % ROWS), 1 + ((id * 7 + n) % ROWS)] : [id];
       const floor = new Map(committed); // what must be seen: writes resolved before this is issued
-      task = instance.send(op === 'many' ? { op, ids } : { op, id }).then((reply) => {
+      task = instance.send(op === 'many' ? { app, op, ids } : { app, op, id }).then((reply) => {
         if (op === 'expire' && refused(reply)) return; // expireIn rejects when it cannot judge the entry
         check(label, reply, floor);
       });
@@ -195,7 +195,7 @@ async function fuzz(fleet: Instance[], seed: number, ops: number, fault?: Fault)
   // once no write was refused: a refused one is retried in the background, and may still be).
   for (const [at, instance] of fleet.entries()) {
     for (let id = 1; id <= ROWS; id++) {
-      const reply = await instance.send({ op: 'get', id });
+      const reply = await instance.send({ app, op: 'get', id });
       check(`final row ${id} on ${at}`, reply, committed);
       const got = reply.users?.[0]?.version;
       if (fault === undefined && got !== undefined && got !== (committed.get(id) ?? 0))
@@ -205,53 +205,53 @@ async function fuzz(fleet: Instance[], seed: number, ops: number, fault?: Fault)
   return { violations, failures, counts };
 }
 
-/** Three instances on the store at `address` (resolved in beforeAll), stopped after the tests. */
-function fleetOf(kind: string, address: () => string | Promise<string>) {
-  const fleet: Instance[] = [];
-  beforeAll(async () => {
-    const prefix = uniquePrefix(`fleet${kind}`);
-    const at = await address();
-    fleet.push(...(await Promise.all([0, 1, 2].map(() => Instance.start([kind, at, prefix, servers.redis])))));
-    await sleep(200); // bus leases held (tiered)
-  }, 90_000);
-  afterAll(async () => {
-    await Promise.all(fleet.map((i) => i.stop()));
-  });
-  return fleet;
-}
-
-describe.each([
+// The fleet: three processes, each with one app per store below (spawning is what takes time).
+const fleet: Instance[] = [];
+const plain: Array<[string, string, number]> = [
   ['redis', servers.redis, 0x5eed1],
   ['memcached', servers.memcached.join(','), 0x5eed2],
   ['tiered', servers.redis, 0x5eed3],
   ['tiered-memcached', servers.memcached.join(','), 0x5eed4],
-])('a fleet of three processes on %s', (kind, address, seed) => {
-  const fleet = fleetOf(kind, () => address);
+];
+// Under faults, each on a store of its own.
+const faulty: Array<[string, number, RedisServer | MemcachedServer]> = [];
 
+beforeAll(async () => {
+  const own = await Promise.all([RedisServer.launch(), MemcachedServer.launch(), RedisServer.launch()]);
+  faulty.push(['redis', 0xfa171, own[0]], ['memcached', 0xfa172, own[1]], ['tiered', 0xfa173, own[2]]);
+  const apps = [
+    ...plain.map(([kind, address]) => ({ name: kind.replace('-', ''), kind, address })),
+    ...faulty.map(([kind, , server]) => ({
+      name: `faulty${kind}`,
+      kind,
+      address: server instanceof RedisServer ? server.url : server.address,
+    })),
+  ];
+  const args = [uniquePrefix('fleet'), servers.redis, JSON.stringify(apps)];
+  fleet.push(...(await Promise.all([0, 1, 2].map(() => Instance.start(args)))));
+  await sleep(200); // bus leases held (tiered)
+}, 120_000);
+afterAll(async () => {
+  await Promise.all(fleet.map((i) => i.stop()));
+  await Promise.all(faulty.map(([, , server]) => server.stop()));
+});
+
+describe.each(plain)('a fleet of three processes on %s', (kind, _address, seed) => {
   it(`${OPS} random racing ops: a read issued after a write resolved never returns an older version`, async () => {
-    const { violations, failures, counts } = await fuzz(fleet, seed, OPS);
+    const { violations, failures, counts } = await fuzz(kind.replace('-', ''), seed, OPS);
     expect({ violations, failures }).toEqual({ violations: [], failures: [] });
     for (const op of writes) expect([op, counts[op] > 10]).toEqual([op, true]); // every write path ran
   }, 240_000);
 });
 
-describe.each([
-  ['redis', 0xfa171],
-  ['memcached', 0xfa172],
-  ['tiered', 0xfa173],
-])('a fleet of three processes on %s, its store frozen and restarted empty now and then', (kind, seed) => {
-  let server: RedisServer | MemcachedServer;
-  const fleet = fleetOf(kind, async () => {
-    if (kind === 'memcached') return (server = await MemcachedServer.launch()).address;
-    return (server = await RedisServer.launch()).url;
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
-
-  it(`${FAULT_OPS} racing ops, a fault every 60: no read fails or returns a version older than a resolved write`, async () => {
-    const { violations, failures, counts } = await fuzz(fleet, seed, FAULT_OPS, { every: 60, server });
-    expect({ violations, failures }).toEqual({ violations: [], failures: [] });
-    expect([counts.freeze, counts.restart]).toEqual([4, 2]);
-  }, 240_000);
-});
+describe.each(['redis', 'memcached', 'tiered'])(
+  'a fleet of three processes on %s, its store frozen and restarted empty now and then',
+  (kind) => {
+    it(`${FAULT_OPS} racing ops, a fault every 60: no read fails or returns a version older than a resolved write`, async () => {
+      const [, seed, server] = faulty.find(([k]) => k === kind)!;
+      const { violations, failures, counts } = await fuzz(`faulty${kind}`, seed, FAULT_OPS, { every: 60, server });
+      expect({ violations, failures }).toEqual({ violations: [], failures: [] });
+      expect([counts.freeze, counts.restart]).toEqual([4, 2]);
+    }, 240_000);
+  },
+);

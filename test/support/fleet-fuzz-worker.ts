@@ -1,13 +1,14 @@
-// One app instance of test/integration/fleet-fuzz.spec.ts, in its own process. Commands arrive as
-// JSON lines and run concurrently (each reply echoes its `rid`). The "database" is a counter per
-// user in Redis (`db:<prefix>:<id>`), read by every computation as a real query would be; every
+// One process of test/integration/fleet-fuzz.spec.ts's fleet: one Nest app per store under test
+// (so the fleet is started once for every store). Commands arrive as JSON lines, name their app,
+// and run concurrently (each reply echoes its `rid`). The "database" is a counter per app and user
+// in Redis (`db:<prefix>:<app>:<id>`), read by every computation as a real query would be; every
 // write command bumps it first and then tells the cache, each in one of the ways the README offers.
 //
-// argv: kind ('redis' | 'memcached' | 'tiered' | 'tiered-memcached'), store address (redis url or memcached servers),
-// key prefix, redis url of the database.
+// argv: key prefix, redis url of the database, JSON list of { name, kind, address } (kind: 'redis' |
+// 'memcached' | 'tiered' | 'tiered-memcached'; address: a redis url or memcached servers).
 import 'reflect-metadata';
 import { createInterface } from 'node:readline';
-import { Injectable, Module } from '@nestjs/common';
+import { Inject, Injectable, Module, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import Redis from 'ioredis';
 import {
@@ -24,13 +25,17 @@ import {
   type CacheStore,
 } from '../../lib';
 
-const [kind, address, prefix, dbUrl] = process.argv.slice(2);
+/** One app per store the fleet fuzz runs on: each has its own prefix and its own database rows. */
+interface AppSpec {
+  name: string;
+  kind: string;
+  address: string;
+}
+const [prefix, dbUrl, specs] = process.argv.slice(2);
 const db = new Redis(dbUrl, { lazyConnect: false });
-const row = (id: number) => `db:${prefix}:${id}`; // not under the cache prefix: clear() removes that
-const readDb = async (id: number) => Number((await db.get(row(id))) ?? 0);
 const emit = (value: unknown): void => void process.stdout.write(JSON.stringify(value) + '\n');
 
-function makeStore(): CacheStore {
+function makeStore({ kind, address }: AppSpec): CacheStore {
   if (kind === 'redis') return redisStore({ url: address });
   if (kind === 'memcached') return memcachedStore({ servers: address });
   if (kind === 'tiered') return tieredStore(memoryStore(), redisStore({ url: address }));
@@ -41,36 +46,59 @@ function makeStore(): CacheStore {
 type User = { id: number; version: number };
 const tags = (id: number) => [`user:${id}`];
 
+/** The database rows of one app: a counter per user, not under the cache prefix (clear() removes that). */
+@Injectable()
+class Rows {
+  constructor(@Inject('ROWS') private readonly name: string) {}
+  private row(id: number): string {
+    return `db:${prefix}:${this.name}:${id}`;
+  }
+  async read(id: number): Promise<number> {
+    return Number((await db.get(this.row(id))) ?? 0);
+  }
+  bump(id: number): Promise<number> {
+    return db.incr(this.row(id));
+  }
+}
+
 @Injectable()
 class Users {
+  constructor(private readonly rows: Rows) {}
+
   @CacheMemoize({ ttl: '1m', tags, namespace: 'Users.user' })
   async user(id: number): Promise<User> {
-    return { id, version: await readDb(id) };
+    return { id, version: await this.rows.read(id) };
   }
 
   @CacheMemoizeMany({ ttl: '1m', tags, namespace: 'Users.user' })
   async users(ids: number[]): Promise<User[]> {
-    return Promise.all(ids.map(async (id) => ({ id, version: await readDb(id) })));
+    return Promise.all(ids.map(async (id) => ({ id, version: await this.rows.read(id) })));
   }
 }
 
 @Injectable()
 class Writer {
+  constructor(private readonly rows: Rows) {}
+
   /** A write whose result becomes the entry (write-through). */
   @CachePut({ method: [Users, 'user'], args: (id: number) => [id] })
   async put(id: number): Promise<User> {
-    return { id, version: await db.incr(row(id)) };
+    return { id, version: await this.rows.bump(id) };
   }
 }
 
-@Module({
-  imports: [CacheMemoizeModule.forRoot({ stores: { default: makeStore() }, prefix })],
-  providers: [Users, Writer],
-})
-class WorkerModule {}
+function moduleFor(spec: AppSpec): Type {
+  @Module({
+    imports: [CacheMemoizeModule.forRoot({ stores: { default: makeStore(spec) }, prefix: `${prefix}${spec.name}` })],
+    providers: [Users, Writer, Rows, { provide: 'ROWS', useValue: spec.name }],
+  })
+  class WorkerModule {}
+  return WorkerModule;
+}
 
 interface Command {
   rid: number;
+  app: string;
   op: string;
   id?: number;
   ids?: number[];
@@ -85,16 +113,22 @@ function stall(ms: number): void {
   }
 }
 
+const closing: Array<() => Promise<void>> = [];
+
 async function main(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(WorkerModule, { logger: false });
-  const users = app.get(Users);
-  const writer = app.get(Writer);
-  const invalidation = app.get(InvalidationService);
-  const handle = cacheHandle(users, 'user');
+  const apps = new Map<string, { users: Users; writer: Writer; rows: Rows; invalidation: InvalidationService }>();
+  for (const spec of JSON.parse(specs) as AppSpec[]) {
+    const app = await NestFactory.createApplicationContext(moduleFor(spec), { logger: false });
+    closing.push(() => app.close());
+    const [users, writer, rows] = [app.get(Users), app.get(Writer), app.get(Rows)];
+    apps.set(spec.name, { users, writer, rows, invalidation: app.get(InvalidationService) });
+  }
   emit({ event: 'ready' });
 
   const run = async (cmd: Command): Promise<unknown> => {
     const id = cmd.id!;
+    const { users, writer, rows, invalidation } = apps.get(cmd.app)!;
+    const handle = cacheHandle(users, 'user');
     switch (cmd.op) {
       // Reads: what a caller gets.
       case 'get':
@@ -109,7 +143,7 @@ async function main(): Promise<void> {
       case 'put':
         return { version: (await writer.put(id)).version };
       case 'set': {
-        const version = await db.incr(row(id));
+        const version = await rows.bump(id);
         await handle.set({ id, version }, id);
         return { version };
       }
@@ -117,7 +151,7 @@ async function main(): Promise<void> {
       case 'key':
       case 'namespace':
       case 'clear': {
-        const version = await db.incr(row(id));
+        const version = await rows.bump(id);
         if (cmd.op === 'tag') await invalidation.invalidateTags(tags(id));
         else if (cmd.op === 'key') await handle.invalidate(id);
         else if (cmd.op === 'namespace') await invalidation.invalidateNamespace('Users');
@@ -142,7 +176,7 @@ async function main(): Promise<void> {
     );
   });
   await new Promise<void>((resolve) => lines.once('close', resolve));
-  await app.close();
+  for (const close of closing) await close();
   db.disconnect();
   process.exit(0);
 }
