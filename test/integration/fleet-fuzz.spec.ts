@@ -8,7 +8,8 @@
  * The guarantee checked on every read: once a write's call resolved (its database row bumped to v,
  * then the cache told), a read issued afterwards, on any instance, returns version >= v. Writes of
  * one row are serialized here, as the README asks of `set()` ("when writers race, invalidate
- * instead"); writes of other rows, reads and refreshes of the same row race freely. At the end
+ * instead"); writes of other rows, reads and refreshes of the same row race freely. Each write that
+ * resolved is followed at once by a read on another instance. At the end
  * every instance reads every row's last version.
  *
  * Then the same under faults, on a store of its own: every 60 ops it is frozen (SIGSTOP, 200-900 ms)
@@ -172,6 +173,10 @@ async function fuzz(app: string, seed: number, ops: number, fault?: Fault) {
         if (reply.error) return void failures.push(`${label}: ${reply.error}`);
         if (fault !== undefined && op === 'set') return;
         committed.set(id, Math.max(committed.get(id) ?? 0, reply.version!));
+        // At once, on another instance: the moment the guarantee is most likely to break.
+        const next = fleet[(at + 1 + (reply.version! % 2)) % fleet.length];
+        const floor = new Map(committed);
+        check(`${label}, then get on another`, await next.send({ app, op: 'get', id }), floor);
       });
       rowWrites.set(id, task);
     } else if (op === 'stall') {
