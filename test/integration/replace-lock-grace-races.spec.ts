@@ -4,11 +4,10 @@
  * A and B must equal the database (never a value from before the write).
  * (Written by a reviewer of the replacement through the key's version; kept.)
  */
-import { Memoizer } from '../../lib/engine/memoizer';
 import type { CachePolicy, CallScope } from '../../lib/types/policy';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
-import { storeCases } from '../support/store-cases';
+import { memoizersOf, storeCases } from '../support/store-cases';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = (n = 4) => sleep(Math.floor(Math.random() * n));
@@ -17,24 +16,12 @@ const cases = storeCases('redis', 'tiered over redis', 'memcached');
 const variants = ['lock', 'grace', 'resultTags', 'lock+grace'] as const;
 
 describe.each(cases)('%s', (_n, make) => {
-  const made: Memoizer[] = [];
-  afterAll(async () => {
-    for (const m of made) {
-      await m.close();
-      await m.store.disconnect();
-    }
-  });
+  const memoizer = memoizersOf(make);
   it.each(variants)(
     'refresh with %s vs write + invalidation',
     async (variant) => {
       const prefix = uniquePrefix('rlg');
-      const mk = async () => {
-        const s = make();
-        await s.ready?.(5_000);
-        const m = new Memoizer(s, { prefix });
-        made.push(m);
-        return m;
-      };
+      const mk = () => memoizer(prefix);
       const a = await mk();
       const b = await mk();
       const tag = `${prefix}:~t:x`;

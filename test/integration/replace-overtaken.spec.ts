@@ -4,30 +4,20 @@
  * gone anyway. Found by review: the writer reported 'overtaken' as stored, and the old value was
  * served after refresh() resolved. Now a refresh moves the key's version before it writes.
  */
-import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
-import { storeCases } from '../support/store-cases';
+import { memoizersOf, storeCases } from '../support/store-cases';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const cases = storeCases('redis', 'memcached', 'tiered over redis');
 
 describe.each(cases)('%s: refresh with result tags overtaken by an unrelated invalidation', (_n, make) => {
-  const made: Memoizer[] = [];
-  afterAll(async () => {
-    for (const m of made) {
-      await m.close();
-      await m.store.disconnect();
-    }
-  });
+  const memoizer = memoizersOf(make);
 
   it('after refresh() resolves, the old value is not served', async () => {
-    const store = make();
-    await store.ready?.(5_000);
     const prefix = uniquePrefix('rov');
-    const m = new Memoizer(store, { prefix });
-    made.push(m);
+    const m = await memoizer(prefix);
     const policy = testPolicy({ ttlMs: 600_000 });
     const scope = { resultDeps: (v: unknown) => [`${prefix}:~tag:row:${String(v).split('@')[0]}`] };
     const stale: string[] = [];

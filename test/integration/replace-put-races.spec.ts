@@ -5,10 +5,9 @@
  * invalidation, after which neither instance may serve any earlier value.
  * (Written by a reviewer of the replacement through the key's version; kept.)
  */
-import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
-import { storeCases } from '../support/store-cases';
+import { memoizersOf, storeCases } from '../support/store-cases';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = (n = 4) => sleep(Math.floor(Math.random() * n));
@@ -16,24 +15,12 @@ const jitter = (n = 4) => sleep(Math.floor(Math.random() * n));
 const cases = storeCases('redis', 'tiered over redis', 'memcached');
 
 describe.each(cases)('%s', (_n, make) => {
-  const made: Memoizer[] = [];
-  afterAll(async () => {
-    for (const m of made) {
-      await m.close();
-      await m.store.disconnect();
-    }
-  });
+  const memoizer = memoizersOf(make);
   it.each(['refresh', 'set'])(
     'put on A vs %s on B vs slow computation',
     async (kind) => {
       const prefix = uniquePrefix('prr');
-      const mk = async () => {
-        const s = make();
-        await s.ready?.(5_000);
-        const m = new Memoizer(s, { prefix });
-        made.push(m);
-        return m;
-      };
+      const mk = () => memoizer(prefix);
       const a = await mk();
       const b = await mk();
       const tag = `${prefix}:~t:x`;

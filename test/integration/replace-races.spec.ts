@@ -4,10 +4,9 @@
  * key's version). After both resolve, a read on either instance must never return the value
  * from before the write.
  */
-import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
-import { storeCases } from '../support/store-cases';
+import { memoizersOf, storeCases } from '../support/store-cases';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = () => sleep(Math.floor(Math.random() * 4));
@@ -15,24 +14,12 @@ const jitter = () => sleep(Math.floor(Math.random() * 4));
 const cases = storeCases('redis', 'tiered over redis', 'memcached');
 
 describe.each(cases)('%s', (_n, make) => {
-  const made: Memoizer[] = [];
-  afterAll(async () => {
-    for (const m of made) {
-      await m.close();
-      await m.store.disconnect();
-    }
-  });
+  const memoizer = memoizersOf(make);
   it.each(['key', 'tag', 'clear'])(
     'refresh on A vs write + invalidate %s on B',
     async (kind) => {
       const prefix = uniquePrefix('rri');
-      const mk = async () => {
-        const s = make();
-        await s.ready?.(5_000);
-        const m = new Memoizer(s, { prefix });
-        made.push(m);
-        return m;
-      };
+      const mk = () => memoizer(prefix);
       const a = await mk();
       const b = await mk();
       const tag = `${prefix}:~t:x`;

@@ -7,7 +7,7 @@ import { redisStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
-import { storeCases } from '../support/store-cases';
+import { memoizersOf, storeCases } from '../support/store-cases';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -15,20 +15,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cases = storeCases('redis', 'memcached', 'tiered over redis');
 
 describe.each(cases)('%s: a refresh superseded by a second refresh', (_n, make) => {
-  const made: Memoizer[] = [];
-  afterAll(async () => {
-    for (const m of made) {
-      await m.close();
-      await m.store.disconnect();
-    }
-  });
+  const memoizer = memoizersOf(make);
 
   it('after the first refresh() resolves, the value cached before it is not served', async () => {
-    const store = make();
-    await store.ready?.(5_000);
     const prefix = uniquePrefix('rsup');
-    const m = new Memoizer(store, { prefix });
-    made.push(m);
+    const m = await memoizer(prefix);
     const policy = testPolicy({ ttlMs: 600_000 });
     const stale: string[] = [];
     for (let round = 0; round < 5; round++) {

@@ -1,4 +1,5 @@
 import { memcachedStore, memoryStore, redisStore, tieredStore, type CacheStore } from '../../lib';
+import { Memoizer } from '../../lib/engine/memoizer';
 import { sharedServers } from './shared-servers';
 
 const makers = {
@@ -19,4 +20,25 @@ export type StoreCase = keyof typeof makers;
 export function storeCases(...kinds: StoreCase[]): Array<[StoreCase, () => CacheStore]> {
   const servers = sharedServers();
   return kinds.map((kind) => [kind, () => makers[kind](servers)]);
+}
+
+/**
+ * Memoizers under `prefix` on new stores from `make` (each an instance of the fleet), ready; all
+ * closed with their stores after the tests of the describe block this is called in.
+ */
+export function memoizersOf(make: () => CacheStore): (prefix: string) => Promise<Memoizer> {
+  const made: Memoizer[] = [];
+  afterAll(async () => {
+    for (const m of made) {
+      await m.close();
+      await m.store.disconnect();
+    }
+  });
+  return async (prefix) => {
+    const store = make();
+    await store.ready?.(5_000);
+    const m = new Memoizer(store, { prefix });
+    made.push(m);
+    return m;
+  };
 }
