@@ -68,7 +68,7 @@ export class EntryExpiry {
     const read = view.whole();
     if (rounds.lastRead !== undefined) {
       // Unchanged bytes are no other expire's: the swap was refused with nothing written (memcached -C refuses all).
-      if (!Buffer.from(rounds.lastRead).equals(read) && sameEntryRetimed(rounds.lastRead, read)) {
+      if (!rounds.lastRead.equals(read) && sameEntryRetimed(rounds.lastRead, read)) {
         // Lost to another expire of this entry, during this call: ordered just before it, done.
         await this.observer().expired?.(key);
         return true;

@@ -51,9 +51,7 @@ export function createClient(options: Exclude<RedisStoreOptions, { client: unkno
     if (!Array.isArray(options.cluster) || options.cluster.length === 0) {
       throw new InvalidOptionError('redisStore(): cluster must list at least one startup node, e.g. [{ host, port }].');
     }
-    const { enableAutoPipelining, enableOfflineQueue, retryStrategy, ...perNode } = failFast;
-    void retryStrategy;
-    void enableAutoPipelining;
+    const { enableAutoPipelining: _pipelining, enableOfflineQueue, retryStrategy: _retry, ...perNode } = failFast;
     return new ioredis.Cluster(options.cluster, {
       // No auto-pipelining: ioredis follows MOVED/ASK for a pipeline only when all of it failed alike
       // and the rest was read-only, so during resharding mixed batches failed (and opened the breaker).

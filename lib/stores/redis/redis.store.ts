@@ -150,12 +150,9 @@ export class RedisStore implements CacheStore {
         do {
           const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
           cursor = next;
-          // Per key on a cluster, through the cluster client: keys of one node span slots, and one
-          // migrating (or moved since the scan) answers MOVED/ASK, which only the cluster client follows.
-          if (keys.length > 0) {
-            if (this.cluster) await Promise.all(keys.map((k) => this.client.unlink(k)));
-            else await node.unlink(...keys);
-          }
+          // As deleteMany: on a cluster per key through the cluster client (keys of one node span
+          // slots, and one migrating or moved since the scan answers MOVED/ASK, which only it follows).
+          await this.deleteMany(keys);
         } while (cursor !== '0');
       }),
     );
