@@ -12,7 +12,7 @@ import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
 import { closeNodeRedisClients, nodeRedisCluster, nodeRedisStore } from '../support/node-redis';
-import { cluster } from '../support/ha-procs';
+import { cluster, ownerOf } from '../support/ha-procs';
 
 jest.setTimeout(60_000);
 let c: Awaited<ReturnType<typeof cluster>>;
@@ -26,13 +26,6 @@ afterAll(async () => {
   admin.forEach((a) => a.disconnect());
   await c.stop();
 });
-
-async function ownerOf(slot: number): Promise<number> {
-  const slots = (await admin[0].cluster('SLOTS')) as unknown as Array<[number, number, [string, number, string]]>;
-  for (const [from, to, [, port]] of slots)
-    if (slot >= from && slot <= to) return c.nodes.findIndex((n) => n.port === port);
-  throw new Error(`slot ${slot} unowned`);
-}
 
 const kinds: Array<[string, () => CacheStore]> = [
   ['redisStore({ cluster })', () => redisStore({ cluster: c.startupNodes })],
@@ -51,7 +44,7 @@ describe.each(kinds)('%s', (_n, make) => {
     const key = `${prefix}:k`;
     let outcome = 'resolved';
     const slot = Number(await admin[0].cluster('KEYSLOT', key));
-    const src = await ownerOf(slot);
+    const src = await ownerOf(admin[0], c.nodes, slot);
     const dst = (src + 1) % 3;
     const [srcId, dstId] = [(await admin[src].cluster('MYID')) as string, (await admin[dst].cluster('MYID')) as string];
     try {

@@ -11,7 +11,7 @@ import { redisStore, type CacheStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
-import { cluster, sleep } from '../support/ha-procs';
+import { cluster, ownerOf, sleep } from '../support/ha-procs';
 
 jest.setTimeout(120_000);
 let c: Awaited<ReturnType<typeof cluster>>;
@@ -25,16 +25,9 @@ afterAll(async () => {
   await c.stop();
 });
 
-async function ownerOf(slot: number): Promise<number> {
-  const slots = (await admin[0].cluster('SLOTS')) as unknown as Array<[number, number, [string, number, string]]>;
-  for (const [from, to, [, port]] of slots)
-    if (slot >= from && slot <= to) return c.nodes.findIndex((n) => n.port === port);
-  throw new Error(`slot ${slot} unowned`);
-}
-
 /** Moves `slot` to the next master, as redis-cli --cluster reshard does. */
 async function migrate(slot: number): Promise<void> {
-  const src = await ownerOf(slot);
+  const src = await ownerOf(admin[0], c.nodes, slot);
   const dst = (src + 1) % admin.length;
   const [srcId, dstId] = [(await admin[src].cluster('MYID')) as string, (await admin[dst].cluster('MYID')) as string];
   await admin[dst].cluster('SETSLOT', slot, 'IMPORTING', srcId);

@@ -150,3 +150,11 @@ export async function cluster(masters = 3, replicas = 1) {
     stop: async () => Promise.all(nodes.map((n) => n.kill())),
   };
 }
+
+/** Which of `nodes` owns `slot` now, as `CLUSTER SLOTS` asked of `admin` says. */
+export async function ownerOf(admin: { cluster(...args: string[]): Promise<unknown> }, nodes: Proc[], slot: number) {
+  const slots = (await admin.cluster('SLOTS')) as Array<[number, number, [string, number, string]]>;
+  for (const [from, to, [, port]] of slots)
+    if (slot >= from && slot <= to) return nodes.findIndex((n) => n.port === port);
+  throw new Error(`slot ${slot} unowned`);
+}
