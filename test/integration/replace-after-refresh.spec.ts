@@ -20,7 +20,8 @@ describe.each(cases)('%s', (_n, make) => {
     await store.ready?.(5_000);
     const prefix = uniquePrefix('ovset');
     const m = new Memoizer(store, { prefix });
-    const policy = testPolicy({ ttlMs: 600_000, hardTimeoutMs: 50 });
+    // Only the gated refresh may pass it: the other calls must finish within it on a loaded machine.
+    const policy = testPolicy({ ttlMs: 600_000, hardTimeoutMs: 300 });
     const got: unknown[] = [];
     try {
       for (let round = 0; round < 10; round++) {
