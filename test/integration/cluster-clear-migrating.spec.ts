@@ -44,7 +44,7 @@ describe.each(kinds)('%s', (_n, make) => {
     const key = `${prefix}:k`;
     let outcome = 'resolved';
     const slot = Number(await admin[0].cluster('KEYSLOT', key));
-    const src = await ownerOf(admin[0], c.nodes, slot);
+    const src = await ownerOf(admin, c.nodes, slot);
     const dst = (src + 1) % 3;
     const [srcId, dstId] = [(await admin[src].cluster('MYID')) as string, (await admin[dst].cluster('MYID')) as string];
     try {

@@ -27,7 +27,7 @@ afterAll(async () => {
 
 /** Moves `slot` to the next master, as redis-cli --cluster reshard does. */
 async function migrate(slot: number): Promise<void> {
-  const src = await ownerOf(admin[0], c.nodes, slot);
+  const src = await ownerOf(admin, c.nodes, slot);
   const dst = (src + 1) % admin.length;
   const [srcId, dstId] = [(await admin[src].cluster('MYID')) as string, (await admin[dst].cluster('MYID')) as string];
   await admin[dst].cluster('SETSLOT', slot, 'IMPORTING', srcId);
