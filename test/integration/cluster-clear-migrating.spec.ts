@@ -12,13 +12,14 @@ import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
 import { closeNodeRedisClients, nodeRedisCluster, nodeRedisStore } from '../support/node-redis';
-import { cluster, ownerOf } from '../support/ha-procs';
+import { ownerOf } from '../support/cluster-slots';
+import { RedisCluster } from '../support/servers';
 
 jest.setTimeout(60_000);
-let c: Awaited<ReturnType<typeof cluster>>;
+let c: RedisCluster;
 let admin: Redis[] = [];
 beforeAll(async () => {
-  c = await cluster(3, 0);
+  c = await RedisCluster.launch(3);
   admin = c.nodes.map((n) => new Redis({ port: n.port, host: '127.0.0.1' }));
 });
 afterAll(async () => {

@@ -10,12 +10,13 @@ import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
 import { closeNodeRedisClients, nodeRedisCluster, nodeRedisStore } from '../support/node-redis';
-import { cluster, sleep } from '../support/ha-procs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RedisCluster } from '../support/servers';
 
 jest.setTimeout(120_000);
 afterAll(() => closeNodeRedisClients());
 
-type C = Awaited<ReturnType<typeof cluster>>;
+type C = RedisCluster;
 // Clients passed in find the new master only with options of their own (README; ioredis: slotsRefreshInterval,
 // as here). Only the module's own client runs by default (each case takes a cluster with replicas): CASE=<name>.
 const kinds: Array<[string, (c: C) => CacheStore]> = [
@@ -46,7 +47,7 @@ const within = <T>(p: Promise<T>, ms: number) => {
 
 describe.each(kinds.filter(([n], i) => (only === undefined ? i === 0 : n.includes(only))))('%s', (_n, make) => {
   it('a frozen master is failed over: invalidations land again, calls stay bounded, nothing stale', async () => {
-    const c = await cluster(3, 1);
+    const c = await RedisCluster.launch(3, { replicas: 1, nodeTimeoutMs: 1000 });
     const prefix = uniquePrefix('ff');
     const made: Memoizer[] = [];
     const mk = async () => {
@@ -75,7 +76,7 @@ describe.each(kinds.filter(([n], i) => (only === undefined ? i === 0 : n.include
       const victim = c.nodes.find((n) => n.port === mport)!;
       const others = c.nodes.filter((n) => n !== victim);
       if (process.env.KILL) await victim.kill();
-      else victim.stopProc();
+      else victim.freeze();
       // calls while frozen: bounded
       const hung: string[] = [];
       const t0 = Date.now();
@@ -133,7 +134,7 @@ describe.each(kinds.filter(([n], i) => (only === undefined ? i === 0 : n.include
       report.failures = failures.length;
       report.firstFailure = failures[0];
       if (!process.env.KILL) {
-        victim.cont();
+        victim.thaw();
         for (let i = 0; i < 100 && !victim.cli('role').startsWith('slave'); i++) await sleep(100);
       }
       await sleep(1_500);

@@ -103,12 +103,21 @@ abstract class ServerProcess {
   /** SIGKILL: the server vanishes as in a crash. */
   async kill(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGKILL');
     });
     this.child = undefined;
+  }
+
+  /** SIGSTOP: the server keeps its sockets open and answers nothing, as a stalled host does. */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child?.kill('SIGCONT');
   }
 
   async restart(): Promise<void> {
@@ -164,7 +173,8 @@ export class RedisServer extends ServerProcess {
   }
 
   cli(...args: string[]): string {
-    return execFileSync('redis-cli', ['-p', String(this.port), ...args], { encoding: 'utf8' }).trim();
+    // Bounded: a frozen server must fail the call, not hang the suite.
+    return execFileSync('redis-cli', ['-p', String(this.port), ...args], { encoding: 'utf8', timeout: 3000 }).trim();
   }
 
   override async stop(): Promise<void> {
@@ -225,13 +235,17 @@ export class RedisSentinel extends ServerProcess {
   }
 }
 
-/** A Redis Cluster of `masters` nodes and no replicas, built with `redis-cli --cluster create`. */
+/**
+ * A Redis Cluster of `masters` masters with `replicas` replicas each, built with
+ * `redis-cli --cluster create`. `nodeTimeoutMs` is how long a silent master stays one before its
+ * replica takes over.
+ */
 export class RedisCluster {
   constructor(readonly nodes: RedisServer[]) {}
 
-  static async launch(masters = 3): Promise<RedisCluster> {
+  static async launch(masters = 3, { replicas = 0, nodeTimeoutMs = 2000 } = {}): Promise<RedisCluster> {
     const nodes: RedisServer[] = [];
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < masters * (1 + replicas); i++) {
       const port = await freePort();
       nodes.push(
         await new RedisServer(port, [
@@ -240,18 +254,32 @@ export class RedisCluster {
           '--cluster-config-file',
           `nodes-${port}.conf`,
           '--cluster-node-timeout',
-          '2000',
+          String(nodeTimeoutMs),
         ]).start(),
       );
     }
     execFileSync(
       'redis-cli',
-      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
       { stdio: 'ignore' },
     );
+    const ready = () => {
+      if (!nodes.every((n) => n.cli('cluster', 'info').includes('cluster_state:ok'))) return false;
+      const roles = nodes.map((n) => n.cli('info', 'replication'));
+      const linked = roles.filter((r) => r.includes('role:slave') && r.includes('master_link_status:up'));
+      return linked.length === masters * replicas;
+    };
     const deadline = Date.now() + 15_000;
-    while (!nodes.every((n) => n.cli('cluster', 'info').includes('cluster_state:ok'))) {
-      if (Date.now() > deadline) throw new Error('Redis Cluster did not reach cluster_state:ok');
+    while (!ready()) {
+      if (Date.now() > deadline)
+        throw new Error('Redis Cluster did not reach cluster_state:ok with its replicas linked');
       await new Promise((r) => setTimeout(r, 100));
     }
     return new RedisCluster(nodes);

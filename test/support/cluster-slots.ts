@@ -1,0 +1,40 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+type Admin = { cluster(...args: string[]): Promise<unknown> };
+
+/** Whether the node behind `admin` claims `slot` itself (the slot ranges of its `myself` line). */
+async function claims(admin: Admin, slot: number): Promise<boolean> {
+  const lines = String(await admin.cluster('NODES')).split('\n');
+  const mine = lines.find((l) => l.split(' ')[2]?.split(',').includes('myself'));
+  return (mine ?? '')
+    .split(' ')
+    .slice(8)
+    .filter((r) => !r.startsWith('['))
+    .some((r) => {
+      const [from, to = from] = r.split('-').map(Number);
+      return slot >= from && slot <= to;
+    });
+}
+
+/**
+ * Which of `nodes` owns `slot`: the one node that claims it itself, once every node's `CLUSTER SLOTS`
+ * agrees. One node's view alone can lag a handover under load, and SETSLOT MIGRATING sent on it
+ * fails with "I'm not the owner of hash slot".
+ */
+export async function ownerOf(admins: Admin[], nodes: Array<{ port: number }>, slot: number): Promise<number> {
+  let seen = '';
+  for (let i = 0; i < 100; i++) {
+    const own = (await Promise.all(admins.map((a) => claims(a, slot)))).flatMap((c, n) => (c ? [n] : []));
+    const views = await Promise.all(
+      admins.map(async (a) => {
+        const slots = (await a.cluster('SLOTS')) as Array<[number, number, [string, number, string]]>;
+        const range = slots.find(([from, to]) => slot >= from && slot <= to);
+        return range ? nodes.findIndex((n) => n.port === range[2][1]) : -1;
+      }),
+    );
+    if (own.length === 1 && views.every((v) => v === own[0])) return own[0];
+    seen = `claimed by ${JSON.stringify(own)}, views ${JSON.stringify(views)}`;
+    await sleep(50);
+  }
+  throw new Error(`slot ${slot}: the nodes do not agree on its owner (${seen})`);
+}
