@@ -41,6 +41,15 @@ export function storeConformance(
   sut: StoreUnderTest,
   api: ConformanceTestApi = globalThis as unknown as ConformanceTestApi,
 ): void {
+  const missing = (['describe', 'it', 'beforeAll', 'afterAll', 'beforeEach'] as const).filter(
+    (f) => typeof api[f] !== 'function',
+  );
+  if (missing.length > 0)
+    throw new TypeError(
+      `storeConformance('${name}'): no ${missing.join(', ')} to register tests with. Run it under Jest, ` +
+        `Vitest or Mocha (their globals), or pass the runner's functions as the third argument ` +
+        `(node:test: { describe, it, beforeAll: before, afterAll: after, beforeEach }).`,
+    );
   const { describe, it, beforeAll, afterAll, beforeEach } = api;
   describe(`store conformance: ${name}`, () => {
     let store: CacheStore;
@@ -238,7 +247,12 @@ export function storeConformance(
         const tags = [`${prefix}:~tag:user:1`];
         assert.equal(await a.getOrSet(`${p}u1`, f, policy(tags)), 1);
         await written(a);
-        assert.equal(await b.getOrSet(`${p}u1`, f, policy(tags)), 1); // from the shared store
+        assert.equal(
+          await b.getOrSet(`${p}u1`, f, policy(tags)),
+          1,
+          `${name}: a second instance did not read what the first wrote. For a store whose data lives in ` +
+            `the process, pass connectAgain: (store) => store.`,
+        );
         await a.invalidateDeps(tags);
         assert.equal(await b.getOrSet(`${p}u1`, f, policy(tags)), 2); // read-your-invalidation on B
         await written(b);
