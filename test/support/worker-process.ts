@@ -19,6 +19,10 @@ export class WorkerProcess {
     return worker;
   }
 
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   async send<T = Record<string, unknown>>(command: object): Promise<T> {
     const answer = this.next();
     this.child.stdin!.write(JSON.stringify(command) + '\n');

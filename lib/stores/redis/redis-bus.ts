@@ -65,6 +65,7 @@ export class RedisBus implements BusTransport {
     });
     sub.on('ready', () => void this.resubscribe());
     for (const event of ['close', 'end', 'reconnecting']) sub.on(event, () => this.state(false));
+    this.watchClusterSubscriber(sub);
     if (sub.status === 'ready') void this.resubscribe();
     return unsubscribe;
   }
@@ -119,6 +120,33 @@ export class RedisBus implements BusTransport {
     this.up = up;
     for (const l of this.listeners) l.onState(up);
     if (up) for (const done of [...this.waitingUp]) done();
+  }
+
+  /**
+   * An ioredis (or iovalkey) Cluster subscribes on a connection of its own to one node, and when that
+   * connection ends it picks another node and subscribes again without a word on the Cluster object:
+   * messages published in between were lost, and the next ping would renew the lease over them. Its
+   * ClusterSubscriber assigns each new connection to `subscriber`; a setter there reports the gap at
+   * once, and the bus comes up again (dropping L1) when the new connection has subscribed.
+   */
+  private watchClusterSubscriber(sub: Subscriber): void {
+    const holder = (sub as { subscriber?: unknown }).subscriber as { subscriber?: unknown; getInstance?: unknown };
+    if (typeof holder !== 'object' || holder === null || typeof holder.getInstance !== 'function') return;
+    if (!Object.getOwnPropertyDescriptor(holder, 'subscriber')?.writable) return; // not the shape we know
+    let current = holder.subscriber;
+    Object.defineProperty(holder, 'subscriber', {
+      configurable: true,
+      enumerable: true,
+      get: () => current,
+      set: (next: unknown) => {
+        if (next === current) return;
+        current = next;
+        if (this.subscriber !== sub) return; // closed
+        this.state(false);
+        // After ClusterSubscriber has wired the new connection (synchronously, after this assignment).
+        if (next !== null && next !== undefined) setImmediate(() => void this.resubscribe());
+      },
+    });
   }
 
   /** Subscribers of `channel` on every node of the cluster; undefined unless every node answers. */

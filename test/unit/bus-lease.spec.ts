@@ -1,0 +1,77 @@
+/*
+ * BusProtocol over an in-process transport that can lose B's messages without telling it (as a
+ * subscription that moves to another node does, or a node whose links deliver in another order):
+ * once B's lease ran out, the ping that renews it must first drop what B holds, since an
+ * invalidation may have resolved (counting on that lapse) while its message was lost.
+ */
+import { BusProtocol, type BusHandlers } from '../../lib/engine/bus';
+import type { BusTransport } from '../../lib/types/bus';
+
+const LEASE_MS = 40;
+
+class Hub {
+  private readonly subs: Array<{
+    channels: readonly string[];
+    deliver: (c: string, t: string) => void;
+    cut: () => boolean;
+  }> = [];
+  transport(cut: () => boolean = () => false): BusTransport {
+    const publish = async (channel: string, text: string) => {
+      let n = 0;
+      for (const s of this.subs)
+        if (s.channels.includes(channel) && !s.cut()) {
+          n++;
+          queueMicrotask(() => s.deliver(channel, text));
+        }
+      return n;
+    };
+    return {
+      subscribe: (channels, onMessage, onState) => {
+        this.subs.push({ channels, deliver: onMessage, cut });
+        queueMicrotask(() => onState(true));
+      },
+      publish,
+      publishCounted: publish,
+      close: async () => undefined,
+    };
+  }
+}
+
+const until = async (ok: () => boolean) => {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(ok()).toBe(true);
+};
+
+it('a lease that lapsed while messages were lost is renewed only after dropping L1 (20 rounds)', async () => {
+  const hub = new Hub();
+  let bCut = false;
+  const a = new BusProtocol(hub.transport(), 'ch', LEASE_MS);
+  const b = new BusProtocol(
+    hub.transport(() => bCut),
+    'ch',
+    LEASE_MS,
+  );
+  const seen: string[] = [];
+  const handlers: BusHandlers = {
+    invalidate: (c) => seen.push(`inv ${c.deps.join()}`),
+    drop: () => undefined,
+    resync: () => seen.push('resync'),
+  };
+  b.attach(handlers);
+  a.attach({ invalidate: () => undefined, drop: () => undefined, resync: () => undefined });
+  try {
+    for (let round = 0; round < 20; round++) {
+      await until(() => b.leased());
+      seen.length = 0;
+      bCut = true; // B's subscription is gone, and nothing tells B
+      await a.announce({ deps: [`d${round}`], keys: [] }); // counts A only: resolves without B
+      await until(() => !b.leased()); // B's pings go unheard too
+      bCut = false; // subscribed again, silently
+      await until(() => b.leased());
+      expect(seen).toEqual(['resync']); // the lost invalidation never arrives: B forgot everything instead
+    }
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
