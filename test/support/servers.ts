@@ -134,6 +134,11 @@ abstract class ServerProcess {
   }
 }
 
+/** Bounded: a frozen server must fail the call, not hang the suite. */
+function redisCli(port: number, args: string[]): string {
+  return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 3000 }).trim();
+}
+
 export class RedisServer extends ServerProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'ncm-redis-'));
   constructor(
@@ -173,8 +178,7 @@ export class RedisServer extends ServerProcess {
   }
 
   cli(...args: string[]): string {
-    // Bounded: a frozen server must fail the call, not hang the suite.
-    return execFileSync('redis-cli', ['-p', String(this.port), ...args], { encoding: 'utf8', timeout: 3000 }).trim();
+    return redisCli(this.port, args);
   }
 
   override async stop(): Promise<void> {
@@ -212,19 +216,34 @@ export class RedisSentinel extends ServerProcess {
     port: number,
     private readonly masterPort: number,
     readonly name = 'mymaster',
+    private readonly downAfterMs?: number,
   ) {
     super(port);
   }
 
-  static async launch(masterPort: number, name = 'mymaster'): Promise<RedisSentinel> {
-    return new RedisSentinel(await freePort(), masterPort, name).start();
+  /** `downAfterMs`: how long the master may be silent before a failover (Sentinel's default: 30 s). */
+  static async launch(masterPort: number, name = 'mymaster', downAfterMs?: number): Promise<RedisSentinel> {
+    return new RedisSentinel(await freePort(), masterPort, name, downAfterMs).start();
+  }
+
+  cli(...args: string[]): string {
+    return redisCli(this.port, args);
+  }
+
+  /** The port of the master Sentinel names now. */
+  masterNow(): number {
+    return Number(this.cli('sentinel', 'get-master-addr-by-name', this.name).split('\n')[1]);
   }
 
   protected command(): [string, string[]] {
     const conf = join(this.dir, 'sentinel.conf');
+    const quick =
+      this.downAfterMs === undefined
+        ? ''
+        : `sentinel down-after-milliseconds ${this.name} ${this.downAfterMs}\nsentinel failover-timeout ${this.name} 3000\n`;
     writeFileSync(
       conf,
-      `port ${this.port}\nbind 127.0.0.1\nsentinel monitor ${this.name} 127.0.0.1 ${this.masterPort} 1\n`,
+      `port ${this.port}\nbind 127.0.0.1\nsentinel monitor ${this.name} 127.0.0.1 ${this.masterPort} 1\n${quick}`,
     );
     return ['redis-server', [conf, '--sentinel']];
   }

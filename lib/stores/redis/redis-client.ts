@@ -72,6 +72,10 @@ export function createClient(options: Exclude<RedisStoreOptions, { client: unkno
   if ('sentinels' in options) {
     return new ioredis.Redis({
       ...failFast,
+      // Follow Sentinel's +switch-master at once. Otherwise the client stays on the old master until
+      // Sentinel demotes it and drops its clients (seconds; never while it stays frozen): it reads
+      // entries invalidated on the new master, and its own invalidations land where they are lost.
+      failoverDetector: true,
       sentinels: options.sentinels,
       name: options.name,
       ...options.redisOptions,
