@@ -111,7 +111,7 @@ export class RedisStore implements CacheStore {
 
   getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>> {
     if (keys.length === 0) return Promise.resolve([]);
-    // MGET needs one slot; on a cluster, single GETs are auto-pipelined per node instead.
+    // MGET needs one slot; on a cluster, single GETs, all sent before any reply comes back.
     if (this.cluster) return Promise.all(keys.map((k) => this.get(k)));
     return this.client.mgetBuffer(...keys).then(nullsToUndefined, this.explain);
   }
