@@ -42,7 +42,8 @@ export interface BusHandlers {
  * after `leaseMs` plus a margin: by then the silent instance's lease has run out and it confirms
  * L1 hits against L2 until it hears its own ping again, and drops L1 then: a lapsed lease means
  * pings went unheard, so messages may have been too (on a cluster, the subscription may have moved
- * to another node, and messages travel between nodes on separate links, in no common order).
+ * to another node). A message lost while pings still arrive (a cluster node's link to another
+ * dropping its buffer) is not caught.
  * So does one whose number of receivers the transport could not tell (a cluster node down).
  */
 export class BusProtocol {
@@ -213,7 +214,8 @@ export class BusProtocol {
       // A lease that ran out means pings went unheard: messages may have been lost with them (a
       // subscription that moved without a word, a node that was frozen), and an invalidation that
       // timed out waiting for this instance resolved counting on that lapse. Forget L1 first.
-      if (performance.now() >= this.leaseUntil) for (const h of this.handlers) h.resync();
+      // (0: the bus has just come up, and state(true) has resynced already.)
+      if (this.leaseUntil !== 0 && performance.now() >= this.leaseUntil) for (const h of this.handlers) h.resync();
       this.leaseUntil = Math.max(this.leaseUntil, sentAt + this.leaseMs);
     } else if (message.t === 'inv') {
       if (message.from !== this.instanceId)

@@ -31,16 +31,28 @@ let counter = 0;
 
 const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString());
 
+/** The runner's globals: Jest's and Vitest's names, or Mocha's `before`/`after`. */
+function runnerGlobals(): ConformanceTestApi {
+  const g = globalThis as unknown as Partial<ConformanceTestApi> & {
+    before?: ConformanceTestApi['beforeAll'];
+    after?: ConformanceTestApi['afterAll'];
+  };
+  // Missing ones stay undefined: storeConformance names them.
+  return {
+    describe: g.describe!,
+    it: g.it!,
+    beforeAll: (g.beforeAll ?? g.before)!,
+    afterAll: (g.afterAll ?? g.after)!,
+    beforeEach: g.beforeEach!,
+  };
+}
+
 /**
  * One suite every store runs against a real server (bentocache's registerCacheDriverTestSuite,
  * keyv's test-suite): the byte contract first, then the engine's behaviour on top of it. Call it
  * from a test file; `api` defaults to the test runner's globals (Jest, Vitest, Mocha with hooks).
  */
-export function storeConformance(
-  name: string,
-  sut: StoreUnderTest,
-  api: ConformanceTestApi = globalThis as unknown as ConformanceTestApi,
-): void {
+export function storeConformance(name: string, sut: StoreUnderTest, api: ConformanceTestApi = runnerGlobals()): void {
   const missing = (['describe', 'it', 'beforeAll', 'afterAll', 'beforeEach'] as const).filter(
     (f) => typeof api[f] !== 'function',
   );

@@ -54,4 +54,27 @@ describe('storeConformance registration', () => {
       /memory: a second instance did not read what the first wrote.*connectAgain: \(store\) => store/,
     );
   });
+
+  it("falls back to Mocha's before/after when the globals have no beforeAll/afterAll", () => {
+    const g = globalThis as Record<string, unknown>;
+    const saved = Object.fromEntries(
+      ['describe', 'it', 'beforeAll', 'afterAll', 'beforeEach', 'before', 'after'].map((k) => [k, g[k]]),
+    );
+    const hooks: string[] = [];
+    try {
+      Object.assign(g, {
+        describe: (_n: string, fn: () => void) => fn(),
+        it: () => undefined,
+        beforeEach: () => undefined,
+        beforeAll: undefined,
+        afterAll: undefined,
+        before: () => void hooks.push('before'),
+        after: () => void hooks.push('after'),
+      });
+      storeConformance('mocha', { make: () => memoryStore(), ttlGranularityMs: 1, connectAgain: (s) => s });
+    } finally {
+      Object.assign(g, saved);
+    }
+    expect(hooks).toEqual(['before', 'after']);
+  });
 });
