@@ -38,13 +38,13 @@ export interface BusHandlers {
  *   `leaseMs` after a ping it sent came back it knows it has applied every message published
  *   before that ping (one connection delivers them in order).
  *
- * An invalidation whose acknowledgements do not all arrive (an instance frozen or cut off) resolves
- * after `leaseMs` plus a margin: by then the silent instance's lease has run out and it confirms
- * L1 hits against L2 until it hears its own ping again, and drops L1 then: a lapsed lease means
- * pings went unheard, so messages may have been too (on a cluster, the subscription may have moved
- * to another node). A message lost while pings still arrive (a cluster node's link to another
- * dropping its buffer) is not caught.
- * So does one whose number of receivers the transport could not tell (a cluster node down).
+ * An invalidation whose acknowledgements do not all arrive (an instance frozen or cut off), or whose
+ * number of receivers the transport could not tell (a cluster node down), resolves after `leaseMs`
+ * plus a margin: by then a silent instance's lease has run out, and it confirms L1 hits against L2
+ * until it hears its own ping again, and drops L1 then: a lapsed lease means pings went unheard, so
+ * messages may have been too (on a cluster, the subscription may have moved to another node). A
+ * message lost while pings still arrive (a cluster node's link to another dropping its buffer) is
+ * not caught.
  */
 export class BusProtocol {
   readonly instanceId = randomBytes(8).toString('base64url');

@@ -87,16 +87,16 @@ export class MemcachedStore implements CacheStore {
         );
       }
     } else {
-      if (typeof options.servers !== 'string' || serverList(options.servers) === '') {
+      const servers = typeof options.servers === 'string' ? serverList(options.servers) : '';
+      if (servers === '')
         throw new InvalidOptionError(
           `memcachedStore(): servers must be 'host:port[,host:port...]', got ${JSON.stringify(options.servers)}.`,
         );
-      }
       const memjs = optionalRequire<{ Client: { create(servers: string, options: object): MemcachedClientLike } }>(
         'memjs',
         'memcachedStore()',
       );
-      this.client = memjs.Client.create(serverList(options.servers), {
+      this.client = memjs.Client.create(servers, {
         timeout: timeoutMs / 1000,
         conntimeout: (timeoutMs * 2) / 1000,
         retries: 1,
