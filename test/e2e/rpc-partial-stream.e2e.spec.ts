@@ -7,28 +7,14 @@
 import 'reflect-metadata';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import {
-  BaseRpcContext,
-  MessagePattern,
-  Payload,
-  RpcException,
-  Server,
-  type CustomTransportStrategy,
-} from '@nestjs/microservices';
+import { BaseRpcContext, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import { concat, isObservable, of, throwError, type Observable } from 'rxjs';
 import { CacheMemoize, CacheMemoizeModule, memcachedStore, memoryStore, type CacheStore } from '../../lib';
+import { InProcessTransport } from '../support/in-process-transport';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 /** A transport that calls handlers in-process and collects every emission, then the error. */
-class InProcess extends Server implements CustomTransportStrategy {
-  listen(callback: () => void) {
-    callback();
-  }
-  close() {}
-  on() {}
-  unwrap<T>(): T {
-    return undefined as T;
-  }
+class InProcess extends InProcessTransport {
   async dispatch(pattern: string, data: unknown): Promise<{ values: unknown[]; error?: unknown }> {
     const handler = this.getHandlerByPattern(pattern)!;
     const values: unknown[] = [];

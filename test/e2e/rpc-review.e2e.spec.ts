@@ -6,7 +6,6 @@ import {
   ClientProxy,
   ClientProxyFactory,
   Ctx,
-  type CustomTransportStrategy,
   GrpcMethod,
   GrpcStreamMethod,
   MessagePattern,
@@ -14,13 +13,13 @@ import {
   MqttContext,
   TcpContext,
   Payload,
-  Server,
   Transport,
 } from '@nestjs/microservices';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { firstValueFrom, isObservable, lastValueFrom, map, reduce, Subject, type Observable } from 'rxjs';
 import { CacheMemoize, CacheMemoizeModule } from '../../lib';
+import { InProcessTransport } from '../support/in-process-transport';
 import { freePort } from '../support/servers';
 
 /*
@@ -243,15 +242,7 @@ describe('an Observable feed over TCP under @CacheMemoize', () => {
  * `authorization` was taken as anonymous and its answer shared. Driven in-process through Nest's
  * real RPC pipeline by a custom transport that hands each handler an MqttContext, as ServerMqtt does.
  */
-class InProcessMqtt extends Server implements CustomTransportStrategy {
-  listen(callback: () => void) {
-    callback();
-  }
-  close() {}
-  on() {}
-  unwrap<T>(): T {
-    return undefined as T;
-  }
+class InProcessMqtt extends InProcessTransport {
   async dispatch(topic: string, data: unknown, userProperties: Record<string, string>): Promise<unknown> {
     const handler = this.getHandlerByPattern(topic);
     if (handler === null) throw new Error(`no handler for ${topic}`);

@@ -16,14 +16,14 @@ it('closing the app with memcached frozen: the process exits by itself', async (
   try {
     for (let i = 0; i < 600 && !lines.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
     expect(lines).toEqual(['ready']);
-    process.kill(server.pid!, 'SIGSTOP');
+    server.freeze();
     child.stdin.end('close\n');
     // A liveness bound, well above the store's own 1 s wait for its sockets.
     const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
     expect({ code, lines }).toEqual({ code: 0, lines: ['ready', 'closed'] });
   } finally {
     child.kill('SIGKILL');
-    process.kill(server.pid!, 'SIGCONT');
+    server.thaw();
     await server.stop();
   }
 }, 40_000);

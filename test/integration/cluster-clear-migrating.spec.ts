@@ -12,7 +12,7 @@ import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
 import { closeNodeRedisClients, nodeRedisCluster, nodeRedisStore } from '../support/node-redis';
-import { ownerOf } from '../support/cluster-slots';
+import { startMigration } from '../support/cluster-slots';
 import { RedisCluster } from '../support/servers';
 
 jest.setTimeout(60_000);
@@ -45,19 +45,16 @@ describe.each(kinds)('%s', (_n, make) => {
     const key = `${prefix}:k`;
     let outcome = 'resolved';
     const slot = Number(await admin[0].cluster('KEYSLOT', key));
-    const src = await ownerOf(admin, c.nodes, slot);
-    const dst = (src + 1) % 3;
-    const [srcId, dstId] = [(await admin[src].cluster('MYID')) as string, (await admin[dst].cluster('MYID')) as string];
+    let migration: Awaited<ReturnType<typeof startMigration>> | undefined;
     try {
       expect(await m.getOrSet(key, async () => 'v1', policy)).toBe('v1');
       await m.ctx.background.drain(2_000);
       // Resharding under way: the key already moved, its slot not yet handed over.
-      await admin[dst].cluster('SETSLOT', slot, 'IMPORTING', srcId);
-      await admin[src].cluster('SETSLOT', slot, 'MIGRATING', dstId);
-      await admin[src].migrate('127.0.0.1', c.nodes[dst].port, '', 0, 5000, 'KEYS', key);
+      migration = await startMigration(admin, c.nodes, slot);
+      await admin[migration.src].migrate('127.0.0.1', c.nodes[migration.dst].port, '', 0, 5000, 'KEYS', key);
       await m.clear(`${prefix}:`, allDep).catch((e: Error) => (outcome = `rejected: ${e.message.slice(0, 200)}`));
     } finally {
-      for (const a of [admin[dst], admin[src], ...admin]) await a.cluster('SETSLOT', slot, 'NODE', dstId);
+      await migration?.finish();
       await m.close();
       await store.disconnect();
       const cl = (store as { client?: unknown }).client;

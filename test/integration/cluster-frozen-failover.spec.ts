@@ -16,10 +16,9 @@ import { RedisCluster } from '../support/servers';
 jest.setTimeout(120_000);
 afterAll(() => closeNodeRedisClients());
 
-type C = RedisCluster;
 // Clients passed in find the new master only with options of their own (README; ioredis: slotsRefreshInterval,
 // as here). Only the module's own client runs by default (each case takes a cluster with replicas): CASE=<name>.
-const kinds: Array<[string, (c: C) => CacheStore]> = [
+const kinds: Array<[string, (c: RedisCluster) => CacheStore]> = [
   ['redisStore({ cluster })', (c) => redisStore({ cluster: c.startupNodes })],
   [
     'ioredis Cluster passed in',

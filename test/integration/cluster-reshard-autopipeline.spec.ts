@@ -12,7 +12,7 @@ import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ownerOf } from '../support/cluster-slots';
+import { startMigration } from '../support/cluster-slots';
 import { RedisCluster } from '../support/servers';
 
 jest.setTimeout(120_000);
@@ -29,18 +29,14 @@ afterAll(async () => {
 
 /** Moves `slot` to the next master, as redis-cli --cluster reshard does. */
 async function migrate(slot: number): Promise<void> {
-  const src = await ownerOf(admin, c.nodes, slot);
-  const dst = (src + 1) % admin.length;
-  const [srcId, dstId] = [(await admin[src].cluster('MYID')) as string, (await admin[dst].cluster('MYID')) as string];
-  await admin[dst].cluster('SETSLOT', slot, 'IMPORTING', srcId);
-  await admin[src].cluster('SETSLOT', slot, 'MIGRATING', dstId);
+  const { src, dst, finish } = await startMigration(admin, c.nodes, slot);
   await sleep(5);
   for (;;) {
     const keys = (await admin[src].cluster('GETKEYSINSLOT', slot, 10)) as string[];
     if (keys.length === 0) break;
     await admin[src].migrate('127.0.0.1', c.nodes[dst].port, '', 0, 5000, 'REPLACE', 'KEYS', ...keys);
   }
-  for (const a of [admin[dst], admin[src], ...admin]) await a.cluster('SETSLOT', slot, 'NODE', dstId);
+  await finish();
 }
 
 const kinds: Array<[string, () => CacheStore, boolean]> = [

@@ -630,7 +630,7 @@ describe('3b/3c. memcached with two private servers, one of them restarted or fr
     [x, y] = await Promise.all([MemcachedServer.launch(), MemcachedServer.launch()]);
   });
   afterEach(async () => {
-    if (x?.pid !== undefined) process.kill(x.pid, 'SIGCONT');
+    x?.thaw();
     await Promise.all(apps.splice(0).map((app) => app.close()));
     await Promise.all([x?.stop(), y?.stop()]);
   });
@@ -710,7 +710,7 @@ describe('3b/3c. memcached with two private servers, one of them restarted or fr
     expect(ua.runs).toBe(20);
     for (const id of ids) db.set(id, 2);
 
-    process.kill(x.pid!, 'SIGSTOP');
+    x.freeze();
     const outcomes: string[] = [];
     try {
       // Traffic goes on during the freeze: the first call waits out the client's timeout, then the
@@ -728,7 +728,7 @@ describe('3b/3c. memcached with two private servers, one of them restarted or fr
       const whileFrozen = stale(await Promise.all(ids.map((id) => ua.getUser(id))));
       expect({ whileFrozen }).toEqual({ whileFrozen: [] });
     } finally {
-      process.kill(x.pid!, 'SIGCONT');
+      x.thaw();
     }
     expect(outcomes.filter((o) => o !== 'ok' && o !== CacheMemoizeErrorCode.StoreFailure)).toEqual([]);
 

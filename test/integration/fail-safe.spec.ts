@@ -182,12 +182,12 @@ describe.each([
     const svc = app.get(SlowService);
     try {
       expect(await untilCached(svc, 1)).toBe(true);
-      process.kill(server.pid!, 'SIGSTOP');
+      server.freeze();
       const started = Date.now();
       for (let i = 0; i < 10; i++) expect(await within(3_000, svc.compute(100 + i))).toBe(`value-${100 + i}`);
       // 10 calls on a frozen server: a few pay the timeout, then the circuit opens; no hang.
       expect(Date.now() - started).toBeLessThan(10 * 3_000);
-      process.kill(server.pid!, 'SIGCONT');
+      server.thaw();
       expect(await untilCached(svc, 3)).toBe(true);
     } finally {
       await app.close();
@@ -203,7 +203,7 @@ describe.each([
       expect(await store.ready(5_000)).toBe(true);
       await store.set('frozen:k', new Uint8Array([1]), 60_000);
       const bus = store.createBus();
-      process.kill(server.pid!, 'SIGSTOP');
+      server.freeze();
       const calls: Array<[string, Promise<unknown>]> = [
         ['get', store.get('frozen:k')],
         ['getMany', store.getMany(['frozen:k', 'frozen:j'])],
@@ -226,7 +226,7 @@ describe.each([
       expect(outcomes).toEqual(calls.map(([name]) => `${name}: timed out`));
       await bus.close();
     } finally {
-      process.kill(server.pid!, 'SIGCONT');
+      server.thaw();
       await store.disconnect();
       await server.stop();
     }

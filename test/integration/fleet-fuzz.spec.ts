@@ -154,9 +154,9 @@ async function fuzz(app: string, seed: number, ops: number, fault?: Fault) {
       faulting = faulting.then(async () => {
         counts[restart ? 'restart' : 'freeze'] = (counts[restart ? 'restart' : 'freeze'] ?? 0) + 1;
         if (restart) return server.restart();
-        process.kill(server.pid!, 'SIGSTOP');
+        server.freeze();
         await sleep(freezeMs);
-        process.kill(server.pid!, 'SIGCONT');
+        server.thaw();
       });
     }
     const op = pick(random);

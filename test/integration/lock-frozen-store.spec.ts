@@ -22,7 +22,7 @@ class Dashboards {
 
   private async body(id: number): Promise<string> {
     if (this.freezeDuring) {
-      process.kill(server.pid!, 'SIGSTOP'); // the store goes silent while the method runs
+      server.freeze(); // the store goes silent while the method runs
       await sleep(50);
     }
     log.push('method returned');
@@ -50,7 +50,7 @@ describe('lock: true on a store that freezes during the computation', () => {
   });
   afterEach(async () => {
     try {
-      process.kill(server.pid!, 'SIGCONT');
+      server.thaw();
     } catch {
       // already running
     }
@@ -86,7 +86,7 @@ describe('lock: true on a store that freezes during the computation', () => {
       const value = await svc[method](1);
       log.push('call settled');
       await sleep(1_200); // let the background store calls time out
-      process.kill(server.pid!, 'SIGCONT');
+      server.thaw();
       expect(value).toBe('dash-1');
       // What happened after the method returned, in order.
       const after = log.slice(log.indexOf('method returned'));

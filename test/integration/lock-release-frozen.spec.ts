@@ -57,7 +57,7 @@ describe('lock holder detached by an invalidation, then the store freezes', () =
   });
   afterEach(async () => {
     try {
-      process.kill(server.pid!, 'SIGCONT');
+      server.thaw();
     } catch {
       // running
     }
@@ -91,11 +91,11 @@ describe('lock holder detached by an invalidation, then the store freezes', () =
       await started;
       // The computation is overtaken: it is detached here, its result will not be stored.
       await app.get(InvalidationService).invalidateTags(['dash:1']);
-      process.kill(server.pid!, 'SIGSTOP'); // then the store goes silent
+      server.freeze(); // then the store goes silent
       open();
       const value = await call;
       log.push('call settled');
-      process.kill(server.pid!, 'SIGCONT');
+      server.thaw();
       await sleep(50);
       expect(value).toBe('dash-1');
       const after = log.slice(log.indexOf('method returned'));
@@ -126,11 +126,11 @@ describe('lock holder detached by an invalidation, then the store freezes', () =
     const started = new Promise<void>((r) => (entered = r));
     const call = svc.lockedThrows(1).catch((e: Error) => e.message);
     await started; // lock taken, versions read, the method is running
-    process.kill(server.pid!, 'SIGSTOP');
+    server.freeze();
     open();
     const outcome = await call;
     log.push('call settled');
-    process.kill(server.pid!, 'SIGCONT');
+    server.thaw();
     expect(outcome).toBe('upstream failed for 1');
     const after = log.slice(log.indexOf('method returned'));
     expect(after.slice(0, 2)).toEqual(['method returned', 'call settled']);

@@ -44,15 +44,6 @@ class Orders {
   }
 }
 
-const freeze = () => process.kill(server.pid!, 'SIGSTOP');
-const thaw = () => {
-  try {
-    process.kill(server.pid!, 'SIGCONT');
-  } catch {
-    // running
-  }
-};
-
 beforeAll(() => {
   jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
   jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
@@ -86,7 +77,7 @@ describe('store time of a call on a frozen Redis (client commandTimeout 5 s, ope
     fail = false;
   });
   afterEach(async () => {
-    thaw();
+    server.thaw();
     await app?.close();
     log.length = 0;
     gate = Promise.resolve();
@@ -109,13 +100,13 @@ describe('store time of a call on a frozen Redis (client commandTimeout 5 s, ope
     await held.started;
     const joiner = svc.order(1); // same epoch: joins
     await sleep(50); // its lookup is answered
-    freeze();
+    server.freeze();
     held.open();
     const [a, b] = await Promise.all([
       first.then((v) => (log.push('starter settled'), v)),
       joiner.then((v) => (log.push('joiner settled'), v)),
     ]);
-    thaw();
+    server.thaw();
     expect(a).toEqual({ id: 1, customer: 7 });
     expect(b).toEqual({ id: 1, customer: 7 });
     const firstError = log.findIndex((l) => l.startsWith('store error'));
@@ -138,10 +129,10 @@ describe('store time of a call on a frozen Redis (client commandTimeout 5 s, ope
       (e: Error) => (log.push('call settled'), e.message),
     );
     await held.started; // the lookup found the fallback, the snapshot was read
-    freeze();
+    server.freeze();
     held.open(); // the method throws: the fallback is checked against the (frozen) store
     const value = await call;
-    thaw();
+    server.thaw();
     const firstError = log.findIndex((l) => l.startsWith('store error'));
     expect({ value, settledFirst: firstError === -1 || log.indexOf('call settled') < firstError, log }).toEqual({
       value: expect.anything(),
@@ -155,11 +146,11 @@ describe('store time of a call on a frozen Redis (client commandTimeout 5 s, ope
     await svc.plain(1);
     await settle(app);
     log.length = 0;
-    freeze();
+    server.freeze();
     const v = await cacheHandle(svc, 'plain')
       .refresh(1)
       .then((x) => (log.push('refresh settled'), x));
-    thaw();
+    server.thaw();
     const firstError = log.findIndex((l) => l.startsWith('store error'));
     expect({ v, settledFirst: firstError === -1 || log.indexOf('refresh settled') < firstError, log }).toEqual({
       v: 1,

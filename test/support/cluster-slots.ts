@@ -38,3 +38,20 @@ export async function ownerOf(admins: Admin[], nodes: Array<{ port: number }>, s
   }
   throw new Error(`slot ${slot}: the nodes do not agree on its owner (${seen})`);
 }
+
+/**
+ * Starts moving `slot` from its owner to the next node, as `redis-cli --cluster reshard` does:
+ * IMPORTING on the target, then MIGRATING on the owner. Keys are the caller's to MIGRATE;
+ * `finish()` hands the slot over on every node (the target first, so it bumps its epoch).
+ */
+export async function startMigration(admins: Admin[], nodes: Array<{ port: number }>, slot: number) {
+  const src = await ownerOf(admins, nodes, slot);
+  const dst = (src + 1) % admins.length;
+  const [srcId, dstId] = [String(await admins[src].cluster('MYID')), String(await admins[dst].cluster('MYID'))];
+  await admins[dst].cluster('SETSLOT', String(slot), 'IMPORTING', srcId);
+  await admins[src].cluster('SETSLOT', String(slot), 'MIGRATING', dstId);
+  const finish = async () => {
+    for (const a of [admins[dst], admins[src], ...admins]) await a.cluster('SETSLOT', String(slot), 'NODE', dstId);
+  };
+  return { src, dst, finish };
+}
