@@ -8,19 +8,17 @@
  * frozen. Instance B, connected after the failover, invalidates there; then a call A starts gets
  * the new value, and A's own invalidation survives the old master rejoining as a replica.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { redisStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { RedisSentinel, RedisServer } from '../support/servers';
 import { uniquePrefix } from '../support/shared-servers';
+import { until } from '../support/until';
 
 jest.setTimeout(120_000);
 
-const until = async (ok: () => boolean, what: string) => {
-  for (let i = 0; i < 200 && !ok(); i++) await sleep(100);
-  if (!ok()) throw new Error(`${what} did not happen within 20 s`);
-};
+/** Until `ok` holds, polled every 100 ms (each poll may run redis-cli), for 20 s at most. */
+const waitFor = (ok: () => boolean, what: string) => until(ok, 20_000, what, 100);
 const linked = (replica: RedisServer) => replica.cli('info', 'replication').includes('master_link_status:up');
 const offset = (s: RedisServer) => /master_repl_offset:(\d+)/.exec(s.cli('info', 'replication'))?.[1];
 /** The port the store's ioredis client is connected to now (the test looks inside; users need not). */
@@ -41,8 +39,8 @@ it('a frozen master failed over is left at once, and a resolved invalidation hol
     return m;
   };
   try {
-    await until(() => linked(replica), 'replication');
-    await until(() => sentinel.cli('sentinel', 'replicas', 'mymaster').includes(String(replica.port)), 'discovery');
+    await waitFor(() => linked(replica), 'replication');
+    await waitFor(() => sentinel.cli('sentinel', 'replicas', 'mymaster').includes(String(replica.port)), 'discovery');
     const a = await instance();
     const [x, y] = [`${prefix}:~t:x`, `${prefix}:~t:y`];
     const [px, py] = [testPolicy({ ttlMs: 600_000, deps: [x] }), testPolicy({ ttlMs: 600_000, deps: [y] })];
@@ -50,12 +48,12 @@ it('a frozen master failed over is left at once, and a resolved invalidation hol
     expect(await a.getOrSet(`${prefix}:kx`, async () => dbx, px)).toBe('v1');
     expect(await a.getOrSet(`${prefix}:ky`, async () => dby, py)).toBe('w1');
     await a.ctx.background.drain(2_000);
-    await until(() => offset(master) === offset(replica), 'the replica catching up');
+    await waitFor(() => offset(master) === offset(replica), 'the replica catching up');
 
     master.freeze();
-    await until(() => sentinel.masterNow() === replica.port, 'the failover');
-    await until(() => replica.cli('role').startsWith('master'), 'the promotion');
-    await until(() => {
+    await waitFor(() => sentinel.masterNow() === replica.port, 'the failover');
+    await waitFor(() => replica.cli('role').startsWith('master'), 'the promotion');
+    await waitFor(() => {
       const c = connectedTo(a);
       return c.status === 'ready' && c.stream?.remotePort === replica.port;
     }, 'A moving to the new master while the old one is frozen');
@@ -69,11 +67,11 @@ it('a frozen master failed over is left at once, and a resolved invalidation hol
     await a.invalidateDeps([y]);
 
     master.thaw();
-    await until(
+    await waitFor(
       () => master.cli('role').startsWith('slave') && linked(master),
       'the old master rejoining as a replica',
     );
-    await until(() => offset(master) === offset(replica), 'the old master catching up');
+    await waitFor(() => offset(master) === offset(replica), 'the old master catching up');
     expect(await b.getOrSet(`${prefix}:ky`, async () => dby, py)).toBe('w2');
     expect(await a.getOrSet(`${prefix}:kx`, async () => dbx, px)).toBe('v2');
   } finally {

@@ -6,6 +6,7 @@
  */
 import { BusProtocol, type BusHandlers } from '../../lib/engine/bus';
 import type { BusTransport } from '../../lib/types/bus';
+import { until } from '../support/until';
 
 const LEASE_MS = 40;
 
@@ -36,11 +37,6 @@ class Hub {
     };
   }
 }
-
-const until = async (ok: () => boolean) => {
-  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(ok()).toBe(true);
-};
 
 it('a lease that lapsed while messages were lost is renewed only after dropping L1 (20 rounds)', async () => {
   const hub = new Hub();

@@ -2,6 +2,7 @@ import { createServer, Socket, type Server } from 'node:net';
 import { memoryStore, redisStore, tieredStore, type TieredStore } from '../../../lib';
 import { Memoizer } from '../../../lib/engine/memoizer';
 import { testPolicy } from '../../support/policy';
+import { until } from '../../support/until';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -11,13 +12,7 @@ export async function instance(url: string, prefix: string, lease?: number): Pro
   return new Memoizer(store, { prefix });
 }
 
-export async function until(cond: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await sleep(10);
-  }
-}
+export { until };
 
 /**
  * Until the instance serves `key` from L1 (its lease is held). Read again meanwhile: a copy made
