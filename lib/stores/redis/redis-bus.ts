@@ -171,13 +171,23 @@ export class RedisBus implements BusTransport {
     return total;
   }
 
-  private async resubscribe(): Promise<void> {
+  /**
+   * Subscribes the connection to every listener's channels. A SUBSCRIBE that fails on a connection
+   * still up (timed out: the loop was blocked, or the server frozen, just then) is tried again
+   * until it lands: nothing else would bring the bus up before the next reconnection, and without
+   * it every L1 hit is confirmed against L2.
+   */
+  private async resubscribe(retryMs = 50): Promise<void> {
+    const sub = this.subscriber;
     try {
       const channels = new Set(this.listeners.flatMap((l) => [...l.channels]));
-      await this.subscriber?.subscribe(...channels);
-      this.state(true);
+      await sub?.subscribe(...channels);
+      if (this.subscriber === sub) this.state(true);
     } catch {
+      if (this.subscriber !== sub) return; // closed meanwhile
       this.state(false);
+      const again = () => this.subscriber === sub && sub?.status === 'ready' && void this.resubscribe(retryMs * 2);
+      setTimeout(again, Math.min(retryMs, 1_000)).unref?.();
     }
   }
 }

@@ -6,7 +6,7 @@ import { addressOf, connectionProblem, createClient, describe, type RedisStoreOp
 import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 import { RedisBus } from './redis-bus';
 import { checkEntryOptions } from '../../util/entry-options';
-import { adaptNodeRedis, type NodeRedisClient } from './node-redis-client';
+import { adaptNodeRedis, NodeRedisClient } from './node-redis-client';
 import { parseDuration, TIMER } from '../../util/duration';
 import { asBuffer } from '../../util/bytes';
 
@@ -160,7 +160,10 @@ export class RedisStore implements CacheStore {
 
   /** A pub/sub bus on a duplicate of this store's connection (same options, its own socket). */
   createBus(): RedisBus {
-    const client = this.client as RedisClientLike & { duplicate?: () => RedisClientLike; canDuplicate?: boolean };
+    const client = this.client as RedisClientLike & {
+      duplicate?: (options?: { autoResubscribe: boolean }) => RedisClientLike;
+      canDuplicate?: boolean;
+    };
     if (typeof client.duplicate !== 'function' || client.canDuplicate === false) {
       throw new InvalidOptionError(
         'tieredStore(): the Redis client passed in cannot duplicate() its connection for the invalidation bus ' +
@@ -168,7 +171,14 @@ export class RedisStore implements CacheStore {
           'confirmed against L2), or a client that can (ioredis, node-redis 6).',
       );
     }
-    return new RedisBus(this.client, () => client.duplicate!());
+    // ioredis resubscribes a reconnected connection with a promise nobody awaits: when that SUBSCRIBE
+    // outlives commandTimeout (the loop blocked, the server frozen just then) its rejection ends the
+    // process. The bus subscribes on 'ready' itself. (A Cluster's duplicate subscribes through its
+    // ClusterSubscriber, which catches; node-redis resubscribes on its own.)
+    const ioredisSingle = this.client.isCluster !== true && !(this.client instanceof NodeRedisClient);
+    return new RedisBus(this.client, () =>
+      ioredisSingle ? client.duplicate!({ autoResubscribe: false }) : client.duplicate!(),
+    );
   }
 
   /** Redis' clock (TIME), epoch ms with microseconds. */
