@@ -39,13 +39,17 @@ export async function writeThrough<T>(
   flight.stamp = parts.stamp(); // a tiered L1 copy is judged from here: invalidations since win
   const snapshot = await withDeadline(versions.snapshot(deps), ctx.operationTimeoutMs);
   const value = await run();
+  // Its place among this process's replacements of the key (BucketMoves): when its write is done,
+  // not when it started. A refresh started meanwhile may have read the row before the write, and
+  // taking the put for the older one let it store that value over the put's.
+  const wroteAt = performance.now();
   try {
     if (snapshot === undefined) {
       await invalidation.keys([key]); // nothing read before: only invalidate
       return { value };
     }
     const last = snapshot.tokens.length - 1;
-    const mine = await invalidation.keyPut(key, bucket, snapshot.tokens[last], snapshot.epoch, flight.startedAt);
+    const mine = await invalidation.keyPut(key, bucket, snapshot.tokens[last], snapshot.epoch, wroteAt);
     if (mine === undefined) return { value };
     await writer.write(flight, value, withBucketToken(snapshot, mine), policy, scope, ctx.now());
     return { value };
