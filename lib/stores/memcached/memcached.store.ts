@@ -3,9 +3,9 @@ import { parseDuration, TIMER, type Duration } from '../../util/duration';
 import { InvalidOptionError } from '../../errors';
 import type { CacheStore, SharedEntryOptions } from '../../types/store';
 import { checkEntryOptions } from '../../util/entry-options';
-import { optionalRequire } from '../../util/optional-require';
 import { casOperations } from './memjs-cas';
-import { corkSockets, fetcherFor, keepSequenceUnsigned, NO_SOCKETS, quitMemjs, type Fetch } from './memjs-requests';
+import { corkSockets, fetcherFor, NO_SOCKETS, quitMemjs, type Fetch } from './memjs-requests';
+import { createMemjs } from './memjs-client';
 import { asBuffer } from '../../util/bytes';
 import { expires, generationKey, newGeneration, physicalKey, rootOf } from './memcached-keys';
 import { ValueLimit } from './value-limit';
@@ -92,26 +92,9 @@ export class MemcachedStore implements CacheStore {
         throw new InvalidOptionError(
           `memcachedStore(): servers must be 'host:port[,host:port...]', got ${JSON.stringify(options.servers)}.`,
         );
-      const memjs = optionalRequire<{ Client: { create(servers: string, options: object): MemcachedClientLike } }>(
-        'memjs',
-        'memcachedStore()',
-      );
-      this.client = memjs.Client.create(servers, {
-        timeout: timeoutMs / 1000,
-        conntimeout: (timeoutMs * 2) / 1000,
-        retries: 1,
-        // No failover: memjs would send a down server's keys to another one, and when the server
-        // came back its old version records (from before an invalidation) would be current again.
-        // A down server's keys are misses, and invalidations of them fail loudly, until it returns.
-        failover: false,
-        keepAlive: true,
-        // memjs logs every failure to the console; outages are reported by the circuit breaker.
-        logger: { log: () => undefined },
-        ...options.memjsOptions,
-      });
+      this.client = createMemjs(servers, timeoutMs, options.memjsOptions);
       this.owned = true;
-      this.boundsOwnOperations = true; // memjs' timeout bounds every operation
-      keepSequenceUnsigned(this.client);
+      this.boundsOwnOperations = true; // per request (createMemjs)
       this.description = options.servers.replace(/[^,@]*@/g, '***@');
     }
     this.fetch = fetcherFor(this.client);
