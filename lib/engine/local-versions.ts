@@ -62,6 +62,13 @@ export class LocalVersions {
   private logged = 0;
   /** The latest time the ring no longer holds: a walk back to an older entry's time cannot be complete. */
   private logFloor = 0;
+  /**
+   * Keys invalidated or replaced (a key invalidation, a put, a refresh) by any engine on this
+   * store → logical time, oldest first; read when a computation stores or is joined, never on a hit
+   * (the row is gone already). Past RECORDS, `keyFloor` answers as `floor` does.
+   */
+  private readonly keyTimes = new Map<string, number>();
+  private keyFloor = 0;
   private readonly states = new Map<string, WeakRef<TagState>>();
   private sweepAt = SWEEP_MIN;
   /** Each method's fixed dependencies, resolved once (held by the method's policy, not per entry). */
@@ -151,6 +158,32 @@ export class LocalVersions {
     const at = ++this.clock;
     this.lastInvalidation = at;
     this.floor = at;
+  }
+
+  /**
+   * `keys`' entries are invalidated or replaced: a computation of one that started earlier, in any
+   * engine on this store (another app given the same store object), must not store its value or be
+   * joined. The time returned is the replacing value's own: it started after it.
+   */
+  touchKeys(keys: readonly string[]): number {
+    const at = ++this.clock;
+    const times = this.keyTimes;
+    for (const key of keys) {
+      times.delete(key); // first: the map stays ordered by time
+      times.set(key, at);
+    }
+    if (times.size > RECORDS)
+      for (const [key, when] of times) {
+        if (times.size <= RECORDS - DROP) break;
+        times.delete(key);
+        this.keyFloor = when;
+      }
+    return at;
+  }
+
+  /** Whether `key` was neither invalidated nor replaced after logical time `at`. */
+  keyUntouchedSince(key: string, at: number): boolean {
+    return at >= this.keyFloor && !((this.keyTimes.get(key) ?? 0) > at);
   }
 
   /** Whether none of `deps` was invalidated after logical time `at`, whether states were held for them or not. */

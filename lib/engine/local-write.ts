@@ -7,6 +7,7 @@ import type { LocalVersions } from './local-versions';
 
 /**
  * Stores a computed value unless its computation was overtaken; nothing here can fail the call.
+ * `keySince`: from when an invalidation or replacement of its key overtakes it (a put's: its own).
  * True when the value itself declined to be stored (skip, cacheIf, a ttl of 0, a callback that threw).
  */
 export function storeComputed<T>(
@@ -17,8 +18,10 @@ export function storeComputed<T>(
   value: T,
   policy: CachePolicy,
   scope: CallScope | undefined,
+  keySince = flight.at,
 ): boolean {
-  if (flight.cancelled) return false;
+  // Detached here, or its key invalidated or replaced since (`keySince`) by any engine on the store.
+  if (flight.cancelled || !versions.keyUntouchedSince(flight.key, keySince)) return false;
   try {
     const plan = planEntry(value, policy, scope, flight.control, () => flight.extraDeps(value, scope));
     if (plan === undefined) return true;
@@ -41,4 +44,12 @@ export function storeComputed<T>(
     ctx.emit({ type: 'error', key: flight.key, store: ctx.name, owner: policy.owner, operation: 'policy', error });
     return true;
   }
+}
+
+/**
+ * Whether callers may join it: neither its key nor one of its dependencies invalidated since it
+ * started — in another app on the store too, whose invalidations detach only its own computations.
+ */
+export function joinable(versions: LocalVersions, flight: LocalFlight<unknown>): boolean {
+  return versions.keyUntouchedSince(flight.key, flight.at) && versions.untouchedSince(flight.at, flight.deps);
 }

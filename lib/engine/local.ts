@@ -7,7 +7,7 @@ import { Flights, joined, reentrant, refreshed } from './flights';
 import { expireEntry, findRow, freshRow, inspectEntry, LocalFlight, localVersions } from './local-entry';
 import { type LocalEntry, readEntry, servableKept, signedTags } from './local-entry';
 import { joinCheck } from './entry-plan';
-import { storeComputed } from './local-write';
+import { joinable, storeComputed } from './local-write';
 import { LocalMeta, type LocalVersions } from './local-versions';
 import { servingStaleOnError } from './read-guards';
 import { computingSync } from './reentry';
@@ -15,9 +15,9 @@ import { refreshedInline } from './revalidation';
 import type { Factory, PutOutcome, Topology } from './topology';
 
 /**
- * The memory store: everything happens in this process, so invalidations apply synchronously —
- * they detach computations under way (whose results are then not stored) and move the versions
- * entries are checked against. Grace serves the stale value at once while one refresh runs.
+ * The memory store: invalidations apply synchronously — they detach computations under way here and
+ * move the versions entries and other apps' computations on the store are checked against. Grace
+ * serves the stale value at once while one refresh runs.
  */
 export class LocalTopology implements Topology {
   readonly local = true;
@@ -63,8 +63,7 @@ export class LocalTopology implements Topology {
       !this.current(entry, scope)
     )
       return call;
-    // Read again when used: an invalidation during the failing call wins (a key's removes the row);
-    // a value written meanwhile (set, refresh) is the newer one.
+    // Read again when used: an invalidation meanwhile wins, a value written meanwhile is newer.
     const valid = () => servableKept(store, key, this.ctx.expiryNow(), (e) => this.current(e, scope));
     return servingStaleOnError(this.ctx, key, policy, scope, call, valid);
   }
@@ -98,9 +97,9 @@ export class LocalTopology implements Topology {
       return Promise.resolve(staleOrSoon(read.stale, refreshing, policy));
     }
     this.ctx.miss(key, policy, scope);
-    // Invalidations detach computations synchronously: any flight still registered is current.
+    // Invalidations here detach computations at once; another app's on this store, by the versions.
     const flight = this.flights.get<T>(key);
-    if (flight !== undefined) {
+    if (flight instanceof LocalFlight && joinable(this.versions, flight)) {
       // Called by that very computation: it runs uncached rather than wait for itself.
       if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);
       return joined(flight, scope, () => this.getOrSet(key, factory, policy, { ...scope, rejoined: true }));
@@ -159,6 +158,7 @@ export class LocalTopology implements Topology {
   }
 
   async refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    this.versions.touchKeys([key]); // older computations of the key, in any app on this store, store nothing
     let declined = false;
     const run = this.compute(key, factory, policy, scope, () => (declined = true));
     const value = await this.bounded(run, policy, key);
@@ -186,16 +186,23 @@ export class LocalTopology implements Topology {
     const flight = this.begin<T>(key, policy, scope, this.writes);
     const value = await run().finally(() => this.writes.settle(flight));
     const newest = !flight.cancelled;
-    await this.invalidateKeys([key]); // computations from the data before it are not stored
-    if (newest) this.store1(flight, value, policy, scope);
+    const since = this.invalidateNow([key]); // computations from the data before it are not stored
+    if (newest) storeComputed(this.ctx, this.store, this.versions, flight, value, policy, scope, since);
     return { value };
   }
 
   async invalidateKeys(keys: readonly string[]): Promise<void> {
+    this.invalidateNow(keys);
+  }
+
+  /** Detaches, removes and marks the keys at once; the logical time of the mark. */
+  private invalidateNow(keys: readonly string[]): number {
     this.flights.detachKeys(keys);
     this.writes.detachKeys(keys);
     for (const key of keys) this.store.remove(key);
+    const at = this.versions.touchKeys(keys);
     this.ctx.emit({ type: 'invalidate', keys, store: this.ctx.name });
+    return at;
   }
 
   async invalidateDeps(deps: readonly string[]): Promise<void> {
