@@ -1,92 +1,49 @@
 import type { MemcachedClientLike } from './memcached.store';
-import type { MemjsInternals } from './memjs-requests';
 
-/** A memjs server, as far as a reset goes: `error()` destroys its socket and fails what waits on it. */
+/** A memjs 1.x server, as far as its deadlines go. */
 interface MemjsServer {
+  /** Each request's deadline (memjs' `timeout` after it was written), in order; answered ones are taken off. */
+  requestTimeouts: number[];
+  options?: { timeout?: number };
+  /** Destroys its socket and fails every request waiting on it (the next request connects again). */
   error(error: Error): void;
 }
 
-interface Pending {
-  readonly at: number;
-  done: boolean;
-  readonly expire: () => void;
+const isServer = (s: unknown): s is MemjsServer =>
+  typeof s === 'object' && s !== null && Array.isArray((s as MemjsServer).requestTimeouts) && 'error' in s;
+
+/** memjs' clock (utils.timestamp): monotonic milliseconds. */
+function memjsNow(): number {
+  const [seconds, nanos] = process.hrtime();
+  return seconds * 1000 + Math.round(nanos / 1_000_000);
 }
 
 /**
- * Deadlines that all lie `ms` after they are added, hence in order: one timer for the earliest.
- * An expired one is judged in the check phase, after the poll phase has read what the sockets
- * hold: a loop blocked past a deadline does not fail a request whose answer has already arrived.
- */
-class Deadlines {
-  private readonly queue: Pending[] = [];
-  private head = 0;
-  private armed = false;
-
-  constructor(private readonly ms: number) {}
-
-  add(expire: () => void): Pending {
-    const pending: Pending = { at: performance.now() + this.ms, done: false, expire };
-    this.queue.push(pending);
-    if (!this.armed) this.arm(this.ms);
-    return pending;
-  }
-
-  private arm(ms: number): void {
-    this.armed = true;
-    setTimeout(() => setImmediate(() => this.sweep()), ms).unref?.();
-  }
-
-  private sweep(): void {
-    this.armed = false;
-    const now = performance.now();
-    const { queue } = this;
-    while (this.head < queue.length && (queue[this.head].done || queue[this.head].at <= now)) {
-      const pending = queue[this.head++];
-      if (!pending.done) {
-        pending.done = true;
-        pending.expire();
-      }
-    }
-    // Passed entries are dropped in bulk: once all are, or once they are most of a long queue.
-    if (this.head === queue.length || (this.head > 1024 && this.head * 2 > queue.length)) {
-      queue.splice(0, this.head);
-      this.head = 0;
-    }
-    if (this.head < queue.length) this.arm(Math.max(1, queue[this.head].at - now));
-  }
-}
-
-/**
- * memjs bounds a request by its socket's idle timeout (`socket.setTimeout`), and every write
- * resets that: under steady traffic a frozen or unreachable server's requests never time out (an
- * invalidation waited for as long as traffic went on; found by the fleet fuzz). Clients created
- * here fail each request not answered within `ms`, and reset its server's connection as memjs'
- * own timeout would: what still waits on it fails with it, and the next request connects again.
+ * memjs records every request's deadline but checks them only when its socket has been idle for
+ * the timeout (`socket.setTimeout`), and every write resets that: with a frozen or unreachable
+ * server under steady traffic, nothing ever timed out (an invalidation waited for as long as
+ * traffic went on; found by the fleet fuzz). Clients created here have their deadlines checked on
+ * a timer (every quarter of `ms`; no work per request): a server whose oldest request is older
+ * than `ms` is reset as memjs' own timeout would, failing what waits on it. The check runs after
+ * the poll phase, so an answer that came in while the event loop was blocked is taken first. The
+ * timer holds the client weakly and stops once it is gone.
  */
 export function boundRequests(client: MemcachedClientLike, ms: number): void {
-  const memjs = client as unknown as Partial<MemjsInternals> & { server?(key: string): MemjsServer | null };
-  const perform = memjs.perform;
-  if (typeof perform !== 'function' || typeof memjs.server !== 'function') return;
-  const deadlines = new Deadlines(ms);
-  Object.defineProperty(client, 'perform', {
-    configurable: true,
-    writable: true,
-    value(this: typeof memjs, key: string, request: Buffer, seq: number, callback?: Callback, ...rest: unknown[]) {
-      let answered = false;
-      const answer: Callback = (error, response) => {
-        if (answered) return;
-        answered = true;
-        pending.done = true;
-        callback?.(error, response);
-      };
-      const pending = deadlines.add(() => {
-        const error = new Error(`memcached did not answer within ${ms} ms`);
-        answer(error, null);
-        this.server?.(key)?.error(error);
-      });
-      (perform as (...args: unknown[]) => void).call(this, key, request, seq, answer, ...rest);
-    },
-  });
+  const servers = (client as { servers?: unknown }).servers;
+  if (!Array.isArray(servers) || !servers.every(isServer)) return;
+  const held = new WeakRef(servers as MemjsServer[]);
+  const check = () => {
+    const all = held.deref();
+    if (all === undefined) return clearInterval(timer);
+    const now = memjsNow();
+    for (const server of all) {
+      const oldest = server.requestTimeouts[0];
+      if (oldest === undefined) continue;
+      // memjs' deadline is its own timeout after the write; ours is `ms` after it.
+      const memjsMs = (server.options?.timeout ?? ms / 1000) * 1000;
+      if (oldest - memjsMs + ms <= now) server.error(new Error(`memcached did not answer within ${ms} ms`));
+    }
+  };
+  const timer = setInterval(() => setImmediate(check), Math.max(10, Math.floor(ms / 4)));
+  timer.unref?.();
 }
-
-type Callback = Parameters<MemjsInternals['perform']>[3];
