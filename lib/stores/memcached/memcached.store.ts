@@ -62,6 +62,7 @@ export class MemcachedStore implements CacheStore {
   private readonly generations = new Map<string, Generation>();
   private readonly logger = new Logger('CacheMemoize');
   private warnedCasDisabled = false;
+  private closed = false;
   /** The cheapest GET the client offers (see fetcherFor). */
   private readonly fetch: Fetch;
   /** Extends lifetimes, when the client can (memjs' touch). */
@@ -116,6 +117,7 @@ export class MemcachedStore implements CacheStore {
   /** Resolves true once a server answers, false after `timeoutMs`: the startup line says which. */
   async ready(timeoutMs: number): Promise<boolean> {
     await this.closing; // its last app closing: requests from now on open a new connection
+    this.closed = false;
     let timer: NodeJS.Timeout | undefined;
     const answered = this.client.get('~ready').then(
       () => true,
@@ -211,12 +213,16 @@ export class MemcachedStore implements CacheStore {
       );
     }
     const value = newGeneration();
+    if (this.closed) throw new Error(`memcached store closed with its last app: clear(${prefix}) not sent`);
     const ok = await this.client.set(generationKey(root), Buffer.from(value), { expires: 0 });
     if (!ok) throw new Error(`memcached refused SET of the generation of ${prefix}`);
     this.generations.set(root, { value, fetchedAt: Date.now() });
   }
 
   disconnect(): Promise<void> {
+    // memjs connects again for any request: one after close (a call still computing at shutdown, a
+    // timer of the app) would leave a socket open and the process alive. Refused until an app reopens it.
+    this.closed = this.owned;
     return (this.closing ??= this.close().finally(() => (this.closing = undefined)));
   }
 
@@ -226,6 +232,7 @@ export class MemcachedStore implements CacheStore {
 
   /** The physical key without waiting, when the generation of its prefix is known and fresh. */
   private physicalNow(key: string): string | undefined {
+    if (this.closed) return undefined; // physical() says why
     const root = rootOf(key);
     const known = this.generations.get(root);
     if (known === undefined || Date.now() - known.fetchedAt > this.refreshMs) return undefined;
@@ -234,6 +241,7 @@ export class MemcachedStore implements CacheStore {
 
   /** `root` + generation + rest, hashed when too long or holding unsafe bytes. */
   private async physical(key: string): Promise<string> {
+    if (this.closed) throw new Error(`memcached store closed with its last app: ${key} not sent`);
     const root = rootOf(key);
     return physicalKey(root, await this.generation(root), key);
   }
