@@ -10,6 +10,7 @@ import { MemcachedServer, RedisServer } from '../support/servers';
 import { spawnTs } from '../support/ts-child';
 
 const cases: Array<[kind: string, when: string]> = [
+  ['memcached', 'frozen'], // memjs' sockets to a frozen server once stayed open
   ['memcached', 'slow'],
   ['memcached', 'after'],
   ['tiered-memcached', 'after'],
