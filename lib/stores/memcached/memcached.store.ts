@@ -213,7 +213,7 @@ export class MemcachedStore implements CacheStore {
       );
     }
     const value = newGeneration();
-    if (this.closed) throw new Error(`memcached store closed with its last app: clear(${prefix}) not sent`);
+    this.refuseIfClosed(`clear(${prefix})`);
     const ok = await this.client.set(generationKey(root), Buffer.from(value), { expires: 0 });
     if (!ok) throw new Error(`memcached refused SET of the generation of ${prefix}`);
     this.generations.set(root, { value, fetchedAt: Date.now() });
@@ -230,6 +230,11 @@ export class MemcachedStore implements CacheStore {
     if (this.owned) await quitMemjs(this.client);
   }
 
+  /** Closed with its last app: memjs would connect again for the request (see disconnect). */
+  private refuseIfClosed(what: string): void {
+    if (this.closed) throw new Error(`memcached store closed with its last app: ${what} not sent`);
+  }
+
   /** The physical key without waiting, when the generation of its prefix is known and fresh. */
   private physicalNow(key: string): string | undefined {
     if (this.closed) return undefined; // physical() says why
@@ -241,7 +246,7 @@ export class MemcachedStore implements CacheStore {
 
   /** `root` + generation + rest, hashed when too long or holding unsafe bytes. */
   private async physical(key: string): Promise<string> {
-    if (this.closed) throw new Error(`memcached store closed with its last app: ${key} not sent`);
+    this.refuseIfClosed(key);
     const root = rootOf(key);
     return physicalKey(root, await this.generation(root), key);
   }
