@@ -11,13 +11,8 @@ import type { TestingModule } from '@nestjs/testing';
 import { CacheMemoize, CachePut, memoryStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { appOn } from '../support/app-on';
+import { gate } from '../support/gate';
 import { testPolicy } from '../support/policy';
-
-const gate = () => {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => (open = r));
-  return { opened, open };
-};
 
 describe.each(['put', 'set', 'invalidateKeys', 'invalidateDeps'])('one memory store, two engines: %s on A', (write) => {
   const setUp = () => {

@@ -9,14 +9,9 @@
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
 import { memoizersOf, storeCases } from '../support/store-cases';
+import { gate } from '../support/gate';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const gate = () => {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => (open = r));
-  return { opened, open };
-};
-
 const cases = storeCases('redis', 'memcached', 'tiered over redis', 'tiered over memcached', 'memory');
 
 describe.each(cases)('%s', (name, make) => {
