@@ -98,12 +98,13 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       if ((!handler.decorated && request.transport !== 'http') || handler.isEvent || handler.isStream)
         return this.pass(request, next);
       mode = currentCacheMode(); // withCacheMode around the request (a middleware's): 'bypass' skips the cache
+      handler.ownTrack = undefined;
       const track = mode === 'bypass' ? undefined : this.trackBy(context, request, handler.options);
       if (track === undefined) {
         this.responder.setHeader(response, 'X-Cache', 'BYPASS');
         return this.pass(request, next);
       }
-      key = typeof track === 'string' ? keyOf(handler, track) : handler.method.keyForValue(track);
+      key = track === handler.ownTrack ? keyOf(handler, track) : handler.method.keyForValue(track);
       const requestTags = handler.options.requestTags?.(request);
       if (requestTags !== undefined)
         deps = tagKeysFor(this.registry.prefix, requestTags, `requestTags of ${handler.method.owner}`);
@@ -264,7 +265,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (request.transport === 'http') {
       if (!cacheableMethod(request, options) || info.ownsResponse || info.variesByAll || carriesUnreadBody(request))
         return undefined;
-      return httpKeyPart(request, host, info, vary);
+      return (info.ownTrack = httpKeyPart(request, host, info, vary));
     }
     if (request.transport === 'rpc') return { pattern: request.pattern, data: request.data, vary };
     return graphqlTrack(request, context.getArgs<unknown[]>()[3] as GraphqlInfoLike | undefined, options, host, vary);
@@ -287,7 +288,6 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   }
 
   private readonly warned = new WeakSet<Function>();
-
   /** The request goes on uncached (to the handler, through any interceptor inside this one). */
   private pass(request: CacheRequest, next: CallHandler): Observable<unknown> {
     markHandled(request);

@@ -47,6 +47,12 @@ export interface HandlerInfo {
   defers?: boolean;
   /** What hits emit is sent as it is (http-responder.ts): the stored JSON text, an ETag of it. Decided at first use. */
   sendsAsStored?: boolean;
+  /**
+   * The HTTP key part our trackBy built for the request being keyed (reset before each call): only
+   * that string is taken as encoded; any other a subclass returns is encoded as a value, so a
+   * client-chosen string can never spell another request's key part (or its '#' hash).
+   */
+  ownTrack?: string;
   /** The last HTTP key part seen, and its key (most requests to a route repeat it). */
   lastTrack?: string;
   lastKey?: string;

@@ -58,8 +58,9 @@ export function varyValue(
   const vary = options.vary;
   if (typeof vary === 'function') {
     const by = vary(request);
-    // `(req) => req.user.id` on a user object without `id`: one entry for every user. Not cached.
-    if (identified && options.public !== true && (by === undefined || by === null || by === '')) return null;
+    // `(req) => req.user.id` on a user object without `id`, or `({ id: req.user.id })` (undefined
+    // properties drop out of keys): one entry for every user. Not cached.
+    if (identified && options.public !== true && lacksPart(by)) return null;
     return { by };
   }
   if (varyHeaders === undefined) return undefined;
@@ -70,6 +71,22 @@ export function varyValue(
       value === undefined ? null : hashHeader(Array.isArray(value) ? value.join(',') : value);
   }
   return { headers };
+}
+
+const missing = (value: unknown): boolean => value === undefined || value === null || value === '';
+
+/** A vary identity that is missing, or an array or plain object with a missing part (one level deep). */
+function lacksPart(by: unknown): boolean {
+  if (missing(by)) return true;
+  if (Array.isArray(by)) {
+    for (let i = 0; i < by.length; i++) if (missing(by[i])) return true; // by index: a hole is missing
+    return by.length === 0;
+  }
+  if (typeof by !== 'object' || by === null) return false;
+  const proto = Object.getPrototypeOf(by) as object | null;
+  if (proto !== Object.prototype && proto !== null) return false;
+  const values = Object.values(by);
+  return values.length === 0 || values.some(missing);
 }
 
 /** Header values (tokens, cookies) never appear in keys in clear text. */

@@ -1,0 +1,143 @@
+import 'reflect-metadata';
+import { createHash } from 'node:crypto';
+import {
+  type CanActivate,
+  Controller,
+  type ExecutionContext,
+  Get,
+  Injectable,
+  type INestApplication,
+  Module,
+  Query,
+  Req,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import request from 'supertest';
+import { CacheMemoize, CacheMemoizeInterceptor, CacheMemoizeModule, type CacheRequest } from '../../lib';
+
+// Found by review: a string a trackBy override returned was taken as an encoded key part, so a
+// client-chosen string could spell another request's key part or the '#' hash of a long one.
+const bases: unknown[] = [];
+
+/** As people port @nestjs/cache-manager's trackBy (a string): `q` when given, else ours. */
+@Injectable()
+class SearchCacheInterceptor extends CacheMemoizeInterceptor {
+  protected override trackBy(...args: Parameters<CacheMemoizeInterceptor['trackBy']>): unknown {
+    const base = super.trackBy(...args);
+    bases.push(base);
+    const q = args[1].query.q;
+    return base === undefined || typeof q !== 'string' ? base : q;
+  }
+}
+
+/** Sets `req.user = { sub }` from a header: the vary functions below read `id`, which it lacks. */
+@Injectable()
+class UserGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<{ headers: Record<string, string>; user?: unknown }>();
+    req.user = { sub: req.headers['x-user'] };
+    return true;
+  }
+}
+
+type UserReq = CacheRequest & { user: { sub: string; id?: string } };
+let runs = 0;
+
+@Controller('s')
+class SearchController {
+  @Get('search')
+  @UseInterceptors(SearchCacheInterceptor)
+  search(@Query('q') q?: string) {
+    return { results: `results for ${q ?? 'everything'}`, run: ++runs };
+  }
+
+  @Get('object')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => ({ id: (req as UserReq).user.id }) })
+  object(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
+  @Get('array')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => ['tenant-1', (req as UserReq).user.id] })
+  array(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
+  @Get('whole')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => ({ tenant: 'tenant-1', sub: (req as UserReq).user.sub }) })
+  whole(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+}
+
+@Module({ imports: [CacheMemoizeModule.forRoot({ ttl: '1m' })], controllers: [SearchController] })
+class AppModule {}
+
+describe.each([
+  ['express', () => new ExpressAdapter()],
+  ['fastify', () => new FastifyAdapter()],
+] as const)('keys built by trackBy overrides and vary functions, over %s', (_name, make) => {
+  let app: INestApplication;
+  beforeAll(async () => {
+    app = await NestFactory.create(AppModule, make(), { logger: false });
+    await app.listen(0, '127.0.0.1');
+  });
+  afterAll(() => app.close());
+  const get = (path: string, user?: string) => {
+    const r = request(app.getHttpServer()).get(path);
+    return user === undefined ? r : r.set('x-user', user);
+  };
+
+  it("a returned string shaped like a hashed key part ('#' + sha256) is not that key part", async () => {
+    const victim = 'hello world'; // a space: its key part is hashed
+    const forged = '#' + createHash('sha256').update(JSON.stringify(victim)).digest('base64url');
+    const forgedRaw = '#' + createHash('sha256').update(victim).digest('base64url');
+    for (const q of [forged, forgedRaw]) expect((await get(`/s/search?q=${encodeURIComponent(q)}`)).status).toBe(200);
+    const answer = await get(`/s/search?q=${encodeURIComponent(victim)}`);
+    expect([answer.headers['x-cache'], answer.body.results]).toEqual(['MISS', `results for ${victim}`]);
+    expect((await get(`/s/search?q=${encodeURIComponent(victim)}`)).headers['x-cache']).toBe('HIT');
+  });
+
+  it('a returned string equal to the key part ours built for another request is not that request', async () => {
+    bases.length = 0;
+    const first = await get('/s/search');
+    expect(first.body.results).toBe('results for everything');
+    const ours = bases[0];
+    expect(typeof ours).toBe('string');
+    const forged = await get(`/s/search?q=${encodeURIComponent(ours as string)}`);
+    expect([forged.headers['x-cache'], forged.body.results]).toEqual(['MISS', `results for ${ours as string}`]);
+    // Nor the other way round: the request ours keyed still gets its own entry.
+    const again = await get('/s/search');
+    expect([again.headers['x-cache'], again.body]).toEqual(['HIT', first.body]);
+  });
+
+  it.each(['object', 'array'])(
+    'a vary %s with a missing part is no identity: each user gets their own response, uncached',
+    async (route) => {
+      const alice = await get(`/s/${route}`, 'alice');
+      const bob = await get(`/s/${route}`, 'bob');
+      expect([alice.body.me, bob.body.me]).toEqual(['alice', 'bob']);
+      expect([alice.headers['x-cache'], bob.headers['x-cache']]).toEqual(['BYPASS', 'BYPASS']);
+      expect((await get(`/s/${route}`, 'alice')).body.run).toBeGreaterThan(alice.body.run);
+    },
+  );
+
+  it('a vary object with every part present is cached per user', async () => {
+    const alice = await get('/s/whole', 'alice');
+    const bob = await get('/s/whole', 'bob');
+    const again = await get('/s/whole', 'alice');
+    expect([alice.body.me, bob.body.me, again.body]).toEqual(['alice', 'bob', alice.body]);
+    expect([alice.headers['x-cache'], bob.headers['x-cache'], again.headers['x-cache']]).toEqual([
+      'MISS',
+      'MISS',
+      'HIT',
+    ]);
+  });
+});
