@@ -31,6 +31,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/** NaN twice is one id (NaN !== NaN), as it is one key. */
+const sameId = (a: unknown, b: unknown): boolean => a === b || (Number.isNaN(a) && Number.isNaN(b));
+
 /**
  * Two ids a record names alike (1 and '1', two objects), so it cannot say which item is whose;
  * the same number twice (0 and -0) is one entry. Checked on every call, whatever is cached.
@@ -40,7 +43,7 @@ export function recordClash(ids: readonly unknown[], owner: string): BatchResult
   for (const id of ids) {
     const name = String(id);
     if (!firstOf.has(name)) firstOf.set(name, id);
-    else if (firstOf.get(name) !== id)
+    else if (!sameId(firstOf.get(name), id))
       return new BatchResultError(
         `${calledWith(owner, ids)}: two of them are ${JSON.stringify(name)} as record keys, ` +
           `so a record cannot say which item is whose; use result: 'map' (keyed by the ids themselves) or ids of one type.`,

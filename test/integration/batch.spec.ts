@@ -366,6 +366,8 @@ describe.each(stores)('@CacheMemoizeMany on %s', (_name, makeStore) => {
     // 0 and -0 are keyed apart, but are one number: one record entry answers both (found by review).
     await expect(pair.record([-0, '0'])).rejects.toThrow(/with 2 ids \[-0, "0"\]: two of them are "0"/);
     expect(await pair.record([0, -0])).toEqual({ 0: 'v0' });
+    // NaN twice is one id, as it is one key (NaN !== NaN refused it; found by review).
+    expect(await pair.record([NaN, NaN])).toEqual({ NaN: 'vNaN' });
     const odd = await pair.record(['__proto__', 'x']);
     expect(Object.keys(odd)).toEqual(['__proto__', 'x']);
     expect(Object.getPrototypeOf(odd)).toBe(Object.prototype);
