@@ -104,6 +104,10 @@ export class ErrorCache {
       throw new InvalidOptionError(
         `${where}: option cacheErrors.when must be (error) => boolean or an array of error classes, e.g. [NotFoundException].`,
       );
+    if (options.ttl === undefined)
+      throw new InvalidOptionError(
+        `${where}: option cacheErrors.ttl is required (how long a cached error is served), e.g. cacheErrors: { when: [NotFoundException], ttl: '30s' }.`,
+      );
     this.ttlMs = parseDuration(options.ttl, `${where}: option cacheErrors.ttl`);
   }
 

@@ -57,7 +57,7 @@ export function parseDuration(
 export const MAX_TIMER_MS = 2_147_483_647;
 
 export function describe(value: unknown): string {
-  if (value === null) return 'null';
+  if (value === null || value === undefined) return String(value);
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'null prototype'})`;
   return `${typeof value} ${String(value)}`;

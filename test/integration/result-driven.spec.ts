@@ -706,6 +706,18 @@ describe('result-driven options at bootstrap', () => {
       }
     }
     await expect(boot(BadErrorTtl)).rejects.toThrow(/BadErrorTtl.m: option cacheErrors.ttl/);
+
+    @Injectable()
+    class NoErrorTtl {
+      @CacheMemoize({ cacheErrors: { when: [NotFoundException] } as never })
+      async m(id: number): Promise<number> {
+        return id;
+      }
+    }
+    // Found by review: it said "got undefined undefined" and not that the option is required.
+    await expect(boot(NoErrorTtl)).rejects.toThrow(
+      "@CacheMemoize on NoErrorTtl.m: option cacheErrors.ttl is required (how long a cached error is served), e.g. cacheErrors: { when: [NotFoundException], ttl: '30s' }.",
+    );
   });
 });
 

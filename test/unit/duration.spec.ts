@@ -24,4 +24,11 @@ describe('parseDuration', () => {
       expect(() => parseDuration(input, '@CacheMemoize on A.b: option ttl')).toThrow(/A\.b: option ttl/);
     },
   );
+
+  it('names what it got once', () => {
+    expect(() => parseDuration(undefined, 'ttl')).toThrow(
+      "ttl: expected a duration (milliseconds or a string like '30s'), got undefined.",
+    );
+    expect(() => parseDuration(true, 'ttl')).toThrow('got boolean true.');
+  });
 });
