@@ -59,6 +59,7 @@ export type {
   CacheHookInfo,
   CacheHooks,
   CacheMemoizeModuleOptions,
+  CacheMemoizeOptionsFactory,
   CacheMemoizeOptions,
   CacheMemoizeManyOptions,
   CacheErrorsOptions,

@@ -23,6 +23,11 @@ export interface CacheHooks {
   onError?: (info: CacheHookInfo) => void;
 }
 
+/** A class for `forRootAsync({ useClass })` or `useExisting`: `class CacheConfig implements CacheMemoizeOptionsFactory`. */
+export interface CacheMemoizeOptionsFactory {
+  createCacheMemoizeOptions(): CacheMemoizeModuleOptions | Promise<CacheMemoizeModuleOptions>;
+}
+
 /**
  * Options of `CacheMemoizeModule.forRoot()` / `forRootAsync()`. Durations also take any string
  * (as configuration gives them, e.g. `config.get<string>('CACHE_TTL')`), checked at bootstrap.

@@ -10,6 +10,7 @@ import {
   memoryStore,
   type CacheEvent,
   type CacheMemoizeModuleOptions,
+  type CacheMemoizeOptionsFactory,
 } from 'nestjs-cache-memoize';
 
 @Injectable()
@@ -299,8 +300,8 @@ describe('module options', () => {
 
   it('supports forRootAsync with useFactory, useClass and useExisting', async () => {
     @Injectable()
-    class Config {
-      createCacheMemoizeOptions(): CacheMemoizeModuleOptions {
+    class Config implements CacheMemoizeOptionsFactory {
+      async createCacheMemoizeOptions(): Promise<CacheMemoizeModuleOptions> {
         return { prefix: 'async', ttl: 1000 };
       }
     }
