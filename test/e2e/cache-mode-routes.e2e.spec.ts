@@ -6,9 +6,20 @@
  * and served to the next visitor, and a refresh request got the old entry.
  */
 import 'reflect-metadata';
-import { Controller, Get, type INestApplication, Injectable, Module } from '@nestjs/common';
+import {
+  type CallHandler,
+  type CanActivate,
+  Controller,
+  type ExecutionContext,
+  Get,
+  type INestApplication,
+  Injectable,
+  Module,
+  type NestInterceptor,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { CacheMemoize, CacheMemoizeModule, currentCacheMode, memoryStore, redisStore, withCacheMode } from '../../lib';
 import { settle } from '../support/settle';
@@ -92,5 +103,62 @@ describe.each([
       xCache: 'HIT',
       runs: 2,
     });
+  });
+});
+
+/** As the README shows it: a guard sets req.user, so the mode is decided in an interceptor, after guards. */
+@Injectable()
+class UserGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<{ headers: Record<string, string>; user?: { role: string } }>();
+    if (req.headers['x-role'] !== undefined) req.user = { role: req.headers['x-role'] };
+    return true;
+  }
+}
+
+@Injectable()
+class PreviewInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler) {
+    const req = context.switchToHttp().getRequest<{ headers: Record<string, string>; user?: { role: string } }>();
+    if (req.user?.role === 'editor' && req.headers['x-preview'] === '1')
+      return withCacheMode('bypass', () => next.handle());
+    return next.handle();
+  }
+}
+
+describe.each([
+  ['express', () => new ExpressAdapter()],
+  ['fastify', () => new FastifyAdapter()],
+])('withCacheMode set by an interceptor after guards (%s)', (_name, makeAdapter) => {
+  let app: INestApplication;
+  beforeEach(async () => {
+    version = 1;
+    runs = 0;
+    @Module({
+      imports: [CacheMemoizeModule.forRoot({ prefix: uniquePrefix('cmguard') })],
+      controllers: [ArticleController],
+      providers: [ArticleService],
+    })
+    class M {}
+    app = await NestFactory.create(M, makeAdapter(), { logger: false });
+    app.useGlobalGuards(new UserGuard());
+    app.useGlobalInterceptors(new PreviewInterceptor());
+    await app.listen(0, '127.0.0.1');
+  });
+  afterEach(() => app.close());
+
+  it("an editor's preview reads live data and stores nothing; visitors and other editors are unaffected", async () => {
+    const http = request(app.getHttpServer());
+    expect((await http.get('/article')).body).toEqual({ v: 1, draft: false });
+    await settle(app);
+    version = 2;
+    const preview = await http.get('/article').set('x-role', 'editor').set('x-preview', '1');
+    // Identified (req.user): the route is private, so BYPASS; the memoized call inside saw the mode.
+    expect([preview.headers['x-cache'], preview.body]).toEqual(['BYPASS', { v: 2, draft: true }]);
+    const editor = await http.get('/article').set('x-role', 'editor');
+    expect(editor.body).toEqual({ v: 1, draft: false }); // no preview header: the cached row
+    await settle(app);
+    const visitor = await http.get('/article');
+    expect([visitor.headers['x-cache'], visitor.body, runs]).toEqual(['HIT', { v: 1, draft: false }, 3]);
   });
 });
