@@ -21,7 +21,7 @@ import { describeRequest } from './describe-request';
 import { graphqlTrack, type GraphqlInfoLike } from './graphql-key';
 import { GraphqlJoins, type Produced } from './graphql-joins';
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
-import { HOOKS, keyOf, resolveHandler, warnUncached, xCache, type HandlerInfo } from './handler-info';
+import { HOOKS, keyOf, NO_IDENTITY, resolveHandler, warnUncached, xCache, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
 import { cacheableMethod, carriesUnreadBody, httpKeyPart, isHead, identify, mayCache, varyValue } from './request-key';
 import { runHandler } from './handler-stream';
@@ -100,7 +100,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       mode = currentCacheMode(); // withCacheMode around the request (a middleware's): 'bypass' skips the cache
       handler.ownTrack = undefined;
       const track = mode === 'bypass' ? undefined : this.trackBy(context, request, handler.options);
-      if (track === undefined) {
+      if (track === undefined || track === null || track === '' || track === false) {
         this.responder.setHeader(response, 'X-Cache', 'BYPASS');
         return this.pass(request, next);
       }
@@ -260,7 +260,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     const identity = identify(request, this.registry.requests.privateHeaders);
     if (!mayCache(identity, options, info.varyHeaders)) return undefined;
     const vary = varyValue(request, options, info.varyHeaders, identity.credentials.length > 0 || identity.user);
-    if (vary === null) return undefined;
+    if (vary === null) return warnUncached(this.logger, this.warned, context, NO_IDENTITY);
     const host = this.registry.requests.varyByHost ? request.host : undefined;
     if (request.transport === 'http') {
       if (!cacheableMethod(request, options) || info.ownsResponse || info.variesByAll || carriesUnreadBody(request))

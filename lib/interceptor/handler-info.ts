@@ -174,6 +174,12 @@ export function keyOf(handler: HandlerInfo, track: string): string {
   return handler.lastKey;
 }
 
+/** Why an identified request whose vary function names no one is served uncached (request-key.ts). */
+export const NO_IDENTITY =
+  "its vary function named no one for a request identified by a credential or req.user (undefined, null, '', " +
+  "'undefined', NaN, or an object or array with an undefined part): it is never shared. Expected for requests " +
+  'without that identity; otherwise read the field the guard sets (req.user.sub, not req.user.id?).';
+
 /** A handler served uncached because the cache cannot key or tag its requests: said once per handler. */
 export function warnUncached(
   logger: Logger,

@@ -58,9 +58,9 @@ export function varyValue(
   const vary = options.vary;
   if (typeof vary === 'function') {
     const by = vary(request);
-    // `(req) => req.user.id` on a user object without `id`, or `({ id: req.user.id })` (undefined
-    // properties drop out of keys): one entry for every user. Not cached.
-    if (identified && options.public !== true && lacksPart(by)) return null;
+    // `(req) => req.user.id` on a user object without `id`, or `({ id: req.user.id })`: one entry
+    // for every user. Not cached.
+    if (identified && options.public !== true && lacksIdentity(by)) return null;
     return { by };
   }
   if (varyHeaders === undefined) return undefined;
@@ -73,20 +73,42 @@ export function varyValue(
   return { headers };
 }
 
-const missing = (value: unknown): boolean => value === undefined || value === null || value === '';
+/** Not an identity: absent, or what String() or Number() make of absent (`${req.user.id}`, `${req.user}`). */
+const missing = (value: unknown): boolean =>
+  value === undefined ||
+  value === null ||
+  value === '' ||
+  value === 'undefined' ||
+  value === 'null' ||
+  value === '[object Object]' ||
+  Number.isNaN(value);
 
-/** A vary identity that is missing, or an array or plain object with a missing part (one level deep). */
-function lacksPart(by: unknown): boolean {
+/**
+ * A vary result that names no one: missing; an array or plain object whose parts are all missing
+ * (or that has none); or one holding an undefined part, down to four levels (undefined drops out
+ * of keys, so `{ id: undefined }` is `{}` for every user). A null or '' beside a present part (a
+ * user row's `avatarUrl: null`) is a value. Class instances are taken as they are.
+ */
+function lacksIdentity(by: unknown): boolean {
   if (missing(by)) return true;
-  if (Array.isArray(by)) {
-    for (let i = 0; i < by.length; i++) if (missing(by[i])) return true; // by index: a hole is missing
-    return by.length === 0;
-  }
-  if (typeof by !== 'object' || by === null) return false;
-  const proto = Object.getPrototypeOf(by) as object | null;
-  if (proto !== Object.prototype && proto !== null) return false;
-  const values = Object.values(by);
-  return values.length === 0 || values.some(missing);
+  const parts = partsOf(by);
+  return parts !== undefined && (parts.every(missing) || holdsUndefined(parts, 4));
+}
+
+function holdsUndefined(parts: readonly unknown[], depth: number): boolean {
+  return parts.some((part) => {
+    if (part === undefined) return true;
+    const inner = depth > 1 ? partsOf(part) : undefined;
+    return inner !== undefined && holdsUndefined(inner, depth - 1);
+  });
+}
+
+/** An array's items (holes as undefined) or a plain object's values; undefined for anything else. */
+function partsOf(value: unknown): unknown[] | undefined {
+  if (Array.isArray(value)) return Array.from(value as unknown[]);
+  if (typeof value !== 'object' || value === null) return undefined;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  return proto === Object.prototype || proto === null ? Object.values(value) : undefined;
 }
 
 /** Header values (tokens, cookies) never appear in keys in clear text. */

@@ -17,11 +17,20 @@ import {
   Module,
   type NestInterceptor,
 } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import request from 'supertest';
-import { CacheMemoize, CacheMemoizeModule, currentCacheMode, memoryStore, redisStore, withCacheMode } from '../../lib';
+import {
+  CacheMemoize,
+  CacheMemoizeInterceptor,
+  CacheMemoizeModule,
+  currentCacheMode,
+  memoryStore,
+  redisStore,
+  withCacheMode,
+  type CacheRequest,
+} from '../../lib';
 import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
@@ -160,5 +169,54 @@ describe.each([
     await settle(app);
     const visitor = await http.get('/article');
     expect([visitor.headers['x-cache'], visitor.body, runs]).toEqual(['HIT', { v: 1, draft: false }, 3]);
+  });
+});
+
+@Controller()
+class EditorController {
+  constructor(private readonly articles: ArticleService) {}
+  /** Cached by the global binding (the decorator's options apply); each role has its own entry. */
+  @Get('desk')
+  @CacheMemoize({ vary: (req: CacheRequest) => (req.user as { role: string }).role })
+  desk() {
+    runs++;
+    return this.articles.article();
+  }
+}
+
+describe.each([
+  ['express', () => new ExpressAdapter()],
+  ['fastify', () => new FastifyAdapter()],
+])('withCacheMode set by an interceptor provided before ours, both APP_INTERCEPTOR (%s)', (_name, makeAdapter) => {
+  let app: INestApplication;
+  beforeEach(async () => {
+    version = 1;
+    runs = 0;
+    @Module({
+      imports: [CacheMemoizeModule.forRoot({ prefix: uniquePrefix('cmglobal') })],
+      controllers: [EditorController],
+      providers: [
+        ArticleService,
+        { provide: APP_INTERCEPTOR, useClass: PreviewInterceptor }, // first: it runs before ours
+        { provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor },
+      ],
+    })
+    class M {}
+    app = await NestFactory.create(M, makeAdapter(), { logger: false });
+    app.useGlobalGuards(new UserGuard());
+    await app.listen(0, '127.0.0.1');
+  });
+  afterEach(() => app.close());
+
+  it("an editor's preview bypasses the editors' cached entry and reads live data", async () => {
+    const http = request(app.getHttpServer());
+    const editor = () => http.get('/desk').set('x-role', 'editor');
+    expect((await editor()).body).toEqual({ v: 1, draft: false });
+    await settle(app);
+    version = 2;
+    const preview = await editor().set('x-preview', '1');
+    expect([preview.headers['x-cache'], preview.body]).toEqual(['BYPASS', { v: 2, draft: true }]);
+    const after = await editor();
+    expect([after.headers['x-cache'], after.body, runs]).toEqual(['HIT', { v: 1, draft: false }, 2]);
   });
 });

@@ -34,6 +34,15 @@ class SearchCacheInterceptor extends CacheMemoizeInterceptor {
   }
 }
 
+/** As @nestjs/cache-manager's trackBy says "not cached": a falsy value (here per ?no=). */
+@Injectable()
+class FalsyCacheInterceptor extends CacheMemoizeInterceptor {
+  protected override trackBy(...args: Parameters<CacheMemoizeInterceptor['trackBy']>): unknown {
+    const no = args[1].query.no;
+    return no === 'null' ? null : no === 'empty' ? '' : no === 'false' ? false : super.trackBy(...args);
+  }
+}
+
 /** Sets `req.user = { sub }` from a header: the vary functions below read `id`, which it lacks. */
 @Injectable()
 class UserGuard implements CanActivate {
@@ -44,7 +53,7 @@ class UserGuard implements CanActivate {
   }
 }
 
-type UserReq = CacheRequest & { user: { sub: string; id?: string } };
+type UserReq = CacheRequest & { user: { sub: string; id?: string; avatar?: null } };
 let runs = 0;
 
 @Controller('s')
@@ -69,6 +78,35 @@ class SearchController {
     return { me: req.user.sub, run: ++runs };
   }
 
+  @Get('nested')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => ({ tenant: 't1', user: { id: (req as UserReq).user.id } }) })
+  nested(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
+  @Get('template')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => `${(req as UserReq).user.id}` })
+  template(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
+  @Get('falsy')
+  @UseGuards(UserGuard)
+  @UseInterceptors(FalsyCacheInterceptor)
+  @CacheMemoize({ public: true })
+  falsy(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
+  @Get('row')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => ({ ...(req as UserReq).user, avatar: null }) })
+  row(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
   @Get('whole')
   @UseGuards(UserGuard)
   @CacheMemoize({ vary: (req: CacheRequest) => ({ tenant: 'tenant-1', sub: (req as UserReq).user.sub }) })
@@ -85,8 +123,17 @@ describe.each([
   ['fastify', () => new FastifyAdapter()],
 ] as const)('keys built by trackBy overrides and vary functions, over %s', (_name, make) => {
   let app: INestApplication;
+  const warnings: string[] = [];
   beforeAll(async () => {
-    app = await NestFactory.create(AppModule, make(), { logger: false });
+    const quiet = () => undefined;
+    const logger = {
+      log: quiet,
+      error: quiet,
+      debug: quiet,
+      verbose: quiet,
+      warn: (m: unknown) => warnings.push(String(m)),
+    };
+    app = await NestFactory.create(AppModule, make(), { logger });
     await app.listen(0, '127.0.0.1');
   });
   afterAll(() => app.close());
@@ -118,7 +165,7 @@ describe.each([
     expect([again.headers['x-cache'], again.body]).toEqual(['HIT', first.body]);
   });
 
-  it.each(['object', 'array'])(
+  it.each(['object', 'array', 'nested', 'template'])(
     'a vary %s with a missing part is no identity: each user gets their own response, uncached',
     async (route) => {
       const alice = await get(`/s/${route}`, 'alice');
@@ -126,13 +173,26 @@ describe.each([
       expect([alice.body.me, bob.body.me]).toEqual(['alice', 'bob']);
       expect([alice.headers['x-cache'], bob.headers['x-cache']]).toEqual(['BYPASS', 'BYPASS']);
       expect((await get(`/s/${route}`, 'alice')).body.run).toBeGreaterThan(alice.body.run);
+      // Said once per handler, naming it: an app that lost caching this way can tell.
+      const said = warnings.filter((w) => w.startsWith(`SearchController.${route} is served uncached: its vary`));
+      expect(said).toHaveLength(1);
     },
   );
 
-  it('a vary object with every part present is cached per user', async () => {
-    const alice = await get('/s/whole', 'alice');
-    const bob = await get('/s/whole', 'bob');
-    const again = await get('/s/whole', 'alice');
+  it.each(['null', 'empty', 'false'])(
+    'a trackBy override returning a falsy value (%s) leaves the request uncached, as @nestjs/cache-manager does',
+    async (no) => {
+      const alice = await get(`/s/falsy?no=${no}`, 'alice');
+      const bob = await get(`/s/falsy?no=${no}`, 'bob');
+      expect([alice.body.me, bob.body.me]).toEqual(['alice', 'bob']);
+      expect([alice.headers['x-cache'], bob.headers['x-cache']]).toEqual(['BYPASS', 'BYPASS']);
+    },
+  );
+
+  it.each(['whole', 'row'])('a vary object with its identity present (%s) is cached per user', async (route) => {
+    const alice = await get(`/s/${route}`, 'alice');
+    const bob = await get(`/s/${route}`, 'bob');
+    const again = await get(`/s/${route}`, 'alice');
     expect([alice.body.me, bob.body.me, again.body]).toEqual(['alice', 'bob', alice.body]);
     expect([alice.headers['x-cache'], bob.headers['x-cache'], again.headers['x-cache']]).toEqual([
       'MISS',
