@@ -19,7 +19,14 @@ export class FactoryControl {
     readonly prefix: string,
     /** 'ClassName.methodName', for messages. */
     readonly owner: string,
+    /** The computation it speaks for: detached by an invalidation, its values stand for no later call. */
+    private readonly flight?: { readonly cancelled: boolean },
   ) {}
+
+  /** An invalidation detached its computation: nobody may take its values (GraphQL joins, graphql-joins.ts). */
+  get detached(): boolean {
+    return this.flight?.cancelled === true;
+  }
 
   /** Takes what a batch's method call said, for one of its items. */
   absorb(other: FactoryControl): void {

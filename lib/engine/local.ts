@@ -250,7 +250,7 @@ export class LocalTopology implements Topology {
 
   private compute<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope, declined?: () => void) {
     const flight = this.begin<T>(key, policy, scope, this.flights, declined !== undefined); // refresh: replacing
-    flight.control = new FactoryControl(this.ctx.prefix, policy.owner);
+    flight.control = new FactoryControl(this.ctx.prefix, policy.owner, flight);
     flight.promise = runFactory(this.ctx, key, policy, factory, flight.control).then(
       (value) => {
         flight.resolved = true;
@@ -275,7 +275,7 @@ export class LocalTopology implements Topology {
 
   /** A synchronous computation, marked as running (cacheContext(), calls that would wait for it). */
   private runSync<T>(flight: LocalFlight<T>, factory: () => T, policy: CachePolicy): T {
-    flight.control = new FactoryControl(this.ctx.prefix, policy.owner);
+    flight.control = new FactoryControl(this.ctx.prefix, policy.owner, flight);
     return computingSync([flight.key], factory, flight.control);
   }
 

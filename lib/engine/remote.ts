@@ -229,7 +229,7 @@ export class RemoteTopology implements Topology {
     startedAt: number,
     awaitWrite: boolean,
   ): Promise<T> {
-    flight.control = new FactoryControl(this.ctx.prefix, policy.owner);
+    flight.control = new FactoryControl(this.ctx.prefix, policy.owner, flight);
     const value = await runFactory(this.ctx, flight.key, policy, factory, flight.control);
     flight.resolved = true;
     flight.joinable = this.writer.joinCheck(flight, value, snapshot, scope);

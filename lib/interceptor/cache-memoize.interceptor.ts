@@ -10,6 +10,7 @@ import {
 } from '@nestjs/common';
 import { from, lastValueFrom, type Observable, toArray } from 'rxjs';
 import { CACHE_HTTP_ADAPTER } from '../constants';
+import { currentControl } from '../engine/reentry';
 import { InvalidOptionError } from '../errors';
 import { tagKeysFor } from '../keys/keys';
 import { currentCacheMode, type CacheMode } from '../method/cache-mode';
@@ -19,7 +20,7 @@ import type { CallScope } from '../types/policy';
 import type { CacheRequest, HttpAdapterRef } from '../types/request';
 import { describeRequest } from './describe-request';
 import { graphqlTrack, type GraphqlInfoLike } from './graphql-key';
-import { GraphqlJoins, type Produced } from './graphql-joins';
+import { joinsOf, type GraphqlJoins, type Produced } from './graphql-joins';
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
 import { HOOKS, keyOf, NO_IDENTITY, resolveHandler, warnUncached, xCache, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
@@ -42,8 +43,6 @@ import {
 } from './response-rules';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
-/** How long an entry waits for its response's headers (so a late Set-Cookie is seen) before it is dropped. */
-const HEADERS_WAIT_MS = 5_000;
 
 /**
  * Caches controller, microservice and resolver responses. Applied by `@CacheMemoize()` on a
@@ -57,7 +56,6 @@ const HEADERS_WAIT_MS = 5_000;
 @Injectable()
 export class CacheMemoizeInterceptor implements NestInterceptor {
   protected readonly logger = new Logger('CacheMemoize');
-
   protected readonly registry: MethodRegistry;
 
   constructor(
@@ -74,10 +72,11 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     }
     this.registry = registry;
     this.responder = new HttpResponder(http, passesThrough);
+    this.joins = joinsOf(registry); // one per app: a request's fields may go through several of ours
   }
 
   private readonly responder: HttpResponder;
-  private readonly joins = new GraphqlJoins();
+  private readonly joins: GraphqlJoins;
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (!this.registry.requests.enabled) return next.handle();
@@ -138,6 +137,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       key,
       async () => {
         ran = true;
+        const control = currentControl(); // its computation's: an invalidation may detach it
         // Only what the handler (or an interceptor inside this one) sets belongs to the entry.
         before = http === undefined ? undefined : snapshotResponse(http);
         markHandled(request);
@@ -162,8 +162,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         // This request goes on with its own values; the entry waits until its response is out.
         produced = values;
         own?.(values);
-        if (request.transport === 'graphql') this.joins.produce(key, http, values);
-        const shareable = await headersWithoutCookie(http, HEADERS_WAIT_MS);
+        if (request.transport === 'graphql') this.joins.produce(key, http, values, () => control?.detached !== true);
+        const shareable = await headersWithoutCookie(http);
         this.joins.settled(key, http);
         return shareable ? stored : { uncacheable: stored.values };
       },

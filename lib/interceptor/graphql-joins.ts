@@ -2,6 +2,8 @@
 export interface Produced {
   readonly response: object;
   readonly values: unknown[];
+  /** False once an invalidation detached the computation: its values stand for no field that waits now. */
+  readonly live: () => boolean;
 }
 type Waiter = (produced: Produced) => unknown;
 
@@ -23,8 +25,8 @@ export class GraphqlJoins {
   private readonly holding = new WeakMap<object, number>();
 
   /** The computation of `key` for `response` has its values; its entry now waits for the response. */
-  produce(key: string, response: object, values: unknown[]): void {
-    const produced = { response, values };
+  produce(key: string, response: object, values: unknown[], live: () => boolean): void {
+    const produced = { response, values, live };
     this.produced.set(key, produced);
     this.holding.set(response, (this.holding.get(response) ?? 0) + 1);
     const waiters = this.waiting.get(key);
@@ -47,10 +49,12 @@ export class GraphqlJoins {
   /**
    * Calls `waiter` once a computation of `key` has produced its values (now, if one has), unless
    * `until` (the entry) settles first — and only when those values may stand for `response`'s:
-   * computed for it, or it holds entries itself (it must not wait on another request's).
+   * computed for it, or it holds entries itself (it must not wait on another request's); and never
+   * once an invalidation detached their computation (a field that starts after it resolved must
+   * not get them: its own call computes again, and would run the resolver twice if it took them).
    */
   wait(key: string, response: object, waiter: Waiter, until: Promise<unknown>): void {
-    const filtered = (p: Produced) => (p.response === response || this.holds(response)) && waiter(p);
+    const filtered = (p: Produced) => (p.response === response || this.holds(response)) && p.live() && waiter(p);
     const now = this.produced.get(key);
     if (now !== undefined) return void filtered(now);
     let waiters = this.waiting.get(key);
@@ -62,4 +66,18 @@ export class GraphqlJoins {
     };
     until.then(cancel, cancel);
   }
+}
+
+const shared = new WeakMap<object, GraphqlJoins>();
+
+/**
+ * The joins of one app (`owner`: its method registry). Nest makes an interceptor per module that
+ * binds it (and one per subclass), and one request's fields may go through several: each must see
+ * the entries the request holds in the others, or two requests wait for each other until the
+ * header wait gives up (found by review).
+ */
+export function joinsOf(owner: object): GraphqlJoins {
+  let joins = shared.get(owner);
+  if (joins === undefined) shared.set(owner, (joins = new GraphqlJoins()));
+  return joins;
 }

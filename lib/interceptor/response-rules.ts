@@ -35,6 +35,9 @@ export function isUncacheableHttpResponse(
   return varyAddsUnkeyed(res.getHeader?.('vary'), before?.headers.vary, keyedVary);
 }
 
+/** How long an entry waits for its response's headers (so a late Set-Cookie is seen) before it is dropped. */
+const HEADERS_WAIT_MS = 5_000;
+
 /**
  * Cookies some middleware writes only as the headers go out (express-session wraps `writeHead`,
  * @fastify/cookie's onSend runs just before it): the entry is confirmed once the response's
@@ -43,7 +46,7 @@ export function isUncacheableHttpResponse(
  * when the headers were not written in time, the response closed before them, or they carried
  * Set-Cookie.
  */
-export function headersWithoutCookie(res: HttpResponseLike, timeoutMs: number): Promise<boolean> {
+export function headersWithoutCookie(res: HttpResponseLike, timeoutMs = HEADERS_WAIT_MS): Promise<boolean> {
   const node = (res.raw ?? res) as NodeResponseLike;
   const check = () => res.getHeader?.('set-cookie') === undefined;
   if (node.headersSent === true) return Promise.resolve(check());

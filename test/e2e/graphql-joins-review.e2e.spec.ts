@@ -1,0 +1,217 @@
+/*
+ * GraphQL joins, found by review:
+ * - the record of which requests hold unwritten entries was one per interceptor instance, and Nest
+ *   makes one per module: two requests whose cached fields live in resolvers of two modules waited
+ *   for each other until the header wait (5 s) gave up, and neither entry was stored;
+ * - a field waiting for a key took the values of a computation an invalidation had detached: a
+ *   field that started after the invalidation resolved got the value from before it (same request),
+ *   or ran its resolver uncached while its own computation ran it again (another request).
+ */
+import 'reflect-metadata';
+import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
+import { type INestApplication, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Args, Field, GraphQLModule, Int, ObjectType, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import request from 'supertest';
+import { CacheMemoize, CacheMemoizeModule, InvalidationService, memoryStore, redisStore } from '../../lib';
+import { gate } from '../support/gate';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { until } from '../support/until';
+
+const servers = sharedServers();
+const runs = { author: 0, editor: 0, k: 0, other: 0 };
+let version = 1;
+let slowWrap = gate();
+
+@ObjectType()
+class Product {
+  @Field(() => Int) id!: number;
+  @Field(() => Int) authorId!: number;
+}
+
+@ObjectType()
+class Wrap {
+  @Field(() => Int) n!: number;
+}
+
+@Resolver(() => Product)
+class ProductResolver {
+  @Query(() => [Product])
+  async fast(@Args('id', { type: () => Int }) id: number): Promise<Product[]> {
+    return [{ id, authorId: id }];
+  }
+  @Query(() => [Product])
+  async late(@Args('id', { type: () => Int }) id: number): Promise<Product[]> {
+    await new Promise((r) => setTimeout(r, 100));
+    return [{ id, authorId: id }];
+  }
+  @ResolveField(() => String)
+  @CacheMemoize({ ttl: '1m', parentKey: (p: Product) => p.authorId })
+  async author(@Parent() p: Product): Promise<string> {
+    runs.author++;
+    return `author ${p.authorId}`;
+  }
+}
+
+/** In a module of its own: Nest gives it an interceptor instance of its own. */
+@Resolver(() => Product)
+class EditorResolver {
+  @ResolveField(() => String)
+  @CacheMemoize({ ttl: '1m', parentKey: (p: Product) => p.authorId })
+  async editor(@Parent() p: Product): Promise<string> {
+    runs.editor++;
+    return `editor ${p.authorId}`;
+  }
+}
+
+@Module({ providers: [EditorResolver] })
+class EditorModule {}
+
+@Resolver(() => Wrap)
+class WrapResolver {
+  @Query(() => Wrap)
+  async wrap(@Args('delay', { type: () => Int, nullable: true }) delay?: number): Promise<Wrap> {
+    if (delay !== undefined) await new Promise((r) => setTimeout(r, delay));
+    return { n: 1 };
+  }
+  @Query(() => Wrap)
+  async slowWrap(): Promise<Wrap> {
+    await slowWrap.opened;
+    return { n: 2 };
+  }
+  @Query(() => Int)
+  @CacheMemoize({ ttl: '1m' })
+  async other(): Promise<number> {
+    runs.other++;
+    return 5;
+  }
+  @ResolveField(() => String)
+  @CacheMemoize({ ttl: '1m', parentKey: () => 'one', requestTags: () => ['k'] })
+  async k(): Promise<string> {
+    runs.k++;
+    return `v${version}`;
+  }
+}
+
+describe.each([
+  ['memory', () => memoryStore()],
+  ['redis', () => redisStore({ url: servers.redis })],
+])('GraphQL joins (%s)', (_name, makeStore) => {
+  let app: INestApplication;
+  const query = (q: string) => request(app.getHttpServer()).post('/graphql').send({ query: q });
+  beforeAll(async () => {
+    @Module({
+      imports: [
+        CacheMemoizeModule.forRoot({ stores: { default: makeStore() }, prefix: uniquePrefix('gjr') }),
+        GraphQLModule.forRoot<ApolloDriverConfig>({
+          driver: ApolloDriver,
+          autoSchemaFile: true,
+          fieldResolverEnhancers: ['interceptors'],
+        }),
+        EditorModule,
+      ],
+      providers: [ProductResolver, WrapResolver],
+    })
+    class M {}
+    app = await NestFactory.create(M, new ExpressAdapter(), { logger: false });
+    await app.listen(0, '127.0.0.1');
+  });
+  afterAll(() => app.close());
+  beforeEach(async () => {
+    await app.get(InvalidationService).clear(); // every case starts cold
+    Object.assign(runs, { author: 0, editor: 0, k: 0, other: 0 });
+    version = 1;
+    slowWrap = gate();
+  });
+
+  it('two requests needing fields of each other, in resolvers of two modules: both answer, both entries are stored', async () => {
+    const [a, b] = await Promise.all([
+      query('{ fast(id: 11) { author } late(id: 12) { editor } }'),
+      query('{ fast(id: 12) { editor } late(id: 11) { author } }'),
+    ]);
+    expect([a.body.data, b.body.data]).toEqual([
+      { fast: [{ author: 'author 11' }], late: [{ editor: 'editor 12' }] },
+      { fast: [{ editor: 'editor 12' }], late: [{ author: 'author 11' }] },
+    ]);
+    const ran = { ...runs };
+    await query('{ fast(id: 11) { author } late(id: 12) { editor } }');
+    expect(runs).toEqual(ran); // both entries were stored: no field runs again
+  });
+
+  it('a field of the same request that starts after an invalidation resolved gets the new value', async () => {
+    const answer = query('{ wrap { a: k } slowWrap { b: k } }').then((r) => r);
+    await until(() => runs.k === 1);
+    version = 2;
+    await app.get(InvalidationService).invalidateTags(['k']);
+    slowWrap.open();
+    expect((await answer).body.data).toEqual({ wrap: { a: 'v1' }, slowWrap: { b: 'v2' } });
+    expect(runs.k).toBe(2);
+  });
+});
+
+// As the review found it (its repro, kept whole): request 1 computes k2 and holds its entry until
+// `slow` answers; k2's tag is invalidated; request 2 holds `other`'s entry when its k2 waits.
+const detached = { k2: 0 };
+
+@Resolver(() => Wrap)
+class DetachedResolver {
+  @Query(() => Wrap)
+  async box(): Promise<Wrap> {
+    await new Promise((r) => setTimeout(r, 50));
+    return { n: 1 };
+  }
+  @Query(() => Int)
+  async lingering(): Promise<number> {
+    await new Promise((r) => setTimeout(r, 1500));
+    return 1;
+  }
+  @Query(() => Int)
+  @CacheMemoize({ ttl: '1m' })
+  async held(): Promise<number> {
+    return 5;
+  }
+  @ResolveField(() => String)
+  @CacheMemoize({ ttl: '1m', parentKey: () => 'one', requestTags: () => ['k2'] })
+  async k2(): Promise<string> {
+    detached.k2++;
+    return `v${version}`;
+  }
+}
+
+describe.each([
+  ['memory', () => memoryStore()],
+  ['redis', () => redisStore({ url: servers.redis })],
+])("GraphQL: a detached computation's values (%s)", (_name, makeStore) => {
+  let app: INestApplication;
+  beforeAll(async () => {
+    @Module({
+      imports: [
+        CacheMemoizeModule.forRoot({ stores: { default: makeStore() }, prefix: uniquePrefix('gjd') }),
+        GraphQLModule.forRoot<ApolloDriverConfig>({
+          driver: ApolloDriver,
+          autoSchemaFile: true,
+          fieldResolverEnhancers: ['interceptors'],
+        }),
+      ],
+      providers: [DetachedResolver],
+    })
+    class M {}
+    app = await NestFactory.create(M, new ExpressAdapter(), { logger: false });
+    await app.listen(0, '127.0.0.1');
+  });
+  afterAll(() => app.close());
+
+  it("another request's field does not take them: its resolver runs once, and it gets the new value", async () => {
+    detached.k2 = 0;
+    version = 1;
+    const query = (q: string) => request(app.getHttpServer()).post('/graphql').send({ query: q });
+    const first = query('{ box { k2 } lingering }').then((r) => r);
+    await until(() => detached.k2 === 1);
+    await new Promise((r) => setTimeout(r, 250)); // its entry now waits for `lingering`
+    version = 2;
+    await app.get(InvalidationService).invalidateTags(['k2']);
+    const second = await query('{ held box { k2 } }');
+    expect([(await first).body.data.box.k2, second.body.data.box.k2, detached.k2]).toEqual(['v1', 'v2', 2]);
+  });
+});
