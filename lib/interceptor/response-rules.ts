@@ -53,31 +53,65 @@ export function headersWithoutCookie(res: HttpResponseLike, timeoutMs = HEADERS_
   // Closed already (the client left during the computation): Node will write nothing, so nothing confirms it.
   if (typeof node.writeHead !== 'function' || node.destroyed === true) return Promise.resolve(false);
   return new Promise((resolve) => {
-    const writeHead = node.writeHead!;
-    const own = Object.prototype.hasOwnProperty.call(node, 'writeHead');
-    let settled = false;
     const done = (written: boolean) => {
-      if (settled) return;
-      settled = true;
       clearTimeout(timer);
-      if (node.writeHead === wrapped) {
-        if (own) node.writeHead = writeHead;
-        else delete node.writeHead;
-      }
+      unwatch();
       resolve(written && check());
     };
-    // Outermost: a wrapper installed earlier (express-session's) has added its cookie when this returns.
-    const wrapped = function (this: unknown, ...args: unknown[]): unknown {
-      const result = writeHead.apply(this, args);
-      done(true);
-      return result;
-    };
-    node.writeHead = wrapped;
+    const unwatch = watchHeaders(node, done);
     const timer = setTimeout(() => done(false), timeoutMs);
     timer.unref?.();
-    // Closed before the headers (the client left): none will be written.
-    node.once?.('close', () => done(node.headersSent === true));
   });
+}
+
+/** Per response, what waits for its headers: one writeHead wrapper and one 'close' listener for all. */
+interface HeaderWatch {
+  readonly listeners: Set<(written: boolean) => void>;
+  readonly stop: () => void;
+}
+const watching = new WeakMap<NodeResponseLike, HeaderWatch>();
+
+/**
+ * Calls `listener` once the response's headers are written (true) or it closed first (whether
+ * they were). Shared by every entry waiting on one response — a GraphQL list of cached fields has
+ * one per item, and a 'close' listener each passed Node's limit of ten. Returns: stop waiting.
+ */
+function watchHeaders(node: NodeResponseLike, listener: (written: boolean) => void): () => void {
+  const watch = watching.get(node) ?? startWatch(node);
+  watch.listeners.add(listener);
+  return () => {
+    watch.listeners.delete(listener);
+    if (watch.listeners.size === 0) watch.stop(); // every entry gave up waiting: take the wrapper off
+  };
+}
+
+function startWatch(node: NodeResponseLike): HeaderWatch {
+  const writeHead = node.writeHead!;
+  const own = Object.prototype.hasOwnProperty.call(node, 'writeHead');
+  const listeners = new Set<(written: boolean) => void>();
+  const stop = () => {
+    if (watching.get(node) === watch) watching.delete(node);
+    if (node.writeHead !== wrapped) return;
+    if (own) node.writeHead = writeHead;
+    else delete node.writeHead;
+  };
+  const watch: HeaderWatch = { listeners, stop };
+  const finish = (written: boolean) => {
+    if (watching.get(node) !== watch) return;
+    stop();
+    for (const each of [...listeners]) each(written);
+  };
+  // Outermost: a wrapper installed earlier (express-session's) has added its cookie when this returns.
+  const wrapped = function (this: unknown, ...args: unknown[]): unknown {
+    const result = writeHead.apply(this, args);
+    finish(true);
+    return result;
+  };
+  node.writeHead = wrapped;
+  // Closed before the headers (the client left): none will be written.
+  node.once?.('close', () => finish(node.headersSent === true));
+  watching.set(node, watch);
+  return watch;
 }
 
 interface NodeResponseLike {

@@ -8,6 +8,7 @@
  *   or ran its resolver uncached while its own computation ran it again (another request).
  */
 import 'reflect-metadata';
+import { ServerResponse } from 'node:http';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -40,6 +41,10 @@ class ProductResolver {
   @Query(() => [Product])
   async fast(@Args('id', { type: () => Int }) id: number): Promise<Product[]> {
     return [{ id, authorId: id }];
+  }
+  @Query(() => [Product])
+  async many(): Promise<Product[]> {
+    return Array.from({ length: 20 }, (_, i) => ({ id: 100 + i, authorId: 100 + i }));
   }
   @Query(() => [Product])
   async late(@Args('id', { type: () => Int }) id: number): Promise<Product[]> {
@@ -137,6 +142,24 @@ describe.each([
     const ran = { ...runs };
     await query('{ fast(id: 11) { author } late(id: 12) { editor } }');
     expect(runs).toEqual(ran); // both entries were stored: no field runs again
+  });
+
+  it("a list of 20 cached fields waits on its response with one 'close' listener (Node warns past ten)", async () => {
+    const writeHead = ServerResponse.prototype.writeHead;
+    let closeListeners = 0;
+    ServerResponse.prototype.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      closeListeners = Math.max(closeListeners, this.listenerCount('close'));
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as typeof writeHead;
+    try {
+      const answer = await query('{ many { author } }');
+      expect(answer.body.data.many).toHaveLength(20);
+      expect(closeListeners).toBeLessThan(10); // was one per waiting entry: 20 and more
+      await query('{ many { author } }');
+      expect(runs.author).toBe(20); // every entry was stored once the response's headers went out
+    } finally {
+      ServerResponse.prototype.writeHead = writeHead;
+    }
   });
 
   it('a field of the same request that starts after an invalidation resolved gets the new value', async () => {
