@@ -10,12 +10,19 @@
 import 'reflect-metadata';
 import { ServerResponse } from 'node:http';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import { type INestApplication, Module } from '@nestjs/common';
+import { type INestApplication, Module, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Args, Field, GraphQLModule, Int, ObjectType, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import request from 'supertest';
-import { CacheMemoize, CacheMemoizeModule, InvalidationService, memoryStore, redisStore } from '../../lib';
+import {
+  CacheMemoize,
+  CacheMemoizeModule,
+  type CacheStore,
+  InvalidationService,
+  memoryStore,
+  redisStore,
+} from '../../lib';
 import { gate } from '../support/gate';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { until } from '../support/until';
@@ -99,28 +106,36 @@ class WrapResolver {
   }
 }
 
-describe.each([
+const stores = [
   ['memory', () => memoryStore()],
   ['redis', () => redisStore({ url: servers.redis })],
-])('GraphQL joins (%s)', (_name, makeStore) => {
+] as const;
+
+/** A GraphQL app with field resolvers intercepted, on `store`. */
+async function graphqlApp(store: CacheStore, prefix: string, providers: Type[], imports: Type[] = []) {
+  @Module({
+    imports: [
+      CacheMemoizeModule.forRoot({ stores: { default: store }, prefix: uniquePrefix(prefix) }),
+      GraphQLModule.forRoot<ApolloDriverConfig>({
+        driver: ApolloDriver,
+        autoSchemaFile: true,
+        fieldResolverEnhancers: ['interceptors'],
+      }),
+      ...imports,
+    ],
+    providers,
+  })
+  class M {}
+  const app = await NestFactory.create(M, new ExpressAdapter(), { logger: false });
+  await app.listen(0, '127.0.0.1');
+  return app;
+}
+
+describe.each(stores)('GraphQL joins (%s)', (_name, makeStore) => {
   let app: INestApplication;
   const query = (q: string) => request(app.getHttpServer()).post('/graphql').send({ query: q });
   beforeAll(async () => {
-    @Module({
-      imports: [
-        CacheMemoizeModule.forRoot({ stores: { default: makeStore() }, prefix: uniquePrefix('gjr') }),
-        GraphQLModule.forRoot<ApolloDriverConfig>({
-          driver: ApolloDriver,
-          autoSchemaFile: true,
-          fieldResolverEnhancers: ['interceptors'],
-        }),
-        EditorModule,
-      ],
-      providers: [ProductResolver, WrapResolver],
-    })
-    class M {}
-    app = await NestFactory.create(M, new ExpressAdapter(), { logger: false });
-    await app.listen(0, '127.0.0.1');
+    app = await graphqlApp(makeStore(), 'gjr', [ProductResolver, WrapResolver], [EditorModule]);
   });
   afterAll(() => app.close());
   beforeEach(async () => {
@@ -202,26 +217,10 @@ class DetachedResolver {
   }
 }
 
-describe.each([
-  ['memory', () => memoryStore()],
-  ['redis', () => redisStore({ url: servers.redis })],
-])("GraphQL: a detached computation's values (%s)", (_name, makeStore) => {
+describe.each(stores)("GraphQL: a detached computation's values (%s)", (_name, makeStore) => {
   let app: INestApplication;
   beforeAll(async () => {
-    @Module({
-      imports: [
-        CacheMemoizeModule.forRoot({ stores: { default: makeStore() }, prefix: uniquePrefix('gjd') }),
-        GraphQLModule.forRoot<ApolloDriverConfig>({
-          driver: ApolloDriver,
-          autoSchemaFile: true,
-          fieldResolverEnhancers: ['interceptors'],
-        }),
-      ],
-      providers: [DetachedResolver],
-    })
-    class M {}
-    app = await NestFactory.create(M, new ExpressAdapter(), { logger: false });
-    await app.listen(0, '127.0.0.1');
+    app = await graphqlApp(makeStore(), 'gjd', [DetachedResolver]);
   });
   afterAll(() => app.close());
 
