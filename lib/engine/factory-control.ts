@@ -19,13 +19,18 @@ export class FactoryControl {
     readonly prefix: string,
     /** 'ClassName.methodName', for messages. */
     readonly owner: string,
-    /** The computation it speaks for: detached by an invalidation, its values stand for no later call. */
-    private readonly flight?: { readonly cancelled: boolean },
+    /** The computation it speaks for: once detached, its values stand for no call that came later. */
+    private readonly flight?: { readonly cancelledAt: number | undefined },
   ) {}
 
-  /** An invalidation detached its computation: nobody may take its values (GraphQL joins, graphql-joins.ts). */
-  get detached(): boolean {
-    return this.flight?.cancelled === true;
+  /**
+   * Whether its computation was detached (an invalidation, a refresh replacing it) by `since` (a
+   * performance.now() reading): a GraphQL field waiting since then must not take its values; one
+   * that joined before may (graphql-joins.ts).
+   */
+  detachedBy(since: number): boolean {
+    const at = this.flight?.cancelledAt;
+    return at !== undefined && at <= since;
   }
 
   /** Takes what a batch's method call said, for one of its items. */

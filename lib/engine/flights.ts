@@ -13,7 +13,14 @@ export interface Snapshot {
 export class Flight<T = unknown> {
   promise!: Promise<T>;
   /** Detached by an invalidation (or a newer computation): nobody joins it, its result is not stored. */
-  cancelled = false;
+  get cancelled(): boolean {
+    return this.cancelledAt !== undefined;
+  }
+  set cancelled(yes: boolean) {
+    this.cancelledAt = yes ? (this.cancelledAt ?? performance.now()) : undefined;
+  }
+  /** When it was detached: its values still stand for those who joined it before (GraphQL joins). */
+  cancelledAt: number | undefined;
   /** The value exists (its write may still be under way). */
   resolved = false;
   /** Remote: what it read before running (undefined until read, or when the store could not answer). */

@@ -162,7 +162,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         // This request goes on with its own values; the entry waits until its response is out.
         produced = values;
         own?.(values);
-        if (request.transport === 'graphql') this.joins.produce(key, http, values, () => control?.detached !== true);
+        if (request.transport === 'graphql') this.joins.produce(key, http, values, control);
         const shareable = await headersWithoutCookie(http);
         this.joins.settled(key, http);
         return shareable ? stored : { uncacheable: stored.values };

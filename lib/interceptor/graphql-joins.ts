@@ -2,10 +2,12 @@
 export interface Produced {
   readonly response: object;
   readonly values: unknown[];
-  /** False once an invalidation detached the computation: its values stand for no field that waits now. */
-  readonly live: () => boolean;
+  /** False when the computation was detached by `since`: its values stand for no field waiting since. */
+  readonly live: (since: number) => boolean;
 }
 type Waiter = (produced: Produced) => unknown;
+/** The computation's control (FactoryControl): when it was detached, if it was. */
+type Detachable = { detachedBy(since: number): boolean };
 
 /**
  * GraphQL over HTTP: a field's entry waits for its response's headers (a late Set-Cookie keeps it
@@ -25,8 +27,8 @@ export class GraphqlJoins {
   private readonly holding = new WeakMap<object, number>();
 
   /** The computation of `key` for `response` has its values; its entry now waits for the response. */
-  produce(key: string, response: object, values: unknown[], live: () => boolean): void {
-    const produced = { response, values, live };
+  produce(key: string, response: object, values: unknown[], control: Detachable | undefined): void {
+    const produced = { response, values, live: (since: number) => control?.detachedBy(since) !== true };
     this.produced.set(key, produced);
     this.holding.set(response, (this.holding.get(response) ?? 0) + 1);
     const waiters = this.waiting.get(key);
@@ -49,12 +51,15 @@ export class GraphqlJoins {
   /**
    * Calls `waiter` once a computation of `key` has produced its values (now, if one has), unless
    * `until` (the entry) settles first — and only when those values may stand for `response`'s:
-   * computed for it, or it holds entries itself (it must not wait on another request's); and never
-   * once an invalidation detached their computation (a field that starts after it resolved must
-   * not get them: its own call computes again, and would run the resolver twice if it took them).
+   * computed for it, or it holds entries itself (it must not wait on another request's); and not
+   * when an invalidation (or a refresh) detached their computation before this field began to wait:
+   * it must not get values from before an invalidation that resolved first, and its own call
+   * computes again (taking them too ran the resolver twice). A field that joined earlier takes
+   * them: its call waits for that computation, which returns only once this response is out.
    */
   wait(key: string, response: object, waiter: Waiter, until: Promise<unknown>): void {
-    const filtered = (p: Produced) => (p.response === response || this.holds(response)) && p.live() && waiter(p);
+    const since = performance.now();
+    const filtered = (p: Produced) => (p.response === response || this.holds(response)) && p.live(since) && waiter(p);
     const now = this.produced.get(key);
     if (now !== undefined) return void filtered(now);
     let waiters = this.waiting.get(key);

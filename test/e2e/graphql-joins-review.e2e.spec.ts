@@ -22,15 +22,17 @@ import {
   InvalidationService,
   memoryStore,
   redisStore,
+  withCacheMode,
 } from '../../lib';
 import { gate } from '../support/gate';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { until } from '../support/until';
 
 const servers = sharedServers();
-const runs = { author: 0, editor: 0, k: 0, other: 0 };
+const runs = { author: 0, editor: 0, k: 0, other: 0, gated: 0 };
 let version = 1;
 let slowWrap = gate();
+let resolverGate = gate();
 
 @ObjectType()
 class Product {
@@ -99,6 +101,14 @@ class WrapResolver {
     return 5;
   }
   @ResolveField(() => String)
+  @CacheMemoize({ ttl: '1m', parentKey: () => 'gated', requestTags: () => ['k'] })
+  async gated(): Promise<string> {
+    runs.gated++;
+    const mine = runs.gated;
+    await resolverGate.opened;
+    return `run ${mine}`;
+  }
+  @ResolveField(() => String)
   @CacheMemoize({ ttl: '1m', parentKey: () => 'one', requestTags: () => ['k'] })
   async k(): Promise<string> {
     runs.k++;
@@ -127,6 +137,9 @@ async function graphqlApp(store: CacheStore, prefix: string, providers: Type[], 
   })
   class M {}
   const app = await NestFactory.create(M, new ExpressAdapter(), { logger: false });
+  app.use((req: { headers: Record<string, string> }, _res: unknown, next: () => void) =>
+    req.headers['x-cache-mode'] === 'refresh' ? withCacheMode('refresh', next) : next(),
+  );
   await app.listen(0, '127.0.0.1');
   return app;
 }
@@ -140,9 +153,10 @@ describe.each(stores)('GraphQL joins (%s)', (_name, makeStore) => {
   afterAll(() => app.close());
   beforeEach(async () => {
     await app.get(InvalidationService).clear(); // every case starts cold
-    Object.assign(runs, { author: 0, editor: 0, k: 0, other: 0 });
+    Object.assign(runs, { author: 0, editor: 0, k: 0, other: 0, gated: 0 });
     version = 1;
     slowWrap = gate();
+    resolverGate = gate();
   });
 
   it('two requests needing fields of each other, in resolvers of two modules: both answer, both entries are stored', async () => {
@@ -175,6 +189,32 @@ describe.each(stores)('GraphQL joins (%s)', (_name, makeStore) => {
     } finally {
       ServerResponse.prototype.writeHead = writeHead;
     }
+  });
+
+  // Found by review of the first fix, which refused a detached computation's values to every waiter:
+  // a field that joined before the detach then waited for its own response (5 s) and ran again.
+  it('an alias that joined before an invalidation takes the values it joined: one run, and the response is not held', async () => {
+    const answer = query('{ wrap { a: gated b: gated } }').then((r) => r);
+    await until(() => runs.gated === 1);
+    await new Promise((r) => setTimeout(r, 50)); // b has joined a's computation
+    await app.get(InvalidationService).invalidateTags(['k']);
+    resolverGate.open();
+    expect([(await answer).body.data, runs.gated]).toEqual([{ wrap: { a: 'run 1', b: 'run 1' } }, 1]);
+  });
+
+  it('an alias that joined before a refresh replaced the computation takes the values it joined', async () => {
+    const answer = query('{ wrap { a: gated b: gated } }').then((r) => r);
+    await until(() => runs.gated === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    const refresh = request(app.getHttpServer())
+      .post('/graphql')
+      .set('x-cache-mode', 'refresh')
+      .send({ query: '{ wrap { gated } }' })
+      .then((r) => r);
+    await until(() => runs.gated === 2);
+    resolverGate.open();
+    expect((await answer).body.data).toEqual({ wrap: { a: 'run 1', b: 'run 1' } });
+    expect([(await refresh).body.data, runs.gated]).toEqual([{ wrap: { gated: 'run 2' } }, 2]);
   });
 
   it('a field of the same request that starts after an invalidation resolved gets the new value', async () => {
