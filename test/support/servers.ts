@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +66,21 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
 }
 
+/** Spins (at most a second) until every thread of `pid` is stopped; Linux only (elsewhere, returns). */
+function untilStopped(pid: number): void {
+  const end = Date.now() + 1_000;
+  const stopped = () => {
+    try {
+      return readdirSync(`/proc/${pid}/task`).every((t) =>
+        /^\d+ \(.*\) [tT] /.test(readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8')),
+      );
+    } catch {
+      return true; // no /proc, or the process is gone
+    }
+  };
+  while (!stopped() && Date.now() < end);
+}
+
 /** Servers this process started and has not stopped: killed with it (Ctrl-C, a CI timeout). */
 const live = new Set<ChildProcess>();
 let exitHooked = false;
@@ -113,7 +128,12 @@ abstract class ServerProcess {
 
   /** SIGSTOP: the server keeps its sockets open and answers nothing, as a stalled host does. */
   freeze(): void {
+    const pid = this.child?.pid;
     this.child?.kill('SIGSTOP');
+    // kill() returns once the stop is sent, not once every thread of the server has stopped: a
+    // request written in between could still be answered (a CI run saw an invalidation succeed
+    // against a server just frozen). Wait (bounded) until the kernel shows each thread stopped.
+    if (pid !== undefined) untilStopped(pid);
   }
 
   thaw(): void {
