@@ -2,11 +2,10 @@
 export interface Produced {
   readonly response: object;
   readonly values: unknown[];
-  /** False when the computation was detached by `since`: its values stand for no field waiting since. */
-  readonly live: (since: number) => boolean;
+  /** The computation's control (FactoryControl): once it was detached, its values stand for no field waiting since. */
+  readonly control: Detachable | undefined;
 }
 type Waiter = (produced: Produced) => unknown;
-/** The computation's control (FactoryControl): when it was detached, if it was. */
 type Detachable = { detachedBy(since: number): boolean };
 
 /**
@@ -28,7 +27,7 @@ export class GraphqlJoins {
 
   /** The computation of `key` for `response` has its values; its entry now waits for the response. */
   produce(key: string, response: object, values: unknown[], control: Detachable | undefined): void {
-    const produced = { response, values, live: (since: number) => control?.detachedBy(since) !== true };
+    const produced = { response, values, control };
     this.produced.set(key, produced);
     this.holding.set(response, (this.holding.get(response) ?? 0) + 1);
     const waiters = this.waiting.get(key);
@@ -59,7 +58,8 @@ export class GraphqlJoins {
    */
   wait(key: string, response: object, waiter: Waiter, until: Promise<unknown>): void {
     const since = performance.now();
-    const filtered = (p: Produced) => (p.response === response || this.holds(response)) && p.live(since) && waiter(p);
+    const filtered = (p: Produced) =>
+      (p.response === response || this.holds(response)) && p.control?.detachedBy(since) !== true && waiter(p);
     const now = this.produced.get(key);
     if (now !== undefined) return void filtered(now);
     let waiters = this.waiting.get(key);

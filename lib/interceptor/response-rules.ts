@@ -46,7 +46,7 @@ const HEADERS_WAIT_MS = 5_000;
  * when the headers were not written in time, the response closed before them, or they carried
  * Set-Cookie.
  */
-export function headersWithoutCookie(res: HttpResponseLike, timeoutMs = HEADERS_WAIT_MS): Promise<boolean> {
+export function headersWithoutCookie(res: HttpResponseLike): Promise<boolean> {
   const node = (res.raw ?? res) as NodeResponseLike;
   const check = () => res.getHeader?.('set-cookie') === undefined;
   if (node.headersSent === true) return Promise.resolve(check());
@@ -59,7 +59,7 @@ export function headersWithoutCookie(res: HttpResponseLike, timeoutMs = HEADERS_
       resolve(written && check());
     };
     const unwatch = watchHeaders(node, done);
-    const timer = setTimeout(() => done(false), timeoutMs);
+    const timer = setTimeout(() => done(false), HEADERS_WAIT_MS);
     timer.unref?.();
   });
 }
