@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { StoreFailureError } from '../errors';
 import type { BusTransport } from '../types/bus';
 import { withDeadline } from '../util/deadline';
+import { SenderSequences } from './bus-sequence';
 
 /** An invalidation announced to other instances (dependency keys, entry keys, a cleared prefix). */
 export interface BusChange {
@@ -13,6 +14,8 @@ export interface BusChange {
 interface Message {
   t: 'inv' | 'drop' | 'ping' | 'ack';
   from: string;
+  /** Place in the sender's sequence of messages on the channel (absent from older versions' messages). */
+  n?: number;
   id?: string;
   deps?: readonly string[];
   keys?: readonly string[];
@@ -44,7 +47,8 @@ export interface BusHandlers {
  * until it hears its own ping again, and drops L1 then: a lapsed lease means pings went unheard, so
  * messages may have been too (on a cluster, the subscription may have moved to another node). A
  * message lost while pings still arrive (a cluster node's link to another dropping its buffer) is
- * not caught.
+ * caught by sequence numbers (bus-sequence.ts): once a later message of the sender arrives, and
+ * the lost one has not within a quarter lease, L1 is dropped.
  */
 export class BusProtocol {
   readonly instanceId = randomBytes(8).toString('base64url');
@@ -55,6 +59,9 @@ export class BusProtocol {
   private wasDown = true;
   private pings = new Map<string, number>();
   private seq = 0;
+  /** Next number of this instance's own sequence of messages on the channel. */
+  private sent = 0;
+  private readonly sequences: SenderSequences;
   private readonly waiting = new Map<string, { acks: number; expected: number | undefined; done: () => void }>();
   private timer: NodeJS.Timeout | undefined;
   private readonly handlers = new Set<BusHandlers>();
@@ -66,6 +73,7 @@ export class BusProtocol {
     private readonly leaseMs: number,
   ) {
     this.ackChannel = `${channel}:${this.instanceId}`;
+    this.sequences = new SenderSequences(leaseMs / 4);
     this.start();
   }
 
@@ -89,7 +97,7 @@ export class BusProtocol {
       (up) => this.state(up),
     );
     this.unsubscribe = typeof off === 'function' ? off : undefined;
-    this.timer = setInterval(() => this.ping(), Math.max(10, Math.floor(this.leaseMs / 4)));
+    this.timer = setInterval(() => this.tick(), Math.max(10, Math.floor(this.leaseMs / 4)));
     this.timer.unref?.();
   }
 
@@ -104,6 +112,7 @@ export class BusProtocol {
     const message: Message = {
       t: 'inv',
       from: this.instanceId,
+      n: this.sent++,
       id,
       deps: change.deps,
       keys: change.keys,
@@ -151,7 +160,7 @@ export class BusProtocol {
   async dropped(keys: readonly string[]): Promise<void> {
     await this.transport.publish(
       this.channel,
-      JSON.stringify({ t: 'drop', from: this.instanceId, keys } satisfies Message),
+      JSON.stringify({ t: 'drop', from: this.instanceId, n: this.sent++, keys } satisfies Message),
     );
   }
 
@@ -165,13 +174,24 @@ export class BusProtocol {
     this.waiting.clear();
   }
 
+  private tick(): void {
+    if (this.sequences.overdue(performance.now())) this.resyncAll();
+    this.ping();
+  }
+
+  /** Drops L1 (every engine attached): messages may have been missed. */
+  private resyncAll(): void {
+    this.sequences.settled();
+    for (const h of this.handlers) h.resync();
+  }
+
   private ping(): void {
     if (!this.up) return;
     const id = String(this.seq++);
     this.pings.set(id, performance.now());
     if (this.pings.size > 64) this.pings = new Map([...this.pings].slice(-8)); // lost pings
     this.transport
-      .publish(this.channel, JSON.stringify({ t: 'ping', from: this.instanceId, id } satisfies Message))
+      .publish(this.channel, JSON.stringify({ t: 'ping', from: this.instanceId, n: this.sent++, id } satisfies Message))
       .catch(() => undefined);
   }
 
@@ -182,8 +202,12 @@ export class BusProtocol {
       this.leaseUntil = 0;
       return;
     }
-    // Messages published while the subscription was lost never arrive: forget everything first.
-    if (this.wasDown) for (const h of this.handlers) h.resync();
+    // Messages published while the subscription was lost never arrive: forget everything first
+    // (and every sender's sequence: the gaps they show now are those messages).
+    if (this.wasDown) {
+      this.sequences.reset();
+      for (const h of this.handlers) h.resync();
+    }
     this.wasDown = false;
     this.up = true;
     this.ping();
@@ -206,6 +230,9 @@ export class BusProtocol {
       if (message.t === 'ack' && message.id !== undefined) this.countAck(message.id);
       return;
     }
+    if (message.from !== this.instanceId && message.n !== undefined) {
+      if (this.sequences.heard(message.from, message.n, performance.now())) this.resyncAll();
+    }
     if (message.t === 'ping') {
       if (message.from !== this.instanceId || message.id === undefined) return;
       const sentAt = this.pings.get(message.id);
@@ -215,7 +242,7 @@ export class BusProtocol {
       // subscription that moved without a word, a node that was frozen), and an invalidation that
       // timed out waiting for this instance resolved counting on that lapse. Forget L1 first.
       // (0: the bus has just come up, and state(true) has resynced already.)
-      if (this.leaseUntil !== 0 && performance.now() >= this.leaseUntil) for (const h of this.handlers) h.resync();
+      if (this.leaseUntil !== 0 && performance.now() >= this.leaseUntil) this.resyncAll();
       this.leaseUntil = Math.max(this.leaseUntil, sentAt + this.leaseMs);
     } else if (message.t === 'inv') {
       if (message.from !== this.instanceId)
@@ -251,6 +278,7 @@ function wellFormed(message: unknown): message is Message {
   const m = message as Record<string, unknown>;
   return (
     typeof m.from === 'string' &&
+    (m.n === undefined || (Number.isSafeInteger(m.n) && (m.n as number) >= 0)) &&
     (m.id === undefined || typeof m.id === 'string') &&
     (m.prefix === undefined || typeof m.prefix === 'string') &&
     strings(m.keys) &&
