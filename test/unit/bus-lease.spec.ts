@@ -66,7 +66,10 @@ it('a lease that lapsed while messages were lost is renewed only after dropping 
       await until(() => !b.leased()); // B's pings go unheard too
       bCut = false; // subscribed again, silently
       await until(() => b.leased());
-      expect(seen).toEqual(['resync']); // the lost invalidation never arrives: B forgot everything instead
+      // The lost invalidation never arrives: B forgot everything instead. (A's sequence may show B the
+      // gap once more, just after: a second drop of an L1 just emptied, never a stale copy.)
+      expect(seen[0]).toBe('resync');
+      expect(new Set(seen)).toEqual(new Set(['resync']));
     }
   } finally {
     await a.close();
