@@ -1,25 +1,24 @@
 import { createHash } from 'node:crypto';
 import { encodeValue } from '../keys/key-encoder';
 import type { CacheRequest } from '../types/request';
+import { astValue, type AstArgument } from './graphql-value';
+import { lacksIdentity } from './request-key';
 
 /*
  * A GraphQL field's response depends on more than its arguments: a field resolver's on its parent,
  * and a resolver that reads `info` to load only the requested subfields on the selection set.
  * Both go into the key, so a narrower selection or another parent never serves a wider one.
- * Read structurally from `info`, so graphql-js is only needed for variables in nested arguments.
+ * Read structurally from `info`: graphql-js is not loaded (it need not be resolvable from here).
  */
 
 interface AstNode {
   kind: string;
   name?: { value: string };
+  alias?: { value: string };
   arguments?: readonly AstArgument[];
   directives?: readonly AstDirective[];
   selectionSet?: { selections: readonly AstNode[] };
   typeCondition?: { name: { value: string } };
-}
-interface AstArgument {
-  name: { value: string };
-  value: unknown;
 }
 interface AstDirective {
   name: { value: string };
@@ -29,7 +28,7 @@ export interface GraphqlInfoLike {
   fieldNodes?: readonly AstNode[];
   fragments?: Record<string, AstNode>;
   variableValues?: Record<string, unknown>;
-  operation?: { operation?: string };
+  operation?: { operation?: string; directives?: readonly AstDirective[] };
 }
 
 /** Not part of a mutation or subscription operation (an `info` without one: taken as a query, as before). */
@@ -38,105 +37,155 @@ export function isQuery(info: GraphqlInfoLike | undefined): boolean {
   return operation !== 'mutation' && operation !== 'subscription';
 }
 
-type ValueFromAst = (node: unknown, variables?: Record<string, unknown> | null) => unknown;
-let valueFromAst: ValueFromAst | null | undefined;
+/**
+ * Selections (fields, fragments) one key may visit once fragments are expanded. graphql-js runs a
+ * document whose fragments spread each other twice per level in linear time (it merges), but
+ * spelling it out is exponential: past this, the field is served uncached.
+ */
+export const MAX_SELECTIONS = 10_000;
+/** A subselection's text longer than this is keyed by its hash: nesting never multiplies key length. */
+const HASHED_FROM = 512;
 
-function loadValueFromAst(): ValueFromAst | null {
-  if (valueFromAst === undefined) {
-    try {
-      // graphql-js is there whenever GraphQL runs, and must not be a dependency of ours.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      valueFromAst = (require('graphql') as { valueFromASTUntyped: ValueFromAst }).valueFromASTUntyped;
-    } catch {
-      valueFromAst = null;
-    }
-  }
-  return valueFromAst;
+interface Walk {
+  readonly vars: Record<string, unknown>;
+  readonly fragments: Record<string, AstNode>;
+  /** Each field node's text (without the fragments it sits in): a fragment spread in many places is spelled once. */
+  readonly texts: Map<AstNode, string>;
+  room: number;
 }
 
-/** Canonical text of the field's selection set: fields sorted, fragments expanded, arguments resolved. */
+/** Every item of a list asks for its field's selection with the same nodes and variables (a refusal too). */
+const lastSelection = new WeakMap<object, { vars: unknown; fragments: unknown; text: string | Error }>();
+
+/**
+ * Canonical text of the field's selection set: fields sorted (with their aliases: a resolver that
+ * reads `info` may load per alias), fragments expanded, `@skip`/`@include` applied, other
+ * directives and arguments with their variables resolved.
+ */
 export function selectionKey(info: GraphqlInfoLike | undefined): string {
   const nodes = info?.fieldNodes;
   if (nodes === undefined || nodes.length === 0) return '';
-  const fields = new Map<string, string>();
-  const seenFragments = new Set<string>();
-  for (const node of nodes) collect(node.selectionSet?.selections ?? [], info, fields, seenFragments, '');
-  return [...fields.values()].sort().join(',');
+  const last = lastSelection.get(nodes);
+  let text = last?.vars === info?.variableValues && last?.fragments === info?.fragments ? last?.text : undefined;
+  if (text === undefined) {
+    const walk: Walk = {
+      vars: info?.variableValues ?? {},
+      fragments: info?.fragments ?? {},
+      texts: new Map(),
+      room: MAX_SELECTIONS,
+    };
+    try {
+      // The field's nodes merge (a field selected twice): one set of subfields, as graphql-js collects them.
+      text = levelText(
+        nodes.map((node) => node.selectionSet?.selections ?? []),
+        walk,
+      );
+    } catch (error) {
+      text = error instanceof Error ? error : new Error(String(error));
+    }
+    lastSelection.set(nodes, { vars: info?.variableValues, fragments: info?.fragments, text });
+  }
+  if (text instanceof Error) throw text;
+  return text;
 }
 
+function levelText(selectionSets: ReadonlyArray<readonly AstNode[]>, walk: Walk): string {
+  const out = new Set<string>();
+  const spread = new Set<string>();
+  for (const selections of selectionSets) collect(selections, walk, out, spread, new Set(), '');
+  return [...out].sort().join(',');
+}
+
+/**
+ * Adds the texts of `selections` to `out`, `on` naming the fragments they sit in. A fragment is
+ * expanded once per level under the same fragments (`spread`), as graphql-js does, and never
+ * inside itself (`path`: a cycle, which validation refuses anyway).
+ */
 function collect(
   selections: readonly AstNode[],
-  info: GraphqlInfoLike | undefined,
-  out: Map<string, string>,
-  seen: Set<string>,
+  walk: Walk,
+  out: Set<string>,
+  spread: Set<string>,
+  path: Set<string>,
   on: string,
 ): void {
   for (const sel of selections) {
+    if (!included(sel.directives, walk.vars)) continue;
+    if (--walk.room < 0)
+      throw new Error(`its GraphQL selection visits more than ${MAX_SELECTIONS} fields and fragments once expanded`);
     if (sel.kind === 'Field') {
-      const name = sel.name?.value ?? '?';
-      const args = sel.arguments?.length
-        ? `(${sel.arguments
-            .map((a) => `${a.name.value}:${argumentText(a, info)}`)
-            .sort()
-            .join(',')})`
-        : '';
-      const dirs = directivesText(sel.directives, info);
-      const sub = sel.selectionSet ? `{${selectionKey({ ...info, fieldNodes: [sel] })}}` : '';
-      const text = `${on}${name}${args}${dirs}${sub}`;
-      out.set(text, text);
+      out.add(on + fieldText(sel, walk));
     } else if (sel.kind === 'InlineFragment') {
-      const type = sel.typeCondition?.name.value;
-      collect(
-        sel.selectionSet?.selections ?? [],
-        info,
-        out,
-        seen,
-        `${on}${type ? `...on ${type}` : ''}${directivesText(sel.directives, info)} `,
-      );
+      collect(sel.selectionSet?.selections ?? [], walk, out, spread, path, fragmentPrefix(on, sel, sel, walk));
     } else if (sel.kind === 'FragmentSpread') {
       const name = sel.name?.value ?? '';
-      const fragment = info?.fragments?.[name];
-      if (fragment === undefined || seen.has(name)) continue;
-      seen.add(name);
-      const type = fragment.typeCondition?.name.value;
-      collect(
-        fragment.selectionSet?.selections ?? [],
-        info,
-        out,
-        seen,
-        `${on}${type ? `...on ${type}` : ''}${directivesText(sel.directives, info)} `,
-      );
-      seen.delete(name);
+      const fragment = Object.hasOwn(walk.fragments, name) ? walk.fragments[name] : undefined;
+      if (fragment === undefined || path.has(name)) continue;
+      const prefix = fragmentPrefix(on, fragment, sel, walk);
+      const mark = `${name}\u0000${prefix}`;
+      if (spread.has(mark)) continue;
+      spread.add(mark);
+      path.add(name);
+      collect(fragment.selectionSet?.selections ?? [], walk, out, spread, path, prefix);
+      path.delete(name);
     }
   }
 }
 
-function directivesText(directives: readonly AstDirective[] | undefined, info: GraphqlInfoLike | undefined): string {
+function fragmentPrefix(on: string, fragment: AstNode, site: AstNode, walk: Walk): string {
+  const type = fragment.typeCondition?.name.value;
+  return `${on}${type ? `...on ${type}` : ''}${directivesText(site.directives, walk.vars)} `;
+}
+
+function fieldText(field: AstNode, walk: Walk): string {
+  const known = walk.texts.get(field);
+  if (known !== undefined) return known;
+  const name = field.name?.value ?? '?';
+  const alias = field.alias?.value;
+  const args = field.arguments?.length
+    ? `(${field.arguments
+        .map((a) => `${a.name.value}:${argumentText(a, walk.vars)}`)
+        .sort()
+        .join(',')})`
+    : '';
+  let sub = '';
+  if (field.selectionSet) {
+    const inner = levelText([field.selectionSet.selections], walk);
+    sub = `{${inner.length > HASHED_FROM ? `#${createHash('sha256').update(inner).digest('base64url')}` : inner}}`;
+  }
+  const text = `${alias !== undefined && alias !== name ? `${alias}:` : ''}${name}${args}${directivesText(field.directives, walk.vars)}${sub}`;
+  walk.texts.set(field, text);
+  return text;
+}
+
+/** `@skip(if: true)` or `@include(if: false)`: not selected at all, as graphql-js decides. */
+function included(directives: readonly AstDirective[] | undefined, vars: Record<string, unknown>): boolean {
+  if (!directives?.length) return true;
+  for (const d of directives) {
+    const name = d.name.value;
+    if (name !== 'skip' && name !== 'include') continue;
+    const arg = d.arguments?.find((a) => a.name.value === 'if');
+    const value = arg === undefined ? undefined : astValue(arg.value, vars);
+    if ((name === 'skip' && value === true) || (name === 'include' && value === false)) return false;
+  }
+  return true;
+}
+
+/** Directives other than `@skip`/`@include` (applied above): a resolver may read them. */
+function directivesText(directives: readonly AstDirective[] | undefined, vars: Record<string, unknown>): string {
   if (!directives?.length) return '';
-  return directives
-    .map(
-      (d) =>
-        `@${d.name.value}(${(d.arguments ?? []).map((a) => `${a.name.value}:${argumentText(a, info)}`).join(',')})`,
-    )
-    .join('');
+  let text = '';
+  for (const d of directives) {
+    const name = d.name.value;
+    if (name === 'skip' || name === 'include') continue;
+    text += `@${name}(${(d.arguments ?? []).map((a) => `${a.name.value}:${argumentText(a, vars)}`).join(',')})`;
+  }
+  return text;
 }
 
-function argumentText(arg: AstArgument, info: GraphqlInfoLike | undefined): string {
-  const resolve = loadValueFromAst();
+function argumentText(arg: AstArgument, vars: Record<string, unknown>): string {
   // Variables are resolved, so `posts(first: $n)` with n=5 and n=50 are different selections.
-  // A resolved value is the user's data, whose fields may be named anything (`loc` too).
-  const value = resolve === null ? stripLocations(arg.value) : resolve(arg.value, info?.variableValues ?? {});
-  return encodeValue(value, 'a GraphQL selection', 'selection');
-}
-
-/** AST nodes (objects with a `kind`) carry source locations; only the value matters. */
-function stripLocations(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(stripLocations);
-  if (value === null || typeof value !== 'object') return value;
-  const node = typeof (value as { kind?: unknown }).kind === 'string';
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) if (!(node && k === 'loc')) out[k] = stripLocations(v);
-  return out;
+  return encodeValue(astValue(arg.value, vars), 'a GraphQL selection', 'selection');
 }
 
 /**
@@ -149,10 +198,24 @@ export function parentIdentity(parent: unknown, parentKey?: (parent: never) => u
   if (parent === null || typeof parent !== 'object') return encodeValue(parent, 'a GraphQL parent', 'parent');
   const custom = (parent as { cacheKey?: unknown }).cacheKey;
   if (typeof custom === 'function')
-    return `key:${encodeValue(custom.call(parent), 'a GraphQL parent', 'parent.cacheKey()')}`;
-  if (parentKey !== undefined) return `by:${encodeValue(parentKey(parent as never), 'a GraphQL parent', 'parentKey')}`;
+    return `key:${encodeValue(named(custom.call(parent), "its parent's cacheKey()"), 'a GraphQL parent', 'parent.cacheKey()')}`;
+  if (parentKey !== undefined)
+    return `by:${encodeValue(named(parentKey(parent as never), 'its parentKey option'), 'a GraphQL parent', 'parentKey')}`;
   const encoded = encodeValue(parent, 'a GraphQL parent', 'parent');
   return `#${createHash('sha256').update(encoded).digest('base64url')}`;
+}
+
+const shown = (v: unknown) =>
+  typeof v === 'object' && v !== null ? 'an object or array of missing values' : String(v);
+
+/** A parent identity that names no parent (`p.id` of a parent loaded without its id) would make every parent share one answer. */
+function named(identity: unknown, what: string): unknown {
+  if (lacksIdentity(identity))
+    throw new Error(
+      `${what} named no parent (${shown(identity)}; a client may not have selected the id it reads): ` +
+        'such requests are served uncached, since every parent would share one answer',
+    );
+  return identity;
 }
 
 /**
@@ -170,5 +233,10 @@ export function graphqlTrack(
   const field = String(request.pattern);
   if (field.startsWith('Mutation.') || field.startsWith('Subscription.') || !isQuery(info)) return undefined;
   const parent = request.parent === undefined ? undefined : parentIdentity(request.parent, options.parentKey);
-  return { host, endpoint: request.route, field, parent, args: request.data, selection: selectionKey(info), vary };
+  const selection = selectionKey(info);
+  // The field's own directives and the operation's (other than @skip/@include): a resolver may read them.
+  const own = (info?.fieldNodes ?? []).map((node) => directivesText(node.directives, info?.variableValues ?? {}));
+  const operation = directivesText(info?.operation?.directives, info?.variableValues ?? {});
+  const directives = own.some((d) => d !== '') || operation !== '' ? { own, operation } : undefined;
+  return { host, endpoint: request.route, field, parent, args: request.data, selection, directives, vary };
 }

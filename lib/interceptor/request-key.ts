@@ -89,7 +89,7 @@ const missing = (value: unknown): boolean =>
  * of keys, so `{ id: undefined }` is `{}` for every user). A null or '' beside a present part (a
  * user row's `avatarUrl: null`) is a value. Class instances are taken as they are.
  */
-function lacksIdentity(by: unknown): boolean {
+export function lacksIdentity(by: unknown): boolean {
   if (missing(by)) return true;
   const parts = partsOf(by);
   return parts !== undefined && (parts.every(missing) || holdsUndefined(parts, 4));
