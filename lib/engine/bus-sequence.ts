@@ -1,78 +1,127 @@
 /**
- * Every bus message an instance publishes carries the next number of its own sequence; a receiver
- * keeps, per sender, the next number it expects. A number that is skipped is a message that is
- * late (a Redis Cluster forwards each PUBLISH from the node that took it, and a sender's
- * publishes may go through different nodes) or lost (a cluster link dropped with messages in its
- * buffer): the lease cannot tell, since the receiver's own pings still come back. One still
- * missing after `graceMs` is taken as lost, and the receiver drops L1.
+ * Every invalidation and drop an instance publishes takes the next number of its own sequence, and
+ * its pings carry the count so far (a ping takes none: a ping that fails leaves no gap). A
+ * receiver keeps, per sender, the next number it expects. A skipped number is a message that is
+ * late (a Redis Cluster forwards each PUBLISH from the node that took it, and one sender's
+ * publishes may go through different nodes, or wait on a stalled one) or lost (a cluster link
+ * dropped with messages in its buffer): the lease cannot tell, since the receiver's own pings
+ * still come back. Missing for `lateMs`, it suspends the receiver's lease (L1 hits are confirmed
+ * against L2); missing for `lostMs`, it is lost: L1 is dropped.
  */
-interface Sender {
-  next: number;
-  /** Skipped numbers, with when the skip was noticed. */
-  missing: Map<number, number> | undefined;
+interface Gap {
+  /** Numbers `from` to `to` (excluded) are missing since `at`. */
+  from: number;
+  to: number;
+  readonly at: number;
 }
 
-/** A gap wider than this is not waited for number by number: L1 is dropped at once. */
-const WIDEST_GAP = 256;
-/** Senders remembered (the least recently heard are forgotten): bounds what forged names can cost. */
-const MOST_SENDERS = 1024;
+interface Sender {
+  next: number;
+  /** In order of `from`, and so of `at`. */
+  gaps: Gap[];
+}
+
+export type SequenceState = 'complete' | 'late' | 'lost';
+
+/** A jump wider than this is not waited for: L1 is dropped at once (a forged number costs no more). */
+const WIDEST_GAP = 4096;
+/** Gaps pending across senders before L1 is dropped at once: bounds what forged messages can hold. */
+const MOST_GAPS = 1024;
+/** Senders remembered (the least recently heard are forgotten, and heard afresh at a cost of L1). */
+const MOST_SENDERS = 16_384;
 
 export class SenderSequences {
   private readonly senders = new Map<string, Sender>();
-  private missing = 0;
+  private readonly gapped = new Set<Sender>();
+  private gaps = 0;
 
-  constructor(private readonly graceMs: number) {}
+  constructor(
+    private readonly lateMs: number,
+    private readonly lostMs: number,
+  ) {}
 
-  /** Records message `n` of `from`; true when so many were skipped that L1 must be dropped now. */
-  heard(from: string, n: number, now: number): boolean {
-    let sender = this.senders.get(from);
-    if (sender !== undefined)
-      this.senders.delete(from); // re-inserted last: most recently heard
-    else if (this.senders.size >= MOST_SENDERS) this.forget(this.senders.keys().next().value as string);
-    // The first message heard from a sender sets where its sequence stands.
-    sender ??= { next: n, missing: undefined };
+  /**
+   * Records message `n` of `from`: a number it took (`counted`: an invalidation or a drop), or its
+   * count so far (a ping). True when L1 must be dropped now.
+   */
+  heard(from: string, n: number, counted: boolean, now: number): boolean {
+    const sender = this.senders.get(from);
+    if (sender === undefined) {
+      if (this.senders.size >= MOST_SENDERS) this.forget(this.senders.keys().next().value as string);
+      this.senders.set(from, { next: counted ? n + 1 : n, gaps: [] });
+      // Heard for the first time (this instance is new, or subscribed again, or had forgotten the
+      // sender): what it sent before may have been lost since this instance subscribed.
+      return n > 0;
+    }
+    this.senders.delete(from); // re-inserted last: most recently heard
     this.senders.set(from, sender);
-    if (n === sender.next) {
-      sender.next++;
-      return false;
-    }
     if (n < sender.next) {
-      // A late one arriving: no longer missing. (Anything else below `next` is a repeat: nothing to do.)
-      if (sender.missing?.delete(n) === true) this.missing--;
-      return false;
+      if (counted) this.fill(sender, n);
+      return this.gaps > MOST_GAPS;
     }
-    const skipped = n - sender.next;
-    sender.next = n + 1;
-    if (skipped > WIDEST_GAP) return true;
-    sender.missing ??= new Map();
-    for (let k = n - skipped; k < n; k++) sender.missing.set(k, now);
-    this.missing += skipped;
+    if (n - sender.next > WIDEST_GAP) {
+      this.forget(from); // heard afresh from its next message (a forged number must not move it)
+      return true;
+    }
+    if (n > sender.next) {
+      sender.gaps.push({ from: sender.next, to: n, at: now });
+      this.gapped.add(sender);
+      if (++this.gaps > MOST_GAPS) return true;
+    }
+    sender.next = counted ? n + 1 : n;
     return false;
   }
 
-  /** Whether a skipped message has now been waited for `graceMs` in vain. */
-  overdue(now: number): boolean {
-    if (this.missing === 0) return false;
-    for (const sender of this.senders.values())
-      if (sender.missing !== undefined)
-        for (const noticed of sender.missing.values()) if (now - noticed >= this.graceMs) return true;
-    return false;
+  /** Ranges of missing numbers pending, across senders. */
+  get pending(): number {
+    return this.gaps;
+  }
+
+  /** Whether a skipped number has been missing for `lateMs` ('late') or `lostMs` ('lost'). */
+  state(now: number): SequenceState {
+    if (this.gaps === 0) return 'complete';
+    let oldest = now;
+    for (const sender of this.gapped) oldest = Math.min(oldest, sender.gaps[0].at);
+    return now - oldest >= this.lostMs ? 'lost' : now - oldest >= this.lateMs ? 'late' : 'complete';
   }
 
   /** L1 was dropped: nothing missing before now matters any more. */
   settled(): void {
-    for (const sender of this.senders.values()) sender.missing = undefined;
-    this.missing = 0;
+    for (const sender of this.gapped) sender.gaps = [];
+    this.gapped.clear();
+    this.gaps = 0;
   }
 
-  /** The subscription was lost (and L1 dropped): every sender's sequence is heard afresh. */
+  /** The subscription was lost (and L1 dropped): every sender is heard afresh. */
   reset(): void {
     this.senders.clear();
-    this.missing = 0;
+    this.gapped.clear();
+    this.gaps = 0;
+  }
+
+  /** A late message: no longer missing. (A number in no gap is a repeat: nothing to do.) */
+  private fill(sender: Sender, n: number): void {
+    const at = sender.gaps.findIndex((g) => g.from <= n && n < g.to);
+    if (at < 0) return;
+    const gap = sender.gaps[at];
+    if (n === gap.from) gap.from++;
+    else if (n === gap.to - 1) gap.to--;
+    else {
+      sender.gaps.splice(at + 1, 0, { from: n + 1, to: gap.to, at: gap.at });
+      gap.to = n;
+      this.gaps++;
+    }
+    if (gap.from < gap.to) return;
+    sender.gaps.splice(at, 1);
+    this.gaps--;
+    if (sender.gaps.length === 0) this.gapped.delete(sender);
   }
 
   private forget(from: string): void {
-    this.missing -= this.senders.get(from)?.missing?.size ?? 0;
+    const sender = this.senders.get(from);
+    if (sender === undefined) return;
+    this.gaps -= sender.gaps.length;
+    this.gapped.delete(sender);
     this.senders.delete(from);
   }
 }

@@ -14,7 +14,7 @@ export interface BusChange {
 interface Message {
   t: 'inv' | 'drop' | 'ping' | 'ack';
   from: string;
-  /** Place in the sender's sequence of messages on the channel (absent from older versions' messages). */
+  /** An invalidation's or drop's number in its sender's sequence; a ping's: the count so far (absent from older versions). */
   n?: number;
   id?: string;
   deps?: readonly string[];
@@ -47,8 +47,9 @@ export interface BusHandlers {
  * until it hears its own ping again, and drops L1 then: a lapsed lease means pings went unheard, so
  * messages may have been too (on a cluster, the subscription may have moved to another node). A
  * message lost while pings still arrive (a cluster node's link to another dropping its buffer) is
- * caught by sequence numbers (bus-sequence.ts): once a later message of the sender arrives, and
- * the lost one has not within a quarter lease, L1 is dropped.
+ * caught by sequence numbers (bus-sequence.ts): once a later message of the sender shows the gap,
+ * a number still missing a quarter lease later suspends the lease, and one missing a whole lease
+ * later drops L1.
  */
 export class BusProtocol {
   readonly instanceId = randomBytes(8).toString('base64url');
@@ -59,9 +60,11 @@ export class BusProtocol {
   private wasDown = true;
   private pings = new Map<string, number>();
   private seq = 0;
-  /** Next number of this instance's own sequence of messages on the channel. */
+  /** Next number of this instance's own sequence of invalidations and drops. */
   private sent = 0;
   private readonly sequences: SenderSequences;
+  /** Another instance's message is late: L1 hits are confirmed against L2 until it arrives (or is taken as lost). */
+  private suspended = false;
   private readonly waiting = new Map<string, { acks: number; expected: number | undefined; done: () => void }>();
   private timer: NodeJS.Timeout | undefined;
   private readonly handlers = new Set<BusHandlers>();
@@ -73,7 +76,7 @@ export class BusProtocol {
     private readonly leaseMs: number,
   ) {
     this.ackChannel = `${channel}:${this.instanceId}`;
-    this.sequences = new SenderSequences(leaseMs / 4);
+    this.sequences = new SenderSequences(leaseMs / 4, leaseMs);
     this.start();
   }
 
@@ -103,7 +106,7 @@ export class BusProtocol {
 
   /** May L1 be served without asking L2? `at`: a performance.now() reading taken just before. */
   leased(at: number = performance.now()): boolean {
-    return this.up && at < this.leaseUntil;
+    return this.up && at < this.leaseUntil && !this.suspended;
   }
 
   /** Publishes an invalidation and waits (bounded) until every instance has applied it. */
@@ -112,7 +115,6 @@ export class BusProtocol {
     const message: Message = {
       t: 'inv',
       from: this.instanceId,
-      n: this.sent++,
       id,
       deps: change.deps,
       keys: change.keys,
@@ -126,7 +128,11 @@ export class BusProtocol {
       // Bounded: a publish without reply (a frozen server, a client without a command timeout) fails the invalidation.
       const ms = this.leaseMs + 250;
       const sent = await withDeadline(
-        this.transport.publishCounted(this.channel, JSON.stringify(message)).then((count) => ({ count })),
+        // Numbered as it is sent (on a cluster, after counting the receivers on every node): a ping
+        // sent meanwhile must not overtake it.
+        this.transport
+          .publishCounted(this.channel, () => JSON.stringify({ ...message, n: this.sent++ }))
+          .then((count) => ({ count })),
         ms,
       );
       if (sent === undefined) throw new Error(`no reply within ${ms} ms`);
@@ -175,13 +181,18 @@ export class BusProtocol {
   }
 
   private tick(): void {
-    if (this.sequences.overdue(performance.now())) this.resyncAll();
+    const state = this.sequences.state(performance.now());
+    this.suspended = state !== 'complete';
+    // Once more after this turn's I/O: a late message may be waiting in the socket (timers run first).
+    if (state === 'lost')
+      setImmediate(() => !this.closed && this.sequences.state(performance.now()) === 'lost' && this.resyncAll());
     this.ping();
   }
 
   /** Drops L1 (every engine attached): messages may have been missed. */
   private resyncAll(): void {
     this.sequences.settled();
+    this.suspended = false;
     for (const h of this.handlers) h.resync();
   }
 
@@ -191,7 +202,7 @@ export class BusProtocol {
     this.pings.set(id, performance.now());
     if (this.pings.size > 64) this.pings = new Map([...this.pings].slice(-8)); // lost pings
     this.transport
-      .publish(this.channel, JSON.stringify({ t: 'ping', from: this.instanceId, n: this.sent++, id } satisfies Message))
+      .publish(this.channel, JSON.stringify({ t: 'ping', from: this.instanceId, n: this.sent, id } satisfies Message))
       .catch(() => undefined);
   }
 
@@ -202,11 +213,12 @@ export class BusProtocol {
       this.leaseUntil = 0;
       return;
     }
-    // Messages published while the subscription was lost never arrive: forget everything first
-    // (and every sender's sequence: the gaps they show now are those messages).
+    // Messages published while the subscription was lost never arrive: forget everything first,
+    // and every sender's sequence (each is heard afresh: its first message drops L1 once more
+    // unless it is the sender's very first, since one lost after this point would not show).
     if (this.wasDown) {
       this.sequences.reset();
-      for (const h of this.handlers) h.resync();
+      this.resyncAll();
     }
     this.wasDown = false;
     this.up = true;
@@ -231,7 +243,9 @@ export class BusProtocol {
       return;
     }
     if (message.from !== this.instanceId && message.n !== undefined) {
-      if (this.sequences.heard(message.from, message.n, performance.now())) this.resyncAll();
+      const now = performance.now();
+      if (this.sequences.heard(message.from, message.n, message.t !== 'ping', now)) this.resyncAll();
+      else if (this.suspended && this.sequences.state(now) === 'complete') this.suspended = false;
     }
     if (message.t === 'ping') {
       if (message.from !== this.instanceId || message.id === undefined) return;

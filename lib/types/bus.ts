@@ -21,9 +21,10 @@ export interface BusTransport {
   /**
    * Publishes a message whose receivers will be waited on. Resolves with at least the number of
    * subscribers that received it (on a cluster: counted on every node, before and after), or
-   * undefined when that cannot be told (a node did not answer).
+   * undefined when that cannot be told (a node did not answer). A function is asked for the text
+   * just before it is sent (after the counting that precedes it on a cluster).
    */
-  publishCounted(channel: string, text: string): Promise<number | undefined>;
+  publishCounted(channel: string, text: string | (() => string)): Promise<number | undefined>;
   close(): Promise<void>;
   /** Whether the subscription is up, waiting for it at most `timeoutMs` (the store's `ready` waits for it). */
   whenUp?(timeoutMs: number): Promise<boolean>;

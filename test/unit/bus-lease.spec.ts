@@ -32,7 +32,7 @@ class Hub {
         queueMicrotask(() => onState(true));
       },
       publish,
-      publishCounted: publish,
+      publishCounted: (channel, text) => publish(channel, typeof text === 'function' ? text() : text),
       close: async () => undefined,
     };
   }

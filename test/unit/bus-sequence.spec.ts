@@ -7,6 +7,7 @@
  * test/integration/tiered-cluster-link.spec.ts.)
  */
 import { BusProtocol, type BusHandlers } from '../../lib/engine/bus';
+import { SenderSequences } from '../../lib/engine/bus-sequence';
 import type { BusTransport } from '../../lib/types/bus';
 import { until } from '../support/until';
 
@@ -40,7 +41,7 @@ class Hub {
         queueMicrotask(() => onState(true));
       },
       publish,
-      publishCounted: publish,
+      publishCounted: (channel, text) => publish(channel, typeof text === 'function' ? text() : text),
       close: async () => undefined,
     };
   }
@@ -146,17 +147,86 @@ it("a message of A's that arrives after A's later ones, within the grace, is app
   }
 });
 
-it("B's own reconnection drops L1 once: the gap it leaves in A's sequence is not counted again", async () => {
+it("B's reconnection drops L1, and again at A's first message after it: one lost in between would not show", async () => {
   const hub = new Hub();
   const { a, seen, close } = await pair(hub);
   try {
     hub.route = (to, text) => (to === 'b' && from(text) === a.instanceId ? 'lose' : 'pass');
     await a.announce({ deps: ['during'], keys: [] });
     hub.reconnect('b');
-    hub.route = () => 'pass';
+    // Right after B subscribed again, A's next invalidation is lost too; its later pings arrive.
+    let lost = false;
+    hub.route = (to, text) => {
+      if (to !== 'b' || from(text) !== a.instanceId || lost || kind(text) !== 'inv') return 'pass';
+      lost = true;
+      return 'lose';
+    };
+    await a.announce({ deps: ['lost'], keys: [] }); // waits out B's acknowledgement
     await a.announce({ deps: ['after'], keys: [] });
+    expect(seen.slice(0, 2)).toEqual(['resync', 'resync']);
+    expect(seen).toContain('inv after');
+    expect(seen).not.toContain('inv lost');
+  } finally {
+    await close();
+  }
+});
+
+it("a new instance's first invalidation, lost on its way to B, makes B drop L1 at its next message", async () => {
+  const hub = new Hub();
+  const b = new BusProtocol(hub.transport('b'), 'ch', LEASE_MS);
+  const seen: string[] = [];
+  b.attach({ invalidate: () => seen.push('inv'), drop: () => undefined, resync: () => seen.push('resync') });
+  await until(() => b.leased() && seen.length === 1);
+  seen.length = 0;
+  let lost = false;
+  hub.route = (to, text) => {
+    if (to !== 'b' || lost || kind(text) !== 'inv') return 'pass';
+    lost = true;
+    return 'lose';
+  };
+  const a = new BusProtocol(hub.transport('a'), 'ch', LEASE_MS);
+  a.attach({ invalidate: () => undefined, drop: () => undefined, resync: () => undefined });
+  try {
+    await a.announce({ deps: ['d'], keys: [] }); // A's very first message (number 0): B never acknowledges it
+    expect(lost).toBe(true);
+    expect(seen).toEqual(['resync']);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+it('a message later than the grace suspends the lease (hits confirmed against L2) until it arrives: no drop', async () => {
+  const hub = new Hub();
+  const { a, b, seen, close } = await pair(hub);
+  try {
+    let held: (() => void) | undefined;
+    hub.route = (to, text, deliver) => {
+      if (to !== 'b' || from(text) !== a.instanceId || kind(text) !== 'inv' || held !== undefined) return 'pass';
+      held = deliver;
+      return 'hold';
+    };
+    const announced = a.announce({ deps: ['late'], keys: [] });
+    await until(() => !b.leased(), 5_000, "B's lease suspended"); // A's pings showed the gap
+    expect(seen).toEqual([]);
+    held!();
+    await announced;
+    await until(() => b.leased(), 5_000, "B's lease back");
+    expect(seen).toEqual(['inv late']);
+  } finally {
+    await close();
+  }
+});
+
+it("A's pings lost (or failing to publish) leave no gap: a ping takes no number", async () => {
+  const hub = new Hub();
+  const { a, b, seen, close } = await pair(hub);
+  try {
+    hub.route = (to, text) => (to === 'b' && kind(text) === 'ping' && from(text) === a.instanceId ? 'lose' : 'pass');
+    await new Promise((r) => setTimeout(r, LEASE_MS * 4));
+    await a.announce({ deps: ['x'], keys: [] });
     await new Promise((r) => setTimeout(r, LEASE_MS * 2));
-    expect(seen).toEqual(['resync', 'inv after']);
+    expect(b.leased()).toBe(true);
+    expect(seen).toEqual(['inv x']);
   } finally {
     await close();
   }
@@ -179,4 +249,57 @@ it('messages without a number (an older version) are applied as before; a forged
   } finally {
     await close();
   }
+});
+
+describe('SenderSequences (what forged or lost messages can cost)', () => {
+  it('keeps gaps as ranges, filled in any order', () => {
+    const seq = new SenderSequences(10, 100);
+    expect(seq.heard('a', 0, true, 0)).toBe(false);
+    expect(seq.heard('a', 3001, true, 0)).toBe(false); // 1..3000 missing: one range
+    expect(seq.pending).toBe(1);
+    const order = Array.from({ length: 3000 }, (_, i) => i + 1).sort(
+      (x, y) => ((x * 7919) % 3001) - ((y * 7919) % 3001),
+    );
+    for (const n of order) seq.heard('a', n, true, 5);
+    expect(seq.pending).toBe(0);
+    expect(seq.state(1_000)).toBe('complete');
+  });
+
+  it('bounds what a flood of forged gaps holds: past the bound it asks for L1 to be dropped', () => {
+    const seq = new SenderSequences(10, 100);
+    let drops = 0;
+    let most = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const sender = `forged${i % 5000}`;
+      if (seq.heard(sender, 1 + Math.floor(i / 5000) * 200, true, i)) {
+        drops++;
+        seq.settled(); // what the bus does: drop L1, nothing missing matters any more
+      }
+      most = Math.max(most, seq.pending);
+    }
+    expect(drops).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(1025);
+  });
+
+  it("a forged jump on a real sender's id costs L1 once, and later losses of that sender still show", () => {
+    const seq = new SenderSequences(10, 100);
+    seq.heard('a', 0, true, 0);
+    expect(seq.heard('a', Number.MAX_SAFE_INTEGER, true, 1)).toBe(true);
+    expect(seq.heard('a', 1, true, 2)).toBe(true); // heard afresh, having sent some: L1 again
+    expect(seq.heard('a', 3, true, 3)).toBe(false); // 2 lost
+    expect(seq.state(20)).toBe('late');
+    expect(seq.state(200)).toBe('lost');
+  });
+
+  it('a ping carries the count so far: numbers below it that never arrived are missing', () => {
+    const seq = new SenderSequences(10, 100);
+    seq.heard('a', 0, true, 0);
+    expect(seq.heard('a', 1, false, 0)).toBe(false); // a ping: 0 taken, nothing missing
+    expect(seq.pending).toBe(0);
+    expect(seq.heard('a', 3, false, 0)).toBe(false); // a ping: 1 and 2 taken, never heard
+    expect(seq.pending).toBe(1);
+    seq.heard('a', 1, true, 1);
+    seq.heard('a', 2, true, 1);
+    expect(seq.state(500)).toBe('complete');
+  });
 });

@@ -95,10 +95,11 @@ export class RedisBus implements BusTransport {
    * Too high only makes the engine wait for the lease, as it does when a node does not answer
    * (the count is unknown then).
    */
-  async publishCounted(channel: string, text: string): Promise<number | undefined> {
-    if (this.publisher.isCluster !== true) return this.publisher.publish(channel, text);
+  async publishCounted(channel: string, text: string | (() => string)): Promise<number | undefined> {
+    const body = () => (typeof text === 'function' ? text() : text);
+    if (this.publisher.isCluster !== true) return this.publisher.publish(channel, body());
     const before = await this.subscribers(channel);
-    await this.publisher.publish(channel, text);
+    await this.publisher.publish(channel, body());
     const after = await this.subscribers(channel);
     return before === undefined || after === undefined ? undefined : Math.max(before, after);
   }
