@@ -2,23 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { StoreFailureError } from '../errors';
 import type { BusTransport } from '../types/bus';
 import { withDeadline } from '../util/deadline';
+import { wellFormed, type Message } from './bus-message';
 import { SenderSequences } from './bus-sequence';
 
 /** An invalidation announced to other instances (dependency keys, entry keys, a cleared prefix). */
 export interface BusChange {
   deps: readonly string[];
   keys: readonly string[];
-  prefix?: string;
-}
-
-interface Message {
-  t: 'inv' | 'drop' | 'ping' | 'ack';
-  from: string;
-  /** An invalidation's or drop's number in its sender's sequence; a ping's: the count so far (absent from older versions). */
-  n?: number;
-  id?: string;
-  deps?: readonly string[];
-  keys?: readonly string[];
   prefix?: string;
 }
 
@@ -282,20 +272,4 @@ export class BusProtocol {
     this.waiting.delete(id);
     wait?.done();
   }
-}
-
-const strings = (list: unknown): boolean =>
-  list === undefined || (Array.isArray(list) && list.every((item) => typeof item === 'string'));
-
-function wellFormed(message: unknown): message is Message {
-  if (typeof message !== 'object' || message === null) return false;
-  const m = message as Record<string, unknown>;
-  return (
-    typeof m.from === 'string' &&
-    (m.n === undefined || (Number.isSafeInteger(m.n) && (m.n as number) >= 0)) &&
-    (m.id === undefined || typeof m.id === 'string') &&
-    (m.prefix === undefined || typeof m.prefix === 'string') &&
-    strings(m.keys) &&
-    strings(m.deps)
-  );
 }
