@@ -38,20 +38,38 @@ export function isQuery(info: GraphqlInfoLike | undefined): boolean {
 }
 
 /**
- * Selections (fields, fragments) one key may visit once fragments are expanded. graphql-js runs a
+ * Selections (fields, fragments, skipped ones too) and characters of text the keys of one
+ * operation may cost, over all its cached fields, once fragments are expanded. graphql-js runs a
  * document whose fragments spread each other twice per level in linear time (it merges), but
- * spelling it out is exponential: past this, the field is served uncached.
+ * spelling it out is exponential: past either, the field is served uncached.
  */
 export const MAX_SELECTIONS = 10_000;
-/** A subselection's text longer than this is keyed by its hash: nesting never multiplies key length. */
+export const MAX_SELECTION_CHARS = 1024 * 1024;
+/** A selection's text longer than this is keyed by its hash: nesting never multiplies key length. */
 const HASHED_FROM = 512;
+
+interface Budget {
+  room: number;
+  chars: number;
+}
 
 interface Walk {
   readonly vars: Record<string, unknown>;
   readonly fragments: Record<string, AstNode>;
   /** Each field node's text (without the fragments it sits in): a fragment spread in many places is spelled once. */
   readonly texts: Map<AstNode, string>;
-  room: number;
+  readonly budget: Budget;
+}
+
+/** One budget per operation run: graphql-js gives each its own variables object (aliases of a field share it). */
+const budgets = new WeakMap<object, Budget>();
+function budgetOf(info: GraphqlInfoLike | undefined): Budget {
+  const fresh = () => ({ room: MAX_SELECTIONS, chars: MAX_SELECTION_CHARS });
+  const vars = info?.variableValues;
+  if (vars === undefined || vars === null || typeof vars !== 'object') return fresh();
+  let budget = budgets.get(vars);
+  if (budget === undefined) budgets.set(vars, (budget = fresh()));
+  return budget;
 }
 
 /** Every item of a list asks for its field's selection with the same nodes and variables (a refusal too). */
@@ -72,13 +90,15 @@ export function selectionKey(info: GraphqlInfoLike | undefined): string {
       vars: info?.variableValues ?? {},
       fragments: info?.fragments ?? {},
       texts: new Map(),
-      room: MAX_SELECTIONS,
+      budget: budgetOf(info),
     };
     try {
       // The field's nodes merge (a field selected twice): one set of subfields, as graphql-js collects them.
-      text = levelText(
-        nodes.map((node) => node.selectionSet?.selections ?? []),
-        walk,
+      text = hashedIfLong(
+        levelText(
+          nodes.map((node) => node.selectionSet?.selections ?? []),
+          walk,
+        ),
       );
     } catch (error) {
       text = error instanceof Error ? error : new Error(String(error));
@@ -110,11 +130,18 @@ function collect(
   on: string,
 ): void {
   for (const sel of selections) {
+    if (--walk.budget.room < 0)
+      throw new Error(
+        `its GraphQL operation's cached fields visit more than ${MAX_SELECTIONS} selections once fragments are expanded`,
+      );
     if (!included(sel.directives, walk.vars)) continue;
-    if (--walk.room < 0)
-      throw new Error(`its GraphQL selection visits more than ${MAX_SELECTIONS} fields and fragments once expanded`);
     if (sel.kind === 'Field') {
-      out.add(on + fieldText(sel, walk));
+      const text = on + fieldText(sel, walk);
+      if ((walk.budget.chars -= text.length) < 0)
+        throw new Error(
+          `its GraphQL operation's cached fields spell more than ${MAX_SELECTION_CHARS} characters of selection once fragments are expanded`,
+        );
+      out.add(text);
     } else if (sel.kind === 'InlineFragment') {
       collect(sel.selectionSet?.selections ?? [], walk, out, spread, path, fragmentPrefix(on, sel, sel, walk));
     } else if (sel.kind === 'FragmentSpread') {
@@ -132,10 +159,15 @@ function collect(
   }
 }
 
+/** What a fragment's fields sit in: its type condition, the directives at the spread and on the fragment. */
 function fragmentPrefix(on: string, fragment: AstNode, site: AstNode, walk: Walk): string {
   const type = fragment.typeCondition?.name.value;
-  return `${on}${type ? `...on ${type}` : ''}${directivesText(site.directives, walk.vars)} `;
+  const own = fragment === site ? '' : directivesText(fragment.directives, walk.vars);
+  return `${on}${type ? `...on ${type}` : ''}${directivesText(site.directives, walk.vars)}${own ? `&${own}` : ''} `;
 }
+
+const hashedIfLong = (text: string) =>
+  text.length > HASHED_FROM ? `#${createHash('sha256').update(text).digest('base64url')}` : text;
 
 function fieldText(field: AstNode, walk: Walk): string {
   const known = walk.texts.get(field);
@@ -150,8 +182,7 @@ function fieldText(field: AstNode, walk: Walk): string {
     : '';
   let sub = '';
   if (field.selectionSet) {
-    const inner = levelText([field.selectionSet.selections], walk);
-    sub = `{${inner.length > HASHED_FROM ? `#${createHash('sha256').update(inner).digest('base64url')}` : inner}}`;
+    sub = `{${hashedIfLong(levelText([field.selectionSet.selections], walk))}}`;
   }
   const text = `${alias !== undefined && alias !== name ? `${alias}:` : ''}${name}${args}${directivesText(field.directives, walk.vars)}${sub}`;
   walk.texts.set(field, text);
@@ -212,8 +243,8 @@ const shown = (v: unknown) =>
 function named(identity: unknown, what: string): unknown {
   if (lacksIdentity(identity))
     throw new Error(
-      `${what} named no parent (${shown(identity)}; a client may not have selected the id it reads): ` +
-        'such requests are served uncached, since every parent would share one answer',
+      `${what} named no parent (${shown(identity)}), and every parent would share one answer. A client ` +
+        'may not have selected the id it reads: load it whatever the selection, or return another identity',
     );
   return identity;
 }

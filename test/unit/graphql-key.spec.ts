@@ -111,3 +111,88 @@ describe('GraphQL selection keys', () => {
     expect(parentIdentity({ id: 0 }, byId as never)).toBe('by:0'); // 0 is an id
   });
 });
+
+describe('GraphQL selection keys: what review found unkeyed or costly', () => {
+  const key = (source: string, vars?: Record<string, unknown>) => selectionKey(infoFor(source, vars));
+
+  it('keys type conditions, and one fragment under two of them at one level', () => {
+    expect(key('{ n { ... on Photo { url } } }')).not.toBe(key('{ n { ... on Video { url } } }'));
+    expect(key('{ n { ...P } } fragment P on Photo { url }')).not.toBe(
+      key('{ n { ...V } } fragment V on Video { url }'),
+    );
+    const F = ' fragment F on Node { id }';
+    expect(key(`{ n { ... on A { ...F } ... on B { ...F } } }${F}`)).not.toBe(key(`{ n { ... on A { ...F } } }${F}`));
+  });
+
+  it('spells each field node on its own: one name with other arguments elsewhere is another text', () => {
+    const F = ' fragment F on U { posts(first: 1) { id } }';
+    expect(key(`{ u { ...F friends { posts(first: 2) { id } } } }${F}`)).not.toBe(
+      key(`{ u { ...F friends { posts(first: 1) { id } } } }${F}`),
+    );
+  });
+
+  it('keys directives other than skip/include: on subfields, spreads and fragment definitions', () => {
+    expect(key('{ u { name @lang(code: "fr") } }')).not.toBe(key('{ u { name @lang(code: "en") } }'));
+    expect(key('{ u { ...F @lang(code: "fr") } } fragment F on U { name }')).not.toBe(
+      key('{ u { ...F @lang(code: "en") } } fragment F on U { name }'),
+    );
+    expect(key('{ u { ...F } } fragment F on U @lang(code: "fr") { name }')).not.toBe(
+      key('{ u { ...F } } fragment F on U @lang(code: "en") { name }'),
+    );
+  });
+
+  it('remembers a selection per fragments too', () => {
+    const info = infoFor('{ u { ...F } } fragment F on U { a }');
+    const one = selectionKey(info);
+    const other = infoFor('{ u { ...F } } fragment F on U { b }');
+    expect(selectionKey({ ...info, fragments: other.fragments })).not.toBe(one);
+  });
+
+  it('refuses an 80 KB document whose fragment paths would copy a long alias into 80 MB of key', () => {
+    let source = '{ user { ...G1 } }';
+    for (let i = 1; i <= 10; i++) {
+      const next = i === 10 ? 'L' : `G${i + 1}`;
+      source += ` fragment G${i} on User { ...on User { ...${next} } ... { ...${next} } }`;
+    }
+    source += ` fragment L on User { ${'a'.repeat(80_000)}: name }`;
+    expect(() => key(source)).toThrow(/more than 1048576 characters/);
+  });
+
+  it('counts skipped selections, and shares one budget among the cached fields of an operation', () => {
+    const skipped = `{ u { ${'...X @skip(if: true) '.repeat(10_001)} } } fragment X on U { a }`;
+    expect(() => key(skipped)).toThrow(/more than 10000 selections/);
+    // 400 aliases of a cached field, each visiting about 60 selections: one operation's variables.
+    let operation = '{';
+    for (let i = 0; i < 400; i++) operation += ` a${i}: u { ...G1 }`;
+    let definitions = ' fragment L on U { id }';
+    for (let i = 1; i <= 5; i++) {
+      const next = i === 5 ? 'L' : `G${i + 1}`;
+      definitions += ` fragment G${i} on U { ...on U { ...${next} } ... { ...${next} } }`;
+    }
+    const doc = parse(`${operation} }${definitions}`);
+    const op = doc.definitions.find((d) => d.kind === 'OperationDefinition') as OperationDefinitionNode;
+    const fragments: Record<string, FragmentDefinitionNode> = {};
+    for (const d of doc.definitions) if (d.kind === 'FragmentDefinition') fragments[d.name.value] = d;
+    const variableValues = {};
+    let keyed = 0;
+    let refused = 0;
+    for (const field of op.selectionSet.selections) {
+      try {
+        selectionKey({ fieldNodes: [field], fragments, variableValues } as unknown as GraphqlInfoLike);
+        keyed++;
+      } catch {
+        refused++;
+      }
+    }
+    expect(keyed).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0); // the operation's budget ran out
+    // Another operation (its own variables) has its own budget.
+    expect(() =>
+      selectionKey({
+        fieldNodes: [op.selectionSet.selections[0]],
+        fragments,
+        variableValues: {},
+      } as unknown as GraphqlInfoLike),
+    ).not.toThrow();
+  });
+});
