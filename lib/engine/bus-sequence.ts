@@ -25,15 +25,20 @@ export type SequenceState = 'complete' | 'late' | 'lost';
 
 /** A jump wider than this is not waited for: L1 is dropped at once (a forged number costs no more). */
 const WIDEST_GAP = 4096;
-/** Gaps pending across senders before L1 is dropped at once: bounds what forged messages can hold. */
-const MOST_GAPS = 1024;
-/** Senders remembered (the least recently heard are forgotten, and heard afresh at a cost of L1). */
+/**
+ * Gaps pending across senders before L1 is dropped at once: bounds what forged messages can hold.
+ * (Each message held on a stalled node is a gap of its own: a write-heavy fleet makes thousands.)
+ */
+const MOST_GAPS = 16_384;
+/** Senders remembered: past this (forged names), all are forgotten and heard afresh, at a cost of L1. */
 const MOST_SENDERS = 16_384;
 
 export class SenderSequences {
   private readonly senders = new Map<string, Sender>();
   private readonly gapped = new Set<Sender>();
   private gaps = 0;
+  /** When the oldest pending gap was noticed (Infinity: none). */
+  private oldest = Infinity;
 
   constructor(
     private readonly lateMs: number,
@@ -47,14 +52,13 @@ export class SenderSequences {
   heard(from: string, n: number, counted: boolean, now: number): boolean {
     const sender = this.senders.get(from);
     if (sender === undefined) {
-      if (this.senders.size >= MOST_SENDERS) this.forget(this.senders.keys().next().value as string);
+      const full = this.senders.size >= MOST_SENDERS;
+      if (full) this.reset();
       this.senders.set(from, { next: counted ? n + 1 : n, gaps: [] });
       // Heard for the first time (this instance is new, or subscribed again, or had forgotten the
       // sender): what it sent before may have been lost since this instance subscribed.
-      return n > 0;
+      return n > 0 || full;
     }
-    this.senders.delete(from); // re-inserted last: most recently heard
-    this.senders.set(from, sender);
     if (n < sender.next) {
       if (counted) this.fill(sender, n);
       return this.gaps > MOST_GAPS;
@@ -66,6 +70,7 @@ export class SenderSequences {
     if (n > sender.next) {
       sender.gaps.push({ from: sender.next, to: n, at: now });
       this.gapped.add(sender);
+      this.oldest = Math.min(this.oldest, now);
       if (++this.gaps > MOST_GAPS) return true;
     }
     sender.next = counted ? n + 1 : n;
@@ -77,12 +82,10 @@ export class SenderSequences {
     return this.gaps;
   }
 
-  /** Whether a skipped number has been missing for `lateMs` ('late') or `lostMs` ('lost'). */
+  /** Whether a skipped number has been missing for `lateMs` ('late') or `lostMs` ('lost'). O(1): asked on every L1 hit. */
   state(now: number): SequenceState {
-    if (this.gaps === 0) return 'complete';
-    let oldest = now;
-    for (const sender of this.gapped) oldest = Math.min(oldest, sender.gaps[0].at);
-    return now - oldest >= this.lostMs ? 'lost' : now - oldest >= this.lateMs ? 'late' : 'complete';
+    const waited = now - this.oldest;
+    return waited >= this.lostMs ? 'lost' : waited >= this.lateMs ? 'late' : 'complete';
   }
 
   /** L1 was dropped: nothing missing before now matters any more. */
@@ -90,6 +93,7 @@ export class SenderSequences {
     for (const sender of this.gapped) sender.gaps = [];
     this.gapped.clear();
     this.gaps = 0;
+    this.oldest = Infinity;
   }
 
   /** The subscription was lost (and L1 dropped): every sender is heard afresh. */
@@ -97,11 +101,12 @@ export class SenderSequences {
     this.senders.clear();
     this.gapped.clear();
     this.gaps = 0;
+    this.oldest = Infinity;
   }
 
   /** A late message: no longer missing. (A number in no gap is a repeat: nothing to do.) */
   private fill(sender: Sender, n: number): void {
-    const at = sender.gaps.findIndex((g) => g.from <= n && n < g.to);
+    const at = gapHolding(sender.gaps, n);
     if (at < 0) return;
     const gap = sender.gaps[at];
     if (n === gap.from) gap.from++;
@@ -115,6 +120,13 @@ export class SenderSequences {
     sender.gaps.splice(at, 1);
     this.gaps--;
     if (sender.gaps.length === 0) this.gapped.delete(sender);
+    if (gap.at === this.oldest) this.findOldest();
+  }
+
+  /** Each sender's first gap is its oldest: a scan over the senders with gaps, when one closes. */
+  private findOldest(): void {
+    this.oldest = Infinity;
+    for (const sender of this.gapped) this.oldest = Math.min(this.oldest, sender.gaps[0].at);
   }
 
   private forget(from: string): void {
@@ -123,5 +135,19 @@ export class SenderSequences {
     this.gaps -= sender.gaps.length;
     this.gapped.delete(sender);
     this.senders.delete(from);
+    this.findOldest();
   }
+}
+
+/** The index of the gap holding `n` (gaps are in order and apart), or -1. */
+function gapHolding(gaps: readonly Gap[], n: number): number {
+  let low = 0;
+  let high = gaps.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    if (n < gaps[mid].from) high = mid - 1;
+    else if (n >= gaps[mid].to) low = mid + 1;
+    else return mid;
+  }
+  return -1;
 }

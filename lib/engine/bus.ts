@@ -53,9 +53,10 @@ export class BusProtocol {
   /** Next number of this instance's own sequence of invalidations and drops. */
   private sent = 0;
   private readonly sequences: SenderSequences;
-  /** Another instance's message is late: L1 hits are confirmed against L2 until it arrives (or is taken as lost). */
-  private suspended = false;
-  private readonly waiting = new Map<string, { acks: number; expected: number | undefined; done: () => void }>();
+  private readonly waiting = new Map<
+    string,
+    { acks: number; expected: number | undefined; done: () => void; closed?: boolean }
+  >();
   private timer: NodeJS.Timeout | undefined;
   private readonly handlers = new Set<BusHandlers>();
   private unsubscribe: (() => void) | undefined;
@@ -96,7 +97,8 @@ export class BusProtocol {
 
   /** May L1 be served without asking L2? `at`: a performance.now() reading taken just before. */
   leased(at: number = performance.now()): boolean {
-    return this.up && at < this.leaseUntil && !this.suspended;
+    // Another instance's message late a quarter lease: hits are confirmed against L2 until it arrives.
+    return this.up && at < this.leaseUntil && this.sequences.state(at) === 'complete';
   }
 
   /** Publishes an invalidation and waits (bounded) until every instance has applied it. */
@@ -136,7 +138,7 @@ export class BusProtocol {
       );
     }
     const wait = this.waiting.get(id);
-    if (wait === undefined) return;
+    if (wait === undefined) throw closedWhileWaiting(); // only close() removes it before PUBLISH's reply
     // Unknown: no number of acknowledgements is enough, wait until silent instances' leases ran out.
     wait.expected = receivers ?? Infinity;
     if (wait.acks >= wait.expected) return this.finish(id); // acknowledgements can arrive before PUBLISH's reply
@@ -150,6 +152,7 @@ export class BusProtocol {
     ]);
     clearTimeout(timer);
     this.waiting.delete(id);
+    if (wait.closed === true) throw closedWhileWaiting();
   }
 
   /** Tells other instances to drop their copies of keys this one just rewrote (best effort). */
@@ -166,13 +169,16 @@ export class BusProtocol {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.up = false;
-    for (const [, w] of this.waiting) w.done();
+    // Pending invalidations fail: without this instance's pings, nothing would show a receiver that lost one.
+    for (const [, w] of this.waiting) {
+      w.closed = true;
+      w.done();
+    }
     this.waiting.clear();
   }
 
   private tick(): void {
     const state = this.sequences.state(performance.now());
-    this.suspended = state !== 'complete';
     // Once more after this turn's I/O: a late message may be waiting in the socket (timers run first).
     if (state === 'lost')
       setImmediate(() => !this.closed && this.sequences.state(performance.now()) === 'lost' && this.resyncAll());
@@ -182,12 +188,16 @@ export class BusProtocol {
   /** Drops L1 (every engine attached): messages may have been missed. */
   private resyncAll(): void {
     this.sequences.settled();
-    this.suspended = false;
     for (const h of this.handlers) h.resync();
   }
 
   private ping(): void {
-    if (!this.up) return;
+    // Not subscribed, it still publishes (invalidations, drops): its count must still reach the others.
+    if (!this.up) {
+      const count: Message = { t: 'ping', from: this.instanceId, n: this.sent };
+      this.transport.publish(this.channel, JSON.stringify(count)).catch(() => undefined);
+      return;
+    }
     const id = String(this.seq++);
     this.pings.set(id, performance.now());
     if (this.pings.size > 64) this.pings = new Map([...this.pings].slice(-8)); // lost pings
@@ -235,7 +245,6 @@ export class BusProtocol {
     if (message.from !== this.instanceId && message.n !== undefined) {
       const now = performance.now();
       if (this.sequences.heard(message.from, message.n, message.t !== 'ping', now)) this.resyncAll();
-      else if (this.suspended && this.sequences.state(now) === 'complete') this.suspended = false;
     }
     if (message.t === 'ping') {
       if (message.from !== this.instanceId || message.id === undefined) return;
@@ -273,3 +282,8 @@ export class BusProtocol {
     wait?.done();
   }
 }
+
+const closedWhileWaiting = () =>
+  new StoreFailureError('the invalidation bus closed before every instance acknowledged the invalidation', undefined, {
+    operation: 'publish',
+  });
