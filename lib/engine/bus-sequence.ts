@@ -17,6 +17,8 @@ interface Gap {
 
 interface Sender {
   next: number;
+  /** When a message of it last arrived (a field write per message: no reordering of the map). */
+  heard: number;
   /** In order of `from`, and so of `at`. */
   gaps: Gap[];
 }
@@ -30,7 +32,10 @@ const WIDEST_GAP = 4096;
  * (Each message held on a stalled node is a gap of its own: a write-heavy fleet makes thousands.)
  */
 const MOST_GAPS = 16_384;
-/** Senders remembered: past this (forged names), all are forgotten and heard afresh, at a cost of L1. */
+/**
+ * Senders remembered. Past this, those silent for a lease are forgotten (instances that ended); if
+ * none is (forged names), all are, and heard afresh at a cost of L1.
+ */
 const MOST_SENDERS = 16_384;
 
 export class SenderSequences {
@@ -52,13 +57,14 @@ export class SenderSequences {
   heard(from: string, n: number, counted: boolean, now: number): boolean {
     const sender = this.senders.get(from);
     if (sender === undefined) {
-      const full = this.senders.size >= MOST_SENDERS;
+      const full = this.senders.size >= MOST_SENDERS && !this.forgetSilent(now);
       if (full) this.reset();
-      this.senders.set(from, { next: counted ? n + 1 : n, gaps: [] });
+      this.senders.set(from, { next: counted ? n + 1 : n, heard: now, gaps: [] });
       // Heard for the first time (this instance is new, or subscribed again, or had forgotten the
       // sender): what it sent before may have been lost since this instance subscribed.
       return n > 0 || full;
     }
+    sender.heard = now;
     if (n < sender.next) {
       if (counted) this.fill(sender, n);
       return this.gaps > MOST_GAPS;
@@ -67,14 +73,15 @@ export class SenderSequences {
       this.forget(from); // heard afresh from its next message (a forged number must not move it)
       return true;
     }
-    if (n > sender.next) {
+    const skipped = n > sender.next;
+    if (skipped) {
       sender.gaps.push({ from: sender.next, to: n, at: now });
       this.gapped.add(sender);
       this.oldest = Math.min(this.oldest, now);
-      if (++this.gaps > MOST_GAPS) return true;
+      this.gaps++;
     }
     sender.next = counted ? n + 1 : n;
-    return false;
+    return skipped && this.gaps > MOST_GAPS;
   }
 
   /** Ranges of missing numbers pending, across senders. */
@@ -127,6 +134,14 @@ export class SenderSequences {
   private findOldest(): void {
     this.oldest = Infinity;
     for (const sender of this.gapped) this.oldest = Math.min(this.oldest, sender.gaps[0].at);
+  }
+
+  /** Forgets senders without gaps silent for a lease (a live one pings every quarter lease); whether any was. */
+  private forgetSilent(now: number): boolean {
+    const before = this.senders.size;
+    for (const [from, sender] of this.senders)
+      if (sender.gaps.length === 0 && now - sender.heard > this.lostMs) this.senders.delete(from);
+    return this.senders.size < before;
   }
 
   private forget(from: string): void {

@@ -103,6 +103,7 @@ export class BusProtocol {
 
   /** Publishes an invalidation and waits (bounded) until every instance has applied it. */
   async announce(change: BusChange): Promise<void> {
+    if (this.closed) throw closedWhileWaiting(); // nothing would acknowledge it: no message is received any more
     const id = `${this.instanceId}.${this.seq++}`;
     const message: Message = {
       t: 'inv',
@@ -157,6 +158,7 @@ export class BusProtocol {
 
   /** Tells other instances to drop their copies of keys this one just rewrote (best effort). */
   async dropped(keys: readonly string[]): Promise<void> {
+    if (this.closed) return;
     await this.transport.publish(
       this.channel,
       JSON.stringify({ t: 'drop', from: this.instanceId, n: this.sent++, keys } satisfies Message),

@@ -229,6 +229,20 @@ it('a message later than the grace suspends the lease (hits confirmed against L2
   }
 });
 
+it('an invalidation on a closed bus fails at once (nothing would acknowledge it) and publishes nothing', async () => {
+  const hub = new Hub();
+  const { a, seen, close } = await pair(hub);
+  try {
+    await a.close();
+    await expect(a.announce({ deps: ['x'], keys: [] })).rejects.toThrow(StoreFailureError);
+    await a.dropped(['k']);
+    await new Promise((r) => setTimeout(r, LEASE_MS));
+    expect(seen).toEqual([]);
+  } finally {
+    await close();
+  }
+});
+
 it("A's pings lost (or failing to publish) leave no gap: a ping takes no number", async () => {
   const hub = new Hub();
   const { a, b, seen, close } = await pair(hub);
@@ -398,6 +412,29 @@ describe('SenderSequences (what forged or lost messages can cost)', () => {
     expect(seq.pending).toBe(1);
     seq.heard('a', 1, true, 1);
     seq.heard('a', 2, true, 1);
+    expect(seq.state(500)).toBe('complete');
+  });
+  it('forgets instances that ended when full: churn costs no L1 while live senders keep pinging', () => {
+    const seq = new SenderSequences(10, 100);
+    const live = ['a', 'b', 'c'];
+    let drops = 0;
+    for (const name of live) seq.heard(name, 0, true, 0);
+    for (let i = 1; i <= 20_000; i++) {
+      if (seq.heard(`one-shot ${i}`, 0, false, i)) drops++; // a process that pinged once and ended
+      if (i % 10 === 0) for (const name of live) if (seq.heard(name, 1, false, i)) drops++;
+    }
+    expect(drops).toBe(0);
+  });
+
+  it('a gap past the pending bound drops L1 once: the sender goes on from the message that tripped it', () => {
+    const seq = new SenderSequences(10, 100);
+    seq.heard('a', 0, true, 0);
+    let n = 0;
+    let tripped = false;
+    while (!tripped) tripped = seq.heard('a', (n += 2), true, 1); // every other number missing
+    seq.settled(); // what the bus does on a drop
+    expect(seq.heard('a', n + 1, true, 2)).toBe(false);
+    expect(seq.pending).toBe(0);
     expect(seq.state(500)).toBe('complete');
   });
 });
