@@ -194,15 +194,14 @@ export class BusProtocol {
   }
 
   private ping(): void {
-    // Not subscribed, it still publishes (invalidations, drops): its count must still reach the others.
-    if (!this.up) {
-      const count: Message = { t: 'ping', from: this.instanceId, n: this.sent };
-      this.transport.publish(this.channel, JSON.stringify(count)).catch(() => undefined);
-      return;
+    // Not subscribed, it still publishes (invalidations, drops), so its count must still reach the
+    // others; only a ping it can hear back (an id) renews its lease.
+    let id: string | undefined;
+    if (this.up) {
+      id = String(this.seq++);
+      this.pings.set(id, performance.now());
+      if (this.pings.size > 64) this.pings = new Map([...this.pings].slice(-8)); // lost pings
     }
-    const id = String(this.seq++);
-    this.pings.set(id, performance.now());
-    if (this.pings.size > 64) this.pings = new Map([...this.pings].slice(-8)); // lost pings
     this.transport
       .publish(this.channel, JSON.stringify({ t: 'ping', from: this.instanceId, n: this.sent, id } satisfies Message))
       .catch(() => undefined);

@@ -174,12 +174,7 @@ function fieldText(field: AstNode, walk: Walk): string {
   if (known !== undefined) return known;
   const name = field.name?.value ?? '?';
   const alias = field.alias?.value;
-  const args = field.arguments?.length
-    ? `(${field.arguments
-        .map((a) => `${a.name.value}:${argumentText(a, walk.vars)}`)
-        .sort()
-        .join(',')})`
-    : '';
+  const args = field.arguments?.length ? `(${argumentTexts(field.arguments, walk.vars).sort().join(',')})` : '';
   let sub = '';
   if (field.selectionSet) {
     sub = `{${hashedIfLong(levelText([field.selectionSet.selections], walk))}}`;
@@ -209,14 +204,14 @@ function directivesText(directives: readonly AstDirective[] | undefined, vars: R
   for (const d of directives) {
     const name = d.name.value;
     if (name === 'skip' || name === 'include') continue;
-    text += `@${name}(${(d.arguments ?? []).map((a) => `${a.name.value}:${argumentText(a, vars)}`).join(',')})`;
+    text += `@${name}(${argumentTexts(d.arguments ?? [], vars).join(',')})`;
   }
   return text;
 }
 
-function argumentText(arg: AstArgument, vars: Record<string, unknown>): string {
-  // Variables are resolved, so `posts(first: $n)` with n=5 and n=50 are different selections.
-  return encodeValue(astValue(arg.value, vars), 'a GraphQL selection', 'selection');
+/** `name:value` of each argument. Variables are resolved, so `posts(first: $n)` with n=5 and n=50 differ. */
+function argumentTexts(args: readonly AstArgument[], vars: Record<string, unknown>): string[] {
+  return args.map((a) => `${a.name.value}:${encodeValue(astValue(a.value, vars), 'a GraphQL selection', 'selection')}`);
 }
 
 /**
