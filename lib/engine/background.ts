@@ -1,3 +1,11 @@
+/** Work on a timer (a retry's back-off) that shutdown should not leave waiting. */
+export interface WaitingWork {
+  /** Starts what waits on the timer, tracked (a no-op when nothing waits). */
+  startNow(): void;
+  /** What is still to do, in words a log line can name. */
+  undone(): string[];
+}
+
 /**
  * Work a call started but does not wait for (entry writes, background refreshes, retries of
  * failed invalidations). Shutdown waits for it, bounded, before the store's connections close:
@@ -5,6 +13,7 @@
  */
 export class Background {
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly waiting = new Set<WaitingWork>();
 
   get size(): number {
     return this.pending.size;
@@ -20,8 +29,22 @@ export class Background {
     return work;
   }
 
-  /** Resolves once everything tracked has settled, or after `timeoutMs`, whichever is first. */
+  /** Work that waits on a timer of its own: `drain` starts it at once, and `undone` reports it. */
+  wait(work: WaitingWork): void {
+    this.waiting.add(work);
+  }
+
+  /** What waiting work still has to do (after `drain`: what shutdown leaves undone). */
+  undone(): string[] {
+    return [...this.waiting].flatMap((w) => w.undone());
+  }
+
+  /**
+   * Starts waiting work now, then resolves once everything tracked has settled, or after
+   * `timeoutMs`, whichever is first.
+   */
   async drain(timeoutMs: number): Promise<void> {
+    for (const work of this.waiting) work.startNow();
     const deadline = Date.now() + timeoutMs;
     while (this.pending.size > 0) {
       const left = deadline - Date.now();

@@ -1,12 +1,14 @@
 import { StoreFailureError } from '../errors';
+import type { WaitingWork } from './background';
 import type { EngineContext } from './context';
 
 /**
  * Invalidations that could not be written. The call that asked for one rejects; from then on this
  * instance treats the dependencies as invalidated (entries carrying them are misses and nothing
- * computed on them is stored) and retries in the background until the store takes it.
+ * computed on them is stored) and retries in the background until the store takes it, or until
+ * shutdown: then it tries once more, and what still failed is reported (`undone`).
  */
-export class FailedInvalidations {
+export class FailedInvalidations implements WaitingWork {
   /**
    * Dependencies whose invalidation is not yet durable, with the number of the failure that left
    * each there: a write takes off only what failed before it started, never a later failure.
@@ -20,7 +22,9 @@ export class FailedInvalidations {
   constructor(
     private readonly ctx: EngineContext,
     private readonly write: (deps: readonly string[]) => Promise<void>,
-  ) {}
+  ) {
+    ctx.background.wait(this);
+  }
 
   affects(deps: readonly string[]): boolean {
     if (this.deps.size === 0) return false;
@@ -38,14 +42,32 @@ export class FailedInvalidations {
       const reason = error instanceof Error ? error.message : String(error);
       const operation =
         error instanceof StoreFailureError && error.operation !== undefined ? error.operation : 'invalidate';
+      // At shutdown nothing retries it: saying it would be retried sent people looking for a write that never came.
+      const then = this.ctx.closing
+        ? `This instance is shutting down and does not retry it; other instances sharing the store may serve the ` +
+          `affected entries until they expire or an invalidation of them succeeds.`
+        : `This instance serves none of the affected entries and retries in the background; other instances sharing ` +
+          `the store may serve them until it succeeds.`;
       throw new StoreFailureError(
-        `store '${this.ctx.name}' could not record an invalidation (${describe(deps)}): ${reason}. This instance serves none of ` +
-          `the affected entries and retries in the background; other instances sharing the store may serve them until it succeeds.`,
+        `store '${this.ctx.name}' could not record an invalidation (${describeDeps(deps)}): ${reason}. ${then}`,
         error,
         { store: this.ctx.name, operation },
       );
     }
     this.settled(deps, started);
+  }
+
+  /** Shutdown begins: a retry waiting for its back-off runs now, so that shutdown's wait covers it. */
+  startNow(): void {
+    if (this.timer === undefined || this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.retry();
+  }
+
+  /** Dependencies whose invalidation is not written yet. */
+  undone(): string[] {
+    return [...this.deps.keys()];
   }
 
   stop(): void {
@@ -64,26 +86,30 @@ export class FailedInvalidations {
     this.delayMs = Math.min(this.delayMs * 2, 30_000);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      const deps = [...this.deps.keys()];
-      if (deps.length === 0) return;
-      const started = this.failures;
-      void this.ctx.background.track(
-        this.write(deps).then(
-          () => {
-            this.settled(deps, started);
-            this.delayMs = 500;
-            // Failed again while this write ran: that one is still to be written.
-            if (this.deps.size > 0) this.schedule();
-          },
-          () => this.schedule(),
-        ),
-      );
+      this.retry();
     }, this.delayMs);
     this.timer.unref?.();
   }
+
+  private retry(): void {
+    const deps = [...this.deps.keys()];
+    if (deps.length === 0) return;
+    const started = this.failures;
+    void this.ctx.background.track(
+      this.write(deps).then(
+        () => {
+          this.settled(deps, started);
+          this.delayMs = 500;
+          // Failed again while this write ran: that one is still to be written.
+          if (this.deps.size > 0) this.schedule();
+        },
+        () => this.schedule(),
+      ),
+    );
+  }
 }
 
-function describe(deps: readonly string[]): string {
+export function describeDeps(deps: readonly string[]): string {
   const shown = deps.slice(0, 3).join(', ');
   return deps.length > 3 ? `${shown} and ${deps.length - 3} more` : shown;
 }

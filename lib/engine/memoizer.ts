@@ -168,10 +168,14 @@ export class Memoizer {
     return this.topology.clear(prefix, allDep);
   }
 
-  /** Waits (bounded) for writes and refreshes under way, then stops background work. */
-  async close(timeoutMs: number = this.ctx.operationTimeoutMs): Promise<void> {
+  /**
+   * Waits (bounded) for writes, refreshes and a last try of failed invalidations, then stops
+   * background work. Returns the dependencies whose invalidation was never written.
+   */
+  async close(timeoutMs: number = this.ctx.operationTimeoutMs): Promise<string[]> {
     this.ctx.closing = true;
     await this.ctx.background.drain(timeoutMs);
     this.topology.close();
+    return this.ctx.background.undone();
   }
 }

@@ -2,6 +2,7 @@ import { DirectCache } from '../method/direct-cache';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { CacheEventStream } from '../engine/event-stream';
+import { describeDeps } from '../engine/failed-invalidations';
 import { Memoizer } from '../engine/memoizer';
 import { StatsCollector } from '../engine/stats';
 import { UnknownStoreError } from '../errors';
@@ -168,7 +169,15 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.telemetry?.close();
     await Promise.all(
-      [...this.memoizers.values()].map((m) => m.close(Math.max(this.options.operationTimeoutMs, 1_000))),
+      [...this.memoizers.values()].map(async (m) => {
+        const unwritten = await m.close(Math.max(this.options.operationTimeoutMs, 1_000));
+        // The call that asked for them was told; this line is for whoever reads why another instance served old data.
+        if (unwritten.length > 0)
+          this.logger.warn(
+            `store '${m.name}': shutting down with invalidations never written (${describeDeps(unwritten)}); other ` +
+              `instances sharing the store may serve the affected entries until they expire or are invalidated again.`,
+          );
+      }),
     );
     this.eventLogger.close();
     // A store another app (or another name here) still uses stays open: the last one closes it.

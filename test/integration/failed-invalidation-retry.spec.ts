@@ -31,6 +31,8 @@ class UserService {
 function flaky(inner: CacheStore) {
   const ctl = {
     failNextTagSet: false,
+    /** Every tag-record write is refused while set. */
+    refuseTagSets: false,
     holdEpochAfterTag: false,
     sawTagSet: false,
     release: undefined as undefined | (() => void),
@@ -52,7 +54,7 @@ function flaky(inner: CacheStore) {
     ready: inner.ready?.bind(inner),
     async set(k, v, t) {
       if (k.includes(':~tag:')) {
-        if (ctl.failNextTagSet) {
+        if (ctl.failNextTagSet || ctl.refuseTagSets) {
           ctl.failNextTagSet = false;
           throw new Error('injected: tag write refused');
         }
@@ -145,4 +147,66 @@ describe('a failed invalidation while another write of the same tag is under way
     },
     20_000,
   );
+});
+
+/*
+ * Shutdown with a failed invalidation not yet retried. Before, the retry waiting for its back-off
+ * was cancelled silently: B served the old value for the entry's whole ttl with nothing in A's log,
+ * and an invalidation failing during shutdown said it would be retried in the background.
+ */
+describe('shutdown with a failed invalidation (Redis, two instances)', () => {
+  let apps: TestingModule[] = [];
+  let warn: jest.SpyInstance;
+  beforeEach(() => {
+    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+  });
+  afterEach(async () => {
+    await Promise.all(apps.map((a) => a.close()));
+    apps = [];
+    jest.restoreAllMocks();
+  });
+
+  async function twoInstances(name: string) {
+    const prefix = uniquePrefix(name);
+    const fa = flaky(redisStore({ url: servers.redis }));
+    const a = await appOn(fa.store, prefix, [UserService]);
+    const b = await appOn(redisStore({ url: servers.redis }), prefix, [UserService]);
+    apps = [b];
+    db.name = 'v1';
+    expect(await b.get(UserService).getUser(1)).toEqual({ id: 1, name: 'v1' });
+    await settle(b);
+    return { fa, a, inv: a.get(InvalidationService), sb: b.get(UserService) };
+  }
+
+  const shutdownWarnings = () =>
+    warn.mock.calls.map((c: unknown[]) => String(c[0])).filter((m) => m.includes('shutting down with invalidations'));
+
+  it('the store answers again: the invalidation is written at shutdown, not dropped with its back-off', async () => {
+    const { fa, a, inv, sb } = await twoInstances('shutretry');
+    db.name = 'v2';
+    fa.ctl.failNextTagSet = true;
+    await expect(inv.invalidateTags(['user:1'])).rejects.toThrow(/retries in the background/);
+    await a.close(); // at once: the retry's back-off (1 s) has not run out
+    expect(await sb.getUser(1)).toEqual({ id: 1, name: 'v2' });
+    expect(shutdownWarnings()).toEqual([]);
+  });
+
+  it('the store still refuses: shutdown says which invalidation was never written, and one failing after it promises no retry', async () => {
+    const { fa, a, inv, sb } = await twoInstances('shutrefused');
+    db.name = 'v2';
+    fa.ctl.refuseTagSets = true;
+    await expect(inv.invalidateTags(['user:1'])).rejects.toThrow(/retries in the background/);
+    await a.close();
+    expect(shutdownWarnings()).toEqual([
+      expect.stringMatching(
+        /^store 'default': shutting down with invalidations never written \(.*user:1.*\); other instances sharing the store may serve/,
+      ),
+    ]);
+    expect(await sb.getUser(1)).toEqual({ id: 1, name: 'v1' }); // what the warning is about
+    const late = inv.invalidateTags(['user:2']);
+    await expect(late).rejects.toBeInstanceOf(StoreFailureError);
+    await expect(late).rejects.toThrow(/is shutting down and does not retry it/);
+    await expect(late).rejects.not.toThrow(/retries in the background/);
+  });
 });
