@@ -287,7 +287,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     return !isUncacheableHttpResponse(context, response, before, this.handlerInfo(context).varyHeaders);
   }
 
-  private readonly warned = new WeakSet<Function>();
+  private readonly warned = new WeakMap<Function, Set<string>>();
   /** The request goes on uncached (to the handler, through any interceptor inside this one). */
   private pass(request: CacheRequest, next: CallHandler): Observable<unknown> {
     markHandled(request);

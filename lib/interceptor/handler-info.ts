@@ -180,18 +180,29 @@ export const NO_IDENTITY =
   "'undefined', NaN, or an object or array with an undefined part): it is never shared. Expected for requests " +
   'without that identity; otherwise read the field the guard sets (req.user.sub, not req.user.id?).';
 
-/** A handler served uncached because the cache cannot key or tag its requests: said once per handler. */
+/** Distinct reasons logged per handler: a reason that names request data must not flood the log. */
+const REASONS_PER_HANDLER = 5;
+
+/**
+ * A handler served uncached because the cache cannot key or tag its requests: said once per
+ * handler and reason (once per handler hid a second reason behind the first, found by review).
+ */
 export function warnUncached(
   logger: Logger,
-  warned: WeakSet<Function>,
+  warned: WeakMap<Function, Set<string>>,
   context: ExecutionContext,
   error: unknown,
 ): void {
   const handler = context.getHandler();
-  if (warned.has(handler)) return;
-  warned.add(handler);
   const reason = error instanceof Error ? error.message : String(error);
-  logger.warn(`${context.getClass().name}.${handlerName(context.getClass(), handler)} is served uncached: ${reason}`);
+  let reasons = warned.get(handler);
+  if (reasons === undefined) warned.set(handler, (reasons = new Set()));
+  if (reasons.has(reason) || reasons.size >= REASONS_PER_HANDLER) return;
+  reasons.add(reason);
+  const more = reasons.size === REASONS_PER_HANDLER ? ' (further reasons for this handler are not logged)' : '';
+  logger.warn(
+    `${context.getClass().name}.${handlerName(context.getClass(), handler)} is served uncached: ${reason}${more}`,
+  );
 }
 
 /** The hook a request's cache state fires, and the X-Cache label it answers with. */

@@ -107,6 +107,20 @@ class SearchController {
     return { me: req.user.sub, run: ++runs };
   }
 
+  /** Two reasons to serve uncached: a missing identity, or a vary that throws (its message names the query). */
+  @Get('reasons')
+  @UseGuards(UserGuard)
+  @CacheMemoize({
+    vary: (req: CacheRequest) => {
+      const bad = (req as UserReq & { query: { bad?: string } }).query.bad;
+      if (bad !== undefined) throw new Error(`no tenant for ${bad}`);
+      return { id: (req as UserReq).user.id };
+    },
+  })
+  reasons(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
   @Get('whole')
   @UseGuards(UserGuard)
   @CacheMemoize({ vary: (req: CacheRequest) => ({ tenant: 'tenant-1', sub: (req as UserReq).user.sub }) })
@@ -178,6 +192,23 @@ describe.each([
       expect(said).toHaveLength(1);
     },
   );
+
+  it('a handler served uncached for a second reason says so too, once per reason, at most five', async () => {
+    const said = () => warnings.filter((w) => w.startsWith('SearchController.reasons is served uncached: '));
+    for (let i = 0; i < 2; i++) expect((await get('/s/reasons', 'alice')).headers['x-cache']).toBe('BYPASS');
+    expect((await get('/s/reasons?bad=a', 'alice')).headers['x-cache']).toBe('BYPASS');
+    expect((await get('/s/reasons?bad=a', 'bob')).headers['x-cache']).toBe('BYPASS');
+    expect(said()).toEqual([
+      expect.stringContaining('served uncached: its vary function named no one'),
+      'SearchController.reasons is served uncached: no tenant for a',
+    ]);
+    // A reason carrying request data cannot flood the log: five reasons, the fifth says so.
+    for (const bad of ['b', 'c', 'd', 'e', 'f']) await get(`/s/reasons?bad=${bad}`, 'alice');
+    expect(said()).toHaveLength(5);
+    expect(said()[4]).toBe(
+      'SearchController.reasons is served uncached: no tenant for d (further reasons for this handler are not logged)',
+    );
+  });
 
   it.each(['null', 'empty', 'false'])(
     'a trackBy override returning a falsy value (%s) leaves the request uncached, as @nestjs/cache-manager does',
