@@ -75,19 +75,26 @@ export function varyValue(
 
 /** Not an identity: absent, or what String() or Number() make of absent (`${req.user.id}`, `${req.user}`). */
 const missing = (value: unknown): boolean =>
-  value === undefined ||
-  value === null ||
-  value === '' ||
-  value === 'undefined' ||
-  value === 'null' ||
-  value === '[object Object]' ||
-  Number.isNaN(value);
+  value === undefined || value === null || value === '' || spellsMissing(value) || Number.isNaN(value);
+
+/**
+ * What String() makes of absent, as a word of a string: `'user:' + req.user.id` is
+ * `'user:undefined'`. `null` is a value in JSON (`JSON.stringify(req.user)` of a row with a null
+ * column), so only counts in a string that is not a JSON object or array.
+ */
+const MISSING_WORD = /(?:^|[^A-Za-z0-9])(?:undefined|NaN)(?:$|[^A-Za-z0-9])|\[object Object\]/;
+const NULL_WORD = /(?:^|[^A-Za-z0-9])null(?:$|[^A-Za-z0-9])/;
+const spellsMissing = (value: unknown): boolean =>
+  typeof value === 'string' &&
+  (MISSING_WORD.test(value) || (value[0] !== '{' && value[0] !== '[' && NULL_WORD.test(value)));
 
 /**
  * A vary result that names no one: missing; an array or plain object whose parts are all missing
  * (or that has none); or one holding an undefined part, down to four levels (undefined drops out
- * of keys, so `{ id: undefined }` is `{}` for every user). A null or '' beside a present part (a
- * user row's `avatarUrl: null`) is a value. Class instances are taken as they are.
+ * of keys, so `{ id: undefined }` is `{}` for every user), or a string spelling one
+ * (`['t1', 'user:' + req.user.id]`). A null or '' beside a present part (a user row's
+ * `avatarUrl: null`) is a value. Class instances are taken as they are. A real id spelled with
+ * the word `null` is served uncached: a lost identity shared by everyone would be worse.
  */
 export function lacksIdentity(by: unknown): boolean {
   if (missing(by)) return true;
@@ -97,7 +104,7 @@ export function lacksIdentity(by: unknown): boolean {
 
 function holdsUndefined(parts: readonly unknown[], depth: number): boolean {
   return parts.some((part) => {
-    if (part === undefined) return true;
+    if (part === undefined || spellsMissing(part)) return true;
     const inner = depth > 1 ? partsOf(part) : undefined;
     return inner !== undefined && holdsUndefined(inner, depth - 1);
   });

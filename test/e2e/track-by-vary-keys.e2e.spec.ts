@@ -92,6 +92,28 @@ class SearchController {
     return { me: req.user.sub, run: ++runs };
   }
 
+  @Get('built')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => 'user:' + (req as UserReq).user.id })
+  built(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
+  @Get('builtpart')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => ['tenant-1', `u-${(req as UserReq).user.avatar}`] })
+  builtpart(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
+  /** A row with a null column, as JSON: `null` there is a value, and `sub` tells users apart. */
+  @Get('json')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => JSON.stringify({ ...(req as UserReq).user, avatar: null }) })
+  json(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
   @Get('falsy')
   @UseGuards(UserGuard)
   @UseInterceptors(FalsyCacheInterceptor)
@@ -179,7 +201,7 @@ describe.each([
     expect([again.headers['x-cache'], again.body]).toEqual(['HIT', first.body]);
   });
 
-  it.each(['object', 'array', 'nested', 'template'])(
+  it.each(['object', 'array', 'nested', 'template', 'built', 'builtpart'])(
     'a vary %s with a missing part is no identity: each user gets their own response, uncached',
     async (route) => {
       const alice = await get(`/s/${route}`, 'alice');
@@ -220,15 +242,18 @@ describe.each([
     },
   );
 
-  it.each(['whole', 'row'])('a vary object with its identity present (%s) is cached per user', async (route) => {
-    const alice = await get(`/s/${route}`, 'alice');
-    const bob = await get(`/s/${route}`, 'bob');
-    const again = await get(`/s/${route}`, 'alice');
-    expect([alice.body.me, bob.body.me, again.body]).toEqual(['alice', 'bob', alice.body]);
-    expect([alice.headers['x-cache'], bob.headers['x-cache'], again.headers['x-cache']]).toEqual([
-      'MISS',
-      'MISS',
-      'HIT',
-    ]);
-  });
+  it.each(['whole', 'row', 'json'])(
+    'a vary object with its identity present (%s) is cached per user',
+    async (route) => {
+      const alice = await get(`/s/${route}`, 'alice');
+      const bob = await get(`/s/${route}`, 'bob');
+      const again = await get(`/s/${route}`, 'alice');
+      expect([alice.body.me, bob.body.me, again.body]).toEqual(['alice', 'bob', alice.body]);
+      expect([alice.headers['x-cache'], bob.headers['x-cache'], again.headers['x-cache']]).toEqual([
+        'MISS',
+        'MISS',
+        'HIT',
+      ]);
+    },
+  );
 });
