@@ -177,7 +177,8 @@ export function keyOf(handler: HandlerInfo, track: string): string {
 /** Why an identified request whose vary function names no one is served uncached (request-key.ts). */
 export const NO_IDENTITY =
   "its vary function named no one for a request identified by a credential or req.user (undefined, null, '', " +
-  "'undefined', NaN, or an object or array with an undefined part): it is never shared. Expected for requests " +
+  "'undefined', NaN, a string built around one such as 'user:undefined', or an object or array with an undefined " +
+  'part): it is never shared. Expected for requests ' +
   'without that identity; otherwise read the field the guard sets (req.user.sub, not req.user.id?).';
 
 /** Distinct reasons logged per handler: a reason that names request data must not flood the log. */
