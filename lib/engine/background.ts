@@ -29,7 +29,7 @@ export class Background {
     return work;
   }
 
-  /** Work that waits on a timer of its own: `drain` starts it at once, and `undone` reports it. */
+  /** Work that waits on a timer of its own: `startWaiting` starts it at once, and `undone` reports it. */
   wait(work: WaitingWork): void {
     this.waiting.add(work);
   }
@@ -39,12 +39,13 @@ export class Background {
     return [...this.waiting].flatMap((w) => w.undone());
   }
 
-  /**
-   * Starts waiting work now, then resolves once everything tracked has settled, or after
-   * `timeoutMs`, whichever is first.
-   */
-  async drain(timeoutMs: number): Promise<void> {
+  /** Shutdown: what waits on a timer starts now, so that `drain` waits for it. */
+  startWaiting(): void {
     for (const work of this.waiting) work.startNow();
+  }
+
+  /** Resolves once everything tracked has settled, or after `timeoutMs`, whichever is first. */
+  async drain(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.pending.size > 0) {
       const left = deadline - Date.now();

@@ -51,6 +51,11 @@ export class CircuitBreaker {
     return false;
   }
 
+  /** An open circuit lets the next call through at once (shutdown's last try of what failed). */
+  probeNow(): void {
+    if (this._state === 'open') this.retryAt = 0;
+  }
+
   success(): void {
     if (this._state === 'closed') {
       this.failures = 0;

@@ -34,7 +34,8 @@ export class FailedInvalidations implements WaitingWork {
   async attempt(deps: readonly string[], run: () => Promise<void>): Promise<void> {
     const started = this.failures;
     try {
-      await run();
+      // Tracked: shutdown waits for it (bounded) and reports it if it failed.
+      await this.ctx.background.track(run());
     } catch (error) {
       const failure = ++this.failures;
       for (const d of deps) this.deps.set(d, failure);

@@ -29,6 +29,8 @@ export class Memoizer {
   /** The codec of a shared store's values. */
   readonly serializer: Serializer;
   private readonly topology: Topology;
+  /** Longest wait of an invalidation for the bus's acknowledgements (bus.ts), 0 without a bus. */
+  private readonly announceMs: number = 0;
   private readonly sync: LocalTopology | undefined;
 
   constructor(
@@ -41,6 +43,7 @@ export class Memoizer {
     const entries = { secret: own?.secret ?? options.secret, compress: own?.compress ?? options.compress };
     const codec = (ctx: EngineContext) => new EntryCodec(serializer, ctx.prefix, entries, `store '${ctx.name}'`);
     if (store instanceof TieredStore) {
+      this.announceMs = store.bus === undefined ? 0 : store.leaseMs + 250;
       this.ctx = new EngineContext(store.l2, { ...options, name: options.name ?? store.kind });
       this.topology = new TwoTierTopology(this.ctx, store, codec(this.ctx));
     } else {
@@ -169,13 +172,25 @@ export class Memoizer {
   }
 
   /**
-   * Waits (bounded) for writes, refreshes and a last try of failed invalidations, then stops
-   * background work. Returns the dependencies whose invalidation was never written.
+   * Waits (bounded) for writes, refreshes, invalidations and a last try of failed ones, then
+   * stops background work. On a tiered store with a bus, that try's announcement may wait for
+   * acknowledgements for a lease more.
    */
-  async close(timeoutMs: number = this.ctx.operationTimeoutMs): Promise<string[]> {
+  async close(timeoutMs: number = this.ctx.operationTimeoutMs): Promise<void> {
     this.ctx.closing = true;
-    await this.ctx.background.drain(timeoutMs);
+    // An outage opened the circuit: the last try must reach the store, not be skipped with the calls.
+    this.ctx.breaker.probeNow();
+    this.ctx.background.startWaiting();
+    await this.ctx.background.drain(timeoutMs + this.announceMs);
     this.topology.close();
+  }
+
+  /**
+   * Dependencies whose invalidation was never written (after close: what shutdown leaves undone).
+   * Waits up to `settleMs` for calls still under way, which a closed client fails at once.
+   */
+  async unwritten(settleMs: number): Promise<string[]> {
+    await this.ctx.background.drain(settleMs);
     return this.ctx.background.undone();
   }
 }

@@ -169,15 +169,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.telemetry?.close();
     await Promise.all(
-      [...this.memoizers.values()].map(async (m) => {
-        const unwritten = await m.close(Math.max(this.options.operationTimeoutMs, 1_000));
-        // The call that asked for them was told; this line is for whoever reads why another instance served old data.
-        if (unwritten.length > 0)
-          this.logger.warn(
-            `store '${m.name}': shutting down with invalidations never written (${describeDeps(unwritten)}); other ` +
-              `instances sharing the store may serve the affected entries until they expire or are invalidated again.`,
-          );
-      }),
+      [...this.memoizers.values()].map((m) => m.close(Math.max(this.options.operationTimeoutMs, 1_000))),
     );
     this.eventLogger.close();
     // A store another app (or another name here) still uses stays open: the last one closes it.
@@ -187,6 +179,18 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
           this.logger.warn(`closing store '${m.name}' failed: ${String(error)}`),
         ),
       ),
+    );
+    // After the stores closed: an invalidation still under way then fails too. The call that asked
+    // for it was told; this line is for whoever reads why another instance served old data.
+    await Promise.all(
+      [...this.memoizers.values()].map(async (m) => {
+        const unwritten = await m.unwritten(250);
+        if (unwritten.length > 0)
+          this.logger.warn(
+            `store '${m.name}': shutting down with invalidations never written (${describeDeps(unwritten)}); other ` +
+              `instances sharing the store may serve the affected entries until they expire or are invalidated again.`,
+          );
+      }),
     );
   }
 

@@ -33,6 +33,10 @@ function flaky(inner: CacheStore) {
     failNextTagSet: false,
     /** Every tag-record write is refused while set. */
     refuseTagSets: false,
+    /** Every write is refused while set (a Redis out of memory under noeviction). */
+    refuseSets: false,
+    /** The next tag-record write waits for this promise, then is refused. */
+    holdThenRefuse: undefined as undefined | Promise<void>,
     holdEpochAfterTag: false,
     sawTagSet: false,
     release: undefined as undefined | (() => void),
@@ -53,7 +57,14 @@ function flaky(inner: CacheStore) {
     touch: inner.touch?.bind(inner),
     ready: inner.ready?.bind(inner),
     async set(k, v, t) {
+      if (ctl.refuseSets) throw new Error('injected: OOM command not allowed');
       if (k.includes(':~tag:')) {
+        const held = ctl.holdThenRefuse;
+        if (held !== undefined) {
+          ctl.holdThenRefuse = undefined;
+          await held;
+          throw new Error('injected: tag write refused after a wait');
+        }
         if (ctl.failNextTagSet || ctl.refuseTagSets) {
           ctl.failNextTagSet = false;
           throw new Error('injected: tag write refused');
@@ -161,7 +172,9 @@ describe('shutdown with a failed invalidation (Redis, two instances)', () => {
     warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
   });
+  let closeA: (() => Promise<void>) | undefined;
   afterEach(async () => {
+    await closeA?.(); // a test that failed before closing A
     await Promise.all(apps.map((a) => a.close()));
     apps = [];
     jest.restoreAllMocks();
@@ -176,7 +189,12 @@ describe('shutdown with a failed invalidation (Redis, two instances)', () => {
     db.name = 'v1';
     expect(await b.get(UserService).getUser(1)).toEqual({ id: 1, name: 'v1' });
     await settle(b);
-    return { fa, a, inv: a.get(InvalidationService), sb: b.get(UserService) };
+    let open = true;
+    closeA = async () => {
+      if (open) await a.close();
+      open = false;
+    };
+    return { fa, a: { close: closeA }, inv: a.get(InvalidationService), sb: b.get(UserService) };
   }
 
   const shutdownWarnings = () =>
@@ -190,6 +208,33 @@ describe('shutdown with a failed invalidation (Redis, two instances)', () => {
     await a.close(); // at once: the retry's back-off (1 s) has not run out
     expect(await sb.getUser(1)).toEqual({ id: 1, name: 'v2' });
     expect(shutdownWarnings()).toEqual([]);
+  });
+
+  it('an outage opened the circuit and the store is back: the last try reaches the store, not skipped as the circuit says', async () => {
+    const { fa, a, inv, sb } = await twoInstances('shutcircuit');
+    const error = jest.mocked(Logger.prototype.error);
+    db.name = 'v2';
+    fa.ctl.refuseSets = true;
+    for (let i = 0; i < 3; i++) await expect(inv.invalidateTags(['user:1'])).rejects.toBeInstanceOf(StoreFailureError);
+    expect(error.mock.calls.map((c) => String(c[0]))).toContainEqual(
+      expect.stringMatching(/^store 'default' is failing \(3 consecutive errors/),
+    );
+    fa.ctl.refuseSets = false;
+    await a.close(); // within the circuit's 1 s cooldown
+    expect(await sb.getUser(1)).toEqual({ id: 1, name: 'v2' });
+    expect(shutdownWarnings()).toEqual([]);
+  });
+
+  it('an invalidation under way at close is waited for, and named when it fails', async () => {
+    const { fa, a, inv } = await twoInstances('shutinflight');
+    let release!: () => void;
+    fa.ctl.holdThenRefuse = new Promise<void>((r) => (release = r));
+    const pending = inv.invalidateTags(['user:3']);
+    const closed = a.close();
+    setTimeout(release, 100); // well within shutdown's wait (1 s)
+    await expect(pending).rejects.toThrow(/is shutting down and does not retry it/);
+    await closed;
+    expect(shutdownWarnings()).toEqual([expect.stringContaining('user:3')]);
   });
 
   it('the store still refuses: shutdown says which invalidation was never written, and one failing after it promises no retry', async () => {
