@@ -31,6 +31,22 @@ describe('redisStore URLs', () => {
     );
   });
 
+  // Found by a new user: ioredis threw a TypeError quoting the URL, password and all.
+  it.each([
+    ['redis://:hunter2#s3cret@127.0.0.1:1/0', '"redis://***@127.0.0.1:1/0"'],
+    ['redis://:hunter2?s3cret@127.0.0.1:1', '"redis://***@127.0.0.1:1"'],
+    ['redis://default:12/s3cret@127.0.0.1:1', '"redis://***@127.0.0.1:1"'],
+    ['redis://default:hunter2%zz@127.0.0.1:1', '"redis://***@127.0.0.1:1"'],
+  ])('a password with an unencoded #, ?, / or %% (%j) is refused with the fix, never shown', (url, shown) => {
+    const error = refusal(url);
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as Error).message).toBe(
+      `redisStore(): url ${shown} is not a URL a client can read: a password holding '#', '?', '/' or '%' must be ` +
+        `percent-encoded (encodeURIComponent(password)), or passed as redisOptions: { password }.`,
+    );
+    expect((error as Error).message).not.toContain('s3cret');
+  });
+
   it.each([
     ['redis://default:ab@hunter2-s3cret@127.0.0.1:1/0', 'redis://***@127.0.0.1:1/0'],
     ['redis://:pw@127.0.0.1:1', 'redis://***@127.0.0.1:1'],

@@ -86,7 +86,26 @@ export function createClient(options: Exclude<RedisStoreOptions, { client: unkno
       `redisStore(): url must look like redis://host:6379 (or rediss:// for TLS), got ${JSON.stringify(typeof options.url === 'string' ? withoutCredentials(options.url) : options.url)}.`,
     );
   }
+  if (!parsesWhole(options.url)) {
+    // ioredis' own error quotes the URL, password included, into the logs.
+    throw new InvalidOptionError(
+      `redisStore(): url ${JSON.stringify(withoutCredentials(options.url))} is not a URL a client can read: a password ` +
+        `holding '#', '?', '/' or '%' must be percent-encoded (encodeURIComponent(password)), or passed as ` +
+        `redisOptions: { password }.`,
+    );
+  }
   return new ioredis.Redis(options.url, { ...failFast, ...options.redisOptions });
+}
+
+/** Parses and decodes, and no part after the host holds an '@' (an unencoded '/', '?' or '#' cut the password there). */
+function parsesWhole(url: string): boolean {
+  try {
+    const { pathname, search, hash, username, password } = new URL(url);
+    decodeURIComponent(username + password); // ioredis decodes them: a stray '%' throws there
+    return !`${pathname}${search}${hash}`.includes('@');
+  } catch {
+    return false;
+  }
 }
 
 export function describe(options: Exclude<RedisStoreOptions, { client: unknown }>): string {
