@@ -22,7 +22,7 @@ import { describeRequest } from './describe-request';
 import { graphqlTrack, type GraphqlInfoLike } from './graphql-key';
 import { joinsOf, type GraphqlJoins, type Produced } from './graphql-joins';
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
-import { HOOKS, keyOf, NO_IDENTITY, resolveHandler, warnUncached, xCache, type HandlerInfo } from './handler-info';
+import { HOOKS, keyOf, resolveHandler, warnUncached, xCache, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
 import { cacheableMethod, carriesUnreadBody, httpKeyPart, isHead, identify, mayCache, varyValue } from './request-key';
 import { runHandler } from './handler-stream';
@@ -259,8 +259,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     const info = this.handlerInfo(context);
     const identity = identify(request, this.registry.requests.privateHeaders);
     if (!mayCache(identity, options, info.varyHeaders)) return undefined;
-    const vary = varyValue(request, options, info.varyHeaders, identity.credentials.length > 0 || identity.user);
-    if (vary === null) return warnUncached(this.logger, this.warned, context, NO_IDENTITY);
+    const vary = varyValue(request, options, info.varyHeaders, identity, this.registry.requests.privateHeaders);
+    if (typeof vary === 'string') return warnUncached(this.logger, this.warned, context, vary);
     const host = this.registry.requests.varyByHost ? request.host : undefined;
     if (request.transport === 'http') {
       if (!cacheableMethod(request, options) || info.ownsResponse || info.variesByAll || carriesUnreadBody(request))

@@ -174,13 +174,6 @@ export function keyOf(handler: HandlerInfo, track: string): string {
   return handler.lastKey;
 }
 
-/** Why an identified request whose vary function names no one is served uncached (request-key.ts). */
-export const NO_IDENTITY =
-  "its vary function named no one for a request identified by a credential or req.user (undefined, null, '', " +
-  "'undefined', NaN, a string built around one such as 'user:undefined', or an object or array with an undefined " +
-  'part): it is never shared. Expected for requests ' +
-  'without that identity; otherwise read the field the guard sets (req.user.sub, not req.user.id?).';
-
 /** Distinct reasons logged per handler: a reason that names request data must not flood the log. */
 const REASONS_PER_HANDLER = 5;
 

@@ -4,6 +4,7 @@ import type { CacheMemoizeOptions } from '../types/options';
 import type { CacheRequest } from '../types/request';
 import type { HttpRequestLike } from './describe-request';
 import { unseenCredentials } from './graphql-socket';
+import { IDENTITY_UNREAD, varyReadingIdentity } from './identity-reads';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
 
@@ -48,20 +49,26 @@ export function mayCache(
   return identity.credentials.every((c) => varyHeaders.includes(c));
 }
 
-/** Undefined: no vary; null: an identified request whose vary function found no identity (not cached). */
+/**
+ * Undefined: no vary; a string: why an identified request's vary function names no one (not
+ * cached). `privateHeaders`: the header names that identify requests.
+ */
 export function varyValue(
   request: CacheRequest,
   options: AnyOptions,
   varyHeaders: readonly string[] | undefined,
-  identified: boolean,
+  identity: RequestIdentity,
+  privateHeaders: readonly string[],
 ): unknown {
-  const vary = options.vary;
+  const vary = options.vary as ((request: CacheRequest) => unknown) | readonly string[] | undefined;
   if (typeof vary === 'function') {
-    const by = vary(request);
+    if (options.public === true || (identity.credentials.length === 0 && !identity.user)) return { by: vary(request) };
+    const isCredential = (name: string) => privateHeaders.includes(name) || identity.credentials.includes(name);
+    const { by, readIdentity } = varyReadingIdentity(request, isCredential, vary);
+    if (!readIdentity) return IDENTITY_UNREAD;
     // `(req) => req.user.id` on a user object without `id`, or `({ id: req.user.id })`: one entry
     // for every user. Not cached.
-    if (identified && options.public !== true && lacksIdentity(by)) return null;
-    return { by };
+    return lacksIdentity(by) ? NO_IDENTITY : { by };
   }
   if (varyHeaders === undefined) return undefined;
   const headers: Record<string, string | null> = {};
@@ -72,6 +79,13 @@ export function varyValue(
   }
   return { headers };
 }
+
+/** Why an identified request whose vary function names no one is served uncached . */
+export const NO_IDENTITY =
+  "its vary function named no one for a request identified by a credential or req.user (undefined, null, '', " +
+  "'undefined', NaN, a string built around one such as 'user:undefined', or an object or array with an undefined " +
+  'part): it is never shared. Expected for requests ' +
+  'without that identity; otherwise read the field the guard sets (req.user.sub, not req.user.id?).';
 
 /** Not an identity: absent, or what String() or Number() make of absent (`${req.user.id}`, `${req.user}`). */
 const missing = (value: unknown): boolean =>

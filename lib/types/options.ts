@@ -184,8 +184,11 @@ export interface CacheMemoizeOptions<A extends readonly unknown[] = never[], R =
   // Handlers (controllers, microservices, resolvers): the interceptor keys on the request.
   /**
    * Vary the cached response by these request headers (`['accept-language']`), or by a value
-   * taken from the request (`(req) => req.user?.id`). Declaring it also allows caching requests
-   * that carry Authorization or Cookie: each user/header value gets its own entry.
+   * taken from the request (`(req) => req.user?.id`). A request identified by a credential header
+   * (Authorization, Cookie...) or `req.user` is cached only when the headers listed include every
+   * credential it carries (one entry per value), or when the function reads who the request is
+   * (its result is then the identity; one reading only other headers names no one), or with
+   * `public`. Anything else is served uncached.
    */
   vary?: readonly string[] | ((request: CacheRequest) => unknown);
   /** Share one response between requests carrying Authorization or Cookie (public data only). */

@@ -114,6 +114,28 @@ class SearchController {
     return { me: req.user.sub, run: ++runs };
   }
 
+  /** Found by a new user: a guarded route varied by language only gave Ann's answer to Bob. */
+  @Get('lang')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => req.headers['accept-language'] })
+  lang(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
+  @Get('langpublic')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ public: true, vary: (req: CacheRequest) => req.headers['accept-language'] })
+  langpublic() {
+    return { me: 'anyone', run: ++runs };
+  }
+
+  @Get('languser')
+  @UseGuards(UserGuard)
+  @CacheMemoize({ vary: (req: CacheRequest) => [req.headers['accept-language'], (req as UserReq).user.sub] })
+  languser(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
   @Get('falsy')
   @UseGuards(UserGuard)
   @UseInterceptors(FalsyCacheInterceptor)
@@ -173,8 +195,9 @@ describe.each([
     await app.listen(0, '127.0.0.1');
   });
   afterAll(() => app.close());
-  const get = (path: string, user?: string) => {
+  const get = (path: string, user?: string, language?: string) => {
     const r = request(app.getHttpServer()).get(path);
+    if (language !== undefined) void r.set('accept-language', language);
     return user === undefined ? r : r.set('x-user', user);
   };
 
@@ -214,6 +237,25 @@ describe.each([
       expect(said).toHaveLength(1);
     },
   );
+
+  it('a vary function that never reads who the request is (a language only) is not an identity: each user gets their own response', async () => {
+    const ann = await get('/s/lang', 'ann', 'en');
+    const bob = await get('/s/lang', 'bob', 'en');
+    expect([ann.body.me, bob.body.me]).toEqual(['ann', 'bob']);
+    expect([ann.headers['x-cache'], bob.headers['x-cache']]).toEqual(['BYPASS', 'BYPASS']);
+    expect(warnings.filter((w) => w.startsWith('SearchController.lang is served uncached: '))).toEqual([
+      expect.stringContaining('its vary function read neither req.user nor a credential header'),
+    ]);
+    // Declared public, the same vary is shared on purpose; read with the user, it is per user.
+    const shared = [await get('/s/langpublic', 'ann', 'en'), await get('/s/langpublic', 'bob', 'en')];
+    expect(shared.map((r) => r.headers['x-cache'])).toEqual(['MISS', 'HIT']);
+    const own = [await get('/s/languser', 'ann', 'en'), await get('/s/languser', 'bob', 'en')];
+    expect(own.map((r) => [r.headers['x-cache'], r.body.me])).toEqual([
+      ['MISS', 'ann'],
+      ['MISS', 'bob'],
+    ]);
+    expect((await get('/s/languser', 'ann', 'en')).headers['x-cache']).toBe('HIT');
+  });
 
   it('a handler served uncached for a second reason says so too, once per reason, at most five', async () => {
     const said = () => warnings.filter((w) => w.startsWith('SearchController.reasons is served uncached: '));
