@@ -4,6 +4,10 @@ import { optionalRequire } from '../../util/optional-require';
 import type { SharedEntryOptions } from '../../types/store';
 import type { NodeRedisClientLike } from './node-redis-client';
 import type { RedisClientLike, RedisClusterNode, RedisConnectionOptions } from './redis.types';
+import { watchSentinelMaster, type SentinelProbe } from './sentinel-watch';
+
+/** How often a Sentinel client checks it is on the master the Sentinels name (as a Cluster refreshes its slots). */
+const SENTINEL_CHECK_MS = 2_000;
 
 /* How RedisStore creates its ioredis client (fail fast, bounded, reconnecting) and describes it. */
 
@@ -70,16 +74,37 @@ export function createClient(options: Exclude<RedisStoreOptions, { client: unkno
     });
   }
   if ('sentinels' in options) {
-    return new ioredis.Redis({
+    const sentinelOptions: Record<string, unknown> = {
       ...failFast,
       // Follow Sentinel's +switch-master at once. Otherwise the client stays on the old master until
       // Sentinel demotes it and drops its clients (seconds; never while it stays frozen): it reads
       // entries invalidated on the new master, and its own invalidations land where they are lost.
       failoverDetector: true,
+      // A frozen Sentinel (its socket accepted by the kernel) answered nothing and was asked first
+      // on every reconnection: caching stopped while two other Sentinels were healthy (review).
+      sentinelCommandTimeout: commandTimeout,
+      // Lost +switch-master subscriptions came back after 60 s (ioredis' default).
+      sentinelReconnectStrategy: (times: number) => Math.min(100 * 2 ** times, 1_000),
       sentinels: options.sentinels,
       name: options.name,
       ...options.redisOptions,
-    });
+    };
+    const client = new ioredis.Redis(sentinelOptions);
+    const probe = (sentinel: { host: string; port: number }) =>
+      new ioredis.Redis({
+        host: sentinel.host,
+        port: sentinel.port,
+        username: sentinelOptions.sentinelUsername,
+        password: sentinelOptions.sentinelPassword,
+        tls: sentinelOptions.sentinelTLS,
+        connectTimeout,
+        commandTimeout,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+        enableReadyCheck: false,
+      }) as unknown as SentinelProbe;
+    watchSentinelMaster(client as never, options.name, options.sentinels, probe, SENTINEL_CHECK_MS);
+    return client;
   }
   if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
     throw new InvalidOptionError(

@@ -3,6 +3,7 @@ import { InvalidOptionError } from '../../errors';
 export type { RedisStoreOptions } from './redis-client';
 import type { CacheStore, SharedEntryOptions } from '../../types/store';
 import { addressOf, connectionProblem, createClient, describe, type RedisStoreOptions } from './redis-client';
+import { followMaster, type Reconnectable } from './sentinel-watch';
 import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 import { RedisBus } from './redis-bus';
 import { checkEntryOptions } from '../../util/entry-options';
@@ -176,9 +177,11 @@ export class RedisStore implements CacheStore {
     // process. The bus subscribes on 'ready' itself. (A Cluster's duplicate subscribes through its
     // ClusterSubscriber, which catches; node-redis resubscribes on its own.)
     const ioredisSingle = this.client.isCluster !== true && !(this.client instanceof NodeRedisClient);
-    return new RedisBus(this.client, () =>
-      ioredisSingle ? client.duplicate!({ autoResubscribe: false }) : client.duplicate!(),
-    );
+    return new RedisBus(this.client, () => {
+      const subscriber = ioredisSingle ? client.duplicate!({ autoResubscribe: false }) : client.duplicate!();
+      followMaster(client, subscriber as RedisClientLike & Reconnectable);
+      return subscriber;
+    });
   }
 
   /** Redis' clock (TIME), epoch ms with microseconds. */

@@ -1,0 +1,104 @@
+import type { RedisClientLike } from './redis.types';
+
+/** What the watch uses of an ioredis client connected to a Sentinel. */
+export interface SentinelProbe {
+  readonly status: string;
+  sentinel(subcommand: 'MASTER', name: string): Promise<unknown>;
+  disconnect(): void;
+  on(event: 'error', listener: () => void): unknown;
+}
+
+/** A connection that follows the watched client to the new master (the bus's subscriber). */
+export interface Reconnectable {
+  readonly status: string;
+  disconnect(reconnect?: boolean): void;
+  once(event: 'end', listener: () => void): unknown;
+}
+
+const followers = new WeakMap<object, Set<Reconnectable>>();
+
+/**
+ * `follower` reconnects when the watch finds `leader` on the wrong master. A subscribed connection
+ * cannot ask its server who it is, and missed the same `+switch-master`.
+ */
+export function followMaster(leader: object, follower: Reconnectable): void {
+  const set = followers.get(leader);
+  if (set === undefined) return; // not a watched client
+  set.add(follower);
+  follower.once('end', () => set.delete(follower));
+}
+
+/** What the watch uses of the data client (ioredis in Sentinel mode). */
+type WatchedClient = RedisClientLike & {
+  info(section: 'server'): Promise<string>;
+  disconnect(reconnect?: boolean): void;
+};
+
+/**
+ * Checks every `intervalMs` that the client is connected to the master the Sentinels name (by run
+ * id), and reconnects it (ioredis asks the Sentinels again) when it is not. ioredis learns of a
+ * failover only from `+switch-master`, which a client whose Sentinel subscriptions were down at
+ * that moment never receives: it stayed on the old master until Sentinel demoted it, and for as
+ * long as a partition kept the old master up, serving what the fleet had invalidated (found by
+ * review: 791 of 791 reads stale over 80 s). The Sentinel connection closes with the client (it
+ * would keep the process alive) and opens again at the next check once the client is back.
+ */
+export function watchSentinelMaster(
+  client: WatchedClient,
+  name: string,
+  sentinels: ReadonlyArray<{ host: string; port: number }>,
+  connectProbe: (sentinel: { host: string; port: number }) => SentinelProbe,
+  intervalMs: number,
+): void {
+  let next = 0;
+  let probe: SentinelProbe | undefined;
+  let busy = false;
+  let reconnectedAt = -Infinity;
+  const following = new Set<Reconnectable>();
+  followers.set(client, following);
+  const close = () => {
+    probe?.disconnect();
+    probe = undefined;
+  };
+  const drop = () => {
+    close();
+    next = (next + 1) % sentinels.length; // an unanswering Sentinel: ask the next one
+  };
+  const check = async () => {
+    if (busy || client.status !== 'ready') return;
+    busy = true;
+    try {
+      if (probe === undefined || probe.status === 'end') {
+        probe = connectProbe(sentinels[next]);
+        probe.on('error', () => undefined);
+      }
+      const named = masterRunId(await probe.sentinel('MASTER', name));
+      if (named === undefined) return; // not known yet, or a failover under way
+      const own = /^run_id:(\w+)/m.exec(await client.info('server'))?.[1];
+      // At most one reconnection per three checks: Sentinels that disagree must not make it flap.
+      if (own !== undefined && own !== named && performance.now() - reconnectedAt > 3 * intervalMs) {
+        reconnectedAt = performance.now();
+        client.disconnect(true);
+        for (const f of following) if (f.status !== 'end') f.disconnect(true);
+      }
+    } catch {
+      drop();
+    } finally {
+      busy = false;
+      if ((client.status as string) === 'end') close(); // closed while this check ran
+    }
+  };
+  setInterval(() => void check(), intervalMs).unref?.();
+  client.on('end', close);
+}
+
+/** The run id in a `SENTINEL MASTER` reply, when Sentinel sees that master up and settled. */
+function masterRunId(reply: unknown): string | undefined {
+  if (!Array.isArray(reply)) return undefined;
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), String(reply[i + 1]));
+  const flags = fields.get('flags') ?? '';
+  if (!/\bmaster\b/.test(flags) || /s_down|o_down|failover_in_progress|promoted/.test(flags)) return undefined;
+  const runid = fields.get('runid');
+  return runid === undefined || runid === '' ? undefined : runid;
+}
