@@ -259,7 +259,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     const info = this.handlerInfo(context);
     const identity = identify(request, this.registry.requests.privateHeaders);
     if (!mayCache(identity, options, info.varyHeaders)) return undefined;
-    const vary = varyValue(request, options, info.varyHeaders, identity, this.registry.requests.privateHeaders);
+    const vary = varyValue(request, options, info.varyHeaders, identity);
     if (typeof vary === 'string') return warnUncached(this.logger, this.warned, context, vary);
     const host = this.registry.requests.varyByHost ? request.host : undefined;
     if (request.transport === 'http') {

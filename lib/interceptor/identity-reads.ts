@@ -6,16 +6,41 @@ import type { CacheRequest } from '../types/request';
  * the next user with the same language (found by a new user's trial).
  */
 export const IDENTITY_UNREAD =
-  'its vary function read neither req.user nor a credential header (nor req.raw, req.context, the query, params, ' +
-  'data or parent) for a request identified by one: its result would be shared by every user. Return who the ' +
-  'request is (req.user.sub), or declare public: true with the vary when the response is the same for every user.';
+  'its vary function read neither req.user nor a credential header the request carries (nor req.context, data, ' +
+  'parent, or a field of req.raw but its url, method and other headers) for a request identified by one: its ' +
+  'result would be shared by every user. Return who the request is (req.user.sub), or declare public: true with ' +
+  'the vary when the response is the same for every user.';
 
-/** Request fields that cannot say who the request is. Any other field read may (a session, a query token). */
-const ANONYMOUS_FIELDS: ReadonlySet<PropertyKey> = new Set(['transport', 'host', 'route', 'pattern']);
+/** Request fields that cannot say who the request is; any other read may (`user`, `context`, `data`, `parent`). */
+const ANONYMOUS_FIELDS: ReadonlySet<PropertyKey> = new Set([
+  'transport',
+  'host',
+  'route',
+  'pattern',
+  'query',
+  'params',
+]);
+/** Fields of the framework's request (Express, Fastify) that cannot say who it is. */
+const ANONYMOUS_RAW: ReadonlySet<PropertyKey> = new Set([
+  'method',
+  'url',
+  'originalUrl',
+  'path',
+  'baseUrl',
+  'hostname',
+  'host',
+  'protocol',
+  'query',
+  'params',
+  'routeOptions',
+  'routerPath',
+]);
 
 /**
  * Runs `vary` on a view of the request that notes whether it read anything that can name who the
- * request is: any field but a few, or a credential header (or all headers at once).
+ * request is: a credential header the request carries (in `headers`, or the framework request's
+ * `headers`, `get()` or `header()`), or any other field but the few that cannot. A function that
+ * throws on the view (`structuredClone` of a proxy) runs on the request itself, counted as read.
  */
 export function varyReadingIdentity<T>(
   request: CacheRequest,
@@ -23,27 +48,40 @@ export function varyReadingIdentity<T>(
   vary: (request: CacheRequest) => T,
 ): { by: T; readIdentity: boolean } {
   let readIdentity = false;
-  const headers = new Proxy(request.headers, {
-    get(target, name, receiver) {
-      if (typeof name !== 'string' || isCredential(name.toLowerCase())) readIdentity = true;
-      return Reflect.get(target, name, receiver) as unknown;
-    },
-    ownKeys(target) {
-      readIdentity = true; // a copy or a walk of every header
-      return Reflect.ownKeys(target);
-    },
-  });
+  const named = (name: unknown) => {
+    if (typeof name !== 'string' || isCredential(name.toLowerCase())) readIdentity = true;
+  };
+  // Copies and walks (spread, JSON, Object.entries) read each value through `get`.
+  const headersOf = (target: object) =>
+    new Proxy(target, {
+      get(t, name) {
+        named(name);
+        return Reflect.get(t, name, t) as unknown;
+      },
+    });
+  const raw = (target: object) =>
+    new Proxy(target, {
+      get(t, name) {
+        const value = Reflect.get(t, name, t) as unknown;
+        if (name === 'headers' && typeof value === 'object' && value !== null) return headersOf(value);
+        if ((name === 'get' || name === 'header') && typeof value === 'function')
+          return (header: unknown, ...rest: unknown[]) => (named(header), Reflect.apply(value, t, [header, ...rest]));
+        if (!ANONYMOUS_RAW.has(name)) readIdentity = true;
+        return typeof value === 'function' ? value.bind(t) : value;
+      },
+    });
   const watched = new Proxy(request, {
-    get(target, name, receiver) {
-      if (name === 'headers') return headers;
+    get(target, name) {
+      const value = Reflect.get(target, name, target) as unknown;
+      if (name === 'headers') return headersOf(value as object);
+      if (name === 'raw' && typeof value === 'object' && value !== null) return raw(value);
       if (!ANONYMOUS_FIELDS.has(name)) readIdentity = true;
-      return Reflect.get(target, name, receiver) as unknown;
-    },
-    ownKeys(target) {
-      readIdentity = true;
-      return Reflect.ownKeys(target);
+      return value;
     },
   });
-  const by = vary(watched);
-  return { by, readIdentity };
+  try {
+    return { by: vary(watched), readIdentity };
+  } catch {
+    return { by: vary(request), readIdentity: true };
+  }
 }

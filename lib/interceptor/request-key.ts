@@ -51,19 +51,20 @@ export function mayCache(
 
 /**
  * Undefined: no vary; a string: why an identified request's vary function names no one (not
- * cached). `privateHeaders`: the header names that identify requests.
+ * cached).
  */
 export function varyValue(
   request: CacheRequest,
   options: AnyOptions,
   varyHeaders: readonly string[] | undefined,
   identity: RequestIdentity,
-  privateHeaders: readonly string[],
 ): unknown {
   const vary = options.vary as ((request: CacheRequest) => unknown) | readonly string[] | undefined;
   if (typeof vary === 'function') {
     if (options.public === true || (identity.credentials.length === 0 && !identity.user)) return { by: vary(request) };
-    const isCredential = (name: string) => privateHeaders.includes(name) || identity.credentials.includes(name);
+    // Only a credential this request carries names it: `req.headers['x-api-key'] ?? 'web'` on a
+    // Bearer request is 'web' for everyone (review).
+    const isCredential = (name: string) => identity.credentials.includes(name);
     const { by, readIdentity } = varyReadingIdentity(request, isCredential, vary);
     if (!readIdentity) return IDENTITY_UNREAD;
     // `(req) => req.user.id` on a user object without `id`, or `({ id: req.user.id })`: one entry
@@ -118,7 +119,7 @@ export function lacksIdentity(by: unknown): boolean {
 
 function holdsUndefined(parts: readonly unknown[], depth: number): boolean {
   return parts.some((part) => {
-    if (part === undefined || spellsMissing(part)) return true;
+    if (part === undefined || spellsMissing(part) || Number.isNaN(part)) return true;
     const inner = depth > 1 ? partsOf(part) : undefined;
     return inner !== undefined && holdsUndefined(inner, depth - 1);
   });

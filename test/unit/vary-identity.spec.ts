@@ -13,6 +13,7 @@ describe('lacksIdentity: what String() and Number() make of absent, inside what 
     [['tenant-1', 'user:undefined'], 'a built part beside a constant'],
     [{ tenant: 't1', user: 'u-null' }, 'a built value beside a constant'],
     [[['t1', 'id=undefined']], 'nested'],
+    [['t1', Number(undefined)], 'a NaN part beside a constant'],
   ])('%j names no one (%s)', (value) => {
     expect(lacksIdentity(value)).toBe(true);
   });

@@ -122,12 +122,12 @@ export function createClient(options: Exclude<RedisStoreOptions, { client: unkno
   return new ioredis.Redis(options.url, { ...failFast, ...options.redisOptions });
 }
 
-/** Parses and decodes, and no part after the host holds an '@' (an unencoded '/', '?' or '#' cut the password there). */
+/** Parses and decodes, and no path or fragment holds an '@' (an unencoded '/', '?' or '#' cut the password there). */
 function parsesWhole(url: string): boolean {
   try {
-    const { pathname, search, hash, username, password } = new URL(url);
+    const { pathname, hash, username, password } = new URL(url);
     decodeURIComponent(username + password); // ioredis decodes them: a stray '%' throws there
-    return !`${pathname}${search}${hash}`.includes('@');
+    return !`${pathname}${hash}`.includes('@'); // (a query may hold one: ?name=a@b)
   } catch {
     return false;
   }
@@ -142,10 +142,12 @@ export function describe(options: Exclude<RedisStoreOptions, { client: unknown }
 
 /** A URL as it may be logged: up to its last `@` masked (ioredis reads a password up to the last one). */
 function withoutCredentials(url: string): string {
-  const at = url.lastIndexOf('@');
-  if (at < 0) return url;
-  const scheme = /^\s*[a-z][a-z0-9+.-]*:\/*/i.exec(url)?.[0] ?? '';
-  return `${scheme}***${url.slice(at)}`;
+  // A password may also ride in the query (?password=...), as ioredis reads it.
+  const masked = url.replace(/([?&](?:sentinel)?password=)[^&#]*/gi, '$1***');
+  const at = masked.lastIndexOf('@'); // over-masks a query holding '@' rather than risk a password
+  if (at < 0) return masked;
+  const scheme = /^\s*[a-z][a-z0-9+.-]*:\/*/i.exec(masked)?.[0] ?? '';
+  return `${scheme}***${masked.slice(at)}`;
 }
 
 /** host:port (or the nodes) the options point at, credentials left out. */
