@@ -24,7 +24,7 @@ import { joinsOf, type GraphqlJoins, type Produced } from './graphql-joins';
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
 import { HOOKS, keyOf, resolveHandler, warnUncached, xCache, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
-import { cacheableMethod, carriesUnreadBody, httpKeyPart, isHead, identify, mayCache, varyValue } from './request-key';
+import { cacheableMethod, carriesUnreadBody, httpKeyPart, isHead, identify, varyValue } from './request-key';
 import { runHandler } from './handler-stream';
 import { cloneResponse } from './response-clone';
 import {
@@ -239,7 +239,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (ofClass === undefined) this.handlers.set(cls, (ofClass = new WeakMap()));
     let info = ofClass.get(handler);
     if (info === undefined) {
-      info = resolveHandler(context, this.registry);
+      info = resolveHandler(context, this.registry, this.logger);
       const chain = interceptorChain(context, this.http?.globalInterceptors);
       info.defers = cachingClass(chain, this.constructor, CacheMemoizeInterceptor, isOurs) !== this.constructor;
       ofClass.set(handler, info);
@@ -258,7 +258,6 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (options.skip !== undefined && (options.skip as (r: CacheRequest) => boolean)(request)) return undefined;
     const info = this.handlerInfo(context);
     const identity = identify(request, this.registry.requests.privateHeaders);
-    if (!mayCache(identity, options, info.varyHeaders)) return undefined;
     const vary = varyValue(request, options, info.varyHeaders, identity);
     if (typeof vary === 'string') return warnUncached(this.logger, this.warned, context, vary);
     const host = this.registry.requests.varyByHost ? request.host : undefined;

@@ -17,6 +17,12 @@ const PASSTHROUGH_METADATA = '__responsePassthrough__';
 const HANDLER_TYPE_METADATA = 'microservices:handler_type';
 const SSE_METADATA = '__sse__';
 const EVENT_HANDLER = 2;
+/** RouteParamtypes.HEADERS and IP, as route-argument keys start. */
+const HEADERS_PARAM = '6';
+const IP_PARAM = '11';
+/** The route's RequestMethod: GET, ALL and HEAD. */
+const METHOD_METADATA = 'method';
+const [GET, ALL, HEAD] = [0, 5, 7];
 
 /** What the interceptor needs of a handler, resolved once per handler (metadata reads are not free per request). */
 export interface HandlerInfo {
@@ -66,7 +72,7 @@ export function handlerMetadata<T>(key: string, context: ExecutionContext): T | 
   return fromHandler !== undefined ? fromHandler : (Reflect.getMetadata(key, context.getClass()) as T | undefined);
 }
 
-export function resolveHandler(context: ExecutionContext, registry: MethodRegistry): HandlerInfo {
+export function resolveHandler(context: ExecutionContext, registry: MethodRegistry, logger?: Logger): HandlerInfo {
   const handler = context.getHandler();
   const cls = context.getClass();
   const own = handlerMetadata<AnyOptions>(CACHE_MEMOIZE_METADATA, context);
@@ -98,6 +104,13 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     ? (options.vary as readonly string[]).map((h) => h.toLowerCase())
     : [];
   const varyHeaders = [...new Set([...declaredVary, ...staticVary])];
+  if (context.getType() === 'http' && typeof options.vary !== 'function' && cachedVerb(handler, options))
+    for (const { read, fix } of unkeyedReads(cls, handler, varyHeaders, registry.requests.privateHeaders))
+      logger?.warn(
+        `${cls.name}.${handlerName(cls, handler)} reads ${read}, which its cache key does not include: every caller ` +
+          `gets the answer computed for the first, whatever theirs says. To key by it, ${fix}; ignore this if the ` +
+          `response does not depend on it.`,
+      );
   return {
     options,
     method,
@@ -132,6 +145,45 @@ export function handlerName(cls: Function, handler: Function): string {
     }
   }
   return handler.name;
+}
+
+/** A route whose HTTP method the interceptor caches (GET, HEAD, ALL unless `httpMethods` says others). */
+function cachedVerb(handler: Function, options: AnyOptions): boolean {
+  const verb = Reflect.getMetadata(METHOD_METADATA, handler) as number | undefined;
+  return options.httpMethods !== undefined || verb === undefined || verb === GET || verb === HEAD || verb === ALL;
+}
+
+/**
+ * Request parts a handler takes as parameters that its key leaves out: a header not in `vary`
+ * (credential headers have their own rules), all headers, the client's IP. Found by a new user:
+ * `@Headers('x-tenant-id')` on a cached route answered every tenant with the first one's data.
+ */
+function unkeyedReads(
+  cls: Function,
+  handler: Function,
+  varyHeaders: readonly string[],
+  privateHeaders: readonly string[],
+): Array<{ read: string; fix: string }> {
+  const args = Reflect.getMetadata(ROUTE_ARGS_METADATA, cls, handler.name) as
+    Record<string, { index?: number; data?: unknown }> | undefined;
+  const reads: Array<{ at: number; read: string; fix: string }> = [];
+  for (const [key, arg] of Object.entries(args ?? {})) {
+    const type = key.split(':')[0];
+    const at = arg?.index ?? 0;
+    const name = typeof arg?.data === 'string' ? arg.data.toLowerCase() : undefined;
+    if (type === HEADERS_PARAM && name === undefined && !varyHeaders.includes('*'))
+      reads.push({ at, read: 'all headers (@Headers())', fix: "add the ones it uses to vary (vary: ['x-tenant-id'])" });
+    else if (
+      type === HEADERS_PARAM &&
+      name !== undefined &&
+      !varyHeaders.includes(name) &&
+      !privateHeaders.includes(name)
+    )
+      reads.push({ at, read: `header '${name}' (@Headers('${name}'))`, fix: `add it to vary (vary: ['${name}'])` });
+    else if (type === IP_PARAM)
+      reads.push({ at, read: "the client's IP (@Ip())", fix: 'key it with a vary function ((req) => req.raw.ip)' });
+  }
+  return reads.sort((a, b) => a.at - b.at);
 }
 
 /** `@Res()` / `@Next()` without passthrough: the handler writes the response; nothing to cache. */

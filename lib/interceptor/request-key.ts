@@ -49,9 +49,15 @@ export function mayCache(
   return identity.credentials.every((c) => varyHeaders.includes(c));
 }
 
+/** Why an identified request is not cached on a route whose vary does not name who it is (found by a new user: silent). */
+export const UNSHARED =
+  'a request identified by a credential header or req.user is never shared, and its vary does not say who it is. ' +
+  'Add vary: (req) => req.user.sub (one entry per user), list every credential header in vary, or declare ' +
+  'public: true for data that is the same for everyone. Expected if only anonymous requests are meant to be cached.';
+
 /**
- * Undefined: no vary; a string: why an identified request's vary function names no one (not
- * cached).
+ * Undefined: no vary; a string: why an identified request may not be cached (its route's vary
+ * does not say who it is, or its vary function names no one).
  */
 export function varyValue(
   request: CacheRequest,
@@ -59,6 +65,7 @@ export function varyValue(
   varyHeaders: readonly string[] | undefined,
   identity: RequestIdentity,
 ): unknown {
+  if (!mayCache(identity, options, varyHeaders)) return UNSHARED;
   const vary = options.vary as ((request: CacheRequest) => unknown) | readonly string[] | undefined;
   if (typeof vary === 'function') {
     if (options.public === true || (identity.credentials.length === 0 && !identity.user)) return { by: vary(request) };

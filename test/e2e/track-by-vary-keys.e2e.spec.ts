@@ -5,9 +5,12 @@ import {
   Controller,
   type ExecutionContext,
   Get,
+  Headers,
   Injectable,
   type INestApplication,
+  Ip,
   Module,
+  Post,
   Query,
   Req,
   UseGuards,
@@ -146,6 +149,33 @@ class SearchController {
     return { me: req.user.sub, run: ++runs };
   }
 
+  /** Found by a new user: the first tenant's answer went to every tenant, silently. */
+  @Get('tenant')
+  @CacheMemoize()
+  tenant(@Headers('X-Tenant-Id') tenant: string, @Ip() ip: string) {
+    return { tenant, ip: typeof ip, run: ++runs };
+  }
+
+  @Get('tenantvaried')
+  @CacheMemoize({ vary: ['x-tenant-id'] })
+  tenantvaried(@Headers('x-tenant-id') tenant: string, @Headers('authorization') auth?: string) {
+    return { tenant, auth: auth !== undefined, run: ++runs };
+  }
+
+  @Post('tenantpost')
+  @CacheMemoize()
+  tenantpost(@Headers('x-tenant-id') tenant: string) {
+    return { tenant, run: ++runs };
+  }
+
+  /** `/me` without vary: never shared, and (found by a new user) it now says why once. */
+  @Get('me')
+  @UseGuards(UserGuard)
+  @CacheMemoize()
+  me(@Req() req: UserReq) {
+    return { me: req.user.sub, run: ++runs };
+  }
+
   @Get('falsy')
   @UseGuards(UserGuard)
   @UseInterceptors(FalsyCacheInterceptor)
@@ -270,6 +300,34 @@ describe.each([
       ['MISS', 'bob'],
     ]);
     expect((await get('/s/languser', 'ann', 'en')).headers['x-cache']).toBe('HIT');
+  });
+
+  it('a cached route reading a header its key leaves out (or the IP) is named in a warning, once; one keyed by it is not', async () => {
+    const said = (route: string) => warnings.filter((w) => w.startsWith(`SearchController.${route} reads `));
+    for (let i = 0; i < 2; i++) {
+      await get('/s/tenant').set('x-tenant-id', 'acme');
+      await get('/s/tenantvaried').set('x-tenant-id', 'acme');
+      await request(app.getHttpServer()).post('/s/tenantpost').set('x-tenant-id', 'acme');
+    }
+    expect(said('tenant')).toEqual([
+      "SearchController.tenant reads header 'x-tenant-id' (@Headers('x-tenant-id')), which its cache key does not " +
+        'include: every caller gets the answer computed for the first, whatever theirs says. To key by it, add it to ' +
+        "vary (vary: ['x-tenant-id']); ignore this if the response does not depend on it.",
+      expect.stringContaining("SearchController.tenant reads the client's IP (@Ip())"),
+    ]);
+    expect([...said('tenantvaried'), ...said('tenantpost')]).toEqual([]);
+  });
+
+  it('an identified request on a route whose vary does not say who it is runs uncached, and the route says why, once', async () => {
+    const answers = [await get('/s/me', 'ann'), await get('/s/me', 'bob'), await get('/s/me', 'ann')];
+    expect(answers.map((r) => [r.headers['x-cache'], r.body.me])).toEqual([
+      ['BYPASS', 'ann'],
+      ['BYPASS', 'bob'],
+      ['BYPASS', 'ann'],
+    ]);
+    expect(warnings.filter((w) => w.startsWith('SearchController.me is served uncached: '))).toEqual([
+      expect.stringContaining('a request identified by a credential header or req.user is never shared'),
+    ]);
   });
 
   it('a handler served uncached for a second reason says so too, once per reason, at most five', async () => {
