@@ -66,7 +66,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (registry === undefined) {
       throw new InvalidOptionError(
         'CacheMemoizeInterceptor needs CacheMemoizeModule: import CacheMemoizeModule.forRoot() (or forRootAsync()) in your root module ' +
-          '(global by default, so once is enough). With isGlobal: false, the module of this controller must import it too: ' +
+          '(global by default, so once is enough). With isGlobal: false, every module whose controllers or providers use @CacheMemoize must import it too: ' +
           'export the configured module from a shared module and import that one here (see README, Quick start).',
       );
     }

@@ -1,11 +1,11 @@
 import { DirectCache } from '../method/direct-cache';
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { CacheEventStream } from '../engine/event-stream';
 import { describeDeps } from '../engine/failed-invalidations';
 import { Memoizer } from '../engine/memoizer';
 import { StatsCollector } from '../engine/stats';
-import { UnknownStoreError } from '../errors';
+import { InvalidOptionError, UnknownStoreError } from '../errors';
 import { MethodRegistry } from '../method/method-registry';
 import type { CacheEvent } from '../types/events';
 import type { CacheMemoizeModuleOptions } from '../types/options';
@@ -39,7 +39,16 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
   /** The prefix was not set: two apps on one server would share entries. */
   private readonly defaultPrefix: boolean;
 
-  constructor(@Inject(CACHE_MEMOIZE_MODULE_OPTIONS) raw: CacheMemoizeModuleOptions, modules: ModulesContainer) {
+  constructor(
+    @Optional() @Inject(CACHE_MEMOIZE_MODULE_OPTIONS) raw: CacheMemoizeModuleOptions | undefined,
+    modules: ModulesContainer,
+  ) {
+    // `imports: [CacheMemoizeModule]`: Nest's own message named an internal token (found by a new user).
+    if (raw === undefined)
+      throw new InvalidOptionError(
+        'CacheMemoizeModule is imported without options: import CacheMemoizeModule.forRoot({ ... }) (or ' +
+          'forRootAsync()) once in your root module, not the bare CacheMemoizeModule class.',
+      );
     claimApp(modules);
     this.defaultPrefix = raw.prefix === undefined;
     const options = (this.options = resolveModuleOptions(raw));

@@ -246,7 +246,16 @@ describe('warnings a user needs', () => {
     @Module({ imports: [SharedCacheModule, ForgetfulModule] })
     class ForgetfulApp {}
     await expect(NestFactory.create(ForgetfulApp, { logger: false, abortOnError: false })).rejects.toThrow(
-      /With isGlobal: false, the module of this controller must import it too/,
+      /With isGlobal: false, every module whose controllers or providers use @CacheMemoize must import it too/,
+    );
+  });
+
+  it('the bare CacheMemoizeModule class imported (no forRoot) fails naming forRoot, not an internal token', async () => {
+    @Module({ imports: [CacheMemoizeModule], providers: [Greeter] })
+    class BareApp {}
+    await expect(NestFactory.create(BareApp, { logger: false, abortOnError: false })).rejects.toThrow(
+      'CacheMemoizeModule is imported without options: import CacheMemoizeModule.forRoot({ ... }) (or forRootAsync()) ' +
+        'once in your root module, not the bare CacheMemoizeModule class.',
     );
   });
 });
