@@ -169,7 +169,10 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
         const ok = await m.store.ready(this.options.connectTimeoutMs);
         if (ok) this.logger.log(`store '${m.name}': ${what}, connected`);
         else
-          this.logger.warn(`store '${m.name}': ${what} is not reachable yet; memoized calls run uncached until it is.`);
+          this.logger.warn(
+            `store '${m.name}': ${what} is not reachable yet${m.store.connectionProblem ? ` (${m.store.connectionProblem})` : ''}; ` +
+              'memoized calls run uncached until it is.',
+          );
       }),
     );
   }

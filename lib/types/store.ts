@@ -39,6 +39,8 @@ export interface CacheStore {
   readonly boundsOwnOperations?: boolean;
   /** Optional: what it is connected to, for the startup log (never credentials). */
   readonly description?: string;
+  /** Optional: why it is not connected now, in words ('authentication failed'), for the startup log. */
+  readonly connectionProblem?: string;
   /** Optional: signing and compression of this store's entries, over the module's. */
   readonly entryOptions?: SharedEntryOptions;
 }

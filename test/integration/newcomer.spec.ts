@@ -16,7 +16,7 @@ import {
   type CacheMemoizeModuleOptions,
   type Duration,
 } from '../../lib';
-import { freePort } from '../support/servers';
+import { freePort, RedisServer } from '../support/servers';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 /*
@@ -277,6 +277,29 @@ describe('store-down messages', () => {
     expect(text).toContain(`cannot reach Redis at 127.0.0.1:${port} (connection refused)`);
     expect(text).not.toContain("Stream isn't writeable");
     await app.close();
+  });
+
+  it('Redis refusing the password: the boot line says "authentication failed" (it said only "not reachable yet")', async () => {
+    const server = await RedisServer.launch(['--requirepass', 'right-one']);
+    let app: Awaited<ReturnType<typeof boot>> | undefined;
+    try {
+      app = await boot([
+        CacheMemoizeModule.forRoot({
+          stores: { default: redisStore({ url: `redis://:wrong-one@127.0.0.1:${server.port}` }) },
+          prefix: uniquePrefix('auth'),
+        }),
+      ]);
+      const said = logs.filter(([level, m]) => level === 'warn' && m.startsWith("store 'default': redis"));
+      expect(said.map(([, m]) => m)).toEqual([
+        `store 'default': redis redis://***@127.0.0.1:${server.port} is not reachable yet (authentication failed); ` +
+          'memoized calls run uncached until it is.',
+      ]);
+      expect(said[0][1]).not.toContain('wrong-one');
+      expect(await app.get(Greeter).hello('x')).toMatch(/hello x/);
+    } finally {
+      await app?.close(); // its client reconnects until closed
+      await server.stop();
+    }
   });
 
   it('memcached says at boot whether it connected', async () => {

@@ -84,6 +84,10 @@ export class RedisStore implements CacheStore {
   };
 
   /** Resolves true once connected, false after `timeoutMs` (the app boots either way). */
+  get connectionProblem(): string | undefined {
+    return this.connectionError;
+  }
+
   async ready(timeoutMs: number): Promise<boolean> {
     await this.closing; // a QUIT under way (the last app before this one closing) lands first
     if (this.client.status === 'ready') return true;
@@ -94,9 +98,13 @@ export class RedisStore implements CacheStore {
         clearTimeout(timer);
         clearInterval(poll);
         this.client.off('ready', onReady);
+        this.client.off('error', onError);
         resolve(ok);
       };
       const onReady = () => done(true);
+      // Wrong credentials do not heal by waiting: say so now (it logged "not reachable yet" after the full wait).
+      const onError = (error: unknown) => connectionProblem(error) === 'authentication failed' && done(false);
+      this.client.on('error', onError);
       const timer = setTimeout(() => done(false), timeoutMs);
       timer.unref?.();
       // Some clients never say 'ready' (node-redis 5's sentinel emits no connection events).
