@@ -112,9 +112,11 @@ async function fleet(): Promise<Fleet> {
 
 describe('Sentinel: a client that missed the failover', () => {
   it.each([
-    ['its Sentinel subscriptions were dropped just before', {}],
-    ['failoverDetector is off', { failoverDetector: false }],
-  ])('the old master partitioned from the Sentinels: the client moves to the new master (%s)', async (_why, extra) => {
+    ['partitioned from the Sentinels', 'its Sentinel subscriptions were dropped just before', {}],
+    ['partitioned from the Sentinels', 'failoverDetector is off', { failoverDetector: false }],
+    // The watch's INFO times out there: it reconnected nothing until the thaw (review of c31273a).
+    ['frozen', 'failoverDetector is off', { failoverDetector: false }],
+  ])('the old master %s: the client moves to the new master (%s)', async (how, _why, extra) => {
     const f = await fleet();
     const prefix = uniquePrefix('sw');
     const made: Memoizer[] = [];
@@ -143,7 +145,8 @@ describe('Sentinel: a client that missed the failover', () => {
       await waitFor(() => f.replicas.every((r) => offset(r) === offset(f.master)), 'the replicas catching up');
       for (const s of f.sentinels) s.cli('client', 'kill', 'type', 'pubsub');
 
-      f.proxy.partition();
+      if (how === 'frozen') f.master.freeze();
+      else f.proxy.partition();
       await waitFor(() => f.sentinels.every((s) => s.masterNow() !== f.proxy.port), 'the failover');
       const promoted = f.replicas.find((r) => r.port === f.sentinels[0].masterNow())!;
       await waitFor(() => promoted.cli('role').startsWith('master'), 'the promotion');
@@ -152,7 +155,7 @@ describe('Sentinel: a client that missed the failover', () => {
       await b.invalidateDeps([tag]);
 
       // The old master is still a master (nothing demotes it across the partition), and A reaches it.
-      expect(f.master.cli('role').split('\n')[0]).toBe('master');
+      if (how !== 'frozen') expect(f.master.cli('role').split('\n')[0]).toBe('master');
       const reads: string[] = [];
       await until(
         async () => {
@@ -163,8 +166,18 @@ describe('Sentinel: a client that missed the failover', () => {
         'A reading the new master',
         200,
       );
-      // Once there, it stays there.
+      // Once there, it stays there. (Against a frozen old master a call runs uncached and returns v2
+      // too: what counts is that A's client is on the new master while the old one is still frozen.)
       for (let i = 0; i < 5; i++) expect(await a.getOrSet(`${prefix}:k`, async () => db, policy)).toBe('v2');
+      await until(
+        () => {
+          const c = (a.store as unknown as { client: { status: string; stream?: { remotePort?: number } } }).client;
+          return c.status === 'ready' && c.stream?.remotePort === promoted.port;
+        },
+        20_000,
+        "A's client on the new master",
+        100,
+      );
     } finally {
       for (const m of made) await m.close().then(() => m.store.disconnect());
       await f.stop();

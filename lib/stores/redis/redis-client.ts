@@ -103,7 +103,14 @@ export function createClient(options: Exclude<RedisStoreOptions, { client: unkno
         maxRetriesPerRequest: 0,
         enableReadyCheck: false,
       }) as unknown as SentinelProbe;
-    watchSentinelMaster(client as never, options.name, options.sentinels, probe, SENTINEL_CHECK_MS);
+    watchSentinelMaster(
+      client as never,
+      options.name,
+      options.sentinels,
+      probe,
+      SENTINEL_CHECK_MS,
+      sentinelOptions.natMap,
+    );
     return client;
   }
   if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {

@@ -49,56 +49,96 @@ export function watchSentinelMaster(
   sentinels: ReadonlyArray<{ host: string; port: number }>,
   connectProbe: (sentinel: { host: string; port: number }) => SentinelProbe,
   intervalMs: number,
+  natMap?: unknown,
 ): void {
   let next = 0;
   let probe: SentinelProbe | undefined;
   let busy = false;
   let reconnectedAt = -Infinity;
+  let timer: NodeJS.Timeout | undefined;
   const following = new Set<Reconnectable>();
   followers.set(client, following);
   const close = () => {
     probe?.disconnect();
     probe = undefined;
   };
-  const drop = () => {
-    close();
-    next = (next + 1) % sentinels.length; // an unanswering Sentinel: ask the next one
+  const reconnect = () => {
+    // At most one reconnection per three checks: Sentinels that disagree must not make it flap.
+    if (performance.now() - reconnectedAt <= 3 * intervalMs) return;
+    reconnectedAt = performance.now();
+    client.disconnect(true);
+    for (const f of following) if (f.status !== 'end') f.disconnect(true);
   };
   const check = async () => {
     if (busy || client.status !== 'ready') return;
     busy = true;
     try {
-      if (probe === undefined || probe.status === 'end') {
-        probe = connectProbe(sentinels[next]);
-        probe.on('error', () => undefined);
+      let named: { runid: string; host: string; port: number } | undefined;
+      try {
+        if (probe === undefined || probe.status === 'end') {
+          probe = connectProbe(sentinels[next]);
+          probe.on('error', () => undefined);
+        }
+        named = settledMaster(await probe.sentinel('MASTER', name));
+      } catch {
+        close();
+        next = (next + 1) % sentinels.length; // an unanswering Sentinel: ask the next one
+        return;
       }
-      const named = masterRunId(await probe.sentinel('MASTER', name));
       if (named === undefined) return; // not known yet, or a failover under way
-      const own = /^run_id:(\w+)/m.exec(await client.info('server'))?.[1];
-      // At most one reconnection per three checks: Sentinels that disagree must not make it flap.
-      if (own !== undefined && own !== named && performance.now() - reconnectedAt > 3 * intervalMs) {
-        reconnectedAt = performance.now();
-        client.disconnect(true);
-        for (const f of following) if (f.status !== 'end') f.disconnect(true);
+      let own: string | undefined;
+      try {
+        own = /^run_id:(\w+)/m.exec(await client.info('server'))?.[1];
+      } catch (error) {
+        // An ACL user without INFO: no way to tell; the check stops rather than churn.
+        if (/NOPERM/.test(String(error))) return stop();
+        // The server the client is on does not answer, and the Sentinels name a settled master:
+        // a frozen old master the client would otherwise wait on until it thaws (review).
+        return reconnect();
       }
-    } catch {
-      drop();
+      // A restarted master keeps its address and gets a new run id that Sentinel learns within
+      // about 10 s: the same address is the same master.
+      if (own !== undefined && own !== named.runid && !at(client, named, natMap)) reconnect();
     } finally {
       busy = false;
       if ((client.status as string) === 'end') close(); // closed while this check ran
     }
   };
-  setInterval(() => void check(), intervalMs).unref?.();
-  client.on('end', close);
+  const start = () => {
+    if (timer !== undefined) return;
+    timer = setInterval(() => void check(), intervalMs);
+    timer.unref?.();
+  };
+  const stop = () => {
+    if (timer !== undefined) clearInterval(timer);
+    timer = undefined;
+    close();
+  };
+  start();
+  // A closed client is let go (the timer held it); one opened again is watched again.
+  client.on('end', stop);
+  client.on('ready', start);
 }
 
-/** The run id in a `SENTINEL MASTER` reply, when Sentinel sees that master up and settled. */
-function masterRunId(reply: unknown): string | undefined {
+/** The client's socket is connected to the address Sentinel names (after `natMap`, as ioredis maps it). */
+function at(client: WatchedClient, named: { host: string; port: number }, natMap: unknown): boolean {
+  const stream = (client as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
+  const key = `${named.host}:${named.port}`;
+  const mapped =
+    typeof natMap === 'function'
+      ? ((natMap as (k: string) => { host: string; port: number } | undefined)(key) ?? named)
+      : ((natMap as Record<string, { host: string; port: number }> | undefined)?.[key] ?? named);
+  const address = stream?.remoteAddress?.replace(/^::ffff:/, '');
+  return stream?.remotePort === Number(mapped.port) && address === mapped.host;
+}
+
+/** The run id and address in a `SENTINEL MASTER` reply, when Sentinel sees that master up and settled. */
+function settledMaster(reply: unknown): { runid: string; host: string; port: number } | undefined {
   if (!Array.isArray(reply)) return undefined;
   const fields = new Map<string, string>();
   for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), String(reply[i + 1]));
   const flags = fields.get('flags') ?? '';
   if (!/\bmaster\b/.test(flags) || /s_down|o_down|failover_in_progress|promoted/.test(flags)) return undefined;
-  const runid = fields.get('runid');
-  return runid === undefined || runid === '' ? undefined : runid;
+  const [runid, host, port] = [fields.get('runid'), fields.get('ip'), Number(fields.get('port'))];
+  return runid === undefined || runid === '' || host === undefined ? undefined : { runid, host, port };
 }
