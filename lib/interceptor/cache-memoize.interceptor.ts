@@ -22,9 +22,9 @@ import { describeRequest } from './describe-request';
 import { graphqlTrack, type GraphqlInfoLike } from './graphql-key';
 import { joinsOf, type GraphqlJoins, type Produced } from './graphql-joins';
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
-import { HOOKS, keyOf, resolveHandler, warnUncached, xCache, type HandlerInfo } from './handler-info';
+import { HOOKS, keyOf, neverCached, resolveHandler, warnUncached, xCache, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
-import { cacheableMethod, carriesUnreadBody, httpKeyPart, isHead, identify, varyValue } from './request-key';
+import { httpKeyPart, isHead, identify, varyValue } from './request-key';
 import { runHandler } from './handler-stream';
 import { cloneResponse } from './response-clone';
 import {
@@ -257,15 +257,12 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   protected trackBy(context: ExecutionContext, request: CacheRequest, options: AnyOptions): unknown {
     if (options.skip !== undefined && (options.skip as (r: CacheRequest) => boolean)(request)) return undefined;
     const info = this.handlerInfo(context);
+    if (neverCached(request, options, info)) return undefined; // before any warning about who it is (review)
     const identity = identify(request, this.registry.requests.privateHeaders);
     const vary = varyValue(request, options, info.varyHeaders, identity);
     if (typeof vary === 'string') return warnUncached(this.logger, this.warned, context, vary);
     const host = this.registry.requests.varyByHost ? request.host : undefined;
-    if (request.transport === 'http') {
-      if (!cacheableMethod(request, options) || info.ownsResponse || info.variesByAll || carriesUnreadBody(request))
-        return undefined;
-      return (info.ownTrack = httpKeyPart(request, host, info, vary));
-    }
+    if (request.transport === 'http') return (info.ownTrack = httpKeyPart(request, host, info, vary));
     if (request.transport === 'rpc') return { pattern: request.pattern, data: request.data, vary };
     return graphqlTrack(request, context.getArgs<unknown[]>()[3] as GraphqlInfoLike | undefined, options, host, vary);
   }

@@ -4,7 +4,9 @@ import type { MethodRegistry } from '../method/method-registry';
 import type { ResolvedMethod } from '../method/resolved-method';
 import type { CacheMemoizeOptions } from '../types/options';
 import type { CachePolicy } from '../types/policy';
+import type { CacheRequest } from '../types/request';
 import { parseDuration } from '../util/duration';
+import { cacheableMethod, carriesUnreadBody } from './request-key';
 
 type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
 
@@ -104,7 +106,11 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     ? (options.vary as readonly string[]).map((h) => h.toLowerCase())
     : [];
   const varyHeaders = [...new Set([...declaredVary, ...staticVary])];
-  if (context.getType() === 'http' && typeof options.vary !== 'function' && cachedVerb(handler, options))
+  const ownsResponse = context.getType() === 'http' && handlesResponseItself(cls, handler);
+  const isStream = Reflect.getMetadata(SSE_METADATA, handler) !== undefined;
+  const variesByAll = staticVaryAll.includes('*');
+  const cached = !ownsResponse && !isStream && !variesByAll && cachedVerb(handler, options);
+  if (context.getType() === 'http' && typeof options.vary !== 'function' && cached)
     for (const { read, fix } of unkeyedReads(cls, handler, varyHeaders, registry.requests.privateHeaders))
       logger?.warn(
         `${cls.name}.${handlerName(cls, handler)} reads ${read}, which its cache key does not include: every caller ` +
@@ -115,10 +121,10 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     options,
     method,
     decorated: own !== undefined,
-    ownsResponse: context.getType() === 'http' && handlesResponseItself(cls, handler),
+    ownsResponse,
     isEvent: Reflect.getMetadata(HANDLER_TYPE_METADATA, handler) === EVENT_HANDLER,
-    isStream: Reflect.getMetadata(SSE_METADATA, handler) !== undefined,
-    variesByAll: staticVaryAll.includes('*'),
+    isStream,
+    variesByAll,
     policy,
     ttlOf: responseTtl(options, method.owner),
     reportsStale: policy.graceMs > 0 || policy.staleIfErrorMs !== undefined || policy.refreshAheadMs !== undefined,
@@ -145,6 +151,12 @@ export function handlerName(cls: Function, handler: Function): string {
     }
   }
   return handler.name;
+}
+
+/** An HTTP request this handler never caches: its method, a response the handler writes, `Vary: *`, an unread body. */
+export function neverCached(request: CacheRequest, options: AnyOptions, info: HandlerInfo): boolean {
+  if (request.transport !== 'http') return false;
+  return !cacheableMethod(request, options) || info.ownsResponse || info.variesByAll || carriesUnreadBody(request);
 }
 
 /** A route whose HTTP method the interceptor caches (GET, HEAD, ALL unless `httpMethods` says others). */
