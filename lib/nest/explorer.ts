@@ -190,7 +190,7 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
     const classOptions = Reflect.getMetadata(CACHE_MEMOIZE_METADATA, cls) as AnyOptions | undefined;
     if (seen !== undefined && (options.instanceKey ?? classOptions?.instanceKey) === undefined) {
       throw new NamespaceConflictError(
-        `@CacheMemoize on ${cls.name}.${name}: ${cls.name} has a second instance (in ${seen.module ?? 'a module'} and ${module ?? 'a module'}), ` +
+        `@CacheMemoize on ${cls.name}.${name}: ${cls.name} has a second instance (${seen.module === module ? `two in ${module ?? 'one module'}` : `in ${seen.module ?? 'a module'} and ${module ?? 'a module'}`}), ` +
           `and both would read and write the same entries. If their results differ (per tenant, per configuration), ` +
           `key them apart with @CacheMemoize({ instanceKey: (self: ${cls.name}) => self.tenantId }) (also on the class); ` +
           `if they are interchangeable, say so with instanceKey: () => 'shared', or provide ${cls.name} from one module only.`,

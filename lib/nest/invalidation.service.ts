@@ -84,6 +84,12 @@ export class InvalidationService implements Evictor {
    */
   async invalidateNamespace(namespace: string, options: StoreSelector = {}): Promise<void> {
     validateSegment(namespace, 'namespace', 'InvalidationService.invalidateNamespace', 100);
+    // 'UserService.' reads as "everything under UserService" and matched nothing, silently (new user's trial).
+    if (namespace.endsWith('.'))
+      throw new InvalidArgumentError(
+        `InvalidationService.invalidateNamespace: namespace ${JSON.stringify(namespace)} ends with '.': a namespace is ` +
+          `invalidated whole by its name, e.g. '${namespace.replace(/\.+$/, '')}'.`,
+      );
     const key = namespaceTagKey(this.engine.prefix, namespace);
     await this.each(options, (m) => m.invalidateDeps([key]));
   }

@@ -113,6 +113,9 @@ describe.each([
     expect((await ub.getUser(1)).run).toBe(1); // B computes now (its own counter)
     await settle(a, b);
 
+    await expect(inv.a.invalidateNamespace('UserService.')).rejects.toThrow(
+      "namespace \"UserService.\" ends with '.': a namespace is invalidated whole by its name, e.g. 'UserService'.",
+    );
     await inv.a.invalidateNamespace('UserService');
     expect((await ub.getUser(1)).run).toBe(2);
     await settle(a, b);

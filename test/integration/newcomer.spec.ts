@@ -250,6 +250,19 @@ describe('warnings a user needs', () => {
     );
   });
 
+  it('two instances of one class in one module are named as such (it said "in M and M")', async () => {
+    @Module({
+      imports: [CacheMemoizeModule.forRoot({ prefix: uniquePrefix('two') })],
+      providers: [Greeter, { provide: 'SecondGreeter', useClass: Greeter }],
+    })
+    class TwoGreeters {}
+    const app = await NestFactory.createApplicationContext(TwoGreeters, { logger: false, abortOnError: false }).catch(
+      (error: unknown) => error,
+    );
+    if (!(app instanceof Error)) await (app as { close(): Promise<void> }).close();
+    expect(String(app)).toMatch(/Greeter has a second instance \(two in TwoGreeters\)/);
+  });
+
   it('the bare CacheMemoizeModule class imported (no forRoot) fails naming forRoot, not an internal token', async () => {
     @Module({ imports: [CacheMemoizeModule], providers: [Greeter] })
     class BareApp {}

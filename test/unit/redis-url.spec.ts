@@ -50,6 +50,7 @@ describe('redisStore URLs', () => {
   it.each([
     ['redis://127.0.0.1:1/0?password=hunter2-s3cret&db=1', 'redis://127.0.0.1:1/0?password=***&db=1'],
     ['redis://127.0.0.1:1/0?name=a@b', 'redis://***@b'],
+    ['REDIS://127.0.0.1:1', 'REDIS://127.0.0.1:1'], // ioredis takes the scheme in any case
     ['redis://default:ab@hunter2-s3cret@127.0.0.1:1/0', 'redis://***@127.0.0.1:1/0'],
     ['redis://:pw@127.0.0.1:1', 'redis://***@127.0.0.1:1'],
     ['rediss://127.0.0.1:1', 'rediss://127.0.0.1:1'],

@@ -113,7 +113,7 @@ export function createClient(options: Exclude<RedisStoreOptions, { client: unkno
     );
     return client;
   }
-  if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+  if (typeof options.url !== 'string' || !/^rediss?:\/\//i.test(options.url)) {
     throw new InvalidOptionError(
       `redisStore(): url must look like redis://host:6379 (or rediss:// for TLS), got ${JSON.stringify(typeof options.url === 'string' ? withoutCredentials(options.url) : options.url)}.`,
     );
