@@ -25,6 +25,8 @@ const IP_PARAM = '11';
 /** The route's RequestMethod: GET, ALL and HEAD. */
 const METHOD_METADATA = 'method';
 const [GET, ALL, HEAD] = [0, 5, 7];
+/** Nest's route-argument metadata: `${RouteParamtypes}:${index}` to the parameter's index and data. */
+type RouteArgs = Record<string, { index?: number; data?: unknown } | undefined>;
 
 /** What the interceptor needs of a handler, resolved once per handler (metadata reads are not free per request). */
 export interface HandlerInfo {
@@ -79,7 +81,8 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
   const cls = context.getClass();
   const own = handlerMetadata<AnyOptions>(CACHE_MEMOIZE_METADATA, context);
   const options = own ?? {};
-  const method = registry.register(cls, handlerName(cls, handler), options, { kind: 'handler' });
+  const name = handlerName(cls, handler);
+  const method = registry.register(cls, name, options, { kind: 'handler' });
   // What the interceptor stores is the response ({ values, status, headers }): an uncacheable
   // marker is never stored, and a cacheIf sees the handler's value.
   const userCacheIf = method.policy.cacheIf;
@@ -106,14 +109,17 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     ? (options.vary as readonly string[]).map((h) => h.toLowerCase())
     : [];
   const varyHeaders = [...new Set([...declaredVary, ...staticVary])];
-  const ownsResponse = context.getType() === 'http' && handlesResponseItself(cls, handler);
+  const http = context.getType() === 'http';
+  // The route's parameter decorators (@Res(), @Headers(...)), under its method name.
+  const args = Reflect.getMetadata(ROUTE_ARGS_METADATA, cls, name) as RouteArgs | undefined;
+  const ownsResponse = http && handlesResponseItself(cls, name, args);
   const isStream = Reflect.getMetadata(SSE_METADATA, handler) !== undefined;
   const variesByAll = staticVaryAll.includes('*');
   const cached = !ownsResponse && !isStream && !variesByAll && cachedVerb(handler, options);
-  if (context.getType() === 'http' && typeof options.vary !== 'function' && cached)
-    for (const { read, fix } of unkeyedReads(cls, handler, varyHeaders, registry.requests.privateHeaders))
+  if (http && typeof options.vary !== 'function' && cached)
+    for (const { read, fix } of unkeyedReads(args, varyHeaders, registry.requests.privateHeaders))
       logger?.warn(
-        `${cls.name}.${handlerName(cls, handler)} reads ${read}, which its cache key does not include: every caller ` +
+        `${cls.name}.${name} reads ${read}, which its cache key does not include: every caller ` +
           `gets the answer computed for the first, whatever theirs says. To key by it, ${fix}; ignore this if the ` +
           `response does not depend on it.`,
       );
@@ -171,13 +177,10 @@ function cachedVerb(handler: Function, options: AnyOptions): boolean {
  * `@Headers('x-tenant-id')` on a cached route answered every tenant with the first one's data.
  */
 function unkeyedReads(
-  cls: Function,
-  handler: Function,
+  args: RouteArgs | undefined,
   varyHeaders: readonly string[],
   privateHeaders: readonly string[],
 ): Array<{ read: string; fix: string }> {
-  const args = Reflect.getMetadata(ROUTE_ARGS_METADATA, cls, handler.name) as
-    Record<string, { index?: number; data?: unknown }> | undefined;
   const reads: Array<{ at: number; read: string; fix: string }> = [];
   for (const [key, arg] of Object.entries(args ?? {})) {
     const type = key.split(':')[0];
@@ -199,12 +202,11 @@ function unkeyedReads(
 }
 
 /** `@Res()` / `@Next()` without passthrough: the handler writes the response; nothing to cache. */
-function handlesResponseItself(cls: Function, handler: Function): boolean {
-  const args = Reflect.getMetadata(ROUTE_ARGS_METADATA, cls, handler.name) as Record<string, unknown> | undefined;
+function handlesResponseItself(cls: Function, name: string, args: RouteArgs | undefined): boolean {
   if (args === undefined) return false;
   const usesResponse = Object.keys(args).some((k) => k.startsWith('1:') || k.startsWith('2:'));
   if (!usesResponse) return false;
-  return Reflect.getMetadata(PASSTHROUGH_METADATA, cls, handler.name) !== true;
+  return Reflect.getMetadata(PASSTHROUGH_METADATA, cls, name) !== true;
 }
 
 /** A version or host declaration (string, list, RegExp, VERSION_NEUTRAL), as key text. */
