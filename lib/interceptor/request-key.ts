@@ -38,11 +38,7 @@ export function identify(request: CacheRequest, privateHeaders: readonly string[
  * (taken as the identity), declares vary headers that cover every credential it carries, or is
  * public. Anything else is served uncached.
  */
-export function mayCache(
-  identity: RequestIdentity,
-  options: AnyOptions,
-  varyHeaders: readonly string[] | undefined,
-): boolean {
+function mayCache(identity: RequestIdentity, options: AnyOptions, varyHeaders: readonly string[] | undefined): boolean {
   if (identity.credentials.length === 0 && !identity.user) return true;
   if (options.public === true || typeof options.vary === 'function') return true;
   if (varyHeaders === undefined || identity.credentials.length === 0) return false;
@@ -88,12 +84,12 @@ export function varyValue(
   return { headers };
 }
 
-/** Why an identified request whose vary function names no one is served uncached . */
+/** Why an identified request whose vary function names no one is served uncached. */
 export const NO_IDENTITY =
   "its vary function named no one for a request identified by a credential or req.user (undefined, null, '', " +
   "'undefined', NaN, a string built around one such as 'user:undefined', or an object or array with an undefined " +
-  'part): it is never shared. Expected for requests ' +
-  'without that identity; otherwise read the field the guard sets (req.user.sub, not req.user.id?).';
+  'part): it is never shared. Expected for requests without that identity; otherwise read the field the guard ' +
+  'sets (req.user.sub, not req.user.id?).';
 
 /** Not an identity: absent, or what String() or Number() make of absent (`${req.user.id}`, `${req.user}`). */
 const missing = (value: unknown): boolean =>

@@ -106,14 +106,14 @@ export class TieredStore implements CacheStore {
     await this.l2.clear(prefix);
   }
 
-  /**
-   * L2 is reachable — and, with a bus, its subscription is up: L1 serves nothing before that (its
-   * first subscription drops every copy made until then), so an app starts with L1 working.
-   */
   get connectionProblem(): string | undefined {
     return this.l2.connectionProblem;
   }
 
+  /**
+   * L2 is reachable — and, with a bus, its subscription is up: L1 serves nothing before that (its
+   * first subscription drops every copy made until then), so an app starts with L1 working.
+   */
   async ready(timeoutMs: number): Promise<boolean> {
     const started = performance.now();
     const l2 = this.l2.ready === undefined ? true : await this.l2.ready(timeoutMs);

@@ -83,11 +83,11 @@ export class RedisStore implements CacheStore {
     throw error;
   };
 
-  /** Resolves true once connected, false after `timeoutMs` (the app boots either way). */
   get connectionProblem(): string | undefined {
     return this.connectionError;
   }
 
+  /** Resolves true once connected, false after `timeoutMs` (the app boots either way). */
   async ready(timeoutMs: number): Promise<boolean> {
     await this.closing; // a QUIT under way (the last app before this one closing) lands first
     if (this.client.status === 'ready') return true;
