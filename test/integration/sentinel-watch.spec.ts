@@ -4,19 +4,23 @@
  * 60 s to subscribe again), or one with `failoverDetector: false`, stayed on the old master. With
  * the old master cut off from the Sentinels but still reachable by the app (a partition), it never
  * left: 791 of 791 reads stale over 80 s. The store now checks every 2 s that its client is on the
- * master the Sentinels name, and reconnects it. And a frozen first Sentinel (its socket accepted
- * by the kernel, no answer) stopped caching although two other Sentinels were healthy.
+ * master the Sentinels name, and reconnects it: clients it creates, and ioredis clients passed in
+ * (which had no check), also for an ACL user without INFO (the check used to stop there). And a
+ * frozen first Sentinel (its socket accepted by the kernel, no answer) stopped caching although
+ * two other Sentinels were healthy.
  *
  * Three Sentinels, a master and two replicas. The Sentinels and replicas reach the master through
  * a proxy that can be cut; the app reaches it directly (natMap), as across a partition.
  */
 import { createServer, Socket, type Server } from 'node:net';
+import Redis from 'ioredis';
 import { redisStore } from '../../lib';
 import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { RedisSentinel, RedisServer } from '../support/servers';
 import { uniquePrefix } from '../support/shared-servers';
 import { until } from '../support/until';
+import { closeClientOf, nodeRedisSentinel, nodeRedisStore } from '../support/node-redis';
 
 jest.setTimeout(120_000);
 
@@ -110,26 +114,54 @@ async function fleet(): Promise<Fleet> {
   return { master, proxy, replicas, sentinels, stop };
 }
 
+/** An ACL user that may do all but INFO, on every server that may become master. */
+const NO_INFO = { username: 'app', password: 'app-pw' };
+const denyInfo = (f: Fleet) => {
+  for (const s of [f.master, ...f.replicas])
+    s.cli('acl', 'setuser', 'app', 'on', '>app-pw', '~*', '&*', '+@all', '-info');
+};
+
 describe('Sentinel: a client that missed the failover', () => {
   it.each([
-    ['partitioned from the Sentinels', 'its Sentinel subscriptions were dropped just before', {}],
-    ['partitioned from the Sentinels', 'failoverDetector is off', { failoverDetector: false }],
+    ['partitioned from the Sentinels', 'its Sentinel subscriptions were dropped just before', {}, 'own'],
+    ['partitioned from the Sentinels', 'failoverDetector is off', { failoverDetector: false }, 'own'],
     // The watch's INFO times out there: it reconnected nothing until the thaw (review of c31273a).
-    ['frozen', 'failoverDetector is off', { failoverDetector: false }],
-  ])('the old master %s: the client moves to the new master (%s)', async (how, _why, extra) => {
+    ['frozen', 'failoverDetector is off', { failoverDetector: false }, 'own'],
+    // The check stopped on NOPERM: the client stayed on the old master, as with no check.
+    ['partitioned from the Sentinels', 'an ACL user without INFO', { failoverDetector: false, ...NO_INFO }, 'own'],
+    // Only the store's own clients were checked.
+    ['partitioned from the Sentinels', 'an ioredis client passed in', { failoverDetector: false }, 'ioredis'],
+    // Not checked by the store: node-redis subscribes again at once, and follows +switch-master.
+    ['partitioned from the Sentinels', 'node-redis createSentinel passed in', {}, 'node-redis'],
+  ])('the old master %s: the client moves to the new master (%s)', async (how, why, extra, whose) => {
     const f = await fleet();
+    if (why.includes('ACL')) denyInfo(f);
     const prefix = uniquePrefix('sw');
     const made: Memoizer[] = [];
+    const passedIn: Redis[] = [];
     const instance = async () => {
-      const store = redisStore({
+      const connection = {
         sentinels: f.sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
         name: 'mymaster',
-        // The Sentinels name the master by the proxy's port; the app reaches the master directly.
-        redisOptions: {
-          natMap: { [`127.0.0.1:${f.proxy.port}`]: { host: '127.0.0.1', port: f.master.port } },
-          ...extra,
-        },
-      });
+      };
+      // The Sentinels name the master by the proxy's port; the app reaches the master directly.
+      const redisOptions = {
+        natMap: { [`127.0.0.1:${f.proxy.port}`]: { host: '127.0.0.1', port: f.master.port } },
+        ...extra,
+      };
+      const store =
+        whose === 'own'
+          ? redisStore({ ...connection, redisOptions })
+          : whose === 'ioredis'
+            ? redisStore({
+                client: passedIn[passedIn.push(new Redis({ ...connection, ...redisOptions, commandTimeout: 500 })) - 1],
+              })
+            : nodeRedisStore(
+                nodeRedisSentinel(connection.sentinels, 'mymaster', 6, {
+                  nodeAddressMap: redisOptions.natMap,
+                  ...extra,
+                }),
+              );
       expect(await store.ready(5_000)).toBe(true);
       const m = new Memoizer(store, { prefix });
       made.push(m);
@@ -169,6 +201,17 @@ describe('Sentinel: a client that missed the failover', () => {
       // Once there, it stays there. (Against a frozen old master a call runs uncached and returns v2
       // too: what counts is that A's client is on the new master while the old one is still frozen.)
       for (let i = 0; i < 5; i++) expect(await a.getOrSet(`${prefix}:k`, async () => db, policy)).toBe('v2');
+      // A store failing over to computing returns v2 too: its writes must land on the new master.
+      await until(
+        async () => {
+          await a.store.set(`${prefix}:landed`, new Uint8Array([1]), 60_000).catch(() => undefined);
+          return promoted.cli('exists', `${prefix}:landed`) === '1';
+        },
+        20_000,
+        "A's writes reaching the new master",
+        200,
+      );
+      if (whose === 'node-redis') return; // its sockets are its own
       await until(
         () => {
           const c = (a.store as unknown as { client: { status: string; stream?: { remotePort?: number } } }).client;
@@ -180,6 +223,8 @@ describe('Sentinel: a client that missed the failover', () => {
       );
     } finally {
       for (const m of made) await m.close().then(() => m.store.disconnect());
+      for (const c of passedIn) c.disconnect();
+      for (const m of made) await closeClientOf(m.store);
       await f.stop();
     }
   });

@@ -43,8 +43,9 @@ export function nodeRedisSentinel(
   sentinels: Array<{ host: string; port: number }>,
   name = 'mymaster',
   major: NodeRedisMajor = 6,
+  options: object = {},
 ) {
-  return track(libs[major].createSentinel({ name, sentinelRootNodes: sentinels }));
+  return track(libs[major].createSentinel({ name, sentinelRootNodes: sentinels, ...options }));
 }
 
 /** A store on `client` (a new node-redis client to `client` when it is a url). */

@@ -4,10 +4,7 @@ import { optionalRequire } from '../../util/optional-require';
 import type { SharedEntryOptions } from '../../types/store';
 import type { NodeRedisClientLike } from './node-redis-client';
 import type { RedisClientLike, RedisClusterNode, RedisConnectionOptions } from './redis.types';
-import { watchSentinelMaster, type SentinelProbe } from './sentinel-watch';
-
-/** How often a Sentinel client checks it is on the master the Sentinels name (as a Cluster refreshes its slots). */
-const SENTINEL_CHECK_MS = 2_000;
+import { SENTINEL_CHECK_MS, sentinelProbe, watchSentinelMaster } from './sentinel-watch';
 
 /* How RedisStore creates its ioredis client (fail fast, bounded, reconnecting) and describes it. */
 
@@ -90,19 +87,7 @@ export function createClient(options: Exclude<RedisStoreOptions, { client: unkno
       ...options.redisOptions,
     };
     const client = new ioredis.Redis(sentinelOptions);
-    const probe = (sentinel: { host: string; port: number }) =>
-      new ioredis.Redis({
-        host: sentinel.host,
-        port: sentinel.port,
-        username: sentinelOptions.sentinelUsername,
-        password: sentinelOptions.sentinelPassword,
-        tls: sentinelOptions.sentinelTLS,
-        connectTimeout,
-        commandTimeout,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-        enableReadyCheck: false,
-      }) as unknown as SentinelProbe;
+    const probe = sentinelProbe(ioredis.Redis, sentinelOptions, connectTimeout, commandTimeout);
     watchSentinelMaster(
       client as never,
       options.name,

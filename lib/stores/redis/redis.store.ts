@@ -3,13 +3,21 @@ import { InvalidOptionError } from '../../errors';
 export type { RedisStoreOptions } from './redis-client';
 import type { CacheStore, SharedEntryOptions } from '../../types/store';
 import { addressOf, connectionProblem, createClient, describe, type RedisStoreOptions } from './redis-client';
-import { followMaster, type Reconnectable } from './sentinel-watch';
+import {
+  followMaster,
+  passedInSentinelClient,
+  SENTINEL_CHECK_MS,
+  sentinelProbe,
+  watchSentinelMaster,
+  type Reconnectable,
+} from './sentinel-watch';
 import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 import { RedisBus } from './redis-bus';
 import { checkEntryOptions } from '../../util/entry-options';
 import { adaptNodeRedis, NodeRedisClient } from './node-redis-client';
 import { parseDuration, TIMER } from '../../util/duration';
 import { asBuffer } from '../../util/bytes';
+import { optionalRequire } from '../../util/optional-require';
 
 const SCAN_COUNT = 1_000;
 
@@ -33,6 +41,8 @@ export class RedisStore implements CacheStore {
   private closing: Promise<void> | undefined;
   /** Why the last connection attempt failed, e.g. 'connection refused'. */
   private connectionError: string | undefined;
+  /** Ends this store's share of the master check on a Sentinel client passed in. */
+  private unwatch: (() => void) | undefined;
 
   constructor(options: RedisStoreOptions) {
     this.entryOptions = checkEntryOptions(options, 'redisStore()');
@@ -46,6 +56,7 @@ export class RedisStore implements CacheStore {
       const o = (options.client as { options?: { host?: string; port?: number } }).options;
       this.address =
         nodeRedis?.address ?? (o?.host !== undefined ? `${o.host}:${o.port ?? 6379}` : 'the client passed in');
+      if (!nodeRedis) this.watchPassedIn();
     } else {
       this.client = createClient(options);
       this.owned = true;
@@ -90,6 +101,7 @@ export class RedisStore implements CacheStore {
   /** Resolves true once connected, false after `timeoutMs` (the app boots either way). */
   async ready(timeoutMs: number): Promise<boolean> {
     await this.closing; // a QUIT under way (the last app before this one closing) lands first
+    if (!this.owned) this.watchPassedIn(); // given to a new app after the last one closed
     if (this.client.status === 'ready') return true;
     // Closed when the last app using it closed, and given to a new app (a test suite's store): reopen.
     if (this.owned && this.client.status === 'end') this.client.connect?.().catch(() => undefined);
@@ -167,6 +179,29 @@ export class RedisStore implements CacheStore {
     );
   }
 
+  /**
+   * An ioredis Sentinel client passed in gets the check the store's own Sentinel clients have (it
+   * missed `+switch-master` just as they did), with the timeouts it was given, for as long as the
+   * store is in use: the application may go on using the client after its app closes.
+   */
+  private watchPassedIn(): void {
+    const sentinel = passedInSentinelClient(this.client);
+    if (sentinel === undefined || this.unwatch !== undefined) return;
+    const o = sentinel.options;
+    const ms = (value: unknown, otherwise: number) => (typeof value === 'number' && value > 0 ? value : otherwise);
+    const Redis = clientClass(sentinel.client);
+    if (Redis === undefined) return;
+    const probe = sentinelProbe(Redis, o, ms(o.connectTimeout, 2_000), ms(o.sentinelCommandTimeout, 500));
+    this.unwatch = watchSentinelMaster(
+      sentinel.client,
+      sentinel.name,
+      sentinel.sentinels,
+      probe,
+      SENTINEL_CHECK_MS,
+      o.natMap,
+    );
+  }
+
   /** A pub/sub bus on a duplicate of this store's connection (same options, its own socket). */
   createBus(): RedisBus {
     const client = this.client as RedisClientLike & {
@@ -217,6 +252,8 @@ export class RedisStore implements CacheStore {
   }
 
   private async close(): Promise<void> {
+    this.unwatch?.();
+    this.unwatch = undefined;
     if (!this.owned || this.client.status === 'end') return;
     const ended = new Promise<void>((resolve) => {
       this.client.once('end', () => resolve());
@@ -234,6 +271,24 @@ export class RedisStore implements CacheStore {
 
 export function redisStore(options: RedisStoreOptions): RedisStore {
   return new RedisStore(options);
+}
+
+type RedisClass = new (options: Record<string, unknown>) => unknown;
+
+/** The ioredis or iovalkey class of `client` (its `constructor` is EventEmitter, by ioredis' mixin). */
+function clientClass(client: object): RedisClass | undefined {
+  let loaded: RedisClass | undefined;
+  for (const name of ['ioredis', 'iovalkey']) {
+    try {
+      const Redis = optionalRequire<{ Redis?: RedisClass }>(name, 'redisStore()').Redis;
+      if (typeof Redis !== 'function') continue;
+      if (client instanceof Redis) return Redis;
+      loaded ??= Redis; // another copy of the package: any client can ask a Sentinel
+    } catch {
+      // not installed
+    }
+  }
+  return loaded;
 }
 
 function orUndefined<T>(value: T | null): T | undefined {

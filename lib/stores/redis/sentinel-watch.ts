@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { RedisClientLike } from './redis.types';
 
 /** What the watch uses of an ioredis client connected to a Sentinel. */
@@ -15,7 +16,13 @@ export interface Reconnectable {
   once(event: 'end', listener: () => void): unknown;
 }
 
+/** How often a Sentinel client checks it is on the master the Sentinels name (as a Cluster refreshes its slots). */
+export const SENTINEL_CHECK_MS = 2_000;
+
 const followers = new WeakMap<object, Set<Reconnectable>>();
+
+/** Watches under way, by client: stores sharing a client passed in share its watch. */
+const watches = new WeakMap<object, { users: number; end(): void }>();
 
 /**
  * `follower` reconnects when the watch finds `leader` on the wrong master. A subscribed connection
@@ -34,6 +41,59 @@ type WatchedClient = RedisClientLike & {
   disconnect(reconnect?: boolean): void;
 };
 
+/** A Sentinel as ioredis lists it. */
+export interface SentinelAddress {
+  host: string;
+  port: number;
+}
+
+/** The connection the watch asks `SENTINEL MASTER` on, opened with the client's Sentinel credentials. */
+export function sentinelProbe(
+  Redis: new (options: Record<string, unknown>) => unknown,
+  clientOptions: Record<string, unknown>,
+  connectTimeout: number,
+  commandTimeout: number,
+): (sentinel: SentinelAddress) => SentinelProbe {
+  return (sentinel) =>
+    new Redis({
+      host: sentinel.host,
+      port: sentinel.port,
+      username: clientOptions.sentinelUsername,
+      password: clientOptions.sentinelPassword,
+      tls: clientOptions.sentinelTLS,
+      connectTimeout,
+      commandTimeout,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      enableReadyCheck: false,
+    }) as SentinelProbe;
+}
+
+/**
+ * An ioredis (or iovalkey) client in Sentinel mode passed in by the application: its master name,
+ * Sentinels and the constructor to open probes with; undefined for any other client.
+ */
+export function passedInSentinelClient(
+  client: unknown,
+): { client: WatchedClient; options: Record<string, unknown>; name: string; sentinels: SentinelAddress[] } | undefined {
+  const c = client as Partial<WatchedClient> & { options?: Record<string, unknown> };
+  const options = c?.options;
+  const sentinels = options?.sentinels;
+  if (!Array.isArray(sentinels) || sentinels.length === 0 || typeof options?.name !== 'string') return undefined;
+  if (typeof c.info !== 'function' || typeof c.disconnect !== 'function' || typeof c.on !== 'function')
+    return undefined;
+  const listed = sentinels.filter(
+    (s): s is SentinelAddress => typeof s?.host === 'string' || typeof (s as { port?: unknown })?.port === 'number',
+  );
+  if (listed.length === 0) return undefined;
+  return {
+    client: c as WatchedClient,
+    options,
+    name: options.name,
+    sentinels: listed.map((s) => ({ host: s.host ?? 'localhost', port: s.port ?? 26379 })),
+  };
+}
+
 /**
  * Checks every `intervalMs` that the client is connected to the master the Sentinels name (by run
  * id), and reconnects it (ioredis asks the Sentinels again) when it is not. ioredis learns of a
@@ -46,12 +106,18 @@ type WatchedClient = RedisClientLike & {
 export function watchSentinelMaster(
   client: WatchedClient,
   name: string,
-  sentinels: ReadonlyArray<{ host: string; port: number }>,
-  connectProbe: (sentinel: { host: string; port: number }) => SentinelProbe,
+  sentinels: readonly SentinelAddress[],
+  connectProbe: (sentinel: SentinelAddress) => SentinelProbe,
   intervalMs: number,
   natMap?: unknown,
-): void {
+): () => void {
+  const under = watches.get(client);
+  if (under !== undefined) {
+    under.users++;
+    return release(client);
+  }
   let next = 0;
+  let infoDenied = false;
   let probe: SentinelProbe | undefined;
   let busy = false;
   let reconnectedAt = -Infinity;
@@ -86,19 +152,27 @@ export function watchSentinelMaster(
         return;
       }
       if (named === undefined) return; // not known yet, or a failover under way
+      if (infoDenied) {
+        // Without INFO, the client's socket tells: ioredis connects to the address Sentinel names
+        // (after natMap), an IP unless Sentinel announces host names, where the check stops.
+        const there = at(client, named, natMap);
+        if (there === undefined) return stop();
+        if (!there) reconnect();
+        return;
+      }
       let own: string | undefined;
       try {
         own = /^run_id:(\w+)/m.exec(await client.info('server'))?.[1];
       } catch (error) {
-        // An ACL user without INFO: no way to tell; the check stops rather than churn.
-        if (/NOPERM/.test(String(error))) return stop();
+        // An ACL user without INFO (asking again would churn: review); the address is checked instead.
+        if (/NOPERM/.test(String(error))) return void (infoDenied = true);
         // The server the client is on does not answer, and the Sentinels name a settled master:
         // a frozen old master the client would otherwise wait on until it thaws (review).
         return reconnect();
       }
       // A restarted master keeps its address and gets a new run id that Sentinel learns within
       // about 10 s: the same address is the same master.
-      if (own !== undefined && own !== named.runid && !at(client, named, natMap)) reconnect();
+      if (own !== undefined && own !== named.runid && at(client, named, natMap) !== true) reconnect();
     } finally {
       busy = false;
       if ((client.status as string) === 'end') close(); // closed while this check ran
@@ -118,16 +192,43 @@ export function watchSentinelMaster(
   // A closed client is let go (the timer held it); one opened again is watched again.
   client.on('end', stop);
   client.on('ready', start);
+  watches.set(client, {
+    users: 1,
+    end: () => {
+      stop();
+      client.off('end', stop);
+      client.off('ready', start);
+      followers.delete(client);
+    },
+  });
+  return release(client);
 }
 
-/** The client's socket is connected to the address Sentinel names (after `natMap`, as ioredis maps it). */
-function at(client: WatchedClient, named: { host: string; port: number }, natMap: unknown): boolean {
+/** Ends the store's share of the watch; the last one stops it (a client passed in outlives the store). */
+function release(client: object): () => void {
+  let released = false;
+  return () => {
+    const watch = watches.get(client);
+    if (released || watch === undefined) return;
+    released = true;
+    if (--watch.users > 0) return;
+    watches.delete(client);
+    watch.end();
+  };
+}
+
+/**
+ * The client's socket is connected to the address Sentinel names (after `natMap`, as ioredis maps
+ * it); undefined when that address is a host name, which a socket's address cannot be compared to.
+ */
+function at(client: WatchedClient, named: { host: string; port: number }, natMap: unknown): boolean | undefined {
   const stream = (client as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
   const key = `${named.host}:${named.port}`;
   const mapped =
     typeof natMap === 'function'
       ? ((natMap as (k: string) => { host: string; port: number } | undefined)(key) ?? named)
       : ((natMap as Record<string, { host: string; port: number }> | undefined)?.[key] ?? named);
+  if (isIP(mapped.host) === 0) return undefined;
   const address = stream?.remoteAddress?.replace(/^::ffff:/, '');
   return stream?.remotePort === Number(mapped.port) && address === mapped.host;
 }
