@@ -18,7 +18,7 @@ import { MethodRegistry } from '../method/method-registry';
 import type { CacheMemoizeOptions } from '../types/options';
 import type { CallScope } from '../types/policy';
 import type { CacheRequest, HttpAdapterRef } from '../types/request';
-import { describeRequest } from './describe-request';
+import { describeRequest, USER_SET_LATE, userSetSince } from './describe-request';
 import { graphqlTrack, type GraphqlInfoLike } from './graphql-key';
 import { joinsOf, type GraphqlJoins, type Produced } from './graphql-joins';
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
@@ -261,7 +261,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     const identity = identify(request, this.registry.requests.privateHeaders);
     const vary = varyValue(request, options, info.varyHeaders, identity);
     if (typeof vary === 'string') return warnUncached(this.logger, this.warned, context, vary);
-    const host = this.registry.requests.varyByHost ? request.host : undefined;
+    // A host-routed controller (`host: ':tenant.example.com'`) answers per host whatever varyByHost says (review).
+    const host = this.registry.requests.varyByHost || info.declaredHost !== '-' ? request.host : undefined;
     if (request.transport === 'http') return (info.ownTrack = httpKeyPart(request, host, info, vary));
     if (request.transport === 'rpc') return { pattern: request.pattern, data: request.data, vary };
     return graphqlTrack(request, context.getArgs<unknown[]>()[3] as GraphqlInfoLike | undefined, options, host, vary);
@@ -276,6 +277,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
   ): boolean {
     const last = values[values.length - 1];
     if (last instanceof StreamableFile || isStream(last)) return false;
+    if (userSetSince(request)) return warnUncached(this.logger, this.warned, context, USER_SET_LATE) ?? false;
     // A resolver that set a header or cookie (a new visitor's cart id): its hits could not send them.
     if (request.transport === 'graphql') return !resolverWrote(request.raw, before);
     if (request.transport !== 'http') return true;

@@ -36,6 +36,25 @@ function userOf(req: HttpRequestLike): unknown {
   return req.user ?? req.raw?.user;
 }
 
+/**
+ * Why a response is not stored when `request.user` appeared while the handler ran: set by an
+ * interceptor inside ours, it made an anonymous-looking request one user's (review: Bob got
+ * Alice's `/me`).
+ */
+export const USER_SET_LATE =
+  'request.user was set after the cache interceptor ran (by an interceptor inside it), so the response may be ' +
+  "that user's and is not stored. Set the user in a guard or middleware (they run before interceptors); until " +
+  'then, requests to this route can still hit entries stored for anonymous requests.';
+
+/** A user set since `request` was described (by an interceptor inside ours); HTTP and GraphQL over HTTP. */
+export function userSetSince(request: CacheRequest): boolean {
+  if (request.user !== undefined && request.user !== null) return false;
+  if (request.transport === 'http') return userOf(request.raw as HttpRequestLike) != null;
+  if (request.transport !== 'graphql') return false;
+  const gqlContext = request.raw as { req?: HttpRequestLike; user?: unknown } | null;
+  return (gqlContext?.req !== undefined && userOf(gqlContext.req) != null) || gqlContext?.user != null;
+}
+
 /** What the interceptor knows of the request, per transport; undefined for WebSocket gateways. */
 export function describeRequest(context: ExecutionContext, adapter: HostReader | undefined): CacheRequest | undefined {
   const type = context.getType<string>();
