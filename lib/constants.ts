@@ -4,6 +4,8 @@ export const CACHE_MEMOIZE_METADATA = 'CACHE_MEMOIZE:OPTIONS';
 export const MEMOIZED_WRAPPER = Symbol('CACHE_MEMOIZE:WRAPPER');
 /** Injection token of the HTTP adapter as the interceptor sees it (provided by the module). */
 export const CACHE_HTTP_ADAPTER = Symbol('CACHE_MEMOIZE:HTTP_ADAPTER');
+/** Marks methods `@CachePut` wrapped, so the explorer links their instances to InvalidationService. */
+export const CACHE_PUT_METADATA = 'CACHE_MEMOIZE:PUT';
 /** Reflect metadata key holding `@CacheEvict` options on a (wrapped) method. */
 export const CACHE_EVICT_METADATA = 'CACHE_MEMOIZE:EVICT';
 /** Where the explorer leaves the evictor (InvalidationService) on instances whose methods evict. */

@@ -1,6 +1,6 @@
 import type { Type } from '@nestjs/common';
 import { isObservable } from 'rxjs';
-import { ENGINE_REF } from '../constants';
+import { CACHE_PUT_METADATA, ENGINE_REF } from '../constants';
 import { InvalidOptionError } from '../errors';
 import { inheritIdentity } from '../method/wrapper';
 import type { MethodArgs, MethodName } from '../types/method-types';
@@ -77,6 +77,3 @@ export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[
     descriptor.value = wrapped as unknown as F;
   };
 }
-
-/** Marks wrapped methods, so the explorer links their instances to InvalidationService. */
-export const CACHE_PUT_METADATA = 'CACHE_MEMOIZE:PUT';

@@ -93,8 +93,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       handler = this.handlerInfo(context);
       // Another of ours bound to this handler caches it (bindings.ts): it must see the request unmarked.
       if (handler.defers) return next.handle();
-      // A global binding caches undecorated GET/HEAD routes only; events always run, streams never end.
-      if ((!handler.decorated && request.transport !== 'http') || handler.isEvent || handler.isStream)
+      // A global binding caches undecorated GET/HEAD routes only; events and writes always run, streams never end.
+      if ((!handler.decorated && request.transport !== 'http') || handler.alwaysRuns || handler.isStream)
         return this.pass(request, next);
       mode = currentCacheMode(); // withCacheMode around the request (a middleware's): 'bypass' skips the cache
       handler.ownTrack = undefined;

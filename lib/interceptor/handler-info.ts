@@ -1,5 +1,5 @@
 import type { ExecutionContext, Logger } from '@nestjs/common';
-import { CACHE_MEMOIZE_METADATA } from '../constants';
+import { CACHE_EVICT_METADATA, CACHE_MEMOIZE_METADATA, CACHE_PUT_METADATA } from '../constants';
 import type { MethodRegistry } from '../method/method-registry';
 import type { ResolvedMethod } from '../method/resolved-method';
 import type { CacheMemoizeOptions } from '../types/options';
@@ -36,8 +36,12 @@ export interface HandlerInfo {
   decorated: boolean;
   /** `@Res()` / `@Next()` without passthrough: the handler writes the response itself. */
   ownsResponse: boolean;
-  /** A microservice event handler (`@EventPattern`): never cached, every event must run. */
-  isEvent: boolean;
+  /**
+   * Never cached, every call must run: a microservice event handler (`@EventPattern`), or a handler
+   * that invalidates or writes the cache (`@CacheEvict`, `@InvalidateTags`, `@CachePut`) under a
+   * class-level `@CacheMemoize` (review: an RPC command answered from the cache, its write dropped).
+   */
+  alwaysRuns: boolean;
   /** `@Sse`: an event stream, which may never complete; never cached. */
   isStream: boolean;
   /** A static `@Header('Vary', '*')`: the response varies by more than any request could tell; never cached. */
@@ -128,7 +132,10 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     method,
     decorated: own !== undefined,
     ownsResponse,
-    isEvent: Reflect.getMetadata(HANDLER_TYPE_METADATA, handler) === EVENT_HANDLER,
+    alwaysRuns:
+      Reflect.getMetadata(HANDLER_TYPE_METADATA, handler) === EVENT_HANDLER ||
+      Reflect.getMetadata(CACHE_EVICT_METADATA, handler) !== undefined ||
+      Reflect.getMetadata(CACHE_PUT_METADATA, handler) !== undefined,
     isStream,
     variesByAll,
     policy,

@@ -5,11 +5,11 @@ import {
   CACHE_EVICT_METADATA,
   CACHE_MEMOIZE_MANY_METADATA,
   CACHE_MEMOIZE_METADATA,
+  CACHE_PUT_METADATA,
   ENGINE_REF,
   MEMOIZED_WRAPPER,
 } from '../constants';
 import { linkApp, unlinkApp } from '../decorators/linked-apps';
-import { CACHE_PUT_METADATA } from '../decorators/cache-put.decorator';
 import { InvalidOptionError, NamespaceConflictError } from '../errors';
 import type { ManyOptions } from '../method/method-registry';
 import type { AnyOptions } from '../method/options-parser';

@@ -1,0 +1,103 @@
+/*
+ * New user's trial: `@CacheMemoize` on a microservice controller class cached its command
+ * handlers too. `orders.create` sent twice answered `{ id: 0 }` both times and stored one order,
+ * and its `@InvalidateTags` never ran. A handler that invalidates or writes the cache
+ * (`@CacheEvict`, `@InvalidateTags`, `@CachePut`) now always runs; the class's other handlers are
+ * cached as before.
+ */
+import 'reflect-metadata';
+import { Controller, Injectable, type INestMicroservice, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import {
+  ClientProxyFactory,
+  MessagePattern,
+  Payload,
+  Transport,
+  type ClientProxy,
+  type MicroserviceOptions,
+} from '@nestjs/microservices';
+import { firstValueFrom } from 'rxjs';
+import { CacheEvict, CacheMemoize, CacheMemoizeModule, CachePut, InvalidateTags } from '../../lib';
+import { freePort } from '../support/servers';
+
+const orders: Array<{ sku: string }> = [];
+let lists = 0;
+
+@Injectable()
+class OrderService {
+  @CacheMemoize({ ttl: '1m' })
+  async count(): Promise<number> {
+    return orders.length;
+  }
+}
+
+@Controller()
+@CacheMemoize({ ttl: '1m' })
+class OrdersRpc {
+  @MessagePattern('orders.list')
+  @CacheMemoize({ ttl: '1m', requestTags: () => ['orders'] })
+  list() {
+    return { orders: [...orders], run: ++lists };
+  }
+
+  @MessagePattern('orders.create')
+  @InvalidateTags(['orders'])
+  create(@Payload() data: { sku: string }) {
+    orders.push(data);
+    return { id: orders.length - 1 };
+  }
+
+  @MessagePattern('orders.recount')
+  @CacheEvict({ tags: ['orders'] })
+  recount() {
+    return { at: orders.length };
+  }
+
+  @MessagePattern('orders.count')
+  @CachePut({ method: [OrderService, 'count'], args: () => [] })
+  async count() {
+    return orders.length;
+  }
+}
+
+describe('a class-level @CacheMemoize on a microservice controller', () => {
+  let service: INestMicroservice;
+  let client: ClientProxy;
+  beforeAll(async () => {
+    @Module({ imports: [CacheMemoizeModule.forRoot({})], controllers: [OrdersRpc], providers: [OrderService] })
+    class OrdersModule {}
+    const port = await freePort();
+    service = await NestFactory.createMicroservice<MicroserviceOptions>(OrdersModule, {
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port },
+      logger: false,
+    });
+    await service.listen();
+    client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
+    await client.connect();
+  });
+  afterAll(async () => {
+    client.close();
+    await service.close();
+  });
+  const send = <T>(pattern: string, data: unknown = {}) => firstValueFrom(client.send<T>(pattern, data));
+
+  it('runs every call of a handler that invalidates, and its invalidation reaches the cached handlers', async () => {
+    expect(await send('orders.list')).toEqual({ orders: [], run: 1 });
+    expect(await send('orders.list')).toEqual({ orders: [], run: 1 });
+    expect(await send('orders.create', { sku: 'apple' })).toEqual({ id: 0 });
+    expect(await send('orders.create', { sku: 'apple' })).toEqual({ id: 1 });
+    expect(orders).toHaveLength(2);
+    expect(await send('orders.list')).toEqual({ orders: [{ sku: 'apple' }, { sku: 'apple' }], run: 2 });
+  });
+
+  it('runs every call of a handler that evicts or puts', async () => {
+    orders.push({ sku: 'pear' });
+    expect(await send('orders.recount')).toEqual({ at: orders.length });
+    orders.push({ sku: 'plum' });
+    expect(await send('orders.recount')).toEqual({ at: orders.length });
+    expect(await send('orders.count')).toBe(orders.length);
+    orders.push({ sku: 'fig' });
+    expect(await send('orders.count')).toBe(orders.length);
+  });
+});
