@@ -5,6 +5,7 @@ import { entryTtl, expireEntryIn, setEntry } from './entry-ops';
 import { MEMOIZED_MANY, type ManyWrapperInfo, type ResolvedMany } from './resolved-many';
 import { MEMOIZED_METHOD, type MethodExplanation, type WrapperInfo } from './resolved-method';
 import { unmanagedInfo } from './unmanaged';
+import { explainCall, peekCall } from './method-lookup';
 
 type Fn = (...args: never[]) => unknown;
 type MethodKeys<T> = { [K in keyof T]: T[K] extends Fn ? K : never }[keyof T] & string;
@@ -96,9 +97,9 @@ export function cacheHandle<T extends object, K extends MethodKeys<T>>(
     keyOf: (...args: A) => m.keyFor(args, instance),
     invalidate: (...args: A) => m.invalidate(args, instance),
     refresh: (...args: A) => m.refresh(instance, original, args) as Promise<Awaited<R>>,
-    peek: (...args: A) => m.peek(args, instance) as Promise<{ value: Awaited<R> } | undefined>,
+    peek: (...args: A) => peekCall(m, args, instance) as Promise<{ value: Awaited<R> } | undefined>,
     original: (...args: A) => runDetached(() => original.apply(instance, args), m.owner) as R,
-    explain: (...args: A) => m.explain(args, instance),
+    explain: (...args: A) => explainCall(m, args, instance),
     set: (value: Awaited<R>, ...args: A) => setEntry(m, args, value, instance),
     ttl: (...args: A) => entryTtl(m, args, instance),
     expireIn: (duration: Duration, ...args: A) =>

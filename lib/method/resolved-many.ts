@@ -6,6 +6,7 @@ import { cacheStateOf, isPutKey, modeOf } from './cache-mode';
 import { ErrorCache } from './error-cache';
 import type { MethodExplanation, MethodImpl, ResolvedMethod } from './resolved-method';
 import { itemsOf, recordClash, shapeResult, type BatchShape } from './batch-result';
+import { explainCall, peekCall } from './method-lookup';
 
 type Args = readonly unknown[];
 
@@ -165,12 +166,12 @@ export class ResolvedMany {
   /** Each id's cached item if fresh (`{ value }`), else undefined; never computes. */
   peekMany(args: Args, instance?: unknown): Promise<Array<{ value: unknown } | undefined>> {
     const rest = args.slice(1);
-    return Promise.all(Array.from(this.idsOf(args), (id) => this.item.peek([id, ...rest], instance)));
+    return Promise.all(Array.from(this.idsOf(args), (id) => peekCall(this.item, [id, ...rest], instance)));
   }
 
   explainMany(args: Args, instance?: unknown): Promise<MethodExplanation[]> {
     const rest = args.slice(1);
-    return Promise.all(Array.from(this.idsOf(args), (id) => this.item.explain([id, ...rest], instance)));
+    return Promise.all(Array.from(this.idsOf(args), (id) => explainCall(this.item, [id, ...rest], instance)));
   }
 
   async invalidateMany(args: Args, instance?: unknown): Promise<void> {

@@ -12,7 +12,8 @@ import { onRejection } from '../util/rejection';
 import { cacheStateOf, isPutKey, modeOf } from './cache-mode';
 import { ErrorCache, errorCacheOf } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
-import type { MethodExplanation, ResolvedMethodConfig } from './method-config';
+import type { ResolvedMethodConfig } from './method-config';
+import { keyedInvoke } from './keyed-invoke';
 
 export type { ResultShape } from './result-shape';
 export type { MethodCallbacks, MethodExplanation, ResolvedMethodConfig } from './method-config';
@@ -171,7 +172,12 @@ export class ResolvedMethod {
       this.runsUncached(error);
       return this.uncachedCall(thisArg, original, args);
     }
-    const invoke = (): unknown => original.apply(thisArg, args);
+    const invoke = keyedInvoke(
+      this,
+      () => original.apply(thisArg, args),
+      rest,
+      () => this.restFor(args, thisArg),
+    );
     switch (this.shape) {
       case 'promise': {
         const got = this.memoizer.getOrSet(key, this.errors?.factory(invoke) ?? invoke, this.policy, scope, base, rest);
@@ -197,24 +203,6 @@ export class ResolvedMethod {
     const invoke = () => settle(original.apply(thisArg, args));
     const run = this.memoizer.refresh(key, this.errors?.factory(invoke) ?? invoke, this.policy, scope);
     return this.unwrap === undefined ? run : run.then(this.unwrap);
-  }
-
-  /** The cached value for these arguments if it is fresh, without computing (`undefined` otherwise). */
-  async peek(args: unknown[], instance?: unknown): Promise<{ value: unknown } | undefined> {
-    const key = this.keyFor(args, instance);
-    const found = await this.memoizer.inspect(key, this.scopeFor(args, key), this.policy);
-    // A cached error (cacheErrors) is no value.
-    return found.state === 'fresh' && !ErrorCache.isError(found.value) ? { value: found.value } : undefined;
-  }
-
-  /** The key, the store and what a call with these arguments would find (without computing). */
-  async explain(args: unknown[], instance?: unknown): Promise<MethodExplanation> {
-    const key = this.keyFor(args, instance);
-    const found = await this.memoizer.inspect(key, this.scopeFor(args, key), this.policy);
-    const base = { method: this.owner, key, store: this.memoizer.name, namespace: this.namespace };
-    return found.state === 'miss'
-      ? { ...base, state: 'miss' }
-      : { ...base, state: found.state, expiresAt: found.expiresAt, source: found.source };
   }
 
   async invalidate(args: unknown[], instance?: unknown): Promise<void> {
@@ -291,7 +279,7 @@ export class ResolvedMethod {
     this.warnOnce(`key:${error instanceof Error ? error.name : 'error'}`, `${this.owner} runs uncached: ${reason}`);
   }
 
-  private warnOnce(id: string, message: string): void {
+  warnOnce(id: string, message: string): void {
     if (this.warned.has(id)) return;
     this.warned.add(id);
     this.config.warn(message);

@@ -1,0 +1,72 @@
+/*
+ * New user's trial: a pagination loop reusing one query object (`q.page = page; pending.push(
+ * svc.list(q))`, then `Promise.all`). On a shared store the method starts after the lookup, and
+ * read `q` in its last state: pages 1 to 3 all came back as page 3, and page 3's rows were stored
+ * under page 1's and 2's keys for the ttl, served to every later caller of page 1. Now the method
+ * is checked to run on the arguments its key says; when they changed, its result is not stored.
+ * (The caller that changed them still gets what the method computed on them: the method read them.)
+ */
+import 'reflect-metadata';
+import { Injectable, Logger } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { CacheMemoize, CacheMemoizeModule, memcachedStore, memoryStore, redisStore, type CacheStore } from '../../lib';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+
+const servers = sharedServers();
+
+@Injectable()
+class Products {
+  runs = 0;
+  @CacheMemoize({ ttl: '1h' })
+  async list(q: { page: number }): Promise<string> {
+    const first = `p${(q.page - 1) * 10}`; // read before the first await, as a query builder does
+    this.runs++;
+    await Promise.resolve();
+    return first;
+  }
+}
+
+const opened: TestingModule[] = [];
+afterEach(async () => {
+  jest.restoreAllMocks();
+  for (const m of opened.splice(0).reverse()) await m.close().catch(() => undefined);
+});
+
+async function app(store: CacheStore) {
+  const module = await Test.createTestingModule({
+    imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix: uniquePrefix('args') })],
+    providers: [Products],
+  }).compile();
+  opened.push(module);
+  await module.init();
+  return module.get(Products);
+}
+
+describe.each<[string, () => CacheStore]>([
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+  ['memory', () => memoryStore()],
+])('an argument the caller changes after the call, on %s', (name, store) => {
+  it('never leaves another page stored under a page’s key', async () => {
+    const warnings: string[] = [];
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
+    const products = await app(store());
+    for (let round = 0; round < 20; round++) {
+      const q = { page: 0 };
+      const pending: Array<Promise<string>> = [];
+      for (let page = 1; page <= 3; page++) {
+        q.page = page + round * 3;
+        pending.push(products.list(q));
+      }
+      await Promise.all(pending);
+      // A later caller of each page, with its own object, gets that page.
+      for (let page = 1; page <= 3; page++) {
+        const p = page + round * 3;
+        expect(await products.list({ page: p })).toBe(`p${(p - 1) * 10}`);
+      }
+    }
+    const changed = warnings.filter((w) => w.includes('Products.list') && w.includes('argument changed'));
+    // The memory store runs the method within the call, before the caller can change anything.
+    expect(changed).toHaveLength(name === 'memory' ? 0 : 1);
+  });
+});
