@@ -3,21 +3,13 @@ import { InvalidOptionError } from '../../errors';
 export type { RedisStoreOptions } from './redis-client';
 import type { CacheStore, SharedEntryOptions } from '../../types/store';
 import { addressOf, connectionProblem, createClient, describe, type RedisStoreOptions } from './redis-client';
-import {
-  followMaster,
-  passedInSentinelClient,
-  SENTINEL_CHECK_MS,
-  sentinelProbe,
-  watchSentinelMaster,
-  type Reconnectable,
-} from './sentinel-watch';
+import { followMaster, watchPassedInClient, type Reconnectable } from './sentinel-watch';
 import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 import { RedisBus } from './redis-bus';
 import { checkEntryOptions } from '../../util/entry-options';
 import { adaptNodeRedis, NodeRedisClient } from './node-redis-client';
 import { parseDuration, TIMER } from '../../util/duration';
 import { asBuffer } from '../../util/bytes';
-import { optionalRequire } from '../../util/optional-require';
 
 const SCAN_COUNT = 1_000;
 
@@ -179,27 +171,9 @@ export class RedisStore implements CacheStore {
     );
   }
 
-  /**
-   * An ioredis Sentinel client passed in gets the check the store's own Sentinel clients have (it
-   * missed `+switch-master` just as they did), with the timeouts it was given, for as long as the
-   * store is in use: the application may go on using the client after its app closes.
-   */
+  /** An ioredis Sentinel client passed in is checked as the store's own are, while the store uses it. */
   private watchPassedIn(): void {
-    const sentinel = passedInSentinelClient(this.client);
-    if (sentinel === undefined || this.unwatch !== undefined) return;
-    const o = sentinel.options;
-    const ms = (value: unknown, otherwise: number) => (typeof value === 'number' && value > 0 ? value : otherwise);
-    const Redis = clientClass(sentinel.client);
-    if (Redis === undefined) return;
-    const probe = sentinelProbe(Redis, o, ms(o.connectTimeout, 2_000), ms(o.sentinelCommandTimeout, 500));
-    this.unwatch = watchSentinelMaster(
-      sentinel.client,
-      sentinel.name,
-      sentinel.sentinels,
-      probe,
-      SENTINEL_CHECK_MS,
-      o.natMap,
-    );
+    this.unwatch ??= watchPassedInClient(this.client);
   }
 
   /** A pub/sub bus on a duplicate of this store's connection (same options, its own socket). */
@@ -271,24 +245,6 @@ export class RedisStore implements CacheStore {
 
 export function redisStore(options: RedisStoreOptions): RedisStore {
   return new RedisStore(options);
-}
-
-type RedisClass = new (options: Record<string, unknown>) => unknown;
-
-/** The ioredis or iovalkey class of `client` (its `constructor` is EventEmitter, by ioredis' mixin). */
-function clientClass(client: object): RedisClass | undefined {
-  let loaded: RedisClass | undefined;
-  for (const name of ['ioredis', 'iovalkey']) {
-    try {
-      const Redis = optionalRequire<{ Redis?: RedisClass }>(name, 'redisStore()').Redis;
-      if (typeof Redis !== 'function') continue;
-      if (client instanceof Redis) return Redis;
-      loaded ??= Redis; // another copy of the package: any client can ask a Sentinel
-    } catch {
-      // not installed
-    }
-  }
-  return loaded;
 }
 
 function orUndefined<T>(value: T | null): T | undefined {

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { optionalRequire } from '../../util/optional-require';
 import type { RedisClientLike } from './redis.types';
 
 /** What the watch uses of an ioredis client connected to a Sentinel. */
@@ -73,7 +74,7 @@ export function sentinelProbe(
  * An ioredis (or iovalkey) client in Sentinel mode passed in by the application: its master name,
  * Sentinels and the constructor to open probes with; undefined for any other client.
  */
-export function passedInSentinelClient(
+function passedInSentinelClient(
   client: unknown,
 ): { client: WatchedClient; options: Record<string, unknown>; name: string; sentinels: SentinelAddress[] } | undefined {
   const c = client as Partial<WatchedClient> & { options?: Record<string, unknown> };
@@ -242,4 +243,38 @@ function settledMaster(reply: unknown): { runid: string; host: string; port: num
   if (!/\bmaster\b/.test(flags) || /s_down|o_down|failover_in_progress|promoted/.test(flags)) return undefined;
   const [runid, host, port] = [fields.get('runid'), fields.get('ip'), Number(fields.get('port'))];
   return runid === undefined || runid === '' || host === undefined ? undefined : { runid, host, port };
+}
+
+/**
+ * An ioredis Sentinel client passed in gets the check the store's own Sentinel clients have (it
+ * missed `+switch-master` just as they did), with the timeouts it was given, for as long as a store
+ * uses it: the application may go on using the client after its app closes. Returns the release,
+ * or undefined for any other client.
+ */
+export function watchPassedInClient(client: unknown): (() => void) | undefined {
+  const sentinel = passedInSentinelClient(client);
+  const Redis = sentinel === undefined ? undefined : clientClass(sentinel.client);
+  if (sentinel === undefined || Redis === undefined) return undefined;
+  const o = sentinel.options;
+  const ms = (value: unknown, otherwise: number) => (typeof value === 'number' && value > 0 ? value : otherwise);
+  const probe = sentinelProbe(Redis, o, ms(o.connectTimeout, 2_000), ms(o.sentinelCommandTimeout, 500));
+  return watchSentinelMaster(sentinel.client, sentinel.name, sentinel.sentinels, probe, SENTINEL_CHECK_MS, o.natMap);
+}
+
+type RedisClass = new (options: Record<string, unknown>) => unknown;
+
+/** The ioredis or iovalkey class of `client` (its `constructor` is EventEmitter, by ioredis' mixin). */
+function clientClass(client: object): RedisClass | undefined {
+  let loaded: RedisClass | undefined;
+  for (const name of ['ioredis', 'iovalkey']) {
+    try {
+      const Redis = optionalRequire<{ Redis?: RedisClass }>(name, 'redisStore()').Redis;
+      if (typeof Redis !== 'function') continue;
+      if (client instanceof Redis) return Redis;
+      loaded ??= Redis; // another copy of the package: any client can ask a Sentinel
+    } catch {
+      // not installed
+    }
+  }
+  return loaded;
 }
