@@ -4,7 +4,8 @@ import { parseDuration, type Duration } from '../util/duration';
 import { entryTtl, expireEntryIn, setEntry } from './entry-ops';
 import { MEMOIZED_MANY, type ManyWrapperInfo, type ResolvedMany } from './resolved-many';
 import { MEMOIZED_METHOD, type MethodExplanation, type WrapperInfo } from './resolved-method';
-import { unmanagedInfo } from './unmanaged';
+import { disabledOriginal, unmanagedInfo } from './unmanaged';
+import { disabledHandle } from './disabled-handle';
 import { explainCall, peekCall } from './method-lookup';
 
 type Fn = (...args: never[]) => unknown;
@@ -81,6 +82,8 @@ export function cacheHandle<T extends object, K extends MethodKeys<T>>(
   const many = fn?.[MEMOIZED_MANY];
   if (many !== undefined) return batchHandle(instance, many) as unknown as HandleOf<A, R>;
   const info = fn?.[MEMOIZED_METHOD] ?? unmanagedInfo(fn, instance);
+  const disabled = info === undefined ? disabledOriginal(fn, instance) : undefined;
+  if (disabled !== undefined) return disabledHandle(instance, method, disabled) as unknown as HandleOf<A, R>;
   if (info === undefined) {
     throw new UnknownMethodError(
       `${instance.constructor.name}.${method} is not memoized on this instance: decorate it with @CacheMemoize(), ` +

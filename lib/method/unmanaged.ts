@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { runDetached } from '../engine/reentry';
 import type { MethodImpl, ResolvedMethod, WrapperInfo } from './resolved-method';
 
 /**
@@ -42,7 +43,9 @@ export function unmanagedDispatcher(cls: Function, name: string, original: Metho
     const method = lookup(classOf(this, cls), name);
     if (method) return method.call(this, original, args);
     if (!started) warnEarly(`${cls.name}.${name}`);
-    return original.apply(this, args);
+    // As written, in a frame of its own: its cacheContext() speaks for nothing instead of throwing
+    // (a disabled app, a request-scoped provider: new user's trial).
+    return runDetached(() => original.apply(this, args), `${cls.name}.${name}`);
   };
   Object.defineProperty(dispatch, UNMANAGED_ORIGINAL, { value: original });
   Object.defineProperty(dispatch, UNMANAGED, { value: { cls, name, original } });
@@ -50,6 +53,38 @@ export function unmanagedDispatcher(cls: Function, name: string, original: Metho
 }
 
 const UNMANAGED = Symbol('CACHE_MEMOIZE:UNMANAGED');
+
+/**
+ * What `@CacheMemoizeMany` leaves on the prototype: the method as written, in a frame of its own
+ * (the explorer gives provider instances their wrapper, which calls the original on a miss).
+ */
+export function detachedRunner(cls: Function, name: string, original: MethodImpl): MethodImpl {
+  const run = function memoizedManyOnPrototype(this: unknown, ...args: unknown[]): unknown {
+    return runDetached(() => original.apply(this, args), `${cls.name}.${name}`);
+  };
+  Object.defineProperty(run, UNMANAGED_ORIGINAL, { value: original });
+  return run;
+}
+
+/** Classes provided by an app with `enabled: false`: their handles pass through. */
+const disabledClasses = new WeakSet<Function>();
+
+export function markDisabled(classes: Iterable<Function>): void {
+  for (const cls of classes) disabledClasses.add(cls);
+}
+
+/** The method as written, when `fn` is a memoized method of a class a disabled app provides. */
+export function disabledOriginal(fn: unknown, instance: object): MethodImpl | undefined {
+  const original = (fn as { [UNMANAGED_ORIGINAL]?: MethodImpl } | undefined)?.[UNMANAGED_ORIGINAL];
+  if (original === undefined) return undefined;
+  for (
+    let p = Object.getPrototypeOf(instance) as object | null;
+    p !== null;
+    p = Object.getPrototypeOf(p) as object | null
+  )
+    if (disabledClasses.has((p as { constructor: Function }).constructor)) return original;
+  return undefined;
+}
 
 /** cacheHandle(instance, name) on a hand-made instance: the method bound for its class, if any. */
 export function unmanagedInfo(fn: unknown, instance: object): WrapperInfo | undefined {

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
+import { runDetached } from '../engine/reentry';
 import { InvalidArgumentError } from '../errors';
 import { alignBatch, type DirectCache, type PeekResult } from '../method/direct-cache';
 import type { DirectCacheOptions, DirectExpireOptions, DirectReadOptions } from '../types/direct-options';
@@ -97,7 +98,9 @@ export class CacheService {
   /** The cached value, or `factory()`'s, stored under `key`; concurrent callers share one computation. */
   getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: DirectCacheOptions<T>): Promise<Awaited<T>> {
     try {
-      if (!this.engine.enabled) return Promise.resolve(factory()) as Promise<Awaited<T>>;
+      // In a frame of its own: the factory's cacheContext() speaks for nothing instead of throwing.
+      if (!this.engine.enabled)
+        return Promise.resolve(runDetached(factory, 'CacheService.getOrSet')) as Promise<Awaited<T>>;
       return this.direct.getOrSet(key, factory, options) as Promise<Awaited<T>>;
     } catch (error) {
       return Promise.reject(error); // a bad key or option rejects, as every other failure does
@@ -181,7 +184,7 @@ export class CacheService {
       this.keyList(keys, 'getOrSetMany');
       if (!this.engine.enabled) {
         const unique = [...new Set(keys)];
-        return factory(unique).then((result) => {
+        return runDetached(() => factory(unique), 'CacheService.getOrSetMany').then((result) => {
           const values = alignBatch(unique, result, this.where);
           const byKey = new Map(unique.map((k, i) => [k, values[i]]));
           return keys.map((k) => byKey.get(k) as T);
