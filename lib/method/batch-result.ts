@@ -76,7 +76,18 @@ export function itemsOf(
     throw new BatchResultError(`${called} and returned ${describeValue(result)}: ${hint}. ${NOT_CACHED}`, ids);
   }
   if (shape === 'map') {
-    if (result instanceof Map) return mapItems(result as Map<unknown, unknown>, ids, keyOf);
+    if (result instanceof Map) {
+      const items = mapItems(result as Map<unknown, unknown>, ids, keyOf);
+      const clash = typeClash(result as Map<unknown, unknown>, ids, items);
+      if (clash !== undefined)
+        throw new BatchResultError(
+          `${called} and returned a Map keyed by ${clash.key} where the id is ${clash.id}: a Map matches keys by type, ` +
+            `so every such id would be cached as missing. Key the Map by the ids as given (e.g. ` +
+            `new Map(rows.map((r) => [Number(r.id), r])) when rows carry string or bigint ids). ${NOT_CACHED}`,
+          ids,
+        );
+      return items;
+    }
     throw new BatchResultError(
       `${called} and returned ${describeValue(result)}, not the Map its result: 'map' option declares. ${NOT_CACHED}`,
       ids,
@@ -118,6 +129,40 @@ function mapItems(result: Map<unknown, unknown>, ids: readonly unknown[], keyOf:
     const key = tryKey(id);
     return key === undefined ? undefined : byKey.get(key);
   });
+}
+
+/**
+ * An id the Map left out while holding a key of another type that reads the same ('1' for 1, 1n
+ * for 1: a driver's string or bigint ids). Found by a new user: both users were cached as missing
+ * for the ttl, silently.
+ */
+function typeClash(
+  result: Map<unknown, unknown>,
+  ids: readonly unknown[],
+  items: readonly unknown[],
+): { key: string; id: string } | undefined {
+  let spelled: Map<string, unknown> | undefined;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (items[i] !== undefined || result.has(id) || (typeof id === 'object' && id !== null)) continue;
+    if (spelled === undefined) {
+      spelled = new Map();
+      for (const k of result.keys())
+        if (typeof k !== 'object' || k === null) spelled.set(`${typeof k}:${String(k)}`, k);
+    }
+    for (const type of ['string', 'number', 'bigint']) {
+      if (type === typeof id) continue;
+      const k = spelled.get(`${type}:${String(id)}`);
+      if (k !== undefined) return { key: describeKey(k), id: describeKey(id) };
+    }
+  }
+  return undefined;
+}
+
+function describeKey(value: unknown): string {
+  return typeof value === 'string'
+    ? `the string '${value}'`
+    : `the ${typeof value} ${String(value)}${typeof value === 'bigint' ? 'n' : ''}`;
 }
 
 /** The caller's result: every id of its list (duplicates included) in the method's own shape. */
