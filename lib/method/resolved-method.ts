@@ -14,6 +14,7 @@ import { ErrorCache, errorCacheOf } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 import type { ResolvedMethodConfig } from './method-config';
 import { keyedInvoke } from './keyed-invoke';
+import { optionCall } from '../util/option-call';
 
 export type { ResultShape } from './result-shape';
 export type { MethodCallbacks, MethodExplanation, ResolvedMethodConfig } from './method-config';
@@ -68,7 +69,13 @@ export class ResolvedMethod {
   /** The key's part after the method's key base (the same string on every call). */
   private restFor(args: Args, instance?: unknown): string {
     const { key, instanceKey } = this.config.callbacks;
-    let encoded = key === undefined ? encodeArgs(args, this.owner) : encodeValue(key(...args), this.owner);
+    let encoded =
+      key === undefined
+        ? encodeArgs(args, this.owner)
+        : encodeValue(
+            optionCall('key', () => key(...args)),
+            this.owner,
+          );
     if (instanceKey !== undefined) {
       if (typeof instance !== 'object' || instance === null) {
         throw new UnknownMethodError(
@@ -99,7 +106,7 @@ export class ResolvedMethod {
   scopeFor(args: Args, key: string, extraDeps?: readonly string[]): CallScope | undefined {
     if (!this.dynamic && extraDeps === undefined) return undefined;
     const { tags, resultTags, etag, ttl } = this.config.callbacks;
-    let deps = tags === undefined ? undefined : this.tagKeys(tags(...args));
+    let deps = tags === undefined ? undefined : this.tagKeys(optionCall('tags', () => tags(...args)));
     if (extraDeps !== undefined && extraDeps.length > 0)
       deps = deps === undefined ? [...extraDeps] : [...deps, ...extraDeps];
     const hooks = this.config.hooks;

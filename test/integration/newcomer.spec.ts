@@ -201,6 +201,28 @@ describe('warnings a user needs', () => {
     await app.close();
   });
 
+  it('a tags or key option that throws is named as the option (it read as the method failing)', async () => {
+    @Injectable()
+    class Accounts {
+      @CacheMemoize({ tags: (user: { id: string }) => [`user:${user.id}`] })
+      async withTags(_user?: { id: string }): Promise<string> {
+        return 'ran';
+      }
+      @CacheMemoize({ key: (user: { id: string }) => user.id })
+      async withKey(_user?: { id: string }): Promise<string> {
+        return 'ran';
+      }
+    }
+    const app = await boot([CacheMemoizeModule.forRoot({})], [Accounts]);
+    const accounts = app.get(Accounts);
+    expect(await accounts.withTags(undefined)).toBe('ran');
+    expect(await accounts.withKey(undefined)).toBe('ran');
+    const warned = logs.filter(([level]) => level === 'warn').map(([, m]) => m);
+    expect(warned).toContainEqual(expect.stringMatching(/^Accounts\.withTags runs uncached: its tags option threw: /));
+    expect(warned).toContainEqual(expect.stringMatching(/^Accounts\.withKey runs uncached: its key option threw: /));
+    await app.close();
+  });
+
   it('forgetting to import the module says what to import', async () => {
     @Controller()
     class Orphan {
