@@ -153,7 +153,8 @@ function typeClash(
     for (const type of ['string', 'number', 'bigint']) {
       if (type === typeof id) continue;
       const k = spelled.get(`${type}:${String(id)}`);
-      if (k !== undefined) return { key: describeKey(k), id: describeKey(id) };
+      // Ids of both types asked on purpose ([1, '1']): that key is another id's item.
+      if (k !== undefined && !ids.includes(k)) return { key: describeKey(k), id: describeKey(id) };
     }
   }
   return undefined;

@@ -26,9 +26,9 @@ export function keyedInvoke(
       if (control !== undefined) control.skipped = true;
       method.warnOnce(
         'args-changed',
-        `${method.owner}: an argument changed between the call and the computation (an object the caller ` +
-          `passed and then changed, e.g. q.page = n in a loop before awaiting), so the method ran on other ` +
-          `arguments than its key says and its result is not stored. Pass each call its own object.`,
+        `${method.owner}: an argument changed between the call and the computation (an object the caller, ` +
+          `or another call it was also passed to, changed meanwhile: q.page = n in a loop before awaiting), so ` +
+          `the method ran on other arguments than its key says and its result is not stored. Pass each call its own object.`,
       );
     }
     return run();

@@ -207,7 +207,10 @@ export class ResolvedMethod {
 
   /** Recomputes and stores; an error the method caches (cacheErrors) is stored, and thrown to the refresher. */
   private refreshed(thisArg: unknown, original: MethodImpl, args: unknown[], key: string, scope?: CallScope) {
-    const invoke = () => settle(original.apply(thisArg, args));
+    const computed = () => settle(original.apply(thisArg, args));
+    const invoke = keyedInvoke(this, computed, key.slice(this.config.keyBase.length), () =>
+      this.restFor(args, thisArg),
+    );
     const run = this.memoizer.refresh(key, this.errors?.factory(invoke) ?? invoke, this.policy, scope);
     return this.unwrap === undefined ? run : run.then(this.unwrap);
   }

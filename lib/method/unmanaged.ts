@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { runDetached } from '../engine/reentry';
+import { currentControl, runDetached } from '../engine/reentry';
 import type { MethodImpl, ResolvedMethod, WrapperInfo } from './resolved-method';
 
 /**
@@ -43,9 +43,7 @@ export function unmanagedDispatcher(cls: Function, name: string, original: Metho
     const method = lookup(classOf(this, cls), name);
     if (method) return method.call(this, original, args);
     if (!started) warnEarly(`${cls.name}.${name}`);
-    // As written, in a frame of its own: its cacheContext() speaks for nothing instead of throwing
-    // (a disabled app, a request-scoped provider: new user's trial).
-    return runDetached(() => original.apply(this, args), `${cls.name}.${name}`);
+    return asWritten(this, original, args, `${cls.name}.${name}`);
   };
   Object.defineProperty(dispatch, UNMANAGED_ORIGINAL, { value: original });
   Object.defineProperty(dispatch, UNMANAGED, { value: { cls, name, original } });
@@ -60,29 +58,48 @@ const UNMANAGED = Symbol('CACHE_MEMOIZE:UNMANAGED');
  */
 export function detachedRunner(cls: Function, name: string, original: MethodImpl): MethodImpl {
   const run = function memoizedManyOnPrototype(this: unknown, ...args: unknown[]): unknown {
-    return runDetached(() => original.apply(this, args), `${cls.name}.${name}`);
+    return asWritten(this, original, args, `${cls.name}.${name}`);
   };
   Object.defineProperty(run, UNMANAGED_ORIGINAL, { value: original });
   return run;
 }
 
-/** Classes provided by an app with `enabled: false`: their handles pass through. */
-const disabledClasses = new WeakSet<Function>();
-
-export function markDisabled(classes: Iterable<Function>): void {
-  for (const cls of classes) disabledClasses.add(cls);
+/**
+ * The method as written. Outside any computation (a disabled app, a request-scoped provider), in a
+ * frame of its own: its cacheContext() speaks for nothing instead of throwing (new user's trial).
+ * Inside one, as it always ran: a decorator stacked above (`@CacheEvict`, a tracing `@Span`) or a
+ * subclass's memoized override calling `super` puts the memoizer's wrapper around this call, and
+ * its cacheContext() speaks for that entry (review: a detached frame here lost skip() and tags).
+ */
+function asWritten(self: unknown, original: MethodImpl, args: unknown[], owner: string): unknown {
+  if (currentControl() !== undefined) return original.apply(self, args);
+  return runDetached(() => original.apply(self, args), owner);
 }
 
-/** The method as written, when `fn` is a memoized method of a class a disabled app provides. */
+/** Classes provided by each running app with `enabled: false`: their handles pass through. */
+const disabledApps = new Map<object, Set<Function>>();
+
+export function markDisabled(by: object, classes: Iterable<Function>): void {
+  disabledApps.set(by, new Set(classes));
+}
+
+/** A disabled app closes: its classes' handles no longer pass through (review: a later app's did). */
+export function clearDisabled(by: object): void {
+  disabledApps.delete(by);
+}
+
+/** The method as written, when `fn` is a memoized method of a class a running disabled app provides. */
 export function disabledOriginal(fn: unknown, instance: object): MethodImpl | undefined {
   const original = (fn as { [UNMANAGED_ORIGINAL]?: MethodImpl } | undefined)?.[UNMANAGED_ORIGINAL];
-  if (original === undefined) return undefined;
+  if (original === undefined || disabledApps.size === 0) return undefined;
   for (
     let p = Object.getPrototypeOf(instance) as object | null;
     p !== null;
     p = Object.getPrototypeOf(p) as object | null
-  )
-    if (disabledClasses.has((p as { constructor: Function }).constructor)) return original;
+  ) {
+    const cls = (p as { constructor: Function }).constructor;
+    for (const classes of disabledApps.values()) if (classes.has(cls)) return original;
+  }
   return undefined;
 }
 

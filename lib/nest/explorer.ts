@@ -16,7 +16,14 @@ import type { AnyOptions } from '../method/options-parser';
 import type { MethodImpl, ResolvedMethod } from '../method/resolved-method';
 import { inheritIdentity } from '../method/wrapper';
 import { isFieldResolver, isGraphqlHandler, isRouteHandler } from '../method/handler-kind';
-import { clearBinder, markDisabled, markStarted, setBinder, UNMANAGED_ORIGINAL } from '../method/unmanaged';
+import {
+  clearBinder,
+  clearDisabled,
+  markDisabled,
+  markStarted,
+  setBinder,
+  UNMANAGED_ORIGINAL,
+} from '../method/unmanaged';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 import { InvalidationService } from './invalidation.service';
 import { regionOfToken } from './cache.service';
@@ -59,7 +66,7 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
     linkApp(this.invalidation, new Set(all.flatMap(classesOf)));
     for (const wrapper of all) this.checkInjectedRegions(wrapper);
     if (!this.engine.enabled) {
-      markDisabled(all.flatMap(classesOf));
+      markDisabled(this, all.flatMap(classesOf));
       this.logger.log('disabled (enabled: false): memoized methods run uncached');
       return;
     }
@@ -78,6 +85,7 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
+    clearDisabled(this);
     unlinkApp(this.invalidation);
     clearBinder(this);
   }

@@ -9,7 +9,16 @@
 import 'reflect-metadata';
 import { Injectable, Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { CacheMemoize, CacheMemoizeModule, memcachedStore, memoryStore, redisStore, type CacheStore } from '../../lib';
+import {
+  CacheMemoize,
+  CacheMemoizeModule,
+  cacheHandle,
+  memcachedStore,
+  memoryStore,
+  redisStore,
+  withCacheMode,
+  type CacheStore,
+} from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 const servers = sharedServers();
@@ -68,5 +77,23 @@ describe.each<[string, () => CacheStore]>([
     const changed = warnings.filter((w) => w.includes('Products.list') && w.includes('argument changed'));
     // The memory store runs the method within the call, before the caller can change anything.
     expect(changed).toHaveLength(name === 'memory' ? 0 : 1);
+  });
+
+  // Review of c56de25: refreshes had no check, and replaced other pages' entries everywhere.
+  it.each([
+    ['withCacheMode(refresh)', (p: Products, q: { page: number }) => withCacheMode('refresh', () => p.list(q))],
+    ['cacheHandle().refresh', (p: Products, q: { page: number }) => cacheHandle(p, 'list').refresh(q)],
+  ])('a refresh through %s: never another page under a page’s key', async (_how, refresh) => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const products = await app(store());
+    for (let page = 1; page <= 3; page++) await products.list({ page }); // cached
+    const q = { page: 0 };
+    const pending: Array<Promise<unknown>> = [];
+    for (let page = 1; page <= 3; page++) {
+      q.page = page;
+      pending.push(refresh(products, q) as Promise<unknown>);
+    }
+    await Promise.all(pending);
+    for (let page = 1; page <= 3; page++) expect(await products.list({ page })).toBe(`p${(page - 1) * 10}`);
   });
 });

@@ -27,6 +27,11 @@ class Users {
   }
 
   @CacheMemoizeMany({ ttl: '5m', result: 'map' })
+  async mixed(ids: Array<number | string>): Promise<Map<unknown, Row>> {
+    return new Map(ids.filter((id) => id !== '1').map((id) => [id, { id: String(id), email: `u${id}` }]));
+  }
+
+  @CacheMemoizeMany({ ttl: '5m', result: 'map' })
   async matching(ids: number[]): Promise<Map<number, Row>> {
     this.calls++;
     return new Map(ids.filter((id) => id !== 404).map((id) => [id, { id: String(id), email: `u${id}` }]));
@@ -60,6 +65,11 @@ describe("@CacheMemoizeMany({ result: 'map' }) keyed by ids of another type", ()
     expect((error as Error).message).toMatch(message);
     await call().catch(() => undefined);
     expect(users.calls).toBe(2); // not cached as missing
+  });
+
+  it('ids of both types asked on purpose: the one found is returned, the other is missing (no refusal)', async () => {
+    const found = await users.mixed([1, '1', 'abc']);
+    expect([...found.keys()]).toEqual([1, 'abc']);
   });
 
   it('a Map of the ids as given is cached, an id it leaves out as missing', async () => {

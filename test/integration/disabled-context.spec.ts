@@ -107,6 +107,20 @@ describe('enabled: false', () => {
   });
 });
 
+describe('a disabled app, closed, then an enabled one', () => {
+  it("the enabled app's handles are not pass-through (review: invalidate() silently did nothing)", async () => {
+    const disabled = await boot(false);
+    await disabled.close();
+    opened.splice(opened.indexOf(disabled), 1);
+    const module = await boot(true);
+    const scoped = await module.resolve(ScopedProfiles, ContextIdFactory.create());
+    expect(() => cacheHandle(scoped as Profiles, 'getProfile')).toThrow(UnknownMethodError);
+    const singleton = module.get(Profiles);
+    await expect(cacheHandle(singleton, 'getProfile').invalidate(1)).resolves.toBeUndefined();
+    expect(cacheHandle(singleton, 'getProfile').keyOf(1)).toContain('Profiles.getProfile');
+  });
+});
+
 describe('a request-scoped provider (cache enabled)', () => {
   it('runs its memoized methods uncached, cacheContext() included', async () => {
     const module = await boot(true);

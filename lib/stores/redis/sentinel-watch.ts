@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { withDeadline } from '../../util/deadline';
 import { optionalRequire } from '../../util/optional-require';
 import type { RedisClientLike } from './redis.types';
 
@@ -163,7 +164,10 @@ export function watchSentinelMaster(
       }
       let own: string | undefined;
       try {
-        own = /^run_id:(\w+)/m.exec(await client.info('server'))?.[1];
+        // Bounded: a client passed in without commandTimeout waited on a frozen master for ever (review).
+        const info = await withDeadline(client.info('server'), intervalMs);
+        if (info === undefined) return reconnect();
+        own = /^run_id:(\w+)/m.exec(info)?.[1];
       } catch (error) {
         // An ACL user without INFO (asking again would churn: review); the address is checked instead.
         if (/NOPERM/.test(String(error))) return void (infoDenied = true);
