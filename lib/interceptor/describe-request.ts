@@ -33,7 +33,9 @@ type GqlArgs = [
 
 /** A guard's user, or on Fastify one a Nest middleware set (middleware there gets the Node request). */
 function userOf(req: HttpRequestLike): unknown {
-  return req.user ?? req.raw?.user;
+  const user = req.user ?? req.raw?.user;
+  // Nest's AuthGuard sets what passport gives on failure, `false`, on an optional-auth route: anonymous (review).
+  return user === false ? undefined : user;
 }
 
 /**

@@ -6,18 +6,21 @@ import type { CacheRequest } from '../types/request';
  * the next user with the same language (found by a new user's trial).
  */
 export const IDENTITY_UNREAD =
-  'its vary function read neither req.user nor a credential header the request carries (through req.headers, or ' +
-  'by name anywhere in req.raw or req.context), nor a user, session or cookies field there, for a request ' +
-  'identified by one: its result would be shared by every user. Return who the request is (req.user.sub), or ' +
-  'declare public: true with the vary when the response is the same for every user.';
+  'its vary function read neither req.user (or a user, session, token... field of the request itself) nor, by ' +
+  'name, every credential header the request carries, for a request identified by one: its result would be ' +
+  'shared by users it does not tell apart. Return who the request is (req.user.sub), or declare public: true ' +
+  'with the vary when the response is the same for every user.';
 
 /**
- * Fields that name who the request is wherever they are read in the framework's request, an RPC
- * context or a GraphQL context (`req.raw.session.userId`, `req.context.getArgs()[2].req.user`).
+ * Fields that name who the request is, read on the request itself: the framework request (and the
+ * Node request under Fastify, a GraphQL context's `req`), an RPC context, a GraphQL context. Never
+ * in what the client sends (query, params, body, payload, GraphQL arguments: review found
+ * `?user=alice` credited, and Bob served Alice's orders).
  */
 const IDENTITY_FIELDS: ReadonlySet<PropertyKey> = new Set([
   'user',
   'session',
+  'sessionID',
   'cookies',
   'signedCookies',
   'authInfo',
@@ -25,68 +28,123 @@ const IDENTITY_FIELDS: ReadonlySet<PropertyKey> = new Set([
   'principal',
   'claims',
   'currentUser',
+  'currentUserId',
+  'userId',
   'viewer',
+  'account',
+  'identity',
+  'jwtPayload',
+  'tokenPayload',
+  'token',
 ]);
+/** Fields of a request that hold what the client sent: nothing read under them names the caller. */
+const CLIENT_FIELDS: ReadonlySet<PropertyKey> = new Set([
+  'query',
+  'params',
+  'body',
+  'rawBody',
+  'files',
+  'file',
+  'data',
+]);
+/** Where transports keep headers by name: HTTP and Kafka `headers`, MQTT 5 `userProperties`, graphql-ws params. */
+const HEADER_FIELDS: ReadonlySet<PropertyKey> = new Set(['headers', 'userProperties', 'connectionParams']);
+/** Methods whose result holds headers by name: NATS `getHeaders()`, gRPC metadata's `getMap()`/`toJSON()`. */
+const HEADER_METHODS: ReadonlySet<PropertyKey> = new Set(['getHeaders', 'getMap', 'toJSON']);
+/** Methods that test for a name without reading its value (`hasOwnProperty('authorization')` names no one). */
+const PRESENCE_METHODS: ReadonlySet<PropertyKey> = new Set(['has', 'hasOwnProperty', 'propertyIsEnumerable']);
+
+type Place = 'trusted' | 'headers' | 'other' | 'client';
 
 /**
  * Runs `vary` on a view of the request that notes whether it read who the request is: `req.user`,
- * a credential header the request carries (by name in `headers`, or anywhere in `raw` or `context`:
- * a property, or a method's first argument as in `get('Authorization')`, gRPC's `getMap()` or
- * NATS' `getHeaders().get()`), or one of IDENTITY_FIELDS there. Nothing else counts: `data`,
- * `parent`, `query` and `params` are in the key already, and any other field of the request may
- * name anything (`req.raw.subdomains`, `req.context.getType()`: both gave one user's response to
- * another while every unknown field counted; review). A function that throws on the view
- * (`structuredClone` of a proxy) runs on the request itself, with what it read before the throw
- * (not a credential, for `structuredClone(req.headers)`: served uncached).
+ * an identity field (IDENTITY_FIELDS) of the request itself, or every credential header the request
+ * carries, each read by name (`req.headers.authorization`, `req.raw.get('Authorization')`, gRPC
+ * `getMap().authorization`, NATS `getHeaders().get()`, Kafka `getMessage().headers`). Reading one
+ * credential of two is not enough (an app's shared `X-Api-Key` beside a user's token: review), and
+ * walking the headers (`Object.entries`, spread, `plainToInstance`) reads no one by name. Nothing
+ * under what the client sent counts. A function that throws on the view (`structuredClone` of a
+ * proxy) runs on the request itself, with what it read before the throw.
  */
 export function varyReadingIdentity<T>(
   request: CacheRequest,
-  isCredential: (lowerCaseName: string) => boolean,
+  credentials: readonly string[],
   vary: (request: CacheRequest) => T,
 ): { by: T; readIdentity: boolean } {
-  let readIdentity = false;
-  const named = (name: unknown) => {
-    if (typeof name === 'string' && isCredential(name.toLowerCase())) readIdentity = true;
+  let identityField = false;
+  const read = new Set<string>();
+  const walked = new WeakSet<object>();
+  const named = (name: unknown, from: object) => {
+    if (typeof name !== 'string' || walked.has(from)) return;
+    const lower = name.toLowerCase();
+    if (credentials.includes(lower)) read.add(lower);
   };
-  // Copies and walks (spread, JSON, Object.entries) read each value through `get`; a symbol read
-  // (iterating a Headers-like object) reads them all.
-  const headersOf = (target: object) =>
-    new Proxy(target, {
-      get(t, name) {
-        if (typeof name !== 'string') readIdentity = true;
-        else named(name);
-        return Reflect.get(t, name, t) as unknown;
-      },
-    });
-  // Views made, both ways: one view per object, and the objects behind views the result holds.
+  const raw = request.raw as { raw?: unknown; req?: { raw?: unknown }; request?: unknown } | null | undefined;
+  const trusted = new Set<unknown>([raw, raw?.raw, raw?.req, raw?.req?.raw, raw?.request]);
+  trusted.delete(undefined);
+  trusted.delete(null);
+  // RPC [payload, context], GraphQL [parent, args, context, info]: what the client sent, by position.
+  const clientArgs = request.transport === 'rpc' ? [0] : request.transport === 'graphql' ? [0, 1, 3] : [];
+  // Views made, both ways: one view per object and place, and the objects behind views the result holds.
   let made = false;
-  const views = new WeakMap<object, object>();
+  const views = new Map<Place, WeakMap<object, object>>();
   const targets = new WeakMap<object, object>();
-  // What a deep read returns is watched too, down to where the credential or the user is.
-  const deep = (value: unknown): unknown => {
-    if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return value;
-    const known = views.get(value);
-    if (known !== undefined) return known;
+  const deep = (value: unknown, at: Place, args?: boolean): unknown => {
+    if (typeof value !== 'object' || value === null) return value;
+    const place: Place = at === 'other' && trusted.has(value) ? 'trusted' : at;
+    let byPlace = views.get(place);
+    if (byPlace === undefined) views.set(place, (byPlace = new WeakMap()));
+    const known = byPlace.get(value);
+    if (known !== undefined && !args) return known;
     const view = new Proxy(value, {
       get(t, name) {
         const field = Reflect.get(t, name, t) as unknown;
-        named(name);
-        if (IDENTITY_FIELDS.has(name)) readIdentity = true;
+        if (place === 'headers') named(name, t);
+        if (place === 'trusted' && IDENTITY_FIELDS.has(name)) identityField = true;
         // A proxy must return a frozen property as it is.
         const own = Reflect.getOwnPropertyDescriptor(t, name);
         if (own !== undefined && !own.configurable && !own.writable) return field;
-        if (typeof field !== 'function') return deep(field);
-        return (...args: unknown[]) => {
-          named(args[0]);
-          return deep(Reflect.apply(field, t, args));
-        };
+        if (typeof field === 'function') return method(t, name, field, place);
+        if (place === 'client' || CLIENT_FIELDS.has(name)) return deep(field, 'client');
+        if (args && clientArgs.includes(Number(name))) return deep(field, 'client');
+        return deep(field, HEADER_FIELDS.has(name) ? 'headers' : 'other');
+      },
+      ownKeys(t) {
+        walked.add(t);
+        return Reflect.ownKeys(t);
       },
     });
-    views.set(value, view);
+    if (!args) byPlace.set(value, view);
     targets.set(view, value);
     made = true;
     return view;
   };
+  const method = (t: object, name: PropertyKey, fn: Function, place: Place) =>
+    function (this: unknown, ...args: unknown[]): unknown {
+      if ((place === 'trusted' || place === 'headers') && !PRESENCE_METHODS.has(name)) named(args[0], t);
+      const result = Reflect.apply(fn, t, args) as unknown;
+      if (typeof result === 'function') return result; // getHandler(): the function itself (metadata is read from it)
+      if (place === 'client') return deep(result, 'client');
+      if (name === 'getData' || (name === 'getArgByIndex' && clientArgs.includes(Number(args[0]))))
+        return deep(result, 'client');
+      if (HEADER_METHODS.has(name)) return deep(result, 'headers');
+      return deep(result, 'other', name === 'getArgs');
+    };
+  // Copies and walks (spread, JSON, Object.entries) read no one by name.
+  let spread = false;
+  const watched = new Proxy(request, {
+    get(target, name) {
+      const value = Reflect.get(target, name, target) as unknown;
+      if (name === 'headers') return deep(value, 'headers');
+      if (name === 'raw' || name === 'context') return deep(value, 'other');
+      if (name === 'user' && !spread) identityField = true;
+      return value;
+    },
+    ownKeys(target) {
+      spread = true;
+      return Reflect.ownKeys(target);
+    },
+  });
   // The key is built from the objects themselves: a view of a Date or a Buffer is not one to
   // code that checks internal slots.
   const unwrap = (value: unknown, depth: number): unknown => {
@@ -100,19 +158,11 @@ export function varyReadingIdentity<T>(
     for (const k of Object.keys(value)) out[k] = unwrap((value as Record<string, unknown>)[k], depth - 1);
     return out;
   };
-  const watched = new Proxy(request, {
-    get(target, name) {
-      const value = Reflect.get(target, name, target) as unknown;
-      if (name === 'headers') return headersOf(value as object);
-      if (name === 'raw' || name === 'context') return deep(value);
-      if (name === 'user') readIdentity = true;
-      return value;
-    },
-  });
+  const verdict = () => identityField || (credentials.length > 0 && credentials.every((c) => read.has(c)));
   try {
     const by = vary(watched as CacheRequest);
-    return { by: made ? (unwrap(by, 4) as T) : by, readIdentity };
+    return { by: made ? (unwrap(by, 4) as T) : by, readIdentity: verdict() };
   } catch {
-    return { by: vary(request), readIdentity };
+    return { by: vary(request), readIdentity: verdict() };
   }
 }

@@ -65,10 +65,10 @@ export function varyValue(
   const vary = options.vary as ((request: CacheRequest) => unknown) | readonly string[] | undefined;
   if (typeof vary === 'function') {
     if (options.public === true || (identity.credentials.length === 0 && !identity.user)) return { by: vary(request) };
-    // Only a credential this request carries names it: `req.headers['x-api-key'] ?? 'web'` on a
-    // Bearer request is 'web' for everyone (review).
-    const isCredential = (name: string) => identity.credentials.includes(name);
-    const { by, readIdentity } = varyReadingIdentity(request, isCredential, vary);
+    // Only the credentials this request carries name it, all of them: `req.headers['x-api-key'] ??
+    // 'web'` on a Bearer request is 'web' for everyone, and an app's shared key beside a user's
+    // token names the app (reviews).
+    const { by, readIdentity } = varyReadingIdentity(request, identity.credentials, vary);
     if (!readIdentity) return IDENTITY_UNREAD;
     // `(req) => req.user.id` on a user object without `id`, or `({ id: req.user.id })`: one entry
     // for every user. Not cached.

@@ -24,6 +24,7 @@ import {
   Module,
   type NestInterceptor,
   Req,
+  UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
@@ -126,6 +127,15 @@ class SessionInterceptor implements NestInterceptor {
 
 type Raw = { subdomains?: string[]; user?: { id: string } };
 
+/** As Nest's AuthGuard on an optional route: what passport gives on failure, `false`. */
+@Injectable()
+class OptionalAuthGuard {
+  canActivate(context: ExecutionContext) {
+    context.switchToHttp().getRequest<{ user?: unknown }>().user = false;
+    return true;
+  }
+}
+
 @Controller()
 class CallerController {
   @Get('subdomains')
@@ -138,6 +148,36 @@ class CallerController {
   @CacheMemoize({ vary: (req: CacheRequest) => req.context.getType() })
   type(@Req() req: { headers: Record<string, string> }) {
     return { for: req.headers.authorization, run: count('type') };
+  }
+
+  /** Review of 04c13bb: a `user` field in the query was credited as who the request is. */
+  @Get('orders')
+  @CacheMemoize({ vary: (req) => (req.raw as { query: { user?: string } }).query.user ?? '-' })
+  orders(@Req() req: { headers: Record<string, string>; query: { user?: string } }) {
+    return { orders: `of ${req.query.user}`, for: req.headers.authorization, run: count('orders') };
+  }
+
+  /** A case-insensitive header lookup walks every header, the credential included, and returns a tenant. */
+  @Get('tenant-page')
+  @CacheMemoize({
+    vary: (req) => Object.entries(req.headers).find(([k]) => k.toLowerCase() === 'x-tenant')?.[1] ?? '-',
+  })
+  tenantPage(@Req() req: { headers: Record<string, string> }) {
+    return { for: req.headers.authorization, run: count('tenant-page') };
+  }
+
+  /** Keyed by the app's shared key while the user's token rides beside it. */
+  @Get('by-key')
+  @CacheMemoize({ vary: (req) => req.headers['x-api-key'] })
+  byKey(@Req() req: { headers: Record<string, string> }) {
+    return { for: req.headers.authorization, run: count('by-key') };
+  }
+
+  /** An optional-auth guard's `req.user = false` (passport's failure value): anonymous, so cached. */
+  @Get('optional')
+  @UseGuards(OptionalAuthGuard)
+  optional(@Req() req: { user?: unknown }) {
+    return { user: req.user, run: count('optional') };
   }
 
   @Get('intercepted')
@@ -196,6 +236,28 @@ describe.each([
       expect(runs[path] - before).toBe(2);
     },
   );
+
+  it.each([
+    ['orders?user=alice', 'a query parameter named user'],
+    ['tenant-page', 'a walk of every header'],
+    ['by-key', "the app's shared key beside the user's token"],
+  ])('/%s (%s): Bob never gets what was computed for Alice', async (path, _what) => {
+    const name = path.split('?')[0];
+    const before = runs[name] ?? 0;
+    const headers = (who: string) => ({ authorization: `Bearer ${who}`, 'x-api-key': 'pk_app', 'x-tenant': 'acme' });
+    expect((await get(`/${path}`, headers('alice'))).body.for).toBe('Bearer alice');
+    const bob = await get(`/${path}`, headers('bob'));
+    expect(bob.body.for).toBe('Bearer bob');
+    expect(bob.headers['x-cache']).toBe('BYPASS');
+    expect(runs[name] - before).toBe(2);
+  });
+
+  it('req.user = false (optional auth, no user) is anonymous: cached', async () => {
+    const before = runs.optional ?? 0;
+    await get('/optional', {});
+    expect((await get('/optional', {})).headers['x-cache']).toBe('HIT');
+    expect(runs.optional - before).toBe(1);
+  });
 
   it('a host-routed controller is keyed by host although varyByHost is false', async () => {
     const acme = await get('/dash', { host: 'acme.example.com' });

@@ -302,7 +302,9 @@ describe.each([
       expect([ann.body.me, bob.body.me]).toEqual(['ann', 'bob']);
       expect([ann.headers['x-cache'], bob.headers['x-cache']]).toEqual(['BYPASS', 'BYPASS']);
       expect(warnings.filter((w) => w.startsWith(`SearchController.${route} is served uncached: `))).toEqual([
-        expect.stringContaining('its vary function read neither req.user nor a credential header'),
+        expect.stringContaining(
+          'its vary function read neither req.user (or a user, session, token... field of the request itself) nor, by name, every credential header',
+        ),
       ]);
     },
   );
