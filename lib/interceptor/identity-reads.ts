@@ -19,11 +19,8 @@ export const IDENTITY_UNREAD =
  */
 const IDENTITY_FIELDS: ReadonlySet<PropertyKey> = new Set([
   'user',
-  'session',
   'sessionID',
-  'cookies',
-  'signedCookies',
-  'authInfo',
+  'passport',
   'auth',
   'principal',
   'claims',
@@ -51,6 +48,8 @@ const CLIENT_FIELDS: ReadonlySet<PropertyKey> = new Set([
 const HEADER_FIELDS: ReadonlySet<PropertyKey> = new Set(['headers', 'userProperties', 'connectionParams']);
 /** Methods whose result holds headers by name: NATS `getHeaders()`, gRPC metadata's `getMap()`/`toJSON()`. */
 const HEADER_METHODS: ReadonlySet<PropertyKey> = new Set(['getHeaders', 'getMap', 'toJSON']);
+/** Methods that walk a container (NATS `keys()` then `get(k)` for each): what they lead to reads no one by name. */
+const WALK_METHODS: ReadonlySet<PropertyKey> = new Set(['keys', 'entries', 'values', 'forEach', Symbol.iterator]);
 /** Methods that test for a name without reading its value (`hasOwnProperty('authorization')` names no one). */
 const PRESENCE_METHODS: ReadonlySet<PropertyKey> = new Set(['has', 'hasOwnProperty', 'propertyIsEnumerable']);
 
@@ -74,13 +73,19 @@ export function varyReadingIdentity<T>(
   let identityField = false;
   const read = new Set<string>();
   const walked = new WeakSet<object>();
-  const named = (name: unknown, from: object) => {
-    if (typeof name !== 'string' || walked.has(from)) return;
+  // Only a read that found the credential: a case-sensitive container's get('authorization') for an
+  // `Authorization` it holds returns '' for everyone (NATS: review).
+  const named = (name: unknown, from: object, value: unknown) => {
+    if (typeof name !== 'string' || walked.has(from) || !found(value)) return;
     const lower = name.toLowerCase();
     if (credentials.includes(lower)) read.add(lower);
   };
-  const raw = request.raw as { raw?: unknown; req?: { raw?: unknown }; request?: unknown } | null | undefined;
-  const trusted = new Set<unknown>([raw, raw?.raw, raw?.req, raw?.req?.raw, raw?.request]);
+  type Req = { raw?: Req; req?: Req; request?: Req; session?: unknown } | null | undefined;
+  const raw = request.raw as Req;
+  const requests = [raw, raw?.raw, raw?.req, raw?.req?.raw, raw?.request];
+  // The request itself, and its session (whose user or id names the user; a cookie or a locale in it does not: review).
+  const sessions = new Set<unknown>(requests.map((r) => r?.session).filter((x) => typeof x === 'object' && x !== null));
+  const trusted = new Set<unknown>([...requests, ...sessions]);
   trusted.delete(undefined);
   trusted.delete(null);
   // RPC [payload, context], GraphQL [parent, args, context, info]: what the client sent, by position.
@@ -91,7 +96,7 @@ export function varyReadingIdentity<T>(
   const targets = new WeakMap<object, object>();
   const deep = (value: unknown, at: Place, args?: boolean): unknown => {
     if (typeof value !== 'object' || value === null) return value;
-    const place: Place = at === 'other' && trusted.has(value) ? 'trusted' : at;
+    const place: Place = trusted.has(value) ? 'trusted' : at;
     let byPlace = views.get(place);
     if (byPlace === undefined) views.set(place, (byPlace = new WeakMap()));
     const known = byPlace.get(value);
@@ -99,12 +104,13 @@ export function varyReadingIdentity<T>(
     const view = new Proxy(value, {
       get(t, name) {
         const field = Reflect.get(t, name, t) as unknown;
-        if (place === 'headers') named(name, t);
-        if (place === 'trusted' && IDENTITY_FIELDS.has(name)) identityField = true;
+        if (place === 'headers') named(name, t, field);
+        if (place === 'trusted' && (IDENTITY_FIELDS.has(name) || (name === 'id' && sessions.has(t))))
+          identityField = true;
         // A proxy must return a frozen property as it is.
         const own = Reflect.getOwnPropertyDescriptor(t, name);
         if (own !== undefined && !own.configurable && !own.writable) return field;
-        if (typeof field === 'function') return method(t, name, field, place);
+        if (typeof field === 'function') return method(t, name, field, args ? 'client' : place);
         if (place === 'client' || CLIENT_FIELDS.has(name)) return deep(field, 'client');
         if (args && clientArgs.includes(Number(name))) return deep(field, 'client');
         return deep(field, HEADER_FIELDS.has(name) ? 'headers' : 'other');
@@ -121,8 +127,9 @@ export function varyReadingIdentity<T>(
   };
   const method = (t: object, name: PropertyKey, fn: Function, place: Place) =>
     function (this: unknown, ...args: unknown[]): unknown {
-      if ((place === 'trusted' || place === 'headers') && !PRESENCE_METHODS.has(name)) named(args[0], t);
+      if (WALK_METHODS.has(name)) walked.add(t);
       const result = Reflect.apply(fn, t, args) as unknown;
+      if ((place === 'trusted' || place === 'headers') && !PRESENCE_METHODS.has(name)) named(args[0], t, result);
       if (typeof result === 'function') return result; // getHandler(): the function itself (metadata is read from it)
       if (place === 'client') return deep(result, 'client');
       if (name === 'getData' || (name === 'getArgByIndex' && clientArgs.includes(Number(args[0]))))
@@ -165,4 +172,10 @@ export function varyReadingIdentity<T>(
   } catch {
     return { by: vary(request), readIdentity: verdict() };
   }
+}
+
+/** A read that found something: not absent, not empty (`''`, an empty list of values). */
+function found(value: unknown): boolean {
+  if (value === undefined || value === null || value === '') return false;
+  return !Array.isArray(value) || value.some((v) => v !== undefined && v !== null && v !== '');
 }

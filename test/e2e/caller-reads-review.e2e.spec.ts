@@ -127,6 +127,19 @@ class SessionInterceptor implements NestInterceptor {
 
 type Raw = { subdomains?: string[]; user?: { id: string } };
 
+/** A user from the Bearer token, and cookies parsed as cookie-parser leaves them. */
+@Injectable()
+class BearerAndCookiesGuard {
+  canActivate(context: ExecutionContext) {
+    const req = context
+      .switchToHttp()
+      .getRequest<{ headers: Record<string, string>; user?: unknown; cookies?: unknown }>();
+    req.user = { id: req.headers.authorization };
+    req.cookies = Object.fromEntries((req.headers.cookie ?? '').split('; ').map((c) => c.split('=')));
+    return true;
+  }
+}
+
 /** As Nest's AuthGuard on an optional route: what passport gives on failure, `false`. */
 @Injectable()
 class OptionalAuthGuard {
@@ -171,6 +184,14 @@ class CallerController {
   @CacheMemoize({ vary: (req) => req.headers['x-api-key'] })
   byKey(@Req() req: { headers: Record<string, string> }) {
     return { for: req.headers.authorization, run: count('by-key') };
+  }
+
+  /** Second review: a locale cookie was credited as who the request is; Bob got Alice's orders. */
+  @Get('cookie-locale')
+  @UseGuards(BearerAndCookiesGuard)
+  @CacheMemoize({ vary: (req) => (req.raw as { cookies: { locale?: string } }).cookies.locale ?? '-' })
+  cookieLocale(@Req() req: { headers: Record<string, string> }) {
+    return { for: req.headers.authorization, run: count('cookie-locale') };
   }
 
   /** An optional-auth guard's `req.user = false` (passport's failure value): anonymous, so cached. */
@@ -241,10 +262,16 @@ describe.each([
     ['orders?user=alice', 'a query parameter named user'],
     ['tenant-page', 'a walk of every header'],
     ['by-key', "the app's shared key beside the user's token"],
+    ['cookie-locale', 'a locale cookie'],
   ])('/%s (%s): Bob never gets what was computed for Alice', async (path, _what) => {
     const name = path.split('?')[0];
     const before = runs[name] ?? 0;
-    const headers = (who: string) => ({ authorization: `Bearer ${who}`, 'x-api-key': 'pk_app', 'x-tenant': 'acme' });
+    const headers = (who: string) => ({
+      authorization: `Bearer ${who}`,
+      'x-api-key': 'pk_app',
+      'x-tenant': 'acme',
+      cookie: 'locale=de',
+    });
     expect((await get(`/${path}`, headers('alice'))).body.for).toBe('Bearer alice');
     const bob = await get(`/${path}`, headers('bob'));
     expect(bob.body.for).toBe('Bearer bob');

@@ -3,7 +3,9 @@ import { varyReadingIdentity } from '../../lib/interceptor/identity-reads';
 
 /** Which vary functions read who an identified request is (then their result may be its identity). */
 const httpRaw = {
-  session: { userId: 'ann' },
+  session: { id: 'sess1', userId: 'ann', locale: 'de' },
+  sessionID: 'sess1',
+  authInfo: { scope: 'read' },
   cookies: { sid: 's1' },
   auth: { payload: { sub: 'ann' } },
   subdomains: ['acme'],
@@ -51,10 +53,10 @@ describe('varyReadingIdentity on HTTP', () => {
     ['req.user', (req) => (req.user as { sub: string }).sub],
     ['a destructured user', ({ user }) => user],
     ['a credential header', (req) => req.headers.authorization],
-    ['a credential header in another case', (req) => req.headers['Authorization']],
     ['the raw request (a session)', (req) => raw(req).session.userId],
     ['the raw request (express-jwt req.auth)', (req) => raw(req).auth.payload.sub],
-    ['a cookie, parsed', (req) => raw(req).cookies.sid],
+    ["the session's id", (req) => raw(req).session.id],
+    ['express-session sessionID', (req) => raw(req).sessionID],
     ["the raw request's credential header", (req) => raw(req).headers.authorization],
     ["the raw request's get('Authorization')", (req) => raw(req).get('Authorization')],
     ['the request from the context', (req) => http(req).headers.authorization],
@@ -76,6 +78,8 @@ describe('varyReadingIdentity on HTTP', () => {
     ["the raw request's language header and url", (req) => [raw(req).headers['accept-language'], raw(req).url]],
     ["the raw request's get('accept-language')", (req) => raw(req).get('accept-language')],
     ['a constant', () => 'everyone'],
+    // Node's header names are lower-case: this read finds nothing, for every user.
+    ['a credential header in another case', (req) => req.headers['Authorization']],
     ['the raw request’s subdomains', (req) => raw(req).subdomains.join('.')],
     ["the context's type", (req) => req.context.getType()],
     // Review of 04c13bb: a field named `user` in what the client sent was credited (Bob got Alice's orders).
@@ -84,6 +88,10 @@ describe('varyReadingIdentity on HTTP', () => {
     ['the top-level query named user', (req) => req.query.user],
     ['a body field named authorization', (req) => raw(req).body.authorization],
     ['the query through the context', (req) => http(req).query.user],
+    // Second review: a cookie, a session value or passport's authInfo, shared by users, was credited.
+    ['a cookie, parsed', (req) => raw(req).cookies.sid],
+    ["the session's locale", (req) => raw(req).session.locale],
+    ["passport's authInfo", (req) => raw(req).authInfo],
     // Walking the headers reads no one by name (each leaked: review).
     ['every header (JSON)', (req) => JSON.stringify(req.headers)],
     ['every header (spread), then a tenant', (req) => ({ ...req.headers })['x-tenant']],
@@ -158,6 +166,16 @@ describe('varyReadingIdentity on RPC and GraphQL', () => {
         ['X-Tenant', 'acme'],
       ]),
   };
+  /** As nats.js MsgHdrs: names match exactly, and a missing one reads ''. */
+  const natsExact = {
+    getHeaders: () => {
+      const map = new Map([
+        ['Authorization', 'Bearer t'],
+        ['X-Tenant', 'acme'],
+      ]);
+      return { get: (k: string) => map.get(k) ?? '', keys: () => map.keys() };
+    },
+  };
   const kafka = { getMessage: () => ({ key: 'k1', headers: { authorization: 'Bearer t', 'x-tenant': 'acme' } }) };
   const rpc = (ctx: object, data: unknown = { id: 7, user: 'alice' }) =>
     ({
@@ -170,7 +188,7 @@ describe('varyReadingIdentity on RPC and GraphQL', () => {
       context: { getArgs: () => [data, ctx], switchToRpc: () => ({ getData: () => data, getContext: () => ctx }) },
     }) as unknown as CacheRequest;
   const gqlContext = { req: { user: { sub: 'ann' }, headers: { authorization: 'Bearer t' } }, token: 'Bearer t' };
-  const args = { user: 'alice' };
+  const args = { user: 'alice', input: { headers: { authorization: 'Bearer forged' } } };
   const info = { variableValues: { authorization: 'Bearer forged' } };
   const graphql = {
     transport: 'graphql',
@@ -190,6 +208,7 @@ describe('varyReadingIdentity on RPC and GraphQL', () => {
     ["gRPC metadata's get('authorization')", rpc(metadata), (req) => r(req).get('authorization')],
     ["gRPC metadata's getMap()", rpc(metadata), (req) => r(req).getMap().authorization],
     ["NATS getHeaders().get('Authorization')", rpc(nats), (req) => r(req).getHeaders().get('Authorization')],
+    ["a case-sensitive get('Authorization')", rpc(natsExact), (req) => r(req).getHeaders().get('Authorization')],
     ['Kafka getMessage().headers', rpc(kafka), (req) => r(req).getMessage().headers.authorization],
     ['the GraphQL context’s request user', graphql, (req) => r(req).req.user.sub],
     ['the GraphQL context’s token', graphql, (req) => r(req).token],
@@ -205,6 +224,30 @@ describe('varyReadingIdentity on RPC and GraphQL', () => {
     ['a payload field named user, through getArgs()', rpc(metadata), (req) => c(req).getArgs()[0].user],
     ['gRPC getMap() for another header', rpc(metadata), (req) => r(req).getMap()['x-tenant']],
     ["NATS getHeaders().get('X-Tenant')", rpc(nats), (req) => r(req).getHeaders().get('X-Tenant')],
+    // Second review: both leaked.
+    [
+      "a case-sensitive get('authorization') that finds nothing ('') beside a tenant",
+      rpc(natsExact),
+      (req) => [r(req).getHeaders().get('authorization'), r(req).getHeaders().get('X-Tenant')],
+    ],
+    [
+      'a walk of NATS headers by keys() and get(), then a tenant',
+      rpc(natsExact),
+      (req) => {
+        const h = r(req).getHeaders();
+        const lower: Record<string, string> = {};
+        for (const k of h.keys()) lower[k.toLowerCase()] = h.get(k);
+        return lower['x-tenant'];
+      },
+    ],
+    [
+      'GraphQL arguments destructured from getArgs()',
+      graphql,
+      (req) => {
+        const [, a] = c(req).getArgs();
+        return a.input?.headers?.authorization;
+      },
+    ],
     ['a Kafka message key', rpc(kafka), (req) => r(req).getMessage().key],
     ['the GraphQL parent', graphql, (req) => (req.parent as Any).id],
     ['a GraphQL argument named user', graphql, (req) => c(req).getArgs()[1].user],
