@@ -105,7 +105,8 @@ export function varyReadingIdentity<T>(
       get(t, name) {
         const field = Reflect.get(t, name, t) as unknown;
         if (place === 'headers') named(name, t, field);
-        if (place === 'trusted' && (IDENTITY_FIELDS.has(name) || (name === 'id' && sessions.has(t))))
+        // Not in a walk ({ ...req.raw } reads `user` among everything else).
+        if (place === 'trusted' && !walked.has(t) && (IDENTITY_FIELDS.has(name) || (name === 'id' && sessions.has(t))))
           identityField = true;
         // A proxy must return a frozen property as it is.
         const own = Reflect.getOwnPropertyDescriptor(t, name);

@@ -104,6 +104,7 @@ describe('varyReadingIdentity on HTTP', () => {
       (req) => [(req.headers as Record<PropertyKey, unknown>)[Symbol.toStringTag], req.headers['x-tenant']],
     ],
     ['the whole request, spread', (req) => ({ ...req })],
+    ['the raw request, spread', (req) => ({ ...raw(req) })],
     // Throws on the view, runs on the request itself: only what it read before counts.
     ['a structuredClone of the headers', (req) => structuredClone(req.headers)],
   ])('does not: %s', (_name, vary) => {
