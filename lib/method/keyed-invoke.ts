@@ -6,31 +6,27 @@ import { currentControl } from '../engine/reentry';
  * (`q.page = n` in a loop) was read by the method in its later state, and that result was stored
  * under the first state's key for the ttl (new user's trial: pages 1 to 3 all came back as page 3,
  * and a later caller of page 1 got page 3 too). When the arguments no longer encode as keyed, the
- * result is returned but not stored, and the method is named once. One encoding more per miss.
+ * result is returned but not stored, and the method is named once. One encoding more per miss;
+ * nothing allocated on a hit (the closure that calls this is the one the call needed anyway).
  */
-export function keyedInvoke(
+export function checkKeyed(
   method: { readonly owner: string; warnOnce(id: string, message: string): void },
-  run: () => unknown,
   rest: string,
   restNow: () => string,
-): () => unknown {
-  return () => {
-    let same: boolean;
-    try {
-      same = restNow() === rest;
-    } catch {
-      same = false; // no longer encodable: changed
-    }
-    if (!same) {
-      const control = currentControl();
-      if (control !== undefined) control.skipped = true;
-      method.warnOnce(
-        'args-changed',
-        `${method.owner}: an argument changed between the call and the computation (an object the caller, ` +
-          `or another call it was also passed to, changed meanwhile: q.page = n in a loop before awaiting), so ` +
-          `the method ran on other arguments than its key says and its result is not stored. Pass each call its own object.`,
-      );
-    }
-    return run();
-  };
+): void {
+  let same: boolean;
+  try {
+    same = restNow() === rest;
+  } catch {
+    same = false; // no longer encodable: changed
+  }
+  if (same) return;
+  const control = currentControl();
+  if (control !== undefined) control.skipped = true;
+  method.warnOnce(
+    'args-changed',
+    `${method.owner}: an argument changed between the call and the computation (an object the caller, ` +
+      `or another call it was also passed to, changed meanwhile: q.page = n in a loop before awaiting), so ` +
+      `the method ran on other arguments than its key says and its result is not stored. Pass each call its own object.`,
+  );
 }

@@ -13,7 +13,7 @@ import { cacheStateOf, isPutKey, modeOf } from './cache-mode';
 import { ErrorCache, errorCacheOf } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 import type { ResolvedMethodConfig } from './method-config';
-import { keyedInvoke } from './keyed-invoke';
+import { checkKeyed } from './keyed-invoke';
 import { optionCall } from '../util/option-call';
 
 export type { ResultShape } from './result-shape';
@@ -179,12 +179,11 @@ export class ResolvedMethod {
       this.runsUncached(error);
       return this.uncachedCall(thisArg, original, args);
     }
-    const invoke = keyedInvoke(
-      this,
-      () => original.apply(thisArg, args),
-      rest,
-      () => this.restFor(args, thisArg),
-    );
+    // Checked against its key when it runs (keyed-invoke.ts); a hit never calls it.
+    const invoke = (): unknown => {
+      checkKeyed(this, rest, () => this.restFor(args, thisArg));
+      return original.apply(thisArg, args);
+    };
     switch (this.shape) {
       case 'promise': {
         const got = this.memoizer.getOrSet(key, this.errors?.factory(invoke) ?? invoke, this.policy, scope, base, rest);
@@ -207,10 +206,11 @@ export class ResolvedMethod {
 
   /** Recomputes and stores; an error the method caches (cacheErrors) is stored, and thrown to the refresher. */
   private refreshed(thisArg: unknown, original: MethodImpl, args: unknown[], key: string, scope?: CallScope) {
-    const computed = () => settle(original.apply(thisArg, args));
-    const invoke = keyedInvoke(this, computed, key.slice(this.config.keyBase.length), () =>
-      this.restFor(args, thisArg),
-    );
+    const rest = key.slice(this.config.keyBase.length);
+    const invoke = () => {
+      checkKeyed(this, rest, () => this.restFor(args, thisArg));
+      return settle(original.apply(thisArg, args));
+    };
     const run = this.memoizer.refresh(key, this.errors?.factory(invoke) ?? invoke, this.policy, scope);
     return this.unwrap === undefined ? run : run.then(this.unwrap);
   }
