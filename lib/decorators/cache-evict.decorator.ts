@@ -5,7 +5,7 @@ import type { MethodArgs, MethodName } from '../types/method-types';
 import type { ArgsOnly } from '../types/options';
 import { isThenable } from '../method/result-shape';
 import { inheritIdentity } from '../method/wrapper';
-import { unlinkedEvictor } from './linked-apps';
+import { unlinkedEvictor } from '../method/linked-apps';
 
 type Source<A extends readonly unknown[]> = readonly string[] | ((...args: A) => readonly string[]);
 

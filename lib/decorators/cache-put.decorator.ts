@@ -5,7 +5,7 @@ import { InvalidOptionError } from '../errors';
 import { inheritIdentity } from '../method/wrapper';
 import type { MethodArgs, MethodName } from '../types/method-types';
 import type { Evictor } from './cache-evict.decorator';
-import { unlinkedPutter } from './linked-apps';
+import { unlinkedPutter } from '../method/linked-apps';
 
 type Returned<T, K extends keyof T> = T[K] extends (...args: never[]) => infer R ? Awaited<R> : never;
 

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { currentControl, runDetached } from '../engine/reentry';
+import { disabledAppProvides } from './linked-apps';
 import type { MethodImpl, ResolvedMethod, WrapperInfo } from './resolved-method';
 
 /**
@@ -76,31 +77,10 @@ function asWritten(self: unknown, original: MethodImpl, args: unknown[], owner: 
   return runDetached(() => original.apply(self, args), owner);
 }
 
-/** Classes provided by each running app with `enabled: false`: their handles pass through. */
-const disabledApps = new Map<object, Set<Function>>();
-
-export function markDisabled(by: object, classes: Iterable<Function>): void {
-  disabledApps.set(by, new Set(classes));
-}
-
-/** A disabled app closes: its classes' handles no longer pass through (review: a later app's did). */
-export function clearDisabled(by: object): void {
-  disabledApps.delete(by);
-}
-
-/** The method as written, when `fn` is a memoized method of a class a running disabled app provides. */
+/** The method as written, when `fn` is a memoized method of a class a live disabled app provides (linked-apps.ts). */
 export function disabledOriginal(fn: unknown, instance: object): MethodImpl | undefined {
   const original = (fn as { [UNMANAGED_ORIGINAL]?: MethodImpl } | undefined)?.[UNMANAGED_ORIGINAL];
-  if (original === undefined || disabledApps.size === 0) return undefined;
-  for (
-    let p = Object.getPrototypeOf(instance) as object | null;
-    p !== null;
-    p = Object.getPrototypeOf(p) as object | null
-  ) {
-    const cls = (p as { constructor: Function }).constructor;
-    for (const classes of disabledApps.values()) if (classes.has(cls)) return original;
-  }
-  return undefined;
+  return original !== undefined && disabledAppProvides(instance.constructor) ? original : undefined;
 }
 
 /** cacheHandle(instance, name) on a hand-made instance: the method bound for its class, if any. */

@@ -9,21 +9,14 @@ import {
   ENGINE_REF,
   MEMOIZED_WRAPPER,
 } from '../constants';
-import { linkApp, unlinkApp } from '../decorators/linked-apps';
+import { linkApp, unlinkApp } from '../method/linked-apps';
 import { InvalidOptionError, NamespaceConflictError } from '../errors';
 import type { ManyOptions } from '../method/method-registry';
 import type { AnyOptions } from '../method/options-parser';
 import type { MethodImpl, ResolvedMethod } from '../method/resolved-method';
 import { inheritIdentity } from '../method/wrapper';
 import { isFieldResolver, isGraphqlHandler, isRouteHandler } from '../method/handler-kind';
-import {
-  clearBinder,
-  clearDisabled,
-  markDisabled,
-  markStarted,
-  setBinder,
-  UNMANAGED_ORIGINAL,
-} from '../method/unmanaged';
+import { clearBinder, markStarted, setBinder, UNMANAGED_ORIGINAL } from '../method/unmanaged';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
 import { InvalidationService } from './invalidation.service';
 import { regionOfToken } from './cache.service';
@@ -63,10 +56,9 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
     const providers = this.discovery.getProviders();
     const controllers = this.discovery.getControllers();
     const all = [...providers, ...controllers];
-    linkApp(this.invalidation, new Set(all.flatMap(classesOf)));
+    linkApp(this.invalidation, new Set(all.flatMap(classesOf)), !this.engine.enabled);
     for (const wrapper of all) this.checkInjectedRegions(wrapper);
     if (!this.engine.enabled) {
-      markDisabled(this, all.flatMap(classesOf));
       this.logger.log('disabled (enabled: false): memoized methods run uncached');
       return;
     }
@@ -85,7 +77,6 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
-    clearDisabled(this);
     unlinkApp(this.invalidation);
     clearBinder(this);
   }

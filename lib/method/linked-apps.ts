@@ -1,6 +1,6 @@
 import { InvalidationFailedError } from '../errors';
-import type { Evictor } from './cache-evict.decorator';
-import type { Putter } from './cache-put.decorator';
+import type { Evictor } from '../decorators/cache-evict.decorator';
+import type { Putter } from '../decorators/cache-put.decorator';
 
 /** What an app's engine (InvalidationService) does for `@CacheEvict` and `@CachePut`. */
 export type AppEngine = Evictor &
@@ -13,15 +13,17 @@ interface LiveApp {
   readonly engine: AppEngine;
   /** The classes the app provides (any scope): its request-scoped instances are its own. */
   readonly classes: ReadonlySet<Function>;
+  /** `enabled: false`: its memoized methods run as written, and their handles pass through. */
+  readonly disabled: boolean;
 }
 
 /** Initialized apps, oldest first. Two apps in one process each keep their own stores. */
 const live: LiveApp[] = [];
 
 /** An app's engine is initialized; instances Nest did not link (request scope, `new`) may be its. */
-export function linkApp(engine: AppEngine, classes: ReadonlySet<Function>): void {
+export function linkApp(engine: AppEngine, classes: ReadonlySet<Function>, disabled: boolean): void {
   unlinkApp(engine);
-  live.push({ engine, classes });
+  live.push({ engine, classes, disabled });
 }
 
 /** An app closes: its engine no longer serves unlinked instances. */
@@ -34,6 +36,11 @@ function provides(app: LiveApp, cls: Function): boolean {
   for (let c: unknown = cls; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c))
     if (app.classes.has(c)) return true;
   return false;
+}
+
+/** Whether a live app with `enabled: false` provides `cls` (or a class it extends). */
+export function disabledAppProvides(cls: Function): boolean {
+  return live.some((app) => app.disabled && provides(app, cls));
 }
 
 /**
