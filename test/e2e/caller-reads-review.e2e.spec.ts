@@ -10,7 +10,6 @@
  *    stored and served to the next caller.
  */
 import 'reflect-metadata';
-import { join } from 'node:path';
 import {
   type CallHandler,
   Controller,
@@ -28,14 +27,13 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
-import { GrpcMethod, RpcException, Transport } from '@nestjs/microservices';
+import { GrpcMethod, RpcException } from '@nestjs/microservices';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import request from 'supertest';
 import { CacheMemoize, CacheMemoizeInterceptor, CacheMemoizeModule, type CacheRequest } from '../../lib';
-import { freePort } from '../support/servers';
+import { grpcHeroes, type HeroesClient } from '../support/rpc-apps';
 
 const runs: Record<string, number> = {};
 const count = (name: string) => (runs[name] = (runs[name] ?? 0) + 1);
@@ -66,23 +64,10 @@ class HeroesController {
 describe('gRPC: what a vary function reads of an identified call', () => {
   @Module({ imports: [CacheMemoizeModule.forRoot({})], controllers: [HeroesController] })
   class GrpcModule {}
-  const protoPath = join(__dirname, '../support/fixtures/heroes.proto');
   let service: INestMicroservice;
-  let client: grpc.Client & Record<string, Function>;
+  let client: HeroesClient;
   beforeAll(async () => {
-    const port = await freePort();
-    service = await NestFactory.createMicroservice(GrpcModule, {
-      transport: Transport.GRPC,
-      options: { package: 'heroes', protoPath, url: `127.0.0.1:${port}` },
-      logger: false,
-    });
-    await service.listen();
-    const definition = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath)) as unknown as {
-      heroes: {
-        HeroService: new (url: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function>;
-      };
-    };
-    client = new definition.heroes.HeroService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    ({ service, client } = await grpcHeroes(GrpcModule));
   });
   afterAll(async () => {
     client.close();

@@ -7,18 +7,10 @@
  */
 import 'reflect-metadata';
 import { Controller, Injectable, type INestMicroservice, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import {
-  ClientProxyFactory,
-  MessagePattern,
-  Payload,
-  Transport,
-  type ClientProxy,
-  type MicroserviceOptions,
-} from '@nestjs/microservices';
+import { MessagePattern, Payload, type ClientProxy } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { CacheEvict, CacheMemoize, CacheMemoizeModule, CachePut, InvalidateTags } from '../../lib';
-import { freePort } from '../support/servers';
+import { tcpMicroservice } from '../support/rpc-apps';
 
 const orders: Array<{ sku: string }> = [];
 let lists = 0;
@@ -66,15 +58,7 @@ describe('a class-level @CacheMemoize on a microservice controller', () => {
   beforeAll(async () => {
     @Module({ imports: [CacheMemoizeModule.forRoot({})], controllers: [OrdersRpc], providers: [OrderService] })
     class OrdersModule {}
-    const port = await freePort();
-    service = await NestFactory.createMicroservice<MicroserviceOptions>(OrdersModule, {
-      transport: Transport.TCP,
-      options: { host: '127.0.0.1', port },
-      logger: false,
-    });
-    await service.listen();
-    client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
-    await client.connect();
+    ({ service, client } = await tcpMicroservice(OrdersModule));
   });
   afterAll(async () => {
     client.close();

@@ -5,18 +5,11 @@
  */
 import 'reflect-metadata';
 import { Controller, type INestMicroservice, Logger, Module } from '@nestjs/common';
-import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
-import {
-  ClientProxyFactory,
-  MessagePattern,
-  RpcException,
-  Transport,
-  type ClientProxy,
-  type MicroserviceOptions,
-} from '@nestjs/microservices';
+import { APP_INTERCEPTOR } from '@nestjs/core';
+import { MessagePattern, RpcException, type ClientProxy } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { CacheMemoize, CacheMemoizeInterceptor, CacheMemoizeModule, memoryStore } from '../../lib';
-import { freePort } from '../support/servers';
+import { tcpMicroservice } from '../support/rpc-apps';
 import { uniquePrefix } from '../support/shared-servers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,15 +37,7 @@ describe('RPC handler grace', () => {
       providers: [{ provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor }],
     })
     class M {}
-    const port = await freePort();
-    service = await NestFactory.createMicroservice<MicroserviceOptions>(M, {
-      transport: Transport.TCP,
-      options: { host: '127.0.0.1', port },
-      logger: false,
-    });
-    await service.listen();
-    client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
-    await client.connect();
+    ({ service, client } = await tcpMicroservice(M));
   });
   afterAll(async () => {
     client.close();

@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import { join } from 'node:path';
 import { Controller, type INestApplication, type INestMicroservice, Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
@@ -16,13 +15,12 @@ import {
   ResolveField,
   Resolver,
 } from '@nestjs/graphql';
-import { ClientProxy, ClientProxyFactory, GrpcMethod, MessagePattern, Payload, Transport } from '@nestjs/microservices';
+import { ClientProxy, GrpcMethod, MessagePattern, Payload } from '@nestjs/microservices';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { firstValueFrom, lastValueFrom, of, toArray, type Observable } from 'rxjs';
 import request from 'supertest';
 import { CacheMemoize, CacheMemoizeModule } from '../../lib';
-import { freePort } from '../support/servers';
+import { grpcHeroes, tcpMicroservice, type HeroesClient } from '../support/rpc-apps';
 
 const runs: Record<string, number> = {};
 const count = (name: string) => (runs[name] = (runs[name] ?? 0) + 1);
@@ -51,15 +49,7 @@ describe('CacheMemoizeInterceptor on a TCP microservice', () => {
   let service: INestMicroservice;
   let client: ClientProxy;
   beforeAll(async () => {
-    const port = await freePort();
-    service = await NestFactory.createMicroservice(RpcModule, {
-      transport: Transport.TCP,
-      options: { host: '127.0.0.1', port },
-      logger: false,
-    });
-    await service.listen();
-    client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
-    await client.connect();
+    ({ service, client } = await tcpMicroservice(RpcModule));
   });
   afterAll(async () => {
     client.close();
@@ -291,23 +281,10 @@ class HeroesController {
 describe('CacheMemoizeInterceptor on gRPC: credentials in metadata are private', () => {
   @Module({ imports: [CacheMemoizeModule.forRoot({})], controllers: [HeroesController] })
   class GrpcModule {}
-  const protoPath = join(__dirname, '../support/fixtures/heroes.proto');
   let service: INestMicroservice;
-  let client: grpc.Client & Record<string, Function>;
+  let client: HeroesClient;
   beforeAll(async () => {
-    const port = await freePort();
-    service = await NestFactory.createMicroservice(GrpcModule, {
-      transport: Transport.GRPC,
-      options: { package: 'heroes', protoPath, url: `127.0.0.1:${port}` },
-      logger: false,
-    });
-    await service.listen();
-    const definition = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath)) as unknown as {
-      heroes: {
-        HeroService: new (url: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, Function>;
-      };
-    };
-    client = new definition.heroes.HeroService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    ({ service, client } = await grpcHeroes(GrpcModule));
   });
   afterAll(async () => {
     client.close();

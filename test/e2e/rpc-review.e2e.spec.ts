@@ -4,7 +4,6 @@ import { Controller, type INestMicroservice, Logger, Module, type Type } from '@
 import { NestFactory } from '@nestjs/core';
 import {
   ClientProxy,
-  ClientProxyFactory,
   Ctx,
   GrpcMethod,
   GrpcStreamMethod,
@@ -20,6 +19,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { firstValueFrom, isObservable, lastValueFrom, map, reduce, Subject, type Observable } from 'rxjs';
 import { CacheMemoize, CacheMemoizeModule } from '../../lib';
 import { InProcessTransport } from '../support/in-process-transport';
+import { tcpMicroservice } from '../support/rpc-apps';
 import { freePort } from '../support/servers';
 
 /*
@@ -209,15 +209,7 @@ describe('an Observable feed over TCP under @CacheMemoize', () => {
   let service: INestMicroservice;
   let client: ClientProxy;
   beforeAll(async () => {
-    const port = await freePort();
-    service = await NestFactory.createMicroservice<MicroserviceOptions>(TcpFeedModule, {
-      transport: Transport.TCP,
-      options: { host: '127.0.0.1', port },
-      logger: false,
-    });
-    await service.listen();
-    client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
-    await client.connect();
+    ({ service, client } = await tcpMicroservice(TcpFeedModule));
   });
   afterAll(async () => {
     for (const f of feeds) f.complete();
@@ -309,15 +301,7 @@ describe('RPC key: the pattern a message came in on', () => {
   let service: INestMicroservice;
   let client: ClientProxy;
   beforeAll(async () => {
-    const port = await freePort();
-    service = await NestFactory.createMicroservice<MicroserviceOptions>(PriceModule, {
-      transport: Transport.TCP,
-      options: { host: '127.0.0.1', port },
-      logger: false,
-    });
-    await service.listen();
-    client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
-    await client.connect();
+    ({ service, client } = await tcpMicroservice(PriceModule));
   });
   afterAll(async () => {
     client.close();
