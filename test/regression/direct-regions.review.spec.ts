@@ -74,13 +74,10 @@ describe("direct keys are raw strings: they can spell the library's own records"
     // e.g. keys built from user input: `${tenant}:~lock` is a legal direct key.
     await a.cache.set('x:~lock', 'anything', { ttl: '1h' });
     const opts = { lock: { timeout: '400ms' } } as const;
-    const started = Date.now();
     expect(await a.cache.getOrSet('x', () => 1, opts)).toBe(1);
-    const took = Date.now() - started;
     const lockEvents = a.events.filter((e) => e.type === 'lock').map((e) => (e as { outcome: string }).outcome);
-    // Nobody holds x's lock: it must be acquired at once.
+    // Nobody holds x's lock: it must be acquired at once (no 'waited' or 'timeout' before it).
     expect(lockEvents).toEqual(['acquired']);
-    expect(took).toBeLessThan(300);
     await a.module.close();
   });
 

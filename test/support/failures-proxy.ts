@@ -6,6 +6,8 @@ interface Gate {
   firstTaken: boolean;
   /** Every later reply is held until this time. */
   holdUntil: number;
+  /** Called as the first reply is passed on, before the app reads it. */
+  onFirst?: () => void;
 }
 
 class Link {
@@ -53,9 +55,14 @@ export class StallingProxy {
    * The next reply reaches the app `firstDelayMs` from now; every reply after it is held until
    * `silentForMs` from now, then delivered in order.
    */
-  stall(firstDelayMs: number, silentForMs: number): void {
+  stall(firstDelayMs: number, silentForMs: number, onFirst?: () => void): void {
     const now = Date.now();
-    this.gate = { firstAt: now + firstDelayMs, firstTaken: false, holdUntil: now + silentForMs };
+    this.gate = { firstAt: now + firstDelayMs, firstTaken: false, holdUntil: now + silentForMs, onFirst };
+  }
+
+  /** Whether the silence of the last `stall` is still on (replies are being held). */
+  get holding(): boolean {
+    return this.gate !== undefined && this.gate.firstTaken && Date.now() < this.gate.holdUntil;
   }
 
   /** Delivers everything held and stops stalling. */
@@ -108,6 +115,7 @@ export class StallingProxy {
       }
       if (!gate.firstTaken && now >= gate.firstAt) {
         gate.firstTaken = true;
+        gate.onFirst?.();
         link.client.write(link.queue.shift()!);
         continue;
       }
