@@ -43,9 +43,9 @@ export class EventLogger {
             : 'entry signature does not verify (tampered, or signed with a secret not configured here); recomputed',
         ),
       });
-    // The caller got a stale value instead of the method's error: the error still deserves a line.
-    else if (event.type === 'stale-if-error')
-      this.error({ ...event, type: 'error', operation: 'compute (served a stale value instead)' });
+    // The caller got a stale value instead of the method's error: the error still deserves a line,
+    // one that names the method (the store did nothing wrong).
+    else if (event.type === 'stale-if-error') this.staleServed(event);
     // 'key' errors are the method's own (it warns once, naming the argument): the store did nothing.
     else if (
       event.type === 'error' &&
@@ -92,22 +92,36 @@ export class EventLogger {
     outage.recovered.unref?.();
   }
 
+  private staleServed(event: Extract<CacheEvent, { type: 'stale-if-error' }>): void {
+    const suppressed = this.suppressed(`stale:${event.owner ?? event.store}`);
+    if (suppressed === undefined) return;
+    const reason = event.error instanceof Error ? event.error.message : String(event.error);
+    this.logger.warn(
+      `${event.owner ?? 'a cached computation'} failed (key ${event.key}); served the expired value kept for ` +
+        `staleIfError instead${suppressed}. The error: ${reason}`,
+    );
+  }
+
   /** Other errors are logged once per store and operation per minute, with a count, not per call. */
   private error(event: Extract<CacheEvent, { type: 'error' }>): void {
-    const id = `${event.store}:${event.operation}`;
-    const now = Date.now();
-    const last = this.lastError.get(id);
-    if (last !== undefined && now - last.at < ERROR_LOG_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
-    const suppressed = last?.suppressed ? ` (${last.suppressed} similar errors since the last report)` : '';
-    this.lastError.set(id, { at: now, suppressed: 0 });
+    const suppressed = this.suppressed(`${event.store}:${event.operation}`);
+    if (suppressed === undefined) return;
     const reason = event.error instanceof Error ? event.error.message : String(event.error);
     const who = event.owner ? ` for ${event.owner}` : '';
     this.logger.warn(
       `store '${event.store}' ${event.operation} failed${who} (key ${event.key}): ${reason}${suppressed}`,
     );
+  }
+  /** Once per id per minute: undefined to stay quiet, else what to add about the quiet ones. */
+  private suppressed(id: string): string | undefined {
+    const now = Date.now();
+    const last = this.lastError.get(id);
+    if (last !== undefined && now - last.at < ERROR_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return undefined;
+    }
+    this.lastError.set(id, { at: now, suppressed: 0 });
+    return last?.suppressed ? ` (${last.suppressed} similar errors since the last report)` : '';
   }
 
   /** Once per method and class: the value was returned, but no shared store will ever keep it. */

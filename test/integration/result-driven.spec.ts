@@ -378,9 +378,17 @@ describe.each([
     await settle(app); // lifetimes count from the writes, which land after the calls return
     await sleep(80); // expired (no grace)
     lookup.failNext = true;
+    const warned = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     expect(await lookup.quote('A')).toEqual({ sym: 'A', run: 1 });
     expect(await lookup.slowQuote('S')).toEqual({ sym: 'S', run: 2 });
     expect(events.filter((e) => e.type === 'stale-if-error')).toHaveLength(2);
+    // The log line names the method that failed, not a store (the store did nothing wrong).
+    const lines = warned.mock.calls.map(([line]) => String(line)).filter((l) => l.includes('staleIfError'));
+    warned.mockRestore();
+    expect(lines).toEqual([
+      expect.stringMatching(/^Lookup\.quote failed \(key .*\); served the expired value .*The error: feed down$/),
+      expect.stringMatching(/^Lookup\.slowQuote failed \(key .*\); served the expired value .*hard timeout of 30 ms/),
+    ]);
     await expect(lookup.quote('B')).rejects.toThrow('feed down'); // nothing to fall back on
     await app.get(InvalidationService).invalidateTags(['sym:A']);
     await expect(lookup.quote('A')).rejects.toThrow('feed down');
