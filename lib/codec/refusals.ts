@@ -1,5 +1,5 @@
 import { SerializationError, UncacheableValueError } from '../errors';
-import { nativeAncestor } from './class-registry';
+import { nativeAncestor, type ClassRegistry } from './class-registry';
 import { MAX_ENCODED_BYTES } from './tagged-format';
 
 /**
@@ -34,9 +34,29 @@ export function namedItems(value: unknown[], where: string): UncacheableValueErr
   );
 }
 
-export function unregistered(value: object, where: string): UncacheableValueError {
+export function unregistered(value: object, where: string, registry: ClassRegistry): UncacheableValueError {
   const ctor = (value as { constructor?: { name?: unknown } }).constructor;
   const className = typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : 'an anonymous class';
+  const namesake = registry.prototypeOf(className);
+  // A registered class's twin (a package installed twice, a class declared in a function) or
+  // subclass: "register User" would be the wrong advice, as User is registered.
+  if (namesake !== undefined && namesake !== Object.getPrototypeOf(value))
+    return new UncacheableValueError(
+      `${where} is an instance of a class named ${className} that is not the ${className} registered in classes: ` +
+        `another class of the same name (the module that declares it loaded twice, e.g. a package installed in two ` +
+        `versions, or a class declared inside a function). Return instances of the registered class, or register ` +
+        `this one under a name of its own, e.g. classes: { 'other.${className}': ${className} }.`,
+      className,
+      where,
+    );
+  const parent = registeredAncestor(Object.getPrototypeOf(value) as object, registry);
+  if (parent !== undefined)
+    return new UncacheableValueError(
+      `${where} is an instance of ${className}, which extends the registered ${parent} but is not registered itself: ` +
+        `it would come back as a ${parent}. Register it too: classes: [${parent}, ${className}].`,
+      className,
+      where,
+    );
   const native = nativeAncestor(Object.getPrototypeOf(value) as object);
   if (native !== undefined)
     return new UncacheableValueError(
@@ -79,4 +99,16 @@ export function tooRepetitive(repeats: number, where: string): SerializationErro
     `value's shared sub-objects expand past ${repeats} repeated objects when encoded (at ${where}): ` +
       `JSON writes a sub-object referenced from several places once per reference`,
   );
+}
+
+function registeredAncestor(proto: object, registry: ClassRegistry): string | undefined {
+  for (
+    let p = Object.getPrototypeOf(proto) as object | null;
+    p !== null;
+    p = Object.getPrototypeOf(p) as object | null
+  ) {
+    const name = registry.nameOf(p);
+    if (name !== undefined && !name.startsWith('~')) return name; // '~': the library's own, not the app's
+  }
+  return undefined;
 }

@@ -154,7 +154,7 @@ class Encoder {
       if (own.length !== Object.keys(value).length) throw hiddenState(value, own, this.where());
       return this.fields(value, name);
     }
-    throw unregistered(value, this.where());
+    throw unregistered(value, this.where(), this.registry);
   }
 
   /**

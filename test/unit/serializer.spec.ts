@@ -366,4 +366,41 @@ describe('values whose state a shared store cannot keep are refused, never half-
       'Register it with CacheMemoizeModule.forRoot({ classes: [Money] })',
     );
   });
+
+  it('a class named as a registered one, or extending one, is refused without advising to register what is registered', () => {
+    // Two copies of one module (a package installed twice): two classes named User.
+    const declare = () =>
+      class User {
+        name = 'ada';
+      };
+    const User = declare();
+    const Twin = declare();
+    class Admin extends User {
+      level = 1;
+    }
+    const withUser = createTaggedJsonSerializer({ classes: [User] });
+    expect(withUser.decode(withUser.encode(new User()))).toBeInstanceOf(User);
+    const refusal = (value: object) => {
+      try {
+        withUser.encode({ who: value });
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error('not refused');
+    };
+    const twin = refusal(new Twin());
+    expect(twin).toBeInstanceOf(UncacheableValueError);
+    expect(twin.message).toContain('result.who is an instance of a class named User that is not the User registered');
+    expect(twin.message).toContain("classes: { 'other.User': User }");
+    expect(twin.message).not.toContain('classes: [User]');
+    const sub = refusal(new Admin());
+    expect(sub).toBeInstanceOf(UncacheableValueError);
+    expect(sub.message).toContain(
+      'is an instance of Admin, which extends the registered User but is not registered itself',
+    );
+    expect(sub.message).toContain('classes: [User, Admin]');
+    // Registered under a name of its own, the twin is kept apart and comes back as itself.
+    const both = createTaggedJsonSerializer({ classes: { User, 'other.User': Twin } });
+    expect(both.decode(both.encode(new Twin()))).toBeInstanceOf(Twin);
+  });
 });
