@@ -127,15 +127,21 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
           `gets the answer computed for the first, whatever theirs says. To key by it, ${fix}; ignore this if the ` +
           `response does not depend on it.`,
       );
+  const writes =
+    Reflect.getMetadata(CACHE_EVICT_METADATA, handler) !== undefined ||
+    Reflect.getMetadata(CACHE_PUT_METADATA, handler) !== undefined;
+  // Under a class-level binding a write is left out on purpose; on the handler itself, say so.
+  if (writes && Reflect.getMetadata(CACHE_MEMOIZE_METADATA, handler) !== undefined)
+    logger?.warn(
+      `${cls.name}.${name} has @CacheMemoize and a write (@CacheEvict, @InvalidateTags or @CachePut): a write ` +
+        `always runs, so its response is never cached. Remove @CacheMemoize from it.`,
+    );
   return {
     options,
     method,
     decorated: own !== undefined,
     ownsResponse,
-    alwaysRuns:
-      Reflect.getMetadata(HANDLER_TYPE_METADATA, handler) === EVENT_HANDLER ||
-      Reflect.getMetadata(CACHE_EVICT_METADATA, handler) !== undefined ||
-      Reflect.getMetadata(CACHE_PUT_METADATA, handler) !== undefined,
+    alwaysRuns: Reflect.getMetadata(HANDLER_TYPE_METADATA, handler) === EVENT_HANDLER || writes,
     isStream,
     variesByAll,
     policy,

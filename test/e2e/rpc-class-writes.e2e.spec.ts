@@ -6,7 +6,7 @@
  * cached as before.
  */
 import 'reflect-metadata';
-import { Controller, Injectable, type INestMicroservice, Module } from '@nestjs/common';
+import { Controller, Injectable, type INestMicroservice, Logger, Module } from '@nestjs/common';
 import { MessagePattern, Payload, type ClientProxy } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { CacheEvict, CacheMemoize, CacheMemoizeModule, CachePut, InvalidateTags } from '../../lib';
@@ -50,6 +50,14 @@ class OrdersRpc {
   async count() {
     return orders.length;
   }
+
+  // Both on the handler itself: the write wins (it runs every time), and the app is told.
+  @MessagePattern('orders.archive')
+  @CacheMemoize({ ttl: '1m' })
+  @InvalidateTags(['orders'])
+  archive() {
+    return { archived: orders.splice(0).length };
+  }
 }
 
 describe('a class-level @CacheMemoize on a microservice controller', () => {
@@ -73,6 +81,20 @@ describe('a class-level @CacheMemoize on a microservice controller', () => {
     expect(await send('orders.create', { sku: 'apple' })).toEqual({ id: 1 });
     expect(orders).toHaveLength(2);
     expect(await send('orders.list')).toEqual({ orders: [{ sku: 'apple' }, { sku: 'apple' }], run: 2 });
+  });
+
+  it('runs every call of a handler with its own @CacheMemoize and a write, and warns once naming it', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      orders.push({ sku: 'kiwi' }, { sku: 'lime' });
+      expect(await send('orders.archive')).toEqual({ archived: 4 }); // the two apples of the first test, too
+      orders.push({ sku: 'date' });
+      expect(await send('orders.archive')).toEqual({ archived: 1 });
+      const lines = warn.mock.calls.map(([line]) => String(line)).filter((l) => l.includes('OrdersRpc.archive'));
+      expect(lines).toEqual([expect.stringContaining('has @CacheMemoize and a write')]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('runs every call of a handler that evicts or puts', async () => {
