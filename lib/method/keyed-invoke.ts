@@ -11,12 +11,11 @@ import { currentControl } from '../engine/reentry';
  */
 export function checkKeyed(
   method: { readonly owner: string; warnOnce(id: string, message: string): void },
-  rest: string,
-  restNow: () => string,
+  unchanged: () => boolean,
 ): void {
   let same: boolean;
   try {
-    same = restNow() === rest;
+    same = unchanged();
   } catch {
     same = false; // no longer encodable: changed
   }

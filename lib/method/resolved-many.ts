@@ -7,6 +7,7 @@ import { ErrorCache } from './error-cache';
 import type { MethodExplanation, MethodImpl, ResolvedMethod } from './resolved-method';
 import { itemsOf, recordClash, shapeResult, type BatchShape } from './batch-result';
 import { explainCall, peekCall } from './method-lookup';
+import { checkKeyed } from './keyed-invoke';
 
 type Args = readonly unknown[];
 
@@ -114,7 +115,7 @@ export class ResolvedMany {
       this.item.runsUncached(error);
       return this.item.uncachedCall(thisArg, original, args);
     }
-    const load = this.loader(thisArg, original, unique.ids, rest);
+    const load = this.loader(thisArg, original, unique, rest);
     const { memoizer, policy } = this.item;
     return memoizer.getOrSetMany(unique.keys, load, policy, unique.scopes, this.settings.maxBatch).then((values) => {
       // An id whose entry is an error a single method of the namespace cached (cacheErrors).
@@ -136,7 +137,7 @@ export class ResolvedMany {
     if (refused !== undefined) return refused;
     const rest = args.slice(1);
     const unique = this.unique(ids, rest, thisArg);
-    const load = this.loader(thisArg, original, unique.ids, rest);
+    const load = this.loader(thisArg, original, unique, rest);
     const { memoizer, policy } = this.item;
     return memoizer
       .refreshMany(unique.keys, load, policy, unique.scopes, this.settings.maxBatch)
@@ -213,11 +214,14 @@ export class ResolvedMany {
   private loader(
     thisArg: unknown,
     original: MethodImpl,
-    ids: readonly unknown[],
+    { ids, keys }: Unique,
     rest: Args,
   ): (positions: readonly number[]) => Promise<unknown[]> {
     const { shape } = this.settings;
     return async (positions) => {
+      // As a single call's (keyed-invoke.ts): an id or another argument changed since the keys were
+      // built is not stored under them (the ids array itself is a copy).
+      checkKeyed(this.item, () => positions.every((p) => this.item.keyFor([ids[p], ...rest], thisArg) === keys[p]));
       const wanted = positions.map((p) => ids[p]);
       // A copy: a method that sorts or filters its argument in place must not move ids under their items.
       const result: unknown = original.apply(thisArg, [[...wanted], ...rest]);

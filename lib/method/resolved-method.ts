@@ -181,7 +181,7 @@ export class ResolvedMethod {
     }
     // Checked against its key when it runs (keyed-invoke.ts); a hit never calls it.
     const invoke = (): unknown => {
-      checkKeyed(this, rest, () => this.restFor(args, thisArg));
+      checkKeyed(this, () => this.restFor(args, thisArg) === rest);
       return original.apply(thisArg, args);
     };
     switch (this.shape) {
@@ -208,7 +208,7 @@ export class ResolvedMethod {
   private refreshed(thisArg: unknown, original: MethodImpl, args: unknown[], key: string, scope?: CallScope) {
     const rest = key.slice(this.config.keyBase.length);
     const invoke = () => {
-      checkKeyed(this, rest, () => this.restFor(args, thisArg));
+      checkKeyed(this, () => this.restFor(args, thisArg) === rest);
       return settle(original.apply(thisArg, args));
     };
     const run = this.memoizer.refresh(key, this.errors?.factory(invoke) ?? invoke, this.policy, scope);

@@ -11,6 +11,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
   CacheMemoize,
+  CacheMemoizeMany,
   CacheMemoizeModule,
   cacheHandle,
   memcachedStore,
@@ -35,6 +36,16 @@ class Products {
   }
 }
 
+@Injectable()
+class Prices {
+  @CacheMemoizeMany({ ttl: '1h' })
+  async prices(ids: number[], q: { currency: string }): Promise<string[]> {
+    const currency = q.currency; // read before the first await
+    await Promise.resolve();
+    return ids.map((id) => `${id} ${currency}`);
+  }
+}
+
 const opened: TestingModule[] = [];
 afterEach(async () => {
   jest.restoreAllMocks();
@@ -44,11 +55,11 @@ afterEach(async () => {
 async function app(store: CacheStore) {
   const module = await Test.createTestingModule({
     imports: [CacheMemoizeModule.forRoot({ stores: { default: store }, prefix: uniquePrefix('args') })],
-    providers: [Products],
+    providers: [Products, Prices],
   }).compile();
   opened.push(module);
   await module.init();
-  return module.get(Products);
+  return Object.assign(module.get(Products), { prices: module.get(Prices) });
 }
 
 describe.each<[string, () => CacheStore]>([
@@ -76,6 +87,24 @@ describe.each<[string, () => CacheStore]>([
     }
     const changed = warnings.filter((w) => w.includes('Products.list') && w.includes('argument changed'));
     // The memory store runs the method within the call, before the caller can change anything.
+    expect(changed).toHaveLength(name === 'memory' ? 0 : 1);
+  });
+
+  it('a batch method: never leaves one currency’s prices under another’s keys', async () => {
+    const warnings: string[] = [];
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
+    const { prices } = await app(store());
+    for (let round = 0; round < 20; round++) {
+      const ids = [round * 2, round * 2 + 1];
+      const q = { currency: 'EUR' };
+      const pending = [prices.prices(ids, q)];
+      q.currency = 'USD';
+      pending.push(prices.prices(ids, q));
+      await Promise.all(pending);
+      for (const currency of ['EUR', 'USD'])
+        expect(await prices.prices(ids, { currency })).toEqual(ids.map((id) => `${id} ${currency}`));
+    }
+    const changed = warnings.filter((w) => w.includes('Prices.prices') && w.includes('argument changed'));
     expect(changed).toHaveLength(name === 'memory' ? 0 : 1);
   });
 
