@@ -6,6 +6,7 @@ import { addressOf, connectionProblem, createClient, describe, type RedisStoreOp
 import { followMaster, watchPassedInClient, type Reconnectable } from './sentinel-watch';
 import type { RedisClientLike, RedisCommandsLike } from './redis.types';
 import { RedisBus } from './redis-bus';
+import { refuseCreatedReplicaReads, refuseReplicaReads } from './replica-reads';
 import { checkEntryOptions } from '../../util/entry-options';
 import { adaptNodeRedis, NodeRedisClient } from './node-redis-client';
 import { parseDuration, TIMER } from '../../util/duration';
@@ -42,6 +43,7 @@ export class RedisStore implements CacheStore {
     if ('client' in options) {
       const timeout = parseDuration(options.commandTimeout ?? 500, 'redisStore(): commandTimeout', TIMER);
       nodeRedis = adaptNodeRedis(options.client, timeout);
+      if (!nodeRedis) refuseReplicaReads(options.client, true);
       this.client = nodeRedis ?? (options.client as RedisClientLike);
       this.owned = false;
       this.description = nodeRedis ? `a node-redis ${nodeRedis.flavor} passed in` : 'a client passed in';
@@ -50,6 +52,7 @@ export class RedisStore implements CacheStore {
         nodeRedis?.address ?? (o?.host !== undefined ? `${o.host}:${o.port ?? 6379}` : 'the client passed in');
       if (!nodeRedis) this.watchPassedIn();
     } else {
+      refuseCreatedReplicaReads(options);
       this.client = createClient(options);
       this.owned = true;
       this.description = describe(options);
