@@ -11,6 +11,11 @@ export class FactoryControl {
   /** Dependency keys added while it ran. */
   deps: string[] | undefined;
   skipped = false;
+  /**
+   * It ran on other arguments than its key says (keyed-invoke.ts): not stored, and its value is
+   * for its own caller only — a caller that joined it recomputes on its own arguments.
+   */
+  argsChanged = false;
   /** The computation returned or threw: its cacheContext() handle speaks for nothing any more. */
   closed = false;
 
@@ -40,5 +45,6 @@ export class FactoryControl {
     this.staleIfErrorMs = other.staleIfErrorMs ?? this.staleIfErrorMs;
     if (other.deps !== undefined) this.deps = [...(this.deps ?? []), ...other.deps];
     this.skipped ||= other.skipped;
+    this.argsChanged ||= other.argsChanged;
   }
 }

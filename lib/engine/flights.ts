@@ -211,6 +211,7 @@ export function refreshed<T>(
 
 function takenOr<T>(flight: Flight<T>, refused: () => T | Promise<T>): Promise<T> {
   return flight.promise.then((value) => {
+    if (flight.control?.argsChanged === true) return refused(); // computed on another caller's changed object
     const joinable = flight.joinable?.();
     if (joinable === undefined || joinable === true) return own(flight, value);
     if (joinable === false) return refused();

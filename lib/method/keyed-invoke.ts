@@ -21,7 +21,7 @@ export function checkKeyed(
   }
   if (same) return;
   const control = currentControl();
-  if (control !== undefined) control.skipped = true;
+  if (control !== undefined) control.skipped = control.argsChanged = true;
   method.warnOnce(
     'args-changed',
     `${method.owner}: an argument changed between the call and the computation (an object the caller, ` +

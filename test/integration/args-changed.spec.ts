@@ -108,6 +108,28 @@ describe.each<[string, () => CacheStore]>([
     expect(changed).toHaveLength(name === 'memory' ? 0 : 1);
   });
 
+  // Review of 3b6e66e: a caller that joined the computation got the result computed on the other
+  // caller's changed object (10 of 10 rounds), single and batch methods alike.
+  it('a caller that joined a computation whose arguments changed gets a result on its own arguments', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const products = await app(store());
+    for (let round = 0; round < 20; round++) {
+      const id = 1_000 + round;
+      const qa = { currency: 'EUR' };
+      const a = products.prices.prices([id], qa);
+      const b = products.prices.prices([id, id + 500], { currency: 'EUR' }); // its own object, unchanged
+      qa.currency = 'USD';
+      await a;
+      expect(await b).toEqual([`${id} EUR`, `${id + 500} EUR`]);
+      const page = { page: 100 + round };
+      const c = products.list(page);
+      const d = products.list({ page: 100 + round });
+      page.page = 1;
+      await c;
+      expect(await d).toBe(`p${(99 + round) * 10}`);
+    }
+  });
+
   // Review of c56de25: refreshes had no check, and replaced other pages' entries everywhere.
   it.each([
     ['withCacheMode(refresh)', (p: Products, q: { page: number }) => withCacheMode('refresh', () => p.list(q))],
