@@ -131,8 +131,10 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
     Reflect.getMetadata(CACHE_EVICT_METADATA, handler) !== undefined ||
     Reflect.getMetadata(CACHE_PUT_METADATA, handler) !== undefined;
   // Under a class-level binding a write is left out on purpose; on the handler itself, say so.
+  // Once per handler and app: each interceptor bound to it (global, controller, route) resolves it.
   if (writes && Reflect.getMetadata(CACHE_MEMOIZE_METADATA, handler) !== undefined)
-    logger?.warn(
+    method.warnOnce(
+      'memoize-and-write',
       `${cls.name}.${name} has @CacheMemoize and a write (@CacheEvict, @InvalidateTags or @CachePut): a write ` +
         `always runs, so its response is never cached. Remove @CacheMemoize from it.`,
     );
