@@ -37,23 +37,30 @@ export function namedItems(value: unknown[], where: string): UncacheableValueErr
 export function unregistered(value: object, where: string, registry: ClassRegistry): UncacheableValueError {
   const ctor = (value as { constructor?: { name?: unknown } }).constructor;
   const className = typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : 'an anonymous class';
+  const proto = Object.getPrototypeOf(value) as object;
+  // A subclass of a registered class, or a registered class's twin (a package installed twice, a
+  // class declared in a function): "register User" would be the wrong advice, as User is registered.
+  const parent = registeredAncestor(proto, registry);
+  if (parent !== undefined) {
+    const own = ownClassName(proto);
+    const registered = entryFor(parent.name, ownClassName(parent.proto) ?? parent.name);
+    return new UncacheableValueError(
+      `${where} is ${own === undefined ? 'an object' : `an instance of ${own}`}, which derives from the registered ` +
+        `${parent.name} but is not registered itself: it would come back as a ${parent.name}. ` +
+        (own === undefined
+          ? `Return an instance of the registered class, or register its class under a name, e.g. classes: { ${registered}, 'Named': TheClass }.`
+          : `Register it too: classes: ${listOf([registered, own])}.`),
+      own ?? className,
+      where,
+    );
+  }
   const namesake = registry.prototypeOf(className);
-  // A registered class's twin (a package installed twice, a class declared in a function) or
-  // subclass: "register User" would be the wrong advice, as User is registered.
-  if (namesake !== undefined && namesake !== Object.getPrototypeOf(value))
+  if (namesake !== undefined && namesake !== proto)
     return new UncacheableValueError(
       `${where} is an instance of a class named ${className} that is not the ${className} registered in classes: ` +
         `another class of the same name (the module that declares it loaded twice, e.g. a package installed in two ` +
         `versions, or a class declared inside a function). Return instances of the registered class, or register ` +
         `this one under a name of its own, e.g. classes: { 'other.${className}': ${className} }.`,
-      className,
-      where,
-    );
-  const parent = registeredAncestor(Object.getPrototypeOf(value) as object, registry);
-  if (parent !== undefined)
-    return new UncacheableValueError(
-      `${where} is an instance of ${className}, which extends the registered ${parent} but is not registered itself: ` +
-        `it would come back as a ${parent}. Register it too: classes: [${parent}, ${className}].`,
       className,
       where,
     );
@@ -101,14 +108,30 @@ export function tooRepetitive(repeats: number, where: string): SerializationErro
   );
 }
 
-function registeredAncestor(proto: object, registry: ClassRegistry): string | undefined {
+function registeredAncestor(proto: object, registry: ClassRegistry): { name: string; proto: object } | undefined {
   for (
     let p = Object.getPrototypeOf(proto) as object | null;
     p !== null;
     p = Object.getPrototypeOf(p) as object | null
   ) {
     const name = registry.nameOf(p);
-    if (name !== undefined && !name.startsWith('~')) return name; // '~': the library's own, not the app's
+    if (name !== undefined && !name.startsWith('~')) return { name, proto: p }; // '~': the library's own, not the app's
   }
   return undefined;
+}
+
+/** The name of the class whose prototype this is (its own `constructor`), if it has one. */
+function ownClassName(proto: object): string | undefined {
+  if (!Object.prototype.hasOwnProperty.call(proto, 'constructor')) return undefined;
+  const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+/** How a class is written in `classes`: `User`, or `'billing.User': User` when registered under another name. */
+function entryFor(registeredName: string, identifier: string): string {
+  return registeredName === identifier ? identifier : `'${registeredName}': ${identifier}`;
+}
+
+function listOf(entries: string[]): string {
+  return entries.some((e) => e.includes(':')) ? `{ ${entries.join(', ')} }` : `[${entries.join(', ')}]`;
 }

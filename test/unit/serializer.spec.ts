@@ -396,9 +396,26 @@ describe('values whose state a shared store cannot keep are refused, never half-
     const sub = refusal(new Admin());
     expect(sub).toBeInstanceOf(UncacheableValueError);
     expect(sub.message).toContain(
-      'is an instance of Admin, which extends the registered User but is not registered itself',
+      'is an instance of Admin, which derives from the registered User but is not registered itself',
     );
     expect(sub.message).toContain('classes: [User, Admin]');
+    // Review of 7562cdb: advice that was not code, and a twin that was a subclass.
+    const billing = createTaggedJsonSerializer({ classes: { 'billing.User': User } });
+    const underRecord = (() => {
+      try {
+        billing.encode(new Admin());
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(underRecord?.message).toContain("classes: { 'billing.User': User, Admin }");
+    const mixin = (Base: typeof User) => [class extends Base {}][0];
+    const anonymous = refusal(new (mixin(User))());
+    expect(anonymous.message).toContain('is an object, which derives from the registered User');
+    expect(anonymous.message).not.toContain('an anonymous class]');
+    const derived = refusal(Object.create(new User()) as object); // inherits User's constructor
+    expect(derived.message).toContain('derives from the registered User');
+    expect(derived.message).not.toContain('another class of the same name');
     // Registered under a name of its own, the twin is kept apart and comes back as itself.
     const both = createTaggedJsonSerializer({ classes: { User, 'other.User': Twin } });
     expect(both.decode(both.encode(new Twin()))).toBeInstanceOf(Twin);
