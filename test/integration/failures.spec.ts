@@ -442,21 +442,24 @@ class TimedService {
 }
 
 /**
- * A connection of its own to a server about to be paused: `over` turns true once the paused server
- * answers again. A call that settles while it is false did not wait for the pause.
+ * A connection of its own to a server about to be paused: `state` turns 'answered' once the paused server
+ * answers again. A call that settles while it is 'paused' did not wait for the pause.
  */
-async function pauseWatch(url: string): Promise<{ start(): void; readonly over: boolean }> {
+async function pauseWatch(
+  url: string,
+): Promise<{ start(): void; readonly state: 'paused' | 'answered' | 'probe failed' }> {
   const probe = rawClient(url);
   await probe.ping(); // connected (and past ioredis' ready check) before the pause
-  let over = false;
+  let state: 'paused' | 'answered' | 'probe failed' = 'paused';
   return {
+    // A probe that fails says nothing about the pause: the check then fails rather than pass.
     start: () =>
       void probe.ping().then(
-        () => (over = true),
-        () => undefined,
+        () => (state = 'answered'),
+        () => (state = 'probe failed'),
       ),
-    get over() {
-      return over;
+    get state() {
+      return state;
     },
   };
 }
@@ -505,7 +508,7 @@ describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
     await sleep(1_300); // no ping answered: the lease has run out, L1 copies need L2's epoch
     expect(await svc.get(1)).toEqual({ id: 1, run: svc.runs });
     expect(svc.runs).toBe(2);
-    expect(pause.over).toBe(false);
+    expect(pause.state).toBe('paused');
   });
 
   it('frozen Redis (CLIENT PAUSE 1500 ALL): a cold call returns the method result without waiting for the pause', async () => {
@@ -518,7 +521,7 @@ describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
     server.cli('CLIENT', 'PAUSE', '1500', 'ALL');
     pause.start();
     expect(await svc.get(1)).toEqual({ id: 1, run: svc.runs });
-    expect(pause.over).toBe(false);
+    expect(pause.state).toBe('paused');
   });
 
   it('frozen Redis (CLIENT PAUSE 1500 ALL): an entry written under an older epoch does not double the wait', async () => {
@@ -530,7 +533,7 @@ describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
     server.cli('CLIENT', 'PAUSE', '1500', 'ALL');
     pause.start();
     expect(await svc.get(1)).toEqual({ id: 1, run: svc.runs });
-    expect(pause.over).toBe(false);
+    expect(pause.state).toBe('paused');
   });
 
   it("frozen Redis whose client's own commandTimeout (5 s) is longer than the budget: still bounded by operationTimeout", async () => {
@@ -547,7 +550,7 @@ describe('4. bounded store time per call (operationTimeout 500 ms)', () => {
     server.cli('CLIENT', 'PAUSE', '1500', 'ALL');
     pause.start();
     expect(await svc.get(1)).toEqual({ id: 1, run: svc.runs });
-    expect(pause.over).toBe(false);
+    expect(pause.state).toBe('paused');
   });
 
   describe('lookup answered slowly, then silence: the next round trip gets only what is left of the budget', () => {

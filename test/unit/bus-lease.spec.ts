@@ -76,3 +76,32 @@ it('a lease that lapsed while messages were lost is renewed only after dropping 
     await b.close();
   }
 });
+
+// Review of 57a224c: the frozen-peer check in consistency.spec proves B does not wait for the
+// frozen instance, not how long it waits. The bound itself: a receiver that never acknowledges
+// holds an invalidation exactly one lease plus 250 ms, no less (its lease may still be running)
+// and no more.
+it('an invalidation waits for a silent receiver one lease plus 250 ms, then resolves', async () => {
+  jest.useFakeTimers();
+  const hub = new Hub();
+  const a = new BusProtocol(hub.transport(), 'ch', LEASE_MS);
+  // B is counted by PUBLISH but never acknowledges (a frozen process).
+  hub.transport().subscribe(
+    ['ch'],
+    () => undefined,
+    () => undefined,
+  );
+  a.attach({ invalidate: () => undefined, drop: () => undefined, resync: () => undefined });
+  try {
+    await jest.advanceTimersByTimeAsync(0);
+    let settled = false;
+    void a.announce({ deps: ['d'], keys: [] }).then(() => (settled = true));
+    await jest.advanceTimersByTimeAsync(LEASE_MS + 249);
+    expect(settled).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(settled).toBe(true);
+  } finally {
+    await a.close();
+    jest.useRealTimers();
+  }
+});
