@@ -112,6 +112,7 @@ export class EventLogger {
       `store '${event.store}' ${event.operation} failed${who} (key ${event.key}): ${reason}${suppressed}`,
     );
   }
+
   /** Once per id per minute: undefined to stay quiet, else what to add about the quiet ones. */
   private suppressed(id: string): string | undefined {
     const now = Date.now();

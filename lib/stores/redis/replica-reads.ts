@@ -16,7 +16,7 @@ export function refuseReplicaReads(client: unknown, passedIn: boolean): void {
 }
 
 /** The same check on the options of a client not created yet (nothing to close when refused). */
-export function refuseReplicaOptions(
+function refuseReplicaOptions(
   isCluster: boolean,
   o: { scaleReads?: unknown; role?: unknown },
   passedIn: boolean,
