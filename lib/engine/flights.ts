@@ -188,9 +188,18 @@ export class Flights {
  * computation it then joins started after it did (one key has one registered computation, and the
  * refused one is detached), so an invalidation overtaking that one began after the caller.
  */
-export function joined<T>(flight: Flight<T>, scope: CallScope | undefined, again: () => Promise<T>): Promise<T> {
+export function joined<T>(
+  flight: Flight<T>,
+  scope: CallScope | undefined,
+  again: () => Promise<T>,
+  /** The call alone, uncached. (The memory store's computations start within their call: their arguments never change.) */
+  alone: () => Promise<T> = again,
+): Promise<T> {
   scope?.waiting?.();
-  if (scope?.rejoined === true) return flight.promise;
+  // Once is enough for invalidations, not for changed arguments: the computation rejoined may have
+  // run on another caller's changed object too. Then the caller computes alone (no third round).
+  if (scope?.rejoined === true)
+    return flight.promise.then((value) => (flight.control?.argsChanged === true ? alone() : value));
   // Refused: nobody joins it any more (its entry, if written, records the old versions anyway).
   return takenOr(flight, () => ((flight.cancelled = true), again()));
 }

@@ -46,13 +46,15 @@ export class RemoteJoins {
     // Called by that very computation: it runs uncached rather than wait for itself.
     if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);
     const again = () => this.getOrSet(key, factory, policy, { ...scope, rejoined: true });
-    if (epoch !== undefined && flight.epoch === epoch) return joined(flight, scope, again);
-    return this.joinChecked(flight, again, key, factory, policy, scope, epoch, deadline);
+    const alone = () => runFactory(this.ctx, key, policy, factory);
+    if (epoch !== undefined && flight.epoch === epoch) return joined(flight, scope, again, alone);
+    return this.joinChecked(flight, again, alone, key, factory, policy, scope, epoch, deadline);
   }
 
   private async joinChecked<T>(
     flight: Flight<T>,
     again: () => Promise<T>,
+    alone: () => Promise<T>,
     key: string,
     factory: Factory<T>,
     policy: CachePolicy,
@@ -71,11 +73,11 @@ export class RemoteJoins {
       !flight.cancelled &&
       (await withDeadline(this.versions.unchanged(snapshot.deps, snapshot.tokens), deadline - performance.now()));
     if (unchanged === true && !flight.cancelled) {
-      return joined(flight, scope, again);
+      return joined(flight, scope, again, alone);
     }
     const current = this.flights.get<T>(key);
     const other = current !== undefined && current !== flight && !current.cancelled;
-    if (other && epoch !== undefined && current.epoch === epoch) return joined(current, scope, again);
+    if (other && epoch !== undefined && current.epoch === epoch) return joined(current, scope, again, alone);
     return this.compute(key, factory, policy, scope, epoch, false, deadline);
   }
 }

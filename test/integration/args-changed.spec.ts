@@ -130,6 +130,25 @@ describe.each<[string, () => CacheStore]>([
     }
   });
 
+  // Second review: a caller sharing the changed object joined too; refused, it computed again on
+  // that object, and the others, rejoining its computation, took its value (p99 for page 1).
+  it('callers that rejoin a computation also run on a changed object compute on their own', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const products = await app(store());
+    for (let round = 0; round < 20; round++) {
+      const page = 1_000 + round;
+      const q = { page };
+      const started = products.list(q);
+      const sharing = products.list(q); // the same object: the same key at the call
+      const own = Array.from({ length: 5 }, () => products.list({ page }));
+      q.page = 1;
+      await Promise.all([started, sharing]);
+      expect(await Promise.all(own)).toEqual(Array(5).fill(`p${(page - 1) * 10}`));
+    }
+    // Nothing wrong was stored either.
+    expect(await products.list({ page: 1_000 })).toBe(`p${999 * 10}`);
+  });
+
   // Review of c56de25: refreshes had no check, and replaced other pages' entries everywhere.
   it.each([
     ['withCacheMode(refresh)', (p: Products, q: { page: number }) => withCacheMode('refresh', () => p.list(q))],
