@@ -237,7 +237,9 @@ it('an invalidation on a closed bus fails at once (nothing would acknowledge it)
     await expect(a.announce({ deps: ['x'], keys: [] })).rejects.toThrow(StoreFailureError);
     await a.dropped(['k']);
     await new Promise((r) => setTimeout(r, LEASE_MS));
-    expect(seen).toEqual([]);
+    // Nothing was published. (B may drop L1 meanwhile: A's pings stopped, and on a loaded machine
+    // B's own lease can lapse; a 'resync' is not a message from A.)
+    expect(seen.filter((s) => s !== 'resync')).toEqual([]);
   } finally {
     await close();
   }
