@@ -43,13 +43,16 @@ export function unregistered(value: object, where: string, registry: ClassRegist
   const parent = registeredAncestor(proto, registry);
   if (parent !== undefined) {
     const own = ownClassName(proto);
-    const registered = entryFor(parent.name, ownClassName(parent.proto) ?? parent.name);
+    const parentId = ownClassName(parent.proto) ?? parent.name;
+    const registered = entryFor(parent.name, parentId);
     return new UncacheableValueError(
       `${where} is ${own === undefined ? 'an object' : `an instance of ${own}`}, which derives from the registered ` +
-        `${parent.name} but is not registered itself: it would come back as a ${parent.name}. ` +
+        `${parent.name} but is not registered itself: it would come back as a ${parentId}. ` +
         (own === undefined
           ? `Return an instance of the registered class, or register its class under a name, e.g. classes: { ${registered}, 'Named': TheClass }.`
-          : `Register it too: classes: ${listOf([registered, own])}.`),
+          : own === parentId // a namesake subclass (from another module): two classes cannot share one name
+            ? `Register it under a name of its own: classes: { ${registered}, 'other.${own}': ${own} } (the subclass).`
+            : `Register it too: classes: ${listOf([registered, own])}.`),
       own ?? className,
       where,
     );

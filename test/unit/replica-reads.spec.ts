@@ -53,13 +53,25 @@ describe.each(libs)('a %s client passed in', (_name, lib) => {
 });
 
 describe('a client redisStore() creates', () => {
+  // Second review: a url store whose redisOptions name Sentinels and role: 'slave' was taken.
+  it("from a url with Sentinel redisOptions and role: 'slave' is refused", () => {
+    expect(() =>
+      redisStore({
+        url: 'redis://127.0.0.1:1',
+        redisOptions: { sentinels: [{ host: '127.0.0.1', port: 1 }], name: 'mymaster', role: 'slave' },
+      }),
+    ).toThrow(/redisOptions.role: 'slave'/);
+  });
+
   it("from clusterOptions with scaleReads: 'slave' is refused", () => {
     expect(() =>
       redisStore({
         cluster: [{ host: '127.0.0.1', port: 1 }],
         clusterOptions: { scaleReads: 'slave', lazyConnect: true },
       }),
-    ).toThrow(/Cluster of clusterOptions reads from replicas/);
+    ).toThrow(
+      /Cluster it would create reads from replicas \(clusterOptions.scaleReads: 'slave'\).*Remove clusterOptions.scaleReads/,
+    );
   });
 
   it("from Sentinel redisOptions with role: 'slave' is refused", () => {
@@ -69,6 +81,6 @@ describe('a client redisStore() creates', () => {
         name: 'mymaster',
         redisOptions: { role: 'slave' },
       }),
-    ).toThrow(/Sentinel client of redisOptions connects to a replica/);
+    ).toThrow(/client it would create connects to a replica \(redisOptions.role: 'slave'\).*Remove redisOptions.role/);
   });
 });

@@ -409,6 +409,13 @@ describe('values whose state a shared store cannot keep are refused, never half-
       }
     })();
     expect(underRecord?.message).toContain("classes: { 'billing.User': User, Admin }");
+    expect(underRecord?.message).toContain('it would come back as a User.');
+    // A subclass named as its registered parent (another module's User extending this one).
+    const Base = User;
+    const Namesake = [class User extends Base {}][0];
+    const namesake = refusal(new Namesake());
+    expect(namesake.message).toContain("classes: { User, 'other.User': User } (the subclass)");
+    expect(namesake.message).not.toContain('[User, User]');
     const mixin = (Base: typeof User) => [class extends Base {}][0];
     const anonymous = refusal(new (mixin(User))());
     expect(anonymous.message).toContain('is an object, which derives from the registered User');

@@ -23,17 +23,22 @@ function refuseReplicaOptions(
 ): void {
   if (isCluster && o.scaleReads !== undefined && o.scaleReads !== 'master')
     throw new InvalidOptionError(
-      `redisStore(): the Redis Cluster ${passedIn ? 'client passed in' : 'of clusterOptions'} reads from replicas ` +
-        `(scaleReads: ${describe(o.scaleReads)}). ` +
+      `redisStore(): the Redis Cluster ${passedIn ? 'client passed in' : 'it would create'} reads from replicas ` +
+        `(${passedIn ? '' : 'clusterOptions.'}scaleReads: ${describe(o.scaleReads)}). ` +
         `A replica can still hold an entry an invalidation has removed from its master, so a call after the ` +
-        `invalidation could get the old value. Pass a Cluster with scaleReads: 'master' (its default); keep another ` +
-        `client for your own replica reads.`,
+        `invalidation could get the old value. ` +
+        (passedIn
+          ? `Pass a Cluster with scaleReads: 'master' (its default); keep another client for your own replica reads.`
+          : `Remove clusterOptions.scaleReads (its default is 'master').`),
     );
   if (!isCluster && o.role === 'slave')
     throw new InvalidOptionError(
-      `redisStore(): the Sentinel client ${passedIn ? 'passed in' : 'of redisOptions'} connects to a replica ` +
-        `(role: 'slave'): writes and invalidations ` +
-        `fail there, and its reads can be older than an invalidation. Pass a client with role: 'master' (the default).`,
+      `redisStore(): the ${passedIn ? 'Sentinel client passed in' : 'client it would create'} connects to a replica ` +
+        `(${passedIn ? '' : 'redisOptions.'}role: 'slave'): writes and invalidations fail there, and its reads can be ` +
+        `older than an invalidation. ` +
+        (passedIn
+          ? `Pass a client with role: 'master' (the default).`
+          : `Remove redisOptions.role (its default is 'master').`),
     );
 }
 
@@ -41,12 +46,15 @@ function describe(value: unknown): string {
   return typeof value === 'string' ? `'${value}'` : typeof value === 'function' ? 'a function' : String(value);
 }
 
-/** A Cluster's `clusterOptions.scaleReads`, a Sentinel's `redisOptions.role`, before creating it. */
+/**
+ * A Cluster's `clusterOptions.scaleReads`, or `redisOptions.role` of any other (a url's
+ * `redisOptions` may carry `sentinels` too), checked before the client is created.
+ */
 export function refuseCreatedReplicaReads(options: object): void {
   const { clusterOptions, redisOptions } = options as {
     clusterOptions?: { scaleReads?: unknown };
     redisOptions?: { role?: unknown };
   };
   if ('cluster' in options) refuseReplicaOptions(true, { scaleReads: clusterOptions?.scaleReads }, false);
-  else if ('sentinels' in options) refuseReplicaOptions(false, { role: redisOptions?.role }, false);
+  else refuseReplicaOptions(false, { role: redisOptions?.role }, false);
 }
