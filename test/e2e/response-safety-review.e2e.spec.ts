@@ -11,7 +11,6 @@ import {
   HttpCode,
   Injectable,
   type INestApplication,
-  type INestMicroservice,
   Module,
   type NestInterceptor,
   Post,
@@ -22,7 +21,7 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
-import { ClientProxyFactory, EventPattern, MessagePattern, Payload, Transport } from '@nestjs/microservices';
+import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { firstValueFrom, map } from 'rxjs';
@@ -38,7 +37,7 @@ import {
   type CacheRequest,
   type CacheStore,
 } from '../../lib';
-import { freePort } from '../support/servers';
+import { tcpMicroservice } from '../support/rpc-apps';
 import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
@@ -401,15 +400,7 @@ describe('a global binding on a microservice', () => {
       providers: [{ provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor }],
     })
     class RpcModule {}
-    const port = await freePort();
-    const service: INestMicroservice = await NestFactory.createMicroservice(RpcModule, {
-      transport: Transport.TCP,
-      options: { host: '127.0.0.1', port },
-      logger: false,
-    });
-    await service.listen();
-    const client = ClientProxyFactory.create({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
-    await client.connect();
+    const { service, client } = await tcpMicroservice(RpcModule);
     try {
       const a = await firstValueFrom(client.send('create_invoice', { customer: 'c1' }));
       const b = await firstValueFrom(client.send('create_invoice', { customer: 'c1' }));
