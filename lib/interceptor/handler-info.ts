@@ -1,5 +1,6 @@
 import type { ExecutionContext, Logger } from '@nestjs/common';
-import { CACHE_EVICT_METADATA, CACHE_MEMOIZE_METADATA, CACHE_PUT_METADATA } from '../constants';
+import { CACHE_MEMOIZE_METADATA } from '../constants';
+import { writesCache } from '../method/wrapper';
 import type { MethodRegistry } from '../method/method-registry';
 import type { ResolvedMethod } from '../method/resolved-method';
 import type { CacheMemoizeOptions } from '../types/options';
@@ -127,9 +128,7 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
           `gets the answer computed for the first, whatever theirs says. To key by it, ${fix}; ignore this if the ` +
           `response does not depend on it.`,
       );
-  const writes =
-    Reflect.getMetadata(CACHE_EVICT_METADATA, handler) !== undefined ||
-    Reflect.getMetadata(CACHE_PUT_METADATA, handler) !== undefined;
+  const writes = writesCache(handler);
   // Under a class-level binding a write is left out on purpose; on the handler itself, say so.
   // Once per handler and app: each interceptor bound to it (global, controller, route) resolves it.
   if (writes && Reflect.getMetadata(CACHE_MEMOIZE_METADATA, handler) !== undefined)

@@ -1,20 +1,13 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
-import {
-  CACHE_EVICT_METADATA,
-  CACHE_MEMOIZE_MANY_METADATA,
-  CACHE_MEMOIZE_METADATA,
-  CACHE_PUT_METADATA,
-  ENGINE_REF,
-  MEMOIZED_WRAPPER,
-} from '../constants';
+import { CACHE_MEMOIZE_MANY_METADATA, CACHE_MEMOIZE_METADATA, ENGINE_REF, MEMOIZED_WRAPPER } from '../constants';
 import { linkApp, unlinkApp } from '../method/linked-apps';
 import { InvalidOptionError, NamespaceConflictError } from '../errors';
 import type { ManyOptions } from '../method/method-registry';
 import type { AnyOptions } from '../method/options-parser';
 import type { MethodImpl, ResolvedMethod } from '../method/resolved-method';
-import { inheritIdentity } from '../method/wrapper';
+import { inheritIdentity, writesCache } from '../method/wrapper';
 import { isFieldResolver, isGraphqlHandler, isRouteHandler } from '../method/handler-kind';
 import { clearBinder, markStarted, setBinder, UNMANAGED_ORIGINAL } from '../method/unmanaged';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
@@ -128,14 +121,9 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
   private linkEvictions(wrapper: InstanceWrapper): void {
     const instance = instanceOf(wrapper);
     if (instance === undefined) return;
-    const evicts = this.scanner.getAllMethodNames(Object.getPrototypeOf(instance) as object).some((name) => {
-      const fn = instance[name];
-      return (
-        typeof fn === 'function' &&
-        (Reflect.getMetadata(CACHE_EVICT_METADATA, fn) !== undefined ||
-          Reflect.getMetadata(CACHE_PUT_METADATA, fn) !== undefined)
-      );
-    });
+    const evicts = this.scanner
+      .getAllMethodNames(Object.getPrototypeOf(instance) as object)
+      .some((name) => typeof instance[name] === 'function' && writesCache(instance[name] as Function));
     if (evicts) Object.defineProperty(instance, ENGINE_REF, { value: this.invalidation, configurable: true });
   }
 
