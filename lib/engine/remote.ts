@@ -1,6 +1,7 @@
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { EntryCodec } from '../codec/entry-codec';
 import { CachedErrorRecord } from '../codec/cached-error-record';
+import type { EnvelopeView } from '../codec/envelope';
 import { withDeadline } from '../util/deadline';
 import { BatchLookup, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
@@ -107,7 +108,7 @@ export class RemoteTopology implements Topology {
     if (found.state === 'fresh') {
       if (policy.refreshAheadMs !== undefined && found.view.freshUntil - this.ctx.now() < policy.refreshAheadMs) {
         // A handler refreshes by running its request: failing or overdue, it gets the value it read.
-        if (scope?.refreshInline !== true) void this.refreshInBackground(key, factory, policy, scope, found.epoch);
+        if (scope?.refreshInline !== true) void this.refreshInBackground(key, factory, policy, scope, found);
         else if (this.flights.get(key) === undefined && !ctx.revalidation.backingOff(key, ctx.now()))
           return this.inline(key, factory, policy, scope, found);
       }
@@ -122,7 +123,7 @@ export class RemoteTopology implements Topology {
       return this.inline(key, factory, policy, scope, found);
     ctx.stale(key, policy, scope);
     const stale = found.value as T;
-    return staleOrSoon(stale, this.refreshInBackground(key, factory, policy, scope, found.epoch, { stale }), policy);
+    return staleOrSoon(stale, this.refreshInBackground(key, factory, policy, scope, found, { stale }), policy);
   }
 
   /** A refresh this caller runs and waits for (handlers), falling back on the value it read when it fails. */
@@ -162,21 +163,32 @@ export class RemoteTopology implements Topology {
   private readonly current = (deps: readonly string[], tokens: readonly string[]): Promise<boolean | undefined> =>
     this.invalidation.failed.affects(deps) ? Promise.resolve(false) : this.versions.unchanged(deps, tokens);
 
-  /** Starts one refresh for the key unless one runs or a failed one backs off (`read`: see `refreshed`). */
+  /**
+   * Starts one refresh for the key unless one runs or a failed one backs off (`read`: see
+   * `refreshed`). The method starts now, before the caller gets the value it read: a caller that
+   * then reuses its argument object for its next call (`q.page = n` in a loop) must not have this
+   * refresh read it. Its snapshot is what the lookup judged current (the entry's own tokens), so it
+   * needs no store command first — else (locks, dependencies the entry lacks) it reads them.
+   */
   private refreshInBackground<T>(
     key: string,
     factory: Factory<T>,
     policy: CachePolicy,
     scope: CallScope | undefined,
-    epoch: string | undefined,
+    found: { readonly epoch: string | undefined; readonly view: EnvelopeView },
     read?: { stale: T },
   ): Promise<T> | undefined {
+    const { epoch } = found;
     const existing = this.flights.get<T>(key);
     if (existing !== undefined && !existing.cancelled)
       return refreshed(existing, read, epoch !== undefined && existing.epoch === epoch);
     const { revalidation, background } = this.ctx;
     if (revalidation.backingOff(key, this.ctx.now())) return undefined;
-    const run = revalidation.follow(key, this.compute(key, factory, policy, scope, epoch), this.ctx.now);
+    const run = revalidation.follow(
+      key,
+      this.compute(key, factory, policy, scope, epoch, false, undefined, found.view),
+      this.ctx.now,
+    );
     void background.track(run);
     return run;
   }
@@ -194,11 +206,17 @@ export class RemoteTopology implements Topology {
     epoch: string | undefined,
     awaitWrite = false,
     deadline = performance.now() + this.ctx.operationTimeoutMs,
+    /** The entry a lookup just judged current (a refresh of it): its tokens are the snapshot, if it has them all. */
+    read?: EnvelopeView,
   ): Promise<T> {
     const extra = scope?.deps;
     const bucket = this.versions.bucketOf(key);
     const deps =
       extra === undefined || extra.length === 0 ? [...policy.deps, bucket] : [...policy.deps, ...extra, bucket];
+    const ready =
+      read === undefined || policy.lock !== undefined
+        ? undefined
+        : this.versions.snapshotFrom(epoch, deps, read.dependencies(this.ctx.prefix));
     const flight = new Flight<T>(key, deps, epoch);
     flight.stamp = this.stamp();
     this.flights.start(flight, awaitWrite, scope);
@@ -206,6 +224,9 @@ export class RemoteTopology implements Topology {
     const startedAt = this.ctx.now();
     if (policy.lock !== undefined) {
       flight.promise = this.locked.compute(flight, factory, policy, scope, startedAt, awaitWrite, deadline);
+    } else if (ready !== undefined) {
+      flight.snapshot = Promise.resolve(ready);
+      flight.promise = this.run(flight, factory, policy, scope, ready, startedAt, awaitWrite); // starts the method now
     } else {
       // What is left of the caller's store-time budget: past it, the method runs and is not stored.
       flight.snapshot = withDeadline(this.versions.snapshot(deps, epoch), deadline - performance.now());
@@ -244,14 +265,6 @@ export class RemoteTopology implements Topology {
     // Registered until the entry is written and every lookup sent before that has been answered.
     void written.finally(() => this.lookups.afterSent(() => this.flights.settle(flight)));
     return value;
-  }
-
-  /** Background refresh after reading the current epoch (an L1 hit near expiry knows none); failures back off. */
-  refreshSoon<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): void {
-    if (this.flights.get(key) === undefined)
-      void this.versions.read([this.versions.epochKey]).then((tokens) => {
-        void this.refreshInBackground(key, factory, policy, scope, tokens?.[0])?.catch(() => undefined);
-      });
   }
 
   /** Another instance invalidated: computations here that depend on it are not stored. */

@@ -137,11 +137,11 @@ export class TwoTierTopology implements Topology {
     scope: CallScope | undefined,
     now: number,
   ): Promise<T> {
-    if (policy.refreshAheadMs !== undefined && freshUntil - now < policy.refreshAheadMs) {
-      // Near expiry: the remote path decides (and, for handlers, refreshes inline).
-      if (scope?.refreshInline === true) return this.remote.getOrSet(key, factory, policy, scope);
-      this.remote.refreshSoon(key, factory, policy, scope);
-    }
+    // Near expiry, until a refresh runs here: the L2 lookup starts it before the caller resumes (a
+    // refresh started after its own epoch read ran on an argument object the caller had reused).
+    const ahead = policy.refreshAheadMs !== undefined && freshUntil - now < policy.refreshAheadMs;
+    if (ahead && this.flights.get(key) === undefined && !this.ctx.revalidation.backingOff(key, now))
+      return this.remote.getOrSet(key, factory, policy, scope);
     this.ctx.hit(key, policy, scope);
     return Promise.resolve(value);
   }

@@ -97,6 +97,28 @@ export class RemoteVersions {
     return { epoch: complete[0], deps, tokens: complete.slice(1) };
   }
 
+  /**
+   * A snapshot taken from what a lookup just read, with no store command: the entry it found was
+   * judged current under `epoch` (by its header, or by reading its tokens), so the tokens it records
+   * are as good as a read at the lookup, before anything the caller does next. Undefined when the
+   * entry does not record all of `deps` (the computation then reads them: `snapshot`).
+   */
+  snapshotFrom(
+    epoch: string | undefined,
+    deps: readonly string[],
+    recorded: { readonly deps: readonly string[]; readonly tokens: readonly string[] },
+  ): Snapshot | undefined {
+    if (epoch === undefined) return undefined;
+    const tokens: string[] = [];
+    for (const d of deps) {
+      const at = recorded.deps.indexOf(d);
+      if (at < 0) return undefined;
+      tokens.push(recorded.tokens[at]);
+    }
+    this.touch(deps);
+    return { epoch, deps, tokens };
+  }
+
   /** Tokens known under `epoch` (a different epoch forgets every token known before). */
   private remember(epoch: string, deps: readonly string[], tokens: readonly string[]): void {
     if (epoch !== this.known.epoch || this.known.tokens.size > 50_000) this.known = { epoch, tokens: new Map() };

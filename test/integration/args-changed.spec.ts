@@ -17,9 +17,11 @@ import {
   memcachedStore,
   memoryStore,
   redisStore,
+  tieredStore,
   withCacheMode,
   type CacheStore,
 } from '../../lib';
+import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 const servers = sharedServers();
@@ -165,5 +167,115 @@ describe.each<[string, () => CacheStore]>([
     }
     await Promise.all(pending);
     for (let page = 1; page <= 3; page++) expect(await products.list({ page })).toBe(`p${(page - 1) * 10}`);
+  });
+});
+
+/*
+ * A stale entry's background refresh (grace, refreshAhead) when the caller reuses its object for its
+ * next call once it has the stale value: `for (…) { q.page = n; await svc.list(q) }`. On a shared
+ * store the refresh started after the caller resumed, read the next page, was refused, and the
+ * entry stayed stale until its grace ended (before c56de25 it stored the next page). It now starts
+ * the method before the caller resumes, on the versions the stale value was checked against.
+ */
+@Injectable()
+class Pages {
+  runs = 0;
+  @CacheMemoize({ ttl: 40, grace: '1h' })
+  async graced(q: { page: number }): Promise<string> {
+    const first = `p${q.page}`; // read before the first await, as a query builder does
+    this.runs++;
+    await Promise.resolve();
+    return `${first} #${this.runs}`;
+  }
+
+  @CacheMemoizeMany({ ttl: 40, grace: '1h' })
+  async prices(ids: number[], q: { currency: string }): Promise<string[]> {
+    const currency = q.currency;
+    const run = ++this.runs;
+    await Promise.resolve();
+    return ids.map((id) => `${id} ${currency} #${run}`);
+  }
+
+  @CacheMemoize({ ttl: 200, refreshAhead: 190 })
+  async ahead(q: { page: number }): Promise<string> {
+    const first = `p${q.page}`;
+    this.runs++;
+    await Promise.resolve();
+    return `${first} #${this.runs}`;
+  }
+}
+
+describe.each<[string, () => CacheStore]>([
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+  ['memory', () => memoryStore()],
+])('a stale entry’s background refresh while the caller reuses its object, on %s', (_name, store) => {
+  it.each(['graced', 'ahead'] as const)('%s: each page’s entry is refreshed with that page', async (method) => {
+    const warnings: string[] = [];
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
+    const module = await Test.createTestingModule({
+      imports: [CacheMemoizeModule.forRoot({ stores: { default: store() }, prefix: uniquePrefix('stale-reuse') })],
+      providers: [Pages],
+    }).compile();
+    opened.push(module);
+    await module.init();
+    const pages = module.get(Pages);
+    for (let round = 0; round < 5; round++) {
+      const numbers = [1, 2, 3].map((n) => round * 3 + n);
+      const q = { page: 0 };
+      const stored: string[] = [];
+      for (const page of numbers) {
+        q.page = page;
+        stored.push(await pages[method](q));
+      }
+      await settle(module);
+      await new Promise((r) => setTimeout(r, 60)); // past the ttl (graced), within refreshAhead (ahead)
+      for (const page of numbers) {
+        q.page = page;
+        expect(await pages[method](q)).toBe(stored[page - numbers[0]]); // served from the cache
+      }
+      await settle(module);
+      // Each page's refresh ran on that page and was stored: the entries are fresh, each its own page.
+      const peeked = await Promise.all(numbers.map((page) => cacheHandle(pages, method).peek({ page })));
+      expect(peeked.map((p) => p?.value.replace(/ #\d+$/, ''))).toEqual(numbers.map((n) => `p${n}`));
+      expect(peeked.map((p, i) => p?.value !== stored[i])).toEqual([true, true, true]); // not the old ones
+    }
+    expect(warnings.filter((w) => w.includes('argument changed'))).toEqual([]);
+  });
+
+  it('a batch method: each currency’s stale items are refreshed in that currency', async () => {
+    const warnings: string[] = [];
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
+    const module = await Test.createTestingModule({
+      imports: [CacheMemoizeModule.forRoot({ stores: { default: store() }, prefix: uniquePrefix('stale-many') })],
+      providers: [Pages],
+    }).compile();
+    opened.push(module);
+    await module.init();
+    const pages = module.get(Pages);
+    const currencies = ['EUR', 'USD', 'GBP'];
+    for (let round = 0; round < 5; round++) {
+      const ids = [round * 2, round * 2 + 1];
+      const q = { currency: '' };
+      const stored: string[][] = [];
+      for (const currency of currencies) {
+        q.currency = currency;
+        stored.push(await pages.prices(ids, q));
+      }
+      await settle(module);
+      await new Promise((r) => setTimeout(r, 60)); // past the ttl
+      for (const [i, currency] of currencies.entries()) {
+        q.currency = currency;
+        expect(await pages.prices(ids, q)).toEqual(stored[i]); // served from the cache
+      }
+      await settle(module);
+      for (const [i, currency] of currencies.entries()) {
+        const peeked = await cacheHandle(pages, 'prices').peekMany(ids, { currency });
+        expect(peeked.map((p) => p?.value.replace(/ #\d+$/, ''))).toEqual(ids.map((id) => `${id} ${currency}`));
+        expect(peeked.map((p, j) => p?.value !== stored[i][j])).toEqual([true, true]); // refreshed
+      }
+    }
+    expect(warnings.filter((w) => w.includes('argument changed'))).toEqual([]);
   });
 });

@@ -1,0 +1,90 @@
+/*
+ * A stale entry's background refresh starts its method at once, with the versions the lookup judged
+ * current (the stale entry's own tokens) as its snapshot, instead of reading them first. That must
+ * not let it store a value an invalidation overtook: the method reads the old state, an invalidation
+ * of its tag resolves (on this instance or another one on the store), then the method returns. Both
+ * ways the lookup can judge the entry are tried: by its header (the epoch it was written under is
+ * the current one), and by reading its tokens (an unrelated invalidation moved the epoch since).
+ */
+import 'reflect-metadata';
+import { Injectable } from '@nestjs/common';
+import type { TestingModule } from '@nestjs/testing';
+import {
+  CacheMemoize,
+  InvalidationService,
+  memcachedStore,
+  memoryStore,
+  redisStore,
+  tieredStore,
+  type CacheStore,
+} from '../../lib';
+import { appOn } from '../support/app-on';
+import { settle } from '../support/settle';
+import { sharedServers, uniquePrefix } from '../support/shared-servers';
+
+const servers = sharedServers();
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The source both instances read. */
+const db = { version: 0 };
+
+@Injectable()
+class Catalog {
+  runs = 0;
+  /** While set, a computation waits for it after reading the source. */
+  gate: Promise<void> | undefined;
+
+  @CacheMemoize({ ttl: 30, grace: '1h', tags: (id: number) => [`item:${id}`] })
+  async item(id: number): Promise<string> {
+    const version = db.version;
+    this.runs++;
+    await this.gate;
+    return `${id}@${version}`;
+  }
+}
+
+const opened: TestingModule[] = [];
+afterEach(async () => {
+  for (const m of opened.splice(0).reverse()) await m.close().catch(() => undefined);
+});
+
+describe.each<[string, () => CacheStore]>([
+  ['redis', () => redisStore({ url: servers.redis })],
+  ['memcached', () => memcachedStore({ servers: servers.memcached[0] })],
+  ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
+])('a stale refresh overtaken by an invalidation, on %s', (_name, store) => {
+  it.each([
+    ['this instance', 'header'],
+    ['this instance', 'tokens'],
+    ['another instance', 'header'],
+    ['another instance', 'tokens'],
+  ] as const)('invalidated by %s, entry judged by its %s: the old value is not stored', async (who, judged) => {
+    const prefix = uniquePrefix('stale-snap');
+    const a = await appOn(store(), prefix, [Catalog]);
+    const b = await appOn(store(), prefix, [Catalog]);
+    opened.push(a, b);
+    const catalog = a.get(Catalog);
+    const invalidator = (who === 'this instance' ? a : b).get(InvalidationService);
+    for (let round = 0; round < 20; round++) {
+      const id = round;
+      const first = await catalog.item(id);
+      expect(first).toBe(`${id}@${db.version}`);
+      await settle(a);
+      await sleep(40); // past the ttl: stale, within grace
+      if (judged === 'tokens') await a.get(InvalidationService).invalidateTags([`other:${round}`]); // moves the epoch
+      let open!: () => void;
+      catalog.gate = new Promise<void>((r) => (open = r));
+      const runs = catalog.runs;
+      expect(await catalog.item(id)).toBe(first); // the stale value; its refresh has read the source
+      expect(catalog.runs).toBe(runs + 1);
+      db.version++;
+      await invalidator.invalidateTags([`item:${id}`]);
+      catalog.gate = undefined;
+      open(); // the refresh returns the value it read before the invalidation
+      await settle(a, b);
+      // Every call that starts after the invalidation resolved gets a value computed after it.
+      expect(await catalog.item(id)).toBe(`${id}@${db.version}`);
+      expect(await b.get(Catalog).item(id)).toBe(`${id}@${db.version}`);
+    }
+  });
+});
