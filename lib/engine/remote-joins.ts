@@ -1,3 +1,4 @@
+import type { EnvelopeView } from '../codec/envelope';
 import type { CachePolicy, CallScope } from '../types/policy';
 import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
@@ -6,14 +7,23 @@ import { type Flight, type Flights, joined, reentrant } from './flights';
 import type { Factory } from './topology';
 import type { RemoteVersions } from './versions';
 
-type Compute = <T>(
+export interface ComputeOptions {
+  /** Resolve only once stored (refresh()). */
+  awaitWrite?: boolean;
+  /** When the caller's store-time budget ends (performance.now()). */
+  deadline?: number;
+  /** The entry a lookup judged current (a refresh of it): its tokens are the snapshot, if it has them all. */
+  read?: EnvelopeView;
+}
+
+/** One computation of a shared store (RemoteTopology.compute). */
+export type Compute = <T>(
   key: string,
   factory: Factory<T>,
   policy: CachePolicy,
   scope: CallScope | undefined,
   epoch: string | undefined,
-  awaitWrite: boolean,
-  deadline: number,
+  options?: ComputeOptions,
 ) => Promise<T>;
 type GetOrSet = <T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope) => Promise<T>;
 
@@ -41,8 +51,7 @@ export class RemoteJoins {
     deadline: number,
   ): Promise<T> {
     const flight = this.flights.get<T>(key);
-    if (flight === undefined || flight.cancelled)
-      return this.compute(key, factory, policy, scope, epoch, false, deadline);
+    if (flight === undefined || flight.cancelled) return this.compute(key, factory, policy, scope, epoch, { deadline });
     // Called by that very computation: it runs uncached rather than wait for itself.
     if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);
     const again = () => this.getOrSet(key, factory, policy, { ...scope, rejoined: true });
@@ -78,6 +87,6 @@ export class RemoteJoins {
     const current = this.flights.get<T>(key);
     const other = current !== undefined && current !== flight && !current.cancelled;
     if (other && epoch !== undefined && current.epoch === epoch) return joined(current, scope, again, alone);
-    return this.compute(key, factory, policy, scope, epoch, false, deadline);
+    return this.compute(key, factory, policy, scope, epoch, { deadline });
   }
 }

@@ -1,23 +1,22 @@
 import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { EntryCodec } from '../codec/entry-codec';
 import { CachedErrorRecord } from '../codec/cached-error-record';
-import type { EnvelopeView } from '../codec/envelope';
 import { withDeadline } from '../util/deadline';
 import { BatchLookup, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
-import { Flight, Flights, refreshed, type Snapshot } from './flights';
+import { Flight, Flights, type Snapshot } from './flights';
 import { EntryWriter } from './entry-writer';
 import { EntryExpiry } from './entry-expiry';
 import { LockedCompute } from './locked-compute';
 import { RemoteInvalidation, type Change } from './remote-invalidation';
-import { RemoteJoins } from './remote-joins';
+import { RemoteJoins, type ComputeOptions } from './remote-joins';
+import { RemoteRefreshes } from './remote-refreshes';
 import { checkFound, inspected, lookupOrServeStale } from './read-guards';
 import type { RemoteObserver } from './remote-observer';
 import type { Factory, PutOutcome, Topology } from './topology';
 import { replaceEntry, writeThrough } from './write-through';
-import { refreshedInline } from './revalidation';
 import { RemoteVersions } from './versions';
 
 /**
@@ -35,6 +34,7 @@ export class RemoteTopology implements Topology {
   readonly writer: EntryWriter;
   private readonly locked: LockedCompute;
   private readonly joins: RemoteJoins;
+  private readonly refreshes: RemoteRefreshes;
   /** expireIn: judged and retimed by compare-and-set (entry-expiry.ts). */
   readonly expire: Topology['expire'];
   observer: RemoteObserver = {};
@@ -53,6 +53,7 @@ export class RemoteTopology implements Topology {
     this.expire = expiry.expire.bind(expiry);
     this.locked = new LockedCompute(ctx, this.lookups, this.versions, this.flights, this.run.bind(this), this.writer);
     this.joins = new RemoteJoins(ctx, this.versions, this.flights, this.compute.bind(this), this.getOrSet.bind(this));
+    this.refreshes = new RemoteRefreshes(ctx, this.flights, this.compute.bind(this));
   }
 
   registerLifetime(ms: number): void {
@@ -60,8 +61,40 @@ export class RemoteTopology implements Topology {
   }
 
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
+    return this.decided(key, policy, scope, (found) => this.answer(key, factory, policy, scope, found));
+  }
+
+  /**
+   * A tiered store's L1 copy near expiry (`refreshAhead`): L2 decides, and starts the refresh before
+   * the caller resumes. When L2 lost the entry (evicted) or cannot answer, the copy is served as an
+   * L1 hit is, if it still holds (a lease, or L2's epoch is the one it was written under), and the
+   * refresh, where L2 answers, reads its snapshot first.
+   */
+  nearExpiry<T>(
+    key: string,
+    factory: Factory<T>,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    copy: { value: T; leased: boolean; epoch: string },
+  ): Promise<T> {
+    return this.decided(key, policy, scope, (found) => {
+      if (found.state !== 'miss' || !(copy.leased || (found.reachable && found.epoch === copy.epoch)))
+        return this.answer(key, factory, policy, scope, found);
+      if (found.reachable) void this.refreshes.background(key, factory, policy, scope, found);
+      this.ctx.hit(key, policy, scope);
+      return copy.value;
+    });
+  }
+
+  /** Looks the key up (bounded: the operation and hard timeouts, stale-if-error) and acts on what it found. */
+  private decided<T>(
+    key: string,
+    policy: CachePolicy,
+    scope: CallScope | undefined,
+    then: (found: Found) => T | Promise<T>,
+  ): Promise<T> {
     let answered = false;
-    const answer = (found: Found) => ((answered = true), this.answer(key, factory, policy, scope, found));
+    const answer = (found: Found) => ((answered = true), then(found));
     const { ctx, lookups, flights } = this;
     // A handler's computation is bounded in `answer` (a refresh past its hard timeout falls back on
     // what it read); until it is answered, its lookup is.
@@ -101,16 +134,16 @@ export class RemoteTopology implements Topology {
       const run = found.reachable
         ? this.joins.joinOrCompute(key, factory, policy, scope, found.epoch, found.deadline)
         : runFactory(ctx, key, policy, factory);
-      return scope?.refreshInline === true ? this.bounded(Promise.resolve(run), policy, key) : run;
+      return scope?.refreshInline === true ? this.refreshes.bounded(Promise.resolve(run), policy, key) : run;
     }
     // An error record (cacheErrors) is no L1 copy: L1 hits skip `reveal`, which throws it.
     if (!(found.value instanceof CachedErrorRecord)) this.observer.found?.(key, found);
     if (found.state === 'fresh') {
       if (policy.refreshAheadMs !== undefined && found.view.freshUntil - this.ctx.now() < policy.refreshAheadMs) {
         // A handler refreshes by running its request: failing or overdue, it gets the value it read.
-        if (scope?.refreshInline !== true) void this.refreshInBackground(key, factory, policy, scope, found);
+        if (scope?.refreshInline !== true) void this.refreshes.background(key, factory, policy, scope, found);
         else if (this.flights.get(key) === undefined && !ctx.revalidation.backingOff(key, ctx.now()))
-          return this.inline(key, factory, policy, scope, found);
+          return this.refreshes.inline(key, factory, policy, scope, found);
       }
       ctx.hit(key, policy, scope);
       return found.value as T;
@@ -120,34 +153,19 @@ export class RemoteTopology implements Topology {
       this.flights.get(key) === undefined &&
       !ctx.revalidation.backingOff(key, this.ctx.now())
     )
-      return this.inline(key, factory, policy, scope, found);
+      return this.refreshes.inline(key, factory, policy, scope, found);
     ctx.stale(key, policy, scope);
     const stale = found.value as T;
-    return staleOrSoon(stale, this.refreshInBackground(key, factory, policy, scope, found, { stale }), policy);
-  }
-
-  /** A refresh this caller runs and waits for (handlers), falling back on the value it read when it fails. */
-  private inline<T>(
-    key: string,
-    factory: Factory<T>,
-    policy: CachePolicy,
-    scope: CallScope,
-    found: { epoch: string | undefined; value: unknown },
-  ) {
-    this.ctx.miss(key, policy, scope);
-    const run = this.bounded(this.compute(key, factory, policy, scope, found.epoch), policy, key);
-    return refreshedInline(this.ctx, key, policy, scope, run, found.value as T);
-  }
-
-  private bounded<T>(run: Promise<T>, policy: CachePolicy, key: string): Promise<T> {
-    return withHardTimeout(run, policy, key, this.ctx.background, this.flights);
+    return staleOrSoon(stale, this.refreshes.background(key, factory, policy, scope, found, { stale }), policy);
   }
 
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
   refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const deadline = performance.now() + this.ctx.operationTimeoutMs; // one budget: epoch read + computation
     const epoch = withDeadline(this.versions.read([this.versions.epochKey]), this.ctx.operationTimeoutMs);
-    const run = epoch.then((tokens) => this.compute(key, factory, policy, scope, tokens?.[0], true, deadline));
+    const run = epoch.then((tokens) =>
+      this.compute(key, factory, policy, scope, tokens?.[0], { awaitWrite: true, deadline }),
+    );
     return withHardTimeout(run, policy, key, this.ctx.background, this.flights);
   }
 
@@ -164,39 +182,10 @@ export class RemoteTopology implements Topology {
     this.invalidation.failed.affects(deps) ? Promise.resolve(false) : this.versions.unchanged(deps, tokens);
 
   /**
-   * Starts one refresh for the key unless one runs or a failed one backs off (`read`: see
-   * `refreshed`). The method starts now, before the caller gets the value it read: a caller that
-   * then reuses its argument object for its next call (`q.page = n` in a loop) must not have this
-   * refresh read it. Its snapshot is what the lookup judged current (the entry's own tokens), so it
-   * needs no store command first — else (locks, dependencies the entry lacks) it reads them.
-   */
-  private refreshInBackground<T>(
-    key: string,
-    factory: Factory<T>,
-    policy: CachePolicy,
-    scope: CallScope | undefined,
-    found: { readonly epoch: string | undefined; readonly view: EnvelopeView },
-    read?: { stale: T },
-  ): Promise<T> | undefined {
-    const { epoch } = found;
-    const existing = this.flights.get<T>(key);
-    if (existing !== undefined && !existing.cancelled)
-      return refreshed(existing, read, epoch !== undefined && existing.epoch === epoch);
-    const { revalidation, background } = this.ctx;
-    if (revalidation.backingOff(key, this.ctx.now())) return undefined;
-    const run = revalidation.follow(
-      key,
-      this.compute(key, factory, policy, scope, epoch, false, undefined, found.view),
-      this.ctx.now,
-    );
-    void background.track(run);
-    return run;
-  }
-
-  /**
-   * One computation: snapshot (the versions it depends on, read before it runs), the factory, then
-   * the write, the flight registered until it lands so nobody recomputes in between (until a
-   * caller's hard timeout makes it overdue). `awaitWrite`: resolve only once stored (refresh()).
+   * One computation: snapshot (the versions it depends on, before it runs: read, or for a refresh
+   * the entry's own, `read`), the factory, then the write, the flight registered until it lands so
+   * nobody recomputes in between (until a caller's hard timeout makes it overdue). `awaitWrite`:
+   * resolve only once stored (refresh()).
    */
   private compute<T>(
     key: string,
@@ -204,19 +193,14 @@ export class RemoteTopology implements Topology {
     policy: CachePolicy,
     scope: CallScope | undefined,
     epoch: string | undefined,
-    awaitWrite = false,
-    deadline = performance.now() + this.ctx.operationTimeoutMs,
-    /** The entry a lookup just judged current (a refresh of it): its tokens are the snapshot, if it has them all. */
-    read?: EnvelopeView,
+    { awaitWrite = false, deadline = performance.now() + this.ctx.operationTimeoutMs, read }: ComputeOptions = {},
   ): Promise<T> {
     const extra = scope?.deps;
     const bucket = this.versions.bucketOf(key);
     const deps =
       extra === undefined || extra.length === 0 ? [...policy.deps, bucket] : [...policy.deps, ...extra, bucket];
     const ready =
-      read === undefined || policy.lock !== undefined
-        ? undefined
-        : this.versions.snapshotFrom(epoch, deps, read.dependencies(this.ctx.prefix));
+      read === undefined || policy.lock !== undefined ? undefined : this.versions.snapshotFrom(epoch, deps, read);
     const flight = new Flight<T>(key, deps, epoch);
     flight.stamp = this.stamp();
     this.flights.start(flight, awaitWrite, scope);

@@ -120,28 +120,21 @@ export class TwoTierTopology implements Topology {
     const meta = freshRow(l1, this.versions, row, now, scope) ? l1.metaAt(row) : undefined;
     if (meta instanceof L1Meta) {
       const value = l1.valueAt(row) as T; // read before anything can write to the store
-      const freshUntil = l1.freshUntilOf(row);
-      if (this.bus?.leased(this.ctx.monotonic(now)) === true)
-        return this.hit(value, freshUntil, key, factory, policy, scope, now);
-      return this.confirm(value, freshUntil, meta.epoch, key, factory, policy, scope);
+      const leased = this.bus?.leased(this.ctx.monotonic(now)) === true;
+      const ahead = policy.refreshAheadMs !== undefined && l1.freshUntilOf(row) - now < policy.refreshAheadMs;
+      // Near expiry, while no refresh runs here: the L2 lookup starts one before the caller resumes
+      // (one started after an epoch read of its own ran on an argument object the caller had reused).
+      if (ahead && this.flights.get(key) === undefined && !this.ctx.revalidation.backingOff(key, now))
+        return scope?.refreshInline === true
+          ? this.remote.getOrSet(key, factory, policy, scope) // a handler refreshes inline
+          : this.remote.nearExpiry(key, factory, policy, scope, { value, leased, epoch: meta.epoch });
+      if (leased) return this.hit(value, key, policy, scope);
+      return this.confirm(value, meta.epoch, key, factory, policy, scope);
     }
     return this.remote.getOrSet(key, factory, policy, scope);
   }
 
-  private hit<T>(
-    value: T,
-    freshUntil: number,
-    key: string,
-    factory: Factory<T>,
-    policy: CachePolicy,
-    scope: CallScope | undefined,
-    now: number,
-  ): Promise<T> {
-    // Near expiry, until a refresh runs here: the L2 lookup starts it before the caller resumes (a
-    // refresh started after its own epoch read ran on an argument object the caller had reused).
-    const ahead = policy.refreshAheadMs !== undefined && freshUntil - now < policy.refreshAheadMs;
-    if (ahead && this.flights.get(key) === undefined && !this.ctx.revalidation.backingOff(key, now))
-      return this.remote.getOrSet(key, factory, policy, scope);
+  private hit<T>(value: T, key: string, policy: CachePolicy, scope: CallScope | undefined): Promise<T> {
     this.ctx.hit(key, policy, scope);
     return Promise.resolve(value);
   }
@@ -150,7 +143,6 @@ export class TwoTierTopology implements Topology {
    * store that cannot say in time has had the call's budget: the method runs uncached). */
   private confirm<T>(
     value: T,
-    freshUntil: number,
     epoch: string,
     key: string,
     factory: Factory<T>,
@@ -159,8 +151,7 @@ export class TwoTierTopology implements Topology {
   ): Promise<T> {
     const read = withDeadline(this.remote.versions.read([this.remote.versions.epochKey]), this.ctx.operationTimeoutMs);
     return read.then((tokens) => {
-      if (tokens?.[0] !== undefined && tokens[0] === epoch)
-        return this.hit(value, freshUntil, key, factory, policy, scope, this.ctx.now());
+      if (tokens?.[0] !== undefined && tokens[0] === epoch) return this.hit(value, key, policy, scope);
       if (tokens !== undefined) return this.remote.getOrSet(key, factory, policy, scope);
       this.ctx.miss(key, policy, scope);
       const run = Promise.resolve(runFactory(this.ctx, key, policy, factory));

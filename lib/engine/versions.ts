@@ -98,17 +98,25 @@ export class RemoteVersions {
   }
 
   /**
-   * A snapshot taken from what a lookup just read, with no store command: the entry it found was
-   * judged current under `epoch` (by its header, or by reading its tokens), so the tokens it records
-   * are as good as a read at the lookup, before anything the caller does next. Undefined when the
-   * entry does not record all of `deps` (the computation then reads them: `snapshot`).
+   * A snapshot taken from the entry a lookup just judged current under `epoch` (by its header, or by
+   * reading its tokens), with no store command. Its tokens are current or older (a key
+   * invalidation under way may have written a newer one): an invalidation after the lookup, or one
+   * under way, leaves the entry computed from it stale, as it would one read at the lookup.
+   * Undefined when the entry does not list all of `deps`, or cannot (the computation then reads
+   * them: `snapshot`).
    */
   snapshotFrom(
     epoch: string | undefined,
     deps: readonly string[],
-    recorded: { readonly deps: readonly string[]; readonly tokens: readonly string[] },
+    entry: { dependencies(prefix: string): { deps: readonly string[]; tokens: readonly string[] } },
   ): Snapshot | undefined {
     if (epoch === undefined) return undefined;
+    let recorded: { deps: readonly string[]; tokens: readonly string[] };
+    try {
+      recorded = entry.dependencies(this.ctx.prefix); // judged by its header, the list was not parsed yet
+    } catch {
+      return undefined;
+    }
     const tokens: string[] = [];
     for (const d of deps) {
       const at = recorded.deps.indexOf(d);

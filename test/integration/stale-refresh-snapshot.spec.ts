@@ -9,9 +9,11 @@
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
+import Redis from 'ioredis';
 import {
   CacheMemoize,
   InvalidationService,
+  cacheHandle,
   memcachedStore,
   memoryStore,
   redisStore,
@@ -87,4 +89,58 @@ describe.each<[string, () => CacheStore]>([
       expect(await b.get(Catalog).item(id)).toBe(`${id}@${db.version}`);
     }
   });
+});
+
+/*
+ * Review of 217db0a: an entry judged by its header alone has its dependency list read first by the
+ * refresh's snapshot; a corrupt list threw into the caller (every call, until grace ended). It
+ * now costs the refresh a read of its snapshot, as a list it lacks does.
+ */
+@Injectable()
+class Listed {
+  runs = 0;
+  /** Set once the entry is stale: the refresh is stored for an hour, so peeking finds it fresh. */
+  static lasting = false;
+
+  @CacheMemoize({ ttl: () => (Listed.lasting ? '1h' : 30), grace: '1h', tags: (id: number) => [`item:${id}`] })
+  async graced(id: number): Promise<string> {
+    return `${id}#${++this.runs}`;
+  }
+
+  @CacheMemoize({ ttl: '1h', refreshAhead: 3_599_990, tags: (id: number) => [`item:${id}`] })
+  async ahead(id: number): Promise<string> {
+    return `${id}#${++this.runs}`;
+  }
+}
+
+describe('an entry whose dependency list is corrupt, judged by its header, on redis', () => {
+  const redis = new Redis(servers.redis);
+  afterAll(() => redis.disconnect());
+
+  it.each(['graced', 'ahead'] as const)(
+    '%s: the stale value is served, and the refresh replaces the entry',
+    async (method) => {
+      const app = await appOn(redisStore({ url: servers.redis }), uniquePrefix('corrupt-deps'), [Listed]);
+      opened.push(app);
+      const listed = app.get(Listed);
+      for (let round = 0; round < 5; round++) {
+        Listed.lasting = false;
+        const first = await listed[method](round);
+        await settle(app);
+        const { key } = await cacheHandle(listed, method).explain(round);
+        const bytes = await redis.getBuffer(key);
+        const list = bytes!.indexOf('[["');
+        expect(list).toBeGreaterThan(0);
+        bytes![list] = '{'.charCodeAt(0); // same length, no longer JSON
+        await redis.set(key, bytes!, 'KEEPTTL');
+        await sleep(40); // graced: stale; ahead: near expiry
+        const runs = listed.runs;
+        Listed.lasting = true;
+        expect(await listed[method](round)).toBe(first);
+        await settle(app);
+        expect(listed.runs).toBe(runs + 1);
+        expect(await cacheHandle(listed, method).peek(round)).toEqual({ value: `${round}#${runs + 1}` });
+      }
+    },
+  );
 });
