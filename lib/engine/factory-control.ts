@@ -16,6 +16,11 @@ export class FactoryControl {
    * for its own caller only — a caller that joined it recomputes on its own arguments.
    */
   argsChanged = false;
+  /**
+   * A refresh its caller does not wait for (grace, refreshAhead): the caller may reuse its argument
+   * objects while it runs, so it runs on a copy of them (keyed-invoke.ts).
+   */
+  background = false;
   /** The computation returned or threw: its cacheContext() handle speaks for nothing any more. */
   closed = false;
 

@@ -10,7 +10,7 @@ import { joinCheck } from './entry-plan';
 import { joinable, storeComputed } from './local-write';
 import { LocalMeta, type LocalVersions } from './local-versions';
 import { servingStaleOnError } from './read-guards';
-import { computingSync } from './reentry';
+import { computingSync, inBackground } from './reentry';
 import { refreshedInline } from './revalidation';
 import type { Factory, PutOutcome, Topology } from './topology';
 
@@ -244,7 +244,7 @@ export class LocalTopology implements Topology {
     if (existing !== undefined) return refreshed(existing, read);
     const { revalidation } = this.ctx;
     if (revalidation.backingOff(key, this.ctx.now())) return undefined;
-    const run = revalidation.follow(key, this.compute(key, factory, policy, scope), this.ctx.now);
+    const run = revalidation.follow(key, this.compute(key, inBackground(factory), policy, scope), this.ctx.now);
     return this.ctx.background.track(run); // close() waits for it, as on shared stores
   }
 

@@ -66,6 +66,15 @@ export function currentControl(): FactoryControl | undefined {
   return frames.length === 0 ? undefined : frames[frames.length - 1].control;
 }
 
+/** A computation's factory, run as a refresh its caller does not wait for (FactoryControl.background). */
+export function inBackground<T>(factory: () => Promise<T> | T): () => Promise<T> | T {
+  return () => {
+    const control = currentControl();
+    if (control !== undefined) control.background = true;
+    return factory();
+  };
+}
+
 /**
  * Runs a call that is not cached (bypassed, skipped, unkeyable, a shape learnt from this call):
  * its `cacheContext()` gets a control of its own, which nothing reads — never an error, and never

@@ -4,8 +4,10 @@ import type { EngineContext } from './context';
 import { withHardTimeout } from './factory-runner';
 import { refreshed, type Flights } from './flights';
 import type { Compute } from './remote-joins';
+import { inBackground } from './reentry';
 import { refreshedInline } from './revalidation';
 import type { Factory } from './topology';
+import type { RemoteVersions } from './versions';
 
 /** What a lookup read of an entry it will refresh: the epoch, and the entry when one was found. */
 export interface ReadEntry {
@@ -18,6 +20,7 @@ export class RemoteRefreshes {
   constructor(
     private readonly ctx: EngineContext,
     private readonly flights: Flights,
+    private readonly versions: RemoteVersions,
     private readonly compute: Compute,
   ) {}
 
@@ -43,9 +46,21 @@ export class RemoteRefreshes {
       return refreshed(existing, read, epoch !== undefined && existing.epoch === epoch);
     const { revalidation, background } = this.ctx;
     if (revalidation.backingOff(key, this.ctx.now())) return undefined;
-    const run = this.compute(key, factory, policy, scope, epoch, { read: found.view });
+    const run = this.compute(key, inBackground(factory), policy, scope, epoch, { read: found.view });
     void background.track(revalidation.follow(key, run, this.ctx.now));
     return run;
+  }
+
+  /**
+   * A tiered store's L1 hit near expiry under a lease (served at once, L2 not read): a refresh after
+   * reading the current epoch. It starts after the caller went on, so a caller that reused its
+   * argument objects meanwhile has it refused (not stored) unless they are plain data it copies.
+   */
+  soon<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): void {
+    if (this.flights.get(key) !== undefined) return;
+    void this.versions.read([this.versions.epochKey]).then((tokens) => {
+      void this.background(key, factory, policy, scope, { epoch: tokens?.[0] })?.catch(() => undefined);
+    });
   }
 
   /** A refresh this caller runs and waits for (handlers), falling back on the value it read when it fails. */

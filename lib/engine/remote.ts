@@ -53,7 +53,7 @@ export class RemoteTopology implements Topology {
     this.expire = expiry.expire.bind(expiry);
     this.locked = new LockedCompute(ctx, this.lookups, this.versions, this.flights, this.run.bind(this), this.writer);
     this.joins = new RemoteJoins(ctx, this.versions, this.flights, this.compute.bind(this), this.getOrSet.bind(this));
-    this.refreshes = new RemoteRefreshes(ctx, this.flights, this.compute.bind(this));
+    this.refreshes = new RemoteRefreshes(ctx, this.flights, this.versions, this.compute.bind(this));
   }
 
   registerLifetime(ms: number): void {
@@ -64,23 +64,28 @@ export class RemoteTopology implements Topology {
     return this.decided(key, policy, scope, (found) => this.answer(key, factory, policy, scope, found));
   }
 
+  /** A tiered store's L1 hit near expiry under a lease: served at once, refreshed in the background. */
+  refreshSoon<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): void {
+    this.refreshes.soon(key, factory, policy, scope);
+  }
+
   /**
-   * A tiered store's L1 copy near expiry (`refreshAhead`): L2 decides, and starts the refresh before
-   * the caller resumes. When L2 lost the entry (evicted) or cannot answer, the copy is served as an
-   * L1 hit is, if it still holds (a lease, or L2's epoch is the one it was written under), and the
-   * refresh, where L2 answers, reads its snapshot first.
+   * A tiered store's L1 copy near expiry without a lease (`refreshAhead`): the L2 lookup confirms it
+   * (one read, as the epoch check would) and starts the refresh before the caller resumes. When L2
+   * does not hold the entry any more (evicted) but its epoch is still the one the
+   * copy was written under, the copy is served, and the refresh reads its snapshot first.
    */
   nearExpiry<T>(
     key: string,
     factory: Factory<T>,
     policy: CachePolicy,
     scope: CallScope | undefined,
-    copy: { value: T; leased: boolean; epoch: string },
+    copy: { value: T; epoch: string },
   ): Promise<T> {
     return this.decided(key, policy, scope, (found) => {
-      if (found.state !== 'miss' || !(copy.leased || (found.reachable && found.epoch === copy.epoch)))
+      if (found.state !== 'miss' || !found.reachable || found.epoch !== copy.epoch)
         return this.answer(key, factory, policy, scope, found);
-      if (found.reachable) void this.refreshes.background(key, factory, policy, scope, found);
+      void this.refreshes.background(key, factory, policy, scope, found);
       this.ctx.hit(key, policy, scope);
       return copy.value;
     });

@@ -122,12 +122,13 @@ export class TwoTierTopology implements Topology {
       const value = l1.valueAt(row) as T; // read before anything can write to the store
       const leased = this.bus?.leased(this.ctx.monotonic(now)) === true;
       const ahead = policy.refreshAheadMs !== undefined && l1.freshUntilOf(row) - now < policy.refreshAheadMs;
-      // Near expiry, while no refresh runs here: the L2 lookup starts one before the caller resumes
-      // (one started after an epoch read of its own ran on an argument object the caller had reused).
-      if (ahead && this.flights.get(key) === undefined && !this.ctx.revalidation.backingOff(key, now))
-        return scope?.refreshInline === true
-          ? this.remote.getOrSet(key, factory, policy, scope) // a handler refreshes inline
-          : this.remote.nearExpiry(key, factory, policy, scope, { value, leased, epoch: meta.epoch });
+      if (ahead && this.flights.get(key) === undefined && !this.ctx.revalidation.backingOff(key, now)) {
+        if (scope?.refreshInline === true) return this.remote.getOrSet(key, factory, policy, scope); // inline
+        // Under a lease the copy is served at once (L2 slow or down costs nothing). Without one, the
+        // L2 lookup that confirms it starts the refresh before the caller resumes (nearExpiry).
+        if (!leased) return this.remote.nearExpiry(key, factory, policy, scope, { value, epoch: meta.epoch });
+        this.remote.refreshSoon(key, factory, policy, scope);
+      }
       if (leased) return this.hit(value, key, policy, scope);
       return this.confirm(value, meta.epoch, key, factory, policy, scope);
     }

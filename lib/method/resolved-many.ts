@@ -7,7 +7,7 @@ import { ErrorCache } from './error-cache';
 import type { MethodExplanation, MethodImpl, ResolvedMethod } from './resolved-method';
 import { itemsOf, recordClash, shapeResult, type BatchShape } from './batch-result';
 import { explainCall, peekCall } from './method-lookup';
-import { checkKeyed } from './keyed-invoke';
+import { applyKeyed, checkKeyed } from './keyed-invoke';
 
 type Args = readonly unknown[];
 
@@ -221,10 +221,14 @@ export class ResolvedMany {
     return async (positions) => {
       // As a single call's (keyed-invoke.ts): an id or another argument changed since the keys were
       // built is not stored under them (the ids array itself is a copy).
-      checkKeyed(this.item, () => positions.every((p) => this.item.keyFor([ids[p], ...rest], thisArg) === keys[p]));
+      const keyed = (a: readonly unknown[]) =>
+        positions.every((p, i) => this.item.keyFor([(a[0] as unknown[])[i], ...a.slice(1)], thisArg) === keys[p]);
       const wanted = positions.map((p) => ids[p]);
-      // A copy: a method that sorts or filters its argument in place must not move ids under their items.
-      const result: unknown = original.apply(thisArg, [[...wanted], ...rest]);
+      checkKeyed(this.item, () => keyed([wanted, ...rest]));
+      // A copy of the ids: a method that sorts or filters its argument in place must not move ids under their items.
+      const result = applyKeyed(this.item, [wanted, ...rest], keyed, (a) =>
+        original.apply(thisArg, [[...(a[0] as unknown[])], ...a.slice(1)]),
+      );
       if (isObservable(result))
         throw new BatchResultError(
           `${this.owner} returned an Observable: a batch method must return a Promise.`,

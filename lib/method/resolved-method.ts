@@ -13,7 +13,7 @@ import { cacheStateOf, isPutKey, modeOf } from './cache-mode';
 import { ErrorCache, errorCacheOf } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 import type { ResolvedMethodConfig } from './method-config';
-import { checkKeyed } from './keyed-invoke';
+import { applyKeyed, checkKeyed } from './keyed-invoke';
 import { optionCall } from '../util/option-call';
 
 export type { ResultShape } from './result-shape';
@@ -180,9 +180,10 @@ export class ResolvedMethod {
       return this.uncachedCall(thisArg, original, args);
     }
     // Checked against its key when it runs (keyed-invoke.ts); a hit never calls it.
+    const keyed = (a: readonly unknown[]) => this.restFor(a as unknown[], thisArg) === rest;
     const invoke = (): unknown => {
-      checkKeyed(this, () => this.restFor(args, thisArg) === rest);
-      return original.apply(thisArg, args);
+      checkKeyed(this, () => keyed(args));
+      return applyKeyed(this, args, keyed, (a) => original.apply(thisArg, a as unknown[]));
     };
     switch (this.shape) {
       case 'promise': {

@@ -177,6 +177,10 @@ describe.each<[string, () => CacheStore]>([
  * entry stayed stale until its grace ended (before c56de25 it stored the next page). It now starts
  * the method before the caller resumes, on the versions the stale value was checked against.
  */
+class Query {
+  constructor(public page: number) {}
+}
+
 /** Set once the entries are stale: their refreshes are stored for an hour, so peeking finds them fresh. */
 const lasting = { on: false };
 
@@ -191,6 +195,29 @@ class Pages {
     return `${first} #${this.runs}`;
   }
 
+  /** Reads its argument after an await (an auth check, a pooled connection), as many methods do. */
+  @CacheMemoize({ ttl: () => (lasting.on ? '1h' : 40), grace: '1h' })
+  async late(q: { page: number }): Promise<string> {
+    const run = ++this.runs;
+    await new Promise((r) => setTimeout(r, 1));
+    return `p${q.page} #${run}`;
+  }
+
+  /** The same with an argument that is no plain data (a class instance): it cannot be copied. */
+  @CacheMemoize({ ttl: () => (lasting.on ? '1h' : 40), grace: '1h' })
+  async lateQuery(q: Query): Promise<string> {
+    const run = ++this.runs;
+    await new Promise((r) => setTimeout(r, 1));
+    return `p${q.page} #${run}`;
+  }
+
+  @CacheMemoizeMany({ ttl: () => (lasting.on ? '1h' : 40), grace: '1h' })
+  async latePrices(ids: number[], q: { currency: string }): Promise<string[]> {
+    const run = ++this.runs;
+    await new Promise((r) => setTimeout(r, 1));
+    return ids.map((id) => `${id} ${q.currency} #${run}`);
+  }
+
   @CacheMemoizeMany({ ttl: () => (lasting.on ? '1h' : 40), grace: '1h' })
   async prices(ids: number[], q: { currency: string }): Promise<string[]> {
     const currency = q.currency;
@@ -199,7 +226,7 @@ class Pages {
     return ids.map((id) => `${id} ${currency} #${run}`);
   }
 
-  @CacheMemoize({ ttl: () => (lasting.on ? '1h' : 200), refreshAhead: 190 })
+  @CacheMemoize({ ttl: () => (lasting.on ? '1h' : 2_000), refreshAhead: 1_990 })
   async ahead(q: { page: number }): Promise<string> {
     const first = `p${q.page}`;
     this.runs++;
@@ -214,7 +241,11 @@ describe.each<[string, () => CacheStore]>([
   ['tiered', () => tieredStore(memoryStore(), redisStore({ url: servers.redis }))],
   ['memory', () => memoryStore()],
 ])('a stale entry’s background refresh while the caller reuses its object, on %s', (_name, store) => {
-  it.each(['graced', 'ahead'] as const)('%s: each page’s entry is refreshed with that page', async (method) => {
+  it.each(['graced', 'ahead', 'late'] as const)('%s: each page’s entry is refreshed with that page', async (method) => {
+    // Not covered (README): a tiered L1 hit near expiry under a lease is served without reading L2
+    // and refreshed after its caller went on; a refresh on the changed object is refused, and each
+    // key keeps its own page until it expires.
+    const refreshed = !(_name === 'tiered' && method === 'ahead');
     const warnings: string[] = [];
     jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
     const module = await Test.createTestingModule({
@@ -244,9 +275,9 @@ describe.each<[string, () => CacheStore]>([
       // Each page's refresh ran on that page and was stored: the entries are fresh, each its own page.
       const peeked = await Promise.all(numbers.map((page) => cacheHandle(pages, method).peek({ page })));
       expect(peeked.map((p) => p?.value.replace(/ #\d+$/, ''))).toEqual(numbers.map((n) => `p${n}`));
-      expect(peeked.map((p, i) => p?.value !== stored[i])).toEqual([true, true, true]); // not the old ones
+      expect(peeked.map((p, i) => p?.value !== stored[i])).toEqual([refreshed, refreshed, true]); // not the old ones
     }
-    expect(warnings.filter((w) => w.includes('argument changed'))).toEqual([]);
+    expect(warnings.filter((w) => w.includes('argument changed'))).toHaveLength(refreshed ? 0 : 1);
   });
 
   it('a batch method: each currency’s stale items are refreshed in that currency', async () => {
@@ -284,5 +315,73 @@ describe.each<[string, () => CacheStore]>([
       }
     }
     expect(warnings.filter((w) => w.includes('argument changed'))).toEqual([]);
+  });
+
+  // Review of 217db0a: the refresh started before the caller resumed, but the method read its
+  // argument after an await, once the caller had set it for the next call: page 2 was stored under
+  // page 1's key (24 of 30 reads). Plain data is now copied; a batch's rest argument too.
+  it('a batch method reading its argument after an await: each currency refreshed in that currency', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const module = await Test.createTestingModule({
+      imports: [CacheMemoizeModule.forRoot({ stores: { default: store() }, prefix: uniquePrefix('stale-late') })],
+      providers: [Pages],
+    }).compile();
+    opened.push(module);
+    await module.init();
+    const pages = module.get(Pages);
+    const currencies = ['EUR', 'USD', 'GBP'];
+    for (let round = 0; round < 5; round++) {
+      const ids = [round * 2, round * 2 + 1];
+      lasting.on = false;
+      const q = { currency: '' };
+      for (const currency of currencies) {
+        q.currency = currency;
+        await pages.latePrices(ids, q);
+      }
+      await settle(module);
+      await new Promise((r) => setTimeout(r, 60)); // past the ttl
+      lasting.on = true;
+      for (const currency of currencies) {
+        q.currency = currency;
+        await pages.latePrices(ids, q);
+      }
+      await settle(module);
+      for (const currency of currencies) {
+        const peeked = await cacheHandle(pages, 'latePrices').peekMany(ids, { currency });
+        expect(peeked.map((p) => p?.value.replace(/ #\d+$/, ''))).toEqual(ids.map((id) => `${id} ${currency}`));
+      }
+    }
+  });
+
+  it('an argument that cannot be copied, read after an await: never another page under a page’s key', async () => {
+    const warnings: string[] = [];
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation((m: unknown) => void warnings.push(String(m)));
+    const module = await Test.createTestingModule({
+      imports: [CacheMemoizeModule.forRoot({ stores: { default: store() }, prefix: uniquePrefix('stale-class') })],
+      providers: [Pages],
+    }).compile();
+    opened.push(module);
+    await module.init();
+    const pages = module.get(Pages);
+    for (let round = 0; round < 5; round++) {
+      const numbers = [1, 2, 3].map((n) => round * 3 + n);
+      lasting.on = false;
+      const q = new Query(0);
+      for (const page of numbers) {
+        q.page = page;
+        await pages.lateQuery(q);
+      }
+      await settle(module);
+      await new Promise((r) => setTimeout(r, 60)); // past the ttl
+      lasting.on = true;
+      for (const page of numbers) {
+        q.page = page;
+        await pages.lateQuery(q);
+      }
+      await settle(module);
+      // Stale or refreshed, each key holds its own page.
+      for (const page of numbers) expect(await pages.lateQuery(new Query(page))).toMatch(new RegExp(`^p${page} #`));
+    }
+    expect(warnings.filter((w) => w.includes('Pages.lateQuery') && w.includes('argument changed'))).toHaveLength(1);
   });
 });

@@ -1,10 +1,10 @@
 /*
- * A tiered store's L1 copy within `refreshAhead` of its expiry goes to L2 for the hit, so that the
- * refresh starts before the caller resumes (args-changed.spec). Review of 217db0a: when L2 had lost
- * the entry (evicted) or could not answer, that hit became a miss — the caller waited for the
- * method, got its error or a hard timeout, or ran it uncached on every call — where a fresh L1 copy
- * used to be served at once. The copy is now served whenever it still holds (a lease, or L2's
- * epoch unchanged), and L2's loss only costs a background refresh.
+ * A tiered store's L1 copy within `refreshAhead` of its expiry. A first version of 217db0a sent
+ * every such hit to L2, so that the refresh would start before the caller resumed; review found
+ * that when L2 had lost the entry (evicted) or could not answer, the hit became a miss: the caller
+ * waited for the method, got its error or a hard timeout, or ran it uncached on every call. Under a
+ * lease the copy is now served without reading L2; without one (memcached), the L2 lookup that
+ * confirms it serves it when L2 lost the entry and its epoch is unchanged.
  */
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
