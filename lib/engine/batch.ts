@@ -62,7 +62,7 @@ export function getOrSetMany<T>(
   const run = (chunk: Array<Waiting<T>>): void => {
     let loading: Promise<readonly T[]>;
     const said = new FactoryControl(chunk[0].control?.prefix ?? '', policy.owner);
-    said.background = chunk.some((w) => w.control?.background === true); // its items' callers went on
+    said.background = chunk.every((w) => w.control?.background === true); // else the caller waits for it
     try {
       // Marked as computing: the method calling a memoized method of these very keys does not wait
       // for itself, and its cacheContext() speaks for every item it loads.

@@ -17,6 +17,9 @@ export interface ReadEntry {
 
 /** A shared store's refreshes of an entry a lookup found stale or near expiry (grace, `refreshAhead`). */
 export class RemoteRefreshes {
+  /** Keys whose `soon` refresh waits for its epoch read. */
+  private readonly reading = new Set<string>();
+
   constructor(
     private readonly ctx: EngineContext,
     private readonly flights: Flights,
@@ -57,8 +60,12 @@ export class RemoteRefreshes {
    * argument objects meanwhile has it refused (not stored) unless they are plain data it copies.
    */
   soon<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope: CallScope | undefined): void {
-    if (this.flights.get(key) !== undefined) return;
+    // One epoch read per key at a time: hits on a stalled store must not pile one each on it.
+    if (this.flights.get(key) !== undefined || this.reading.has(key)) return;
+    if (this.reading.size > 10_000) this.reading.clear(); // bounded: forgetting only reads again
+    this.reading.add(key);
     void this.versions.read([this.versions.epochKey]).then((tokens) => {
+      this.reading.delete(key);
       void this.background(key, factory, policy, scope, { epoch: tokens?.[0] })?.catch(() => undefined);
     });
   }

@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { currentControl } from '../engine/reentry';
 import { isThenable } from './result-shape';
 
@@ -12,13 +13,9 @@ type KeyedMethod = { readonly owner: string; warnOnce(id: string, message: strin
  * result is returned but not stored, and the method is named once. One encoding more per miss;
  * nothing allocated on a hit (the closure that calls this is the one the call needed anyway).
  */
-export function checkKeyed(
-  method: KeyedMethod,
-  unchanged: () => boolean,
-  /** The computation's control (by default the one whose synchronous part is running). */
-  control = currentControl(),
-): void {
+export function checkKeyed(method: KeyedMethod, unchanged: () => boolean): void {
   if (encodesAsKeyed(unchanged)) return;
+  const control = currentControl();
   if (control !== undefined) control.skipped = control.argsChanged = true;
   method.warnOnce(
     'args-changed',
@@ -40,51 +37,90 @@ function encodesAsKeyed(unchanged: () => boolean): boolean {
  * Runs the method on its arguments. A refresh whose caller went on (grace, refreshAhead: it got the
  * stale value) runs while that caller may reuse its objects for its next call, so a method reading
  * them after its first await read the next call's (review of 217db0a: page 2 stored under page 1's
- * key, 24 of 30 reads): it runs on a copy when they are plain data that encodes as keyed, else on
- * the caller's own, checked again when it settles (not stored if they changed meanwhile).
+ * key, 24 of 30 reads). It runs on a copy when they are plain data that encodes as keyed; else on
+ * the caller's own, encoded again when the method settles and compared with their encoding once its
+ * synchronous part ran (a method may normalise its own argument first), not stored if they changed.
  */
 export function applyKeyed(
   method: KeyedMethod,
   args: readonly unknown[],
   keyed: (args: readonly unknown[]) => boolean,
+  encode: (args: readonly unknown[]) => string,
   run: (args: readonly unknown[]) => unknown,
 ): unknown {
   const control = currentControl();
   if (control?.background !== true) return run(args);
-  const copy = plainCopy(args, 0);
-  if (copy !== NOT_PLAIN && encodesAsKeyed(() => keyed(copy as unknown[]))) return run(copy as unknown[]);
+  const copy = plainCopy(args);
+  if (copy !== undefined && encodesAsKeyed(() => keyed(copy))) return run(copy);
   const result = run(args);
   if (!isThenable(result)) return result;
+  const started = encodedOrUndefined(encode, args);
   return Promise.resolve(result).then((value) => {
-    checkKeyed(method, () => keyed(args), control);
+    if (started === undefined || encodedOrUndefined(encode, args) !== started) {
+      control.skipped = control.argsChanged = true;
+      method.warnOnce(
+        'args-changed-background',
+        `${method.owner}: an argument changed while a background refresh of it ran (grace, refreshAhead: its caller ` +
+          `got the stale value and reused its object for another call, or the method changed its argument after an ` +
+          `await), so its result is not stored. Arguments that are plain data are copied; pass other ones fresh to each call.`,
+      );
+    }
     return value;
   });
 }
 
-const NOT_PLAIN = Symbol('not plain');
+function encodedOrUndefined(
+  encode: (args: readonly unknown[]) => string,
+  args: readonly unknown[],
+): string | undefined {
+  try {
+    return encode(args);
+  } catch {
+    return undefined;
+  }
+}
 
-/** A deep copy of arrays, plain objects (symbol keys too) and Dates; NOT_PLAIN for anything else (a class instance, a Map, a cycle). */
-function plainCopy(value: unknown, depth: number): unknown {
-  if (typeof value !== 'object' || value === null) return typeof value === 'function' ? NOT_PLAIN : value;
-  if (depth > 64) return NOT_PLAIN;
-  if (Array.isArray(value)) {
-    const out: unknown[] = [];
-    for (const item of value) {
-      const c = plainCopy(item, depth + 1);
-      if (c === NOT_PLAIN) return NOT_PLAIN;
-      out.push(c);
+/**
+ * A deep copy of plain data: arrays (no holes, no extra keys), plain objects (own enumerable data
+ * properties, symbol keys too) and Dates. Undefined for anything else, which the method may tell
+ * apart from a copy (a class instance, an Array subclass, a getter, a non-enumerable field, a Proxy,
+ * a frozen object, shared or cyclic parts), or when reading it throws.
+ */
+function plainCopy(args: readonly unknown[]): unknown[] | undefined {
+  const seen = new Set<object>();
+  const copy = (value: unknown, depth: number): unknown => {
+    if (typeof value === 'function') throw NOT_PLAIN;
+    if (typeof value !== 'object' || value === null) return value;
+    if (depth > 64 || seen.has(value) || types.isProxy(value) || !Object.isExtensible(value)) throw NOT_PLAIN;
+    seen.add(value);
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto === Date.prototype) return new Date((value as Date).getTime());
+    const keys = Reflect.ownKeys(value);
+    if (proto === Array.prototype) {
+      const list = value as unknown[];
+      if (keys.length !== list.length + 1) throw NOT_PLAIN; // holes or extra keys ('length' is one)
+      return list.map((item) => copy(item, depth + 1));
+    }
+    if (proto !== Object.prototype && proto !== null) throw NOT_PLAIN;
+    const out: object = proto === null ? Object.create(null) : {};
+    for (const k of keys) {
+      const d = Object.getOwnPropertyDescriptor(value, k)!;
+      if (!('value' in d) || d.enumerable !== true) throw NOT_PLAIN;
+      // Defined, not assigned: an own '__proto__' key stays a key (assigning it sets the prototype).
+      Object.defineProperty(out, k, {
+        value: copy(d.value, depth + 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out;
+  };
+  try {
+    return args.map((a) => copy(a, 0));
+  } catch {
+    return undefined;
   }
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto === Date.prototype) return new Date((value as Date).getTime());
-  if (proto !== Object.prototype && proto !== null) return NOT_PLAIN; // a class instance: its own object
-  const out: Record<PropertyKey, unknown> = proto === null ? Object.create(null) : {};
-  for (const k of Reflect.ownKeys(value)) {
-    if (!Object.prototype.propertyIsEnumerable.call(value, k)) continue;
-    const c = plainCopy((value as Record<PropertyKey, unknown>)[k], depth + 1);
-    if (c === NOT_PLAIN) return NOT_PLAIN;
-    out[k] = c;
-  }
-  return out;
 }
+
+const NOT_PLAIN = new Error('not plain data');

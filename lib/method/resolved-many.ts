@@ -226,7 +226,9 @@ export class ResolvedMany {
       const wanted = positions.map((p) => ids[p]);
       checkKeyed(this.item, () => keyed([wanted, ...rest]));
       // A copy of the ids: a method that sorts or filters its argument in place must not move ids under their items.
-      const result = applyKeyed(this.item, [wanted, ...rest], keyed, (a) =>
+      const encode = (a: readonly unknown[]) =>
+        JSON.stringify((a[0] as unknown[]).map((id) => this.item.keyFor([id, ...a.slice(1)], thisArg)));
+      const result = applyKeyed(this.item, [wanted, ...rest], keyed, encode, (a) =>
         original.apply(thisArg, [[...(a[0] as unknown[])], ...a.slice(1)]),
       );
       if (isObservable(result))

@@ -180,10 +180,11 @@ export class ResolvedMethod {
       return this.uncachedCall(thisArg, original, args);
     }
     // Checked against its key when it runs (keyed-invoke.ts); a hit never calls it.
-    const keyed = (a: readonly unknown[]) => this.restFor(a as unknown[], thisArg) === rest;
     const invoke = (): unknown => {
+      const encode = (a: readonly unknown[]) => this.restFor(a as unknown[], thisArg);
+      const keyed = (a: readonly unknown[]) => encode(a) === rest;
       checkKeyed(this, () => keyed(args));
-      return applyKeyed(this, args, keyed, (a) => original.apply(thisArg, a as unknown[]));
+      return applyKeyed(this, args, keyed, encode, (a) => original.apply(thisArg, a as unknown[]));
     };
     switch (this.shape) {
       case 'promise': {
