@@ -1,5 +1,6 @@
 import type { EnvelopeView } from '../codec/envelope';
 import type { CachePolicy, CallScope } from '../types/policy';
+import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
 import { withHardTimeout } from './factory-runner';
 import { refreshed, type Flights } from './flights';
@@ -64,9 +65,11 @@ export class RemoteRefreshes {
     if (this.flights.get(key) !== undefined || this.reading.has(key)) return;
     if (this.reading.size > 10_000) this.reading.clear(); // bounded: forgetting only reads again
     this.reading.add(key);
-    void this.versions.read([this.versions.epochKey]).then((tokens) => {
+    // Bounded: a read that never settles (a store past its own timeouts) must not hold the key.
+    void withDeadline(this.versions.read([this.versions.epochKey]), this.ctx.operationTimeoutMs).then((tokens) => {
       this.reading.delete(key);
-      void this.background(key, factory, policy, scope, { epoch: tokens?.[0] })?.catch(() => undefined);
+      if (tokens !== undefined)
+        void this.background(key, factory, policy, scope, { epoch: tokens[0] })?.catch(() => undefined);
     });
   }
 

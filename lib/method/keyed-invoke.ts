@@ -1,5 +1,6 @@
 import { types } from 'node:util';
 import { currentControl } from '../engine/reentry';
+import { isObservable } from 'rxjs';
 import { isThenable } from './result-shape';
 
 type KeyedMethod = { readonly owner: string; warnOnce(id: string, message: string): void };
@@ -53,6 +54,17 @@ export function applyKeyed(
   const copy = plainCopy(args);
   if (copy !== undefined && encodesAsKeyed(() => keyed(copy))) return run(copy);
   const result = run(args);
+  if (isObservable(result)) {
+    // It runs on subscription and emits later, past any check here: not stored (fourth review:
+    // page 2 under page 1's key, 5 of 5).
+    control.skipped = true;
+    method.warnOnce(
+      'observable-background',
+      `${method.owner}: a background refresh (grace, refreshAhead) of this Observable method is not stored: its ` +
+        `arguments are not plain data, so it cannot be copied, and the caller may change them while it emits.`,
+    );
+    return result;
+  }
   if (!isThenable(result)) return result;
   const started = encodedOrUndefined(encode, args);
   return Promise.resolve(result).then((value) => {
@@ -94,8 +106,11 @@ function plainCopy(args: readonly unknown[]): unknown[] | undefined {
     if (depth > 64 || seen.has(value) || types.isProxy(value) || !Object.isExtensible(value)) throw NOT_PLAIN;
     seen.add(value);
     const proto: unknown = Object.getPrototypeOf(value);
-    if (proto === Date.prototype) return new Date((value as Date).getTime());
     const keys = Reflect.ownKeys(value);
+    if (proto === Date.prototype) {
+      if (keys.length > 0) throw NOT_PLAIN; // own fields the key does not encode (d.tz = …)
+      return new Date((value as Date).getTime());
+    }
     if (proto === Array.prototype) {
       const list = value as unknown[];
       if (keys.length !== list.length + 1) throw NOT_PLAIN; // holes or extra keys ('length' is one)
