@@ -1,6 +1,5 @@
 import type { EnvelopeView } from '../codec/envelope';
 import type { CachePolicy, CallScope } from '../types/policy';
-import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
 import { withHardTimeout } from './factory-runner';
 import { refreshed, type Flights } from './flights';
@@ -66,10 +65,9 @@ export class RemoteRefreshes {
     if (this.reading.size > 10_000) this.reading.clear(); // bounded: forgetting only reads again
     this.reading.add(key);
     // Bounded: a read that never settles (a store past its own timeouts) must not hold the key.
-    void withDeadline(this.versions.read([this.versions.epochKey]), this.ctx.operationTimeoutMs).then((tokens) => {
+    void this.versions.readEpoch().then((read) => {
       this.reading.delete(key);
-      if (tokens !== undefined)
-        void this.background(key, factory, policy, scope, { epoch: tokens[0] })?.catch(() => undefined);
+      if (read !== undefined) void this.background(key, factory, policy, scope, read)?.catch(() => undefined);
     });
   }
 
@@ -82,11 +80,8 @@ export class RemoteRefreshes {
     found: { epoch: string | undefined; value: unknown },
   ): Promise<T> {
     this.ctx.miss(key, policy, scope);
-    const run = this.bounded(this.compute(key, factory, policy, scope, found.epoch), policy, key);
+    const computed = this.compute(key, factory, policy, scope, found.epoch);
+    const run = withHardTimeout(computed, policy, key, this.ctx.background, this.flights);
     return refreshedInline(this.ctx, key, policy, scope, run, found.value as T);
-  }
-
-  bounded<T>(run: Promise<T>, policy: CachePolicy, key: string): Promise<T> {
-    return withHardTimeout(run, policy, key, this.ctx.background, this.flights);
   }
 }

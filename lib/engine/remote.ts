@@ -139,7 +139,10 @@ export class RemoteTopology implements Topology {
       const run = found.reachable
         ? this.joins.joinOrCompute(key, factory, policy, scope, found.epoch, found.deadline)
         : runFactory(ctx, key, policy, factory);
-      return scope?.refreshInline === true ? this.refreshes.bounded(Promise.resolve(run), policy, key) : run;
+      // A handler's miss is bounded here: its lookup was released from the hard timeout (`decided`).
+      return scope?.refreshInline === true
+        ? withHardTimeout(Promise.resolve(run), policy, key, ctx.background, this.flights)
+        : run;
     }
     // An error record (cacheErrors) is no L1 copy: L1 hits skip `reveal`, which throws it.
     if (!(found.value instanceof CachedErrorRecord)) this.observer.found?.(key, found);
@@ -167,10 +170,9 @@ export class RemoteTopology implements Topology {
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
   refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const deadline = performance.now() + this.ctx.operationTimeoutMs; // one budget: epoch read + computation
-    const epoch = withDeadline(this.versions.read([this.versions.epochKey]), this.ctx.operationTimeoutMs);
-    const run = epoch.then((tokens) =>
-      this.compute(key, factory, policy, scope, tokens?.[0], { awaitWrite: true, deadline }),
-    );
+    const run = this.versions
+      .readEpoch()
+      .then((read) => this.compute(key, factory, policy, scope, read?.epoch, { awaitWrite: true, deadline }));
     return withHardTimeout(run, policy, key, this.ctx.background, this.flights);
   }
 

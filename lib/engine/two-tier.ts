@@ -4,7 +4,6 @@ import type { CachePolicy, CallScope, Inspection } from '../types/policy';
 import type { BusTransport } from '../types/bus';
 import type { EntryCodec } from '../codec/entry-codec';
 import type { LocalCacheStore } from '../types/store';
-import { withDeadline } from '../util/deadline';
 import type { Found } from './batch-lookup';
 import { BusProtocol, type BusChange } from './bus';
 import type { EngineContext } from './context';
@@ -150,10 +149,9 @@ export class TwoTierTopology implements Topology {
     policy: CachePolicy,
     scope: CallScope | undefined,
   ): Promise<T> {
-    const read = withDeadline(this.remote.versions.read([this.remote.versions.epochKey]), this.ctx.operationTimeoutMs);
-    return read.then((tokens) => {
-      if (tokens?.[0] !== undefined && tokens[0] === epoch) return this.hit(value, key, policy, scope);
-      if (tokens !== undefined) return this.remote.getOrSet(key, factory, policy, scope);
+    return this.remote.versions.readEpoch().then((read) => {
+      if (read?.epoch !== undefined && read.epoch === epoch) return this.hit(value, key, policy, scope);
+      if (read !== undefined) return this.remote.getOrSet(key, factory, policy, scope);
       this.ctx.miss(key, policy, scope);
       const run = Promise.resolve(runFactory(this.ctx, key, policy, factory));
       return withHardTimeout(run, policy, key, this.ctx.background);

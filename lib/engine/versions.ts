@@ -1,4 +1,5 @@
 import { asBuffer } from '../util/bytes';
+import { withDeadline } from '../util/deadline';
 import type { EngineContext } from './context';
 import type { Snapshot } from './flights';
 import { ReadBatcher } from './read-batcher';
@@ -63,6 +64,15 @@ export class RemoteVersions {
   read(deps: readonly string[]): Promise<Array<string | undefined> | undefined> {
     if (deps.length === 0) return Promise.resolve([]);
     return new Promise((resolve) => this.reads.add({ keys: deps, resolve }));
+  }
+
+  /**
+   * The current epoch token, read within the operation timeout. Undefined when the store did not
+   * answer in time; `{ epoch: undefined }` when its record is missing (counts as moved).
+   */
+  readEpoch(): Promise<{ epoch: string | undefined } | undefined> {
+    const read = withDeadline(this.read([this.epochKey]), this.ctx.operationTimeoutMs);
+    return read.then((tokens) => (tokens === undefined ? undefined : { epoch: tokens[0] }));
   }
 
   /**

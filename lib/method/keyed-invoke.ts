@@ -15,7 +15,13 @@ type KeyedMethod = { readonly owner: string; warnOnce(id: string, message: strin
  * nothing allocated on a hit (the closure that calls this is the one the call needed anyway).
  */
 export function checkKeyed(method: KeyedMethod, unchanged: () => boolean): void {
-  if (encodesAsKeyed(unchanged)) return;
+  let same: boolean;
+  try {
+    same = unchanged();
+  } catch {
+    same = false; // no longer encodable: changed
+  }
+  if (same) return;
   const control = currentControl();
   if (control !== undefined) control.skipped = control.argsChanged = true;
   method.warnOnce(
@@ -24,14 +30,6 @@ export function checkKeyed(method: KeyedMethod, unchanged: () => boolean): void 
       `or another call it was also passed to, changed meanwhile: q.page = n in a loop before awaiting), so ` +
       `the method ran on other arguments than its key says and its result is not stored. Pass each call its own object.`,
   );
-}
-
-function encodesAsKeyed(unchanged: () => boolean): boolean {
-  try {
-    return unchanged();
-  } catch {
-    return false; // no longer encodable: changed
-  }
 }
 
 /**
@@ -45,14 +43,15 @@ function encodesAsKeyed(unchanged: () => boolean): boolean {
 export function applyKeyed(
   method: KeyedMethod,
   args: readonly unknown[],
-  keyed: (args: readonly unknown[]) => boolean,
+  /** How the key encodes arguments, and what it encoded these as (asked only for a background refresh). */
   encode: (args: readonly unknown[]) => string,
+  keyed: () => string,
   run: (args: readonly unknown[]) => unknown,
 ): unknown {
   const control = currentControl();
   if (control?.background !== true) return run(args);
   const copy = plainCopy(args);
-  if (copy !== undefined && encodesAsKeyed(() => keyed(copy))) return run(copy);
+  if (copy !== undefined && encodedOrUndefined(encode, copy) === keyed()) return run(copy);
   const result = run(args);
   if (isObservable(result)) {
     // It runs on subscription and emits later, past any check here: not stored (fourth review:

@@ -228,8 +228,12 @@ export class ResolvedMany {
       // A copy of the ids: a method that sorts or filters its argument in place must not move ids under their items.
       const encode = (a: readonly unknown[]) =>
         JSON.stringify((a[0] as unknown[]).map((id) => this.item.keyFor([id, ...a.slice(1)], thisArg)));
-      const result = applyKeyed(this.item, [wanted, ...rest], keyed, encode, (a) =>
-        original.apply(thisArg, [[...(a[0] as unknown[])], ...a.slice(1)]),
+      const result = applyKeyed(
+        this.item,
+        [wanted, ...rest],
+        encode,
+        () => JSON.stringify(positions.map((p) => keys[p])),
+        (a) => original.apply(thisArg, [[...(a[0] as unknown[])], ...a.slice(1)]),
       );
       if (isObservable(result))
         throw new BatchResultError(

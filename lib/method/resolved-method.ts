@@ -182,9 +182,9 @@ export class ResolvedMethod {
     // Checked against its key when it runs (keyed-invoke.ts); a hit never calls it.
     const invoke = (): unknown => {
       const encode = (a: readonly unknown[]) => this.restFor(a as unknown[], thisArg);
-      const keyed = (a: readonly unknown[]) => encode(a) === rest;
-      checkKeyed(this, () => keyed(args));
-      return applyKeyed(this, args, keyed, encode, (a) => original.apply(thisArg, a as unknown[]));
+      checkKeyed(this, () => encode(args) === rest);
+      const run = (a: readonly unknown[]) => original.apply(thisArg, a as unknown[]);
+      return applyKeyed(this, args, encode, () => rest, run);
     };
     switch (this.shape) {
       case 'promise': {
