@@ -4,11 +4,15 @@
  * blaming the caller (now compared with the argument once the method's synchronous part ran); and a
  * batch miss loaded with a background refresh got copies of its caller's id objects (a chunk is
  * copied only when all its items are background refreshes). Also: a plain miss passes the caller's
- * own object, and batch id objects and rest arguments reused by the caller under grace.
+ * own object, and batch id objects and rest arguments reused by the caller under grace. Fourth
+ * review of 12e0844: an Observable method's background refresh on a class-instance argument emitted
+ * after its caller had reused the object (page 2 stored under page 1's key, 5 of 5): it is now not
+ * stored. A Date with own fields (d.tz) was copied without them: it is now passed through.
  */
 import 'reflect-metadata';
 import { Injectable, Logger } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
+import { Observable, map, timer } from 'rxjs';
 import { CacheMemoize, CacheMemoizeMany, memoryStore, redisStore, type CacheStore } from '../../lib';
 import { appOn } from '../support/app-on';
 import { settle } from '../support/settle';
@@ -19,6 +23,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 class Search {
   constructor(public term: string) {}
+}
+
+class Query {
+  constructor(public page: number) {}
 }
 
 const passed: unknown[] = [];
@@ -33,6 +41,19 @@ class Svc {
     passed.push(q);
     await Promise.resolve();
     return `p${q.page}@${this.gen}`;
+  }
+
+  /** An Observable on a class-instance argument: the argument is read when the pipeline runs. */
+  @CacheMemoize({ ttl: 40, grace: '1h' })
+  obs(q: Query): Observable<string> {
+    return timer(5).pipe(map(() => `p${q.page}@${this.gen}`));
+  }
+
+  /** A Date carrying an own field, which the key does not encode. */
+  @CacheMemoize({ ttl: 40, grace: '1h' })
+  async day(a: { d: Date }): Promise<string> {
+    await Promise.resolve();
+    return `${(a.d as Date & { tz?: string }).tz ?? 'no-tz'}@${this.gen}`;
   }
 
   /** Normalises its own argument (trim/lowercase), as DTO-handling code does. */
@@ -133,5 +154,40 @@ describe.each<[string, () => CacheStore]>([
       }
     }
     expect(wrong).toBe(0);
+  });
+
+  it('observable + class-instance arg reused by caller under grace', async () => {
+    const readObs = (q: Query) => new Promise<string>((r) => svc.obs(q).subscribe((v) => r(v)));
+    await readObs(new Query(1));
+    await settle(app);
+    let wrong = 0;
+    for (let round = 1; round <= 5; round++) {
+      await sleep(60);
+      svc.gen = round;
+      const q = new Query(1);
+      await readObs(q); // stale served, refresh starts
+      q.page = 2; // reused
+      await settle(app);
+      const v = await readObs(new Query(1));
+      if (!v.startsWith('p1@')) wrong++;
+    }
+    expect(wrong).toBe(0);
+  });
+
+  it('Date with own property', async () => {
+    const mk = () => {
+      const d = new Date(0) as Date & { tz?: string };
+      d.tz = 'Europe/Paris';
+      return { d };
+    };
+    const seen = [await svc.day(mk())];
+    await settle(app);
+    for (let round = 1; round <= 3; round++) {
+      await sleep(60);
+      svc.gen = round;
+      seen.push(await svc.day(mk()));
+      await settle(app);
+    }
+    expect(seen.every((s) => s.startsWith('Europe/Paris'))).toBe(true);
   });
 });
