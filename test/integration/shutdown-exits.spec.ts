@@ -13,6 +13,10 @@ const cases: Array<[kind: string, when: string]> = [
   ['memcached', 'frozen'], // memjs' sockets to a frozen server once stayed open
   ['memcached', 'slow'],
   ['memcached', 'after'],
+  // frozen before boot: memjs timed out its connection, dropped it, and QUIT at close opened
+  // another that the frozen server held open (the process never exited; found by review)
+  ['memcached', 'frozen-at-boot'],
+  ['tiered-memcached', 'frozen-at-boot'],
   ['tiered-memcached', 'after'],
   ['tiered-node-redis-6', 'frozen'],
   ['tiered-node-redis-5', 'frozen'],
@@ -23,6 +27,7 @@ it.each(cases)(
   async (kind, when) => {
     const server = kind.includes('redis') ? await RedisServer.launch() : await MemcachedServer.launch();
     const address = server instanceof RedisServer ? server.url : server.address;
+    if (when === 'frozen-at-boot') server.freeze();
     const child = spawnTs('test/support/shutdown-child.ts', [kind, address, when]);
     const lines: string[] = [];
     createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));

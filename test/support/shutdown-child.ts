@@ -3,7 +3,8 @@
  * the process exit by itself. kind: 'memcached' | 'tiered-memcached' (address: host:port) or
  * 'tiered-node-redis-5' | 'tiered-node-redis-6' (address: a redis url; a client passed in, which
  * the app closes itself). when: 'slow' (a call still computing at shutdown), 'after' (a call after
- * close), 'frozen' (closed with the server frozen: the test freezes it on `ready`). Prints
+ * close), 'frozen' (closed with the server frozen: the test freezes it on `ready`), 'frozen-at-boot'
+ * (the test froze it before the app started). Prints
  * `ready`, waits for a line on stdin, closes, prints `closed`.
  */
 import 'reflect-metadata';

@@ -4,7 +4,8 @@ import { InvalidOptionError } from '../../errors';
 import type { CacheStore, SharedEntryOptions } from '../../types/store';
 import { checkEntryOptions } from '../../util/entry-options';
 import { casOperations } from './memjs-cas';
-import { corkSockets, fetcherFor, NO_SOCKETS, quitMemjs, type Fetch } from './memjs-requests';
+import { corkSockets, fetcherFor, NO_SOCKETS, type Fetch } from './memjs-requests';
+import { closeMemjs } from './memjs-sockets';
 import { createMemjs } from './memjs-client';
 import { asBuffer } from '../../util/bytes';
 import { expires, generationKey, newGeneration, physicalKey, rootOf } from './memcached-keys';
@@ -227,7 +228,7 @@ export class MemcachedStore implements CacheStore {
   }
 
   private async close(): Promise<void> {
-    if (this.owned) await quitMemjs(this.client);
+    if (this.owned) await closeMemjs(this.client, 1_000);
   }
 
   /** Closed with its last app: memjs would connect again for the request (see disconnect). */

@@ -2,6 +2,7 @@ import { optionalRequire } from '../../util/optional-require';
 import type { MemcachedClientLike } from './memcached.store';
 import { boundRequests } from './memjs-deadlines';
 import { keepSequenceUnsigned } from './memjs-requests';
+import { trackSockets } from './memjs-sockets';
 
 /** The memjs client `memcachedStore({ servers })` creates: each request bounded by `timeoutMs`. */
 export function createMemjs(
@@ -30,5 +31,6 @@ export function createMemjs(
   });
   keepSequenceUnsigned(client);
   boundRequests(client, timeoutMs);
+  trackSockets(client);
   return client;
 }
