@@ -12,13 +12,19 @@ export interface CacheStore {
   get(key: string): Promise<Uint8Array | undefined>;
   getMany(keys: readonly string[]): Promise<Array<Uint8Array | undefined>>;
   set(key: string, value: Uint8Array, ttlMs: number): Promise<void>;
-  /** Sets only if absent; resolves true when this call stored the value. */
+  /**
+   * Sets only if absent, atomically across every connection (one command on the server, not a
+   * read then a write), kept `ttlMs` only; resolves true when this call stored the value.
+   */
   add(key: string, value: Uint8Array, ttlMs: number): Promise<boolean>;
   delete(key: string): Promise<boolean>;
   deleteMany(keys: readonly string[]): Promise<number>;
-  /** Removes every key that starts with `prefix` (never a whole-server flush). */
+  /** Removes every key that starts with `prefix`, taken literally (never a pattern, never a whole-server flush). */
   clear(prefix: string): Promise<void>;
-  /** Closes connections the store opened itself; never a client the user passed in. */
+  /**
+   * Closes connections the store opened itself; never a client the user passed in. The store may
+   * be given to another app afterwards: `ready()`, or the next operation, opens it again.
+   */
   disconnect(): Promise<void>;
   /** Optional: deletes `key` only if it holds exactly `value`, atomically (lock release). */
   compareAndDelete?(key: string, value: Uint8Array): Promise<boolean>;

@@ -1,0 +1,44 @@
+import type { CacheStore } from '../types/store';
+
+/** The test functions the suite registers with (Jest's and Vitest's globals fit). */
+export interface ConformanceTestApi {
+  describe(name: string, fn: () => void): void;
+  it(name: string, fn: () => Promise<void> | void, timeoutMs?: number): void;
+  beforeAll(fn: () => Promise<void> | void, timeoutMs?: number): void;
+  afterAll(fn: () => Promise<void> | void, timeoutMs?: number): void;
+  beforeEach(fn: () => Promise<void> | void): void;
+}
+
+export interface StoreUnderTest {
+  /** A fresh store (may share the server with others). */
+  make: () => CacheStore | Promise<CacheStore>;
+  /** Smallest TTL the store honours exactly (memcached: whole seconds). */
+  ttlGranularityMs: number;
+  /** Closes what the store does not own (a client passed in). */
+  close?: (store: CacheStore) => void | Promise<void>;
+  /** A second connection to the same data, as another app instance would have (memory: itself). */
+  connectAgain?: (first: CacheStore) => CacheStore | Promise<CacheStore>;
+}
+
+/** What each group of the suite's tests reads: set by the suite's hooks before each test. */
+export interface SuiteContext {
+  readonly name: string;
+  readonly sut: StoreUnderTest;
+  readonly api: ConformanceTestApi;
+  /** The suite's store, opened once. */
+  store: CacheStore;
+  /** This test's own key prefix (ends with ':'). */
+  p: string;
+  /** Opens another store from `make`, ready. */
+  open(): Promise<CacheStore>;
+  /** Disconnects a store and closes what it does not own. */
+  close(store: CacheStore): Promise<void>;
+  /** A second connection to the suite's data (another app instance). */
+  second(): Promise<CacheStore>;
+  /** Closes what `second()` opened (nothing when it is the suite's store). */
+  release(second: CacheStore): Promise<void>;
+}
+
+export const bytes = (s: string) => new Uint8Array(Buffer.from(s));
+export const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString());
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
