@@ -89,5 +89,11 @@ export function validateSegment(value: unknown, option: string, where: string, m
       `${where}: namespace must not start with '~' (reserved for tags), got ${JSON.stringify(text)}.`,
     );
   }
+  if (option === 'namespace' && text.split('.').includes('')) {
+    // 'a..b' or '.a' would name an empty parent: its invalidation is refused, its children never reached.
+    throw new InvalidOptionError(
+      `${where}: namespace parts are separated by single dots ('catalog.products'), got ${JSON.stringify(text)}.`,
+    );
+  }
   return text;
 }

@@ -6,6 +6,7 @@ import { buildCheck } from './validation';
 import type { CachePolicy, LockPolicy } from '../types/policy';
 import type { Counters } from '../types/stats';
 import { parseDuration, TIMER } from '../util/duration';
+import { refuseStray } from '../util/nearest';
 import type { MethodCallbacks } from './resolved-method';
 
 export type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
@@ -127,6 +128,7 @@ function timing(
     const spec = opts.lock === true ? {} : opts.lock;
     if (typeof spec !== 'object' || spec === null)
       throw new InvalidOptionError(`${where}: option lock must be true or { timeout, ttl }.`);
+    refuseStray(spec, ['timeout', 'ttl'], where, 'lock');
     const waitMs = parseDuration(spec.timeout ?? '5s', `${where}: option lock.timeout`);
     lock = Object.freeze({
       waitMs,
@@ -138,6 +140,7 @@ function timing(
   if (opts.timeout !== undefined) {
     if (typeof opts.timeout !== 'object' || opts.timeout === null)
       throw new InvalidOptionError(`${where}: option timeout must be { soft?, hard? }.`);
+    refuseStray(opts.timeout, ['soft', 'hard'], where, 'timeout');
     if (opts.timeout.soft !== undefined)
       softTimeoutMs = parseDuration(opts.timeout.soft, `${where}: option timeout.soft`, TIMER);
     if (opts.timeout.hard !== undefined)
@@ -165,6 +168,8 @@ function timing(
   return { graceMs, lock, softTimeoutMs, hardTimeoutMs, refreshAheadMs, storeResult: opts.storeResult !== false };
 }
 
+const HOOKS = ['onHit', 'onMiss', 'onStale', 'onError'] as const;
+
 /** The decorator's hooks (`hooks: {...}`, or the deprecated top-level form) win over the module's, one by one. */
 function mergeHooks(module: CacheHooks | undefined, method: AnyOptions, where: string): CacheHooks | undefined {
   if (method.hooks !== undefined && (typeof method.hooks !== 'object' || method.hooks === null)) {
@@ -172,8 +177,9 @@ function mergeHooks(module: CacheHooks | undefined, method: AnyOptions, where: s
       `${where}: option hooks must be an object such as { onHit, onMiss, onStale, onError }.`,
     );
   }
+  if (method.hooks !== undefined) refuseStray(method.hooks, HOOKS, where, 'hooks');
   const merged: CacheHooks = {};
-  for (const name of ['onHit', 'onMiss', 'onStale', 'onError'] as const) {
+  for (const name of HOOKS) {
     const hook = method.hooks?.[name] ?? method[name] ?? module?.[name];
     if (hook === undefined) continue;
     if (typeof hook !== 'function') throw new InvalidOptionError(`${where}: hook ${name} must be a function.`);

@@ -17,6 +17,7 @@ import {
   CacheMemoizeConfigurableModule,
 } from './module-definition';
 import { OPTIONS_SOURCE } from './module-options';
+import { InvalidOptionError } from '../errors';
 
 /**
  * `CacheMemoizeModule.forRoot(options)` or `.forRootAsync({ imports, inject, useFactory |
@@ -76,7 +77,23 @@ export class CacheMemoizeModule extends CacheMemoizeConfigurableModule {
   }
 
   static override forRootAsync(options: typeof CACHE_MEMOIZE_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return withRegionServices(super.forRootAsync(options));
+    const module = super.forRootAsync(options);
+    for (const provider of module.providers ?? []) {
+      const p = provider as { provide?: unknown; useFactory?: (...args: unknown[]) => unknown };
+      const factory = p.useFactory;
+      if (p.provide !== CACHE_MEMOIZE_MODULE_OPTIONS || factory === undefined) continue;
+      // A factory without its return would reach the engine as "imported without options".
+      p.useFactory = async (...args) => {
+        const made = await factory(...args);
+        if (made === undefined || made === null)
+          throw new InvalidOptionError(
+            `CacheMemoizeModule.forRootAsync(): the options factory returned ${String(made)}. Return the options ` +
+              '(useFactory: (config) => ({ stores: ... })), or from createCacheMemoizeOptions() with useClass/useExisting.',
+          );
+        return made;
+      };
+    }
+    return withRegionServices(module);
   }
 }
 

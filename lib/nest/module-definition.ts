@@ -1,5 +1,7 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
+import { InvalidOptionError } from '../errors';
 import type { CacheMemoizeModuleOptions } from '../types/options';
+import { kindOf } from '../util/kind-of';
 
 export const {
   ConfigurableModuleClass: CacheMemoizeConfigurableModule,
@@ -10,5 +12,13 @@ export const {
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createCacheMemoizeOptions')
   // Global by default: memoized providers live in every module, and so must the engine.
-  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras({ isGlobal: true }, (definition, extras) => {
+    // 'false' from the environment would make the module global, silently.
+    if (typeof extras.isGlobal !== 'boolean')
+      throw new InvalidOptionError(
+        `CacheMemoizeModule: isGlobal must be true or false, got ${kindOf(extras.isGlobal)} ` +
+          `(from the environment? compare it: isGlobal: process.env.X === 'true').`,
+      );
+    return { ...definition, global: extras.isGlobal };
+  })
   .build();

@@ -9,7 +9,8 @@ import type { CacheMemoizeModuleOptions } from '../types/options';
 import type { Serializer } from '../types/serializer';
 import type { CacheStore } from '../types/store';
 import { parseDuration, TIMER } from '../util/duration';
-import { nearest } from '../util/nearest';
+import { kindOf } from '../util/kind-of';
+import { nearest, refuseStray } from '../util/nearest';
 
 /** Module options, checked and resolved once: every error names the option and the fix. */
 export interface ResolvedModuleOptions {
@@ -38,7 +39,20 @@ const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x
 export function resolveModuleOptions(options: CacheMemoizeModuleOptions): ResolvedModuleOptions {
   const source = (options as { [OPTIONS_SOURCE]?: string })[OPTIONS_SOURCE] ?? 'forRootAsync()';
   const where = `CacheMemoizeModule.${source}`;
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new InvalidOptionError(
+      `${where}: the options must be an object such as { stores: { default: memoryStore() } }, got ${kindOf(options)}` +
+        (source === 'forRoot()' ? '.' : ': does the factory return them?'),
+    );
   checkKeys(options, where);
+  checkCallbacks(options, where);
+  if (
+    options.stores !== undefined &&
+    (typeof options.stores !== 'object' || options.stores === null || Array.isArray(options.stores))
+  )
+    throw new InvalidOptionError(
+      `${where}: stores must be an object naming each store, e.g. { default: memoryStore() }, got ${kindOf(options.stores)}.`,
+    );
   const stores = new Map(Object.entries(options.stores ?? { default: memoryStore() }));
   if (stores.size === 0) throw new InvalidOptionError(`${where}: stores must name at least one store.`);
   for (const [name, store] of stores) {
@@ -155,4 +169,30 @@ function checkKeys(options: object, where: string): void {
           `(from the environment? compare it: ${key}: process.env.X === 'true').`,
       );
   }
+}
+
+const HOOKS = ['onHit', 'onMiss', 'onStale', 'onError'];
+
+/** hooks, onEvent and serializer: a wrong shape would be ignored, or fail at the first call. */
+function checkCallbacks(options: CacheMemoizeModuleOptions, where: string): void {
+  const { hooks, onEvent, serializer } = options;
+  if (hooks !== undefined) {
+    if (typeof hooks !== 'object' || hooks === null)
+      throw new InvalidOptionError(
+        `${where}: option hooks must be an object such as { onHit, onMiss, onStale, onError }.`,
+      );
+    refuseStray(hooks, HOOKS, where, 'hooks');
+    for (const [name, hook] of Object.entries(hooks))
+      if (hook !== undefined && typeof hook !== 'function')
+        throw new InvalidOptionError(`${where}: hook ${name} must be a function, got ${kindOf(hook)}.`);
+  }
+  if (onEvent !== undefined && typeof onEvent !== 'function')
+    throw new InvalidOptionError(
+      `${where}: option onEvent must be a function of each event, e.g. (event) => logger.debug(event), got ${kindOf(onEvent)}.`,
+    );
+  const codec = serializer as Partial<Serializer> | null | undefined;
+  if (codec !== undefined && (typeof codec?.encode !== 'function' || typeof codec.decode !== 'function'))
+    throw new InvalidOptionError(
+      `${where}: option serializer must have encode(value) and decode(bytes) (see createTaggedJsonSerializer), got ${kindOf(codec)}.`,
+    );
 }

@@ -51,7 +51,7 @@ export function engineContract(c: SuiteContext): void {
         await b.getOrSet(`${c.p}u1`, f, policy(tags)),
         1,
         `${c.name}: a second instance did not read what the first wrote. For a store whose data lives in ` +
-          `the process, pass connectAgain: (store) => c.store.`,
+          `the process, pass connectAgain: (store) => store.`,
       );
       await a.invalidateDeps(tags);
       assert.equal(await b.getOrSet(`${c.p}u1`, f, policy(tags)), 2); // read-your-invalidation on B

@@ -2,6 +2,7 @@ import * as zlib from 'node:zlib';
 import { InvalidOptionError } from '../errors';
 import type { CompressionAlgorithm, SharedEntryOptions } from '../types/store';
 import { parseByteSize } from './bytes';
+import { refuseStray } from './nearest';
 
 const MIN_SECRET_LENGTH = 16;
 const ALGORITHMS: readonly CompressionAlgorithm[] = ['brotli', 'gzip', 'zstd'];
@@ -19,6 +20,7 @@ export function parseEntryOptions(options: SharedEntryOptions, where: string): P
     throw new InvalidOptionError(
       `${where}: compress must be an object such as { threshold: '1kb', algorithm: 'brotli' }.`,
     );
+  if (compress !== undefined) refuseStray(compress, ['threshold', 'algorithm'], where, 'compress');
   const algorithm = compress === undefined ? undefined : (compress.algorithm ?? 'brotli');
   if (algorithm !== undefined && !ALGORITHMS.includes(algorithm))
     throw new InvalidOptionError(

@@ -1,3 +1,5 @@
+import { InvalidOptionError } from '../errors';
+
 /** The known name a misspelt one most likely meant (edit distance at most 2, case aside), for "did you mean". */
 export function nearest(name: string, known: readonly string[]): string | undefined {
   let best: { name: string; by: number } | undefined;
@@ -25,4 +27,18 @@ function distance(a: string, b: string): number {
     row = next;
   }
   return row[b.length];
+}
+
+/**
+ * A nested option's keys (`timeout: { hrad }`, `compress: { threshhold }`): a typo there would be
+ * ignored and its default kept, silently. Refused, naming the option, the key and what it takes.
+ */
+export function refuseStray(value: object, known: readonly string[], where: string, option: string): void {
+  const [stray] = Object.keys(value).filter((key) => !known.includes(key));
+  if (stray === undefined) return;
+  const near = nearest(stray, known);
+  throw new InvalidOptionError(
+    `${where}: option ${option} has no '${stray}'${near === undefined ? '' : ` (did you mean '${near}'?)`}; ` +
+      `it takes ${known.join(', ')}.`,
+  );
 }

@@ -188,6 +188,78 @@ describe('module options that would be ignored are refused at bootstrap', () => 
   it('isGlobal beside forRoot() options is still the module switch, not an option', async () => {
     await expect(bootModule({ isGlobal: false, ttl: '1m' })).resolves.toBeUndefined();
   });
+
+  // Found by review: each of these booted, and the option was ignored (a typo inside timeout left
+  // a method that never settles unbounded) or failed later with a plain TypeError.
+  it.each([
+    [{ hooks: { onhit: () => undefined } }, false, "option hooks has no 'onhit' (did you mean 'onHit'?)"],
+    [{ hooks: 'x' }, false, 'option hooks must be an object such as { onHit, onMiss, onStale, onError }'],
+    [{ onEvent: 'debug' }, false, 'option onEvent must be a function of each event'],
+    [{ serializer: {} }, true, 'option serializer must have encode(value) and decode(bytes)'],
+    [{ compress: { threshhold: '10kb' } }, false, "option compress has no 'threshhold' (did you mean 'threshold'?)"],
+    [{ compress: { algoritm: 'gzip' } }, false, "option compress has no 'algoritm' (did you mean 'algorithm'?)"],
+    [
+      { stores: [memoryStore()] },
+      false,
+      'stores must be an object naming each store, e.g. { default: memoryStore() }, got an array',
+    ],
+    [{ stores: null }, true, 'stores must be an object naming each store, e.g. { default: memoryStore() }, got null'],
+    [
+      { regions: { long: { lock: { timeot: '1s' } } } },
+      false,
+      "regions.long: option lock has no 'timeot' (did you mean 'timeout'?)",
+    ],
+    [
+      { regions: { long: { timeout: { hrad: '1s' } } } },
+      false,
+      "regions.long: option timeout has no 'hrad' (did you mean 'hard'?)",
+    ],
+    [null, true, 'CacheMemoizeModule.forRootAsync(): the options factory returned null. Return the options'],
+    [undefined, true, 'CacheMemoizeModule.forRootAsync(): the options factory returned undefined. Return the options'],
+    [
+      ['a'],
+      true,
+      'CacheMemoizeModule.forRootAsync(): the options must be an object such as { stores: { default: memoryStore() } }, got an array: does the factory return them?',
+    ],
+    [{ isGlobal: 'false' }, false, 'CacheMemoizeModule: isGlobal must be true or false, got the string "false"'],
+  ] as Array<[object, boolean, string]>)(
+    'nested or shaped wrong: %j (forRootAsync: %s)',
+    async (options, async, message) => {
+      const error = await refused(() => bootModule(options, async));
+      expect(error).toBeInstanceOf(InvalidOptionError);
+      expect((error as Error).message).toContain(message);
+    },
+  );
+
+  it('isGlobal from a forRootAsync() call that is not a boolean is refused too', () => {
+    expect(() =>
+      CacheMemoizeModule.forRootAsync({ isGlobal: 'false' as unknown as boolean, useFactory: () => ({}) }),
+    ).toThrow(/isGlobal must be true or false, got the string "false"/);
+  });
+
+  it.each([
+    [
+      { lock: { timeot: '1s' } },
+      "@CacheMemoize on Svc.get: option lock has no 'timeot' (did you mean 'timeout'?); it takes timeout, ttl.",
+    ],
+    [
+      { timeout: { hrad: '1s' } },
+      "@CacheMemoize on Svc.get: option timeout has no 'hrad' (did you mean 'hard'?); it takes soft, hard.",
+    ],
+    [
+      { hooks: { onMis: () => undefined } },
+      "@CacheMemoize on Svc.get: option hooks has no 'onMis' (did you mean 'onMiss'?)",
+    ],
+    [
+      { namespace: 'catalog..products' },
+      'namespace parts are separated by single dots (\'catalog.products\'), got "catalog..products"',
+    ],
+    [{ namespace: '.catalog' }, 'namespace parts are separated by single dots'],
+  ] as Array<[CacheMemoizeOptions, string]>)('decorator: %j', async (options, message) => {
+    const error = await refused(() => boot(options));
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as Error).message).toContain(message);
+  });
 });
 
 describe('decorator options that would be ignored are told at bootstrap', () => {
