@@ -82,7 +82,9 @@ export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(op
     const spec = options as CacheEvictOptions<readonly unknown[], unknown>;
     // Request-scoped and hand-made instances: the apps that provide the class, looked up once per
     // call, so the plan made before the method and the bust after it go to the same apps.
-    const evictorOf = (self: EvictTarget) => self[ENGINE_REF] ?? unlinkedEvictor(self.constructor);
+    // Called detached (`ids.map(w.touch)`: no this), it still busts through the apps providing its class.
+    const evictorOf = (self: EvictTarget | undefined) =>
+      self?.[ENGINE_REF] ?? unlinkedEvictor(self?.constructor ?? target.constructor);
     type Of = Evictor | undefined;
     const evict = (evictor: Of, args: unknown[], result: unknown, completed: boolean, earlier?: unknown) =>
       evictor ? evictor.evict(spec, args, result, owner, completed, earlier) : Promise.resolve();

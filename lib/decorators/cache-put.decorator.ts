@@ -46,9 +46,7 @@ type PutInstance = { [ENGINE_REF]?: Evictor & Putter; constructor: Function };
  * invalidation of the entry came meanwhile, the next read is a miss, never the old value). A
  * method that throws changes nothing.
  */
-export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[] = never>(
-  options: CachePutOptions<T, K, A>,
-) {
+export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[]>(options: CachePutOptions<T, K, A>) {
   return <F extends (...args: [...A, ...never[]]) => Promise<Returned<T, K>>>(
     target: object,
     propertyKey: string | symbol,
@@ -59,7 +57,8 @@ export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[
     const [cls, method] = options.method;
     const argsOf = options.args as unknown as (...args: unknown[]) => readonly unknown[];
     const wrapped = function (this: PutInstance, ...args: unknown[]): unknown {
-      const putter = this[ENGINE_REF] ?? unlinkedPutter(cls, method as string); // request-scoped, hand-made
+      // request-scoped, hand-made, or called detached (no this)
+      const putter = (this as PutInstance | undefined)?.[ENGINE_REF] ?? unlinkedPutter(cls, method as string);
       if (putter?.put === undefined) return original.apply(this, args);
       const run = async (): Promise<unknown> => {
         const result = original.apply(this, args); // a synchronous throw rejects
@@ -73,7 +72,7 @@ export function CachePut<T, K extends MethodName<T>, A extends readonly unknown[
       return putter.put(target, run, owner);
     };
     inheritIdentity(original, wrapped);
-    Reflect.defineMetadata(CACHE_PUT_METADATA, true, wrapped);
+    Reflect.defineMetadata(CACHE_PUT_METADATA, { cls, method }, wrapped); // checked at bootstrap
     descriptor.value = wrapped as unknown as F;
   };
 }

@@ -90,9 +90,12 @@ export function validateSegment(value: unknown, option: string, where: string, m
     );
   }
   if (option === 'namespace' && text.split('.').includes('')) {
-    // 'a..b' or '.a' would name an empty parent: its invalidation is refused, its children never reached.
+    // 'a..b' or '.a' would name an empty parent; 'Users.' in @CacheEvict would bust nothing.
     throw new InvalidOptionError(
-      `${where}: namespace parts are separated by single dots ('catalog.products'), got ${JSON.stringify(text)}.`,
+      text.endsWith('.')
+        ? `${where}: namespace ${JSON.stringify(text)} ends with '.': a namespace is named whole, e.g. ` +
+            `'${text.replace(/\.+$/, '')}' (which covers the namespaces below it).`
+        : `${where}: namespace parts are separated by single dots ('catalog.products'), got ${JSON.stringify(text)}.`,
     );
   }
   return text;

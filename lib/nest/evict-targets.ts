@@ -59,7 +59,13 @@ export function evictTargets(
   ];
   const calls = (spec.methods ?? []).flatMap((call) =>
     list<{ memoizer: Memoizer; keys: readonly string[] }>('methods', () => {
-      const callArgs = call.args(...(args as never[]));
+      const callArgs: unknown = call.args(...(args as never[]));
+      // A string would be spread into arguments ('12' as '1', '2'), silently keying another call.
+      if (!Array.isArray(callArgs))
+        throw new InvalidArgumentError(
+          `${where}: evictCall(${call.cls.name}, '${call.method}') args must return the call's argument list ` +
+            `(e.g. (id: number) => [id]), got ${kindOf(callArgs)}.`,
+        );
       return familyOf(engine.registry, call.cls, call.method).map((m) => ({
         memoizer: m.memoizer,
         keys: m.keysFor(callArgs),

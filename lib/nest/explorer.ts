@@ -8,6 +8,7 @@ import type { ManyOptions } from '../method/method-registry';
 import type { AnyOptions } from '../method/options-parser';
 import type { MethodImpl, ResolvedMethod } from '../method/resolved-method';
 import { inheritIdentity, writesCache } from '../method/wrapper';
+import { checkWriter } from './writer-checks';
 import { isFieldResolver, isGraphqlHandler, isRouteHandler } from '../method/handler-kind';
 import { clearBinder, markStarted, setBinder, UNMANAGED_ORIGINAL } from '../method/unmanaged';
 import { CacheMemoizeEngine } from './cache-memoize.engine';
@@ -121,10 +122,13 @@ export class CacheMemoizeExplorer implements OnModuleInit, OnModuleDestroy {
   private linkEvictions(wrapper: InstanceWrapper): void {
     const instance = instanceOf(wrapper);
     if (instance === undefined) return;
-    const evicts = this.scanner
+    const writers = this.scanner
       .getAllMethodNames(Object.getPrototypeOf(instance) as object)
-      .some((name) => typeof instance[name] === 'function' && writesCache(instance[name] as Function));
-    if (evicts) Object.defineProperty(instance, ENGINE_REF, { value: this.invalidation, configurable: true });
+      .filter((name) => typeof instance[name] === 'function' && writesCache(instance[name] as Function));
+    for (const name of writers)
+      checkWriter(this.engine, instance[name] as Function, `${(instance.constructor as Function).name}.${name}`);
+    if (writers.length > 0)
+      Object.defineProperty(instance, ENGINE_REF, { value: this.invalidation, configurable: true });
   }
 
   private explore(wrapper: InstanceWrapper): void {

@@ -83,13 +83,13 @@ export class InvalidationService implements Evictor {
    * 'UserService.getUser' and 'UserService.list'. O(1), no key scan.
    */
   async invalidateNamespace(namespace: string, options: StoreSelector = {}): Promise<void> {
-    validateSegment(namespace, 'namespace', 'InvalidationService.invalidateNamespace', 100);
     // 'UserService.' reads as "everything under UserService" and matched nothing, silently (new user's trial).
-    if (namespace.endsWith('.'))
+    if (typeof namespace === 'string' && namespace.endsWith('.'))
       throw new InvalidArgumentError(
         `InvalidationService.invalidateNamespace: namespace ${JSON.stringify(namespace)} ends with '.': a namespace is ` +
           `invalidated whole by its name, e.g. '${namespace.replace(/\.+$/, '')}'.`,
       );
+    validateSegment(namespace, 'namespace', 'InvalidationService.invalidateNamespace', 100);
     const key = namespaceTagKey(this.engine.prefix, namespace);
     await this.each(options, (m) => m.invalidateDeps([key]));
   }
