@@ -55,7 +55,7 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
     this.prefix = options.prefix;
     this.enabled = options.enabled;
     if (raw.onEvent !== undefined) this.events.subscribe(raw.onEvent);
-    this.telemetry = options.openTelemetry ? openTelemetry(() => this.stats()) : undefined;
+    this.telemetry = options.openTelemetry ? openTelemetry(() => this.stats(), options.prefix) : undefined;
     for (const [name, store] of options.stores) {
       this.memoizers.set(
         name,

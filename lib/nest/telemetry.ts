@@ -31,12 +31,15 @@ interface OtelSpan {
 }
 type OtelObservable = object;
 
+/** Apps of this process that turned OpenTelemetry on, in the order they were created. */
+let apps = 0;
+
 /**
  * OpenTelemetry through `@opentelemetry/api` when it is installed (an optional peer): a span per
  * computation (misses only, so hits pay nothing) and observable counters read from stats() at
  * collection time. Absent the package, nothing is loaded and nothing runs.
  */
-export function openTelemetry(stats: () => CacheStats): Telemetry | undefined {
+export function openTelemetry(stats: () => CacheStats, prefix: string): Telemetry | undefined {
   let api: OtelApi;
   try {
     // An optional peer: loaded only when installed, never a dependency.
@@ -45,6 +48,9 @@ export function openTelemetry(stats: () => CacheStats): Telemetry | undefined {
   } catch {
     return undefined;
   }
+  // Two apps in one process (an HTTP app and a worker context) observe the same instruments: without
+  // an attribute of their own, the app read last replaced the other's counts (found by review).
+  const app = { prefix, app: String(++apps) };
   const tracer = api.trace.getTracer('nestjs-cache-memoize');
   const meter = api.metrics.getMeter('nestjs-cache-memoize');
   const requests = meter.createObservableCounter('cache_memoize.requests', {
@@ -54,11 +60,11 @@ export function openTelemetry(stats: () => CacheStats): Telemetry | undefined {
   const ratio = meter.createObservableGauge('cache_memoize.hit_ratio', { description: 'Hits / reads per namespace' });
   const callback = (result: { observe(o: OtelObservable, v: number, attrs?: object): void }) => {
     for (const [namespace, c] of Object.entries(stats().byNamespace)) {
-      result.observe(requests, c.hits, { namespace, result: 'hit' });
-      result.observe(requests, c.misses, { namespace, result: 'miss' });
-      result.observe(requests, c.stale, { namespace, result: 'stale' });
-      result.observe(errors, c.errors, { namespace });
-      result.observe(ratio, c.hitRatio, { namespace });
+      result.observe(requests, c.hits, { ...app, namespace, result: 'hit' });
+      result.observe(requests, c.misses, { ...app, namespace, result: 'miss' });
+      result.observe(requests, c.stale, { ...app, namespace, result: 'stale' });
+      result.observe(errors, c.errors, { ...app, namespace });
+      result.observe(ratio, c.hitRatio, { ...app, namespace });
     }
   };
   meter.addBatchObservableCallback(callback, [requests, errors, ratio]);
