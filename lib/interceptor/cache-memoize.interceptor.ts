@@ -208,7 +208,8 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     const state = handler.reportsStale || handler.hooked ? (outcome as string | undefined) : undefined;
     // This request's handler failed and an expired response was served instead (staleIfError).
     const fellBack = ran && state === 'stale';
-    const label = fellBack ? 'STALE' : ran || joined ? 'MISS' : xCache(state);
+    // A request that came while another refreshed gets the stale response at once: STALE, as counted.
+    const label = fellBack ? 'STALE' : ran || (joined && state !== 'stale') ? 'MISS' : xCache(state);
     const exposeKey = this.registry.requests.exposeKeyHeader;
     if (ran && !fellBack) {
       this.responder.label(response, label, key, exposeKey);
