@@ -240,7 +240,9 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (ofClass === undefined) this.handlers.set(cls, (ofClass = new WeakMap()));
     let info = ofClass.get(handler);
     if (info === undefined) {
-      info = resolveHandler(context, this.registry, this.logger);
+      // A trackBy of its own may key by what the handler reads (a tenant header): no warning about it.
+      const ownKey = this.trackBy !== CacheMemoizeInterceptor.prototype.trackBy;
+      info = resolveHandler(context, this.registry, this.logger, ownKey);
       const chain = interceptorChain(context, this.http?.globalInterceptors);
       info.defers = cachingClass(chain, this.constructor, CacheMemoizeInterceptor, isOurs) !== this.constructor;
       ofClass.set(handler, info);

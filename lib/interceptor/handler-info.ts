@@ -81,7 +81,13 @@ export function handlerMetadata<T>(key: string, context: ExecutionContext): T | 
   return fromHandler !== undefined ? fromHandler : (Reflect.getMetadata(key, context.getClass()) as T | undefined);
 }
 
-export function resolveHandler(context: ExecutionContext, registry: MethodRegistry, logger?: Logger): HandlerInfo {
+/** `ownKey`: the interceptor overrides trackBy, so what it keys by is not known here. */
+export function resolveHandler(
+  context: ExecutionContext,
+  registry: MethodRegistry,
+  logger?: Logger,
+  ownKey = false,
+): HandlerInfo {
   const handler = context.getHandler();
   const cls = context.getClass();
   const own = handlerMetadata<AnyOptions>(CACHE_MEMOIZE_METADATA, context);
@@ -121,7 +127,7 @@ export function resolveHandler(context: ExecutionContext, registry: MethodRegist
   const isStream = Reflect.getMetadata(SSE_METADATA, handler) !== undefined;
   const variesByAll = staticVaryAll.includes('*');
   const cached = !ownsResponse && !isStream && !variesByAll && cachedVerb(handler, options);
-  if (http && typeof options.vary !== 'function' && cached)
+  if (http && !ownKey && typeof options.vary !== 'function' && cached)
     for (const { read, fix } of unkeyedReads(args, varyHeaders, registry.requests.privateHeaders))
       logger?.warn(
         `${cls.name}.${name} reads ${read}, which its cache key does not include: every caller ` +
