@@ -14,7 +14,7 @@ import { ErrorCache, errorCacheOf } from './error-cache';
 import { collect, isThenable, replay, settle, type ResultShape } from './result-shape';
 import type { ResolvedMethodConfig } from './method-config';
 import { applyKeyed, checkKeyed } from './keyed-invoke';
-import { optionCall } from '../util/option-call';
+import { keyOption, optionCall } from '../util/option-call';
 
 export type { ResultShape } from './result-shape';
 export type { MethodCallbacks, MethodExplanation, ResolvedMethodConfig } from './method-config';
@@ -73,7 +73,7 @@ export class ResolvedMethod {
       key === undefined
         ? encodeArgs(args, this.owner)
         : encodeValue(
-            optionCall('key', () => key(...args)),
+            keyOption(() => key(...args)),
             this.owner,
           );
     if (instanceKey !== undefined) {

@@ -8,3 +8,17 @@ export function optionCall<T>(option: string, call: () => T): T {
     });
   }
 }
+
+/**
+ * A key option's value. undefined (a misspelt or optional field: `(q) => q.userID`) would give
+ * every call one entry, one caller's result served to all (found by review): the call runs uncached.
+ */
+export function keyOption(read: () => unknown): unknown {
+  const got = optionCall('key', read);
+  if (got === undefined)
+    throw new Error(
+      'its key option returned undefined, which would give every call one entry: return a value for each call ' +
+        "(a constant, such as 'all', if they share one on purpose)",
+    );
+  return got;
+}

@@ -223,6 +223,31 @@ describe('warnings a user needs', () => {
     await app.close();
   });
 
+  it('a key option returning undefined runs uncached, warned once (every call shared one entry; found by review)', async () => {
+    let runs = 0;
+    @Injectable()
+    class Profiles {
+      @CacheMemoize({ key: (q: { userId: number }) => (q as unknown as { userID?: number }).userID })
+      async profile(q: { userId: number }): Promise<string> {
+        runs++;
+        return `profile of ${q.userId}`;
+      }
+    }
+    const app = await boot([CacheMemoizeModule.forRoot({})], [Profiles]);
+    const profiles = app.get(Profiles);
+    expect([await profiles.profile({ userId: 1 }), await profiles.profile({ userId: 2 })]).toEqual([
+      'profile of 1',
+      'profile of 2',
+    ]);
+    expect(runs).toBe(2);
+    const warned = logs.filter(([level, m]) => level === 'warn' && m.startsWith('Profiles.profile runs uncached'));
+    expect(warned.map(([, m]) => m)).toEqual([
+      'Profiles.profile runs uncached: its key option returned undefined, which would give every call one entry: ' +
+        "return a value for each call (a constant, such as 'all', if they share one on purpose)",
+    ]);
+    await app.close();
+  });
+
   it('forgetting to import the module says what to import', async () => {
     @Controller()
     class Orphan {
