@@ -206,9 +206,9 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     }
     // Set by the report callback; only grace, staleIfError and hooks ask for STALE and MISS on joins.
     const state = handler.reportsStale || handler.hooked ? (outcome as string | undefined) : undefined;
-    // This request's handler failed and an expired response was served instead (staleIfError).
+    // This request's handler failed and an expired response was served instead (staleIfError); one
+    // that came while another refreshed got the stale response at once: STALE both, as counted.
     const fellBack = ran && state === 'stale';
-    // A request that came while another refreshed gets the stale response at once: STALE, as counted.
     const label = fellBack ? 'STALE' : ran || (joined && state !== 'stale') ? 'MISS' : xCache(state);
     const exposeKey = this.registry.requests.exposeKeyHeader;
     if (ran && !fellBack) {
@@ -240,16 +240,14 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     if (ofClass === undefined) this.handlers.set(cls, (ofClass = new WeakMap()));
     let info = ofClass.get(handler);
     if (info === undefined) {
-      // A trackBy of its own may key by what the handler reads (a tenant header): no warning about it.
-      const ownKey = this.trackBy !== CacheMemoizeInterceptor.prototype.trackBy;
-      info = resolveHandler(context, this.registry, this.logger, ownKey);
+      // A trackBy of its own may key by what the handler reads (a tenant header): not warned about.
+      info = resolveHandler(context, this.registry, this.logger, this.trackBy !== OURS.trackBy);
       const chain = interceptorChain(context, this.http?.globalInterceptors);
       info.defers = cachingClass(chain, this.constructor, CacheMemoizeInterceptor, isOurs) !== this.constructor;
       ofClass.set(handler, info);
     }
     return info;
   }
-
   /**
    * The value the key is built from, or undefined to leave this request uncached: for HTTP, host +
    * route pattern + version + params + sorted query + declared vary (+ method and body for methods
@@ -298,3 +296,4 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
 
 const isOurs = (interceptor: unknown) => ofFamily(CacheMemoizeInterceptor, interceptor);
 const passesThrough = (interceptor: unknown) => keepsIntercept(CacheMemoizeInterceptor, interceptor);
+const OURS = CacheMemoizeInterceptor.prototype;
