@@ -7,6 +7,8 @@ import { isThenable } from '../method/result-shape';
 import { inheritIdentity } from '../method/wrapper';
 import { unlinkedEvictor } from '../method/linked-apps';
 
+/** What a method whose result is R returns: R itself, a promise of it, or a stream of it (its last value). */
+type ResultOf<R> = Awaited<R> | PromiseLike<Awaited<R>> | Observable<Awaited<R>>;
 type Source<A extends readonly unknown[]> = readonly string[] | ((...args: A) => readonly string[]);
 
 /** One memoized call to bust: `evictCall(UserService, 'getUser', (id: number) => [id])`. */
@@ -72,7 +74,8 @@ type EvictTarget = { [ENGINE_REF]?: Evictor; constructor: Function };
  * wrapped where it is declared, so the callbacks get the method's real arguments.
  */
 export function CacheEvict<A extends readonly unknown[] = never, R = unknown>(options: CacheEvictOptions<A, R>) {
-  return <F extends (...args: [...A, ...never[]]) => unknown>(
+  // An annotated resultTags (`(user: User) => ...`) is checked against what the method returns.
+  return <F extends (...args: [...A, ...never[]]) => ResultOf<R>>(
     target: object,
     propertyKey: string | symbol,
     descriptor: TypedPropertyDescriptor<F>,
