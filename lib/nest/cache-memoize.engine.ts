@@ -178,7 +178,13 @@ export class CacheMemoizeEngine implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Lets writes and refreshes under way land (bounded by the operation timeout), then closes the stores it was given. */
-  async onApplicationShutdown(): Promise<void> {
+  /** Once per app: Nest runs the hook at each app.close(), which waited and warned again (review). */
+  onApplicationShutdown(): Promise<void> {
+    return (this.shutdown ??= this.shutDown());
+  }
+  private shutdown: Promise<void> | undefined;
+
+  private async shutDown(): Promise<void> {
     this.telemetry?.close();
     await Promise.all(
       [...this.memoizers.values()].map((m) => m.close(Math.max(this.options.operationTimeoutMs, 1_000))),

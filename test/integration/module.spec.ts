@@ -68,6 +68,15 @@ describe('CacheMemoizeModule with @CacheMemoize on providers', () => {
     await app.close();
   });
 
+  it('app.close() called again shuts the cache down once (it waited and warned at each close; found by review)', async () => {
+    const app = await boot([UserService]);
+    const memoizer = app.get(CacheMemoizeEngine).memoizer();
+    const close = jest.spyOn(memoizer, 'close');
+    await Promise.all([app.close(), app.close()]);
+    await app.close();
+    expect(close).toHaveBeenCalledTimes(1);
+  });
+
   it('keeps sync methods sync and replays observables', async () => {
     const app = await boot([UserService]);
     const svc = app.get(UserService);
