@@ -1,6 +1,12 @@
 import type { MemcachedClientLike } from './memcached.store';
 
-type SocketLike = { once(event: string, listener: () => void): unknown; destroyed?: boolean; destroy(): void };
+type SocketLike = {
+  once(event: string, listener: () => void): unknown;
+  listeners(event: string): Function[];
+  removeAllListeners(event: string): unknown;
+  destroyed?: boolean;
+  destroy(): void;
+};
 /** A memjs 1.x server, as far as its sockets go. */
 interface MemjsServer {
   _socket?: SocketLike;
@@ -34,7 +40,16 @@ export function trackSockets(client: MemcachedClientLike): void {
       const socket = this._socket;
       if (socket === undefined || socket === before || socket.destroyed === true) return;
       open.add(socket);
-      socket.once('close', () => open.delete(socket));
+      // memjs' own 'close' handler clears the server's socket, whichever it is by then: one given up
+      // on closes after the next was opened, and orphaned it, connect callback and all, so the
+      // requests written to it never left (found by review: two servers, one frozen at boot). It
+      // runs only while its socket is still the server's.
+      const memjsClose = socket.listeners('close');
+      socket.removeAllListeners('close');
+      socket.once('close', () => {
+        open.delete(socket);
+        if (this._socket === socket) for (const listener of memjsClose) listener.call(socket);
+      });
     };
   }
 }
@@ -62,10 +77,9 @@ export async function closeMemjs(client: MemcachedClientLike, graceMs: number): 
     [...open].map(
       (socket) =>
         new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            socket.destroy();
-            resolve();
-          }, graceMs);
+          // Destroyed, it still closes in a later tick: resolved then, once memjs has let it go (a
+          // request sent before would be written to it and lost; found by review).
+          const timer = setTimeout(() => socket.destroy(), graceMs);
           timer.unref?.();
           socket.once('close', () => {
             clearTimeout(timer);
