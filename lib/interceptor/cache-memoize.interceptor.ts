@@ -127,7 +127,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       },
     };
     const refresh = mode === 'refresh'; // recomputes and replaces the entry, as a method's refresh does
-    const joined = !refresh && method.memoizer.isComputing(key);
+    const joined = !refresh && method.memoizer.isComputing(key) ? Date.now() : undefined; // when it joined
     let ran = false;
     let produced: unknown[] | undefined;
     let own: ((values: unknown[]) => void) | undefined;
@@ -204,12 +204,12 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       }
       return this.pass(request, next);
     }
-    // Set by the report callback; only grace, staleIfError and hooks ask for STALE and MISS on joins.
+    // Set by the report callback (grace, staleIfError, hooks). STALE: this request's handler failed and an
+    // expired response stood in, or it joined a refresh and got the response stored before it came.
     const state = handler.reportsStale || handler.hooked ? (outcome as string | undefined) : undefined;
-    // This request's handler failed and an expired response was served instead (staleIfError); one
-    // that came while another refreshed got the stale response at once: STALE both, as counted.
     const fellBack = ran && state === 'stale';
-    const label = fellBack ? 'STALE' : ran || (joined && state !== 'stale') ? 'MISS' : xCache(state);
+    const old = joined !== undefined && state === 'stale' && (result.storedAt ?? joined) < joined;
+    const label = fellBack || old ? 'STALE' : ran || joined !== undefined ? 'MISS' : xCache(state);
     const exposeKey = this.registry.requests.exposeKeyHeader;
     if (ran && !fellBack) {
       this.responder.label(response, label, key, exposeKey);
