@@ -6,7 +6,7 @@ import { buildCheck } from './validation';
 import type { CachePolicy, LockPolicy } from '../types/policy';
 import type { Counters } from '../types/stats';
 import { parseDuration, TIMER } from '../util/duration';
-import { refuseStray } from '../util/nearest';
+import { nearest, refuseStray } from '../util/nearest';
 import type { MethodCallbacks } from './resolved-method';
 
 export type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
@@ -177,7 +177,7 @@ function mergeHooks(module: CacheHooks | undefined, method: AnyOptions, where: s
       `${where}: option hooks must be an object such as { onHit, onMiss, onStale, onError }.`,
     );
   }
-  if (method.hooks !== undefined) refuseStray(method.hooks, HOOKS, where, 'hooks');
+  if (method.hooks !== undefined) refuseMisspeltHooks(method.hooks, where);
   const merged: CacheHooks = {};
   for (const name of HOOKS) {
     const hook = method.hooks?.[name] ?? method[name] ?? module?.[name];
@@ -186,4 +186,16 @@ function mergeHooks(module: CacheHooks | undefined, method: AnyOptions, where: s
     merged[name] = hook;
   }
   return Object.keys(merged).length > 0 ? Object.freeze(merged) : undefined;
+}
+
+/**
+ * A misspelt hook (`onhit`, `onMis`) would never be called. Only a function named like a hook is
+ * one: a class instance's other fields (`constructor(private readonly metrics: Metrics)`, a helper
+ * `format = () => ...`) are its own business.
+ */
+export function refuseMisspeltHooks(hooks: object, where: string): void {
+  const misspelt = Object.fromEntries(
+    Object.entries(hooks).filter(([k, v]) => typeof v === 'function' && nearest(k, HOOKS) !== undefined),
+  );
+  refuseStray(misspelt, HOOKS, where, 'hooks');
 }

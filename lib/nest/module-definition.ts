@@ -14,11 +14,13 @@ export const {
   // Global by default: memoized providers live in every module, and so must the engine.
   .setExtras({ isGlobal: true }, (definition, extras) => {
     // 'false' from the environment would make the module global, silently.
-    if (typeof extras.isGlobal !== 'boolean')
+    // undefined (a wrapper passing its own optional flag on) is the default, as in a module's own options.
+    const isGlobal = extras.isGlobal ?? true;
+    if (typeof isGlobal !== 'boolean')
       throw new InvalidOptionError(
-        `CacheMemoizeModule: isGlobal must be true or false, got ${kindOf(extras.isGlobal)} ` +
+        `CacheMemoizeModule: isGlobal must be true or false, got ${kindOf(isGlobal)} ` +
           `(from the environment? compare it: isGlobal: process.env.X === 'true').`,
       );
-    return { ...definition, global: extras.isGlobal };
+    return { ...definition, global: isGlobal };
   })
   .build();

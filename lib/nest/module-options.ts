@@ -3,14 +3,14 @@ import { createTaggedJsonSerializer } from '../codec/tagged-json';
 import { InvalidOptionError, UnknownStoreError } from '../errors';
 import { validateSegment } from '../keys/keys';
 import { Regions } from '../method/regions';
-import { checkRegionValues, type AnyOptions } from '../method/options-parser';
+import { checkRegionValues, refuseMisspeltHooks, type AnyOptions } from '../method/options-parser';
 import { memoryStore } from '../stores/memory.store';
 import type { CacheMemoizeModuleOptions } from '../types/options';
 import type { Serializer } from '../types/serializer';
 import type { CacheStore } from '../types/store';
 import { parseDuration, TIMER } from '../util/duration';
 import { kindOf } from '../util/kind-of';
-import { nearest, refuseStray } from '../util/nearest';
+import { nearest } from '../util/nearest';
 
 /** Module options, checked and resolved once: every error names the option and the fix. */
 export interface ResolvedModuleOptions {
@@ -181,10 +181,12 @@ function checkCallbacks(options: CacheMemoizeModuleOptions, where: string): void
       throw new InvalidOptionError(
         `${where}: option hooks must be an object such as { onHit, onMiss, onStale, onError }.`,
       );
-    refuseStray(hooks, HOOKS, where, 'hooks');
-    for (const [name, hook] of Object.entries(hooks))
+    refuseMisspeltHooks(hooks, where);
+    for (const name of HOOKS) {
+      const hook: unknown = (hooks as Record<string, unknown>)[name]; // a class's methods too
       if (hook !== undefined && typeof hook !== 'function')
         throw new InvalidOptionError(`${where}: hook ${name} must be a function, got ${kindOf(hook)}.`);
+    }
   }
   if (onEvent !== undefined && typeof onEvent !== 'function')
     throw new InvalidOptionError(

@@ -231,6 +231,47 @@ describe('module options that would be ignored are refused at bootstrap', () => 
     },
   );
 
+  // Found by review of the refusals above: these are not mistakes.
+  it('isGlobal left undefined (a wrapper passing its own optional flag on) is the default: global', async () => {
+    const wrapper: { isGlobal?: boolean } = {};
+    const module = CacheMemoizeModule.forRoot({ isGlobal: wrapper.isGlobal });
+    expect(module.global).toBe(true);
+    expect(CacheMemoizeModule.forRootAsync({ isGlobal: wrapper.isGlobal, useFactory: () => ({}) }).global).toBe(true);
+  });
+
+  it('hooks given as a class instance (a dependency field, a helper) boot and fire, module and decorator', async () => {
+    class Metrics {
+      hits = 0;
+    }
+    class MetricsHooks {
+      constructor(private readonly metrics: Metrics) {}
+      private readonly label = (what: string) => `cache ${what}`;
+      onHit = () => void (this.metrics.hits += this.label('hit') === 'cache hit' ? 1 : 0);
+    }
+    const moduleMetrics = new Metrics();
+    const methodMetrics = new Metrics();
+    @Injectable()
+    class Hooked {
+      @CacheMemoize({ hooks: new MetricsHooks(methodMetrics) })
+      async get(id: number): Promise<number> {
+        return id;
+      }
+      @CacheMemoize()
+      async other(id: number): Promise<number> {
+        return id;
+      }
+    }
+    const app = await Test.createTestingModule({
+      imports: [CacheMemoizeModule.forRoot({ hooks: new MetricsHooks(moduleMetrics) })],
+      providers: [Hooked],
+    }).compile();
+    await app.init();
+    const hooked = app.get(Hooked);
+    for (let i = 0; i < 3; i++) await Promise.all([hooked.get(1), hooked.other(1)]);
+    expect([methodMetrics.hits, moduleMetrics.hits]).toEqual([2, 2]);
+    await app.close();
+  });
+
   it('isGlobal from a forRootAsync() call that is not a boolean is refused too', () => {
     expect(() =>
       CacheMemoizeModule.forRootAsync({ isGlobal: 'false' as unknown as boolean, useFactory: () => ({}) }),
