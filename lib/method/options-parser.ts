@@ -168,7 +168,7 @@ function timing(
   return { graceMs, lock, softTimeoutMs, hardTimeoutMs, refreshAheadMs, storeResult: opts.storeResult !== false };
 }
 
-const HOOKS = ['onHit', 'onMiss', 'onStale', 'onError'] as const;
+export const HOOKS = ['onHit', 'onMiss', 'onStale', 'onError'] as const;
 
 /** The decorator's hooks (`hooks: {...}`, or the deprecated top-level form) win over the module's, one by one. */
 function mergeHooks(module: CacheHooks | undefined, method: AnyOptions, where: string): CacheHooks | undefined {

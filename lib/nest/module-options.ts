@@ -3,7 +3,7 @@ import { createTaggedJsonSerializer } from '../codec/tagged-json';
 import { InvalidOptionError, UnknownStoreError } from '../errors';
 import { validateSegment } from '../keys/keys';
 import { Regions } from '../method/regions';
-import { checkRegionValues, refuseMisspeltHooks, type AnyOptions } from '../method/options-parser';
+import { checkRegionValues, HOOKS, refuseMisspeltHooks, type AnyOptions } from '../method/options-parser';
 import { memoryStore } from '../stores/memory.store';
 import type { CacheMemoizeModuleOptions } from '../types/options';
 import type { Serializer } from '../types/serializer';
@@ -170,8 +170,6 @@ function checkKeys(options: object, where: string): void {
       );
   }
 }
-
-const HOOKS = ['onHit', 'onMiss', 'onStale', 'onError'];
 
 /** hooks, onEvent and serializer: a wrong shape would be ignored, or fail at the first call. */
 function checkCallbacks(options: CacheMemoizeModuleOptions, where: string): void {
