@@ -13,8 +13,8 @@ export const {
   .setFactoryMethodName('createCacheMemoizeOptions')
   // Global by default: memoized providers live in every module, and so must the engine.
   .setExtras({ isGlobal: true }, (definition, extras) => {
-    // 'false' from the environment would make the module global, silently.
-    // undefined (a wrapper passing its own optional flag on) is the default, as in a module's own options.
+    // 'false' from the environment would make the module global, silently; undefined (a wrapper
+    // passing its own optional flag on) is the default.
     const isGlobal = extras.isGlobal ?? true;
     if (typeof isGlobal !== 'boolean')
       throw new InvalidOptionError(
