@@ -22,8 +22,9 @@ import { describeRequest, USER_SET_LATE, userSetSince } from './describe-request
 import { graphqlTrack, type GraphqlInfoLike } from './graphql-key';
 import { joinsOf, type GraphqlJoins, type Produced } from './graphql-joins';
 import { alreadyHandled, cachingClass, interceptorChain, keepsIntercept, markHandled, ofFamily } from './bindings';
-import { HOOKS, keyOf, neverCached, resolveHandler, warnUncached, xCache, type HandlerInfo } from './handler-info';
+import { HOOKS, keyOf, neverCached, resolveHandler, warnUncached, type HandlerInfo } from './handler-info';
 import { HttpResponder, type Entry } from './http-responder';
+import { cacheLabel, joinedAt, timedRun } from './cache-label';
 import { httpKeyPart, isHead, identify, varyValue } from './request-key';
 import { runHandler } from './handler-stream';
 import { cloneResponse } from './response-clone';
@@ -127,7 +128,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       },
     };
     const refresh = mode === 'refresh'; // recomputes and replaces the entry, as a method's refresh does
-    const joined = !refresh && method.memoizer.isComputing(key) ? Date.now() : undefined; // when it joined
+    const joined = refresh ? undefined : joinedAt(method.memoizer, key);
     let ran = false;
     let produced: unknown[] | undefined;
     let own: ((values: unknown[]) => void) | undefined;
@@ -135,7 +136,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     let before: ResponseSnapshot | undefined;
     const computed = method.memoizer[refresh ? 'refresh' : 'getOrSet']<Entry>(
       key,
-      async () => {
+      timedRun(method.memoizer, key, async () => {
         ran = true;
         const control = currentControl(); // its computation's: an invalidation may detach it
         // Only what the handler (or an interceptor inside this one) sets belongs to the entry.
@@ -166,7 +167,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
         const shareable = await headersWithoutCookie(http);
         this.joins.settled(key, http);
         return shareable ? stored : { uncacheable: stored.values };
-      },
+      }),
       handler.policy,
       scope,
     );
@@ -204,12 +205,9 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
       }
       return this.pass(request, next);
     }
-    // Set by the report callback (grace, staleIfError, hooks). STALE: this request's handler failed and an
-    // expired response stood in, or it joined a refresh and got the response stored before it came.
     const state = handler.reportsStale || handler.hooked ? (outcome as string | undefined) : undefined;
     const fellBack = ran && state === 'stale';
-    const old = joined !== undefined && state === 'stale' && (result.storedAt ?? joined) < joined;
-    const label = fellBack || old ? 'STALE' : ran || joined !== undefined ? 'MISS' : xCache(state);
+    const label = cacheLabel(ran, fellBack, joined, state, result.storedAt);
     const exposeKey = this.registry.requests.exposeKeyHeader;
     if (ran && !fellBack) {
       this.responder.label(response, label, key, exposeKey);
@@ -248,6 +246,7 @@ export class CacheMemoizeInterceptor implements NestInterceptor {
     }
     return info;
   }
+
   /**
    * The value the key is built from, or undefined to leave this request uncached: for HTTP, host +
    * route pattern + version + params + sorted query + declared vary (+ method and body for methods

@@ -6,15 +6,20 @@
  */
 import 'reflect-metadata';
 import {
+  type CallHandler,
   Controller,
+  type ExecutionContext,
   Get,
+  Injectable,
   type INestApplication,
   Module,
+  type NestInterceptor,
   NotFoundException,
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
+import { concatMap } from 'rxjs';
 import request from 'supertest';
 import {
   CacheMemoize,
@@ -32,6 +37,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let run = 0;
 let gate: Promise<void> | undefined;
 let failing = false;
+let held: Promise<void> | undefined;
+
+/** Outside ours (registered first): holds each response while `held` is set, as a slow outer interceptor. */
+@Injectable()
+class HoldingInterceptor implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler) {
+    return next.handle().pipe(concatMap(async (value: unknown) => (await held, value)));
+  }
+}
 let deleted = false;
 
 @Controller()
@@ -78,7 +92,10 @@ describe.each([
     @Module({
       imports: [CacheMemoizeModule.forRoot({ stores: { default: makeStore() }, prefix: uniquePrefix('hgr') })],
       controllers: [DashboardController],
-      providers: [{ provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor }],
+      providers: [
+        { provide: APP_INTERCEPTOR, useClass: HoldingInterceptor },
+        { provide: APP_INTERCEPTOR, useClass: CacheMemoizeInterceptor },
+      ],
     })
     class AppModule {}
     app = await NestFactory.create(AppModule, new ExpressAdapter(), { logger: false });
@@ -87,6 +104,7 @@ describe.each([
   afterAll(() => app.close());
   afterEach(() => {
     gate = undefined;
+    held = undefined;
     failing = false;
     deleted = false;
   });
@@ -159,6 +177,27 @@ describe.each([
     const waiting = http.get('/softwait').then((r) => r); // read the stale entry, waits within timeout.soft
     while (stale() === staleBefore) await sleep(5);
     open();
+    const [refreshed, waited] = await Promise.all([refreshing, waiting]);
+    expect([refreshed, waited].map((r) => [r.body, r.headers['x-cache']])).toEqual([
+      [{ run: base + 1 }, 'MISS'],
+      [{ run: base + 1 }, 'MISS'],
+    ]);
+  });
+
+  it('one that joins after the refreshing handler returned, its response held outside ours, is MISS (review)', async () => {
+    const http = request(app.getHttpServer());
+    await http.get('/softwait').expect(200);
+    const base = run;
+    await sleep(300); // stale
+    let release!: () => void;
+    held = new Promise<void>((r) => (release = r));
+    const refreshing = http.get('/softwait').then((r) => r); // its handler returns; its response is held
+    while (run === base) await sleep(5);
+    const stale = () => app.get(CacheMemoizeEngine).stats().byNamespace['DashboardController.softwait']?.stale ?? 0;
+    const staleBefore = stale();
+    const waiting = http.get('/softwait').then((r) => r); // its entry is stored, its run not settled
+    while (stale() === staleBefore) await sleep(5);
+    release();
     const [refreshed, waited] = await Promise.all([refreshing, waiting]);
     expect([refreshed, waited].map((r) => [r.body, r.headers['x-cache']])).toEqual([
       [{ run: base + 1 }, 'MISS'],
