@@ -6,7 +6,7 @@ import { buildCheck } from './validation';
 import type { CachePolicy, LockPolicy } from '../types/policy';
 import type { Counters } from '../types/stats';
 import { parseDuration, TIMER } from '../util/duration';
-import { nearest, refuseStray } from '../util/nearest';
+import { misspells, refuseStray } from '../util/nearest';
 import type { MethodCallbacks } from './resolved-method';
 
 export type AnyOptions = CacheMemoizeOptions<readonly unknown[], unknown>;
@@ -180,22 +180,24 @@ function mergeHooks(module: CacheHooks | undefined, method: AnyOptions, where: s
   if (method.hooks !== undefined) refuseMisspeltHooks(method.hooks, where);
   const merged: CacheHooks = {};
   for (const name of HOOKS) {
-    const hook = method.hooks?.[name] ?? method[name] ?? module?.[name];
+    const owner = method.hooks?.[name] !== undefined ? method.hooks : method[name] !== undefined ? method : module;
+    const hook = owner?.[name];
     if (hook === undefined) continue;
     if (typeof hook !== 'function') throw new InvalidOptionError(`${where}: hook ${name} must be a function.`);
-    merged[name] = hook;
+    // Called as a method of its object: a class's `onHit() { this.metrics... }` keeps its this (review).
+    merged[name] = hook.bind(owner) as never;
   }
   return Object.keys(merged).length > 0 ? Object.freeze(merged) : undefined;
 }
 
 /**
- * A misspelt hook (`onhit`, `onMis`) would never be called. Only a function named like a hook is
- * one: a class instance's other fields (`constructor(private readonly metrics: Metrics)`, a helper
- * `format = () => ...`) are its own business.
+ * A misspelt hook (`onhit`, `onMis`, `onErr`) would never be called. Only a function named like a
+ * hook is one: a class instance's other fields (`constructor(private readonly metrics: Metrics)`,
+ * a helper `format` or `onInit`) are its own business.
  */
 export function refuseMisspeltHooks(hooks: object, where: string): void {
   const misspelt = Object.fromEntries(
-    Object.entries(hooks).filter(([k, v]) => typeof v === 'function' && nearest(k, HOOKS) !== undefined),
+    Object.entries(hooks).filter(([k, v]) => typeof v === 'function' && HOOKS.some((h) => misspells(k, h))),
   );
   refuseStray(misspelt, HOOKS, where, 'hooks');
 }

@@ -18,6 +18,15 @@ export function unknownKeys(options: object, known: object): Array<{ key: string
     .map((key) => ({ key, near: nearest(key, names) }));
 }
 
+/**
+ * Whether `name` is most likely a misspelling of `known`: the same but for case or one letter, or
+ * one cut short or extended (`onErr`, `onHits`). Looser matches (`onInit` for `onHit`) are names of their own.
+ */
+export function misspells(name: string, known: string): boolean {
+  const [a, b] = [name.toLowerCase(), known.toLowerCase()];
+  return name !== known && (distance(a, b) <= 1 || a.startsWith(b) || b.startsWith(a));
+}
+
 function distance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {

@@ -272,6 +272,30 @@ describe('module options that would be ignored are refused at bootstrap', () => 
     await app.close();
   });
 
+  it('hooks written as methods of a class are called as methods (this is their object)', async () => {
+    class Counting {
+      hits = 0;
+      misses = 0;
+      onHit() {
+        this.hits++;
+      }
+      onMiss() {
+        this.misses++;
+      }
+      onInit = () => undefined; // a helper of its own, not a misspelt hook
+    }
+    const hooks = new Counting();
+    const { app, svc } = await boot({}, { hooks });
+    cleanup = () => app.close();
+    for (let i = 0; i < 3; i++) await svc.get(1);
+    expect([hooks.misses, hooks.hits]).toEqual([1, 2]);
+  });
+
+  it.each(['onhit', 'onMis', 'onErr', 'onHits', 'onMissed'])('a hook function misspelt %s is refused', async (name) => {
+    const error = await refused(() => bootModule({ hooks: { [name]: () => undefined } }));
+    expect((error as Error).message).toMatch(new RegExp(`option hooks has no '${name}' \\(did you mean 'on`));
+  });
+
   it('isGlobal from a forRootAsync() call that is not a boolean is refused too', () => {
     expect(() =>
       CacheMemoizeModule.forRootAsync({ isGlobal: 'false' as unknown as boolean, useFactory: () => ({}) }),
