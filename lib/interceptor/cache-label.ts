@@ -32,6 +32,7 @@ export function joinedAt(memoizer: { isComputing(key: string): boolean }, key: s
  * X-Cache. `state` as the report callback set it (grace, staleIfError, hooks). STALE: this
  * request's handler failed and an expired response stood in (`fellBack`), or it joined a run and
  * got a response stored before that run began. MISS: it ran the handler, or got the run's response.
+ * HIT: a fresh entry, served at once.
  */
 export function cacheLabel(
   ran: boolean,
@@ -41,5 +42,6 @@ export function cacheLabel(
   storedAt: number | undefined,
 ): string {
   if (fellBack || (joined !== undefined && state === 'stale' && (storedAt ?? joined) < joined)) return 'STALE';
-  return ran || joined !== undefined ? 'MISS' : xCache(state);
+  // A fresh entry is served at once, even while a run refreshes it ahead (refreshAhead): HIT.
+  return ran || (joined !== undefined && state !== 'fresh') ? 'MISS' : xCache(state);
 }
