@@ -9,13 +9,35 @@ import { join, resolve } from 'node:path';
  * npm registry.
  */
 const root = resolve(__dirname, '../..');
-const run = (cmd: string, args: string[], cwd: string) =>
+/**
+ * A bound on every command: a synchronous call cannot be interrupted by Jest's timeout, and an
+ * install from a stalled registry connection once held a CI run for 16 minutes (npm's default
+ * fetch timeout is 5 minutes, retried twice). npm gives up on a stalled fetch after 30 s here.
+ */
+const run = (cmd: string, args: string[], cwd: string, timeout = 120_000) =>
   execFileSync(cmd, args, {
     cwd,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, npm_config_loglevel: 'error' },
+    timeout,
+    killSignal: 'SIGKILL',
+    env: {
+      ...process.env,
+      npm_config_loglevel: 'error',
+      npm_config_fetch_timeout: '30000',
+      npm_config_fetch_retries: '3',
+      npm_config_fetch_retry_maxtimeout: '10000',
+    },
   });
+
+/** An install, tried again once if the registry failed it or stalled. */
+function install(args: string[], cwd: string): void {
+  try {
+    run('npm', args, cwd, 180_000);
+  } catch {
+    run('npm', args, cwd, 180_000);
+  }
+}
 
 describe('packed tarball in a separate Nest app', () => {
   let work: string;
@@ -23,7 +45,7 @@ describe('packed tarball in a separate Nest app', () => {
 
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'ncm-pack-'));
-    run('npm', ['pack', '--pack-destination', work], root);
+    run('npm', ['pack', '--pack-destination', work], root, 170_000); // builds first
     tarball = join(
       work,
       readdirSync(work).find((f) => f.endsWith('.tgz'))!,
@@ -94,8 +116,7 @@ describe('packed tarball in a separate Nest app', () => {
       );
       copyFileSync(join(root, 'test/package/consumer-app.ts.txt'), join(app, 'src/main.ts'));
       copyFileSync(join(root, 'test/package/consumer-types.ts.txt'), join(app, 'src/types.ts'));
-      run(
-        'npm',
+      install(
         [
           'install',
           '--no-audit',
@@ -114,6 +135,6 @@ describe('packed tarball in a separate Nest app', () => {
       const out = JSON.parse(run('node', ['out/main.js'], app).trim().split('\n').pop()!);
       expect(out).toEqual({ calls: [1, 1, 2, 3], key: 'smoke:UserService.getUser:0:1' });
     },
-    300_000,
+    420_000, // two installs at most, and the checks
   );
 });
