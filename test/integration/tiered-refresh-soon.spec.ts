@@ -1,7 +1,9 @@
 /*
  * Tiered (redis, bus lease held), refreshAhead, L2 silent: each near-expiry L1 hit is served at
  * once, and its refresh waits for an epoch read. Review of 5d1c977: 200 hits queued 200 reads on
- * the stalled store; one per key is now pending at a time.
+ * the stalled store; one per key is now pending at a time. Fourth review of 12e0844: a read that
+ * never settled (a store past its own timeouts) held the key, and it was never refreshed again; the
+ * read is now bounded by the operation timeout.
  */
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
@@ -77,4 +79,29 @@ it('lease held, L2 silent: N sequential near-expiry hits -> epoch reads sent, co
   expect(copies).toBe(N);
   expect(computed).toBe(1);
   expect(sent).toBeLessThan(20);
+});
+
+it('an epoch read that never settles does not stop the key’s later refreshes', async () => {
+  const l2 = redisStore({ url: servers.redis });
+  const app = await appOn(tieredStore(memoryStore(), l2, { bus: true }), uniquePrefix('revd-soon'), [Svc]);
+  opened.push(app);
+  const svc = app.get(Svc);
+  let hang = false;
+  const orig = l2.getMany.bind(l2);
+  (l2 as { getMany: typeof l2.getMany }).getMany = (keys) => (hang ? new Promise(() => undefined) : orig(keys));
+  await svc.plain(1);
+  await svc.plain(2);
+  await settle(app);
+  await sleep(15);
+  hang = true;
+  await svc.plain(1); // its epoch read is lost
+  await sleep(5);
+  hang = false; // store healthy again
+  for (let i = 0; i < 20; i++) {
+    await svc.plain(1);
+    await svc.plain(2);
+    await sleep(20);
+    await settle(app);
+  }
+  expect(await svc.plain(1)).not.toBe('1#1'); // refreshed once its read was given up
 });
