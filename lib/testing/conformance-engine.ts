@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Memoizer } from '../engine/memoizer';
 import type { CachePolicy } from '../types/policy';
-import { sleep, bytes, type SuiteContext } from './suite-context';
+import { bytes, sharesNothing, sleep, type SuiteContext } from './suite-context';
 
 /** A call's write lands after it returns: wait for it (bounded) before another reader expects it. */
 const written = (m: Memoizer) => m.ctx.background.drain(3_000);
@@ -47,12 +47,7 @@ export function engineContract(c: SuiteContext): void {
       const tags = [`${prefix}:~tag:user:1`];
       assert.equal(await a.getOrSet(`${c.p}u1`, f, policy(tags)), 1);
       await written(a);
-      assert.equal(
-        await b.getOrSet(`${c.p}u1`, f, policy(tags)),
-        1,
-        `${c.name}: a second instance did not read what the first wrote. For a store whose data lives in ` +
-          `the process, pass connectAgain: (store) => store.`,
-      );
+      assert.equal(await b.getOrSet(`${c.p}u1`, f, policy(tags)), 1, sharesNothing(c.name));
       await a.invalidateDeps(tags);
       assert.equal(await b.getOrSet(`${c.p}u1`, f, policy(tags)), 2); // read-your-invalidation on B
       await written(b);

@@ -18,13 +18,6 @@ export function sharedContract(c: SuiteContext): void {
   const race = async (what: string, fix: string, op: (s: CacheStore, key: string, i: number) => Promise<boolean>) => {
     const other = await c.second();
     try {
-      await c.store.set(`${c.p}seen`, bytes('v'), 60_000);
-      assert.equal(
-        text(await other.get(`${c.p}seen`)),
-        'v',
-        `${c.name}: a second connection does not see the first one's data. For a store whose data lives in ` +
-          `the process, pass connectAgain: (store) => store.`,
-      );
       for (let round = 0; round < ROUNDS; round++) {
         const key = `${c.p}${what}${round}`;
         const won = await Promise.all(

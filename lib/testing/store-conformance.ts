@@ -1,8 +1,16 @@
+import assert from 'node:assert/strict';
 import type { CacheStore } from '../types/store';
 import { byteContract } from './conformance-bytes';
 import { engineContract } from './conformance-engine';
 import { sharedContract } from './conformance-shared';
-import type { ConformanceTestApi, StoreUnderTest, SuiteContext } from './suite-context';
+import {
+  bytes,
+  sharesNothing,
+  text,
+  type ConformanceTestApi,
+  type StoreUnderTest,
+  type SuiteContext,
+} from './suite-context';
 
 export type { ConformanceTestApi, StoreUnderTest } from './suite-context';
 
@@ -57,7 +65,13 @@ export function storeConformance(name: string, sut: StoreUnderTest, api: Conform
     p: '',
     open,
     close,
-    second: async () => (sut.connectAgain ? sut.connectAgain(c.store) : open()),
+    second: async () => {
+      const other = sut.connectAgain ? await sut.connectAgain(c.store) : await open();
+      await c.store.set(`${c.p}seen`, bytes('v'), 60_000);
+      if (text(await other.get(`${c.p}seen`)) === 'v') return other;
+      await c.release(other);
+      throw new assert.AssertionError({ message: sharesNothing(name) });
+    },
     release: async (second) => (second === c.store ? undefined : close(second)),
   };
   describe(`store conformance: ${name}`, () => {

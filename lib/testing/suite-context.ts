@@ -33,7 +33,7 @@ export interface SuiteContext {
   open(): Promise<CacheStore>;
   /** Disconnects a store and closes what it does not own. */
   close(store: CacheStore): Promise<void>;
-  /** A second connection to the suite's data (another app instance). */
+  /** A second connection to the suite's data (another app instance); fails, naming connectAgain, when it sees none of it. */
   second(): Promise<CacheStore>;
   /** Closes what `second()` opened (nothing when it is the suite's store). */
   release(second: CacheStore): Promise<void>;
@@ -42,3 +42,8 @@ export interface SuiteContext {
 export const bytes = (s: string) => new Uint8Array(Buffer.from(s));
 export const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : Buffer.from(v).toString());
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What a store fails with when a second connection (another instance) does not see the first's data. */
+export const sharesNothing = (name: string) =>
+  `${name}: a second instance did not read what the first wrote. For a store whose data lives in ` +
+  `the process, pass connectAgain: (store) => store.`;
