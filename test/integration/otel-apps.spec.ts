@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { Injectable, Logger } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { CacheMemoize, CacheMemoizeModule, memoryStore } from '../../lib';
+import { CacheMemoize, memoryStore } from '../../lib';
+import { appOn } from '../support/app-on';
 
 /*
  * Two apps in one process (an HTTP app and a worker context from one main.ts) observe the same
@@ -27,14 +27,7 @@ class Users {
   }
 }
 
-async function boot(prefix: string) {
-  const app = await Test.createTestingModule({
-    imports: [CacheMemoizeModule.forRoot({ stores: { default: memoryStore() }, prefix })],
-    providers: [Users],
-  }).compile();
-  await app.init();
-  return app;
-}
+const boot = (prefix: string) => appOn(memoryStore(), prefix, [Users]);
 
 /** cache_memoize.requests as `prefix/app/namespace/result` → value. */
 async function requests(): Promise<Record<string, number>> {

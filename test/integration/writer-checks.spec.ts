@@ -1,11 +1,9 @@
 import 'reflect-metadata';
 import { Injectable, Logger, type Type } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import {
   CacheEvict,
   CacheMemoize,
   CacheMemoizeMany,
-  CacheMemoizeModule,
   CachePut,
   evictCall,
   InvalidationFailedError,
@@ -15,6 +13,7 @@ import {
   UnknownStoreError,
   type CacheEvictOptions,
 } from '../../lib';
+import { appOn } from '../support/app-on';
 
 /*
  * @CacheEvict and @CachePut that cannot work fail the boot, naming the method and the fix (found
@@ -53,14 +52,7 @@ class Keyed {
   }
 }
 
-async function boot(writer: Type<unknown>) {
-  const app = await Test.createTestingModule({
-    imports: [CacheMemoizeModule.forRoot({ stores: { default: memoryStore() } })],
-    providers: [Users, Keyed, writer],
-  }).compile();
-  await app.init();
-  return app;
-}
+const boot = (writer: Type<unknown>) => appOn(memoryStore(), 'writers', [Users, Keyed, writer]);
 
 const refusal = (writer: Type<unknown>) =>
   boot(writer).then(
