@@ -10,11 +10,14 @@ export function nearest(name: string, known: readonly string[]): string | undefi
   return best?.name;
 }
 
-/** Each key of `options` that `known` does not have, with the known name it most likely meant. */
-export function unknownKeys(options: object, known: object): Array<{ key: string; near: string | undefined }> {
-  const names = Object.keys(known);
+/** Each key of `options` that `known` (an object's keys, or a list) does not have, with the known name it most likely meant. */
+export function unknownKeys(
+  options: object,
+  known: object | readonly string[],
+): Array<{ key: string; near: string | undefined }> {
+  const names = Array.isArray(known) ? (known as readonly string[]) : Object.keys(known);
   return Object.keys(options)
-    .filter((key) => !Object.hasOwn(known, key))
+    .filter((key) => !names.includes(key))
     .map((key) => ({ key, near: nearest(key, names) }));
 }
 
@@ -43,11 +46,11 @@ function distance(a: string, b: string): number {
  * ignored and its default kept, silently. Refused, naming the option, the key and what it takes.
  */
 export function refuseStray(value: object, known: readonly string[], where: string, option: string): void {
-  const [stray] = Object.keys(value).filter((key) => !known.includes(key));
+  const [stray] = unknownKeys(value, known);
   if (stray === undefined) return;
-  const near = nearest(stray, known);
+  const { key, near } = stray;
   throw new InvalidOptionError(
-    `${where}: option ${option} has no '${stray}'${near === undefined ? '' : ` (did you mean '${near}'?)`}; ` +
+    `${where}: option ${option} has no '${key}'${near === undefined ? '' : ` (did you mean '${near}'?)`}; ` +
       `it takes ${known.join(', ')}.`,
   );
 }
