@@ -11,6 +11,7 @@ import { CacheMemoize, memoryStore, redisStore, tieredStore, cacheHandle, type C
 import { appOn } from '../support/app-on';
 import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { until } from '../support/until';
 
 const servers = sharedServers();
 let db = 'v1';
@@ -20,7 +21,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 @Injectable()
 class Rows {
-  @CacheMemoize({ ttl: '1m', timeout: { hard: 100 } })
+  @CacheMemoize({ ttl: '1m', timeout: { hard: 300 } })
   async row(id: number): Promise<string> {
     const seen = db;
     if (stuckNext) {
@@ -47,6 +48,7 @@ describe.each([
     beforeEach(async () => {
       db = 'v1';
       stuckNext = true;
+      gate = undefined;
       app = await appOn(make(), uniquePrefix('ovset'), [Rows]);
     });
     afterEach(async () => {
@@ -54,9 +56,14 @@ describe.each([
       await app.close();
     });
 
+    /** The timeout counts from the call, lookup included: the method may start after it (a slow store). */
+    const readV1AndStuck = () =>
+      until(() => gate !== undefined, 5_000, 'the method to start (it reads v1, then waits)');
+
     it('a key invalidation that resolved after the hard timeout still wins over the overdue computation', async () => {
       const svc = app.get(Rows);
-      await expect(svc.row(1)).rejects.toThrow(); // hard timeout; the computation read v1 and is stuck
+      await expect(svc.row(1)).rejects.toThrow(); // hard timeout
+      await readV1AndStuck();
       db = 'v2';
       await cacheHandle(svc, 'row').invalidate(1); // resolved
       gate!(); // the older computation returns v1 now
@@ -70,7 +77,8 @@ describe.each([
       'handle.%s() resolved after the hard timeout is not overwritten by the older computation',
       async (how) => {
         const svc = app.get(Rows);
-        await expect(svc.row(1)).rejects.toThrow(); // hard timeout; the computation read v1 and is stuck
+        await expect(svc.row(1)).rejects.toThrow(); // hard timeout
+        await readV1AndStuck();
         await sleep(20);
         db = 'v2';
         if (how === 'set') await cacheHandle(svc, 'row').set('v2-1', 1);

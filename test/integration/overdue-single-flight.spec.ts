@@ -20,14 +20,14 @@ let runs = 0;
 
 @Injectable()
 class Reports {
-  // A slow (not stuck) backend: 400 ms, past the 100 ms hard timeout. Grace serves the stale value meanwhile.
-  @CacheMemoize({ ttl: 50, grace: '1m', timeout: { hard: 100 } })
+  // A slow (not stuck) backend: 700 ms, past the 300 ms hard timeout. Grace serves the stale value meanwhile.
+  @CacheMemoize({ ttl: 50, grace: '1m', timeout: { hard: 300 } })
   async report(id: number): Promise<string> {
     runs++;
     running++;
     maxRunning = Math.max(maxRunning, running);
     try {
-      if (slow) await sleep(400);
+      if (slow) await sleep(700);
       return `r${id}`;
     } finally {
       running--;
@@ -51,7 +51,7 @@ describe.each([
     app = await appOn(make(), uniquePrefix('ovst'), [Reports]);
   });
   afterEach(async () => {
-    await sleep(500);
+    await sleep(800);
     await settle(app);
     await app.close();
   });
@@ -64,7 +64,7 @@ describe.each([
     slow = true;
     running = maxRunning = runs = 0;
     const got: string[] = [];
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 70; i++) {
       got.push(await svc.report(1)); // each served stale at once
       await sleep(10);
     }
