@@ -79,6 +79,19 @@ export class Flight<T = unknown> {
   }
 }
 
+/**
+ * A call with a hard timeout, as what it starts sees it: once the timeout passed (`gaveUp`), a
+ * computation it starts afterwards (its lookup answered late) is never joined, like one it had
+ * started before (`overdue`). A batch's items carry their own `abandoned`, kept.
+ */
+export class TimedCall {
+  gaveUp = false;
+  readonly scope: CallScope;
+  constructor(scope: CallScope | undefined) {
+    this.scope = { ...scope, abandoned: () => this.gaveUp || scope?.abandoned?.() === true };
+  }
+}
+
 /** The computations under way in this process, by key (single-flight). */
 export class Flights {
   private readonly byKey = new Map<string, Flight>();
@@ -105,7 +118,7 @@ export class Flights {
   /**
    * Registers `flight`, detaching the one it replaces. `replacing` (refresh, set): overdue ones
    * of the key too — an explicit replacement must not be overwritten by an older computation.
-   * `scope.abandoned`: its caller already gave up (a batch past its hard timeout): never joined.
+   * `scope.abandoned`: its caller already gave up (past its hard timeout, TimedCall): never joined.
    */
   start(flight: Flight, replacing = false, scope?: CallScope): void {
     const previous = this.byKey.get(flight.key);

@@ -6,7 +6,7 @@ import { BatchLookup, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
-import { Flight, Flights, type Snapshot } from './flights';
+import { Flight, Flights, TimedCall, type Snapshot } from './flights';
 import { EntryWriter } from './entry-writer';
 import { EntryExpiry } from './entry-expiry';
 import { LockedCompute } from './locked-compute';
@@ -61,7 +61,7 @@ export class RemoteTopology implements Topology {
   }
 
   getOrSet<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
-    return this.decided(key, policy, scope, (found) => this.answer(key, factory, policy, scope, found));
+    return this.decided(key, policy, scope, (found, own) => this.answer(key, factory, policy, own, found));
   }
 
   /** A tiered store's L1 hit near expiry under a lease: served at once, refreshed in the background. */
@@ -82,31 +82,36 @@ export class RemoteTopology implements Topology {
     scope: CallScope | undefined,
     copy: { value: T; epoch: string },
   ): Promise<T> {
-    return this.decided(key, policy, scope, (found) => {
+    return this.decided(key, policy, scope, (found, own) => {
       if (found.state !== 'miss' || !found.reachable || found.epoch !== copy.epoch)
-        return this.answer(key, factory, policy, scope, found);
-      void this.refreshes.background(key, factory, policy, scope, found);
+        return this.answer(key, factory, policy, own, found);
+      void this.refreshes.background(key, factory, policy, own, found);
       this.ctx.hit(key, policy, scope);
       return copy.value;
     });
   }
 
-  /** Looks the key up (bounded: the operation and hard timeouts, stale-if-error) and acts on what it found. */
+  /**
+   * Looks the key up (bounded: the operation and hard timeouts, stale-if-error) and acts on what it
+   * found, with the call's own scope (`own`: what it starts after its hard timeout is not joined).
+   */
   private decided<T>(
     key: string,
     policy: CachePolicy,
     scope: CallScope | undefined,
-    then: (found: Found) => T | Promise<T>,
+    then: (found: Found, own: CallScope | undefined) => T | Promise<T>,
   ): Promise<T> {
     let answered = false;
-    const answer = (found: Found) => ((answered = true), then(found));
+    const timed = policy.hardTimeoutMs === undefined ? undefined : new TimedCall(scope);
+    const own = timed?.scope ?? scope;
+    const answer = (found: Found) => ((answered = true), then(found, own));
     const { ctx, lookups, flights } = this;
     // A handler's computation is bounded in `answer` (a refresh past its hard timeout falls back on
     // what it read); until it is answered, its lookup is.
     const released = scope?.refreshInline === true ? () => answered : undefined;
     const call =
       policy.staleIfErrorMs !== undefined
-        ? lookupOrServeStale(ctx, lookups, flights, this.current, key, policy, scope, answer, released)
+        ? lookupOrServeStale(ctx, lookups, flights, this.current, key, policy, own, answer, released, timed)
         : withHardTimeout(
             lookups.lookup(key, scope?.etag, answer, policy.owner),
             policy,
@@ -114,6 +119,7 @@ export class RemoteTopology implements Topology {
             ctx.background,
             flights,
             released,
+            timed,
           );
     return policy.reveal === undefined ? call : call.then(policy.reveal);
   }
@@ -170,10 +176,12 @@ export class RemoteTopology implements Topology {
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
   refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const deadline = performance.now() + this.ctx.operationTimeoutMs; // one budget: epoch read + computation
+    const timed = policy.hardTimeoutMs === undefined ? undefined : new TimedCall(scope);
+    const own = timed?.scope ?? scope;
     const run = this.versions
       .readEpoch()
-      .then((read) => this.compute(key, factory, policy, scope, read?.epoch, { awaitWrite: true, deadline }));
-    return withHardTimeout(run, policy, key, this.ctx.background, this.flights);
+      .then((read) => this.compute(key, factory, policy, own, read?.epoch, { awaitWrite: true, deadline }));
+    return withHardTimeout(run, policy, key, this.ctx.background, this.flights, undefined, timed);
   }
 
   put<T>(key: string, run: () => Promise<T>, policy: CachePolicy, scope?: CallScope): Promise<PutOutcome<T>> {

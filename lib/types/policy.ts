@@ -81,7 +81,7 @@ export interface CallScope<T = unknown> {
    * process, or another process's lock): a batch then loads its other items without waiting for it.
    */
   readonly waiting?: () => void;
-  /** Whether the call already gave up (a batch past its hard timeout): what it starts now is never joined. */
+  /** Whether the call already gave up (past its hard timeout): what it starts now is never joined. */
   readonly abandoned?: () => boolean;
   /** Keys whose computation started this call (synchronously): joining one would wait for itself. */
   readonly ancestors?: { includes(key: string): boolean };

@@ -4,7 +4,9 @@
  * stuck computation: later calls run the method again. Refreshes (withCacheMode('refresh'),
  * handle.refresh()) get the hard timeout too. Before, every later call of the key joined the stuck
  * computation and timed out for the life of the process, and refreshes never timed out. Found by
- * review; the cases failed before on memory, Redis and tiered.
+ * review; the cases failed before on memory, Redis and tiered. The last block makes the lookup
+ * slower than the timeout: the run starts after its caller gave up, and was joined until a review
+ * found it (the batch path already marked such runs).
  */
 import 'reflect-metadata';
 import { Injectable, Logger } from '@nestjs/common';
@@ -20,6 +22,7 @@ import {
   type CacheStore,
 } from '../../lib';
 import { appOn } from '../support/app-on';
+import { StallingProxy } from '../support/failures-proxy';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { until } from '../support/until';
 
@@ -33,6 +36,13 @@ class Reports {
   async build(id: number): Promise<string> {
     runs++;
     if (stuck) await new Promise<never>(() => undefined); // the first call's connection is dead
+    return `report-${id}`;
+  }
+
+  @CacheMemoize({ ttl: '1m', staleIfError: '1m', timeout: { hard: 300 } })
+  async guarded(id: number): Promise<string> {
+    runs++;
+    if (stuck) await new Promise<never>(() => undefined);
     return `report-${id}`;
   }
 }
@@ -91,5 +101,45 @@ describe.each([
       viaMode: 'CacheMemoizeTimeoutError',
       viaHandle: 'CacheMemoizeTimeoutError',
     });
+  });
+});
+
+describe('a lookup slower than the hard timeout (redis behind a stalling proxy): the run it starts late is not joined', () => {
+  let proxy: StallingProxy;
+  let app: TestingModule;
+  beforeEach(async () => {
+    stuck = true;
+    runs = 0;
+    proxy = await StallingProxy.start(Number(new URL(servers.redis).port));
+    // Slow, not unreachable: within the store's budgets (past them the method runs uncached, unjoined).
+    const store = redisStore({ url: proxy.url, commandTimeout: 2_000 });
+    app = await appOn(store, uniquePrefix('poisonslow'), [Reports], { operationTimeout: 2_000 });
+  });
+  afterEach(async () => {
+    proxy.release();
+    await app.close();
+    await proxy.close();
+  });
+
+  it.each([
+    ['a call', (svc: Reports) => svc.build(1), (svc: Reports) => svc.build(1)],
+    ['handle.refresh()', (svc: Reports) => cacheHandle(svc, 'build').refresh(1), (svc: Reports) => svc.build(1)],
+    ['a call with staleIfError', (svc: Reports) => svc.guarded(1), (svc: Reports) => svc.guarded(1)],
+  ])('%s: later calls run the method again', async (_n, first, later) => {
+    const svc = app.get(Reports);
+    proxy.stall(500, 500); // replies 500 ms late: past the 300 ms timeout, within commandTimeout
+    await expect(first(svc)).rejects.toBeInstanceOf(CacheMemoizeTimeoutError);
+    await until(() => runs >= 1, 5_000, 'the run to start once the lookup answers (and stick)');
+    stuck = false;
+    const outcomes: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      outcomes.push(
+        await later(svc).then(
+          (v) => v,
+          (e: Error) => e.constructor.name,
+        ),
+      );
+    }
+    expect({ outcomes, runs }).toEqual({ outcomes: ['report-1', 'report-1', 'report-1'], runs: 2 });
   });
 });

@@ -127,7 +127,8 @@ describe("A's lookup slower than its hard timeout: its method starts late, and B
     gate = undefined;
     proxy = await StallingProxy.start(Number(new URL(servers.redis).port));
     const p = uniquePrefix('ovs');
-    a = await appOn(redisStore({ url: proxy.url, commandTimeout: 2_000 }), p, [Users]);
+    // Slow, not unreachable: within the store's budgets (past them A runs uncached, writes nothing).
+    a = await appOn(redisStore({ url: proxy.url, commandTimeout: 2_000 }), p, [Users], { operationTimeout: 2_000 });
     b = await appOn(redisStore({ url: servers.redis }), p, [Users]);
   });
   afterEach(async () => {

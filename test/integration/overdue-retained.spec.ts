@@ -1,7 +1,9 @@
 /*
  * A computation a caller timed out on, and that never settles (a query on a dead connection), is
  * not kept alive by the cache, nor what the callers that joined it passed: the late set holds it
- * weakly. A first version held it strongly for the life of the app (found by review).
+ * weakly. A first version held it strongly for the life of the app (found by review). The proxied
+ * case makes the lookup slower than the timeout: the computation then starts after its caller
+ * gave up, and was joined and held until a later review.
  */
 import 'reflect-metadata';
 import { setFlagsFromString } from 'node:v8';
@@ -10,6 +12,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
 import { CacheMemoize, memoryStore, redisStore, type CacheStore } from '../../lib';
 import { appOn } from '../support/app-on';
+import { StallingProxy } from '../support/failures-proxy';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 
 setFlagsFromString('--expose_gc');
@@ -38,15 +41,25 @@ async function collected(ref: WeakRef<object>): Promise<boolean> {
   return ref.deref() === undefined;
 }
 
+let proxy: StallingProxy | undefined;
+afterAll(() => proxy?.close());
+
 describe.each([
   ['memory', () => memoryStore()],
   ['redis', () => redisStore({ url: servers.redis })],
-] as Array<[string, () => CacheStore]>)('a computation that never settles, on %s', (_n, make) => {
+  // Replies 150 ms late: past the 40 ms timeout, within the store's budgets (slow, not unreachable).
+  ['redis, lookup slower than the timeout', () => redisStore({ url: proxy!.url })],
+] as Array<[string, () => CacheStore]>)('a computation that never settles, on %s', (name, make) => {
   let app: TestingModule;
   beforeEach(async () => {
+    if (name.includes('slower')) proxy ??= await StallingProxy.start(Number(new URL(servers.redis).port));
     app = await appOn(make(), uniquePrefix('dead'), [Dead]);
+    if (name.includes('slower')) proxy!.stall(150, 150);
   });
-  afterEach(() => app.close());
+  afterEach(async () => {
+    proxy?.release();
+    await app.close();
+  });
 
   it('is not kept alive by the cache (nor what callers that joined it passed) once every caller timed out', async () => {
     const svc = app.get(Dead);
