@@ -4,6 +4,7 @@
  */
 import { memoryStore } from '../../lib';
 import { storeConformance, type ConformanceTestApi } from '../../lib/testing';
+import { beforeExpiry } from '../../lib/testing/suite-context';
 
 type Fn = () => Promise<void> | void;
 
@@ -76,5 +77,43 @@ describe('storeConformance registration', () => {
       Object.assign(g, saved);
     }
     expect(hooks).toEqual(['before', 'after']);
+  });
+});
+
+describe('beforeExpiry: a short-ttl step judged only when it ran before the ttl ended', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('a step that fails in time fails at once', async () => {
+    let tries = 0;
+    const failing = async () => {
+      tries++;
+      throw new Error('the store lost the key');
+    };
+    await expect(beforeExpiry(60_000, failing)).rejects.toThrow('the store lost the key');
+    expect(tries).toBe(1);
+  });
+
+  it('a step that ran past the ttl is tried again (3 tries), and its last failure stands', async () => {
+    let tries = 0;
+    const late = async () => {
+      tries++;
+      await sleep(30);
+      throw new Error(`late ${tries}`);
+    };
+    await expect(beforeExpiry(5, late)).rejects.toThrow('late 3');
+    expect(tries).toBe(3);
+  });
+
+  it('a late try followed by one in time passes', async () => {
+    let tries = 0;
+    const onceLate = async () => {
+      tries++;
+      if (tries === 1) {
+        await sleep(250);
+        throw new Error('read after the expiry');
+      }
+    };
+    await beforeExpiry(200, onceLate);
+    expect(tries).toBe(2);
   });
 });
