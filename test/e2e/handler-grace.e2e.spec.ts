@@ -30,6 +30,7 @@ import {
   redisStore,
 } from '../../lib';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { until } from '../support/until';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -154,7 +155,7 @@ describe.each([
     let open!: () => void;
     gate = new Promise<void>((r) => (open = r));
     const refreshing = http.get('/grace').then((r) => r); // runs the handler, which waits
-    while (run === base) await sleep(5);
+    await until(() => run > base, 5_000, 'the refresh to start');
     let meanwhile: { body: unknown; headers: Record<string, string> };
     try {
       meanwhile = await http.get('/grace').expect(200);
@@ -179,11 +180,11 @@ describe.each([
     let open!: () => void;
     gate = new Promise<void>((r) => (open = r));
     const refreshing = http.get('/softwait').then((r) => r);
-    while (run === base) await sleep(5);
+    await until(() => run > base, 5_000, 'the refresh to start');
     const stale = () => app.get(CacheMemoizeEngine).stats().byNamespace['DashboardController.softwait']?.stale ?? 0;
     const staleBefore = stale();
     const waiting = http.get('/softwait').then((r) => r); // read the stale entry, waits within timeout.soft
-    while (stale() === staleBefore) await sleep(5);
+    await until(() => stale() !== staleBefore, 5_000, 'the stale read');
     open();
     const [refreshed, waited] = await Promise.all([refreshing, waiting]);
     expect([refreshed, waited].map((r) => [r.body, r.headers['x-cache']])).toEqual([
@@ -196,11 +197,11 @@ describe.each([
     const http = request(app.getHttpServer());
     const first = await http.get('/ahead').expect(200);
     const base = run;
-    await sleep(1_100); // past ttl - refreshAhead: the next request refreshes it
+    await sleep(1_500); // past ttl - refreshAhead (1 s after the write, which lands after the response)
     let open!: () => void;
     gate = new Promise<void>((r) => (open = r));
     const refreshing = http.get('/ahead').then((r) => r);
-    while (run === base) await sleep(5);
+    await until(() => run > base, 5_000, 'the refresh to start');
     let meanwhile: { body: unknown; headers: Record<string, string> };
     try {
       meanwhile = await http.get('/ahead').expect(200);
@@ -222,11 +223,11 @@ describe.each([
     let release!: () => void;
     held = new Promise<void>((r) => (release = r));
     const refreshing = http.get('/softwait').then((r) => r); // its handler returns; its response is held
-    while (run === base) await sleep(5);
+    await until(() => run > base, 5_000, 'the refresh to start');
     const stale = () => app.get(CacheMemoizeEngine).stats().byNamespace['DashboardController.softwait']?.stale ?? 0;
     const staleBefore = stale();
     const waiting = http.get('/softwait').then((r) => r); // its entry is stored, its run not settled
-    while (stale() === staleBefore) await sleep(5);
+    await until(() => stale() !== staleBefore, 5_000, 'the stale read');
     release();
     const [refreshed, waited] = await Promise.all([refreshing, waiting]);
     expect([refreshed, waited].map((r) => [r.body, r.headers['x-cache']])).toEqual([

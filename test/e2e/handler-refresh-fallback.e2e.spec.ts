@@ -31,18 +31,18 @@ class FeedController {
   }
 
   @Get('slowfeed')
-  @CacheMemoize({ ttl: 1000, refreshAhead: 800, timeout: { hard: '100ms' } })
+  @CacheMemoize({ ttl: 1000, refreshAhead: 800, timeout: { hard: '300ms' } })
   async slowfeed() {
     const n = ++runs;
-    if (slow) await sleep(250);
+    if (slow) await sleep(800); // past the hard timeout, which leaves a loaded machine's lookup room
     return { n };
   }
 
   @Get('dash')
-  @CacheMemoize({ ttl: 100, grace: '1m', timeout: { hard: '100ms' } })
+  @CacheMemoize({ ttl: 100, grace: '1m', timeout: { hard: '300ms' } })
   async dash() {
     const n = ++runs;
-    if (slow) await sleep(250);
+    if (slow) await sleep(800); // past the hard timeout, which leaves a loaded machine's lookup room
     return { n };
   }
 }

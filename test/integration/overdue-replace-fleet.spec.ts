@@ -8,6 +8,7 @@ import { Memoizer } from '../../lib/engine/memoizer';
 import { testPolicy } from '../support/policy';
 import { uniquePrefix } from '../support/shared-servers';
 import { storeCases } from '../support/store-cases';
+import { until } from '../support/until';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -29,25 +30,27 @@ describe.each(cases)('%s: an overdue computation on X, a refresh on Y', (_n, mak
     const x = new Memoizer(sx, { prefix });
     const y = new Memoizer(sy, { prefix });
     made.push(x, y);
-    const policy = testPolicy({ ttlMs: 600_000, hardTimeoutMs: 100 } as never);
+    // The timeout counts from the call, lookup included: 300 ms leaves a loaded machine's round trips room.
+    const policy = testPolicy({ ttlMs: 600_000, hardTimeoutMs: 300 } as never);
     const stale: string[] = [];
     for (let round = 0; round < 3; round++) {
       const key = `${prefix}:k${round}`;
       let row = 'old';
+      let read: string | undefined;
       const slow = x.getOrSet(
         key,
         async () => {
-          const read = row; // the query reads the row now...
-          await sleep(400); // ...and is slow to answer
+          read = row; // the query reads the row now...
+          await sleep(800); // ...and is slow to answer
           return read;
         },
         policy,
       );
       await expect(slow).rejects.toMatchObject({ code: 'CACHE_MEMOIZE_TIMEOUT' });
+      await until(() => read !== undefined, 5_000, "X's computation to read the row");
       row = 'new';
       expect(await y.refresh(key, async () => row, policy)).toBe('new');
-      await sleep(500); // X's computation ends and writes
-      await x.ctx.background.drain(3_000);
+      await x.ctx.background.drain(3_000); // X's computation ends and writes
       const fromY = await y.getOrSet(key, async () => `recomputed`, policy);
       const fromX = await x.getOrSet(key, async () => `recomputed`, policy);
       if (fromY === 'old' || fromX === 'old') stale.push(`round ${round}: y=${fromY} x=${fromX}`);

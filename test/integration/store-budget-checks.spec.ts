@@ -12,6 +12,7 @@ import { CacheMemoize, CacheMemoizeModule, cacheHandle, redisStore, type CacheEv
 import { RedisServer } from '../support/servers';
 import { uniquePrefix } from '../support/shared-servers';
 import { settle } from '../support/settle';
+import { until } from '../support/until';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -20,6 +21,7 @@ const log: string[] = [];
 let entered: () => void = () => undefined;
 let gate: Promise<void> = Promise.resolve();
 let fail = false;
+let misses = 0;
 
 @Injectable()
 class Orders {
@@ -67,6 +69,7 @@ describe('store time of a call on a frozen Redis (client commandTimeout 5 s, ope
           operationTimeout: '500ms',
           onEvent: (e: CacheEvent) => {
             if (e.type === 'error') log.push(`store error: ${(e as { operation?: string }).operation}`);
+            if (e.type === 'miss') misses++;
           },
         }),
       ],
@@ -95,11 +98,12 @@ describe('store time of a call on a frozen Redis (client commandTimeout 5 s, ope
     await svc.order(0); // warm: connection, epoch, records
     await settle(app);
     log.length = 0;
+    misses = 0;
     const held = holdNext();
     const first = svc.order(1);
     await held.started;
     const joiner = svc.order(1); // same epoch: joins
-    await sleep(50); // its lookup is answered
+    await until(() => misses === 2, 5_000, "the joiner's lookup to be answered (it joins then)");
     server.freeze();
     held.open();
     const [a, b] = await Promise.all([

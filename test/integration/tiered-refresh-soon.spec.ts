@@ -8,10 +8,11 @@
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
-import { CacheMemoize, memoryStore, redisStore, tieredStore } from '../../lib';
+import { CacheMemoize, cacheHandle, memoryStore, redisStore, tieredStore } from '../../lib';
 import { appOn } from '../support/app-on';
 import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
+import { until } from '../support/until';
 
 const servers = sharedServers();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -28,6 +29,10 @@ class Svc {
     return `${id}#${++this.runs}`;
   }
 }
+
+/** The bus lease is held: the L1 copy is served without reading L2 (the cases below hold L2's reads). */
+const leased = (svc: Svc, id: number) =>
+  until(async () => (await cacheHandle(svc, 'plain').explain(id)).source === 'l1', 5_000, 'the bus lease');
 
 const opened: TestingModule[] = [];
 afterEach(async () => {
@@ -63,6 +68,7 @@ it('lease held, L2 silent: N sequential near-expiry hits -> epoch reads sent, co
   const { app, svc, hold, held } = await setup(true);
   const first = await svc.plain(9);
   await settle(app);
+  await leased(svc, 9);
   await sleep(15);
   const runsBefore = svc.runs;
   const release = hold();
@@ -92,6 +98,7 @@ it('an epoch read that never settles does not stop the key’s later refreshes',
   await svc.plain(1);
   await svc.plain(2);
   await settle(app);
+  await leased(svc, 1);
   await sleep(15);
   hang = true;
   await svc.plain(1); // its epoch read is lost
