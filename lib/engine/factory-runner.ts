@@ -1,7 +1,7 @@
 import { CacheMemoizeTimeoutError } from '../errors';
 import type { CachePolicy } from '../types/policy';
 import type { Background } from './background';
-import type { Flights, TimedCall } from './flights';
+import type { Flights } from './flights';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { computingSync } from './reentry';
@@ -68,8 +68,8 @@ export function withHardTimeout<T>(
   flights?: Flights,
   /** True once what the call runs is bounded on its own (a handler's refresh, which falls back). */
   released?: () => boolean,
-  /** The call, told when it gives up: what it starts later (a late lookup) is never joined. */
-  timed?: TimedCall,
+  /** Told when the call gives up: what it starts later (a late lookup) is never joined. */
+  giveUp?: () => void,
 ): Promise<T> {
   const hard = policy.hardTimeoutMs;
   if (hard === undefined) return promise;
@@ -78,7 +78,7 @@ export function withHardTimeout<T>(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       if (released?.() === true) return;
-      if (timed !== undefined) timed.gaveUp = true;
+      giveUp?.();
       flights?.overdue(key, calledAt, hard);
       void background.track(promise).catch(() => undefined);
       reject(

@@ -80,16 +80,19 @@ export class Flight<T = unknown> {
 }
 
 /**
- * A call with a hard timeout, as what it starts sees it: once the timeout passed (`gaveUp`), a
- * computation it starts afterwards (its lookup answered late) is never joined, like one it had
- * started before (`overdue`). A batch's items carry their own `abandoned`, kept.
+ * A call's scope under a hard timeout: once the timeout passed (`giveUp`), a computation the call
+ * starts afterwards (its lookup answered late) is never joined by calls still waiting, like one it
+ * had started before (`overdue`). A batch's items carry their own `abandoned`, kept.
  */
-export class TimedCall {
-  gaveUp = false;
-  readonly scope: CallScope;
-  constructor(scope: CallScope | undefined) {
-    this.scope = { ...scope, abandoned: () => this.gaveUp || scope?.abandoned?.() === true };
-  }
+export function timedScope(scope: CallScope | undefined): CallScope {
+  let gaveUp = false;
+  return {
+    ...scope,
+    abandoned: () => gaveUp || scope?.abandoned?.() === true,
+    giveUp: () => {
+      gaveUp = true;
+    },
+  };
 }
 
 /** The computations under way in this process, by key (single-flight). */
@@ -113,6 +116,21 @@ export class Flights {
 
   get<T>(key: string): Flight<T> | undefined {
     return this.byKey.get(key) as Flight<T> | undefined;
+  }
+
+  /**
+   * The computation of `key` a call may share: the one under way, or, for a call that already gave
+   * up (nobody waits for what it gets), the newest late one still standing. Many callers that gave
+   * up before their lookups answered share one computation, as they would have before giving up.
+   */
+  joinable<T>(key: string, scope: CallScope | undefined): Flight<T> | undefined {
+    const flight = this.byKey.get(key) as Flight<T> | undefined;
+    if ((flight !== undefined && !flight.cancelled) || this.late.size === 0 || scope?.abandoned?.() !== true)
+      return flight;
+    let newest: Flight | undefined;
+    for (const f of this.lateFlights())
+      if (f.key === key && !f.cancelled && (newest === undefined || f.startedAt > newest.startedAt)) newest = f;
+    return (newest as Flight<T> | undefined) ?? flight;
   }
 
   /**

@@ -3,7 +3,7 @@ import { withDeadline } from '../util/deadline';
 import type { BatchLookup, Fallback, Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import type { EntryWriter } from './entry-writer';
-import type { Flights, TimedCall } from './flights';
+import type { Flights } from './flights';
 import { CacheMemoizeTimeoutError } from '../errors';
 import { CachedErrorRecord } from '../codec/cached-error-record';
 import { withHardTimeout } from './factory-runner';
@@ -147,7 +147,6 @@ export function lookupOrServeStale<T>(
   answer: (found: Found) => T | Promise<T>,
   /** The hard timeout no longer applies (a handler's answer bounds what it runs). */
   released?: () => boolean,
-  timed?: TimedCall,
 ): Promise<T> {
   let fallback: Fallback | undefined;
   let budgetMs = 0;
@@ -175,7 +174,7 @@ export function lookupOrServeStale<T>(
     key,
     policy,
     scope,
-    withHardTimeout(call, policy, key, ctx.background, flights, released, timed),
+    withHardTimeout(call, policy, key, ctx.background, flights, released, scope?.giveUp),
     valid,
   );
 }

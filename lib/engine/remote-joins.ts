@@ -50,7 +50,7 @@ export class RemoteJoins {
     epoch: string | undefined,
     deadline: number,
   ): Promise<T> {
-    const flight = this.flights.get<T>(key);
+    const flight = this.flights.joinable<T>(key, scope);
     if (flight === undefined || flight.cancelled) return this.compute(key, factory, policy, scope, epoch, { deadline });
     // Called by that very computation: it runs uncached rather than wait for itself.
     if (reentrant(flight, scope)) return runFactory(this.ctx, key, policy, factory);

@@ -44,7 +44,7 @@ export class RemoteRefreshes {
     read?: { stale: T },
   ): Promise<T> | undefined {
     const { epoch } = found;
-    const existing = this.flights.get<T>(key);
+    const existing = this.flights.joinable<T>(key, scope);
     if (existing !== undefined && !existing.cancelled)
       return refreshed(existing, read, epoch !== undefined && existing.epoch === epoch);
     const { revalidation, background } = this.ctx;
@@ -81,7 +81,7 @@ export class RemoteRefreshes {
   ): Promise<T> {
     this.ctx.miss(key, policy, scope);
     const computed = this.compute(key, factory, policy, scope, found.epoch);
-    const run = withHardTimeout(computed, policy, key, this.ctx.background, this.flights);
+    const run = withHardTimeout(computed, policy, key, this.ctx.background, this.flights, undefined, scope.giveUp);
     return refreshedInline(this.ctx, key, policy, scope, run, found.value as T);
   }
 }

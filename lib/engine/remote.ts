@@ -6,7 +6,7 @@ import { BatchLookup, type Found } from './batch-lookup';
 import type { EngineContext } from './context';
 import { FactoryControl } from './factory-control';
 import { runFactory, staleOrSoon, withHardTimeout } from './factory-runner';
-import { Flight, Flights, TimedCall, type Snapshot } from './flights';
+import { Flight, Flights, timedScope, type Snapshot } from './flights';
 import { EntryWriter } from './entry-writer';
 import { EntryExpiry } from './entry-expiry';
 import { LockedCompute } from './locked-compute';
@@ -102,8 +102,7 @@ export class RemoteTopology implements Topology {
     then: (found: Found, own: CallScope | undefined) => T | Promise<T>,
   ): Promise<T> {
     let answered = false;
-    const timed = policy.hardTimeoutMs === undefined ? undefined : new TimedCall(scope);
-    const own = timed?.scope ?? scope;
+    const own = policy.hardTimeoutMs === undefined ? scope : timedScope(scope);
     const answer = (found: Found) => ((answered = true), then(found, own));
     const { ctx, lookups, flights } = this;
     // A handler's computation is bounded in `answer` (a refresh past its hard timeout falls back on
@@ -111,7 +110,7 @@ export class RemoteTopology implements Topology {
     const released = scope?.refreshInline === true ? () => answered : undefined;
     const call =
       policy.staleIfErrorMs !== undefined
-        ? lookupOrServeStale(ctx, lookups, flights, this.current, key, policy, own, answer, released, timed)
+        ? lookupOrServeStale(ctx, lookups, flights, this.current, key, policy, own, answer, released)
         : withHardTimeout(
             lookups.lookup(key, scope?.etag, answer, policy.owner),
             policy,
@@ -119,7 +118,7 @@ export class RemoteTopology implements Topology {
             ctx.background,
             flights,
             released,
-            timed,
+            own?.giveUp,
           );
     return policy.reveal === undefined ? call : call.then(policy.reveal);
   }
@@ -147,7 +146,7 @@ export class RemoteTopology implements Topology {
         : runFactory(ctx, key, policy, factory);
       // A handler's miss is bounded here: its lookup was released from the hard timeout (`decided`).
       return scope?.refreshInline === true
-        ? withHardTimeout(Promise.resolve(run), policy, key, ctx.background, this.flights)
+        ? withHardTimeout(Promise.resolve(run), policy, key, ctx.background, this.flights, undefined, scope.giveUp)
         : run;
     }
     // An error record (cacheErrors) is no L1 copy: L1 hits skip `reveal`, which throws it.
@@ -176,12 +175,11 @@ export class RemoteTopology implements Topology {
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
   refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const deadline = performance.now() + this.ctx.operationTimeoutMs; // one budget: epoch read + computation
-    const timed = policy.hardTimeoutMs === undefined ? undefined : new TimedCall(scope);
-    const own = timed?.scope ?? scope;
+    const own = policy.hardTimeoutMs === undefined ? scope : timedScope(scope);
     const run = this.versions
       .readEpoch()
       .then((read) => this.compute(key, factory, policy, own, read?.epoch, { awaitWrite: true, deadline }));
-    return withHardTimeout(run, policy, key, this.ctx.background, this.flights, undefined, timed);
+    return withHardTimeout(run, policy, key, this.ctx.background, this.flights, undefined, own?.giveUp);
   }
 
   put<T>(key: string, run: () => Promise<T>, policy: CachePolicy, scope?: CallScope): Promise<PutOutcome<T>> {

@@ -83,6 +83,8 @@ export interface CallScope<T = unknown> {
   readonly waiting?: () => void;
   /** Whether the call already gave up (past its hard timeout): what it starts now is never joined. */
   readonly abandoned?: () => boolean;
+  /** Told when the call's hard timeout passes (flights.ts timedScope). */
+  readonly giveUp?: () => void;
   /** Keys whose computation started this call (synchronously): joining one would wait for itself. */
   readonly ancestors?: { includes(key: string): boolean };
   /**
