@@ -136,7 +136,7 @@ export class Flights {
   /**
    * Registers `flight`, detaching the one it replaces. `replacing` (refresh, set): overdue ones
    * of the key too — an explicit replacement must not be overwritten by an older computation.
-   * `scope.abandoned`: its caller already gave up (past its hard timeout, TimedCall): never joined.
+   * `scope.abandoned`: its caller already gave up (past its hard timeout, timedScope): never joined.
    */
   start(flight: Flight, replacing = false, scope?: CallScope): void {
     const previous = this.byKey.get(flight.key);
