@@ -1,4 +1,4 @@
-import type { CallScope } from '../types/policy';
+import type { CachePolicy, CallScope } from '../types/policy';
 import { extraDepsOf } from './entry-plan';
 import type { FactoryControl } from './factory-control';
 
@@ -82,9 +82,11 @@ export class Flight<T = unknown> {
 /**
  * A call's scope under a hard timeout: once the timeout passed (`giveUp`), a computation the call
  * starts afterwards (its lookup answered late) is never joined by calls still waiting, like one it
- * had started before (`overdue`). A batch's items carry their own `abandoned`, kept.
+ * had started before (`overdue`). A batch's items carry their own `abandoned`, kept. Without a
+ * hard timeout: the scope as it is (nothing allocated).
  */
-export function timedScope(scope: CallScope | undefined): CallScope {
+export function timedScope(policy: CachePolicy, scope: CallScope | undefined): CallScope | undefined {
+  if (policy.hardTimeoutMs === undefined) return scope;
   let gaveUp = false;
   return {
     ...scope,

@@ -102,7 +102,7 @@ export class RemoteTopology implements Topology {
     then: (found: Found, own: CallScope | undefined) => T | Promise<T>,
   ): Promise<T> {
     let answered = false;
-    const own = policy.hardTimeoutMs === undefined ? scope : timedScope(scope);
+    const own = timedScope(policy, scope);
     const answer = (found: Found) => ((answered = true), then(found, own));
     const { ctx, lookups, flights } = this;
     // A handler's computation is bounded in `answer` (a refresh past its hard timeout falls back on
@@ -175,7 +175,7 @@ export class RemoteTopology implements Topology {
   /** Recomputes and stores whatever is cached; resolves once the value is stored. */
   refresh<T>(key: string, factory: Factory<T>, policy: CachePolicy, scope?: CallScope): Promise<T> {
     const deadline = performance.now() + this.ctx.operationTimeoutMs; // one budget: epoch read + computation
-    const own = policy.hardTimeoutMs === undefined ? scope : timedScope(scope);
+    const own = timedScope(policy, scope);
     const run = this.versions
       .readEpoch()
       .then((read) => this.compute(key, factory, policy, own, read?.epoch, { awaitWrite: true, deadline }));
