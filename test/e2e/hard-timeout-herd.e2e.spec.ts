@@ -9,8 +9,8 @@ import { Controller, Get, type INestApplication, Logger, Module } from '@nestjs/
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import request from 'supertest';
-import { CacheMemoize, CacheMemoizeModule, redisStore } from '../../lib';
-import { StallingProxy } from '../support/failures-proxy';
+import { CacheMemoize, CacheMemoizeModule } from '../../lib';
+import { SLOW_NOT_DOWN_MS, StallingProxy } from '../support/failures-proxy';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { until } from '../support/until';
 
@@ -33,13 +33,13 @@ class C {
 
 it(`${N} concurrent requests past the hard timeout before their lookups answered: one handler run`, async () => {
   jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
-  const proxy = await StallingProxy.start(Number(new URL(servers.redis).port));
+  const proxy = await StallingProxy.before(servers.redis);
   @Module({
     imports: [
       CacheMemoizeModule.forRoot({
-        stores: { default: redisStore({ url: proxy.url, commandTimeout: '2s' }) },
+        stores: { default: proxy.slowRedisStore() },
         prefix: uniquePrefix('thttp'),
-        operationTimeout: '2s',
+        operationTimeout: SLOW_NOT_DOWN_MS,
       }),
     ],
     controllers: [C],

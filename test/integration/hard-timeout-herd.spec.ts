@@ -14,12 +14,12 @@ import {
   CacheMemoizeMany,
   CacheMemoizeTimeoutError,
   memoryStore,
-  redisStore,
   tieredStore,
   type CacheStore,
 } from '../../lib';
 import { appOn } from '../support/app-on';
-import { StallingProxy } from '../support/failures-proxy';
+import { outcome } from '../support/outcome';
+import { SLOW_NOT_DOWN_MS, StallingProxy } from '../support/failures-proxy';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { until } from '../support/until';
 
@@ -72,13 +72,13 @@ beforeAll(() => {
 
 let proxy: StallingProxy | undefined;
 let app: TestingModule | undefined;
-async function boot(make: (url: string) => CacheStore): Promise<Reports> {
-  proxy = await StallingProxy.start(Number(new URL(servers.redis).port));
-  app = await appOn(make(proxy.url), uniquePrefix('herd'), [Reports], { operationTimeout: 2_000 });
+async function boot(make: (proxy: StallingProxy) => CacheStore): Promise<Reports> {
+  proxy = await StallingProxy.before(servers.redis);
+  app = await appOn(make(proxy), uniquePrefix('herd'), [Reports], { operationTimeout: SLOW_NOT_DOWN_MS });
   return app.get(Reports);
 }
-const redis = (url: string) => redisStore({ url, commandTimeout: 2_000 });
-const tiered = (url: string) => tieredStore(memoryStore(), redis(url), { bus: false });
+const redis = (p: StallingProxy) => p.slowRedisStore();
+const tiered = (p: StallingProxy) => tieredStore(memoryStore(), p.slowRedisStore(), { bus: false });
 
 beforeEach(() => {
   runs = lookedUp = 0;
@@ -90,12 +90,6 @@ afterEach(async () => {
   await app?.close();
   await proxy?.close();
 });
-
-const outcome = <T>(p: Promise<T>) =>
-  p.then(
-    (v) => v,
-    (e: Error) => e.constructor.name,
-  );
 
 /** N concurrent calls, all past their timeout before their lookups answer: how many runs start. */
 async function herd<T>(call: () => Promise<T>, lookups: number | undefined): Promise<number> {
@@ -114,38 +108,41 @@ async function herd<T>(call: () => Promise<T>, lookups: number | undefined): Pro
 describe.each([
   ['redis', redis],
   ['tiered (no bus)', tiered],
-] as Array<[string, (url: string) => CacheStore]>)('calls that all gave up share one run, on %s', (_n, make) => {
-  it('misses', async () => {
-    const svc = await boot(make);
-    await svc.build(0); // warm: connection, epoch
-    expect(await herd(() => svc.build(1), N)).toBe(1);
-  });
+] as Array<[string, (proxy: StallingProxy) => CacheStore]>)(
+  'calls that all gave up share one run, on %s',
+  (_n, make) => {
+    it('misses', async () => {
+      const svc = await boot(make);
+      await svc.build(0); // warm: connection, epoch
+      expect(await herd(() => svc.build(1), N)).toBe(1);
+    });
 
-  it('stale hits within grace: one background refresh', async () => {
-    const svc = await boot(make);
-    await svc.graced(1);
-    await new Promise((r) => setTimeout(r, 300)); // past ttl, within grace
-    expect(await herd(() => svc.graced(1), N)).toBe(1);
-  });
+    it('stale hits within grace: one background refresh', async () => {
+      const svc = await boot(make);
+      await svc.graced(1);
+      await new Promise((r) => setTimeout(r, 300)); // past ttl, within grace
+      expect(await herd(() => svc.graced(1), N)).toBe(1);
+    });
 
-  it('staleIfError', async () => {
-    const svc = await boot(make);
-    await svc.guarded(0);
-    expect(await herd(() => svc.guarded(1), N)).toBe(1);
-  });
+    it('staleIfError', async () => {
+      const svc = await boot(make);
+      await svc.guarded(0);
+      expect(await herd(() => svc.guarded(1), N)).toBe(1);
+    });
 
-  it('lock', async () => {
-    const svc = await boot(make);
-    await svc.locked(0);
-    expect(await herd(() => svc.locked(1), N)).toBe(1);
-  });
+    it('lock', async () => {
+      const svc = await boot(make);
+      await svc.locked(0);
+      expect(await herd(() => svc.locked(1), N)).toBe(1);
+    });
 
-  it('@CacheMemoizeMany', async () => {
-    const svc = await boot(make);
-    await svc.many([0]);
-    expect(await herd(() => svc.many([1, 2]), undefined)).toBe(1);
-  });
-});
+    it('@CacheMemoizeMany', async () => {
+      const svc = await boot(make);
+      await svc.many([0]);
+      expect(await herd(() => svc.many([1, 2]), undefined)).toBe(1);
+    });
+  },
+);
 
 describe('calls that did not give up (redis)', () => {
   it('with a slow lookup within the timeout, concurrent calls share one run', async () => {

@@ -22,7 +22,8 @@ import {
   type CacheStore,
 } from '../../lib';
 import { appOn } from '../support/app-on';
-import { StallingProxy } from '../support/failures-proxy';
+import { outcome } from '../support/outcome';
+import { SLOW_NOT_DOWN_MS, StallingProxy } from '../support/failures-proxy';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { until } from '../support/until';
 
@@ -47,6 +48,20 @@ class Reports {
   }
 }
 
+/**
+ * The first call times out with its run stuck; then the method answers again, and 3 later calls
+ * each get its value from one new run (none joins the stuck one).
+ */
+async function laterCallsRunAgain(first: () => Promise<string>, later: () => Promise<string>): Promise<void> {
+  await expect(first()).rejects.toBeInstanceOf(CacheMemoizeTimeoutError);
+  // The timeout counts from the call, lookup included: on a slow store the method starts after it.
+  await until(() => runs >= 1, 5_000, 'the first run to start (and stick)');
+  stuck = false; // the method answers again
+  const outcomes: string[] = [];
+  for (let i = 0; i < 3; i++) outcomes.push(await outcome(later()));
+  expect({ outcomes, runs }).toEqual({ outcomes: ['report-1', 'report-1', 'report-1'], runs: 2 });
+}
+
 beforeAll(() => {
   jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
   jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
@@ -67,36 +82,23 @@ describe.each([
     await app.close();
   });
 
-  it('after the first call timed out, later calls run the (now healthy) method instead of joining the stuck one', async () => {
+  it('after the first call timed out, later calls run the (now healthy) method instead of joining the stuck one', () => {
     const svc = app.get(Reports);
-    await expect(svc.build(1)).rejects.toBeInstanceOf(CacheMemoizeTimeoutError);
-    // The timeout counts from the call, lookup included: on a slow store the method starts after it.
-    await until(() => runs === 1, 5_000, 'the first run to start (and stick)');
-    stuck = false; // the method answers again
-    const outcomes: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      outcomes.push(
-        await svc.build(1).then(
-          (v) => v,
-          (e: Error) => e.constructor.name,
-        ),
-      );
-    }
-    expect({ outcomes, runs }).toEqual({ outcomes: ['report-1', 'report-1', 'report-1'], runs: 2 });
+    return laterCallsRunAgain(
+      () => svc.build(1),
+      () => svc.build(1),
+    );
   });
 
   it("withCacheMode('refresh') and handle.refresh() on a method with timeout.hard: the hard timeout applies", async () => {
     const svc = app.get(Reports);
-    const outcome = (p: Promise<string>) =>
+    const bounded = (p: Promise<string>) =>
       Promise.race([
-        p.then(
-          (v) => v,
-          (e: Error) => e.constructor.name,
-        ),
+        outcome(p),
         new Promise<string>((r) => setTimeout(() => r('still pending after 3 s'), 3_000).unref()),
       ]);
-    const viaMode = await outcome(withCacheMode('refresh', () => svc.build(2)));
-    const viaHandle = await outcome(cacheHandle(svc, 'build').refresh(3));
+    const viaMode = await bounded(withCacheMode('refresh', () => svc.build(2)));
+    const viaHandle = await bounded(cacheHandle(svc, 'build').refresh(3));
     expect({ viaMode, viaHandle }).toEqual({
       viaMode: 'CacheMemoizeTimeoutError',
       viaHandle: 'CacheMemoizeTimeoutError',
@@ -110,10 +112,10 @@ describe('a lookup slower than the hard timeout (redis behind a stalling proxy):
   beforeEach(async () => {
     stuck = true;
     runs = 0;
-    proxy = await StallingProxy.start(Number(new URL(servers.redis).port));
-    // Slow, not unreachable: within the store's budgets (past them the method runs uncached, unjoined).
-    const store = redisStore({ url: proxy.url, commandTimeout: 2_000 });
-    app = await appOn(store, uniquePrefix('poisonslow'), [Reports], { operationTimeout: 2_000 });
+    proxy = await StallingProxy.before(servers.redis);
+    app = await appOn(proxy.slowRedisStore(), uniquePrefix('poisonslow'), [Reports], {
+      operationTimeout: SLOW_NOT_DOWN_MS,
+    });
   });
   afterEach(async () => {
     proxy.release();
@@ -125,21 +127,12 @@ describe('a lookup slower than the hard timeout (redis behind a stalling proxy):
     ['a call', (svc: Reports) => svc.build(1), (svc: Reports) => svc.build(1)],
     ['handle.refresh()', (svc: Reports) => cacheHandle(svc, 'build').refresh(1), (svc: Reports) => svc.build(1)],
     ['a call with staleIfError', (svc: Reports) => svc.guarded(1), (svc: Reports) => svc.guarded(1)],
-  ])('%s: later calls run the method again', async (_n, first, later) => {
+  ])('%s: later calls run the method again', (_n, first, later) => {
     const svc = app.get(Reports);
     proxy.stall(500, 500); // replies 500 ms late: past the 300 ms timeout, within commandTimeout
-    await expect(first(svc)).rejects.toBeInstanceOf(CacheMemoizeTimeoutError);
-    await until(() => runs >= 1, 5_000, 'the run to start once the lookup answers (and stick)');
-    stuck = false;
-    const outcomes: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      outcomes.push(
-        await later(svc).then(
-          (v) => v,
-          (e: Error) => e.constructor.name,
-        ),
-      );
-    }
-    expect({ outcomes, runs }).toEqual({ outcomes: ['report-1', 'report-1', 'report-1'], runs: 2 });
+    return laterCallsRunAgain(
+      () => first(svc),
+      () => later(svc),
+    );
   });
 });

@@ -20,7 +20,7 @@ import {
   type CacheStore,
 } from '../../lib';
 import { appOn } from '../support/app-on';
-import { StallingProxy } from '../support/failures-proxy';
+import { SLOW_NOT_DOWN_MS, StallingProxy } from '../support/failures-proxy';
 import { settle } from '../support/settle';
 import { sharedServers, uniquePrefix } from '../support/shared-servers';
 import { until } from '../support/until';
@@ -125,10 +125,9 @@ describe("A's lookup slower than its hard timeout: its method starts late, and B
   beforeEach(async () => {
     db.clear();
     gate = undefined;
-    proxy = await StallingProxy.start(Number(new URL(servers.redis).port));
+    proxy = await StallingProxy.before(servers.redis);
     const p = uniquePrefix('ovs');
-    // Slow, not unreachable: within the store's budgets (past them A runs uncached, writes nothing).
-    a = await appOn(redisStore({ url: proxy.url, commandTimeout: 2_000 }), p, [Users], { operationTimeout: 2_000 });
+    a = await appOn(proxy.slowRedisStore(), p, [Users], { operationTimeout: SLOW_NOT_DOWN_MS });
     b = await appOn(redisStore({ url: servers.redis }), p, [Users]);
   });
   afterEach(async () => {

@@ -52,7 +52,7 @@ describe.each([
 ] as Array<[string, () => CacheStore]>)('a computation that never settles, on %s', (name, make) => {
   let app: TestingModule;
   beforeEach(async () => {
-    if (name.includes('slower')) proxy ??= await StallingProxy.start(Number(new URL(servers.redis).port));
+    if (name.includes('slower')) proxy ??= await StallingProxy.before(servers.redis);
     app = await appOn(make(), uniquePrefix('dead'), [Dead]);
     if (name.includes('slower')) proxy!.stall(150, 150);
   });

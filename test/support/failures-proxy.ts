@@ -1,4 +1,12 @@
 import { createServer, Socket, type Server } from 'node:net';
+import { redisStore, type CacheStore } from '../../lib';
+
+/**
+ * Store budgets (a store's commandTimeout, the module's operationTimeout) that outlast the stalls
+ * of the specs that make lookups slow, not unreachable: past a budget a call runs uncached and
+ * starts nothing to join, which is another case.
+ */
+export const SLOW_NOT_DOWN_MS = 2_000;
 
 interface Gate {
   /** The first reply after arming reaches the app at this time (ms since epoch). */
@@ -45,6 +53,16 @@ export class StallingProxy {
     });
     proxy = new StallingProxy(server, (server.address() as { port: number }).port);
     return proxy;
+  }
+
+  /** A proxy in front of the Redis server at `redisUrl`. */
+  static before(redisUrl: string): Promise<StallingProxy> {
+    return StallingProxy.start(Number(new URL(redisUrl).port));
+  }
+
+  /** A Redis store through the proxy whose commandTimeout outlasts its stalls (SLOW_NOT_DOWN_MS). */
+  slowRedisStore(): CacheStore {
+    return redisStore({ url: this.url, commandTimeout: SLOW_NOT_DOWN_MS });
   }
 
   get url(): string {
